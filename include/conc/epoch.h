@@ -1,0 +1,175 @@
+/*
+ * conc/epoch.h - epoch-based reclamation (EBR).
+ *
+ * Lock-free structures unlink an object in one thread while others may still
+ * be reading it.  EBR defers the free: readers bracket their accesses with
+ * conc_epoch_pin/unpin, and an unlinked object is handed to conc_epoch_retire,
+ * whose callback runs only once every thread that was pinned at the time of
+ * the retire has unpinned.
+ *
+ *   conc_epoch_pin(d);  p = atomic_load(&shared);  use(p);  conc_epoch_unpin(d);
+ *   old = atomic_exchange(&shared, new);  conc_epoch_retire(d, &old->node, free_it);
+ *
+ * Domains.  conc_epoch_global() serves most programs; a private domain
+ * (conc_epoch_create) keeps one structure's garbage and its stalls away from
+ * the others.  Any thread may use any domain; it registers on first use and
+ * is unregistered when it exits (its pending callbacks pass to the domain:
+ * never leaked, never run early).
+ *
+ * Concurrency.  Every function may be called by any number of threads at
+ * once, except conc_epoch_destroy (no other call on that domain may run or
+ * follow it).
+ *
+ * Callbacks run on whichever thread collects - inside pin, unpin, retire,
+ * flush, barrier or destroy - never while libconc holds a lock.  A callback
+ * may pin, unpin, retire, defer and flush; it must not call barrier or
+ * destroy.
+ *
+ * The known limit of EBR: a thread that stays pinned holds every later
+ * callback back (memory grows until it unpins).  conc_epoch_get_stats()
+ * reports how many threads hold the epoch back, so a stall can be seen.
+ */
+#ifndef CONC_EPOCH_H
+#define CONC_EPOCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct conc_epoch conc_epoch;
+
+/*
+ * Embed in an object to retire it without allocating.  The fields belong to
+ * libconc from retire until fn(node) is called.
+ */
+typedef struct conc_epoch_node {
+	struct conc_epoch_node *next;
+	void (*fn)(struct conc_epoch_node *);
+	uint64_t epoch;
+} conc_epoch_node;
+
+typedef struct conc_epoch_stats {
+	uint64_t epoch;      /* the domain's global epoch */
+	uint64_t retired;    /* callbacks retired so far (retire and defer) */
+	uint64_t freed;      /* callbacks run so far */
+	uint64_t pending;    /* retired - freed */
+	unsigned registered; /* threads registered in the domain now */
+	unsigned stalling;   /* pinned threads holding the epoch back now */
+} conc_epoch_stats;
+
+/*
+ * conc_epoch_global - the process-wide domain.
+ *
+ * Thread safety: any thread.  Progress: wait-free.
+ * Returns: the domain; never NULL; it lives until the process exits.
+ */
+conc_epoch *conc_epoch_global(void);
+
+/*
+ * conc_epoch_create - a new private domain.
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
+ */
+int conc_epoch_create(conc_epoch **out);
+
+/*
+ * conc_epoch_destroy - run every pending callback of d and free it.
+ *
+ * Runs the callbacks still held by other live threads too, and keeps running
+ * until none is left (callbacks may retire more).  Threads that used d and
+ * exit later never touch it again.
+ * Thread safety: no other call on d may run concurrently or afterwards.
+ * Progress: blocking.
+ * Returns: 0; EBUSY while any thread is pinned in d (nothing freed, d still
+ *   usable); EINVAL for NULL or the global domain.
+ */
+int conc_epoch_destroy(conc_epoch *d);
+
+/*
+ * conc_epoch_register - register the calling thread in d now, rather than
+ * on its first pin or retire.  Idempotent; allowed while pinned.
+ *
+ * Thread safety: any thread.  Progress: blocking (may allocate once).
+ * Returns: 0; EINVAL (d NULL); ENOMEM - no per-thread record could be had,
+ *   and the thread keeps using d through the shared path, which needs no
+ *   memory (slower, never fails).
+ */
+int conc_epoch_register(conc_epoch *d);
+
+/*
+ * conc_epoch_pin - enter a read-side critical section of d.  Nests: only
+ * the outermost pin/unpin pair counts.
+ *
+ * Ordering: an object the thread reaches after the pin stays valid until
+ *   the matching unpin: a callback retired for it (after it was unlinked)
+ *   does not run before then (the grace-period argument is in src/epoch.c).
+ * Thread safety: any thread.  Progress: wait-free; never fails.
+ */
+void conc_epoch_pin(conc_epoch *d);
+
+/*
+ * conc_epoch_unpin - leave the critical section entered by the matching pin.
+ *
+ * Ordering: the thread's accesses inside the section happen-before any
+ *   callback that waits for this section.
+ * Thread safety: the pinning thread only.  Progress: wait-free, apart from
+ *   callbacks it may run when it collects.
+ */
+void conc_epoch_unpin(conc_epoch *d);
+
+/* conc_epoch_is_pinned - whether the calling thread is pinned in d. */
+bool conc_epoch_is_pinned(conc_epoch *d);
+
+/*
+ * conc_epoch_retire - call fn(n) once no thread pinned in d at the time of
+ * this call can still be inside that critical section.
+ *
+ * The caller must have made the object unreachable for new readers first.
+ * Thread safety: any thread, pinned or not.
+ * Progress: lock-free; never fails, never allocates.
+ */
+void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
+		       void (*fn)(conc_epoch_node *));
+
+/*
+ * conc_epoch_defer - the same as retire, for any pointer: fn(arg) later.
+ *
+ * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
+ */
+int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
+
+/*
+ * conc_epoch_flush - publish this thread's retired objects to the domain,
+ * try to advance the epoch and run what is due.
+ *
+ * Thread safety: any thread.  Progress: lock-free (plus the callbacks).
+ */
+void conc_epoch_flush(conc_epoch *d);
+
+/*
+ * conc_epoch_barrier - wait until every callback retired in d before this
+ * call, by any thread (also live threads that went idle), has run.
+ *
+ * Thread safety: any thread not pinned in d; not from a callback.
+ * Progress: blocking (waits for pinned threads to unpin).
+ * Returns: 0; EDEADLK (the caller is pinned in d); EINVAL (d NULL).
+ */
+int conc_epoch_barrier(conc_epoch *d);
+
+/*
+ * conc_epoch_get_stats - a snapshot of d's counters (each read atomically,
+ * not all at one instant).
+ *
+ * Thread safety: any thread.  Progress: lock-free.
+ */
+void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

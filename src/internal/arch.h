@@ -1,0 +1,45 @@
+/*
+ * arch.h - everything that differs between x86-64 and AArch64, in one place.
+ *
+ * The rest of libconc is portable C11 plus Linux system calls; inline asm
+ * appears here and nowhere else.
+ */
+#ifndef CONC_INTERNAL_ARCH_H
+#define CONC_INTERNAL_ARCH_H
+
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "libconc supports x86-64 and AArch64 Linux"
+#endif
+
+/*
+ * CONC_CACHE_LINE is the hardware line (64 bytes on both; a test checks it
+ * against sysconf).  CONC_PAD is the distance that keeps two hot objects from
+ * interfering: 128 on both, because x86's adjacent-line prefetcher pulls lines
+ * in pairs and many AArch64 cores (Neoverse, Apple) have 128-byte lines or
+ * pair-prefetch as well.  crossbeam's CachePadded uses the same numbers.
+ */
+#define CONC_CACHE_LINE 64
+#define CONC_PAD 128
+
+/* One spin-wait hint: lets the sibling hyperthread run, saves power. */
+static inline void conc__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Branch hints, for the fast paths only. */
+#define conc__likely(x) __builtin_expect(!!(x), 1)
+#define conc__unlikely(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Compiler-only barrier: forbids the compiler from moving memory accesses
+ * across it, emits no instruction.  The epoch fast path pairs it with a
+ * process-wide membarrier() on the slow side.
+ */
+#define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * testutil.h - what every libconc test shares: the stress scale, a watchdog
+ * that turns a deadlock into a failure, and running N threads at once.
+ *
+ * Worker threads never call cmocka asserts (they longjmp on failure): they
+ * record outcomes in per-thread slots, and the main thread asserts after the
+ * join.
+ */
+#ifndef CONC_TESTUTIL_H
+#define CONC_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+/* Sanitizer builds run the same code 5-20x slower: tests divide their
+ * iteration counts by this so every build finishes in CI's time. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define CONC_TEST_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define CONC_TEST_SANITIZED 1
+#endif
+#endif
+#ifndef CONC_TEST_SANITIZED
+#define CONC_TEST_SANITIZED 0
+#endif
+
+/* CONC_STRESS_SCALE (default 1; 0 = smoke): iteration counts multiply by it. */
+unsigned long conc_test_scale(void);
+
+/* n * scale, divided by `slow` in sanitizer builds; at least 1. */
+unsigned long conc_test_iters(unsigned long n, unsigned long slow);
+
+/* Arm a watchdog: if the test is still running after `seconds` (scaled up
+ * in sanitizer builds), print which test hung and exit non-zero. */
+void conc_test_watchdog(const char *what, unsigned seconds);
+void conc_test_watchdog_off(void);
+
+/* Start n threads running fn(arg + i * stride) and join them all.  Returns
+ * 0, or the pthread_create error (threads already started are joined). */
+int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
+			  size_t stride);
+
+/* A cheap per-thread PRNG (xorshift64*). */
+static inline uint64_t conc_test_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+#endif
