@@ -1,169 +1,804 @@
 /*
- * epoch.c - TEMPORARY STAND-IN for the epoch core (issue 3 replaces it).
+ * epoch.c - epoch-based reclamation (conc/epoch.h).
  *
- * Correct but slow: a domain counts its pinned threads; retired callbacks
- * wait on a mutex-protected list and run only when the count is seen at
- * zero after they were retired (then every thread pinned at retire time has
- * unpinned).  Lets the containers be built and tested before the real EBR.
+ * Algorithm: Fraser's EBR as crossbeam-epoch runs it (a global epoch E, one
+ * record per thread holding "pinned at e", advance from e to e+1 only when
+ * every pinned record shows e), with the reader-side full fence replaced by
+ * an asymmetric pair: pin is a plain store plus a compiler barrier, and the
+ * (rare) advance calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which
+ * runs a full barrier on every CPU that runs one of our threads - the
+ * liburcu-memb / folly asymmetric-fence technique.  Where membarrier is
+ * missing (old kernels, valgrind, seccomp) or CONC_EPOCH_FENCES=1 is set, pin
+ * issues a real seq_cst fence and advance a plain one: the same proof, with
+ * the virtual fences below made real.
+ *
+ * State.
+ *   d->epoch            E, only ever incremented, only under d->lock.
+ *   rec->state          0 (not pinned) or (e << 1 | 1): pinned, having read E = e.
+ *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
+ *                       carries its tag in node->epoch, so a list taken by
+ *                       another thread (barrier, destroy, thread exit) keeps
+ *                       its tags.
+ *   d->orphans          nodes whose owner left (thread exit, a record evicted
+ *                       for another domain, a barrier's steal, retire from the
+ *                       shared path); anyone who collects runs the due ones.
+ *
+ * Grace period (why a node tagged t may run once E >= t + 3).
+ *   Model membarrier as a full fence H in the advancing thread that also
+ *   places a full fence V_T into every other thread T's instruction stream,
+ *   at whatever point T has reached (a running CPU takes an IPI; a
+ *   descheduled thread passed a context switch).  Let W unlink node X (store
+ *   U), then read E = t as its tag (load R).  Let Adv_k be the advance that
+ *   writes E = k; it loads E = k-1, runs H_k, scans, then writes k.
+ *   (1) U is visible to every access after any V_W of H_{t+2}.  If V_W of
+ *       H_{t+2} fell before U in W's program, R would come after it too; but
+ *       Adv_{t+2} read E = t+1 before H_{t+2}, so the write of t+1 was
+ *       visible before V_W and R would read at least t+1 - not t.  So U
+ *       precedes V_W, and the barrier makes it visible to everything after
+ *       H_{t+2}, and to every thread's accesses after its own V of H_{t+2}.
+ *   (2) A reader R that loads a pointer to X (seeing the value before U)
+ *       must do that load before its V_R of H_{t+2} (by (1)), hence its pin
+ *       store P, earlier still, is visible to the scan of Adv_{t+2}: R is
+ *       seen pinned, and since Adv_{t+2} succeeded, R is pinned at t+1.
+ *   (3) Adv_{t+3} needs every pinned record at t+2, so it cannot happen
+ *       while R stays in that critical section.  Hence when E >= t+3, no
+ *       reader that could have reached X is still pinned.  The reader's
+ *       accesses to X happen-before the free: its unpin is a release store
+ *       that the scan of Adv_{t+3} (or a later one) reads with acquire, and
+ *       the collector reads E >= t+3 with acquire from that advance.
+ *   In fence mode pin and advance use seq_cst fences, and (1)-(3) hold
+ *   with V_T replaced by the reader's own fence (crossbeam's proof; the
+ *   third epoch is then one more than needed).  A reader that read a stale E
+ *   only holds advances back longer: it cannot make one succeed early.
+ *
+ * Linearization: a pin takes effect at its store to rec->state (LP: pin);
+ *   an advance at its store to d->epoch (LP: advance).
+ * Progress: pin/unpin are wait-free after the thread's first use of the
+ *   domain (registration takes d->lock once); retire is lock-free; advance
+ *   uses trylock and never waits; barrier and destroy block.
+ *
+ * Registration.  Records live in thread-local storage (REC_SLOTS per
+ * thread), so a pin never needs memory.  A record is linked into its
+ * domain's list under d->lock; scanners hold d->lock, so a record is never
+ * read after its thread exits (the exit handler unlinks it under the same
+ * lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * path: a per-domain counter of such pins that holds every advance back
+ * while it is non-zero (slower, needs no memory).  registry_lock orders
+ * thread exit against conc_epoch_destroy: whichever comes first detaches the
+ * record, and the other sees it gone.
+ *
+ * Holders, for barrier.  A thread that takes nodes out of a shared list (to
+ * run them, or to move them to the orphans) is a holder until it has run
+ * them or put them back: it bumps d->holders before the take, and d->handoffs
+ * then drops d->holders after.  barrier first advances until every node
+ * retired before it is due, then steals every list and runs what it took,
+ * and repeats until one steal ran with no holder active and none finishing
+ * (holders = 0 before and after, handoffs unchanged): then no node retired
+ * before the call can still sit in a list or in another thread's hands.
+ * Optional collections step aside while a barrier runs (d->barriers), so a
+ * busy domain cannot keep a barrier looping.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conc/epoch.h"
+#include "internal/arch.h"
 #include "internal/fault.h"
+#include "internal/pad.h"
+
+#define REC_SLOTS 8        /* records per thread (domains pinned at once) */
+#define OVF_SLOTS 8        /* shared-path pins tracked per thread */
+#define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
+#define ADVANCE_EVERY 64   /* retires between advance attempts */
+#define PIN_CHECK_EVERY 1024 /* pins between collection checks, with garbage */
+
+/*
+ * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
+ * tag and count are written by the owner and read by helpers as hints only
+ * (relaxed): which node is due is always decided by the node's own tag.
+ */
+typedef struct bag {
+	_Atomic(conc_epoch_node *) head;
+	atomic_uint_fast64_t tag; /* the epoch of the nodes pushed last */
+	atomic_uint count;        /* nodes pushed since the last take (approximate) */
+} bag;
+
+static inline uint64_t bag_tag(bag *b)
+{
+	return atomic_load_explicit(&b->tag, memory_order_relaxed);
+}
+
+static inline unsigned bag_count(bag *b)
+{
+	return atomic_load_explicit(&b->count, memory_order_relaxed);
+}
+
+static inline void bag_set(bag *b, uint64_t tag, unsigned count)
+{
+	atomic_store_explicit(&b->tag, tag, memory_order_relaxed);
+	atomic_store_explicit(&b->count, count, memory_order_relaxed);
+}
+
+typedef struct rec {
+	_Atomic(conc_epoch *) domain; /* NULL: free slot */
+	atomic_uint_fast64_t state;   /* 0, or e << 1 | 1 */
+	unsigned depth;               /* owner only: pin nesting */
+	unsigned pins, retires;       /* owner only: amortisation counters */
+	atomic_uint_fast64_t retired; /* owner stores, stats read */
+	bag bags[4];
+	struct rec *next, *prev; /* d's record list, under d->lock */
+} rec;
+
+typedef struct ovf {
+	conc_epoch *domain;
+	unsigned depth;
+} ovf;
+
+typedef struct tls {
+	rec recs[REC_SLOTS];
+	ovf ovfs[OVF_SLOTS];
+	unsigned last;      /* index of the record used last (fast-path hint) */
+	unsigned untracked; /* shared-path pins beyond OVF_SLOTS */
+	unsigned evict;     /* round-robin victim for eviction */
+	int armed;          /* exit handler registered for this thread */
+} tls_t;
 
 struct conc_epoch {
-	pthread_mutex_t lock;
-	conc_epoch_node *list;
-	atomic_uint active;
-	atomic_uint_fast64_t retired, freed;
+	CONC_ALIGNED atomic_uint_fast64_t epoch;
+	CONC_ALIGNED atomic_long shared_pins;
+	CONC_ALIGNED pthread_rwlock_t lock; /* the record list: read to scan, write to change */
+	rec *records;
+	unsigned registered;
+	_Atomic(conc_epoch_node *) orphans;
+	atomic_uint_fast64_t retired_gone; /* retired by records now gone */
+	atomic_uint_fast64_t freed;
+	atomic_long holders;    /* threads holding nodes taken from a list */
+	atomic_ulong handoffs;  /* holds finished so far */
+	atomic_long barriers;   /* barriers in progress */
 	int is_global;
 };
 
-static conc_epoch global_domain = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 1};
+static conc_epoch global_domain = {
+	.lock = PTHREAD_RWLOCK_INITIALIZER,
+	.is_global = 1,
+};
 
-#define SLOTS 16
-static _Thread_local struct {
-	conc_epoch *d;
-	unsigned depth;
-} slots[SLOTS];
+static _Thread_local tls_t tls;
 
-static unsigned *depth_of(conc_epoch *d)
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static int exit_key_ok;
+/* Written once under init_once, before any thread can pin (pinning starts
+ * with registration, which runs the init); read-only afterwards. */
+static int use_fences;
+
+/* ---- barriers --------------------------------------------------------- */
+
+static int sys_membarrier(int cmd)
 {
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].d == d)
-			return &slots[i].depth;
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].depth == 0) {
-			slots[i].d = d;
-			return &slots[i].depth;
-		}
-	return NULL; /* stand-in limit */
+	return (int)syscall(__NR_membarrier, cmd, 0, 0);
 }
 
-conc_epoch *conc_epoch_global(void) { return &global_domain; }
+/* The reader's half: free with membarrier, a real fence without. */
+static inline void light_barrier(void)
+{
+	if (conc__unlikely(use_fences))
+		atomic_thread_fence(memory_order_seq_cst);
+	else
+		conc__compiler_barrier();
+}
+
+/* The advancer's half: a full barrier on every CPU running our threads. */
+static void heavy_barrier(void)
+{
+	if (!use_fences) {
+		int saved = errno;
+		int r = sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+		errno = saved;
+		if (conc__likely(r == 0))
+			return;
+		/* Registration lost (a fork child before the atfork handler,
+		 * say): the global command needs none; it is slow but safe. */
+		saved = errno;
+		r = sys_membarrier(MEMBARRIER_CMD_GLOBAL);
+		errno = saved;
+		if (r == 0)
+			return;
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void thread_exit(void *arg);
+
+static void after_fork_child(void)
+{
+	/* The child is a new mm: register it for expedited barriers again. */
+	if (!use_fences) {
+		int saved = errno;
+		if (sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
+			use_fences = 1; /* no thread of the child is pinned yet... */
+		errno = saved;
+	}
+}
+
+static void init(void)
+{
+	int saved = errno;
+	const char *env = getenv("CONC_EPOCH_FENCES");
+	use_fences = 1;
+	if (!(env && env[0] == '1')) {
+		int q = sys_membarrier(MEMBARRIER_CMD_QUERY);
+		if (q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+		    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+			use_fences = 0;
+	}
+	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+	pthread_atfork(NULL, NULL, after_fork_child);
+	errno = saved;
+}
+
+/* ---- lists of nodes --------------------------------------------------- */
+
+static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
+		       conc_epoch_node *last)
+{
+	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
+	do {
+		last->next = h;
+		/* release: publishes the chain's fields (next, fn, epoch) to
+		 * whoever takes the list; pairs with the acquire exchange in
+		 * take(). */
+	} while (!atomic_compare_exchange_weak_explicit(head, &h, first,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
+{
+	if (!atomic_load_explicit(head, memory_order_relaxed))
+		return NULL;
+	/* acq_rel: acquire pairs with push_chain's release; seq_cst is not
+	 * needed for the lists themselves, but barrier's argument (a steal
+	 * ordered against a collector's announcement) wants these RMWs in S. */
+	return atomic_exchange_explicit(head, NULL, memory_order_seq_cst);
+}
+
+static uint64_t load_epoch(conc_epoch *d)
+{
+	/* acquire: pairs with the release store of an advance, so that a
+	 * collector that sees E >= t + 3 also sees the critical sections that
+	 * the advance waited for as finished. */
+	return atomic_load_explicit(&d->epoch, memory_order_acquire);
+}
+
+/*
+ * Holding (see "Holders" above).  seq_cst on all three counters and on the
+ * takes: barrier reasons about their single order S (a take before its
+ * steal, a hold that began or ended between its two looks).
+ */
+static void hold_begin(conc_epoch *d)
+{
+	atomic_fetch_add_explicit(&d->holders, 1, memory_order_seq_cst);
+}
+
+static void hold_end(conc_epoch *d)
+{
+	atomic_fetch_add_explicit(&d->handoffs, 1, memory_order_seq_cst);
+	atomic_fetch_sub_explicit(&d->holders, 1, memory_order_seq_cst);
+}
+
+/* An optional collection (one that may be skipped) steps aside for a
+ * barrier; relaxed would do for a hint, seq_cst keeps it in S with the
+ * barrier's increment so that late collectors reliably see it. */
+static bool barrier_running(conc_epoch *d)
+{
+	return atomic_load_explicit(&d->barriers, memory_order_seq_cst) != 0;
+}
+
+/* Run every node of the chain; returns how many ran. */
+static uint64_t run_chain(conc_epoch_node *n)
+{
+	uint64_t k = 0;
+	while (n) {
+		conc_epoch_node *next = n->next;
+		n->fn(n);
+		n = next;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * Split the chain into the nodes due at epoch e (run them) and the rest
+ * (pushed back to the orphans).  Returns how many ran.
+ */
+static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
+{
+	conc_epoch_node *due = NULL, *keep = NULL, *keep_last = NULL;
+	while (n) {
+		conc_epoch_node *next = n->next;
+		if (n->epoch + GRACE <= e) {
+			n->next = due;
+			due = n;
+		} else {
+			n->next = keep;
+			keep = n;
+			if (!keep_last)
+				keep_last = n;
+		}
+		n = next;
+	}
+	if (keep)
+		push_chain(&d->orphans, keep, keep_last);
+	uint64_t k = run_chain(due);
+	if (k)
+		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
+	return k;
+}
+
+static void collect_orphans(conc_epoch *d)
+{
+	if (!atomic_load_explicit(&d->orphans, memory_order_relaxed) || barrier_running(d))
+		return;
+	hold_begin(d);
+	conc_epoch_node *n = take(&d->orphans);
+	run_due(d, n, load_epoch(d));
+	hold_end(d);
+}
+
+/* The owner runs its own bags that are due. */
+static void collect_own(conc_epoch *d, rec *r)
+{
+	if (barrier_running(d))
+		return;
+	uint64_t e = load_epoch(d);
+	for (int i = 0; i < 4; i++) {
+		bag *b = &r->bags[i];
+		if (!bag_count(b) || bag_tag(b) + GRACE > e)
+			continue;
+		hold_begin(d);
+		conc_epoch_node *n = take(&b->head);
+		bag_set(b, bag_tag(b), 0);
+		/* Nodes in a bag all carry b->tag, unless a steal raced with
+		 * us; run_due checks each node's own tag either way. */
+		run_due(d, n, e);
+		hold_end(d);
+	}
+}
+
+/*
+ * After an advance, take the due bags of other threads that are not running
+ * libconc code right now (not pinned): a thread that retired a lot and then
+ * went idle, or lost the CPU, would otherwise hold its garbage until it
+ * returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
+ * are taken under the read lock (records stay put) and run after it.
+ */
+#define HELP_MIN 128
+
+static void help_others(conc_epoch *d, rec *mine)
+{
+	if (barrier_running(d) || pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return;
+	uint64_t e = load_epoch(d);
+	conc_epoch_node *all = NULL;
+	bool holding = false;
+	for (rec *r = d->records; r; r = r->next) {
+		if (r == mine || (atomic_load_explicit(&r->state, memory_order_relaxed) & 1))
+			continue;
+		for (int i = 0; i < 4; i++) {
+			bag *b = &r->bags[i];
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE > e)
+				continue;
+			if (!holding) {
+				hold_begin(d);
+				holding = true;
+			}
+			conc_epoch_node *n = take(&b->head);
+			atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+			while (n) {
+				conc_epoch_node *next = n->next;
+				n->next = all;
+				all = n;
+				n = next;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&d->lock);
+	if (holding) {
+		run_due(d, all, e);
+		hold_end(d);
+	}
+}
+
+/* ---- advancing -------------------------------------------------------- */
+
+/* Whether every pinned record (and the shared path) is at epoch e.  Under
+ * d->lock (read), which keeps the record list still. */
+static bool all_at(conc_epoch *d, uint64_t e, memory_order mo)
+{
+	/* With mo = acquire (the decisive scan): pairs with unpin's release
+	 * store, so a reader's critical section happens-before this advance
+	 * and so before any callback that waits for it; likewise with the
+	 * shared path's release decrement. */
+	if (atomic_load_explicit(&d->shared_pins, mo) != 0)
+		return false;
+	for (rec *r = d->records; r; r = r->next) {
+		uint_fast64_t s = atomic_load_explicit(&r->state, mo);
+		if ((s & 1) && (s >> 1) != e)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Try to move E from e to e+1.  Never waits: the scans take the record
+ * list's read lock with trylock (scanners never block one another, so a
+ * scanner preempted mid-scan holds back only registrations and exits), and
+ * the heavy barrier runs outside it (the proof needs only "read e, then H,
+ * then scan").  Concurrent advancers race on one CAS.  Returns true when E
+ * moved (by us).
+ */
+static bool try_advance(conc_epoch *d)
+{
+	uint64_t e = load_epoch(d);
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	/* A cheap look first: a pin at an older epoch that is already visible
+	 * fails the advance anyway, so don't pay the heavy barrier for it.
+	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
+	bool ok = all_at(d, e, memory_order_relaxed);
+	pthread_rwlock_unlock(&d->lock);
+	if (!ok)
+		return false;
+	heavy_barrier();
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	ok = all_at(d, e, memory_order_acquire);
+	pthread_rwlock_unlock(&d->lock);
+	/* release: carries the scan above to every collector that reads the
+	 * new epoch with acquire.  A failed CAS means another advancer moved
+	 * E first: nothing to do. */
+	return ok && atomic_compare_exchange_strong_explicit(
+			     &d->epoch, &e, e + 1, memory_order_release,
+			     memory_order_relaxed); /* LP: advance */
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+static rec *find_rec(conc_epoch *d)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed) == d) {
+			tls.last = i;
+			return &tls.recs[i];
+		}
+	return NULL;
+}
+
+/* Hand r's bags to its domain and unlink it.  Caller holds registry_lock
+ * or is the owner thread with r->depth == 0. */
+static void detach(conc_epoch *d, rec *r)
+{
+	pthread_rwlock_wrlock(&d->lock);
+	hold_begin(d);
+	for (int i = 0; i < 4; i++) {
+		conc_epoch_node *n = take(&r->bags[i].head);
+		if (n) {
+			conc_epoch_node *last = n;
+			while (last->next)
+				last = last->next;
+			push_chain(&d->orphans, n, last);
+		}
+		bag_set(&r->bags[i], 0, 0);
+	}
+	hold_end(d);
+	atomic_fetch_add_explicit(&d->retired_gone,
+				  atomic_load_explicit(&r->retired, memory_order_relaxed),
+				  memory_order_relaxed);
+	atomic_store_explicit(&r->retired, 0, memory_order_relaxed);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		d->records = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	d->registered--;
+	/* A thread that exits pinned (a bug in the caller) is unpinned here,
+	 * or it would hold the domain back forever. */
+	atomic_store_explicit(&r->state, 0, memory_order_release);
+	r->depth = 0;
+	atomic_store_explicit(&r->domain, NULL, memory_order_relaxed);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void thread_exit(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&registry_lock);
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		rec *r = &tls.recs[i];
+		conc_epoch *d = atomic_load_explicit(&r->domain, memory_order_relaxed);
+		if (d)
+			detach(d, r);
+	}
+	tls.armed = 0;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Get a record for d, registering; NULL means: use the shared path. */
+static rec *get_rec(conc_epoch *d)
+{
+	rec *r = find_rec(d);
+	if (r)
+		return r;
+	pthread_once(&init_once, init);
+	if (!tls.armed) {
+		if (!exit_key_ok || pthread_setspecific(exit_key, &tls) != 0)
+			return NULL;
+		tls.armed = 1;
+	}
+	unsigned slot = REC_SLOTS;
+	for (unsigned i = 0; i < REC_SLOTS && slot == REC_SLOTS; i++)
+		if (!atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed))
+			slot = i;
+	if (slot == REC_SLOTS) {
+		/* Evict a record this thread is not pinned in; its garbage goes
+		 * to that domain's orphans, where others collect it. */
+		for (unsigned k = 0; k < REC_SLOTS && slot == REC_SLOTS; k++) {
+			unsigned i = (tls.evict + k) % REC_SLOTS;
+			if (tls.recs[i].depth == 0)
+				slot = i;
+		}
+		if (slot == REC_SLOTS)
+			return NULL;
+		tls.evict = slot + 1;
+		pthread_mutex_lock(&registry_lock);
+		conc_epoch *old = atomic_load_explicit(&tls.recs[slot].domain,
+						       memory_order_relaxed);
+		if (old)
+			detach(old, &tls.recs[slot]);
+		pthread_mutex_unlock(&registry_lock);
+	}
+	r = &tls.recs[slot];
+	pthread_rwlock_wrlock(&d->lock);
+	r->depth = 0;
+	r->pins = r->retires = 0;
+	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
+	r->prev = NULL;
+	r->next = d->records;
+	if (d->records)
+		d->records->prev = r;
+	d->records = r;
+	d->registered++;
+	atomic_store_explicit(&r->domain, d, memory_order_relaxed);
+	pthread_rwlock_unlock(&d->lock);
+	tls.last = slot;
+	return r;
+}
+
+/* ---- the shared path -------------------------------------------------- */
+
+static ovf *find_ovf(conc_epoch *d, int create)
+{
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
+			return &tls.ovfs[i];
+	if (create)
+		for (unsigned i = 0; i < OVF_SLOTS; i++)
+			if (!tls.ovfs[i].depth) {
+				tls.ovfs[i].domain = d;
+				return &tls.ovfs[i];
+			}
+	return NULL;
+}
+
+static void shared_pin(conc_epoch *d)
+{
+	ovf *o = find_ovf(d, 1);
+	if (o && o->depth++)
+		return;
+	if (!o)
+		tls.untracked++;
+	/* relaxed + light barrier: the same role as the record's pin store
+	 * (the count is what the advance scans after its heavy barrier). */
+	atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+	light_barrier();
+}
+
+static void shared_unpin(conc_epoch *d)
+{
+	ovf *o = find_ovf(d, 0);
+	if (o) {
+		if (--o->depth)
+			return;
+		o->domain = NULL;
+	} else if (tls.untracked) {
+		tls.untracked--;
+	} else {
+		return; /* unbalanced unpin: ignore rather than corrupt */
+	}
+	/* release: the critical section happens-before an advance that reads
+	 * the count (acquire) at zero. */
+	atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+conc_epoch *conc_epoch_global(void)
+{
+	return &global_domain;
+}
 
 int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__calloc(1, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
-	pthread_mutex_init(&d->lock, NULL);
+	memset(d, 0, sizeof *d);
+	atomic_init(&d->epoch, 0);
+	atomic_init(&d->shared_pins, 0);
+	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
+		free(d);
+		return ENOMEM;
+	}
+	atomic_init(&d->orphans, NULL);
+	atomic_init(&d->retired_gone, 0);
+	atomic_init(&d->freed, 0);
+	atomic_init(&d->holders, 0);
+	atomic_init(&d->handoffs, 0);
+	atomic_init(&d->barriers, 0);
 	*out = d;
 	return 0;
 }
 
-static void run_list(conc_epoch *d, conc_epoch_node *n)
+int conc_epoch_register(conc_epoch *d)
 {
-	while (n) {
-		conc_epoch_node *next = n->next;
-		n->fn(n);
-		atomic_fetch_add(&d->freed, 1);
-		n = next;
-	}
-}
-
-static void collect(conc_epoch *d)
-{
-	pthread_mutex_lock(&d->lock);
-	conc_epoch_node *l = d->list;
-	d->list = NULL;
-	pthread_mutex_unlock(&d->lock);
-	if (!l)
-		return;
-	if (atomic_load(&d->active) == 0) {
-		run_list(d, l);
-		return;
-	}
-	conc_epoch_node *t = l;
-	while (t->next)
-		t = t->next;
-	pthread_mutex_lock(&d->lock);
-	t->next = d->list;
-	d->list = l;
-	pthread_mutex_unlock(&d->lock);
-}
-
-int conc_epoch_destroy(conc_epoch *d)
-{
-	if (!d || d->is_global)
+	if (!d)
 		return EINVAL;
-	if (atomic_load(&d->active))
-		return EBUSY;
-	for (;;) {
-		pthread_mutex_lock(&d->lock);
-		conc_epoch_node *l = d->list;
-		d->list = NULL;
-		pthread_mutex_unlock(&d->lock);
-		if (!l)
-			break;
-		run_list(d, l);
-	}
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].d == d)
-			slots[i].d = NULL;
-	pthread_mutex_destroy(&d->lock);
-	free(d);
-	return 0;
+	return get_rec(d) ? 0 : ENOMEM;
 }
-
-int conc_epoch_register(conc_epoch *d) { return d ? 0 : EINVAL; }
 
 void conc_epoch_pin(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	if ((*depth)++ == 0)
-		atomic_fetch_add(&d->active, 1);
+	rec *r = &tls.recs[tls.last];
+	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d)) {
+		r = get_rec(d);
+		if (!r) {
+			shared_pin(d);
+			return;
+		}
+	}
+	if (r->depth++)
+		return;
+	/* relaxed: a stale E only makes this pin hold advances back longer;
+	 * the store is ordered before the section's loads by light_barrier
+	 * (together with the advancer's heavy barrier). */
+	uint64_t e = atomic_load_explicit(&d->epoch, memory_order_relaxed);
+	atomic_store_explicit(&r->state, e << 1 | 1, memory_order_relaxed); /* LP: pin */
+	light_barrier();
+	if (conc__unlikely(++r->pins >= PIN_CHECK_EVERY)) {
+		r->pins = 0;
+		for (int i = 0; i < 4; i++)
+			if (bag_count(&r->bags[i])) {
+				collect_own(d, r);
+				break;
+			}
+	}
 }
 
 void conc_epoch_unpin(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	if (--(*depth) == 0) {
-		atomic_fetch_sub(&d->active, 1);
-		collect(d);
+	rec *r = &tls.recs[tls.last];
+	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d ||
+			   r->depth == 0)) {
+		r = find_rec(d);
+		if (!r || r->depth == 0) {
+			shared_unpin(d);
+			return;
+		}
 	}
+	if (--r->depth)
+		return;
+	/* release: everything the section did happens-before an advance
+	 * whose scan reads this store (acquire), hence before the callbacks
+	 * that advance lets run. */
+	atomic_store_explicit(&r->state, 0, memory_order_release);
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	return depth && *depth > 0;
+	if (!d)
+		return false;
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed) == d &&
+		    tls.recs[i].depth)
+			return true;
+	return find_ovf(d, 0) != NULL || tls.untracked > 0;
 }
 
-void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n, void (*fn)(conc_epoch_node *))
+static uint64_t retire_tag(conc_epoch *d)
+{
+	/* The tag is read after the caller's unlink; in fence mode a seq_cst
+	 * fence orders the two, with membarrier the proof needs only program
+	 * order (the compiler barrier keeps the compiler to it). */
+	light_barrier();
+	return load_epoch(d);
+}
+
+void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
+		       void (*fn)(conc_epoch_node *))
 {
 	n->fn = fn;
-	atomic_fetch_add(&d->retired, 1);
-	pthread_mutex_lock(&d->lock);
-	n->next = d->list;
-	d->list = n;
-	pthread_mutex_unlock(&d->lock);
+	rec *r = &tls.recs[tls.last];
+	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d)) {
+		r = get_rec(d);
+		if (!r) {
+			n->epoch = retire_tag(d);
+			atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
+			push_chain(&d->orphans, n, n);
+			return;
+		}
+	}
+	uint64_t t = retire_tag(d);
+	n->epoch = t;
+	bag *b = &r->bags[t & 3];
+	if (bag_tag(b) != t && bag_count(b)) {
+		/* The slot still holds tag t - 4k (k >= 1): all due, since
+		 * t - 4 + GRACE <= t <= E.  Run them before reuse. */
+		hold_begin(d);
+		conc_epoch_node *old = take(&b->head);
+		bag_set(b, bag_tag(b), 0);
+		run_due(d, old, t);
+		hold_end(d);
+	}
+	bag_set(b, t, bag_count(b) + 1);
+	push_chain(&b->head, n, n);
+	/* relaxed: a statistic; only this thread writes it. */
+	atomic_store_explicit(&r->retired,
+			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (conc__unlikely(++r->retires >= ADVANCE_EVERY)) {
+		r->retires = 0;
+		if (try_advance(d))
+			help_others(d, r);
+		collect_own(d, r);
+		collect_orphans(d);
+	}
 }
 
-struct deferred {
+typedef struct deferred {
 	conc_epoch_node node;
 	void (*fn)(void *);
 	void *arg;
-};
+} deferred;
 
 static void run_deferred(conc_epoch_node *n)
 {
-	struct deferred *x = (struct deferred *)n;
-	x->fn(x->arg);
+	deferred *x = (deferred *)n;
+	void (*fn)(void *) = x->fn;
+	void *arg = x->arg;
 	free(x);
+	fn(arg);
 }
 
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	struct deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc(sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;
@@ -172,7 +807,50 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 	return 0;
 }
 
-void conc_epoch_flush(conc_epoch *d) { collect(d); }
+void conc_epoch_flush(conc_epoch *d)
+{
+	if (!d)
+		return;
+	try_advance(d);
+	rec *r = find_rec(d);
+	if (r)
+		collect_own(d, r);
+	collect_orphans(d);
+}
+
+/* Take every list of d into one chain (under d->lock: records stay put). */
+static conc_epoch_node *steal_all(conc_epoch *d)
+{
+	conc_epoch_node *all = NULL, *n;
+	pthread_rwlock_rdlock(&d->lock);
+	for (rec *r = d->records; r; r = r->next)
+		for (int i = 0; i < 4; i++)
+			for (n = take(&r->bags[i].head); n;) {
+				conc_epoch_node *next = n->next;
+				n->next = all;
+				all = n;
+				n = next;
+			}
+	pthread_rwlock_unlock(&d->lock);
+	for (n = take(&d->orphans); n;) {
+		conc_epoch_node *next = n->next;
+		n->next = all;
+		all = n;
+		n = next;
+	}
+	return all;
+}
+
+/* Waiting on other threads (readers to unpin, holders to finish): yield a
+ * while, then sleep in short steps.  Nothing to be woken by: both are
+ * rare, and readers never pay for a wake-up. */
+static void pause_briefly(unsigned *spins)
+{
+	if ((*spins)++ < 64)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){0, 50000}, NULL);
+}
 
 int conc_epoch_barrier(conc_epoch *d)
 {
@@ -180,20 +858,91 @@ int conc_epoch_barrier(conc_epoch *d)
 		return EINVAL;
 	if (conc_epoch_is_pinned(d))
 		return EDEADLK;
-	uint64_t target = atomic_load(&d->retired);
-	while (atomic_load(&d->freed) < target) {
-		collect(d);
-		sched_yield();
+	pthread_once(&init_once, init);
+	int saved = errno;
+	unsigned spins = 0;
+	atomic_fetch_add_explicit(&d->barriers, 1, memory_order_seq_cst);
+	/* Everything retired before this call has a tag <= e0; once
+	 * E >= e0 + GRACE all of it is due, wherever it sits. */
+	uint64_t e0 = atomic_load_explicit(&d->epoch, memory_order_seq_cst);
+	while (load_epoch(d) < e0 + GRACE)
+		if (!try_advance(d))
+			pause_briefly(&spins);
+	for (;;) {
+		while (atomic_load_explicit(&d->holders, memory_order_seq_cst) != 0)
+			pause_briefly(&spins);
+		unsigned long h = atomic_load_explicit(&d->handoffs, memory_order_seq_cst);
+		if (atomic_load_explicit(&d->holders, memory_order_seq_cst) != 0)
+			continue;
+		run_due(d, steal_all(d), load_epoch(d));
+		if (atomic_load_explicit(&d->holders, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&d->handoffs, memory_order_seq_cst) == h)
+			break;
 	}
+	atomic_fetch_sub_explicit(&d->barriers, 1, memory_order_seq_cst);
+	errno = saved;
+	return 0;
+}
+
+int conc_epoch_destroy(conc_epoch *d)
+{
+	if (!d || d->is_global)
+		return EINVAL;
+	pthread_rwlock_rdlock(&d->lock);
+	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
+	for (rec *r = d->records; r && !busy; r = r->next)
+		busy = atomic_load_explicit(&r->state, memory_order_acquire) & 1;
+	pthread_rwlock_unlock(&d->lock);
+	if (busy)
+		return EBUSY;
+	/*
+	 * No thread is pinned and none may call on d any more, so every node
+	 * is unreachable: run them all.  Detaching every record under
+	 * registry_lock moves their bags to the orphans and makes threads
+	 * that used d see a free slot (their exit handlers skip it); repeat
+	 * until a round finds nothing, since callbacks may retire more into d
+	 * (registering this thread again).
+	 */
+	for (;;) {
+		pthread_mutex_lock(&registry_lock);
+		while (d->records)
+			detach(d, d->records);
+		pthread_mutex_unlock(&registry_lock);
+		conc_epoch_node *all = take(&d->orphans);
+		if (!all)
+			break;
+		atomic_fetch_add_explicit(&d->freed, run_chain(all), memory_order_relaxed);
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].domain == d)
+			tls.ovfs[i].domain = NULL;
+	pthread_rwlock_destroy(&d->lock);
+	free(d);
 	return 0;
 }
 
 void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
-	out->epoch = 0;
-	out->retired = atomic_load(&d->retired);
-	out->freed = atomic_load(&d->freed);
-	out->pending = out->retired - out->freed;
-	out->registered = 0;
-	out->stalling = 0;
+	if (!d || !out)
+		return;
+	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
+	unsigned registered, stalling = 0;
+	pthread_rwlock_rdlock(&d->lock);
+	uint64_t e = atomic_load_explicit(&d->epoch, memory_order_relaxed);
+	registered = d->registered;
+	for (rec *r = d->records; r; r = r->next) {
+		retired += atomic_load_explicit(&r->retired, memory_order_relaxed);
+		uint_fast64_t s = atomic_load_explicit(&r->state, memory_order_relaxed);
+		if ((s & 1) && (s >> 1) != e)
+			stalling++;
+	}
+	pthread_rwlock_unlock(&d->lock);
+	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed);
+	uint64_t freed = atomic_load_explicit(&d->freed, memory_order_relaxed);
+	out->epoch = e;
+	out->retired = retired;
+	out->freed = freed;
+	out->pending = retired > freed ? retired - freed : 0;
+	out->registered = registered;
+	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }
