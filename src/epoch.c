@@ -14,7 +14,11 @@
  *
  * State.
  *   d->epoch            E, only ever incremented, only under d->lock.
- *   rec->state          0 (not pinned) or (e << 1 | 1): pinned, having read E = e.
+ *   rec->state          (e mod 2^32) << 32 | depth: pinned iff depth != 0,
+ *                       having read E = e at the outermost pin.  Only the
+ *                       low 32 bits of e are kept: a pinned record is never
+ *                       more than one epoch behind E, so comparing mod 2^32
+ *                       is exact.
  *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
  *                       carries its tag in node->epoch, so a list taken by
  *                       another thread (barrier, destroy, thread exit) keeps
@@ -99,7 +103,6 @@
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
 #define ADVANCE_EVERY 64   /* retires between advance attempts */
-#define PIN_CHECK_EVERY 1024 /* pins between collection checks, with garbage */
 
 /*
  * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
@@ -128,11 +131,18 @@ static inline void bag_set(bag *b, uint64_t tag, unsigned count)
 	atomic_store_explicit(&b->count, count, memory_order_relaxed);
 }
 
+/*
+ * A thread's record in one domain.  Its head, struct conc__epoch_hot
+ * (conc/epoch.h), is what the header's inline pin/unpin touch: domain (NULL:
+ * a free slot) and state (the epoch in the high half, the pin nesting depth
+ * in the low half: one load and one store per pin or unpin).
+ * domain and state are read by other threads; since the header must compile
+ * as C++ they are plain fields, always accessed with the GNU __atomic
+ * builtins (which is what <stdatomic.h> compiles to in gcc and clang).
+ */
 typedef struct rec {
-	_Atomic(conc_epoch *) domain; /* NULL: free slot */
-	atomic_uint_fast64_t state;   /* 0, or e << 1 | 1 */
-	unsigned depth;               /* owner only: pin nesting */
-	unsigned pins, retires;       /* owner only: amortisation counters */
+	struct conc__epoch_hot hot;
+	unsigned retires;             /* owner only: retires since the last advance attempt */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -146,14 +156,15 @@ typedef struct ovf {
 typedef struct tls {
 	rec recs[REC_SLOTS];
 	ovf ovfs[OVF_SLOTS];
-	unsigned last;      /* index of the record used last (fast-path hint) */
 	unsigned untracked; /* shared-path pins beyond OVF_SLOTS */
 	unsigned evict;     /* round-robin victim for eviction */
 	int armed;          /* exit handler registered for this thread */
 } tls_t;
 
 struct conc_epoch {
-	CONC_ALIGNED atomic_uint_fast64_t epoch;
+	/* E.  The first member: the header's inline pin reads it through the
+	 * domain pointer.  __atomic builtins only (see struct rec). */
+	CONC_ALIGNED uint64_t epoch;
 	CONC_ALIGNED atomic_long shared_pins;
 	CONC_ALIGNED pthread_rwlock_t lock; /* the record list: read to scan, write to change */
 	rec *records;
@@ -173,6 +184,46 @@ static conc_epoch global_domain = {
 };
 
 static _Thread_local tls_t tls;
+
+/* The header's fast path starts here.  It points at the record used last,
+ * or at `unused`, whose domain (the address 1) no caller can pass, so that a thread's first
+ * pin - and every pin in fence mode, where the fast path is never armed -
+ * takes the slow path. */
+static struct conc__epoch_hot unused = {(conc_epoch *)(uintptr_t)1, 0};
+__thread struct conc__epoch_hot *conc__epoch_last = &unused;
+
+static inline conc_epoch *rec_domain(rec *r)
+{
+	return __atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED);
+}
+
+static inline void rec_set_domain(rec *r, conc_epoch *d)
+{
+	/* relaxed: read by the owner, and by others only under registry_lock
+	 * or d->lock, which order it. */
+	__atomic_store_n(&r->hot.domain, d, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t rec_state(rec *r, int mo)
+{
+	return __atomic_load_n(&r->hot.state, mo);
+}
+
+static inline bool state_pinned(uint64_t s)
+{
+	return (uint32_t)s != 0;
+}
+
+/* Whether a record in state s holds the advance from e back. */
+static inline bool state_behind(uint64_t s, uint64_t e)
+{
+	return state_pinned(s) && (uint32_t)(s >> 32) != (uint32_t)e;
+}
+
+static inline uint64_t domain_epoch(conc_epoch *d, int mo)
+{
+	return __atomic_load_n(&d->epoch, mo);
+}
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -278,7 +329,7 @@ static uint64_t load_epoch(conc_epoch *d)
 	/* acquire: pairs with the release store of an advance, so that a
 	 * collector that sees E >= t + 3 also sees the critical sections that
 	 * the advance waited for as finished. */
-	return atomic_load_explicit(&d->epoch, memory_order_acquire);
+	return domain_epoch(d, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -393,7 +444,7 @@ static void help_others(conc_epoch *d, rec *mine)
 	conc_epoch_node *all = NULL;
 	bool holding = false;
 	for (rec *r = d->records; r; r = r->next) {
-		if (r == mine || (atomic_load_explicit(&r->state, memory_order_relaxed) & 1))
+		if (r == mine || state_pinned(rec_state(r, __ATOMIC_RELAXED)))
 			continue;
 		for (int i = 0; i < 4; i++) {
 			bag *b = &r->bags[i];
@@ -424,17 +475,18 @@ static void help_others(conc_epoch *d, rec *mine)
 
 /* Whether every pinned record (and the shared path) is at epoch e.  Under
  * d->lock (read), which keeps the record list still. */
-static bool all_at(conc_epoch *d, uint64_t e, memory_order mo)
+static bool all_at(conc_epoch *d, uint64_t e, int mo)
 {
 	/* With mo = acquire (the decisive scan): pairs with unpin's release
 	 * store, so a reader's critical section happens-before this advance
 	 * and so before any callback that waits for it; likewise with the
 	 * shared path's release decrement. */
-	if (atomic_load_explicit(&d->shared_pins, mo) != 0)
+	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
+									 : memory_order_relaxed) != 0)
 		return false;
 	for (rec *r = d->records; r; r = r->next) {
-		uint_fast64_t s = atomic_load_explicit(&r->state, mo);
-		if ((s & 1) && (s >> 1) != e)
+		uint64_t s = rec_state(r, mo);
+		if (state_behind(s, e))
 			return false;
 	}
 	return true;
@@ -456,37 +508,45 @@ static bool try_advance(conc_epoch *d)
 	/* A cheap look first: a pin at an older epoch that is already visible
 	 * fails the advance anyway, so don't pay the heavy barrier for it.
 	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
-	bool ok = all_at(d, e, memory_order_relaxed);
+	bool ok = all_at(d, e, __ATOMIC_RELAXED);
 	pthread_rwlock_unlock(&d->lock);
 	if (!ok)
 		return false;
 	heavy_barrier();
 	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
 		return false;
-	ok = all_at(d, e, memory_order_acquire);
+	ok = all_at(d, e, __ATOMIC_ACQUIRE);
 	pthread_rwlock_unlock(&d->lock);
 	/* release: carries the scan above to every collector that reads the
 	 * new epoch with acquire.  A failed CAS means another advancer moved
 	 * E first: nothing to do. */
-	return ok && atomic_compare_exchange_strong_explicit(
-			     &d->epoch, &e, e + 1, memory_order_release,
-			     memory_order_relaxed); /* LP: advance */
+	return ok && __atomic_compare_exchange_n(&d->epoch, &e, e + 1, false,
+						 __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED); /* LP: advance */
 }
 
 /* ---- registration ----------------------------------------------------- */
 
+/* Point the header's fast path at r (never in fence mode: there every pin
+ * must come here for its fence). */
+static void arm(rec *r)
+{
+	if (!use_fences)
+		conc__epoch_last = &r->hot;
+}
+
 static rec *find_rec(conc_epoch *d)
 {
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed) == d) {
-			tls.last = i;
+		if (rec_domain(&tls.recs[i]) == d) {
+			arm(&tls.recs[i]);
 			return &tls.recs[i];
 		}
 	return NULL;
 }
 
 /* Hand r's bags to its domain and unlink it.  Caller holds registry_lock
- * or is the owner thread with r->depth == 0. */
+ * or is the owner thread, not pinned in d. */
 static void detach(conc_epoch *d, rec *r)
 {
 	pthread_rwlock_wrlock(&d->lock);
@@ -516,9 +576,8 @@ static void detach(conc_epoch *d, rec *r)
 	d->registered--;
 	/* A thread that exits pinned (a bug in the caller) is unpinned here,
 	 * or it would hold the domain back forever. */
-	atomic_store_explicit(&r->state, 0, memory_order_release);
-	r->depth = 0;
-	atomic_store_explicit(&r->domain, NULL, memory_order_relaxed);
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
+	rec_set_domain(r, NULL);
 	pthread_rwlock_unlock(&d->lock);
 }
 
@@ -528,7 +587,7 @@ static void thread_exit(void *arg)
 	pthread_mutex_lock(&registry_lock);
 	for (unsigned i = 0; i < REC_SLOTS; i++) {
 		rec *r = &tls.recs[i];
-		conc_epoch *d = atomic_load_explicit(&r->domain, memory_order_relaxed);
+		conc_epoch *d = rec_domain(r);
 		if (d)
 			detach(d, r);
 	}
@@ -550,40 +609,38 @@ static rec *get_rec(conc_epoch *d)
 	}
 	unsigned slot = REC_SLOTS;
 	for (unsigned i = 0; i < REC_SLOTS && slot == REC_SLOTS; i++)
-		if (!atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed))
+		if (!rec_domain(&tls.recs[i]))
 			slot = i;
 	if (slot == REC_SLOTS) {
 		/* Evict a record this thread is not pinned in; its garbage goes
 		 * to that domain's orphans, where others collect it. */
 		for (unsigned k = 0; k < REC_SLOTS && slot == REC_SLOTS; k++) {
 			unsigned i = (tls.evict + k) % REC_SLOTS;
-			if (tls.recs[i].depth == 0)
+			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 				slot = i;
 		}
 		if (slot == REC_SLOTS)
 			return NULL;
 		tls.evict = slot + 1;
 		pthread_mutex_lock(&registry_lock);
-		conc_epoch *old = atomic_load_explicit(&tls.recs[slot].domain,
-						       memory_order_relaxed);
+		conc_epoch *old = rec_domain(&tls.recs[slot]);
 		if (old)
 			detach(old, &tls.recs[slot]);
 		pthread_mutex_unlock(&registry_lock);
 	}
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
-	r->depth = 0;
-	r->pins = r->retires = 0;
-	atomic_store_explicit(&r->state, 0, memory_order_relaxed);
+	r->retires = 0;
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
 	r->prev = NULL;
 	r->next = d->records;
 	if (d->records)
 		d->records->prev = r;
 	d->records = r;
 	d->registered++;
-	atomic_store_explicit(&r->domain, d, memory_order_relaxed);
+	rec_set_domain(r, d);
 	pthread_rwlock_unlock(&d->lock);
-	tls.last = slot;
+	arm(r);
 	return r;
 }
 
@@ -648,7 +705,7 @@ int conc_epoch_create(conc_epoch **out)
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
-	atomic_init(&d->epoch, 0);
+	d->epoch = 0;
 	atomic_init(&d->shared_pins, 0);
 	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
 		free(d);
@@ -671,51 +728,55 @@ int conc_epoch_register(conc_epoch *d)
 	return get_rec(d) ? 0 : ENOMEM;
 }
 
-void conc_epoch_pin(conc_epoch *d)
+/* The out-of-line definitions of the header's inline pin and unpin. */
+extern inline void conc_epoch_pin(conc_epoch *d);
+extern inline void conc_epoch_unpin(conc_epoch *d);
+
+/*
+ * The slow paths: the first pin in a domain, a pin in another domain than
+ * the last one, fence mode, and the shared path.  The fast path in the
+ * header does the same on the record it already has.
+ */
+void conc__epoch_pin_slow(conc_epoch *d)
 {
-	rec *r = &tls.recs[tls.last];
-	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d)) {
+	rec *r = find_rec(d);
+	if (!r)
 		r = get_rec(d);
-		if (!r) {
-			shared_pin(d);
-			return;
-		}
-	}
-	if (r->depth++)
+	if (!r) {
+		shared_pin(d);
 		return;
+	}
+	uint64_t s = rec_state(r, __ATOMIC_RELAXED);
+	if (state_pinned(s)) {
+		/* nested: only the depth changes (relaxed: our own word) */
+		if ((uint32_t)s != UINT32_MAX)
+			__atomic_store_n(&r->hot.state, s + 1, __ATOMIC_RELAXED);
+		return;
+	}
 	/* relaxed: a stale E only makes this pin hold advances back longer;
 	 * the store is ordered before the section's loads by light_barrier
 	 * (together with the advancer's heavy barrier). */
-	uint64_t e = atomic_load_explicit(&d->epoch, memory_order_relaxed);
-	atomic_store_explicit(&r->state, e << 1 | 1, memory_order_relaxed); /* LP: pin */
+	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->hot.state, e << 32 | 1, __ATOMIC_RELAXED); /* LP: pin */
 	light_barrier();
-	if (conc__unlikely(++r->pins >= PIN_CHECK_EVERY)) {
-		r->pins = 0;
-		for (int i = 0; i < 4; i++)
-			if (bag_count(&r->bags[i])) {
-				collect_own(d, r);
-				break;
-			}
-	}
 }
 
-void conc_epoch_unpin(conc_epoch *d)
+void conc__epoch_unpin_slow(conc_epoch *d)
 {
-	rec *r = &tls.recs[tls.last];
-	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d ||
-			   r->depth == 0)) {
-		r = find_rec(d);
-		if (!r || r->depth == 0) {
-			shared_unpin(d);
-			return;
-		}
-	}
-	if (--r->depth)
+	rec *r = find_rec(d);
+	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
+	if (!state_pinned(s)) {
+		shared_unpin(d);
 		return;
+	}
+	if ((uint32_t)s > 1) {
+		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
+		return;
+	}
 	/* release: everything the section did happens-before an advance
 	 * whose scan reads this store (acquire), hence before the callbacks
 	 * that advance lets run. */
-	atomic_store_explicit(&r->state, 0, memory_order_release);
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
@@ -723,8 +784,8 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 	if (!d)
 		return false;
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (atomic_load_explicit(&tls.recs[i].domain, memory_order_relaxed) == d &&
-		    tls.recs[i].depth)
+		if (rec_domain(&tls.recs[i]) == d &&
+		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	return find_ovf(d, 0) != NULL || tls.untracked > 0;
 }
@@ -742,9 +803,11 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 		       void (*fn)(conc_epoch_node *))
 {
 	n->fn = fn;
-	rec *r = &tls.recs[tls.last];
-	if (conc__unlikely(atomic_load_explicit(&r->domain, memory_order_relaxed) != d)) {
-		r = get_rec(d);
+	rec *r = (rec *)conc__epoch_last; /* hot is rec's first member */
+	if (conc__unlikely(__atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED) != d)) {
+		r = find_rec(d);
+		if (!r)
+			r = get_rec(d);
 		if (!r) {
 			n->epoch = retire_tag(d);
 			atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
@@ -864,7 +927,7 @@ int conc_epoch_barrier(conc_epoch *d)
 	atomic_fetch_add_explicit(&d->barriers, 1, memory_order_seq_cst);
 	/* Everything retired before this call has a tag <= e0; once
 	 * E >= e0 + GRACE all of it is due, wherever it sits. */
-	uint64_t e0 = atomic_load_explicit(&d->epoch, memory_order_seq_cst);
+	uint64_t e0 = domain_epoch(d, __ATOMIC_SEQ_CST);
 	while (load_epoch(d) < e0 + GRACE)
 		if (!try_advance(d))
 			pause_briefly(&spins);
@@ -891,7 +954,7 @@ int conc_epoch_destroy(conc_epoch *d)
 	pthread_rwlock_rdlock(&d->lock);
 	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
 	for (rec *r = d->records; r && !busy; r = r->next)
-		busy = atomic_load_explicit(&r->state, memory_order_acquire) & 1;
+		busy = state_pinned(rec_state(r, __ATOMIC_ACQUIRE));
 	pthread_rwlock_unlock(&d->lock);
 	if (busy)
 		return EBUSY;
@@ -928,12 +991,12 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
 	unsigned registered, stalling = 0;
 	pthread_rwlock_rdlock(&d->lock);
-	uint64_t e = atomic_load_explicit(&d->epoch, memory_order_relaxed);
+	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
 	registered = d->registered;
 	for (rec *r = d->records; r; r = r->next) {
 		retired += atomic_load_explicit(&r->retired, memory_order_relaxed);
-		uint_fast64_t s = atomic_load_explicit(&r->state, memory_order_relaxed);
-		if ((s & 1) && (s >> 1) != e)
+		uint64_t s = rec_state(r, __ATOMIC_RELAXED);
+		if (state_behind(s, e))
 			stalling++;
 	}
 	pthread_rwlock_unlock(&d->lock);
