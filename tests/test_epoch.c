@@ -647,9 +647,16 @@ static void test_epoch_garbage_stays_bounded(void **state)
 	print_message("epoch: %lu retires/thread x %d: %u of %u samples in steady progress; "
 		      "pending there p50 %lu, p90 %lu (bounds %d, %d); peak over all %lu\n",
 		      n, T, nclean, k, p50, p90, 4 * BAG * T, 8 * BAG * T, peak_all);
-	assert_true(nclean >= k / 4);
-	assert_true(p50 <= 4 * BAG * T);
-	assert_true(p90 <= 8 * BAG * T);
+	if (!CONC_TEST_SANITIZED) {
+		assert_true(nclean >= k / 4);
+		assert_true(p50 <= 4 * BAG * T);
+		assert_true(p90 <= 8 * BAG * T);
+	} else {
+		/* Sanitizers distort scheduling too much for a tight bound;
+		 * still, reclamation must keep up during the run, not only at
+		 * the final barrier. */
+		assert_true(peak_all < n * T / 2);
+	}
 	free(samples);
 	free(clean);
 	assert_int_equal(conc_epoch_barrier(d), 0);
