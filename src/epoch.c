@@ -176,6 +176,7 @@ struct conc_epoch {
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
 	int is_global;
+	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
 
 static conc_epoch global_domain = {
@@ -186,15 +187,20 @@ static conc_epoch global_domain = {
 static _Thread_local tls_t tls;
 
 /* The header's fast path starts here.  It points at the record used last,
- * or at `unused`, whose domain (the address 1) no caller can pass, so that a thread's first
+ * or at `unused`, whose domain (NO_DOMAIN) no caller can pass, so that a thread's first
  * pin - and every pin in fence mode, where the fast path is never armed -
  * takes the slow path. */
-static struct conc__epoch_hot unused = {(conc_epoch *)(uintptr_t)1, 0};
+#define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
+static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
 
+/* The record's domain, or NULL for a free slot.  A freed slot holds
+ * NO_DOMAIN rather than NULL, so that the header's fast path, which may
+ * still point at it, never matches a caller's NULL. */
 static inline conc_epoch *rec_domain(rec *r)
 {
-	return __atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED);
+	conc_epoch *d = __atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED);
+	return d == NO_DOMAIN ? NULL : d;
 }
 
 static inline void rec_set_domain(rec *r, conc_epoch *d)
@@ -226,6 +232,7 @@ static inline uint64_t domain_epoch(conc_epoch *d, int mo)
 }
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static conc_epoch *domains = &global_domain; /* under registry_lock */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
 static int exit_key_ok;
@@ -270,16 +277,62 @@ static void heavy_barrier(void)
 }
 
 static void thread_exit(void *arg);
+static void drop_record(conc_epoch *d, rec *r);
 
-static void after_fork_child(void)
+/*
+ * fork().  The child has one thread, copies of every record, and locks that
+ * other threads may have held.  prepare takes every lock (registry first,
+ * then each domain's, the order detach uses), so the child inherits them
+ * consistent and held by its only thread; there the records of threads that
+ * do not exist in the child are dropped (their garbage becomes orphans:
+ * nobody in the child can hold a pointer to it), and the counters that
+ * other threads contributed to are reset.
+ */
+static void fork_prepare(void)
 {
-	/* The child is a new mm: register it for expedited barriers again. */
-	if (!use_fences) {
-		int saved = errno;
-		if (sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
-			use_fences = 1; /* no thread of the child is pinned yet... */
-		errno = saved;
+	pthread_mutex_lock(&registry_lock);
+	for (conc_epoch *d = domains; d; d = d->next_domain)
+		pthread_rwlock_wrlock(&d->lock);
+}
+
+static void fork_parent(void)
+{
+	for (conc_epoch *d = domains; d; d = d->next_domain)
+		pthread_rwlock_unlock(&d->lock);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static bool is_mine(rec *r)
+{
+	return r >= &tls.recs[0] && r < &tls.recs[REC_SLOTS];
+}
+
+static void fork_child(void)
+{
+	int saved = errno;
+	for (conc_epoch *d = domains; d; d = d->next_domain) {
+		for (rec *r = d->records, *next; r; r = next) {
+			next = r->next;
+			if (!is_mine(r))
+				drop_record(d, r);
+		}
+		long mine = (long)tls.untracked;
+		for (unsigned i = 0; i < OVF_SLOTS; i++)
+			if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
+				mine++;
+		atomic_store_explicit(&d->shared_pins, mine, memory_order_relaxed);
+		atomic_store_explicit(&d->holders, 0, memory_order_relaxed);
+		atomic_store_explicit(&d->barriers, 0, memory_order_relaxed);
+		/* Not unlock: glibc tells a writer's unlock by the thread id,
+		 * which fork changed.  Nobody else exists to hold it. */
+		pthread_rwlock_init(&d->lock, NULL);
 	}
+	pthread_mutex_unlock(&registry_lock);
+	/* The child is a new mm: register it for expedited barriers again.
+	 * Should that fail, membarrier(GLOBAL) in heavy_barrier covers it. */
+	if (!use_fences)
+		sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+	errno = saved;
 }
 
 static void init(void)
@@ -294,7 +347,7 @@ static void init(void)
 			use_fences = 0;
 	}
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	errno = saved;
 }
 
@@ -545,11 +598,10 @@ static rec *find_rec(conc_epoch *d)
 	return NULL;
 }
 
-/* Hand r's bags to its domain and unlink it.  Caller holds registry_lock
- * or is the owner thread, not pinned in d. */
-static void detach(conc_epoch *d, rec *r)
+/* Hand r's bags to its domain and unlink it.  Caller holds d->lock for
+ * writing. */
+static void drop_record(conc_epoch *d, rec *r)
 {
-	pthread_rwlock_wrlock(&d->lock);
 	hold_begin(d);
 	for (int i = 0; i < 4; i++) {
 		conc_epoch_node *n = take(&r->bags[i].head);
@@ -577,7 +629,15 @@ static void detach(conc_epoch *d, rec *r)
 	/* A thread that exits pinned (a bug in the caller) is unpinned here,
 	 * or it would hold the domain back forever. */
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
-	rec_set_domain(r, NULL);
+	rec_set_domain(r, NO_DOMAIN);
+}
+
+/* drop_record under d->lock.  Caller holds registry_lock, or is the owner
+ * thread, not pinned in d. */
+static void detach(conc_epoch *d, rec *r)
+{
+	pthread_rwlock_wrlock(&d->lock);
+	drop_record(d, r);
 	pthread_rwlock_unlock(&d->lock);
 }
 
@@ -717,6 +777,12 @@ int conc_epoch_create(conc_epoch **out)
 	atomic_init(&d->holders, 0);
 	atomic_init(&d->handoffs, 0);
 	atomic_init(&d->barriers, 0);
+	pthread_mutex_lock(&registry_lock);
+	d->prev_domain = NULL;
+	d->next_domain = domains;
+	domains->prev_domain = d;
+	domains = d;
+	pthread_mutex_unlock(&registry_lock);
 	*out = d;
 	return 0;
 }
@@ -739,6 +805,8 @@ extern inline void conc_epoch_unpin(conc_epoch *d);
  */
 void conc__epoch_pin_slow(conc_epoch *d)
 {
+	if (!d)
+		return; /* documented: pinning NULL does nothing */
 	rec *r = find_rec(d);
 	if (!r)
 		r = get_rec(d);
@@ -763,6 +831,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 
 void conc__epoch_unpin_slow(conc_epoch *d)
 {
+	if (!d)
+		return;
 	rec *r = find_rec(d);
 	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
 	if (!state_pinned(s)) {
@@ -802,6 +872,8 @@ static uint64_t retire_tag(conc_epoch *d)
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 		       void (*fn)(conc_epoch_node *))
 {
+	if (!d || !n || !fn)
+		return; /* documented: does nothing */
 	n->fn = fn;
 	rec *r = (rec *)conc__epoch_last; /* hot is rec's first member */
 	if (conc__unlikely(__atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED) != d)) {
@@ -970,10 +1042,20 @@ int conc_epoch_destroy(conc_epoch *d)
 		pthread_mutex_lock(&registry_lock);
 		while (d->records)
 			detach(d, d->records);
-		pthread_mutex_unlock(&registry_lock);
 		conc_epoch_node *all = take(&d->orphans);
-		if (!all)
+		if (!all) {
+			/* Done: unlink d from the list of domains, still
+			 * under registry_lock (fork's prepare walks it). */
+			if (d->prev_domain)
+				d->prev_domain->next_domain = d->next_domain;
+			else
+				domains = d->next_domain;
+			if (d->next_domain)
+				d->next_domain->prev_domain = d->prev_domain;
+			pthread_mutex_unlock(&registry_lock);
 			break;
+		}
+		pthread_mutex_unlock(&registry_lock);
 		atomic_fetch_add_explicit(&d->freed, run_chain(all), memory_order_relaxed);
 	}
 	for (unsigned i = 0; i < OVF_SLOTS; i++)

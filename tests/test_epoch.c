@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -664,6 +666,67 @@ static void test_epoch_garbage_stays_bounded(void **state)
 	assert_int_equal(conc_epoch_destroy(d), 0);
 }
 
+/* ---- fork: the child goes on without the parent's other threads ------- */
+
+static void test_epoch_fork_child_continues(void **state)
+{
+	(void)state;
+	conc_epoch *d;
+	atomic_int ran = 0;
+	assert_int_equal(conc_epoch_create(&d), 0);
+	holder h = {.d = d};
+	pthread_t t;
+	conc_test_watchdog(__func__, 60);
+	assert_int_equal(pthread_create(&t, NULL, hold_pinned, &h), 0);
+	while (!atomic_load(&h.pinned))
+		sched_yield();
+	conc_epoch_retire(d, &obj_new(&ran)->node, obj_free);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The pinned thread does not exist here: barrier must not wait
+		 * for it, and both callbacks (retired before and after the
+		 * fork) must run.  Exit status tells the parent. */
+		alarm(30);
+		conc_epoch_retire(d, &obj_new(&ran)->node, obj_free);
+		conc_epoch_stats st;
+		conc_epoch_get_stats(d, &st);
+		int ok = st.registered == 1 && conc_epoch_barrier(d) == 0 &&
+			 atomic_load(&ran) == 2 && conc_epoch_destroy(d) == 0 &&
+			 conc_epoch_barrier(conc_epoch_global()) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The parent is untouched: its pinned thread still holds d back. */
+	conc_epoch_flush(d);
+	assert_int_equal(atomic_load(&ran), 0);
+	atomic_store(&h.release, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(conc_epoch_barrier(d), 0);
+	assert_int_equal(atomic_load(&ran), 1);
+	conc_test_watchdog_off();
+	assert_int_equal(conc_epoch_destroy(d), 0);
+}
+
+/* NULL domains do nothing (documented), rather than corrupt a record. */
+static void test_epoch_null_is_harmless(void **state)
+{
+	(void)state;
+	conc_epoch_node n;
+	conc_epoch_pin(NULL);
+	conc_epoch_unpin(NULL);
+	conc_epoch_retire(NULL, &n, NULL);
+	assert_false(conc_epoch_is_pinned(NULL));
+	assert_int_equal(conc_epoch_barrier(NULL), EINVAL);
+	conc_epoch_flush(NULL);
+	conc_epoch_stats st = {0};
+	conc_epoch_get_stats(NULL, &st);
+	assert_int_equal(st.registered, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +746,8 @@ int main(void)
 		cmocka_unit_test(test_epoch_readers_never_see_freed),
 		cmocka_unit_test(test_epoch_readers_oversubscribed),
 		cmocka_unit_test(test_epoch_garbage_stays_bounded),
+		cmocka_unit_test(test_epoch_fork_child_continues),
+		cmocka_unit_test(test_epoch_null_is_harmless),
 	};
 	return cmocka_run_group_tests_name("epoch", tests, NULL, NULL);
 }

@@ -25,6 +25,10 @@
  * may pin, unpin, retire, defer and flush; it must not call barrier or
  * destroy.
  *
+ * fork().  The child may go on using every domain: the records of threads
+ * that do not exist in the child are dropped there, and their pending
+ * callbacks run later in the child.  Pinning or unpinning NULL does nothing.
+ *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
  * reports how many threads hold the epoch back, so a stall can be seen.
@@ -183,6 +187,7 @@ bool conc_epoch_is_pinned(conc_epoch *d);
  * this call can still be inside that critical section.
  *
  * The caller must have made the object unreachable for new readers first.
+ * d, n and fn must not be NULL (such a call does nothing).
  * Thread safety: any thread, pinned or not.
  * Progress: lock-free; never fails, never allocates.
  */
