@@ -28,6 +28,8 @@
  * Worker signal (futex word w->signal):
  *   WAIT --worker: CAS--> SLEEP          (about to futex-wait)
  *   WAIT or SLEEP --spawner: exchange--> JOB (+ futex wake if it was SLEEP)
+ *   SLEEP --timeout setter, under the cache lock: CAS--> WAIT (+ wake), so
+ *       that the worker recomputes its deadline
  *   JOB --worker, before it re-enters the list--> WAIT
  * Only the spawner that popped w from the idle list (under the lock) may
  * hand it a job, so there is exactly one JOB transition per idle period.
@@ -54,7 +56,10 @@
  * the joiner's load.
  *
  * Progress: spawn blocks only on the two short locks and in the kernel;
- * join and scope end sleep on futexes (no spinning).
+ * join and scope end sleep on futexes.  Nobody spins: a parked worker that
+ * spun a few microseconds before sleeping (to spare the spawner its futex
+ * wake) made W3 2-20x slower on a loaded 2-core machine, because spinners
+ * took the CPU from the spawner and from the threads it woke.
  */
 #include <assert.h>
 #include <errno.h>
@@ -298,7 +303,8 @@ static void hand_off(struct worker *w, conc_thread *h)
 
 static uint64_t deadline_of(const struct worker *w)
 {
-	uint64_t t = atomic_load_explicit(&cache.timeout_ns, memory_order_relaxed);
+	/* seq_cst: see the CAS to SLEEP in idle_wait. */
+	uint64_t t = atomic_load_explicit(&cache.timeout_ns, memory_order_seq_cst);
 	return t >= CONC__NO_DEADLINE - w->idle_since ? CONC__NO_DEADLINE
 						      : w->idle_since + t;
 }
@@ -336,11 +342,15 @@ static conc_thread *idle_wait(struct worker *w)
 			return w->job;
 		if (sig == W_WAIT) {
 			unsigned expect = W_WAIT;
-			/* relaxed: we publish nothing by going to sleep; on
-			 * failure (JOB came) the acquire load above re-reads. */
+			/* seq_cst: with the seq_cst timeout load in deadline_of,
+			 * our half of the store-buffering pair with
+			 * conc__scope_set_idle_timeout_ns (store timeout, then
+			 * CAS SLEEP->WAIT): either we read the new timeout or
+			 * the setter sees SLEEP and knocks us out of the wait.
+			 * On failure (JOB came) the acquire load re-reads. */
 			if (!atomic_compare_exchange_strong_explicit(
 				    &w->signal, &expect, W_SLEEP,
-				    memory_order_relaxed, memory_order_relaxed))
+				    memory_order_seq_cst, memory_order_relaxed))
 				continue;
 		}
 		uint64_t deadline = popped ? CONC__NO_DEADLINE : deadline_of(w);
@@ -558,13 +568,21 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 
 void conc__scope_set_idle_timeout_ns(uint64_t ns)
 {
-	/* relaxed: each parked thread re-reads it after the wake below (or
-	 * at its next wait); no other data rides on it. */
+	/* seq_cst: the setter's half of the pair described at the CAS to
+	 * SLEEP in idle_wait. */
 	atomic_store_explicit(&cache.timeout_ns, ns ? ns : CONC__SCOPE_IDLE_TIMEOUT_NS,
-			      memory_order_relaxed);
+			      memory_order_seq_cst);
 	pthread_mutex_lock(&cache.lock);
-	for (struct worker *w = cache.idle; w; w = w->next)
-		futex_wake(&w->signal, 1); /* listed, so alive */
+	for (struct worker *w = cache.idle; w; w = w->next) {
+		/* Listed workers are alive and no spawner hands them a job
+		 * while we hold the lock: SLEEP->WAIT makes a sleeper (or one
+		 * about to sleep) come back and recompute its deadline. */
+		unsigned expect = W_SLEEP;
+		if (atomic_compare_exchange_strong_explicit(&w->signal, &expect, W_WAIT,
+							    memory_order_seq_cst,
+							    memory_order_seq_cst))
+			futex_wake(&w->signal, 1);
+	}
 	pthread_mutex_unlock(&cache.lock);
 }
 
