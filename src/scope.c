@@ -195,7 +195,7 @@ static int handle_alloc(conc_scope *s, conc_thread **out)
 		}
 		n->next = NULL;
 		n->cap = cap;
-		n->h = (conc_thread *)((char *)n + head);
+		n->h = (void *)((char *)n + head); /* aligned: head is a multiple of the handle size */
 		c->next = n;
 		s->tail = c = n;
 		s->tail_used = 0;
