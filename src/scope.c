@@ -14,6 +14,15 @@
  *   cache   the idle list (doubly linked, LIFO so that hot threads are
  *       reused and cold ones time out) under one mutex, plus counters.
  *
+ * Thread lifetime.  Workers are joinable.  One that leaves (idle timeout,
+ * the idle cap, or a leaked epoch pin) becomes "the zombie" under the
+ * lock and joins the previous zombie, so at most one exited worker is ever
+ * unjoined; the next thread creation or the exit-time drain joins it.  At
+ * exit (atexit handler) `closing` is set and parked workers are knocked
+ * out of their wait; they leave and are joined before the handler returns.
+ * Everything they touch on the way is static or their own stack, so a
+ * worker still running at exit never touches freed memory.
+ *
  * Handle state (futex word h->state):
  *   RUNNING --worker: exchange DONE--> DONE                    (LP: done)
  *   RUNNING --waiter: CAS--> WAITED --worker: exchange--> DONE + futex wake
@@ -128,15 +137,22 @@ struct worker {
 };
 
 static struct {
-	pthread_mutex_t lock;  /* guards idle, n_idle, the workers' list fields */
+	pthread_mutex_t lock;  /* guards idle, n_idle, the workers' list fields,
+				  zombie, leaving */
 	struct worker *idle;   /* most recently parked first */
 	unsigned n_idle;
+	bool has_zombie;       /* an exited worker nobody has joined yet */
+	pthread_t zombie;
+	unsigned leaving;      /* off the list to exit, not yet the zombie */
+	pthread_cond_t gone;   /* at exit: signalled as workers leave */
+	atomic_bool closing;   /* at exit: parked workers leave, none parks */
 	atomic_uint n_idle_pub; /* n_idle, readable without the lock */
 	atomic_uint live;
 	atomic_ulong created;
 	_Atomic uint64_t timeout_ns;
 } cache = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.gone = PTHREAD_COND_INITIALIZER,
 	.timeout_ns = CONC__SCOPE_IDLE_TIMEOUT_NS,
 };
 
@@ -303,7 +319,10 @@ static void hand_off(struct worker *w, conc_thread *h)
 
 static uint64_t deadline_of(const struct worker *w)
 {
-	/* seq_cst: see the CAS to SLEEP in idle_wait. */
+	/* seq_cst: see the CAS to SLEEP in idle_wait; closing (at exit) is
+	 * knocked in the same way and means "past". */
+	if (atomic_load_explicit(&cache.closing, memory_order_seq_cst))
+		return 0;
 	uint64_t t = atomic_load_explicit(&cache.timeout_ns, memory_order_seq_cst);
 	return t >= CONC__NO_DEADLINE - w->idle_since ? CONC__NO_DEADLINE
 						      : w->idle_since + t;
@@ -319,7 +338,9 @@ static conc_thread *idle_wait(struct worker *w)
 	w->job = NULL;
 	uint64_t now = conc__now_ns();
 	pthread_mutex_lock(&cache.lock);
-	if (cache.n_idle >= MAX_IDLE) {
+	if (cache.n_idle >= MAX_IDLE ||
+	    atomic_load_explicit(&cache.closing, memory_order_relaxed)) {
+		cache.leaving++;
 		pthread_mutex_unlock(&cache.lock);
 		return NULL;
 	}
@@ -359,6 +380,7 @@ static conc_thread *idle_wait(struct worker *w)
 		pthread_mutex_lock(&cache.lock);
 		if (w->listed) {
 			list_remove(w);
+			cache.leaving++;
 			pthread_mutex_unlock(&cache.lock);
 			return NULL;
 		}
@@ -379,18 +401,85 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), "conc-scope");
 
 	conc_thread *h = arg;
-	while (h) {
+	for (;;) {
 		run_job(h);
 		/* A function that left the thread pinned in the global domain
 		 * must not pass the pin on: this thread exits instead. */
-		if (conc_epoch_is_pinned(conc_epoch_global()))
+		if (conc_epoch_is_pinned(conc_epoch_global())) {
+			pthread_mutex_lock(&cache.lock);
+			cache.leaving++;
+			pthread_mutex_unlock(&cache.lock);
 			break;
+		}
 		h = idle_wait(&w);
+		if (!h)
+			break; /* idle_wait counted us in leaving */
 	}
+	/* Become the zombie and join the one before us: at most one exited
+	 * worker waits to be joined (by the next leaver, the next thread
+	 * creation, or the exit-time drain). */
+	pthread_mutex_lock(&cache.lock);
+	bool had = cache.has_zombie;
+	pthread_t prev = cache.zombie;
+	cache.zombie = pthread_self();
+	cache.has_zombie = true;
+	cache.leaving--;
+	pthread_cond_broadcast(&cache.gone);
+	pthread_mutex_unlock(&cache.lock);
+	if (had)
+		pthread_join(prev, NULL);
 	/* release: orders this thread's last accesses before a test that
 	 * sees live at zero (and then checks /proc). */
 	atomic_fetch_sub_explicit(&cache.live, 1, memory_order_release);
 	return NULL;
+}
+
+/* Join the zombie, if there is one. */
+static void reap_zombie(void)
+{
+	pthread_mutex_lock(&cache.lock);
+	bool had = cache.has_zombie;
+	pthread_t z = cache.zombie;
+	cache.has_zombie = false;
+	pthread_mutex_unlock(&cache.lock);
+	if (had)
+		pthread_join(z, NULL);
+}
+
+/* Knock every parked worker out of its futex wait so that it re-reads the
+ * timeout and the closing flag (the caller stored them, seq_cst). */
+static void knock_idle(void)
+{
+	pthread_mutex_lock(&cache.lock);
+	for (struct worker *w = cache.idle; w; w = w->next) {
+		/* Listed workers are alive and no spawner hands them a job
+		 * while we hold the lock: SLEEP->WAIT makes a sleeper (or one
+		 * about to sleep) come back and recompute its deadline. */
+		unsigned expect = W_SLEEP;
+		if (atomic_compare_exchange_strong_explicit(&w->signal, &expect, W_WAIT,
+							    memory_order_seq_cst,
+							    memory_order_seq_cst))
+			futex_wake(&w->signal, 1);
+	}
+	pthread_mutex_unlock(&cache.lock);
+}
+
+/*
+ * Process exit: parked workers leave and are joined, so that nothing of
+ * theirs is left for leak checkers (valgrind counts a live thread's TLS as
+ * "possibly lost").  Workers still running a spawned function are not
+ * waited for; they end with the process.  Touches only static memory.
+ */
+static void drain_at_exit(void)
+{
+	/* seq_cst: the setter's half of the pair at the CAS to SLEEP. */
+	atomic_store_explicit(&cache.closing, true, memory_order_seq_cst);
+	knock_idle();
+	pthread_mutex_lock(&cache.lock);
+	while (cache.n_idle != 0 || cache.leaving != 0)
+		pthread_cond_wait(&cache.gone, &cache.lock);
+	pthread_mutex_unlock(&cache.lock);
+	reap_zombie();
 }
 
 /* fork(): the child has none of the parent's threads; start it empty. */
@@ -408,29 +497,33 @@ static void atfork_child(void)
 {
 	cache.idle = NULL;
 	cache.n_idle = 0;
+	cache.has_zombie = false;
+	cache.leaving = 0;
+	pthread_cond_init(&cache.gone, NULL);
 	atomic_store_explicit(&cache.n_idle_pub, 0, memory_order_relaxed);
 	atomic_store_explicit(&cache.live, current ? 1 : 0, memory_order_relaxed);
 	pthread_mutex_unlock(&cache.lock);
 }
 
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
-static void atfork_register(void)
+static void hooks_register(void)
 {
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	atexit(drain_at_exit); /* on failure: parked threads just vanish */
 }
 
 /* A new cache thread whose first job is h.  0 or EAGAIN. */
 static int start_thread(conc_thread *h)
 {
 	int saved = errno;
-	pthread_once(&atfork_once, atfork_register);
+	pthread_once(&hooks_once, hooks_register);
+	reap_zombie();
 	pthread_attr_t attr;
 	if (pthread_attr_init(&attr) != 0) {
 		errno = saved;
 		return EAGAIN;
 	}
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	/* The new thread inherits our mask: block everything around the
 	 * create, so that cached threads never take the program's signals. */
 	sigset_t all, old;
@@ -572,18 +665,7 @@ void conc__scope_set_idle_timeout_ns(uint64_t ns)
 	 * SLEEP in idle_wait. */
 	atomic_store_explicit(&cache.timeout_ns, ns ? ns : CONC__SCOPE_IDLE_TIMEOUT_NS,
 			      memory_order_seq_cst);
-	pthread_mutex_lock(&cache.lock);
-	for (struct worker *w = cache.idle; w; w = w->next) {
-		/* Listed workers are alive and no spawner hands them a job
-		 * while we hold the lock: SLEEP->WAIT makes a sleeper (or one
-		 * about to sleep) come back and recompute its deadline. */
-		unsigned expect = W_SLEEP;
-		if (atomic_compare_exchange_strong_explicit(&w->signal, &expect, W_WAIT,
-							    memory_order_seq_cst,
-							    memory_order_seq_cst))
-			futex_wake(&w->signal, 1);
-	}
-	pthread_mutex_unlock(&cache.lock);
+	knock_idle();
 }
 
 unsigned conc__scope_idle_threads(void)

@@ -12,7 +12,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -887,6 +889,44 @@ static void test_scope_first_error_wins(void **state)
 }
 #endif
 
+/* ---- fork, and exit with threads still parked ------------------------------ */
+
+/* TSan does not support starting threads in the child of a threaded
+ * process, so this one runs in the other builds. */
+#if !defined(__SANITIZE_THREAD__)
+static void test_scope_fork_then_exit(void **state)
+{
+	(void)state;
+	conc_test_watchdog("scope_fork_then_exit", 60);
+	conc__scope_set_idle_timeout_ns(60ull * 1000000000u);
+	static struct seed_ctx c;
+	assert_int_equal(conc_scope_run(seed_body, &c), 0);
+	while (conc__scope_idle_threads() == 0)
+		nap();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* The child has none of the parent's parked threads: a cache
+		 * that still listed them would hand jobs to nobody and hang.
+		 * Then exit with the child's own threads parked: the
+		 * exit-time drain must join them, not hang or crash.  (An
+		 * alarm is not inherited: the child arms its own.) */
+		conc_test_watchdog("scope_fork_then_exit (child)", 30);
+		int ok = conc__scope_idle_threads() == 0 &&
+			 conc_scope_run(seed_body, &c) == 0 && c.sum == 335581000u;
+		while (ok && conc__scope_idle_threads() == 0)
+			nap();
+		exit(ok ? 0 : 1);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	conc__scope_set_idle_timeout_ns(0);
+	conc_test_watchdog_off();
+}
+#endif
+
 /* ---- no thread left once the cache timed out ------------------------------ */
 
 static void *short_fn(conc_scope *s, void *arg)
@@ -955,6 +995,9 @@ int main(void)
 		cmocka_unit_test(test_scope_first_error_wins),
 #endif
 		cmocka_unit_test(test_scope_pinned_thread_exits),
+#if !defined(__SANITIZE_THREAD__)
+		cmocka_unit_test(test_scope_fork_then_exit),
+#endif
 		cmocka_unit_test(test_scope_no_thread_left),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,8 +16,9 @@
  * instead of creating an OS thread.  When no parked thread is free, a new
  * one is created.  A parked thread that stays unused for the idle timeout
  * (1 second) exits, so once the last scope has ended and the timeout has
- * passed, no thread of libconc is left.  At process exit, parked threads
- * simply vanish with the process: they own no memory that exit frees.
+ * passed, no thread of libconc is left.  At exit() (or the return from
+ * main) parked threads are woken and joined, so leak checkers see nothing
+ * of them; threads still running a spawned function end with the process.
  *
  * What a reused thread carries over.  A cached thread keeps the
  * thread-local variables (_Thread_local, pthread keys) a previous spawned
