@@ -25,6 +25,9 @@
  *
  * Handle state (futex word h->state):
  *   RUNNING --worker: exchange DONE--> DONE                    (LP: done)
+ * Other linearization points: spawn, the exchange to JOB in hand_off or
+ * the thread creation; join, the acquire load that reads DONE (the first
+ * one in wait_done, or the one after a futex wait).
  *   RUNNING --waiter: CAS--> WAITED --worker: exchange--> DONE + futex wake
  *   UNUSED: the spawn failed after taking the handle and it was not the
  *       last one (a hole); nobody ever waits on it.
@@ -257,7 +260,7 @@ static void wait_done(conc_thread *h)
 							     memory_order_acquire))
 			continue; /* st now holds what is there */
 		futex_wait(&h->state, H_WAITED, CONC__NO_DEADLINE);
-		st = atomic_load_explicit(&h->state, memory_order_acquire);
+		st = atomic_load_explicit(&h->state, memory_order_acquire); /* LP: join */
 	}
 }
 
@@ -312,7 +315,7 @@ static void hand_off(struct worker *w, conc_thread *h)
 	/* release: publishes w->job and h's fields; pairs with the acquire
 	 * load in idle_wait.  Our last access to w. */
 	unsigned old = atomic_exchange_explicit(&w->signal, W_JOB,
-						memory_order_release);
+						memory_order_release); /* LP: spawn */
 	if (old == W_SLEEP)
 		futex_wake(&w->signal, 1);
 }
@@ -532,7 +535,7 @@ static int start_thread(conc_thread *h)
 	/* relaxed: a count for tests; the thread's exit decrements it. */
 	atomic_fetch_add_explicit(&cache.live, 1, memory_order_relaxed);
 	pthread_t t;
-	int err = conc__thread_create(&t, &attr, worker_main, h);
+	int err = conc__thread_create(&t, &attr, worker_main, h); /* LP: spawn */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err) {
