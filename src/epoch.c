@@ -97,6 +97,7 @@
 #include "conc/epoch.h"
 #include "internal/arch.h"
 #include "internal/fault.h"
+#include "internal/epoch.h"
 #include "internal/pad.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
@@ -858,6 +859,18 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	return find_ovf(d, 0) != NULL || tls.untracked > 0;
+}
+
+bool conc__epoch_pinned_anywhere(void)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (rec_domain(&tls.recs[i]) &&
+		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+			return true;
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].depth)
+			return true;
+	return tls.untracked > 0;
 }
 
 static uint64_t retire_tag(conc_epoch *d)

@@ -89,6 +89,7 @@
 #include <unistd.h>
 
 #include "conc/epoch.h"
+#include "internal/epoch.h"
 #include "conc/scope.h"
 #include "internal/arch.h"
 #include "internal/fault.h"
@@ -406,9 +407,9 @@ static void *worker_main(void *arg)
 	conc_thread *h = arg;
 	for (;;) {
 		run_job(h);
-		/* A function that left the thread pinned in the global domain
+		/* A function that left the thread pinned in any epoch domain
 		 * must not pass the pin on: this thread exits instead. */
-		if (conc_epoch_is_pinned(conc_epoch_global())) {
+		if (conc__epoch_pinned_anywhere()) {
 			pthread_mutex_lock(&cache.lock);
 			cache.leaving++;
 			pthread_mutex_unlock(&cache.lock);

@@ -29,10 +29,9 @@
  * thread is reset between functions: the handle that conc_thread_join
  * recognises as the caller's own.  A thread's epoch registrations stay valid
  * (they are a cache, not state).  A function that returns while still pinned
- * in conc_epoch_global() (a bug: pins must be balanced) does not pass the
- * pin on - its thread leaves the cache and exits, and the epoch's thread-exit
- * path unregisters it.  Pins left in private domains are not detected; they
- * stay with the thread like any other thread-local state.
+ * in any epoch domain (a bug: pins must be balanced) does not pass the pin
+ * on - its thread leaves the cache and exits, and the epoch's thread-exit
+ * path unregisters it (and releases the pin).
  *
  * Concurrency.  Inside a scope, the body and every scoped thread may spawn
  * into the scope and join its handles concurrently.  A scope and its handles
