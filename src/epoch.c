@@ -13,12 +13,14 @@
  * the virtual fences below made real.
  *
  * State.
- *   d->epoch            E, only ever incremented, only under d->lock.
+ *   d->epoch            E, only ever incremented, by one CAS per advance.
  *   rec->state          (e mod 2^32) << 32 | depth: pinned iff depth != 0,
  *                       having read E = e at the outermost pin.  Only the
- *                       low 32 bits of e are kept: a pinned record is never
- *                       more than one epoch behind E, so comparing mod 2^32
- *                       is exact.
+ *                       low 32 bits of e are kept: a record published in
+ *                       time is at most one epoch behind E, and one whose
+ *                       store was delayed is only mistaken for current if
+ *                       exactly a multiple of 2^32 advances (hours of them)
+ *                       passed between its load of E and its store.
  *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
  *                       carries its tag in node->epoch, so a list taken by
  *                       another thread (barrier, destroy, thread exit) keeps
@@ -63,9 +65,9 @@
  *
  * Registration.  Records live in thread-local storage (REC_SLOTS per
  * thread), so a pin never needs memory.  A record is linked into its
- * domain's list under d->lock; scanners hold d->lock, so a record is never
- * read after its thread exits (the exit handler unlinks it under the same
- * lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * domain's list under d->lock (a rwlock, written); scanners hold it for
+ * reading, so a record is never read after its thread exits (the exit
+ * handler unlinks it under the write lock).  A thread already pinned in REC_SLOTS other domains uses the shared
  * path: a per-domain counter of such pins that holds every advance back
  * while it is non-zero (slower, needs no memory).  registry_lock orders
  * thread exit against conc_epoch_destroy: whichever comes first detaches the
