@@ -144,7 +144,8 @@ struct conc__worker {
 	CONC_ALIGNED _Atomic uint64_t spawned; /* pushed on dq by tasks; one writer */
 	_Atomic uint64_t done;                 /* tasks this worker finished; one writer */
 	atomic_bool busy;
-	uint64_t rng; /* owner only */
+	uint64_t rng;       /* owner only */
+	uint64_t seen_tail; /* owner only: the injector tail it saw last */
 	CONC_ALIGNED atomic_int stop;
 	atomic_int launch; /* 0 wait, 1 go, 2 abort */
 	conc_pool *pool;
@@ -366,7 +367,7 @@ static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
  * Take up to max tasks (at most half of what the current block holds, at
  * least one) from the injector's head into out; returns how many.
  */
-static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max)
+static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *seen)
 {
 	conc__backoff bo = CONC__BACKOFF_INIT;
 	for (;;) {
@@ -378,11 +379,19 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max)
 			conc__backoff_spin(&bo);
 			continue;
 		}
-		/* acquire: pairs with the pushers' CAS (a snapshot of what is
-		 * claimed; we wait for each claimed slot to be filled). */
-		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1;
-		if (t <= h)
-			return 0;
+		/* The tail only grows: while the head is below the tail we saw
+		 * last, that many slots are claimed without reading the tail
+		 * again - its line stays with the pusher. */
+		uint64_t t = seen ? *seen : 0;
+		if (t <= h) {
+			/* acquire: pairs with the pushers' CAS (a snapshot of
+			 * what is claimed; we wait for each slot's fill). */
+			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1;
+			if (seen)
+				*seen = t;
+			if (t <= h)
+				return 0;
+		}
 		unsigned avail = h / INJ_LAP == t / INJ_LAP ? (unsigned)(t % INJ_LAP) - off
 							    : INJ_CAP - off;
 		unsigned n = (avail + 1) / 2;
@@ -465,14 +474,14 @@ static bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
 		conc__task batch[BATCH];
 		int64_t room = conc__deque_room(&w->dq) + 1;
 		unsigned max = room < (int64_t)BATCH ? (unsigned)room : BATCH;
-		unsigned n = inj_pop(p, batch, max);
+		unsigned n = inj_pop(p, batch, max, &w->seen_tail);
 		if (n) {
 			*t = batch[0];
 			if (n > 1)
 				conc__deque_push_n(&w->dq, batch + 1, n - 1);
 			return true;
 		}
-	} else if (inj_pop(p, t, 1)) {
+	} else if (inj_pop(p, t, 1, NULL)) {
 		return true;
 	}
 	return steal_any(p, w, t);
@@ -607,9 +616,9 @@ int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
 
 static bool stop_requested(conc__worker *w)
 {
-	/* relaxed: the flag carries no data; the join that follows orders
-	 * everything else. */
-	return atomic_load_explicit(&w->stop, memory_order_relaxed) != 0;
+	/* acquire: pairs with the admin's seq_cst store of stop, so that what
+	 * the resizing/destroying thread did before is visible to on_stop. */
+	return atomic_load_explicit(&w->stop, memory_order_acquire) != 0;
 }
 
 static void clear_wake_pending(conc_pool *p)

@@ -211,7 +211,7 @@ struct hooks {
 	atomic_int starts[MAXW], stops[MAXW];
 	char names[MAXW][16];
 	atomic_int bad_index;
-	void *ctx_seen;
+	_Atomic(void *) ctx_seen;
 	int wait_err, resize_err, destroy_err;
 	conc_pool **pp;
 };
@@ -223,7 +223,7 @@ static void on_start(unsigned index, void *ctx)
 		atomic_fetch_add(&hk.bad_index, 1);
 		return;
 	}
-	hk.ctx_seen = ctx;
+	atomic_store(&hk.ctx_seen, ctx);
 	pthread_getname_np(pthread_self(), hk.names[index], sizeof hk.names[index]);
 	atomic_fetch_add(&hk.starts[index], 1);
 }
@@ -259,7 +259,7 @@ static void test_pool_hooks_and_names(void **state)
 		snprintf(want, sizeof want, "work-%d", i);
 		assert_string_equal(hk.names[i], want);
 	}
-	assert_ptr_equal(hk.ctx_seen, &hk);
+	assert_ptr_equal(atomic_load(&hk.ctx_seen), &hk);
 	assert_int_equal(conc_pool_destroy(p), 0);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(atomic_load(&hk.stops[i]), 1);
@@ -808,11 +808,12 @@ static void test_pool_global_and_fork(void **state)
 	assert_int_equal(conc_pool_threads(g), 3);
 	assert_int_equal(child_sum_ok(), 1);
 	unsetenv("CONC_NUM_THREADS");
-#if CONC_TSAN
-	/* TSan does not support threads in the child of a threaded fork. */
-	conc_test_watchdog_off();
-	return;
-#else
+	if (CONC_TSAN) {
+		/* TSan does not support threads in the child of a threaded
+		 * fork. */
+		conc_test_watchdog_off();
+		return;
+	}
 	unsigned cpus = conc_cpu_count();
 	assert_true(fork_global(NULL, cpus));
 	assert_true(fork_global("2", 2));
@@ -827,7 +828,6 @@ static void test_pool_global_and_fork(void **state)
 	/* the parent's global pool still works after the forks */
 	assert_int_equal(child_sum_ok(), 1);
 	conc_test_watchdog_off();
-#endif
 }
 
 /* ---- failure injection ---------------------------------------------------------------- */
