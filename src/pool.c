@@ -40,7 +40,8 @@
  * Counting for conc_pool_wait.  Tasks are counted in when they become
  *   visible and out when they finish, in counters that only grow:
  *   in  = injector pushes (the tail position) + each worker's `spawned`;
- *   out = each worker's `done` + `outside_done` (tasks run by helpers).
+ *   out = each worker's `done` + `outside_done` (tasks run outside the
+ *   workers: conc__pool_run_one from other threads, destroy's leftovers).
  *   Per-worker counters have one writer (a load and a store, no RMW).  The
  *   check reads every `out` first, then every `in`.  A task seen finished
  *   was counted in before it could be taken (its count precedes its
@@ -90,7 +91,8 @@
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
  *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
  *   Tasks keep running and tasks executed by tasks are still accepted.
- *   CLOSED -> DRAINED: the counting check above holds (the caller helps).
+ *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
+ *   on wait_park until it does).
  *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
  */
@@ -502,8 +504,10 @@ static void run_outside_task(conc_pool *p, conc__task t)
 	tls_frame = &f;
 	t.fn(t.arg);
 	tls_frame = f.prev;
-	/* release: as in run_worker_task. */
-	atomic_fetch_add_explicit(&p->outside_done, 1, memory_order_release);
+	/* seq_cst: releases the task's effects (as in run_worker_task) and is
+	 * the publishing write for wait_park: this may have been the last. */
+	atomic_fetch_add_explicit(&p->outside_done, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->wait_park);
 }
 
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
@@ -945,25 +949,21 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 	return inj_push(p, fn, arg, inside);
 }
 
-/* Help and sleep until every task counted in has finished. */
+/*
+ * Sleep until every task counted in has finished.  The caller does not run
+ * tasks: on a pool with a worker per CPU an extra thread only adds
+ * contention, and the tasks it ran would execute their children through the
+ * injector instead of a deque (measured: fan-out ran at half speed).
+ */
 static void wait_idle(conc_pool *p)
 {
 	for (;;) {
-		bool ran = false;
-		while (conc__pool_run_one(p, NULL))
-			ran = true;
-		if (ran)
-			idle_notify(p); /* other waiters may be able to return */
 		if (all_done(p))
 			return;
 		unsigned key = conc__park_prepare(&p->wait_park);
 		if (all_done(p)) {
 			conc__park_cancel(&p->wait_park);
 			return;
-		}
-		if (work_available(p)) {
-			conc__park_cancel(&p->wait_park);
-			continue;
 		}
 		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
 	}

@@ -123,8 +123,8 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  *
  * Tasks other threads execute meanwhile may or may not be waited for; a
  * stream of them that never stops may keep wait from returning.  The
- * caller runs queued tasks while it waits, then sleeps.  The pool stays
- * usable.
+ * caller sleeps; it does not run tasks itself (on a pool with a worker per
+ * CPU that only adds contention).  The pool stays usable.
  * Thread safety: any number of threads at once.
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
@@ -152,7 +152,7 @@ unsigned conc_pool_active(conc_pool *p);
  * on_start has returned.  Shrinking stops the highest indexes: each
  * finishes the task it is running, runs on_stop and exits; resize returns
  * after they have all exited, so from then on at most `threads` tasks run
- * at once (plus any that threads in conc_pool_wait run).  Tasks queued on
+ * at once.  Tasks queued on
  * a removed worker are run by the others.
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
@@ -168,8 +168,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * conc_pool_destroy - finish every queued task, stop the workers, free p.
  *
  * From its start, executes from outside the pool fail with EPIPE; tasks
- * executed by the pool's tasks are still accepted and run.  The caller
- * helps run tasks.  Tasks that on_stop hooks execute run on the caller.
+ * executed by the pool's tasks are still accepted and run.  Tasks that
+ * on_stop hooks execute run on the caller, after the workers have exited.
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
