@@ -11,8 +11,8 @@
  *                    pause before each sample): p50 and p99 over the samples
  *                    of a run.
  *   peak RSS         the seed workload in a fresh process (self re-exec),
- *                    ru_maxrss from wait4; libconc with and without
- *                    max_queued.
+ *                    VmHWM read by the child itself; libconc with and
+ *                    without max_queued.
  *
  * Peers: GLib GThreadPool (exclusive threads; its "wait" is
  * g_thread_pool_free(wait = TRUE)); a textbook pool written here - one
@@ -500,6 +500,20 @@ static bench_result lat_glib(void *arg, unsigned threads)
 
 /* ---- peak RSS: the seed workload in a fresh process ------------------------------- */
 
+/* VmHWM of this process (peak RSS of its address space since exec), kB. */
+static long vm_hwm_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 static int rss_child(const char *impl)
 {
 	bench_result r = {0, false};
@@ -519,31 +533,42 @@ static int rss_child(const char *impl)
 #endif
 	else if (!strcmp(impl, "none"))
 		r = (bench_result){0, true};
+	printf("%ld %d\n", vm_hwm_kb(), r.verified);
 	return r.verified ? 0 : 1;
+}
+
+/*
+ * Run the seed workload in a fresh process (exec of this binary, so the
+ * parent's memory does not count) and return its peak RSS in MB; the child
+ * reads its own VmHWM (ru_maxrss would carry the pre-exec peak).
+ */
+static double rss_of(const char *impl, bool *ok)
+{
+	char exe[4096], cmd[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	*ok = false;
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(cmd, sizeof cmd, "'%s' --rss-child %s %u", exe, impl, nthreads);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	long kb = -1;
+	int verified = 0;
+	if (fscanf(f, "%ld %d", &kb, &verified) != 2)
+		kb = -1;
+	int st = pclose(f);
+	*ok = kb > 0 && verified && st == 0;
+	return (double)kb / 1024.0;
 }
 
 static void rss_row(const char *label, const char *impl, double base_mb)
 {
-	char threads[16];
-	snprintf(threads, sizeof threads, "%u", nthreads);
-	pid_t pid = fork();
-	if (pid == 0) {
-		execl("/proc/self/exe", "bench_pool", "--rss-child", impl, threads, (char *)NULL);
-		_exit(127);
-	}
-	int st;
-	struct rusage ru;
-	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid) {
-		printf("  %-34s  failed to run\n", label);
-		return;
-	}
-	bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	double mb = (double)ru.ru_maxrss / 1024.0;
-	if (base_mb < 0)
-		printf("  %-34s %8.1f MB\n", label, mb);
-	else
-		printf("  %-34s %8.1f MB  (+%.1f over an empty process)%s\n", label, mb,
-		       mb - base_mb, ok ? "" : "  FAILED verification");
+	bool ok;
+	double mb = rss_of(impl, &ok);
+	printf("  %-34s %8.1f MB  (+%.1f over an empty process)%s\n", label, mb,
+	       mb - base_mb, ok ? "" : "  FAILED");
 }
 
 int main(int argc, char **argv)
@@ -605,18 +630,8 @@ int main(int argc, char **argv)
 	if (bench_wanted(&cfg, "rss")) {
 		printf("\npeak RSS, W4 seed (10M tasks, %u workers), each in a fresh process:\n",
 		       nthreads);
-		struct rusage ru;
-		(void)ru;
-		/* the empty process first, as the baseline */
-		pid_t pid = fork();
-		double base = 0;
-		if (pid == 0) {
-			execl("/proc/self/exe", "bench_pool", "--rss-child", "none", "1", (char *)NULL);
-			_exit(127);
-		}
-		int st;
-		if (pid > 0 && wait4(pid, &st, 0, &ru) == pid)
-			base = (double)ru.ru_maxrss / 1024.0;
+		bool ok;
+		double base = rss_of("none", &ok);
 		printf("  %-34s %8.1f MB\n", "empty process (baseline)", base);
 		rss_row("libconc", "libconc", base);
 		char label[64];
