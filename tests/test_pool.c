@@ -547,6 +547,15 @@ static void blocker(void *arg)
 		sched_yield();
 }
 
+/* Occupy one worker of p until `gate` is set. */
+static void hold_one_worker(conc_pool *p)
+{
+	atomic_store(&gate, 0);
+	atomic_store(&blocker_in, 0);
+	assert_int_equal(conc_pool_execute(p, blocker, NULL), 0);
+	spin_until(&blocker_in, 1);
+}
+
 static void test_pool_queries(void **state)
 {
 	(void)state;
@@ -554,10 +563,7 @@ static void test_pool_queries(void **state)
 	conc_pool *p;
 	conc_pool_config cfg = {.threads = 1};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
-	assert_int_equal(conc_pool_execute(p, blocker, NULL), 0);
-	spin_until(&blocker_in, 1);
+	hold_one_worker(p);
 	assert_int_equal(conc_pool_active(p), 1);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
@@ -607,11 +613,8 @@ static void test_pool_max_queued(void **state)
 	conc_test_watchdog("max_queued", 60);
 	conc_pool_config cfg = {.threads = 1, .max_queued = 64};
 	assert_int_equal(conc_pool_create(&bq_pool, &cfg), 0);
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
 	atomic_store(&sum, 0);
-	assert_int_equal(conc_pool_execute(bq_pool, blocker, NULL), 0);
-	spin_until(&blocker_in, 1);
+	hold_one_worker(bq_pool);
 	struct bounded b = {.p = bq_pool, .n = 1000};
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, bounded_producer, &b), 0);
@@ -626,11 +629,8 @@ static void test_pool_max_queued(void **state)
 	assert_int_equal(atomic_load(&sum), 1000);
 
 	/* tasks executing tasks past the bound */
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
 	assert_int_equal(conc_pool_resize(bq_pool, 2), 0);
-	assert_int_equal(conc_pool_execute(bq_pool, blocker, NULL), 0);
-	spin_until(&blocker_in, 1);
+	hold_one_worker(bq_pool);
 	for (int i = 0; i < 63; i++) /* fill the bound */
 		assert_int_equal(conc_pool_execute(bq_pool, noop, NULL), 0);
 	atomic_store(&bq_done, 0);
@@ -895,11 +895,8 @@ static void test_pool_execute_enomem(void **state)
 	conc_pool *p;
 	conc_pool_config cfg = {.threads = 1};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
 	atomic_store(&sum, 0);
-	assert_int_equal(conc_pool_execute(p, blocker, NULL), 0);
-	spin_until(&blocker_in, 1);
+	hold_one_worker(p);
 	/* Nothing is consumed, so the injector must allocate blocks: fail
 	 * each of the first few allocations in turn. */
 	unsigned long ok = 0, failed = 0;
