@@ -43,7 +43,8 @@
  *   out = each worker's `done` + `outside_done` (tasks run outside the
  *   workers: conc__pool_run_one from other threads, destroy's leftovers).
  *   Per-worker counters have one writer (a load and a store, no RMW).  The
- *   check reads every `out` first, then every `in`.  A task seen finished
+ *   check reads every `out` first, then every `in` (over the records
+ *   published by then, a superset of those it read `out` from).  A task seen finished
  *   was counted in before it could be taken (its count precedes its
  *   publication, and its finish is a release the check acquires), so every
  *   task in the `out` sum is also in the later `in` sum; equal sums mean
@@ -540,17 +541,16 @@ static bool all_done(conc_pool *p)
 	/* acquire (all loads here): pairs with the release counts in
 	 * run_*_task and push_local. */
 	uint64_t out = atomic_load_explicit(&p->outside_done, memory_order_acquire);
-	for (unsigned i = 0; i < n; i++) {
-		conc__worker *w = rec_at(p, i);
-		if (w)
-			out += atomic_load_explicit(&w->done, memory_order_acquire);
-	}
+	for (unsigned i = 0; i < n; i++)
+		out += atomic_load_explicit(&rec_at(p, i)->done, memory_order_acquire);
+	/* Records are read again: a task counted out above may have been
+	 * spawned by a worker whose record was published after the first
+	 * read of nrec (a concurrent grow); that publication happens-before
+	 * the count we read, so this second read covers it. */
+	n = nrec_of(p);
 	uint64_t in = 0;
-	for (unsigned i = 0; i < n; i++) {
-		conc__worker *w = rec_at(p, i);
-		if (w)
-			in += atomic_load_explicit(&w->spawned, memory_order_acquire);
-	}
+	for (unsigned i = 0; i < n; i++)
+		in += atomic_load_explicit(&rec_at(p, i)->spawned, memory_order_acquire);
 	in += inj_pushed(p);
 	assert(out <= in);
 	return out == in;

@@ -114,7 +114,7 @@ static void stress_pool_producers_spawn_wait_resize(void **state)
 {
 	(void)state;
 	conc_test_watchdog("producers_spawn_wait_resize", 300);
-	per_producer = conc_test_iters(200000, 20);
+	per_producer = conc_test_iters(500000, 20);
 	assert_int_equal(ledger_init(&ledger, per_producer * 2 * PRODUCERS), 0);
 	conc_pool_config cfg = {.threads = 3};
 	assert_int_equal(conc_pool_create(&pool, &cfg), 0);
@@ -164,7 +164,7 @@ static void stress_pool_deque_growth(void **state)
 {
 	(void)state;
 	conc_test_watchdog("deque_growth", 300);
-	wide_children = conc_test_iters(20000, 10);
+	wide_children = conc_test_iters(50000, 10);
 	unsigned roots = 8;
 	assert_int_equal(ledger_init(&ledger, wide_children * roots), 0);
 	conc_pool_config cfg = {.threads = 4};
