@@ -23,6 +23,10 @@
  *   pop: CAS head.idx forward by n <= the slots below tail (LP: inj-pop);
  *     the thread that takes a block's last slot waits for block->next and
  *     moves head.block and head.idx; then waits for each claimed slot's fn.
+ *     A worker remembers the tail it saw last and reads tail.idx again only
+ *     once its head has caught up with it: the pusher's line then stays in
+ *     the pusher's cache (this alone took the seed workload from ~25 to
+ *     ~55 M tasks/s on 2 cores).
  *   Why a block pointer read beside an index is the right one: the index
  *     never repeats (64 bits), it moves into a block only after that block
  *     was stored (release/acquire), and a block pointer is dereferenced only
@@ -553,7 +557,7 @@ static bool all_done(conc_pool *p)
 		in += atomic_load_explicit(&rec_at(p, i)->spawned, memory_order_acquire);
 	in += inj_pushed(p);
 	assert(out <= in);
-	return out == in;
+	return out == in; /* LP: wait (when true) */
 }
 
 /* Some task is queued (injector or any deque). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -759,6 +760,66 @@ static void test_pool_idle_uses_no_cpu(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- a new task wakes one sleeper -------------------------------------------------- */
+
+#define WAKE_WORKERS 6
+static atomic_long worker_tid[WAKE_WORKERS];
+
+static void record_tid(unsigned index, void *ctx)
+{
+	(void)ctx;
+	if (index < WAKE_WORKERS)
+		atomic_store(&worker_tid[index], (long)syscall(SYS_gettid));
+}
+
+/* Voluntary context switches of one thread of this process (each futex
+ * sleep adds one). */
+static long voluntary_switches(long tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+			v = atol(line + 24);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void test_pool_wakes_one_sleeper(void **state)
+{
+	(void)state;
+	conc_test_watchdog("wakes_one_sleeper", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = WAKE_WORKERS, .on_start = record_tid};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	int woken_total = 0, rounds = 5;
+	for (int r = 0; r < rounds; r++) {
+		sleep_ms(50); /* every worker searches, then parks */
+		long before[WAKE_WORKERS];
+		for (int i = 0; i < WAKE_WORKERS; i++)
+			before[i] = voluntary_switches(atomic_load(&worker_tid[i]));
+		atomic_store(&conc_done, 0);
+		atomic_store(&running_max, 0);
+		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
+		spin_until(&conc_done, 1);
+		sleep_ms(50); /* the woken worker searches, then parks again */
+		int woken = 0;
+		for (int i = 0; i < WAKE_WORKERS; i++)
+			woken += voluntary_switches(atomic_load(&worker_tid[i])) != before[i];
+		woken_total += woken;
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	/* One task, one sleeper woken (a stray wake-up of the machine is
+	 * allowed once over all rounds). */
+	if (woken_total > rounds + 1 || woken_total < rounds)
+		fprintf(stderr, "workers woken over %d single tasks: %d\n", rounds, woken_total);
+	assert_true(woken_total >= rounds && woken_total <= rounds + 1);
+	conc_test_watchdog_off();
+}
+
 /* ---- the global pool, fork ---------------------------------------------------------- */
 
 static int child_sum_ok(void)
@@ -1019,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_pool_destroy_full_queue),
 		cmocka_unit_test(test_pool_oversubscribed),
 		cmocka_unit_test(test_pool_idle_uses_no_cpu),
+		cmocka_unit_test(test_pool_wakes_one_sleeper),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
