@@ -393,7 +393,7 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 		if (t <= h) {
 			/* acquire: pairs with the pushers' CAS (a snapshot of
 			 * what is claimed; we wait for each slot's fill). */
-			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1;
+			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
 			if (seen)
 				*seen = t;
 			if (t <= h)
@@ -644,7 +644,7 @@ static void worker_loop(conc__worker *w)
 		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 		while (!stop_requested(w) && find_task(p, w, &t))
 			run_worker_task(w, t);
-		atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
 		if (stop_requested(w))
 			return;
 		idle_notify(p);
@@ -666,7 +666,7 @@ static void worker_loop(conc__worker *w)
 			    inj_pushed(p) != inj_popped(p) &&
 			    conc__park_has_waiters(&p->work_park))
 				wake_one(p);
-			atomic_store_explicit(&w->busy, true, memory_order_relaxed);
+			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 			run_worker_task(w, t);
 			continue;
 		}
@@ -708,7 +708,7 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	wait_launch(w, p);
-	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2)
+	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
 		return NULL; /* create/grow failed: leave without a hook */
 	tls_worker = w;
 	if (p->on_start)
@@ -757,7 +757,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 			atomic_store_explicit(&p->nrec, i + 1, memory_order_release);
 	}
 	atomic_store_explicit(&w->stop, 0, memory_order_relaxed); /* thread not started yet */
-	atomic_store_explicit(&w->launch, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->launch, 0, memory_order_relaxed); /* as stop */
 	*out = w;
 	return 0;
 }
@@ -801,6 +801,7 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 			pthread_join(rec_at(p, k)->thread, NULL);
 		return err;
 	}
+	/* relaxed: no worker of ours is past on_start yet (none launched). */
 	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
 	launch_all(p, from, to, 1);
 	/* Wait until every new worker's on_start has returned. */
@@ -832,6 +833,7 @@ static void stop_workers(conc_pool *p, unsigned from, unsigned to)
 
 static void free_pool(conc_pool *p)
 {
+	/* relaxed (here and below): every worker has been joined. */
 	unsigned n = atomic_load_explicit(&p->nrec, memory_order_relaxed);
 	for (unsigned i = 0; i < n; i++) {
 		conc__worker *w = rec_at(p, i);

@@ -204,7 +204,7 @@ static inline bool conc__deque_pop(conc__deque *q, conc__task *out)
 	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
 	/* seq_cst exchange: the owner half of the store-buffering pair with
 	 * steal (see the top of this file). */
-	atomic_exchange_explicit(&q->bottom, b, memory_order_seq_cst);
+	atomic_exchange_explicit(&q->bottom, b, memory_order_seq_cst); /* LP: pop (when top < b) */
 	int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
 	if (t > b) { /* a thief took the last one first */
 		/* release: as every bottom store (steal reads it acquire). */
@@ -215,7 +215,7 @@ static inline bool conc__deque_pop(conc__deque *q, conc__task *out)
 	out->fn = atomic_load_explicit(&s->fn, memory_order_relaxed); /* own slot */
 	out->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
 	if (t < b)
-		return true; /* LP: pop (the exchange above) */
+		return true;
 	/* One element left: race the thieves for it on top. */
 	bool won = atomic_compare_exchange_strong_explicit(
 		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: pop */
