@@ -59,8 +59,8 @@
  *   stream, as the contract allows.)
  *
  * Parking (state list).  A worker is RUNNING (it has work), SEARCHING
- *   (counted in `searching`: spinning, stealing and yielding for a bounded
- *   number of rounds) or PARKED (in work_park).
+ *   (counted in `searching`: spinning, stealing and yielding for about
+ *   SEARCH_NS) or PARKED (in work_park).
  *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
  *     conc_pool_wait (seq_cst fence, then a notify if any).
  *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
@@ -130,7 +130,11 @@
 
 #define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
 #define BATCH 32u          /* most tasks a worker takes from the injector */
-#define SPIN_ROUNDS 48u    /* search rounds (spins, then yields) before parking */
+/* An idle worker searches (pauses, then yields between passes) for this long
+ * before it parks, so that short bursts of work - a parallel loop called in
+ * a loop - find it awake; bounded, so an idle pool costs nothing. */
+#define SEARCH_NS 100000u      /* 100 us */
+#define SEARCH_MIN_ROUNDS 16u
 #define STEAL_TRIES 4
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
@@ -653,12 +657,15 @@ static void worker_loop(conc__worker *w)
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
 		bool found = false;
-		for (unsigned r = 0; r < SPIN_ROUNDS && !stop_requested(w); r++) {
+		uint64_t until = conc__now_ns() + SEARCH_NS;
+		for (unsigned r = 0; !stop_requested(w); r++) {
 			conc__backoff_spin(&bo);
 			if (find_task(p, w, &t)) {
 				found = true;
 				break;
 			}
+			if (r >= SEARCH_MIN_ROUNDS && conc__now_ns() >= until)
+				break;
 		}
 		if (found) {
 			/* seq_cst: the searcher half of the wake argument. */
