@@ -475,13 +475,11 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 	return false;
 }
 
-/* One pass: w's deque, the injector (a batch moves to w's deque), the other
- * deques.  w is p's worker or NULL. */
-static bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
+/* The injector (a batch moves to w's deque), then the other deques. */
+static __attribute__((noinline)) bool find_shared_task(conc_pool *p, conc__worker *w,
+							conc__task *t)
 {
 	if (w) {
-		if (conc__deque_pop(&w->dq, t))
-			return true;
 		conc__task batch[BATCH];
 		int64_t room = conc__deque_room(&w->dq) + 1;
 		unsigned max = room < (int64_t)BATCH ? (unsigned)room : BATCH;
@@ -496,6 +494,15 @@ static bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
 		return true;
 	}
 	return steal_any(p, w, t);
+}
+
+/* One pass: w's deque, the injector, the other deques.  w is p's worker or
+ * NULL. */
+static inline bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (w && conc__deque_pop(&w->dq, t))
+		return true;
+	return find_shared_task(p, w, t);
 }
 
 static void run_worker_task(conc__worker *w, conc__task t)
@@ -602,21 +609,22 @@ static void wake_one(conc_pool *p)
 	conc__park_wake(&p->work_park, 0);
 }
 
-int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
+static inline int push_local(conc__worker *w, conc__task_fn fn, void *arg)
 {
 	conc_pool *p = w->pool;
-	if (conc__unlikely(conc__deque_reserve(&w->dq) != 0))
+	/* spawned is counted in before the task is published (the release
+	 * store of bottom); see the counting argument. */
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
 		return inj_push(p, fn, arg, true);
-	uint64_t s = atomic_load_explicit(&w->spawned, memory_order_relaxed); /* own */
-	/* relaxed: counted in before the task is published by the release
-	 * store of bottom in push_n; see the counting argument. */
-	atomic_store_explicit(&w->spawned, s + 1, memory_order_relaxed);
-	conc__task t = {fn, arg};
-	conc__deque_push_n(&w->dq, &t, 1);
 	/* relaxed: best effort (see "a task pushed from inside a task"). */
 	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
 		wake_one(p);
 	return 0;
+}
+
+int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	return push_local(w, fn, arg);
 }
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
@@ -946,13 +954,9 @@ static int wait_for_room(conc_pool *p)
 	}
 }
 
-int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
+static __attribute__((noinline)) int execute_outside(conc_pool *p, conc__task_fn fn,
+						      void *arg)
 {
-	if (conc__unlikely(!p || !fn))
-		return EINVAL;
-	conc__worker *w = tls_worker;
-	if (w && w->pool == p)
-		return conc__pool_push_local(w, fn, arg);
 	bool inside = tls_frame && in_frames(p);
 	if (p->max_queued && !inside) {
 		int err = wait_for_room(p);
@@ -960,6 +964,16 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 			return err;
 	}
 	return inj_push(p, fn, arg, inside);
+}
+
+int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
+{
+	if (conc__unlikely(!p || !fn))
+		return EINVAL;
+	conc__worker *w = tls_worker;
+	if (w && w->pool == p)
+		return push_local(w, fn, arg);
+	return execute_outside(p, fn, arg);
 }
 
 /*

@@ -111,8 +111,9 @@ static inline void conc__deque_fini(conc__deque *q)
 	free(atomic_load_explicit(&q->buf, memory_order_relaxed));
 }
 
-/* Owner: double the buffer.  Returns the new buffer or NULL (unchanged). */
-static inline struct conc__deque_buf *
+/* Owner: double the buffer.  Returns the new buffer or NULL (unchanged).
+ * Out of line: keeps the push fast path small. */
+static __attribute__((noinline, unused)) struct conc__deque_buf *
 conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b)
 {
 	struct conc__deque_buf *n = conc__deque_buf_new((a->mask + 1) * 2);
@@ -145,21 +146,6 @@ static inline int64_t conc__deque_room(conc__deque *q)
 	return a->mask + 1 - (b - t);
 }
 
-/* Owner: make sure one push will not need to grow; 0 or ENOMEM. */
-static inline int conc__deque_reserve(conc__deque *q)
-{
-	if (conc__likely(conc__deque_room(q) > 0))
-		return 0;
-	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
-	/* acquire: pairs with the thieves' CAS; the slots they took are no
-	 * longer read once we see top past them. */
-	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
-	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
-	if (b - t <= a->mask)
-		return 0;
-	return conc__deque_grow(q, a, t, b) ? 0 : ENOMEM;
-}
-
 /* Owner: append n tasks; the caller checked conc__deque_room(q) >= n. */
 static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size_t n)
 {
@@ -181,14 +167,34 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 	atomic_store_explicit(&q->bottom, b + (int64_t)n, memory_order_release); /* LP: push */
 }
 
-/* Owner: push one task; 0 or ENOMEM (the buffer could not grow; nothing
- * pushed). */
-static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg)
+/*
+ * Owner: push one task; 0 or ENOMEM (the buffer could not grow; nothing
+ * pushed).  If `count` is not NULL, *count (the owner's own counter) is
+ * incremented just before the task is published - the pool counts a task
+ * in before anyone can take it.
+ */
+static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
+				   _Atomic uint64_t *count)
 {
-	if (conc__unlikely(conc__deque_reserve(q) != 0))
-		return ENOMEM;
-	conc__task tk = {fn, arg};
-	conc__deque_push_n(q, &tk, 1);
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* acquire: pairs with the thieves' CAS on top (see push_n). */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	if (conc__unlikely(b - t > a->mask)) {
+		a = conc__deque_grow(q, a, t, b);
+		if (!a)
+			return ENOMEM;
+	}
+	struct conc__deque_slot *s = &a->slot[b & a->mask];
+	/* relaxed: published by the release store of bottom. */
+	atomic_store_explicit(&s->fn, fn, memory_order_relaxed);
+	atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
+	if (count) /* relaxed: one writer; ordered by the release below */
+		atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	/* release: publishes the slot, the count and the task's data; pairs
+	 * with the acquire load of bottom in steal. */
+	atomic_store_explicit(&q->bottom, b + 1, memory_order_release); /* LP: push */
 	return 0;
 }
 
