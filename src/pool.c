@@ -138,6 +138,8 @@
 #define STEAL_TRIES 4
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
+#define COLD __attribute__((noinline, cold))
+#define NOINLINE __attribute__((noinline))
 
 struct inj_slot {
 	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
@@ -284,7 +286,7 @@ static void block_clear(struct inj_block *b)
 		atomic_init(&b->slot[i].fn, NULL);
 }
 
-static struct inj_block *block_get(conc_pool *p)
+static COLD struct inj_block *block_get(conc_pool *p)
 {
 	/* acquire: pairs with the release CAS in block_put (the cleared
 	 * block). */
@@ -300,7 +302,7 @@ static struct inj_block *block_get(conc_pool *p)
 }
 
 /* b is no longer touched by anybody (all its slots were read). */
-static void block_put(conc_pool *p, struct inj_block *b)
+static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
 {
 	block_clear(b);
 	struct inj_block *none = NULL;
@@ -310,7 +312,7 @@ static void block_put(conc_pool *p, struct inj_block *b)
 		free(b);
 }
 
-static void wake_one(conc_pool *p);
+static COLD void wake_one(conc_pool *p);
 
 /*
  * Push fn(arg) at the injector's tail.  force: accepted after the close
@@ -476,7 +478,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 }
 
 /* The injector (a batch moves to w's deque), then the other deques. */
-static __attribute__((noinline)) bool find_shared_task(conc_pool *p, conc__worker *w,
+static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 							conc__task *t)
 {
 	if (w) {
@@ -597,7 +599,7 @@ static void idle_notify(conc_pool *p)
 /* ---- waking workers ------------------------------------------------------ */
 
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
-static void wake_one(conc_pool *p)
+static COLD void wake_one(conc_pool *p)
 {
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
 	 * argument at the top. */
@@ -609,7 +611,7 @@ static void wake_one(conc_pool *p)
 	conc__park_wake(&p->work_park, 0);
 }
 
-static inline int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
 {
 	conc_pool *p = w->pool;
 	/* spawned is counted in before the task is published (the release
@@ -932,7 +934,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 }
 
 /* Hold the caller until there is room below max_queued; 0 or EPIPE. */
-static int wait_for_room(conc_pool *p)
+static COLD int wait_for_room(conc_pool *p)
 {
 	for (;;) {
 		/* seq_cst (both loads): the waiter's re-check of the room_park
@@ -954,7 +956,7 @@ static int wait_for_room(conc_pool *p)
 	}
 }
 
-static __attribute__((noinline)) int execute_outside(conc_pool *p, conc__task_fn fn,
+static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 						      void *arg)
 {
 	bool inside = tls_frame && in_frames(p);

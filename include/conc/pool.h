@@ -104,9 +104,10 @@ conc_pool *conc_pool_global(void);
  *
  * From one of p's workers the task goes on that worker's deque; from any
  * other thread, through the shared queue, waking a sleeping worker only if
- * one sleeps and none is already searching.  With max_queued set, an
- * outside caller sleeps (no spinning) until the queue is below the bound;
- * a task executing tasks never waits.
+ * one sleeps and none is already searching.  With max_queued set, a
+ * caller that is not running one of p's tasks (an outside thread, or a task
+ * of another pool) sleeps, without spinning, until the queue is below the
+ * bound; one of p's own tasks never waits (that could deadlock).
  * Thread safety: any thread, also from inside tasks.
  * Ordering: everything the caller did before execute happens-before fn
  *   starts.
