@@ -35,7 +35,8 @@
  *     slots (and the linking of block->next, done by the last slot's pusher
  *     before it fills that slot).  Each popper adds its count to
  *     block->reads after its last access; the one that brings it to INJ_CAP
- *     recycles the block (one spare is kept, the rest freed).  No epoch.
+ *     recycles the block (up to INJ_SPARES are kept for reuse, so bursts of
+ *     work do not call malloc; the rest are freed).  No epoch.
  *   Progress: lock-free except at a block boundary, where threads wait for
  *     the thread installing the next block, and a popper waits for a pusher
  *     that has claimed a slot but not yet filled it (both bounded by the
@@ -127,6 +128,7 @@
 #define INJ_CAP 255u
 #define INJ_LAP 256u
 #define INJ_CLOSED 1u
+#define INJ_SPARES 16u     /* recycled blocks kept: 16 x 4 KB */
 
 #define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
 #define BATCH 32u          /* most tasks a worker takes from the injector */
@@ -172,7 +174,7 @@ struct conc_pool {
 	_Atomic(struct inj_block *) head_block;
 	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
 	_Atomic(struct inj_block *) tail_block;
-	CONC_ALIGNED _Atomic(struct inj_block *) spare;
+	CONC_ALIGNED _Atomic(struct inj_block *) spare[INJ_SPARES]; /* NULL: empty */
 	/* sleeping workers */
 	CONC_ALIGNED conc__park work_park;
 	atomic_uint searching;
@@ -288,13 +290,18 @@ static void block_clear(struct inj_block *b)
 
 static COLD struct inj_block *block_get(conc_pool *p)
 {
-	/* acquire: pairs with the release CAS in block_put (the cleared
-	 * block). */
-	struct inj_block *b = atomic_exchange_explicit(&p->spare, NULL, memory_order_acquire);
-	if (b)
-		return b;
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		/* relaxed: a peek; the exchange below does the taking. */
+		if (!atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in block_put (the
+		 * cleared block). */
+		struct inj_block *b = atomic_exchange_explicit(&p->spare[i], NULL, memory_order_acquire);
+		if (b)
+			return b;
+	}
 	int saved_errno = errno; /* the library never changes errno */
-	b = conc__malloc(sizeof *b);
+	struct inj_block *b = conc__malloc(sizeof *b);
 	if (b)
 		block_clear(b);
 	errno = saved_errno;
@@ -305,11 +312,19 @@ static COLD struct inj_block *block_get(conc_pool *p)
 static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
 {
 	block_clear(b);
-	struct inj_block *none = NULL;
-	/* release: publishes the cleared block to block_get's acquire. */
-	if (!atomic_compare_exchange_strong_explicit(&p->spare, &none, b,
-						     memory_order_release, memory_order_relaxed))
-		free(b);
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		struct inj_block *none = NULL;
+		/* relaxed: a peek; the CAS below does the giving. */
+		if (atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* release: publishes the cleared block to block_get's
+		 * acquire. */
+		if (atomic_compare_exchange_strong_explicit(&p->spare[i], &none, b,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+	free(b);
 }
 
 static COLD void wake_one(conc_pool *p);
@@ -865,7 +880,8 @@ static void free_pool(conc_pool *p)
 	free(hb);
 	if (tb != hb)
 		free(tb);
-	free(atomic_load_explicit(&p->spare, memory_order_relaxed));
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		free(atomic_load_explicit(&p->spare[i], memory_order_relaxed));
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
@@ -898,7 +914,8 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	atomic_init(&p->tail_idx, 0);
 	atomic_init(&p->head_block, b);
 	atomic_init(&p->tail_block, b);
-	atomic_init(&p->spare, NULL);
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		atomic_init(&p->spare[i], NULL);
 	conc__park_init(&p->work_park);
 	conc__park_init(&p->wait_park);
 	conc__park_init(&p->room_park);

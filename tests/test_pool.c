@@ -949,6 +949,53 @@ static void test_pool_create_failures(void **state)
 	conc_test_watchdog_off();
 }
 
+/* Steady state: bursts of tasks, outside and from tasks, allocate nothing
+ * once the pool has warmed up. */
+static conc_pool *ss_pool;
+
+static void ss_spawner(void *arg)
+{
+	for (int i = 0; i < 200; i++)
+		conc_pool_execute(ss_pool, add_arg, arg);
+}
+
+static void test_pool_no_malloc_in_steady_state(void **state)
+{
+	(void)state;
+	conc_test_watchdog("no_malloc_in_steady_state", 60);
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&ss_pool, &cfg), 0);
+	/* Warm up to the largest backlog the rounds below can have: both
+	 * workers held while 3000 tasks queue (12 blocks, all kept as spares
+	 * afterwards). */
+	atomic_store(&gate, 0);
+	atomic_store(&blocker_in, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(conc_pool_execute(ss_pool, blocker, NULL), 0);
+	spin_until(&blocker_in, 2);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(conc_pool_execute(ss_pool, noop, NULL), 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(ss_pool), 0);
+	atomic_store(&sum, 0);
+	long calls = 0;
+	for (int round = 0; round < 200; round++) {
+		if (round == 50) {
+			conc__fault_reset();
+			calls = conc__fault_alloc_calls();
+		}
+		for (int i = 0; i < 2000; i++)
+			assert_int_equal(conc_pool_execute(ss_pool, add_arg, (void *)1), 0);
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(conc_pool_execute(ss_pool, ss_spawner, (void *)1), 0);
+		assert_int_equal(conc_pool_wait(ss_pool), 0);
+	}
+	assert_int_equal(conc__fault_alloc_calls() - calls, 0);
+	assert_int_equal(atomic_load(&sum), 200ull * 3000);
+	assert_int_equal(conc_pool_destroy(ss_pool), 0);
+	conc_test_watchdog_off();
+}
+
 static void test_pool_execute_enomem(void **state)
 {
 	(void)state;
@@ -1084,6 +1131,7 @@ int main(void)
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
+		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
 #endif
 		cmocka_unit_test(test_pool_internal_join_api),
 	};
