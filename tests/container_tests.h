@@ -671,6 +671,7 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long rounds
 		}
 		assert_int_equal(rep.violations, 0);
 		assert_int_equal(rep.histories, rounds);
+		print_message("%lu of %lu histories overlap\n", rep.overlapping, rep.histories);
 		/* the run did test concurrency: some histories overlap */
 		assert_true(rep.overlapping > 0);
 	}

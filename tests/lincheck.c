@@ -144,6 +144,8 @@ typedef struct runner {
 	void *c;
 	bool stop;
 	atomic_int gate; /* 0 wait, 1 run, -1 abort */
+	atomic_uint_fast64_t arrived; /* rendezvous count, all rounds */
+	unsigned long round;
 	atomic_uint_fast64_t clock;
 	pthread_barrier_t start, end;
 	lc_op rec[LC_MAX_THREADS][LC_MAX_OPS];
@@ -172,10 +174,30 @@ static uint64_t stamp(runner *r)
 	return atomic_fetch_add_explicit(&r->clock, 1, memory_order_seq_cst);
 }
 
+/* Spin until every worker of this round has arrived, so that the ops of
+ * different threads really overlap (a barrier wakes them one by one). */
+static void rendezvous(runner *r)
+{
+	uint64_t target = (uint64_t)r->threads * (r->round + 1);
+	atomic_fetch_add_explicit(&r->arrived, 1, memory_order_acq_rel);
+	for (unsigned spins = 0;
+	     atomic_load_explicit(&r->arrived, memory_order_acquire) < target; spins++)
+		if (spins % 64 == 63)
+			sched_yield(); /* more threads than cores */
+}
+
+static void jitter(uint64_t *seed)
+{
+	for (unsigned n = (unsigned)(xorshift(seed) % 64); n; n--)
+		__asm__ __volatile__("" ::: "memory");
+}
+
 static void run_ops(runner *r, int me)
 {
 	int k = 0;
+	rendezvous(r);
 	for (unsigned i = 0; i < r->ops; i++) {
+		jitter(&r->seed[me]);
 		lc_op *o = &r->rec[me][k];
 		o->thread = me;
 		if (xorshift(&r->seed[me]) & 1) {
@@ -289,6 +311,7 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 			for (int k = 0; k < r->nrec[i]; k++)
 				all[n++] = r->rec[i][k];
 		t->destroy(r->c);
+		r->round++;
 		out->histories++;
 		out->ops += (unsigned long)n;
 		if (overlapping(all, n))
