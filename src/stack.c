@@ -70,7 +70,9 @@
 #define CLOSED_TAG ((uintptr_t)1)
 #define ELIM_CLOSED ((struct snode *)(uintptr_t)1)
 #define ELIM_MAX 8
-#define ELIM_WAIT 256 /* pause rounds a push offer waits for a pop */
+#define ELIM_WAIT 16 /* pause rounds a push offer waits for a pop (a pause
+                       * is ~40-140 cycles: longer waits cost more than a
+                       * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define MAG_MAX (2 * MAG_BATCH)
 #define DEPOT_MAX 256 /* batches */
@@ -111,8 +113,9 @@ static _Thread_local struct magazine {
 static struct {
 	atomic_flag busy;
 	struct snode *batches; /* guarded by busy */
-	unsigned n;
-} depot = {ATOMIC_FLAG_INIT, NULL, 0};
+	unsigned n;            /* guarded by busy */
+	atomic_uint hint;      /* n, readable without the lock */
+} depot = {ATOMIC_FLAG_INIT, NULL, 0, 0};
 
 static atomic_uint live_stacks;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
@@ -153,6 +156,7 @@ static void depot_drain(void)
 	struct snode *b = depot.batches;
 	depot.batches = NULL;
 	depot.n = 0;
+	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
 	depot_unlock();
 	while (b) {
 		struct snode *nb = b->batch_next;
@@ -169,6 +173,8 @@ static void depot_give(struct snode *first)
 			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
+			/* relaxed: a hint that saves empty-handed lock trips */
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
 			first = NULL;
 		}
 		depot_unlock();
@@ -214,11 +220,13 @@ static struct snode *node_get(void)
 		return conc__malloc(sizeof(struct snode));
 	if (!mag.hooked)
 		mag_hook();
-	if (depot_try_lock()) {
+	/* relaxed: only decides whether the lock is worth a try */
+	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
 		struct snode *b = depot.batches;
 		if (b) {
 			depot.batches = b->batch_next;
 			depot.n--;
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
 		}
 		depot_unlock();
 		if (b) {

@@ -182,7 +182,7 @@ static void rendezvous(runner *r)
 	atomic_fetch_add_explicit(&r->arrived, 1, memory_order_acq_rel);
 	for (unsigned spins = 0;
 	     atomic_load_explicit(&r->arrived, memory_order_acquire) < target; spins++)
-		if (spins % 64 == 63)
+		if (spins % 4096 == 4095)
 			sched_yield(); /* more threads than cores */
 }
 
