@@ -15,8 +15,9 @@
  *                  nothing.  Verified: count P*per and sum n(n+1)/2.
  *
  * Peers here: a pthread mutex around a growable array (a ring for FIFO, a
- * vector for LIFO), plain and PTHREAD_MUTEX_ADAPTIVE_NP; and the ck_epoch
- * record handling that ck_fifo_mpmc and ck_stack need.
+ * vector for LIFO), plain and PTHREAD_MUTEX_ADAPTIVE_NP; the urcu-memb
+ * thread registration the liburcu peers need; and the ck_epoch record
+ * handling that ck_fifo_mpmc and ck_stack need.
  */
 #ifndef CONC_BENCH_CONTAINERS_H
 #define CONC_BENCH_CONTAINERS_H
@@ -29,6 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE /* liburcu's inline fast paths, as its users get them */
+#endif
+#include <urcu/urcu-memb.h>
 
 #include <ck_epoch.h>
 
@@ -326,6 +332,22 @@ static bool bc_locked_pop(void *c, void *tc, uintptr_t *v)
 #define BC_LOCKED_OPS(var, label, createfn)                                          \
 	static const bc_ops var = {label, createfn, bc_locked_destroy, bc_no_enter, \
 				   bc_no_exit, bc_locked_push, bc_locked_pop}
+
+/* ---- urcu-memb registration for the liburcu peers ------------------------------- */
+
+static void *bc_urcu_enter(void *c)
+{
+	(void)c;
+	urcu_memb_register_thread();
+	return NULL;
+}
+
+static void bc_urcu_exit(void *c, void *tc)
+{
+	(void)c;
+	(void)tc;
+	urcu_memb_unregister_thread();
+}
 
 /* ---- ck_epoch records for the ck peers ------------------------------------------- */
 

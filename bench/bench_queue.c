@@ -4,14 +4,12 @@
  * cds_lfq (+ call_rcu, urcu-memb flavour), Concurrency Kit ck_fifo_mpmc
  * (+ ck_epoch).  Every peer allocates one node per item, as its API asks.
  */
-#define _LGPL_SOURCE /* liburcu's inline fast paths, as its users get them */
-#include <urcu/urcu-memb.h>
+#include "bench_containers.h" /* first: it sets _LGPL_SOURCE for liburcu */
 #include <urcu/rculfqueue.h>
 #include <urcu/wfcqueue.h>
 
 #include <ck_fifo.h>
 
-#include "bench_containers.h"
 #include "conc/queue.h"
 
 /* ---- libconc ----------------------------------------------------------------- */
@@ -125,20 +123,6 @@ static void lfq_free(struct rcu_head *h)
 	free(caa_container_of(h, lfq_node, rcu));
 }
 
-static void *lfq_enter(void *c)
-{
-	(void)c;
-	urcu_memb_register_thread();
-	return NULL;
-}
-
-static void lfq_exit(void *c, void *tc)
-{
-	(void)c;
-	(void)tc;
-	urcu_memb_unregister_thread();
-}
-
 static bool lfq_push(void *c, void *tc, uintptr_t v)
 {
 	(void)tc;
@@ -179,8 +163,8 @@ static void lfq_destroy(void *c)
 	free(c);
 }
 
-static const bc_ops urcu_lfq = {"urcu cds_lfq+call_rcu", lfq_create, lfq_destroy, lfq_enter,
-				lfq_exit, lfq_push, lfq_pop};
+static const bc_ops urcu_lfq = {"urcu cds_lfq+call_rcu", lfq_create, lfq_destroy, bc_urcu_enter,
+				bc_urcu_exit, lfq_push, lfq_pop};
 
 /* ---- Concurrency Kit ck_fifo_mpmc + ck_epoch ---------------------------------- */
 

@@ -6,19 +6,17 @@
  * internal switch), so the table shows what elimination buys; the pairs it
  * matched are printed after the table.
  */
-#define _LGPL_SOURCE /* liburcu's inline fast paths, as its users get them */
-#include <urcu/urcu-memb.h>
+#include "bench_containers.h" /* first: it sets _LGPL_SOURCE for liburcu */
 #include <urcu/lfstack.h>
 
 #include <ck_stack.h>
 
-#include "bench_containers.h"
 #include "conc/stack.h"
 #include "internal/containers.h"
 
 /* ---- libconc ----------------------------------------------------------------- */
 
-static atomic_ulong lc_matched, lc_ops;
+static atomic_ulong lc_matched;
 
 static void *lc_create_with(bool elim)
 {
@@ -79,20 +77,6 @@ static void lfs_free(struct rcu_head *h)
 	free(caa_container_of(h, lfs_node, rcu));
 }
 
-static void *lfs_enter(void *c)
-{
-	(void)c;
-	urcu_memb_register_thread();
-	return NULL;
-}
-
-static void lfs_exit(void *c, void *tc)
-{
-	(void)c;
-	(void)tc;
-	urcu_memb_unregister_thread();
-}
-
 static bool lfs_push(void *c, void *tc, uintptr_t v)
 {
 	(void)tc;
@@ -130,8 +114,8 @@ static void lfs_destroy(void *c)
 	free(c);
 }
 
-static const bc_ops urcu_lfs = {"urcu cds_lfs+call_rcu", lfs_create, lfs_destroy, lfs_enter,
-				lfs_exit, lfs_push, lfs_pop};
+static const bc_ops urcu_lfs = {"urcu cds_lfs+call_rcu", lfs_create, lfs_destroy, bc_urcu_enter,
+				bc_urcu_exit, lfs_push, lfs_pop};
 
 /* ---- Concurrency Kit ck_stack (upmc) + ck_epoch -------------------------------- */
 
@@ -206,6 +190,5 @@ int main(int argc, char **argv)
 	int rc = bench_finish(&cfg);
 	printf("libconc stack: %lu push/pop pairs matched by elimination over all runs\n",
 	       (unsigned long)atomic_load(&lc_matched));
-	(void)lc_ops;
 	return rc;
 }

@@ -199,7 +199,7 @@ static void queue_unref(conc_queue *q)
 /* Epoch callback: the grace period of a retired segment is over. */
 static void seg_reclaim(conc_epoch_node *n)
 {
-	struct seg *s = (struct seg *)((char *)n - offsetof(struct seg, enode));
+	struct seg *s = (struct seg *)(void *)((char *)n - offsetof(struct seg, enode));
 	conc_queue *q = s->q;
 	seg_put(q, s);
 	queue_unref(q);

@@ -265,7 +265,7 @@ static void node_put(struct snode *n)
 
 static void node_reclaim(conc_epoch_node *e)
 {
-	node_put((struct snode *)((char *)e - offsetof(struct snode, enode)));
+	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
 }
 
 void conc__stack_trim_caches(void)
