@@ -1,169 +1,954 @@
 /*
- * epoch.c - TEMPORARY STAND-IN for the epoch core (issue 3 replaces it).
+ * epoch.c - epoch-based reclamation (conc/epoch.h).
  *
- * Correct but slow: a domain counts its pinned threads; retired callbacks
- * wait on a mutex-protected list and run only when the count is seen at
- * zero after they were retired (then every thread pinned at retire time has
- * unpinned).  Lets the containers be built and tested before the real EBR.
+ * Algorithm: Fraser's EBR as crossbeam-epoch runs it (a global epoch E, one
+ * record per thread holding "pinned at e", advance from e to e+1 only when
+ * every pinned record shows e), with the reader-side full fence replaced by
+ * an asymmetric pair: pin is a plain store plus a compiler barrier, and the
+ * (rare) advance calls membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which
+ * runs a full barrier on every CPU that runs one of our threads - the
+ * liburcu-memb / folly asymmetric-fence technique.  Where membarrier is
+ * missing (old kernels, valgrind, seccomp) or CONC_EPOCH_FENCES=1 is set, pin
+ * issues a real seq_cst fence and advance a plain one: the same proof, with
+ * the virtual fences below made real.
+ *
+ * State.
+ *   d->epoch            E, only ever incremented, by one CAS per advance.
+ *   rec->state          (e mod 2^32) << 32 | depth: pinned iff depth != 0,
+ *                       having read E = e at the outermost pin.  Only the
+ *                       low 32 bits of e are kept: a record published in
+ *                       time is at most one epoch behind E, and one whose
+ *                       store was delayed is only mistaken for current if
+ *                       exactly a multiple of 2^32 advances (hours of them)
+ *                       passed between its load of E and its store.
+ *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
+ *                       carries its tag in node->epoch, so a list taken by
+ *                       another thread (barrier, destroy, thread exit) keeps
+ *                       its tags.
+ *   d->orphans          nodes whose owner left (thread exit, a record evicted
+ *                       for another domain, a barrier's steal, retire from the
+ *                       shared path); anyone who collects runs the due ones.
+ *
+ * Grace period (why a node tagged t may run once E >= t + 3).
+ *   Model membarrier as a full fence H in the advancing thread that also
+ *   places a full fence V_T into every other thread T's instruction stream,
+ *   at whatever point T has reached (a running CPU takes an IPI; a
+ *   descheduled thread passed a context switch).  Let W unlink node X (store
+ *   U), then read E = t as its tag (load R).  Let Adv_k be the advance that
+ *   writes E = k; it loads E = k-1, runs H_k, scans, then writes k.
+ *   (1) U is visible to every access after any V_W of H_{t+2}.  If V_W of
+ *       H_{t+2} fell before U in W's program, R would come after it too; but
+ *       Adv_{t+2} read E = t+1 before H_{t+2}, so the write of t+1 was
+ *       visible before V_W and R would read at least t+1 - not t.  So U
+ *       precedes V_W, and the barrier makes it visible to everything after
+ *       H_{t+2}, and to every thread's accesses after its own V of H_{t+2}.
+ *   (2) A reader R that loads a pointer to X (seeing the value before U)
+ *       must do that load before its V_R of H_{t+2} (by (1)), hence its pin
+ *       store P, earlier still, is visible to the scan of Adv_{t+2}: R is
+ *       seen pinned, and since Adv_{t+2} succeeded, R is pinned at t+1.
+ *   (3) Adv_{t+3} needs every pinned record at t+2, so it cannot happen
+ *       while R stays in that critical section.  Hence when E >= t+3, no
+ *       reader that could have reached X is still pinned.  The reader's
+ *       accesses to X happen-before the free: its unpin is a release store
+ *       that the scan of Adv_{t+3} (or a later one) reads with acquire, and
+ *       the collector reads E >= t+3 with acquire from that advance.
+ *   In fence mode pin and advance use seq_cst fences, and (1)-(3) hold
+ *   with V_T replaced by the reader's own fence (crossbeam's proof; the
+ *   third epoch is then one more than needed).  A reader that read a stale E
+ *   only holds advances back longer: it cannot make one succeed early.
+ *
+ * Linearization: a pin takes effect at its store to rec->state (LP: pin);
+ *   an advance at its store to d->epoch (LP: advance).
+ * Progress: pin/unpin are wait-free after the thread's first use of the
+ *   domain (registration takes d->lock once); retire is lock-free; advance
+ *   uses trylock and never waits; barrier and destroy block.
+ *
+ * Registration.  Records live in thread-local storage (REC_SLOTS per
+ * thread), so a pin never needs memory.  A record is linked into its
+ * domain's list under d->lock (a rwlock, written); scanners hold it for
+ * reading, so a record is never read after its thread exits (the exit
+ * handler unlinks it under the write lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * path: a per-domain counter of such pins that holds every advance back
+ * while it is non-zero (slower, needs no memory).  registry_lock orders
+ * thread exit against conc_epoch_destroy: whichever comes first detaches the
+ * record, and the other sees it gone.
+ *
+ * Holders, for barrier.  A thread that takes nodes out of a shared list (to
+ * run them, or to move them to the orphans) is a holder until it has run
+ * them or put them back: it bumps d->holders before the take, and d->handoffs
+ * then drops d->holders after.  barrier first advances until every node
+ * retired before it is due, then steals every list and runs what it took,
+ * and repeats until one steal ran with no holder active and none finishing
+ * (holders = 0 before and after, handoffs unchanged): then no node retired
+ * before the call can still sit in a list or in another thread's hands.
+ * Optional collections step aside while a barrier runs (d->barriers), so a
+ * busy domain cannot keep a barrier looping.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "conc/epoch.h"
+#include "internal/arch.h"
 #include "internal/fault.h"
+#include "internal/epoch.h"
+#include "internal/pad.h"
 
-struct conc_epoch {
-	pthread_mutex_t lock;
-	conc_epoch_node *list;
-	atomic_uint active;
-	atomic_uint_fast64_t retired, freed;
-	int is_global;
-};
+#define REC_SLOTS 8        /* records per thread (domains pinned at once) */
+#define OVF_SLOTS 8        /* shared-path pins tracked per thread */
+#define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
+#define ADVANCE_EVERY 64   /* retires between advance attempts */
 
-static conc_epoch global_domain = {PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, 0, 1};
+/*
+ * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
+ * tag and count are written by the owner and read by helpers as hints only
+ * (relaxed): which node is due is always decided by the node's own tag.
+ */
+typedef struct bag {
+	_Atomic(conc_epoch_node *) head;
+	atomic_uint_fast64_t tag; /* the epoch of the nodes pushed last */
+	atomic_uint count;        /* nodes pushed since the last take (approximate) */
+} bag;
 
-#define SLOTS 16
-static _Thread_local struct {
-	conc_epoch *d;
-	unsigned depth;
-} slots[SLOTS];
-
-static unsigned *depth_of(conc_epoch *d)
+static inline uint64_t bag_tag(bag *b)
 {
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].d == d)
-			return &slots[i].depth;
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].depth == 0) {
-			slots[i].d = d;
-			return &slots[i].depth;
-		}
-	return NULL; /* stand-in limit */
+	return atomic_load_explicit(&b->tag, memory_order_relaxed);
 }
 
-conc_epoch *conc_epoch_global(void) { return &global_domain; }
+static inline unsigned bag_count(bag *b)
+{
+	return atomic_load_explicit(&b->count, memory_order_relaxed);
+}
+
+static inline void bag_set(bag *b, uint64_t tag, unsigned count)
+{
+	atomic_store_explicit(&b->tag, tag, memory_order_relaxed);
+	atomic_store_explicit(&b->count, count, memory_order_relaxed);
+}
+
+/*
+ * A thread's record in one domain.  Its head, struct conc__epoch_hot
+ * (conc/epoch.h), is what the header's inline pin/unpin touch: domain (NULL:
+ * a free slot) and state (the epoch in the high half, the pin nesting depth
+ * in the low half: one load and one store per pin or unpin).
+ * domain and state are read by other threads; since the header must compile
+ * as C++ they are plain fields, always accessed with the GNU __atomic
+ * builtins (which is what <stdatomic.h> compiles to in gcc and clang).
+ */
+typedef struct rec {
+	struct conc__epoch_hot hot;
+	unsigned retires;             /* owner only: retires since the last advance attempt */
+	atomic_uint_fast64_t retired; /* owner stores, stats read */
+	bag bags[4];
+	struct rec *next, *prev; /* d's record list, under d->lock */
+} rec;
+
+typedef struct ovf {
+	conc_epoch *domain;
+	unsigned depth;
+} ovf;
+
+typedef struct tls {
+	rec recs[REC_SLOTS];
+	ovf ovfs[OVF_SLOTS];
+	unsigned untracked; /* shared-path pins beyond OVF_SLOTS */
+	unsigned evict;     /* round-robin victim for eviction */
+	int armed;          /* exit handler registered for this thread */
+} tls_t;
+
+struct conc_epoch {
+	/* E.  The first member: the header's inline pin reads it through the
+	 * domain pointer.  __atomic builtins only (see struct rec). */
+	CONC_ALIGNED uint64_t epoch;
+	CONC_ALIGNED atomic_long shared_pins;
+	CONC_ALIGNED pthread_rwlock_t lock; /* the record list: read to scan, write to change */
+	rec *records;
+	unsigned registered;
+	_Atomic(conc_epoch_node *) orphans;
+	atomic_uint_fast64_t retired_gone; /* retired by records now gone */
+	atomic_uint_fast64_t freed;
+	atomic_long holders;    /* threads holding nodes taken from a list */
+	atomic_ulong handoffs;  /* holds finished so far */
+	atomic_long barriers;   /* barriers in progress */
+	int is_global;
+	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
+};
+
+static conc_epoch global_domain = {
+	.lock = PTHREAD_RWLOCK_INITIALIZER,
+	.is_global = 1,
+};
+
+static _Thread_local tls_t tls;
+
+/* The header's fast path starts here.  It points at the record used last,
+ * or at `unused`, whose domain (NO_DOMAIN) no caller can pass, so that a thread's first
+ * pin - and every pin in fence mode, where the fast path is never armed -
+ * takes the slow path. */
+#define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
+static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
+__thread struct conc__epoch_hot *conc__epoch_last = &unused;
+
+/* The record's domain, or NULL for a free slot.  A freed slot holds
+ * NO_DOMAIN rather than NULL, so that the header's fast path, which may
+ * still point at it, never matches a caller's NULL. */
+static inline conc_epoch *rec_domain(rec *r)
+{
+	conc_epoch *d = __atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED);
+	return d == NO_DOMAIN ? NULL : d;
+}
+
+static inline void rec_set_domain(rec *r, conc_epoch *d)
+{
+	/* relaxed: read by the owner, and by others only under registry_lock
+	 * or d->lock, which order it. */
+	__atomic_store_n(&r->hot.domain, d, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t rec_state(rec *r, int mo)
+{
+	return __atomic_load_n(&r->hot.state, mo);
+}
+
+static inline bool state_pinned(uint64_t s)
+{
+	return (uint32_t)s != 0;
+}
+
+/* Whether a record in state s holds the advance from e back. */
+static inline bool state_behind(uint64_t s, uint64_t e)
+{
+	return state_pinned(s) && (uint32_t)(s >> 32) != (uint32_t)e;
+}
+
+static inline uint64_t domain_epoch(conc_epoch *d, int mo)
+{
+	return __atomic_load_n(&d->epoch, mo);
+}
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static conc_epoch *domains = &global_domain; /* under registry_lock */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static int exit_key_ok;
+/* Written once under init_once, before any thread can pin (pinning starts
+ * with registration, which runs the init); read-only afterwards. */
+static int use_fences;
+
+/* ---- barriers --------------------------------------------------------- */
+
+static int sys_membarrier(int cmd)
+{
+	return (int)syscall(__NR_membarrier, cmd, 0, 0);
+}
+
+/* The reader's half: free with membarrier, a real fence without. */
+static inline void light_barrier(void)
+{
+	if (conc__unlikely(use_fences))
+		atomic_thread_fence(memory_order_seq_cst);
+	else
+		conc__compiler_barrier();
+}
+
+/* The advancer's half: a full barrier on every CPU running our threads. */
+static void heavy_barrier(void)
+{
+	if (!use_fences) {
+		int saved = errno;
+		int r = sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+		errno = saved;
+		if (conc__likely(r == 0))
+			return;
+		/* Registration lost (a fork child before the atfork handler,
+		 * say): the global command needs none; it is slow but safe. */
+		saved = errno;
+		r = sys_membarrier(MEMBARRIER_CMD_GLOBAL);
+		errno = saved;
+		if (r == 0)
+			return;
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void thread_exit(void *arg);
+static void drop_record(conc_epoch *d, rec *r);
+
+/*
+ * fork().  The child has one thread, copies of every record, and locks that
+ * other threads may have held.  prepare takes every lock (registry first,
+ * then each domain's, the order detach uses), so the child inherits them
+ * consistent and held by its only thread; there the records of threads that
+ * do not exist in the child are dropped (their garbage becomes orphans:
+ * nobody in the child can hold a pointer to it), and the counters that
+ * other threads contributed to are reset.
+ */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&registry_lock);
+	for (conc_epoch *d = domains; d; d = d->next_domain)
+		pthread_rwlock_wrlock(&d->lock);
+}
+
+static void fork_parent(void)
+{
+	for (conc_epoch *d = domains; d; d = d->next_domain)
+		pthread_rwlock_unlock(&d->lock);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+static bool is_mine(rec *r)
+{
+	return r >= &tls.recs[0] && r < &tls.recs[REC_SLOTS];
+}
+
+static void fork_child(void)
+{
+	int saved = errno;
+	for (conc_epoch *d = domains; d; d = d->next_domain) {
+		for (rec *r = d->records, *next; r; r = next) {
+			next = r->next;
+			if (!is_mine(r))
+				drop_record(d, r);
+		}
+		long mine = (long)tls.untracked;
+		for (unsigned i = 0; i < OVF_SLOTS; i++)
+			if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
+				mine++;
+		atomic_store_explicit(&d->shared_pins, mine, memory_order_relaxed);
+		atomic_store_explicit(&d->holders, 0, memory_order_relaxed);
+		atomic_store_explicit(&d->barriers, 0, memory_order_relaxed);
+		/* Not unlock: glibc tells a writer's unlock by the thread id,
+		 * which fork changed.  Nobody else exists to hold it. */
+		pthread_rwlock_init(&d->lock, NULL);
+	}
+	pthread_mutex_unlock(&registry_lock);
+	/* The child is a new mm: register it for expedited barriers again.
+	 * Should that fail, membarrier(GLOBAL) in heavy_barrier covers it. */
+	if (!use_fences)
+		sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+	errno = saved;
+}
+
+static void init(void)
+{
+	int saved = errno;
+	const char *env = getenv("CONC_EPOCH_FENCES");
+	use_fences = 1;
+	if (!(env && env[0] == '1')) {
+		int q = sys_membarrier(MEMBARRIER_CMD_QUERY);
+		if (q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+		    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+			use_fences = 0;
+	}
+	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	errno = saved;
+}
+
+/* ---- lists of nodes --------------------------------------------------- */
+
+static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
+		       conc_epoch_node *last)
+{
+	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
+	do {
+		last->next = h;
+		/* release: publishes the chain's fields (next, fn, epoch) to
+		 * whoever takes the list; pairs with the acquire exchange in
+		 * take(). */
+	} while (!atomic_compare_exchange_weak_explicit(head, &h, first,
+							memory_order_release,
+							memory_order_relaxed));
+}
+
+static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
+{
+	if (!atomic_load_explicit(head, memory_order_relaxed))
+		return NULL;
+	/* acq_rel: acquire pairs with push_chain's release; seq_cst is not
+	 * needed for the lists themselves, but barrier's argument (a steal
+	 * ordered against a collector's announcement) wants these RMWs in S. */
+	return atomic_exchange_explicit(head, NULL, memory_order_seq_cst);
+}
+
+static uint64_t load_epoch(conc_epoch *d)
+{
+	/* acquire: pairs with the release store of an advance, so that a
+	 * collector that sees E >= t + 3 also sees the critical sections that
+	 * the advance waited for as finished. */
+	return domain_epoch(d, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Holding (see "Holders" above).  seq_cst on all three counters and on the
+ * takes: barrier reasons about their single order S (a take before its
+ * steal, a hold that began or ended between its two looks).
+ */
+static void hold_begin(conc_epoch *d)
+{
+	atomic_fetch_add_explicit(&d->holders, 1, memory_order_seq_cst);
+}
+
+static void hold_end(conc_epoch *d)
+{
+	atomic_fetch_add_explicit(&d->handoffs, 1, memory_order_seq_cst);
+	atomic_fetch_sub_explicit(&d->holders, 1, memory_order_seq_cst);
+}
+
+/* An optional collection (one that may be skipped) steps aside for a
+ * barrier; relaxed would do for a hint, seq_cst keeps it in S with the
+ * barrier's increment so that late collectors reliably see it. */
+static bool barrier_running(conc_epoch *d)
+{
+	return atomic_load_explicit(&d->barriers, memory_order_seq_cst) != 0;
+}
+
+/* Run every node of the chain; returns how many ran. */
+static uint64_t run_chain(conc_epoch_node *n)
+{
+	uint64_t k = 0;
+	while (n) {
+		conc_epoch_node *next = n->next;
+		n->fn(n);
+		n = next;
+		k++;
+	}
+	return k;
+}
+
+/*
+ * Split the chain into the nodes due at epoch e (run them) and the rest
+ * (pushed back to the orphans).  Returns how many ran.
+ */
+static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
+{
+	conc_epoch_node *due = NULL, *keep = NULL, *keep_last = NULL;
+	while (n) {
+		conc_epoch_node *next = n->next;
+		if (n->epoch + GRACE <= e) {
+			n->next = due;
+			due = n;
+		} else {
+			n->next = keep;
+			keep = n;
+			if (!keep_last)
+				keep_last = n;
+		}
+		n = next;
+	}
+	if (keep)
+		push_chain(&d->orphans, keep, keep_last);
+	uint64_t k = run_chain(due);
+	if (k)
+		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
+	return k;
+}
+
+static void collect_orphans(conc_epoch *d)
+{
+	if (!atomic_load_explicit(&d->orphans, memory_order_relaxed) || barrier_running(d))
+		return;
+	hold_begin(d);
+	conc_epoch_node *n = take(&d->orphans);
+	run_due(d, n, load_epoch(d));
+	hold_end(d);
+}
+
+/* The owner runs its own bags that are due. */
+static void collect_own(conc_epoch *d, rec *r)
+{
+	if (barrier_running(d))
+		return;
+	uint64_t e = load_epoch(d);
+	for (int i = 0; i < 4; i++) {
+		bag *b = &r->bags[i];
+		if (!bag_count(b) || bag_tag(b) + GRACE > e)
+			continue;
+		hold_begin(d);
+		conc_epoch_node *n = take(&b->head);
+		bag_set(b, bag_tag(b), 0);
+		/* Nodes in a bag all carry b->tag, unless a steal raced with
+		 * us; run_due checks each node's own tag either way. */
+		run_due(d, n, e);
+		hold_end(d);
+	}
+}
+
+/*
+ * After an advance, take the due bags of other threads that are not running
+ * libconc code right now (not pinned): a thread that retired a lot and then
+ * went idle, or lost the CPU, would otherwise hold its garbage until it
+ * returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
+ * are taken under the read lock (records stay put) and run after it.
+ */
+#define HELP_MIN 128
+
+static void help_others(conc_epoch *d, rec *mine)
+{
+	if (barrier_running(d) || pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return;
+	uint64_t e = load_epoch(d);
+	conc_epoch_node *all = NULL;
+	bool holding = false;
+	for (rec *r = d->records; r; r = r->next) {
+		if (r == mine || state_pinned(rec_state(r, __ATOMIC_RELAXED)))
+			continue;
+		for (int i = 0; i < 4; i++) {
+			bag *b = &r->bags[i];
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE > e)
+				continue;
+			if (!holding) {
+				hold_begin(d);
+				holding = true;
+			}
+			conc_epoch_node *n = take(&b->head);
+			atomic_store_explicit(&b->count, 0, memory_order_relaxed);
+			while (n) {
+				conc_epoch_node *next = n->next;
+				n->next = all;
+				all = n;
+				n = next;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&d->lock);
+	if (holding) {
+		run_due(d, all, e);
+		hold_end(d);
+	}
+}
+
+/* ---- advancing -------------------------------------------------------- */
+
+/* Whether every pinned record (and the shared path) is at epoch e.  Under
+ * d->lock (read), which keeps the record list still. */
+static bool all_at(conc_epoch *d, uint64_t e, int mo)
+{
+	/* With mo = acquire (the decisive scan): pairs with unpin's release
+	 * store, so a reader's critical section happens-before this advance
+	 * and so before any callback that waits for it; likewise with the
+	 * shared path's release decrement. */
+	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
+									 : memory_order_relaxed) != 0)
+		return false;
+	for (rec *r = d->records; r; r = r->next) {
+		uint64_t s = rec_state(r, mo);
+		if (state_behind(s, e))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Try to move E from e to e+1.  Never waits: the scans take the record
+ * list's read lock with trylock (scanners never block one another, so a
+ * scanner preempted mid-scan holds back only registrations and exits), and
+ * the heavy barrier runs outside it (the proof needs only "read e, then H,
+ * then scan").  Concurrent advancers race on one CAS.  Returns true when E
+ * moved (by us).
+ */
+static bool try_advance(conc_epoch *d)
+{
+	uint64_t e = load_epoch(d);
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	/* A cheap look first: a pin at an older epoch that is already visible
+	 * fails the advance anyway, so don't pay the heavy barrier for it.
+	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
+	bool ok = all_at(d, e, __ATOMIC_RELAXED);
+	pthread_rwlock_unlock(&d->lock);
+	if (!ok)
+		return false;
+	heavy_barrier();
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	ok = all_at(d, e, __ATOMIC_ACQUIRE);
+	pthread_rwlock_unlock(&d->lock);
+	/* release: carries the scan above to every collector that reads the
+	 * new epoch with acquire.  A failed CAS means another advancer moved
+	 * E first: nothing to do. */
+	return ok && __atomic_compare_exchange_n(&d->epoch, &e, e + 1, false,
+						 __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED); /* LP: advance */
+}
+
+/* ---- registration ----------------------------------------------------- */
+
+/* Point the header's fast path at r (never in fence mode: there every pin
+ * must come here for its fence). */
+static void arm(rec *r)
+{
+	if (!use_fences)
+		conc__epoch_last = &r->hot;
+}
+
+static rec *find_rec(conc_epoch *d)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (rec_domain(&tls.recs[i]) == d) {
+			arm(&tls.recs[i]);
+			return &tls.recs[i];
+		}
+	return NULL;
+}
+
+/* Hand r's bags to its domain and unlink it.  Caller holds d->lock for
+ * writing. */
+static void drop_record(conc_epoch *d, rec *r)
+{
+	hold_begin(d);
+	for (int i = 0; i < 4; i++) {
+		conc_epoch_node *n = take(&r->bags[i].head);
+		if (n) {
+			conc_epoch_node *last = n;
+			while (last->next)
+				last = last->next;
+			push_chain(&d->orphans, n, last);
+		}
+		bag_set(&r->bags[i], 0, 0);
+	}
+	hold_end(d);
+	atomic_fetch_add_explicit(&d->retired_gone,
+				  atomic_load_explicit(&r->retired, memory_order_relaxed),
+				  memory_order_relaxed);
+	atomic_store_explicit(&r->retired, 0, memory_order_relaxed);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		d->records = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->next = r->prev = NULL;
+	d->registered--;
+	/* A thread that exits pinned (a bug in the caller) is unpinned here,
+	 * or it would hold the domain back forever. */
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
+	rec_set_domain(r, NO_DOMAIN);
+}
+
+/* drop_record under d->lock.  Caller holds registry_lock, or is the owner
+ * thread, not pinned in d. */
+static void detach(conc_epoch *d, rec *r)
+{
+	pthread_rwlock_wrlock(&d->lock);
+	drop_record(d, r);
+	pthread_rwlock_unlock(&d->lock);
+}
+
+static void thread_exit(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&registry_lock);
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		rec *r = &tls.recs[i];
+		conc_epoch *d = rec_domain(r);
+		if (d)
+			detach(d, r);
+	}
+	tls.armed = 0;
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Get a record for d, registering; NULL means: use the shared path. */
+static rec *get_rec(conc_epoch *d)
+{
+	rec *r = find_rec(d);
+	if (r)
+		return r;
+	pthread_once(&init_once, init);
+	if (!tls.armed) {
+		if (!exit_key_ok || pthread_setspecific(exit_key, &tls) != 0)
+			return NULL;
+		tls.armed = 1;
+	}
+	unsigned slot = REC_SLOTS;
+	for (unsigned i = 0; i < REC_SLOTS && slot == REC_SLOTS; i++)
+		if (!rec_domain(&tls.recs[i]))
+			slot = i;
+	if (slot == REC_SLOTS) {
+		/* Evict a record this thread is not pinned in; its garbage goes
+		 * to that domain's orphans, where others collect it. */
+		for (unsigned k = 0; k < REC_SLOTS && slot == REC_SLOTS; k++) {
+			unsigned i = (tls.evict + k) % REC_SLOTS;
+			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+				slot = i;
+		}
+		if (slot == REC_SLOTS)
+			return NULL;
+		tls.evict = slot + 1;
+		pthread_mutex_lock(&registry_lock);
+		conc_epoch *old = rec_domain(&tls.recs[slot]);
+		if (old)
+			detach(old, &tls.recs[slot]);
+		pthread_mutex_unlock(&registry_lock);
+	}
+	r = &tls.recs[slot];
+	pthread_rwlock_wrlock(&d->lock);
+	r->retires = 0;
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
+	r->prev = NULL;
+	r->next = d->records;
+	if (d->records)
+		d->records->prev = r;
+	d->records = r;
+	d->registered++;
+	rec_set_domain(r, d);
+	pthread_rwlock_unlock(&d->lock);
+	arm(r);
+	return r;
+}
+
+/* ---- the shared path -------------------------------------------------- */
+
+static ovf *find_ovf(conc_epoch *d, int create)
+{
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
+			return &tls.ovfs[i];
+	if (create)
+		for (unsigned i = 0; i < OVF_SLOTS; i++)
+			if (!tls.ovfs[i].depth) {
+				tls.ovfs[i].domain = d;
+				return &tls.ovfs[i];
+			}
+	return NULL;
+}
+
+static void shared_pin(conc_epoch *d)
+{
+	ovf *o = find_ovf(d, 1);
+	if (o && o->depth++)
+		return;
+	if (!o)
+		tls.untracked++;
+	/* relaxed + light barrier: the same role as the record's pin store
+	 * (the count is what the advance scans after its heavy barrier). */
+	atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+	light_barrier();
+}
+
+static void shared_unpin(conc_epoch *d)
+{
+	ovf *o = find_ovf(d, 0);
+	if (o) {
+		if (--o->depth)
+			return;
+		o->domain = NULL;
+	} else if (tls.untracked) {
+		tls.untracked--;
+	} else {
+		return; /* unbalanced unpin: ignore rather than corrupt */
+	}
+	/* release: the critical section happens-before an advance that reads
+	 * the count (acquire) at zero. */
+	atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+conc_epoch *conc_epoch_global(void)
+{
+	return &global_domain;
+}
 
 int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__calloc(1, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
-	pthread_mutex_init(&d->lock, NULL);
+	memset(d, 0, sizeof *d);
+	d->epoch = 0;
+	atomic_init(&d->shared_pins, 0);
+	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
+		free(d);
+		return ENOMEM;
+	}
+	atomic_init(&d->orphans, NULL);
+	atomic_init(&d->retired_gone, 0);
+	atomic_init(&d->freed, 0);
+	atomic_init(&d->holders, 0);
+	atomic_init(&d->handoffs, 0);
+	atomic_init(&d->barriers, 0);
+	pthread_mutex_lock(&registry_lock);
+	d->prev_domain = NULL;
+	d->next_domain = domains;
+	domains->prev_domain = d;
+	domains = d;
+	pthread_mutex_unlock(&registry_lock);
 	*out = d;
 	return 0;
 }
 
-static void run_list(conc_epoch *d, conc_epoch_node *n)
+int conc_epoch_register(conc_epoch *d)
 {
-	while (n) {
-		conc_epoch_node *next = n->next;
-		n->fn(n);
-		atomic_fetch_add(&d->freed, 1);
-		n = next;
-	}
-}
-
-static void collect(conc_epoch *d)
-{
-	pthread_mutex_lock(&d->lock);
-	conc_epoch_node *l = d->list;
-	d->list = NULL;
-	pthread_mutex_unlock(&d->lock);
-	if (!l)
-		return;
-	if (atomic_load(&d->active) == 0) {
-		run_list(d, l);
-		return;
-	}
-	conc_epoch_node *t = l;
-	while (t->next)
-		t = t->next;
-	pthread_mutex_lock(&d->lock);
-	t->next = d->list;
-	d->list = l;
-	pthread_mutex_unlock(&d->lock);
-}
-
-int conc_epoch_destroy(conc_epoch *d)
-{
-	if (!d || d->is_global)
+	if (!d)
 		return EINVAL;
-	if (atomic_load(&d->active))
-		return EBUSY;
-	for (;;) {
-		pthread_mutex_lock(&d->lock);
-		conc_epoch_node *l = d->list;
-		d->list = NULL;
-		pthread_mutex_unlock(&d->lock);
-		if (!l)
-			break;
-		run_list(d, l);
-	}
-	for (int i = 0; i < SLOTS; i++)
-		if (slots[i].d == d)
-			slots[i].d = NULL;
-	pthread_mutex_destroy(&d->lock);
-	free(d);
-	return 0;
+	return get_rec(d) ? 0 : ENOMEM;
 }
 
-int conc_epoch_register(conc_epoch *d) { return d ? 0 : EINVAL; }
+/* The out-of-line definitions of the header's inline pin and unpin. */
+extern inline void conc_epoch_pin(conc_epoch *d);
+extern inline void conc_epoch_unpin(conc_epoch *d);
 
-void conc_epoch_pin(conc_epoch *d)
+/*
+ * The slow paths: the first pin in a domain, a pin in another domain than
+ * the last one, fence mode, and the shared path.  The fast path in the
+ * header does the same on the record it already has.
+ */
+void conc__epoch_pin_slow(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	if ((*depth)++ == 0)
-		atomic_fetch_add(&d->active, 1);
+	if (!d)
+		return; /* documented: pinning NULL does nothing */
+	rec *r = find_rec(d);
+	if (!r)
+		r = get_rec(d);
+	if (!r) {
+		shared_pin(d);
+		return;
+	}
+	uint64_t s = rec_state(r, __ATOMIC_RELAXED);
+	if (state_pinned(s)) {
+		/* nested: only the depth changes (relaxed: our own word) */
+		if ((uint32_t)s != UINT32_MAX)
+			__atomic_store_n(&r->hot.state, s + 1, __ATOMIC_RELAXED);
+		return;
+	}
+	/* relaxed: a stale E only makes this pin hold advances back longer;
+	 * the store is ordered before the section's loads by light_barrier
+	 * (together with the advancer's heavy barrier). */
+	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->hot.state, e << 32 | 1, __ATOMIC_RELAXED); /* LP: pin */
+	light_barrier();
 }
 
-void conc_epoch_unpin(conc_epoch *d)
+void conc__epoch_unpin_slow(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	if (--(*depth) == 0) {
-		atomic_fetch_sub(&d->active, 1);
-		collect(d);
+	if (!d)
+		return;
+	rec *r = find_rec(d);
+	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
+	if (!state_pinned(s)) {
+		shared_unpin(d);
+		return;
 	}
+	if ((uint32_t)s > 1) {
+		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
+		return;
+	}
+	/* release: everything the section did happens-before an advance
+	 * whose scan reads this store (acquire), hence before the callbacks
+	 * that advance lets run. */
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
 {
-	unsigned *depth = depth_of(d);
-	return depth && *depth > 0;
+	if (!d)
+		return false;
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (rec_domain(&tls.recs[i]) == d &&
+		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+			return true;
+	return find_ovf(d, 0) != NULL || tls.untracked > 0;
 }
 
-void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n, void (*fn)(conc_epoch_node *))
+bool conc__epoch_pinned_anywhere(void)
 {
-	n->fn = fn;
-	atomic_fetch_add(&d->retired, 1);
-	pthread_mutex_lock(&d->lock);
-	n->next = d->list;
-	d->list = n;
-	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; i < REC_SLOTS; i++)
+		if (rec_domain(&tls.recs[i]) &&
+		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+			return true;
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].depth)
+			return true;
+	return tls.untracked > 0;
 }
 
-struct deferred {
+static uint64_t retire_tag(conc_epoch *d)
+{
+	/* The tag is read after the caller's unlink; in fence mode a seq_cst
+	 * fence orders the two, with membarrier the proof needs only program
+	 * order (the compiler barrier keeps the compiler to it). */
+	light_barrier();
+	return load_epoch(d);
+}
+
+void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
+		       void (*fn)(conc_epoch_node *))
+{
+	if (!d || !n || !fn)
+		return; /* documented: does nothing */
+	n->fn = fn;
+	rec *r = (rec *)conc__epoch_last; /* hot is rec's first member */
+	if (conc__unlikely(__atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED) != d)) {
+		r = find_rec(d);
+		if (!r)
+			r = get_rec(d);
+		if (!r) {
+			n->epoch = retire_tag(d);
+			atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
+			push_chain(&d->orphans, n, n);
+			return;
+		}
+	}
+	uint64_t t = retire_tag(d);
+	n->epoch = t;
+	bag *b = &r->bags[t & 3];
+	if (bag_tag(b) != t && bag_count(b)) {
+		/* The slot still holds tag t - 4k (k >= 1): all due, since
+		 * t - 4 + GRACE <= t <= E.  Run them before reuse. */
+		hold_begin(d);
+		conc_epoch_node *old = take(&b->head);
+		bag_set(b, bag_tag(b), 0);
+		run_due(d, old, t);
+		hold_end(d);
+	}
+	bag_set(b, t, bag_count(b) + 1);
+	push_chain(&b->head, n, n);
+	/* relaxed: a statistic; only this thread writes it. */
+	atomic_store_explicit(&r->retired,
+			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	if (conc__unlikely(++r->retires >= ADVANCE_EVERY)) {
+		r->retires = 0;
+		if (try_advance(d))
+			help_others(d, r);
+		collect_own(d, r);
+		collect_orphans(d);
+	}
+}
+
+typedef struct deferred {
 	conc_epoch_node node;
 	void (*fn)(void *);
 	void *arg;
-};
+} deferred;
 
 static void run_deferred(conc_epoch_node *n)
 {
-	struct deferred *x = (struct deferred *)n;
-	x->fn(x->arg);
+	deferred *x = (deferred *)n;
+	void (*fn)(void *) = x->fn;
+	void *arg = x->arg;
 	free(x);
+	fn(arg);
 }
 
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	struct deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc(sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;
@@ -172,7 +957,50 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 	return 0;
 }
 
-void conc_epoch_flush(conc_epoch *d) { collect(d); }
+void conc_epoch_flush(conc_epoch *d)
+{
+	if (!d)
+		return;
+	try_advance(d);
+	rec *r = find_rec(d);
+	if (r)
+		collect_own(d, r);
+	collect_orphans(d);
+}
+
+/* Take every list of d into one chain (under d->lock: records stay put). */
+static conc_epoch_node *steal_all(conc_epoch *d)
+{
+	conc_epoch_node *all = NULL, *n;
+	pthread_rwlock_rdlock(&d->lock);
+	for (rec *r = d->records; r; r = r->next)
+		for (int i = 0; i < 4; i++)
+			for (n = take(&r->bags[i].head); n;) {
+				conc_epoch_node *next = n->next;
+				n->next = all;
+				all = n;
+				n = next;
+			}
+	pthread_rwlock_unlock(&d->lock);
+	for (n = take(&d->orphans); n;) {
+		conc_epoch_node *next = n->next;
+		n->next = all;
+		all = n;
+		n = next;
+	}
+	return all;
+}
+
+/* Waiting on other threads (readers to unpin, holders to finish): yield a
+ * while, then sleep in short steps.  Nothing to be woken by: both are
+ * rare, and readers never pay for a wake-up. */
+static void pause_briefly(unsigned *spins)
+{
+	if ((*spins)++ < 64)
+		sched_yield();
+	else
+		nanosleep(&(struct timespec){0, 50000}, NULL);
+}
 
 int conc_epoch_barrier(conc_epoch *d)
 {
@@ -180,20 +1008,101 @@ int conc_epoch_barrier(conc_epoch *d)
 		return EINVAL;
 	if (conc_epoch_is_pinned(d))
 		return EDEADLK;
-	uint64_t target = atomic_load(&d->retired);
-	while (atomic_load(&d->freed) < target) {
-		collect(d);
-		sched_yield();
+	pthread_once(&init_once, init);
+	int saved = errno;
+	unsigned spins = 0;
+	atomic_fetch_add_explicit(&d->barriers, 1, memory_order_seq_cst);
+	/* Everything retired before this call has a tag <= e0; once
+	 * E >= e0 + GRACE all of it is due, wherever it sits. */
+	uint64_t e0 = domain_epoch(d, __ATOMIC_SEQ_CST);
+	while (load_epoch(d) < e0 + GRACE)
+		if (!try_advance(d))
+			pause_briefly(&spins);
+	for (;;) {
+		while (atomic_load_explicit(&d->holders, memory_order_seq_cst) != 0)
+			pause_briefly(&spins);
+		unsigned long h = atomic_load_explicit(&d->handoffs, memory_order_seq_cst);
+		if (atomic_load_explicit(&d->holders, memory_order_seq_cst) != 0)
+			continue;
+		run_due(d, steal_all(d), load_epoch(d));
+		if (atomic_load_explicit(&d->holders, memory_order_seq_cst) == 0 &&
+		    atomic_load_explicit(&d->handoffs, memory_order_seq_cst) == h)
+			break;
 	}
+	atomic_fetch_sub_explicit(&d->barriers, 1, memory_order_seq_cst);
+	errno = saved;
+	return 0;
+}
+
+int conc_epoch_destroy(conc_epoch *d)
+{
+	if (!d || d->is_global)
+		return EINVAL;
+	pthread_rwlock_rdlock(&d->lock);
+	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
+	for (rec *r = d->records; r && !busy; r = r->next)
+		busy = state_pinned(rec_state(r, __ATOMIC_ACQUIRE));
+	pthread_rwlock_unlock(&d->lock);
+	if (busy)
+		return EBUSY;
+	/*
+	 * No thread is pinned and none may call on d any more, so every node
+	 * is unreachable: run them all.  Detaching every record under
+	 * registry_lock moves their bags to the orphans and makes threads
+	 * that used d see a free slot (their exit handlers skip it); repeat
+	 * until a round finds nothing, since callbacks may retire more into d
+	 * (registering this thread again).
+	 */
+	for (;;) {
+		pthread_mutex_lock(&registry_lock);
+		while (d->records)
+			detach(d, d->records);
+		conc_epoch_node *all = take(&d->orphans);
+		if (!all) {
+			/* Done: unlink d from the list of domains, still
+			 * under registry_lock (fork's prepare walks it). */
+			if (d->prev_domain)
+				d->prev_domain->next_domain = d->next_domain;
+			else
+				domains = d->next_domain;
+			if (d->next_domain)
+				d->next_domain->prev_domain = d->prev_domain;
+			pthread_mutex_unlock(&registry_lock);
+			break;
+		}
+		pthread_mutex_unlock(&registry_lock);
+		atomic_fetch_add_explicit(&d->freed, run_chain(all), memory_order_relaxed);
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++)
+		if (tls.ovfs[i].domain == d)
+			tls.ovfs[i].domain = NULL;
+	pthread_rwlock_destroy(&d->lock);
+	free(d);
 	return 0;
 }
 
 void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
-	out->epoch = 0;
-	out->retired = atomic_load(&d->retired);
-	out->freed = atomic_load(&d->freed);
-	out->pending = out->retired - out->freed;
-	out->registered = 0;
-	out->stalling = 0;
+	if (!d || !out)
+		return;
+	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
+	unsigned registered, stalling = 0;
+	pthread_rwlock_rdlock(&d->lock);
+	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
+	registered = d->registered;
+	for (rec *r = d->records; r; r = r->next) {
+		retired += atomic_load_explicit(&r->retired, memory_order_relaxed);
+		uint64_t s = rec_state(r, __ATOMIC_RELAXED);
+		if (state_behind(s, e))
+			stalling++;
+	}
+	pthread_rwlock_unlock(&d->lock);
+	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed);
+	uint64_t freed = atomic_load_explicit(&d->freed, memory_order_relaxed);
+	out->epoch = e;
+	out->retired = retired;
+	out->freed = freed;
+	out->pending = retired > freed ? retired - freed : 0;
+	out->registered = registered;
+	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }

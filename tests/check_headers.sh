@@ -21,10 +21,10 @@ done
 # tiny object.
 if [ -n "$cxx" ]; then
 	tmp=$(mktemp -d)
-	printf '#include <conc/conc.h>\nvoid *f(void) { return (void *)&conc_epoch_pin; }\n' >"$tmp/c.cc"
+	printf '#include <conc/conc.h>\nvoid *f(void) { return (void *)&conc_epoch_retire; }\n' >"$tmp/c.cc"
 	$cxx -std=c++17 -c -I"$inc" "$tmp/c.cc" -o "$tmp/c.o" &&
-		nm "$tmp/c.o" | grep -q ' U conc_epoch_pin$' ||
-		{ echo "FAIL: conc_epoch_pin is not extern \"C\" in C++"; fail=$((fail + 1)); }
+		nm "$tmp/c.o" | grep -q ' U conc_epoch_retire$' ||
+		{ echo "FAIL: conc_epoch_retire is not extern \"C\" in C++"; fail=$((fail + 1)); }
 	rm -rf "$tmp"
 fi
 echo "headers: $n checked, $fail failures"

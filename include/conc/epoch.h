@@ -25,6 +25,10 @@
  * may pin, unpin, retire, defer and flush; it must not call barrier or
  * destroy.
  *
+ * fork().  The child may go on using every domain: the records of threads
+ * that do not exist in the child are dropped there, and their pending
+ * callbacks run later in the child.  Pinning or unpinning NULL does nothing.
+ *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
  * reports how many threads hold the epoch back, so a stall can be seen.
@@ -101,25 +105,79 @@ int conc_epoch_destroy(conc_epoch *d);
 int conc_epoch_register(conc_epoch *d);
 
 /*
+ * Internal, not API: the head of the calling thread's record in the domain
+ * it pinned last, so that pin and unpin can be inlined (a call and return
+ * cost as much as the pin itself).  src/epoch.c owns the layout and the
+ * proof; the domain's first member is its epoch counter.
+ */
+struct conc__epoch_hot {
+	conc_epoch *domain; /* __atomic access: cleared by other threads */
+	uint64_t state;     /* __atomic access: epoch << 32 | nesting depth */
+};
+extern __thread struct conc__epoch_hot *conc__epoch_last;
+void conc__epoch_pin_slow(conc_epoch *d);
+void conc__epoch_unpin_slow(conc_epoch *d);
+
+/*
  * conc_epoch_pin - enter a read-side critical section of d.  Nests: only
  * the outermost pin/unpin pair counts.
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
  *   does not run before then (the grace-period argument is in src/epoch.c).
- * Thread safety: any thread.  Progress: wait-free; never fails.
+ * Thread safety: any thread.
+ * Progress: wait-free; never fails.  The first pin of a thread in a domain
+ *   registers it (once; takes the domain's lock).  Inline: a load of the
+ *   epoch, a store to the thread's own record, no fence (the epoch advance
+ *   pays with membarrier(2); where that is missing, pin issues a fence).
  */
-void conc_epoch_pin(conc_epoch *d);
+inline void conc_epoch_pin(conc_epoch *d)
+{
+	struct conc__epoch_hot *h = conc__epoch_last;
+	if (__builtin_expect(__atomic_load_n(&h->domain, __ATOMIC_RELAXED) == d, 1)) {
+		uint64_t s = __atomic_load_n(&h->state, __ATOMIC_RELAXED);
+		if (__builtin_expect((uint32_t)s == 0, 1)) {
+			/* outermost: relaxed load of the epoch, relaxed store
+			 * and a compiler barrier - the proof is in
+			 * src/epoch.c (LP: pin) */
+			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
+						     __ATOMIC_RELAXED);
+			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			return;
+		}
+		if ((uint32_t)s != UINT32_MAX) {
+			/* nested: only the depth changes */
+			__atomic_store_n(&h->state, s + 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	conc__epoch_pin_slow(d);
+}
 
 /*
  * conc_epoch_unpin - leave the critical section entered by the matching pin.
  *
  * Ordering: the thread's accesses inside the section happen-before any
- *   callback that waits for this section.
- * Thread safety: the pinning thread only.  Progress: wait-free, apart from
- *   callbacks it may run when it collects.
+ *   callback that waits for this section (a release store).
+ * Thread safety: the pinning thread only.  Progress: wait-free.
  */
-void conc_epoch_unpin(conc_epoch *d);
+inline void conc_epoch_unpin(conc_epoch *d)
+{
+	struct conc__epoch_hot *h = conc__epoch_last;
+	if (__builtin_expect(__atomic_load_n(&h->domain, __ATOMIC_RELAXED) == d, 1)) {
+		uint64_t s = __atomic_load_n(&h->state, __ATOMIC_RELAXED);
+		if (__builtin_expect((uint32_t)s == 1, 1)) {
+			__atomic_store_n(&h->state, 0, __ATOMIC_RELEASE); /* outermost */
+			return;
+		}
+		if ((uint32_t)s > 1) {
+			__atomic_store_n(&h->state, s - 1, __ATOMIC_RELAXED); /* nested */
+			return;
+		}
+	}
+	conc__epoch_unpin_slow(d);
+}
 
 /* conc_epoch_is_pinned - whether the calling thread is pinned in d. */
 bool conc_epoch_is_pinned(conc_epoch *d);
@@ -129,6 +187,7 @@ bool conc_epoch_is_pinned(conc_epoch *d);
  * this call can still be inside that critical section.
  *
  * The caller must have made the object unreachable for new readers first.
+ * d, n and fn must not be NULL (such a call does nothing).
  * Thread safety: any thread, pinned or not.
  * Progress: lock-free; never fails, never allocates.
  */
