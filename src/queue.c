@@ -67,7 +67,9 @@
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
- * so a queue in steady state calls neither malloc nor free.  Retired
+ * so a queue in steady state calls neither malloc nor free.  Each segment
+ * retire also flushes the domain (one advance attempt per SEG_SLOTS pops),
+ * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
  */
@@ -356,6 +358,10 @@ static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
 		/* relaxed: the retire below is what orders the callback */
 		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+		/* A segment retires once per SEG_SLOTS pops, far below the
+		 * epoch's own advance cadence: ask for an advance now, so
+		 * segments come back to the cache within a few retires. */
+		conc_epoch_flush(q->d);
 	}
 }
 
