@@ -108,7 +108,7 @@ static _Thread_local struct magazine {
 	struct snode *head;
 	unsigned n;
 	bool hooked, exiting;
-} mag;
+} mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
 
 static struct {
 	atomic_flag busy;
@@ -328,7 +328,7 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 
 /* ---- elimination --------------------------------------------------------- */
 
-static _Thread_local uint32_t elim_seed;
+static _Thread_local uint32_t elim_seed __attribute__((tls_model("initial-exec")));
 
 static unsigned elim_pick(const conc_stack *s)
 {
