@@ -101,11 +101,15 @@
 #include "internal/fault.h"
 #include "internal/epoch.h"
 #include "internal/pad.h"
+#include "internal/park.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
-#define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
-#define ADVANCE_EVERY 64   /* retires between advance attempts */
+#define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+/* The advance policy (internal/epoch.h says why). */
+#define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
+#define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
+#define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
 
 /*
  * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
@@ -178,6 +182,7 @@ struct conc_epoch {
 	atomic_long holders;    /* threads holding nodes taken from a list */
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
+	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
@@ -920,10 +925,18 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	atomic_store_explicit(&r->retired,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (conc__unlikely(++r->retires >= ADVANCE_EVERY)) {
-		r->retires = 0;
-		if (try_advance(d))
-			help_others(d, r);
+	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
+		/* relaxed: a rate limit, not an ordering. */
+		uint64_t now = conc__now_ns();
+		if (r->retires >= ADVANCE_MAX ||
+		    now - atomic_load_explicit(&d->advanced_ns, memory_order_relaxed) >=
+			    ADVANCE_GAP_NS) {
+			r->retires = 0;
+			if (try_advance(d)) {
+				atomic_store_explicit(&d->advanced_ns, now, memory_order_relaxed);
+				help_others(d, r);
+			}
+		}
 		collect_own(d, r);
 		collect_orphans(d);
 	}
