@@ -19,6 +19,7 @@
  * tests/meson.build's instr_ops, and its budget line in
  * tests/instr_budget.txt.
  */
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,13 +194,25 @@ INSTR_CONTAINER(stack)
 /* ---- pool: execute n tasks from outside the pool --------------------------- */
 
 #if CONC_INSTR_POOL
+/* The one worker sits in a gate task while the main thread executes, so
+ * every execute takes the same path (queue a task, nobody to wake) instead
+ * of one that depends on where the worker happens to be. */
 static conc_pool *pool;
 static unsigned long tasks_run; /* __atomic: tasks run on the worker */
+static int gate_state;          /* __atomic: 0 closed, 1 worker inside, 2 open */
 
 static void task(void *arg)
 {
 	(void)arg;
-	__atomic_fetch_add(&tasks_run, 1, __ATOMIC_RELAXED); /* counted after wait */
+	__atomic_fetch_add(&tasks_run, 1, __ATOMIC_RELAXED); /* read after wait */
+}
+
+static void gate(void *arg)
+{
+	(void)arg;
+	__atomic_store_n(&gate_state, 1, __ATOMIC_RELEASE); /* pairs with prepare */
+	while (__atomic_load_n(&gate_state, __ATOMIC_ACQUIRE) != 2)
+		sched_yield();
 }
 
 static int pool_prepare(unsigned long n)
@@ -214,6 +227,10 @@ static int pool_prepare(unsigned long n)
 	if (conc_pool_wait(pool))
 		return fail("conc_pool_wait failed");
 	__atomic_store_n(&tasks_run, 0, __ATOMIC_RELAXED);
+	if (conc_pool_execute(pool, gate, NULL))
+		return fail("conc_pool_execute failed");
+	while (__atomic_load_n(&gate_state, __ATOMIC_ACQUIRE) != 1)
+		sched_yield();
 	return 0;
 }
 
@@ -226,6 +243,7 @@ static void pool_execute_loop(unsigned long n)
 
 static int pool_check(unsigned long n)
 {
+	__atomic_store_n(&gate_state, 2, __ATOMIC_RELEASE);
 	if (conc_pool_wait(pool))
 		return fail("conc_pool_wait failed");
 	unsigned long ran = __atomic_load_n(&tasks_run, __ATOMIC_RELAXED);
