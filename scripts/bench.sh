@@ -12,10 +12,6 @@
 # table goes to DIR/bench_<name>.txt; its progress lines show on stderr.
 # Exits non-zero if a binary fails or any result does not verify.
 set -eu
-cd "$(dirname "$0")/.."
-. scripts/deps.sh
-conc_need_packages $CONC_BENCH_PACKAGES
-
 mode=--quick
 compare=""
 while [ $# -gt 0 ]; do
@@ -30,6 +26,12 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
+if [ -n "$compare" ]; then # relative to where the command was given
+	compare=$(cd "$compare" && pwd) || { echo "bench.sh: no results dir $compare" >&2; exit 2; }
+fi
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+conc_need_packages $CONC_BENCH_PACKAGES
 
 dir=build/release
 log=$(mktemp)
