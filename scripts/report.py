@@ -16,7 +16,8 @@ implementation per row).  The report
   - writes DIR/<workload-slug>.json: the facts plus that workload's rows;
   - draws with gnuplot DIR/<workload-slug>.png for every workload measured at
     two or more thread counts (one line per implementation, min-max bars) and
-    DIR/ratios.png (one bar per peer per row, log scale, a line at 1.0);
+    DIR/ratios.png (one bar per peer per row, log scale, a line at 1.0;
+    and ratios-<binary>.png, the same for each binary alone);
   - with --compare OLD_DIR, lists each (workload, threads, impl) old -> new
     and marks slowdowns over 10% as REGRESSION.
 
@@ -273,12 +274,24 @@ def plot_threads(run, workload, entries, path):
         if not pts:
             continue
         blocks.append("$d%d << EOD\n%s\nEOD" % (i, "\n".join(pts)))
-        lw = 3 if i == 0 else 1.5
+        lw = 2.5 if i == 0 else 1.5
         plots.append("$d%d using 1:2:3:4 with yerrorlines lw %g pt %d title %s"
                      % (i, lw, 7 if i == 0 else 5 + i, gp_str(name)))
     if not plots:
         return False
     return gnuplot("\n".join(blocks + out) + "\nplot " + ", \\\n  ".join(plots) + "\n", path)
+
+
+def tics125(lo, hi):
+    """1-2-5 steps from lo to hi (a log axis labelled where people read)."""
+    out, e = [], math.floor(math.log10(lo))
+    while 10 ** e <= hi:
+        for m in (1, 2, 5):
+            v = float("%.6g" % (m * 10 ** e))
+            if lo <= v <= hi:
+                out.append(v)
+        e += 1
+    return out
 
 
 def plot_ratios(runs, path, title):
@@ -312,12 +325,13 @@ def plot_ratios(runs, path, title):
     hi = max(max(ratios), 1.0) * 1.5
     longest = max(len(label) for label, _ in groups)
     width = max(1000, int(x * 20) + 420)
-    height = 480 + int(longest * 4.2)
+    height = max(480 + int(longest * 4.2), int(width * 0.4))
     out = ["set terminal pngcairo size %d,%d enhanced %s" % (width, height, FONT),
            "set output %s" % gp_str(path),
            "set title %s noenhanced" % gp_str(title),
            "set ylabel 'peer time / libconc time  (> 1: libconc is faster)'",
            "set logscale y", "set yrange [%g:%g]" % (lo, hi),
+           "set ytics (%s)" % ", ".join('"%g" %g' % (v, v) for v in tics125(lo, hi)),
            "set xrange [-1:%g]" % x, "set grid ytics",
            "set style fill solid 0.85 border -1",
            "set xtics rotate by -35 left noenhanced font ',10' (%s)" % ", ".join(tics),
@@ -325,8 +339,10 @@ def plot_ratios(runs, path, title):
            "set key outside right top noenhanced",
            "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb 'black' front"]
     blocks, plots = [], []
-    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
-               "#a6761d", "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"]
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78",
+               "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
+               "#dbdb8d", "#9edae5", "#393b79", "#637939", "#8c6d31", "#843c39"]
     for i, p in enumerate(peers):
         blocks.append("$r%d << EOD\n%s\nEOD" % (i, "\n".join(data[p])))
         # a bar from 1.0 to the ratio: up where libconc is faster
@@ -350,9 +366,15 @@ def plots(runs, directory):
             path = os.path.join(directory, slug(w) + ".png")
             if plot_threads(r, w, entries, path):
                 made.append(path)
+    date = run_date(runs, directory)
     path = os.path.join(directory, "ratios.png")
-    if plot_ratios(runs, path, "libconc against its peers, %s" % run_date(runs, directory)):
+    if plot_ratios(runs, path, "libconc against its peers, %s" % date):
         made.append(path)
+    if len(runs) > 1:  # and one per binary, where the bars are few and wide
+        for r in runs:
+            path = os.path.join(directory, "ratios-%s.png" % slug(r.binary))
+            if plot_ratios([r], path, "%s against its peers, %s" % (r.binary, date)):
+                made.append(path)
     return made
 
 
