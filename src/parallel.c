@@ -9,9 +9,17 @@
  *     task (one a left behind, or an older job of an outer join once ours
  *     was stolen) w runs it, as rayon does, and pops again.  An empty deque
  *     means the job was stolen: w waits for it (below).
- *   - on any other thread, the job goes through p's injector
- *     (conc__pool_push_shared) and the caller waits for it (below); its
- *     own conc__pool_run_one may take the job back from the injector.
+ *   - on any other thread, the injector (conc__pool_push_shared) gets a
+ *     ticket: a small allocated claim word holding the job.  After a, the
+ *     caller claims the ticket (exchange); winning means nobody took the
+ *     job and it runs it inline, as a worker's pop would; the entry left
+ *     in the injector finds the ticket empty and does nothing.  Losing
+ *     means a thread that popped the entry runs the job: the caller waits.
+ *     The ticket is freed by whichever of the two lets go of it last
+ *     (a count of 2).  Without the claim the caller could never take its
+ *     own job back, every join of its would wait, and each wait would run
+ *     the injector's oldest - largest - task nested on its stack: the
+ *     stack grows without bound (seen: fib(30) from the main thread).
  *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
  *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
  *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
@@ -86,11 +94,22 @@ enum { JOB_PENDING, JOB_DONE, JOB_SLEEPER };
  * run by its owner in some other way; run by another thread (stolen). */
 enum run_mode { RUN_POPPED, RUN_LOCAL, RUN_STOLEN };
 
+struct ticket;
+
 struct job {
 	void (*run)(struct job *j, conc__worker *w, enum run_mode mode);
 	conc_pool *p;
-	conc__worker *owner; /* NULL: offered from outside the pool */
+	conc__worker *owner;   /* NULL: offered from outside the pool */
+	struct ticket *ticket; /* offered from outside: its claim */
 	atomic_uint state;
+};
+
+/* What an outside offer puts in the injector: the job, until somebody
+ * claims it (the owner taking it back, or the thread that pops the entry);
+ * freed by the second of the two to let go. */
+struct ticket {
+	_Atomic(struct job *) job; /* NULL once claimed */
+	atomic_int refs;           /* the owner and the injector entry */
 };
 
 /* ---- join ------------------------------------------------------------------ */
@@ -113,17 +132,48 @@ static void job_entry_popped(void *arg)
 	j->run(j, j->owner, RUN_POPPED);
 }
 
+static void ticket_put(struct ticket *t)
+{
+	/* acq_rel: the other holder's accesses happen-before the free. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		free(t);
+}
+
+/* The injector entry of an outside offer. */
+static void ticket_entry(void *arg)
+{
+	struct ticket *t = arg;
+	/* acq_rel: with the owner's exchange, exactly one gets the job
+	 * (its fields were published by the injector push). */
+	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	if (j)
+		job_entry(j);
+	ticket_put(t);
+}
+
 /* Offer j to p from the calling thread (w: its worker of p, or NULL).
  * False when it could not be pushed (ENOMEM): run it yourself. */
 static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 {
 	j->p = p;
 	j->owner = w;
+	j->ticket = NULL;
 	atomic_init(&j->state, JOB_PENDING);
-	/* The deque's / injector's release publishes *j to whoever takes it. */
-	int err = w ? conc__pool_push_local(w, job_entry, j)
-		    : conc__pool_push_shared(p, job_entry, j);
-	return err == 0;
+	/* The deque's / injector's release publishes *j (and the ticket) to
+	 * whoever takes it. */
+	if (w)
+		return conc__pool_push_local(w, job_entry, j) == 0;
+	struct ticket *t = conc__malloc(sizeof *t);
+	if (!t)
+		return false;
+	atomic_init(&t->job, j);
+	atomic_init(&t->refs, 2);
+	j->ticket = t;
+	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
+		free(t);
+		return false;
+	}
+	return true;
 }
 
 static bool job_done(struct job *j)
@@ -175,7 +225,16 @@ static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
 /* After the left half: run j here if it is still ours, else wait for it. */
 static void job_join(conc_pool *p, conc__worker *w, struct job *j)
 {
-	if (w) {
+	if (!w) {
+		struct ticket *t = j->ticket;
+		/* acq_rel: see ticket_entry. */
+		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
+		ticket_put(t);
+		if (mine) {
+			j->run(j, NULL, RUN_POPPED);
+			return;
+		}
+	} else {
 		conc__task t;
 		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
 			if (t.fn == job_entry && t.arg == j) {
