@@ -821,6 +821,44 @@ static void test_parallel_join_fib(void **state)
 	conc_test_watchdog_off();
 }
 
+/* An outside thread's joins: it takes its own jobs back (LIFO), so its
+ * stack stays as deep as the recursion, not as the number of tasks queued
+ * (which overflowed the stack before outside offers could be claimed). */
+static void *fib_thread(void *arg)
+{
+	fib_run(arg);
+	return NULL;
+}
+
+static void test_parallel_join_outside_stack(void **state)
+{
+	(void)state;
+	conc_test_watchdog("join_outside_stack", 180);
+	conc_pool *p = make_pool(2);
+	unsigned n = CONC_TEST_SANITIZED ? 22 : 28;
+	uint64_t a = 0, b = 1;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t = a + b;
+		a = b;
+		b = t;
+	}
+	for (int rep = 0; rep < 3; rep++) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		/* fib's recursion needs ~n frames; a task-count-deep stack
+		 * would need tens of MB */
+		pthread_attr_setstacksize(&attr, CONC_TEST_SANITIZED ? 4u << 20 : 256u << 10);
+		struct fib f = {p, n, 0};
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, &attr, fib_thread, &f), 0);
+		pthread_join(t, NULL);
+		pthread_attr_destroy(&attr);
+		assert_int_equal(f.r, a);
+	}
+	pool_done(p);
+	conc_test_watchdog_off();
+}
+
 struct qs {
 	conc_pool *p;
 	uint32_t *v;
@@ -1015,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_nested_depth3),
 		cmocka_unit_test(test_parallel_foreign_pool),
 		cmocka_unit_test(test_parallel_join_fib),
+		cmocka_unit_test(test_parallel_join_outside_stack),
 		cmocka_unit_test(test_parallel_join_quicksort),
 		cmocka_unit_test(test_parallel_join_busy_pool),
 		cmocka_unit_test(test_parallel_join_stolen_sleep),
