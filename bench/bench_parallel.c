@@ -60,8 +60,6 @@ static void use_pool(unsigned threads)
 	if (pool)
 		conc_pool_destroy(pool);
 	conc_pool_config cfg = {.threads = threads};
-	if (getenv("XP_POOL"))
-		cfg.threads = (unsigned)atoi(getenv("XP_POOL"));
 	if (conc_pool_create(&pool, &cfg) != 0) {
 		fprintf(stderr, "bench_parallel: cannot create a pool\n");
 		exit(1);

@@ -443,6 +443,20 @@ static double dval(size_t i)
 	return i % 3 ? x : -1.37 * x * x * 1e6;
 }
 
+static void dv_fill(size_t n)
+{
+	dv = malloc(n * sizeof *dv);
+	assert_non_null(dv);
+	for (size_t i = 0; i < n; i++)
+		dv[i] = dval(i);
+}
+
+static void dv_free(void)
+{
+	free(dv);
+	dv = NULL;
+}
+
 static void d_zero(void *acc, void *ctx)
 {
 	(void)ctx;
@@ -483,10 +497,7 @@ static void test_parallel_reduce_double_bitwise(void **state)
 	(void)state;
 	conc_test_watchdog("reduce_double_bitwise", 180);
 	size_t n = CONC_TEST_SANITIZED ? 200003 : 2000003;
-	dv = malloc(n * sizeof *dv);
-	assert_non_null(dv);
-	for (size_t i = 0; i < n; i++)
-		dv[i] = dval(i);
+	dv_fill(n);
 	static const size_t grains[] = {0, 1000, 7777, 100000};
 	static const unsigned threads[] = {1, 2, 3, 8};
 	for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
@@ -504,8 +515,7 @@ static void test_parallel_reduce_double_bitwise(void **state)
 			pool_done(p);
 		}
 	}
-	free(dv);
-	dv = NULL;
+	dv_free();
 	conc_test_watchdog_off();
 }
 
@@ -566,10 +576,7 @@ static void test_parallel_reduce_large_acc(void **state)
 	(void)state;
 	conc_test_watchdog("reduce_large_acc", 120);
 	size_t n = 300007;
-	dv = malloc(n * sizeof *dv);
-	assert_non_null(dv);
-	for (size_t i = 0; i < n; i++)
-		dv[i] = dval(i);
+	dv_fill(n);
 	static const size_t grains[] = {0, 333, 4096};
 	for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
 		struct big want;
@@ -588,8 +595,7 @@ static void test_parallel_reduce_large_acc(void **state)
 		}
 	}
 	assert_int_equal(atomic_load(&misaligned), 0);
-	free(dv);
-	dv = NULL;
+	dv_free();
 	conc_test_watchdog_off();
 }
 
@@ -620,10 +626,7 @@ static void test_parallel_reduce_enomem(void **state)
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 	conc_test_watchdog("reduce_enomem", 120);
 	size_t n = 100003;
-	dv = malloc(n * sizeof *dv);
-	assert_non_null(dv);
-	for (size_t i = 0; i < n; i++)
-		dv[i] = dval(i);
+	dv_fill(n);
 	struct big want;
 	ref_big(0, n, 100, &want);
 	conc_pool *p = make_pool(2);
@@ -654,8 +657,7 @@ static void test_parallel_reduce_enomem(void **state)
 	}
 	assert_true(ok > 0);
 	pool_done(p);
-	free(dv);
-	dv = NULL;
+	dv_free();
 	conc_test_watchdog_off();
 #else
 	skip();
