@@ -820,6 +820,71 @@ static void test_pool_wakes_one_sleeper(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- a batch taken from the injector does not hide work from sleepers --- */
+
+/* The state letter of one of our threads ('S': sleeping, 'R': running). */
+static char thread_state(long tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *c = strrchr(buf, ')'); /* the name may hold spaces */
+	return c && c[1] == ' ' ? c[2] : '?';
+}
+
+static atomic_int late_flag;
+
+static void wait_for_late(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&late_flag))
+		sched_yield();
+}
+
+static void set_late(void *arg)
+{
+	(void)arg;
+	atomic_store(&late_flag, 1);
+}
+
+/*
+ * Both workers asleep; four tasks arrive at once.  The first worker woken
+ * takes them all in one batch and runs the first, which waits for the last:
+ * the other worker must be woken to steal it, or the pool deadlocks (the
+ * watchdog fails the test).
+ */
+static void test_pool_batch_wakes_a_thief(void **state)
+{
+	(void)state;
+	conc_test_watchdog("batch_wakes_a_thief", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2, .on_start = record_tid};
+	for (int i = 0; i < 2; i++)
+		atomic_store(&worker_tid[i], 0);
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	for (int round = 0; round < 20; round++) {
+		/* until both workers sleep (an observed state, not a delay) */
+		for (int i = 0; i < 2; i++)
+			while (!atomic_load(&worker_tid[i]) ||
+			       thread_state(atomic_load(&worker_tid[i])) != 'S')
+				sched_yield();
+		atomic_store(&late_flag, 0);
+		assert_int_equal(conc_pool_execute(p, wait_for_late, NULL), 0);
+		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
+		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
+		assert_int_equal(conc_pool_execute(p, set_late, NULL), 0);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(atomic_load(&late_flag), 1);
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
 /* ---- the global pool, fork ---------------------------------------------------------- */
 
 static int child_sum_ok(void)
@@ -1132,6 +1197,7 @@ int main(void)
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
 		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
+		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 #endif
 		cmocka_unit_test(test_pool_internal_join_api),
 	};
