@@ -25,8 +25,8 @@ static int failures;
 		}                                                               \
 	} while (0)
 
-static void *as_item(std::uintptr_t v) { return reinterpret_cast<void *>(v); }
-static std::uintptr_t from_item(void *p) { return reinterpret_cast<std::uintptr_t>(p); }
+[[maybe_unused]] static void *as_item(std::uintptr_t v) { return reinterpret_cast<void *>(v); }
+[[maybe_unused]] static std::uintptr_t from_item(void *p) { return reinterpret_cast<std::uintptr_t>(p); }
 
 static void cpu_part()
 {
