@@ -13,12 +13,14 @@
  * the virtual fences below made real.
  *
  * State.
- *   d->epoch            E, only ever incremented, only under d->lock.
+ *   d->epoch            E, only ever incremented, by one CAS per advance.
  *   rec->state          (e mod 2^32) << 32 | depth: pinned iff depth != 0,
  *                       having read E = e at the outermost pin.  Only the
- *                       low 32 bits of e are kept: a pinned record is never
- *                       more than one epoch behind E, so comparing mod 2^32
- *                       is exact.
+ *                       low 32 bits of e are kept: a record published in
+ *                       time is at most one epoch behind E, and one whose
+ *                       store was delayed is only mistaken for current if
+ *                       exactly a multiple of 2^32 advances (hours of them)
+ *                       passed between its load of E and its store.
  *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
  *                       carries its tag in node->epoch, so a list taken by
  *                       another thread (barrier, destroy, thread exit) keeps
@@ -63,9 +65,9 @@
  *
  * Registration.  Records live in thread-local storage (REC_SLOTS per
  * thread), so a pin never needs memory.  A record is linked into its
- * domain's list under d->lock; scanners hold d->lock, so a record is never
- * read after its thread exits (the exit handler unlinks it under the same
- * lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * domain's list under d->lock (a rwlock, written); scanners hold it for
+ * reading, so a record is never read after its thread exits (the exit
+ * handler unlinks it under the write lock).  A thread already pinned in REC_SLOTS other domains uses the shared
  * path: a per-domain counter of such pins that holds every advance back
  * while it is non-zero (slower, needs no memory).  registry_lock orders
  * thread exit against conc_epoch_destroy: whichever comes first detaches the
@@ -99,11 +101,15 @@
 #include "internal/fault.h"
 #include "internal/epoch.h"
 #include "internal/pad.h"
+#include "internal/park.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
-#define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
-#define ADVANCE_EVERY 64   /* retires between advance attempts */
+#define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+/* The advance policy (internal/epoch.h says why). */
+#define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
+#define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
+#define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
 
 /*
  * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
@@ -176,6 +182,7 @@ struct conc_epoch {
 	atomic_long holders;    /* threads holding nodes taken from a list */
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
+	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
@@ -918,10 +925,18 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	atomic_store_explicit(&r->retired,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (conc__unlikely(++r->retires >= ADVANCE_EVERY)) {
-		r->retires = 0;
-		if (try_advance(d))
-			help_others(d, r);
+	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
+		/* relaxed: a rate limit, not an ordering. */
+		uint64_t now = conc__now_ns();
+		if (r->retires >= ADVANCE_MAX ||
+		    now - atomic_load_explicit(&d->advanced_ns, memory_order_relaxed) >=
+			    ADVANCE_GAP_NS) {
+			r->retires = 0;
+			if (try_advance(d)) {
+				atomic_store_explicit(&d->advanced_ns, now, memory_order_relaxed);
+				help_others(d, r);
+			}
+		}
 		collect_own(d, r);
 		collect_orphans(d);
 	}

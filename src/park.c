@@ -25,16 +25,16 @@ uint64_t conc__deadline_after(uint64_t rel_ns)
 	return now + rel_ns;
 }
 
-bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
 {
-	bool in_time = true;
 	int saved_errno = errno; /* the library never changes errno */
+	bool in_time = true;
 	struct timespec ts, *tsp = NULL;
 
 	if (deadline_ns != CONC__NO_DEADLINE) {
 		if (conc__now_ns() >= deadline_ns) {
-			in_time = false;
-			goto out;
+			errno = saved_errno;
+			return false;
 		}
 		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so
 		 * an EINTR retry needs no recomputation. */
@@ -42,19 +42,32 @@ bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
 		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
 		tsp = &ts;
 	}
-	/* The kernel re-reads seq under its hash-bucket lock and sleeps only if
-	 * it still equals key: a notify that bumped seq after our prepare
-	 * makes this return at once (EAGAIN).  Any return - wake, EAGAIN,
-	 * EINTR, spurious - sends the caller back to its condition check. */
-	if (syscall(SYS_futex, &p->seq, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-		    key, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
+	/* The kernel re-reads *addr under its hash-bucket lock and sleeps only
+	 * if it still equals val.  Any return - wake, EAGAIN, EINTR, spurious
+	 * - sends the caller back to its own check. */
+	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp,
+		    NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
 	    errno == ETIMEDOUT)
 		in_time = false;
-out:
-	/* release: our wait is over; pairs with nothing in particular - the
-	 * count only lets notifiers skip the syscall. */
-	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);
 	errno = saved_errno;
+	return in_time;
+}
+
+void conc__futex_wake(atomic_uint *addr, int n)
+{
+	int saved_errno = errno;
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+	errno = saved_errno;
+}
+
+bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
+{
+	/* A notify that bumped seq after our prepare makes the wait return at
+	 * once (the kernel's compare fails). */
+	bool in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	/* release: our wait is over; the count only lets notifiers skip the
+	 * syscall, so nothing pairs with it in particular. */
+	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);
 	return in_time;
 }
 
@@ -62,9 +75,6 @@ void conc__park_wake(conc__park *p, int all)
 {
 	/* release: a waiter that reads this new value as its key (acquire in
 	 * prepare) also sees what we published before notifying. */
-	int saved_errno = errno;
 	atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
-	syscall(SYS_futex, &p->seq, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-		all ? INT_MAX : 1, NULL, NULL, 0);
-	errno = saved_errno;
+	conc__futex_wake(&p->seq, all ? INT_MAX : 1);
 }

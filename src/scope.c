@@ -163,40 +163,6 @@ static struct {
 /* The handle whose function this thread is running (NULL outside one). */
 static _Thread_local conc_thread *current;
 
-/* ---- futex ------------------------------------------------------------ */
-
-/* Sleep while *addr == val, until the absolute CLOCK_MONOTONIC deadline.
- * Returns false once the deadline has passed.  Keeps errno. */
-static bool futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
-{
-	int saved = errno;
-	bool in_time = true;
-	struct timespec ts, *tsp = NULL;
-	if (deadline_ns != CONC__NO_DEADLINE) {
-		if (conc__now_ns() >= deadline_ns) {
-			errno = saved;
-			return false;
-		}
-		ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
-		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
-		tsp = &ts;
-	}
-	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
-		    tsp, NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
-	    errno == ETIMEDOUT)
-		in_time = false;
-	errno = saved;
-	return in_time;
-}
-
-/* Wake up to n sleepers on addr.  addr may already be freed: the kernel
- * only hashes the address (EFAULT or a spurious wake-up at worst). */
-static void futex_wake(atomic_uint *addr, int n)
-{
-	int saved = errno;
-	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-	errno = saved;
-}
 
 /* ---- handles ---------------------------------------------------------- */
 
@@ -260,7 +226,7 @@ static void wait_done(conc_thread *h)
 							     memory_order_acquire,
 							     memory_order_acquire))
 			continue; /* st now holds what is there */
-		futex_wait(&h->state, H_WAITED, CONC__NO_DEADLINE);
+		conc__futex_wait(&h->state, H_WAITED, CONC__NO_DEADLINE);
 		st = atomic_load_explicit(&h->state, memory_order_acquire); /* LP: join */
 	}
 }
@@ -278,7 +244,7 @@ static void run_job(conc_thread *h)
 	unsigned old = atomic_exchange_explicit(&h->state, H_DONE,
 						memory_order_release); /* LP: done */
 	if (old == H_WAITED)
-		futex_wake(&h->state, INT_MAX);
+		conc__futex_wake(&h->state, INT_MAX);
 }
 
 /* ---- the thread cache ------------------------------------------------- */
@@ -318,7 +284,7 @@ static void hand_off(struct worker *w, conc_thread *h)
 	unsigned old = atomic_exchange_explicit(&w->signal, W_JOB,
 						memory_order_release); /* LP: spawn */
 	if (old == W_SLEEP)
-		futex_wake(&w->signal, 1);
+		conc__futex_wake(&w->signal, 1);
 }
 
 static uint64_t deadline_of(const struct worker *w)
@@ -379,7 +345,7 @@ static conc_thread *idle_wait(struct worker *w)
 				continue;
 		}
 		uint64_t deadline = popped ? CONC__NO_DEADLINE : deadline_of(w);
-		if (futex_wait(&w->signal, W_SLEEP, deadline))
+		if (conc__futex_wait(&w->signal, W_SLEEP, deadline))
 			continue;
 		pthread_mutex_lock(&cache.lock);
 		if (w->listed) {
@@ -463,7 +429,7 @@ static void knock_idle(void)
 		if (atomic_compare_exchange_strong_explicit(&w->signal, &expect, W_WAIT,
 							    memory_order_seq_cst,
 							    memory_order_seq_cst))
-			futex_wake(&w->signal, 1);
+			conc__futex_wake(&w->signal, 1);
 	}
 	pthread_mutex_unlock(&cache.lock);
 }

@@ -1,6 +1,35 @@
 /*
- * conc/pool.h - thread pool: work-stealing workers, an injector, parking.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 5.)
+ * conc/pool.h - a thread pool: work-stealing workers, an injector, parking.
+ *
+ * A pool runs small tasks - a function and its argument - on a fixed set of
+ * worker threads.  Each worker has its own deque: a task executed from
+ * inside a task goes on the current worker's deque, which that worker runs
+ * newest first while idle workers steal the oldest.  Tasks executed from
+ * other threads go through a shared lock-free queue (the injector).  Idle
+ * workers search briefly, then sleep on a futex; an idle pool uses no CPU.
+ * Executing a task allocates nothing in steady state.
+ *
+ *   conc_pool *p;  conc_pool_create(&p, NULL);
+ *   conc_pool_execute(p, work, arg);  conc_pool_wait(p);  conc_pool_destroy(p);
+ *
+ * Concurrency.  execute, wait and the queries may be called by any number
+ * of threads at once, also from inside tasks.  resize and destroy may be
+ * called from any thread that is not running one of the pool's tasks;
+ * concurrent resizes are serialized.  No other call on a pool may start
+ * once its destroy has been called, except execute (EPIPE outside the pool;
+ * accepted from the pool's own tasks) and the queries from the pool's own
+ * tasks; an outside thread whose execute overlaps destroy must make sure the
+ * call has begun before destroy returns (p is freed then).
+ *
+ * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
+ * pool (EDEADLK).  Tasks run in no particular order, except that a worker
+ * runs the tasks its own tasks executed newest first.  A task that blocks
+ * holds its worker for that long.  on_start/on_stop hooks run on the worker
+ * and count as the pool's tasks for these rules.
+ *
+ * fork().  A pool created before fork() is unusable in the child (it has no
+ * worker threads there); calls on it in the child are undefined.
+ * conc_pool_global() in the child creates a fresh pool.
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
@@ -15,24 +44,139 @@ extern "C" {
 
 typedef struct conc_pool conc_pool;
 
+/* The most worker threads a pool may have. */
+#define CONC_POOL_MAX_THREADS 1024u
+
+/*
+ * Pool configuration.  A zeroed config (or NULL) gives the defaults.
+ */
 typedef struct conc_pool_config {
-	unsigned threads;  /* 0: conc_cpu_count() */
-	const char *name;  /* NULL: "conc-pool"; threads are "<name>-<index>" */
-	size_t stack_size; /* 0: the system default */
-	size_t max_queued; /* 0: no bound */
+	/* Worker threads; 0: conc_cpu_count().  At most CONC_POOL_MAX_THREADS. */
+	unsigned threads;
+	/* Thread name prefix; NULL: "conc-pool".  Worker i is named
+	 * "<name>-<i>", cut to the 15 characters Linux keeps. */
+	const char *name;
+	/* Worker stack size in bytes (rounded up to a page); 0: the system
+	 * default.  Below PTHREAD_STACK_MIN: EINVAL. */
+	size_t stack_size;
+	/* Bound on tasks waiting in the shared queue; 0: no bound.  An outside
+	 * thread's execute sleeps while that many wait (each worker may also
+	 * hold up to 32 it has taken; concurrent outside executors may overshoot
+	 * by one each).  Tasks executed by tasks never wait. */
+	size_t max_queued;
+	/* Called on each worker thread before it runs its first task, and
+	 * after its last one (shrink or destroy), with its index. */
 	void (*on_start)(unsigned index, void *ctx);
 	void (*on_stop)(unsigned index, void *ctx);
 	void *ctx;
 } conc_pool_config;
 
+/*
+ * conc_pool_create - start a pool.
+ *
+ * Returns after every worker's on_start has returned.  cfg is copied (the
+ * name too); it may be NULL.
+ * Thread safety: any thread.
+ * Progress: blocking (creates threads).
+ * Returns: 0 and *out set; EINVAL (out NULL, threads above
+ *   CONC_POOL_MAX_THREADS, stack_size too small); ENOMEM; EAGAIN (a worker
+ *   thread could not be created: every thread already started has been
+ *   joined without running a hook, and nothing is left allocated).
+ */
 int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+
+/*
+ * conc_pool_global - the process-wide pool, created on first use.
+ *
+ * Sized by the environment variable CONC_NUM_THREADS when it is a plain
+ * decimal number from 1 to 1024 (digits only), else by conc_cpu_count().
+ * It lives until the process exits (conc_pool_destroy refuses it).  In the
+ * child of a fork() the first call creates a new global pool.
+ * Thread safety: any thread; concurrent first calls create one pool.
+ * Progress: wait-free once created; the first call blocks.
+ * Returns: the pool; NULL if it could not be created (a later call tries
+ *   again).
+ */
 conc_pool *conc_pool_global(void);
+
+/*
+ * conc_pool_execute - run fn(arg) on the pool, some time later.
+ *
+ * From one of p's workers the task goes on that worker's deque; from any
+ * other thread, through the shared queue, waking a sleeping worker only if
+ * one sleeps and none is already searching.  With max_queued set, a
+ * caller that is not running one of p's tasks (an outside thread, or a task
+ * of another pool) sleeps, without spinning, until the queue is below the
+ * bound; one of p's own tasks never waits (that could deadlock).
+ * Thread safety: any thread, also from inside tasks.
+ * Ordering: everything the caller did before execute happens-before fn
+ *   starts.
+ * Progress: lock-free (see src/pool.c for the injector's block boundary);
+ *   blocking only while held by max_queued.
+ * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
+ *   (destroy has begun and the caller is not one of p's tasks).
+ */
 int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
+
+/*
+ * conc_pool_wait - block until every task executed before the call, and
+ * every task those executed (transitively), has finished.
+ *
+ * Tasks other threads execute meanwhile may or may not be waited for; a
+ * stream of them that never stops may keep wait from returning.  The
+ * caller sleeps; it does not run tasks itself (on a pool with a worker per
+ * CPU that only adds contention).  The pool stays usable.
+ * Thread safety: any number of threads at once.
+ * Ordering: everything the waited-for tasks did happens-before wait
+ *   returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks).
+ */
 int conc_pool_wait(conc_pool *p);
+
+/*
+ * Queries: snapshots, exact only when nothing runs.
+ * conc_pool_threads - worker threads now.
+ * conc_pool_queued  - tasks executed and not yet started.
+ * conc_pool_active  - workers that are running tasks (not searching or
+ *                     sleeping).
+ * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
+ */
 unsigned conc_pool_threads(conc_pool *p);
 size_t conc_pool_queued(conc_pool *p);
 unsigned conc_pool_active(conc_pool *p);
+
+/*
+ * conc_pool_resize - grow or shrink the pool to `threads` workers.
+ *
+ * Growing takes the lowest free indexes and returns after the new workers'
+ * on_start has returned.  Shrinking stops the highest indexes: each
+ * finishes the task it is running, runs on_stop and exits; resize returns
+ * after they have all exited, so from then on at most `threads` tasks run
+ * at once.  Tasks queued on
+ * a removed worker are run by the others.
+ * Thread safety: any thread that is not running one of p's tasks;
+ *   serialized with other resizes.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
+ *   EDEADLK (called from one of p's tasks); EAGAIN (a thread could not be
+ *   created) or ENOMEM: the pool is unchanged (threads started by this call
+ *   have exited without running a hook).
+ */
 int conc_pool_resize(conc_pool *p, unsigned threads);
+
+/*
+ * conc_pool_destroy - finish every queued task, stop the workers, free p.
+ *
+ * From its start, executes from outside the pool fail with EPIPE; tasks
+ * executed by the pool's tasks are still accepted and run.  Tasks that
+ * on_stop hooks execute run on the caller, after the workers have exited.
+ * Thread safety: one call per pool; see "Concurrency" above.
+ * Ordering: everything every task did happens-before destroy returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one
+ *   of p's tasks; nothing changed).
+ */
 int conc_pool_destroy(conc_pool *p);
 
 #ifdef __cplusplus

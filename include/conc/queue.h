@@ -1,6 +1,22 @@
 /*
- * conc/queue.h - unbounded MPMC FIFO queue (Michael-Scott), lock-free.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 4.)
+ * conc/queue.h - unbounded MPMC FIFO queue, lock-free, with blocking pop
+ * and close.
+ *
+ * Any number of threads may push and pop at once; items are any void *
+ * (NULL included) and are never dereferenced.  The queue is a Michael-Scott
+ * linked list whose nodes are arrays of slots claimed with fetch-and-add
+ * (the FAAArrayQueue of Ramalhete and Correia): one atomic RMW per push and
+ * one per pop in the common case, segments recycled through the queue's
+ * epoch domain, so steady-state traffic does not call malloc or free.
+ *
+ *   conc_queue *q;  conc_queue_create(&q);
+ *   conc_queue_push(q, job);   ...   void *j; if (conc_queue_pop(q, &j) == 0) run(j);
+ *
+ * Concurrency: every call may run concurrently with every other, except
+ * conc_queue_destroy (nothing else on q may run during or after it).
+ * close may overlap pushes: a push that overlaps close may succeed or fail
+ * with EPIPE; a push that starts after close has returned always fails, and
+ * a pop reports EPIPE only when no item of a successful push is left.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -16,14 +32,90 @@ extern "C" {
 
 typedef struct conc_queue conc_queue;
 
+/*
+ * conc_queue_create - a new empty queue that reclaims memory through
+ * conc_epoch_global().
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
+ */
 int conc_queue_create(conc_queue **out);
+
+/*
+ * conc_queue_create_in - the same, reclaiming through the domain d, which
+ * must outlive the queue (destroy the queue first, then the domain).
+ *
+ * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+
+/*
+ * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
+ * order (when drop is not NULL), and free the queue.  Memory still waiting
+ * in the epoch domain is freed when its grace period ends.
+ *
+ * Thread safety: no other call on q may run concurrently or afterwards.
+ * Progress: blocking.  q NULL: nothing happens.
+ */
 void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
+
+/*
+ * conc_queue_push - append item at the tail of q.
+ *
+ * Thread safety: any number of threads may push and pop concurrently.
+ * Ordering: everything the caller wrote before the push happens-before
+ *   what the thread whose pop returns this item does after the pop.
+ *   Items pushed by one thread are popped in the order that thread pushed.
+ * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
+ * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
+ *   EPIPE (q is closed; nothing was pushed).
+ */
 int conc_queue_push(conc_queue *q, void *item);
+
+/*
+ * conc_queue_try_pop - take the item at the head of q, if there is one.
+ *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: lock-free.
+ * Returns: true and *item set; false when q was empty (*item untouched).
+ */
 bool conc_queue_try_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_pop - take the item at the head of q, waiting for one.
+ * Spins briefly, then sleeps in the kernel (not pinned, not spinning) until
+ * a push or close wakes it.
+ *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: blocking while q is empty.
+ * Returns: 0 and *item set; EPIPE when q is closed and empty.
+ */
 int conc_queue_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
+ * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
+ * UINT64_MAX) simply wait long.
+ *
+ * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
+ *   closed and empty (at once, whatever the timeout).
+ */
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+
+/*
+ * conc_queue_close - refuse further pushes and wake every sleeping pop.
+ * Pops still return what is left, then EPIPE.  Idempotent.
+ *
+ * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
+ */
 void conc_queue_close(conc_queue *q);
+
+/*
+ * conc_queue_is_empty - whether q held no item at some moment during the
+ * call (a snapshot: concurrent pushes and pops may change it at once).
+ *
+ * Thread safety: any thread.  Progress: lock-free.
+ */
 bool conc_queue_is_empty(conc_queue *q);
 
 #ifdef __cplusplus

@@ -1,6 +1,22 @@
 /*
- * conc/stack.h - LIFO stack (Treiber), lock-free.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 4.)
+ * conc/stack.h - LIFO stack (Treiber), lock-free, with an elimination
+ * layer, blocking pop and close.
+ *
+ * Any number of threads may push and pop at once; items are any void *
+ * (NULL included) and are never dereferenced.  Nodes come from per-thread
+ * caches and return to them through the stack's epoch domain after a grace
+ * period (which is also what makes the top-pointer CAS safe from ABA); under
+ * contention a push and a pop that meet in the elimination array trade the
+ * item directly instead of both fighting over the top pointer.
+ *
+ *   conc_stack *s;  conc_stack_create(&s);
+ *   conc_stack_push(s, obj);   ...   void *o; if (conc_stack_try_pop(s, &o)) use(o);
+ *
+ * Concurrency: every call may run concurrently with every other, except
+ * conc_stack_destroy (nothing else on s may run during or after it).
+ * A push that overlaps close may succeed or fail with EPIPE; a push that
+ * starts after close has returned always fails, and a pop reports EPIPE
+ * only when no item of a successful push is left.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -16,15 +32,92 @@ extern "C" {
 
 typedef struct conc_stack conc_stack;
 
+/*
+ * conc_stack_create - a new empty stack that reclaims memory through
+ * conc_epoch_global().
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
+ */
 int conc_stack_create(conc_stack **out);
+
+/*
+ * conc_stack_create_in - the same, reclaiming through the domain d, which
+ * must outlive the stack (destroy the stack first, then the domain).
+ *
+ * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
-void conc_stack_destroy(conc_stack *q, void (*drop)(void *item));
-int conc_stack_push(conc_stack *q, void *item);
-bool conc_stack_try_pop(conc_stack *q, void **item);
-int conc_stack_pop(conc_stack *q, void **item);
-int conc_stack_pop_timeout(conc_stack *q, void **item, uint64_t timeout_ns);
-void conc_stack_close(conc_stack *q);
-bool conc_stack_is_empty(conc_stack *q);
+
+/*
+ * conc_stack_destroy - call drop(item) on every item still on the stack, from
+ * the top down (when drop is not NULL), and free the stack.  Nodes still
+ * waiting in the epoch domain return to the node caches when their grace
+ * period ends.
+ *
+ * Thread safety: no other call on s may run concurrently or afterwards.
+ * Progress: blocking.  s NULL: nothing happens.
+ */
+void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
+
+/*
+ * conc_stack_push - put item on the top of s.
+ *
+ * Thread safety: any number of threads may push and pop concurrently.
+ * Ordering: everything the caller wrote before the push happens-before
+ *   what the thread whose pop returns this item does after the pop.
+ * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
+ * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
+ *   still yours);
+ *   EPIPE (s is closed; nothing was pushed).
+ */
+int conc_stack_push(conc_stack *s, void *item);
+
+/*
+ * conc_stack_try_pop - take the item on the top of s, if there is one.
+ *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: lock-free.
+ * Returns: true and *item set; false when s was empty (*item untouched).
+ */
+bool conc_stack_try_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_pop - take the item on the top of s, waiting for one.
+ * Spins briefly, then sleeps in the kernel (not pinned, not spinning) until
+ * a push or close wakes it.
+ *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: blocking while s is empty.
+ * Returns: 0 and *item set; EPIPE when s is closed and empty.
+ */
+int conc_stack_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
+ * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
+ * UINT64_MAX) simply wait long.
+ *
+ * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
+ *   closed and empty (at once, whatever the timeout).
+ */
+int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+
+/*
+ * conc_stack_close - refuse further pushes and wake every sleeping pop.
+ * Pops still return what is left, then EPIPE.  Idempotent.
+ *
+ * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
+ */
+void conc_stack_close(conc_stack *s);
+
+/*
+ * conc_stack_is_empty - whether s held no item at some moment during the
+ * call (a snapshot: concurrent pushes and pops may change it at once).
+ *
+ * Thread safety: any thread.  Progress: lock-free.
+ */
+bool conc_stack_is_empty(conc_stack *s);
 
 #ifdef __cplusplus
 }

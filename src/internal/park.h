@@ -110,6 +110,16 @@ static inline bool conc__park_has_waiters(conc__park *p)
 	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
 }
 
+/*
+ * The raw futex calls under the park, for protocols of their own (scope's
+ * per-handle words): sleep while *addr == val until the absolute
+ * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
+ * sleepers (addr may already be freed: the kernel only hashes it).  Both
+ * keep errno.
+ */
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
+void conc__futex_wake(atomic_uint *addr, int n);
+
 /* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
 uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);

@@ -1,0 +1,637 @@
+/*
+ * bench_pool.c - the thread pool (conc/pool.h) against its peers.
+ *
+ *   W4 seed          a pool with one worker per CPU; the main thread
+ *                    executes 10,000,000 tasks, task i adds i to one shared
+ *                    atomic counter (relaxed); wait.  Verified: the counter
+ *                    is 49,999,995,000,000.  tasks/s.
+ *   fan-out          one task; each task executes two children down to
+ *                    depth 20 (2,097,151 tasks); wait.  tasks/s.
+ *   latency          submit-to-start on an idle pool (workers asleep: 2 ms
+ *                    pause before each sample): p50 and p99 over the samples
+ *                    of a run.
+ *   peak RSS         the seed workload in a fresh process (self re-exec),
+ *                    VmHWM read by the child itself; libconc with and
+ *                    without max_queued.
+ *
+ * Peers: GLib GThreadPool (exclusive threads; its "wait" is
+ * g_thread_pool_free(wait = TRUE)); a textbook pool written here - one
+ * mutex, one condition variable for work and one for "all done", a growable
+ * ring of tasks; OpenMP tasks (#pragma omp task inside single, the
+ * region's closing barrier waits); one pthread per task (latency row only).
+ * Pools are created before the timed region and destroyed after it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "conc/pool.h"
+
+#if __has_include(<glib.h>)
+#include <glib.h>
+#define HAVE_GLIB 1
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define SEED_N 10000000ul
+#define SEED_SUM 49999995000000ull
+#define FAN_DEPTH 20u
+#define FAN_TASKS ((2ul << FAN_DEPTH) - 1)
+#define RSS_BOUND 65536u
+
+static unsigned nthreads;
+static unsigned lat_samples;
+static atomic_ullong counter;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void pause_ms(unsigned ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void seed_task(void *arg)
+{
+	atomic_fetch_add_explicit(&counter, (unsigned long long)(uintptr_t)arg,
+				  memory_order_relaxed);
+}
+
+/* ---- a textbook mutex + condition variable pool ------------------------- */
+
+struct mp_task {
+	void (*fn)(void *);
+	void *arg;
+};
+
+typedef struct mpool {
+	pthread_mutex_t m;
+	pthread_cond_t work, idle;
+	struct mp_task *ring;
+	size_t cap, head, count, pending;
+	int shutdown;
+	unsigned n;
+	pthread_t *t;
+} mpool;
+
+static void *mp_worker(void *arg)
+{
+	mpool *p = arg;
+	pthread_mutex_lock(&p->m);
+	for (;;) {
+		while (p->count == 0 && !p->shutdown)
+			pthread_cond_wait(&p->work, &p->m);
+		if (p->count == 0)
+			break;
+		struct mp_task t = p->ring[p->head];
+		p->head = (p->head + 1) % p->cap;
+		p->count--;
+		pthread_mutex_unlock(&p->m);
+		t.fn(t.arg);
+		pthread_mutex_lock(&p->m);
+		if (--p->pending == 0)
+			pthread_cond_broadcast(&p->idle);
+	}
+	pthread_mutex_unlock(&p->m);
+	return NULL;
+}
+
+static mpool *mp_create(unsigned n)
+{
+	mpool *p = calloc(1, sizeof *p);
+	pthread_mutex_init(&p->m, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	p->cap = 1024;
+	p->ring = malloc(p->cap * sizeof *p->ring);
+	p->n = n;
+	p->t = calloc(n, sizeof *p->t);
+	for (unsigned i = 0; i < n; i++)
+		pthread_create(&p->t[i], NULL, mp_worker, p);
+	return p;
+}
+
+static void mp_execute(mpool *p, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&p->m);
+	if (p->count == p->cap) {
+		struct mp_task *r = malloc(2 * p->cap * sizeof *r);
+		for (size_t i = 0; i < p->count; i++)
+			r[i] = p->ring[(p->head + i) % p->cap];
+		free(p->ring);
+		p->ring = r;
+		p->head = 0;
+		p->cap *= 2;
+	}
+	p->ring[(p->head + p->count) % p->cap] = (struct mp_task){fn, arg};
+	p->count++;
+	p->pending++;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void mp_wait(mpool *p)
+{
+	pthread_mutex_lock(&p->m);
+	while (p->pending)
+		pthread_cond_wait(&p->idle, &p->m);
+	pthread_mutex_unlock(&p->m);
+}
+
+static void mp_destroy(mpool *p)
+{
+	pthread_mutex_lock(&p->m);
+	p->shutdown = 1;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->m);
+	for (unsigned i = 0; i < p->n; i++)
+		pthread_join(p->t[i], NULL);
+	free(p->t);
+	free(p->ring);
+	free(p);
+}
+
+/* ---- W4 seed --------------------------------------------------------------- */
+
+static bench_result seed_libconc_cfg(size_t max_queued)
+{
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = nthreads, .max_queued = max_queued};
+	if (conc_pool_create(&p, &cfg))
+		return (bench_result){0, false};
+	atomic_store(&counter, 0);
+	bool ok = true;
+	double t0 = bench_now();
+	for (unsigned long i = 0; i < SEED_N; i++)
+		ok &= conc_pool_execute(p, seed_task, (void *)(uintptr_t)i) == 0;
+	conc_pool_wait(p);
+	double t1 = bench_now();
+	conc_pool_destroy(p);
+	return (bench_result){t1 - t0, ok && atomic_load(&counter) == SEED_SUM};
+}
+
+static bench_result seed_libconc(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	return seed_libconc_cfg(0);
+}
+
+static bench_result seed_mutex(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	mpool *p = mp_create(nthreads);
+	atomic_store(&counter, 0);
+	double t0 = bench_now();
+	for (unsigned long i = 0; i < SEED_N; i++)
+		mp_execute(p, seed_task, (void *)(uintptr_t)i);
+	mp_wait(p);
+	double t1 = bench_now();
+	mp_destroy(p);
+	return (bench_result){t1 - t0, atomic_load(&counter) == SEED_SUM};
+}
+
+#ifdef HAVE_GLIB
+/* GThreadPool items must not be NULL: pass i + 1. */
+static void seed_glib_task(gpointer data, gpointer user)
+{
+	(void)user;
+	atomic_fetch_add_explicit(&counter, (unsigned long long)(uintptr_t)data - 1,
+				  memory_order_relaxed);
+}
+
+static bench_result seed_glib(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	GThreadPool *p = g_thread_pool_new(seed_glib_task, NULL, (gint)nthreads, TRUE, NULL);
+	atomic_store(&counter, 0);
+	double t0 = bench_now();
+	for (unsigned long i = 0; i < SEED_N; i++)
+		g_thread_pool_push(p, (gpointer)(uintptr_t)(i + 1), NULL);
+	g_thread_pool_free(p, FALSE, TRUE);
+	double t1 = bench_now();
+	return (bench_result){t1 - t0, atomic_load(&counter) == SEED_SUM};
+}
+#endif
+
+#ifdef _OPENMP
+static bench_result seed_omp(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	atomic_store(&counter, 0);
+	double t0 = bench_now();
+#pragma omp parallel num_threads(nthreads)
+#pragma omp single
+	for (unsigned long i = 0; i < SEED_N; i++) {
+#pragma omp task firstprivate(i)
+		atomic_fetch_add_explicit(&counter, i, memory_order_relaxed);
+	}
+	double t1 = bench_now();
+	return (bench_result){t1 - t0, atomic_load(&counter) == SEED_SUM};
+}
+#endif
+
+/* ---- recursive fan-out --------------------------------------------------------- */
+
+static atomic_ulong fan_count;
+static conc_pool *fan_pool;
+static mpool *fan_mpool;
+
+static void fan_libconc_task(void *arg)
+{
+	uintptr_t d = (uintptr_t)arg;
+	atomic_fetch_add_explicit(&fan_count, 1, memory_order_relaxed);
+	if (d) {
+		conc_pool_execute(fan_pool, fan_libconc_task, (void *)(d - 1));
+		conc_pool_execute(fan_pool, fan_libconc_task, (void *)(d - 1));
+	}
+}
+
+static bench_result fan_libconc(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	conc_pool_config cfg = {.threads = nthreads};
+	if (conc_pool_create(&fan_pool, &cfg))
+		return (bench_result){0, false};
+	atomic_store(&fan_count, 0);
+	double t0 = bench_now();
+	conc_pool_execute(fan_pool, fan_libconc_task, (void *)(uintptr_t)FAN_DEPTH);
+	conc_pool_wait(fan_pool);
+	double t1 = bench_now();
+	conc_pool_destroy(fan_pool);
+	return (bench_result){t1 - t0, atomic_load(&fan_count) == FAN_TASKS};
+}
+
+static void fan_mutex_task(void *arg)
+{
+	uintptr_t d = (uintptr_t)arg;
+	atomic_fetch_add_explicit(&fan_count, 1, memory_order_relaxed);
+	if (d) {
+		mp_execute(fan_mpool, fan_mutex_task, (void *)(d - 1));
+		mp_execute(fan_mpool, fan_mutex_task, (void *)(d - 1));
+	}
+}
+
+static bench_result fan_mutex(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	fan_mpool = mp_create(nthreads);
+	atomic_store(&fan_count, 0);
+	double t0 = bench_now();
+	mp_execute(fan_mpool, fan_mutex_task, (void *)(uintptr_t)FAN_DEPTH);
+	mp_wait(fan_mpool);
+	double t1 = bench_now();
+	mp_destroy(fan_mpool);
+	return (bench_result){t1 - t0, atomic_load(&fan_count) == FAN_TASKS};
+}
+
+#ifdef HAVE_GLIB
+static GThreadPool *fan_gpool;
+
+static void fan_glib_task(gpointer data, gpointer user)
+{
+	(void)user;
+	uintptr_t d = (uintptr_t)data - 1;
+	atomic_fetch_add_explicit(&fan_count, 1, memory_order_relaxed);
+	if (d) {
+		g_thread_pool_push(fan_gpool, (gpointer)d, NULL); /* depth d-1, +1 */
+		g_thread_pool_push(fan_gpool, (gpointer)d, NULL);
+	}
+}
+
+static bench_result fan_glib(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	fan_gpool = g_thread_pool_new(fan_glib_task, NULL, (gint)nthreads, TRUE, NULL);
+	atomic_store(&fan_count, 0);
+	double t0 = bench_now();
+	g_thread_pool_push(fan_gpool, (gpointer)(uintptr_t)(FAN_DEPTH + 1), NULL);
+	/* GThreadPool has no wait: poll the count, then free (joins). */
+	while (atomic_load(&fan_count) < FAN_TASKS)
+		pause_ms(1);
+	g_thread_pool_free(fan_gpool, FALSE, TRUE);
+	double t1 = bench_now();
+	return (bench_result){t1 - t0, atomic_load(&fan_count) == FAN_TASKS};
+}
+#endif
+
+#ifdef _OPENMP
+static void fan_omp_task(unsigned d)
+{
+	atomic_fetch_add_explicit(&fan_count, 1, memory_order_relaxed);
+	if (d) {
+#pragma omp task
+		fan_omp_task(d - 1);
+#pragma omp task
+		fan_omp_task(d - 1);
+	}
+}
+
+static bench_result fan_omp(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	atomic_store(&fan_count, 0);
+	double t0 = bench_now();
+#pragma omp parallel num_threads(nthreads)
+#pragma omp single
+	fan_omp_task(FAN_DEPTH);
+	double t1 = bench_now();
+	return (bench_result){t1 - t0, atomic_load(&fan_count) == FAN_TASKS};
+}
+#endif
+
+/* ---- submit-to-start latency on an idle pool ------------------------------------ */
+
+static _Atomic uint64_t lat_start;
+static atomic_int lat_flag;
+static int lat_pct; /* 50 or 99: which percentile a run reports */
+
+static void lat_task(void *arg)
+{
+	(void)arg;
+	atomic_store_explicit(&lat_start, now_ns(), memory_order_relaxed);
+	atomic_store_explicit(&lat_flag, 1, memory_order_release);
+}
+
+static void *lat_thread(void *arg)
+{
+	lat_task(arg);
+	return NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+typedef void (*lat_submit_fn)(void *ctx);
+
+static bench_result lat_run(lat_submit_fn submit, void *ctx)
+{
+	uint64_t *s = malloc(lat_samples * sizeof *s);
+	for (unsigned i = 0; i < lat_samples; i++) {
+		pause_ms(2); /* long enough for every worker to park */
+		atomic_store(&lat_flag, 0);
+		uint64_t t0 = now_ns();
+		submit(ctx);
+		while (!atomic_load_explicit(&lat_flag, memory_order_acquire))
+			sched_yield();
+		s[i] = atomic_load_explicit(&lat_start, memory_order_relaxed) - t0;
+	}
+	qsort(s, lat_samples, sizeof *s, cmp_u64);
+	unsigned k = (unsigned)((uint64_t)lat_samples * (unsigned)lat_pct / 100);
+	if (k >= lat_samples)
+		k = lat_samples - 1;
+	double v = (double)s[k] * 1e-9;
+	free(s);
+	return (bench_result){v, true};
+}
+
+static void lat_submit_libconc(void *ctx)
+{
+	conc_pool_execute(ctx, lat_task, NULL);
+}
+
+static bench_result lat_libconc(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = nthreads};
+	if (conc_pool_create(&p, &cfg))
+		return (bench_result){0, false};
+	bench_result r = lat_run(lat_submit_libconc, p);
+	conc_pool_destroy(p);
+	return r;
+}
+
+static void lat_submit_mutex(void *ctx)
+{
+	mp_execute(ctx, lat_task, NULL);
+}
+
+static bench_result lat_mutex(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	mpool *p = mp_create(nthreads);
+	bench_result r = lat_run(lat_submit_mutex, p);
+	mp_destroy(p);
+	return r;
+}
+
+/* One thread per task: create it and join it (the sample is taken from the
+ * start time the thread recorded, so the join is not counted). */
+static void lat_submit_thread(void *ctx)
+{
+	(void)ctx;
+	pthread_t t;
+	if (pthread_create(&t, NULL, lat_thread, NULL) == 0)
+		pthread_join(t, NULL);
+}
+
+static bench_result lat_pthread(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	return lat_run(lat_submit_thread, NULL);
+}
+
+#ifdef HAVE_GLIB
+static void lat_glib_task(gpointer data, gpointer user)
+{
+	(void)data;
+	(void)user;
+	lat_task(NULL);
+}
+
+static void lat_submit_glib(void *ctx)
+{
+	g_thread_pool_push(ctx, (gpointer)1, NULL);
+}
+
+static bench_result lat_glib(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	GThreadPool *p = g_thread_pool_new(lat_glib_task, NULL, (gint)nthreads, TRUE, NULL);
+	bench_result r = lat_run(lat_submit_glib, p);
+	g_thread_pool_free(p, FALSE, TRUE);
+	return r;
+}
+#endif
+
+/* ---- peak RSS: the seed workload in a fresh process ------------------------------- */
+
+/* VmHWM of this process (peak RSS of its address space since exec), kB. */
+static long vm_hwm_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmHWM:", 6))
+			kb = atol(line + 6);
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+static int rss_child(const char *impl)
+{
+	bench_result r = {0, false};
+	if (!strcmp(impl, "libconc"))
+		r = seed_libconc_cfg(0);
+	else if (!strcmp(impl, "libconc-bounded"))
+		r = seed_libconc_cfg(RSS_BOUND);
+	else if (!strcmp(impl, "mutex"))
+		r = seed_mutex(NULL, 0);
+#ifdef HAVE_GLIB
+	else if (!strcmp(impl, "glib"))
+		r = seed_glib(NULL, 0);
+#endif
+#ifdef _OPENMP
+	else if (!strcmp(impl, "omp"))
+		r = seed_omp(NULL, 0);
+#endif
+	else if (!strcmp(impl, "none"))
+		r = (bench_result){0, true};
+	printf("%ld %d\n", vm_hwm_kb(), r.verified);
+	return r.verified ? 0 : 1;
+}
+
+/*
+ * Run the seed workload in a fresh process (exec of this binary, so the
+ * parent's memory does not count) and return its peak RSS in MB; the child
+ * reads its own VmHWM (ru_maxrss would carry the pre-exec peak).
+ */
+static double rss_of(const char *impl, bool *ok)
+{
+	char exe[4096], cmd[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	*ok = false;
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	snprintf(cmd, sizeof cmd, "'%s' --rss-child %s %u", exe, impl, nthreads);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	long kb = -1;
+	int verified = 0;
+	if (fscanf(f, "%ld %d", &kb, &verified) != 2)
+		kb = -1;
+	int st = pclose(f);
+	*ok = kb > 0 && verified && st == 0;
+	return (double)kb / 1024.0;
+}
+
+static void rss_row(const char *label, const char *impl, double base_mb)
+{
+	bool ok;
+	double mb = rss_of(impl, &ok);
+	printf("  %-34s %8.1f MB  (+%.1f over an empty process)%s\n", label, mb,
+	       mb - base_mb, ok ? "" : "  FAILED");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "--rss-child")) {
+		nthreads = (unsigned)atoi(argv[3]);
+		return rss_child(argv[2]);
+	}
+	static const unsigned def_threads[] = {0};
+	bench_cfg cfg;
+	bench_init(&cfg, argc, argv, def_threads);
+	nthreads = conc_cpu_count();
+	lat_samples = cfg.quick ? 100 : cfg.full ? 1000 : 300;
+
+	if (bench_wanted(&cfg, "W4 seed")) {
+		bench_impl impls[4];
+		int n = 0;
+		impls[n++] = (bench_impl){"libconc", seed_libconc, NULL};
+#ifdef HAVE_GLIB
+		impls[n++] = (bench_impl){"GThreadPool", seed_glib, NULL};
+#endif
+		impls[n++] = (bench_impl){"mutex+condvar pool", seed_mutex, NULL};
+#ifdef _OPENMP
+		impls[n++] = (bench_impl){"OpenMP tasks", seed_omp, NULL};
+#endif
+		bench_row(&cfg, "W4 seed: 10M tasks, one outside executor", nthreads,
+			  (double)SEED_N, BENCH_MOPS, impls, n);
+	}
+	if (bench_wanted(&cfg, "fan-out")) {
+		bench_impl impls[4];
+		int n = 0;
+		impls[n++] = (bench_impl){"libconc", fan_libconc, NULL};
+#ifdef _OPENMP
+		impls[n++] = (bench_impl){"OpenMP tasks", fan_omp, NULL};
+#endif
+#ifdef HAVE_GLIB
+		impls[n++] = (bench_impl){"GThreadPool", fan_glib, NULL};
+#endif
+		impls[n++] = (bench_impl){"mutex+condvar pool", fan_mutex, NULL};
+		bench_row(&cfg, "fan-out: binary tree of tasks, depth 20", nthreads,
+			  (double)FAN_TASKS, BENCH_MOPS, impls, n);
+	}
+	if (bench_wanted(&cfg, "latency")) {
+		bench_impl impls[4];
+		int n = 0;
+		impls[n++] = (bench_impl){"libconc", lat_libconc, NULL};
+#ifdef HAVE_GLIB
+		impls[n++] = (bench_impl){"GThreadPool", lat_glib, NULL};
+#endif
+		impls[n++] = (bench_impl){"mutex+condvar pool", lat_mutex, NULL};
+		impls[n++] = (bench_impl){"pthread per task", lat_pthread, NULL};
+		lat_pct = 50;
+		bench_row(&cfg, "latency p50: submit-to-start, idle pool", nthreads, 1,
+			  BENCH_NS_PER_OP, impls, n);
+		lat_pct = 99;
+		bench_row(&cfg, "latency p99: submit-to-start, idle pool", nthreads, 1,
+			  BENCH_NS_PER_OP, impls, n);
+	}
+	if (bench_wanted(&cfg, "rss")) {
+		printf("\npeak RSS, W4 seed (10M tasks, %u workers), each in a fresh process:\n",
+		       nthreads);
+		bool ok;
+		double base = rss_of("none", &ok);
+		printf("  %-34s %8.1f MB\n", "empty process (baseline)", base);
+		rss_row("libconc", "libconc", base);
+		char label[64];
+		snprintf(label, sizeof label, "libconc, max_queued = %u", RSS_BOUND);
+		rss_row(label, "libconc-bounded", base);
+#ifdef HAVE_GLIB
+		rss_row("GThreadPool", "glib", base);
+#endif
+		rss_row("mutex+condvar pool", "mutex", base);
+#ifdef _OPENMP
+		rss_row("OpenMP tasks", "omp", base);
+#endif
+	}
+	return bench_finish(&cfg);
+}

@@ -1,0 +1,244 @@
+/*
+ * bench_queue.c - conc_queue against its peers (WORKLOADS.md W1, W1b):
+ * a pthread mutex + ring (plain and adaptive), liburcu cds_wfcq and
+ * cds_lfq (+ call_rcu, urcu-memb flavour), Concurrency Kit ck_fifo_mpmc
+ * (+ ck_epoch).  Every peer allocates one node per item, as its API asks.
+ */
+#include "bench_containers.h" /* first: it sets _LGPL_SOURCE for liburcu */
+#include <urcu/rculfqueue.h>
+#include <urcu/wfcqueue.h>
+
+#include <ck_fifo.h>
+
+#include "conc/queue.h"
+
+/* ---- libconc ----------------------------------------------------------------- */
+
+static void *lc_create(void)
+{
+	conc_queue *q;
+	if (conc_queue_create(&q))
+		abort();
+	return q;
+}
+
+static void lc_destroy(void *c) { conc_queue_destroy(c, NULL); }
+
+static bool lc_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	return conc_queue_push(c, (void *)v) == 0;
+}
+
+static bool lc_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	void *it;
+	if (!conc_queue_try_pop(c, &it))
+		return false;
+	*v = (uintptr_t)it;
+	return true;
+}
+
+static const bc_ops libconc = {"libconc queue", lc_create, lc_destroy, bc_no_enter,
+			       bc_no_exit, lc_push, lc_pop};
+
+/* ---- liburcu cds_wfcq (wait-free enqueue, blocking dequeue) ------------------- */
+
+typedef struct wfcq {
+	struct cds_wfcq_head head;
+	struct cds_wfcq_tail tail;
+} wfcq;
+
+typedef struct wfcq_node {
+	struct cds_wfcq_node n;
+	uintptr_t v;
+} wfcq_node;
+
+static void *wfcq_create(void)
+{
+	wfcq *q = malloc(sizeof *q);
+	cds_wfcq_init(&q->head, &q->tail);
+	return q;
+}
+
+static bool wfcq_pop(void *c, void *tc, uintptr_t *v);
+
+static void wfcq_destroy(void *c)
+{
+	uintptr_t v;
+	while (wfcq_pop(c, NULL, &v))
+		;
+	wfcq *q = c;
+	cds_wfcq_destroy(&q->head, &q->tail);
+	free(q);
+}
+
+static bool wfcq_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	wfcq *q = c;
+	wfcq_node *n = malloc(sizeof *n);
+	if (!n)
+		return false;
+	cds_wfcq_node_init(&n->n);
+	n->v = v;
+	cds_wfcq_enqueue(&q->head, &q->tail, &n->n);
+	return true;
+}
+
+static bool wfcq_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	wfcq *q = c;
+	struct cds_wfcq_node *n = cds_wfcq_dequeue_blocking(&q->head, &q->tail);
+	if (!n)
+		return false;
+	wfcq_node *w = caa_container_of(n, wfcq_node, n);
+	*v = w->v;
+	free(w); /* a dequeued wfcq node is the caller's at once */
+	return true;
+}
+
+static const bc_ops urcu_wfcq = {"urcu cds_wfcq", wfcq_create, wfcq_destroy, bc_no_enter,
+				 bc_no_exit, wfcq_push, wfcq_pop};
+
+/* ---- liburcu cds_lfq (Michael-Scott with RCU) + call_rcu ----------------------- */
+
+typedef struct lfq_node {
+	struct cds_lfq_node_rcu n;
+	struct rcu_head rcu;
+	uintptr_t v;
+} lfq_node;
+
+static void *lfq_create(void)
+{
+	struct cds_lfq_queue_rcu *q = malloc(sizeof *q);
+	cds_lfq_init_rcu(q, urcu_memb_call_rcu);
+	return q;
+}
+
+static void lfq_free(struct rcu_head *h)
+{
+	free(caa_container_of(h, lfq_node, rcu));
+}
+
+static bool lfq_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	lfq_node *n = malloc(sizeof *n);
+	if (!n)
+		return false;
+	cds_lfq_node_init_rcu(&n->n);
+	n->v = v;
+	urcu_memb_read_lock();
+	cds_lfq_enqueue_rcu(c, &n->n);
+	urcu_memb_read_unlock();
+	return true;
+}
+
+static bool lfq_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	urcu_memb_read_lock();
+	struct cds_lfq_node_rcu *n = cds_lfq_dequeue_rcu(c);
+	urcu_memb_read_unlock();
+	if (!n)
+		return false;
+	lfq_node *l = caa_container_of(n, lfq_node, n);
+	*v = l->v;
+	urcu_memb_call_rcu(&l->rcu, lfq_free);
+	return true;
+}
+
+static void lfq_destroy(void *c)
+{
+	uintptr_t v;
+	urcu_memb_register_thread();
+	while (lfq_pop(c, NULL, &v))
+		;
+	urcu_memb_unregister_thread();
+	urcu_memb_barrier(); /* every call_rcu has run: no garbage between runs */
+	cds_lfq_destroy_rcu(c);
+	free(c);
+}
+
+static const bc_ops urcu_lfq = {"urcu cds_lfq+call_rcu", lfq_create, lfq_destroy, bc_urcu_enter,
+				bc_urcu_exit, lfq_push, lfq_pop};
+
+/* ---- Concurrency Kit ck_fifo_mpmc + ck_epoch ---------------------------------- */
+
+typedef struct ckq_node {
+	ck_fifo_mpmc_entry_t e;
+	ck_epoch_entry_t ee;
+} ckq_node;
+
+static void *ckq_create(void)
+{
+	ck_fifo_mpmc_t *f = aligned_alloc(64, sizeof *f);
+	ckq_node *stub = aligned_alloc(16, sizeof *stub);
+	ck_fifo_mpmc_init(f, &stub->e);
+	return f;
+}
+
+static void ckq_free(ck_epoch_entry_t *e)
+{
+	free(caa_container_of(e, ckq_node, ee));
+}
+
+static bool ckq_push(void *c, void *tc, uintptr_t v)
+{
+	ckq_node *n = aligned_alloc(16, sizeof *n);
+	if (!n)
+		return false;
+	ck_epoch_begin(tc, NULL);
+	ck_fifo_mpmc_enqueue(c, &n->e, (void *)v);
+	ck_epoch_end(tc, NULL);
+	return true;
+}
+
+static bool ckq_pop(void *c, void *tc, uintptr_t *v)
+{
+	ck_fifo_mpmc_entry_t *garbage;
+	void *val;
+	ck_epoch_begin(tc, NULL);
+	bool ok = ck_fifo_mpmc_dequeue(c, &val, &garbage);
+	ck_epoch_end(tc, NULL);
+	if (!ok)
+		return false;
+	*v = (uintptr_t)val;
+	ck_epoch_call(tc, &caa_container_of(garbage, ckq_node, e)->ee, ckq_free);
+	bc_ck_maybe_poll(tc);
+	return true;
+}
+
+static void ckq_destroy(void *c)
+{
+	void *tc = bc_ck_enter(c);
+	uintptr_t v;
+	while (ckq_pop(c, tc, &v))
+		;
+	bc_ck_exit(c, tc);
+	ck_fifo_mpmc_entry_t *stub;
+	ck_fifo_mpmc_deinit(c, &stub);
+	free(caa_container_of(stub, ckq_node, e));
+	free(c);
+}
+
+static const bc_ops ck_fifo = {"ck_fifo_mpmc+ck_epoch", ckq_create, ckq_destroy, bc_ck_enter,
+			       bc_ck_exit, ckq_push, ckq_pop};
+
+BC_LOCKED_OPS(mutex_plain, "mutex+ring", bc_fifo_plain_create);
+BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+ring", bc_fifo_adaptive_create);
+
+int main(int argc, char **argv)
+{
+	static const unsigned def_threads[] = {1, 2, 4, 8, 0};
+	bench_cfg cfg;
+	bench_init(&cfg, argc, argv, def_threads);
+	bc_ck_init();
+	const bc_ops *const impls[] = {&libconc, &mutex_plain, &mutex_adaptive,
+				       &urcu_wfcq, &urcu_lfq, &ck_fifo};
+	bc_rows(&cfg, "W1 queue", "W1b queue", impls, 6);
+	return bench_finish(&cfg);
+}

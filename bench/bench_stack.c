@@ -1,0 +1,194 @@
+/*
+ * bench_stack.c - conc_stack against its peers (WORKLOADS.md W2, W2b): a
+ * pthread mutex + vector (plain and adaptive), liburcu cds_lfs (+ call_rcu,
+ * urcu-memb flavour) and Concurrency Kit ck_stack (+ ck_epoch).  libconc
+ * runs twice: as shipped, and with its elimination layer switched off (an
+ * internal switch), so the table shows what elimination buys; the pairs it
+ * matched are printed after the table.
+ */
+#include "bench_containers.h" /* first: it sets _LGPL_SOURCE for liburcu */
+#include <urcu/lfstack.h>
+
+#include <ck_stack.h>
+
+#include "conc/stack.h"
+#include "internal/containers.h"
+
+/* ---- libconc ----------------------------------------------------------------- */
+
+static atomic_ulong lc_matched;
+
+static void *lc_create_with(bool elim)
+{
+	conc_stack *s;
+	if (conc_stack_create(&s))
+		abort();
+	conc__stack_set_elimination(s, elim);
+	return s;
+}
+
+static void *lc_create(void) { return lc_create_with(true); }
+static void *lc_create_noelim(void) { return lc_create_with(false); }
+
+static void lc_destroy(void *c)
+{
+	atomic_fetch_add(&lc_matched, conc__stack_eliminated(c));
+	conc_stack_destroy(c, NULL);
+}
+
+static bool lc_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	return conc_stack_push(c, (void *)v) == 0;
+}
+
+static bool lc_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	void *it;
+	if (!conc_stack_try_pop(c, &it))
+		return false;
+	*v = (uintptr_t)it;
+	return true;
+}
+
+static const bc_ops libconc = {"libconc stack", lc_create, lc_destroy, bc_no_enter,
+			       bc_no_exit, lc_push, lc_pop};
+static const bc_ops libconc_noelim = {"libconc, no elim.", lc_create_noelim, lc_destroy,
+				      bc_no_enter, bc_no_exit, lc_push, lc_pop};
+
+/* ---- liburcu cds_lfs + call_rcu ---------------------------------------------- */
+
+typedef struct lfs_node {
+	struct cds_lfs_node n;
+	struct rcu_head rcu;
+	uintptr_t v;
+} lfs_node;
+
+static void *lfs_create(void)
+{
+	struct __cds_lfs_stack *s = malloc(sizeof *s);
+	__cds_lfs_init(s);
+	return s;
+}
+
+static void lfs_free(struct rcu_head *h)
+{
+	free(caa_container_of(h, lfs_node, rcu));
+}
+
+static bool lfs_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	lfs_node *n = malloc(sizeof *n);
+	if (!n)
+		return false;
+	cds_lfs_node_init(&n->n);
+	n->v = v;
+	cds_lfs_push((struct __cds_lfs_stack *)c, &n->n);
+	return true;
+}
+
+static bool lfs_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	urcu_memb_read_lock(); /* __cds_lfs_pop needs RCU against ABA / use-after-free */
+	struct cds_lfs_node *n = __cds_lfs_pop((struct __cds_lfs_stack *)c);
+	urcu_memb_read_unlock();
+	if (!n)
+		return false;
+	lfs_node *l = caa_container_of(n, lfs_node, n);
+	*v = l->v;
+	urcu_memb_call_rcu(&l->rcu, lfs_free);
+	return true;
+}
+
+static void lfs_destroy(void *c)
+{
+	uintptr_t v;
+	urcu_memb_register_thread();
+	while (lfs_pop(c, NULL, &v))
+		;
+	urcu_memb_unregister_thread();
+	urcu_memb_barrier();
+	free(c);
+}
+
+static const bc_ops urcu_lfs = {"urcu cds_lfs+call_rcu", lfs_create, lfs_destroy, bc_urcu_enter,
+				bc_urcu_exit, lfs_push, lfs_pop};
+
+/* ---- Concurrency Kit ck_stack (upmc) + ck_epoch -------------------------------- */
+
+typedef struct cks_node {
+	ck_stack_entry_t se;
+	ck_epoch_entry_t ee;
+	uintptr_t v;
+} cks_node;
+
+static void *cks_create(void)
+{
+	ck_stack_t *s = aligned_alloc(64, 64);
+	ck_stack_init(s);
+	return s;
+}
+
+static void cks_free(ck_epoch_entry_t *e)
+{
+	free(caa_container_of(e, cks_node, ee));
+}
+
+static bool cks_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	cks_node *n = malloc(sizeof *n);
+	if (!n)
+		return false;
+	n->v = v;
+	ck_stack_push_upmc(c, &n->se);
+	return true;
+}
+
+static bool cks_pop(void *c, void *tc, uintptr_t *v)
+{
+	ck_epoch_begin(tc, NULL);
+	ck_stack_entry_t *e = ck_stack_pop_upmc(c);
+	ck_epoch_end(tc, NULL);
+	if (!e)
+		return false;
+	cks_node *n = caa_container_of(e, cks_node, se);
+	*v = n->v;
+	ck_epoch_call(tc, &n->ee, cks_free);
+	bc_ck_maybe_poll(tc);
+	return true;
+}
+
+static void cks_destroy(void *c)
+{
+	void *tc = bc_ck_enter(c);
+	uintptr_t v;
+	while (cks_pop(c, tc, &v))
+		;
+	bc_ck_exit(c, tc);
+	free(c);
+}
+
+static const bc_ops ck_stk = {"ck_stack+ck_epoch", cks_create, cks_destroy, bc_ck_enter,
+			      bc_ck_exit, cks_push, cks_pop};
+
+BC_LOCKED_OPS(mutex_plain, "mutex+vector", bc_lifo_plain_create);
+BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+vector", bc_lifo_adaptive_create);
+
+int main(int argc, char **argv)
+{
+	static const unsigned def_threads[] = {1, 2, 4, 8, 0};
+	bench_cfg cfg;
+	bench_init(&cfg, argc, argv, def_threads);
+	bc_ck_init();
+	const bc_ops *const impls[] = {&libconc, &mutex_plain, &mutex_adaptive,
+				       &urcu_lfs, &ck_stk, &libconc_noelim};
+	bc_rows(&cfg, "W2 stack", "W2b stack", impls, 6);
+	int rc = bench_finish(&cfg);
+	printf("libconc stack: %lu push/pop pairs matched by elimination over all runs\n",
+	       (unsigned long)atomic_load(&lc_matched));
+	return rc;
+}

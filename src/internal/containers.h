@@ -1,0 +1,30 @@
+/*
+ * containers.h - internal hooks of the queue and the stack, for the tests
+ * and the bench binaries only (not part of the public API).
+ */
+#ifndef CONC_INTERNAL_CONTAINERS_H
+#define CONC_INTERNAL_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conc/queue.h"
+#include "conc/stack.h"
+
+/* Threads asleep (or about to sleep) in a blocking pop right now. */
+unsigned conc__queue_sleepers(conc_queue *q);
+unsigned conc__stack_sleepers(conc_stack *s);
+
+/* Items per queue segment (a push past a full segment allocates). */
+unsigned conc__queue_segment_slots(void);
+
+/* The stack's elimination layer: switch it off/on (on by default), and
+ * count the push/pop pairs it has matched so far. */
+void conc__stack_set_elimination(conc_stack *s, bool on);
+uint64_t conc__stack_eliminated(conc_stack *s);
+
+/* Free the calling thread's cached stack nodes and the shared depot, so
+ * that the next push has to allocate (failure-injection tests). */
+void conc__stack_trim_caches(void);
+
+#endif

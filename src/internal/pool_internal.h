@@ -1,0 +1,66 @@
+/*
+ * pool_internal.h - what the layers above the pool (conc_join, the parallel
+ * loops) need from inside it: which worker the calling thread is, its deque,
+ * and "run one task from anywhere" so that a thread waiting for a stolen
+ * task works instead of blocking.
+ *
+ * Task accounting (see src/pool.c): every task is counted once when it
+ * becomes visible (an injector push, or conc__pool_push_local) and once when
+ * it finishes (conc__pool_run / conc__pool_run_one).  A task taken back with
+ * conc__pool_pop_local is still counted as pending until it is passed to
+ * conc__pool_run, so conc_pool_wait cannot return while it is held.
+ *
+ * A join from a worker, sketched:
+ *   w = conc__pool_current(p);
+ *   if (conc__pool_push_local(w, b, bctx) != 0) { a(actx); b(bctx); return; }
+ *   a(actx);
+ *   if (conc__pool_pop_local(w, &t)) {
+ *       if (t.fn == b && t.arg == bctx) conc__pool_run(p, w, t) -- inline
+ *       else { conc__pool_run(p, w, t); ...keep looking for b... }
+ *   }
+ *   while (!b_done) if (!conc__pool_run_one(p, w)) spin/park briefly;
+ * (b's wrapper sets b_done with a release store when it finishes.)
+ */
+#ifndef CONC_INTERNAL_POOL_INTERNAL_H
+#define CONC_INTERNAL_POOL_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "conc/pool.h"
+#include "internal/deque.h"
+
+typedef struct conc__worker conc__worker;
+
+/* The worker of p that the calling thread is, or NULL (an outside thread,
+ * or a worker of another pool). */
+conc__worker *conc__pool_current(conc_pool *p);
+
+/* True when the calling thread is inside one of p's tasks (on a worker of
+ * p, or running p's tasks while it waits or helps). */
+bool conc__pool_in_task(conc_pool *p);
+
+/* Owner only: push fn(arg) on w's deque; it counts as pending at once and
+ * may be stolen.  Wakes a sleeping worker when it sees one (best effort: w
+ * runs the task itself otherwise).  0, or ENOMEM (nothing pushed). */
+int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
+
+/* Owner only: take back the newest task of w's deque (LIFO).  The task
+ * stays counted as pending: hand it to conc__pool_run. */
+bool conc__pool_pop_local(conc__worker *w, conc__task *t);
+
+/* Run a task obtained from conc__pool_pop_local (w is the caller's worker
+ * of p, or NULL outside) and count it finished. */
+void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
+
+/* Find one task of p - w's deque first, then the injector, then another
+ * worker's deque (random victim) - and run it.  w is the caller's worker of
+ * p or NULL.  False when none was found (after one pass). */
+bool conc__pool_run_one(conc_pool *p, conc__worker *w);
+
+/* Push fn(arg) for p from a thread that is not one of its workers, past
+ * max_queued and past the close of destroy (for callers that are inside the
+ * pool's work, e.g. an outside conc_join that will itself help).  0 or
+ * ENOMEM. */
+int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
+
+#endif

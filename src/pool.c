@@ -1,0 +1,1176 @@
+/*
+ * pool.c - the thread pool: work-stealing workers, an injector, parking.
+ *
+ * Structure.  Each worker owns a Chase-Lev deque (internal/deque.h).  A task
+ * executed from inside a task goes on the current worker's deque (LIFO for
+ * its owner, stolen FIFO by the others).  A task executed from outside goes
+ * through the injector, a lock-free segmented FIFO built here (below).  A
+ * task is two words, a function and its argument, copied into a slot: no
+ * task record is allocated, so execute never calls malloc in steady state
+ * (injector blocks are recycled, deque buffers only grow).
+ *
+ * Injector.  A list of blocks of INJ_CAP slots.  `tail.idx` and `head.idx`
+ *   are positions (block * INJ_LAP + offset, INJ_LAP = INJ_CAP + 1); offset
+ *   INJ_CAP is a sentinel meaning "this block is full, the next one is being
+ *   installed", during which others wait.  tail.idx carries the CLOSED bit
+ *   in bit 0 (the position is tail.idx >> 1), so destroy's close and a push
+ *   are ordered by the one CAS.
+ *   push: CAS tail.idx forward one slot (LP: inj-push); the thread that
+ *     takes a block's last slot links the next block (allocated before its
+ *     CAS, so a failed allocation leaves nothing claimed), moves tail.block
+ *     and steps tail.idx past the sentinel; then writes arg and stores fn
+ *     (release) - a slot is full when fn != NULL.
+ *   pop: CAS head.idx forward by n <= the slots below tail (LP: inj-pop);
+ *     the thread that takes a block's last slot waits for block->next and
+ *     moves head.block and head.idx; then waits for each claimed slot's fn.
+ *     A worker remembers the tail it saw last and reads tail.idx again only
+ *     once its head has caught up with it: the pusher's line then stays in
+ *     the pusher's cache (this alone took the seed workload from ~25 to
+ *     ~55 M tasks/s on 2 cores).
+ *   Why a block pointer read beside an index is the right one: the index
+ *     never repeats (64 bits), it moves into a block only after that block
+ *     was stored (release/acquire), and a block pointer is dereferenced only
+ *     after the CAS on the index read before it succeeded.
+ *   Reclamation: a block is touched only by threads that claimed one of its
+ *     slots (and the linking of block->next, done by the last slot's pusher
+ *     before it fills that slot).  Each popper adds its count to
+ *     block->reads after its last access; the one that brings it to INJ_CAP
+ *     recycles the block (up to INJ_SPARES are kept for reuse, so bursts of
+ *     work do not call malloc; the rest are freed).  No epoch.
+ *   Progress: lock-free except at a block boundary, where threads wait for
+ *     the thread installing the next block, and a popper waits for a pusher
+ *     that has claimed a slot but not yet filled it (both bounded by the
+ *     other thread's next few instructions; waits back off into yields).
+ *
+ * Counting for conc_pool_wait.  Tasks are counted in when they become
+ *   visible and out when they finish, in counters that only grow:
+ *   in  = injector pushes (the tail position) + each worker's `spawned`;
+ *   out = each worker's `done` + `outside_done` (tasks run outside the
+ *   workers: conc__pool_run_one from other threads, destroy's leftovers).
+ *   Per-worker counters have one writer (a load and a store, no RMW).  The
+ *   check reads every `out` first, then every `in` (over the records
+ *   published by then, a superset of those it read `out` from).  A task seen finished
+ *   was counted in before it could be taken (its count precedes its
+ *   publication, and its finish is a release the check acquires), so every
+ *   task in the `out` sum is also in the later `in` sum; equal sums mean
+ *   every task counted in has finished.  A task executed before wait was
+ *   called is in `in`; a child is counted in before its parent finishes, so
+ *   it is in `in` too.  (Tasks other threads keep executing while we wait
+ *   may keep the sums apart: wait is not starvation-free against an endless
+ *   stream, as the contract allows.)
+ *
+ * Parking (state list).  A worker is RUNNING (it has work), SEARCHING
+ *   (counted in `searching`: spinning, stealing and yielding for about
+ *   SEARCH_NS) or PARKED (in work_park).
+ *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
+ *     conc_pool_wait (seq_cst fence, then a notify if any).
+ *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
+ *     the injector still holds work, it wakes one more worker.
+ *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
+ *     injector, every deque and its stop flag; wait only if all are empty.
+ *   PARKED -> RUNNING: woken (or the re-check found work); it clears
+ *     `wake_pending` and looks for work.
+ *   An outside push (its CAS is the seq_cst publishing write) then reads
+ *   work_park's waiter count: one load when nobody sleeps.  If somebody
+ *   sleeps, nobody searches (seq_cst load) and no wake is in flight
+ *   (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
+ *   the pusher relied on decrements `searching` after the pusher's load and
+ *   re-checks after that, so it sees the task (the store-buffering argument
+ *   of park.h, once for `searching`, once for the waiter count); a pusher
+ *   skipped because wake_pending was 1 read it before the clear that some
+ *   exiting or parking thread does next, and that thread searches (or
+ *   re-checks) after its clear, so it sees the task.
+ *   A task pushed from inside a task wakes a sleeper when it sees one with
+ *   plain loads (best effort, no fence on the fan-out path): its worker is
+ *   awake and pops the task itself if nobody steals it.
+ *
+ * Worker lifetime (state list, per worker record; records live until
+ *   destroy, so thieves may read a stopped worker's deque).
+ *   launch 0 -> 1 (admin: go) or 0 -> 2 (admin: abort, on a failed create or
+ *     grow; the thread exits without running a hook);
+ *   running -> stopping: admin sets `stop` (seq_cst) and wakes all; the
+ *     worker finishes its current task, runs on_stop, and if work is left in
+ *     its deque or the injector it wakes another worker; admin joins it.
+ *   resize and destroy are serialized by the `admin` mutex; workers never
+ *   take it.
+ *
+ * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
+ *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
+ *   Tasks keep running and tasks executed by tasks are still accepted.
+ *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
+ *   on wait_park until it does).
+ *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
+ *   on_stop hooks run on the destroying thread; then everything is freed.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conc/epoch.h"
+#include "conc/pool.h"
+#include "internal/arch.h"
+#include "internal/backoff.h"
+#include "internal/deque.h"
+#include "internal/fault.h"
+#include "internal/pad.h"
+#include "internal/park.h"
+#include "internal/pool_internal.h"
+
+#define INJ_CAP 255u
+#define INJ_LAP 256u
+#define INJ_CLOSED 1u
+#define INJ_SPARES 16u     /* recycled blocks kept: 16 x 4 KB */
+
+#define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
+#define BATCH 32u          /* most tasks a worker takes from the injector */
+/* An idle worker searches (pauses, then yields between passes) for this long
+ * before it parks, so that short bursts of work - a parallel loop called in
+ * a loop - find it awake; bounded, so an idle pool costs nothing. */
+#define SEARCH_NS 100000u      /* 100 us */
+#define SEARCH_MIN_ROUNDS 16u
+#define STEAL_TRIES 4
+
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+#define COLD __attribute__((noinline, cold))
+#define NOINLINE __attribute__((noinline))
+
+struct inj_slot {
+	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
+	void *arg;
+};
+
+struct inj_block {
+	_Atomic(struct inj_block *) next;
+	atomic_uint reads;
+	struct inj_slot slot[INJ_CAP];
+};
+
+struct conc__worker {
+	conc__deque dq;
+	CONC_ALIGNED _Atomic uint64_t spawned; /* pushed on dq by tasks; one writer */
+	_Atomic uint64_t done;                 /* tasks this worker finished; one writer */
+	atomic_bool busy;
+	uint64_t rng;       /* owner only */
+	uint64_t seen_tail; /* owner only: the injector tail it saw last */
+	CONC_ALIGNED atomic_int stop;
+	atomic_int launch; /* 0 wait, 1 go, 2 abort */
+	conc_pool *pool;
+	unsigned index;
+	pthread_t thread; /* admin only */
+};
+
+struct conc_pool {
+	/* injector: poppers' line, pushers' line */
+	CONC_ALIGNED _Atomic uint64_t head_idx;
+	_Atomic(struct inj_block *) head_block;
+	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
+	_Atomic(struct inj_block *) tail_block;
+	CONC_ALIGNED _Atomic(struct inj_block *) spare[INJ_SPARES]; /* NULL: empty */
+	/* sleeping workers */
+	CONC_ALIGNED conc__park work_park;
+	atomic_uint searching;
+	atomic_int wake_pending;
+	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
+	CONC_ALIGNED conc__park wait_park;
+	conc__park room_park;
+	_Atomic uint64_t outside_done;
+	/* cold: configuration and administration */
+	CONC_ALIGNED pthread_mutex_t admin;
+	conc__park admin_park;
+	atomic_uint started; /* workers past on_start, ever */
+	atomic_uint nthreads;
+	atomic_uint nrec; /* records 0..nrec-1 exist */
+	conc_epoch *ebr;  /* retires grown deque buffers */
+	size_t max_queued;
+	size_t stack_size;
+	void (*on_start)(unsigned, void *);
+	void (*on_stop)(unsigned, void *);
+	void *ctx;
+	bool is_global;
+	char name[16];
+	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
+};
+
+/* The calling thread's worker (of any pool), and the pools whose tasks it is
+ * running outside their workers (a stack of frames on its own stack).
+ * initial-exec: a plain %fs-relative access, no __tls_get_addr call; fine
+ * for a static library linked into the executable. */
+struct frame {
+	conc_pool *p;
+	struct frame *prev;
+};
+static _Thread_local conc__worker *tls_worker TLS_IE;
+static _Thread_local struct frame *tls_frame TLS_IE;
+static _Thread_local uint64_t tls_rng TLS_IE;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t next_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+	if (x == 0)
+		x = (uintptr_t)s | 1u;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static bool in_frames(conc_pool *p)
+{
+	for (struct frame *f = tls_frame; f; f = f->prev)
+		if (f->p == p)
+			return true;
+	return false;
+}
+
+bool conc__pool_in_task(conc_pool *p)
+{
+	conc__worker *w = tls_worker;
+	return (w && w->pool == p) || in_frames(p);
+}
+
+conc__worker *conc__pool_current(conc_pool *p)
+{
+	conc__worker *w = tls_worker;
+	return w && w->pool == p ? w : NULL;
+}
+
+static unsigned nrec_of(conc_pool *p)
+{
+	/* acquire: pairs with the release store in get_record; records below
+	 * it are published. */
+	return atomic_load_explicit(&p->nrec, memory_order_acquire);
+}
+
+static conc__worker *rec_at(conc_pool *p, unsigned i)
+{
+	/* acquire: pairs with the release store in get_record. */
+	return atomic_load_explicit(&p->rec[i], memory_order_acquire);
+}
+
+/* ---- injector ------------------------------------------------------------ */
+
+static uint64_t inj_count(uint64_t pos)
+{
+	uint64_t off = pos % INJ_LAP;
+	return pos / INJ_LAP * INJ_CAP + (off < INJ_CAP ? off : INJ_CAP);
+}
+
+static uint64_t inj_pushed(conc_pool *p)
+{
+	/* acquire: see the counting argument at the top (a task's count is in
+	 * the tail before the task can be taken and finished). */
+	return inj_count(atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1);
+}
+
+static uint64_t inj_popped(conc_pool *p)
+{
+	/* acquire: a snapshot; pairs with the poppers' CAS. */
+	return inj_count(atomic_load_explicit(&p->head_idx, memory_order_acquire));
+}
+
+static void block_clear(struct inj_block *b)
+{
+	atomic_init(&b->next, NULL);
+	atomic_init(&b->reads, 0);
+	for (unsigned i = 0; i < INJ_CAP; i++)
+		atomic_init(&b->slot[i].fn, NULL);
+}
+
+static COLD struct inj_block *block_get(conc_pool *p)
+{
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		/* relaxed: a peek; the exchange below does the taking. */
+		if (!atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in block_put (the
+		 * cleared block). */
+		struct inj_block *b = atomic_exchange_explicit(&p->spare[i], NULL, memory_order_acquire);
+		if (b)
+			return b;
+	}
+	int saved_errno = errno; /* the library never changes errno */
+	struct inj_block *b = conc__malloc(sizeof *b);
+	if (b)
+		block_clear(b);
+	errno = saved_errno;
+	return b;
+}
+
+/* b is no longer touched by anybody (all its slots were read). */
+static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
+{
+	block_clear(b);
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		struct inj_block *none = NULL;
+		/* relaxed: a peek; the CAS below does the giving. */
+		if (atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* release: publishes the cleared block to block_get's
+		 * acquire. */
+		if (atomic_compare_exchange_strong_explicit(&p->spare[i], &none, b,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+	free(b);
+}
+
+static COLD void wake_one(conc_pool *p);
+
+/*
+ * Push fn(arg) at the injector's tail.  force: accepted after the close
+ * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
+ */
+static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
+{
+	struct inj_block *fresh = NULL;
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * tail_block below is this position's block or a newer one. */
+		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
+		if ((t & INJ_CLOSED) && !force) {
+			if (fresh)
+				block_put(p, fresh);
+			return EPIPE;
+		}
+		uint64_t pos = t >> 1;
+		unsigned off = (unsigned)(pos % INJ_LAP);
+		if (conc__unlikely(off == INJ_CAP)) { /* next block being linked */
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		if (conc__unlikely(off + 1 == INJ_CAP) && !fresh) {
+			fresh = block_get(p);
+			if (!fresh)
+				return ENOMEM;
+		}
+		/* acquire: see tail_idx above. */
+		struct inj_block *b = atomic_load_explicit(&p->tail_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the park protocol (a sleeper's
+		 * re-check reads the tail after its seq_cst fence). */
+		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) /* LP: inj-push */
+			continue;
+		if (conc__unlikely(off + 1 == INJ_CAP)) {
+			/* release: publishes the cleared block; pairs with the
+			 * acquire wait in inj_pop. */
+			atomic_store_explicit(&b->next, fresh, memory_order_release);
+			/* release: pairs with the acquire loads of tail_block. */
+			atomic_store_explicit(&p->tail_block, fresh, memory_order_release);
+			/* release: moves past the sentinel (keeps CLOSED);
+			 * pairs with the acquire load of tail_idx above. */
+			atomic_fetch_add_explicit(&p->tail_idx, 2, memory_order_release);
+			fresh = NULL;
+		}
+		if (fresh)
+			block_put(p, fresh);
+		/* Wake a worker before filling the slot: filling it is our last
+		 * access to p, so a destroy that drains the injector cannot free
+		 * p under us. */
+		if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+			wake_one(p);
+		b->slot[off].arg = arg;
+		/* release: publishes arg (and the caller's data); pairs with
+		 * the acquire wait in inj_pop. */
+		atomic_store_explicit(&b->slot[off].fn, fn, memory_order_release);
+		return 0;
+	}
+}
+
+/*
+ * Take up to max tasks (at most half of what the current block holds, at
+ * least one) from the injector's head into out; returns how many.
+ */
+static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *seen)
+{
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * head_block below is this position's block or a newer one. */
+		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_acquire);
+		unsigned off = (unsigned)(h % INJ_LAP);
+		if (conc__unlikely(off == INJ_CAP)) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		/* The tail only grows: while the head is below the tail we saw
+		 * last, that many slots are claimed without reading the tail
+		 * again - its line stays with the pusher. */
+		uint64_t t = seen ? *seen : 0;
+		if (t <= h) {
+			/* acquire: pairs with the pushers' CAS (a snapshot of
+			 * what is claimed; we wait for each slot's fill). */
+			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
+			if (seen)
+				*seen = t;
+			if (t <= h)
+				return 0;
+		}
+		unsigned avail = h / INJ_LAP == t / INJ_LAP ? (unsigned)(t % INJ_LAP) - off
+							    : INJ_CAP - off;
+		unsigned n = (avail + 1) / 2;
+		if (n > max)
+			n = max;
+		/* acquire: see head_idx above. */
+		struct inj_block *b = atomic_load_explicit(&p->head_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the room_park protocol
+		 * (an executor held by max_queued re-checks the head). */
+		if (!atomic_compare_exchange_weak_explicit(&p->head_idx, &h, h + n,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) { /* LP: inj-pop */
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		if (off + n == INJ_CAP) {
+			struct inj_block *nb;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the release store of next. */
+			while (!(nb = atomic_load_explicit(&b->next, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			/* release: pairs with the acquire loads of head_block. */
+			atomic_store_explicit(&p->head_block, nb, memory_order_release);
+			/* release: leaves the sentinel; pairs with head_idx's
+			 * acquire load. */
+			atomic_store_explicit(&p->head_idx, h + n + 1, memory_order_release);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct inj_slot *s = &b->slot[off + i];
+			conc__task_fn fn;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the pusher's release store of fn
+			 * (arg and the task's data). */
+			while (!(fn = atomic_load_explicit(&s->fn, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			out[i].fn = fn;
+			out[i].arg = s->arg;
+		}
+		/* acq_rel: our reads of the block happen-before its recycling
+		 * by whoever makes the count whole. */
+		if (atomic_fetch_add_explicit(&b->reads, n, memory_order_acq_rel) + n == INJ_CAP)
+			block_put(p, b);
+		if (p->max_queued && conc__park_has_waiters(&p->room_park))
+			conc__park_notify_all(&p->room_park);
+		return n;
+	}
+}
+
+/* ---- finding and running tasks ----------------------------------------- */
+
+static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
+{
+	unsigned n = nrec_of(p);
+	if (n == 0)
+		return false;
+	uint64_t *seed = self ? &self->rng : &tls_rng;
+	unsigned start = (unsigned)(next_rand(seed) % n);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *v = rec_at(p, (start + i) % n);
+		if (!v || v == self)
+			continue;
+		for (int k = 0; k < STEAL_TRIES; k++) {
+			int r = conc__deque_steal(&v->dq, t);
+			if (r == CONC__STEAL_OK)
+				return true;
+			if (r == CONC__STEAL_EMPTY)
+				break;
+		}
+	}
+	return false;
+}
+
+/* The injector (a batch moves to w's deque), then the other deques. */
+static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
+							conc__task *t)
+{
+	if (w) {
+		conc__task batch[BATCH];
+		int64_t room = conc__deque_room(&w->dq) + 1;
+		unsigned max = room < (int64_t)BATCH ? (unsigned)room : BATCH;
+		unsigned n = inj_pop(p, batch, max, &w->seen_tail);
+		if (n) {
+			*t = batch[0];
+			if (n > 1)
+				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+			return true;
+		}
+	} else if (inj_pop(p, t, 1, NULL)) {
+		return true;
+	}
+	return steal_any(p, w, t);
+}
+
+/* One pass: w's deque, the injector, the other deques.  w is p's worker or
+ * NULL. */
+static inline bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (w && conc__deque_pop(&w->dq, t))
+		return true;
+	return find_shared_task(p, w, t);
+}
+
+static void run_worker_task(conc__worker *w, conc__task t)
+{
+	t.fn(t.arg);
+	uint64_t d = atomic_load_explicit(&w->done, memory_order_relaxed); /* own */
+	/* release: the task's effects happen-before a waiter's acquire read
+	 * of this count (all_done). */
+	atomic_store_explicit(&w->done, d + 1, memory_order_release);
+}
+
+static void run_outside_task(conc_pool *p, conc__task t)
+{
+	struct frame f = {p, tls_frame};
+	tls_frame = &f;
+	t.fn(t.arg);
+	tls_frame = f.prev;
+	/* seq_cst: releases the task's effects (as in run_worker_task) and is
+	 * the publishing write for wait_park: this may have been the last. */
+	atomic_fetch_add_explicit(&p->outside_done, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->wait_park);
+}
+
+void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
+{
+	assert(!w || w->pool == p);
+	if (w)
+		run_worker_task(w, t);
+	else
+		run_outside_task(p, t);
+}
+
+bool conc__pool_run_one(conc_pool *p, conc__worker *w)
+{
+	conc__task t;
+	if (!find_task(p, w, &t))
+		return false;
+	conc__pool_run(p, w, t);
+	return true;
+}
+
+bool conc__pool_pop_local(conc__worker *w, conc__task *t)
+{
+	return conc__deque_pop(&w->dq, t);
+}
+
+/* True when every task counted in has finished (see the top). */
+static bool all_done(conc_pool *p)
+{
+	unsigned n = nrec_of(p);
+	/* acquire (all loads here): pairs with the release counts in
+	 * run_*_task and push_local. */
+	uint64_t out = atomic_load_explicit(&p->outside_done, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		out += atomic_load_explicit(&rec_at(p, i)->done, memory_order_acquire);
+	/* Records are read again: a task counted out above may have been
+	 * spawned by a worker whose record was published after the first
+	 * read of nrec (a concurrent grow); that publication happens-before
+	 * the count we read, so this second read covers it. */
+	n = nrec_of(p);
+	uint64_t in = 0;
+	for (unsigned i = 0; i < n; i++)
+		in += atomic_load_explicit(&rec_at(p, i)->spawned, memory_order_acquire);
+	in += inj_pushed(p);
+	assert(out <= in);
+	return out == in; /* LP: wait (when true) */
+}
+
+/* Some task is queued (injector or any deque). */
+static bool work_available(conc_pool *p)
+{
+	if (inj_pushed(p) != inj_popped(p))
+		return true;
+	unsigned n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w && conc__deque_size(&w->dq))
+			return true;
+	}
+	return false;
+}
+
+/* A thread ran out of work: a conc_pool_wait may be able to return. */
+static void idle_notify(conc_pool *p)
+{
+	/* seq_cst fence: our `done` stores are release only; the fence makes
+	 * them the publishing write of the park protocol. */
+	atomic_thread_fence(memory_order_seq_cst);
+	conc__park_notify_all(&p->wait_park);
+}
+
+/* ---- waking workers ------------------------------------------------------ */
+
+/* Somebody sleeps (the caller saw work_park's waiters > 0). */
+static COLD void wake_one(conc_pool *p)
+{
+	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
+	 * argument at the top. */
+	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
+		return;
+	if (atomic_load_explicit(&p->wake_pending, memory_order_seq_cst) ||
+	    atomic_exchange_explicit(&p->wake_pending, 1, memory_order_seq_cst))
+		return;
+	conc__park_wake(&p->work_park, 0);
+}
+
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	conc_pool *p = w->pool;
+	/* spawned is counted in before the task is published (the release
+	 * store of bottom); see the counting argument. */
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
+		return inj_push(p, fn, arg, true);
+	/* relaxed: best effort (see "a task pushed from inside a task"). */
+	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
+		wake_one(p);
+	return 0;
+}
+
+int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	return push_local(w, fn, arg);
+}
+
+int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
+{
+	return inj_push(p, fn, arg, true);
+}
+
+/* ---- workers --------------------------------------------------------------- */
+
+static bool stop_requested(conc__worker *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of stop, so that what
+	 * the resizing/destroying thread did before is visible to on_stop. */
+	return atomic_load_explicit(&w->stop, memory_order_acquire) != 0;
+}
+
+static void clear_wake_pending(conc_pool *p)
+{
+	/* seq_cst: the clearing half of the wake_pending argument. */
+	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
+}
+
+static void worker_loop(conc__worker *w)
+{
+	conc_pool *p = w->pool;
+	conc__task t;
+	for (;;) {
+		/* RUNNING */
+		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+		while (!stop_requested(w) && find_task(p, w, &t))
+			run_worker_task(w, t);
+		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
+		if (stop_requested(w))
+			return;
+		idle_notify(p);
+
+		/* SEARCHING */
+		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+		conc__backoff bo = CONC__BACKOFF_INIT;
+		bool found = false;
+		uint64_t until = conc__now_ns() + SEARCH_NS;
+		for (unsigned r = 0; !stop_requested(w); r++) {
+			conc__backoff_spin(&bo);
+			if (find_task(p, w, &t)) {
+				found = true;
+				break;
+			}
+			if (r >= SEARCH_MIN_ROUNDS && conc__now_ns() >= until)
+				break;
+		}
+		if (found) {
+			/* seq_cst: the searcher half of the wake argument. */
+			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1 &&
+			    inj_pushed(p) != inj_popped(p) &&
+			    conc__park_has_waiters(&p->work_park))
+				wake_one(p);
+			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+			run_worker_task(w, t);
+			continue;
+		}
+
+		/* PARKED */
+		clear_wake_pending(p);
+		unsigned key = conc__park_prepare(&p->work_park);
+		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+		if (stop_requested(w) || work_available(p)) {
+			conc__park_cancel(&p->work_park);
+		} else {
+			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
+		}
+		clear_wake_pending(p);
+	}
+}
+
+static void wait_launch(conc__worker *w, conc_pool *p)
+{
+	/* acquire: pairs with the admin's store of launch (the record's
+	 * fields, the pool). */
+	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
+		unsigned key = conc__park_prepare(&p->admin_park);
+		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
+			conc__park_cancel(&p->admin_park);
+			break;
+		}
+		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	conc__worker *w = arg;
+	conc_pool *p = w->pool;
+	char name[32]; /* prefix (<= 15) + '-' + index (<= 10) fits */
+	snprintf(name, sizeof name, "%s-%u", p->name, w->index);
+	name[15] = '\0'; /* the 15 characters Linux keeps */
+	pthread_setname_np(pthread_self(), name);
+
+	wait_launch(w, p);
+	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
+		return NULL; /* create/grow failed: leave without a hook */
+	tls_worker = w;
+	if (p->on_start)
+		p->on_start(w->index, p->ctx);
+	/* seq_cst: the publishing write for the admin's park. */
+	atomic_fetch_add_explicit(&p->started, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->admin_park);
+
+	worker_loop(w);
+
+	if (p->on_stop)
+		p->on_stop(w->index, p->ctx);
+	tls_worker = NULL;
+	/* Work left in our deque (or a wake we absorbed): hand it on.  The
+	 * records outlive us, so the others can still steal from ours. */
+	clear_wake_pending(p);
+	atomic_thread_fence(memory_order_seq_cst); /* publishing write: the deque's */
+	if (work_available(p))
+		conc__park_notify_one(&p->work_park);
+	return NULL;
+}
+
+/* ---- administration -------------------------------------------------------- */
+
+static int get_record(conc_pool *p, unsigned i, conc__worker **out)
+{
+	conc__worker *w = rec_at(p, i);
+	if (!w) {
+		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		if (!w)
+			return ENOMEM;
+		memset(w, 0, sizeof *w);
+		if (conc__deque_init(&w->dq, DEQUE_LOG2, p->ebr)) {
+			free(w);
+			return ENOMEM;
+		}
+		atomic_init(&w->spawned, 0);
+		atomic_init(&w->done, 0);
+		atomic_init(&w->busy, false);
+		w->pool = p;
+		w->index = i;
+		w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+		/* release (both): publish the record to thieves and counters. */
+		atomic_store_explicit(&p->rec[i], w, memory_order_release);
+		if (i >= atomic_load_explicit(&p->nrec, memory_order_relaxed)) /* admin only */
+			atomic_store_explicit(&p->nrec, i + 1, memory_order_release);
+	}
+	atomic_store_explicit(&w->stop, 0, memory_order_relaxed); /* thread not started yet */
+	atomic_store_explicit(&w->launch, 0, memory_order_relaxed); /* as stop */
+	*out = w;
+	return 0;
+}
+
+/* Admin: tell workers [from, to) to launch (1) or abort (2). */
+static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
+{
+	for (unsigned i = from; i < to; i++)
+		/* seq_cst: the publishing write for the launch park. */
+		atomic_store_explicit(&rec_at(p, i)->launch, how, memory_order_seq_cst);
+	conc__park_notify_all(&p->admin_park);
+}
+
+/* Admin: start workers [from, to); on failure nothing is left running. */
+static int start_workers(conc_pool *p, unsigned from, unsigned to)
+{
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr))
+		return ENOMEM;
+	if (p->stack_size && pthread_attr_setstacksize(&attr, p->stack_size)) {
+		pthread_attr_destroy(&attr);
+		return EINVAL;
+	}
+	int err = 0;
+	unsigned i = from;
+	for (; i < to; i++) {
+		conc__worker *w;
+		err = get_record(p, i, &w);
+		if (err)
+			break;
+		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		if (err) {
+			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	if (err) {
+		launch_all(p, from, i, 2);
+		for (unsigned k = from; k < i; k++)
+			pthread_join(rec_at(p, k)->thread, NULL);
+		return err;
+	}
+	/* relaxed: no worker of ours is past on_start yet (none launched). */
+	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
+	launch_all(p, from, to, 1);
+	/* Wait until every new worker's on_start has returned. */
+	for (;;) {
+		/* acquire: pairs with the workers' increments. */
+		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
+			break;
+		unsigned key = conc__park_prepare(&p->admin_park);
+		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
+			conc__park_cancel(&p->admin_park);
+			break;
+		}
+		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
+	}
+	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
+	return 0;
+}
+
+/* Admin: stop and join workers [from, to). */
+static void stop_workers(conc_pool *p, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++)
+		/* seq_cst: the publishing write for work_park. */
+		atomic_store_explicit(&rec_at(p, i)->stop, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->work_park);
+	for (unsigned i = from; i < to; i++)
+		pthread_join(rec_at(p, i)->thread, NULL);
+}
+
+static void free_pool(conc_pool *p)
+{
+	/* relaxed (here and below): every worker has been joined. */
+	unsigned n = atomic_load_explicit(&p->nrec, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w) {
+			conc__deque_fini(&w->dq);
+			free(w);
+		}
+	}
+	/* Drained: head and tail are in the same block. */
+	struct inj_block *hb = atomic_load_explicit(&p->head_block, memory_order_relaxed);
+	struct inj_block *tb = atomic_load_explicit(&p->tail_block, memory_order_relaxed);
+	free(hb);
+	if (tb != hb)
+		free(tb);
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		free(atomic_load_explicit(&p->spare[i], memory_order_relaxed));
+	if (p->ebr)
+		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
+	pthread_mutex_destroy(&p->admin);
+	free(p);
+}
+
+int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
+{
+	static const conc_pool_config defaults;
+	if (!out)
+		return EINVAL;
+	if (!cfg)
+		cfg = &defaults;
+	unsigned n = cfg->threads ? cfg->threads : conc_cpu_count();
+	if (n > CONC_POOL_MAX_THREADS)
+		return EINVAL;
+	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
+		return EINVAL;
+
+	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	if (!p)
+		return ENOMEM;
+	memset(p, 0, sizeof *p);
+	struct inj_block *b = block_get(p);
+	if (!b) {
+		free(p);
+		return ENOMEM;
+	}
+	atomic_init(&p->head_idx, 0);
+	atomic_init(&p->tail_idx, 0);
+	atomic_init(&p->head_block, b);
+	atomic_init(&p->tail_block, b);
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		atomic_init(&p->spare[i], NULL);
+	conc__park_init(&p->work_park);
+	conc__park_init(&p->wait_park);
+	conc__park_init(&p->room_park);
+	conc__park_init(&p->admin_park);
+	atomic_init(&p->searching, 0);
+	atomic_init(&p->wake_pending, 0);
+	atomic_init(&p->outside_done, 0);
+	atomic_init(&p->started, 0);
+	atomic_init(&p->nthreads, 0);
+	atomic_init(&p->nrec, 0);
+	for (unsigned i = 0; i < CONC_POOL_MAX_THREADS; i++)
+		atomic_init(&p->rec[i], NULL);
+	p->max_queued = cfg->max_queued;
+	p->stack_size = cfg->stack_size ? conc__round_up(cfg->stack_size, (size_t)sysconf(_SC_PAGESIZE)) : 0;
+	p->on_start = cfg->on_start;
+	p->on_stop = cfg->on_stop;
+	p->ctx = cfg->ctx;
+	snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : "conc-pool");
+	pthread_mutex_init(&p->admin, NULL);
+	int err = conc_epoch_create(&p->ebr);
+	if (err) {
+		p->ebr = NULL;
+		free_pool(p);
+		return err;
+	}
+	err = start_workers(p, 0, n);
+	if (err) {
+		free_pool(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Hold the caller until there is room below max_queued; 0 or EPIPE. */
+static COLD int wait_for_room(conc_pool *p)
+{
+	for (;;) {
+		/* seq_cst (both loads): the waiter's re-check of the room_park
+		 * protocol; pairs with the poppers' seq_cst CAS. */
+		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+		if (t & INJ_CLOSED)
+			return EPIPE;
+		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+		if (inj_count(t >> 1) - inj_count(h) < p->max_queued)
+			return 0;
+		unsigned key = conc__park_prepare(&p->room_park);
+		t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+		h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+		if ((t & INJ_CLOSED) || inj_count(t >> 1) - inj_count(h) < p->max_queued) {
+			conc__park_cancel(&p->room_park);
+			continue;
+		}
+		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
+						      void *arg)
+{
+	bool inside = tls_frame && in_frames(p);
+	if (p->max_queued && !inside) {
+		int err = wait_for_room(p);
+		if (err)
+			return err;
+	}
+	return inj_push(p, fn, arg, inside);
+}
+
+int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
+{
+	if (conc__unlikely(!p || !fn))
+		return EINVAL;
+	conc__worker *w = tls_worker;
+	if (w && w->pool == p)
+		return push_local(w, fn, arg);
+	return execute_outside(p, fn, arg);
+}
+
+/*
+ * Sleep until every task counted in has finished.  The caller does not run
+ * tasks: on a pool with a worker per CPU an extra thread only adds
+ * contention, and the tasks it ran would execute their children through the
+ * injector instead of a deque (measured: fan-out ran at half speed).
+ */
+static void wait_idle(conc_pool *p)
+{
+	for (;;) {
+		if (all_done(p))
+			return;
+		unsigned key = conc__park_prepare(&p->wait_park);
+		if (all_done(p)) {
+			conc__park_cancel(&p->wait_park);
+			return;
+		}
+		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+int conc_pool_wait(conc_pool *p)
+{
+	if (!p)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	wait_idle(p);
+	return 0;
+}
+
+unsigned conc_pool_threads(conc_pool *p)
+{
+	return p ? atomic_load_explicit(&p->nthreads, memory_order_relaxed) : 0; /* a statistic */
+}
+
+size_t conc_pool_queued(conc_pool *p)
+{
+	if (!p)
+		return 0;
+	uint64_t h = inj_popped(p), t = inj_pushed(p);
+	size_t q = t > h ? (size_t)(t - h) : 0;
+	unsigned n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w)
+			q += conc__deque_size(&w->dq);
+	}
+	return q;
+}
+
+unsigned conc_pool_active(conc_pool *p)
+{
+	if (!p)
+		return 0;
+	unsigned a = 0, n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w && atomic_load_explicit(&w->busy, memory_order_relaxed)) /* a statistic */
+			a++;
+	}
+	return a;
+}
+
+int conc_pool_resize(conc_pool *p, unsigned threads)
+{
+	if (!p || threads == 0 || threads > CONC_POOL_MAX_THREADS)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	pthread_mutex_lock(&p->admin);
+	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
+	int err = 0;
+	if (threads > cur) {
+		err = start_workers(p, cur, threads);
+	} else if (threads < cur) {
+		stop_workers(p, threads, cur);
+		atomic_store_explicit(&p->nthreads, threads, memory_order_relaxed); /* a statistic */
+	}
+	pthread_mutex_unlock(&p->admin);
+	return err;
+}
+
+int conc_pool_destroy(conc_pool *p)
+{
+	if (!p || p->is_global)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	pthread_mutex_lock(&p->admin);
+	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
+	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
+	wait_idle(p);
+	/* Executors held by max_queued see CLOSED and leave; wait until the
+	 * last has left the park (its final access to p). */
+	while (conc__park_has_waiters(&p->room_park)) {
+		conc__park_notify_all(&p->room_park);
+		sched_yield();
+	}
+	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
+	/* Tasks executed by on_stop hooks: run them here. */
+	do {
+		while (conc__pool_run_one(p, NULL))
+			;
+	} while (!all_done(p));
+	pthread_mutex_unlock(&p->admin);
+	free_pool(p);
+	return 0;
+}
+
+/* ---- the global pool ---------------------------------------------------------- */
+
+static _Atomic(conc_pool *) global_pool;
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&global_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&global_lock);
+}
+
+/* The child has one thread: the pool made before the fork has no workers
+ * here; forget it (it is unusable, and leaked) so conc_pool_global() makes
+ * a fresh one. */
+static void atfork_child(void)
+{
+	pthread_mutex_unlock(&global_lock); /* locked by atfork_prepare in this thread */
+	atomic_store_explicit(&global_pool, NULL, memory_order_relaxed); /* one thread */
+	tls_worker = NULL;
+	tls_frame = NULL;
+}
+
+static void global_setup(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* CONC_NUM_THREADS when it is a plain decimal from 1 to 1024, else 0. */
+static unsigned env_threads(void)
+{
+	const char *s = getenv("CONC_NUM_THREADS");
+	if (!s || !*s)
+		return 0;
+	unsigned v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > 1024)
+			return 0;
+	}
+	return v;
+}
+
+conc_pool *conc_pool_global(void)
+{
+	/* acquire: pairs with the release store below (the pool's fields). */
+	conc_pool *p = atomic_load_explicit(&global_pool, memory_order_acquire);
+	if (conc__likely(p != NULL))
+		return p;
+	pthread_once(&global_once, global_setup);
+	pthread_mutex_lock(&global_lock);
+	p = atomic_load_explicit(&global_pool, memory_order_relaxed); /* under the lock */
+	if (!p) {
+		conc_pool_config cfg = {.threads = env_threads()};
+		if (conc_pool_create(&p, &cfg) == 0) {
+			p->is_global = true;
+			atomic_store_explicit(&global_pool, p, memory_order_release);
+		} else {
+			p = NULL;
+		}
+	}
+	pthread_mutex_unlock(&global_lock);
+	return p;
+}

@@ -1,0 +1,497 @@
+/*
+ * queue.c - unbounded MPMC FIFO queue: a Michael-Scott list of segments,
+ * each an array of slots claimed with fetch-and-add (FAAArrayQueue,
+ * Ramalhete & Correia 2016); segments reclaimed through an epoch domain.
+ *
+ * Why segments.  A one-node-per-item MS queue pays a CAS on a contended
+ * tail plus an allocation per push and a CAS on head plus a retire per pop.
+ * Here a push is one fetch-and-add on the tail segment's `enq` index and one
+ * exchange on the claimed slot; a pop is one fetch-and-add on `deq` and one
+ * exchange.  The MS algorithm (helping CAS on tail, CAS on head) runs once
+ * per SEG_SLOTS items, to link and unlink whole segments.
+ *
+ * Data.
+ *   q->head, q->tail   segments; each on its own CONC_PAD line.
+ *   s->enq, s->deq     next slot index to claim for push / pop (each on its
+ *                      own line); enq carries CLOSED_BIT once close reaches s.
+ *   s->state[i]        EMPTY -> FULL (push) or EMPTY -> TAKEN (a pop gave up
+ *                      on a slot whose pusher had not arrived; that pusher
+ *                      retries elsewhere) ; FULL -> TAKEN (pop).
+ *   s->val[i]          the item; written by the slot's one pusher before its
+ *                      exchange publishes FULL, read only by the pop that
+ *                      exchanged FULL away.  Slot state is kept apart from
+ *                      the value, so every void * (NULL included) is an item.
+ *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
+ *                      the list: no segment can be linked after s).
+ *
+ * Invariants.
+ *   I1 tail is head or a successor of head (head moves past h only after
+ *      tail has left h; tail only moves to h->next).
+ *   I2 a segment is linked only after its predecessor's enq reached
+ *      SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *   I3 a slot index is handed to one pusher and one popper at most
+ *      (fetch-and-add); the exchange on state decides between them.
+ *   I4 a segment is retired only after head and tail have both left it, so
+ *      no new reader can reach it (epoch grace period => ABA-free reuse).
+ *
+ * Linearization points (grep LP:).
+ *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
+ *              that links a new segment whose slot 0 already holds the item.
+ *   pop        the exchange that turns FULL -> TAKEN.
+ *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
+ *              later load of next == NULL (a segment linked before the enq
+ *              load would be seen: both are seq_cst); or the load of
+ *              next == NULL after this popper claimed an index >= SEG_SLOTS.
+ *              At that point every completed push owns a slot already
+ *              claimed by a popper; pending pops holding those slots will
+ *              return those items and are ordered before the empty pop.
+ *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
+ *   segment, later segments for later pushes.
+ *
+ * Close.  close sets CLOSED_BIT in the last segment's enq (fetch_or) and
+ * then CASes its next from NULL to CLOSED_SEG; if a segment got linked
+ * first, it repeats on that one.  A push sees the bit in the value its own
+ * fetch-and-add returns (no extra load on the fast path) and fails with
+ * EPIPE; a push that claimed a slot before the bit either publishes it
+ * (and some pop takes it: pops reach every claimed slot) or finds it
+ * burned by a pop and then meets the bit.  Only then is q->closed set and
+ * every sleeper woken; a pop that sees q->closed and then finds the queue
+ * empty knows that no successful push can still add an item.
+ *
+ * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
+ * slot lost it to a pop that claimed the index (system progress), a pop
+ * that burns a slot spun CONC__SLOT_WAIT rounds for its pusher first.
+ * pop blocks only while the queue is empty (internal/waitpop.h).
+ *
+ * Reclamation.  Every access to a segment is inside conc_epoch_pin.  A
+ * drained segment is retired (intrusive conc_epoch_node, no allocation) and
+ * comes back, after its grace period, to the queue's segment cache (a
+ * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
+ * so a queue in steady state calls neither malloc nor free.  Each segment
+ * retire also flushes the domain (one advance attempt per SEG_SLOTS pops),
+ * so a segment is back within about GRACE retires.  Retired
+ * segments hold a reference on the queue's memory (q->refs), so destroy
+ * need not wait for grace periods: the last reference frees the cache.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/queue.h"
+#include "internal/arch.h"
+#include "internal/containers.h"
+#include "internal/fault.h"
+#include "internal/pad.h"
+#include "internal/park.h"
+#include "internal/waitpop.h"
+
+#define SEG_SLOTS 1024
+#define SEG_CACHE_MAX 8
+#define CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+#define CONC__SLOT_WAIT 128                     /* pop's wait for a late pusher */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+
+struct seg {
+	CONC_ALIGNED atomic_uint_fast64_t enq;
+	CONC_ALIGNED atomic_uint_fast64_t deq;
+	CONC_ALIGNED _Atomic(struct seg *) next;
+	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
+	conc_queue *q;
+	conc_epoch_node enode;
+	CONC_ALIGNED atomic_uchar state[SEG_SLOTS];
+	void *val[SEG_SLOTS];
+};
+
+struct conc_queue {
+	CONC_ALIGNED _Atomic(struct seg *) head;
+	CONC_ALIGNED _Atomic(struct seg *) tail;
+	/* read-mostly: the domain, the closed flag, the sleepers' count */
+	CONC_ALIGNED conc_epoch *d;
+	atomic_bool closed;
+	conc__park park;
+	/* segment cache and the references that keep it alive */
+	CONC_ALIGNED _Atomic(struct seg *) cache;
+	atomic_uint ncached;
+	atomic_size_t refs;
+};
+
+/* ---- segments ---------------------------------------------------------- */
+
+static void seg_reset(struct seg *s)
+{
+	/* Plain initialisation: s is private to this thread (fresh, or past its
+	 * grace period); the release/seq_cst CAS that links it publishes it. */
+	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
+	memset((void *)s->state, SLOT_EMPTY, sizeof s->state);
+}
+
+static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
+{
+	struct seg *old = atomic_load_explicit(&q->cache, memory_order_relaxed);
+	do
+		last->cache_next = old;
+	/* release: publishes the chain's cache_next links and the segments'
+	 * reuse; pairs with the acquire exchange in seg_get. */
+	while (!atomic_compare_exchange_weak_explicit(&q->cache, &old, first,
+						      memory_order_release,
+						      memory_order_relaxed));
+}
+
+/* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
+static struct seg *seg_get(conc_queue *q)
+{
+	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
+	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
+	if (s) {
+		struct seg *rest = s->cache_next;
+		if (rest) {
+			struct seg *last = rest;
+			while (last->cache_next)
+				last = last->cache_next;
+			cache_push(q, rest, last);
+		}
+		/* relaxed: the count only bounds the cache's size */
+		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+	} else {
+		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		if (!s)
+			return NULL;
+		s->q = q;
+	}
+	seg_reset(s);
+	return s;
+}
+
+/* Give back a segment that is not reachable by anyone. */
+static void seg_put(conc_queue *q, struct seg *s)
+{
+	/* relaxed: a bound, not a synchronisation */
+	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
+		cache_push(q, s, s);
+	} else {
+		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+		free(s);
+	}
+}
+
+static void queue_free_memory(conc_queue *q)
+{
+	struct seg *s = atomic_load_explicit(&q->cache, memory_order_acquire);
+	while (s) {
+		struct seg *n = s->cache_next;
+		free(s);
+		s = n;
+	}
+	free(q);
+}
+
+static void queue_unref(conc_queue *q)
+{
+	/* acq_rel: the last owner sees every cache_push of the others */
+	if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
+		queue_free_memory(q);
+}
+
+/* Epoch callback: the grace period of a retired segment is over. */
+static void seg_reclaim(conc_epoch_node *n)
+{
+	struct seg *s = (struct seg *)(void *)((char *)n - offsetof(struct seg, enode));
+	conc_queue *q = s->q;
+	seg_put(q, s);
+	queue_unref(q);
+}
+
+/* ---- create / destroy -------------------------------------------------- */
+
+int conc_queue_create_in(conc_queue **out, conc_epoch *d)
+{
+	if (!out || !d)
+		return EINVAL;
+	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	if (!q)
+		return ENOMEM;
+	memset(q, 0, sizeof *q);
+	atomic_init(&q->cache, NULL);
+	atomic_init(&q->ncached, 0);
+	atomic_init(&q->refs, 1);
+	struct seg *s = seg_get(q);
+	if (!s) {
+		free(q);
+		return ENOMEM;
+	}
+	atomic_init(&q->head, s);
+	atomic_init(&q->tail, s);
+	q->d = d;
+	atomic_init(&q->closed, false);
+	conc__park_init(&q->park);
+	*out = q;
+	return 0;
+}
+
+int conc_queue_create(conc_queue **out)
+{
+	return conc_queue_create_in(out, conc_epoch_global());
+}
+
+static struct seg *next_of(struct seg *s)
+{
+	struct seg *n = atomic_load_explicit(&s->next, memory_order_acquire);
+	return n == CLOSED_SEG ? NULL : n;
+}
+
+void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
+{
+	if (!q)
+		return;
+	/* Not concurrent with anything: relaxed loads see the final values. */
+	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
+	while (s) {
+		struct seg *n = next_of(s);
+		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
+		if (e > SEG_SLOTS)
+			e = SEG_SLOTS;
+		for (uint_fast64_t i = d; drop && i < e; i++)
+			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
+				drop(s->val[i]);
+		free(s);
+		s = n;
+	}
+	queue_unref(q);
+}
+
+/* ---- push -------------------------------------------------------------- */
+
+int conc_queue_push(conc_queue *q, void *item)
+{
+	int err = 0;
+	conc_epoch_pin(q->d);
+	for (;;) {
+		/* acquire: pairs with the CASes that move tail, so the segment's
+		 * initialisation is visible */
+		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
+		 * and a sleeper's re-check rely on the single order S; on x86
+		 * every RMW is a full barrier anyway. */
+		uint_fast64_t i = atomic_fetch_add_explicit(&t->enq, 1, memory_order_seq_cst);
+		if (conc__unlikely(i & CLOSED_BIT)) {
+			err = EPIPE;
+			break;
+		}
+		if (conc__likely(i < SEG_SLOTS)) {
+			t->val[i] = item;
+			/* seq_cst: the publishing write of park.h's protocol (and
+			 * a release of val[i] for the pop's acquire). */
+			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
+						     memory_order_seq_cst) == SLOT_EMPTY)
+				break;
+			continue; /* a pop gave up on our slot (I3): next index */
+		}
+		/* t is full: help link or advance (Michael-Scott). */
+		struct seg *n = atomic_load_explicit(&t->next, memory_order_acquire);
+		if (n == CLOSED_SEG) {
+			err = EPIPE;
+			break;
+		}
+		if (n) {
+			/* release: publishes n's initialisation to tail readers */
+			atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+								memory_order_release,
+								memory_order_relaxed);
+			continue;
+		}
+		struct seg *s = seg_get(q);
+		if (!s) {
+			err = ENOMEM; /* nothing published: the queue is unchanged */
+			break;
+		}
+		s->val[0] = item;
+		atomic_store_explicit(&s->state[0], SLOT_FULL, memory_order_relaxed);
+		atomic_store_explicit(&s->enq, 1, memory_order_relaxed);
+		struct seg *expect = NULL;
+		/* seq_cst: publishes s (release part) and is the publishing
+		 * write of park.h's protocol for the item in slot 0. */
+		if (atomic_compare_exchange_strong_explicit(&t->next, &expect, s, /* LP: push */
+							    memory_order_seq_cst,
+							    memory_order_acquire)) {
+			atomic_compare_exchange_strong_explicit(&q->tail, &t, s,
+								memory_order_release,
+								memory_order_relaxed);
+			break;
+		}
+		seg_put(q, s); /* never published */
+		if (expect == CLOSED_SEG) {
+			err = EPIPE;
+			break;
+		}
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, expect,
+							memory_order_release,
+							memory_order_relaxed);
+	}
+	conc_epoch_unpin(q->d);
+	if (!err)
+		conc__park_notify_one(&q->park);
+	return err;
+}
+
+/* ---- pop --------------------------------------------------------------- */
+
+/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
+static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
+{
+	struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+	if (t == h)
+		/* release: publishes n's initialisation to tail readers */
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+							memory_order_release,
+							memory_order_relaxed);
+	/* release: publishes n to head readers (acquire in try_pop) */
+	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
+						    memory_order_release,
+						    memory_order_relaxed)) {
+		/* relaxed: the retire below is what orders the callback */
+		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+		/* A segment retires once per SEG_SLOTS pops, far below the
+		 * epoch's own advance cadence: ask for an advance now, so
+		 * segments come back to the cache within a few retires. */
+		conc_epoch_flush(q->d);
+	}
+}
+
+bool conc_queue_try_pop(conc_queue *q, void **item)
+{
+	bool got = false;
+	conc_epoch_pin(q->d);
+	for (;;) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = atomic_load_explicit(&q->head, memory_order_acquire);
+		/* seq_cst (both): the pop-empty argument in the header */
+		uint_fast64_t d = atomic_load_explicit(&h->deq, memory_order_seq_cst);
+		uint_fast64_t e = atomic_load_explicit(&h->enq, memory_order_seq_cst) /* LP: pop-empty */
+				  & ~CLOSED_BIT;
+		if (d >= e) {
+			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
+			if (!n || n == CLOSED_SEG)
+				break; /* empty */
+			if (d >= SEG_SLOTS) {
+				advance_head(q, h, n);
+				continue;
+			}
+		}
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = atomic_fetch_add_explicit(&h->deq, 1, memory_order_seq_cst);
+		if (i >= SEG_SLOTS) {
+			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
+			if (!n || n == CLOSED_SEG)
+				break; /* LP: pop-empty (every slot of h claimed) */
+			advance_head(q, h, n);
+			continue;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; k < CONC__SLOT_WAIT &&
+				atomic_load_explicit(&h->state[i], memory_order_relaxed) == SLOT_EMPTY; k++)
+			conc__cpu_relax();
+		/* acquire: pairs with the pusher's exchange; makes val[i]
+		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
+		if (atomic_exchange_explicit(&h->state[i], SLOT_TAKEN, /* LP: pop */
+					     memory_order_acquire) == SLOT_FULL) {
+			*item = h->val[i];
+			got = true;
+			break;
+		}
+	}
+	conc_epoch_unpin(q->d);
+	return got;
+}
+
+static bool waitpop_try(void *c, void **item)
+{
+	return conc_queue_try_pop(c, item);
+}
+
+static bool waitpop_closed(void *c)
+{
+	/* seq_cst: read after the sleeper's prepare fence; pairs with
+	 * close's seq_cst store (park.h protocol) */
+	return atomic_load_explicit(&((conc_queue *)c)->closed, memory_order_seq_cst);
+}
+
+static const conc__waitpop_ops queue_waitpop = {waitpop_try, waitpop_closed};
+
+int conc_queue_pop(conc_queue *q, void **item)
+{
+	return conc__waitpop(q, &queue_waitpop, &q->park, item, false, 0);
+}
+
+int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
+{
+	return conc__waitpop(q, &queue_waitpop, &q->park, item, true, timeout_ns);
+}
+
+/* ---- close, is_empty ----------------------------------------------------- */
+
+void conc_queue_close(conc_queue *q)
+{
+	conc_epoch_pin(q->d);
+	for (;;) {
+		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		/* seq_cst: pushes see the bit in their own fetch-and-add */
+		atomic_fetch_or_explicit(&t->enq, CLOSED_BIT, memory_order_seq_cst);
+		struct seg *n = NULL;
+		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CLOSED_SEG,
+							    memory_order_seq_cst,
+							    memory_order_acquire) ||
+		    n == CLOSED_SEG)
+			break;
+		/* a segment was linked after t: seal that one too */
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+							memory_order_release,
+							memory_order_relaxed);
+	}
+	conc_epoch_unpin(q->d);
+	/* seq_cst: the publishing write of park.h's protocol */
+	atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
+	conc__park_notify_all(&q->park);
+}
+
+bool conc_queue_is_empty(conc_queue *q)
+{
+	bool empty = true;
+	conc_epoch_pin(q->d);
+	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
+	while (s && empty) {
+		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
+		if (e > SEG_SLOTS)
+			e = SEG_SLOTS;
+		for (uint_fast64_t i = d; i < e; i++)
+			/* relaxed: a snapshot; nothing is read through it */
+			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL) {
+				empty = false;
+				break;
+			}
+		s = next_of(s);
+	}
+	conc_epoch_unpin(q->d);
+	return empty;
+}
+
+/* ---- internal hooks (tests, bench) -------------------------------------- */
+
+unsigned conc__queue_sleepers(conc_queue *q)
+{
+	return atomic_load_explicit(&q->park.waiters, memory_order_seq_cst);
+}
+
+unsigned conc__queue_segment_slots(void)
+{
+	return SEG_SLOTS;
+}

@@ -1,0 +1,571 @@
+/*
+ * stack.c - Treiber stack (IBM 1986) with an elimination layer
+ * (Hendler, Shavit & Yerushalmi, SPAA 2004), nodes reclaimed by epoch and
+ * recycled through per-thread node caches.
+ *
+ * Data.
+ *   s->top        the top node's address, with CLOSED_TAG (bit 0) once the
+ *                 stack is closed (nodes are at least 8-byte aligned).
+ *   node->next    written by the pusher before the CAS that publishes the
+ *                 node, never again while the node is reachable.
+ *   s->elim[k]    elimination slots: NULL, a pusher's node offered for
+ *                 direct hand-over, or ELIM_CLOSED after close.
+ *   node->offer   OFFER_WAITING -> OFFER_TAKEN (a pop took the item) or
+ *                 OFFER_WAITING -> OFFER_CANCELLED (the pusher withdrew, or
+ *                 close did); only the pusher sets it back to WAITING, when
+ *                 it offers the same node again.
+ *
+ * Invariants.
+ *   I1 a node is reachable from top, or from one elimination slot, or from
+ *      neither; never both (the pusher clears its slot before it tries top
+ *      again).
+ *   I2 a popped (or taken) node is retired and reused only after a grace
+ *      period, so a thread pinned while it read top (or a slot) sees the
+ *      same node, next and item throughout: the top CAS is ABA-free.
+ *
+ * Linearization points (grep LP:).
+ *   push       the CAS on top that installs the node; or, eliminated, the
+ *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
+ *   pop        the CAS on top that removes the node; or that TAKEN CAS.
+ *   pop-empty  the load of top that found no node.
+ *   close      the fetch_or of CLOSED_TAG into top.  Before it, close seals
+ *              the elimination slots (cancelling offers still waiting), so
+ *              no push can complete after close by elimination either.
+ *
+ * Progress.  push and try_pop are lock-free: a failed CAS means another
+ * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
+ * After a failed CAS a thread first tries elimination, then backs off
+ * (internal/backoff.h).  pop blocks only while empty (internal/waitpop.h).
+ *
+ * Node caches.  Nodes are the same for every stack; each thread keeps a
+ * magazine of free nodes (thread-local, no atomics).  A node popped by any
+ * thread is retired; after its grace period the epoch callback puts it in
+ * the magazine of whichever thread runs the callback.  A magazine above
+ * MAG_MAX hands a batch of MAG_BATCH nodes to the process-wide depot; a
+ * thread whose magazine is empty takes a batch from there.  So producers
+ * and consumers on different threads stop allocating once the batches
+ * circulate.  The depot is taken with a try-lock only: a thread that finds
+ * it busy allocates (or frees) instead of waiting, which keeps push
+ * lock-free.  When a thread exits its magazine goes to the depot; when the
+ * last stack is destroyed the depot and the caller's magazine are freed,
+ * and nodes reclaimed later are freed rather than cached.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/cpu.h"
+#include "conc/stack.h"
+#include "internal/arch.h"
+#include "internal/backoff.h"
+#include "internal/containers.h"
+#include "internal/fault.h"
+#include "internal/pad.h"
+#include "internal/park.h"
+#include "internal/waitpop.h"
+
+#define CLOSED_TAG ((uintptr_t)1)
+#define ELIM_CLOSED ((struct snode *)(uintptr_t)1)
+#define ELIM_MAX 8
+#define ELIM_WAIT 16 /* pause rounds a push offer waits for a pop (a pause
+                       * is ~40-140 cycles: longer waits cost more than a
+                       * backed-off retry of the CAS) */
+#define MAG_BATCH 64
+#define MAG_MAX (2 * MAG_BATCH)
+#define DEPOT_MAX 256 /* batches */
+
+enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
+
+struct snode {
+	void *item;
+	struct snode *next;       /* stack link; magazine / batch link when free */
+	struct snode *batch_next; /* depot link of a batch's first node */
+	atomic_uint offer;
+	conc_epoch_node enode;
+};
+
+struct elim_slot {
+	CONC_ALIGNED _Atomic(struct snode *) offer;
+	atomic_uint_fast64_t hits; /* pairs matched here */
+};
+
+struct conc_stack {
+	CONC_ALIGNED _Atomic(uintptr_t) top;
+	/* read-mostly */
+	CONC_ALIGNED conc_epoch *d;
+	unsigned nelim;
+	atomic_bool elim_on;
+	conc__park park;
+	struct elim_slot elim[ELIM_MAX];
+};
+
+/* ---- node caches --------------------------------------------------------- */
+
+static _Thread_local struct magazine {
+	struct snode *head;
+	unsigned n;
+	bool hooked, exiting;
+} mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
+
+static struct {
+	atomic_flag busy;
+	struct snode *batches; /* guarded by busy */
+	unsigned n;            /* guarded by busy */
+	atomic_uint hint;      /* n, readable without the lock */
+} depot = {ATOMIC_FLAG_INIT, NULL, 0, 0};
+
+static atomic_uint live_stacks;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+static bool depot_try_lock(void)
+{
+	/* acquire: pairs with depot_unlock's release (the batch list) */
+	return !atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire);
+}
+
+static void depot_lock(void)
+{
+	conc__backoff b = CONC__BACKOFF_INIT;
+	while (!depot_try_lock())
+		conc__backoff_spin(&b);
+}
+
+static void depot_unlock(void)
+{
+	/* release: publishes the batch list to the next holder */
+	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
+}
+
+static void free_chain(struct snode *n)
+{
+	while (n) {
+		struct snode *next = n->next;
+		free(n);
+		n = next;
+	}
+}
+
+static void depot_drain(void)
+{
+	depot_lock();
+	struct snode *b = depot.batches;
+	depot.batches = NULL;
+	depot.n = 0;
+	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
+	depot_unlock();
+	while (b) {
+		struct snode *nb = b->batch_next;
+		free_chain(b);
+		b = nb;
+	}
+}
+
+/* Hand the chain first..(n nodes) to the depot, or free it. */
+static void depot_give(struct snode *first)
+{
+	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
+		if (depot.n < DEPOT_MAX) {
+			first->batch_next = depot.batches;
+			depot.batches = first;
+			depot.n++;
+			/* relaxed: a hint that saves empty-handed lock trips */
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
+			first = NULL;
+		}
+		depot_unlock();
+	}
+	free_chain(first);
+}
+
+static void mag_exit(void *arg)
+{
+	(void)arg;
+	mag.exiting = true; /* later callbacks on this thread free directly */
+	struct snode *n = mag.head;
+	mag.head = NULL;
+	mag.n = 0;
+	if (n)
+		depot_give(n);
+}
+
+static void make_exit_key(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, mag_exit) == 0;
+}
+
+static void mag_hook(void)
+{
+	mag.hooked = true;
+	pthread_once(&exit_once, make_exit_key);
+	/* Without a key the magazine is simply not handed back at exit; the
+	 * nodes stay in this thread's cache (bounded by MAG_MAX). */
+	if (exit_key_ok)
+		pthread_setspecific(exit_key, &mag);
+}
+
+static struct snode *node_get(void)
+{
+	struct snode *n = mag.head;
+	if (conc__likely(n != NULL)) {
+		mag.head = n->next;
+		mag.n--;
+		return n;
+	}
+	if (conc__unlikely(mag.exiting))
+		return conc__malloc(sizeof(struct snode));
+	if (!mag.hooked)
+		mag_hook();
+	/* relaxed: only decides whether the lock is worth a try */
+	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
+		struct snode *b = depot.batches;
+		if (b) {
+			depot.batches = b->batch_next;
+			depot.n--;
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
+		}
+		depot_unlock();
+		if (b) {
+			mag.head = b->next;
+			for (n = b->next, mag.n = 0; n; n = n->next)
+				mag.n++;
+			return b;
+		}
+	}
+	return conc__malloc(sizeof(struct snode));
+}
+
+/* Cache a node nobody can reach any more. */
+static void node_put(struct snode *n)
+{
+	if (conc__unlikely(mag.exiting ||
+			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		free(n);
+		return;
+	}
+	if (conc__unlikely(!mag.hooked))
+		mag_hook();
+	n->next = mag.head;
+	mag.head = n;
+	if (conc__unlikely(++mag.n >= MAG_MAX)) {
+		/* keep the newest MAG_MAX - MAG_BATCH, hand the rest on */
+		struct snode *cut = mag.head;
+		for (unsigned i = 1; i < MAG_MAX - MAG_BATCH; i++)
+			cut = cut->next;
+		struct snode *batch = cut->next;
+		cut->next = NULL;
+		mag.n = MAG_MAX - MAG_BATCH;
+		depot_give(batch);
+	}
+}
+
+static void node_reclaim(conc_epoch_node *e)
+{
+	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
+}
+
+void conc__stack_trim_caches(void)
+{
+	free_chain(mag.head);
+	mag.head = NULL;
+	mag.n = 0;
+	depot_drain();
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+int conc_stack_create_in(conc_stack **out, conc_epoch *d)
+{
+	if (!out || !d)
+		return EINVAL;
+	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	if (!s)
+		return ENOMEM;
+	memset(s, 0, sizeof *s);
+	atomic_init(&s->top, 0);
+	s->d = d;
+	unsigned cpus = conc_cpu_count();
+	s->nelim = cpus / 2 < 1 ? 1 : cpus / 2 > ELIM_MAX ? ELIM_MAX : cpus / 2;
+	atomic_init(&s->elim_on, true);
+	conc__park_init(&s->park);
+	for (unsigned k = 0; k < ELIM_MAX; k++) {
+		atomic_init(&s->elim[k].offer, NULL);
+		atomic_init(&s->elim[k].hits, 0);
+	}
+	/* relaxed: only gates whether reclaimed nodes are cached */
+	atomic_fetch_add_explicit(&live_stacks, 1, memory_order_relaxed);
+	*out = s;
+	return 0;
+}
+
+int conc_stack_create(conc_stack **out)
+{
+	return conc_stack_create_in(out, conc_epoch_global());
+}
+
+void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
+{
+	if (!s)
+		return;
+	/* Not concurrent with anything: the nodes are ours. */
+	struct snode *n = (struct snode *)(atomic_load_explicit(&s->top, memory_order_acquire) &
+					   ~CLOSED_TAG);
+	while (n) {
+		struct snode *next = n->next;
+		if (drop)
+			drop(n->item);
+		node_put(n);
+		n = next;
+	}
+	free(s);
+	if (atomic_fetch_sub_explicit(&live_stacks, 1, memory_order_relaxed) == 1)
+		conc__stack_trim_caches();
+}
+
+/* ---- elimination --------------------------------------------------------- */
+
+static _Thread_local uint32_t elim_seed __attribute__((tls_model("initial-exec")));
+
+static unsigned elim_pick(const conc_stack *s)
+{
+	uint32_t x = elim_seed;
+	if (!x)
+		x = (uint32_t)(uintptr_t)&elim_seed | 1u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	elim_seed = x;
+	return x % s->nelim;
+}
+
+/*
+ * Offer n to a pop.  True when a pop took it (n is then retired here).
+ * A pop that read n from a slot in an earlier round may take it in any
+ * round while n->offer is WAITING - that is a genuine match (same push,
+ * same item) - so every round ends with the withdrawing CAS, posted or not.
+ */
+static bool elim_push(conc_stack *s, struct snode *n)
+{
+	struct elim_slot *slot = &s->elim[elim_pick(s)];
+	/* relaxed: a hint; the CAS below decides */
+	if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != NULL)
+		return false; /* busy or sealed */
+	atomic_store_explicit(&n->offer, OFFER_WAITING, memory_order_relaxed);
+	struct snode *cur = NULL;
+	/* release: publishes n->item and n->offer = WAITING; pairs with the
+	 * acquire load of the slot in elim_pop */
+	bool posted = atomic_compare_exchange_strong_explicit(&slot->offer, &cur, n,
+							      memory_order_release,
+							      memory_order_relaxed);
+	for (int i = 0; posted && i < ELIM_WAIT; i++) {
+		/* relaxed: we read nothing through the result */
+		if (atomic_load_explicit(&n->offer, memory_order_relaxed) != OFFER_WAITING)
+			break;
+		conc__cpu_relax();
+	}
+	unsigned st = OFFER_WAITING;
+	/* relaxed: the outcome is all we need; the pop reads only n->item */
+	bool withdrawn = atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_CANCELLED,
+								  memory_order_relaxed,
+								  memory_order_relaxed);
+	if (posted) {
+		struct snode *mine = n;
+		/* relaxed: clears our own offer (I1); fails if close sealed it */
+		atomic_compare_exchange_strong_explicit(&slot->offer, &mine, NULL,
+							memory_order_relaxed,
+							memory_order_relaxed);
+	}
+	if (withdrawn || st == OFFER_CANCELLED)
+		return false; /* withdrawn by us, or cancelled by close */
+	/* relaxed: a statistic */
+	atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
+	/* n is unreachable now (I1); the pop that took it is pinned */
+	conc_epoch_retire(s->d, &n->enode, node_reclaim);
+	return true;
+}
+
+/* Take a waiting push offer, if one is there. */
+static bool elim_pop(conc_stack *s, void **item)
+{
+	unsigned k0 = elim_pick(s);
+	for (unsigned j = 0; j < s->nelim; j++) {
+		struct elim_slot *slot = &s->elim[(k0 + j) % s->nelim];
+		/* acquire: pairs with elim_push's release; n->item visible */
+		struct snode *n = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		if (!n || n == ELIM_CLOSED)
+			continue;
+		unsigned st = OFFER_WAITING;
+		/* relaxed: the item was made visible by the slot's acquire;
+		 * n stays valid while we are pinned (I2) */
+		if (atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_TAKEN, /* LP: pop */
+							    memory_order_relaxed,
+							    memory_order_relaxed)) {
+			*item = n->item;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- push / pop ---------------------------------------------------------- */
+
+int conc_stack_push(conc_stack *s, void *item)
+{
+	struct snode *n = node_get();
+	if (!n)
+		return ENOMEM;
+	n->item = item;
+	int err = 0;
+	bool eliminated = false;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	/* relaxed: push never reads through top, it only links to it */
+	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	for (;;) {
+		if (conc__unlikely(top & CLOSED_TAG)) {
+			err = EPIPE;
+			break;
+		}
+		n->next = (struct snode *)top;
+		/* seq_cst: publishes n (release part) and is the publishing
+		 * write of park.h's protocol */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
+							    memory_order_seq_cst,
+							    memory_order_relaxed))
+			break;
+		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
+		    !(top & CLOSED_TAG) && elim_push(s, n)) {
+			eliminated = true;
+			break;
+		}
+		conc__backoff_spin(&b);
+		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	}
+	conc_epoch_unpin(s->d);
+	if (err) {
+		node_put(n); /* never published */
+		return err;
+	}
+	if (!eliminated)
+		conc__park_notify_one(&s->park);
+	return 0;
+}
+
+bool conc_stack_try_pop(conc_stack *s, void **item)
+{
+	bool got = false;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	/* acquire: pairs with the push CAS; top->next and top->item visible */
+	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	for (;;) {
+		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		if (!t)
+			break; /* LP: pop-empty (the load of top that found no node) */
+		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
+		/* acquire on failure: the new top is read through next round */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
+							    memory_order_acquire,
+							    memory_order_acquire)) {
+			*item = t->item;
+			conc_epoch_retire(s->d, &t->enode, node_reclaim);
+			got = true;
+			break;
+		}
+		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) && elim_pop(s, item)) {
+			got = true;
+			break;
+		}
+		conc__backoff_spin(&b);
+		top = atomic_load_explicit(&s->top, memory_order_acquire);
+	}
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
+static bool waitpop_try(void *c, void **item)
+{
+	return conc_stack_try_pop(c, item);
+}
+
+static bool waitpop_closed(void *c)
+{
+	/* seq_cst: read after the sleeper's prepare fence; pairs with the
+	 * seq_cst fetch_or in close (park.h protocol) */
+	return atomic_load_explicit(&((conc_stack *)c)->top, memory_order_seq_cst) & CLOSED_TAG;
+}
+
+static const conc__waitpop_ops stack_waitpop = {waitpop_try, waitpop_closed};
+
+int conc_stack_pop(conc_stack *s, void **item)
+{
+	return conc__waitpop(s, &stack_waitpop, &s->park, item, false, 0);
+}
+
+int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
+{
+	return conc__waitpop(s, &stack_waitpop, &s->park, item, true, timeout_ns);
+}
+
+/* ---- close, is_empty ------------------------------------------------------- */
+
+void conc_stack_close(conc_stack *s)
+{
+	/* Seal the elimination slots first (see close's LP above); pinned,
+	 * because an offered node we read may be popped and retired. */
+	conc_epoch_pin(s->d);
+	for (unsigned k = 0; k < ELIM_MAX; k++) {
+		struct elim_slot *slot = &s->elim[k];
+		/* acquire: we read the offered node's state */
+		struct snode *cur = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		while (cur != ELIM_CLOSED) {
+			if (cur) {
+				unsigned st = OFFER_WAITING;
+				/* relaxed: the pusher sees CANCELLED and retries top */
+				atomic_compare_exchange_strong_explicit(&cur->offer, &st,
+									OFFER_CANCELLED,
+									memory_order_relaxed,
+									memory_order_relaxed);
+			}
+			/* acq_rel: on failure we read the new offer's node */
+			if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, ELIM_CLOSED,
+								    memory_order_acq_rel,
+								    memory_order_acquire))
+				break;
+		}
+	}
+	conc_epoch_unpin(s->d);
+	/* seq_cst: the publishing write of park.h's protocol */
+	atomic_fetch_or_explicit(&s->top, CLOSED_TAG, memory_order_seq_cst); /* LP: close */
+	conc__park_notify_all(&s->park);
+}
+
+bool conc_stack_is_empty(conc_stack *s)
+{
+	/* acquire: a snapshot; pairs with the push CAS */
+	return (atomic_load_explicit(&s->top, memory_order_acquire) & ~CLOSED_TAG) == 0;
+}
+
+/* ---- internal hooks ------------------------------------------------------ */
+
+unsigned conc__stack_sleepers(conc_stack *s)
+{
+	return atomic_load_explicit(&s->park.waiters, memory_order_seq_cst);
+}
+
+void conc__stack_set_elimination(conc_stack *s, bool on)
+{
+	atomic_store_explicit(&s->elim_on, on, memory_order_relaxed);
+}
+
+uint64_t conc__stack_eliminated(conc_stack *s)
+{
+	uint64_t sum = 0;
+	for (unsigned k = 0; k < ELIM_MAX; k++)
+		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
+	return sum;
+}

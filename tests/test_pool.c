@@ -1,0 +1,1139 @@
+/*
+ * test_pool.c - the thread pool (conc/pool.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "conc/pool.h"
+#include "internal/fault.h"
+#include "internal/pool_internal.h"
+#include "internal/tsan.h"
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (yielding) until *v >= want; used where conc_pool_wait would let
+ * the caller run tasks itself and spoil what the test observes. */
+static void spin_until(atomic_ulong *v, unsigned long want)
+{
+	while (atomic_load(v) < want)
+		sched_yield();
+}
+
+/* ---- sums ------------------------------------------------------------------ */
+
+static atomic_ullong sum;
+
+static void add_arg(void *arg)
+{
+	atomic_fetch_add_explicit(&sum, (unsigned long long)(uintptr_t)arg, memory_order_relaxed);
+}
+
+static void noop(void *arg)
+{
+	(void)arg;
+}
+
+static void test_pool_create_destroy_unused(void **state)
+{
+	(void)state;
+	conc_test_watchdog("create_destroy_unused", 60);
+	conc_pool *p;
+	assert_int_equal(conc_pool_create(&p, NULL), 0);
+	assert_int_equal(conc_pool_threads(p), conc_cpu_count());
+	assert_int_equal(conc_pool_queued(p), 0);
+	assert_int_equal(conc_pool_wait(p), 0); /* nothing to wait for */
+	assert_int_equal(conc_pool_destroy(p), 0);
+
+	conc_pool_config cfg = {.threads = 1};
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(conc_pool_create(&p, &cfg), 0);
+		assert_int_equal(conc_pool_threads(p), 1);
+		if (i & 1)
+			assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
+		assert_int_equal(conc_pool_destroy(p), 0);
+	}
+	conc_test_watchdog_off();
+}
+
+static void test_pool_one_task(void **state)
+{
+	(void)state;
+	conc_test_watchdog("one_task", 60);
+	conc_pool *p;
+	assert_int_equal(conc_pool_create(&p, NULL), 0);
+	atomic_store(&sum, 0);
+	assert_int_equal(conc_pool_execute(p, add_arg, (void *)(uintptr_t)42), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), 42);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+static void test_pool_million_tasks_sum(void **state)
+{
+	(void)state;
+	conc_test_watchdog("million_tasks_sum", 120);
+	unsigned long n = conc_test_iters(1000000, 10);
+	conc_pool *p;
+	assert_int_equal(conc_pool_create(&p, NULL), 0);
+	for (int round = 0; round < 2; round++) { /* the pool stays usable */
+		atomic_store(&sum, 0);
+		for (unsigned long i = 0; i < n; i++)
+			assert_int_equal(conc_pool_execute(p, add_arg, (void *)(uintptr_t)i), 0);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(atomic_load(&sum), (unsigned long long)n * (n - 1) / 2);
+		assert_int_equal(conc_pool_queued(p), 0);
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- recursive fan-out ------------------------------------------------------- */
+
+struct fan {
+	conc_pool *p;
+	atomic_ulong count;
+	atomic_int errors;
+};
+static struct fan fan;
+
+static void fan_task(void *arg)
+{
+	uintptr_t depth = (uintptr_t)arg;
+	atomic_fetch_add_explicit(&fan.count, 1, memory_order_relaxed);
+	if (depth == 0)
+		return;
+	for (int k = 0; k < 2; k++)
+		if (conc_pool_execute(fan.p, fan_task, (void *)(depth - 1)) != 0)
+			atomic_fetch_add(&fan.errors, 1);
+}
+
+static void run_fanout(conc_pool *p, unsigned depth)
+{
+	fan.p = p;
+	atomic_store(&fan.count, 0);
+	atomic_store(&fan.errors, 0);
+	assert_int_equal(conc_pool_execute(p, fan_task, (void *)(uintptr_t)depth), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&fan.errors), 0);
+	assert_int_equal(atomic_load(&fan.count), (2ul << depth) - 1);
+}
+
+static void test_pool_fanout_depth20(void **state)
+{
+	(void)state;
+	conc_test_watchdog("fanout_depth20", 120);
+	conc_pool *p;
+	assert_int_equal(conc_pool_create(&p, NULL), 0);
+	run_fanout(p, CONC_TEST_SANITIZED ? 16 : 20);
+	run_fanout(p, 3);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- wait from many threads ----------------------------------------------------- */
+
+#define WAITERS 8
+struct waiter {
+	conc_pool *p;
+	atomic_ulong done;
+	unsigned long n;
+	int err;
+	unsigned long seen;
+};
+static struct waiter waiters[WAITERS];
+
+static void waiter_task(void *arg)
+{
+	struct waiter *w = arg;
+	atomic_fetch_add_explicit(&w->done, 1, memory_order_relaxed);
+}
+
+static void *waiter_thread(void *arg)
+{
+	struct waiter *w = arg;
+	for (int round = 0; round < 5; round++) {
+		for (unsigned long i = 0; i < w->n; i++)
+			if (conc_pool_execute(w->p, waiter_task, w))
+				w->err++;
+		if (conc_pool_wait(w->p))
+			w->err++;
+		/* everything this thread executed before the wait is done */
+		unsigned long d = atomic_load_explicit(&w->done, memory_order_relaxed);
+		if (d != w->n * (unsigned long)(round + 1))
+			w->err++;
+		w->seen = d;
+	}
+	return NULL;
+}
+
+static void test_pool_wait_from_many_threads(void **state)
+{
+	(void)state;
+	conc_test_watchdog("wait_from_many_threads", 120);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 3};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	for (int i = 0; i < WAITERS; i++) {
+		waiters[i].p = p;
+		atomic_store(&waiters[i].done, 0);
+		waiters[i].n = conc_test_iters(20000, 10);
+		waiters[i].err = 0;
+	}
+	assert_int_equal(conc_test_run_threads(WAITERS, waiter_thread, waiters, sizeof waiters[0]), 0);
+	for (int i = 0; i < WAITERS; i++) {
+		assert_int_equal(waiters[i].err, 0);
+		assert_int_equal(waiters[i].seen, waiters[i].n * 5);
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- hooks, names, resize -------------------------------------------------------- */
+
+#define MAXW 32
+struct hooks {
+	atomic_int starts[MAXW], stops[MAXW];
+	char names[MAXW][16];
+	atomic_int bad_index;
+	_Atomic(void *) ctx_seen;
+	int wait_err, resize_err, destroy_err;
+	conc_pool **pp;
+};
+static struct hooks hk;
+
+static void on_start(unsigned index, void *ctx)
+{
+	if (index >= MAXW) {
+		atomic_fetch_add(&hk.bad_index, 1);
+		return;
+	}
+	atomic_store(&hk.ctx_seen, ctx);
+	pthread_getname_np(pthread_self(), hk.names[index], sizeof hk.names[index]);
+	atomic_fetch_add(&hk.starts[index], 1);
+}
+
+static void on_stop(unsigned index, void *ctx)
+{
+	(void)ctx;
+	if (index >= MAXW) {
+		atomic_fetch_add(&hk.bad_index, 1);
+		return;
+	}
+	atomic_fetch_add(&hk.stops[index], 1);
+}
+
+static void reset_hooks(void)
+{
+	memset(&hk, 0, sizeof hk);
+}
+
+static void test_pool_hooks_and_names(void **state)
+{
+	(void)state;
+	conc_test_watchdog("hooks_and_names", 60);
+	reset_hooks();
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 3, .name = "work", .on_start = on_start,
+				.on_stop = on_stop, .ctx = &hk};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	/* create returns after every on_start */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(atomic_load(&hk.starts[i]), 1);
+		char want[16];
+		snprintf(want, sizeof want, "work-%d", i);
+		assert_string_equal(hk.names[i], want);
+	}
+	assert_ptr_equal(atomic_load(&hk.ctx_seen), &hk);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(atomic_load(&hk.stops[i]), 1);
+	assert_int_equal(atomic_load(&hk.starts[3]), 0);
+
+	/* a long name is cut to 15 characters; NULL name is "conc-pool" */
+	reset_hooks();
+	cfg.threads = 12;
+	cfg.name = "a-very-long-pool-name";
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_string_equal(hk.names[0], "a-very-long-poo");
+	assert_string_equal(hk.names[11], "a-very-long-poo");
+	assert_int_equal(conc_pool_destroy(p), 0);
+	reset_hooks();
+	cfg.threads = 11;
+	cfg.name = "abcdefghijkl"; /* 12 + "-10" = 15 */
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_string_equal(hk.names[10], "abcdefghijkl-10");
+	assert_string_equal(hk.names[9], "abcdefghijkl-9");
+	assert_int_equal(conc_pool_destroy(p), 0);
+	reset_hooks();
+	cfg.threads = 1;
+	cfg.name = NULL;
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_string_equal(hk.names[0], "conc-pool-0");
+	assert_int_equal(conc_pool_destroy(p), 0);
+	assert_int_equal(atomic_load(&hk.bad_index), 0);
+	conc_test_watchdog_off();
+}
+
+static void test_pool_stack_size(void **state)
+{
+	(void)state;
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2, .stack_size = 1 << 20};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&sum, 0);
+	assert_int_equal(conc_pool_execute(p, add_arg, (void *)7), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), 7);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	cfg.stack_size = 1000; /* below PTHREAD_STACK_MIN */
+	assert_int_equal(conc_pool_create(&p, &cfg), EINVAL);
+}
+
+/* Tasks that count how many run at once. */
+static atomic_int running_now, running_max;
+static atomic_ulong conc_done;
+
+static void conc_task(void *arg)
+{
+	(void)arg;
+	int r = atomic_fetch_add(&running_now, 1) + 1;
+	int m = atomic_load(&running_max);
+	while (r > m && !atomic_compare_exchange_weak(&running_max, &m, r))
+		;
+	for (int i = 0; i < 200; i++)
+		sched_yield();
+	atomic_fetch_sub(&running_now, 1);
+	atomic_fetch_add(&conc_done, 1);
+}
+
+struct producer {
+	conc_pool *p;
+	atomic_int stop;
+	unsigned long pushed;
+	int err;
+};
+
+static void *producer_thread(void *arg)
+{
+	struct producer *pr = arg;
+	while (!atomic_load(&pr->stop)) {
+		if (conc_pool_execute(pr->p, add_arg, (void *)1))
+			pr->err++;
+		pr->pushed++;
+		if ((pr->pushed & 255) == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void test_pool_resize_while_running(void **state)
+{
+	(void)state;
+	conc_test_watchdog("resize_while_running", 120);
+	reset_hooks();
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2, .on_start = on_start, .on_stop = on_stop};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&sum, 0);
+	struct producer pr = {.p = p};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, producer_thread, &pr), 0);
+	static const unsigned sizes[] = {5, 1, 8, 3, 1, 6, 2};
+	int rounds = CONC_TEST_SANITIZED ? 2 : 6;
+	for (int r = 0; r < rounds; r++)
+		for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+			assert_int_equal(conc_pool_resize(p, sizes[i]), 0);
+			assert_int_equal(conc_pool_threads(p), sizes[i]);
+			/* each live index started once more than it stopped */
+			for (unsigned k = 0; k < MAXW; k++)
+				assert_int_equal(atomic_load(&hk.starts[k]) - atomic_load(&hk.stops[k]),
+						 k < sizes[i] ? 1 : 0);
+		}
+	atomic_store(&pr.stop, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(pr.err, 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), pr.pushed);
+
+	/* after a shrink to 1, at most one task runs at once */
+	assert_int_equal(conc_pool_resize(p, 1), 0);
+	atomic_store(&running_max, 0);
+	atomic_store(&conc_done, 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
+	spin_until(&conc_done, 50); /* not conc_pool_wait: it would help */
+	assert_int_equal(atomic_load(&running_max), 1);
+	/* after a grow to 4, more than one can */
+	assert_int_equal(conc_pool_resize(p, 4), 0);
+	assert_int_equal(conc_pool_resize(p, 4), 0); /* same size: no-op */
+	atomic_store(&running_max, 0);
+	atomic_store(&conc_done, 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
+	spin_until(&conc_done, 200);
+	assert_true(atomic_load(&running_max) <= 4);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	for (unsigned k = 0; k < MAXW; k++)
+		assert_int_equal(atomic_load(&hk.starts[k]), atomic_load(&hk.stops[k]));
+	conc_test_watchdog_off();
+}
+
+/* Tasks spawned by a worker that is then removed still run. */
+static conc_pool *shrink_pool;
+static atomic_ulong shrink_spawned_done;
+static atomic_int shrink_gate;
+
+static void shrink_child(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&shrink_spawned_done, 1);
+}
+
+static void shrink_parent(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		conc_pool_execute(shrink_pool, shrink_child, NULL);
+	while (!atomic_load(&shrink_gate))
+		sched_yield();
+}
+
+static void test_pool_shrink_hands_on_work(void **state)
+{
+	(void)state;
+	conc_test_watchdog("shrink_hands_on_work", 60);
+	conc_pool_config cfg = {.threads = 4};
+	assert_int_equal(conc_pool_create(&shrink_pool, &cfg), 0);
+	atomic_store(&shrink_spawned_done, 0);
+	atomic_store(&shrink_gate, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(conc_pool_execute(shrink_pool, shrink_parent, NULL), 0);
+	sleep_ms(20); /* let the parents spawn (not needed for correctness) */
+	atomic_store(&shrink_gate, 1);
+	assert_int_equal(conc_pool_resize(shrink_pool, 1), 0);
+	spin_until(&shrink_spawned_done, 4000);
+	assert_int_equal(conc_pool_destroy(shrink_pool), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- errors ------------------------------------------------------------------- */
+
+struct self_calls {
+	conc_pool *p;
+	int wait_err, resize_err, destroy_err, other_wait_err;
+	conc_pool *other;
+	atomic_ulong done;
+};
+static struct self_calls sc;
+
+static void self_call_task(void *arg)
+{
+	(void)arg;
+	sc.wait_err = conc_pool_wait(sc.p);
+	sc.resize_err = conc_pool_resize(sc.p, 3);
+	sc.destroy_err = conc_pool_destroy(sc.p);
+	/* waiting on another pool from a task is fine */
+	conc_pool_execute(sc.other, noop, NULL);
+	sc.other_wait_err = conc_pool_wait(sc.other);
+	atomic_store(&sc.done, 1);
+}
+
+static void hook_calls(unsigned index, void *ctx)
+{
+	(void)index;
+	struct hooks *h = ctx;
+	h->wait_err = conc_pool_wait(*h->pp);
+	h->resize_err = conc_pool_resize(*h->pp, 1);
+	h->destroy_err = conc_pool_destroy(*h->pp);
+}
+
+static void test_pool_errors(void **state)
+{
+	(void)state;
+	conc_test_watchdog("errors", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = CONC_POOL_MAX_THREADS + 1};
+	assert_int_equal(conc_pool_create(NULL, NULL), EINVAL);
+	assert_int_equal(conc_pool_create(&p, &cfg), EINVAL);
+	assert_int_equal(conc_pool_execute(NULL, noop, NULL), EINVAL);
+	assert_int_equal(conc_pool_wait(NULL), EINVAL);
+	assert_int_equal(conc_pool_resize(NULL, 1), EINVAL);
+	assert_int_equal(conc_pool_destroy(NULL), EINVAL);
+	assert_int_equal(conc_pool_threads(NULL), 0);
+	assert_int_equal(conc_pool_queued(NULL), 0);
+	assert_int_equal(conc_pool_active(NULL), 0);
+
+	cfg.threads = 2;
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_int_equal(conc_pool_execute(p, NULL, NULL), EINVAL);
+	assert_int_equal(conc_pool_resize(p, 0), EINVAL);
+	assert_int_equal(conc_pool_resize(p, CONC_POOL_MAX_THREADS + 1), EINVAL);
+	assert_int_equal(conc_pool_threads(p), 2);
+
+	/* EDEADLK from a task */
+	sc.p = p;
+	assert_int_equal(conc_pool_create(&sc.other, NULL), 0);
+	atomic_store(&sc.done, 0);
+	assert_int_equal(conc_pool_execute(p, self_call_task, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sc.done), 1);
+	assert_int_equal(sc.wait_err, EDEADLK);
+	assert_int_equal(sc.resize_err, EDEADLK);
+	assert_int_equal(sc.destroy_err, EDEADLK);
+	assert_int_equal(sc.other_wait_err, 0);
+	assert_int_equal(conc_pool_threads(p), 2); /* the resize did nothing */
+	assert_int_equal(conc_pool_destroy(sc.other), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+
+	/* EDEADLK from a hook */
+	reset_hooks();
+	hk.pp = &p;
+	conc_pool_config hc = {.threads = 1, .on_stop = hook_calls, .ctx = &hk};
+	assert_int_equal(conc_pool_create(&p, &hc), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	assert_int_equal(hk.wait_err, EDEADLK);
+	assert_int_equal(hk.resize_err, EDEADLK);
+	assert_int_equal(hk.destroy_err, EDEADLK);
+
+	/* the global pool cannot be destroyed */
+	conc_pool *g = conc_pool_global();
+	assert_non_null(g);
+	assert_ptr_equal(conc_pool_global(), g);
+	assert_int_equal(conc_pool_destroy(g), EINVAL);
+	conc_test_watchdog_off();
+}
+
+/* errno is never changed */
+static void test_pool_keeps_errno(void **state)
+{
+	(void)state;
+	conc_pool *p;
+	errno = 12345;
+	assert_int_equal(conc_pool_create(&p, NULL), 0);
+	assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(conc_pool_resize(p, 3), 0);
+	assert_int_equal(conc_pool_resize(p, 1), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	assert_int_equal(errno, 12345);
+}
+
+/* ---- queries, max_queued, destroy with a full queue ------------------------------ */
+
+static atomic_int gate;
+static atomic_ulong blocker_in;
+
+static void blocker(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&blocker_in, 1);
+	while (!atomic_load(&gate))
+		sched_yield();
+}
+
+/* Occupy one worker of p until `gate` is set. */
+static void hold_one_worker(conc_pool *p)
+{
+	atomic_store(&gate, 0);
+	atomic_store(&blocker_in, 0);
+	assert_int_equal(conc_pool_execute(p, blocker, NULL), 0);
+	spin_until(&blocker_in, 1);
+}
+
+static void test_pool_queries(void **state)
+{
+	(void)state;
+	conc_test_watchdog("queries", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	hold_one_worker(p);
+	assert_int_equal(conc_pool_active(p), 1);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
+	assert_int_equal(conc_pool_queued(p), 1000);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(conc_pool_queued(p), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+struct bounded {
+	conc_pool *p;
+	unsigned long n;
+	atomic_ulong pushed;
+	int err;
+};
+
+static void *bounded_producer(void *arg)
+{
+	struct bounded *b = arg;
+	for (unsigned long i = 0; i < b->n; i++) {
+		if (conc_pool_execute(b->p, add_arg, (void *)1))
+			b->err++;
+		atomic_fetch_add(&b->pushed, 1);
+	}
+	return NULL;
+}
+
+static conc_pool *bq_pool;
+static atomic_int bq_errors;
+static atomic_ulong bq_done;
+
+static void bq_spawner(void *arg)
+{
+	(void)arg;
+	/* a task executing tasks is never held by max_queued */
+	for (int i = 0; i < 500; i++)
+		if (conc_pool_execute(bq_pool, add_arg, (void *)1))
+			atomic_fetch_add(&bq_errors, 1);
+	atomic_store(&bq_done, 1);
+}
+
+static void test_pool_max_queued(void **state)
+{
+	(void)state;
+	conc_test_watchdog("max_queued", 60);
+	conc_pool_config cfg = {.threads = 1, .max_queued = 64};
+	assert_int_equal(conc_pool_create(&bq_pool, &cfg), 0);
+	atomic_store(&sum, 0);
+	hold_one_worker(bq_pool);
+	struct bounded b = {.p = bq_pool, .n = 1000};
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, bounded_producer, &b), 0);
+	spin_until(&b.pushed, 64);
+	sleep_ms(50); /* give the producer time to overrun, if it would */
+	assert_true(atomic_load(&b.pushed) <= 64);
+	assert_true(conc_pool_queued(bq_pool) <= 64);
+	atomic_store(&gate, 1);
+	pthread_join(t, NULL);
+	assert_int_equal(b.err, 0);
+	assert_int_equal(conc_pool_wait(bq_pool), 0);
+	assert_int_equal(atomic_load(&sum), 1000);
+
+	/* tasks executing tasks past the bound */
+	assert_int_equal(conc_pool_resize(bq_pool, 2), 0);
+	hold_one_worker(bq_pool);
+	for (int i = 0; i < 63; i++) /* fill the bound */
+		assert_int_equal(conc_pool_execute(bq_pool, noop, NULL), 0);
+	atomic_store(&bq_done, 0);
+	assert_int_equal(conc_pool_execute(bq_pool, bq_spawner, NULL), 0);
+	spin_until(&bq_done, 1);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(bq_pool), 0);
+	assert_int_equal(atomic_load(&bq_errors), 0);
+	assert_int_equal(atomic_load(&sum), 1500);
+	assert_int_equal(conc_pool_destroy(bq_pool), 0);
+	conc_test_watchdog_off();
+}
+
+/* destroy runs every queued task; executes during destroy */
+static conc_pool *dq_pool;
+static atomic_int dq_outside_epipe, dq_inside_err;
+static atomic_ulong dq_inner_ran;
+
+static void dq_inner(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&dq_inner_ran, 1);
+}
+
+static void dq_first(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&blocker_in, 1);
+	/* hold the pool until an outside execute has seen EPIPE */
+	while (!atomic_load(&dq_outside_epipe))
+		sched_yield();
+	atomic_store(&dq_inside_err, conc_pool_execute(dq_pool, dq_inner, NULL));
+}
+
+static void *dq_destroyer(void *arg)
+{
+	(void)arg;
+	return (void *)(intptr_t)conc_pool_destroy(dq_pool);
+}
+
+static void test_pool_destroy_full_queue(void **state)
+{
+	(void)state;
+	conc_test_watchdog("destroy_full_queue", 60);
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&dq_pool, &cfg), 0);
+	atomic_store(&blocker_in, 0);
+	atomic_store(&dq_outside_epipe, 0);
+	atomic_store(&dq_inside_err, -1);
+	atomic_store(&dq_inner_ran, 0);
+	atomic_store(&sum, 0);
+	assert_int_equal(conc_pool_execute(dq_pool, dq_first, NULL), 0);
+	spin_until(&blocker_in, 1);
+	unsigned long n = conc_test_iters(100000, 10);
+	for (unsigned long i = 0; i < n; i++)
+		assert_int_equal(conc_pool_execute(dq_pool, add_arg, (void *)1), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, dq_destroyer, NULL), 0);
+	/* destroy cannot finish while dq_first runs; keep executing until
+	 * the close is seen */
+	unsigned long extra = 0;
+	int r;
+	while ((r = conc_pool_execute(dq_pool, add_arg, (void *)1)) == 0)
+		extra++;
+	assert_int_equal(r, EPIPE);
+	atomic_store(&dq_outside_epipe, 1);
+	void *res;
+	pthread_join(t, &res);
+	assert_int_equal((intptr_t)res, 0);
+	assert_int_equal(atomic_load(&sum), n + extra);
+	assert_int_equal(atomic_load(&dq_inside_err), 0);
+	assert_int_equal(atomic_load(&dq_inner_ran), 1);
+	conc_test_watchdog_off();
+}
+
+/* ---- oversubscription ---------------------------------------------------------- */
+
+static void test_pool_oversubscribed(void **state)
+{
+	(void)state;
+	conc_test_watchdog("oversubscribed", 120);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 16};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&sum, 0);
+	unsigned long n = conc_test_iters(200000, 10);
+	for (unsigned long i = 0; i < n; i++)
+		assert_int_equal(conc_pool_execute(p, add_arg, (void *)(uintptr_t)i), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), (unsigned long long)n * (n - 1) / 2);
+	run_fanout(p, CONC_TEST_SANITIZED ? 12 : 16);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- idle pool uses no CPU ------------------------------------------------------- */
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void test_pool_idle_uses_no_cpu(void **state)
+{
+	(void)state;
+	conc_test_watchdog("idle_uses_no_cpu", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 8};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	run_fanout(p, 10);
+	/* Workers spin briefly after work, then park: let them settle, then
+	 * measure a quiet period (a measurement, not synchronisation). */
+	sleep_ms(100);
+	double c0 = cpu_seconds();
+	sleep_ms(500);
+	double used = cpu_seconds() - c0;
+	assert_int_equal(conc_pool_active(p), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	/* 8 spinning workers would use ~1 s (2 cores); allow scheduler noise */
+	if (used >= 0.02)
+		fprintf(stderr, "idle pool used %.3f s CPU in 0.5 s\n", used);
+	assert_true(used < 0.02);
+	conc_test_watchdog_off();
+}
+
+/* ---- a new task wakes one sleeper -------------------------------------------------- */
+
+#define WAKE_WORKERS 6
+static atomic_long worker_tid[WAKE_WORKERS];
+
+static void record_tid(unsigned index, void *ctx)
+{
+	(void)ctx;
+	if (index < WAKE_WORKERS)
+		atomic_store(&worker_tid[index], (long)syscall(SYS_gettid));
+}
+
+/* Voluntary context switches of one thread of this process (each futex
+ * sleep adds one). */
+static long voluntary_switches(long tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+	FILE *f = fopen(path, "r");
+	long v = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (!strncmp(line, "voluntary_ctxt_switches:", 24))
+			v = atol(line + 24);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static void test_pool_wakes_one_sleeper(void **state)
+{
+	(void)state;
+	conc_test_watchdog("wakes_one_sleeper", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = WAKE_WORKERS, .on_start = record_tid};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	int woken_total = 0, rounds = 5;
+	for (int r = 0; r < rounds; r++) {
+		sleep_ms(50); /* every worker searches, then parks */
+		long before[WAKE_WORKERS];
+		for (int i = 0; i < WAKE_WORKERS; i++)
+			before[i] = voluntary_switches(atomic_load(&worker_tid[i]));
+		atomic_store(&conc_done, 0);
+		atomic_store(&running_max, 0);
+		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
+		spin_until(&conc_done, 1);
+		sleep_ms(50); /* the woken worker searches, then parks again */
+		int woken = 0;
+		for (int i = 0; i < WAKE_WORKERS; i++)
+			woken += voluntary_switches(atomic_load(&worker_tid[i])) != before[i];
+		woken_total += woken;
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	/* One task, one sleeper woken (a stray wake-up of the machine is
+	 * allowed once over all rounds). */
+	if (woken_total > rounds + 1 || woken_total < rounds)
+		fprintf(stderr, "workers woken over %d single tasks: %d\n", rounds, woken_total);
+	assert_true(woken_total >= rounds && woken_total <= rounds + 1);
+	conc_test_watchdog_off();
+}
+
+/* ---- the global pool, fork ---------------------------------------------------------- */
+
+static int child_sum_ok(void)
+{
+	conc_pool *g = conc_pool_global();
+	if (!g)
+		return 0;
+	atomic_store(&sum, 0);
+	for (int i = 0; i < 1000; i++)
+		if (conc_pool_execute(g, add_arg, (void *)(uintptr_t)i))
+			return 0;
+	if (conc_pool_wait(g))
+		return 0;
+	return atomic_load(&sum) == 999ull * 1000 / 2;
+}
+
+/* In a child: set CONC_NUM_THREADS, return whether the global pool has
+ * `want` threads and works. */
+static int fork_global(const char *env, unsigned want)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return 0;
+	if (pid == 0) {
+		if (env)
+			setenv("CONC_NUM_THREADS", env, 1);
+		else
+			unsetenv("CONC_NUM_THREADS");
+		conc_pool *g = conc_pool_global();
+		int ok = g && conc_pool_threads(g) == want && child_sum_ok();
+		_exit(ok ? 0 : 1);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid)
+		return 0;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static void test_pool_global_and_fork(void **state)
+{
+	(void)state;
+	conc_test_watchdog("global_and_fork", 120);
+	/* first use in this process: sized by the environment */
+	setenv("CONC_NUM_THREADS", "3", 1);
+	conc_pool *g = conc_pool_global();
+	assert_non_null(g);
+	assert_int_equal(conc_pool_threads(g), 3);
+	assert_int_equal(child_sum_ok(), 1);
+	unsetenv("CONC_NUM_THREADS");
+	if (CONC_TSAN) {
+		/* TSan does not support threads in the child of a threaded
+		 * fork. */
+		conc_test_watchdog_off();
+		return;
+	}
+	unsigned cpus = conc_cpu_count();
+	assert_true(fork_global(NULL, cpus));
+	assert_true(fork_global("2", 2));
+	assert_true(fork_global("1024", 1024));
+	assert_true(fork_global("0", cpus));
+	assert_true(fork_global("1025", cpus));
+	assert_true(fork_global("abc", cpus));
+	assert_true(fork_global(" 2", cpus));
+	assert_true(fork_global("+2", cpus));
+	assert_true(fork_global("2x", cpus));
+	assert_true(fork_global("", cpus));
+	/* the parent's global pool still works after the forks */
+	assert_int_equal(child_sum_ok(), 1);
+	conc_test_watchdog_off();
+}
+
+/* ---- failure injection ---------------------------------------------------------------- */
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static void test_pool_create_failures(void **state)
+{
+	(void)state;
+	conc_test_watchdog("create_failures", 120);
+	conc_pool_config cfg = {.threads = 4, .on_start = on_start, .on_stop = on_stop};
+	conc_pool *p;
+	/* thread k fails: EAGAIN, no hook ran, nothing leaked (ASan) */
+	for (long k = 1; k <= 4; k++) {
+		reset_hooks();
+		conc__fault_fail_thread_at(k);
+		p = (conc_pool *)&cfg;
+		assert_int_equal(conc_pool_create(&p, &cfg), EAGAIN);
+		assert_ptr_equal(p, (conc_pool *)&cfg); /* untouched */
+		conc__fault_reset();
+		for (int i = 0; i < MAXW; i++) {
+			assert_int_equal(atomic_load(&hk.starts[i]), 0);
+			assert_int_equal(atomic_load(&hk.stops[i]), 0);
+		}
+	}
+	/* allocation k fails: ENOMEM, until create needs no more */
+	long k = 1;
+	for (;; k++) {
+		conc__fault_fail_alloc_at(k);
+		int r = conc_pool_create(&p, &cfg);
+		conc__fault_reset();
+		if (r == 0)
+			break;
+		assert_int_equal(r, ENOMEM);
+	}
+	assert_true(k > 3);
+	assert_int_equal(conc_pool_destroy(p), 0);
+
+	/* resize: EAGAIN leaves the pool as it was */
+	reset_hooks();
+	cfg.threads = 2;
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	for (long j = 1; j <= 3; j++) {
+		conc__fault_fail_thread_at(j);
+		assert_int_equal(conc_pool_resize(p, 5), EAGAIN);
+		conc__fault_reset();
+		assert_int_equal(conc_pool_threads(p), 2);
+		for (int i = 0; i < MAXW; i++)
+			assert_int_equal(atomic_load(&hk.starts[i]), i < 2 ? 1 : 0);
+	}
+	assert_int_equal(conc_pool_resize(p, 5), 0);
+	assert_int_equal(conc_pool_threads(p), 5);
+	atomic_store(&sum, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(conc_pool_execute(p, add_arg, (void *)1), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), 1000);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* Steady state: bursts of tasks, outside and from tasks, allocate nothing
+ * once the pool has warmed up. */
+static conc_pool *ss_pool;
+
+static void ss_spawner(void *arg)
+{
+	for (int i = 0; i < 200; i++)
+		conc_pool_execute(ss_pool, add_arg, arg);
+}
+
+static void test_pool_no_malloc_in_steady_state(void **state)
+{
+	(void)state;
+	conc_test_watchdog("no_malloc_in_steady_state", 60);
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&ss_pool, &cfg), 0);
+	/* Warm up to the largest backlog the rounds below can have: both
+	 * workers held while 3000 tasks queue (12 blocks, all kept as spares
+	 * afterwards). */
+	atomic_store(&gate, 0);
+	atomic_store(&blocker_in, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(conc_pool_execute(ss_pool, blocker, NULL), 0);
+	spin_until(&blocker_in, 2);
+	for (int i = 0; i < 3000; i++)
+		assert_int_equal(conc_pool_execute(ss_pool, noop, NULL), 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(ss_pool), 0);
+	atomic_store(&sum, 0);
+	long calls = 0;
+	for (int round = 0; round < 200; round++) {
+		if (round == 50) {
+			conc__fault_reset();
+			calls = conc__fault_alloc_calls();
+		}
+		for (int i = 0; i < 2000; i++)
+			assert_int_equal(conc_pool_execute(ss_pool, add_arg, (void *)1), 0);
+		for (int i = 0; i < 5; i++)
+			assert_int_equal(conc_pool_execute(ss_pool, ss_spawner, (void *)1), 0);
+		assert_int_equal(conc_pool_wait(ss_pool), 0);
+	}
+	assert_int_equal(conc__fault_alloc_calls() - calls, 0);
+	assert_int_equal(atomic_load(&sum), 200ull * 3000);
+	assert_int_equal(conc_pool_destroy(ss_pool), 0);
+	conc_test_watchdog_off();
+}
+
+static void test_pool_execute_enomem(void **state)
+{
+	(void)state;
+	conc_test_watchdog("execute_enomem", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&sum, 0);
+	hold_one_worker(p);
+	/* Nothing is consumed, so the injector must allocate blocks: fail
+	 * each of the first few allocations in turn. */
+	unsigned long ok = 0, failed = 0;
+	for (long k = 1; k <= 3; k++) {
+		conc__fault_fail_alloc_at(1);
+		int r;
+		while ((r = conc_pool_execute(p, add_arg, (void *)1)) == 0)
+			ok++;
+		conc__fault_reset();
+		assert_int_equal(r, ENOMEM);
+		failed++;
+		assert_int_equal(conc_pool_queued(p), ok);
+	}
+	for (int i = 0; i < 300; i++, ok++)
+		assert_int_equal(conc_pool_execute(p, add_arg, (void *)1), 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&sum), ok); /* each accepted task ran once */
+	assert_int_equal(failed, 3);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+#endif
+
+/* ---- the internal API for conc_join (issue 7) ---------------------------------------- */
+
+struct ijoin {
+	conc_pool *p;
+	atomic_int b_done;
+	int inline_hits, errors;
+	atomic_ulong leaves, finished;
+};
+
+static void ij_leaf(void *arg)
+{
+	struct ijoin *j = arg;
+	atomic_fetch_add(&j->leaves, 1);
+}
+
+static void ij_b(void *arg)
+{
+	struct ijoin *j = arg;
+	ij_leaf(j);
+	atomic_store_explicit(&j->b_done, 1, memory_order_release);
+}
+
+static void ij_task(void *arg)
+{
+	struct ijoin *j = arg;
+	conc__worker *w = conc__pool_current(j->p);
+	if (!conc__pool_in_task(j->p)) {
+		j->errors++;
+		return;
+	}
+	if (!w) { /* run by a helper (the thread in conc_pool_wait) */
+		ij_leaf(j);
+		ij_b(j);
+		return;
+	}
+	if (conc__pool_push_local(w, ij_b, j)) {
+		j->errors++;
+		return;
+	}
+	ij_leaf(j); /* "a" */
+	conc__task t;
+	if (conc__pool_pop_local(w, &t)) {
+		if (t.fn == ij_b && t.arg == j)
+			j->inline_hits++;
+		conc__pool_run(j->p, w, t);
+	}
+	while (!atomic_load_explicit(&j->b_done, memory_order_acquire))
+		if (!conc__pool_run_one(j->p, w))
+			sched_yield();
+	atomic_fetch_add(&j->finished, 1);
+}
+
+static void test_pool_internal_join_api(void **state)
+{
+	(void)state;
+	conc_test_watchdog("internal_join_api", 60);
+	struct ijoin j = {0};
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&j.p, &cfg), 0);
+	assert_null(conc__pool_current(j.p));
+	assert_false(conc__pool_in_task(j.p));
+	for (int i = 0; i < 100; i++) {
+		atomic_store(&j.b_done, 0);
+		assert_int_equal(conc_pool_execute(j.p, ij_task, &j), 0);
+		/* not conc_pool_wait: the caller would run the task itself */
+		spin_until(&j.finished, (unsigned long)i + 1);
+		assert_int_equal(atomic_load(&j.b_done), 1);
+	}
+	assert_int_equal(j.errors, 0);
+	assert_int_equal(atomic_load(&j.leaves), 200);
+	assert_true(j.inline_hits > 0);
+	assert_int_equal(conc__pool_push_shared(j.p, ij_leaf, &j), 0);
+	assert_int_equal(conc_pool_wait(j.p), 0);
+	assert_int_equal(atomic_load(&j.leaves), 201);
+	assert_int_equal(conc_pool_destroy(j.p), 0);
+	conc_test_watchdog_off();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pool_global_and_fork), /* first: env at first use */
+		cmocka_unit_test(test_pool_create_destroy_unused),
+		cmocka_unit_test(test_pool_one_task),
+		cmocka_unit_test(test_pool_million_tasks_sum),
+		cmocka_unit_test(test_pool_fanout_depth20),
+		cmocka_unit_test(test_pool_wait_from_many_threads),
+		cmocka_unit_test(test_pool_hooks_and_names),
+		cmocka_unit_test(test_pool_stack_size),
+		cmocka_unit_test(test_pool_resize_while_running),
+		cmocka_unit_test(test_pool_shrink_hands_on_work),
+		cmocka_unit_test(test_pool_errors),
+		cmocka_unit_test(test_pool_keeps_errno),
+		cmocka_unit_test(test_pool_queries),
+		cmocka_unit_test(test_pool_max_queued),
+		cmocka_unit_test(test_pool_destroy_full_queue),
+		cmocka_unit_test(test_pool_oversubscribed),
+		cmocka_unit_test(test_pool_idle_uses_no_cpu),
+		cmocka_unit_test(test_pool_wakes_one_sleeper),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_pool_create_failures),
+		cmocka_unit_test(test_pool_execute_enomem),
+		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
+#endif
+		cmocka_unit_test(test_pool_internal_join_api),
+	};
+	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
+}

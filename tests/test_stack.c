@@ -1,0 +1,183 @@
+/*
+ * test_stack.c - conc/stack.h: the shared container contract
+ * (container_tests.h) with LIFO expectations, plus the elimination layer
+ * and the node caches.
+ */
+#include "conc/stack.h"
+#include "internal/containers.h"
+
+#define CT_PRIM "test_stack"
+#include "container_tests.h"
+
+static int s_create(void **c)
+{
+	conc_stack *s = NULL;
+	int rc = conc_stack_create(c ? &s : NULL);
+	if (!rc)
+		*c = s;
+	return rc;
+}
+
+static int s_create_in(void **c, conc_epoch *d)
+{
+	conc_stack *s = NULL;
+	int rc = conc_stack_create_in(c ? &s : NULL, d);
+	if (!rc)
+		*c = s;
+	return rc;
+}
+
+static void s_destroy(void *c, void (*drop)(void *)) { conc_stack_destroy(c, drop); }
+static int s_push(void *c, void *item) { return conc_stack_push(c, item); }
+static bool s_try_pop(void *c, void **item) { return conc_stack_try_pop(c, item); }
+static int s_pop(void *c, void **item) { return conc_stack_pop(c, item); }
+static int s_pop_timeout(void *c, void **item, uint64_t ns) { return conc_stack_pop_timeout(c, item, ns); }
+static void s_close(void *c) { conc_stack_close(c); }
+static bool s_is_empty(void *c) { return conc_stack_is_empty(c); }
+static unsigned s_sleepers(void *c) { return conc__stack_sleepers(c); }
+
+static const ct_ops CT = {
+	.spec = LC_LIFO,
+	.create = s_create,
+	.create_in = s_create_in,
+	.destroy = s_destroy,
+	.push = s_push,
+	.try_pop = s_try_pop,
+	.pop = s_pop,
+	.pop_timeout = s_pop_timeout,
+	.close = s_close,
+	.is_empty = s_is_empty,
+	.sleepers = s_sleepers,
+	.force_alloc = conc__stack_trim_caches,
+	.alloc_every = 1,
+	.steady_max_allocs = 4096,
+};
+
+/* Concurrent pushers and poppers with elimination on and off: the same
+ * exactly-once result; off, no pair is matched in the elimination array. */
+typedef struct elim_run {
+	conc_stack *s;
+	unsigned long per;
+	atomic_ulong popped;
+	unsigned long total;
+	atomic_uchar *seen;
+} elim_run;
+
+typedef struct elim_arg {
+	elim_run *r;
+	unsigned id;
+	unsigned long dup, bad;
+} elim_arg;
+
+static void *elim_pusher(void *arg)
+{
+	elim_arg *a = arg;
+	for (unsigned long i = 0; i < a->r->per; i++)
+		if (conc_stack_push(a->r->s, (void *)(uintptr_t)(a->id * a->r->per + i + 1)) != 0)
+			a->bad++;
+	return NULL;
+}
+
+static void *elim_popper(void *arg)
+{
+	elim_arg *a = arg;
+	elim_run *r = a->r;
+	void *it;
+	while (atomic_load(&r->popped) < r->total) {
+		if (!conc_stack_try_pop(r->s, &it)) {
+			sched_yield();
+			continue;
+		}
+		atomic_fetch_add(&r->popped, 1);
+		uintptr_t v = (uintptr_t)it;
+		if (v == 0 || v > r->total)
+			a->bad++;
+		else if (atomic_fetch_add(&r->seen[v - 1], 1))
+			a->dup++;
+	}
+	return NULL;
+}
+
+static uint64_t elim_once(bool on, unsigned pairs, unsigned long per)
+{
+	elim_run r = {.per = per, .total = pairs * per};
+	assert_int_equal(conc_stack_create(&r.s), 0);
+	conc__stack_set_elimination(r.s, on);
+	atomic_init(&r.popped, 0);
+	r.seen = calloc(r.total, 1);
+	assert_non_null(r.seen);
+	pthread_t t[16];
+	elim_arg a[16];
+	for (unsigned i = 0; i < 2 * pairs; i++) {
+		a[i] = (elim_arg){&r, i % pairs, 0, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, i < pairs ? elim_pusher : elim_popper,
+						&a[i]), 0);
+	}
+	unsigned long dup = 0, bad = 0;
+	for (unsigned i = 0; i < 2 * pairs; i++) {
+		pthread_join(t[i], NULL);
+		dup += a[i].dup;
+		bad += a[i].bad;
+	}
+	assert_int_equal(dup, 0);
+	assert_int_equal(bad, 0);
+	for (unsigned long i = 0; i < r.total; i++)
+		assert_int_equal(atomic_load(&r.seen[i]), 1);
+	assert_true(conc_stack_is_empty(r.s));
+	uint64_t matched = conc__stack_eliminated(r.s);
+	conc_stack_destroy(r.s, NULL);
+	free(r.seen);
+	return matched;
+}
+
+static void test_stack_elimination_switch(void **state)
+{
+	(void)state;
+	conc_test_watchdog("elimination", 120);
+	unsigned long per = conc_test_iters(100000, 10);
+	uint64_t on = elim_once(true, 4, per);
+	uint64_t off = elim_once(false, 4, per);
+	print_message("pairs matched by elimination: %llu (on), %llu (off) of %lu\n",
+		      (unsigned long long)on, (unsigned long long)off, 4 * per);
+	assert_int_equal(off, 0);
+	assert_true(on <= 4 * per);
+	conc_test_watchdog_off();
+}
+
+/* Destroying the last stack frees the caches; a new stack starts over. */
+static void test_stack_caches_survive_churn(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		conc_stack *a, *b;
+		assert_int_equal(conc_stack_create(&a), 0);
+		assert_int_equal(conc_stack_create(&b), 0);
+		for (int i = 0; i < 1000; i++) {
+			assert_int_equal(conc_stack_push(a, (void *)(uintptr_t)i), 0);
+			assert_int_equal(conc_stack_push(b, (void *)(uintptr_t)i), 0);
+		}
+		void *it;
+		for (int i = 0; i < 600; i++) {
+			assert_true(conc_stack_try_pop(a, &it));
+			assert_ptr_equal(it, (void *)(uintptr_t)(999 - i));
+		}
+		conc_stack_destroy(a, NULL);
+		for (int i = 0; i < 1000; i++) {
+			assert_true(conc_stack_try_pop(b, &it));
+			assert_ptr_equal(it, (void *)(uintptr_t)(999 - i));
+		}
+		conc_stack_destroy(b, NULL);
+		conc_epoch_barrier(conc_epoch_global());
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		CT_TESTS,
+		CT_FAULT_TESTS,
+		cmocka_unit_test(test_stack_elimination_switch),
+		cmocka_unit_test(test_stack_caches_survive_churn),
+	};
+	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
+}
