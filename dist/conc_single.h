@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/scope.c.
+ * Contents: src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -26,6 +26,9 @@
 #define CONC_SINGLE_H
 
 #define CONC_HAVE_EPOCH 1
+#define CONC_HAVE_QUEUE 1
+#define CONC_HAVE_STACK 1
+#define CONC_HAVE_POOL 1
 #define CONC_HAVE_SCOPE 1
 
 /* ---- include/conc/conc.h ----------------------------------------------- */
@@ -302,8 +305,24 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
 #endif
 /* ---- include/conc/queue.h ---------------------------------------------- */
 /*
- * conc/queue.h - unbounded MPMC FIFO queue (Michael-Scott), lock-free.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 4.)
+ * conc/queue.h - unbounded MPMC FIFO queue, lock-free, with blocking pop
+ * and close.
+ *
+ * Any number of threads may push and pop at once; items are any void *
+ * (NULL included) and are never dereferenced.  The queue is a Michael-Scott
+ * linked list whose nodes are arrays of slots claimed with fetch-and-add
+ * (the FAAArrayQueue of Ramalhete and Correia): one atomic RMW per push and
+ * one per pop in the common case, segments recycled through the queue's
+ * epoch domain, so steady-state traffic does not call malloc or free.
+ *
+ *   conc_queue *q;  conc_queue_create(&q);
+ *   conc_queue_push(q, job);   ...   void *j; if (conc_queue_pop(q, &j) == 0) run(j);
+ *
+ * Concurrency: every call may run concurrently with every other, except
+ * conc_queue_destroy (nothing else on q may run during or after it).
+ * close may overlap pushes: a push that overlaps close may succeed or fail
+ * with EPIPE; a push that starts after close has returned always fails, and
+ * a pop reports EPIPE only when no item of a successful push is left.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -318,14 +337,90 @@ extern "C" {
 
 typedef struct conc_queue conc_queue;
 
+/*
+ * conc_queue_create - a new empty queue that reclaims memory through
+ * conc_epoch_global().
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
+ */
 int conc_queue_create(conc_queue **out);
+
+/*
+ * conc_queue_create_in - the same, reclaiming through the domain d, which
+ * must outlive the queue (destroy the queue first, then the domain).
+ *
+ * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+
+/*
+ * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
+ * order (when drop is not NULL), and free the queue.  Memory still waiting
+ * in the epoch domain is freed when its grace period ends.
+ *
+ * Thread safety: no other call on q may run concurrently or afterwards.
+ * Progress: blocking.  q NULL: nothing happens.
+ */
 void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
+
+/*
+ * conc_queue_push - append item at the tail of q.
+ *
+ * Thread safety: any number of threads may push and pop concurrently.
+ * Ordering: everything the caller wrote before the push happens-before
+ *   what the thread whose pop returns this item does after the pop.
+ *   Items pushed by one thread are popped in the order that thread pushed.
+ * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
+ * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
+ *   EPIPE (q is closed; nothing was pushed).
+ */
 int conc_queue_push(conc_queue *q, void *item);
+
+/*
+ * conc_queue_try_pop - take the item at the head of q, if there is one.
+ *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: lock-free.
+ * Returns: true and *item set; false when q was empty (*item untouched).
+ */
 bool conc_queue_try_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_pop - take the item at the head of q, waiting for one.
+ * Spins briefly, then sleeps in the kernel (not pinned, not spinning) until
+ * a push or close wakes it.
+ *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: blocking while q is empty.
+ * Returns: 0 and *item set; EPIPE when q is closed and empty.
+ */
 int conc_queue_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
+ * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
+ * UINT64_MAX) simply wait long.
+ *
+ * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
+ *   closed and empty (at once, whatever the timeout).
+ */
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+
+/*
+ * conc_queue_close - refuse further pushes and wake every sleeping pop.
+ * Pops still return what is left, then EPIPE.  Idempotent.
+ *
+ * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
+ */
 void conc_queue_close(conc_queue *q);
+
+/*
+ * conc_queue_is_empty - whether q held no item at some moment during the
+ * call (a snapshot: concurrent pushes and pops may change it at once).
+ *
+ * Thread safety: any thread.  Progress: lock-free.
+ */
 bool conc_queue_is_empty(conc_queue *q);
 
 #ifdef __cplusplus
@@ -335,8 +430,24 @@ bool conc_queue_is_empty(conc_queue *q);
 #endif
 /* ---- include/conc/stack.h ---------------------------------------------- */
 /*
- * conc/stack.h - LIFO stack (Treiber), lock-free.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 4.)
+ * conc/stack.h - LIFO stack (Treiber), lock-free, with an elimination
+ * layer, blocking pop and close.
+ *
+ * Any number of threads may push and pop at once; items are any void *
+ * (NULL included) and are never dereferenced.  Nodes come from per-thread
+ * caches and return to them through the stack's epoch domain after a grace
+ * period (which is also what makes the top-pointer CAS safe from ABA); under
+ * contention a push and a pop that meet in the elimination array trade the
+ * item directly instead of both fighting over the top pointer.
+ *
+ *   conc_stack *s;  conc_stack_create(&s);
+ *   conc_stack_push(s, obj);   ...   void *o; if (conc_stack_try_pop(s, &o)) use(o);
+ *
+ * Concurrency: every call may run concurrently with every other, except
+ * conc_stack_destroy (nothing else on s may run during or after it).
+ * A push that overlaps close may succeed or fail with EPIPE; a push that
+ * starts after close has returned always fails, and a pop reports EPIPE
+ * only when no item of a successful push is left.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -351,15 +462,92 @@ extern "C" {
 
 typedef struct conc_stack conc_stack;
 
+/*
+ * conc_stack_create - a new empty stack that reclaims memory through
+ * conc_epoch_global().
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
+ */
 int conc_stack_create(conc_stack **out);
+
+/*
+ * conc_stack_create_in - the same, reclaiming through the domain d, which
+ * must outlive the stack (destroy the stack first, then the domain).
+ *
+ * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
-void conc_stack_destroy(conc_stack *q, void (*drop)(void *item));
-int conc_stack_push(conc_stack *q, void *item);
-bool conc_stack_try_pop(conc_stack *q, void **item);
-int conc_stack_pop(conc_stack *q, void **item);
-int conc_stack_pop_timeout(conc_stack *q, void **item, uint64_t timeout_ns);
-void conc_stack_close(conc_stack *q);
-bool conc_stack_is_empty(conc_stack *q);
+
+/*
+ * conc_stack_destroy - call drop(item) on every item still on the stack, from
+ * the top down (when drop is not NULL), and free the stack.  Nodes still
+ * waiting in the epoch domain return to the node caches when their grace
+ * period ends.
+ *
+ * Thread safety: no other call on s may run concurrently or afterwards.
+ * Progress: blocking.  s NULL: nothing happens.
+ */
+void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
+
+/*
+ * conc_stack_push - put item on the top of s.
+ *
+ * Thread safety: any number of threads may push and pop concurrently.
+ * Ordering: everything the caller wrote before the push happens-before
+ *   what the thread whose pop returns this item does after the pop.
+ * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
+ * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
+ *   still yours);
+ *   EPIPE (s is closed; nothing was pushed).
+ */
+int conc_stack_push(conc_stack *s, void *item);
+
+/*
+ * conc_stack_try_pop - take the item on the top of s, if there is one.
+ *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: lock-free.
+ * Returns: true and *item set; false when s was empty (*item untouched).
+ */
+bool conc_stack_try_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_pop - take the item on the top of s, waiting for one.
+ * Spins briefly, then sleeps in the kernel (not pinned, not spinning) until
+ * a push or close wakes it.
+ *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: blocking while s is empty.
+ * Returns: 0 and *item set; EPIPE when s is closed and empty.
+ */
+int conc_stack_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
+ * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
+ * UINT64_MAX) simply wait long.
+ *
+ * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
+ *   closed and empty (at once, whatever the timeout).
+ */
+int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+
+/*
+ * conc_stack_close - refuse further pushes and wake every sleeping pop.
+ * Pops still return what is left, then EPIPE.  Idempotent.
+ *
+ * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
+ */
+void conc_stack_close(conc_stack *s);
+
+/*
+ * conc_stack_is_empty - whether s held no item at some moment during the
+ * call (a snapshot: concurrent pushes and pops may change it at once).
+ *
+ * Thread safety: any thread.  Progress: lock-free.
+ */
+bool conc_stack_is_empty(conc_stack *s);
 
 #ifdef __cplusplus
 }
@@ -368,8 +556,37 @@ bool conc_stack_is_empty(conc_stack *q);
 #endif
 /* ---- include/conc/pool.h ----------------------------------------------- */
 /*
- * conc/pool.h - thread pool: work-stealing workers, an injector, parking.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 5.)
+ * conc/pool.h - a thread pool: work-stealing workers, an injector, parking.
+ *
+ * A pool runs small tasks - a function and its argument - on a fixed set of
+ * worker threads.  Each worker has its own deque: a task executed from
+ * inside a task goes on the current worker's deque, which that worker runs
+ * newest first while idle workers steal the oldest.  Tasks executed from
+ * other threads go through a shared lock-free queue (the injector).  Idle
+ * workers search briefly, then sleep on a futex; an idle pool uses no CPU.
+ * Executing a task allocates nothing in steady state.
+ *
+ *   conc_pool *p;  conc_pool_create(&p, NULL);
+ *   conc_pool_execute(p, work, arg);  conc_pool_wait(p);  conc_pool_destroy(p);
+ *
+ * Concurrency.  execute, wait and the queries may be called by any number
+ * of threads at once, also from inside tasks.  resize and destroy may be
+ * called from any thread that is not running one of the pool's tasks;
+ * concurrent resizes are serialized.  No other call on a pool may start
+ * once its destroy has been called, except execute (EPIPE outside the pool;
+ * accepted from the pool's own tasks) and the queries from the pool's own
+ * tasks; an outside thread whose execute overlaps destroy must make sure the
+ * call has begun before destroy returns (p is freed then).
+ *
+ * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
+ * pool (EDEADLK).  Tasks run in no particular order, except that a worker
+ * runs the tasks its own tasks executed newest first.  A task that blocks
+ * holds its worker for that long.  on_start/on_stop hooks run on the worker
+ * and count as the pool's tasks for these rules.
+ *
+ * fork().  A pool created before fork() is unusable in the child (it has no
+ * worker threads there); calls on it in the child are undefined.
+ * conc_pool_global() in the child creates a fresh pool.
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
@@ -383,24 +600,139 @@ extern "C" {
 
 typedef struct conc_pool conc_pool;
 
+/* The most worker threads a pool may have. */
+#define CONC_POOL_MAX_THREADS 1024u
+
+/*
+ * Pool configuration.  A zeroed config (or NULL) gives the defaults.
+ */
 typedef struct conc_pool_config {
-	unsigned threads;  /* 0: conc_cpu_count() */
-	const char *name;  /* NULL: "conc-pool"; threads are "<name>-<index>" */
-	size_t stack_size; /* 0: the system default */
-	size_t max_queued; /* 0: no bound */
+	/* Worker threads; 0: conc_cpu_count().  At most CONC_POOL_MAX_THREADS. */
+	unsigned threads;
+	/* Thread name prefix; NULL: "conc-pool".  Worker i is named
+	 * "<name>-<i>", cut to the 15 characters Linux keeps. */
+	const char *name;
+	/* Worker stack size in bytes (rounded up to a page); 0: the system
+	 * default.  Below PTHREAD_STACK_MIN: EINVAL. */
+	size_t stack_size;
+	/* Bound on tasks waiting in the shared queue; 0: no bound.  An outside
+	 * thread's execute sleeps while that many wait (each worker may also
+	 * hold up to 32 it has taken; concurrent outside executors may overshoot
+	 * by one each).  Tasks executed by tasks never wait. */
+	size_t max_queued;
+	/* Called on each worker thread before it runs its first task, and
+	 * after its last one (shrink or destroy), with its index. */
 	void (*on_start)(unsigned index, void *ctx);
 	void (*on_stop)(unsigned index, void *ctx);
 	void *ctx;
 } conc_pool_config;
 
+/*
+ * conc_pool_create - start a pool.
+ *
+ * Returns after every worker's on_start has returned.  cfg is copied (the
+ * name too); it may be NULL.
+ * Thread safety: any thread.
+ * Progress: blocking (creates threads).
+ * Returns: 0 and *out set; EINVAL (out NULL, threads above
+ *   CONC_POOL_MAX_THREADS, stack_size too small); ENOMEM; EAGAIN (a worker
+ *   thread could not be created: every thread already started has been
+ *   joined without running a hook, and nothing is left allocated).
+ */
 int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+
+/*
+ * conc_pool_global - the process-wide pool, created on first use.
+ *
+ * Sized by the environment variable CONC_NUM_THREADS when it is a plain
+ * decimal number from 1 to 1024 (digits only), else by conc_cpu_count().
+ * It lives until the process exits (conc_pool_destroy refuses it).  In the
+ * child of a fork() the first call creates a new global pool.
+ * Thread safety: any thread; concurrent first calls create one pool.
+ * Progress: wait-free once created; the first call blocks.
+ * Returns: the pool; NULL if it could not be created (a later call tries
+ *   again).
+ */
 conc_pool *conc_pool_global(void);
+
+/*
+ * conc_pool_execute - run fn(arg) on the pool, some time later.
+ *
+ * From one of p's workers the task goes on that worker's deque; from any
+ * other thread, through the shared queue, waking a sleeping worker only if
+ * one sleeps and none is already searching.  With max_queued set, a
+ * caller that is not running one of p's tasks (an outside thread, or a task
+ * of another pool) sleeps, without spinning, until the queue is below the
+ * bound; one of p's own tasks never waits (that could deadlock).
+ * Thread safety: any thread, also from inside tasks.
+ * Ordering: everything the caller did before execute happens-before fn
+ *   starts.
+ * Progress: lock-free (see src/pool.c for the injector's block boundary);
+ *   blocking only while held by max_queued.
+ * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
+ *   (destroy has begun and the caller is not one of p's tasks).
+ */
 int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
+
+/*
+ * conc_pool_wait - block until every task executed before the call, and
+ * every task those executed (transitively), has finished.
+ *
+ * Tasks other threads execute meanwhile may or may not be waited for; a
+ * stream of them that never stops may keep wait from returning.  The
+ * caller sleeps; it does not run tasks itself (on a pool with a worker per
+ * CPU that only adds contention).  The pool stays usable.
+ * Thread safety: any number of threads at once.
+ * Ordering: everything the waited-for tasks did happens-before wait
+ *   returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks).
+ */
 int conc_pool_wait(conc_pool *p);
+
+/*
+ * Queries: snapshots, exact only when nothing runs.
+ * conc_pool_threads - worker threads now.
+ * conc_pool_queued  - tasks executed and not yet started.
+ * conc_pool_active  - workers that are running tasks (not searching or
+ *                     sleeping).
+ * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
+ */
 unsigned conc_pool_threads(conc_pool *p);
 size_t conc_pool_queued(conc_pool *p);
 unsigned conc_pool_active(conc_pool *p);
+
+/*
+ * conc_pool_resize - grow or shrink the pool to `threads` workers.
+ *
+ * Growing takes the lowest free indexes and returns after the new workers'
+ * on_start has returned.  Shrinking stops the highest indexes: each
+ * finishes the task it is running, runs on_stop and exits; resize returns
+ * after they have all exited, so from then on at most `threads` tasks run
+ * at once.  Tasks queued on
+ * a removed worker are run by the others.
+ * Thread safety: any thread that is not running one of p's tasks;
+ *   serialized with other resizes.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
+ *   EDEADLK (called from one of p's tasks); EAGAIN (a thread could not be
+ *   created) or ENOMEM: the pool is unchanged (threads started by this call
+ *   have exited without running a hook).
+ */
 int conc_pool_resize(conc_pool *p, unsigned threads);
+
+/*
+ * conc_pool_destroy - finish every queued task, stop the workers, free p.
+ *
+ * From its start, executes from outside the pool fail with EPIPE; tasks
+ * executed by the pool's tasks are still accepted and run.  Tasks that
+ * on_stop hooks execute run on the caller, after the workers have exited.
+ * Thread safety: one call per pool; see "Concurrency" above.
+ * Ordering: everything every task did happens-before destroy returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one
+ *   of p's tasks; nothing changed).
+ */
 int conc_pool_destroy(conc_pool *p);
 
 #ifdef __cplusplus
@@ -582,11 +914,12 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <assert.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
+#include <assert.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stddef.h>
 
 /* ---- src/internal/fault.h ---------------------------------------------- */
 /*
@@ -807,6 +1140,16 @@ static inline bool conc__park_has_waiters(conc__park *p)
 	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
 }
 
+/*
+ * The raw futex calls under the park, for protocols of their own (scope's
+ * per-handle words): sleep while *addr == val until the absolute
+ * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
+ * sleepers (addr may already be freed: the kernel only hashes it).  Both
+ * keep errno.
+ */
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
+void conc__futex_wake(atomic_uint *addr, int n);
+
 /* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
 uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
@@ -820,6 +1163,23 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
 #define CONC_INTERNAL_EPOCH_H
 
 #include <stdbool.h>
+
+/* A node retired at epoch t runs once the domain's epoch reaches t + GRACE
+ * (src/epoch.c proves why 3). */
+#define CONC__EPOCH_GRACE 3
+
+/*
+ * When a thread tries to advance the epoch: after every ADVANCE_EVERY
+ * retires, unless the domain advanced less than ADVANCE_GAP_NS ago - each
+ * advance costs an IPI to every CPU running one of our threads, which a
+ * thread retiring millions of objects a second would otherwise send every
+ * few microseconds - and in any case after ADVANCE_MAX retires.  So a thread
+ * holds about GRACE x ADVANCE_EVERY retired objects when it retires slowly,
+ * and at most about GRACE x ADVANCE_MAX when it retires fast.
+ */
+#define CONC__EPOCH_ADVANCE_EVERY 64
+#define CONC__EPOCH_ADVANCE_MAX 1024
+#define CONC__EPOCH_ADVANCE_GAP_NS 20000
 
 /* Whether the calling thread is pinned in any domain (records and the
  * shared path alike): a thread that ran user code and comes back pinned
@@ -850,6 +1210,494 @@ static inline size_t conc__round_up(size_t n, size_t a)
 {
 	return (n + a - 1) & ~(a - 1);
 }
+
+#endif
+/* ---- src/internal/containers.h ----------------------------------------- */
+/*
+ * containers.h - internal hooks of the queue and the stack, for the tests
+ * and the bench binaries only (not part of the public API).
+ */
+#ifndef CONC_INTERNAL_CONTAINERS_H
+#define CONC_INTERNAL_CONTAINERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+
+/* Threads asleep (or about to sleep) in a blocking pop right now. */
+unsigned conc__queue_sleepers(conc_queue *q);
+unsigned conc__stack_sleepers(conc_stack *s);
+
+/* Items per queue segment (a push past a full segment allocates). */
+unsigned conc__queue_segment_slots(void);
+
+/* The stack's elimination layer: switch it off/on (on by default), and
+ * count the push/pop pairs it has matched so far. */
+void conc__stack_set_elimination(conc_stack *s, bool on);
+uint64_t conc__stack_eliminated(conc_stack *s);
+
+/* Free the calling thread's cached stack nodes and the shared depot, so
+ * that the next push has to allocate (failure-injection tests). */
+void conc__stack_trim_caches(void);
+
+#endif
+/* ---- src/internal/waitpop.h -------------------------------------------- */
+/*
+ * waitpop.h - the blocking pop shared by the queue and the stack: a short
+ * bounded spin of try_pop, then sleep on the container's conc__park.
+ *
+ * The condition a sleeper waits for is "try_pop succeeds, or the container
+ * is closed".  The container keeps the protocol of park.h: its publishing
+ * write (the RMW that makes an item visible; the store of the closed flag)
+ * is seq_cst and is followed by notify_one (push) or notify_all (close).
+ *
+ * States of one waiter:
+ *   SPIN     up to CONC__WAITPOP_SPIN tries of try_pop, no sleep
+ *   PREPARED conc__park_prepare done; re-checks try_pop and closed
+ *   ASLEEP   in conc__park_wait (never pinned: try_pop unpins before it
+ *            returns), left on notify, spurious wake or deadline
+ *   DONE     0 (item taken), EPIPE (closed and empty), ETIMEDOUT
+ * A waiter that leaves on its deadline re-checks once more and takes an
+ * item if one is there: a notify_one it absorbed is then not lost, because
+ * the item it announced is taken by the waiter it woke.
+ */
+#ifndef CONC_INTERNAL_WAITPOP_H
+#define CONC_INTERNAL_WAITPOP_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+
+#define CONC__WAITPOP_SPIN 64
+
+typedef struct conc__waitpop_ops {
+	bool (*try_pop)(void *c, void **item);
+	bool (*is_closed)(void *c);
+} conc__waitpop_ops;
+
+static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
+				conc__park *park, void **item, bool timed,
+				uint64_t timeout_ns)
+{
+	if (ops->try_pop(c, item))
+		return 0;
+	if (timed && timeout_ns == 0) {
+		if (!ops->is_closed(c))
+			return ETIMEDOUT;
+		/* closed: one more try for an item pushed before the close */
+		return ops->try_pop(c, item) ? 0 : EPIPE;
+	}
+	for (int i = 0; i < CONC__WAITPOP_SPIN; i++) {
+		if (ops->is_closed(c))
+			break;
+		conc__cpu_relax();
+		if (ops->try_pop(c, item))
+			return 0;
+	}
+	uint64_t deadline = timed ? conc__deadline_after(timeout_ns) : CONC__NO_DEADLINE;
+	for (;;) {
+		unsigned key = conc__park_prepare(park);
+		/* Checked after prepare's seq_cst fence: either we see the
+		 * item / the closed flag, or its publisher sees us waiting. */
+		if (ops->try_pop(c, item)) {
+			conc__park_cancel(park);
+			return 0;
+		}
+		if (ops->is_closed(c)) {
+			conc__park_cancel(park);
+			/* The flag is set only after close has fenced off every
+			 * later push; what is left is what we may still take. */
+			return ops->try_pop(c, item) ? 0 : EPIPE;
+		}
+		if (!conc__park_wait(park, key, deadline)) {
+			if (ops->try_pop(c, item))
+				return 0;
+			return ops->is_closed(c) ? EPIPE : ETIMEDOUT;
+		}
+	}
+}
+
+#endif
+/* ---- src/internal/backoff.h -------------------------------------------- */
+/*
+ * backoff.h - bounded exponential backoff for CAS loops and short waits.
+ *
+ * After the k-th consecutive failure a thread waits 2^k pause instructions,
+ * up to 2^CONC_BACKOFF_SPIN_SHIFT; past that it yields the CPU instead.
+ * Yielding is what matters when threads outnumber cores: the thread that
+ * holds the contended line, or that will produce what we wait for, may be
+ * preempted, and spinning would only burn its time slice.
+ */
+#ifndef CONC_INTERNAL_BACKOFF_H
+#define CONC_INTERNAL_BACKOFF_H
+
+#include <sched.h>
+
+
+#define CONC_BACKOFF_SPIN_SHIFT 6u /* largest spin: 64 pauses */
+
+typedef struct conc__backoff {
+	unsigned step;
+} conc__backoff;
+
+#define CONC__BACKOFF_INIT {0}
+
+static inline void conc__backoff_reset(conc__backoff *b)
+{
+	b->step = 0;
+}
+
+/* True once spinning is over and each further round yields. */
+static inline int conc__backoff_is_yielding(const conc__backoff *b)
+{
+	return b->step > CONC_BACKOFF_SPIN_SHIFT;
+}
+
+/* Wait one round; never fails. */
+static inline void conc__backoff_spin(conc__backoff *b)
+{
+	if (b->step <= CONC_BACKOFF_SPIN_SHIFT) {
+		unsigned n = 1u << b->step;
+		for (unsigned i = 0; i < n; i++)
+			conc__cpu_relax();
+		b->step++;
+	} else {
+		sched_yield();
+	}
+}
+
+#endif
+/* ---- src/internal/deque.h ---------------------------------------------- */
+/*
+ * deque.h - the Chase-Lev work-stealing deque of a pool worker.
+ *
+ * Algorithm: Chase & Lev (SPAA 2005), with the C11 orderings of Le, Pop,
+ *   Cohen & Zappa Nardelli (PPoPP 2013), except that the two standalone
+ *   seq_cst fences are replaced by seq_cst operations on `top` and `bottom`
+ *   (an exchange in pop, loads in steal): the same store-buffering argument,
+ *   one instruction cheaper on x86 (xchg instead of mov + mfence), and
+ *   visible to ThreadSanitizer, which does not model fences.
+ *
+ * One owner pushes and pops at the bottom (LIFO); any thread steals at the
+ * top (FIFO).  An element is a task: a function and its argument, stored in
+ * two atomic words of a circular buffer, so no task record is allocated.
+ *
+ * Invariants: top <= bottom + 1 (bottom is one below top only inside pop);
+ *   the elements are the indexes [top, bottom); only the owner writes bottom
+ *   and buf; top only grows, and only by a successful CAS.
+ * Linearization points: push, the release store of bottom (LP: push);
+ *   pop, the exchange of bottom when top < the new bottom, else the CAS on
+ *   top (LP: pop); steal, the CAS on top (LP: steal); an empty steal, its
+ *   load of bottom (LP: steal-empty).
+ * Why the last element is never taken twice: pop exchanges bottom (seq_cst)
+ *   and then loads top (seq_cst); steal loads top and then bottom (both
+ *   seq_cst).  In the single order S either the thief's bottom load follows
+ *   the owner's exchange (it sees the element gone, or, when one element is
+ *   left, both go for the CAS on top and one wins), or the owner's load of
+ *   top follows the thief's, and the owner takes the element only by the
+ *   same CAS.
+ * Growth: when full, the owner copies [top, bottom) into a buffer twice the
+ *   size and publishes it (release).  A thief may still be reading the old
+ *   buffer, so the old buffer is retired through the epoch domain `ebr`;
+ *   thieves pin `ebr` while they hold a buffer pointer.  Nothing else on
+ *   the per-task path touches the epoch: the owner never pins, and a thief
+ *   pins only after seeing a non-empty deque.
+ * Progress: push, pop wait-free (push allocates when it grows); steal
+ *   lock-free (a failed CAS means another thread took an element).
+ */
+#ifndef CONC_INTERNAL_DEQUE_H
+#define CONC_INTERNAL_DEQUE_H
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+
+typedef void (*conc__task_fn)(void *);
+
+typedef struct conc__task {
+	conc__task_fn fn;
+	void *arg;
+} conc__task;
+
+struct conc__deque_slot {
+	_Atomic(conc__task_fn) fn;
+	_Atomic(void *) arg;
+};
+
+struct conc__deque_buf {
+	conc_epoch_node node; /* for retirement; first member */
+	int64_t mask;         /* capacity - 1; capacity a power of two */
+	struct conc__deque_slot slot[];
+};
+
+typedef struct conc__deque {
+	CONC_ALIGNED _Atomic int64_t top; /* thieves CAS it */
+	CONC_ALIGNED _Atomic int64_t bottom;  /* the owner's */
+	_Atomic(struct conc__deque_buf *) buf; /* stored by the owner only */
+	conc_epoch *ebr;
+} conc__deque;
+
+enum { CONC__STEAL_EMPTY, CONC__STEAL_OK, CONC__STEAL_RETRY };
+
+static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
+{
+	struct conc__deque_buf *a =
+		conc__malloc(sizeof *a + (size_t)cap * sizeof a->slot[0]);
+	if (a)
+		a->mask = cap - 1;
+	return a;
+}
+
+static inline void conc__deque_buf_free(conc_epoch_node *n)
+{
+	free((struct conc__deque_buf *)(void *)n);
+}
+
+/* Empty deque of capacity 2^log2_cap; 0 or ENOMEM. */
+static inline int conc__deque_init(conc__deque *q, unsigned log2_cap,
+				   conc_epoch *ebr)
+{
+	struct conc__deque_buf *a = conc__deque_buf_new((int64_t)1 << log2_cap);
+	if (!a)
+		return ENOMEM;
+	atomic_init(&q->top, 0);
+	atomic_init(&q->bottom, 0);
+	atomic_init(&q->buf, a);
+	q->ebr = ebr;
+	return 0;
+}
+
+/* No thread may use q any more (they were joined). */
+static inline void conc__deque_fini(conc__deque *q)
+{
+	free(atomic_load_explicit(&q->buf, memory_order_relaxed));
+}
+
+/* Owner: double the buffer.  Returns the new buffer or NULL (unchanged).
+ * Out of line: keeps the push fast path small. */
+static __attribute__((noinline, unused)) struct conc__deque_buf *
+conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b)
+{
+	struct conc__deque_buf *n = conc__deque_buf_new((a->mask + 1) * 2);
+	if (!n)
+		return NULL;
+	for (int64_t i = t; i < b; i++) {
+		struct conc__deque_slot *s = &a->slot[i & a->mask];
+		struct conc__deque_slot *d = &n->slot[i & n->mask];
+		/* relaxed: the slots are published by the release store of
+		 * buf below. */
+		atomic_store_explicit(&d->fn, atomic_load_explicit(&s->fn, memory_order_relaxed), memory_order_relaxed);
+		atomic_store_explicit(&d->arg, atomic_load_explicit(&s->arg, memory_order_relaxed), memory_order_relaxed);
+	}
+	/* release: publishes the copied slots; pairs with the acquire load of
+	 * buf in steal. */
+	atomic_store_explicit(&q->buf, n, memory_order_release);
+	/* Thieves that loaded the old pointer are pinned; it is freed once
+	 * they have all unpinned. */
+	conc_epoch_retire(q->ebr, &a->node, conc__deque_buf_free);
+	return n;
+}
+
+/* Owner: room for k more elements without growing. */
+static inline int64_t conc__deque_room(conc__deque *q)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* relaxed: a stale top only under-reports the room. */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_relaxed);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	return a->mask + 1 - (b - t);
+}
+
+/* Owner: append n tasks; the caller checked conc__deque_room(q) >= n. */
+static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size_t n)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* acquire: pairs with the thieves' CAS on top: a slot we overwrite
+	 * below was read by its thief before that CAS. */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	assert(b - t + (int64_t)n <= a->mask + 1);
+	(void)t;
+	for (size_t i = 0; i < n; i++) {
+		struct conc__deque_slot *s = &a->slot[(b + (int64_t)i) & a->mask];
+		/* relaxed: published by the release store of bottom. */
+		atomic_store_explicit(&s->fn, tk[i].fn, memory_order_relaxed);
+		atomic_store_explicit(&s->arg, tk[i].arg, memory_order_relaxed);
+	}
+	/* release: publishes the slots and everything the owner wrote before
+	 * (the tasks' data); pairs with the acquire load of bottom in steal. */
+	atomic_store_explicit(&q->bottom, b + (int64_t)n, memory_order_release); /* LP: push */
+}
+
+/*
+ * Owner: push one task; 0 or ENOMEM (the buffer could not grow; nothing
+ * pushed).  If `count` is not NULL, *count (the owner's own counter) is
+ * incremented just before the task is published - the pool counts a task
+ * in before anyone can take it.
+ */
+static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
+				   _Atomic uint64_t *count)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* acquire: pairs with the thieves' CAS on top (see push_n). */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	if (conc__unlikely(b - t > a->mask)) {
+		a = conc__deque_grow(q, a, t, b);
+		if (!a)
+			return ENOMEM;
+	}
+	struct conc__deque_slot *s = &a->slot[b & a->mask];
+	/* relaxed: published by the release store of bottom. */
+	atomic_store_explicit(&s->fn, fn, memory_order_relaxed);
+	atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
+	if (count) /* relaxed: one writer; ordered by the release below */
+		atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	/* release: publishes the slot, the count and the task's data; pairs
+	 * with the acquire load of bottom in steal. */
+	atomic_store_explicit(&q->bottom, b + 1, memory_order_release); /* LP: push */
+	return 0;
+}
+
+/* Owner: take the newest task; false when empty. */
+static inline bool conc__deque_pop(conc__deque *q, conc__task *out)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* relaxed: top only grows, so top >= b means empty for certain; a
+	 * stale smaller value just takes the full path. */
+	if (atomic_load_explicit(&q->top, memory_order_relaxed) >= b)
+		return false;
+	b--;
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	/* seq_cst exchange: the owner half of the store-buffering pair with
+	 * steal (see the top of this file). */
+	atomic_exchange_explicit(&q->bottom, b, memory_order_seq_cst); /* LP: pop (when top < b) */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
+	if (t > b) { /* a thief took the last one first */
+		/* release: as every bottom store (steal reads it acquire). */
+		atomic_store_explicit(&q->bottom, b + 1, memory_order_release);
+		return false;
+	}
+	struct conc__deque_slot *s = &a->slot[b & a->mask];
+	out->fn = atomic_load_explicit(&s->fn, memory_order_relaxed); /* own slot */
+	out->arg = atomic_load_explicit(&s->arg, memory_order_relaxed);
+	if (t < b)
+		return true;
+	/* One element left: race the thieves for it on top. */
+	bool won = atomic_compare_exchange_strong_explicit(
+		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: pop */
+	atomic_store_explicit(&q->bottom, b + 1, memory_order_release); /* release: as above */
+	return won;
+}
+
+/* Any thread: take the oldest task. */
+static inline int conc__deque_steal(conc__deque *q, conc__task *out)
+{
+	/* seq_cst loads: the thief half of the store-buffering pair with pop;
+	 * bottom is also an acquire that pairs with the release stores of
+	 * bottom, so the slot and the task's data are visible. */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_seq_cst);
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_seq_cst);
+	if (t >= b)
+		return CONC__STEAL_EMPTY; /* LP: steal-empty */
+	conc_epoch_pin(q->ebr);
+	/* acquire: pairs with the release store in grow (the copied slots). */
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_acquire);
+	struct conc__deque_slot *s = &a->slot[t & a->mask];
+	/* relaxed: ordered by the acquire of bottom above; valid if the CAS
+	 * below succeeds (the owner overwrites slot t only once top > t). */
+	conc__task tk = {atomic_load_explicit(&s->fn, memory_order_relaxed),
+			 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+	bool won = atomic_compare_exchange_strong_explicit(
+		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: steal */
+	conc_epoch_unpin(q->ebr);
+	if (!won)
+		return CONC__STEAL_RETRY;
+	*out = tk;
+	return CONC__STEAL_OK;
+}
+
+/* Any thread: elements now (a snapshot; 0 when racing to empty). */
+static inline size_t conc__deque_size(conc__deque *q)
+{
+	/* acquire: pairs with the release stores of bottom, the counters the
+	 * caller sums are at least as new as what it saw before. */
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_acquire);
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	return b > t ? (size_t)(b - t) : 0;
+}
+
+#endif
+/* ---- src/internal/pool_internal.h -------------------------------------- */
+/*
+ * pool_internal.h - what the layers above the pool (conc_join, the parallel
+ * loops) need from inside it: which worker the calling thread is, its deque,
+ * and "run one task from anywhere" so that a thread waiting for a stolen
+ * task works instead of blocking.
+ *
+ * Task accounting (see src/pool.c): every task is counted once when it
+ * becomes visible (an injector push, or conc__pool_push_local) and once when
+ * it finishes (conc__pool_run / conc__pool_run_one).  A task taken back with
+ * conc__pool_pop_local is still counted as pending until it is passed to
+ * conc__pool_run, so conc_pool_wait cannot return while it is held.
+ *
+ * A join from a worker, sketched:
+ *   w = conc__pool_current(p);
+ *   if (conc__pool_push_local(w, b, bctx) != 0) { a(actx); b(bctx); return; }
+ *   a(actx);
+ *   if (conc__pool_pop_local(w, &t)) {
+ *       if (t.fn == b && t.arg == bctx) conc__pool_run(p, w, t) -- inline
+ *       else { conc__pool_run(p, w, t); ...keep looking for b... }
+ *   }
+ *   while (!b_done) if (!conc__pool_run_one(p, w)) spin/park briefly;
+ * (b's wrapper sets b_done with a release store when it finishes.)
+ */
+#ifndef CONC_INTERNAL_POOL_INTERNAL_H
+#define CONC_INTERNAL_POOL_INTERNAL_H
+
+#include <stdbool.h>
+
+
+typedef struct conc__worker conc__worker;
+
+/* The worker of p that the calling thread is, or NULL (an outside thread,
+ * or a worker of another pool). */
+conc__worker *conc__pool_current(conc_pool *p);
+
+/* True when the calling thread is inside one of p's tasks (on a worker of
+ * p, or running p's tasks while it waits or helps). */
+bool conc__pool_in_task(conc_pool *p);
+
+/* Owner only: push fn(arg) on w's deque; it counts as pending at once and
+ * may be stolen.  Wakes a sleeping worker when it sees one (best effort: w
+ * runs the task itself otherwise).  0, or ENOMEM (nothing pushed). */
+int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
+
+/* Owner only: take back the newest task of w's deque (LIFO).  The task
+ * stays counted as pending: hand it to conc__pool_run. */
+bool conc__pool_pop_local(conc__worker *w, conc__task *t);
+
+/* Run a task obtained from conc__pool_pop_local (w is the caller's worker
+ * of p, or NULL outside) and count it finished. */
+void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
+
+/* Find one task of p - w's deque first, then the injector, then another
+ * worker's deque (random victim) - and run it.  w is the caller's worker of
+ * p or NULL.  False when none was found (after one pass). */
+bool conc__pool_run_one(conc_pool *p, conc__worker *w);
+
+/* Push fn(arg) for p from a thread that is not one of its workers, past
+ * max_queued and past the close of destroy (for callers that are inside the
+ * pool's work, e.g. an outside conc_join that will itself help).  0 or
+ * ENOMEM. */
+int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
 
 #endif
 /* ---- src/internal/scope.h ---------------------------------------------- */
@@ -1014,16 +1862,16 @@ uint64_t conc__deadline_after(uint64_t rel_ns)
 	return now + rel_ns;
 }
 
-bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
 {
-	bool in_time = true;
 	int saved_errno = errno; /* the library never changes errno */
+	bool in_time = true;
 	struct timespec ts, *tsp = NULL;
 
 	if (deadline_ns != CONC__NO_DEADLINE) {
 		if (conc__now_ns() >= deadline_ns) {
-			in_time = false;
-			goto out;
+			errno = saved_errno;
+			return false;
 		}
 		/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time, so
 		 * an EINTR retry needs no recomputation. */
@@ -1031,19 +1879,32 @@ bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
 		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
 		tsp = &ts;
 	}
-	/* The kernel re-reads seq under its hash-bucket lock and sleeps only if
-	 * it still equals key: a notify that bumped seq after our prepare
-	 * makes this return at once (EAGAIN).  Any return - wake, EAGAIN,
-	 * EINTR, spurious - sends the caller back to its condition check. */
-	if (syscall(SYS_futex, &p->seq, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-		    key, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
+	/* The kernel re-reads *addr under its hash-bucket lock and sleeps only
+	 * if it still equals val.  Any return - wake, EAGAIN, EINTR, spurious
+	 * - sends the caller back to its own check. */
+	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp,
+		    NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
 	    errno == ETIMEDOUT)
 		in_time = false;
-out:
-	/* release: our wait is over; pairs with nothing in particular - the
-	 * count only lets notifiers skip the syscall. */
-	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);
 	errno = saved_errno;
+	return in_time;
+}
+
+void conc__futex_wake(atomic_uint *addr, int n)
+{
+	int saved_errno = errno;
+	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+	errno = saved_errno;
+}
+
+bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
+{
+	/* A notify that bumped seq after our prepare makes the wait return at
+	 * once (the kernel's compare fails). */
+	bool in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	/* release: our wait is over; the count only lets notifiers skip the
+	 * syscall, so nothing pairs with it in particular. */
+	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);
 	return in_time;
 }
 
@@ -1051,11 +1912,8 @@ void conc__park_wake(conc__park *p, int all)
 {
 	/* release: a waiter that reads this new value as its key (acquire in
 	 * prepare) also sees what we published before notifying. */
-	int saved_errno = errno;
 	atomic_fetch_add_explicit(&p->seq, 1, memory_order_release);
-	syscall(SYS_futex, &p->seq, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
-		all ? INT_MAX : 1, NULL, NULL, 0);
-	errno = saved_errno;
+	conc__futex_wake(&p->seq, all ? INT_MAX : 1);
 }
 
 /* ==== src/epoch.c ======================================================= */
@@ -1069,7 +1927,6 @@ void conc__park_wake(conc__park *p, int all)
 #define tls conc__epoch__tls
 #define tls_t conc__epoch__tls_t
 #define global_domain conc__epoch__global_domain
-#define unused conc__epoch__unused
 #define rec_domain conc__epoch__rec_domain
 #define rec_set_domain conc__epoch__rec_set_domain
 #define rec_state conc__epoch__rec_state
@@ -1132,12 +1989,14 @@ void conc__park_wake(conc__park *p, int all)
  * the virtual fences below made real.
  *
  * State.
- *   d->epoch            E, only ever incremented, only under d->lock.
+ *   d->epoch            E, only ever incremented, by one CAS per advance.
  *   rec->state          (e mod 2^32) << 32 | depth: pinned iff depth != 0,
  *                       having read E = e at the outermost pin.  Only the
- *                       low 32 bits of e are kept: a pinned record is never
- *                       more than one epoch behind E, so comparing mod 2^32
- *                       is exact.
+ *                       low 32 bits of e are kept: a record published in
+ *                       time is at most one epoch behind E, and one whose
+ *                       store was delayed is only mistaken for current if
+ *                       exactly a multiple of 2^32 advances (hours of them)
+ *                       passed between its load of E and its store.
  *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
  *                       carries its tag in node->epoch, so a list taken by
  *                       another thread (barrier, destroy, thread exit) keeps
@@ -1182,9 +2041,9 @@ void conc__park_wake(conc__park *p, int all)
  *
  * Registration.  Records live in thread-local storage (REC_SLOTS per
  * thread), so a pin never needs memory.  A record is linked into its
- * domain's list under d->lock; scanners hold d->lock, so a record is never
- * read after its thread exits (the exit handler unlinks it under the same
- * lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * domain's list under d->lock (a rwlock, written); scanners hold it for
+ * reading, so a record is never read after its thread exits (the exit
+ * handler unlinks it under the write lock).  A thread already pinned in REC_SLOTS other domains uses the shared
  * path: a per-domain counter of such pins that holds every advance back
  * while it is non-zero (slower, needs no memory).  registry_lock orders
  * thread exit against conc_epoch_destroy: whichever comes first detaches the
@@ -1205,8 +2064,11 @@ void conc__park_wake(conc__park *p, int all)
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
-#define GRACE 3            /* a node tagged t runs once E >= t + GRACE */
-#define ADVANCE_EVERY 64   /* retires between advance attempts */
+#define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+/* The advance policy (internal/epoch.h says why). */
+#define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
+#define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
+#define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
 
 /*
  * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
@@ -1279,6 +2141,7 @@ struct conc_epoch {
 	atomic_long holders;    /* threads holding nodes taken from a list */
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
+	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
@@ -2021,10 +2884,18 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	atomic_store_explicit(&r->retired,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (conc__unlikely(++r->retires >= ADVANCE_EVERY)) {
-		r->retires = 0;
-		if (try_advance(d))
-			help_others(d, r);
+	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
+		/* relaxed: a rate limit, not an ordering. */
+		uint64_t now = conc__now_ns();
+		if (r->retires >= ADVANCE_MAX ||
+		    now - atomic_load_explicit(&d->advanced_ns, memory_order_relaxed) >=
+			    ADVANCE_GAP_NS) {
+			r->retires = 0;
+			if (try_advance(d)) {
+				atomic_store_explicit(&d->advanced_ns, now, memory_order_relaxed);
+				help_others(d, r);
+			}
+		}
 		collect_own(d, r);
 		collect_orphans(d);
 	}
@@ -2217,7 +3088,6 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef tls
 #undef tls_t
 #undef global_domain
-#undef unused
 #undef rec_domain
 #undef rec_set_domain
 #undef rec_state
@@ -2269,8 +3139,2434 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef OVF_SLOTS
 #undef GRACE
 #undef ADVANCE_EVERY
+#undef ADVANCE_MAX
+#undef ADVANCE_GAP_NS
 #undef NO_DOMAIN
 #undef HELP_MIN
+
+/* ==== src/queue.c ======================================================= */
+/* file-local names of src/queue.c, made unique in this unit */
+#define SLOT_EMPTY conc__queue__SLOT_EMPTY
+#define SLOT_FULL conc__queue__SLOT_FULL
+#define SLOT_TAKEN conc__queue__SLOT_TAKEN
+#define seg conc__queue__seg
+#define seg_reset conc__queue__seg_reset
+#define cache_push conc__queue__cache_push
+#define seg_get conc__queue__seg_get
+#define seg_put conc__queue__seg_put
+#define queue_free_memory conc__queue__queue_free_memory
+#define queue_unref conc__queue__queue_unref
+#define seg_reclaim conc__queue__seg_reclaim
+#define next_of conc__queue__next_of
+#define advance_head conc__queue__advance_head
+#define waitpop_try conc__queue__waitpop_try
+#define waitpop_closed conc__queue__waitpop_closed
+#define queue_waitpop conc__queue__queue_waitpop
+/*
+ * queue.c - unbounded MPMC FIFO queue: a Michael-Scott list of segments,
+ * each an array of slots claimed with fetch-and-add (FAAArrayQueue,
+ * Ramalhete & Correia 2016); segments reclaimed through an epoch domain.
+ *
+ * Why segments.  A one-node-per-item MS queue pays a CAS on a contended
+ * tail plus an allocation per push and a CAS on head plus a retire per pop.
+ * Here a push is one fetch-and-add on the tail segment's `enq` index and one
+ * exchange on the claimed slot; a pop is one fetch-and-add on `deq` and one
+ * exchange.  The MS algorithm (helping CAS on tail, CAS on head) runs once
+ * per SEG_SLOTS items, to link and unlink whole segments.
+ *
+ * Data.
+ *   q->head, q->tail   segments; each on its own CONC_PAD line.
+ *   s->enq, s->deq     next slot index to claim for push / pop (each on its
+ *                      own line); enq carries CLOSED_BIT once close reaches s.
+ *   s->state[i]        EMPTY -> FULL (push) or EMPTY -> TAKEN (a pop gave up
+ *                      on a slot whose pusher had not arrived; that pusher
+ *                      retries elsewhere) ; FULL -> TAKEN (pop).
+ *   s->val[i]          the item; written by the slot's one pusher before its
+ *                      exchange publishes FULL, read only by the pop that
+ *                      exchanged FULL away.  Slot state is kept apart from
+ *                      the value, so every void * (NULL included) is an item.
+ *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
+ *                      the list: no segment can be linked after s).
+ *
+ * Invariants.
+ *   I1 tail is head or a successor of head (head moves past h only after
+ *      tail has left h; tail only moves to h->next).
+ *   I2 a segment is linked only after its predecessor's enq reached
+ *      SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *   I3 a slot index is handed to one pusher and one popper at most
+ *      (fetch-and-add); the exchange on state decides between them.
+ *   I4 a segment is retired only after head and tail have both left it, so
+ *      no new reader can reach it (epoch grace period => ABA-free reuse).
+ *
+ * Linearization points (grep LP:).
+ *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
+ *              that links a new segment whose slot 0 already holds the item.
+ *   pop        the exchange that turns FULL -> TAKEN.
+ *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
+ *              later load of next == NULL (a segment linked before the enq
+ *              load would be seen: both are seq_cst); or the load of
+ *              next == NULL after this popper claimed an index >= SEG_SLOTS.
+ *              At that point every completed push owns a slot already
+ *              claimed by a popper; pending pops holding those slots will
+ *              return those items and are ordered before the empty pop.
+ *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
+ *   segment, later segments for later pushes.
+ *
+ * Close.  close sets CLOSED_BIT in the last segment's enq (fetch_or) and
+ * then CASes its next from NULL to CLOSED_SEG; if a segment got linked
+ * first, it repeats on that one.  A push sees the bit in the value its own
+ * fetch-and-add returns (no extra load on the fast path) and fails with
+ * EPIPE; a push that claimed a slot before the bit either publishes it
+ * (and some pop takes it: pops reach every claimed slot) or finds it
+ * burned by a pop and then meets the bit.  Only then is q->closed set and
+ * every sleeper woken; a pop that sees q->closed and then finds the queue
+ * empty knows that no successful push can still add an item.
+ *
+ * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
+ * slot lost it to a pop that claimed the index (system progress), a pop
+ * that burns a slot spun CONC__SLOT_WAIT rounds for its pusher first.
+ * pop blocks only while the queue is empty (internal/waitpop.h).
+ *
+ * Reclamation.  Every access to a segment is inside conc_epoch_pin.  A
+ * drained segment is retired (intrusive conc_epoch_node, no allocation) and
+ * comes back, after its grace period, to the queue's segment cache (a
+ * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
+ * so a queue in steady state calls neither malloc nor free.  Each segment
+ * retire also flushes the domain (one advance attempt per SEG_SLOTS pops),
+ * so a segment is back within about GRACE retires.  Retired
+ * segments hold a reference on the queue's memory (q->refs), so destroy
+ * need not wait for grace periods: the last reference frees the cache.
+ */
+
+
+#define SEG_SLOTS 1024
+#define SEG_CACHE_MAX 8
+#define CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+#define CONC__SLOT_WAIT 128                     /* pop's wait for a late pusher */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+
+struct seg {
+	CONC_ALIGNED atomic_uint_fast64_t enq;
+	CONC_ALIGNED atomic_uint_fast64_t deq;
+	CONC_ALIGNED _Atomic(struct seg *) next;
+	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
+	conc_queue *q;
+	conc_epoch_node enode;
+	CONC_ALIGNED atomic_uchar state[SEG_SLOTS];
+	void *val[SEG_SLOTS];
+};
+
+struct conc_queue {
+	CONC_ALIGNED _Atomic(struct seg *) head;
+	CONC_ALIGNED _Atomic(struct seg *) tail;
+	/* read-mostly: the domain, the closed flag, the sleepers' count */
+	CONC_ALIGNED conc_epoch *d;
+	atomic_bool closed;
+	conc__park park;
+	/* segment cache and the references that keep it alive */
+	CONC_ALIGNED _Atomic(struct seg *) cache;
+	atomic_uint ncached;
+	atomic_size_t refs;
+};
+
+/* ---- segments ---------------------------------------------------------- */
+
+static void seg_reset(struct seg *s)
+{
+	/* Plain initialisation: s is private to this thread (fresh, or past its
+	 * grace period); the release/seq_cst CAS that links it publishes it. */
+	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
+	memset((void *)s->state, SLOT_EMPTY, sizeof s->state);
+}
+
+static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
+{
+	struct seg *old = atomic_load_explicit(&q->cache, memory_order_relaxed);
+	do
+		last->cache_next = old;
+	/* release: publishes the chain's cache_next links and the segments'
+	 * reuse; pairs with the acquire exchange in seg_get. */
+	while (!atomic_compare_exchange_weak_explicit(&q->cache, &old, first,
+						      memory_order_release,
+						      memory_order_relaxed));
+}
+
+/* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
+static struct seg *seg_get(conc_queue *q)
+{
+	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
+	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
+	if (s) {
+		struct seg *rest = s->cache_next;
+		if (rest) {
+			struct seg *last = rest;
+			while (last->cache_next)
+				last = last->cache_next;
+			cache_push(q, rest, last);
+		}
+		/* relaxed: the count only bounds the cache's size */
+		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+	} else {
+		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		if (!s)
+			return NULL;
+		s->q = q;
+	}
+	seg_reset(s);
+	return s;
+}
+
+/* Give back a segment that is not reachable by anyone. */
+static void seg_put(conc_queue *q, struct seg *s)
+{
+	/* relaxed: a bound, not a synchronisation */
+	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
+		cache_push(q, s, s);
+	} else {
+		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+		free(s);
+	}
+}
+
+static void queue_free_memory(conc_queue *q)
+{
+	struct seg *s = atomic_load_explicit(&q->cache, memory_order_acquire);
+	while (s) {
+		struct seg *n = s->cache_next;
+		free(s);
+		s = n;
+	}
+	free(q);
+}
+
+static void queue_unref(conc_queue *q)
+{
+	/* acq_rel: the last owner sees every cache_push of the others */
+	if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
+		queue_free_memory(q);
+}
+
+/* Epoch callback: the grace period of a retired segment is over. */
+static void seg_reclaim(conc_epoch_node *n)
+{
+	struct seg *s = (struct seg *)(void *)((char *)n - offsetof(struct seg, enode));
+	conc_queue *q = s->q;
+	seg_put(q, s);
+	queue_unref(q);
+}
+
+/* ---- create / destroy -------------------------------------------------- */
+
+int conc_queue_create_in(conc_queue **out, conc_epoch *d)
+{
+	if (!out || !d)
+		return EINVAL;
+	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	if (!q)
+		return ENOMEM;
+	memset(q, 0, sizeof *q);
+	atomic_init(&q->cache, NULL);
+	atomic_init(&q->ncached, 0);
+	atomic_init(&q->refs, 1);
+	struct seg *s = seg_get(q);
+	if (!s) {
+		free(q);
+		return ENOMEM;
+	}
+	atomic_init(&q->head, s);
+	atomic_init(&q->tail, s);
+	q->d = d;
+	atomic_init(&q->closed, false);
+	conc__park_init(&q->park);
+	*out = q;
+	return 0;
+}
+
+int conc_queue_create(conc_queue **out)
+{
+	return conc_queue_create_in(out, conc_epoch_global());
+}
+
+static struct seg *next_of(struct seg *s)
+{
+	struct seg *n = atomic_load_explicit(&s->next, memory_order_acquire);
+	return n == CLOSED_SEG ? NULL : n;
+}
+
+void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
+{
+	if (!q)
+		return;
+	/* Not concurrent with anything: relaxed loads see the final values. */
+	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
+	while (s) {
+		struct seg *n = next_of(s);
+		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
+		if (e > SEG_SLOTS)
+			e = SEG_SLOTS;
+		for (uint_fast64_t i = d; drop && i < e; i++)
+			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
+				drop(s->val[i]);
+		free(s);
+		s = n;
+	}
+	queue_unref(q);
+}
+
+/* ---- push -------------------------------------------------------------- */
+
+int conc_queue_push(conc_queue *q, void *item)
+{
+	int err = 0;
+	conc_epoch_pin(q->d);
+	for (;;) {
+		/* acquire: pairs with the CASes that move tail, so the segment's
+		 * initialisation is visible */
+		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
+		 * and a sleeper's re-check rely on the single order S; on x86
+		 * every RMW is a full barrier anyway. */
+		uint_fast64_t i = atomic_fetch_add_explicit(&t->enq, 1, memory_order_seq_cst);
+		if (conc__unlikely(i & CLOSED_BIT)) {
+			err = EPIPE;
+			break;
+		}
+		if (conc__likely(i < SEG_SLOTS)) {
+			t->val[i] = item;
+			/* seq_cst: the publishing write of park.h's protocol (and
+			 * a release of val[i] for the pop's acquire). */
+			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
+						     memory_order_seq_cst) == SLOT_EMPTY)
+				break;
+			continue; /* a pop gave up on our slot (I3): next index */
+		}
+		/* t is full: help link or advance (Michael-Scott). */
+		struct seg *n = atomic_load_explicit(&t->next, memory_order_acquire);
+		if (n == CLOSED_SEG) {
+			err = EPIPE;
+			break;
+		}
+		if (n) {
+			/* release: publishes n's initialisation to tail readers */
+			atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+								memory_order_release,
+								memory_order_relaxed);
+			continue;
+		}
+		struct seg *s = seg_get(q);
+		if (!s) {
+			err = ENOMEM; /* nothing published: the queue is unchanged */
+			break;
+		}
+		s->val[0] = item;
+		atomic_store_explicit(&s->state[0], SLOT_FULL, memory_order_relaxed);
+		atomic_store_explicit(&s->enq, 1, memory_order_relaxed);
+		struct seg *expect = NULL;
+		/* seq_cst: publishes s (release part) and is the publishing
+		 * write of park.h's protocol for the item in slot 0. */
+		if (atomic_compare_exchange_strong_explicit(&t->next, &expect, s, /* LP: push */
+							    memory_order_seq_cst,
+							    memory_order_acquire)) {
+			atomic_compare_exchange_strong_explicit(&q->tail, &t, s,
+								memory_order_release,
+								memory_order_relaxed);
+			break;
+		}
+		seg_put(q, s); /* never published */
+		if (expect == CLOSED_SEG) {
+			err = EPIPE;
+			break;
+		}
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, expect,
+							memory_order_release,
+							memory_order_relaxed);
+	}
+	conc_epoch_unpin(q->d);
+	if (!err)
+		conc__park_notify_one(&q->park);
+	return err;
+}
+
+/* ---- pop --------------------------------------------------------------- */
+
+/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
+static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
+{
+	struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+	if (t == h)
+		/* release: publishes n's initialisation to tail readers */
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+							memory_order_release,
+							memory_order_relaxed);
+	/* release: publishes n to head readers (acquire in try_pop) */
+	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
+						    memory_order_release,
+						    memory_order_relaxed)) {
+		/* relaxed: the retire below is what orders the callback */
+		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+		/* A segment retires once per SEG_SLOTS pops, far below the
+		 * epoch's own advance cadence: ask for an advance now, so
+		 * segments come back to the cache within a few retires. */
+		conc_epoch_flush(q->d);
+	}
+}
+
+bool conc_queue_try_pop(conc_queue *q, void **item)
+{
+	bool got = false;
+	conc_epoch_pin(q->d);
+	for (;;) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = atomic_load_explicit(&q->head, memory_order_acquire);
+		/* seq_cst (both): the pop-empty argument in the header */
+		uint_fast64_t d = atomic_load_explicit(&h->deq, memory_order_seq_cst);
+		uint_fast64_t e = atomic_load_explicit(&h->enq, memory_order_seq_cst) /* LP: pop-empty */
+				  & ~CLOSED_BIT;
+		if (d >= e) {
+			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
+			if (!n || n == CLOSED_SEG)
+				break; /* empty */
+			if (d >= SEG_SLOTS) {
+				advance_head(q, h, n);
+				continue;
+			}
+		}
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = atomic_fetch_add_explicit(&h->deq, 1, memory_order_seq_cst);
+		if (i >= SEG_SLOTS) {
+			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
+			if (!n || n == CLOSED_SEG)
+				break; /* LP: pop-empty (every slot of h claimed) */
+			advance_head(q, h, n);
+			continue;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; k < CONC__SLOT_WAIT &&
+				atomic_load_explicit(&h->state[i], memory_order_relaxed) == SLOT_EMPTY; k++)
+			conc__cpu_relax();
+		/* acquire: pairs with the pusher's exchange; makes val[i]
+		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
+		if (atomic_exchange_explicit(&h->state[i], SLOT_TAKEN, /* LP: pop */
+					     memory_order_acquire) == SLOT_FULL) {
+			*item = h->val[i];
+			got = true;
+			break;
+		}
+	}
+	conc_epoch_unpin(q->d);
+	return got;
+}
+
+static bool waitpop_try(void *c, void **item)
+{
+	return conc_queue_try_pop(c, item);
+}
+
+static bool waitpop_closed(void *c)
+{
+	/* seq_cst: read after the sleeper's prepare fence; pairs with
+	 * close's seq_cst store (park.h protocol) */
+	return atomic_load_explicit(&((conc_queue *)c)->closed, memory_order_seq_cst);
+}
+
+static const conc__waitpop_ops queue_waitpop = {waitpop_try, waitpop_closed};
+
+int conc_queue_pop(conc_queue *q, void **item)
+{
+	return conc__waitpop(q, &queue_waitpop, &q->park, item, false, 0);
+}
+
+int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
+{
+	return conc__waitpop(q, &queue_waitpop, &q->park, item, true, timeout_ns);
+}
+
+/* ---- close, is_empty ----------------------------------------------------- */
+
+void conc_queue_close(conc_queue *q)
+{
+	conc_epoch_pin(q->d);
+	for (;;) {
+		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		/* seq_cst: pushes see the bit in their own fetch-and-add */
+		atomic_fetch_or_explicit(&t->enq, CLOSED_BIT, memory_order_seq_cst);
+		struct seg *n = NULL;
+		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CLOSED_SEG,
+							    memory_order_seq_cst,
+							    memory_order_acquire) ||
+		    n == CLOSED_SEG)
+			break;
+		/* a segment was linked after t: seal that one too */
+		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
+							memory_order_release,
+							memory_order_relaxed);
+	}
+	conc_epoch_unpin(q->d);
+	/* seq_cst: the publishing write of park.h's protocol */
+	atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
+	conc__park_notify_all(&q->park);
+}
+
+bool conc_queue_is_empty(conc_queue *q)
+{
+	bool empty = true;
+	conc_epoch_pin(q->d);
+	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
+	while (s && empty) {
+		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
+		if (e > SEG_SLOTS)
+			e = SEG_SLOTS;
+		for (uint_fast64_t i = d; i < e; i++)
+			/* relaxed: a snapshot; nothing is read through it */
+			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL) {
+				empty = false;
+				break;
+			}
+		s = next_of(s);
+	}
+	conc_epoch_unpin(q->d);
+	return empty;
+}
+
+/* ---- internal hooks (tests, bench) -------------------------------------- */
+
+unsigned conc__queue_sleepers(conc_queue *q)
+{
+	return atomic_load_explicit(&q->park.waiters, memory_order_seq_cst);
+}
+
+unsigned conc__queue_segment_slots(void)
+{
+	return SEG_SLOTS;
+}
+/* end of src/queue.c: its names and macros stop here */
+#undef SLOT_EMPTY
+#undef SLOT_FULL
+#undef SLOT_TAKEN
+#undef seg
+#undef seg_reset
+#undef cache_push
+#undef seg_get
+#undef seg_put
+#undef queue_free_memory
+#undef queue_unref
+#undef seg_reclaim
+#undef next_of
+#undef advance_head
+#undef waitpop_try
+#undef waitpop_closed
+#undef queue_waitpop
+#undef SEG_SLOTS
+#undef SEG_CACHE_MAX
+#undef CLOSED_BIT
+#undef CLOSED_SEG
+#undef CONC__SLOT_WAIT
+
+/* ==== src/stack.c ======================================================= */
+/* file-local names of src/stack.c, made unique in this unit */
+#define OFFER_WAITING conc__stack__OFFER_WAITING
+#define OFFER_TAKEN conc__stack__OFFER_TAKEN
+#define OFFER_CANCELLED conc__stack__OFFER_CANCELLED
+#define snode conc__stack__snode
+#define elim_slot conc__stack__elim_slot
+#define magazine conc__stack__magazine
+#define mag conc__stack__mag
+#define depot conc__stack__depot
+#define live_stacks conc__stack__live_stacks
+#define exit_once conc__stack__exit_once
+#define exit_key conc__stack__exit_key
+#define exit_key_ok conc__stack__exit_key_ok
+#define depot_try_lock conc__stack__depot_try_lock
+#define depot_lock conc__stack__depot_lock
+#define depot_unlock conc__stack__depot_unlock
+#define free_chain conc__stack__free_chain
+#define depot_drain conc__stack__depot_drain
+#define depot_give conc__stack__depot_give
+#define mag_exit conc__stack__mag_exit
+#define make_exit_key conc__stack__make_exit_key
+#define mag_hook conc__stack__mag_hook
+#define node_get conc__stack__node_get
+#define node_put conc__stack__node_put
+#define node_reclaim conc__stack__node_reclaim
+#define elim_seed conc__stack__elim_seed
+#define elim_pick conc__stack__elim_pick
+#define elim_push conc__stack__elim_push
+#define elim_pop conc__stack__elim_pop
+#define waitpop_try conc__stack__waitpop_try
+#define waitpop_closed conc__stack__waitpop_closed
+#define stack_waitpop conc__stack__stack_waitpop
+/*
+ * stack.c - Treiber stack (IBM 1986) with an elimination layer
+ * (Hendler, Shavit & Yerushalmi, SPAA 2004), nodes reclaimed by epoch and
+ * recycled through per-thread node caches.
+ *
+ * Data.
+ *   s->top        the top node's address, with CLOSED_TAG (bit 0) once the
+ *                 stack is closed (nodes are at least 8-byte aligned).
+ *   node->next    written by the pusher before the CAS that publishes the
+ *                 node, never again while the node is reachable.
+ *   s->elim[k]    elimination slots: NULL, a pusher's node offered for
+ *                 direct hand-over, or ELIM_CLOSED after close.
+ *   node->offer   OFFER_WAITING -> OFFER_TAKEN (a pop took the item) or
+ *                 OFFER_WAITING -> OFFER_CANCELLED (the pusher withdrew, or
+ *                 close did); only the pusher sets it back to WAITING, when
+ *                 it offers the same node again.
+ *
+ * Invariants.
+ *   I1 a node is reachable from top, or from one elimination slot, or from
+ *      neither; never both (the pusher clears its slot before it tries top
+ *      again).
+ *   I2 a popped (or taken) node is retired and reused only after a grace
+ *      period, so a thread pinned while it read top (or a slot) sees the
+ *      same node, next and item throughout: the top CAS is ABA-free.
+ *
+ * Linearization points (grep LP:).
+ *   push       the CAS on top that installs the node; or, eliminated, the
+ *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
+ *   pop        the CAS on top that removes the node; or that TAKEN CAS.
+ *   pop-empty  the load of top that found no node.
+ *   close      the fetch_or of CLOSED_TAG into top.  Before it, close seals
+ *              the elimination slots (cancelling offers still waiting), so
+ *              no push can complete after close by elimination either.
+ *
+ * Progress.  push and try_pop are lock-free: a failed CAS means another
+ * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
+ * After a failed CAS a thread first tries elimination, then backs off
+ * (internal/backoff.h).  pop blocks only while empty (internal/waitpop.h).
+ *
+ * Node caches.  Nodes are the same for every stack; each thread keeps a
+ * magazine of free nodes (thread-local, no atomics).  A node popped by any
+ * thread is retired; after its grace period the epoch callback puts it in
+ * the magazine of whichever thread runs the callback.  A magazine above
+ * MAG_MAX hands a batch of MAG_BATCH nodes to the process-wide depot; a
+ * thread whose magazine is empty takes a batch from there.  So producers
+ * and consumers on different threads stop allocating once the batches
+ * circulate.  The depot is taken with a try-lock only: a thread that finds
+ * it busy allocates (or frees) instead of waiting, which keeps push
+ * lock-free.  When a thread exits its magazine goes to the depot; when the
+ * last stack is destroyed the depot and the caller's magazine are freed,
+ * and nodes reclaimed later are freed rather than cached.
+ */
+
+
+#define CLOSED_TAG ((uintptr_t)1)
+#define ELIM_CLOSED ((struct snode *)(uintptr_t)1)
+#define ELIM_MAX 8
+#define ELIM_WAIT 16 /* pause rounds a push offer waits for a pop (a pause
+                       * is ~40-140 cycles: longer waits cost more than a
+                       * backed-off retry of the CAS) */
+#define MAG_BATCH 64
+#define MAG_MAX (2 * MAG_BATCH)
+#define DEPOT_MAX 256 /* batches */
+
+enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
+
+struct snode {
+	void *item;
+	struct snode *next;       /* stack link; magazine / batch link when free */
+	struct snode *batch_next; /* depot link of a batch's first node */
+	atomic_uint offer;
+	conc_epoch_node enode;
+};
+
+struct elim_slot {
+	CONC_ALIGNED _Atomic(struct snode *) offer;
+	atomic_uint_fast64_t hits; /* pairs matched here */
+};
+
+struct conc_stack {
+	CONC_ALIGNED _Atomic(uintptr_t) top;
+	/* read-mostly */
+	CONC_ALIGNED conc_epoch *d;
+	unsigned nelim;
+	atomic_bool elim_on;
+	conc__park park;
+	struct elim_slot elim[ELIM_MAX];
+};
+
+/* ---- node caches --------------------------------------------------------- */
+
+static _Thread_local struct magazine {
+	struct snode *head;
+	unsigned n;
+	bool hooked, exiting;
+} mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
+
+static struct {
+	atomic_flag busy;
+	struct snode *batches; /* guarded by busy */
+	unsigned n;            /* guarded by busy */
+	atomic_uint hint;      /* n, readable without the lock */
+} depot = {ATOMIC_FLAG_INIT, NULL, 0, 0};
+
+static atomic_uint live_stacks;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+static bool depot_try_lock(void)
+{
+	/* acquire: pairs with depot_unlock's release (the batch list) */
+	return !atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire);
+}
+
+static void depot_lock(void)
+{
+	conc__backoff b = CONC__BACKOFF_INIT;
+	while (!depot_try_lock())
+		conc__backoff_spin(&b);
+}
+
+static void depot_unlock(void)
+{
+	/* release: publishes the batch list to the next holder */
+	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
+}
+
+static void free_chain(struct snode *n)
+{
+	while (n) {
+		struct snode *next = n->next;
+		free(n);
+		n = next;
+	}
+}
+
+static void depot_drain(void)
+{
+	depot_lock();
+	struct snode *b = depot.batches;
+	depot.batches = NULL;
+	depot.n = 0;
+	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
+	depot_unlock();
+	while (b) {
+		struct snode *nb = b->batch_next;
+		free_chain(b);
+		b = nb;
+	}
+}
+
+/* Hand the chain first..(n nodes) to the depot, or free it. */
+static void depot_give(struct snode *first)
+{
+	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
+		if (depot.n < DEPOT_MAX) {
+			first->batch_next = depot.batches;
+			depot.batches = first;
+			depot.n++;
+			/* relaxed: a hint that saves empty-handed lock trips */
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
+			first = NULL;
+		}
+		depot_unlock();
+	}
+	free_chain(first);
+}
+
+static void mag_exit(void *arg)
+{
+	(void)arg;
+	mag.exiting = true; /* later callbacks on this thread free directly */
+	struct snode *n = mag.head;
+	mag.head = NULL;
+	mag.n = 0;
+	if (n)
+		depot_give(n);
+}
+
+static void make_exit_key(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, mag_exit) == 0;
+}
+
+static void mag_hook(void)
+{
+	mag.hooked = true;
+	pthread_once(&exit_once, make_exit_key);
+	/* Without a key the magazine is simply not handed back at exit; the
+	 * nodes stay in this thread's cache (bounded by MAG_MAX). */
+	if (exit_key_ok)
+		pthread_setspecific(exit_key, &mag);
+}
+
+static struct snode *node_get(void)
+{
+	struct snode *n = mag.head;
+	if (conc__likely(n != NULL)) {
+		mag.head = n->next;
+		mag.n--;
+		return n;
+	}
+	if (conc__unlikely(mag.exiting))
+		return conc__malloc(sizeof(struct snode));
+	if (!mag.hooked)
+		mag_hook();
+	/* relaxed: only decides whether the lock is worth a try */
+	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
+		struct snode *b = depot.batches;
+		if (b) {
+			depot.batches = b->batch_next;
+			depot.n--;
+			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
+		}
+		depot_unlock();
+		if (b) {
+			mag.head = b->next;
+			for (n = b->next, mag.n = 0; n; n = n->next)
+				mag.n++;
+			return b;
+		}
+	}
+	return conc__malloc(sizeof(struct snode));
+}
+
+/* Cache a node nobody can reach any more. */
+static void node_put(struct snode *n)
+{
+	if (conc__unlikely(mag.exiting ||
+			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		free(n);
+		return;
+	}
+	if (conc__unlikely(!mag.hooked))
+		mag_hook();
+	n->next = mag.head;
+	mag.head = n;
+	if (conc__unlikely(++mag.n >= MAG_MAX)) {
+		/* keep the newest MAG_MAX - MAG_BATCH, hand the rest on */
+		struct snode *cut = mag.head;
+		for (unsigned i = 1; i < MAG_MAX - MAG_BATCH; i++)
+			cut = cut->next;
+		struct snode *batch = cut->next;
+		cut->next = NULL;
+		mag.n = MAG_MAX - MAG_BATCH;
+		depot_give(batch);
+	}
+}
+
+static void node_reclaim(conc_epoch_node *e)
+{
+	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
+}
+
+void conc__stack_trim_caches(void)
+{
+	free_chain(mag.head);
+	mag.head = NULL;
+	mag.n = 0;
+	depot_drain();
+}
+
+/* ---- create / destroy ---------------------------------------------------- */
+
+int conc_stack_create_in(conc_stack **out, conc_epoch *d)
+{
+	if (!out || !d)
+		return EINVAL;
+	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	if (!s)
+		return ENOMEM;
+	memset(s, 0, sizeof *s);
+	atomic_init(&s->top, 0);
+	s->d = d;
+	unsigned cpus = conc_cpu_count();
+	s->nelim = cpus / 2 < 1 ? 1 : cpus / 2 > ELIM_MAX ? ELIM_MAX : cpus / 2;
+	atomic_init(&s->elim_on, true);
+	conc__park_init(&s->park);
+	for (unsigned k = 0; k < ELIM_MAX; k++) {
+		atomic_init(&s->elim[k].offer, NULL);
+		atomic_init(&s->elim[k].hits, 0);
+	}
+	/* relaxed: only gates whether reclaimed nodes are cached */
+	atomic_fetch_add_explicit(&live_stacks, 1, memory_order_relaxed);
+	*out = s;
+	return 0;
+}
+
+int conc_stack_create(conc_stack **out)
+{
+	return conc_stack_create_in(out, conc_epoch_global());
+}
+
+void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
+{
+	if (!s)
+		return;
+	/* Not concurrent with anything: the nodes are ours. */
+	struct snode *n = (struct snode *)(atomic_load_explicit(&s->top, memory_order_acquire) &
+					   ~CLOSED_TAG);
+	while (n) {
+		struct snode *next = n->next;
+		if (drop)
+			drop(n->item);
+		node_put(n);
+		n = next;
+	}
+	free(s);
+	if (atomic_fetch_sub_explicit(&live_stacks, 1, memory_order_relaxed) == 1)
+		conc__stack_trim_caches();
+}
+
+/* ---- elimination --------------------------------------------------------- */
+
+static _Thread_local uint32_t elim_seed __attribute__((tls_model("initial-exec")));
+
+static unsigned elim_pick(const conc_stack *s)
+{
+	uint32_t x = elim_seed;
+	if (!x)
+		x = (uint32_t)(uintptr_t)&elim_seed | 1u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	elim_seed = x;
+	return x % s->nelim;
+}
+
+/*
+ * Offer n to a pop.  True when a pop took it (n is then retired here).
+ * A pop that read n from a slot in an earlier round may take it in any
+ * round while n->offer is WAITING - that is a genuine match (same push,
+ * same item) - so every round ends with the withdrawing CAS, posted or not.
+ */
+static bool elim_push(conc_stack *s, struct snode *n)
+{
+	struct elim_slot *slot = &s->elim[elim_pick(s)];
+	/* relaxed: a hint; the CAS below decides */
+	if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != NULL)
+		return false; /* busy or sealed */
+	atomic_store_explicit(&n->offer, OFFER_WAITING, memory_order_relaxed);
+	struct snode *cur = NULL;
+	/* release: publishes n->item and n->offer = WAITING; pairs with the
+	 * acquire load of the slot in elim_pop */
+	bool posted = atomic_compare_exchange_strong_explicit(&slot->offer, &cur, n,
+							      memory_order_release,
+							      memory_order_relaxed);
+	for (int i = 0; posted && i < ELIM_WAIT; i++) {
+		/* relaxed: we read nothing through the result */
+		if (atomic_load_explicit(&n->offer, memory_order_relaxed) != OFFER_WAITING)
+			break;
+		conc__cpu_relax();
+	}
+	unsigned st = OFFER_WAITING;
+	/* relaxed: the outcome is all we need; the pop reads only n->item */
+	bool withdrawn = atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_CANCELLED,
+								  memory_order_relaxed,
+								  memory_order_relaxed);
+	if (posted) {
+		struct snode *mine = n;
+		/* relaxed: clears our own offer (I1); fails if close sealed it */
+		atomic_compare_exchange_strong_explicit(&slot->offer, &mine, NULL,
+							memory_order_relaxed,
+							memory_order_relaxed);
+	}
+	if (withdrawn || st == OFFER_CANCELLED)
+		return false; /* withdrawn by us, or cancelled by close */
+	/* relaxed: a statistic */
+	atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
+	/* n is unreachable now (I1); the pop that took it is pinned */
+	conc_epoch_retire(s->d, &n->enode, node_reclaim);
+	return true;
+}
+
+/* Take a waiting push offer, if one is there. */
+static bool elim_pop(conc_stack *s, void **item)
+{
+	unsigned k0 = elim_pick(s);
+	for (unsigned j = 0; j < s->nelim; j++) {
+		struct elim_slot *slot = &s->elim[(k0 + j) % s->nelim];
+		/* acquire: pairs with elim_push's release; n->item visible */
+		struct snode *n = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		if (!n || n == ELIM_CLOSED)
+			continue;
+		unsigned st = OFFER_WAITING;
+		/* relaxed: the item was made visible by the slot's acquire;
+		 * n stays valid while we are pinned (I2) */
+		if (atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_TAKEN, /* LP: pop */
+							    memory_order_relaxed,
+							    memory_order_relaxed)) {
+			*item = n->item;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- push / pop ---------------------------------------------------------- */
+
+int conc_stack_push(conc_stack *s, void *item)
+{
+	struct snode *n = node_get();
+	if (!n)
+		return ENOMEM;
+	n->item = item;
+	int err = 0;
+	bool eliminated = false;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	/* relaxed: push never reads through top, it only links to it */
+	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	for (;;) {
+		if (conc__unlikely(top & CLOSED_TAG)) {
+			err = EPIPE;
+			break;
+		}
+		n->next = (struct snode *)top;
+		/* seq_cst: publishes n (release part) and is the publishing
+		 * write of park.h's protocol */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
+							    memory_order_seq_cst,
+							    memory_order_relaxed))
+			break;
+		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
+		    !(top & CLOSED_TAG) && elim_push(s, n)) {
+			eliminated = true;
+			break;
+		}
+		conc__backoff_spin(&b);
+		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	}
+	conc_epoch_unpin(s->d);
+	if (err) {
+		node_put(n); /* never published */
+		return err;
+	}
+	if (!eliminated)
+		conc__park_notify_one(&s->park);
+	return 0;
+}
+
+bool conc_stack_try_pop(conc_stack *s, void **item)
+{
+	bool got = false;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	/* acquire: pairs with the push CAS; top->next and top->item visible */
+	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	for (;;) {
+		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		if (!t)
+			break; /* LP: pop-empty (the load of top that found no node) */
+		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
+		/* acquire on failure: the new top is read through next round */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
+							    memory_order_acquire,
+							    memory_order_acquire)) {
+			*item = t->item;
+			conc_epoch_retire(s->d, &t->enode, node_reclaim);
+			got = true;
+			break;
+		}
+		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) && elim_pop(s, item)) {
+			got = true;
+			break;
+		}
+		conc__backoff_spin(&b);
+		top = atomic_load_explicit(&s->top, memory_order_acquire);
+	}
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
+static bool waitpop_try(void *c, void **item)
+{
+	return conc_stack_try_pop(c, item);
+}
+
+static bool waitpop_closed(void *c)
+{
+	/* seq_cst: read after the sleeper's prepare fence; pairs with the
+	 * seq_cst fetch_or in close (park.h protocol) */
+	return atomic_load_explicit(&((conc_stack *)c)->top, memory_order_seq_cst) & CLOSED_TAG;
+}
+
+static const conc__waitpop_ops stack_waitpop = {waitpop_try, waitpop_closed};
+
+int conc_stack_pop(conc_stack *s, void **item)
+{
+	return conc__waitpop(s, &stack_waitpop, &s->park, item, false, 0);
+}
+
+int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
+{
+	return conc__waitpop(s, &stack_waitpop, &s->park, item, true, timeout_ns);
+}
+
+/* ---- close, is_empty ------------------------------------------------------- */
+
+void conc_stack_close(conc_stack *s)
+{
+	/* Seal the elimination slots first (see close's LP above); pinned,
+	 * because an offered node we read may be popped and retired. */
+	conc_epoch_pin(s->d);
+	for (unsigned k = 0; k < ELIM_MAX; k++) {
+		struct elim_slot *slot = &s->elim[k];
+		/* acquire: we read the offered node's state */
+		struct snode *cur = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		while (cur != ELIM_CLOSED) {
+			if (cur) {
+				unsigned st = OFFER_WAITING;
+				/* relaxed: the pusher sees CANCELLED and retries top */
+				atomic_compare_exchange_strong_explicit(&cur->offer, &st,
+									OFFER_CANCELLED,
+									memory_order_relaxed,
+									memory_order_relaxed);
+			}
+			/* acq_rel: on failure we read the new offer's node */
+			if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, ELIM_CLOSED,
+								    memory_order_acq_rel,
+								    memory_order_acquire))
+				break;
+		}
+	}
+	conc_epoch_unpin(s->d);
+	/* seq_cst: the publishing write of park.h's protocol */
+	atomic_fetch_or_explicit(&s->top, CLOSED_TAG, memory_order_seq_cst); /* LP: close */
+	conc__park_notify_all(&s->park);
+}
+
+bool conc_stack_is_empty(conc_stack *s)
+{
+	/* acquire: a snapshot; pairs with the push CAS */
+	return (atomic_load_explicit(&s->top, memory_order_acquire) & ~CLOSED_TAG) == 0;
+}
+
+/* ---- internal hooks ------------------------------------------------------ */
+
+unsigned conc__stack_sleepers(conc_stack *s)
+{
+	return atomic_load_explicit(&s->park.waiters, memory_order_seq_cst);
+}
+
+void conc__stack_set_elimination(conc_stack *s, bool on)
+{
+	atomic_store_explicit(&s->elim_on, on, memory_order_relaxed);
+}
+
+uint64_t conc__stack_eliminated(conc_stack *s)
+{
+	uint64_t sum = 0;
+	for (unsigned k = 0; k < ELIM_MAX; k++)
+		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
+	return sum;
+}
+/* end of src/stack.c: its names and macros stop here */
+#undef OFFER_WAITING
+#undef OFFER_TAKEN
+#undef OFFER_CANCELLED
+#undef snode
+#undef elim_slot
+#undef magazine
+#undef mag
+#undef depot
+#undef live_stacks
+#undef exit_once
+#undef exit_key
+#undef exit_key_ok
+#undef depot_try_lock
+#undef depot_lock
+#undef depot_unlock
+#undef free_chain
+#undef depot_drain
+#undef depot_give
+#undef mag_exit
+#undef make_exit_key
+#undef mag_hook
+#undef node_get
+#undef node_put
+#undef node_reclaim
+#undef elim_seed
+#undef elim_pick
+#undef elim_push
+#undef elim_pop
+#undef waitpop_try
+#undef waitpop_closed
+#undef stack_waitpop
+#undef CLOSED_TAG
+#undef ELIM_CLOSED
+#undef ELIM_MAX
+#undef ELIM_WAIT
+#undef MAG_BATCH
+#undef MAG_MAX
+#undef DEPOT_MAX
+
+/* ==== src/pool.c ======================================================== */
+/* file-local names of src/pool.c, made unique in this unit */
+#define inj_slot conc__pool__inj_slot
+#define inj_block conc__pool__inj_block
+#define frame conc__pool__frame
+#define tls_worker conc__pool__tls_worker
+#define tls_frame conc__pool__tls_frame
+#define tls_rng conc__pool__tls_rng
+#define next_rand conc__pool__next_rand
+#define in_frames conc__pool__in_frames
+#define nrec_of conc__pool__nrec_of
+#define rec_at conc__pool__rec_at
+#define inj_count conc__pool__inj_count
+#define inj_pushed conc__pool__inj_pushed
+#define inj_popped conc__pool__inj_popped
+#define block_clear conc__pool__block_clear
+#define block_get conc__pool__block_get
+#define block_put conc__pool__block_put
+#define wake_one conc__pool__wake_one
+#define inj_push conc__pool__inj_push
+#define inj_pop conc__pool__inj_pop
+#define steal_any conc__pool__steal_any
+#define find_shared_task conc__pool__find_shared_task
+#define find_task conc__pool__find_task
+#define run_worker_task conc__pool__run_worker_task
+#define run_outside_task conc__pool__run_outside_task
+#define all_done conc__pool__all_done
+#define work_available conc__pool__work_available
+#define idle_notify conc__pool__idle_notify
+#define push_local conc__pool__push_local
+#define stop_requested conc__pool__stop_requested
+#define clear_wake_pending conc__pool__clear_wake_pending
+#define worker_loop conc__pool__worker_loop
+#define wait_launch conc__pool__wait_launch
+#define worker_main conc__pool__worker_main
+#define get_record conc__pool__get_record
+#define launch_all conc__pool__launch_all
+#define start_workers conc__pool__start_workers
+#define stop_workers conc__pool__stop_workers
+#define free_pool conc__pool__free_pool
+#define wait_for_room conc__pool__wait_for_room
+#define execute_outside conc__pool__execute_outside
+#define wait_idle conc__pool__wait_idle
+#define global_pool conc__pool__global_pool
+#define global_lock conc__pool__global_lock
+#define global_once conc__pool__global_once
+#define atfork_prepare conc__pool__atfork_prepare
+#define atfork_parent conc__pool__atfork_parent
+#define atfork_child conc__pool__atfork_child
+#define global_setup conc__pool__global_setup
+#define env_threads conc__pool__env_threads
+/*
+ * pool.c - the thread pool: work-stealing workers, an injector, parking.
+ *
+ * Structure.  Each worker owns a Chase-Lev deque (internal/deque.h).  A task
+ * executed from inside a task goes on the current worker's deque (LIFO for
+ * its owner, stolen FIFO by the others).  A task executed from outside goes
+ * through the injector, a lock-free segmented FIFO built here (below).  A
+ * task is two words, a function and its argument, copied into a slot: no
+ * task record is allocated, so execute never calls malloc in steady state
+ * (injector blocks are recycled, deque buffers only grow).
+ *
+ * Injector.  A list of blocks of INJ_CAP slots.  `tail.idx` and `head.idx`
+ *   are positions (block * INJ_LAP + offset, INJ_LAP = INJ_CAP + 1); offset
+ *   INJ_CAP is a sentinel meaning "this block is full, the next one is being
+ *   installed", during which others wait.  tail.idx carries the CLOSED bit
+ *   in bit 0 (the position is tail.idx >> 1), so destroy's close and a push
+ *   are ordered by the one CAS.
+ *   push: CAS tail.idx forward one slot (LP: inj-push); the thread that
+ *     takes a block's last slot links the next block (allocated before its
+ *     CAS, so a failed allocation leaves nothing claimed), moves tail.block
+ *     and steps tail.idx past the sentinel; then writes arg and stores fn
+ *     (release) - a slot is full when fn != NULL.
+ *   pop: CAS head.idx forward by n <= the slots below tail (LP: inj-pop);
+ *     the thread that takes a block's last slot waits for block->next and
+ *     moves head.block and head.idx; then waits for each claimed slot's fn.
+ *     A worker remembers the tail it saw last and reads tail.idx again only
+ *     once its head has caught up with it: the pusher's line then stays in
+ *     the pusher's cache (this alone took the seed workload from ~25 to
+ *     ~55 M tasks/s on 2 cores).
+ *   Why a block pointer read beside an index is the right one: the index
+ *     never repeats (64 bits), it moves into a block only after that block
+ *     was stored (release/acquire), and a block pointer is dereferenced only
+ *     after the CAS on the index read before it succeeded.
+ *   Reclamation: a block is touched only by threads that claimed one of its
+ *     slots (and the linking of block->next, done by the last slot's pusher
+ *     before it fills that slot).  Each popper adds its count to
+ *     block->reads after its last access; the one that brings it to INJ_CAP
+ *     recycles the block (up to INJ_SPARES are kept for reuse, so bursts of
+ *     work do not call malloc; the rest are freed).  No epoch.
+ *   Progress: lock-free except at a block boundary, where threads wait for
+ *     the thread installing the next block, and a popper waits for a pusher
+ *     that has claimed a slot but not yet filled it (both bounded by the
+ *     other thread's next few instructions; waits back off into yields).
+ *
+ * Counting for conc_pool_wait.  Tasks are counted in when they become
+ *   visible and out when they finish, in counters that only grow:
+ *   in  = injector pushes (the tail position) + each worker's `spawned`;
+ *   out = each worker's `done` + `outside_done` (tasks run outside the
+ *   workers: conc__pool_run_one from other threads, destroy's leftovers).
+ *   Per-worker counters have one writer (a load and a store, no RMW).  The
+ *   check reads every `out` first, then every `in` (over the records
+ *   published by then, a superset of those it read `out` from).  A task seen finished
+ *   was counted in before it could be taken (its count precedes its
+ *   publication, and its finish is a release the check acquires), so every
+ *   task in the `out` sum is also in the later `in` sum; equal sums mean
+ *   every task counted in has finished.  A task executed before wait was
+ *   called is in `in`; a child is counted in before its parent finishes, so
+ *   it is in `in` too.  (Tasks other threads keep executing while we wait
+ *   may keep the sums apart: wait is not starvation-free against an endless
+ *   stream, as the contract allows.)
+ *
+ * Parking (state list).  A worker is RUNNING (it has work), SEARCHING
+ *   (counted in `searching`: spinning, stealing and yielding for about
+ *   SEARCH_NS) or PARKED (in work_park).
+ *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
+ *     conc_pool_wait (seq_cst fence, then a notify if any).
+ *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
+ *     the injector still holds work, it wakes one more worker.
+ *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
+ *     injector, every deque and its stop flag; wait only if all are empty.
+ *   PARKED -> RUNNING: woken (or the re-check found work); it clears
+ *     `wake_pending` and looks for work.
+ *   An outside push (its CAS is the seq_cst publishing write) then reads
+ *   work_park's waiter count: one load when nobody sleeps.  If somebody
+ *   sleeps, nobody searches (seq_cst load) and no wake is in flight
+ *   (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
+ *   the pusher relied on decrements `searching` after the pusher's load and
+ *   re-checks after that, so it sees the task (the store-buffering argument
+ *   of park.h, once for `searching`, once for the waiter count); a pusher
+ *   skipped because wake_pending was 1 read it before the clear that some
+ *   exiting or parking thread does next, and that thread searches (or
+ *   re-checks) after its clear, so it sees the task.
+ *   A task pushed from inside a task wakes a sleeper when it sees one with
+ *   plain loads (best effort, no fence on the fan-out path): its worker is
+ *   awake and pops the task itself if nobody steals it.
+ *
+ * Worker lifetime (state list, per worker record; records live until
+ *   destroy, so thieves may read a stopped worker's deque).
+ *   launch 0 -> 1 (admin: go) or 0 -> 2 (admin: abort, on a failed create or
+ *     grow; the thread exits without running a hook);
+ *   running -> stopping: admin sets `stop` (seq_cst) and wakes all; the
+ *     worker finishes its current task, runs on_stop, and if work is left in
+ *     its deque or the injector it wakes another worker; admin joins it.
+ *   resize and destroy are serialized by the `admin` mutex; workers never
+ *   take it.
+ *
+ * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
+ *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
+ *   Tasks keep running and tasks executed by tasks are still accepted.
+ *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
+ *   on wait_park until it does).
+ *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
+ *   on_stop hooks run on the destroying thread; then everything is freed.
+ */
+
+
+#define INJ_CAP 255u
+#define INJ_LAP 256u
+#define INJ_CLOSED 1u
+#define INJ_SPARES 16u     /* recycled blocks kept: 16 x 4 KB */
+
+#define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
+#define BATCH 32u          /* most tasks a worker takes from the injector */
+/* An idle worker searches (pauses, then yields between passes) for this long
+ * before it parks, so that short bursts of work - a parallel loop called in
+ * a loop - find it awake; bounded, so an idle pool costs nothing. */
+#define SEARCH_NS 100000u      /* 100 us */
+#define SEARCH_MIN_ROUNDS 16u
+#define STEAL_TRIES 4
+
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+#define COLD __attribute__((noinline, cold))
+#define NOINLINE __attribute__((noinline))
+
+struct inj_slot {
+	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
+	void *arg;
+};
+
+struct inj_block {
+	_Atomic(struct inj_block *) next;
+	atomic_uint reads;
+	struct inj_slot slot[INJ_CAP];
+};
+
+struct conc__worker {
+	conc__deque dq;
+	CONC_ALIGNED _Atomic uint64_t spawned; /* pushed on dq by tasks; one writer */
+	_Atomic uint64_t done;                 /* tasks this worker finished; one writer */
+	atomic_bool busy;
+	uint64_t rng;       /* owner only */
+	uint64_t seen_tail; /* owner only: the injector tail it saw last */
+	CONC_ALIGNED atomic_int stop;
+	atomic_int launch; /* 0 wait, 1 go, 2 abort */
+	conc_pool *pool;
+	unsigned index;
+	pthread_t thread; /* admin only */
+};
+
+struct conc_pool {
+	/* injector: poppers' line, pushers' line */
+	CONC_ALIGNED _Atomic uint64_t head_idx;
+	_Atomic(struct inj_block *) head_block;
+	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
+	_Atomic(struct inj_block *) tail_block;
+	CONC_ALIGNED _Atomic(struct inj_block *) spare[INJ_SPARES]; /* NULL: empty */
+	/* sleeping workers */
+	CONC_ALIGNED conc__park work_park;
+	atomic_uint searching;
+	atomic_int wake_pending;
+	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
+	CONC_ALIGNED conc__park wait_park;
+	conc__park room_park;
+	_Atomic uint64_t outside_done;
+	/* cold: configuration and administration */
+	CONC_ALIGNED pthread_mutex_t admin;
+	conc__park admin_park;
+	atomic_uint started; /* workers past on_start, ever */
+	atomic_uint nthreads;
+	atomic_uint nrec; /* records 0..nrec-1 exist */
+	conc_epoch *ebr;  /* retires grown deque buffers */
+	size_t max_queued;
+	size_t stack_size;
+	void (*on_start)(unsigned, void *);
+	void (*on_stop)(unsigned, void *);
+	void *ctx;
+	bool is_global;
+	char name[16];
+	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
+};
+
+/* The calling thread's worker (of any pool), and the pools whose tasks it is
+ * running outside their workers (a stack of frames on its own stack).
+ * initial-exec: a plain %fs-relative access, no __tls_get_addr call; fine
+ * for a static library linked into the executable. */
+struct frame {
+	conc_pool *p;
+	struct frame *prev;
+};
+static _Thread_local conc__worker *tls_worker TLS_IE;
+static _Thread_local struct frame *tls_frame TLS_IE;
+static _Thread_local uint64_t tls_rng TLS_IE;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t next_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+	if (x == 0)
+		x = (uintptr_t)s | 1u;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static bool in_frames(conc_pool *p)
+{
+	for (struct frame *f = tls_frame; f; f = f->prev)
+		if (f->p == p)
+			return true;
+	return false;
+}
+
+bool conc__pool_in_task(conc_pool *p)
+{
+	conc__worker *w = tls_worker;
+	return (w && w->pool == p) || in_frames(p);
+}
+
+conc__worker *conc__pool_current(conc_pool *p)
+{
+	conc__worker *w = tls_worker;
+	return w && w->pool == p ? w : NULL;
+}
+
+static unsigned nrec_of(conc_pool *p)
+{
+	/* acquire: pairs with the release store in get_record; records below
+	 * it are published. */
+	return atomic_load_explicit(&p->nrec, memory_order_acquire);
+}
+
+static conc__worker *rec_at(conc_pool *p, unsigned i)
+{
+	/* acquire: pairs with the release store in get_record. */
+	return atomic_load_explicit(&p->rec[i], memory_order_acquire);
+}
+
+/* ---- injector ------------------------------------------------------------ */
+
+static uint64_t inj_count(uint64_t pos)
+{
+	uint64_t off = pos % INJ_LAP;
+	return pos / INJ_LAP * INJ_CAP + (off < INJ_CAP ? off : INJ_CAP);
+}
+
+static uint64_t inj_pushed(conc_pool *p)
+{
+	/* acquire: see the counting argument at the top (a task's count is in
+	 * the tail before the task can be taken and finished). */
+	return inj_count(atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1);
+}
+
+static uint64_t inj_popped(conc_pool *p)
+{
+	/* acquire: a snapshot; pairs with the poppers' CAS. */
+	return inj_count(atomic_load_explicit(&p->head_idx, memory_order_acquire));
+}
+
+static void block_clear(struct inj_block *b)
+{
+	atomic_init(&b->next, NULL);
+	atomic_init(&b->reads, 0);
+	for (unsigned i = 0; i < INJ_CAP; i++)
+		atomic_init(&b->slot[i].fn, NULL);
+}
+
+static COLD struct inj_block *block_get(conc_pool *p)
+{
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		/* relaxed: a peek; the exchange below does the taking. */
+		if (!atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in block_put (the
+		 * cleared block). */
+		struct inj_block *b = atomic_exchange_explicit(&p->spare[i], NULL, memory_order_acquire);
+		if (b)
+			return b;
+	}
+	int saved_errno = errno; /* the library never changes errno */
+	struct inj_block *b = conc__malloc(sizeof *b);
+	if (b)
+		block_clear(b);
+	errno = saved_errno;
+	return b;
+}
+
+/* b is no longer touched by anybody (all its slots were read). */
+static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
+{
+	block_clear(b);
+	for (unsigned i = 0; i < INJ_SPARES; i++) {
+		struct inj_block *none = NULL;
+		/* relaxed: a peek; the CAS below does the giving. */
+		if (atomic_load_explicit(&p->spare[i], memory_order_relaxed))
+			continue;
+		/* release: publishes the cleared block to block_get's
+		 * acquire. */
+		if (atomic_compare_exchange_strong_explicit(&p->spare[i], &none, b,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+	free(b);
+}
+
+static COLD void wake_one(conc_pool *p);
+
+/*
+ * Push fn(arg) at the injector's tail.  force: accepted after the close
+ * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
+ */
+static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
+{
+	struct inj_block *fresh = NULL;
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * tail_block below is this position's block or a newer one. */
+		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
+		if ((t & INJ_CLOSED) && !force) {
+			if (fresh)
+				block_put(p, fresh);
+			return EPIPE;
+		}
+		uint64_t pos = t >> 1;
+		unsigned off = (unsigned)(pos % INJ_LAP);
+		if (conc__unlikely(off == INJ_CAP)) { /* next block being linked */
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		if (conc__unlikely(off + 1 == INJ_CAP) && !fresh) {
+			fresh = block_get(p);
+			if (!fresh)
+				return ENOMEM;
+		}
+		/* acquire: see tail_idx above. */
+		struct inj_block *b = atomic_load_explicit(&p->tail_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the park protocol (a sleeper's
+		 * re-check reads the tail after its seq_cst fence). */
+		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) /* LP: inj-push */
+			continue;
+		if (conc__unlikely(off + 1 == INJ_CAP)) {
+			/* release: publishes the cleared block; pairs with the
+			 * acquire wait in inj_pop. */
+			atomic_store_explicit(&b->next, fresh, memory_order_release);
+			/* release: pairs with the acquire loads of tail_block. */
+			atomic_store_explicit(&p->tail_block, fresh, memory_order_release);
+			/* release: moves past the sentinel (keeps CLOSED);
+			 * pairs with the acquire load of tail_idx above. */
+			atomic_fetch_add_explicit(&p->tail_idx, 2, memory_order_release);
+			fresh = NULL;
+		}
+		if (fresh)
+			block_put(p, fresh);
+		/* Wake a worker before filling the slot: filling it is our last
+		 * access to p, so a destroy that drains the injector cannot free
+		 * p under us. */
+		if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+			wake_one(p);
+		b->slot[off].arg = arg;
+		/* release: publishes arg (and the caller's data); pairs with
+		 * the acquire wait in inj_pop. */
+		atomic_store_explicit(&b->slot[off].fn, fn, memory_order_release);
+		return 0;
+	}
+}
+
+/*
+ * Take up to max tasks (at most half of what the current block holds, at
+ * least one) from the injector's head into out; returns how many.
+ */
+static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *seen)
+{
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * head_block below is this position's block or a newer one. */
+		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_acquire);
+		unsigned off = (unsigned)(h % INJ_LAP);
+		if (conc__unlikely(off == INJ_CAP)) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		/* The tail only grows: while the head is below the tail we saw
+		 * last, that many slots are claimed without reading the tail
+		 * again - its line stays with the pusher. */
+		uint64_t t = seen ? *seen : 0;
+		if (t <= h) {
+			/* acquire: pairs with the pushers' CAS (a snapshot of
+			 * what is claimed; we wait for each slot's fill). */
+			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
+			if (seen)
+				*seen = t;
+			if (t <= h)
+				return 0;
+		}
+		unsigned avail = h / INJ_LAP == t / INJ_LAP ? (unsigned)(t % INJ_LAP) - off
+							    : INJ_CAP - off;
+		unsigned n = (avail + 1) / 2;
+		if (n > max)
+			n = max;
+		/* acquire: see head_idx above. */
+		struct inj_block *b = atomic_load_explicit(&p->head_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the room_park protocol
+		 * (an executor held by max_queued re-checks the head). */
+		if (!atomic_compare_exchange_weak_explicit(&p->head_idx, &h, h + n,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) { /* LP: inj-pop */
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		if (off + n == INJ_CAP) {
+			struct inj_block *nb;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the release store of next. */
+			while (!(nb = atomic_load_explicit(&b->next, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			/* release: pairs with the acquire loads of head_block. */
+			atomic_store_explicit(&p->head_block, nb, memory_order_release);
+			/* release: leaves the sentinel; pairs with head_idx's
+			 * acquire load. */
+			atomic_store_explicit(&p->head_idx, h + n + 1, memory_order_release);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct inj_slot *s = &b->slot[off + i];
+			conc__task_fn fn;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the pusher's release store of fn
+			 * (arg and the task's data). */
+			while (!(fn = atomic_load_explicit(&s->fn, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			out[i].fn = fn;
+			out[i].arg = s->arg;
+		}
+		/* acq_rel: our reads of the block happen-before its recycling
+		 * by whoever makes the count whole. */
+		if (atomic_fetch_add_explicit(&b->reads, n, memory_order_acq_rel) + n == INJ_CAP)
+			block_put(p, b);
+		if (p->max_queued && conc__park_has_waiters(&p->room_park))
+			conc__park_notify_all(&p->room_park);
+		return n;
+	}
+}
+
+/* ---- finding and running tasks ----------------------------------------- */
+
+static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
+{
+	unsigned n = nrec_of(p);
+	if (n == 0)
+		return false;
+	uint64_t *seed = self ? &self->rng : &tls_rng;
+	unsigned start = (unsigned)(next_rand(seed) % n);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *v = rec_at(p, (start + i) % n);
+		if (!v || v == self)
+			continue;
+		for (int k = 0; k < STEAL_TRIES; k++) {
+			int r = conc__deque_steal(&v->dq, t);
+			if (r == CONC__STEAL_OK)
+				return true;
+			if (r == CONC__STEAL_EMPTY)
+				break;
+		}
+	}
+	return false;
+}
+
+/* The injector (a batch moves to w's deque), then the other deques. */
+static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
+							conc__task *t)
+{
+	if (w) {
+		conc__task batch[BATCH];
+		int64_t room = conc__deque_room(&w->dq) + 1;
+		unsigned max = room < (int64_t)BATCH ? (unsigned)room : BATCH;
+		unsigned n = inj_pop(p, batch, max, &w->seen_tail);
+		if (n) {
+			*t = batch[0];
+			if (n > 1)
+				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+			return true;
+		}
+	} else if (inj_pop(p, t, 1, NULL)) {
+		return true;
+	}
+	return steal_any(p, w, t);
+}
+
+/* One pass: w's deque, the injector, the other deques.  w is p's worker or
+ * NULL. */
+static inline bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (w && conc__deque_pop(&w->dq, t))
+		return true;
+	return find_shared_task(p, w, t);
+}
+
+static void run_worker_task(conc__worker *w, conc__task t)
+{
+	t.fn(t.arg);
+	uint64_t d = atomic_load_explicit(&w->done, memory_order_relaxed); /* own */
+	/* release: the task's effects happen-before a waiter's acquire read
+	 * of this count (all_done). */
+	atomic_store_explicit(&w->done, d + 1, memory_order_release);
+}
+
+static void run_outside_task(conc_pool *p, conc__task t)
+{
+	struct frame f = {p, tls_frame};
+	tls_frame = &f;
+	t.fn(t.arg);
+	tls_frame = f.prev;
+	/* seq_cst: releases the task's effects (as in run_worker_task) and is
+	 * the publishing write for wait_park: this may have been the last. */
+	atomic_fetch_add_explicit(&p->outside_done, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->wait_park);
+}
+
+void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
+{
+	assert(!w || w->pool == p);
+	if (w)
+		run_worker_task(w, t);
+	else
+		run_outside_task(p, t);
+}
+
+bool conc__pool_run_one(conc_pool *p, conc__worker *w)
+{
+	conc__task t;
+	if (!find_task(p, w, &t))
+		return false;
+	conc__pool_run(p, w, t);
+	return true;
+}
+
+bool conc__pool_pop_local(conc__worker *w, conc__task *t)
+{
+	return conc__deque_pop(&w->dq, t);
+}
+
+/* True when every task counted in has finished (see the top). */
+static bool all_done(conc_pool *p)
+{
+	unsigned n = nrec_of(p);
+	/* acquire (all loads here): pairs with the release counts in
+	 * run_*_task and push_local. */
+	uint64_t out = atomic_load_explicit(&p->outside_done, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++)
+		out += atomic_load_explicit(&rec_at(p, i)->done, memory_order_acquire);
+	/* Records are read again: a task counted out above may have been
+	 * spawned by a worker whose record was published after the first
+	 * read of nrec (a concurrent grow); that publication happens-before
+	 * the count we read, so this second read covers it. */
+	n = nrec_of(p);
+	uint64_t in = 0;
+	for (unsigned i = 0; i < n; i++)
+		in += atomic_load_explicit(&rec_at(p, i)->spawned, memory_order_acquire);
+	in += inj_pushed(p);
+	assert(out <= in);
+	return out == in; /* LP: wait (when true) */
+}
+
+/* Some task is queued (injector or any deque). */
+static bool work_available(conc_pool *p)
+{
+	if (inj_pushed(p) != inj_popped(p))
+		return true;
+	unsigned n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w && conc__deque_size(&w->dq))
+			return true;
+	}
+	return false;
+}
+
+/* A thread ran out of work: a conc_pool_wait may be able to return. */
+static void idle_notify(conc_pool *p)
+{
+	/* seq_cst fence: our `done` stores are release only; the fence makes
+	 * them the publishing write of the park protocol. */
+	atomic_thread_fence(memory_order_seq_cst);
+	conc__park_notify_all(&p->wait_park);
+}
+
+/* ---- waking workers ------------------------------------------------------ */
+
+/* Somebody sleeps (the caller saw work_park's waiters > 0). */
+static COLD void wake_one(conc_pool *p)
+{
+	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
+	 * argument at the top. */
+	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
+		return;
+	if (atomic_load_explicit(&p->wake_pending, memory_order_seq_cst) ||
+	    atomic_exchange_explicit(&p->wake_pending, 1, memory_order_seq_cst))
+		return;
+	conc__park_wake(&p->work_park, 0);
+}
+
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	conc_pool *p = w->pool;
+	/* spawned is counted in before the task is published (the release
+	 * store of bottom); see the counting argument. */
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
+		return inj_push(p, fn, arg, true);
+	/* relaxed: best effort (see "a task pushed from inside a task"). */
+	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
+		wake_one(p);
+	return 0;
+}
+
+int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	return push_local(w, fn, arg);
+}
+
+int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
+{
+	return inj_push(p, fn, arg, true);
+}
+
+/* ---- workers --------------------------------------------------------------- */
+
+static bool stop_requested(conc__worker *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of stop, so that what
+	 * the resizing/destroying thread did before is visible to on_stop. */
+	return atomic_load_explicit(&w->stop, memory_order_acquire) != 0;
+}
+
+static void clear_wake_pending(conc_pool *p)
+{
+	/* seq_cst: the clearing half of the wake_pending argument. */
+	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
+}
+
+static void worker_loop(conc__worker *w)
+{
+	conc_pool *p = w->pool;
+	conc__task t;
+	for (;;) {
+		/* RUNNING */
+		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+		while (!stop_requested(w) && find_task(p, w, &t))
+			run_worker_task(w, t);
+		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
+		if (stop_requested(w))
+			return;
+		idle_notify(p);
+
+		/* SEARCHING */
+		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
+		conc__backoff bo = CONC__BACKOFF_INIT;
+		bool found = false;
+		uint64_t until = conc__now_ns() + SEARCH_NS;
+		for (unsigned r = 0; !stop_requested(w); r++) {
+			conc__backoff_spin(&bo);
+			if (find_task(p, w, &t)) {
+				found = true;
+				break;
+			}
+			if (r >= SEARCH_MIN_ROUNDS && conc__now_ns() >= until)
+				break;
+		}
+		if (found) {
+			/* seq_cst: the searcher half of the wake argument. */
+			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1 &&
+			    inj_pushed(p) != inj_popped(p) &&
+			    conc__park_has_waiters(&p->work_park))
+				wake_one(p);
+			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+			run_worker_task(w, t);
+			continue;
+		}
+
+		/* PARKED */
+		clear_wake_pending(p);
+		unsigned key = conc__park_prepare(&p->work_park);
+		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+		if (stop_requested(w) || work_available(p)) {
+			conc__park_cancel(&p->work_park);
+		} else {
+			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
+		}
+		clear_wake_pending(p);
+	}
+}
+
+static void wait_launch(conc__worker *w, conc_pool *p)
+{
+	/* acquire: pairs with the admin's store of launch (the record's
+	 * fields, the pool). */
+	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
+		unsigned key = conc__park_prepare(&p->admin_park);
+		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
+			conc__park_cancel(&p->admin_park);
+			break;
+		}
+		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	conc__worker *w = arg;
+	conc_pool *p = w->pool;
+	char name[32]; /* prefix (<= 15) + '-' + index (<= 10) fits */
+	snprintf(name, sizeof name, "%s-%u", p->name, w->index);
+	name[15] = '\0'; /* the 15 characters Linux keeps */
+	pthread_setname_np(pthread_self(), name);
+
+	wait_launch(w, p);
+	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
+		return NULL; /* create/grow failed: leave without a hook */
+	tls_worker = w;
+	if (p->on_start)
+		p->on_start(w->index, p->ctx);
+	/* seq_cst: the publishing write for the admin's park. */
+	atomic_fetch_add_explicit(&p->started, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->admin_park);
+
+	worker_loop(w);
+
+	if (p->on_stop)
+		p->on_stop(w->index, p->ctx);
+	tls_worker = NULL;
+	/* Work left in our deque (or a wake we absorbed): hand it on.  The
+	 * records outlive us, so the others can still steal from ours. */
+	clear_wake_pending(p);
+	atomic_thread_fence(memory_order_seq_cst); /* publishing write: the deque's */
+	if (work_available(p))
+		conc__park_notify_one(&p->work_park);
+	return NULL;
+}
+
+/* ---- administration -------------------------------------------------------- */
+
+static int get_record(conc_pool *p, unsigned i, conc__worker **out)
+{
+	conc__worker *w = rec_at(p, i);
+	if (!w) {
+		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		if (!w)
+			return ENOMEM;
+		memset(w, 0, sizeof *w);
+		if (conc__deque_init(&w->dq, DEQUE_LOG2, p->ebr)) {
+			free(w);
+			return ENOMEM;
+		}
+		atomic_init(&w->spawned, 0);
+		atomic_init(&w->done, 0);
+		atomic_init(&w->busy, false);
+		w->pool = p;
+		w->index = i;
+		w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+		/* release (both): publish the record to thieves and counters. */
+		atomic_store_explicit(&p->rec[i], w, memory_order_release);
+		if (i >= atomic_load_explicit(&p->nrec, memory_order_relaxed)) /* admin only */
+			atomic_store_explicit(&p->nrec, i + 1, memory_order_release);
+	}
+	atomic_store_explicit(&w->stop, 0, memory_order_relaxed); /* thread not started yet */
+	atomic_store_explicit(&w->launch, 0, memory_order_relaxed); /* as stop */
+	*out = w;
+	return 0;
+}
+
+/* Admin: tell workers [from, to) to launch (1) or abort (2). */
+static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
+{
+	for (unsigned i = from; i < to; i++)
+		/* seq_cst: the publishing write for the launch park. */
+		atomic_store_explicit(&rec_at(p, i)->launch, how, memory_order_seq_cst);
+	conc__park_notify_all(&p->admin_park);
+}
+
+/* Admin: start workers [from, to); on failure nothing is left running. */
+static int start_workers(conc_pool *p, unsigned from, unsigned to)
+{
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr))
+		return ENOMEM;
+	if (p->stack_size && pthread_attr_setstacksize(&attr, p->stack_size)) {
+		pthread_attr_destroy(&attr);
+		return EINVAL;
+	}
+	int err = 0;
+	unsigned i = from;
+	for (; i < to; i++) {
+		conc__worker *w;
+		err = get_record(p, i, &w);
+		if (err)
+			break;
+		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		if (err) {
+			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
+			break;
+		}
+	}
+	pthread_attr_destroy(&attr);
+	if (err) {
+		launch_all(p, from, i, 2);
+		for (unsigned k = from; k < i; k++)
+			pthread_join(rec_at(p, k)->thread, NULL);
+		return err;
+	}
+	/* relaxed: no worker of ours is past on_start yet (none launched). */
+	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
+	launch_all(p, from, to, 1);
+	/* Wait until every new worker's on_start has returned. */
+	for (;;) {
+		/* acquire: pairs with the workers' increments. */
+		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
+			break;
+		unsigned key = conc__park_prepare(&p->admin_park);
+		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
+			conc__park_cancel(&p->admin_park);
+			break;
+		}
+		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
+	}
+	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
+	return 0;
+}
+
+/* Admin: stop and join workers [from, to). */
+static void stop_workers(conc_pool *p, unsigned from, unsigned to)
+{
+	for (unsigned i = from; i < to; i++)
+		/* seq_cst: the publishing write for work_park. */
+		atomic_store_explicit(&rec_at(p, i)->stop, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->work_park);
+	for (unsigned i = from; i < to; i++)
+		pthread_join(rec_at(p, i)->thread, NULL);
+}
+
+static void free_pool(conc_pool *p)
+{
+	/* relaxed (here and below): every worker has been joined. */
+	unsigned n = atomic_load_explicit(&p->nrec, memory_order_relaxed);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w) {
+			conc__deque_fini(&w->dq);
+			free(w);
+		}
+	}
+	/* Drained: head and tail are in the same block. */
+	struct inj_block *hb = atomic_load_explicit(&p->head_block, memory_order_relaxed);
+	struct inj_block *tb = atomic_load_explicit(&p->tail_block, memory_order_relaxed);
+	free(hb);
+	if (tb != hb)
+		free(tb);
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		free(atomic_load_explicit(&p->spare[i], memory_order_relaxed));
+	if (p->ebr)
+		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
+	pthread_mutex_destroy(&p->admin);
+	free(p);
+}
+
+int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
+{
+	static const conc_pool_config defaults;
+	if (!out)
+		return EINVAL;
+	if (!cfg)
+		cfg = &defaults;
+	unsigned n = cfg->threads ? cfg->threads : conc_cpu_count();
+	if (n > CONC_POOL_MAX_THREADS)
+		return EINVAL;
+	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
+		return EINVAL;
+
+	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	if (!p)
+		return ENOMEM;
+	memset(p, 0, sizeof *p);
+	struct inj_block *b = block_get(p);
+	if (!b) {
+		free(p);
+		return ENOMEM;
+	}
+	atomic_init(&p->head_idx, 0);
+	atomic_init(&p->tail_idx, 0);
+	atomic_init(&p->head_block, b);
+	atomic_init(&p->tail_block, b);
+	for (unsigned i = 0; i < INJ_SPARES; i++)
+		atomic_init(&p->spare[i], NULL);
+	conc__park_init(&p->work_park);
+	conc__park_init(&p->wait_park);
+	conc__park_init(&p->room_park);
+	conc__park_init(&p->admin_park);
+	atomic_init(&p->searching, 0);
+	atomic_init(&p->wake_pending, 0);
+	atomic_init(&p->outside_done, 0);
+	atomic_init(&p->started, 0);
+	atomic_init(&p->nthreads, 0);
+	atomic_init(&p->nrec, 0);
+	for (unsigned i = 0; i < CONC_POOL_MAX_THREADS; i++)
+		atomic_init(&p->rec[i], NULL);
+	p->max_queued = cfg->max_queued;
+	p->stack_size = cfg->stack_size ? conc__round_up(cfg->stack_size, (size_t)sysconf(_SC_PAGESIZE)) : 0;
+	p->on_start = cfg->on_start;
+	p->on_stop = cfg->on_stop;
+	p->ctx = cfg->ctx;
+	snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : "conc-pool");
+	pthread_mutex_init(&p->admin, NULL);
+	int err = conc_epoch_create(&p->ebr);
+	if (err) {
+		p->ebr = NULL;
+		free_pool(p);
+		return err;
+	}
+	err = start_workers(p, 0, n);
+	if (err) {
+		free_pool(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+/* Hold the caller until there is room below max_queued; 0 or EPIPE. */
+static COLD int wait_for_room(conc_pool *p)
+{
+	for (;;) {
+		/* seq_cst (both loads): the waiter's re-check of the room_park
+		 * protocol; pairs with the poppers' seq_cst CAS. */
+		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+		if (t & INJ_CLOSED)
+			return EPIPE;
+		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+		if (inj_count(t >> 1) - inj_count(h) < p->max_queued)
+			return 0;
+		unsigned key = conc__park_prepare(&p->room_park);
+		t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+		h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+		if ((t & INJ_CLOSED) || inj_count(t >> 1) - inj_count(h) < p->max_queued) {
+			conc__park_cancel(&p->room_park);
+			continue;
+		}
+		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
+						      void *arg)
+{
+	bool inside = tls_frame && in_frames(p);
+	if (p->max_queued && !inside) {
+		int err = wait_for_room(p);
+		if (err)
+			return err;
+	}
+	return inj_push(p, fn, arg, inside);
+}
+
+int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
+{
+	if (conc__unlikely(!p || !fn))
+		return EINVAL;
+	conc__worker *w = tls_worker;
+	if (w && w->pool == p)
+		return push_local(w, fn, arg);
+	return execute_outside(p, fn, arg);
+}
+
+/*
+ * Sleep until every task counted in has finished.  The caller does not run
+ * tasks: on a pool with a worker per CPU an extra thread only adds
+ * contention, and the tasks it ran would execute their children through the
+ * injector instead of a deque (measured: fan-out ran at half speed).
+ */
+static void wait_idle(conc_pool *p)
+{
+	for (;;) {
+		if (all_done(p))
+			return;
+		unsigned key = conc__park_prepare(&p->wait_park);
+		if (all_done(p)) {
+			conc__park_cancel(&p->wait_park);
+			return;
+		}
+		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
+	}
+}
+
+int conc_pool_wait(conc_pool *p)
+{
+	if (!p)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	wait_idle(p);
+	return 0;
+}
+
+unsigned conc_pool_threads(conc_pool *p)
+{
+	return p ? atomic_load_explicit(&p->nthreads, memory_order_relaxed) : 0; /* a statistic */
+}
+
+size_t conc_pool_queued(conc_pool *p)
+{
+	if (!p)
+		return 0;
+	uint64_t h = inj_popped(p), t = inj_pushed(p);
+	size_t q = t > h ? (size_t)(t - h) : 0;
+	unsigned n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w)
+			q += conc__deque_size(&w->dq);
+	}
+	return q;
+}
+
+unsigned conc_pool_active(conc_pool *p)
+{
+	if (!p)
+		return 0;
+	unsigned a = 0, n = nrec_of(p);
+	for (unsigned i = 0; i < n; i++) {
+		conc__worker *w = rec_at(p, i);
+		if (w && atomic_load_explicit(&w->busy, memory_order_relaxed)) /* a statistic */
+			a++;
+	}
+	return a;
+}
+
+int conc_pool_resize(conc_pool *p, unsigned threads)
+{
+	if (!p || threads == 0 || threads > CONC_POOL_MAX_THREADS)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	pthread_mutex_lock(&p->admin);
+	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
+	int err = 0;
+	if (threads > cur) {
+		err = start_workers(p, cur, threads);
+	} else if (threads < cur) {
+		stop_workers(p, threads, cur);
+		atomic_store_explicit(&p->nthreads, threads, memory_order_relaxed); /* a statistic */
+	}
+	pthread_mutex_unlock(&p->admin);
+	return err;
+}
+
+int conc_pool_destroy(conc_pool *p)
+{
+	if (!p || p->is_global)
+		return EINVAL;
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	pthread_mutex_lock(&p->admin);
+	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
+	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
+	wait_idle(p);
+	/* Executors held by max_queued see CLOSED and leave; wait until the
+	 * last has left the park (its final access to p). */
+	while (conc__park_has_waiters(&p->room_park)) {
+		conc__park_notify_all(&p->room_park);
+		sched_yield();
+	}
+	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
+	/* Tasks executed by on_stop hooks: run them here. */
+	do {
+		while (conc__pool_run_one(p, NULL))
+			;
+	} while (!all_done(p));
+	pthread_mutex_unlock(&p->admin);
+	free_pool(p);
+	return 0;
+}
+
+/* ---- the global pool ---------------------------------------------------------- */
+
+static _Atomic(conc_pool *) global_pool;
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&global_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&global_lock);
+}
+
+/* The child has one thread: the pool made before the fork has no workers
+ * here; forget it (it is unusable, and leaked) so conc_pool_global() makes
+ * a fresh one. */
+static void atfork_child(void)
+{
+	pthread_mutex_unlock(&global_lock); /* locked by atfork_prepare in this thread */
+	atomic_store_explicit(&global_pool, NULL, memory_order_relaxed); /* one thread */
+	tls_worker = NULL;
+	tls_frame = NULL;
+}
+
+static void global_setup(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* CONC_NUM_THREADS when it is a plain decimal from 1 to 1024, else 0. */
+static unsigned env_threads(void)
+{
+	const char *s = getenv("CONC_NUM_THREADS");
+	if (!s || !*s)
+		return 0;
+	unsigned v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return 0;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > 1024)
+			return 0;
+	}
+	return v;
+}
+
+conc_pool *conc_pool_global(void)
+{
+	/* acquire: pairs with the release store below (the pool's fields). */
+	conc_pool *p = atomic_load_explicit(&global_pool, memory_order_acquire);
+	if (conc__likely(p != NULL))
+		return p;
+	pthread_once(&global_once, global_setup);
+	pthread_mutex_lock(&global_lock);
+	p = atomic_load_explicit(&global_pool, memory_order_relaxed); /* under the lock */
+	if (!p) {
+		conc_pool_config cfg = {.threads = env_threads()};
+		if (conc_pool_create(&p, &cfg) == 0) {
+			p->is_global = true;
+			atomic_store_explicit(&global_pool, p, memory_order_release);
+		} else {
+			p = NULL;
+		}
+	}
+	pthread_mutex_unlock(&global_lock);
+	return p;
+}
+/* end of src/pool.c: its names and macros stop here */
+#undef inj_slot
+#undef inj_block
+#undef frame
+#undef tls_worker
+#undef tls_frame
+#undef tls_rng
+#undef next_rand
+#undef in_frames
+#undef nrec_of
+#undef rec_at
+#undef inj_count
+#undef inj_pushed
+#undef inj_popped
+#undef block_clear
+#undef block_get
+#undef block_put
+#undef wake_one
+#undef inj_push
+#undef inj_pop
+#undef steal_any
+#undef find_shared_task
+#undef find_task
+#undef run_worker_task
+#undef run_outside_task
+#undef all_done
+#undef work_available
+#undef idle_notify
+#undef push_local
+#undef stop_requested
+#undef clear_wake_pending
+#undef worker_loop
+#undef wait_launch
+#undef worker_main
+#undef get_record
+#undef launch_all
+#undef start_workers
+#undef stop_workers
+#undef free_pool
+#undef wait_for_room
+#undef execute_outside
+#undef wait_idle
+#undef global_pool
+#undef global_lock
+#undef global_once
+#undef atfork_prepare
+#undef atfork_parent
+#undef atfork_child
+#undef global_setup
+#undef env_threads
+#undef INJ_CAP
+#undef INJ_LAP
+#undef INJ_CLOSED
+#undef INJ_SPARES
+#undef DEQUE_LOG2
+#undef BATCH
+#undef SEARCH_NS
+#undef SEARCH_MIN_ROUNDS
+#undef STEAL_TRIES
+#undef TLS_IE
+#undef COLD
+#undef NOINLINE
 
 /* ==== src/scope.c ======================================================= */
 /* file-local names of src/scope.c, made unique in this unit */
@@ -2285,8 +5581,6 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define worker conc__scope__worker
 #define cache conc__scope__cache
 #define current conc__scope__current
-#define futex_wait conc__scope__futex_wait
-#define futex_wake conc__scope__futex_wake
 #define handle_alloc conc__scope__handle_alloc
 #define handle_release conc__scope__handle_release
 #define wait_done conc__scope__wait_done
@@ -2451,40 +5745,6 @@ static struct {
 /* The handle whose function this thread is running (NULL outside one). */
 static _Thread_local conc_thread *current;
 
-/* ---- futex ------------------------------------------------------------ */
-
-/* Sleep while *addr == val, until the absolute CLOCK_MONOTONIC deadline.
- * Returns false once the deadline has passed.  Keeps errno. */
-static bool futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
-{
-	int saved = errno;
-	bool in_time = true;
-	struct timespec ts, *tsp = NULL;
-	if (deadline_ns != CONC__NO_DEADLINE) {
-		if (conc__now_ns() >= deadline_ns) {
-			errno = saved;
-			return false;
-		}
-		ts.tv_sec = (time_t)(deadline_ns / 1000000000u);
-		ts.tv_nsec = (long)(deadline_ns % 1000000000u);
-		tsp = &ts;
-	}
-	if (syscall(SYS_futex, addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
-		    tsp, NULL, FUTEX_BITSET_MATCH_ANY) == -1 &&
-	    errno == ETIMEDOUT)
-		in_time = false;
-	errno = saved;
-	return in_time;
-}
-
-/* Wake up to n sleepers on addr.  addr may already be freed: the kernel
- * only hashes the address (EFAULT or a spurious wake-up at worst). */
-static void futex_wake(atomic_uint *addr, int n)
-{
-	int saved = errno;
-	syscall(SYS_futex, addr, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-	errno = saved;
-}
 
 /* ---- handles ---------------------------------------------------------- */
 
@@ -2548,7 +5808,7 @@ static void wait_done(conc_thread *h)
 							     memory_order_acquire,
 							     memory_order_acquire))
 			continue; /* st now holds what is there */
-		futex_wait(&h->state, H_WAITED, CONC__NO_DEADLINE);
+		conc__futex_wait(&h->state, H_WAITED, CONC__NO_DEADLINE);
 		st = atomic_load_explicit(&h->state, memory_order_acquire); /* LP: join */
 	}
 }
@@ -2566,7 +5826,7 @@ static void run_job(conc_thread *h)
 	unsigned old = atomic_exchange_explicit(&h->state, H_DONE,
 						memory_order_release); /* LP: done */
 	if (old == H_WAITED)
-		futex_wake(&h->state, INT_MAX);
+		conc__futex_wake(&h->state, INT_MAX);
 }
 
 /* ---- the thread cache ------------------------------------------------- */
@@ -2606,7 +5866,7 @@ static void hand_off(struct worker *w, conc_thread *h)
 	unsigned old = atomic_exchange_explicit(&w->signal, W_JOB,
 						memory_order_release); /* LP: spawn */
 	if (old == W_SLEEP)
-		futex_wake(&w->signal, 1);
+		conc__futex_wake(&w->signal, 1);
 }
 
 static uint64_t deadline_of(const struct worker *w)
@@ -2667,7 +5927,7 @@ static conc_thread *idle_wait(struct worker *w)
 				continue;
 		}
 		uint64_t deadline = popped ? CONC__NO_DEADLINE : deadline_of(w);
-		if (futex_wait(&w->signal, W_SLEEP, deadline))
+		if (conc__futex_wait(&w->signal, W_SLEEP, deadline))
 			continue;
 		pthread_mutex_lock(&cache.lock);
 		if (w->listed) {
@@ -2751,7 +6011,7 @@ static void knock_idle(void)
 		if (atomic_compare_exchange_strong_explicit(&w->signal, &expect, W_WAIT,
 							    memory_order_seq_cst,
 							    memory_order_seq_cst))
-			futex_wake(&w->signal, 1);
+			conc__futex_wake(&w->signal, 1);
 	}
 	pthread_mutex_unlock(&cache.lock);
 }
@@ -2987,8 +6247,6 @@ unsigned long conc__scope_threads_created(void)
 #undef worker
 #undef cache
 #undef current
-#undef futex_wait
-#undef futex_wake
 #undef handle_alloc
 #undef handle_release
 #undef wait_done

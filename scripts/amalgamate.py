@@ -242,9 +242,25 @@ def split_top(toks, sep):
     return parts
 
 
-def declarator_name(toks):
+def drop_macros(toks, macros):
+    """Macro uses (NAME or NAME(...)) out of a declaration: TLS_IE in
+    `static _Thread_local int x TLS_IE;` declares nothing."""
+    out, i = [], 0
+    while i < len(toks):
+        if toks[i] in macros:
+            if i + 1 < len(toks) and toks[i + 1] == "(":
+                i = skip_group(toks, i + 1, "(", ")")
+            else:
+                i += 1
+            continue
+        out.append(toks[i])
+        i += 1
+    return out
+
+
+def declarator_name(toks, macros=frozenset()):
     """The name a declarator declares (specifiers may precede it)."""
-    toks = drop_specifier_groups(toks)
+    toks = drop_macros(drop_specifier_groups(toks), macros)
     # strip an initializer
     depth = 0
     for k, t in enumerate(toks):
@@ -278,13 +294,14 @@ def declarator_name(toks):
     return name
 
 
-def file_scope_names(text):
+def file_scope_names(text, known_macros=frozenset()):
     """Names a C source declares at file scope with internal linkage or no
     linkage: static functions and objects, typedef names, tags, enumeration
     constants.  Extern definitions are left alone (their names are global by
     design).  A scanner, not a parser: it knows the shapes libconc uses, and
     the amalgamation test compiles the result, so a miss cannot go unseen."""
     toks, macros = tokens_of(text)
+    known = set(known_macros) | set(macros)
     names = []
     i, decl = 0, []
     braces = []  # collapsed brace groups of the current declaration
@@ -298,7 +315,7 @@ def file_scope_names(text):
             if not is_init and flat and flat[-1] == ")":
                 # a function definition
                 if "static" in flat:
-                    n = declarator_name(flat)
+                    n = declarator_name(flat, known)
                     if n:
                         names.append(n)
                 decl = []
@@ -328,7 +345,7 @@ def file_scope_names(text):
                             names.append(flat[k + 1])
                 if flat[0] == "typedef" or "static" in flat or "typedef" in flat:
                     for part in split_top(flat, ","):
-                        n = declarator_name(part)
+                        n = declarator_name(part, known)
                         if n:
                             names.append(n)
             decl = []
@@ -338,7 +355,7 @@ def file_scope_names(text):
         i += 1
     seen, out = set(), []
     for n in names:
-        if n not in seen and n not in KEYWORDS:
+        if n not in seen and n not in KEYWORDS and n not in known:
             seen.add(n)
             out.append(n)
     return out, macros
@@ -441,13 +458,16 @@ def generate():
                 inl.header(h, out)
     every_header = public + internal
     shared = header_tokens(every_header)
+    header_macros = set()
+    for h in every_header:
+        header_macros.update(tokens_of(read(h))[1])
 
     # The sources.
     declared = {}
     sections = []
     for src in sources:
         stem = os.path.splitext(os.path.basename(src))[0]
-        names, macros = file_scope_names(read(src))
+        names, macros = file_scope_names(read(src), header_macros)
         local = [n for n in names if n not in shared and not n.startswith(("conc_", "CONC_"))]
         for n in names:
             if n in shared:

@@ -12,6 +12,7 @@
 # file's conc_exe_wrapper property).
 set -u
 src=$1 work=$2 python=$3 cc=$4 cxx=${5:-}
+rm -rf "$work"
 mkdir -p "$work"
 fail=0
 run() { # what, command...
