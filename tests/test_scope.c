@@ -11,7 +11,6 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -898,11 +897,6 @@ static void test_scope_first_error_wins(void **state)
 static void test_scope_fork_then_exit(void **state)
 {
 	(void)state;
-	/* qemu-user (the AArch64 run) cannot start a thread in the child of
-	 * a threaded process: it fails an assertion in its own TCG core.  The
-	 * cross files set CONC_TEST_EMULATED, and this one test steps aside. */
-	if (getenv("CONC_TEST_EMULATED"))
-		skip();
 	conc_test_watchdog("scope_fork_then_exit", 60);
 	conc__scope_set_idle_timeout_ns(60ull * 1000000000u);
 	static struct seed_ctx c;
