@@ -20,6 +20,7 @@
 #include "testutil.h"
 
 #include "conc/epoch.h"
+#include "internal/epoch.h"
 #include "internal/fault.h"
 #include "internal/park.h"
 
@@ -861,16 +862,14 @@ static void ct_steady_state_no_malloc(void **state)
 	(void)state;
 	conc_test_watchdog("steady state", 60);
 	void *c = ct_new();
-	/* one thread */
-	for (int warm = 0; warm < 2; warm++)
-		for (int i = 0; i < 4000; i++) {
-			assert_int_equal(CT.push(c, U(i)), 0);
-			if (i % 2 == 1) {
-				void *it;
-				assert_true(CT.try_pop(c, &it));
-				assert_true(CT.try_pop(c, &it));
-			}
-		}
+	/* one thread; the warm-up runs the same pattern as the measured part,
+	 * long enough to fill the caches with what the epoch holds back (up
+	 * to GRACE advances of up to ADVANCE_MAX retires each) */
+	for (int i = 0; i < 8 * (CONC__EPOCH_GRACE + 1) * CONC__EPOCH_ADVANCE_MAX; i++) {
+		void *it;
+		assert_int_equal(CT.push(c, U(i)), 0);
+		assert_true(CT.try_pop(c, &it));
+	}
 	conc_epoch_flush(conc_epoch_global());
 	conc__fault_reset();
 	for (int i = 0; i < 40000; i++) {
@@ -897,7 +896,12 @@ static void ct_steady_state_no_malloc(void **state)
 	CT.destroy(c, NULL);
 	print_message("allocations: %ld in 40000 one-thread pairs, %ld in %lu cross-thread pairs\n",
 		      one_thread, two_threads, s.n);
-	assert_int_equal(one_thread, 0);
+	/* The epoch advances on a clock (at most every 20 us unless 1024
+	 * retires pile up), so how many objects are in flight depends a little
+	 * on speed: a stall after the warm-up may need a few more nodes, at
+	 * most one advance window's worth.  Without caches this would be
+	 * 40000. */
+	assert_true(one_thread <= CONC__EPOCH_ADVANCE_MAX);
 	/* without caches this would be one allocation per push (stack) or per
 	 * segment (queue); the bound allows the caches' warm-up */
 	assert_true(two_threads <= CT.steady_max_allocs);
