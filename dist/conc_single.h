@@ -3690,12 +3690,16 @@ unsigned conc__queue_segment_slots(void)
 #define free_chain conc__stack__free_chain
 #define depot_drain conc__stack__depot_drain
 #define depot_give conc__stack__depot_give
+#define retire_flush conc__stack__retire_flush
 #define mag_exit conc__stack__mag_exit
 #define make_exit_key conc__stack__make_exit_key
 #define mag_hook conc__stack__mag_hook
 #define node_get conc__stack__node_get
 #define node_put conc__stack__node_put
 #define node_reclaim conc__stack__node_reclaim
+#define rbatch conc__stack__rbatch
+#define batch_reclaim conc__stack__batch_reclaim
+#define retire_node conc__stack__retire_node
 #define elim_seed conc__stack__elim_seed
 #define elim_pick conc__stack__elim_pick
 #define elim_push conc__stack__elim_push
@@ -3872,9 +3876,12 @@ static void depot_give(struct snode *first)
 	free_chain(first);
 }
 
+static void retire_flush(void);
+
 static void mag_exit(void *arg)
 {
 	(void)arg;
+	retire_flush();
 	mag.exiting = true; /* later callbacks on this thread free directly */
 	struct snode *n = mag.head;
 	mag.head = NULL;
@@ -3958,8 +3965,63 @@ static void node_reclaim(conc_epoch_node *e)
 	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
 }
 
+/*
+ * Retiring in batches.  A retire is the priciest step of a pop (an epoch
+ * bag push, and an advance attempt every so often), so for stacks on the
+ * global domain each thread gathers its popped nodes - linked through
+ * batch_next, which no reader looks at, never through next, which pinned
+ * readers may still read - and retires RETIRE_BATCH of them under one epoch
+ * node.  Holding a node a little before retiring it only starts its grace
+ * period later.  Stacks on private domains retire node by node: a private
+ * domain may be destroyed, and a batch held by some other thread must never
+ * outlive it.  A thread hands its batch over when it exits, and the last
+ * stack's destroy flushes the caller's.
+ */
+#define RETIRE_BATCH 64
+
+static _Thread_local struct rbatch {
+	struct snode *head;
+	unsigned n;
+} rbatch __attribute__((tls_model("initial-exec")));
+
+static void batch_reclaim(conc_epoch_node *e)
+{
+	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	while (n) {
+		struct snode *next = n->batch_next;
+		node_put(n);
+		n = next;
+	}
+}
+
+static void retire_flush(void)
+{
+	struct snode *h = rbatch.head;
+	if (!h)
+		return;
+	rbatch.head = NULL;
+	rbatch.n = 0;
+	conc_epoch_retire(conc_epoch_global(), &h->enode, batch_reclaim);
+}
+
+/* n is unreachable (popped or taken); recycle it after a grace period. */
+static void retire_node(conc_stack *s, struct snode *n)
+{
+	if (s->d != conc_epoch_global() || conc__unlikely(mag.exiting)) {
+		conc_epoch_retire(s->d, &n->enode, node_reclaim);
+		return;
+	}
+	if (conc__unlikely(!mag.hooked))
+		mag_hook(); /* so that the batch is handed over at exit */
+	n->batch_next = rbatch.head;
+	rbatch.head = n;
+	if (conc__unlikely(++rbatch.n >= RETIRE_BATCH))
+		retire_flush();
+}
+
 void conc__stack_trim_caches(void)
 {
+	retire_flush(); /* reclaimed later, and freed then (no stack left) */
 	free_chain(mag.head);
 	mag.head = NULL;
 	mag.n = 0;
@@ -4074,7 +4136,7 @@ static bool elim_push(conc_stack *s, struct snode *n)
 	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
 	/* n is unreachable now (I1); the pop that took it is pinned */
-	conc_epoch_retire(s->d, &n->enode, node_reclaim);
+	retire_node(s, n);
 	return true;
 }
 
@@ -4112,7 +4174,9 @@ int conc_stack_push(conc_stack *s, void *item)
 	int err = 0;
 	bool eliminated = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
-	conc_epoch_pin(s->d);
+	/* No pin: push dereferences no node but its own (an ABA on top is
+	 * harmless to a push: n->next is whatever top is when the CAS
+	 * succeeds), and elimination hands n to a pop that is pinned. */
 	/* relaxed: push never reads through top, it only links to it */
 	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
 	for (;;) {
@@ -4135,7 +4199,6 @@ int conc_stack_push(conc_stack *s, void *item)
 		conc__backoff_spin(&b);
 		top = atomic_load_explicit(&s->top, memory_order_relaxed);
 	}
-	conc_epoch_unpin(s->d);
 	if (err) {
 		node_put(n); /* never published */
 		return err;
@@ -4162,7 +4225,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 							    memory_order_acquire,
 							    memory_order_acquire)) {
 			*item = t->item;
-			conc_epoch_retire(s->d, &t->enode, node_reclaim);
+			retire_node(s, t);
 			got = true;
 			break;
 		}
@@ -4278,12 +4341,16 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef free_chain
 #undef depot_drain
 #undef depot_give
+#undef retire_flush
 #undef mag_exit
 #undef make_exit_key
 #undef mag_hook
 #undef node_get
 #undef node_put
 #undef node_reclaim
+#undef rbatch
+#undef batch_reclaim
+#undef retire_node
 #undef elim_seed
 #undef elim_pick
 #undef elim_push
@@ -4298,6 +4365,7 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef MAG_BATCH
 #undef MAG_MAX
 #undef DEPOT_MAX
+#undef RETIRE_BATCH
 
 /* ==== src/pool.c ======================================================== */
 /* file-local names of src/pool.c, made unique in this unit */
