@@ -108,6 +108,18 @@ def resolve(name, quote, from_file):
     return None
 
 
+def lines_with_depth(path):
+    """(line, #if nesting depth at it) for each line of a file."""
+    depth = 0
+    for line in read(path).splitlines(keepends=True):
+        s = line.strip()
+        if re.match(r"#\s*if", s):
+            depth += 1
+        elif re.match(r"#\s*endif", s):
+            depth -= 1
+        yield line, depth
+
+
 class Inliner:
     """Copies files with project includes replaced by the header's text the
     first time and by nothing afterwards (every header has a guard, so the
@@ -432,13 +444,7 @@ def generate():
     # reach into them; the conditional ones stay where they are.
     hoisted, seen = [], set()
     for src in sources:
-        depth = 0
-        for line in read(src).splitlines():
-            s = line.strip()
-            if re.match(r"#\s*if", s):
-                depth += 1
-            elif re.match(r"#\s*endif", s):
-                depth -= 1
+        for line, depth in lines_with_depth(src):
             m = INCLUDE_RE.match(line)
             if m and depth == 0 and not resolve(m.group(2), m.group(1), src):
                 key = m.group(2)
@@ -494,13 +500,7 @@ def generate():
             out.append("/* file-local names of %s, made unique in this unit */\n" % rel(src))
             for n in local:
                 out.append("#define %s %s%s\n" % (n, prefix, n))
-        depth = 0
-        for line in read(src).splitlines(keepends=True):
-            s = line.strip()
-            if re.match(r"#\s*if", s):
-                depth += 1
-            elif re.match(r"#\s*endif", s):
-                depth -= 1
+        for line, depth in lines_with_depth(src):
             m = INCLUDE_RE.match(line)
             if m:
                 target = resolve(m.group(2), m.group(1), src)

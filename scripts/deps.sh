@@ -1,28 +1,7 @@
 # deps.sh - sourced by test.sh and bench.sh: install the Debian packages that
 # are missing, and only those.  Needs root (or every package already there).
 conc_need_packages() {
-	missing=""
-	for p in "$@"; do
-		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-			missing="$missing $p"
-		fi
-	done
-	[ -z "$missing" ] && return 0
-	if ! command -v apt-get >/dev/null 2>&1; then
-		echo "libconc: missing packages:$missing, and no apt-get here (libconc is set up for Debian 12)." >&2
-		exit 1
-	fi
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "libconc: missing packages:$missing" >&2
-		echo "libconc: run this as root to install them, or: sudo apt-get install$missing" >&2
-		exit 1
-	fi
-	echo "libconc: installing$missing" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null || { echo "libconc: apt-get update failed" >&2; exit 1; }
-	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-		{ echo "libconc: apt-get install$missing failed" >&2; exit 1; }
+	conc_try_packages "$@" || { echo "libconc: $conc_why" >&2; exit 1; }
 }
 
 # What building and testing needs (gcc and clang both build the suite).
@@ -34,10 +13,11 @@ CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev 
 # for arm64 through multiarch (needs `dpkg --add-architecture arm64`).
 CONC_AARCH64_PACKAGES="gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64"
 
-# conc_try_packages PKG... - like conc_need_packages, but never exits: returns
-# 1 with the reason in $conc_why when something is missing and cannot be
-# installed (not root, no apt-get, no network, a package that will not
-# install).  Adds the arm64 architecture first when a :arm64 package is asked.
+# conc_try_packages PKG... - install those that are missing; never exits:
+# returns 1 with the reason in $conc_why when something is missing and
+# cannot be installed (not root, no apt-get, no network, a package that
+# will not install).  Adds the arm64 architecture first when a :arm64
+# package is asked for (multiarch).
 conc_try_packages() {
 	conc_why=""
 	missing=""
@@ -48,11 +28,11 @@ conc_try_packages() {
 	done
 	[ -z "$missing" ] && return 0
 	if ! command -v apt-get >/dev/null 2>&1; then
-		conc_why="missing packages:$missing, and no apt-get here"
+		conc_why="missing packages:$missing, and no apt-get here (libconc is set up for Debian 12)"
 		return 1
 	fi
 	if [ "$(id -u)" -ne 0 ]; then
-		conc_why="missing packages:$missing (run as root to install them)"
+		conc_why="missing packages:$missing; run this as root to install them, or: sudo apt-get install$missing"
 		return 1
 	fi
 	case $missing in
