@@ -47,7 +47,7 @@ aarch64_ready() {
 	tmp=$(mktemp -d)
 	printf '#include <pthread.h>\nstatic void *f(void *a) { return a; }\nint main(void) { pthread_t t; void *r; return pthread_create(&t, 0, f, &t) || pthread_join(t, &r) || r != &t; }\n' >"$tmp/hello.c"
 	cc_line=$(sed -n "s/^c = //p" "$1" | tr -d "[],'")
-	wrapper=$(sed -n '/^qemu = /,/\]$/p' "$1" | sed 's/^qemu = //' | tr -d "[],'\n")
+	wrapper=$(sed -n '/^qemu = /,/\]$/p' "$1" | sed 's/^qemu = //' | tr -d "[],'\n" | tr -s ' ')
 	# shellcheck disable=SC2086
 	if ! $cc_line -pthread "$tmp/hello.c" -o "$tmp/hello" >"$tmp/log" 2>&1; then
 		conc_why="the cross compiler ($cc_line) cannot build a program: $(head -3 "$tmp/log" | tr '\n' ' ')"
