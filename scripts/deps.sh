@@ -5,9 +5,11 @@ conc_need_packages() {
 }
 
 # What building and testing needs (gcc and clang both build the suite).
-CONC_TEST_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-dev libcmocka-dev"
-# What the bench binaries' peers need on top.
-CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev libck-dev libglib2.0-dev libgomp1"
+# valgrind and python3: the instruction-count guard (suite instr).
+CONC_TEST_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-dev libcmocka-dev valgrind python3"
+# What the bench binaries' peers need on top, and the report (python3,
+# gnuplot for the PNG plots).
+CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev libck-dev libglib2.0-dev libgomp1 python3 gnuplot-nox"
 
 # The AArch64 cross build: Debian's cross toolchain, qemu-user, and cmocka
 # for arm64 through multiarch (needs `dpkg --add-architecture arm64`).
