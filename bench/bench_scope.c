@@ -142,7 +142,8 @@ int main(int argc, char **argv)
 	static const unsigned def_threads[] = {1, 0};
 	bench_cfg cfg;
 	bench_init(&cfg, argc, argv, def_threads);
-	batches = 100000 / BATCH;
+	/* --quick: 20,000 spawns in the batch row (100,000 otherwise) */
+	batches = (cfg.quick ? 20000 : 100000) / BATCH;
 
 	if (bench_wanted(&cfg, "W3 seed")) {
 		const bench_impl impls[] = {
@@ -157,7 +158,8 @@ int main(int argc, char **argv)
 			{"libconc scope", batches_libconc, NULL},
 			{"raw pthread_create/join", batches_raw, NULL},
 		};
-		bench_row(&cfg, "W3 batches: 100,000 spawns, 100 per scope", 1,
+		bench_row(&cfg, cfg.quick ? "W3 batches: 20,000 spawns, 100 per scope"
+					  : "W3 batches: 100,000 spawns, 100 per scope", 1,
 			  (double)batches * BATCH, BENCH_MS, impls, 2);
 	}
 	return bench_finish(&cfg);

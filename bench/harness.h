@@ -10,7 +10,8 @@
  * the row and makes the binary exit non-zero.
  *
  * Options every binary takes:
- *   --quick          fewer repetitions and smaller sweeps (the default command)
+ *   --quick          3 repetitions, no warm-up run, smaller sizes and sweeps
+ *                    (the default command; each binary says what it shrinks)
  *   --full           more repetitions, threads 1,2,4,8,16
  *   --reps N         repetitions per implementation
  *   --threads LIST   thread counts to sweep, e.g. 1,2,4,8

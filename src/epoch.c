@@ -182,7 +182,7 @@ struct conc_epoch {
 	atomic_long holders;    /* threads holding nodes taken from a list */
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
-	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance */
+	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance attempt */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
@@ -431,17 +431,19 @@ static uint64_t run_chain(conc_epoch_node *n)
 }
 
 /*
- * Split the chain into the nodes due at epoch e (run them) and the rest
- * (pushed back to the orphans).  Returns how many ran.
+ * Run the nodes of the chain that are due at epoch e and push the rest back
+ * to the orphans, in one pass (the nodes are cold by now: each is touched
+ * once).  Returns how many ran.
  */
 static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 {
-	conc_epoch_node *due = NULL, *keep = NULL, *keep_last = NULL;
+	conc_epoch_node *keep = NULL, *keep_last = NULL;
+	uint64_t k = 0;
 	while (n) {
 		conc_epoch_node *next = n->next;
 		if (n->epoch + GRACE <= e) {
-			n->next = due;
-			due = n;
+			n->fn(n);
+			k++;
 		} else {
 			n->next = keep;
 			keep = n;
@@ -452,7 +454,6 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	}
 	if (keep)
 		push_chain(&d->orphans, keep, keep_last);
-	uint64_t k = run_chain(due);
 	if (k)
 		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
 	return k;
@@ -489,10 +490,9 @@ static void collect_own(conc_epoch *d, rec *r)
 }
 
 /*
- * After an advance, take the due bags of other threads that are not running
- * libconc code right now (not pinned): a thread that retired a lot and then
- * went idle, or lost the CPU, would otherwise hold its garbage until it
- * returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
+ * After an advance, take the long-due bags of other threads that are not
+ * pinned right now: a thread that retired a lot and then went idle, or lost
+ * the CPU, would otherwise hold its garbage until it returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
  * are taken under the read lock (records stay put) and run after it.
  */
 #define HELP_MIN 128
@@ -509,7 +509,11 @@ static void help_others(conc_epoch *d, rec *mine)
 			continue;
 		for (int i = 0; i < 4; i++) {
 			bag *b = &r->bags[i];
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE > e)
+			/* Due for a whole epoch already: its owner is not
+			 * collecting (an active owner collects what is due
+			 * every ADVANCE_EVERY retires, on its own thread, where
+			 * the memory is warm and its allocator's). */
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + 1 > e)
 				continue;
 			if (!holding) {
 				hold_begin(d);
@@ -926,16 +930,21 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
-		/* relaxed: a rate limit, not an ordering. */
+		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
+		 * claimed by a CAS on the time of the last one, so that two
+		 * threads do not both pay for membarrier() (which also
+		 * serialises on a kernel mutex).  relaxed: a rate limit, not an
+		 * ordering. */
 		uint64_t now = conc__now_ns();
-		if (r->retires >= ADVANCE_MAX ||
-		    now - atomic_load_explicit(&d->advanced_ns, memory_order_relaxed) >=
-			    ADVANCE_GAP_NS) {
+		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
+		bool mine = now - last >= ADVANCE_GAP_NS &&
+			    atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+								    memory_order_relaxed,
+								    memory_order_relaxed);
+		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
-			if (try_advance(d)) {
-				atomic_store_explicit(&d->advanced_ns, now, memory_order_relaxed);
+			if (try_advance(d))
 				help_others(d, r);
-			}
 		}
 		collect_own(d, r);
 		collect_orphans(d);

@@ -1,6 +1,79 @@
 /*
  * conc/parallel.h - fork-join and parallel loops on a pool.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 7.)
+ *
+ * conc_join runs two functions, possibly in parallel, and returns when both
+ * are done.  conc_parallel_for and conc_parallel_reduce split an index range
+ * into pieces and run a body on each piece, possibly in parallel; reduce
+ * also folds the pieces' results together in a fixed order, so that the
+ * answer does not depend on how many threads ran it, or when.
+ *
+ *   static int add(size_t lo, size_t hi, void *acc, void *ctx) {
+ *           for (size_t i = lo; i < hi; i++) *(double *)acc += ((double *)ctx)[i];
+ *           return 0;
+ *   }
+ *   double sum;  // identity: *acc = 0.0; combine: *acc += *other
+ *   conc_parallel_reduce(NULL, 0, n, 0, &sum, sizeof sum, zero, add, plus, v);
+ *
+ * Where the work runs.  p is the pool (NULL: conc_pool_global(); if that
+ * cannot be created, everything runs on the calling thread).  The calling
+ * thread always takes part: it runs the first half itself and offers the
+ * second half to the pool.  Called from one of p's tasks (a worker), the
+ * offered half goes on the worker's own deque, where it is taken back and
+ * run inline when no other worker has stolen it meanwhile.  Called from
+ * any other thread, it goes through the pool's shared queue.  A caller
+ * waiting for a half that somebody else is running runs other tasks of the
+ * pool meanwhile (a worker first takes its own deque back, as in any
+ * work-stealing scheduler), and sleeps only once none is found for a while.
+ * So calls nest freely - inside pool tasks, inside bodies, at any depth -
+ * and never deadlock, also on a pool of one thread.
+ *
+ * The split tree.  A range [lo, hi) with hi - lo > grain is split at
+ *     mid = lo + (hi - lo) / 2      (rounded down)
+ * into the left child [lo, mid) and the right child [mid, hi), recursively;
+ * a range with 0 < hi - lo <= grain is a leaf ("piece").  The pieces, in
+ * index order, are the leaves of this tree from left to right; every piece
+ * goes to exactly one body call, body(lo, hi, ...) with lo < hi.  The tree
+ * depends on begin, end and grain only.  Examples, grain 2: [0, 5) ->
+ * [0, 2) | [2, 5) -> [2, 3) [3, 5): pieces [0,2) [2,3) [3,5).  The depth of
+ * the tree is at most 64.
+ *
+ * grain 0.  With n = end - begin:
+ *     grain = max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES))
+ * i.e. max(1024, ceil(n / 4096)): a range of at most 1024 indexes is one
+ * piece run on the calling thread (a loop that short costs less than a
+ * hand-off), and a long range has at most 4096 pieces.  A function of n
+ * alone: never of the thread count or the machine.  Pass an explicit grain
+ * when single indexes are expensive (e.g. 1 for 100 indexes of 1 ms each).
+ *
+ * Scheduling is adaptive and does not change the tree: a subtree runs on
+ * one thread, its pieces in index order, unless a half of it is offered to
+ * other threads - which is done only while that pays: the first few levels
+ * of a call (as many as it takes to give each of the pool's threads a part)
+ * and a few levels again below each half that another thread stole.  So a
+ * loop whose pieces are cheap pays for a handful of tasks, not one per node.
+ *
+ * Cancellation.  A body that returns non-zero cancels the loop: pieces not
+ * yet started when a thread sees the cancel are skipped, pieces already
+ * running finish; the call returns the first non-zero value recorded.
+ *
+ * Reduction order.  Each piece folds into an accumulator of `size` bytes,
+ * aligned for max_align_t and set up by identity() first.  At each inner
+ * node the left child's accumulator is the node's own, the right child's is
+ * a fresh one, and after both children finish
+ *     combine(left, right)
+ * folds the right into the left (left keeps the result).  The root's
+ * accumulator is copied to *result.  So the expression evaluated is exactly
+ * the split tree with combine at its inner nodes, e.g. for the pieces
+ * P0..P2 of the example above: combine(P0, combine(P1, P2)) - the same on
+ * any number of threads, run after run (floating-point sums are bitwise
+ * reproducible).  Accumulators of up to CONC_PARALLEL_STACK_ACC bytes live
+ * on the stacks of the threads (about that many bytes per tree level on
+ * each); larger ones are allocated, one block per task.
+ *
+ * Thread safety: every function may be called by any number of threads at
+ * once, on the same pool or on different ones, from inside pool tasks and
+ * from inside bodies.  Bodies of one call run concurrently with each other
+ * (on disjoint pieces); identity, body and combine must be safe to run so.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -13,10 +86,64 @@
 extern "C" {
 #endif
 
+/* The grain-0 formula: max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES)). */
+#define CONC_PARALLEL_GRAIN_MIN 1024u
+#define CONC_PARALLEL_LEAVES 4096u
+/* Reduce accumulators up to this size live on the stack. */
+#define CONC_PARALLEL_STACK_ACC 256u
+
+/*
+ * conc_join - run a(actx) and b(bctx), possibly in parallel; return when
+ * both have returned.
+ *
+ * a runs on the calling thread; b runs on the calling thread or on a thread
+ * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
+ * other tasks of p instead of waiting idle.
+ * Thread safety: any thread, also inside p's tasks and inside a or b.
+ * Ordering: what the caller did before the call happens-before a and b;
+ *   both happen-before the return.
+ * Progress: blocking (until a and b have returned).  It never waits for a
+ *   task that nobody will run: on a pool whose threads are all busy the
+ *   caller runs b itself.
+ * Returns: 0; EINVAL (a or b NULL; nothing ran).
+ */
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx);
+
+/*
+ * conc_parallel_for - call body(lo, hi, ctx) once for each piece of the
+ * split tree of [begin, end) with `grain` (0: the formula above).
+ *
+ * Thread safety: as above; bodies run concurrently with each other.
+ * Ordering: what the caller did before the call happens-before every body;
+ *   every body happens-before the return.  Within one thread's subtree the
+ *   pieces run in index order; across threads, in no particular order.
+ * Progress: blocking (until every piece is done or skipped).
+ * Returns: 0 when every piece ran; the first non-zero body result recorded
+ *   (the loop was cancelled; some pieces may not have run); EINVAL (body
+ *   NULL or begin > end; checked before anything runs).  A valid empty
+ *   range returns 0 at once.
+ */
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx);
+
+/*
+ * conc_parallel_reduce - fold [begin, end) into *result: for each piece,
+ * identity(acc, ctx) then body(lo, hi, acc, ctx); then combine(left, right,
+ * ctx) along the split tree, as described above.
+ *
+ * *result (size bytes, any alignment) is only written, at the end; for a
+ * valid empty range it receives identity(), run on the calling thread.
+ * Thread safety, Ordering: as conc_parallel_for; each combine runs after
+ *   the two subtrees it folds, and happens-before the return.
+ * Progress: blocking.
+ * Returns: 0 (*result holds the reduction); the first non-zero body result
+ *   recorded, or ENOMEM when an accumulator larger than
+ *   CONC_PARALLEL_STACK_ACC could not be allocated (both cancel the loop;
+ *   *result is then unspecified, nothing leaks); EINVAL (result, identity,
+ *   body or combine NULL, size 0, or begin > end; nothing ran, *result
+ *   untouched).
+ */
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void *result, size_t size,
 			 void (*identity)(void *acc, void *ctx),

@@ -1,0 +1,603 @@
+/*
+ * parallel.c - fork-join (conc_join) and the parallel loops, on the pool.
+ *
+ * Join.  conc_join(a, b) wraps b in a job on the caller's stack, offers it,
+ *   runs a, then finishes the job:
+ *   - on a worker w of p, the job goes on w's deque (conc__pool_push_local).
+ *     After a, w pops its deque: finding the job means nobody stole it, and
+ *     w runs it inline (no atomic RMW beyond the deque's).  Finding another
+ *     task (one a left behind, or an older job of an outer join once ours
+ *     was stolen) w runs it, as rayon does, and pops again.  An empty deque
+ *     means the job was stolen: w waits for it (below).
+ *   - on any other thread, the injector (conc__pool_push_shared) gets a
+ *     ticket: a small allocated claim word holding the job.  After a, the
+ *     caller claims the ticket (exchange); winning means nobody took the
+ *     job and it runs it inline, as a worker's pop would; the entry left
+ *     in the injector finds the ticket empty and does nothing.  Losing
+ *     means a thread that popped the entry runs the job: the caller waits.
+ *     The ticket is freed by whichever of the two lets go of it last
+ *     (a count of 2).  Without the claim the caller could never take its
+ *     own job back, every join of its would wait, and each wait would run
+ *     the injector's oldest - largest - task nested on its stack: the
+ *     stack grows without bound (seen: fib(30) from the main thread).
+ *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
+ *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
+ *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
+ *   looking for tasks again after each step.
+ *   No deadlock: a waited-for job is on some deque or the injector (and will
+ *   be run by whoever takes it: every thread that waits takes tasks) or is
+ *   being run by a thread, and its completion depends only on jobs created
+ *   inside it, which are younger; the youngest unfinished job is never
+ *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
+ *   after a.
+ *
+ * Job state (per job, on the joiner's stack; state list):
+ *   PENDING -> DONE: the runner, when b has returned (exchange, release:
+ *     publishes b's effects; LP: join-b-done).  It then touches only the
+ *     word's address (futex wake, harmless after the joiner has returned).
+ *   PENDING -> SLEEPER: the joiner, before it sleeps (CAS); SLEEPER -> DONE:
+ *     the runner, who sees SLEEPER and wakes it.  The joiner reads DONE with
+ *     acquire before it returns (or uses the job's results).
+ *   A job taken back by its owner's pop never changes state: it runs
+ *   through job_entry_popped, which skips the exchange.
+ *
+ * Loops.  for/reduce walk the split tree of the header.  A node either
+ *   offers its right half as a job (a join of left and right) or runs its
+ *   whole subtree inline, left to right.  The choice is rayon's adaptive
+ *   "splitter": a call starts with splits = the pool's thread count; a node
+ *   that is not in a stolen job offers while splits > 0, halving splits; the
+ *   first node of a stolen job resets splits to max(threads, splits / 2)
+ *   and offers.  Only the choice of who runs a subtree depends on timing:
+ *   the tree, the body calls and the combine order do not.
+ *   Cancellation: `stop` holds the first non-zero body result (CAS from 0);
+ *   every leaf reads it (relaxed: a hint, the return value is read after
+ *   all joins, which order every store to it before the read).  A skipped
+ *   leaf leaves its accumulator unset; combine is skipped once stop is seen
+ *   non-zero after the children (a skip happened-before that read, so it
+ *   sees the non-zero value).
+ *   Reduce accumulators: the left child folds into its parent's
+ *   accumulator, the right child into a temporary; small ones
+ *   (<= CONC_PARALLEL_STACK_ACC) are a buffer in the node's stack frame,
+ *   larger ones come from a block of depth x stride bytes per task, slot k
+ *   for the right child at relative depth k (the left subtree, finished
+ *   first, uses only slots below k).  A job run by its owner right after
+ *   the left half (popped back) reuses its parent's slots; a job run
+ *   anywhere else allocates its own block.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/parallel.h"
+#include "conc/pool.h"
+#include "internal/arch.h"
+#include "internal/backoff.h"
+#include "internal/fault.h"
+#include "internal/park.h"
+#include "internal/pool_internal.h"
+
+/* A joiner that finds no task yields for this long before it sleeps. */
+#define WAIT_SPIN_NS 50000u
+/* Longest sleep of a joiner before it looks for tasks again. */
+#define WAIT_PARK_NS 1000000u
+
+enum { JOB_PENDING, JOB_DONE, JOB_SLEEPER };
+
+/* How a job came to run: taken back by its owner right after the left half;
+ * run by its owner in some other way; run by another thread (stolen). */
+enum run_mode { RUN_POPPED, RUN_LOCAL, RUN_STOLEN };
+
+struct ticket;
+
+struct job {
+	void (*run)(struct job *j, conc__worker *w, enum run_mode mode);
+	conc_pool *p;
+	conc__worker *owner;   /* NULL: offered from outside the pool */
+	struct ticket *ticket; /* offered from outside: its claim */
+	atomic_uint state;
+};
+
+/* What an outside offer puts in the injector: the job, until somebody
+ * claims it (the owner taking it back, or the thread that pops the entry);
+ * freed by the second of the two to let go. */
+struct ticket {
+	_Atomic(struct job *) job; /* NULL once claimed */
+	atomic_int refs;           /* the owner and the injector entry */
+};
+
+/* ---- join ------------------------------------------------------------------ */
+
+static void job_entry(void *arg)
+{
+	struct job *j = arg;
+	conc__worker *w = conc__pool_current(j->p);
+	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
+	/* release: publishes everything the job did; pairs with the joiner's
+	 * acquire loads in job_join/job_wait. */
+	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
+		conc__futex_wake(&j->state, 1); /* j may be gone: only the address is used */
+}
+
+/* The owner took the job back from its deque: nobody else knows of it. */
+static void job_entry_popped(void *arg)
+{
+	struct job *j = arg;
+	j->run(j, j->owner, RUN_POPPED);
+}
+
+static void ticket_put(struct ticket *t)
+{
+	/* acq_rel: the other holder's accesses happen-before the free. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		free(t);
+}
+
+/* The injector entry of an outside offer. */
+static void ticket_entry(void *arg)
+{
+	struct ticket *t = arg;
+	/* acq_rel: with the owner's exchange, exactly one gets the job
+	 * (its fields were published by the injector push). */
+	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	if (j)
+		job_entry(j);
+	ticket_put(t);
+}
+
+/* Offer j to p from the calling thread (w: its worker of p, or NULL).
+ * False when it could not be pushed (ENOMEM): run it yourself. */
+static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
+{
+	j->p = p;
+	j->owner = w;
+	j->ticket = NULL;
+	atomic_init(&j->state, JOB_PENDING);
+	/* The deque's / injector's release publishes *j (and the ticket) to
+	 * whoever takes it. */
+	if (w)
+		return conc__pool_push_local(w, job_entry, j) == 0;
+	struct ticket *t = conc__malloc(sizeof *t);
+	if (!t)
+		return false;
+	atomic_init(&t->job, j);
+	atomic_init(&t->refs, 2);
+	j->ticket = t;
+	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
+		free(t);
+		return false;
+	}
+	return true;
+}
+
+static bool job_done(struct job *j)
+{
+	/* acquire: pairs with the release exchange in job_entry (the job's
+	 * effects, e.g. a reduce accumulator, are visible after this). */
+	return atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE;
+}
+
+/* The job was taken by another thread: run other tasks until it is done. */
+static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
+{
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	uint64_t until = 0;
+	for (;;) {
+		if (job_done(j))
+			return;
+		if (conc__pool_run_one(p, w)) {
+			conc__backoff_reset(&bo);
+			until = 0;
+			continue;
+		}
+		if (!conc__backoff_is_yielding(&bo)) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		uint64_t now = conc__now_ns();
+		if (until == 0)
+			until = now + WAIT_SPIN_NS;
+		if (now < until) {
+			sched_yield();
+			continue;
+		}
+		unsigned s = JOB_PENDING;
+		/* acquire (both; C11 wants success >= failure): DONE read
+		 * on failure is the job's release. */
+		if (!atomic_compare_exchange_strong_explicit(&j->state, &s, JOB_SLEEPER,
+							     memory_order_acquire,
+							     memory_order_acquire) &&
+		    s == JOB_DONE)
+			return;
+		/* Sleeps only while the word still says SLEEPER; a bounded
+		 * step, so tasks that appear meanwhile are not left waiting
+		 * for us forever. */
+		conc__futex_wait(&j->state, JOB_SLEEPER, now + WAIT_PARK_NS);
+	}
+}
+
+/* After the left half: run j here if it is still ours, else wait for it. */
+static void job_join(conc_pool *p, conc__worker *w, struct job *j)
+{
+	if (!w) {
+		struct ticket *t = j->ticket;
+		/* acq_rel: see ticket_entry. */
+		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
+		ticket_put(t);
+		if (mine) {
+			j->run(j, NULL, RUN_POPPED);
+			return;
+		}
+	} else {
+		conc__task t;
+		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
+			if (t.fn == job_entry && t.arg == j) {
+				t.fn = job_entry_popped; /* LP: join-b-inline */
+				conc__pool_run(p, w, t);
+				return;
+			}
+			conc__pool_run(p, w, t); /* left behind by a, or an outer job */
+		}
+	}
+	job_wait(p, w, j);
+}
+
+struct user_job {
+	struct job j; /* first */
+	void (*fn)(void *);
+	void *ctx;
+};
+
+static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	(void)w;
+	(void)mode;
+	struct user_job *u = (struct user_job *)j;
+	u->fn(u->ctx);
+}
+
+int conc_join(conc_pool *p, void (*a)(void *), void *actx,
+	      void (*b)(void *), void *bctx)
+{
+	if (!a || !b)
+		return EINVAL;
+	if (!p)
+		p = conc_pool_global();
+	struct user_job u = {.fn = b, .ctx = bctx};
+	u.j.run = user_job_run;
+	conc__worker *w = p ? conc__pool_current(p) : NULL;
+	if (!p || !job_offer(p, w, &u.j)) {
+		a(actx);
+		b(bctx);
+		return 0;
+	}
+	a(actx);
+	job_join(p, w, &u.j);
+	return 0;
+}
+
+/* ---- loops ------------------------------------------------------------------ */
+
+struct loop {
+	conc_pool *p;
+	size_t grain;
+	unsigned threads;
+	int (*body)(size_t, size_t, void *);
+	int (*rbody)(size_t, size_t, void *, void *);
+	void (*identity)(void *, void *);
+	void (*combine)(void *, const void *, void *);
+	void *ctx;
+	size_t size;   /* accumulator bytes */
+	size_t stride; /* size rounded up to max_align_t */
+	atomic_int stop; /* 0, or the first non-zero result */
+};
+
+struct loop_job {
+	struct job j; /* first */
+	struct loop *l;
+	size_t lo, hi;
+	unsigned splits;
+	void *acc;            /* reduce: where this subtree's result goes */
+	unsigned char *slots; /* reduce, large: the parent's slots below it */
+};
+
+typedef struct {
+	alignas(max_align_t) unsigned char b[CONC_PARALLEL_STACK_ACC];
+} small_acc;
+
+static size_t grain_for(size_t n, size_t grain)
+{
+	if (grain)
+		return grain;
+	size_t g = n / CONC_PARALLEL_LEAVES + (n % CONC_PARALLEL_LEAVES != 0);
+	return g < CONC_PARALLEL_GRAIN_MIN ? CONC_PARALLEL_GRAIN_MIN : g;
+}
+
+/* Levels below a node of n indexes (the rightmost path is the longest). */
+static unsigned depth_of(size_t n, size_t grain)
+{
+	unsigned d = 0;
+	while (n > grain) {
+		n -= n / 2;
+		d++;
+	}
+	return d;
+}
+
+static bool stopped(struct loop *l)
+{
+	/* relaxed: a hint (see "Cancellation" at the top). */
+	return atomic_load_explicit(&l->stop, memory_order_relaxed) != 0;
+}
+
+static void record(struct loop *l, int r)
+{
+	int zero = 0;
+	/* relaxed: read after every join (see the top). */
+	atomic_compare_exchange_strong_explicit(&l->stop, &zero, r,
+						memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* The rayon splitter: whether a node offers its right half. */
+static bool should_split(struct loop *l, unsigned *splits, bool stolen)
+{
+	if (stolen) {
+		unsigned half = *splits / 2;
+		*splits = half > l->threads ? half : l->threads;
+		return true;
+	}
+	if (*splits == 0)
+		return false;
+	*splits /= 2;
+	return true;
+}
+
+/* -- parallel_for -- */
+
+static void for_leaf(struct loop *l, size_t lo, size_t hi)
+{
+	if (stopped(l))
+		return;
+	int r = l->body(lo, hi, l->ctx);
+	if (conc__unlikely(r != 0))
+		record(l, r);
+}
+
+/* The whole subtree on this thread, pieces left to right. */
+static void for_inline(struct loop *l, size_t lo, size_t hi)
+{
+	while (hi - lo > l->grain) {
+		size_t mid = lo + (hi - lo) / 2;
+		for_inline(l, lo, mid);
+		lo = mid;
+	}
+	for_leaf(l, lo, hi);
+}
+
+static void for_job_run(struct job *j, conc__worker *w, enum run_mode mode);
+
+static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
+		     unsigned splits, bool stolen)
+{
+	while (hi - lo > l->grain) {
+		if (!should_split(l, &splits, stolen)) {
+			for_inline(l, lo, hi);
+			return;
+		}
+		stolen = false;
+		if (stopped(l))
+			return;
+		size_t mid = lo + (hi - lo) / 2;
+		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		rj.j.run = for_job_run;
+		if (job_offer(l->p, w, &rj.j)) {
+			for_node(l, w, lo, mid, splits, false);
+			job_join(l->p, w, &rj.j);
+			return;
+		}
+		for_node(l, w, lo, mid, splits, false); /* no memory: in order */
+		lo = mid;
+	}
+	for_leaf(l, lo, hi);
+}
+
+static void for_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	struct loop_job *rj = (struct loop_job *)j;
+	for_node(rj->l, w, rj->lo, rj->hi, rj->splits, mode == RUN_STOLEN);
+}
+
+/* -- parallel_reduce -- */
+
+static bool small(const struct loop *l)
+{
+	return l->size <= CONC_PARALLEL_STACK_ACC;
+}
+
+static void red_leaf(struct loop *l, size_t lo, size_t hi, void *acc)
+{
+	if (stopped(l))
+		return;
+	l->identity(acc, l->ctx);
+	int r = l->rbody(lo, hi, acc, l->ctx);
+	if (conc__unlikely(r != 0))
+		record(l, r);
+}
+
+static void red_combine(struct loop *l, void *acc, const void *other)
+{
+	if (!stopped(l))
+		l->combine(acc, other, l->ctx);
+}
+
+/* The whole subtree on this thread; its result in acc.  slots: depth x
+ * stride bytes for large accumulators, else unused. */
+static void red_inline(struct loop *l, size_t lo, size_t hi, void *acc,
+		       unsigned char *slots)
+{
+	if (hi - lo <= l->grain) {
+		red_leaf(l, lo, hi, acc);
+		return;
+	}
+	size_t mid = lo + (hi - lo) / 2;
+	small_acc buf;
+	void *tmp = small(l) ? (void *)buf.b : (void *)slots;
+	unsigned char *below = small(l) ? NULL : slots + l->stride;
+	red_inline(l, lo, mid, acc, below);
+	red_inline(l, mid, hi, tmp, below);
+	red_combine(l, acc, tmp);
+}
+
+static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode);
+
+static void red_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
+		     unsigned splits, bool stolen, void *acc, unsigned char *slots)
+{
+	if (hi - lo <= l->grain) {
+		red_leaf(l, lo, hi, acc);
+		return;
+	}
+	if (!should_split(l, &splits, stolen)) {
+		red_inline(l, lo, hi, acc, slots);
+		return;
+	}
+	if (stopped(l))
+		return;
+	size_t mid = lo + (hi - lo) / 2;
+	small_acc buf;
+	void *tmp = small(l) ? (void *)buf.b : (void *)slots;
+	unsigned char *below = small(l) ? NULL : slots + l->stride;
+	struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits,
+			      .acc = tmp, .slots = below};
+	rj.j.run = red_job_run;
+	if (job_offer(l->p, w, &rj.j)) {
+		red_node(l, w, lo, mid, splits, false, acc, below);
+		job_join(l->p, w, &rj.j);
+	} else { /* no memory: in order */
+		red_node(l, w, lo, mid, splits, false, acc, below);
+		red_node(l, w, mid, hi, splits, false, tmp, below);
+	}
+	red_combine(l, acc, tmp);
+}
+
+static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	struct loop_job *rj = (struct loop_job *)j;
+	struct loop *l = rj->l;
+	unsigned char *slots = rj->slots, *own = NULL;
+	if (!small(l) && mode != RUN_POPPED) {
+		/* The parent's slots may be in use by its left half. */
+		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
+		if (d) {
+			own = conc__malloc((size_t)d * l->stride);
+			if (!own) {
+				record(l, ENOMEM);
+				return;
+			}
+		}
+		slots = own;
+	}
+	red_node(l, w, rj->lo, rj->hi, rj->splits, mode == RUN_STOLEN, rj->acc, slots);
+	free(own);
+}
+
+/* ---- entry points -------------------------------------------------------------- */
+
+static void loop_init(struct loop *l, conc_pool *p, size_t n, size_t grain,
+		      void *ctx)
+{
+	memset(l, 0, sizeof *l);
+	l->p = p;
+	l->grain = grain_for(n, grain);
+	l->ctx = ctx;
+	atomic_init(&l->stop, 0);
+}
+
+/* The pool to split on, or NULL: run the tree on this thread. */
+static conc_pool *loop_pool(struct loop *l, conc_pool *p)
+{
+	if (!p)
+		p = conc_pool_global();
+	l->p = p;
+	l->threads = p ? conc_pool_threads(p) : 0;
+	return p;
+}
+
+int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
+		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
+{
+	if (!body || begin > end)
+		return EINVAL;
+	if (begin == end)
+		return 0;
+	size_t n = end - begin;
+	if (n <= grain_for(n, grain))
+		return body(begin, end, ctx); /* one piece: no pool needed */
+	struct loop l;
+	loop_init(&l, p, n, grain, ctx);
+	l.body = body;
+	if (loop_pool(&l, p))
+		for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
+	else
+		for_inline(&l, begin, end);
+	/* relaxed: every store to stop happened-before (the joins). */
+	return atomic_load_explicit(&l.stop, memory_order_relaxed);
+}
+
+int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
+			 void *result, size_t size,
+			 void (*identity)(void *acc, void *ctx),
+			 int (*body)(size_t lo, size_t hi, void *acc, void *ctx),
+			 void (*combine)(void *acc, const void *other, void *ctx),
+			 void *ctx)
+{
+	if (!result || !size || !identity || !body || !combine || begin > end)
+		return EINVAL;
+	struct loop l;
+	size_t n = end - begin;
+	loop_init(&l, p, n, grain, ctx);
+	l.rbody = body;
+	l.identity = identity;
+	l.combine = combine;
+	l.size = size;
+	l.stride = (size + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t);
+	if (l.stride < size)
+		return ENOMEM; /* size near SIZE_MAX */
+
+	/* The root accumulator (result may be misaligned) and, for large
+	 * accumulators, the slots of the tree below it. */
+	small_acc root;
+	unsigned char *block = NULL, *acc = root.b, *slots = NULL;
+	if (!small(&l)) {
+		unsigned d = n ? depth_of(n, l.grain) : 0;
+		if (l.stride > SIZE_MAX / (d + 1u))
+			return ENOMEM;
+		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		if (!block)
+			return ENOMEM;
+		acc = block;
+		slots = d ? block + l.stride : NULL;
+	}
+	if (n == 0) {
+		identity(acc, ctx);
+	} else if (n <= l.grain) {
+		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
+	} else if (loop_pool(&l, p)) {
+		red_node(&l, conc__pool_current(l.p), begin, end, l.threads, false, acc, slots);
+	} else {
+		red_inline(&l, begin, end, acc, slots);
+	}
+	/* relaxed: every store to stop happened-before (the joins). */
+	int r = atomic_load_explicit(&l.stop, memory_order_relaxed);
+	if (r == 0)
+		memcpy(result, acc, size);
+	free(block);
+	return r;
+}
