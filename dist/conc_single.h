@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c.
+ * Contents: src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -30,6 +30,7 @@
 #define CONC_HAVE_STACK 1
 #define CONC_HAVE_POOL 1
 #define CONC_HAVE_SCOPE 1
+#define CONC_HAVE_PARALLEL 1
 
 /* ---- include/conc/conc.h ----------------------------------------------- */
 /*
@@ -859,7 +860,80 @@ int conc_thread_join(conc_thread *t, void **result);
 /* ---- include/conc/parallel.h ------------------------------------------- */
 /*
  * conc/parallel.h - fork-join and parallel loops on a pool.
- * (Declarations fixed by shared/DESIGN.md; full documentation: issue 7.)
+ *
+ * conc_join runs two functions, possibly in parallel, and returns when both
+ * are done.  conc_parallel_for and conc_parallel_reduce split an index range
+ * into pieces and run a body on each piece, possibly in parallel; reduce
+ * also folds the pieces' results together in a fixed order, so that the
+ * answer does not depend on how many threads ran it, or when.
+ *
+ *   static int add(size_t lo, size_t hi, void *acc, void *ctx) {
+ *           for (size_t i = lo; i < hi; i++) *(double *)acc += ((double *)ctx)[i];
+ *           return 0;
+ *   }
+ *   double sum;  // identity: *acc = 0.0; combine: *acc += *other
+ *   conc_parallel_reduce(NULL, 0, n, 0, &sum, sizeof sum, zero, add, plus, v);
+ *
+ * Where the work runs.  p is the pool (NULL: conc_pool_global(); if that
+ * cannot be created, everything runs on the calling thread).  The calling
+ * thread always takes part: it runs the first half itself and offers the
+ * second half to the pool.  Called from one of p's tasks (a worker), the
+ * offered half goes on the worker's own deque, where it is taken back and
+ * run inline when no other worker has stolen it meanwhile.  Called from
+ * any other thread, it goes through the pool's shared queue.  A caller
+ * waiting for a half that somebody else is running runs other tasks of the
+ * pool meanwhile (a worker first takes its own deque back, as in any
+ * work-stealing scheduler), and sleeps only once none is found for a while.
+ * So calls nest freely - inside pool tasks, inside bodies, at any depth -
+ * and never deadlock, also on a pool of one thread.
+ *
+ * The split tree.  A range [lo, hi) with hi - lo > grain is split at
+ *     mid = lo + (hi - lo) / 2      (rounded down)
+ * into the left child [lo, mid) and the right child [mid, hi), recursively;
+ * a range with 0 < hi - lo <= grain is a leaf ("piece").  The pieces, in
+ * index order, are the leaves of this tree from left to right; every piece
+ * goes to exactly one body call, body(lo, hi, ...) with lo < hi.  The tree
+ * depends on begin, end and grain only.  Examples, grain 2: [0, 5) ->
+ * [0, 2) | [2, 5) -> [2, 3) [3, 5): pieces [0,2) [2,3) [3,5).  The depth of
+ * the tree is at most 64.
+ *
+ * grain 0.  With n = end - begin:
+ *     grain = max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES))
+ * i.e. max(1024, ceil(n / 4096)): a range of at most 1024 indexes is one
+ * piece run on the calling thread (a loop that short costs less than a
+ * hand-off), and a long range has at most 4096 pieces.  A function of n
+ * alone: never of the thread count or the machine.  Pass an explicit grain
+ * when single indexes are expensive (e.g. 1 for 100 indexes of 1 ms each).
+ *
+ * Scheduling is adaptive and does not change the tree: a subtree runs on
+ * one thread, its pieces in index order, unless a half of it is offered to
+ * other threads - which is done only while that pays: the first few levels
+ * of a call (as many as it takes to give each of the pool's threads a part)
+ * and a few levels again below each half that another thread stole.  So a
+ * loop whose pieces are cheap pays for a handful of tasks, not one per node.
+ *
+ * Cancellation.  A body that returns non-zero cancels the loop: pieces not
+ * yet started when a thread sees the cancel are skipped, pieces already
+ * running finish; the call returns the first non-zero value recorded.
+ *
+ * Reduction order.  Each piece folds into an accumulator of `size` bytes,
+ * aligned for max_align_t and set up by identity() first.  At each inner
+ * node the left child's accumulator is the node's own, the right child's is
+ * a fresh one, and after both children finish
+ *     combine(left, right)
+ * folds the right into the left (left keeps the result).  The root's
+ * accumulator is copied to *result.  So the expression evaluated is exactly
+ * the split tree with combine at its inner nodes, e.g. for the pieces
+ * P0..P2 of the example above: combine(P0, combine(P1, P2)) - the same on
+ * any number of threads, run after run (floating-point sums are bitwise
+ * reproducible).  Accumulators of up to CONC_PARALLEL_STACK_ACC bytes live
+ * on the stacks of the threads (about that many bytes per tree level on
+ * each); larger ones are allocated, one block per task.
+ *
+ * Thread safety: every function may be called by any number of threads at
+ * once, on the same pool or on different ones, from inside pool tasks and
+ * from inside bodies.  Bodies of one call run concurrently with each other
+ * (on disjoint pieces); identity, body and combine must be safe to run so.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -871,10 +945,64 @@ int conc_thread_join(conc_thread *t, void **result);
 extern "C" {
 #endif
 
+/* The grain-0 formula: max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES)). */
+#define CONC_PARALLEL_GRAIN_MIN 1024u
+#define CONC_PARALLEL_LEAVES 4096u
+/* Reduce accumulators up to this size live on the stack. */
+#define CONC_PARALLEL_STACK_ACC 256u
+
+/*
+ * conc_join - run a(actx) and b(bctx), possibly in parallel; return when
+ * both have returned.
+ *
+ * a runs on the calling thread; b runs on the calling thread or on a thread
+ * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
+ * other tasks of p instead of waiting idle.
+ * Thread safety: any thread, also inside p's tasks and inside a or b.
+ * Ordering: what the caller did before the call happens-before a and b;
+ *   both happen-before the return.
+ * Progress: blocking (until a and b have returned).  It never waits for a
+ *   task that nobody will run: on a pool whose threads are all busy the
+ *   caller runs b itself.
+ * Returns: 0; EINVAL (a or b NULL; nothing ran).
+ */
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx);
+
+/*
+ * conc_parallel_for - call body(lo, hi, ctx) once for each piece of the
+ * split tree of [begin, end) with `grain` (0: the formula above).
+ *
+ * Thread safety: as above; bodies run concurrently with each other.
+ * Ordering: what the caller did before the call happens-before every body;
+ *   every body happens-before the return.  Within one thread's subtree the
+ *   pieces run in index order; across threads, in no particular order.
+ * Progress: blocking (until every piece is done or skipped).
+ * Returns: 0 when every piece ran; the first non-zero body result recorded
+ *   (the loop was cancelled; some pieces may not have run); EINVAL (body
+ *   NULL or begin > end; checked before anything runs).  A valid empty
+ *   range returns 0 at once.
+ */
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx);
+
+/*
+ * conc_parallel_reduce - fold [begin, end) into *result: for each piece,
+ * identity(acc, ctx) then body(lo, hi, acc, ctx); then combine(left, right,
+ * ctx) along the split tree, as described above.
+ *
+ * *result (size bytes, any alignment) is only written, at the end; for a
+ * valid empty range it receives identity(), run on the calling thread.
+ * Thread safety, Ordering: as conc_parallel_for; each combine runs after
+ *   the two subtrees it folds, and happens-before the return.
+ * Progress: blocking.
+ * Returns: 0 (*result holds the reduction); the first non-zero body result
+ *   recorded, or ENOMEM when an accumulator larger than
+ *   CONC_PARALLEL_STACK_ACC could not be allocated (both cancel the loop;
+ *   *result is then unspecified, nothing leaks); EINVAL (result, identity,
+ *   body or combine NULL, size 0, or begin > end; nothing ran, *result
+ *   untouched).
+ */
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void *result, size_t size,
 			 void (*identity)(void *acc, void *ctx),
@@ -920,6 +1048,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <stdio.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdalign.h>
 
 /* ---- src/internal/fault.h ---------------------------------------------- */
 /*
@@ -2141,7 +2270,7 @@ struct conc_epoch {
 	atomic_long holders;    /* threads holding nodes taken from a list */
 	atomic_ulong handoffs;  /* holds finished so far */
 	atomic_long barriers;   /* barriers in progress */
-	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance */
+	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance attempt */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
 };
@@ -2390,17 +2519,19 @@ static uint64_t run_chain(conc_epoch_node *n)
 }
 
 /*
- * Split the chain into the nodes due at epoch e (run them) and the rest
- * (pushed back to the orphans).  Returns how many ran.
+ * Run the nodes of the chain that are due at epoch e and push the rest back
+ * to the orphans, in one pass (the nodes are cold by now: each is touched
+ * once).  Returns how many ran.
  */
 static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 {
-	conc_epoch_node *due = NULL, *keep = NULL, *keep_last = NULL;
+	conc_epoch_node *keep = NULL, *keep_last = NULL;
+	uint64_t k = 0;
 	while (n) {
 		conc_epoch_node *next = n->next;
 		if (n->epoch + GRACE <= e) {
-			n->next = due;
-			due = n;
+			n->fn(n);
+			k++;
 		} else {
 			n->next = keep;
 			keep = n;
@@ -2411,7 +2542,6 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	}
 	if (keep)
 		push_chain(&d->orphans, keep, keep_last);
-	uint64_t k = run_chain(due);
 	if (k)
 		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
 	return k;
@@ -2448,10 +2578,9 @@ static void collect_own(conc_epoch *d, rec *r)
 }
 
 /*
- * After an advance, take the due bags of other threads that are not running
- * libconc code right now (not pinned): a thread that retired a lot and then
- * went idle, or lost the CPU, would otherwise hold its garbage until it
- * returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
+ * After an advance, take the long-due bags of other threads that are not
+ * pinned right now: a thread that retired a lot and then went idle, or lost
+ * the CPU, would otherwise hold its garbage until it returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
  * are taken under the read lock (records stay put) and run after it.
  */
 #define HELP_MIN 128
@@ -2468,7 +2597,11 @@ static void help_others(conc_epoch *d, rec *mine)
 			continue;
 		for (int i = 0; i < 4; i++) {
 			bag *b = &r->bags[i];
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE > e)
+			/* Due for a whole epoch already: its owner is not
+			 * collecting (an active owner collects what is due
+			 * every ADVANCE_EVERY retires, on its own thread, where
+			 * the memory is warm and its allocator's). */
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + 1 > e)
 				continue;
 			if (!holding) {
 				hold_begin(d);
@@ -2885,16 +3018,21 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
-		/* relaxed: a rate limit, not an ordering. */
+		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
+		 * claimed by a CAS on the time of the last one, so that two
+		 * threads do not both pay for membarrier() (which also
+		 * serialises on a kernel mutex).  relaxed: a rate limit, not an
+		 * ordering. */
 		uint64_t now = conc__now_ns();
-		if (r->retires >= ADVANCE_MAX ||
-		    now - atomic_load_explicit(&d->advanced_ns, memory_order_relaxed) >=
-			    ADVANCE_GAP_NS) {
+		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
+		bool mine = now - last >= ADVANCE_GAP_NS &&
+			    atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+								    memory_order_relaxed,
+								    memory_order_relaxed);
+		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
-			if (try_advance(d)) {
-				atomic_store_explicit(&d->advanced_ns, now, memory_order_relaxed);
+			if (try_advance(d))
 				help_others(d, r);
-			}
 		}
 		collect_own(d, r);
 		collect_orphans(d);
@@ -6338,5 +6476,675 @@ unsigned long conc__scope_threads_created(void)
 #undef join_all
 #undef MAX_IDLE
 #undef FIRST_CHUNK
+
+/* ==== src/parallel.c ==================================================== */
+/* file-local names of src/parallel.c, made unique in this unit */
+#define JOB_PENDING conc__parallel__JOB_PENDING
+#define JOB_DONE conc__parallel__JOB_DONE
+#define JOB_SLEEPER conc__parallel__JOB_SLEEPER
+#define run_mode conc__parallel__run_mode
+#define RUN_POPPED conc__parallel__RUN_POPPED
+#define RUN_LOCAL conc__parallel__RUN_LOCAL
+#define RUN_STOLEN conc__parallel__RUN_STOLEN
+#define ticket conc__parallel__ticket
+#define job conc__parallel__job
+#define job_entry conc__parallel__job_entry
+#define job_entry_popped conc__parallel__job_entry_popped
+#define ticket_put conc__parallel__ticket_put
+#define ticket_entry conc__parallel__ticket_entry
+#define job_offer conc__parallel__job_offer
+#define job_done conc__parallel__job_done
+#define job_wait conc__parallel__job_wait
+#define job_join conc__parallel__job_join
+#define user_job conc__parallel__user_job
+#define user_job_run conc__parallel__user_job_run
+#define loop conc__parallel__loop
+#define loop_job conc__parallel__loop_job
+#define small_acc conc__parallel__small_acc
+#define grain_for conc__parallel__grain_for
+#define depth_of conc__parallel__depth_of
+#define stopped conc__parallel__stopped
+#define record conc__parallel__record
+#define should_split conc__parallel__should_split
+#define for_leaf conc__parallel__for_leaf
+#define for_inline conc__parallel__for_inline
+#define for_job_run conc__parallel__for_job_run
+#define for_node conc__parallel__for_node
+#define small conc__parallel__small
+#define red_leaf conc__parallel__red_leaf
+#define red_combine conc__parallel__red_combine
+#define red_inline conc__parallel__red_inline
+#define red_job_run conc__parallel__red_job_run
+#define red_node conc__parallel__red_node
+#define loop_init conc__parallel__loop_init
+#define loop_pool conc__parallel__loop_pool
+/*
+ * parallel.c - fork-join (conc_join) and the parallel loops, on the pool.
+ *
+ * Join.  conc_join(a, b) wraps b in a job on the caller's stack, offers it,
+ *   runs a, then finishes the job:
+ *   - on a worker w of p, the job goes on w's deque (conc__pool_push_local).
+ *     After a, w pops its deque: finding the job means nobody stole it, and
+ *     w runs it inline (no atomic RMW beyond the deque's).  Finding another
+ *     task (one a left behind, or an older job of an outer join once ours
+ *     was stolen) w runs it, as rayon does, and pops again.  An empty deque
+ *     means the job was stolen: w waits for it (below).
+ *   - on any other thread, the injector (conc__pool_push_shared) gets a
+ *     ticket: a small allocated claim word holding the job.  After a, the
+ *     caller claims the ticket (exchange); winning means nobody took the
+ *     job and it runs it inline, as a worker's pop would; the entry left
+ *     in the injector finds the ticket empty and does nothing.  Losing
+ *     means a thread that popped the entry runs the job: the caller waits.
+ *     The ticket is freed by whichever of the two lets go of it last
+ *     (a count of 2).  Without the claim the caller could never take its
+ *     own job back, every join of its would wait, and each wait would run
+ *     the injector's oldest - largest - task nested on its stack: the
+ *     stack grows without bound (seen: fib(30) from the main thread).
+ *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
+ *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
+ *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
+ *   looking for tasks again after each step.
+ *   No deadlock: a waited-for job is on some deque or the injector (and will
+ *   be run by whoever takes it: every thread that waits takes tasks) or is
+ *   being run by a thread, and its completion depends only on jobs created
+ *   inside it, which are younger; the youngest unfinished job is never
+ *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
+ *   after a.
+ *
+ * Job state (per job, on the joiner's stack; state list):
+ *   PENDING -> DONE: the runner, when b has returned (exchange, release:
+ *     publishes b's effects; LP: join-b-done).  It then touches only the
+ *     word's address (futex wake, harmless after the joiner has returned).
+ *   PENDING -> SLEEPER: the joiner, before it sleeps (CAS); SLEEPER -> DONE:
+ *     the runner, who sees SLEEPER and wakes it.  The joiner reads DONE with
+ *     acquire before it returns (or uses the job's results).
+ *   A job taken back by its owner's pop never changes state: it runs
+ *   through job_entry_popped, which skips the exchange.
+ *
+ * Loops.  for/reduce walk the split tree of the header.  A node either
+ *   offers its right half as a job (a join of left and right) or runs its
+ *   whole subtree inline, left to right.  The choice is rayon's adaptive
+ *   "splitter": a call starts with splits = the pool's thread count; a node
+ *   that is not in a stolen job offers while splits > 0, halving splits; the
+ *   first node of a stolen job resets splits to max(threads, splits / 2)
+ *   and offers.  Only the choice of who runs a subtree depends on timing:
+ *   the tree, the body calls and the combine order do not.
+ *   Cancellation: `stop` holds the first non-zero body result (CAS from 0);
+ *   every leaf reads it (relaxed: a hint, the return value is read after
+ *   all joins, which order every store to it before the read).  A skipped
+ *   leaf leaves its accumulator unset; combine is skipped once stop is seen
+ *   non-zero after the children (a skip happened-before that read, so it
+ *   sees the non-zero value).
+ *   Reduce accumulators: the left child folds into its parent's
+ *   accumulator, the right child into a temporary; small ones
+ *   (<= CONC_PARALLEL_STACK_ACC) are a buffer in the node's stack frame,
+ *   larger ones come from a block of depth x stride bytes per task, slot k
+ *   for the right child at relative depth k (the left subtree, finished
+ *   first, uses only slots below k).  A job run by its owner right after
+ *   the left half (popped back) reuses its parent's slots; a job run
+ *   anywhere else allocates its own block.
+ */
+
+
+/* A joiner that finds no task yields for this long before it sleeps. */
+#define WAIT_SPIN_NS 50000u
+/* Longest sleep of a joiner before it looks for tasks again. */
+#define WAIT_PARK_NS 1000000u
+
+enum { JOB_PENDING, JOB_DONE, JOB_SLEEPER };
+
+/* How a job came to run: taken back by its owner right after the left half;
+ * run by its owner in some other way; run by another thread (stolen). */
+enum run_mode { RUN_POPPED, RUN_LOCAL, RUN_STOLEN };
+
+struct ticket;
+
+struct job {
+	void (*run)(struct job *j, conc__worker *w, enum run_mode mode);
+	conc_pool *p;
+	conc__worker *owner;   /* NULL: offered from outside the pool */
+	struct ticket *ticket; /* offered from outside: its claim */
+	atomic_uint state;
+};
+
+/* What an outside offer puts in the injector: the job, until somebody
+ * claims it (the owner taking it back, or the thread that pops the entry);
+ * freed by the second of the two to let go. */
+struct ticket {
+	_Atomic(struct job *) job; /* NULL once claimed */
+	atomic_int refs;           /* the owner and the injector entry */
+};
+
+/* ---- join ------------------------------------------------------------------ */
+
+static void job_entry(void *arg)
+{
+	struct job *j = arg;
+	conc__worker *w = conc__pool_current(j->p);
+	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
+	/* release: publishes everything the job did; pairs with the joiner's
+	 * acquire loads in job_join/job_wait. */
+	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
+		conc__futex_wake(&j->state, 1); /* j may be gone: only the address is used */
+}
+
+/* The owner took the job back from its deque: nobody else knows of it. */
+static void job_entry_popped(void *arg)
+{
+	struct job *j = arg;
+	j->run(j, j->owner, RUN_POPPED);
+}
+
+static void ticket_put(struct ticket *t)
+{
+	/* acq_rel: the other holder's accesses happen-before the free. */
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		free(t);
+}
+
+/* The injector entry of an outside offer. */
+static void ticket_entry(void *arg)
+{
+	struct ticket *t = arg;
+	/* acq_rel: with the owner's exchange, exactly one gets the job
+	 * (its fields were published by the injector push). */
+	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	if (j)
+		job_entry(j);
+	ticket_put(t);
+}
+
+/* Offer j to p from the calling thread (w: its worker of p, or NULL).
+ * False when it could not be pushed (ENOMEM): run it yourself. */
+static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
+{
+	j->p = p;
+	j->owner = w;
+	j->ticket = NULL;
+	atomic_init(&j->state, JOB_PENDING);
+	/* The deque's / injector's release publishes *j (and the ticket) to
+	 * whoever takes it. */
+	if (w)
+		return conc__pool_push_local(w, job_entry, j) == 0;
+	struct ticket *t = conc__malloc(sizeof *t);
+	if (!t)
+		return false;
+	atomic_init(&t->job, j);
+	atomic_init(&t->refs, 2);
+	j->ticket = t;
+	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
+		free(t);
+		return false;
+	}
+	return true;
+}
+
+static bool job_done(struct job *j)
+{
+	/* acquire: pairs with the release exchange in job_entry (the job's
+	 * effects, e.g. a reduce accumulator, are visible after this). */
+	return atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE;
+}
+
+/* The job was taken by another thread: run other tasks until it is done. */
+static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
+{
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	uint64_t until = 0;
+	for (;;) {
+		if (job_done(j))
+			return;
+		if (conc__pool_run_one(p, w)) {
+			conc__backoff_reset(&bo);
+			until = 0;
+			continue;
+		}
+		if (!conc__backoff_is_yielding(&bo)) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		uint64_t now = conc__now_ns();
+		if (until == 0)
+			until = now + WAIT_SPIN_NS;
+		if (now < until) {
+			sched_yield();
+			continue;
+		}
+		unsigned s = JOB_PENDING;
+		/* acquire (both; C11 wants success >= failure): DONE read
+		 * on failure is the job's release. */
+		if (!atomic_compare_exchange_strong_explicit(&j->state, &s, JOB_SLEEPER,
+							     memory_order_acquire,
+							     memory_order_acquire) &&
+		    s == JOB_DONE)
+			return;
+		/* Sleeps only while the word still says SLEEPER; a bounded
+		 * step, so tasks that appear meanwhile are not left waiting
+		 * for us forever. */
+		conc__futex_wait(&j->state, JOB_SLEEPER, now + WAIT_PARK_NS);
+	}
+}
+
+/* After the left half: run j here if it is still ours, else wait for it. */
+static void job_join(conc_pool *p, conc__worker *w, struct job *j)
+{
+	if (!w) {
+		struct ticket *t = j->ticket;
+		/* acq_rel: see ticket_entry. */
+		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
+		ticket_put(t);
+		if (mine) {
+			j->run(j, NULL, RUN_POPPED);
+			return;
+		}
+	} else {
+		conc__task t;
+		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
+			if (t.fn == job_entry && t.arg == j) {
+				t.fn = job_entry_popped; /* LP: join-b-inline */
+				conc__pool_run(p, w, t);
+				return;
+			}
+			conc__pool_run(p, w, t); /* left behind by a, or an outer job */
+		}
+	}
+	job_wait(p, w, j);
+}
+
+struct user_job {
+	struct job j; /* first */
+	void (*fn)(void *);
+	void *ctx;
+};
+
+static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	(void)w;
+	(void)mode;
+	struct user_job *u = (struct user_job *)j;
+	u->fn(u->ctx);
+}
+
+int conc_join(conc_pool *p, void (*a)(void *), void *actx,
+	      void (*b)(void *), void *bctx)
+{
+	if (!a || !b)
+		return EINVAL;
+	if (!p)
+		p = conc_pool_global();
+	struct user_job u = {.fn = b, .ctx = bctx};
+	u.j.run = user_job_run;
+	conc__worker *w = p ? conc__pool_current(p) : NULL;
+	if (!p || !job_offer(p, w, &u.j)) {
+		a(actx);
+		b(bctx);
+		return 0;
+	}
+	a(actx);
+	job_join(p, w, &u.j);
+	return 0;
+}
+
+/* ---- loops ------------------------------------------------------------------ */
+
+struct loop {
+	conc_pool *p;
+	size_t grain;
+	unsigned threads;
+	int (*body)(size_t, size_t, void *);
+	int (*rbody)(size_t, size_t, void *, void *);
+	void (*identity)(void *, void *);
+	void (*combine)(void *, const void *, void *);
+	void *ctx;
+	size_t size;   /* accumulator bytes */
+	size_t stride; /* size rounded up to max_align_t */
+	atomic_int stop; /* 0, or the first non-zero result */
+};
+
+struct loop_job {
+	struct job j; /* first */
+	struct loop *l;
+	size_t lo, hi;
+	unsigned splits;
+	void *acc;            /* reduce: where this subtree's result goes */
+	unsigned char *slots; /* reduce, large: the parent's slots below it */
+};
+
+typedef struct {
+	alignas(max_align_t) unsigned char b[CONC_PARALLEL_STACK_ACC];
+} small_acc;
+
+static size_t grain_for(size_t n, size_t grain)
+{
+	if (grain)
+		return grain;
+	size_t g = n / CONC_PARALLEL_LEAVES + (n % CONC_PARALLEL_LEAVES != 0);
+	return g < CONC_PARALLEL_GRAIN_MIN ? CONC_PARALLEL_GRAIN_MIN : g;
+}
+
+/* Levels below a node of n indexes (the rightmost path is the longest). */
+static unsigned depth_of(size_t n, size_t grain)
+{
+	unsigned d = 0;
+	while (n > grain) {
+		n -= n / 2;
+		d++;
+	}
+	return d;
+}
+
+static bool stopped(struct loop *l)
+{
+	/* relaxed: a hint (see "Cancellation" at the top). */
+	return atomic_load_explicit(&l->stop, memory_order_relaxed) != 0;
+}
+
+static void record(struct loop *l, int r)
+{
+	int zero = 0;
+	/* relaxed: read after every join (see the top). */
+	atomic_compare_exchange_strong_explicit(&l->stop, &zero, r,
+						memory_order_relaxed,
+						memory_order_relaxed);
+}
+
+/* The rayon splitter: whether a node offers its right half. */
+static bool should_split(struct loop *l, unsigned *splits, bool stolen)
+{
+	if (stolen) {
+		unsigned half = *splits / 2;
+		*splits = half > l->threads ? half : l->threads;
+		return true;
+	}
+	if (*splits == 0)
+		return false;
+	*splits /= 2;
+	return true;
+}
+
+/* -- parallel_for -- */
+
+static void for_leaf(struct loop *l, size_t lo, size_t hi)
+{
+	if (stopped(l))
+		return;
+	int r = l->body(lo, hi, l->ctx);
+	if (conc__unlikely(r != 0))
+		record(l, r);
+}
+
+/* The whole subtree on this thread, pieces left to right. */
+static void for_inline(struct loop *l, size_t lo, size_t hi)
+{
+	while (hi - lo > l->grain) {
+		size_t mid = lo + (hi - lo) / 2;
+		for_inline(l, lo, mid);
+		lo = mid;
+	}
+	for_leaf(l, lo, hi);
+}
+
+static void for_job_run(struct job *j, conc__worker *w, enum run_mode mode);
+
+static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
+		     unsigned splits, bool stolen)
+{
+	while (hi - lo > l->grain) {
+		if (!should_split(l, &splits, stolen)) {
+			for_inline(l, lo, hi);
+			return;
+		}
+		stolen = false;
+		if (stopped(l))
+			return;
+		size_t mid = lo + (hi - lo) / 2;
+		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		rj.j.run = for_job_run;
+		if (job_offer(l->p, w, &rj.j)) {
+			for_node(l, w, lo, mid, splits, false);
+			job_join(l->p, w, &rj.j);
+			return;
+		}
+		for_node(l, w, lo, mid, splits, false); /* no memory: in order */
+		lo = mid;
+	}
+	for_leaf(l, lo, hi);
+}
+
+static void for_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	struct loop_job *rj = (struct loop_job *)j;
+	for_node(rj->l, w, rj->lo, rj->hi, rj->splits, mode == RUN_STOLEN);
+}
+
+/* -- parallel_reduce -- */
+
+static bool small(const struct loop *l)
+{
+	return l->size <= CONC_PARALLEL_STACK_ACC;
+}
+
+static void red_leaf(struct loop *l, size_t lo, size_t hi, void *acc)
+{
+	if (stopped(l))
+		return;
+	l->identity(acc, l->ctx);
+	int r = l->rbody(lo, hi, acc, l->ctx);
+	if (conc__unlikely(r != 0))
+		record(l, r);
+}
+
+static void red_combine(struct loop *l, void *acc, const void *other)
+{
+	if (!stopped(l))
+		l->combine(acc, other, l->ctx);
+}
+
+/* The whole subtree on this thread; its result in acc.  slots: depth x
+ * stride bytes for large accumulators, else unused. */
+static void red_inline(struct loop *l, size_t lo, size_t hi, void *acc,
+		       unsigned char *slots)
+{
+	if (hi - lo <= l->grain) {
+		red_leaf(l, lo, hi, acc);
+		return;
+	}
+	size_t mid = lo + (hi - lo) / 2;
+	small_acc buf;
+	void *tmp = small(l) ? (void *)buf.b : (void *)slots;
+	unsigned char *below = small(l) ? NULL : slots + l->stride;
+	red_inline(l, lo, mid, acc, below);
+	red_inline(l, mid, hi, tmp, below);
+	red_combine(l, acc, tmp);
+}
+
+static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode);
+
+static void red_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
+		     unsigned splits, bool stolen, void *acc, unsigned char *slots)
+{
+	if (hi - lo <= l->grain) {
+		red_leaf(l, lo, hi, acc);
+		return;
+	}
+	if (!should_split(l, &splits, stolen)) {
+		red_inline(l, lo, hi, acc, slots);
+		return;
+	}
+	if (stopped(l))
+		return;
+	size_t mid = lo + (hi - lo) / 2;
+	small_acc buf;
+	void *tmp = small(l) ? (void *)buf.b : (void *)slots;
+	unsigned char *below = small(l) ? NULL : slots + l->stride;
+	struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits,
+			      .acc = tmp, .slots = below};
+	rj.j.run = red_job_run;
+	if (job_offer(l->p, w, &rj.j)) {
+		red_node(l, w, lo, mid, splits, false, acc, below);
+		job_join(l->p, w, &rj.j);
+	} else { /* no memory: in order */
+		red_node(l, w, lo, mid, splits, false, acc, below);
+		red_node(l, w, mid, hi, splits, false, tmp, below);
+	}
+	red_combine(l, acc, tmp);
+}
+
+static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
+{
+	struct loop_job *rj = (struct loop_job *)j;
+	struct loop *l = rj->l;
+	unsigned char *slots = rj->slots, *own = NULL;
+	if (!small(l) && mode != RUN_POPPED) {
+		/* The parent's slots may be in use by its left half. */
+		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
+		if (d) {
+			own = conc__malloc((size_t)d * l->stride);
+			if (!own) {
+				record(l, ENOMEM);
+				return;
+			}
+		}
+		slots = own;
+	}
+	red_node(l, w, rj->lo, rj->hi, rj->splits, mode == RUN_STOLEN, rj->acc, slots);
+	free(own);
+}
+
+/* ---- entry points -------------------------------------------------------------- */
+
+static void loop_init(struct loop *l, conc_pool *p, size_t n, size_t grain,
+		      void *ctx)
+{
+	memset(l, 0, sizeof *l);
+	l->p = p;
+	l->grain = grain_for(n, grain);
+	l->ctx = ctx;
+	atomic_init(&l->stop, 0);
+}
+
+/* The pool to split on, or NULL: run the tree on this thread. */
+static conc_pool *loop_pool(struct loop *l, conc_pool *p)
+{
+	if (!p)
+		p = conc_pool_global();
+	l->p = p;
+	l->threads = p ? conc_pool_threads(p) : 0;
+	return p;
+}
+
+int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
+		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
+{
+	if (!body || begin > end)
+		return EINVAL;
+	if (begin == end)
+		return 0;
+	size_t n = end - begin;
+	if (n <= grain_for(n, grain))
+		return body(begin, end, ctx); /* one piece: no pool needed */
+	struct loop l;
+	loop_init(&l, p, n, grain, ctx);
+	l.body = body;
+	if (loop_pool(&l, p))
+		for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
+	else
+		for_inline(&l, begin, end);
+	/* relaxed: every store to stop happened-before (the joins). */
+	return atomic_load_explicit(&l.stop, memory_order_relaxed);
+}
+
+int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
+			 void *result, size_t size,
+			 void (*identity)(void *acc, void *ctx),
+			 int (*body)(size_t lo, size_t hi, void *acc, void *ctx),
+			 void (*combine)(void *acc, const void *other, void *ctx),
+			 void *ctx)
+{
+	if (!result || !size || !identity || !body || !combine || begin > end)
+		return EINVAL;
+	struct loop l;
+	size_t n = end - begin;
+	loop_init(&l, p, n, grain, ctx);
+	l.rbody = body;
+	l.identity = identity;
+	l.combine = combine;
+	l.size = size;
+	l.stride = (size + alignof(max_align_t) - 1) / alignof(max_align_t) * alignof(max_align_t);
+	if (l.stride < size)
+		return ENOMEM; /* size near SIZE_MAX */
+
+	/* The root accumulator (result may be misaligned) and, for large
+	 * accumulators, the slots of the tree below it. */
+	small_acc root;
+	unsigned char *block = NULL, *acc = root.b, *slots = NULL;
+	if (!small(&l)) {
+		unsigned d = n ? depth_of(n, l.grain) : 0;
+		if (l.stride > SIZE_MAX / (d + 1u))
+			return ENOMEM;
+		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		if (!block)
+			return ENOMEM;
+		acc = block;
+		slots = d ? block + l.stride : NULL;
+	}
+	if (n == 0) {
+		identity(acc, ctx);
+	} else if (n <= l.grain) {
+		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
+	} else if (loop_pool(&l, p)) {
+		red_node(&l, conc__pool_current(l.p), begin, end, l.threads, false, acc, slots);
+	} else {
+		red_inline(&l, begin, end, acc, slots);
+	}
+	/* relaxed: every store to stop happened-before (the joins). */
+	int r = atomic_load_explicit(&l.stop, memory_order_relaxed);
+	if (r == 0)
+		memcpy(result, acc, size);
+	free(block);
+	return r;
+}
+/* end of src/parallel.c: its names and macros stop here */
+#undef JOB_PENDING
+#undef JOB_DONE
+#undef JOB_SLEEPER
+#undef run_mode
+#undef RUN_POPPED
+#undef RUN_LOCAL
+#undef RUN_STOLEN
+#undef ticket
+#undef job
+#undef job_entry
+#undef job_entry_popped
+#undef ticket_put
+#undef ticket_entry
+#undef job_offer
+#undef job_done
+#undef job_wait
+#undef job_join
+#undef user_job
+#undef user_job_run
+#undef loop
+#undef loop_job
+#undef small_acc
+#undef grain_for
+#undef depth_of
+#undef stopped
+#undef record
+#undef should_split
+#undef for_leaf
+#undef for_inline
+#undef for_job_run
+#undef for_node
+#undef small
+#undef red_leaf
+#undef red_combine
+#undef red_inline
+#undef red_job_run
+#undef red_node
+#undef loop_init
+#undef loop_pool
+#undef WAIT_SPIN_NS
+#undef WAIT_PARK_NS
 
 #endif /* CONC_IMPLEMENTATION */
