@@ -1,21 +1,32 @@
 #!/bin/sh
 # test.sh - the README's test command: install what is missing, then build
-# and run the whole suite in four builds:
-#   gcc   debugoptimized, failure hooks on (unit, stress, headers, install)
-#   clang debugoptimized, failure hooks on (unit, stress)
-#   tsan  gcc -fsanitize=thread
-#   asan  gcc -fsanitize=address,undefined
+# and run the whole suite in these builds:
+#   gcc      debugoptimized, failure hooks on (unit, stress, headers, install,
+#            arch, C++ consumer, amalgamation)
+#   clang    debugoptimized, failure hooks on (the same but headers, install,
+#            arch)
+#   tsan     gcc -fsanitize=thread
+#   asan     gcc -fsanitize=address,undefined
+#   aarch64  cross gcc for AArch64, every suite but install and arch, under
+#            qemu-user (-cpu neoverse-n1: Armv8.2, LSE atomics)
+#   aarch64-clang  the same with clang --target=aarch64-linux-gnu under
+#            -cpu cortex-a72 (Armv8.0, no LSE: the LL/SC atomics), stress
+#            at scale 0 (a smoke run: the gcc one has the full scale)
 # CONC_TEST_BUILDS="gcc tsan" runs a subset; CONC_STRESS_SCALE scales the
-# stress suites (default 1).  Ends with "N passed, N failed".
+# stress suites (default 1; passed to meson as -Dstress_scale, which is
+# what the tests see).  An AArch64 build whose
+# packages cannot be installed, or whose emulator cannot run a program
+# here, is skipped with the reason printed; it does not fail the run.
+# Ends with "N passed, N failed".
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 conc_need_packages $CONC_TEST_PACKAGES
 
-builds=${CONC_TEST_BUILDS:-gcc clang tsan asan}
+builds=${CONC_TEST_BUILDS:-gcc clang tsan asan aarch64 aarch64-clang}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-passed=0 failed=0 status=0
+passed=0 failed=0 status=0 skipped=""
 
 setup() { # dir, then meson options
 	dir=$1
@@ -28,26 +39,75 @@ setup() { # dir, then meson options
 	ninja -C "$dir" >"$log" 2>&1 || { cat "$log"; return 1; }
 }
 
+# aarch64_ready CROSS_FILE: the packages are there (installed if need be)
+# and qemu-user runs an AArch64 program built with the cross file's
+# compiler; else 1 with the reason in $conc_why.
+aarch64_ready() {
+	conc_try_packages $CONC_AARCH64_PACKAGES || return 1
+	tmp=$(mktemp -d)
+	printf '#include <pthread.h>\nstatic void *f(void *a) { return a; }\nint main(void) { pthread_t t; void *r; return pthread_create(&t, 0, f, &t) || pthread_join(t, &r) || r != &t; }\n' >"$tmp/hello.c"
+	cc_line=$(sed -n "s/^c = //p" "$1" | tr -d "[],'")
+	wrapper=$(sed -n '/^qemu = /,/\]$/p' "$1" | sed 's/^qemu = //' | tr -d "[],'\n" | tr -s ' ')
+	# shellcheck disable=SC2086
+	if ! $cc_line -pthread "$tmp/hello.c" -o "$tmp/hello" >"$tmp/log" 2>&1; then
+		conc_why="the cross compiler ($cc_line) cannot build a program: $(head -3 "$tmp/log" | tr '\n' ' ')"
+		rm -rf "$tmp"
+		return 1
+	fi
+	set -f # the wrapper holds a glob (CONC_TEST_SKIP) for qemu, not for sh
+	# shellcheck disable=SC2086
+	if ! $wrapper "$tmp/hello" >"$tmp/log" 2>&1; then
+		set +f
+		conc_why="qemu-user cannot run an AArch64 program here ($wrapper): $(head -3 "$tmp/log" | tr '\n' ' ')"
+		rm -rf "$tmp"
+		return 1
+	fi
+	set +f
+	rm -rf "$tmp"
+}
+
 for b in $builds; do
 	echo "=== build: $b"
-	common="-Dfault_hooks=true -Dbench=false"
+	start=$(date +%s)
+	scale=${CONC_STRESS_SCALE:-1}
+	common="-Dfault_hooks=true -Dbench=false -Dstress_scale=$scale"
+	# install: native only; headers and arch: the gcc build has them;
+	# amalgamation: compiled with the plain compiler, so once per compiler.
 	case $b in
 	gcc) CC=gcc CXX=g++ setup build/test-gcc $common || exit 1; dir=build/test-gcc; extra="" ;;
-	clang) CC=clang CXX=clang++ setup build/test-clang $common || exit 1; dir=build/test-clang; extra="--no-suite install --no-suite headers" ;;
-	tsan) CC=gcc CXX=g++ setup build/test-tsan $common -Db_sanitize=thread || exit 1; dir=build/test-tsan; extra="--no-suite install --no-suite headers" ;;
-	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || exit 1; dir=build/test-asan; extra="--no-suite install --no-suite headers" ;;
+	clang) CC=clang CXX=clang++ setup build/test-clang $common || exit 1; dir=build/test-clang
+		extra="--no-suite install --no-suite headers --no-suite arch" ;;
+	tsan) CC=gcc CXX=g++ setup build/test-tsan $common -Db_sanitize=thread || exit 1; dir=build/test-tsan
+		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
+	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || exit 1; dir=build/test-asan
+		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
+	aarch64 | aarch64-clang)
+		case $b in
+		aarch64) cross=cross/aarch64-linux-gnu-gcc.ini ;;
+		*) cross=cross/aarch64-linux-gnu-clang.ini common="-Dfault_hooks=true -Dbench=false -Dstress_scale=0" ;;
+		esac
+		if ! aarch64_ready "$cross"; then
+			echo "SKIPPED: $b cannot run here: $conc_why"
+			skipped="$skipped $b"
+			continue
+		fi
+		dir=build/test-$b
+		# CC/CXX would name the build machine's compilers here: unset.
+		(unset CC CXX; setup "$dir" --cross-file "$cross" $common) || exit 1
+		extra="--no-suite install --no-suite arch" ;;
 	*) echo "unknown build $b" >&2; exit 2 ;;
 	esac
 	# shellcheck disable=SC2086
 	if meson test -C "$dir" --print-errorlogs $extra >"$log" 2>&1; then :; else status=1; fi
 	grep -E '^ *[0-9]+/[0-9]+ ' "$log" || true
 	grep -E '^(Ok|Fail|Timeout|Unexpected Pass):' "$log" | tr '\n' ' '
-	echo
+	echo "($(($(date +%s) - start)) s with the build)"
 	if [ "$status" -ne 0 ]; then sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$log" | head -200; fi
 	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
 	bad=$(grep -E '^(Fail|Timeout|Unexpected Pass):' "$log" | awk '{s += $NF} END {print s + 0}')
 	passed=$((passed + ${ok:-0}))
 	failed=$((failed + ${bad:-0}))
 done
+[ -n "$skipped" ] && echo "builds skipped (reasons above):$skipped"
 echo "tests: $passed passed, $failed failed"
 exit $status
