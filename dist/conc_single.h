@@ -4623,7 +4623,10 @@ uint64_t conc__stack_eliminated(conc_stack *s)
  *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
  *     conc_pool_wait (seq_cst fence, then a notify if any).
  *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
- *     the injector still holds work, it wakes one more worker.
+ *     the injector still holds work, it wakes one more worker.  A worker
+ *     that moves a batch from the injector to its deque wakes a sleeper
+ *     too (fence, then the waiter count): the batch's other tasks must not
+ *     wait behind the one it runs.
  *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
  *     injector, every deque and its stop flag; wait only if all are empty.
  *   PARKED -> RUNNING: woken (or the re-check found work); it clears
@@ -5040,8 +5043,19 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		unsigned n = inj_pop(p, batch, max, &w->seen_tail);
 		if (n) {
 			*t = batch[0];
-			if (n > 1)
+			if (n > 1) {
 				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+				/* The rest of the batch waits in our deque while
+				 * we run t, which may take long or even wait for
+				 * one of them: a sleeper must be woken to steal
+				 * them.  seq_cst fence + load: the pusher half of
+				 * the parking argument (a parking worker re-checks
+				 * every deque after its prepare); once per batch,
+				 * not per task. */
+				atomic_thread_fence(memory_order_seq_cst);
+				if (conc__park_has_waiters(&p->work_park))
+					wake_one(p);
+			}
 			return true;
 		}
 	} else if (inj_pop(p, t, 1, NULL)) {
