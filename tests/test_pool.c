@@ -788,16 +788,42 @@ static long voluntary_switches(long tid)
 	return v;
 }
 
+/* The state letter of one of our threads ('S': sleeping, 'R': running). */
+static char thread_state(long tid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *c = strrchr(buf, ')'); /* the name may hold spaces */
+	return c && c[1] == ' ' ? c[2] : '?';
+}
+
+/* Until every listed worker sleeps (an observed state, not a delay). */
+static void until_all_sleep(unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		while (!atomic_load(&worker_tid[i]) ||
+		       thread_state(atomic_load(&worker_tid[i])) != 'S')
+			sched_yield();
+}
+
 static void test_pool_wakes_one_sleeper(void **state)
 {
 	(void)state;
 	conc_test_watchdog("wakes_one_sleeper", 60);
 	conc_pool *p;
 	conc_pool_config cfg = {.threads = WAKE_WORKERS, .on_start = record_tid};
+	for (int i = 0; i < WAKE_WORKERS; i++)
+		atomic_store(&worker_tid[i], 0);
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
 	int woken_total = 0, rounds = 5;
 	for (int r = 0; r < rounds; r++) {
-		sleep_ms(50); /* every worker searches, then parks */
+		until_all_sleep(WAKE_WORKERS); /* every worker searches, then parks */
 		long before[WAKE_WORKERS];
 		for (int i = 0; i < WAKE_WORKERS; i++)
 			before[i] = voluntary_switches(atomic_load(&worker_tid[i]));
@@ -805,7 +831,7 @@ static void test_pool_wakes_one_sleeper(void **state)
 		atomic_store(&running_max, 0);
 		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
 		spin_until(&conc_done, 1);
-		sleep_ms(50); /* the woken worker searches, then parks again */
+		until_all_sleep(WAKE_WORKERS); /* the woken worker parks again */
 		int woken = 0;
 		for (int i = 0; i < WAKE_WORKERS; i++)
 			woken += voluntary_switches(atomic_load(&worker_tid[i])) != before[i];
@@ -821,21 +847,6 @@ static void test_pool_wakes_one_sleeper(void **state)
 }
 
 /* ---- a batch taken from the injector does not hide work from sleepers --- */
-
-/* The state letter of one of our threads ('S': sleeping, 'R': running). */
-static char thread_state(long tid)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return '?';
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *c = strrchr(buf, ')'); /* the name may hold spaces */
-	return c && c[1] == ' ' ? c[2] : '?';
-}
 
 static atomic_int late_flag;
 
@@ -868,11 +879,7 @@ static void test_pool_batch_wakes_a_thief(void **state)
 		atomic_store(&worker_tid[i], 0);
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
 	for (int round = 0; round < 20; round++) {
-		/* until both workers sleep (an observed state, not a delay) */
-		for (int i = 0; i < 2; i++)
-			while (!atomic_load(&worker_tid[i]) ||
-			       thread_state(atomic_load(&worker_tid[i])) != 'S')
-				sched_yield();
+		until_all_sleep(2);
 		atomic_store(&late_flag, 0);
 		assert_int_equal(conc_pool_execute(p, wait_for_late, NULL), 0);
 		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
