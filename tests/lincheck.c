@@ -189,7 +189,7 @@ static void rendezvous(runner *r)
 static void jitter(uint64_t *seed)
 {
 	for (unsigned n = (unsigned)(xorshift(seed) % 64); n; n--)
-		__asm__ __volatile__("" ::: "memory");
+		atomic_signal_fence(memory_order_seq_cst); /* a delay the compiler keeps */
 }
 
 static void run_ops(runner *r, int me)

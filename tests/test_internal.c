@@ -33,11 +33,14 @@ static void test_internal_cache_line_matches_sysconf(void **state)
 			fclose(f);
 		}
 	}
-	/* Neither source may disagree with the constant; one must exist on
-	 * the machines we support. */
+	/* One source must exist on the machines we support.  The padding
+	 * must cover whole lines of the real size (128-byte-line AArch64 parts
+	 * exist), and on x86-64 the line is the constant. */
 	assert_true(line > 0);
-	assert_int_equal(line, CONC_CACHE_LINE);
+	assert_true(CONC_PAD >= line && CONC_PAD % line == 0);
 	assert_true(CONC_PAD % CONC_CACHE_LINE == 0);
+	if (CONC_CACHE_LINE_EXACT)
+		assert_int_equal(line, CONC_CACHE_LINE);
 }
 
 struct two_hot {

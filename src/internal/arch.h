@@ -21,6 +21,14 @@
 #define CONC_CACHE_LINE 64
 #define CONC_PAD 128
 
+/* Whether every CPU of the architecture has CONC_CACHE_LINE-byte lines
+ * (x86-64); AArch64 parts with 128-byte lines exist (CONC_PAD covers them). */
+#if defined(__x86_64__)
+#define CONC_CACHE_LINE_EXACT 1
+#else
+#define CONC_CACHE_LINE_EXACT 0
+#endif
+
 /* One spin-wait hint: lets the sibling hyperthread run, saves power. */
 static inline void conc__cpu_relax(void)
 {
