@@ -417,8 +417,10 @@ int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 void conc_queue_close(conc_queue *q);
 
 /*
- * conc_queue_is_empty - whether q held no item at some moment during the
- * call (a snapshot: concurrent pushes and pops may change it at once).
+ * conc_queue_is_empty - whether q holds no item.  Exact when no other
+ * thread pushes or pops during the call; with concurrent pushes and pops it
+ * is a hint (a push and a pop racing with it can make it answer true for a
+ * queue that always held an item), and the answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */
@@ -576,8 +578,12 @@ bool conc_stack_is_empty(conc_stack *s);
  * concurrent resizes are serialized.  No other call on a pool may start
  * once its destroy has been called, except execute (EPIPE outside the pool;
  * accepted from the pool's own tasks) and the queries from the pool's own
- * tasks; an outside thread whose execute overlaps destroy must make sure the
- * call has begun before destroy returns (p is freed then).
+ * tasks.  An outside execute that overlaps destroy returns 0 (its task
+ * runs before destroy returns) or EPIPE; one held by max_queued is woken and
+ * waited for.  But destroy cannot wait for a call it cannot see: an execute
+ * still on its way in (before it reached the queue) when destroy frees the
+ * pool touches freed memory - stop or join the producing threads, or order
+ * their last execute before destroy, as with any object being destroyed.
  *
  * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
  * pool (EDEADLK).  Tasks run in no particular order, except that a worker
@@ -934,6 +940,8 @@ int conc_thread_join(conc_thread *t, void **result);
  * once, on the same pool or on different ones, from inside pool tasks and
  * from inside bodies.  Bodies of one call run concurrently with each other
  * (on disjoint pieces); identity, body and combine must be safe to run so.
+ * The pool must outlive every call on it: conc_pool_destroy must not run
+ * while a conc_join or a loop on that pool is in progress.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -3364,9 +3372,13 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * fetch-and-add returns (no extra load on the fast path) and fails with
  * EPIPE; a push that claimed a slot before the bit either publishes it
  * (and some pop takes it: pops reach every claimed slot) or finds it
- * burned by a pop and then meets the bit.  Only then is q->closed set and
- * every sleeper woken; a pop that sees q->closed and then finds the queue
- * empty knows that no successful push can still add an item.
+ * burned by a pop and then meets the bit.  close does not wait for such
+ * pushes: one may publish its item after close returned (it began before).
+ * q->closed is set after the fetch_or, and every sleeper woken; a pop that
+ * sees q->closed reads enq after the fetch_or (seq_cst), so it claims every
+ * index up to it and either takes such an item or burns its slot (and that
+ * push then fails with EPIPE): a pop that sees q->closed and then finds the
+ * queue empty knows that no successful push can still add an item.
  *
  * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
@@ -3884,8 +3896,11 @@ unsigned conc__queue_segment_slots(void)
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
  *   pop-empty  the load of top that found no node.
  *   close      the fetch_or of CLOSED_TAG into top.  Before it, close seals
- *              the elimination slots (cancelling offers still waiting), so
- *              no push can complete after close by elimination either.
+ *              the elimination slots (cancelling offers still waiting).  A
+ *              pop that read an offer before the seal may still take it
+ *              after close returns: that push and pop both began before
+ *              close ended, so the pair linearizes just before close (its
+ *              LP is then not the TAKEN CAS); the item is never lost.
  *
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
@@ -4553,6 +4568,7 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #define start_workers conc__pool__start_workers
 #define stop_workers conc__pool__stop_workers
 #define free_pool conc__pool__free_pool
+#define wait_for_room_locked conc__pool__wait_for_room_locked
 #define wait_for_room conc__pool__wait_for_room
 #define execute_outside conc__pool__execute_outside
 #define wait_idle conc__pool__wait_idle
@@ -4729,6 +4745,7 @@ struct conc_pool {
 	atomic_int wake_pending;
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
+	atomic_long room_callers; /* outside executors inside wait_for_room */
 	conc__park room_park;
 	_Atomic uint64_t outside_done;
 	/* cold: configuration and administration */
@@ -4890,8 +4907,9 @@ static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 		 * tail_block below is this position's block or a newer one. */
 		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
 		if ((t & INJ_CLOSED) && !force) {
-			if (fresh)
-				block_put(p, fresh);
+			/* free, not block_put: once CLOSED is seen, destroy may
+			 * free p at any moment - touch nothing of it. */
+			free(fresh);
 			return EPIPE;
 		}
 		uint64_t pos = t >> 1;
@@ -5262,10 +5280,13 @@ static void worker_loop(conc__worker *w)
 			continue;
 		}
 
-		/* PARKED */
+		/* PARKED.  searching drops before prepare, so that prepare's
+		 * fence orders the re-check below after it: a pusher that saw
+		 * us searching (and so skipped its wake) published its task
+		 * before that load, and the fence makes our re-check see it. */
 		clear_wake_pending(p);
-		unsigned key = conc__park_prepare(&p->work_park);
 		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+		unsigned key = conc__park_prepare(&p->work_park);
 		if (stop_requested(w) || work_available(p)) {
 			conc__park_cancel(&p->work_park);
 		} else {
@@ -5309,6 +5330,10 @@ static void *worker_main(void *arg)
 	conc__park_notify_all(&p->admin_park);
 
 	worker_loop(w);
+	/* A worker stopped by a shrink may have finished the last task a
+	 * conc_pool_wait is waiting for; it leaves without going idle, so tell
+	 * the waiters here (fence + notify, as idle_notify does). */
+	idle_notify(p);
 
 	if (p->on_stop)
 		p->on_stop(w->index, p->ctx);
@@ -5480,6 +5505,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	conc__park_init(&p->room_park);
 	conc__park_init(&p->admin_park);
 	atomic_init(&p->searching, 0);
+	atomic_init(&p->room_callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
@@ -5509,8 +5535,29 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	return 0;
 }
 
-/* Hold the caller until there is room below max_queued; 0 or EPIPE. */
+/*
+ * Hold the caller until there is room below max_queued; 0 or EPIPE.  The
+ * caller counts itself in room_callers for the whole wait (seq_cst in,
+ * release out, after its last access to p): destroy waits for the count to
+ * drop to zero before it frees the pool.
+ */
+static COLD int wait_for_room_locked(conc_pool *p);
+
 static COLD int wait_for_room(conc_pool *p)
+{
+	/* The common case, room at once: no count (this is the same window
+	 * as any execute's, see conc/pool.h on destroy). */
+	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
+		return 0;
+	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
+	int err = wait_for_room_locked(p);
+	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
+	return err;
+}
+
+static COLD int wait_for_room_locked(conc_pool *p)
 {
 	for (;;) {
 		/* seq_cst (both loads): the waiter's re-check of the room_park
@@ -5647,8 +5694,9 @@ int conc_pool_destroy(conc_pool *p)
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
 	/* Executors held by max_queued see CLOSED and leave; wait until the
-	 * last has left the park (its final access to p). */
-	while (conc__park_has_waiters(&p->room_park)) {
+	 * last has left wait_for_room (its final access to p; acquire pairs
+	 * with its release decrement). */
+	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
 		conc__park_notify_all(&p->room_park);
 		sched_yield();
 	}
@@ -5772,6 +5820,7 @@ conc_pool *conc_pool_global(void)
 #undef start_workers
 #undef stop_workers
 #undef free_pool
+#undef wait_for_room_locked
 #undef wait_for_room
 #undef execute_outside
 #undef wait_idle

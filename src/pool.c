@@ -184,6 +184,7 @@ struct conc_pool {
 	atomic_int wake_pending;
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
+	atomic_long room_callers; /* outside executors inside wait_for_room */
 	conc__park room_park;
 	_Atomic uint64_t outside_done;
 	/* cold: configuration and administration */
@@ -345,8 +346,9 @@ static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 		 * tail_block below is this position's block or a newer one. */
 		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
 		if ((t & INJ_CLOSED) && !force) {
-			if (fresh)
-				block_put(p, fresh);
+			/* free, not block_put: once CLOSED is seen, destroy may
+			 * free p at any moment - touch nothing of it. */
+			free(fresh);
 			return EPIPE;
 		}
 		uint64_t pos = t >> 1;
@@ -717,10 +719,13 @@ static void worker_loop(conc__worker *w)
 			continue;
 		}
 
-		/* PARKED */
+		/* PARKED.  searching drops before prepare, so that prepare's
+		 * fence orders the re-check below after it: a pusher that saw
+		 * us searching (and so skipped its wake) published its task
+		 * before that load, and the fence makes our re-check see it. */
 		clear_wake_pending(p);
-		unsigned key = conc__park_prepare(&p->work_park);
 		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
+		unsigned key = conc__park_prepare(&p->work_park);
 		if (stop_requested(w) || work_available(p)) {
 			conc__park_cancel(&p->work_park);
 		} else {
@@ -764,6 +769,10 @@ static void *worker_main(void *arg)
 	conc__park_notify_all(&p->admin_park);
 
 	worker_loop(w);
+	/* A worker stopped by a shrink may have finished the last task a
+	 * conc_pool_wait is waiting for; it leaves without going idle, so tell
+	 * the waiters here (fence + notify, as idle_notify does). */
+	idle_notify(p);
 
 	if (p->on_stop)
 		p->on_stop(w->index, p->ctx);
@@ -935,6 +944,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	conc__park_init(&p->room_park);
 	conc__park_init(&p->admin_park);
 	atomic_init(&p->searching, 0);
+	atomic_init(&p->room_callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
@@ -964,8 +974,29 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	return 0;
 }
 
-/* Hold the caller until there is room below max_queued; 0 or EPIPE. */
+/*
+ * Hold the caller until there is room below max_queued; 0 or EPIPE.  The
+ * caller counts itself in room_callers for the whole wait (seq_cst in,
+ * release out, after its last access to p): destroy waits for the count to
+ * drop to zero before it frees the pool.
+ */
+static COLD int wait_for_room_locked(conc_pool *p);
+
 static COLD int wait_for_room(conc_pool *p)
+{
+	/* The common case, room at once: no count (this is the same window
+	 * as any execute's, see conc/pool.h on destroy). */
+	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
+	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
+	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
+		return 0;
+	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
+	int err = wait_for_room_locked(p);
+	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
+	return err;
+}
+
+static COLD int wait_for_room_locked(conc_pool *p)
 {
 	for (;;) {
 		/* seq_cst (both loads): the waiter's re-check of the room_park
@@ -1102,8 +1133,9 @@ int conc_pool_destroy(conc_pool *p)
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
 	/* Executors held by max_queued see CLOSED and leave; wait until the
-	 * last has left the park (its final access to p). */
-	while (conc__park_has_waiters(&p->room_park)) {
+	 * last has left wait_for_room (its final access to p; acquire pairs
+	 * with its release decrement). */
+	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
 		conc__park_notify_all(&p->room_park);
 		sched_yield();
 	}

@@ -54,9 +54,13 @@
  * fetch-and-add returns (no extra load on the fast path) and fails with
  * EPIPE; a push that claimed a slot before the bit either publishes it
  * (and some pop takes it: pops reach every claimed slot) or finds it
- * burned by a pop and then meets the bit.  Only then is q->closed set and
- * every sleeper woken; a pop that sees q->closed and then finds the queue
- * empty knows that no successful push can still add an item.
+ * burned by a pop and then meets the bit.  close does not wait for such
+ * pushes: one may publish its item after close returned (it began before).
+ * q->closed is set after the fetch_or, and every sleeper woken; a pop that
+ * sees q->closed reads enq after the fetch_or (seq_cst), so it claims every
+ * index up to it and either takes such an item or burns its slot (and that
+ * push then fails with EPIPE): a pop that sees q->closed and then finds the
+ * queue empty knows that no successful push can still add an item.
  *
  * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop

@@ -29,8 +29,11 @@
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
  *   pop-empty  the load of top that found no node.
  *   close      the fetch_or of CLOSED_TAG into top.  Before it, close seals
- *              the elimination slots (cancelling offers still waiting), so
- *              no push can complete after close by elimination either.
+ *              the elimination slots (cancelling offers still waiting).  A
+ *              pop that read an offer before the seal may still take it
+ *              after close returns: that push and pop both began before
+ *              close ended, so the pair linearizes just before close (its
+ *              LP is then not the TAKEN CAS); the item is never lost.
  *
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).

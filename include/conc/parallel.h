@@ -74,6 +74,8 @@
  * once, on the same pool or on different ones, from inside pool tasks and
  * from inside bodies.  Bodies of one call run concurrently with each other
  * (on disjoint pieces); identity, body and combine must be safe to run so.
+ * The pool must outlive every call on it: conc_pool_destroy must not run
+ * while a conc_join or a loop on that pool is in progress.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H

@@ -18,8 +18,12 @@
  * concurrent resizes are serialized.  No other call on a pool may start
  * once its destroy has been called, except execute (EPIPE outside the pool;
  * accepted from the pool's own tasks) and the queries from the pool's own
- * tasks; an outside thread whose execute overlaps destroy must make sure the
- * call has begun before destroy returns (p is freed then).
+ * tasks.  An outside execute that overlaps destroy returns 0 (its task
+ * runs before destroy returns) or EPIPE; one held by max_queued is woken and
+ * waited for.  But destroy cannot wait for a call it cannot see: an execute
+ * still on its way in (before it reached the queue) when destroy frees the
+ * pool touches freed memory - stop or join the producing threads, or order
+ * their last execute before destroy, as with any object being destroyed.
  *
  * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
  * pool (EDEADLK).  Tasks run in no particular order, except that a worker

@@ -111,8 +111,10 @@ int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 void conc_queue_close(conc_queue *q);
 
 /*
- * conc_queue_is_empty - whether q held no item at some moment during the
- * call (a snapshot: concurrent pushes and pops may change it at once).
+ * conc_queue_is_empty - whether q holds no item.  Exact when no other
+ * thread pushes or pops during the call; with concurrent pushes and pops it
+ * is a hint (a push and a pop racing with it can make it answer true for a
+ * queue that always held an item), and the answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */
