@@ -247,6 +247,25 @@ static void bc_rows(bench_cfg *cfg, const char *wname, const char *pcname,
 	}
 }
 
+static void bc_ck_init(void);
+
+/*
+ * The start of bench_queue's and bench_stack's main.  --quick: P = 1, 2, 4
+ * with 500,000 items per producer (W1b/W2b are 2,000,000 and P = 1, 2, 4, 8
+ * by default; --full sweeps to 16).
+ */
+static void bc_setup(bench_cfg *cfg, int argc, char **argv)
+{
+	static const unsigned def_threads[] = {1, 2, 4, 8, 0};
+	bench_init(cfg, argc, argv, def_threads);
+	if (cfg->quick && !cfg->full) {
+		bc_pc_per = 500000ul;
+		if (cfg->nthreads == 4 && cfg->threads[3] == 8)
+			cfg->nthreads = 3; /* no explicit --threads: drop P = 8 */
+	}
+	bc_ck_init();
+}
+
 /* ---- peer: pthread mutex + growable array --------------------------------------- */
 
 typedef struct bc_locked {

@@ -233,17 +233,8 @@ BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+ring", bc_fifo_adaptive_create);
 
 int main(int argc, char **argv)
 {
-	/* --quick: P = 1, 2, 4 with 500,000 items per producer (W1b/W2b are
-	 * 2,000,000 and P = 1, 2, 4, 8 by default; --full sweeps to 16) */
-	static const unsigned def_threads[] = {1, 2, 4, 8, 0};
 	bench_cfg cfg;
-	bench_init(&cfg, argc, argv, def_threads);
-	if (cfg.quick && !cfg.full) {
-		bc_pc_per = 500000ul;
-		if (cfg.nthreads == 4 && cfg.threads[3] == 8)
-			cfg.nthreads = 3; /* no explicit --threads: drop P = 8 */
-	}
-	bc_ck_init();
+	bc_setup(&cfg, argc, argv);
 	const bc_ops *const impls[] = {&libconc, &mutex_plain, &mutex_adaptive,
 				       &urcu_wfcq, &urcu_lfq, &ck_fifo};
 	bc_rows(&cfg, "W1 queue", "W1b queue", impls, 6);
