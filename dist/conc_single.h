@@ -1331,6 +1331,14 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
 
+struct conc_epoch;
+struct conc_epoch_node;
+
+/* conc_epoch_retire for a node that stands for `weight` objects (a batch):
+ * it counts as that many retires towards the advance policy above. */
+void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n,
+				 void (*fn)(struct conc_epoch_node *), unsigned weight);
+
 #endif
 /* ---- src/internal/pad.h ------------------------------------------------ */
 /*
@@ -2253,7 +2261,8 @@ static inline void bag_set(bag *b, uint64_t tag, unsigned count)
  */
 typedef struct rec {
 	struct conc__epoch_hot hot;
-	unsigned retires;             /* owner only: retires since the last advance attempt */
+	unsigned retires;             /* owner only: weight retired since the last advance attempt */
+	unsigned checks;              /* owner only: weight retired since the last check */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -2806,7 +2815,7 @@ static rec *get_rec(conc_epoch *d)
 	}
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
-	r->retires = 0;
+	r->retires = r->checks = 0;
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
 	r->prev = NULL;
 	r->next = d->records;
@@ -3000,6 +3009,12 @@ static uint64_t retire_tag(conc_epoch *d)
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 		       void (*fn)(conc_epoch_node *))
 {
+	conc__epoch_retire_weighted(d, n, fn, 1);
+}
+
+void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
+				 void (*fn)(conc_epoch_node *), unsigned weight)
+{
 	if (!d || !n || !fn)
 		return; /* documented: does nothing */
 	n->fn = fn;
@@ -3033,7 +3048,13 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	atomic_store_explicit(&r->retired,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
+	/* weight: a node standing for many objects (the stack retires popped
+	 * nodes 64 to an epoch node) counts as that many towards the
+	 * advance policy, so the objects held back stay within its bound. */
+	r->retires += weight;
+	r->checks += weight;
+	if (conc__unlikely(r->checks >= ADVANCE_EVERY)) {
+		r->checks = 0;
 		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
 		 * claimed by a CAS on the time of the last one, so that two
 		 * threads do not both pay for membarrier() (which also
@@ -3910,9 +3931,11 @@ unsigned conc__queue_segment_slots(void)
  * Node caches.  Nodes are the same for every stack; each thread keeps a
  * magazine of free nodes (thread-local, no atomics).  A node popped by any
  * thread is retired; after its grace period the epoch callback puts it in
- * the magazine of whichever thread runs the callback.  A magazine above
- * MAG_MAX hands a batch of MAG_BATCH nodes to the process-wide depot; a
- * thread whose magazine is empty takes a batch from there.  So producers
+ * the magazine of whichever thread runs the callback.  A magazine holds up
+ * to MAG_BATCH loose nodes and one spare batch of MAG_BATCH; when the loose
+ * nodes make a second batch, the spare goes to the process-wide depot, and a
+ * thread whose magazine is empty takes a batch from there - whole batches,
+ * never a walk down a list.  So producers
  * and consumers on different threads stop allocating once the batches
  * circulate.  The depot is taken with a try-lock only: a thread that finds
  * it busy allocates (or frees) instead of waiting, which keeps push
@@ -3929,7 +3952,6 @@ unsigned conc__queue_segment_slots(void)
                        * is ~40-140 cycles: longer waits cost more than a
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
-#define MAG_MAX (2 * MAG_BATCH)
 #define DEPOT_MAX 256 /* batches */
 
 enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
@@ -3959,9 +3981,13 @@ struct conc_stack {
 
 /* ---- node caches --------------------------------------------------------- */
 
+/* A magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
+ * one full batch of exactly MAG_BATCH (full), so that batches move to and
+ * from the depot whole, without walking a list. */
 static _Thread_local struct magazine {
 	struct snode *head;
 	unsigned n;
+	struct snode *full;
 	bool hooked, exiting;
 } mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
 
@@ -4020,11 +4046,15 @@ static void depot_drain(void)
 	}
 }
 
-/* Hand the chain first..(n nodes) to the depot, or free it. */
-static void depot_give(struct snode *first)
+/* Hand a chain of n nodes to the depot, or free it.  A batch in the depot
+ * carries its length in its first node's item field (unused there). */
+static void depot_give(struct snode *first, unsigned n)
 {
+	if (!first)
+		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
+			first->item = (void *)(uintptr_t)n;
 			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
@@ -4044,11 +4074,10 @@ static void mag_exit(void *arg)
 	(void)arg;
 	retire_flush();
 	mag.exiting = true; /* later callbacks on this thread free directly */
-	struct snode *n = mag.head;
-	mag.head = NULL;
+	depot_give(mag.head, mag.n);
+	depot_give(mag.full, MAG_BATCH);
+	mag.head = mag.full = NULL;
 	mag.n = 0;
-	if (n)
-		depot_give(n);
 }
 
 static void make_exit_key(void)
@@ -4061,7 +4090,7 @@ static void mag_hook(void)
 	mag.hooked = true;
 	pthread_once(&exit_once, make_exit_key);
 	/* Without a key the magazine is simply not handed back at exit; the
-	 * nodes stay in this thread's cache (bounded by MAG_MAX). */
+	 * nodes stay in this thread's cache (bounded by 2 x MAG_BATCH). */
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, &mag);
 }
@@ -4072,6 +4101,13 @@ static struct snode *node_get(void)
 	if (conc__likely(n != NULL)) {
 		mag.head = n->next;
 		mag.n--;
+		return n;
+	}
+	if (mag.full) { /* the spare batch becomes the loose nodes */
+		n = mag.full;
+		mag.full = NULL;
+		mag.head = n->next;
+		mag.n = MAG_BATCH - 1;
 		return n;
 	}
 	if (conc__unlikely(mag.exiting))
@@ -4089,8 +4125,7 @@ static struct snode *node_get(void)
 		depot_unlock();
 		if (b) {
 			mag.head = b->next;
-			for (n = b->next, mag.n = 0; n; n = n->next)
-				mag.n++;
+			mag.n = (unsigned)(uintptr_t)b->item - 1;
 			return b;
 		}
 	}
@@ -4109,15 +4144,13 @@ static void node_put(struct snode *n)
 		mag_hook();
 	n->next = mag.head;
 	mag.head = n;
-	if (conc__unlikely(++mag.n >= MAG_MAX)) {
-		/* keep the newest MAG_MAX - MAG_BATCH, hand the rest on */
-		struct snode *cut = mag.head;
-		for (unsigned i = 1; i < MAG_MAX - MAG_BATCH; i++)
-			cut = cut->next;
-		struct snode *batch = cut->next;
-		cut->next = NULL;
-		mag.n = MAG_MAX - MAG_BATCH;
-		depot_give(batch);
+	if (conc__unlikely(++mag.n == MAG_BATCH)) {
+		/* a whole batch: keep it as the spare, handing the older
+		 * spare to the depot */
+		depot_give(mag.full, MAG_BATCH);
+		mag.full = mag.head;
+		mag.head = NULL;
+		mag.n = 0;
 	}
 }
 
@@ -4160,9 +4193,10 @@ static void retire_flush(void)
 	struct snode *h = rbatch.head;
 	if (!h)
 		return;
+	unsigned n = rbatch.n;
 	rbatch.head = NULL;
 	rbatch.n = 0;
-	conc_epoch_retire(conc_epoch_global(), &h->enode, batch_reclaim);
+	conc__epoch_retire_weighted(conc_epoch_global(), &h->enode, batch_reclaim, n);
 }
 
 /* n is unreachable (popped or taken); recycle it after a grace period. */
@@ -4184,7 +4218,8 @@ void conc__stack_trim_caches(void)
 {
 	retire_flush(); /* reclaimed later, and freed then (no stack left) */
 	free_chain(mag.head);
-	mag.head = NULL;
+	free_chain(mag.full);
+	mag.head = mag.full = NULL;
 	mag.n = 0;
 	depot_drain();
 }
@@ -4524,7 +4559,6 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef ELIM_MAX
 #undef ELIM_WAIT
 #undef MAG_BATCH
-#undef MAG_MAX
 #undef DEPOT_MAX
 #undef RETIRE_BATCH
 

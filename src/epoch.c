@@ -149,7 +149,8 @@ static inline void bag_set(bag *b, uint64_t tag, unsigned count)
  */
 typedef struct rec {
 	struct conc__epoch_hot hot;
-	unsigned retires;             /* owner only: retires since the last advance attempt */
+	unsigned retires;             /* owner only: weight retired since the last advance attempt */
+	unsigned checks;              /* owner only: weight retired since the last check */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -702,7 +703,7 @@ static rec *get_rec(conc_epoch *d)
 	}
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
-	r->retires = 0;
+	r->retires = r->checks = 0;
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
 	r->prev = NULL;
 	r->next = d->records;
@@ -896,6 +897,12 @@ static uint64_t retire_tag(conc_epoch *d)
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 		       void (*fn)(conc_epoch_node *))
 {
+	conc__epoch_retire_weighted(d, n, fn, 1);
+}
+
+void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
+				 void (*fn)(conc_epoch_node *), unsigned weight)
+{
 	if (!d || !n || !fn)
 		return; /* documented: does nothing */
 	n->fn = fn;
@@ -929,7 +936,13 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	atomic_store_explicit(&r->retired,
 			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
-	if (conc__unlikely(++r->retires % ADVANCE_EVERY == 0)) {
+	/* weight: a node standing for many objects (the stack retires popped
+	 * nodes 64 to an epoch node) counts as that many towards the
+	 * advance policy, so the objects held back stay within its bound. */
+	r->retires += weight;
+	r->checks += weight;
+	if (conc__unlikely(r->checks >= ADVANCE_EVERY)) {
+		r->checks = 0;
 		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
 		 * claimed by a CAS on the time of the last one, so that two
 		 * threads do not both pay for membarrier() (which also

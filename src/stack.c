@@ -43,9 +43,11 @@
  * Node caches.  Nodes are the same for every stack; each thread keeps a
  * magazine of free nodes (thread-local, no atomics).  A node popped by any
  * thread is retired; after its grace period the epoch callback puts it in
- * the magazine of whichever thread runs the callback.  A magazine above
- * MAG_MAX hands a batch of MAG_BATCH nodes to the process-wide depot; a
- * thread whose magazine is empty takes a batch from there.  So producers
+ * the magazine of whichever thread runs the callback.  A magazine holds up
+ * to MAG_BATCH loose nodes and one spare batch of MAG_BATCH; when the loose
+ * nodes make a second batch, the spare goes to the process-wide depot, and a
+ * thread whose magazine is empty takes a batch from there - whole batches,
+ * never a walk down a list.  So producers
  * and consumers on different threads stop allocating once the batches
  * circulate.  The depot is taken with a try-lock only: a thread that finds
  * it busy allocates (or frees) instead of waiting, which keeps push
@@ -65,6 +67,7 @@
 #include "internal/arch.h"
 #include "internal/backoff.h"
 #include "internal/containers.h"
+#include "internal/epoch.h"
 #include "internal/fault.h"
 #include "internal/pad.h"
 #include "internal/park.h"
@@ -77,7 +80,6 @@
                        * is ~40-140 cycles: longer waits cost more than a
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
-#define MAG_MAX (2 * MAG_BATCH)
 #define DEPOT_MAX 256 /* batches */
 
 enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
@@ -107,9 +109,13 @@ struct conc_stack {
 
 /* ---- node caches --------------------------------------------------------- */
 
+/* A magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
+ * one full batch of exactly MAG_BATCH (full), so that batches move to and
+ * from the depot whole, without walking a list. */
 static _Thread_local struct magazine {
 	struct snode *head;
 	unsigned n;
+	struct snode *full;
 	bool hooked, exiting;
 } mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
 
@@ -168,11 +174,15 @@ static void depot_drain(void)
 	}
 }
 
-/* Hand the chain first..(n nodes) to the depot, or free it. */
-static void depot_give(struct snode *first)
+/* Hand a chain of n nodes to the depot, or free it.  A batch in the depot
+ * carries its length in its first node's item field (unused there). */
+static void depot_give(struct snode *first, unsigned n)
 {
+	if (!first)
+		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
+			first->item = (void *)(uintptr_t)n;
 			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
@@ -192,11 +202,10 @@ static void mag_exit(void *arg)
 	(void)arg;
 	retire_flush();
 	mag.exiting = true; /* later callbacks on this thread free directly */
-	struct snode *n = mag.head;
-	mag.head = NULL;
+	depot_give(mag.head, mag.n);
+	depot_give(mag.full, MAG_BATCH);
+	mag.head = mag.full = NULL;
 	mag.n = 0;
-	if (n)
-		depot_give(n);
 }
 
 static void make_exit_key(void)
@@ -209,7 +218,7 @@ static void mag_hook(void)
 	mag.hooked = true;
 	pthread_once(&exit_once, make_exit_key);
 	/* Without a key the magazine is simply not handed back at exit; the
-	 * nodes stay in this thread's cache (bounded by MAG_MAX). */
+	 * nodes stay in this thread's cache (bounded by 2 x MAG_BATCH). */
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, &mag);
 }
@@ -220,6 +229,13 @@ static struct snode *node_get(void)
 	if (conc__likely(n != NULL)) {
 		mag.head = n->next;
 		mag.n--;
+		return n;
+	}
+	if (mag.full) { /* the spare batch becomes the loose nodes */
+		n = mag.full;
+		mag.full = NULL;
+		mag.head = n->next;
+		mag.n = MAG_BATCH - 1;
 		return n;
 	}
 	if (conc__unlikely(mag.exiting))
@@ -237,8 +253,7 @@ static struct snode *node_get(void)
 		depot_unlock();
 		if (b) {
 			mag.head = b->next;
-			for (n = b->next, mag.n = 0; n; n = n->next)
-				mag.n++;
+			mag.n = (unsigned)(uintptr_t)b->item - 1;
 			return b;
 		}
 	}
@@ -257,15 +272,13 @@ static void node_put(struct snode *n)
 		mag_hook();
 	n->next = mag.head;
 	mag.head = n;
-	if (conc__unlikely(++mag.n >= MAG_MAX)) {
-		/* keep the newest MAG_MAX - MAG_BATCH, hand the rest on */
-		struct snode *cut = mag.head;
-		for (unsigned i = 1; i < MAG_MAX - MAG_BATCH; i++)
-			cut = cut->next;
-		struct snode *batch = cut->next;
-		cut->next = NULL;
-		mag.n = MAG_MAX - MAG_BATCH;
-		depot_give(batch);
+	if (conc__unlikely(++mag.n == MAG_BATCH)) {
+		/* a whole batch: keep it as the spare, handing the older
+		 * spare to the depot */
+		depot_give(mag.full, MAG_BATCH);
+		mag.full = mag.head;
+		mag.head = NULL;
+		mag.n = 0;
 	}
 }
 
@@ -308,9 +321,10 @@ static void retire_flush(void)
 	struct snode *h = rbatch.head;
 	if (!h)
 		return;
+	unsigned n = rbatch.n;
 	rbatch.head = NULL;
 	rbatch.n = 0;
-	conc_epoch_retire(conc_epoch_global(), &h->enode, batch_reclaim);
+	conc__epoch_retire_weighted(conc_epoch_global(), &h->enode, batch_reclaim, n);
 }
 
 /* n is unreachable (popped or taken); recycle it after a grace period. */
@@ -332,7 +346,8 @@ void conc__stack_trim_caches(void)
 {
 	retire_flush(); /* reclaimed later, and freed then (no stack left) */
 	free_chain(mag.head);
-	mag.head = NULL;
+	free_chain(mag.full);
+	mag.head = mag.full = NULL;
 	mag.n = 0;
 	depot_drain();
 }

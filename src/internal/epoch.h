@@ -28,4 +28,12 @@
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
 
+struct conc_epoch;
+struct conc_epoch_node;
+
+/* conc_epoch_retire for a node that stands for `weight` objects (a batch):
+ * it counts as that many retires towards the advance policy above. */
+void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n,
+				 void (*fn)(struct conc_epoch_node *), unsigned weight);
+
 #endif
