@@ -67,7 +67,8 @@
  * thread), so a pin never needs memory.  A record is linked into its
  * domain's list under d->lock (a rwlock, written); scanners hold it for
  * reading, so a record is never read after its thread exits (the exit
- * handler unlinks it under the write lock).  A thread already pinned in REC_SLOTS other domains uses the shared
+ * handler unlinks it under the write lock).  A thread already pinned in
+ * REC_SLOTS other domains uses the shared
  * path: a per-domain counter of such pins that holds every advance back
  * while it is non-zero (slower, needs no memory).  registry_lock orders
  * thread exit against conc_epoch_destroy: whichever comes first detaches the
@@ -129,11 +130,13 @@ static inline uint64_t bag_tag(bag *b)
 
 static inline unsigned bag_count(bag *b)
 {
+	/* relaxed: a hint, see struct bag */
 	return atomic_load_explicit(&b->count, memory_order_relaxed);
 }
 
 static inline void bag_set(bag *b, uint64_t tag, unsigned count)
 {
+	/* relaxed (both): hints, see struct bag */
 	atomic_store_explicit(&b->tag, tag, memory_order_relaxed);
 	atomic_store_explicit(&b->count, count, memory_order_relaxed);
 }
@@ -329,6 +332,8 @@ static void fork_child(void)
 		for (unsigned i = 0; i < OVF_SLOTS; i++)
 			if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
 				mine++;
+		/* relaxed (all three): the child has one thread, and holds
+		 * every lock */
 		atomic_store_explicit(&d->shared_pins, mine, memory_order_relaxed);
 		atomic_store_explicit(&d->holders, 0, memory_order_relaxed);
 		atomic_store_explicit(&d->barriers, 0, memory_order_relaxed);
@@ -378,6 +383,7 @@ static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
 
 static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
 {
+	/* relaxed: a peek to skip the exchange on an empty list */
 	if (!atomic_load_explicit(head, memory_order_relaxed))
 		return NULL;
 	/* acq_rel: acquire pairs with push_chain's release; seq_cst is not
@@ -456,12 +462,14 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	if (keep)
 		push_chain(&d->orphans, keep, keep_last);
 	if (k)
+		/* relaxed: a statistic */
 		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
 	return k;
 }
 
 static void collect_orphans(conc_epoch *d)
 {
+	/* relaxed: a peek; take() below is the synchronising exchange */
 	if (!atomic_load_explicit(&d->orphans, memory_order_relaxed) || barrier_running(d))
 		return;
 	hold_begin(d);
@@ -493,8 +501,9 @@ static void collect_own(conc_epoch *d, rec *r)
 /*
  * After an advance, take the long-due bags of other threads that are not
  * pinned right now: a thread that retired a lot and then went idle, or lost
- * the CPU, would otherwise hold its garbage until it returns.  Bags below HELP_MIN nodes are left to their owners.  The lists
- * are taken under the read lock (records stay put) and run after it.
+ * the CPU, would otherwise hold its garbage until it returns.  Bags below
+ * HELP_MIN nodes are left to their owners.  The lists are taken under the
+ * read lock (records stay put) and run after it.
  */
 #define HELP_MIN 128
 
@@ -506,6 +515,8 @@ static void help_others(conc_epoch *d, rec *mine)
 	conc_epoch_node *all = NULL;
 	bool holding = false;
 	for (rec *r = d->records; r; r = r->next) {
+		/* relaxed: a hint; a stale read only skips a bag or takes one
+		 * early, and the per-node tags decide what runs */
 		if (r == mine || state_pinned(rec_state(r, __ATOMIC_RELAXED)))
 			continue;
 		for (int i = 0; i < 4; i++) {
@@ -521,6 +532,7 @@ static void help_others(conc_epoch *d, rec *mine)
 				holding = true;
 			}
 			conc_epoch_node *n = take(&b->head);
+			/* relaxed: a hint for the owner, see struct bag */
 			atomic_store_explicit(&b->count, 0, memory_order_relaxed);
 			while (n) {
 				conc_epoch_node *next = n->next;
@@ -581,6 +593,7 @@ static bool try_advance(conc_epoch *d)
 	heavy_barrier();
 	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
 		return false;
+	/* acquire: the decisive scan (all_at says what it pairs with) */
 	ok = all_at(d, e, __ATOMIC_ACQUIRE);
 	pthread_rwlock_unlock(&d->lock);
 	/* release: carries the scan above to every collector that reads the
@@ -627,6 +640,7 @@ static void drop_record(conc_epoch *d, rec *r)
 		bag_set(&r->bags[i], 0, 0);
 	}
 	hold_end(d);
+	/* relaxed (all three): statistics, handed over under the write lock */
 	atomic_fetch_add_explicit(&d->retired_gone,
 				  atomic_load_explicit(&r->retired, memory_order_relaxed),
 				  memory_order_relaxed);
@@ -704,6 +718,8 @@ static rec *get_rec(conc_epoch *d)
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
 	r->retires = r->checks = 0;
+	/* relaxed: not linked yet; the insert below, under the write lock,
+	 * publishes it */
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
 	r->prev = NULL;
 	r->next = d->records;
@@ -827,6 +843,7 @@ void conc__epoch_pin_slow(conc_epoch *d)
 		shared_pin(d);
 		return;
 	}
+	/* relaxed: our own state word (only we write it) */
 	uint64_t s = rec_state(r, __ATOMIC_RELAXED);
 	if (state_pinned(s)) {
 		/* nested: only the depth changes (relaxed: our own word) */
@@ -847,12 +864,14 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 	if (!d)
 		return;
 	rec *r = find_rec(d);
+	/* relaxed: our own state word (only we write it) */
 	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
 	if (!state_pinned(s)) {
 		shared_unpin(d);
 		return;
 	}
 	if ((uint32_t)s > 1) {
+		/* relaxed: nested unpin, our own word; the outermost one releases */
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
@@ -868,6 +887,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 		return false;
 	for (unsigned i = 0; i < REC_SLOTS; i++)
 		if (rec_domain(&tls.recs[i]) == d &&
+		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	return find_ovf(d, 0) != NULL || tls.untracked > 0;
@@ -877,6 +897,7 @@ bool conc__epoch_pinned_anywhere(void)
 {
 	for (unsigned i = 0; i < REC_SLOTS; i++)
 		if (rec_domain(&tls.recs[i]) &&
+		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	for (unsigned i = 0; i < OVF_SLOTS; i++)
@@ -913,6 +934,7 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 			r = get_rec(d);
 		if (!r) {
 			n->epoch = retire_tag(d);
+			/* relaxed: a statistic */
 			atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
 			push_chain(&d->orphans, n, n);
 			return;
@@ -1074,6 +1096,7 @@ int conc_epoch_destroy(conc_epoch *d)
 	if (!d || d->is_global)
 		return EINVAL;
 	pthread_rwlock_rdlock(&d->lock);
+	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
 	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
 	for (rec *r = d->records; r && !busy; r = r->next)
 		busy = state_pinned(rec_state(r, __ATOMIC_ACQUIRE));
@@ -1106,6 +1129,7 @@ int conc_epoch_destroy(conc_epoch *d)
 			break;
 		}
 		pthread_mutex_unlock(&registry_lock);
+		/* relaxed: a statistic */
 		atomic_fetch_add_explicit(&d->freed, run_chain(all), memory_order_relaxed);
 	}
 	for (unsigned i = 0; i < OVF_SLOTS; i++)
@@ -1120,6 +1144,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
 	unsigned registered, stalling = 0;
 	pthread_rwlock_rdlock(&d->lock);
@@ -1132,6 +1157,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 			stalling++;
 	}
 	pthread_rwlock_unlock(&d->lock);
+	/* relaxed (this and the counts above): statistics, no ordering */
 	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed);
 	uint64_t freed = atomic_load_explicit(&d->freed, memory_order_relaxed);
 	out->epoch = e;
