@@ -893,7 +893,7 @@ static void test_scope_first_error_wins(void **state)
 
 /* TSan does not support starting threads in the child of a threaded
  * process, so this one runs in the other builds. */
-#if !defined(__SANITIZE_THREAD__)
+#if !CONC_TEST_TSAN
 static void test_scope_fork_then_exit(void **state)
 {
 	(void)state;
@@ -995,7 +995,7 @@ int main(void)
 		cmocka_unit_test(test_scope_first_error_wins),
 #endif
 		cmocka_unit_test(test_scope_pinned_thread_exits),
-#if !defined(__SANITIZE_THREAD__)
+#if !CONC_TEST_TSAN
 		cmocka_unit_test(test_scope_fork_then_exit),
 #endif
 		cmocka_unit_test(test_scope_no_thread_left),

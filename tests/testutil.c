@@ -75,8 +75,9 @@ int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
 	unsigned started = 0;
 	int err = 0;
 	for (; started < n; started++) {
+		/* no arithmetic on a NULL arg (UB, and UBSan says so) */
 		err = pthread_create(&t[started], NULL, fn,
-				     (char *)arg + (size_t)started * stride);
+				     arg ? (char *)arg + (size_t)started * stride : NULL);
 		if (err)
 			break;
 	}

@@ -29,6 +29,19 @@
 #define CONC_TEST_SANITIZED 0
 #endif
 
+/* TSan alone (gcc defines __SANITIZE_THREAD__, clang has __has_feature):
+ * for what TSan does not support, such as threads after a threaded fork. */
+#if defined(__SANITIZE_THREAD__)
+#define CONC_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CONC_TEST_TSAN 1
+#endif
+#endif
+#ifndef CONC_TEST_TSAN
+#define CONC_TEST_TSAN 0
+#endif
+
 /* CONC_STRESS_SCALE (default 1; 0 = smoke): iteration counts multiply by it. */
 unsigned long conc_test_scale(void);
 
