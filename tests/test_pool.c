@@ -1204,8 +1204,8 @@ int main(void)
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
 		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
-		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 #endif
+		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 		cmocka_unit_test(test_pool_internal_join_api),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
