@@ -653,16 +653,41 @@ static void lc_destroy(void *c) { CT.destroy(c, NULL); }
 static int lc_push(void *c, void *item) { return CT.push(c, item); }
 static bool lc_try_pop(void *c, void **item) { return CT.try_pop(c, item); }
 
-static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long rounds, uint64_t seed)
+/* How many histories a lincheck test records: CONC_LINCHECK_HISTORIES if
+ * set, 1,000,000 under CONC_NIGHTLY=1, else `normal` scaled as the stress
+ * suites are (a tenth in sanitizer builds). */
+static unsigned long ct_lincheck_histories(unsigned long normal)
+{
+	const char *e = getenv("CONC_LINCHECK_HISTORIES");
+	if (e && *e)
+		return strtoul(e, NULL, 10);
+	e = getenv("CONC_NIGHTLY");
+	if (e && !strcmp(e, "1"))
+		return 1000000;
+	return conc_test_iters(normal, 10);
+}
+
+/*
+ * Record and check `histories` histories of `threads` x `ops`, a third each
+ * with 0, 1 and 2 items pushed first.  push_pct is chosen so that about a
+ * third of the pops find the container empty (the pop-empty linearization
+ * point is the subtle one).  `row` names the reliability line (NULL: none).
+ */
+static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long histories,
+			    uint64_t seed, const char *row)
 {
 	static const lc_target target = {lc_create, lc_destroy, lc_push, lc_try_pop};
 	lc_report rep;
-	unsigned long overlapping = 0;
+	unsigned long total = 0, overlapping = 0, pops = 0, empty_pops = 0;
 	for (unsigned prefill = 0; prefill <= 2; prefill++) {
+		unsigned long rounds = histories / 3 + (prefill < histories % 3);
+		if (rounds == 0)
+			continue;
 		/* Overlap needs two cores free at once; on a loaded machine a
-		 * run may see none, so try again (checking every history). */
-		for (int attempt = 0; attempt < 10; attempt++) {
-			assert_int_equal(lc_run(&target, CT.spec, threads, ops, prefill, rounds,
+		 * run may see none, so try again, twice (checking every
+		 * history: the line counts them all). */
+		for (int attempt = 0; attempt < 3; attempt++) {
+			assert_int_equal(lc_run(&target, CT.spec, threads, ops, prefill, 42, rounds,
 						seed + prefill + 7 * (uint64_t)attempt, &rep), 0);
 			if (rep.violations) {
 				fprintf(stderr, "non-linearizable history (%d ops):\n", rep.first_bad_n);
@@ -676,32 +701,46 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long rounds
 			}
 			assert_int_equal(rep.violations, 0);
 			assert_int_equal(rep.histories, rounds);
+			total += rep.histories;
+			overlapping += rep.overlapping;
+			pops += rep.pops;
+			empty_pops += rep.empty_pops;
 			if (rep.overlapping > 0)
 				break;
 		}
-		print_message("%lu of %lu histories overlap\n", rep.overlapping, rep.histories);
-		overlapping += rep.overlapping;
 	}
 	/* The histories were all linearizable; if none overlapped (a machine
 	 * too loaded to run two of our threads at once) the run proved
 	 * nothing about concurrency: say so rather than pass. */
 	if (overlapping == 0)
 		skip();
+	print_message("%lu of %lu histories overlap, %lu of %lu pops found it empty\n",
+		      overlapping, total, empty_pops, pops);
+	if (row) {
+		printf("reliability: lincheck %s | histories=%lu violations=0 empty_pops=%.0f%% "
+		       "overlapping=%.1f%%\n", row, total, pops ? 100.0 * (double)empty_pops / (double)pops : 0.0,
+		       100.0 * (double)overlapping / (double)total);
+		fflush(stdout);
+	}
 }
 
-static void ct_lincheck_3x4(void **state)
+/* The shape: 3 threads x 6 ops; the reliability line. */
+static void ct_lincheck_3x6(void **state)
 {
 	(void)state;
-	conc_test_watchdog("lincheck 3x4", 120);
-	ct_lincheck_run(3, 4, conc_test_iters(1500, 5), 11);
+	unsigned long n = ct_lincheck_histories(20000);
+	conc_test_watchdog("lincheck 3x6", 120 + (unsigned)(n / 100));
+	ct_lincheck_run(3, 6, n, 11, CT_PRIM + 5 /* "queue", "stack" */);
 	conc_test_watchdog_off();
 }
 
+/* Four threads (more than the cores: preempted mid-operation). */
 static void ct_lincheck_4x3(void **state)
 {
 	(void)state;
-	conc_test_watchdog("lincheck 4x3", 120);
-	ct_lincheck_run(4, 3, conc_test_iters(1500, 5), 23);
+	unsigned long n = ct_lincheck_histories(3000);
+	conc_test_watchdog("lincheck 4x3", 120 + (unsigned)(n / 100));
+	ct_lincheck_run(4, 3, n, 23, NULL);
 	conc_test_watchdog_off();
 }
 
@@ -931,7 +970,7 @@ static void ct_steady_state_no_malloc(void **state)
 	CT_UNIT(mpmc_4),                                    \
 	CT_UNIT(mpmc_16),                                   \
 	CT_UNIT(lincheck_rejects),                          \
-	CT_UNIT(lincheck_3x4),                              \
+	CT_UNIT(lincheck_3x6),                              \
 	CT_UNIT(lincheck_4x3),                              \
 	CT_UNIT(threads_exit_first)
 

@@ -140,7 +140,7 @@ bool lc_check(const lc_op *ops, int n, lc_spec spec)
 
 typedef struct runner {
 	const lc_target *t;
-	unsigned threads, ops;
+	unsigned threads, ops, push_pct;
 	void *c;
 	bool stop;
 	atomic_int gate; /* 0 wait, 1 run, -1 abort */
@@ -200,7 +200,7 @@ static void run_ops(runner *r, int me)
 		jitter(&r->seed[me]);
 		lc_op *o = &r->rec[me][k];
 		o->thread = me;
-		if (xorshift(&r->seed[me]) & 1) {
+		if (xorshift(&r->seed[me]) % 100 < r->push_pct) {
 			/* unique in the round; thread 0's first op pushes NULL */
 			o->val = (me == 0 && i == 0) ? 0 : (uintptr_t)(1000 + me * 100 + (int)i);
 			o->kind = LC_PUSH;
@@ -253,7 +253,8 @@ static bool overlapping(const lc_op *ops, int n)
 }
 
 int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
-	   unsigned prefill, unsigned long rounds, uint64_t seed, lc_report *out)
+	   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+	   lc_report *out)
 {
 	memset(out, 0, sizeof *out);
 	if (threads < 1 || threads > LC_MAX_THREADS || prefill + threads * ops > LC_MAX_OPS)
@@ -264,6 +265,7 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 	r->t = t;
 	r->threads = threads;
 	r->ops = ops;
+	r->push_pct = push_pct;
 	atomic_init(&r->clock, 1);
 	for (unsigned i = 0; i < threads; i++)
 		r->seed[i] = (seed + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
@@ -308,8 +310,14 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 		pthread_barrier_wait(&r->start);
 		pthread_barrier_wait(&r->end);
 		for (unsigned i = 0; i < threads; i++)
-			for (int k = 0; k < r->nrec[i]; k++)
-				all[n++] = r->rec[i][k];
+			for (int k = 0; k < r->nrec[i]; k++) {
+				const lc_op *o = &r->rec[i][k];
+				if (o->kind == LC_POP) {
+					out->pops++;
+					out->empty_pops += !o->ok;
+				}
+				all[n++] = *o;
+			}
 		t->destroy(r->c);
 		r->round++;
 		out->histories++;

@@ -43,17 +43,20 @@ typedef struct lc_target {
 
 typedef struct lc_report {
 	unsigned long histories, violations, ops, overlapping;
+	unsigned long pops, empty_pops; /* try_pops recorded; those that found it empty */
 	lc_op first_bad[LC_MAX_OPS]; /* the first violating history */
 	int first_bad_n;
 } lc_report;
 
 /*
  * Record `rounds` histories: each round a fresh container, `prefill` items
- * pushed first, then `threads` threads (<= 4) doing `ops` random push /
- * try_pop each (one push per round carries the item NULL).  Checks each.
- * Returns 0, or an errno from thread creation.
+ * pushed first, then `threads` threads (<= 4) doing `ops` random ops each,
+ * a push with probability push_pct % else a try_pop (one push per round
+ * carries the item NULL).  Checks each.  Returns 0, or an errno from
+ * thread creation.
  */
 int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
-	   unsigned prefill, unsigned long rounds, uint64_t seed, lc_report *out);
+	   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+	   lc_report *out);
 
 #endif
