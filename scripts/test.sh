@@ -7,6 +7,9 @@
 #            arch)
 #   tsan     gcc -fsanitize=thread
 #   asan     gcc -fsanitize=address,undefined
+#   clang-tsan, clang-asan  the same two with clang
+#   fuzz     clang: the libFuzzer targets (suite fuzz) only; skipped when
+#            clang is missing
 #   aarch64  cross gcc for AArch64, every suite but install and arch, under
 #            qemu-user (-cpu neoverse-n1: Armv8.2, LSE atomics)
 #   aarch64-clang  the same with clang --target=aarch64-linux-gnu under
@@ -23,10 +26,10 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 conc_need_packages $CONC_TEST_PACKAGES
 
-builds=${CONC_TEST_BUILDS:-gcc clang tsan asan aarch64 aarch64-clang}
+builds=${CONC_TEST_BUILDS:-gcc clang tsan asan clang-tsan clang-asan fuzz aarch64 aarch64-clang}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-passed=0 failed=0 status=0 skipped=""
+passed=0 failed=0 status=0 skipped="" ok_builds="" bad_builds=""
 
 setup() { # dir, then meson options
 	dir=$1
@@ -81,6 +84,23 @@ for b in $builds; do
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
 	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || exit 1; dir=build/test-asan
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
+	# b_lundef=false: meson warns that clang's sanitizers and
+	# --no-undefined clash; that matters for shared libraries only (there
+	# are none here), so it is set to keep the log quiet.
+	clang-tsan | clang-asan)
+		case $b in clang-tsan) san=thread ;; *) san=address,undefined ;; esac
+		dir=build/test-$b
+		CC=clang CXX=clang++ setup "$dir" $common -Db_sanitize=$san -Db_lundef=false || exit 1
+		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
+	fuzz)
+		if ! command -v clang >/dev/null 2>&1; then
+			echo "SKIPPED: fuzz needs clang (libFuzzer), which is not installed"
+			skipped="$skipped $b"
+			continue
+		fi
+		dir=build/test-fuzz
+		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true || exit 1
+		extra="--suite fuzz" ;;
 	aarch64 | aarch64-clang)
 		case $b in
 		aarch64) cross=cross/aarch64-linux-gnu-gcc.ini ;;
@@ -98,7 +118,11 @@ for b in $builds; do
 	*) echo "unknown build $b" >&2; exit 2 ;;
 	esac
 	# shellcheck disable=SC2086
-	if meson test -C "$dir" --print-errorlogs $extra >"$log" 2>&1; then :; else status=1; fi
+	if meson test -C "$dir" --print-errorlogs $extra >"$log" 2>&1; then
+		ok_builds="$ok_builds $b"
+	else
+		status=1 bad_builds="$bad_builds $b"
+	fi
 	grep -E '^ *[0-9]+/[0-9]+ ' "$log" || true
 	grep -E '^(Ok|Fail|Timeout|Unexpected Pass):' "$log" | tr '\n' ' '
 	echo "($(($(date +%s) - start)) s with the build)"
@@ -109,5 +133,9 @@ for b in $builds; do
 	failed=$((failed + ${bad:-0}))
 done
 [ -n "$skipped" ] && echo "builds skipped (reasons above):$skipped"
+echo "builds passed:${ok_builds:- none}; failed:${bad_builds:- none}"
+# The sanitizer row of the README's table: the sanitizer builds that passed.
+san=$(for b in $ok_builds; do case $b in tsan | asan) echo gcc-$b ;; *san) echo $b ;; esac; done | paste -sd, -)
+[ -n "$san" ] && echo "reliability: sanitizers | builds=$san"
 echo "tests: $passed passed, $failed failed"
 exit $status
