@@ -730,7 +730,7 @@ static void ct_lincheck_3x6(void **state)
 	(void)state;
 	unsigned long n = ct_lincheck_histories(20000);
 	conc_test_watchdog("lincheck 3x6", 120 + (unsigned)(n / 100));
-	ct_lincheck_run(3, 6, n, 11, CT_PRIM + 5 /* "queue", "stack" */);
+	ct_lincheck_run(3, 6, n, 11, &CT_PRIM[5] /* "queue", "stack" */);
 	conc_test_watchdog_off();
 }
 
