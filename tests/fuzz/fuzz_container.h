@@ -6,8 +6,9 @@
  * differed and traps: this is a test, the library itself never aborts.
  *
  * Each input byte is one operation: the low 3 bits pick it, the high 5 bits
- * (arg, 0..31) parameterise it.  Bulk pushes and pops (up to 1024 items) let
- * short inputs cross the queue's 1024-slot segment boundaries.  The first
+ * (arg, 0..31) parameterise it.  Bulk pushes and pops (up to 1024 items for
+ * the queue) let short inputs cross its 1024-slot segment boundaries; the
+ * stack's (up to 256) span several of its 64-node batches.  The first
  * byte picks the epoch domain (global or a private one) and whether the
  * final destroy drops the items that are left.
  */
@@ -26,6 +27,7 @@
 typedef struct fz_ops {
 	const char *name;
 	bool lifo;
+	unsigned bulk_max; /* the largest bulk push/pop (see the encoding) */
 	int (*create)(void **c);
 	int (*create_in)(void **c, conc_epoch *d);
 	void (*destroy)(void *c, void (*drop)(void *));
@@ -149,9 +151,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	void *c = fz_new(d);
 	for (fz_at = 1; fz_at < size; fz_at++) {
 		unsigned op = data[fz_at] & 7, arg = data[fz_at] >> 3;
-		/* arg 28..31: a bulk of 16, 64, 256, 1024 (pops stop at the
-		 * first empty one) */
+		/* arg 28..31: a bulk of 16, 64, 256, 1024 up to FZ.bulk_max
+		 * (pops stop at the first empty one) */
 		unsigned n = arg >= 28 ? 16u << 2 * (arg - 28) : 1;
+		if (n > FZ.bulk_max)
+			n = FZ.bulk_max;
 		switch (op) {
 		case 0: /* push */
 		case 1:

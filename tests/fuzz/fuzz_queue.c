@@ -33,6 +33,7 @@ static bool q_is_empty(void *c) { return conc_queue_is_empty(c); }
 static const fz_ops FZ = {
 	.name = "queue",
 	.lifo = false,
+	.bulk_max = 1024,
 	.create = q_create,
 	.create_in = q_create_in,
 	.destroy = q_destroy,

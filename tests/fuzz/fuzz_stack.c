@@ -33,6 +33,7 @@ static bool s_is_empty(void *c) { return conc_stack_is_empty(c); }
 static const fz_ops FZ = {
 	.name = "stack",
 	.lifo = true,
+	.bulk_max = 256,
 	.create = s_create,
 	.create_in = s_create_in,
 	.destroy = s_destroy,
