@@ -6,30 +6,107 @@
  * leaked.  Relaxed is enough: the test thread arms and reads the counters
  * before and after the calls it makes itself, and calls on other threads are
  * ordered by the joins and waits the test does anyway.
+ *
+ * Each call also records its site (the name the caller passes) in a small
+ * open-addressed table keyed by the name's address, so that the faults
+ * suite can compare the sites it reached with the names in the source.  A
+ * slot is claimed with a CAS and never released; the same name may sit in
+ * two slots when two translation units hold two copies of the literal
+ * (an inline function in a header), and conc__fault_sites merges them.
  */
 #include "internal/fault.h"
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 #include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
 
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
 
-static _Bool hit(atomic_long *calls, atomic_long *fail_at)
+/* Far more slots than there are sites in src/ (a few dozen at most). */
+#define SITE_SLOTS 256u
+
+static struct {
+	_Atomic(const char *) name; /* NULL: free */
+	atomic_long calls;
+} sites[SITE_SLOTS];
+static _Atomic(const char *) last_failed;
+
+static void record(const char *site)
 {
+	uintptr_t h = (uintptr_t)site;
+	h ^= h >> 17;
+	h *= 0x9e3779b1u;
+	for (unsigned i = 0; i < SITE_SLOTS; i++) {
+		unsigned j = (unsigned)((h >> 8) + i) % SITE_SLOTS;
+		/* relaxed: the table is read by the test thread after the
+		 * joins that order the calls it cares about. */
+		const char *cur = atomic_load_explicit(&sites[j].name, memory_order_relaxed);
+		if (!cur && atomic_compare_exchange_strong_explicit(
+				    &sites[j].name, &cur, site, memory_order_relaxed,
+				    memory_order_relaxed))
+			cur = site;
+		if (cur == site) {
+			atomic_fetch_add_explicit(&sites[j].calls, 1, memory_order_relaxed);
+			return;
+		}
+	}
+	/* Table full: cannot happen with the sites src/ has; the suite
+	 * would then report the site as not reached. */
+}
+
+static _Bool hit(const char *site, atomic_long *calls, atomic_long *fail_at)
+{
+	record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
 	long k = atomic_load_explicit(fail_at, memory_order_relaxed);
-	return k != 0 && n == k;
+	if (k != 0 && n == k) {
+		atomic_store_explicit(&last_failed, site, memory_order_relaxed);
+		return 1;
+	}
+	return 0;
 }
 
-_Bool conc__fault_alloc(void)
+_Bool conc__fault_alloc(const char *site)
 {
-	return hit(&alloc_calls, &alloc_fail_at);
+	return hit(site, &alloc_calls, &alloc_fail_at);
 }
 
-_Bool conc__fault_thread(void)
+_Bool conc__fault_thread(const char *site)
 {
-	return hit(&thread_calls, &thread_fail_at);
+	return hit(site, &thread_calls, &thread_fail_at);
+}
+
+size_t conc__fault_sites(const char **names, long *calls, size_t max)
+{
+	size_t n = 0;
+	for (unsigned j = 0; j < SITE_SLOTS; j++) {
+		const char *name = atomic_load_explicit(&sites[j].name, memory_order_relaxed);
+		if (!name)
+			continue;
+		long c = atomic_load_explicit(&sites[j].calls, memory_order_relaxed);
+		size_t i = 0;
+		while (i < n && i < max && strcmp(names[i], name) != 0)
+			i++;
+		if (i < n && i < max) { /* a second copy of the literal */
+			if (calls)
+				calls[i] += c;
+			continue;
+		}
+		if (n < max) {
+			names[n] = name;
+			if (calls)
+				calls[n] = c;
+		}
+		n++;
+	}
+	return n;
+}
+
+const char *conc__fault_last_failed(void)
+{
+	return atomic_load_explicit(&last_failed, memory_order_relaxed);
 }
 
 void conc__fault_reset(void)
@@ -38,6 +115,7 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&thread_fail_at, 0, memory_order_relaxed);
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&thread_calls, 0, memory_order_relaxed);
+	atomic_store_explicit(&last_failed, NULL, memory_order_relaxed);
 }
 
 void conc__fault_fail_alloc_at(long k)
