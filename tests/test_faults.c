@@ -1,0 +1,1398 @@
+/*
+ * test_faults.c - the faults suite (issue 8): every public call that can
+ * allocate or create a thread, failed at each of its allocations and
+ * thread creations in turn.
+ *
+ * For each operation: one run without failures counts the hook calls it
+ * makes (n allocations, m thread creations); then for every k in 1..n the
+ * k-th allocation fails (and for every k in 1..m the k-th thread creation),
+ * and the run checks that
+ *   - the call returned the documented error (ENOMEM / EAGAIN), or 0 where
+ *     the header documents a fallback (a parallel loop runs a half itself
+ *     when it cannot hand it off; a worker's full deque spills to the
+ *     injector), with the result the call promises;
+ *   - nothing changed: the pointer out-parameter is untouched, the item of
+ *     a failed push is not in the container and every other item is there
+ *     in order, no pool hook ran, no thread is left, no task is lost;
+ *   - the object still works afterwards (push, pop, execute, resize...);
+ *   - nothing leaked: the epoch domains' counters return to pending = 0
+ *     and destroy succeeds; the ASan build (detect_leaks=1) checks the heap.
+ * A run where the k-th call was not reached (a count that depends on
+ * timing, e.g. the halves a parallel loop hands off) is counted as
+ * "unreached", not as a pass.
+ *
+ * The last test reads the call-site names from src/ (every
+ * conc__malloc/calloc/aligned_alloc/thread_create names its site) and
+ * checks that the suite reached each one.
+ *
+ * Checks are counted, not asserted at once, so that one run reports every
+ * bad case (with the site that failed); each test asserts bad == 0 at its
+ * end.  Only the main thread asserts.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "testutil.h"
+
+#include "conc/conc.h"
+#include "internal/containers.h"
+#include "internal/fault.h"
+#include "internal/scope.h"
+
+#if !defined(CONC_FAULT_HOOKS) || !CONC_FAULT_HOOKS
+#error "the faults suite needs -Dfault_hooks=true"
+#endif
+
+#define SENTINEL ((void *)&sentinel_byte)
+static char sentinel_byte;
+
+/* ---- the sweep --------------------------------------------------------- */
+
+enum kind { CALIBRATE, FAIL_ALLOC, FAIL_THREAD };
+
+struct sweep {
+	const char *api;
+	long n_alloc, n_thread;   /* calls counted in the calibration run */
+	long ok_alloc, ok_thread; /* runs whose failure fired and checked out */
+	long unreached;           /* runs where the k-th call did not happen */
+	long bad;                 /* failed checks */
+	enum kind kind;
+	long k;
+	const char *site; /* the site failed in this run, or NULL */
+	long bad_before;
+};
+
+static long total_failed, total_bad, total_unreached;
+
+#define CHECK(sw, cond)                                                          \
+	do {                                                                     \
+		if (!(cond)) {                                                   \
+			(sw)->bad++;                                             \
+			printf("faults %s: %s k=%ld at %s: check failed: %s (%s:%d)\n", \
+			       (sw)->api,                                        \
+			       (sw)->kind == FAIL_ALLOC    ? "alloc"             \
+			       : (sw)->kind == FAIL_THREAD ? "thread"            \
+							   : "calibration",      \
+			       (sw)->k, (sw)->site ? (sw)->site : "-", #cond,    \
+			       __FILE__, __LINE__);                              \
+			fflush(stdout);                                          \
+		}                                                                \
+	} while (0)
+
+/* Arm the hooks for this run: count from zero, fail the k-th call. */
+static void arm(struct sweep *sw)
+{
+	conc__fault_reset();
+	if (sw->kind == FAIL_ALLOC)
+		conc__fault_fail_alloc_at(sw->k);
+	else if (sw->kind == FAIL_THREAD)
+		conc__fault_fail_thread_at(sw->k);
+	sw->site = NULL;
+}
+
+/* Disarm after the operation (and everything it started) is over; sets
+ * sw->site to the site that was failed, NULL if the k-th call never came. */
+static void disarm(struct sweep *sw)
+{
+	long a = conc__fault_alloc_calls(), t = conc__fault_thread_calls();
+	sw->site = conc__fault_last_failed();
+	conc__fault_reset();
+	if (sw->kind == CALIBRATE) {
+		sw->n_alloc = a;
+		sw->n_thread = t;
+	}
+}
+
+static bool site_is(const struct sweep *sw, const char *prefix)
+{
+	return sw->site && strncmp(sw->site, prefix, strlen(prefix)) == 0;
+}
+
+/* The error an injected failure must produce (0: none injected). */
+static int want_err(const struct sweep *sw)
+{
+	if (!sw->site)
+		return 0;
+	return sw->kind == FAIL_ALLOC ? ENOMEM : EAGAIN;
+}
+
+typedef void (*run_fn)(struct sweep *sw);
+
+static void sweep_report(struct sweep *sw)
+{
+	char a[64], t[64];
+	if (sw->n_alloc)
+		snprintf(a, sizeof a, "alloc_k=1..%ld ok=%ld", sw->n_alloc, sw->ok_alloc);
+	else
+		snprintf(a, sizeof a, "alloc_k=none");
+	if (sw->n_thread)
+		snprintf(t, sizeof t, "thread_k=1..%ld ok=%ld", sw->n_thread, sw->ok_thread);
+	else
+		snprintf(t, sizeof t, "thread_k=none");
+	printf("reliability: faults %s | %s, %s, unreached=%ld bad=%ld\n", sw->api, a, t,
+	       sw->unreached, sw->bad);
+	fflush(stdout);
+}
+
+/* Run `run` once to count, then once per k for allocations and threads. */
+static void sweep(const char *api, run_fn run)
+{
+	struct sweep sw = {.api = api};
+	sw.kind = CALIBRATE;
+	run(&sw);
+	CHECK(&sw, sw.site == NULL);
+	long na = sw.n_alloc, nt = sw.n_thread;
+	for (int pass = 0; pass < 2; pass++) {
+		long n = pass == 0 ? na : nt;
+		for (long k = 1; k <= n; k++) {
+			sw.kind = pass == 0 ? FAIL_ALLOC : FAIL_THREAD;
+			sw.k = k;
+			sw.bad_before = sw.bad;
+			run(&sw);
+			if (!sw.site) {
+				sw.unreached++;
+				continue;
+			}
+			total_failed++;
+			if (sw.bad == sw.bad_before)
+				*(pass == 0 ? &sw.ok_alloc : &sw.ok_thread) += 1;
+		}
+	}
+	sweep_report(&sw);
+	total_bad += sw.bad;
+	total_unreached += sw.unreached;
+	assert_int_equal(sw.bad, 0);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static unsigned threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (!d)
+		return 0;
+	unsigned n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void nap(void)
+{
+	struct timespec ts = {0, 1000000};
+	nanosleep(&ts, NULL);
+}
+
+/* The domain's books balance: everything retired has run. */
+static void check_domain_clean(struct sweep *sw, conc_epoch *d)
+{
+	CHECK(sw, conc_epoch_barrier(d) == 0);
+	conc_epoch_stats st;
+	conc_epoch_get_stats(d, &st);
+	CHECK(sw, st.pending == 0);
+	CHECK(sw, st.retired == st.freed);
+}
+
+static void check_destroy_domain(struct sweep *sw, conc_epoch *d)
+{
+	check_domain_clean(sw, d);
+	CHECK(sw, conc_epoch_destroy(d) == 0);
+}
+
+struct gate {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int open, waiting;
+};
+
+static void gate_init(struct gate *g)
+{
+	pthread_mutex_init(&g->m, NULL);
+	pthread_cond_init(&g->c, NULL);
+	g->open = g->waiting = 0;
+}
+
+static void gate_wait(struct gate *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->waiting++;
+	pthread_cond_broadcast(&g->c);
+	while (!g->open)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+}
+
+/* Wait until n threads are inside gate_wait. */
+static void gate_await_waiters(struct gate *g, int n)
+{
+	pthread_mutex_lock(&g->m);
+	while (g->waiting < n)
+		pthread_cond_wait(&g->c, &g->m);
+	pthread_mutex_unlock(&g->m);
+}
+
+static void gate_open(struct gate *g)
+{
+	pthread_mutex_lock(&g->m);
+	g->open = 1;
+	pthread_cond_broadcast(&g->c);
+	pthread_mutex_unlock(&g->m);
+}
+
+static void gate_destroy(struct gate *g)
+{
+	pthread_mutex_destroy(&g->m);
+	pthread_cond_destroy(&g->c);
+}
+
+/* ---- epoch --------------------------------------------------------------- */
+
+static void bump(void *arg)
+{
+	atomic_fetch_add((atomic_long *)arg, 1);
+}
+
+static void run_epoch_create(struct sweep *sw)
+{
+	conc_epoch *d = SENTINEL;
+	arm(sw);
+	int err = conc_epoch_create(&d);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		CHECK(sw, d == SENTINEL);
+		CHECK(sw, conc_epoch_create(&d) == 0); /* usable afterwards */
+	}
+	atomic_long n = 0;
+	CHECK(sw, conc_epoch_defer(d, bump, &n) == 0);
+	CHECK(sw, conc_epoch_barrier(d) == 0);
+	CHECK(sw, atomic_load(&n) == 1);
+	check_destroy_domain(sw, d);
+}
+
+static void run_epoch_defer(struct sweep *sw)
+{
+	conc_epoch *d;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	atomic_long n = 0;
+	arm(sw);
+	int err = conc_epoch_defer(d, bump, &n);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	CHECK(sw, conc_epoch_barrier(d) == 0);
+	conc_epoch_stats st;
+	conc_epoch_get_stats(d, &st);
+	/* ENOMEM: nothing deferred - not counted, never run */
+	CHECK(sw, atomic_load(&n) == (err ? 0 : 1));
+	CHECK(sw, st.retired == (err ? 0u : 1u));
+	CHECK(sw, conc_epoch_defer(d, bump, &n) == 0); /* usable afterwards */
+	CHECK(sw, conc_epoch_barrier(d) == 0);
+	CHECK(sw, atomic_load(&n) == (err ? 1 : 2));
+	check_destroy_domain(sw, d);
+}
+
+static void test_faults_epoch(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_epoch", 120);
+	sweep("epoch_create", run_epoch_create);
+	sweep("epoch_defer", run_epoch_defer);
+	conc_test_watchdog_off();
+}
+
+/*
+ * conc_epoch_register allocates nothing: a thread's records live in its
+ * thread-local storage, and a record the thread is not pinned in is
+ * reused.  Only when every record is pinned does register return ENOMEM,
+ * and the thread then goes through the shared path, which needs no memory.
+ * Shown here in a fresh thread: register and stay pinned in one domain
+ * after another until ENOMEM; that domain still works (pin, retire,
+ * defer, barrier); once the others are unpinned, register succeeds.
+ */
+#define REG_DOMAINS 24
+
+static struct reg_result {
+	int err[REG_DOMAINS];
+	int recs, shared_ok, err_after;
+} reg;
+static conc_epoch *reg_d[REG_DOMAINS];
+
+static atomic_int reg_retired_ran;
+
+static void reg_retire_fn(conc_epoch_node *n)
+{
+	(void)n;
+	atomic_fetch_add(&reg_retired_ran, 1);
+}
+
+static void *reg_thread(void *arg)
+{
+	(void)arg;
+	static conc_epoch_node node;
+	int r = 0;
+	while (r < REG_DOMAINS && (reg.err[r] = conc_epoch_register(reg_d[r])) == 0)
+		conc_epoch_pin(reg_d[r++]);
+	reg.recs = r;
+	if (r == REG_DOMAINS)
+		return NULL;
+	conc_epoch *x = reg_d[r];
+	atomic_long n = 0;
+	conc_epoch_pin(x);
+	int pinned = conc_epoch_is_pinned(x);
+	conc_epoch_retire(x, &node, reg_retire_fn);
+	conc_epoch_unpin(x);
+	int deferred = conc_epoch_defer(x, bump, &n) == 0;
+	int barrier = conc_epoch_barrier(x) == 0;
+	reg.shared_ok = pinned && !conc_epoch_is_pinned(x) && deferred && barrier &&
+			atomic_load(&n) == 1 && atomic_load(&reg_retired_ran) == 1;
+	for (int i = 0; i < r; i++)
+		conc_epoch_unpin(reg_d[i]);
+	reg.err_after = conc_epoch_register(x);
+	return NULL;
+}
+
+static void test_faults_epoch_register(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_epoch_register", 60);
+	for (int i = 0; i < REG_DOMAINS; i++)
+		assert_int_equal(conc_epoch_create(&reg_d[i]), 0);
+	reg.err_after = -1;
+	assert_int_equal(conc_test_run_threads(1, reg_thread, NULL, 0), 0);
+	assert_true(reg.recs > 0 && reg.recs < REG_DOMAINS);
+	assert_int_equal(reg.err[reg.recs], ENOMEM);
+	assert_true(reg.shared_ok);
+	assert_int_equal(reg.err_after, 0);
+	for (int i = 0; i < REG_DOMAINS; i++) {
+		conc_epoch_stats st;
+		assert_int_equal(conc_epoch_barrier(reg_d[i]), 0);
+		conc_epoch_get_stats(reg_d[i], &st);
+		assert_int_equal(st.pending, 0);
+		assert_int_equal(st.registered, 0); /* the thread has exited */
+		assert_int_equal(conc_epoch_destroy(reg_d[i]), 0);
+	}
+	printf("reliability: faults epoch_register | records=%d pinned, then ENOMEM; shared path ok; "
+	       "register ok after unpin\n",
+	       reg.recs);
+	fflush(stdout);
+	conc_test_watchdog_off();
+}
+
+/* ---- queue and stack ------------------------------------------------------ */
+
+static atomic_long dropped;
+
+static void drop_count(void *item)
+{
+	(void)item;
+	atomic_fetch_add(&dropped, 1);
+}
+
+#define ITEM(i) ((void *)(uintptr_t)(i))
+
+static void run_queue_create(struct sweep *sw, bool in)
+{
+	conc_epoch *d;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	conc_queue *q = SENTINEL;
+	arm(sw);
+	int err = in ? conc_queue_create_in(&q, d) : conc_queue_create(&q);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		CHECK(sw, q == SENTINEL);
+		CHECK(sw, conc_queue_create_in(&q, d) == 0);
+	}
+	void *x = NULL;
+	CHECK(sw, conc_queue_push(q, ITEM(7)) == 0);
+	CHECK(sw, conc_queue_try_pop(q, &x) && x == ITEM(7));
+	conc_queue_destroy(q, NULL);
+	check_destroy_domain(sw, d);
+}
+
+static void run_queue_create_global(struct sweep *sw)
+{
+	run_queue_create(sw, false);
+}
+
+static void run_queue_create_in(struct sweep *sw)
+{
+	run_queue_create(sw, true);
+}
+
+/* A push that needs a new segment: the queue holds exactly one full one. */
+static void run_queue_push(struct sweep *sw)
+{
+	conc_epoch *d;
+	conc_queue *q;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, conc_queue_create_in(&q, d) == 0);
+	unsigned n = conc__queue_segment_slots();
+	for (unsigned i = 1; i <= n; i++)
+		CHECK(sw, conc_queue_push(q, ITEM(i)) == 0);
+	arm(sw);
+	int err = conc_queue_push(q, ITEM(n + 1));
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 1); /* it did need a segment */
+	if (err) /* usable afterwards: the same item goes in now */
+		CHECK(sw, conc_queue_push(q, ITEM(n + 1)) == 0);
+	CHECK(sw, conc_queue_push(q, ITEM(n + 2)) == 0);
+	/* every item once, in FIFO order: the failed push left no trace */
+	void *x;
+	for (unsigned i = 1; i <= n + 2; i++) {
+		bool got = conc_queue_try_pop(q, &x);
+		CHECK(sw, got && x == ITEM(i));
+		if (!got || x != ITEM(i))
+			break;
+	}
+	CHECK(sw, !conc_queue_try_pop(q, &x));
+	CHECK(sw, conc_queue_is_empty(q));
+	atomic_store(&dropped, 0);
+	conc_queue_destroy(q, drop_count);
+	CHECK(sw, atomic_load(&dropped) == 0);
+	check_destroy_domain(sw, d);
+}
+
+static void test_faults_queue(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_queue", 120);
+	sweep("queue_create", run_queue_create_global);
+	sweep("queue_create_in", run_queue_create_in);
+	sweep("queue_push", run_queue_push);
+	conc_test_watchdog_off();
+}
+
+static void run_stack_create(struct sweep *sw, bool in)
+{
+	conc_epoch *d;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	conc_stack *s = SENTINEL;
+	arm(sw);
+	int err = in ? conc_stack_create_in(&s, d) : conc_stack_create(&s);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		CHECK(sw, s == SENTINEL);
+		CHECK(sw, conc_stack_create_in(&s, d) == 0);
+	}
+	void *x = NULL;
+	CHECK(sw, conc_stack_push(s, ITEM(7)) == 0);
+	CHECK(sw, conc_stack_try_pop(s, &x) && x == ITEM(7));
+	conc_stack_destroy(s, NULL);
+	check_destroy_domain(sw, d);
+}
+
+static void run_stack_create_global(struct sweep *sw)
+{
+	run_stack_create(sw, false);
+}
+
+static void run_stack_create_in(struct sweep *sw)
+{
+	run_stack_create(sw, true);
+}
+
+/* Pop everything: the items must be want[0..n) from the top down. */
+static void check_stack_holds(struct sweep *sw, conc_stack *s, const uintptr_t *want,
+			      unsigned n)
+{
+	void *x;
+	for (unsigned i = 0; i < n; i++) {
+		bool got = conc_stack_try_pop(s, &x);
+		CHECK(sw, got && x == ITEM(want[i]));
+		if (!got || x != ITEM(want[i]))
+			return;
+	}
+	CHECK(sw, !conc_stack_try_pop(s, &x));
+	CHECK(sw, conc_stack_is_empty(s));
+}
+
+/* A push whose node must come from malloc: this thread's node cache and
+ * the shared depot are emptied first. */
+static void run_stack_push(struct sweep *sw)
+{
+	conc_epoch *d;
+	conc_stack *s;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, conc_stack_create_in(&s, d) == 0);
+	for (unsigned i = 1; i <= 3; i++)
+		CHECK(sw, conc_stack_push(s, ITEM(i)) == 0);
+	conc__stack_trim_caches();
+	arm(sw);
+	int err = conc_stack_push(s, ITEM(4));
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 1);
+	if (err) {
+		static const uintptr_t before[] = {3, 2, 1};
+		check_stack_holds(sw, s, before, 3); /* unchanged */
+		for (unsigned i = 1; i <= 3; i++)
+			CHECK(sw, conc_stack_push(s, ITEM(i)) == 0);
+		CHECK(sw, conc_stack_push(s, ITEM(4)) == 0); /* usable afterwards */
+	}
+	static const uintptr_t after[] = {4, 3, 2, 1};
+	check_stack_holds(sw, s, after, 4);
+	conc_stack_destroy(s, NULL);
+	check_destroy_domain(sw, d);
+}
+
+/*
+ * A push made while the pushing thread exits, after the stack's own
+ * thread-exit hook has handed its node cache back (a destructor of a
+ * pthread key created later runs after it): the node comes straight from
+ * malloc (site stack.node_exiting).
+ */
+static pthread_key_t late_key;
+static struct {
+	conc_stack *s;
+	int err_live, err_exiting;
+} late;
+
+static void late_destructor(void *arg)
+{
+	(void)arg;
+	late.err_exiting = conc_stack_push(late.s, ITEM(2));
+}
+
+static void *late_thread(void *arg)
+{
+	(void)arg;
+	late.err_live = conc_stack_push(late.s, ITEM(1));
+	pthread_setspecific(late_key, &late);
+	return NULL;
+}
+
+static void run_stack_push_at_exit(struct sweep *sw)
+{
+	conc_epoch *d;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, conc_stack_create_in(&late.s, d) == 0);
+	late.err_live = late.err_exiting = -1;
+	conc__stack_trim_caches(); /* the depot too: both pushes allocate */
+	arm(sw);
+	pthread_t t;
+	int started = pthread_create(&t, NULL, late_thread, NULL) == 0;
+	if (started)
+		pthread_join(t, NULL);
+	disarm(sw);
+	CHECK(sw, started);
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 2);
+	/* exactly the push whose site failed got the error */
+	int want = want_err(sw);
+	bool exiting = site_is(sw, "stack.node_exiting");
+	CHECK(sw, late.err_live == (want && !exiting ? want : 0));
+	CHECK(sw, late.err_exiting == (exiting ? want : 0));
+	uintptr_t held[2];
+	unsigned n = 0;
+	if (late.err_exiting == 0)
+		held[n++] = 2;
+	if (late.err_live == 0)
+		held[n++] = 1;
+	check_stack_holds(sw, late.s, held, n);
+	CHECK(sw, conc_stack_push(late.s, ITEM(3)) == 0); /* usable afterwards */
+	static const uintptr_t three[] = {3};
+	check_stack_holds(sw, late.s, three, 1);
+	conc_stack_destroy(late.s, NULL);
+	check_destroy_domain(sw, d);
+}
+
+static void test_faults_stack(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_stack", 120);
+	sweep("stack_create", run_stack_create_global);
+	sweep("stack_create_in", run_stack_create_in);
+	sweep("stack_push", run_stack_push);
+	/* The stack's exit key exists once a thread has pushed; ours comes
+	 * after it, so its destructor runs after the stack's. */
+	conc_stack *s;
+	assert_int_equal(conc_stack_create(&s), 0);
+	assert_int_equal(conc_stack_push(s, ITEM(1)), 0);
+	conc_stack_destroy(s, NULL);
+	assert_int_equal(pthread_key_create(&late_key, late_destructor), 0);
+	sweep("stack_push_at_exit", run_stack_push_at_exit);
+	pthread_key_delete(late_key);
+	conc_test_watchdog_off();
+}
+
+/* ---- pool ------------------------------------------------------------------ */
+
+#define POOL_T 3
+
+static atomic_int starts, stops;
+static atomic_long ran;
+
+static void on_start(unsigned i, void *ctx)
+{
+	(void)i;
+	(void)ctx;
+	atomic_fetch_add(&starts, 1);
+}
+
+static void on_stop(unsigned i, void *ctx)
+{
+	(void)i;
+	(void)ctx;
+	atomic_fetch_add(&stops, 1);
+}
+
+static void count_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&ran, 1);
+}
+
+static const conc_pool_config hooked = {
+	.threads = POOL_T, .on_start = on_start, .on_stop = on_stop};
+
+static void pool_reset_counts(void)
+{
+	atomic_store(&starts, 0);
+	atomic_store(&stops, 0);
+	atomic_store(&ran, 0);
+}
+
+/* The pool works: a task runs; then it is destroyed, every hook paired. */
+static void check_pool_works_and_destroy(struct sweep *sw, conc_pool *p, bool hooks)
+{
+	long r0 = atomic_load(&ran);
+	CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
+	CHECK(sw, conc_pool_wait(p) == 0);
+	CHECK(sw, atomic_load(&ran) == r0 + 1);
+	unsigned n = conc_pool_threads(p);
+	int s0 = atomic_load(&starts);
+	CHECK(sw, conc_pool_destroy(p) == 0);
+	CHECK(sw, atomic_load(&stops) == s0);
+	CHECK(sw, !hooks || (unsigned)s0 >= n);
+}
+
+static void run_pool_create(struct sweep *sw)
+{
+	pool_reset_counts();
+	unsigned t0 = threads_now();
+	conc_pool *p = SENTINEL;
+	arm(sw);
+	int err = conc_pool_create(&p, &hooked);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		/* every started thread joined without running a hook */
+		CHECK(sw, p == SENTINEL);
+		CHECK(sw, atomic_load(&starts) == 0);
+		CHECK(sw, atomic_load(&stops) == 0);
+		CHECK(sw, threads_now() <= t0);
+		CHECK(sw, conc_pool_create(&p, &hooked) == 0); /* works again */
+	}
+	CHECK(sw, atomic_load(&starts) == POOL_T);
+	CHECK(sw, conc_pool_threads(p) == POOL_T);
+	check_pool_works_and_destroy(sw, p, true);
+	CHECK(sw, threads_now() <= t0);
+}
+
+/* Grow a pool of one to POOL_T; a failure leaves it at one. */
+static void run_pool_resize(struct sweep *sw)
+{
+	pool_reset_counts();
+	conc_pool_config one = hooked;
+	one.threads = 1;
+	conc_pool *p;
+	CHECK(sw, conc_pool_create(&p, &one) == 0);
+	unsigned t0 = threads_now();
+	arm(sw);
+	int err = conc_pool_resize(p, POOL_T);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		CHECK(sw, conc_pool_threads(p) == 1);
+		CHECK(sw, atomic_load(&starts) == 1); /* no hook ran */
+		CHECK(sw, atomic_load(&stops) == 0);
+		CHECK(sw, threads_now() <= t0);
+		CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
+		CHECK(sw, conc_pool_wait(p) == 0);
+		CHECK(sw, atomic_load(&ran) == 1);
+		CHECK(sw, conc_pool_resize(p, POOL_T) == 0); /* works again */
+	}
+	CHECK(sw, conc_pool_threads(p) == POOL_T);
+	CHECK(sw, atomic_load(&starts) == POOL_T);
+	check_pool_works_and_destroy(sw, p, true);
+}
+
+/*
+ * An outside execute that needs a new injector block.  The pool's only
+ * worker is held in a gate task, so nothing is taken from the injector;
+ * `fill` executes (found once, by watching the allocation count) leave
+ * exactly one free slot before the block boundary.
+ */
+static long exec_fill = -1;
+static struct gate pool_gate;
+
+static void gate_task(void *arg)
+{
+	gate_wait(arg);
+}
+
+static conc_pool *held_pool(struct sweep *sw)
+{
+	conc_pool_config one = {.threads = 1};
+	conc_pool *p;
+	CHECK(sw, conc_pool_create(&p, &one) == 0);
+	gate_init(&pool_gate);
+	CHECK(sw, conc_pool_execute(p, gate_task, &pool_gate) == 0);
+	gate_await_waiters(&pool_gate, 1);
+	return p;
+}
+
+static void release_held_pool(struct sweep *sw, conc_pool *p)
+{
+	gate_open(&pool_gate);
+	CHECK(sw, conc_pool_wait(p) == 0);
+	gate_destroy(&pool_gate);
+}
+
+static void find_exec_fill(void)
+{
+	struct sweep sw = {.api = "pool_execute(fill)"};
+	conc_pool *p = held_pool(&sw);
+	atomic_store(&ran, 0);
+	for (long i = 0; i < 100000 && exec_fill < 0; i++) {
+		conc__fault_reset();
+		assert_int_equal(conc_pool_execute(p, count_task, NULL), 0);
+		if (conc__fault_alloc_calls() > 0)
+			exec_fill = i;
+	}
+	conc__fault_reset();
+	release_held_pool(&sw, p);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	assert_int_equal(sw.bad, 0);
+	assert_true(exec_fill > 0);
+}
+
+static void run_pool_execute(struct sweep *sw)
+{
+	pool_reset_counts();
+	conc_pool *p = held_pool(sw);
+	for (long i = 0; i < exec_fill; i++)
+		CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
+	arm(sw);
+	int err = conc_pool_execute(p, count_task, NULL);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 1);
+	release_held_pool(sw, p);
+	/* the failed task never runs; every other one runs once */
+	CHECK(sw, atomic_load(&ran) == exec_fill + (err ? 0 : 1));
+	check_pool_works_and_destroy(sw, p, false);
+}
+
+/*
+ * Executes from inside a task go on the worker's deque; past its capacity
+ * it grows (site deque.buf), and when it cannot, the task goes to the
+ * injector instead (a fallback: the execute still succeeds).  One worker,
+ * so that nobody steals and the growth happens where counted.
+ */
+#define LOCAL_N 600
+
+static struct {
+	int err[LOCAL_N];
+	conc_pool *p;
+} local;
+
+static void spawner_task(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < LOCAL_N; i++)
+		local.err[i] = conc_pool_execute(local.p, count_task, NULL);
+}
+
+static void run_pool_execute_local(struct sweep *sw)
+{
+	pool_reset_counts();
+	conc_pool_config one = {.threads = 1};
+	CHECK(sw, conc_pool_create(&local.p, &one) == 0);
+	arm(sw);
+	int err = conc_pool_execute(local.p, spawner_task, NULL);
+	int werr = conc_pool_wait(local.p);
+	disarm(sw);
+	CHECK(sw, err == 0 && werr == 0);
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 1);
+	int bad = 0;
+	for (int i = 0; i < LOCAL_N; i++)
+		bad += local.err[i] != 0;
+	CHECK(sw, bad == 0);                      /* the fallback took them */
+	CHECK(sw, atomic_load(&ran) == LOCAL_N); /* each ran once */
+	check_pool_works_and_destroy(sw, local.p, false);
+}
+
+/* wait and destroy with tasks queued: they allocate nothing (counted). */
+static void run_pool_wait(struct sweep *sw)
+{
+	pool_reset_counts();
+	conc_pool *p = held_pool(sw);
+	for (int i = 0; i < 100; i++)
+		CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
+	arm(sw);
+	gate_open(&pool_gate);
+	int err = conc_pool_wait(p);
+	disarm(sw);
+	CHECK(sw, err == 0);
+	CHECK(sw, atomic_load(&ran) == 100);
+	gate_destroy(&pool_gate);
+	check_pool_works_and_destroy(sw, p, false);
+}
+
+static void run_pool_destroy(struct sweep *sw)
+{
+	pool_reset_counts();
+	conc_pool *p = held_pool(sw);
+	for (int i = 0; i < 100; i++)
+		CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
+	gate_open(&pool_gate);
+	arm(sw);
+	int err = conc_pool_destroy(p);
+	disarm(sw);
+	CHECK(sw, err == 0);
+	CHECK(sw, atomic_load(&ran) == 100);
+	gate_destroy(&pool_gate);
+}
+
+static void test_faults_pool(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_pool", 180);
+	sweep("pool_create", run_pool_create);
+	sweep("pool_resize", run_pool_resize);
+	find_exec_fill();
+	sweep("pool_execute", run_pool_execute);
+	sweep("pool_execute_local", run_pool_execute_local);
+	sweep("pool_wait", run_pool_wait);
+	sweep("pool_destroy", run_pool_destroy);
+	conc_test_watchdog_off();
+}
+
+/* ---- parallel ---------------------------------------------------------------- */
+
+#define PAR_N 512u
+static atomic_int par_seen[PAR_N];
+static conc_pool *par_pool;
+
+static void par_reset(void)
+{
+	for (unsigned i = 0; i < PAR_N; i++)
+		atomic_store(&par_seen[i], 0);
+}
+
+static bool par_each_once(void)
+{
+	for (unsigned i = 0; i < PAR_N; i++)
+		if (atomic_load(&par_seen[i]) != 1)
+			return false;
+	return true;
+}
+
+static int par_body(size_t lo, size_t hi, void *ctx)
+{
+	(void)ctx;
+	for (size_t i = lo; i < hi; i++)
+		atomic_fetch_add(&par_seen[i], 1);
+	return 0;
+}
+
+/* Failed hand-offs run inline: the loop always succeeds, every index once. */
+static void run_parallel_for(struct sweep *sw)
+{
+	par_reset();
+	arm(sw);
+	int err = conc_parallel_for(par_pool, 0, PAR_N, 4, par_body, NULL);
+	disarm(sw);
+	CHECK(sw, err == 0);
+	CHECK(sw, par_each_once());
+}
+
+static atomic_int join_a, join_b;
+
+static void join_fa(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&join_a, 1);
+}
+
+static void join_fb(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&join_b, 1);
+}
+
+static void run_join(struct sweep *sw)
+{
+	atomic_store(&join_a, 0);
+	atomic_store(&join_b, 0);
+	arm(sw);
+	int err = conc_join(par_pool, join_fa, NULL, join_fb, NULL);
+	disarm(sw);
+	CHECK(sw, err == 0);
+	CHECK(sw, atomic_load(&join_a) == 1 && atomic_load(&join_b) == 1);
+}
+
+/* Accumulators above CONC_PARALLEL_STACK_ACC are allocated: a failure
+ * there is ENOMEM (documented); a failed hand-off still runs inline. */
+struct big_acc {
+	uint64_t sum, pieces;
+	unsigned char pad[CONC_PARALLEL_STACK_ACC];
+};
+
+struct small_acc {
+	uint64_t sum, pieces;
+};
+
+static void red_identity(void *acc, void *ctx)
+{
+	(void)ctx;
+	struct small_acc *a = acc;
+	a->sum = a->pieces = 0;
+}
+
+static int red_body(size_t lo, size_t hi, void *acc, void *ctx)
+{
+	(void)ctx;
+	struct small_acc *a = acc;
+	for (size_t i = lo; i < hi; i++)
+		a->sum += i;
+	a->pieces++;
+	return 0;
+}
+
+static void red_combine(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	struct small_acc *a = acc;
+	const struct small_acc *b = other;
+	a->sum += b->sum;
+	a->pieces += b->pieces;
+}
+
+static void run_reduce(struct sweep *sw, size_t size)
+{
+	struct big_acc r;
+	memset(&r, 0xab, sizeof r);
+	arm(sw);
+	int err = conc_parallel_reduce(par_pool, 0, PAR_N, 4, &r, size, red_identity,
+				       red_body, red_combine, NULL);
+	disarm(sw);
+	bool acc_site = site_is(sw, "parallel.reduce_");
+	CHECK(sw, err == (acc_site ? ENOMEM : 0));
+	if (!err) {
+		CHECK(sw, r.sum == (uint64_t)PAR_N * (PAR_N - 1) / 2);
+		CHECK(sw, r.pieces == PAR_N / 4);
+	}
+	/* usable afterwards */
+	memset(&r, 0, sizeof r);
+	CHECK(sw, conc_parallel_reduce(par_pool, 0, PAR_N, 4, &r, size, red_identity,
+				       red_body, red_combine, NULL) == 0);
+	CHECK(sw, r.sum == (uint64_t)PAR_N * (PAR_N - 1) / 2);
+}
+
+static void run_reduce_small(struct sweep *sw)
+{
+	run_reduce(sw, sizeof(struct small_acc));
+}
+
+static void run_reduce_big(struct sweep *sw)
+{
+	run_reduce(sw, sizeof(struct big_acc));
+}
+
+/* Stolen halves of a big-accumulator reduce allocate their slots on the
+ * thief (site parallel.reduce_slots): make the pieces slow enough that
+ * the pool's workers steal.  Counts vary with timing: unreached runs are
+ * reported, not passed. */
+static int slow_red_body(size_t lo, size_t hi, void *acc, void *ctx)
+{
+	struct timespec ts = {0, 200000};
+	nanosleep(&ts, NULL); /* work, not synchronisation */
+	return red_body(lo, hi, acc, ctx);
+}
+
+static void run_reduce_stolen(struct sweep *sw)
+{
+	struct big_acc r;
+	arm(sw);
+	int err = conc_parallel_reduce(par_pool, 0, 64, 1, &r, sizeof r, red_identity,
+				       slow_red_body, red_combine, NULL);
+	disarm(sw);
+	CHECK(sw, err == (site_is(sw, "parallel.reduce_") ? ENOMEM : 0));
+	if (!err)
+		CHECK(sw, r.sum == 64u * 63 / 2 && r.pieces == 64);
+}
+
+static void test_faults_parallel(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_parallel", 180);
+	conc_pool_config two = {.threads = 2};
+	assert_int_equal(conc_pool_create(&par_pool, &two), 0);
+	sweep("parallel_for", run_parallel_for);
+	sweep("join", run_join);
+	sweep("parallel_reduce", run_reduce_small);
+	sweep("parallel_reduce_big", run_reduce_big);
+	sweep("parallel_reduce_stolen", run_reduce_stolen);
+	assert_int_equal(conc_pool_destroy(par_pool), 0);
+	conc_test_watchdog_off();
+}
+
+/*
+ * p NULL: the global pool, created on first use.  While its creation
+ * fails, the loop runs on the calling thread (documented) and a later call
+ * tries again.  No calibration run is possible (the first success keeps the
+ * pool for the process), so the sweep goes k = 1, 2, ... until the failed
+ * call is no longer one of the creation's: threads first (its size is set
+ * by CONC_NUM_THREADS, so the count is known), then allocations; the last
+ * run creates the pool.
+ */
+#define GLOBAL_T 2
+#define GLOBAL_T_STR "2"
+
+static void run_global(struct sweep *sw)
+{
+	par_reset();
+	arm(sw);
+	int err = conc_parallel_for(NULL, 0, PAR_N, 4, par_body, NULL);
+	disarm(sw);
+	CHECK(sw, err == 0);
+	CHECK(sw, par_each_once());
+}
+
+static void test_faults_global_pool(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_global_pool", 120);
+	struct sweep sw = {.api = "global_pool"};
+	sw.kind = FAIL_THREAD;
+	for (sw.k = 1; sw.k <= GLOBAL_T; sw.k++) {
+		sw.bad_before = sw.bad;
+		run_global(&sw);
+		CHECK(&sw, site_is(&sw, "pool.thread"));
+		total_failed += sw.site != NULL;
+		sw.ok_thread += sw.site && sw.bad == sw.bad_before;
+	}
+	sw.n_thread = GLOBAL_T;
+	sw.kind = FAIL_ALLOC;
+	for (sw.k = 1;; sw.k++) {
+		sw.bad_before = sw.bad;
+		run_global(&sw);
+		if (!sw.site || !(site_is(&sw, "pool.") || site_is(&sw, "deque.")))
+			break; /* the creation succeeded: the pool exists now */
+		total_failed++;
+		sw.ok_alloc += sw.bad == sw.bad_before;
+	}
+	sw.n_alloc = sw.k - 1;
+	sw.kind = CALIBRATE;
+	CHECK(&sw, conc_pool_global() != NULL);
+	CHECK(&sw, conc_pool_threads(conc_pool_global()) == GLOBAL_T);
+	CHECK(&sw, sw.n_alloc >= 2);
+	sweep_report(&sw);
+	total_bad += sw.bad;
+	assert_int_equal(sw.bad, 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- scope -------------------------------------------------------------------- */
+
+#define SCOPE_NEW 3   /* threads each run must create */
+#define SCOPE_WARM 40 /* parked threads before the sweep: > 32 handles */
+#define SCOPE_MAX 512
+
+static struct {
+	struct gate g;
+	unsigned n;
+	int err[SCOPE_MAX];
+	conc_thread *h[SCOPE_MAX];
+	atomic_int ran[SCOPE_MAX];
+	int join_err;
+	void *join_res;
+} sc;
+
+static void *scope_fn(conc_scope *s, void *arg)
+{
+	(void)s;
+	unsigned i = (unsigned)(uintptr_t)arg;
+	gate_wait(&sc.g);
+	atomic_fetch_add(&sc.ran[i], 1);
+	return arg;
+}
+
+/* Every thread blocks in the gate until all are spawned: none is free for
+ * reuse, so the spawns beyond the parked threads each create one. */
+static void scope_body(conc_scope *s, void *ctx)
+{
+	(void)ctx;
+	for (unsigned i = 0; i < sc.n; i++)
+		sc.err[i] = conc_scope_spawn(s, scope_fn, (void *)(uintptr_t)i, &sc.h[i]);
+	gate_open(&sc.g);
+	unsigned j = sc.err[0] ? 1 : 0;
+	sc.join_err = conc_thread_join(sc.h[j], &sc.join_res);
+	sc.join_res = sc.join_res == (void *)(uintptr_t)j ? NULL : SENTINEL;
+}
+
+static int scope_round(unsigned n)
+{
+	gate_init(&sc.g);
+	sc.n = n;
+	for (unsigned i = 0; i < n; i++) {
+		sc.err[i] = -1;
+		sc.h[i] = SENTINEL;
+		atomic_store(&sc.ran[i], 0);
+	}
+	int err = conc_scope_run(scope_body, NULL);
+	gate_destroy(&sc.g);
+	return err;
+}
+
+static void run_scope(struct sweep *sw)
+{
+	/* the threads of the last round park on their own after their
+	 * function returned: wait for them, so the counts are exact */
+	while (conc__scope_idle_threads() != conc__scope_live_threads())
+		nap();
+	unsigned idle = conc__scope_idle_threads();
+	unsigned n = idle + SCOPE_NEW;
+	if (n > SCOPE_MAX) {
+		CHECK(sw, n <= SCOPE_MAX);
+		return;
+	}
+	unsigned live0 = conc__scope_live_threads();
+	arm(sw);
+	int err = scope_round(n);
+	disarm(sw);
+	int want = want_err(sw);
+	CHECK(sw, err == want);
+	if (sw->kind == CALIBRATE)
+		CHECK(sw, sw->n_alloc >= 1 && sw->n_thread >= SCOPE_NEW);
+	unsigned failed = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (sc.err[i] != 0) {
+			failed++;
+			/* on failure fn does not run and *handle is untouched */
+			CHECK(sw, sc.err[i] == want);
+			CHECK(sw, sc.h[i] == SENTINEL);
+			CHECK(sw, atomic_load(&sc.ran[i]) == 0);
+		} else {
+			CHECK(sw, atomic_load(&sc.ran[i]) == 1);
+		}
+	}
+	CHECK(sw, failed == (want ? 1u : 0u));
+	CHECK(sw, sc.join_err == 0 && sc.join_res == NULL);
+	/* a failed spawn took no thread (its creation, or the thread it did
+	 * not need, is not counted): live = parked before + those created */
+	CHECK(sw, conc__scope_live_threads() == live0 + SCOPE_NEW - (want ? 1u : 0u));
+	/* usable afterwards: a scope with one thread */
+	CHECK(sw, scope_round(1) == 0 && sc.err[0] == 0 && atomic_load(&sc.ran[0]) == 1);
+}
+
+static void test_faults_scope(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_scope", 180);
+	/* parked threads stay parked during the sweep (deterministic counts) */
+	conc__scope_set_idle_timeout_ns(3600ull * 1000000000u);
+	assert_int_equal(scope_round(SCOPE_WARM), 0);
+	sweep("scope_spawn", run_scope);
+	/* let the cache empty: threads exit after 1 ms idle */
+	conc__scope_set_idle_timeout_ns(1000000);
+	while (conc__scope_live_threads() != 0)
+		nap();
+	conc__scope_set_idle_timeout_ns(0);
+	conc_test_watchdog_off();
+}
+
+/* ---- every site in src/ was reached ---------------------------------------- */
+
+#define MAX_SITES 128
+
+struct names {
+	const char *v[MAX_SITES];
+	size_t n;
+};
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	size_t r;
+	while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += r;
+		if (cap - len - 1 == 0) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[len] = 0;
+	return buf;
+}
+
+static bool ident_char(char c)
+{
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9');
+}
+
+/*
+ * The sites of one file: every call of the four hook macros must name its
+ * site with a string literal; returns the number of calls that do not.
+ */
+static unsigned scan_file(const char *path, struct names *out, unsigned *dups)
+{
+	static const char *const macros[] = {"conc__malloc(", "conc__calloc(",
+					     "conc__aligned_alloc(", "conc__thread_create("};
+	char *text = slurp(path);
+	assert_non_null(text);
+	unsigned unnamed = 0;
+	for (unsigned m = 0; m < 4; m++) {
+		for (char *p = text; (p = strstr(p, macros[m])); p++) {
+			if (p > text && ident_char(p[-1]))
+				continue;
+			char *q = p + strlen(macros[m]);
+			while (*q == ' ' || *q == '\t' || *q == '\n')
+				q++;
+			char *end = *q == '"' ? strchr(q + 1, '"') : NULL;
+			if (!end) {
+				printf("faults sites: %s: a %s call without a site name\n", path,
+				       macros[m]);
+				unnamed++;
+				continue;
+			}
+			size_t len = (size_t)(end - q - 1);
+			char *name = malloc(len + 1);
+			assert_non_null(name);
+			memcpy(name, q + 1, len);
+			name[len] = 0;
+			for (size_t i = 0; i < out->n; i++)
+				if (strcmp(out->v[i], name) == 0) {
+					printf("faults sites: %s: site name \"%s\" used twice\n",
+					       path, name);
+					++*dups;
+				}
+			assert_true(out->n < MAX_SITES);
+			out->v[out->n++] = name;
+		}
+	}
+	free(text);
+	return unnamed;
+}
+
+static unsigned scan_dir(const char *dir, const char *suffix, struct names *out,
+			 unsigned *dups, unsigned *files)
+{
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	unsigned unnamed = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		/* fault.h defines the macros (no literal there) */
+		if (!has_suffix(e->d_name, suffix) || strcmp(e->d_name, "fault.h") == 0)
+			continue;
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		unnamed += scan_file(path, out, dups);
+		++*files;
+	}
+	closedir(d);
+	return unnamed;
+}
+
+static void test_faults_sites(void **state)
+{
+	(void)state;
+	struct names src = {{0}, 0};
+	unsigned dups = 0, files = 0;
+	unsigned unnamed = scan_dir(CONC_SRC_DIR, ".c", &src, &dups, &files);
+	unnamed += scan_dir(CONC_SRC_DIR "/internal", ".h", &src, &dups, &files);
+	assert_true(files >= 5);
+	const char *reached[MAX_SITES];
+	long calls[MAX_SITES];
+	size_t nr = conc__fault_sites(reached, calls, MAX_SITES);
+	assert_true(nr <= MAX_SITES);
+	unsigned hit = 0, stray = 0;
+	for (size_t i = 0; i < src.n; i++) {
+		bool found = false;
+		for (size_t j = 0; j < nr && !found; j++)
+			found = strcmp(src.v[i], reached[j]) == 0;
+		hit += found;
+		if (!found)
+			printf("faults sites: %s not reached by the suite\n", src.v[i]);
+	}
+	for (size_t j = 0; j < nr; j++) {
+		bool found = false;
+		for (size_t i = 0; i < src.n && !found; i++)
+			found = strcmp(src.v[i], reached[j]) == 0;
+		if (!found) { /* a name the source scan missed */
+			printf("faults sites: %s reached but not found in %s\n", reached[j],
+			       CONC_SRC_DIR);
+			stray++;
+		}
+	}
+	printf("reliability: faults sites | hit=%u/%zu\n", hit, src.n);
+	printf("reliability: faults total | calls_failed=%ld bad=%ld unreached=%ld\n",
+	       total_failed, total_bad, total_unreached);
+	fflush(stdout);
+	for (size_t i = 0; i < src.n; i++)
+		free((void *)src.v[i]);
+	assert_int_equal(unnamed, 0);
+	assert_int_equal(dups, 0);
+	assert_int_equal(stray, 0);
+	assert_true(src.n > 0);
+	assert_int_equal(hit, src.n);
+	assert_int_equal(total_bad, 0);
+}
+
+int main(void)
+{
+	/* the global pool's size, before anything can create it */
+	setenv("CONC_NUM_THREADS", GLOBAL_T_STR, 1);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_faults_epoch),
+		cmocka_unit_test(test_faults_epoch_register),
+		cmocka_unit_test(test_faults_queue),
+		cmocka_unit_test(test_faults_stack),
+		cmocka_unit_test(test_faults_pool),
+		cmocka_unit_test(test_faults_parallel),
+		cmocka_unit_test(test_faults_global_pool),
+		cmocka_unit_test(test_faults_scope),
+		/* last: compares the sites the tests above reached */
+		cmocka_unit_test(test_faults_sites),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
