@@ -1092,6 +1092,11 @@ void conc__fault_fail_alloc_at(long k);
 void conc__fault_fail_thread_at(long k);
 long conc__fault_alloc_calls(void);
 long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+long conc__fault_thread_failures(void);
 /* The sites reached since the process started (never reset): up to max
  * distinct names into names[] (and their call counts into calls[], when
  * not NULL); returns how many there are.  The site of the call that was
@@ -1945,9 +1950,15 @@ unsigned conc_cpu_count(void)
 #define thread_calls conc__fault__thread_calls
 #define alloc_fail_at conc__fault__alloc_fail_at
 #define thread_fail_at conc__fault__thread_fail_at
+#define alloc_ppm conc__fault__alloc_ppm
+#define thread_ppm conc__fault__thread_ppm
+#define fail_seed conc__fault__fail_seed
+#define alloc_failed conc__fault__alloc_failed
+#define thread_failed conc__fault__thread_failed
 #define sites conc__fault__sites
 #define last_failed conc__fault__last_failed
 #define record conc__fault__record
+#define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
 /*
  * fault.c - failure injection for test builds (see internal/fault.h).
@@ -1973,6 +1984,11 @@ unsigned conc_cpu_count(void)
 
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
+/* Random failures: parts per million of the calls, chosen by a hash of the
+ * call's number and the seed (so a run can be repeated). */
+static atomic_long alloc_ppm, thread_ppm;
+static atomic_ulong fail_seed;
+static atomic_long alloc_failed, thread_failed;
 
 /* Far more slots than there are sites in src/ (a few dozen at most). */
 #define SITE_SLOTS 256u
@@ -2006,13 +2022,26 @@ static void record(const char *site)
 	 * would then report the site as not reached. */
 }
 
-static _Bool hit(const char *site, atomic_long *calls, atomic_long *fail_at)
+static _Bool random_fail(long n, long ppm)
+{
+	uint64_t x = (uint64_t)n * 0x9e3779b97f4a7c15u ^
+		     atomic_load_explicit(&fail_seed, memory_order_relaxed);
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9u;
+	x ^= x >> 29;
+	return x % 1000000u < (uint64_t)ppm;
+}
+
+static _Bool hit(const char *site, atomic_long *calls, atomic_long *fail_at,
+		 atomic_long *ppm, atomic_long *failed)
 {
 	record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
 	long k = atomic_load_explicit(fail_at, memory_order_relaxed);
-	if (k != 0 && n == k) {
+	long r = atomic_load_explicit(ppm, memory_order_relaxed);
+	if ((k != 0 && n == k) || (r != 0 && random_fail(n, r))) {
 		atomic_store_explicit(&last_failed, site, memory_order_relaxed);
+		atomic_fetch_add_explicit(failed, 1, memory_order_relaxed);
 		return 1;
 	}
 	return 0;
@@ -2020,12 +2049,29 @@ static _Bool hit(const char *site, atomic_long *calls, atomic_long *fail_at)
 
 _Bool conc__fault_alloc(const char *site)
 {
-	return hit(site, &alloc_calls, &alloc_fail_at);
+	return hit(site, &alloc_calls, &alloc_fail_at, &alloc_ppm, &alloc_failed);
 }
 
 _Bool conc__fault_thread(const char *site)
 {
-	return hit(site, &thread_calls, &thread_fail_at);
+	return hit(site, &thread_calls, &thread_fail_at, &thread_ppm, &thread_failed);
+}
+
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed)
+{
+	atomic_store_explicit(&fail_seed, seed, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, alloc, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, thread, memory_order_relaxed);
+}
+
+long conc__fault_alloc_failures(void)
+{
+	return atomic_load_explicit(&alloc_failed, memory_order_relaxed);
+}
+
+long conc__fault_thread_failures(void)
+{
+	return atomic_load_explicit(&thread_failed, memory_order_relaxed);
 }
 
 size_t conc__fault_sites(const char **names, long *calls, size_t max)
@@ -2066,6 +2112,10 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&thread_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&last_failed, NULL, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&alloc_failed, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_failed, 0, memory_order_relaxed);
 }
 
 void conc__fault_fail_alloc_at(long k)
@@ -2098,9 +2148,15 @@ typedef int conc__fault_unused;
 #undef thread_calls
 #undef alloc_fail_at
 #undef thread_fail_at
+#undef alloc_ppm
+#undef thread_ppm
+#undef fail_seed
+#undef alloc_failed
+#undef thread_failed
 #undef sites
 #undef last_failed
 #undef record
+#undef random_fail
 #undef hit
 #undef SITE_SLOTS
 

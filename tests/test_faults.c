@@ -71,6 +71,7 @@ struct sweep {
 };
 
 static long total_failed, total_bad, total_unreached;
+static long hammer_failed; /* calls failed at random by the hammer tests */
 
 #define CHECK(sw, cond)                                                          \
 	do {                                                                     \
@@ -1221,6 +1222,450 @@ static void test_faults_scope(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- under concurrency: random failures --------------------------------- */
+
+/*
+ * The sweeps above fail one call of one operation on a quiet object.  Here
+ * many threads work at once while a fixed share of all allocations (and
+ * thread creations) fails at random (conc__fault_fail_rate): a failed call
+ * must still change nothing - every item whose push returned 0 is popped
+ * exactly once, in per-producer order for the queue, and no item of a
+ * failed push ever appears; every task whose execute returned 0 runs once;
+ * every spawn that returned 0 runs once and the others never.
+ */
+#define HAM_P 2
+#define HAM_C 2
+#define HAM_PPM 250000 /* a quarter of all allocations fail */
+
+struct ham {
+	bool queue;
+	conc_queue *q;
+	conc_stack *s;
+	unsigned long m; /* items per producer */
+	atomic_uchar *seen;  /* [HAM_P * m] */
+	unsigned char *fail; /* [HAM_P * m], written by the producer */
+	atomic_int producers_left;
+	long order_bad[HAM_C];
+	long failed[HAM_P];
+};
+
+static struct ham ham;
+
+static void *ham_producer(void *arg)
+{
+	unsigned p = (unsigned)(uintptr_t)arg;
+	for (unsigned long i = 0; i < ham.m; i++) {
+		void *item = ITEM(((uintptr_t)p << 32) | (i + 1));
+		int err = ham.queue ? conc_queue_push(ham.q, item) : conc_stack_push(ham.s, item);
+		if (err) {
+			ham.fail[p * ham.m + i] = err == ENOMEM ? 1 : 2;
+			ham.failed[p]++;
+		}
+	}
+	atomic_fetch_sub(&ham.producers_left, 1);
+	return NULL;
+}
+
+static void *ham_consumer(void *arg)
+{
+	unsigned c = (unsigned)(uintptr_t)arg;
+	uint64_t last[HAM_P] = {0};
+	for (;;) {
+		bool done = atomic_load(&ham.producers_left) == 0;
+		void *x;
+		bool got = ham.queue ? conc_queue_try_pop(ham.q, &x) : conc_stack_try_pop(ham.s, &x);
+		if (!got) {
+			if (done)
+				break; /* empty after every producer finished */
+			sched_yield();
+			continue;
+		}
+		uintptr_t v = (uintptr_t)x;
+		unsigned p = (unsigned)(v >> 32);
+		uint64_t seq = v & 0xffffffffu;
+		if (p >= HAM_P || seq == 0 || seq > ham.m) {
+			ham.order_bad[c]++; /* not an item anybody pushed */
+			continue;
+		}
+		atomic_fetch_add(&ham.seen[p * ham.m + seq - 1], 1);
+		if (ham.queue) {
+			if (seq <= last[p])
+				ham.order_bad[c]++;
+			last[p] = seq;
+		}
+	}
+	return NULL;
+}
+
+static void *ham_thread(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	return i < HAM_P ? ham_producer(arg) : ham_consumer((void *)(uintptr_t)(i - HAM_P));
+}
+
+static void run_threads_indexed(unsigned n, void *(*fn)(void *))
+{
+	pthread_t t[16];
+	assert_true(n <= 16);
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, fn, (void *)(uintptr_t)i), 0);
+	for (unsigned i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void hammer_container(bool queue, long ppm, unsigned long seed)
+{
+	const char *name = queue ? "queue" : "stack";
+	memset(&ham, 0, sizeof ham);
+	ham.queue = queue;
+	ham.m = conc_test_iters(300000, 10);
+	ham.seen = calloc(HAM_P * ham.m, sizeof *ham.seen);
+	ham.fail = calloc(HAM_P * ham.m, 1);
+	assert_non_null(ham.seen);
+	assert_non_null(ham.fail);
+	atomic_store(&ham.producers_left, HAM_P);
+	conc_epoch *d;
+	assert_int_equal(conc_epoch_create(&d), 0);
+	if (queue)
+		assert_int_equal(conc_queue_create_in(&ham.q, d), 0);
+	else
+		assert_int_equal(conc_stack_create_in(&ham.s, d), 0);
+	conc__fault_reset();
+	conc__fault_fail_rate(ppm, 0, seed);
+	run_threads_indexed(HAM_P + HAM_C, ham_thread);
+	long calls = conc__fault_alloc_calls(), failed_calls = conc__fault_alloc_failures();
+	conc__fault_reset();
+	long lost = 0, dup = 0, ghost = 0, wrong_err = 0, order = 0, failed = 0;
+	for (unsigned long i = 0; i < HAM_P * ham.m; i++) {
+		unsigned seen = atomic_load(&ham.seen[i]);
+		if (ham.fail[i]) {
+			failed++;
+			ghost += seen != 0; /* a failed push must leave no item */
+			wrong_err += ham.fail[i] != 1;
+		} else {
+			lost += seen == 0;
+			dup += seen > 1;
+		}
+	}
+	for (unsigned c = 0; c < HAM_C; c++)
+		order += ham.order_bad[c];
+	void *x;
+	bool left = queue ? conc_queue_try_pop(ham.q, &x) : conc_stack_try_pop(ham.s, &x);
+	if (queue)
+		conc_queue_destroy(ham.q, NULL);
+	else
+		conc_stack_destroy(ham.s, NULL);
+	assert_int_equal(conc_epoch_barrier(d), 0);
+	conc_epoch_stats st;
+	conc_epoch_get_stats(d, &st);
+	assert_int_equal(conc_epoch_destroy(d), 0);
+	free(ham.seen);
+	free(ham.fail);
+	hammer_failed += failed_calls;
+	printf("reliability: faults hammer %s %u:%u fail=%ld%% | pushes=%lu failed=%ld (of %ld allocs, "
+	       "%ld failed) lost=%ld dup=%ld ghost=%ld order=%ld\n",
+	       name, HAM_P, HAM_C, ppm / 10000, HAM_P * ham.m, failed, calls, failed_calls, lost, dup,
+	       ghost, order);
+	fflush(stdout);
+	assert_false(left);
+	assert_int_equal(lost, 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(ghost, 0);
+	assert_int_equal(wrong_err, 0);
+	assert_int_equal(order, 0);
+	assert_int_equal(st.pending, 0);
+	/* each failed allocation failed exactly one push */
+	assert_int_equal(failed, failed_calls);
+	if (ppm >= HAM_PPM) /* a low rate may miss the few segment allocations */
+		assert_true(failed_calls > 0);
+}
+
+static void test_faults_hammer_queue(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_queue", 120);
+	hammer_container(true, 20000, 1);
+	hammer_container(true, HAM_PPM, 2);
+	hammer_container(true, 900000, 3);
+	conc_test_watchdog_off();
+}
+
+static void test_faults_hammer_stack(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_stack", 120);
+	conc__stack_trim_caches();
+	hammer_container(false, 20000, 4);
+	hammer_container(false, HAM_PPM, 5);
+	hammer_container(false, 900000, 6);
+	conc_test_watchdog_off();
+}
+
+/* The pool: two outside threads execute, tasks execute subtasks, a third
+ * thread resizes, while allocations and thread creations fail at random. */
+#define HP_SUB 40
+
+static struct {
+	conc_pool *p;
+	unsigned long m;
+	atomic_uchar *ran;   /* [2 * m] */
+	unsigned char *fail; /* [2 * m] */
+	atomic_long sub_ok, sub_ran, sub_bad_err;
+	atomic_int execs_left;
+	long resizes, resize_failed, resize_bad;
+} hp;
+
+static void hp_sub(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&hp.sub_ran, 1);
+}
+
+static void hp_task(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	atomic_fetch_add(&hp.ran[i], 1);
+	if (i % 16 == 0)
+		for (int k = 0; k < HP_SUB; k++) {
+			int err = conc_pool_execute(hp.p, hp_sub, NULL);
+			if (err == 0)
+				atomic_fetch_add(&hp.sub_ok, 1);
+			else if (err != ENOMEM)
+				atomic_fetch_add(&hp.sub_bad_err, 1);
+		}
+}
+
+static void *hp_thread(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg;
+	if (t < 2) {
+		for (unsigned long i = 0; i < hp.m; i++) {
+			uintptr_t idx = t * hp.m + i;
+			int err = conc_pool_execute(hp.p, hp_task, (void *)idx);
+			if (err)
+				hp.fail[idx] = err == ENOMEM ? 1 : 2;
+		}
+		atomic_fetch_sub(&hp.execs_left, 1);
+		return NULL;
+	}
+	unsigned long min_resizes = conc_test_iters(200, 4);
+	for (unsigned n = 1; atomic_load(&hp.execs_left) > 0 || (unsigned long)hp.resizes < min_resizes;
+	     n = n % 4 + 1) {
+		unsigned before = conc_pool_threads(hp.p);
+		int err = conc_pool_resize(hp.p, n);
+		hp.resizes++;
+		if (err) {
+			hp.resize_failed++;
+			/* unchanged; only this thread resizes */
+			if ((err != EAGAIN && err != ENOMEM) || conc_pool_threads(hp.p) != before)
+				hp.resize_bad++;
+		} else if (conc_pool_threads(hp.p) != n) {
+			hp.resize_bad++;
+		}
+	}
+	return NULL;
+}
+
+static void test_faults_hammer_pool(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_pool", 120);
+	memset(&hp, 0, sizeof hp);
+	hp.m = conc_test_iters(200000, 10);
+	hp.ran = calloc(2 * hp.m, sizeof *hp.ran);
+	hp.fail = calloc(2 * hp.m, 1);
+	assert_non_null(hp.ran);
+	assert_non_null(hp.fail);
+	atomic_store(&hp.execs_left, 2);
+	conc_pool_config two = {.threads = 2};
+	assert_int_equal(conc_pool_create(&hp.p, &two), 0);
+	conc__fault_reset();
+	conc__fault_fail_rate(HAM_PPM, 300000, 0xfee1);
+	run_threads_indexed(3, hp_thread);
+	assert_int_equal(conc_pool_wait(hp.p), 0);
+	long a_calls = conc__fault_alloc_calls(), a_failed = conc__fault_alloc_failures();
+	long t_calls = conc__fault_thread_calls(), t_failed = conc__fault_thread_failures();
+	conc__fault_reset();
+	hammer_failed += a_failed + t_failed;
+	long lost = 0, dup = 0, ghost = 0, wrong_err = 0, failed = 0;
+	for (unsigned long i = 0; i < 2 * hp.m; i++) {
+		unsigned r = atomic_load(&hp.ran[i]);
+		if (hp.fail[i]) {
+			failed++;
+			ghost += r != 0;
+			wrong_err += hp.fail[i] != 1;
+		} else {
+			lost += r == 0;
+			dup += r > 1;
+		}
+	}
+	long sub_lost = atomic_load(&hp.sub_ok) - atomic_load(&hp.sub_ran);
+	/* usable afterwards */
+	assert_int_equal(conc_pool_resize(hp.p, 2), 0);
+	atomic_store(&hp.sub_ran, 0);
+	assert_int_equal(conc_pool_execute(hp.p, hp_sub, NULL), 0);
+	assert_int_equal(conc_pool_wait(hp.p), 0);
+	assert_int_equal(atomic_load(&hp.sub_ran), 1);
+	assert_int_equal(conc_pool_destroy(hp.p), 0);
+	free(hp.ran);
+	free(hp.fail);
+	printf("reliability: faults hammer pool | tasks=%lu failed=%ld subtasks=%ld resizes=%ld "
+	       "(failed %ld) allocs=%ld failed=%ld threads=%ld failed=%ld lost=%ld dup=%ld ghost=%ld\n",
+	       2 * hp.m, failed, atomic_load(&hp.sub_ok), hp.resizes, hp.resize_failed, a_calls,
+	       a_failed, t_calls, t_failed, lost + (sub_lost > 0 ? sub_lost : 0),
+	       dup + (sub_lost < 0 ? -sub_lost : 0), ghost);
+	fflush(stdout);
+	assert_int_equal(lost, 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(ghost, 0);
+	assert_int_equal(wrong_err, 0);
+	assert_int_equal(sub_lost, 0);
+	assert_int_equal(atomic_load(&hp.sub_bad_err), 0);
+	assert_int_equal(hp.resize_bad, 0);
+}
+
+/* Parallel loops nested in bodies, on a pool, with hand-offs failing. */
+#define HPAR_N 4096u
+static atomic_uchar hpar_seen[HPAR_N];
+
+static int hpar_inner(size_t lo, size_t hi, void *ctx)
+{
+	(void)ctx;
+	for (size_t i = lo; i < hi; i++)
+		atomic_fetch_add(&hpar_seen[i], 1);
+	return 0;
+}
+
+static int hpar_outer(size_t lo, size_t hi, void *ctx)
+{
+	return conc_parallel_for(ctx, lo, hi, 8, hpar_inner, NULL);
+}
+
+static void test_faults_hammer_parallel(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_parallel", 120);
+	conc_pool *p;
+	conc_pool_config two = {.threads = 2};
+	assert_int_equal(conc_pool_create(&p, &two), 0);
+	unsigned long rounds = conc_test_iters(1000, 10);
+	long bad = 0, red_enomem = 0, red_ok = 0;
+	conc__fault_reset();
+	conc__fault_fail_rate(HAM_PPM, 0, 0xa11);
+	for (unsigned long r = 0; r < rounds; r++) {
+		for (unsigned i = 0; i < HPAR_N; i++)
+			atomic_store(&hpar_seen[i], 0);
+		bad += conc_parallel_for(p, 0, HPAR_N, 256, hpar_outer, p) != 0;
+		for (unsigned i = 0; i < HPAR_N; i++)
+			bad += atomic_load(&hpar_seen[i]) != 1;
+		struct big_acc acc;
+		int err = conc_parallel_reduce(p, 0, HPAR_N, 64, &acc, sizeof acc, red_identity,
+					       red_body, red_combine, NULL);
+		if (err == ENOMEM)
+			red_enomem++;
+		else if (err == 0 && acc.sum == (uint64_t)HPAR_N * (HPAR_N - 1) / 2)
+			red_ok++;
+		else
+			bad++;
+	}
+	long a_calls = conc__fault_alloc_calls(), a_failed = conc__fault_alloc_failures();
+	conc__fault_reset();
+	hammer_failed += a_failed;
+	assert_int_equal(conc_pool_destroy(p), 0);
+	printf("reliability: faults hammer parallel | rounds=%lu allocs=%ld failed=%ld "
+	       "reduce ok=%ld ENOMEM=%ld bad=%ld\n",
+	       rounds, a_calls, a_failed, red_ok, red_enomem, bad);
+	fflush(stdout);
+	assert_int_equal(bad, 0);
+	assert_true(a_failed > 0);
+}
+
+/* Scopes whose threads spawn threads, with spawns failing at random. */
+#define HS_TOP 24
+#define HS_KIDS 2
+#define HS_SLOTS (HS_TOP * (1 + HS_KIDS))
+
+static struct {
+	int err[HS_SLOTS];
+	atomic_int ran[HS_SLOTS];
+} hs;
+
+static void *hs_kid(conc_scope *s, void *arg)
+{
+	(void)s;
+	atomic_fetch_add(&hs.ran[(uintptr_t)arg], 1);
+	return NULL;
+}
+
+static void *hs_top(conc_scope *s, void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	atomic_fetch_add(&hs.ran[i], 1);
+	for (uintptr_t k = 0; k < HS_KIDS; k++) {
+		uintptr_t slot = HS_TOP + i * HS_KIDS + k;
+		hs.err[slot] = conc_scope_spawn(s, hs_kid, (void *)slot, NULL);
+	}
+	return NULL;
+}
+
+static void hs_body(conc_scope *s, void *ctx)
+{
+	(void)ctx;
+	for (uintptr_t i = 0; i < HS_TOP; i++)
+		hs.err[i] = conc_scope_spawn(s, hs_top, (void *)i, NULL);
+}
+
+static void test_faults_hammer_scope(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_scope", 120);
+	unsigned long rounds = conc_test_iters(500, 10);
+	long bad = 0, spawns = 0, failed = 0;
+	conc__fault_reset();
+	conc__fault_fail_rate(HAM_PPM, HAM_PPM, 0x5c0);
+	for (unsigned long r = 0; r < rounds; r++) {
+		for (unsigned i = 0; i < HS_SLOTS; i++) {
+			hs.err[i] = -1;
+			atomic_store(&hs.ran[i], 0);
+		}
+		int err = conc_scope_run(hs_body, NULL);
+		bool any = false, saw_err = false;
+		for (unsigned i = 0; i < HS_SLOTS; i++) {
+			if (hs.err[i] == -1) { /* its parent did not run */
+				bad += atomic_load(&hs.ran[i]) != 0;
+				continue;
+			}
+			spawns++;
+			if (hs.err[i]) {
+				failed++;
+				any = true;
+				saw_err |= hs.err[i] == err;
+				bad += hs.err[i] != EAGAIN && hs.err[i] != ENOMEM;
+				bad += atomic_load(&hs.ran[i]) != 0;
+			} else {
+				bad += atomic_load(&hs.ran[i]) != 1;
+			}
+		}
+		/* run returns 0, or the first spawn error (one of those seen) */
+		bad += any ? !saw_err : err != 0;
+	}
+	long a_failed = conc__fault_alloc_failures(), t_failed = conc__fault_thread_failures();
+	conc__fault_reset();
+	hammer_failed += a_failed + t_failed;
+	printf("reliability: faults hammer scope | rounds=%lu spawns=%ld failed=%ld "
+	       "(allocs failed %ld, creations failed %ld) bad=%ld\n",
+	       rounds, spawns, failed, a_failed, t_failed, bad);
+	fflush(stdout);
+	/* usable afterwards */
+	for (unsigned i = 0; i < HS_SLOTS; i++)
+		atomic_store(&hs.ran[i], 0);
+	assert_int_equal(conc_scope_run(hs_body, NULL), 0);
+	for (unsigned i = 0; i < HS_SLOTS; i++)
+		assert_int_equal(atomic_load(&hs.ran[i]), 1);
+	assert_int_equal(bad, 0);
+	assert_true(failed > 0);
+}
+
 /* ---- every site in src/ was reached ---------------------------------------- */
 
 #define MAX_SITES 128
@@ -1365,8 +1810,10 @@ static void test_faults_sites(void **state)
 		}
 	}
 	printf("reliability: faults sites | hit=%u/%zu\n", hit, src.n);
-	printf("reliability: faults total | calls_failed=%ld bad=%ld unreached=%ld\n",
-	       total_failed, total_bad, total_unreached);
+	printf("reliability: faults total | calls_failed=%ld (sweeps %ld, hammer %ld) bad=%ld "
+	       "unreached=%ld\n",
+	       total_failed + hammer_failed, total_failed, hammer_failed, total_bad,
+	       total_unreached);
 	fflush(stdout);
 	for (size_t i = 0; i < src.n; i++)
 		free((void *)src.v[i]);
@@ -1391,6 +1838,11 @@ int main(void)
 		cmocka_unit_test(test_faults_parallel),
 		cmocka_unit_test(test_faults_global_pool),
 		cmocka_unit_test(test_faults_scope),
+		cmocka_unit_test(test_faults_hammer_queue),
+		cmocka_unit_test(test_faults_hammer_stack),
+		cmocka_unit_test(test_faults_hammer_pool),
+		cmocka_unit_test(test_faults_hammer_parallel),
+		cmocka_unit_test(test_faults_hammer_scope),
 		/* last: compares the sites the tests above reached */
 		cmocka_unit_test(test_faults_sites),
 	};

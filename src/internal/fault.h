@@ -31,6 +31,11 @@ void conc__fault_fail_alloc_at(long k);
 void conc__fault_fail_thread_at(long k);
 long conc__fault_alloc_calls(void);
 long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+long conc__fault_thread_failures(void);
 /* The sites reached since the process started (never reset): up to max
  * distinct names into names[] (and their call counts into calls[], when
  * not NULL); returns how many there are.  The site of the call that was
