@@ -194,6 +194,22 @@ static void nap(void)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * At most n threads in the process, allowing for threads that were joined
+ * but are still leaving the kernel: pthread_join returns when the exiting
+ * thread's tid is cleared, a moment before the task disappears from
+ * /proc (longer under qemu-user).  Gives up after 10 s.
+ */
+static bool threads_at_most(unsigned n)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (threads_now() <= n)
+			return true;
+		nap();
+	}
+	return false;
+}
+
 /* The domain's books balance: everything retired has run. */
 static void check_domain_clean(struct sweep *sw, conc_epoch *d)
 {
@@ -696,13 +712,13 @@ static void run_pool_create(struct sweep *sw)
 		CHECK(sw, p == SENTINEL);
 		CHECK(sw, atomic_load(&starts) == 0);
 		CHECK(sw, atomic_load(&stops) == 0);
-		CHECK(sw, threads_now() <= t0);
+		CHECK(sw, threads_at_most(t0));
 		CHECK(sw, conc_pool_create(&p, &hooked) == 0); /* works again */
 	}
 	CHECK(sw, atomic_load(&starts) == POOL_T);
 	CHECK(sw, conc_pool_threads(p) == POOL_T);
 	check_pool_works_and_destroy(sw, p, true);
-	CHECK(sw, threads_now() <= t0);
+	CHECK(sw, threads_at_most(t0));
 }
 
 /* Grow a pool of one to POOL_T; a failure leaves it at one. */
@@ -722,7 +738,7 @@ static void run_pool_resize(struct sweep *sw)
 		CHECK(sw, conc_pool_threads(p) == 1);
 		CHECK(sw, atomic_load(&starts) == 1); /* no hook ran */
 		CHECK(sw, atomic_load(&stops) == 0);
-		CHECK(sw, threads_now() <= t0);
+		CHECK(sw, threads_at_most(t0));
 		CHECK(sw, conc_pool_execute(p, count_task, NULL) == 0);
 		CHECK(sw, conc_pool_wait(p) == 0);
 		CHECK(sw, atomic_load(&ran) == 1);
@@ -1251,6 +1267,14 @@ struct ham {
 
 static struct ham ham;
 
+/* Whether `calls` calls at `ppm` make at least 10 failures likely: only
+ * then must there be one (a smoke run at CONC_STRESS_SCALE=0, or a low
+ * rate on the queue's few segment allocations, may see none). */
+static bool expect_failures(long calls, long ppm)
+{
+	return (double)calls * (double)ppm / 1e6 >= 10.0;
+}
+
 static void *ham_producer(void *arg)
 {
 	unsigned p = (unsigned)(uintptr_t)arg;
@@ -1376,7 +1400,7 @@ static void hammer_container(bool queue, long ppm, unsigned long seed)
 	assert_int_equal(st.pending, 0);
 	/* each failed allocation failed exactly one push */
 	assert_int_equal(failed, failed_calls);
-	if (ppm >= HAM_PPM) /* a low rate may miss the few segment allocations */
+	if (expect_failures(calls, ppm))
 		assert_true(failed_calls > 0);
 }
 
@@ -1384,6 +1408,7 @@ static void test_faults_hammer_queue(void **state)
 {
 	(void)state;
 	conc_test_watchdog("faults_hammer_queue", 120);
+	hammer_container(true, 0, 0); /* the baseline: allocations per push */
 	hammer_container(true, 20000, 1);
 	hammer_container(true, HAM_PPM, 2);
 	hammer_container(true, 900000, 3);
@@ -1395,6 +1420,7 @@ static void test_faults_hammer_stack(void **state)
 	(void)state;
 	conc_test_watchdog("faults_hammer_stack", 120);
 	conc__stack_trim_caches();
+	hammer_container(false, 0, 0);
 	hammer_container(false, 20000, 4);
 	hammer_container(false, HAM_PPM, 5);
 	hammer_container(false, 900000, 6);
@@ -1577,7 +1603,8 @@ static void test_faults_hammer_parallel(void **state)
 	       rounds, a_calls, a_failed, red_ok, red_enomem, bad);
 	fflush(stdout);
 	assert_int_equal(bad, 0);
-	assert_true(a_failed > 0);
+	if (expect_failures(a_calls, HAM_PPM))
+		assert_true(a_failed > 0);
 }
 
 /* Scopes whose threads spawn threads, with spawns failing at random. */
@@ -1650,6 +1677,7 @@ static void test_faults_hammer_scope(void **state)
 		bad += any ? !saw_err : err != 0;
 	}
 	long a_failed = conc__fault_alloc_failures(), t_failed = conc__fault_thread_failures();
+	long calls = conc__fault_alloc_calls() + conc__fault_thread_calls();
 	conc__fault_reset();
 	hammer_failed += a_failed + t_failed;
 	printf("reliability: faults hammer scope | rounds=%lu spawns=%ld failed=%ld "
@@ -1663,7 +1691,8 @@ static void test_faults_hammer_scope(void **state)
 	for (unsigned i = 0; i < HS_SLOTS; i++)
 		assert_int_equal(atomic_load(&hs.ran[i]), 1);
 	assert_int_equal(bad, 0);
-	assert_true(failed > 0);
+	if (expect_failures(calls, HAM_PPM))
+		assert_true(failed > 0);
 }
 
 /* ---- every site in src/ was reached ---------------------------------------- */
