@@ -274,6 +274,8 @@ static void gate_destroy(struct gate *g)
 
 /* ---- epoch --------------------------------------------------------------- */
 
+static atomic_long dropped_nodes;
+
 static void bump(void *arg)
 {
 	atomic_fetch_add((atomic_long *)arg, 1);
@@ -318,12 +320,43 @@ static void run_epoch_defer(struct sweep *sw)
 	check_destroy_domain(sw, d);
 }
 
+static conc_epoch_node retire_nodes[64];
+
+static void count_node(conc_epoch_node *n)
+{
+	(void)n;
+	atomic_fetch_add(&dropped_nodes, 1);
+}
+
+/* retire, pin/unpin, flush, barrier, destroy: documented never to fail;
+ * the count shows they make no allocation at all. */
+static void run_epoch_rest(struct sweep *sw)
+{
+	conc_epoch *d;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	atomic_store(&dropped_nodes, 0);
+	arm(sw);
+	for (int i = 0; i < 64; i++) {
+		conc_epoch_pin(d);
+		conc_epoch_retire(d, &retire_nodes[i], count_node);
+		conc_epoch_unpin(d);
+		if (i % 16 == 0)
+			conc_epoch_flush(d);
+	}
+	int b = conc_epoch_barrier(d);
+	int x = conc_epoch_destroy(d);
+	disarm(sw);
+	CHECK(sw, b == 0 && x == 0);
+	CHECK(sw, atomic_load(&dropped_nodes) == 64);
+}
+
 static void test_faults_epoch(void **state)
 {
 	(void)state;
 	conc_test_watchdog("faults_epoch", 120);
 	sweep("epoch_create", run_epoch_create);
 	sweep("epoch_defer", run_epoch_defer);
+	sweep("epoch_retire_flush_barrier_destroy", run_epoch_rest);
 	conc_test_watchdog_off();
 }
 
@@ -482,6 +515,30 @@ static void run_queue_push(struct sweep *sw)
 	check_destroy_domain(sw, d);
 }
 
+/* Pops (try, blocking, timed out on empty) and close: no allocation. */
+static void run_queue_pops(struct sweep *sw)
+{
+	conc_epoch *d;
+	conc_queue *q;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, conc_queue_create_in(&q, d) == 0);
+	for (uintptr_t i = 1; i <= 3; i++)
+		CHECK(sw, conc_queue_push(q, ITEM(i)) == 0);
+	void *x = NULL, *y = NULL, *z = NULL, *w = SENTINEL;
+	arm(sw);
+	bool a = conc_queue_try_pop(q, &x);
+	int b = conc_queue_pop(q, &y);
+	int c = conc_queue_pop_timeout(q, &z, 1000000);
+	int e = conc_queue_pop_timeout(q, &w, 1000000); /* empty: sleeps, times out */
+	conc_queue_close(q);
+	int f = conc_queue_pop(q, &w);
+	disarm(sw);
+	CHECK(sw, a && x == ITEM(1) && b == 0 && y == ITEM(2) && c == 0 && z == ITEM(3));
+	CHECK(sw, e == ETIMEDOUT && f == EPIPE && w == SENTINEL);
+	conc_queue_destroy(q, NULL);
+	check_destroy_domain(sw, d);
+}
+
 static void test_faults_queue(void **state)
 {
 	(void)state;
@@ -489,6 +546,7 @@ static void test_faults_queue(void **state)
 	sweep("queue_create", run_queue_create_global);
 	sweep("queue_create_in", run_queue_create_in);
 	sweep("queue_push", run_queue_push);
+	sweep("queue_pop_close", run_queue_pops);
 	conc_test_watchdog_off();
 }
 
@@ -628,6 +686,29 @@ static void run_stack_push_at_exit(struct sweep *sw)
 	check_destroy_domain(sw, d);
 }
 
+static void run_stack_pops(struct sweep *sw)
+{
+	conc_epoch *d;
+	conc_stack *s;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, conc_stack_create_in(&s, d) == 0);
+	for (uintptr_t i = 1; i <= 3; i++)
+		CHECK(sw, conc_stack_push(s, ITEM(i)) == 0);
+	void *x = NULL, *y = NULL, *z = NULL, *w = SENTINEL;
+	arm(sw);
+	bool a = conc_stack_try_pop(s, &x);
+	int b = conc_stack_pop(s, &y);
+	int c = conc_stack_pop_timeout(s, &z, 1000000);
+	int e = conc_stack_pop_timeout(s, &w, 1000000);
+	conc_stack_close(s);
+	int f = conc_stack_pop(s, &w);
+	disarm(sw);
+	CHECK(sw, a && x == ITEM(3) && b == 0 && y == ITEM(2) && c == 0 && z == ITEM(1));
+	CHECK(sw, e == ETIMEDOUT && f == EPIPE && w == SENTINEL);
+	conc_stack_destroy(s, NULL);
+	check_destroy_domain(sw, d);
+}
+
 static void test_faults_stack(void **state)
 {
 	(void)state;
@@ -635,6 +716,7 @@ static void test_faults_stack(void **state)
 	sweep("stack_create", run_stack_create_global);
 	sweep("stack_create_in", run_stack_create_in);
 	sweep("stack_push", run_stack_push);
+	sweep("stack_pop_close", run_stack_pops);
 	/* The stack's exit key exists once a thread has pushed; ours comes
 	 * after it, so its destructor runs after the stack's. */
 	conc_stack *s;
