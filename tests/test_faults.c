@@ -1140,6 +1140,16 @@ static void run_reduce_stolen(struct sweep *sw)
 		CHECK(sw, r.sum == 64u * 63 / 2 && r.pieces == 64);
 }
 
+static bool site_reached(const char *name)
+{
+	const char *v[128];
+	size_t n = conc__fault_sites(v, NULL, 128);
+	for (size_t i = 0; i < n && i < 128; i++)
+		if (strcmp(v[i], name) == 0)
+			return true;
+	return false;
+}
+
 static void test_faults_parallel(void **state)
 {
 	(void)state;
@@ -1151,6 +1161,10 @@ static void test_faults_parallel(void **state)
 	sweep("parallel_reduce", run_reduce_small);
 	sweep("parallel_reduce_big", run_reduce_big);
 	sweep("parallel_reduce_stolen", run_reduce_stolen);
+	/* The stolen-half site needs a steal, which timing decides: retry
+	 * (a few times at most) until it has been reached. */
+	for (int tries = 0; tries < 10 && !site_reached("parallel.reduce_slots"); tries++)
+		sweep("parallel_reduce_stolen(again)", run_reduce_stolen);
 	assert_int_equal(conc_pool_destroy(par_pool), 0);
 	conc_test_watchdog_off();
 }
