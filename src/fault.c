@@ -32,36 +32,32 @@ static atomic_long alloc_failed, thread_failed;
 /* Far more slots than there are sites in src/ (a few dozen at most). */
 #define SITE_SLOTS 256u
 
-static struct {
-	_Atomic(const char *) name; /* NULL: free */
-	atomic_long calls;
-} sites[SITE_SLOTS];
+/* The names of the sites reached; NULL: free.  A name is only looked up
+ * and, the first time, stored: a few instructions per call, as the
+ * instruction-count guard runs in hook builds. */
+static _Atomic(const char *) sites[SITE_SLOTS];
 static _Atomic(const char *) last_failed;
 
-static void record(const char *site)
+static inline __attribute__((always_inline)) void record(const char *site)
 {
-	uintptr_t h = (uintptr_t)site;
-	h ^= h >> 17;
-	h *= 0x9e3779b1u;
-	for (unsigned i = 0; i < SITE_SLOTS; i++) {
-		unsigned j = (unsigned)((h >> 8) + i) % SITE_SLOTS;
+	unsigned j = (unsigned)((uintptr_t)site >> 3) % SITE_SLOTS;
+	for (unsigned i = 0; i < SITE_SLOTS; i++, j = (j + 1) % SITE_SLOTS) {
 		/* relaxed: the table is read by the test thread after the
 		 * joins that order the calls it cares about. */
-		const char *cur = atomic_load_explicit(&sites[j].name, memory_order_relaxed);
-		if (!cur && atomic_compare_exchange_strong_explicit(
-				    &sites[j].name, &cur, site, memory_order_relaxed,
-				    memory_order_relaxed))
-			cur = site;
-		if (cur == site) {
-			atomic_fetch_add_explicit(&sites[j].calls, 1, memory_order_relaxed);
+		const char *cur = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (cur == site)
 			return;
-		}
+		if (!cur && (atomic_compare_exchange_strong_explicit(&sites[j], &cur, site,
+								       memory_order_relaxed,
+								       memory_order_relaxed) ||
+			     cur == site))
+			return;
 	}
 	/* Table full: cannot happen with the sites src/ has; the suite
 	 * would then report the site as not reached. */
 }
 
-static _Bool random_fail(long n, long ppm)
+static __attribute__((noinline)) _Bool random_fail(long n, long ppm)
 {
 	uint64_t x = (uint64_t)n * 0x9e3779b97f4a7c15u ^
 		     atomic_load_explicit(&fail_seed, memory_order_relaxed);
@@ -71,8 +67,11 @@ static _Bool random_fail(long n, long ppm)
 	return x % 1000000u < (uint64_t)ppm;
 }
 
-static _Bool hit(const char *site, atomic_long *calls, atomic_long *fail_at,
-		 atomic_long *ppm, atomic_long *failed)
+/* Inlined into both hooks: a call costs a handful of instructions while
+ * nothing is armed (the instruction-count guard runs in hook builds). */
+static inline __attribute__((always_inline)) _Bool
+hit(const char *site, atomic_long *calls, atomic_long *fail_at, atomic_long *ppm,
+    atomic_long *failed)
 {
 	record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
@@ -113,27 +112,20 @@ long conc__fault_thread_failures(void)
 	return atomic_load_explicit(&thread_failed, memory_order_relaxed);
 }
 
-size_t conc__fault_sites(const char **names, long *calls, size_t max)
+size_t conc__fault_sites(const char **names, size_t max)
 {
 	size_t n = 0;
 	for (unsigned j = 0; j < SITE_SLOTS; j++) {
-		const char *name = atomic_load_explicit(&sites[j].name, memory_order_relaxed);
+		const char *name = atomic_load_explicit(&sites[j], memory_order_relaxed);
 		if (!name)
 			continue;
-		long c = atomic_load_explicit(&sites[j].calls, memory_order_relaxed);
 		size_t i = 0;
 		while (i < n && i < max && strcmp(names[i], name) != 0)
 			i++;
-		if (i < n && i < max) { /* a second copy of the literal */
-			if (calls)
-				calls[i] += c;
-			continue;
-		}
-		if (n < max) {
+		if (i < n && i < max)
+			continue; /* a second copy of the literal */
+		if (n < max)
 			names[n] = name;
-			if (calls)
-				calls[n] = c;
-		}
 		n++;
 	}
 	return n;

@@ -37,10 +37,9 @@ void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
 long conc__fault_alloc_failures(void);
 long conc__fault_thread_failures(void);
 /* The sites reached since the process started (never reset): up to max
- * distinct names into names[] (and their call counts into calls[], when
- * not NULL); returns how many there are.  The site of the call that was
- * failed last, or NULL. */
-size_t conc__fault_sites(const char **names, long *calls, size_t max);
+ * distinct names into names[]; returns how many there are.  The site of
+ * the call that was failed last, or NULL. */
+size_t conc__fault_sites(const char **names, size_t max);
 const char *conc__fault_last_failed(void);
 
 #define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
