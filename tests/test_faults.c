@@ -71,7 +71,7 @@ struct sweep {
 };
 
 static long total_failed, total_bad, total_unreached;
-static long hammer_failed; /* calls failed at random by the hammer tests */
+static long hammer_failed; /* calls failed by conc__fault_fail_rate */
 
 #define CHECK(sw, cond)                                                          \
 	do {                                                                     \
@@ -937,6 +937,68 @@ static void run_pool_execute_local(struct sweep *sw)
 	CHECK(sw, bad == 0);                      /* the fallback took them */
 	CHECK(sw, atomic_load(&ran) == LOCAL_N); /* each ran once */
 	check_pool_works_and_destroy(sw, local.p, false);
+}
+
+/*
+ * Both ways out failing: every allocation fails while a task executes past
+ * its deque's capacity, so neither can the deque grow nor, at the next
+ * injector block boundary, the injector take the task.  Those executes
+ * return ENOMEM; every task whose execute returned 0 runs once, the others
+ * never, and wait still returns (the pool's task count stays exact).
+ */
+static atomic_int local_ran[LOCAL_N];
+
+static void local_mark(void *arg)
+{
+	atomic_fetch_add(&local_ran[(uintptr_t)arg], 1);
+}
+
+static void spawner_marks(void *arg)
+{
+	(void)arg;
+	for (uintptr_t i = 0; i < LOCAL_N; i++)
+		local.err[i] = conc_pool_execute(local.p, local_mark, (void *)i);
+}
+
+static void test_faults_pool_local_no_memory(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_pool_local_no_memory", 60);
+	conc_pool_config one = {.threads = 1};
+	assert_int_equal(conc_pool_create(&local.p, &one), 0);
+	for (unsigned i = 0; i < LOCAL_N; i++)
+		atomic_store(&local_ran[i], 0);
+	conc__fault_reset();
+	conc__fault_fail_rate(1000000, 0, 1); /* every allocation fails */
+	assert_int_equal(conc_pool_execute(local.p, spawner_marks, NULL), 0);
+	assert_int_equal(conc_pool_wait(local.p), 0);
+	long failed_calls = conc__fault_alloc_failures();
+	conc__fault_reset();
+	long ok = 0, enomem = 0, bad = 0;
+	for (unsigned i = 0; i < LOCAL_N; i++) {
+		int r = atomic_load(&local_ran[i]);
+		if (local.err[i] == 0) {
+			ok++;
+			bad += r != 1;
+		} else {
+			enomem += local.err[i] == ENOMEM;
+			bad += local.err[i] != ENOMEM || r != 0;
+		}
+	}
+	/* usable afterwards */
+	atomic_store(&ran, 0);
+	assert_int_equal(conc_pool_execute(local.p, count_task, NULL), 0);
+	assert_int_equal(conc_pool_wait(local.p), 0);
+	assert_int_equal(atomic_load(&ran), 1);
+	assert_int_equal(conc_pool_destroy(local.p), 0);
+	hammer_failed += failed_calls;
+	printf("reliability: faults pool_execute_local_no_memory | executes=%d ok=%ld ENOMEM=%ld "
+	       "(allocs failed %ld) bad=%ld\n",
+	       LOCAL_N, ok, enomem, failed_calls, bad);
+	fflush(stdout);
+	assert_int_equal(bad, 0);
+	assert_true(enomem > 0 && failed_calls > 0);
+	conc_test_watchdog_off();
 }
 
 /* wait and destroy with tasks queued: they allocate nothing (counted). */
@@ -1959,6 +2021,7 @@ int main(void)
 		cmocka_unit_test(test_faults_queue),
 		cmocka_unit_test(test_faults_stack),
 		cmocka_unit_test(test_faults_pool),
+		cmocka_unit_test(test_faults_pool_local_no_memory),
 		cmocka_unit_test(test_faults_parallel),
 		cmocka_unit_test(test_faults_global_pool),
 		cmocka_unit_test(test_faults_scope),
