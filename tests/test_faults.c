@@ -1585,6 +1585,85 @@ static void test_faults_hammer_stack(void **state)
 	conc_test_watchdog_off();
 }
 
+/* Defers from four threads into one domain, a quarter failing: the
+ * domain's counters count exactly the ones that returned 0, and each of
+ * those runs once. */
+#define HD_T 4
+
+static struct {
+	conc_epoch *d;
+	unsigned long m;
+	atomic_uchar *ran;
+	long ok[HD_T], enomem[HD_T], bad[HD_T];
+} hd;
+
+static void hd_fn(void *arg)
+{
+	atomic_fetch_add(&hd.ran[(uintptr_t)arg], 1);
+}
+
+static void *hd_thread(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg;
+	for (unsigned long i = 0; i < hd.m; i++) {
+		uintptr_t idx = t * hd.m + i;
+		conc_epoch_pin(hd.d);
+		int err = conc_epoch_defer(hd.d, hd_fn, (void *)idx);
+		conc_epoch_unpin(hd.d);
+		if (err == 0)
+			hd.ok[t]++;
+		else if (err == ENOMEM)
+			hd.enomem[t]++, hd.ran[idx] = 0xff; /* marks: must stay so */
+		else
+			hd.bad[t]++;
+	}
+	return NULL;
+}
+
+static void test_faults_hammer_epoch(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_hammer_epoch", 120);
+	memset(&hd, 0, sizeof hd);
+	hd.m = conc_test_iters(100000, 10);
+	hd.ran = calloc(HD_T * hd.m, sizeof *hd.ran);
+	assert_non_null(hd.ran);
+	assert_int_equal(conc_epoch_create(&hd.d), 0);
+	conc__fault_reset();
+	conc__fault_fail_rate(HAM_PPM, 0, 0xdef);
+	run_threads_indexed(HD_T, hd_thread);
+	long calls = conc__fault_alloc_calls(), failed_calls = conc__fault_alloc_failures();
+	conc__fault_reset();
+	hammer_failed += failed_calls;
+	assert_int_equal(conc_epoch_barrier(hd.d), 0);
+	conc_epoch_stats st;
+	conc_epoch_get_stats(hd.d, &st);
+	long ok = 0, enomem = 0, bad = 0;
+	for (unsigned t = 0; t < HD_T; t++)
+		ok += hd.ok[t], enomem += hd.enomem[t], bad += hd.bad[t];
+	long once = 0, wrong = 0;
+	for (unsigned long i = 0; i < HD_T * hd.m; i++) {
+		unsigned r = atomic_load(&hd.ran[i]);
+		once += r == 1;
+		wrong += r != 1 && r != 0xff;
+	}
+	assert_int_equal(conc_epoch_destroy(hd.d), 0);
+	free(hd.ran);
+	printf("reliability: faults hammer epoch_defer %u threads | defers=%lu ok=%ld ENOMEM=%ld "
+	       "(allocs %ld, failed %ld) retired=%llu freed=%llu lost=%ld\n",
+	       HD_T, HD_T * hd.m, ok, enomem, calls, failed_calls, (unsigned long long)st.retired,
+	       (unsigned long long)st.freed, ok - once);
+	fflush(stdout);
+	assert_int_equal(bad, 0);
+	assert_int_equal(wrong, 0);
+	assert_int_equal(once, ok);
+	assert_int_equal(enomem, failed_calls);
+	assert_int_equal(st.retired, (uint64_t)ok);
+	assert_int_equal(st.freed, (uint64_t)ok);
+	assert_int_equal(st.pending, 0);
+	conc_test_watchdog_off();
+}
+
 /* The pool: two outside threads execute, tasks execute subtasks, a third
  * thread resizes, while allocations and thread creations fail at random. */
 #define HP_SUB 40
@@ -2025,6 +2104,7 @@ int main(void)
 		cmocka_unit_test(test_faults_parallel),
 		cmocka_unit_test(test_faults_global_pool),
 		cmocka_unit_test(test_faults_scope),
+		cmocka_unit_test(test_faults_hammer_epoch),
 		cmocka_unit_test(test_faults_hammer_queue),
 		cmocka_unit_test(test_faults_hammer_stack),
 		cmocka_unit_test(test_faults_hammer_pool),
