@@ -21,6 +21,12 @@
  * timing, e.g. the halves a parallel loop hands off) is counted as
  * "unreached", not as a pass.
  *
+ * Then the same under concurrency ("hammer"): threads push and pop, execute,
+ * resize, spawn, defer and run nested loops while a share of all calls
+ * (2%, 25%, 90% for the containers) fails at random; conservation is
+ * checked over the whole run.  (A real thread limit, without hooks, is
+ * tests/faults_nproc.c.)
+ *
  * The last test reads the call-site names from src/ (every
  * conc__malloc/calloc/aligned_alloc/thread_create names its site) and
  * checks that the suite reached each one.
@@ -1982,7 +1988,8 @@ static bool ident_char(char c)
 
 /*
  * The sites of one file: every call of the four hook macros must name its
- * site with a string literal; returns the number of calls that do not.
+ * site with a string literal, and nothing allocates or creates a thread
+ * without them; returns the number of calls that break either rule.
  */
 static unsigned scan_file(const char *path, struct names *out, unsigned *dups)
 {
@@ -2020,6 +2027,17 @@ static unsigned scan_file(const char *path, struct names *out, unsigned *dups)
 			out->v[out->n++] = name;
 		}
 	}
+	/* and no allocation or thread creation bypasses the hooks */
+	static const char *const raw[] = {"malloc(",         "calloc(",  "realloc(",
+					  "aligned_alloc(",  "strdup(",  "strndup(",
+					  "posix_memalign(", "pthread_create("};
+	for (unsigned m = 0; m < sizeof raw / sizeof raw[0]; m++)
+		for (char *p = text; (p = strstr(p, raw[m])); p++)
+			if (p == text || !ident_char(p[-1])) {
+				printf("faults sites: %s: %s called directly, not through a hook\n",
+				       path, raw[m]);
+				unnamed++;
+			}
 	free(text);
 	return unnamed;
 }
