@@ -308,7 +308,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 			return b;
 	}
 	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc(sizeof *b);
+	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
 	if (b)
 		block_clear(b);
 	errno = saved_errno;
@@ -813,7 +813,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 {
 	conc__worker *w = rec_at(p, i);
 	if (!w) {
-		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		w = conc__aligned_alloc("pool.worker", CONC_PAD, sizeof *w);
 		if (!w)
 			return ENOMEM;
 		memset(w, 0, sizeof *w);
@@ -864,7 +864,7 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -945,7 +945,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
 		return EINVAL;
 
-	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	conc_pool *p = conc__aligned_alloc("pool.create", CONC_PAD, sizeof *p);
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
