@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,20 +182,34 @@ static void run_init(struct run *r, conc_epoch *d, unsigned workers, decide_fn d
 	assert_int_equal(pthread_barrier_init(&r->barrier, NULL, workers), 0);
 }
 
-/* Destroy d and check that nothing stayed outstanding: the domain's own
- * counters agree after a barrier, and every object retired got its
- * callback (ours), once. */
-static void check_destroy(conc_epoch *d, unsigned long expected_callbacks)
+/*
+ * Destroy d and check that nothing stays outstanding.  With barrier,
+ * conc_epoch_barrier first runs everything retired so far and the domain's
+ * own counters must agree (freed == retired, pending 0); without, destroy
+ * itself runs what is pending (what the caller reports).  Either way every
+ * object retired must have had its callback - ours, once - when destroy
+ * returns: the test's own count, since d's counters die with it.  Returns
+ * how many callbacks destroy itself ran.
+ */
+static unsigned long check_destroy(conc_epoch *d, unsigned long expected_callbacks, bool barrier)
 {
-	assert_int_equal(conc_epoch_barrier(d), 0);
+	if (barrier) {
+		assert_int_equal(conc_epoch_barrier(d), 0);
+	}
 	conc_epoch_stats st;
 	conc_epoch_get_stats(d, &st);
 	assert_int_equal(st.retired, expected_callbacks);
-	assert_int_equal(st.freed, st.retired);
-	assert_int_equal(st.pending, 0);
+	if (barrier) {
+		assert_int_equal(st.freed, st.retired);
+		assert_int_equal(st.pending, 0);
+	}
+	unsigned long before = atomic_load(&callbacks);
+	assert_int_equal(before, st.freed);
 	assert_int_equal(conc_epoch_destroy(d), 0);
-	assert_int_equal(atomic_load(&callbacks), expected_callbacks);
+	unsigned long after = atomic_load(&callbacks);
+	assert_int_equal(after, expected_callbacks);
 	assert_int_equal(atomic_load(&bad_callbacks), 0);
+	return after - before;
 }
 
 /* ---- 1. bounded while everyone progresses ----------------------------- */
@@ -229,7 +244,12 @@ static void memory_bounded(void **state)
 	assert_int_equal(atomic_load(&r.alloc_fail), 0);
 	assert_true(atomic_load(&r.samples) >= retired / SAMPLE_EVERY);
 	assert_true(peak <= r.bound);
-	check_destroy(d, retired);
+	/* no barrier: destroy runs what is still pending itself */
+	unsigned long by_destroy = check_destroy(d, retired, false);
+	unsigned long cb = atomic_load(&callbacks);
+	printf("reliability: memory destroy | outstanding=%lu retired=%lu callbacks=%lu"
+	       " run_by_destroy=%lu\n", retired > cb ? retired - cb : 0, retired, cb, by_destroy);
+	fflush(stdout);
 	conc_test_watchdog_off();
 }
 
@@ -239,7 +259,8 @@ static void memory_bounded(void **state)
  * How many epoch advances after the resume the backlog may take to fall
  * under the bound.  issue 8 asks for 3 (= CONC__EPOCH_GRACE: the backlog,
  * tagged with the epoch the stall held, is due after 3 advances).  The
- * library measures 4 on 2 cores, every run: the workers that are not
+ * library measures 4 on 2 cores in nearly every run (3 in a few sanitizer
+ * runs): the workers that are not
  * running when their backlog falls due (waiting at the round barrier,
  * descheduled) do not collect it, and help_others in src/epoch.c only
  * takes other threads' bags that are overdue by a whole epoch
@@ -356,7 +377,7 @@ static void memory_stall_recovery(void **state)
 	assert_true(recovered);
 	assert_true(e1 - e0 <= STALL_ADVANCES_MAX);
 	assert_int_equal(atomic_load(&r.alloc_fail), 0);
-	check_destroy(d, atomic_load(&r.retired));
+	check_destroy(d, atomic_load(&r.retired), true);
 	conc_test_watchdog_off();
 }
 
@@ -433,7 +454,7 @@ static void memory_short_threads(void **state)
 	assert_int_equal(cb, expected);
 	assert_true(flushes <= CONC__EPOCH_GRACE);
 	assert_int_equal(st.pending, 0);
-	check_destroy(d, expected);
+	check_destroy(d, expected, true);
 	conc_test_watchdog_off();
 }
 

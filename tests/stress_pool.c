@@ -427,7 +427,7 @@ static void stress_pool_create_destroy_busy(void **state)
 	conc_test_progress *pw = conc_test_progress_watchdog_start("create_destroy_busy",
 								   &progress, 5);
 	assert_non_null(pw);
-	unsigned long cycles = conc_test_iters(1000, 2);
+	unsigned long cycles = conc_test_iters(1000, 1);
 	const char *ab = getenv("CONC_TEST_POOL_ALL_BLOCKERS");
 	bool all_blockers = ab && strcmp(ab, "1") == 0;
 	assert_int_equal(ledger_init(&ledger, BUSY_IDS), 0);
