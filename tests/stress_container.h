@@ -73,7 +73,7 @@ struct sc_thread {
 	/* outcomes, read by the main thread after the join */
 	unsigned long pushed, push_errors;
 	unsigned long popped, bad_items, order, pop_errors;
-	unsigned long by_try, by_pop, by_timeout;
+	unsigned long by_try, by_pop, by_timeout, timeouts;
 	char pad[64];
 };
 
@@ -141,8 +141,10 @@ static void *sc_consumer(void *arg)
 			 * producers are slow, long enough to also catch items */
 			uint64_t ns = (conc_test_rand(&seed) % 64) * 1000;
 			rc = SC.pop_timeout(r->c, &it, ns);
-			if (rc == ETIMEDOUT)
+			if (rc == ETIMEDOUT) {
+				t->timeouts++;
 				continue;
+			}
 			if (rc == 0)
 				t->by_timeout++;
 		} else {
@@ -248,7 +250,7 @@ static void sc_run_ratio(unsigned producers)
 	conc_test_progress_watchdog_stop(pw);
 
 	unsigned long pushed = 0, push_errors = 0, popped = 0, bad = 0, order = 0;
-	unsigned long pop_errors = 0, by_try = 0, by_pop = 0, by_timeout = 0;
+	unsigned long pop_errors = 0, by_try = 0, by_pop = 0, by_timeout = 0, timeouts = 0;
 	for (unsigned i = 0; i < SC_THREADS; i++) {
 		pushed += th[i].pushed;
 		push_errors += th[i].push_errors;
@@ -259,6 +261,7 @@ static void sc_run_ratio(unsigned producers)
 		by_try += th[i].by_try;
 		by_pop += th[i].by_pop;
 		by_timeout += th[i].by_timeout;
+		timeouts += th[i].timeouts;
 	}
 	unsigned long seen = 0;
 	for (unsigned long w = 0; w < words; w++)
@@ -283,8 +286,9 @@ static void sc_run_ratio(unsigned producers)
 		printf("reliability: stress %s %u:%u | ops=%lu lost=%lu dup=%lu threads=%u"
 		       " time=%.1fs\n", SC.name, producers, consumers, pushed + popped, lost,
 		       dup, SC_THREADS, secs);
-	printf("stress %s %u:%u: pops by try %lu, by pop %lu, by pop_timeout %lu\n", SC.name,
-	       producers, consumers, by_try, by_pop, by_timeout);
+	printf("stress %s %u:%u: pops by try %lu, by pop %lu, by pop_timeout %lu"
+	       " (%lu timed out)\n", SC.name, producers, consumers, by_try, by_pop, by_timeout,
+	       timeouts);
 	fflush(stdout);
 
 	free(th);
