@@ -2793,8 +2793,14 @@ static void help_others(conc_epoch *d, rec *mine)
 			/* Due for a whole epoch already: its owner is not
 			 * collecting (an active owner collects what is due
 			 * every ADVANCE_EVERY retires, on its own thread, where
-			 * the memory is warm and its allocator's). */
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + 1 > e)
+			 * the memory is warm and its allocator's).  A bag of
+			 * ADVANCE_MAX or more is a backlog (a stalled reader
+			 * held the epoch back while it grew): it is taken as
+			 * soon as it is due, so that the garbage is back under
+			 * its bound within GRACE advances of the stall's end.
+			 * Either way the per-node tags decide what runs. */
+			uint64_t slack = bag_count(b) >= CONC__EPOCH_ADVANCE_MAX ? 0 : 1;
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + slack > e)
 				continue;
 			if (!holding) {
 				hold_begin(d);
