@@ -54,6 +54,19 @@
  * lock-free.  When a thread exits its magazine goes to the depot; when the
  * last stack is destroyed the depot and the caller's magazine are freed,
  * and nodes reclaimed later are freed rather than cached.
+ *
+ * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
+ * slab of SLAB_SIZE bytes (SLAB_NODES nodes of one cache line each, after a
+ * header line) that it allocated itself, with a bump pointer and no atomics.
+ * A slab counts the nodes not yet released (refs); a node that leaves the
+ * caches for good (depot full, no stack left, thread exiting) is released,
+ * and the release that takes refs to zero frees the slab.  Releases of
+ * consecutive nodes of one slab are summed into one atomic subtraction.  So
+ * filling a stack costs no malloc per push and draining it no free per pop,
+ * and a node on its own line is never split across two.  The price: one node
+ * still cached keeps its whole slab, so the memory held can exceed the
+ * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
+ * depot and magazine sizes all the same).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -81,6 +94,9 @@
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define DEPOT_MAX 256 /* batches */
+#define NODE_SIZE 64  /* one cache line (CONC_PAD can be 128: not needed here) */
+#define SLAB_SIZE 16384
+#define SLAB_NODES (SLAB_SIZE / NODE_SIZE - 1) /* the first line is the header */
 
 enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
 
@@ -90,6 +106,13 @@ struct snode {
 	struct snode *batch_next; /* depot link of a batch's first node */
 	atomic_uint offer;
 	conc_epoch_node enode;
+};
+_Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
+
+/* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
+ * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
+struct slab {
+	atomic_uint refs; /* nodes carved or to be carved, not yet released */
 };
 
 struct elim_slot {
@@ -150,13 +173,80 @@ static void depot_unlock(void)
 	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
 }
 
+/* ---- slabs --------------------------------------------------------------- */
+
+static _Thread_local struct carve {
+	char *cur;     /* the next node to hand out, inside the slab */
+	unsigned left; /* nodes left to carve from it */
+} carve __attribute__((tls_model("initial-exec")));
+
+static struct slab *slab_of(void *p)
+{
+	return (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+}
+
+/* Release k nodes of slab sl; the last release frees it. */
+static void slab_put(struct slab *sl, unsigned k)
+{
+	/* acq_rel: the release half orders our last writes to the slab's
+	 * nodes before the free another releaser may do; the acquire half,
+	 * for the releaser that frees, sees everyone's writes as done */
+	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+		free(sl);
+}
+
+/* A fresh slab (sl, just allocated, or NULL) counting `refs` nodes. */
+static struct slab *slab_init(struct slab *sl, unsigned refs)
+{
+	if (sl)
+		atomic_init(&sl->refs, refs);
+	return sl;
+}
+
+/* Give back the nodes this thread has not carved yet. */
+static void carve_release(void)
+{
+	if (carve.left) {
+		slab_put(slab_of(carve.cur), carve.left);
+		carve.left = 0;
+		carve.cur = NULL;
+	}
+}
+
+static struct snode *node_carve(void)
+{
+	if (conc__unlikely(carve.left == 0)) {
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+					    SLAB_NODES);
+		if (!sl)
+			return NULL;
+		carve.cur = (char *)sl + NODE_SIZE;
+		carve.left = SLAB_NODES;
+	}
+	struct snode *n = (struct snode *)(void *)carve.cur;
+	carve.cur += NODE_SIZE;
+	carve.left--;
+	return n;
+}
+
+/* Release a chain linked through next: one subtraction per run of nodes
+ * from the same slab (a drained stack gives long runs). */
 static void free_chain(struct snode *n)
 {
 	while (n) {
-		struct snode *next = n->next;
-		free(n);
-		n = next;
+		struct slab *sl = slab_of(n);
+		unsigned k = 0;
+		do {
+			k++;
+			n = n->next;
+		} while (n && slab_of(n) == sl);
+		slab_put(sl, k);
 	}
+}
+
+static void node_free(struct snode *n)
+{
+	slab_put(slab_of(n), 1);
 }
 
 static void depot_drain(void)
@@ -206,6 +296,7 @@ static void mag_exit(void *arg)
 	depot_give(mag.full, MAG_BATCH);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 }
 
 static void make_exit_key(void)
@@ -238,8 +329,13 @@ static struct snode *node_get(void)
 		mag.n = MAG_BATCH - 1;
 		return n;
 	}
-	if (conc__unlikely(mag.exiting))
-		return conc__malloc("stack.node_exiting", sizeof(struct snode));
+	if (conc__unlikely(mag.exiting)) {
+		/* The exit hook has given our slab back: a slab of one node
+		 * (rare: a push from another library's thread-exit hook). */
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
+								 SLAB_SIZE), 1);
+		return sl ? (struct snode *)(void *)((char *)sl + NODE_SIZE) : NULL;
+	}
 	if (!mag.hooked)
 		mag_hook();
 	/* relaxed: only decides whether the lock is worth a try */
@@ -257,7 +353,7 @@ static struct snode *node_get(void)
 			return b;
 		}
 	}
-	return conc__malloc("stack.node", sizeof(struct snode));
+	return node_carve();
 }
 
 /* Cache a node nobody can reach any more. */
@@ -265,7 +361,7 @@ static void node_put(struct snode *n)
 {
 	if (conc__unlikely(mag.exiting ||
 			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
-		free(n);
+		node_free(n);
 		return;
 	}
 	if (conc__unlikely(!mag.hooked))
@@ -349,6 +445,7 @@ void conc__stack_trim_caches(void)
 	free_chain(mag.full);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 	depot_drain();
 }
 

@@ -635,7 +635,7 @@ static void run_stack_push(struct sweep *sw)
  * A push made while the pushing thread exits, after the stack's own
  * thread-exit hook has handed its node cache back (a destructor of a
  * pthread key created later runs after it): the node comes straight from
- * malloc (site stack.node_exiting).
+ * its own one-node slab (site stack.node_exiting).
  */
 static pthread_key_t late_key;
 static struct {
