@@ -81,7 +81,12 @@ int main(int argc, char **argv)
 {
 	unsigned long n = conc_model_iters(argc, argv, 100000);
 	unsigned B = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
+	/* 2 threads: every schedule with up to B preemptions; 3 threads:
+	 * every schedule with one preemption (a reader stopped anywhere while
+	 * the others run) - the planted bug needs exactly that, which the
+	 * random scheduler almost never produces (it would have to leave a
+	 * reader alone for the writer's ~40 steps). */
 	bool ok = conc_model_run<ebr_test<2, 1> >("epoch 2 threads", n, B);
-	ok = conc_model_run<ebr_test<3, 2> >("epoch 3 threads", n, B) && ok;
+	ok = conc_model_run<ebr_test<3, 2> >("epoch 3 threads", n, 1) && ok;
 	return ok ? 0 : 1;
 }
