@@ -3586,7 +3586,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the exchange that turns FULL -> TAKEN.
@@ -4162,7 +4163,8 @@ unsigned conc__queue_segment_slots(void)
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.

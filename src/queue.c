@@ -34,7 +34,8 @@
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the exchange that turns FULL -> TAKEN.

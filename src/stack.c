@@ -23,7 +23,8 @@
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
