@@ -1065,8 +1065,13 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
  * builds (-Dfault_hooks=true) can fail the k-th call and check that every
  * caller returns ENOMEM/EAGAIN with nothing lost or leaked.
  *
- * In normal builds these are plain calls to malloc/calloc/aligned_alloc/
- * pthread_create: the hooks cost nothing.
+ * Every call names its site with a string literal, the first argument:
+ *     conc__malloc("queue.create", sizeof *q)
+ * The names are unique in src/; the faults suite (tests/test_faults.c)
+ * reads them from the source and checks that its sweep reached each one.
+ *
+ * In normal builds these are macros that drop the name and call plain
+ * malloc/calloc/aligned_alloc/pthread_create: the hooks cost nothing.
  */
 #ifndef CONC_INTERNAL_FAULT_H
 #define CONC_INTERNAL_FAULT_H
@@ -1077,9 +1082,10 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <stdlib.h>
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-/* Return true when the call at this site should fail. */
-_Bool conc__fault_alloc(void);
-_Bool conc__fault_thread(void);
+/* Return true when the call at this site should fail; records the site as
+ * reached either way. */
+_Bool conc__fault_alloc(const char *site);
+_Bool conc__fault_thread(const char *site);
 /* Test control: fail the k-th call from now (1-based; 0 = never), and
  * count the calls made since the last reset. */
 void conc__fault_reset(void);
@@ -1087,34 +1093,57 @@ void conc__fault_fail_alloc_at(long k);
 void conc__fault_fail_thread_at(long k);
 long conc__fault_alloc_calls(void);
 long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+long conc__fault_thread_failures(void);
+/* The sites reached since the process started (never reset): up to max
+ * distinct names into names[]; returns how many there are.  The site of
+ * the call that was failed last, or NULL. */
+size_t conc__fault_sites(const char **names, size_t max);
+const char *conc__fault_last_failed(void);
+
+#define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
+#define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
+#define conc__aligned_alloc(site, align, n) \
+	conc__aligned_alloc_(conc__fault_alloc(site), (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(conc__fault_thread(site), (t), (attr), (fn), (arg))
 #else
-#define conc__fault_alloc() 0
-#define conc__fault_thread() 0
+/* Normal builds: the name is dropped unevaluated, and `fail` is the
+ * constant 0, which the compiler folds away. */
+#define conc__malloc(site, n) conc__malloc_(0, (n))
+#define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
+#define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(0, (t), (attr), (fn), (arg))
 #endif
 
-static inline void *conc__malloc(size_t n)
+static inline void *conc__malloc_(_Bool fail, size_t n)
 {
-	return conc__fault_alloc() ? NULL : malloc(n);
+	return fail ? NULL : malloc(n);
 }
 
-static inline void *conc__calloc(size_t k, size_t n)
+static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	return conc__fault_alloc() ? NULL : calloc(k, n);
+	return fail ? NULL : calloc(k, n);
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
-static inline void *conc__aligned_alloc(size_t align, size_t n)
+static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
-	if (conc__fault_alloc())
+	if (fail)
 		return NULL;
 	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
-static inline int conc__thread_create(pthread_t *t, const pthread_attr_t *attr,
-				      void *(*fn)(void *), void *arg)
+static inline int conc__thread_create_(_Bool fail, pthread_t *t,
+				       const pthread_attr_t *attr,
+				       void *(*fn)(void *), void *arg)
 {
-	if (conc__fault_thread())
+	if (fail)
 		return EAGAIN;
 	return pthread_create(t, attr, fn, arg);
 }
@@ -1694,7 +1723,7 @@ enum { CONC__STEAL_EMPTY, CONC__STEAL_OK, CONC__STEAL_RETRY };
 static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
 {
 	struct conc__deque_buf *a =
-		conc__malloc(sizeof *a + (size_t)cap * sizeof a->slot[0]);
+		conc__malloc("deque.buf", sizeof *a + (size_t)cap * sizeof a->slot[0]);
 	if (a)
 		a->mask = cap - 1;
 	return a;
@@ -2013,6 +2042,15 @@ unsigned conc_cpu_count(void)
 #define thread_calls conc__fault__thread_calls
 #define alloc_fail_at conc__fault__alloc_fail_at
 #define thread_fail_at conc__fault__thread_fail_at
+#define alloc_ppm conc__fault__alloc_ppm
+#define thread_ppm conc__fault__thread_ppm
+#define fail_seed conc__fault__fail_seed
+#define alloc_failed conc__fault__alloc_failed
+#define thread_failed conc__fault__thread_failed
+#define sites conc__fault__sites
+#define last_failed conc__fault__last_failed
+#define record conc__fault__record
+#define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
 /*
  * fault.c - failure injection for test builds (see internal/fault.h).
@@ -2022,29 +2060,133 @@ unsigned conc_cpu_count(void)
  * leaked.  Relaxed is enough: the test thread arms and reads the counters
  * before and after the calls it makes itself, and calls on other threads are
  * ordered by the joins and waits the test does anyway.
+ *
+ * Each call also records its site (the name the caller passes) in a small
+ * open-addressed table keyed by the name's address, so that the faults
+ * suite can compare the sites it reached with the names in the source.  A
+ * slot is claimed with a CAS and never released; the same name may sit in
+ * two slots when two translation units hold two copies of the literal
+ * (an inline function in a header), and conc__fault_sites merges them.
  */
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 #include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
 
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
+/* Random failures: parts per million of the calls, chosen by a hash of the
+ * call's number and the seed (so a run can be repeated). */
+static atomic_long alloc_ppm, thread_ppm;
+static atomic_ulong fail_seed;
+static atomic_long alloc_failed, thread_failed;
 
-static _Bool hit(atomic_long *calls, atomic_long *fail_at)
+/* Far more slots than there are sites in src/ (a few dozen at most). */
+#define SITE_SLOTS 256u
+
+/* The names of the sites reached; NULL: free.  A name is only looked up
+ * and, the first time, stored: a few instructions per call, as the
+ * instruction-count guard runs in hook builds. */
+static _Atomic(const char *) sites[SITE_SLOTS];
+static _Atomic(const char *) last_failed;
+
+static inline __attribute__((always_inline)) void record(const char *site)
 {
+	unsigned j = (unsigned)((uintptr_t)site >> 3) % SITE_SLOTS;
+	for (unsigned i = 0; i < SITE_SLOTS; i++, j = (j + 1) % SITE_SLOTS) {
+		/* relaxed: the table is read by the test thread after the
+		 * joins that order the calls it cares about. */
+		const char *cur = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (cur == site)
+			return;
+		if (!cur && (atomic_compare_exchange_strong_explicit(&sites[j], &cur, site,
+								       memory_order_relaxed,
+								       memory_order_relaxed) ||
+			     cur == site))
+			return;
+	}
+	/* Table full: cannot happen with the sites src/ has; the suite
+	 * would then report the site as not reached. */
+}
+
+static __attribute__((noinline)) _Bool random_fail(long n, long ppm)
+{
+	uint64_t x = (uint64_t)n * 0x9e3779b97f4a7c15u ^
+		     atomic_load_explicit(&fail_seed, memory_order_relaxed);
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9u;
+	x ^= x >> 29;
+	return x % 1000000u < (uint64_t)ppm;
+}
+
+/* Inlined into both hooks: a call costs a handful of instructions while
+ * nothing is armed (the instruction-count guard runs in hook builds). */
+static inline __attribute__((always_inline)) _Bool
+hit(const char *site, atomic_long *calls, atomic_long *fail_at, atomic_long *ppm,
+    atomic_long *failed)
+{
+	record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
 	long k = atomic_load_explicit(fail_at, memory_order_relaxed);
-	return k != 0 && n == k;
+	long r = atomic_load_explicit(ppm, memory_order_relaxed);
+	if ((k != 0 && n == k) || (r != 0 && random_fail(n, r))) {
+		atomic_store_explicit(&last_failed, site, memory_order_relaxed);
+		atomic_fetch_add_explicit(failed, 1, memory_order_relaxed);
+		return 1;
+	}
+	return 0;
 }
 
-_Bool conc__fault_alloc(void)
+_Bool conc__fault_alloc(const char *site)
 {
-	return hit(&alloc_calls, &alloc_fail_at);
+	return hit(site, &alloc_calls, &alloc_fail_at, &alloc_ppm, &alloc_failed);
 }
 
-_Bool conc__fault_thread(void)
+_Bool conc__fault_thread(const char *site)
 {
-	return hit(&thread_calls, &thread_fail_at);
+	return hit(site, &thread_calls, &thread_fail_at, &thread_ppm, &thread_failed);
+}
+
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed)
+{
+	atomic_store_explicit(&fail_seed, seed, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, alloc, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, thread, memory_order_relaxed);
+}
+
+long conc__fault_alloc_failures(void)
+{
+	return atomic_load_explicit(&alloc_failed, memory_order_relaxed);
+}
+
+long conc__fault_thread_failures(void)
+{
+	return atomic_load_explicit(&thread_failed, memory_order_relaxed);
+}
+
+size_t conc__fault_sites(const char **names, size_t max)
+{
+	size_t n = 0;
+	for (unsigned j = 0; j < SITE_SLOTS; j++) {
+		const char *name = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (!name)
+			continue;
+		size_t i = 0;
+		while (i < n && i < max && strcmp(names[i], name) != 0)
+			i++;
+		if (i < n && i < max)
+			continue; /* a second copy of the literal */
+		if (n < max)
+			names[n] = name;
+		n++;
+	}
+	return n;
+}
+
+const char *conc__fault_last_failed(void)
+{
+	return atomic_load_explicit(&last_failed, memory_order_relaxed);
 }
 
 void conc__fault_reset(void)
@@ -2053,6 +2195,11 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&thread_fail_at, 0, memory_order_relaxed);
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&thread_calls, 0, memory_order_relaxed);
+	atomic_store_explicit(&last_failed, NULL, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&alloc_failed, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_failed, 0, memory_order_relaxed);
 }
 
 void conc__fault_fail_alloc_at(long k)
@@ -2085,7 +2232,17 @@ typedef int conc__fault_unused;
 #undef thread_calls
 #undef alloc_fail_at
 #undef thread_fail_at
+#undef alloc_ppm
+#undef thread_ppm
+#undef fail_seed
+#undef alloc_failed
+#undef thread_failed
+#undef sites
+#undef last_failed
+#undef record
+#undef random_fail
 #undef hit
+#undef SITE_SLOTS
 
 /* ==== src/park.c ======================================================== */
 /*
@@ -3094,7 +3251,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
@@ -3302,7 +3459,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;
@@ -3851,7 +4008,7 @@ static struct seg *seg_get(conc_queue *q)
 		/* relaxed: the count only bounds the cache's size */
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
 	} else {
-		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
 		if (!s)
 			return NULL;
 		s->q = q;
@@ -3905,7 +4062,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
 		return ENOMEM;
 	memset(q, 0, sizeof *q);
@@ -4435,7 +4592,7 @@ static struct snode *node_get(void)
 		return n;
 	}
 	if (conc__unlikely(mag.exiting))
-		return conc__malloc(sizeof(struct snode));
+		return conc__malloc("stack.node_exiting", sizeof(struct snode));
 	if (!mag.hooked)
 		mag_hook();
 	/* relaxed: only decides whether the lock is worth a try */
@@ -4453,7 +4610,7 @@ static struct snode *node_get(void)
 			return b;
 		}
 	}
-	return conc__malloc(sizeof(struct snode));
+	return conc__malloc("stack.node", sizeof(struct snode));
 }
 
 /* Cache a node nobody can reach any more. */
@@ -4554,7 +4711,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
@@ -4995,14 +5152,17 @@ uint64_t conc__stack_eliminated(conc_stack *s)
  *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
  *     conc_pool_wait (seq_cst fence, then a notify if any).
  *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
- *     the injector still holds work, it wakes one more worker.  A worker
+ *     a queue (the injector or a deque) still holds work, it wakes one more
+ *     worker.  A worker
  *     that moves a batch from the injector to its deque wakes a sleeper
  *     too (fence, then the waiter count): the batch's other tasks must not
  *     wait behind the one it runs.
  *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
  *     injector, every deque and its stop flag; wait only if all are empty.
- *   PARKED -> RUNNING: woken (or the re-check found work); it clears
- *     `wake_pending` and looks for work.
+ *   PARKED -> SEARCHING: woken (or the re-check found work); it clears
+ *     `wake_pending` and searches, so that leaving the search with work
+ *     still queued wakes the next worker (a chain of wakes: one per
+ *     sleeper that work is left for).
  *   An outside push (its CAS is the seq_cst publishing write) then reads
  *   work_park's waiter count: one load when nobody sleeps.  If somebody
  *   sleeps, nobody searches (seq_cst load) and no wake is in flight
@@ -5214,7 +5374,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 			return b;
 	}
 	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc(sizeof *b);
+	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
 	if (b)
 		block_clear(b);
 	errno = saved_errno;
@@ -5603,6 +5763,7 @@ static void worker_loop(conc__worker *w)
 			return;
 		idle_notify(p);
 
+	search:
 		/* SEARCHING */
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
@@ -5618,11 +5779,18 @@ static void worker_loop(conc__worker *w)
 				break;
 		}
 		if (found) {
-			/* seq_cst: the searcher half of the wake argument. */
-			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1 &&
-			    inj_pushed(p) != inj_popped(p) &&
-			    conc__park_has_waiters(&p->work_park))
-				wake_one(p);
+			/* seq_cst RMW, then a seq_cst fence before the loads of
+			 * work_available: the searcher half of the wake
+			 * argument (a pusher that saw us searching skipped its
+			 * wake; the last searcher to leave looks at every
+			 * queue - the injector and the deques, where a batch
+			 * may wait behind a task that blocks - and hands the
+			 * wake on). */
+			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1) {
+				atomic_thread_fence(memory_order_seq_cst);
+				if (conc__park_has_waiters(&p->work_park) && work_available(p))
+					wake_one(p);
+			}
 			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 			run_worker_task(w, t);
 			continue;
@@ -5641,6 +5809,16 @@ static void worker_loop(conc__worker *w)
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
 		}
 		clear_wake_pending(p);
+		/* Woken (or the re-check found work): search, counted in
+		 * `searching`, rather than run straight away.  A pusher that
+		 * skipped its wake because ours was pending relies on us, and
+		 * the task we find first may not be the one it left (another
+		 * worker's deque may hold it, behind a task that blocks): as a
+		 * searcher we hand the wake on when we leave with work still
+		 * queued. */
+		if (stop_requested(w))
+			return;
+		goto search;
 	}
 }
 
@@ -5701,7 +5879,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 {
 	conc__worker *w = rec_at(p, i);
 	if (!w) {
-		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		w = conc__aligned_alloc("pool.worker", CONC_PAD, sizeof *w);
 		if (!w)
 			return ENOMEM;
 		memset(w, 0, sizeof *w);
@@ -5752,7 +5930,7 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -5833,7 +6011,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
 		return EINVAL;
 
-	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	conc_pool *p = conc__aligned_alloc("pool.create", CONC_PAD, sizeof *p);
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
@@ -6380,7 +6558,7 @@ static int handle_alloc(conc_scope *s, conc_thread **out)
 	if (s->tail_used == c->cap) {
 		size_t cap = c->cap < 64 ? 64 : c->cap * 2;
 		size_t head = conc__round_up(sizeof(struct chunk), sizeof(conc_thread));
-		struct chunk *n = conc__aligned_alloc(_Alignof(conc_thread),
+		struct chunk *n = conc__aligned_alloc("scope.handles", _Alignof(conc_thread),
 						      head + cap * sizeof(conc_thread));
 		if (!n) {
 			pthread_mutex_unlock(&s->lock);
@@ -6709,7 +6887,7 @@ static int start_thread(conc_thread *h)
 	/* relaxed: a count for tests; the thread's exit decrements it. */
 	atomic_fetch_add_explicit(&cache.live, 1, memory_order_relaxed);
 	pthread_t t;
-	int err = conc__thread_create(&t, &attr, worker_main, h); /* LP: spawn */
+	int err = conc__thread_create("scope.thread", &t, &attr, worker_main, h); /* LP: spawn */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err) {
@@ -7085,7 +7263,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	 * whoever takes it. */
 	if (w)
 		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc(sizeof *t);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
 	if (!t)
 		return false;
 	atomic_init(&t->job, j);
@@ -7418,7 +7596,7 @@ static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 		/* The parent's slots may be in use by its left half. */
 		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
 		if (d) {
-			own = conc__malloc((size_t)d * l->stride);
+			own = conc__malloc("parallel.reduce_slots", (size_t)d * l->stride);
 			if (!own) {
 				record(l, ENOMEM);
 				return;
@@ -7501,7 +7679,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		unsigned d = n ? depth_of(n, l.grain) : 0;
 		if (l.stride > SIZE_MAX / (d + 1u))
 			return ENOMEM;
-		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		block = conc__malloc("parallel.reduce_root", (size_t)(d + 1u) * l.stride);
 		if (!block)
 			return ENOMEM;
 		acc = block;

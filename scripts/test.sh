@@ -27,6 +27,10 @@ builds=${CONC_TEST_BUILDS:-gcc clang tsan asan aarch64 aarch64-clang}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 passed=0 failed=0 status=0 skipped=""
+# One line per build for the Reliability table (scripts/reliability.py).
+mkdir -p build
+summary=build/reliability-builds.txt
+: >"$summary"
 
 setup() { # dir, then meson options
 	dir=$1
@@ -107,7 +111,13 @@ for b in $builds; do
 	bad=$(grep -E '^(Fail|Timeout|Unexpected Pass):' "$log" | awk '{s += $NF} END {print s + 0}')
 	passed=$((passed + ${ok:-0}))
 	failed=$((failed + ${bad:-0}))
+	echo "reliability: build $b | tests passed=${ok:-0} failed=${bad:-0} time=$(($(date +%s) - start)) s" >>"$summary"
 done
 [ -n "$skipped" ] && echo "builds skipped (reasons above):$skipped"
+# The figures the reliability suites printed, as one table.
+dirs=""
+for b in $builds; do [ -d "build/test-$b" ] && dirs="$dirs build/test-$b"; done
+# shellcheck disable=SC2086
+python3 scripts/reliability.py $dirs || true
 echo "tests: $passed passed, $failed failed"
 exit $status

@@ -777,7 +777,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
@@ -985,7 +985,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;

@@ -163,7 +163,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	 * whoever takes it. */
 	if (w)
 		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc(sizeof *t);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
 	if (!t)
 		return false;
 	atomic_init(&t->job, j);
@@ -496,7 +496,7 @@ static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 		/* The parent's slots may be in use by its left half. */
 		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
 		if (d) {
-			own = conc__malloc((size_t)d * l->stride);
+			own = conc__malloc("parallel.reduce_slots", (size_t)d * l->stride);
 			if (!own) {
 				record(l, ENOMEM);
 				return;
@@ -579,7 +579,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		unsigned d = n ? depth_of(n, l.grain) : 0;
 		if (l.stride > SIZE_MAX / (d + 1u))
 			return ENOMEM;
-		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		block = conc__malloc("parallel.reduce_root", (size_t)(d + 1u) * l.stride);
 		if (!block)
 			return ENOMEM;
 		acc = block;

@@ -168,7 +168,7 @@ static struct seg *seg_get(conc_queue *q)
 		/* relaxed: the count only bounds the cache's size */
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
 	} else {
-		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
 		if (!s)
 			return NULL;
 		s->q = q;
@@ -222,7 +222,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
 		return ENOMEM;
 	memset(q, 0, sizeof *q);

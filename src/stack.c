@@ -245,7 +245,7 @@ static struct snode *node_get(void)
 		return n;
 	}
 	if (conc__unlikely(mag.exiting))
-		return conc__malloc(sizeof(struct snode));
+		return conc__malloc("stack.node_exiting", sizeof(struct snode));
 	if (!mag.hooked)
 		mag_hook();
 	/* relaxed: only decides whether the lock is worth a try */
@@ -263,7 +263,7 @@ static struct snode *node_get(void)
 			return b;
 		}
 	}
-	return conc__malloc(sizeof(struct snode));
+	return conc__malloc("stack.node", sizeof(struct snode));
 }
 
 /* Cache a node nobody can reach any more. */
@@ -364,7 +364,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
