@@ -211,7 +211,8 @@ inline void conc_epoch_pin(conc_epoch *d)
 		if (__builtin_expect((uint32_t)s == 0, 1)) {
 			/* outermost: relaxed load of the epoch, relaxed store
 			 * and a compiler barrier - the proof is in
-			 * src/epoch.c (LP: pin) */
+			 * src/epoch.c (LP: pin); the same steps as
+			 * conc__ebr_pin (src/internal/alg_epoch.h) */
 			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
 						     __ATOMIC_RELAXED);
 			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);
@@ -1329,6 +1330,98 @@ uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif
+/* ---- src/internal/atomics.h -------------------------------------------- */
+/*
+ * atomics.h (internal) - the thin atomics layer under the algorithm cores
+ * (internal/alg_*.h).
+ *
+ * Why.  The cores - the CAS loops, the MS link and tail swing, the slot
+ * claims, the epoch pin and advance - are written once, against these
+ * macros, so that the same text compiles into libconc (here, <stdatomic.h>
+ * and the GNU __atomic builtins: the generated code is what the direct
+ * calls gave) and into the Relacy model checker's harnesses
+ * (tests/models/relacy_*.cc define CONC_RELACY and map them to rl::atomic,
+ * rl::var and Relacy's fences).  A model then checks the library's code,
+ * not a copy of it.  The cores must therefore be valid C11 and C++.
+ *
+ *   CONC_ATOMIC(T)      an atomic object (_Atomic(T) / rl::atomic<T>)
+ *   CONC_RAW_ATOMIC(T)  a plain T accessed only with conc_raw_* (epoch's
+ *                       record words, which a public C++ header also
+ *                       reads) / rl::atomic<T>
+ *   CONC_PLAIN(T)       a non-atomic field a core touches (T / rl::var<T>),
+ *                       read and written as conc_v(x), so that Relacy sees
+ *                       data races and accesses to freed memory on it
+ *   conc_ld, conc_st, conc_xchg, conc_cas (strong), conc_faa, conc_fence;
+ *   conc_raw_ld, conc_raw_st, conc_raw_cas for CONC_RAW_ATOMIC objects;
+ *   CONC_MO_* the memory orders, CONC_MO_T their type;
+ *   CONC_ALG_INLINE, how the cores' functions are declared.
+ */
+#ifndef CONC_INTERNAL_ATOMICS_H
+#define CONC_INTERNAL_ATOMICS_H
+
+#ifdef CONC_RELACY
+/* The Relacy harness includes <relacy/relacy.hpp> first. */
+#define CONC_ATOMIC(T) rl::atomic<T>
+#define CONC_RAW_ATOMIC(T) rl::atomic<T>
+#define CONC_PLAIN(T) rl::var<T>
+#define conc_v(x) ((x)($))
+#define CONC_MO_T rl::memory_order
+#define CONC_MO_RELAXED rl::mo_relaxed
+#define CONC_MO_ACQUIRE rl::mo_acquire
+#define CONC_MO_RELEASE rl::mo_release
+#define CONC_MO_ACQ_REL rl::mo_acq_rel
+#define CONC_MO_SEQ_CST rl::mo_seq_cst
+#define conc_ld(p, mo) ((*(p))($).load(mo))
+#define conc_st(p, v, mo) ((*(p))($).store((v), (mo)))
+#define conc_xchg(p, v, mo) ((*(p))($).exchange((v), (mo)))
+#define conc_cas(p, expp, v, mo, fmo) ((*(p))($).compare_exchange_strong(*(expp), (v), (mo), (fmo)))
+#define conc_faa(p, v, mo) ((*(p))($).fetch_add((v), (mo)))
+#define conc_fence(mo) rl::atomic_thread_fence((mo), $)
+#define conc_raw_ld conc_ld
+#define conc_raw_st conc_st
+#define conc_raw_cas conc_cas
+#define conc_compiler_fence() ((void)0)
+#define conc_pause() ((void)0)
+#define conc_likely(x) (x)
+#define conc_unlikely(x) (x)
+#define CONC_ALG_INLINE static inline
+#else
+#include <stdatomic.h>
+#include <stdbool.h>
+
+
+#define CONC_ATOMIC(T) _Atomic(T)
+#define CONC_RAW_ATOMIC(T) T
+#define CONC_PLAIN(T) T
+#define conc_v(x) (x)
+#define CONC_MO_T int /* memory_order_x == __ATOMIC_X in gcc and clang */
+#define CONC_MO_RELAXED memory_order_relaxed
+#define CONC_MO_ACQUIRE memory_order_acquire
+#define CONC_MO_RELEASE memory_order_release
+#define CONC_MO_ACQ_REL memory_order_acq_rel
+#define CONC_MO_SEQ_CST memory_order_seq_cst
+#define conc_ld(p, mo) atomic_load_explicit((p), (mo))
+#define conc_st(p, v, mo) atomic_store_explicit((p), (v), (mo))
+#define conc_xchg(p, v, mo) atomic_exchange_explicit((p), (v), (mo))
+#define conc_cas(p, expp, v, mo, fmo) \
+	atomic_compare_exchange_strong_explicit((p), (expp), (v), (mo), (fmo))
+#define conc_faa(p, v, mo) atomic_fetch_add_explicit((p), (v), (mo))
+#define conc_fence(mo) atomic_thread_fence(mo)
+#define conc_raw_ld(p, mo) __atomic_load_n((p), (mo))
+#define conc_raw_st(p, v, mo) __atomic_store_n((p), (v), (mo))
+#define conc_raw_cas(p, expp, v, mo, fmo) \
+	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
+#define conc_compiler_fence() conc__compiler_barrier()
+#define conc_pause() conc__cpu_relax()
+#define conc_likely(x) conc__likely(x)
+#define conc_unlikely(x) conc__unlikely(x)
+/* always_inline: inlined early, the cores compile to what the code they
+ * replaced compiled to (plain inline was inlined later and laid out the
+ * stack's pop differently: +2% instructions in the instr guard). */
+#define CONC_ALG_INLINE static inline __attribute__((always_inline))
+#endif
+
+#endif
 /* ---- src/internal/epoch.h ---------------------------------------------- */
 /*
  * epoch.h (internal) - what other parts of libconc ask the epoch core.
@@ -2271,6 +2364,7 @@ void conc__park_wake(conc__park *p, int all)
 #define collect_own conc__epoch__collect_own
 #define help_others conc__epoch__help_others
 #define all_at conc__epoch__all_at
+#define try_all_at conc__epoch__try_all_at
 #define try_advance conc__epoch__try_advance
 #define arm conc__epoch__arm
 #define find_rec conc__epoch__find_rec
@@ -2372,6 +2466,118 @@ void conc__park_wake(conc__park *p, int all)
  * busy domain cannot keep a barrier looping.
  */
 
+/* ---- src/internal/alg_epoch.h ------------------------------------------ */
+/*
+ * alg_epoch.h (internal) - the epoch core: the pin announcement and its
+ * barrier, the unpin release, the retire tag, the advance (the check over
+ * the participants, the barrier, the CAS) and the due test, written
+ * against internal/atomics.h so that src/epoch.c and the Relacy model
+ * (tests/models/relacy_epoch.cc) run the same code.  The grace-period
+ * proof and the registration, bags and locks around it are in src/epoch.c.
+ *
+ * A record's state word is (e mod 2^32) << 32 | depth (pinned iff the
+ * depth is not 0, having read E = e at the outermost pin); the domain's
+ * epoch E only grows, by the CAS of an advance.  Both are plain uint64_t
+ * accessed atomically in C (conc/epoch.h's inline pin reads them as C++
+ * too), rl::atomic in the model.
+ *
+ * fence: true in fence mode (no membarrier: pin and the tag read need a
+ * seq_cst fence of their own); false when the advancer's heavy barrier
+ * (membarrier) stands in for them - the model has no membarrier and runs
+ * fence mode, its planted bug is a pin without either.
+ */
+#ifndef CONC_INTERNAL_ALG_EPOCH_H
+#define CONC_INTERNAL_ALG_EPOCH_H
+
+#include <stdint.h>
+
+
+/* The reader's half of the pin/advance barrier pair. */
+CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
+{
+	if (conc_unlikely(fence))
+		conc_fence(CONC_MO_SEQ_CST);
+	else
+		conc_compiler_fence();
+}
+
+/* Outermost pin: announce "pinned at E" (LP: pin), then the light barrier
+ * orders the announcement before the section's loads.  relaxed (both): a
+ * stale E only makes this pin hold advances back longer. */
+CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
+				 CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
+	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
+	conc__ebr_light_barrier(fence);
+}
+
+/* Outermost unpin.  release: everything the section did happens-before an
+ * advance whose scan reads this store (acquire), hence before the
+ * callbacks that advance lets run. */
+CONC_ALG_INLINE void conc__ebr_unpin(CONC_RAW_ATOMIC(uint64_t) *state)
+{
+	conc_raw_st(state, 0, CONC_MO_RELEASE);
+}
+
+/* The epoch a collector acts on.  acquire: pairs with the release CAS of
+ * an advance, so that a collector that sees E >= t + GRACE also sees the
+ * critical sections that the advance waited for as finished. */
+CONC_ALG_INLINE uint64_t conc__ebr_load_epoch(CONC_RAW_ATOMIC(uint64_t) *epoch)
+{
+	return conc_raw_ld(epoch, CONC_MO_ACQUIRE);
+}
+
+/* The tag of a node retired now.  Read after the caller's unlink; in fence
+ * mode a seq_cst fence orders the two, with membarrier the proof needs
+ * only program order (the compiler barrier keeps the compiler to it). */
+CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	conc__ebr_light_barrier(fence);
+	return conc__ebr_load_epoch(epoch);
+}
+
+/* Whether a node tagged t may run at epoch e. */
+CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
+{
+	return t + CONC__EPOCH_GRACE <= e;
+}
+
+/* Whether the record with this state word holds the advance from e back:
+ * pinned, at another epoch.  mo: relaxed for the cheap look, acquire for
+ * the decisive scan (pairs with unpin's release). */
+CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint64_t e,
+					CONC_MO_T mo)
+{
+	uint64_t s = conc_raw_ld(state, mo);
+	return (uint32_t)s != 0 && (uint32_t)(s >> 32) != (uint32_t)e;
+}
+
+/*
+ * Try to move E from e to e+1: read E, a cheap look over the participants
+ * (all_at(ctx, e, relaxed): a pin at an older epoch that is already
+ * visible fails the advance anyway, so don't pay the heavy barrier for
+ * it), the heavy barrier, the decisive scan (all_at(ctx, e, acquire): every
+ * pinned participant is at e), then the CAS.  all_at returns whether no
+ * participant holds e back (conc__ebr_holds_back on each).  Returns true
+ * when E moved (by us); a failed CAS means another advancer moved it.
+ */
+CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
+					 bool (*all_at)(void *ctx, uint64_t e, CONC_MO_T mo),
+					 void *ctx, void (*heavy_barrier)(void))
+{
+	uint64_t e = conc__ebr_load_epoch(epoch);
+	if (!all_at(ctx, e, CONC_MO_RELAXED))
+		return false;
+	heavy_barrier();
+	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
+		return false;
+	/* release: carries the scan above to every collector that reads the
+	 * new epoch with acquire */
+	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
+}
+
+#endif
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
@@ -2531,10 +2737,7 @@ static int sys_membarrier(int cmd)
 /* The reader's half: free with membarrier, a real fence without. */
 static inline void light_barrier(void)
 {
-	if (conc__unlikely(use_fences))
-		atomic_thread_fence(memory_order_seq_cst);
-	else
-		conc__compiler_barrier();
+	conc__ebr_light_barrier(use_fences);
 }
 
 /* The advancer's half: a full barrier on every CPU running our threads. */
@@ -2663,10 +2866,8 @@ static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
 
 static uint64_t load_epoch(conc_epoch *d)
 {
-	/* acquire: pairs with the release store of an advance, so that a
-	 * collector that sees E >= t + 3 also sees the critical sections that
-	 * the advance waited for as finished. */
-	return domain_epoch(d, __ATOMIC_ACQUIRE);
+	/* acquire: see conc__ebr_load_epoch */
+	return conc__ebr_load_epoch(&d->epoch);
 }
 
 /*
@@ -2717,7 +2918,7 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	uint64_t k = 0;
 	while (n) {
 		conc_epoch_node *next = n->next;
-		if (n->epoch + GRACE <= e) {
+		if (conc__ebr_due(n->epoch, e)) {
 			n->fn(n);
 			k++;
 		} else {
@@ -2837,12 +3038,22 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next) {
-		uint64_t s = rec_state(r, mo);
-		if (state_behind(s, e))
+	for (rec *r = d->records; r; r = r->next)
+		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
-	}
 	return true;
+}
+
+/* all_at for conc__ebr_try_advance: the scans take the record list's read
+ * lock with trylock, so a busy list fails the attempt. */
+static bool try_all_at(void *ctx, uint64_t e, int mo)
+{
+	conc_epoch *d = ctx;
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	bool ok = all_at(d, e, mo);
+	pthread_rwlock_unlock(&d->lock);
+	return ok;
 }
 
 /*
@@ -2855,28 +3066,9 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
  */
 static bool try_advance(conc_epoch *d)
 {
-	uint64_t e = load_epoch(d);
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* A cheap look first: a pin at an older epoch that is already visible
-	 * fails the advance anyway, so don't pay the heavy barrier for it.
-	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
-	bool ok = all_at(d, e, __ATOMIC_RELAXED);
-	pthread_rwlock_unlock(&d->lock);
-	if (!ok)
-		return false;
-	heavy_barrier();
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* acquire: the decisive scan (all_at says what it pairs with) */
-	ok = all_at(d, e, __ATOMIC_ACQUIRE);
-	pthread_rwlock_unlock(&d->lock);
-	/* release: carries the scan above to every collector that reads the
-	 * new epoch with acquire.  A failed CAS means another advancer moved
-	 * E first: nothing to do. */
-	return ok && __atomic_compare_exchange_n(&d->epoch, &e, e + 1, false,
-						 __ATOMIC_RELEASE,
-						 __ATOMIC_RELAXED); /* LP: advance */
+	/* read E, cheap look, heavy barrier, decisive scan, CAS: the steps and
+	 * their orders are in internal/alg_epoch.h */
+	return conc__ebr_try_advance(&d->epoch, try_all_at, d, heavy_barrier);
 }
 
 /* ---- registration ----------------------------------------------------- */
@@ -3126,12 +3318,9 @@ void conc__epoch_pin_slow(conc_epoch *d)
 			__atomic_store_n(&r->hot.state, s + 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* relaxed: a stale E only makes this pin hold advances back longer;
-	 * the store is ordered before the section's loads by light_barrier
-	 * (together with the advancer's heavy barrier). */
-	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->hot.state, e << 32 | 1, __ATOMIC_RELAXED); /* LP: pin */
-	light_barrier();
+	/* the announcement is ordered before the section's loads by the light
+	 * barrier (together with the advancer's heavy barrier) */
+	conc__ebr_pin(&r->hot.state, &d->epoch, use_fences); /* LP: pin */
 }
 
 void conc__epoch_unpin_slow(conc_epoch *d)
@@ -3150,10 +3339,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* release: everything the section did happens-before an advance
-	 * whose scan reads this store (acquire), hence before the callbacks
-	 * that advance lets run. */
-	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
+	conc__ebr_unpin(&r->hot.state); /* release: see there */
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
@@ -3186,8 +3372,7 @@ static uint64_t retire_tag(conc_epoch *d)
 	/* The tag is read after the caller's unlink; in fence mode a seq_cst
 	 * fence orders the two, with membarrier the proof needs only program
 	 * order (the compiler barrier keeps the compiler to it). */
-	light_barrier();
-	return load_epoch(d);
+	return conc__ebr_retire_tag(&d->epoch, use_fences);
 }
 
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
@@ -3486,6 +3671,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef collect_own
 #undef help_others
 #undef all_at
+#undef try_all_at
 #undef try_advance
 #undef arm
 #undef find_rec
@@ -3507,25 +3693,26 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef ADVANCE_GAP_NS
 #undef NO_DOMAIN
 #undef HELP_MIN
+#undef CONC_INTERNAL_ALG_EPOCH_H
 
 /* ==== src/queue.c ======================================================= */
 /* file-local names of src/queue.c, made unique in this unit */
-#define SLOT_EMPTY conc__queue__SLOT_EMPTY
-#define SLOT_FULL conc__queue__SLOT_FULL
-#define SLOT_TAKEN conc__queue__SLOT_TAKEN
 #define seg conc__queue__seg
-#define seg_reset conc__queue__seg_reset
-#define cache_push conc__queue__cache_push
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
+#define seg_retire conc__queue__seg_retire
+#define seg_reset conc__queue__seg_reset
+#define cache_push conc__queue__cache_push
 #define queue_free_memory conc__queue__queue_free_memory
 #define queue_unref conc__queue__queue_unref
 #define seg_reclaim conc__queue__seg_reclaim
 #define next_of conc__queue__next_of
-#define advance_head conc__queue__advance_head
 #define waitpop_try conc__queue__waitpop_try
 #define waitpop_closed conc__queue__waitpop_closed
 #define queue_waitpop conc__queue__queue_waitpop
+#define SLOT_EMPTY conc__queue__SLOT_EMPTY
+#define SLOT_FULL conc__queue__SLOT_FULL
+#define SLOT_TAKEN conc__queue__SLOT_TAKEN
 /*
  * queue.c - unbounded MPMC FIFO queue: a Michael-Scott list of segments,
  * each an array of slots claimed with fetch-and-add (FAAArrayQueue,
@@ -3562,7 +3749,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the exchange that turns FULL -> TAKEN.
@@ -3609,11 +3797,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 
 #define SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
-#define CLOSED_BIT ((uint_fast64_t)1 << 62)
-#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
-#define CONC__SLOT_WAIT 128                     /* pop's wait for a late pusher */
-
-enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+#define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -3638,6 +3822,157 @@ struct conc_queue {
 	atomic_uint ncached;
 	atomic_size_t refs;
 };
+
+/* The push and pop loops live in internal/alg_queue.h (shared with the
+ * Relacy model); it needs these three from this file. */
+static struct seg *seg_get(conc_queue *q);
+static void seg_put(conc_queue *q, struct seg *s);
+static void seg_retire(conc_queue *q, struct seg *s);
+/* ---- src/internal/alg_queue.h ------------------------------------------ */
+/*
+ * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
+ * loops of the FAAArrayQueue (slot claim by fetch-and-add, the MS link and
+ * tail swing, the head advance), written against internal/atomics.h so
+ * that src/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
+ * the same code.  The argument (invariants, linearization points, why each
+ * memory order) is in src/queue.c's header comment.
+ *
+ * The includer provides, before including this file:
+ *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
+ *     seg *), state[SEG_SLOTS] (unsigned char) and CONC_PLAIN(void *)
+ *     val[SEG_SLOTS];
+ *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
+ *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
+ *     published), seg_retire(q, s) (s left the list: reclaim it after a
+ *     grace period).
+ * The callers pin their epoch domain around these calls.
+ * Only src/queue.c includes it (the amalgamation inlines it there).
+ */
+#ifndef CONC_INTERNAL_ALG_QUEUE_H
+#define CONC_INTERNAL_ALG_QUEUE_H
+
+#include <errno.h>
+#include <stdint.h>
+
+
+#define CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+
+/* The link CAS's success order.  Only the Relacy harness overrides it (its
+ * planted bug: the link weakened to relaxed must be reported). */
+#ifndef CONC__Q_LINK_MO
+#define CONC__Q_LINK_MO CONC_MO_SEQ_CST
+#endif
+
+/* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
+CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
+{
+	for (;;) {
+		/* acquire: pairs with the CASes that move tail, so the segment's
+		 * initialisation is visible */
+		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
+		 * and a sleeper's re-check rely on the single order S; on x86
+		 * every RMW is a full barrier anyway. */
+		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
+		if (conc_unlikely(i & CLOSED_BIT))
+			return EPIPE;
+		if (conc_likely(i < SEG_SLOTS)) {
+			conc_v(t->val[i]) = item;
+			/* seq_cst: the publishing write of park.h's protocol (and
+			 * a release of val[i] for the pop's acquire). */
+			if (conc_xchg(&t->state[i], SLOT_FULL, CONC_MO_SEQ_CST) == /* LP: push */
+			    SLOT_EMPTY)
+				return 0;
+			continue; /* a pop gave up on our slot (I3): next index */
+		}
+		/* t is full: help link or advance (Michael-Scott). */
+		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
+		if (n == CLOSED_SEG)
+			return EPIPE;
+		if (n) {
+			/* release: publishes n's initialisation to tail readers */
+			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			continue;
+		}
+		struct seg *s = seg_get(q);
+		if (!s)
+			return ENOMEM; /* nothing published: the queue is unchanged */
+		conc_v(s->val[0]) = item;
+		conc_st(&s->state[0], SLOT_FULL, CONC_MO_RELAXED);
+		conc_st(&s->enq, 1, CONC_MO_RELAXED);
+		struct seg *expect = NULL;
+		/* seq_cst: publishes s (release part) and is the publishing
+		 * write of park.h's protocol for the item in slot 0. */
+		if (conc_cas(&t->next, &expect, s, CONC__Q_LINK_MO, /* LP: push */
+			     CONC_MO_ACQUIRE)) {
+			conc_cas(&q->tail, &t, s, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			return 0;
+		}
+		seg_put(q, s); /* never published */
+		if (expect == CLOSED_SEG)
+			return EPIPE;
+		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+}
+
+/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
+CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct seg *n)
+{
+	struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+	if (t == h)
+		/* release: publishes n's initialisation to tail readers */
+		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	/* release: publishes n to head readers (acquire in try_pop) */
+	if (conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+		seg_retire(q, h); /* I4: head and tail have both left h */
+}
+
+CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
+{
+	for (;;) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
+		/* seq_cst (both): the pop-empty argument in queue.c */
+		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
+				  & ~CLOSED_BIT;
+		if (d >= e) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* empty */
+			if (d >= SEG_SLOTS) {
+				conc__q_advance_head(q, h, n);
+				continue;
+			}
+		}
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
+		if (i >= SEG_SLOTS) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* LP: pop-empty (every slot of h claimed) */
+			conc__q_advance_head(q, h, n);
+			continue;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; k < CONC__SLOT_WAIT &&
+				conc_ld(&h->state[i], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+			conc_pause();
+		/* acquire: pairs with the pusher's exchange; makes val[i]
+		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
+		if (conc_xchg(&h->state[i], SLOT_TAKEN, CONC_MO_ACQUIRE) == SLOT_FULL) { /* LP: pop */
+			*item = conc_v(h->val[i]);
+			return true;
+		}
+	}
+}
+
+#endif
 
 /* ---- segments ---------------------------------------------------------- */
 
@@ -3790,70 +4125,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
-	int err = 0;
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CASes that move tail, so the segment's
-		 * initialisation is visible */
-		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
-		 * and a sleeper's re-check rely on the single order S; on x86
-		 * every RMW is a full barrier anyway. */
-		uint_fast64_t i = atomic_fetch_add_explicit(&t->enq, 1, memory_order_seq_cst);
-		if (conc__unlikely(i & CLOSED_BIT)) {
-			err = EPIPE;
-			break;
-		}
-		if (conc__likely(i < SEG_SLOTS)) {
-			t->val[i] = item;
-			/* seq_cst: the publishing write of park.h's protocol (and
-			 * a release of val[i] for the pop's acquire). */
-			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
-						     memory_order_seq_cst) == SLOT_EMPTY)
-				break;
-			continue; /* a pop gave up on our slot (I3): next index */
-		}
-		/* t is full: help link or advance (Michael-Scott). */
-		struct seg *n = atomic_load_explicit(&t->next, memory_order_acquire);
-		if (n == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		if (n) {
-			/* release: publishes n's initialisation to tail readers */
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-								memory_order_release,
-								memory_order_relaxed);
-			continue;
-		}
-		struct seg *s = seg_get(q);
-		if (!s) {
-			err = ENOMEM; /* nothing published: the queue is unchanged */
-			break;
-		}
-		s->val[0] = item;
-		atomic_store_explicit(&s->state[0], SLOT_FULL, memory_order_relaxed);
-		atomic_store_explicit(&s->enq, 1, memory_order_relaxed);
-		struct seg *expect = NULL;
-		/* seq_cst: publishes s (release part) and is the publishing
-		 * write of park.h's protocol for the item in slot 0. */
-		if (atomic_compare_exchange_strong_explicit(&t->next, &expect, s, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_acquire)) {
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, s,
-								memory_order_release,
-								memory_order_relaxed);
-			break;
-		}
-		seg_put(q, s); /* never published */
-		if (expect == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, expect,
-							memory_order_release,
-							memory_order_relaxed);
-	}
+	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
 	if (!err)
 		conc__park_notify_one(&q->park);
@@ -3862,72 +4135,23 @@ int conc_queue_push(conc_queue *q, void *item)
 
 /* ---- pop --------------------------------------------------------------- */
 
-/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
-static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
+/* h left the list (conc__q_advance_head): back to the cache after its
+ * grace period. */
+static void seg_retire(conc_queue *q, struct seg *h)
 {
-	struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	if (t == h)
-		/* release: publishes n's initialisation to tail readers */
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-							memory_order_release,
-							memory_order_relaxed);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
-						    memory_order_release,
-						    memory_order_relaxed)) {
-		/* relaxed: the retire below is what orders the callback */
-		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
-		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-		/* A segment retires once per SEG_SLOTS pops, far below the
-		 * epoch's own advance cadence: ask for an advance now, so
-		 * segments come back to the cache within a few retires. */
-		conc_epoch_flush(q->d);
-	}
+	/* relaxed: the retire below is what orders the callback */
+	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+	/* A segment retires once per SEG_SLOTS pops, far below the epoch's
+	 * own advance cadence: ask for an advance now, so segments come back
+	 * to the cache within a few retires. */
+	conc_epoch_flush(q->d);
 }
 
 bool conc_queue_try_pop(conc_queue *q, void **item)
 {
-	bool got = false;
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CAS that moved head here */
-		struct seg *h = atomic_load_explicit(&q->head, memory_order_acquire);
-		/* seq_cst (both): the pop-empty argument in the header */
-		uint_fast64_t d = atomic_load_explicit(&h->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&h->enq, memory_order_seq_cst) /* LP: pop-empty */
-				  & ~CLOSED_BIT;
-		if (d >= e) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* empty */
-			if (d >= SEG_SLOTS) {
-				advance_head(q, h, n);
-				continue;
-			}
-		}
-		/* seq_cst: see push's fetch-and-add */
-		uint_fast64_t i = atomic_fetch_add_explicit(&h->deq, 1, memory_order_seq_cst);
-		if (i >= SEG_SLOTS) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* LP: pop-empty (every slot of h claimed) */
-			advance_head(q, h, n);
-			continue;
-		}
-		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
-		for (int k = 0; k < CONC__SLOT_WAIT &&
-				atomic_load_explicit(&h->state[i], memory_order_relaxed) == SLOT_EMPTY; k++)
-			conc__cpu_relax();
-		/* acquire: pairs with the pusher's exchange; makes val[i]
-		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
-		if (atomic_exchange_explicit(&h->state[i], SLOT_TAKEN, /* LP: pop */
-					     memory_order_acquire) == SLOT_FULL) {
-			*item = h->val[i];
-			got = true;
-			break;
-		}
-	}
+	bool got = conc__q_try_pop(q, item);
 	conc_epoch_unpin(q->d);
 	return got;
 }
@@ -4016,27 +4240,29 @@ unsigned conc__queue_segment_slots(void)
 	return SEG_SLOTS;
 }
 /* end of src/queue.c: its names and macros stop here */
-#undef SLOT_EMPTY
-#undef SLOT_FULL
-#undef SLOT_TAKEN
 #undef seg
-#undef seg_reset
-#undef cache_push
 #undef seg_get
 #undef seg_put
+#undef seg_retire
+#undef seg_reset
+#undef cache_push
 #undef queue_free_memory
 #undef queue_unref
 #undef seg_reclaim
 #undef next_of
-#undef advance_head
 #undef waitpop_try
 #undef waitpop_closed
 #undef queue_waitpop
+#undef SLOT_EMPTY
+#undef SLOT_FULL
+#undef SLOT_TAKEN
 #undef SEG_SLOTS
 #undef SEG_CACHE_MAX
+#undef CONC__SLOT_WAIT
+#undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CLOSED_BIT
 #undef CLOSED_SEG
-#undef CONC__SLOT_WAIT
+#undef CONC__Q_LINK_MO
 
 /* ==== src/stack.c ======================================================= */
 /* file-local names of src/stack.c, made unique in this unit */
@@ -4108,7 +4334,8 @@ unsigned conc__queue_segment_slots(void)
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
@@ -4183,6 +4410,77 @@ _Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
 struct slab {
 	atomic_uint refs; /* nodes carved or to be carved, not yet released */
 };
+
+/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+ * Relacy model). */
+/* ---- src/internal/alg_stack.h ------------------------------------------ */
+/*
+ * alg_stack.h (internal) - the stack's algorithm core: one attempt of the
+ * Treiber push and pop CASes on top, written against internal/atomics.h so
+ * that src/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
+ * the same code.  The retry loops around them (backoff, elimination) and
+ * the argument (I1/I2, linearization points) are in src/stack.c.
+ *
+ * The includer provides, before including this file, struct snode with a
+ * field next (struct snode *; CONC_PLAIN in the harness) and CLOSED_TAG
+ * (the low bit of top that marks the stack closed).  top is a
+ * CONC_ATOMIC(uintptr_t): the top node's address | CLOSED_TAG.
+ * Only src/stack.c includes it (the amalgamation inlines it there).
+ */
+#ifndef CONC_INTERNAL_ALG_STACK_H
+#define CONC_INTERNAL_ALG_STACK_H
+
+#include <stdint.h>
+
+
+/* top for a push: relaxed, push never reads through top, it only links
+ * to it. */
+CONC_ALG_INLINE uintptr_t conc__treiber_top_for_push(CONC_ATOMIC(uintptr_t) *top)
+{
+	return conc_ld(top, CONC_MO_RELAXED);
+}
+
+/* top for a pop: acquire, pairs with the push CAS; top->next and
+ * top->item visible.  The caller is pinned (I2: the node stays valid). */
+CONC_ALG_INLINE uintptr_t conc__treiber_top_for_pop(CONC_ATOMIC(uintptr_t) *top)
+{
+	return conc_ld(top, CONC_MO_ACQUIRE);
+}
+
+/* One push attempt: link n over *seen (a top without CLOSED_TAG) and try
+ * to install it.  On failure *seen is the current top. */
+CONC_ALG_INLINE bool conc__treiber_push_try(CONC_ATOMIC(uintptr_t) *top, uintptr_t *seen,
+					  struct snode *n)
+{
+	conc_v(n->next) = (struct snode *)*seen;
+	/* seq_cst: publishes n (release part) and is the publishing write of
+	 * park.h's protocol */
+	return conc_cas(top, seen, (uintptr_t)n, CONC_MO_SEQ_CST, /* LP: push */
+			CONC_MO_RELAXED);
+}
+
+/* The node on top in *seen (read by conc__treiber_top_for_pop or by a
+ * failed attempt); NULL: empty (LP: pop-empty, the load of top that found
+ * no node). */
+CONC_ALG_INLINE struct snode *conc__treiber_top_node(uintptr_t seen, uintptr_t closed_tag)
+{
+	return (struct snode *)(seen & ~closed_tag);
+}
+
+/* One pop attempt: unlink t, the node on top in *seen; the closed tag is
+ * carried over to the new top.  On failure *seen is the current top.  The
+ * caller is pinned, so t (and t->next) stay valid even if t was popped
+ * meanwhile (I2). */
+CONC_ALG_INLINE bool conc__treiber_pop_try(CONC_ATOMIC(uintptr_t) *top, uintptr_t *seen,
+					 struct snode *t, uintptr_t closed_tag)
+{
+	struct snode *after = conc_v(t->next);
+	uintptr_t next = (uintptr_t)after | (*seen & closed_tag);
+	/* acquire on failure: the new top is read through next round */
+	return conc_cas(top, seen, next, CONC_MO_ACQUIRE, CONC_MO_ACQUIRE); /* LP: pop */
+}
+
+#endif
 
 struct elim_slot {
 	CONC_ALIGNED _Atomic(struct snode *) offer;
@@ -4667,19 +4965,13 @@ int conc_stack_push(conc_stack *s, void *item)
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
 	 * succeeds), and elimination hands n to a pop that is pinned. */
-	/* relaxed: push never reads through top, it only links to it */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
 	for (;;) {
 		if (conc__unlikely(top & CLOSED_TAG)) {
 			err = EPIPE;
 			break;
 		}
-		n->next = (struct snode *)top;
-		/* seq_cst: publishes n (release part) and is the publishing
-		 * write of park.h's protocol */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_relaxed))
+		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
 		    !(top & CLOSED_TAG) && elim_push(s, n)) {
@@ -4687,7 +4979,7 @@ int conc_stack_push(conc_stack *s, void *item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+		top = conc__treiber_top_for_push(&s->top);
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -4703,17 +4995,12 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	bool got = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	conc_epoch_pin(s->d);
-	/* acquire: pairs with the push CAS; top->next and top->item visible */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
 	for (;;) {
-		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
 		if (!t)
 			break; /* LP: pop-empty (the load of top that found no node) */
-		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
-		/* acquire on failure: the new top is read through next round */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
-							    memory_order_acquire,
-							    memory_order_acquire)) {
+		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
 			retire_node(s, t);
 			got = true;
@@ -4724,7 +5011,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_acquire);
+		top = conc__treiber_top_for_pop(&s->top);
 	}
 	conc_epoch_unpin(s->d);
 	return got;
@@ -4866,6 +5153,7 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef SLAB_SIZE
 #undef SLAB_NODES
 #undef RETIRE_BATCH
+#undef CONC_INTERNAL_ALG_STACK_H
 
 /* ==== src/pool.c ======================================================== */
 /* file-local names of src/pool.c, made unique in this unit */

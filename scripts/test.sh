@@ -2,7 +2,7 @@
 # test.sh - the README's test command: install what is missing, then build
 # and run the whole suite in these builds:
 #   gcc      debugoptimized, failure hooks on (unit, stress, headers, install,
-#            arch, C++ consumer, amalgamation)
+#            arch, C++ consumer, amalgamation, models: Relacy and spin)
 #   clang    debugoptimized, failure hooks on (the same but headers, install,
 #            arch)
 #   tsan     gcc -fsanitize=thread

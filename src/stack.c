@@ -23,7 +23,8 @@
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
@@ -78,6 +79,7 @@
 #include "conc/cpu.h"
 #include "conc/stack.h"
 #include "internal/arch.h"
+#include "internal/atomics.h"
 #include "internal/backoff.h"
 #include "internal/containers.h"
 #include "internal/epoch.h"
@@ -114,6 +116,10 @@ _Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
 struct slab {
 	atomic_uint refs; /* nodes carved or to be carved, not yet released */
 };
+
+/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+ * Relacy model). */
+#include "internal/alg_stack.h"
 
 struct elim_slot {
 	CONC_ALIGNED _Atomic(struct snode *) offer;
@@ -598,19 +604,13 @@ int conc_stack_push(conc_stack *s, void *item)
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
 	 * succeeds), and elimination hands n to a pop that is pinned. */
-	/* relaxed: push never reads through top, it only links to it */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
 	for (;;) {
 		if (conc__unlikely(top & CLOSED_TAG)) {
 			err = EPIPE;
 			break;
 		}
-		n->next = (struct snode *)top;
-		/* seq_cst: publishes n (release part) and is the publishing
-		 * write of park.h's protocol */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_relaxed))
+		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
 		    !(top & CLOSED_TAG) && elim_push(s, n)) {
@@ -618,7 +618,7 @@ int conc_stack_push(conc_stack *s, void *item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+		top = conc__treiber_top_for_push(&s->top);
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -634,17 +634,12 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	bool got = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	conc_epoch_pin(s->d);
-	/* acquire: pairs with the push CAS; top->next and top->item visible */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
 	for (;;) {
-		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
 		if (!t)
 			break; /* LP: pop-empty (the load of top that found no node) */
-		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
-		/* acquire on failure: the new top is read through next round */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
-							    memory_order_acquire,
-							    memory_order_acquire)) {
+		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
 			retire_node(s, t);
 			got = true;
@@ -655,7 +650,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_acquire);
+		top = conc__treiber_top_for_pop(&s->top);
 	}
 	conc_epoch_unpin(s->d);
 	return got;
