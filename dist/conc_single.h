@@ -1340,6 +1340,27 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 				 void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif
+/* ---- src/internal/mutant.h --------------------------------------------- */
+/*
+ * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
+ *
+ * A build configured with -Dmutant=k (k > 0) compiles libconc with
+ * CONC_MUTANT=k, which plants exactly one known bug at its real place in
+ * src/ (grep CONC__MUTANT); the test suites must then fail.  It proves that
+ * they can see that kind of bug at all.  Every other build has CONC_MUTANT
+ * 0 and the planted code compiled out: nothing changes.
+ */
+#ifndef CONC_INTERNAL_MUTANT_H
+#define CONC_INTERNAL_MUTANT_H
+
+#ifndef CONC_MUTANT
+#define CONC_MUTANT 0
+#endif
+
+/* True in the build that plants bug k. */
+#define CONC__MUTANT(k) (CONC_MUTANT == (k))
+
+#endif
 /* ---- src/internal/pad.h ------------------------------------------------ */
 /*
  * pad.h - cache-line alignment and padding.
@@ -2219,6 +2240,10 @@ void conc__park_wake(conc__park *p, int all)
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
+#undef GRACE
+#define GRACE 1
+#endif
 /* The advance policy (internal/epoch.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -2674,7 +2699,8 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next) {
+	/* (mutant 5: the scan stops before the list's last record) */
+	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next) {
 		uint64_t s = rec_state(r, mo);
 		if (state_behind(s, e))
 			return false;
@@ -3628,6 +3654,9 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 int conc_queue_push(conc_queue *q, void *item)
 {
 	int err = 0;
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
@@ -3646,7 +3675,8 @@ int conc_queue_push(conc_queue *q, void *item)
 			/* seq_cst: the publishing write of park.h's protocol (and
 			 * a release of val[i] for the pop's acquire). */
 			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
-						     memory_order_seq_cst) == SLOT_EMPTY)
+						     CONC__MUTANT(1) ? memory_order_relaxed /* mutant 1 */
+								     : memory_order_seq_cst) == SLOT_EMPTY)
 				break;
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
@@ -3692,7 +3722,7 @@ int conc_queue_push(conc_queue *q, void *item)
 							memory_order_relaxed);
 	}
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
@@ -3708,10 +3738,16 @@ static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
 		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
 							memory_order_release,
 							memory_order_relaxed);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
-						    memory_order_release,
-						    memory_order_relaxed)) {
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (atomic_store_explicit(&q->head, n, memory_order_release), 1)
+			    : atomic_compare_exchange_strong_explicit(&q->head, &h, n,
+								      memory_order_release,
+								      memory_order_relaxed)) {
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+		free(h);
+		return;
+#endif
 		/* relaxed: the retire below is what orders the callback */
 		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
@@ -4447,7 +4483,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 							    memory_order_acquire,
 							    memory_order_acquire)) {
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}
@@ -6557,7 +6597,9 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	join_all(&s);
+	/* (mutant 7: a failed spawn ends the scope without joining) */
+	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
 		next = c->next;
@@ -7050,7 +7092,9 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		/* (mutant 8: an odd range's offered right half starts one late) */
+		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
 			for_node(l, w, lo, mid, splits, false);

@@ -87,6 +87,7 @@
 #include "internal/arch.h"
 #include "internal/containers.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
@@ -275,6 +276,9 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 int conc_queue_push(conc_queue *q, void *item)
 {
 	int err = 0;
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
@@ -293,7 +297,8 @@ int conc_queue_push(conc_queue *q, void *item)
 			/* seq_cst: the publishing write of park.h's protocol (and
 			 * a release of val[i] for the pop's acquire). */
 			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
-						     memory_order_seq_cst) == SLOT_EMPTY)
+						     CONC__MUTANT(1) ? memory_order_relaxed /* mutant 1 */
+								     : memory_order_seq_cst) == SLOT_EMPTY)
 				break;
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
@@ -339,7 +344,7 @@ int conc_queue_push(conc_queue *q, void *item)
 							memory_order_relaxed);
 	}
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
@@ -355,10 +360,16 @@ static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
 		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
 							memory_order_release,
 							memory_order_relaxed);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
-						    memory_order_release,
-						    memory_order_relaxed)) {
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (atomic_store_explicit(&q->head, n, memory_order_release), 1)
+			    : atomic_compare_exchange_strong_explicit(&q->head, &h, n,
+								      memory_order_release,
+								      memory_order_relaxed)) {
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+		free(h);
+		return;
+#endif
 		/* relaxed: the retire below is what orders the callback */
 		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 		conc_epoch_retire(q->d, &h->enode, seg_reclaim);

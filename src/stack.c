@@ -69,6 +69,7 @@
 #include "internal/containers.h"
 #include "internal/epoch.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
@@ -549,7 +550,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 							    memory_order_acquire,
 							    memory_order_acquire)) {
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}
