@@ -42,7 +42,8 @@ table='1|queue slot publish relaxed|tsan|queue stress-queue
 6|queue notify before publish|plain|queue stress-queue
 7|scope early exit unjoined|plain|scope
 8|parallel_for loses an index|plain|parallel
-9|queue head moved without CAS|tsan|queue stress-queue'
+9|queue head moved without CAS|tsan|queue stress-queue
+10|pool drops a batch task|plain|pool stress-pool'
 
 control=0
 if [ "${1:-}" = "--control" ]; then
