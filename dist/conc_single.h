@@ -1462,6 +1462,27 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 				 void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif
+/* ---- src/internal/mutant.h --------------------------------------------- */
+/*
+ * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
+ *
+ * A build configured with -Dmutant=k (k > 0) compiles libconc with
+ * CONC_MUTANT=k, which plants exactly one known bug at its real place in
+ * src/ (grep CONC__MUTANT); the test suites must then fail.  It proves that
+ * they can see that kind of bug at all.  Every other build has CONC_MUTANT
+ * 0 and the planted code compiled out: nothing changes.
+ */
+#ifndef CONC_INTERNAL_MUTANT_H
+#define CONC_INTERNAL_MUTANT_H
+
+#ifndef CONC_MUTANT
+#define CONC_MUTANT 0
+#endif
+
+/* True in the build that plants bug k. */
+#define CONC__MUTANT(k) (CONC_MUTANT == (k))
+
+#endif
 /* ---- src/internal/pad.h ------------------------------------------------ */
 /*
  * pad.h - cache-line alignment and padding.
@@ -2540,7 +2561,8 @@ CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, 
 /* Whether a node tagged t may run at epoch e. */
 CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
 {
-	return t + CONC__EPOCH_GRACE <= e;
+	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
+	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
 }
 
 /* Whether the record with this state word holds the advance from e back:
@@ -2582,6 +2604,10 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
+#undef GRACE
+#define GRACE 1
+#endif
 /* The advance policy (internal/epoch.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -3038,7 +3064,8 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next)
+	/* (mutant 5: the scan stops before the list's last record) */
+	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
 		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
 	return true;
@@ -3884,8 +3911,9 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc_v(t->val[i]) = item;
 			/* seq_cst: the publishing write of park.h's protocol (and
 			 * a release of val[i] for the pop's acquire). */
-			if (conc_xchg(&t->state[i], SLOT_FULL, CONC_MO_SEQ_CST) == /* LP: push */
-			    SLOT_EMPTY)
+			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
@@ -3926,8 +3954,10 @@ CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct s
 	if (t == h)
 		/* release: publishes n's initialisation to tail readers */
 		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
+			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
 		seg_retire(q, h); /* I4: head and tail have both left h */
 }
 
@@ -4125,10 +4155,13 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
@@ -4139,6 +4172,10 @@ int conc_queue_push(conc_queue *q, void *item)
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
 {
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+	free(h);
+	return;
+#endif
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
@@ -5002,7 +5039,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break; /* LP: pop-empty (the load of top that found no node) */
 		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}
@@ -5700,7 +5741,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+				/* (mutant 10: the batch's last task is dropped) */
+				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal
@@ -7124,7 +7166,9 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	join_all(&s);
+	/* (mutant 7: a failed spawn ends the scope without joining) */
+	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
 		next = c->next;
@@ -7617,7 +7661,9 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		/* (mutant 8: an odd range's offered right half starts one late) */
+		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
 			for_node(l, w, lo, mid, splits, false);

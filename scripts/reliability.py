@@ -5,7 +5,8 @@ Every suite of the reliability work (issue 8) prints its figures as lines
     reliability: <row> | <figures>
 on stdout; meson keeps each test's output in <build>/meson-logs/testlog.txt,
 and scripts/test.sh adds one line per build (tests passed/failed, seconds) to
-build/reliability-builds.txt.  This script reads those and prints one
+build/reliability-builds.txt (on-demand runs such as scripts/mutants.sh
+write build/reliability-<name>.txt).  This script reads those and prints one
 Markdown table, rows in the order the suites are listed below, one line per
 (row, build).  Nothing here is typed in by hand: a figure that no suite
 printed is not in the table.
@@ -50,8 +51,11 @@ def gather(dirs):
             rows.setdefault((row, fig), [])
             if build not in rows[(row, fig)]:
                 rows[(row, fig)].append(build)
-    for row, fig in lines_of(os.path.join('build', 'reliability-builds.txt')):
-        rows.setdefault((row, fig), [])
+    # build/reliability-builds.txt (scripts/test.sh), and the on-demand
+    # runs' own files such as build/reliability-mutants.txt (mutants.sh)
+    for path in sorted(glob.glob(os.path.join('build', 'reliability-*.txt'))):
+        for row, fig in lines_of(path):
+            rows.setdefault((row, fig), [])
     return rows
 
 

@@ -102,12 +102,17 @@
 #include "internal/arch.h"
 #include "internal/fault.h"
 #include "internal/epoch.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
+#undef GRACE
+#define GRACE 1
+#endif
 /* The advance policy (internal/epoch.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -564,7 +569,8 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next)
+	/* (mutant 5: the scan stops before the list's last record) */
+	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
 		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
 	return true;

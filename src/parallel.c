@@ -80,6 +80,7 @@
 #include "internal/arch.h"
 #include "internal/backoff.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
 
@@ -395,7 +396,9 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		/* (mutant 8: an odd range's offered right half starts one late) */
+		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
 			for_node(l, w, lo, mid, splits, false);

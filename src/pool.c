@@ -127,6 +127,7 @@
 #include "internal/backoff.h"
 #include "internal/deque.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
@@ -512,7 +513,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+				/* (mutant 10: the batch's last task is dropped) */
+				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal

@@ -89,6 +89,7 @@
 #include "internal/atomics.h"
 #include "internal/containers.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
@@ -279,10 +280,13 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
@@ -293,6 +297,10 @@ int conc_queue_push(conc_queue *q, void *item)
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
 {
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+	free(h);
+	return;
+#endif
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);

@@ -93,6 +93,7 @@
 #include "conc/scope.h"
 #include "internal/arch.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/scope.h"
@@ -617,7 +618,9 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	join_all(&s);
+	/* (mutant 7: a failed spawn ends the scope without joining) */
+	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
 		next = c->next;

@@ -84,6 +84,7 @@
 #include "internal/containers.h"
 #include "internal/epoch.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
@@ -641,7 +642,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break; /* LP: pop-empty (the load of top that found no node) */
 		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}

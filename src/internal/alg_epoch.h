@@ -24,6 +24,7 @@
 
 #include "internal/atomics.h"
 #include "internal/epoch.h"
+#include "internal/mutant.h"
 
 /* The reader's half of the pin/advance barrier pair. */
 CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
@@ -73,7 +74,8 @@ CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, 
 /* Whether a node tagged t may run at epoch e. */
 CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
 {
-	return t + CONC__EPOCH_GRACE <= e;
+	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
+	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
 }
 
 /* Whether the record with this state word holds the advance from e back:

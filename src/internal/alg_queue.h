@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "internal/atomics.h"
+#include "internal/mutant.h"
 
 #define CLOSED_BIT ((uint_fast64_t)1 << 62)
 #define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
@@ -54,8 +55,9 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc_v(t->val[i]) = item;
 			/* seq_cst: the publishing write of park.h's protocol (and
 			 * a release of val[i] for the pop's acquire). */
-			if (conc_xchg(&t->state[i], SLOT_FULL, CONC_MO_SEQ_CST) == /* LP: push */
-			    SLOT_EMPTY)
+			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
@@ -96,8 +98,10 @@ CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct s
 	if (t == h)
 		/* release: publishes n's initialisation to tail readers */
 		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
+			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
 		seg_retire(q, h); /* I4: head and tail have both left h */
 }
 
