@@ -211,7 +211,8 @@ inline void conc_epoch_pin(conc_epoch *d)
 		if (__builtin_expect((uint32_t)s == 0, 1)) {
 			/* outermost: relaxed load of the epoch, relaxed store
 			 * and a compiler barrier - the proof is in
-			 * src/epoch.c (LP: pin) */
+			 * src/epoch.c (LP: pin); the same steps as
+			 * conc__ebr_pin (src/internal/alg_epoch.h) */
 			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
 						     __ATOMIC_RELAXED);
 			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);
@@ -1064,8 +1065,13 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
  * builds (-Dfault_hooks=true) can fail the k-th call and check that every
  * caller returns ENOMEM/EAGAIN with nothing lost or leaked.
  *
- * In normal builds these are plain calls to malloc/calloc/aligned_alloc/
- * pthread_create: the hooks cost nothing.
+ * Every call names its site with a string literal, the first argument:
+ *     conc__malloc("queue.create", sizeof *q)
+ * The names are unique in src/; the faults suite (tests/test_faults.c)
+ * reads them from the source and checks that its sweep reached each one.
+ *
+ * In normal builds these are macros that drop the name and call plain
+ * malloc/calloc/aligned_alloc/pthread_create: the hooks cost nothing.
  */
 #ifndef CONC_INTERNAL_FAULT_H
 #define CONC_INTERNAL_FAULT_H
@@ -1076,9 +1082,10 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <stdlib.h>
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-/* Return true when the call at this site should fail. */
-_Bool conc__fault_alloc(void);
-_Bool conc__fault_thread(void);
+/* Return true when the call at this site should fail; records the site as
+ * reached either way. */
+_Bool conc__fault_alloc(const char *site);
+_Bool conc__fault_thread(const char *site);
 /* Test control: fail the k-th call from now (1-based; 0 = never), and
  * count the calls made since the last reset. */
 void conc__fault_reset(void);
@@ -1086,34 +1093,57 @@ void conc__fault_fail_alloc_at(long k);
 void conc__fault_fail_thread_at(long k);
 long conc__fault_alloc_calls(void);
 long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+long conc__fault_thread_failures(void);
+/* The sites reached since the process started (never reset): up to max
+ * distinct names into names[]; returns how many there are.  The site of
+ * the call that was failed last, or NULL. */
+size_t conc__fault_sites(const char **names, size_t max);
+const char *conc__fault_last_failed(void);
+
+#define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
+#define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
+#define conc__aligned_alloc(site, align, n) \
+	conc__aligned_alloc_(conc__fault_alloc(site), (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(conc__fault_thread(site), (t), (attr), (fn), (arg))
 #else
-#define conc__fault_alloc() 0
-#define conc__fault_thread() 0
+/* Normal builds: the name is dropped unevaluated, and `fail` is the
+ * constant 0, which the compiler folds away. */
+#define conc__malloc(site, n) conc__malloc_(0, (n))
+#define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
+#define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(0, (t), (attr), (fn), (arg))
 #endif
 
-static inline void *conc__malloc(size_t n)
+static inline void *conc__malloc_(_Bool fail, size_t n)
 {
-	return conc__fault_alloc() ? NULL : malloc(n);
+	return fail ? NULL : malloc(n);
 }
 
-static inline void *conc__calloc(size_t k, size_t n)
+static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	return conc__fault_alloc() ? NULL : calloc(k, n);
+	return fail ? NULL : calloc(k, n);
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
-static inline void *conc__aligned_alloc(size_t align, size_t n)
+static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
-	if (conc__fault_alloc())
+	if (fail)
 		return NULL;
 	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
-static inline int conc__thread_create(pthread_t *t, const pthread_attr_t *attr,
-				      void *(*fn)(void *), void *arg)
+static inline int conc__thread_create_(_Bool fail, pthread_t *t,
+				       const pthread_attr_t *attr,
+				       void *(*fn)(void *), void *arg)
 {
-	if (conc__fault_thread())
+	if (fail)
 		return EAGAIN;
 	return pthread_create(t, attr, fn, arg);
 }
@@ -1300,6 +1330,98 @@ uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif
+/* ---- src/internal/atomics.h -------------------------------------------- */
+/*
+ * atomics.h (internal) - the thin atomics layer under the algorithm cores
+ * (internal/alg_*.h).
+ *
+ * Why.  The cores - the CAS loops, the MS link and tail swing, the slot
+ * claims, the epoch pin and advance - are written once, against these
+ * macros, so that the same text compiles into libconc (here, <stdatomic.h>
+ * and the GNU __atomic builtins: the generated code is what the direct
+ * calls gave) and into the Relacy model checker's harnesses
+ * (tests/models/relacy_*.cc define CONC_RELACY and map them to rl::atomic,
+ * rl::var and Relacy's fences).  A model then checks the library's code,
+ * not a copy of it.  The cores must therefore be valid C11 and C++.
+ *
+ *   CONC_ATOMIC(T)      an atomic object (_Atomic(T) / rl::atomic<T>)
+ *   CONC_RAW_ATOMIC(T)  a plain T accessed only with conc_raw_* (epoch's
+ *                       record words, which a public C++ header also
+ *                       reads) / rl::atomic<T>
+ *   CONC_PLAIN(T)       a non-atomic field a core touches (T / rl::var<T>),
+ *                       read and written as conc_v(x), so that Relacy sees
+ *                       data races and accesses to freed memory on it
+ *   conc_ld, conc_st, conc_xchg, conc_cas (strong), conc_faa, conc_fence;
+ *   conc_raw_ld, conc_raw_st, conc_raw_cas for CONC_RAW_ATOMIC objects;
+ *   CONC_MO_* the memory orders, CONC_MO_T their type;
+ *   CONC_ALG_INLINE, how the cores' functions are declared.
+ */
+#ifndef CONC_INTERNAL_ATOMICS_H
+#define CONC_INTERNAL_ATOMICS_H
+
+#ifdef CONC_RELACY
+/* The Relacy harness includes <relacy/relacy.hpp> first. */
+#define CONC_ATOMIC(T) rl::atomic<T>
+#define CONC_RAW_ATOMIC(T) rl::atomic<T>
+#define CONC_PLAIN(T) rl::var<T>
+#define conc_v(x) ((x)($))
+#define CONC_MO_T rl::memory_order
+#define CONC_MO_RELAXED rl::mo_relaxed
+#define CONC_MO_ACQUIRE rl::mo_acquire
+#define CONC_MO_RELEASE rl::mo_release
+#define CONC_MO_ACQ_REL rl::mo_acq_rel
+#define CONC_MO_SEQ_CST rl::mo_seq_cst
+#define conc_ld(p, mo) ((*(p))($).load(mo))
+#define conc_st(p, v, mo) ((*(p))($).store((v), (mo)))
+#define conc_xchg(p, v, mo) ((*(p))($).exchange((v), (mo)))
+#define conc_cas(p, expp, v, mo, fmo) ((*(p))($).compare_exchange_strong(*(expp), (v), (mo), (fmo)))
+#define conc_faa(p, v, mo) ((*(p))($).fetch_add((v), (mo)))
+#define conc_fence(mo) rl::atomic_thread_fence((mo), $)
+#define conc_raw_ld conc_ld
+#define conc_raw_st conc_st
+#define conc_raw_cas conc_cas
+#define conc_compiler_fence() ((void)0)
+#define conc_pause() ((void)0)
+#define conc_likely(x) (x)
+#define conc_unlikely(x) (x)
+#define CONC_ALG_INLINE static inline
+#else
+#include <stdatomic.h>
+#include <stdbool.h>
+
+
+#define CONC_ATOMIC(T) _Atomic(T)
+#define CONC_RAW_ATOMIC(T) T
+#define CONC_PLAIN(T) T
+#define conc_v(x) (x)
+#define CONC_MO_T int /* memory_order_x == __ATOMIC_X in gcc and clang */
+#define CONC_MO_RELAXED memory_order_relaxed
+#define CONC_MO_ACQUIRE memory_order_acquire
+#define CONC_MO_RELEASE memory_order_release
+#define CONC_MO_ACQ_REL memory_order_acq_rel
+#define CONC_MO_SEQ_CST memory_order_seq_cst
+#define conc_ld(p, mo) atomic_load_explicit((p), (mo))
+#define conc_st(p, v, mo) atomic_store_explicit((p), (v), (mo))
+#define conc_xchg(p, v, mo) atomic_exchange_explicit((p), (v), (mo))
+#define conc_cas(p, expp, v, mo, fmo) \
+	atomic_compare_exchange_strong_explicit((p), (expp), (v), (mo), (fmo))
+#define conc_faa(p, v, mo) atomic_fetch_add_explicit((p), (v), (mo))
+#define conc_fence(mo) atomic_thread_fence(mo)
+#define conc_raw_ld(p, mo) __atomic_load_n((p), (mo))
+#define conc_raw_st(p, v, mo) __atomic_store_n((p), (v), (mo))
+#define conc_raw_cas(p, expp, v, mo, fmo) \
+	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
+#define conc_compiler_fence() conc__compiler_barrier()
+#define conc_pause() conc__cpu_relax()
+#define conc_likely(x) conc__likely(x)
+#define conc_unlikely(x) conc__unlikely(x)
+/* always_inline: inlined early, the cores compile to what the code they
+ * replaced compiled to (plain inline was inlined later and laid out the
+ * stack's pop differently: +2% instructions in the instr guard). */
+#define CONC_ALG_INLINE static inline __attribute__((always_inline))
+#endif
+
+#endif
 /* ---- src/internal/epoch.h ---------------------------------------------- */
 /*
  * epoch.h (internal) - what other parts of libconc ask the epoch core.
@@ -1338,6 +1460,27 @@ struct conc_epoch_node;
  * it counts as that many retires towards the advance policy above. */
 void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n,
 				 void (*fn)(struct conc_epoch_node *), unsigned weight);
+
+#endif
+/* ---- src/internal/mutant.h --------------------------------------------- */
+/*
+ * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
+ *
+ * A build configured with -Dmutant=k (k > 0) compiles libconc with
+ * CONC_MUTANT=k, which plants exactly one known bug at its real place in
+ * src/ (grep CONC__MUTANT); the test suites must then fail.  It proves that
+ * they can see that kind of bug at all.  Every other build has CONC_MUTANT
+ * 0 and the planted code compiled out: nothing changes.
+ */
+#ifndef CONC_INTERNAL_MUTANT_H
+#define CONC_INTERNAL_MUTANT_H
+
+#ifndef CONC_MUTANT
+#define CONC_MUTANT 0
+#endif
+
+/* True in the build that plants bug k. */
+#define CONC__MUTANT(k) (CONC_MUTANT == (k))
 
 #endif
 /* ---- src/internal/pad.h ------------------------------------------------ */
@@ -1601,7 +1744,7 @@ enum { CONC__STEAL_EMPTY, CONC__STEAL_OK, CONC__STEAL_RETRY };
 static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
 {
 	struct conc__deque_buf *a =
-		conc__malloc(sizeof *a + (size_t)cap * sizeof a->slot[0]);
+		conc__malloc("deque.buf", sizeof *a + (size_t)cap * sizeof a->slot[0]);
 	if (a)
 		a->mask = cap - 1;
 	return a;
@@ -1920,6 +2063,15 @@ unsigned conc_cpu_count(void)
 #define thread_calls conc__fault__thread_calls
 #define alloc_fail_at conc__fault__alloc_fail_at
 #define thread_fail_at conc__fault__thread_fail_at
+#define alloc_ppm conc__fault__alloc_ppm
+#define thread_ppm conc__fault__thread_ppm
+#define fail_seed conc__fault__fail_seed
+#define alloc_failed conc__fault__alloc_failed
+#define thread_failed conc__fault__thread_failed
+#define sites conc__fault__sites
+#define last_failed conc__fault__last_failed
+#define record conc__fault__record
+#define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
 /*
  * fault.c - failure injection for test builds (see internal/fault.h).
@@ -1929,29 +2081,133 @@ unsigned conc_cpu_count(void)
  * leaked.  Relaxed is enough: the test thread arms and reads the counters
  * before and after the calls it makes itself, and calls on other threads are
  * ordered by the joins and waits the test does anyway.
+ *
+ * Each call also records its site (the name the caller passes) in a small
+ * open-addressed table keyed by the name's address, so that the faults
+ * suite can compare the sites it reached with the names in the source.  A
+ * slot is claimed with a CAS and never released; the same name may sit in
+ * two slots when two translation units hold two copies of the literal
+ * (an inline function in a header), and conc__fault_sites merges them.
  */
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 #include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
 
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
+/* Random failures: parts per million of the calls, chosen by a hash of the
+ * call's number and the seed (so a run can be repeated). */
+static atomic_long alloc_ppm, thread_ppm;
+static atomic_ulong fail_seed;
+static atomic_long alloc_failed, thread_failed;
 
-static _Bool hit(atomic_long *calls, atomic_long *fail_at)
+/* Far more slots than there are sites in src/ (a few dozen at most). */
+#define SITE_SLOTS 256u
+
+/* The names of the sites reached; NULL: free.  A name is only looked up
+ * and, the first time, stored: a few instructions per call, as the
+ * instruction-count guard runs in hook builds. */
+static _Atomic(const char *) sites[SITE_SLOTS];
+static _Atomic(const char *) last_failed;
+
+static inline __attribute__((always_inline)) void record(const char *site)
 {
+	unsigned j = (unsigned)((uintptr_t)site >> 3) % SITE_SLOTS;
+	for (unsigned i = 0; i < SITE_SLOTS; i++, j = (j + 1) % SITE_SLOTS) {
+		/* relaxed: the table is read by the test thread after the
+		 * joins that order the calls it cares about. */
+		const char *cur = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (cur == site)
+			return;
+		if (!cur && (atomic_compare_exchange_strong_explicit(&sites[j], &cur, site,
+								       memory_order_relaxed,
+								       memory_order_relaxed) ||
+			     cur == site))
+			return;
+	}
+	/* Table full: cannot happen with the sites src/ has; the suite
+	 * would then report the site as not reached. */
+}
+
+static __attribute__((noinline)) _Bool random_fail(long n, long ppm)
+{
+	uint64_t x = (uint64_t)n * 0x9e3779b97f4a7c15u ^
+		     atomic_load_explicit(&fail_seed, memory_order_relaxed);
+	x ^= x >> 31;
+	x *= 0xbf58476d1ce4e5b9u;
+	x ^= x >> 29;
+	return x % 1000000u < (uint64_t)ppm;
+}
+
+/* Inlined into both hooks: a call costs a handful of instructions while
+ * nothing is armed (the instruction-count guard runs in hook builds). */
+static inline __attribute__((always_inline)) _Bool
+hit(const char *site, atomic_long *calls, atomic_long *fail_at, atomic_long *ppm,
+    atomic_long *failed)
+{
+	record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
 	long k = atomic_load_explicit(fail_at, memory_order_relaxed);
-	return k != 0 && n == k;
+	long r = atomic_load_explicit(ppm, memory_order_relaxed);
+	if ((k != 0 && n == k) || (r != 0 && random_fail(n, r))) {
+		atomic_store_explicit(&last_failed, site, memory_order_relaxed);
+		atomic_fetch_add_explicit(failed, 1, memory_order_relaxed);
+		return 1;
+	}
+	return 0;
 }
 
-_Bool conc__fault_alloc(void)
+_Bool conc__fault_alloc(const char *site)
 {
-	return hit(&alloc_calls, &alloc_fail_at);
+	return hit(site, &alloc_calls, &alloc_fail_at, &alloc_ppm, &alloc_failed);
 }
 
-_Bool conc__fault_thread(void)
+_Bool conc__fault_thread(const char *site)
 {
-	return hit(&thread_calls, &thread_fail_at);
+	return hit(site, &thread_calls, &thread_fail_at, &thread_ppm, &thread_failed);
+}
+
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed)
+{
+	atomic_store_explicit(&fail_seed, seed, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, alloc, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, thread, memory_order_relaxed);
+}
+
+long conc__fault_alloc_failures(void)
+{
+	return atomic_load_explicit(&alloc_failed, memory_order_relaxed);
+}
+
+long conc__fault_thread_failures(void)
+{
+	return atomic_load_explicit(&thread_failed, memory_order_relaxed);
+}
+
+size_t conc__fault_sites(const char **names, size_t max)
+{
+	size_t n = 0;
+	for (unsigned j = 0; j < SITE_SLOTS; j++) {
+		const char *name = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (!name)
+			continue;
+		size_t i = 0;
+		while (i < n && i < max && strcmp(names[i], name) != 0)
+			i++;
+		if (i < n && i < max)
+			continue; /* a second copy of the literal */
+		if (n < max)
+			names[n] = name;
+		n++;
+	}
+	return n;
+}
+
+const char *conc__fault_last_failed(void)
+{
+	return atomic_load_explicit(&last_failed, memory_order_relaxed);
 }
 
 void conc__fault_reset(void)
@@ -1960,6 +2216,11 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&thread_fail_at, 0, memory_order_relaxed);
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
 	atomic_store_explicit(&thread_calls, 0, memory_order_relaxed);
+	atomic_store_explicit(&last_failed, NULL, memory_order_relaxed);
+	atomic_store_explicit(&alloc_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_ppm, 0, memory_order_relaxed);
+	atomic_store_explicit(&alloc_failed, 0, memory_order_relaxed);
+	atomic_store_explicit(&thread_failed, 0, memory_order_relaxed);
 }
 
 void conc__fault_fail_alloc_at(long k)
@@ -1992,7 +2253,17 @@ typedef int conc__fault_unused;
 #undef thread_calls
 #undef alloc_fail_at
 #undef thread_fail_at
+#undef alloc_ppm
+#undef thread_ppm
+#undef fail_seed
+#undef alloc_failed
+#undef thread_failed
+#undef sites
+#undef last_failed
+#undef record
+#undef random_fail
 #undef hit
+#undef SITE_SLOTS
 
 /* ==== src/park.c ======================================================== */
 /*
@@ -2114,6 +2385,7 @@ void conc__park_wake(conc__park *p, int all)
 #define collect_own conc__epoch__collect_own
 #define help_others conc__epoch__help_others
 #define all_at conc__epoch__all_at
+#define try_all_at conc__epoch__try_all_at
 #define try_advance conc__epoch__try_advance
 #define arm conc__epoch__arm
 #define find_rec conc__epoch__find_rec
@@ -2215,10 +2487,127 @@ void conc__park_wake(conc__park *p, int all)
  * busy domain cannot keep a barrier looping.
  */
 
+/* ---- src/internal/alg_epoch.h ------------------------------------------ */
+/*
+ * alg_epoch.h (internal) - the epoch core: the pin announcement and its
+ * barrier, the unpin release, the retire tag, the advance (the check over
+ * the participants, the barrier, the CAS) and the due test, written
+ * against internal/atomics.h so that src/epoch.c and the Relacy model
+ * (tests/models/relacy_epoch.cc) run the same code.  The grace-period
+ * proof and the registration, bags and locks around it are in src/epoch.c.
+ *
+ * A record's state word is (e mod 2^32) << 32 | depth (pinned iff the
+ * depth is not 0, having read E = e at the outermost pin); the domain's
+ * epoch E only grows, by the CAS of an advance.  Both are plain uint64_t
+ * accessed atomically in C (conc/epoch.h's inline pin reads them as C++
+ * too), rl::atomic in the model.
+ *
+ * fence: true in fence mode (no membarrier: pin and the tag read need a
+ * seq_cst fence of their own); false when the advancer's heavy barrier
+ * (membarrier) stands in for them - the model has no membarrier and runs
+ * fence mode, its planted bug is a pin without either.
+ */
+#ifndef CONC_INTERNAL_ALG_EPOCH_H
+#define CONC_INTERNAL_ALG_EPOCH_H
+
+#include <stdint.h>
+
+
+/* The reader's half of the pin/advance barrier pair. */
+CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
+{
+	if (conc_unlikely(fence))
+		conc_fence(CONC_MO_SEQ_CST);
+	else
+		conc_compiler_fence();
+}
+
+/* Outermost pin: announce "pinned at E" (LP: pin), then the light barrier
+ * orders the announcement before the section's loads.  relaxed (both): a
+ * stale E only makes this pin hold advances back longer. */
+CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
+				 CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
+	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
+	conc__ebr_light_barrier(fence);
+}
+
+/* Outermost unpin.  release: everything the section did happens-before an
+ * advance whose scan reads this store (acquire), hence before the
+ * callbacks that advance lets run. */
+CONC_ALG_INLINE void conc__ebr_unpin(CONC_RAW_ATOMIC(uint64_t) *state)
+{
+	conc_raw_st(state, 0, CONC_MO_RELEASE);
+}
+
+/* The epoch a collector acts on.  acquire: pairs with the release CAS of
+ * an advance, so that a collector that sees E >= t + GRACE also sees the
+ * critical sections that the advance waited for as finished. */
+CONC_ALG_INLINE uint64_t conc__ebr_load_epoch(CONC_RAW_ATOMIC(uint64_t) *epoch)
+{
+	return conc_raw_ld(epoch, CONC_MO_ACQUIRE);
+}
+
+/* The tag of a node retired now.  Read after the caller's unlink; in fence
+ * mode a seq_cst fence orders the two, with membarrier the proof needs
+ * only program order (the compiler barrier keeps the compiler to it). */
+CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	conc__ebr_light_barrier(fence);
+	return conc__ebr_load_epoch(epoch);
+}
+
+/* Whether a node tagged t may run at epoch e. */
+CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
+{
+	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
+	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
+}
+
+/* Whether the record with this state word holds the advance from e back:
+ * pinned, at another epoch.  mo: relaxed for the cheap look, acquire for
+ * the decisive scan (pairs with unpin's release). */
+CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint64_t e,
+					CONC_MO_T mo)
+{
+	uint64_t s = conc_raw_ld(state, mo);
+	return (uint32_t)s != 0 && (uint32_t)(s >> 32) != (uint32_t)e;
+}
+
+/*
+ * Try to move E from e to e+1: read E, a cheap look over the participants
+ * (all_at(ctx, e, relaxed): a pin at an older epoch that is already
+ * visible fails the advance anyway, so don't pay the heavy barrier for
+ * it), the heavy barrier, the decisive scan (all_at(ctx, e, acquire): every
+ * pinned participant is at e), then the CAS.  all_at returns whether no
+ * participant holds e back (conc__ebr_holds_back on each).  Returns true
+ * when E moved (by us); a failed CAS means another advancer moved it.
+ */
+CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
+					 bool (*all_at)(void *ctx, uint64_t e, CONC_MO_T mo),
+					 void *ctx, void (*heavy_barrier)(void))
+{
+	uint64_t e = conc__ebr_load_epoch(epoch);
+	if (!all_at(ctx, e, CONC_MO_RELAXED))
+		return false;
+	heavy_barrier();
+	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
+		return false;
+	/* release: carries the scan above to every collector that reads the
+	 * new epoch with acquire */
+	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
+}
+
+#endif
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
+#undef GRACE
+#define GRACE 1
+#endif
 /* The advance policy (internal/epoch.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -2374,10 +2763,7 @@ static int sys_membarrier(int cmd)
 /* The reader's half: free with membarrier, a real fence without. */
 static inline void light_barrier(void)
 {
-	if (conc__unlikely(use_fences))
-		atomic_thread_fence(memory_order_seq_cst);
-	else
-		conc__compiler_barrier();
+	conc__ebr_light_barrier(use_fences);
 }
 
 /* The advancer's half: a full barrier on every CPU running our threads. */
@@ -2506,10 +2892,8 @@ static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
 
 static uint64_t load_epoch(conc_epoch *d)
 {
-	/* acquire: pairs with the release store of an advance, so that a
-	 * collector that sees E >= t + 3 also sees the critical sections that
-	 * the advance waited for as finished. */
-	return domain_epoch(d, __ATOMIC_ACQUIRE);
+	/* acquire: see conc__ebr_load_epoch */
+	return conc__ebr_load_epoch(&d->epoch);
 }
 
 /*
@@ -2560,7 +2944,7 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	uint64_t k = 0;
 	while (n) {
 		conc_epoch_node *next = n->next;
-		if (n->epoch + GRACE <= e) {
+		if (conc__ebr_due(n->epoch, e)) {
 			n->fn(n);
 			k++;
 		} else {
@@ -2636,8 +3020,14 @@ static void help_others(conc_epoch *d, rec *mine)
 			/* Due for a whole epoch already: its owner is not
 			 * collecting (an active owner collects what is due
 			 * every ADVANCE_EVERY retires, on its own thread, where
-			 * the memory is warm and its allocator's). */
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + 1 > e)
+			 * the memory is warm and its allocator's).  A bag of
+			 * ADVANCE_MAX or more is a backlog (a stalled reader
+			 * held the epoch back while it grew): it is taken as
+			 * soon as it is due, so that the garbage is back under
+			 * its bound within GRACE advances of the stall's end.
+			 * Either way the per-node tags decide what runs. */
+			uint64_t slack = bag_count(b) >= CONC__EPOCH_ADVANCE_MAX ? 0 : 1;
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + slack > e)
 				continue;
 			if (!holding) {
 				hold_begin(d);
@@ -2674,12 +3064,23 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next) {
-		uint64_t s = rec_state(r, mo);
-		if (state_behind(s, e))
+	/* (mutant 5: the scan stops before the list's last record) */
+	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
+		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
-	}
 	return true;
+}
+
+/* all_at for conc__ebr_try_advance: the scans take the record list's read
+ * lock with trylock, so a busy list fails the attempt. */
+static bool try_all_at(void *ctx, uint64_t e, int mo)
+{
+	conc_epoch *d = ctx;
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	bool ok = all_at(d, e, mo);
+	pthread_rwlock_unlock(&d->lock);
+	return ok;
 }
 
 /*
@@ -2692,28 +3093,9 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
  */
 static bool try_advance(conc_epoch *d)
 {
-	uint64_t e = load_epoch(d);
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* A cheap look first: a pin at an older epoch that is already visible
-	 * fails the advance anyway, so don't pay the heavy barrier for it.
-	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
-	bool ok = all_at(d, e, __ATOMIC_RELAXED);
-	pthread_rwlock_unlock(&d->lock);
-	if (!ok)
-		return false;
-	heavy_barrier();
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* acquire: the decisive scan (all_at says what it pairs with) */
-	ok = all_at(d, e, __ATOMIC_ACQUIRE);
-	pthread_rwlock_unlock(&d->lock);
-	/* release: carries the scan above to every collector that reads the
-	 * new epoch with acquire.  A failed CAS means another advancer moved
-	 * E first: nothing to do. */
-	return ok && __atomic_compare_exchange_n(&d->epoch, &e, e + 1, false,
-						 __ATOMIC_RELEASE,
-						 __ATOMIC_RELAXED); /* LP: advance */
+	/* read E, cheap look, heavy barrier, decisive scan, CAS: the steps and
+	 * their orders are in internal/alg_epoch.h */
+	return conc__ebr_try_advance(&d->epoch, try_all_at, d, heavy_barrier);
 }
 
 /* ---- registration ----------------------------------------------------- */
@@ -2902,7 +3284,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
@@ -2963,12 +3345,9 @@ void conc__epoch_pin_slow(conc_epoch *d)
 			__atomic_store_n(&r->hot.state, s + 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* relaxed: a stale E only makes this pin hold advances back longer;
-	 * the store is ordered before the section's loads by light_barrier
-	 * (together with the advancer's heavy barrier). */
-	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->hot.state, e << 32 | 1, __ATOMIC_RELAXED); /* LP: pin */
-	light_barrier();
+	/* the announcement is ordered before the section's loads by the light
+	 * barrier (together with the advancer's heavy barrier) */
+	conc__ebr_pin(&r->hot.state, &d->epoch, use_fences); /* LP: pin */
 }
 
 void conc__epoch_unpin_slow(conc_epoch *d)
@@ -2987,10 +3366,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* release: everything the section did happens-before an advance
-	 * whose scan reads this store (acquire), hence before the callbacks
-	 * that advance lets run. */
-	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
+	conc__ebr_unpin(&r->hot.state); /* release: see there */
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
@@ -3023,8 +3399,7 @@ static uint64_t retire_tag(conc_epoch *d)
 	/* The tag is read after the caller's unlink; in fence mode a seq_cst
 	 * fence orders the two, with membarrier the proof needs only program
 	 * order (the compiler barrier keeps the compiler to it). */
-	light_barrier();
-	return load_epoch(d);
+	return conc__ebr_retire_tag(&d->epoch, use_fences);
 }
 
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
@@ -3117,7 +3492,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;
@@ -3323,6 +3698,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef collect_own
 #undef help_others
 #undef all_at
+#undef try_all_at
 #undef try_advance
 #undef arm
 #undef find_rec
@@ -3344,25 +3720,26 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef ADVANCE_GAP_NS
 #undef NO_DOMAIN
 #undef HELP_MIN
+#undef CONC_INTERNAL_ALG_EPOCH_H
 
 /* ==== src/queue.c ======================================================= */
 /* file-local names of src/queue.c, made unique in this unit */
-#define SLOT_EMPTY conc__queue__SLOT_EMPTY
-#define SLOT_FULL conc__queue__SLOT_FULL
-#define SLOT_TAKEN conc__queue__SLOT_TAKEN
 #define seg conc__queue__seg
-#define seg_reset conc__queue__seg_reset
-#define cache_push conc__queue__cache_push
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
+#define seg_retire conc__queue__seg_retire
+#define seg_reset conc__queue__seg_reset
+#define cache_push conc__queue__cache_push
 #define queue_free_memory conc__queue__queue_free_memory
 #define queue_unref conc__queue__queue_unref
 #define seg_reclaim conc__queue__seg_reclaim
 #define next_of conc__queue__next_of
-#define advance_head conc__queue__advance_head
 #define waitpop_try conc__queue__waitpop_try
 #define waitpop_closed conc__queue__waitpop_closed
 #define queue_waitpop conc__queue__queue_waitpop
+#define SLOT_EMPTY conc__queue__SLOT_EMPTY
+#define SLOT_FULL conc__queue__SLOT_FULL
+#define SLOT_TAKEN conc__queue__SLOT_TAKEN
 /*
  * queue.c - unbounded MPMC FIFO queue: a Michael-Scott list of segments,
  * each an array of slots claimed with fetch-and-add (FAAArrayQueue,
@@ -3399,7 +3776,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the exchange that turns FULL -> TAKEN.
@@ -3446,11 +3824,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 
 #define SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
-#define CLOSED_BIT ((uint_fast64_t)1 << 62)
-#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
-#define CONC__SLOT_WAIT 128                     /* pop's wait for a late pusher */
-
-enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+#define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -3475,6 +3849,160 @@ struct conc_queue {
 	atomic_uint ncached;
 	atomic_size_t refs;
 };
+
+/* The push and pop loops live in internal/alg_queue.h (shared with the
+ * Relacy model); it needs these three from this file. */
+static struct seg *seg_get(conc_queue *q);
+static void seg_put(conc_queue *q, struct seg *s);
+static void seg_retire(conc_queue *q, struct seg *s);
+/* ---- src/internal/alg_queue.h ------------------------------------------ */
+/*
+ * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
+ * loops of the FAAArrayQueue (slot claim by fetch-and-add, the MS link and
+ * tail swing, the head advance), written against internal/atomics.h so
+ * that src/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
+ * the same code.  The argument (invariants, linearization points, why each
+ * memory order) is in src/queue.c's header comment.
+ *
+ * The includer provides, before including this file:
+ *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
+ *     seg *), state[SEG_SLOTS] (unsigned char) and CONC_PLAIN(void *)
+ *     val[SEG_SLOTS];
+ *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
+ *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
+ *     published), seg_retire(q, s) (s left the list: reclaim it after a
+ *     grace period).
+ * The callers pin their epoch domain around these calls.
+ * Only src/queue.c includes it (the amalgamation inlines it there).
+ */
+#ifndef CONC_INTERNAL_ALG_QUEUE_H
+#define CONC_INTERNAL_ALG_QUEUE_H
+
+#include <errno.h>
+#include <stdint.h>
+
+
+#define CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+
+/* The link CAS's success order.  Only the Relacy harness overrides it (its
+ * planted bug: the link weakened to relaxed must be reported). */
+#ifndef CONC__Q_LINK_MO
+#define CONC__Q_LINK_MO CONC_MO_SEQ_CST
+#endif
+
+/* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
+CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
+{
+	for (;;) {
+		/* acquire: pairs with the CASes that move tail, so the segment's
+		 * initialisation is visible */
+		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
+		 * and a sleeper's re-check rely on the single order S; on x86
+		 * every RMW is a full barrier anyway. */
+		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
+		if (conc_unlikely(i & CLOSED_BIT))
+			return EPIPE;
+		if (conc_likely(i < SEG_SLOTS)) {
+			conc_v(t->val[i]) = item;
+			/* seq_cst: the publishing write of park.h's protocol (and
+			 * a release of val[i] for the pop's acquire). */
+			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
+				return 0;
+			continue; /* a pop gave up on our slot (I3): next index */
+		}
+		/* t is full: help link or advance (Michael-Scott). */
+		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
+		if (n == CLOSED_SEG)
+			return EPIPE;
+		if (n) {
+			/* release: publishes n's initialisation to tail readers */
+			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			continue;
+		}
+		struct seg *s = seg_get(q);
+		if (!s)
+			return ENOMEM; /* nothing published: the queue is unchanged */
+		conc_v(s->val[0]) = item;
+		conc_st(&s->state[0], SLOT_FULL, CONC_MO_RELAXED);
+		conc_st(&s->enq, 1, CONC_MO_RELAXED);
+		struct seg *expect = NULL;
+		/* seq_cst: publishes s (release part) and is the publishing
+		 * write of park.h's protocol for the item in slot 0. */
+		if (conc_cas(&t->next, &expect, s, CONC__Q_LINK_MO, /* LP: push */
+			     CONC_MO_ACQUIRE)) {
+			conc_cas(&q->tail, &t, s, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			return 0;
+		}
+		seg_put(q, s); /* never published */
+		if (expect == CLOSED_SEG)
+			return EPIPE;
+		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+}
+
+/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
+CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct seg *n)
+{
+	struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+	if (t == h)
+		/* release: publishes n's initialisation to tail readers */
+		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
+			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+		seg_retire(q, h); /* I4: head and tail have both left h */
+}
+
+CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
+{
+	for (;;) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
+		/* seq_cst (both): the pop-empty argument in queue.c */
+		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
+				  & ~CLOSED_BIT;
+		if (d >= e) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* empty */
+			if (d >= SEG_SLOTS) {
+				conc__q_advance_head(q, h, n);
+				continue;
+			}
+		}
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
+		if (i >= SEG_SLOTS) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* LP: pop-empty (every slot of h claimed) */
+			conc__q_advance_head(q, h, n);
+			continue;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; k < CONC__SLOT_WAIT &&
+				conc_ld(&h->state[i], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+			conc_pause();
+		/* acquire: pairs with the pusher's exchange; makes val[i]
+		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
+		if (conc_xchg(&h->state[i], SLOT_TAKEN, CONC_MO_ACQUIRE) == SLOT_FULL) { /* LP: pop */
+			*item = conc_v(h->val[i]);
+			return true;
+		}
+	}
+}
+
+#endif
 
 /* ---- segments ---------------------------------------------------------- */
 
@@ -3516,7 +4044,7 @@ static struct seg *seg_get(conc_queue *q)
 		/* relaxed: the count only bounds the cache's size */
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
 	} else {
-		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
 		if (!s)
 			return NULL;
 		s->q = q;
@@ -3570,7 +4098,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
 		return ENOMEM;
 	memset(q, 0, sizeof *q);
@@ -3627,144 +4155,40 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
-	int err = 0;
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CASes that move tail, so the segment's
-		 * initialisation is visible */
-		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
-		 * and a sleeper's re-check rely on the single order S; on x86
-		 * every RMW is a full barrier anyway. */
-		uint_fast64_t i = atomic_fetch_add_explicit(&t->enq, 1, memory_order_seq_cst);
-		if (conc__unlikely(i & CLOSED_BIT)) {
-			err = EPIPE;
-			break;
-		}
-		if (conc__likely(i < SEG_SLOTS)) {
-			t->val[i] = item;
-			/* seq_cst: the publishing write of park.h's protocol (and
-			 * a release of val[i] for the pop's acquire). */
-			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
-						     memory_order_seq_cst) == SLOT_EMPTY)
-				break;
-			continue; /* a pop gave up on our slot (I3): next index */
-		}
-		/* t is full: help link or advance (Michael-Scott). */
-		struct seg *n = atomic_load_explicit(&t->next, memory_order_acquire);
-		if (n == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		if (n) {
-			/* release: publishes n's initialisation to tail readers */
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-								memory_order_release,
-								memory_order_relaxed);
-			continue;
-		}
-		struct seg *s = seg_get(q);
-		if (!s) {
-			err = ENOMEM; /* nothing published: the queue is unchanged */
-			break;
-		}
-		s->val[0] = item;
-		atomic_store_explicit(&s->state[0], SLOT_FULL, memory_order_relaxed);
-		atomic_store_explicit(&s->enq, 1, memory_order_relaxed);
-		struct seg *expect = NULL;
-		/* seq_cst: publishes s (release part) and is the publishing
-		 * write of park.h's protocol for the item in slot 0. */
-		if (atomic_compare_exchange_strong_explicit(&t->next, &expect, s, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_acquire)) {
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, s,
-								memory_order_release,
-								memory_order_relaxed);
-			break;
-		}
-		seg_put(q, s); /* never published */
-		if (expect == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, expect,
-							memory_order_release,
-							memory_order_relaxed);
-	}
+	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
 
 /* ---- pop --------------------------------------------------------------- */
 
-/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
-static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
+/* h left the list (conc__q_advance_head): back to the cache after its
+ * grace period. */
+static void seg_retire(conc_queue *q, struct seg *h)
 {
-	struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	if (t == h)
-		/* release: publishes n's initialisation to tail readers */
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-							memory_order_release,
-							memory_order_relaxed);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
-						    memory_order_release,
-						    memory_order_relaxed)) {
-		/* relaxed: the retire below is what orders the callback */
-		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
-		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-		/* A segment retires once per SEG_SLOTS pops, far below the
-		 * epoch's own advance cadence: ask for an advance now, so
-		 * segments come back to the cache within a few retires. */
-		conc_epoch_flush(q->d);
-	}
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+	free(h);
+	return;
+#endif
+	/* relaxed: the retire below is what orders the callback */
+	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+	/* A segment retires once per SEG_SLOTS pops, far below the epoch's
+	 * own advance cadence: ask for an advance now, so segments come back
+	 * to the cache within a few retires. */
+	conc_epoch_flush(q->d);
 }
 
 bool conc_queue_try_pop(conc_queue *q, void **item)
 {
-	bool got = false;
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CAS that moved head here */
-		struct seg *h = atomic_load_explicit(&q->head, memory_order_acquire);
-		/* seq_cst (both): the pop-empty argument in the header */
-		uint_fast64_t d = atomic_load_explicit(&h->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&h->enq, memory_order_seq_cst) /* LP: pop-empty */
-				  & ~CLOSED_BIT;
-		if (d >= e) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* empty */
-			if (d >= SEG_SLOTS) {
-				advance_head(q, h, n);
-				continue;
-			}
-		}
-		/* seq_cst: see push's fetch-and-add */
-		uint_fast64_t i = atomic_fetch_add_explicit(&h->deq, 1, memory_order_seq_cst);
-		if (i >= SEG_SLOTS) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* LP: pop-empty (every slot of h claimed) */
-			advance_head(q, h, n);
-			continue;
-		}
-		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
-		for (int k = 0; k < CONC__SLOT_WAIT &&
-				atomic_load_explicit(&h->state[i], memory_order_relaxed) == SLOT_EMPTY; k++)
-			conc__cpu_relax();
-		/* acquire: pairs with the pusher's exchange; makes val[i]
-		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
-		if (atomic_exchange_explicit(&h->state[i], SLOT_TAKEN, /* LP: pop */
-					     memory_order_acquire) == SLOT_FULL) {
-			*item = h->val[i];
-			got = true;
-			break;
-		}
-	}
+	bool got = conc__q_try_pop(q, item);
 	conc_epoch_unpin(q->d);
 	return got;
 }
@@ -3853,27 +4277,29 @@ unsigned conc__queue_segment_slots(void)
 	return SEG_SLOTS;
 }
 /* end of src/queue.c: its names and macros stop here */
-#undef SLOT_EMPTY
-#undef SLOT_FULL
-#undef SLOT_TAKEN
 #undef seg
-#undef seg_reset
-#undef cache_push
 #undef seg_get
 #undef seg_put
+#undef seg_retire
+#undef seg_reset
+#undef cache_push
 #undef queue_free_memory
 #undef queue_unref
 #undef seg_reclaim
 #undef next_of
-#undef advance_head
 #undef waitpop_try
 #undef waitpop_closed
 #undef queue_waitpop
+#undef SLOT_EMPTY
+#undef SLOT_FULL
+#undef SLOT_TAKEN
 #undef SEG_SLOTS
 #undef SEG_CACHE_MAX
+#undef CONC__SLOT_WAIT
+#undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CLOSED_BIT
 #undef CLOSED_SEG
-#undef CONC__SLOT_WAIT
+#undef CONC__Q_LINK_MO
 
 /* ==== src/stack.c ======================================================= */
 /* file-local names of src/stack.c, made unique in this unit */
@@ -3881,6 +4307,7 @@ unsigned conc__queue_segment_slots(void)
 #define OFFER_TAKEN conc__stack__OFFER_TAKEN
 #define OFFER_CANCELLED conc__stack__OFFER_CANCELLED
 #define snode conc__stack__snode
+#define slab conc__stack__slab
 #define elim_slot conc__stack__elim_slot
 #define magazine conc__stack__magazine
 #define mag conc__stack__mag
@@ -3892,7 +4319,14 @@ unsigned conc__queue_segment_slots(void)
 #define depot_try_lock conc__stack__depot_try_lock
 #define depot_lock conc__stack__depot_lock
 #define depot_unlock conc__stack__depot_unlock
+#define carve conc__stack__carve
+#define slab_of conc__stack__slab_of
+#define slab_put conc__stack__slab_put
+#define slab_init conc__stack__slab_init
+#define carve_release conc__stack__carve_release
+#define node_carve conc__stack__node_carve
 #define free_chain conc__stack__free_chain
+#define node_free conc__stack__node_free
 #define depot_drain conc__stack__depot_drain
 #define depot_give conc__stack__depot_give
 #define retire_flush conc__stack__retire_flush
@@ -3937,7 +4371,8 @@ unsigned conc__queue_segment_slots(void)
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
@@ -3968,6 +4403,19 @@ unsigned conc__queue_segment_slots(void)
  * lock-free.  When a thread exits its magazine goes to the depot; when the
  * last stack is destroyed the depot and the caller's magazine are freed,
  * and nodes reclaimed later are freed rather than cached.
+ *
+ * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
+ * slab of SLAB_SIZE bytes (SLAB_NODES nodes of one cache line each, after a
+ * header line) that it allocated itself, with a bump pointer and no atomics.
+ * A slab counts the nodes not yet released (refs); a node that leaves the
+ * caches for good (depot full, no stack left, thread exiting) is released,
+ * and the release that takes refs to zero frees the slab.  Releases of
+ * consecutive nodes of one slab are summed into one atomic subtraction.  So
+ * filling a stack costs no malloc per push and draining it no free per pop,
+ * and a node on its own line is never split across two.  The price: one node
+ * still cached keeps its whole slab, so the memory held can exceed the
+ * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
+ * depot and magazine sizes all the same).
  */
 
 
@@ -3979,6 +4427,9 @@ unsigned conc__queue_segment_slots(void)
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define DEPOT_MAX 256 /* batches */
+#define NODE_SIZE 64  /* one cache line (CONC_PAD can be 128: not needed here) */
+#define SLAB_SIZE 16384
+#define SLAB_NODES (SLAB_SIZE / NODE_SIZE - 1) /* the first line is the header */
 
 enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
 
@@ -3989,6 +4440,84 @@ struct snode {
 	atomic_uint offer;
 	conc_epoch_node enode;
 };
+_Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
+
+/* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
+ * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
+struct slab {
+	atomic_uint refs; /* nodes carved or to be carved, not yet released */
+};
+
+/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+ * Relacy model). */
+/* ---- src/internal/alg_stack.h ------------------------------------------ */
+/*
+ * alg_stack.h (internal) - the stack's algorithm core: one attempt of the
+ * Treiber push and pop CASes on top, written against internal/atomics.h so
+ * that src/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
+ * the same code.  The retry loops around them (backoff, elimination) and
+ * the argument (I1/I2, linearization points) are in src/stack.c.
+ *
+ * The includer provides, before including this file, struct snode with a
+ * field next (struct snode *; CONC_PLAIN in the harness) and CLOSED_TAG
+ * (the low bit of top that marks the stack closed).  top is a
+ * CONC_ATOMIC(uintptr_t): the top node's address | CLOSED_TAG.
+ * Only src/stack.c includes it (the amalgamation inlines it there).
+ */
+#ifndef CONC_INTERNAL_ALG_STACK_H
+#define CONC_INTERNAL_ALG_STACK_H
+
+#include <stdint.h>
+
+
+/* top for a push: relaxed, push never reads through top, it only links
+ * to it. */
+CONC_ALG_INLINE uintptr_t conc__treiber_top_for_push(CONC_ATOMIC(uintptr_t) *top)
+{
+	return conc_ld(top, CONC_MO_RELAXED);
+}
+
+/* top for a pop: acquire, pairs with the push CAS; top->next and
+ * top->item visible.  The caller is pinned (I2: the node stays valid). */
+CONC_ALG_INLINE uintptr_t conc__treiber_top_for_pop(CONC_ATOMIC(uintptr_t) *top)
+{
+	return conc_ld(top, CONC_MO_ACQUIRE);
+}
+
+/* One push attempt: link n over *seen (a top without CLOSED_TAG) and try
+ * to install it.  On failure *seen is the current top. */
+CONC_ALG_INLINE bool conc__treiber_push_try(CONC_ATOMIC(uintptr_t) *top, uintptr_t *seen,
+					  struct snode *n)
+{
+	conc_v(n->next) = (struct snode *)*seen;
+	/* seq_cst: publishes n (release part) and is the publishing write of
+	 * park.h's protocol */
+	return conc_cas(top, seen, (uintptr_t)n, CONC_MO_SEQ_CST, /* LP: push */
+			CONC_MO_RELAXED);
+}
+
+/* The node on top in *seen (read by conc__treiber_top_for_pop or by a
+ * failed attempt); NULL: empty (LP: pop-empty, the load of top that found
+ * no node). */
+CONC_ALG_INLINE struct snode *conc__treiber_top_node(uintptr_t seen, uintptr_t closed_tag)
+{
+	return (struct snode *)(seen & ~closed_tag);
+}
+
+/* One pop attempt: unlink t, the node on top in *seen; the closed tag is
+ * carried over to the new top.  On failure *seen is the current top.  The
+ * caller is pinned, so t (and t->next) stay valid even if t was popped
+ * meanwhile (I2). */
+CONC_ALG_INLINE bool conc__treiber_pop_try(CONC_ATOMIC(uintptr_t) *top, uintptr_t *seen,
+					 struct snode *t, uintptr_t closed_tag)
+{
+	struct snode *after = conc_v(t->next);
+	uintptr_t next = (uintptr_t)after | (*seen & closed_tag);
+	/* acquire on failure: the new top is read through next round */
+	return conc_cas(top, seen, next, CONC_MO_ACQUIRE, CONC_MO_ACQUIRE); /* LP: pop */
+}
+
+#endif
 
 struct elim_slot {
 	CONC_ALIGNED _Atomic(struct snode *) offer;
@@ -4048,13 +4577,80 @@ static void depot_unlock(void)
 	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
 }
 
+/* ---- slabs --------------------------------------------------------------- */
+
+static _Thread_local struct carve {
+	char *cur;     /* the next node to hand out, inside the slab */
+	unsigned left; /* nodes left to carve from it */
+} carve __attribute__((tls_model("initial-exec")));
+
+static struct slab *slab_of(void *p)
+{
+	return (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+}
+
+/* Release k nodes of slab sl; the last release frees it. */
+static void slab_put(struct slab *sl, unsigned k)
+{
+	/* acq_rel: the release half orders our last writes to the slab's
+	 * nodes before the free another releaser may do; the acquire half,
+	 * for the releaser that frees, sees everyone's writes as done */
+	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+		free(sl);
+}
+
+/* A fresh slab (sl, just allocated, or NULL) counting `refs` nodes. */
+static struct slab *slab_init(struct slab *sl, unsigned refs)
+{
+	if (sl)
+		atomic_init(&sl->refs, refs);
+	return sl;
+}
+
+/* Give back the nodes this thread has not carved yet. */
+static void carve_release(void)
+{
+	if (carve.left) {
+		slab_put(slab_of(carve.cur), carve.left);
+		carve.left = 0;
+		carve.cur = NULL;
+	}
+}
+
+static struct snode *node_carve(void)
+{
+	if (conc__unlikely(carve.left == 0)) {
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+					    SLAB_NODES);
+		if (!sl)
+			return NULL;
+		carve.cur = (char *)sl + NODE_SIZE;
+		carve.left = SLAB_NODES;
+	}
+	struct snode *n = (struct snode *)(void *)carve.cur;
+	carve.cur += NODE_SIZE;
+	carve.left--;
+	return n;
+}
+
+/* Release a chain linked through next: one subtraction per run of nodes
+ * from the same slab (a drained stack gives long runs). */
 static void free_chain(struct snode *n)
 {
 	while (n) {
-		struct snode *next = n->next;
-		free(n);
-		n = next;
+		struct slab *sl = slab_of(n);
+		unsigned k = 0;
+		do {
+			k++;
+			n = n->next;
+		} while (n && slab_of(n) == sl);
+		slab_put(sl, k);
 	}
+}
+
+static void node_free(struct snode *n)
+{
+	slab_put(slab_of(n), 1);
 }
 
 static void depot_drain(void)
@@ -4104,6 +4700,7 @@ static void mag_exit(void *arg)
 	depot_give(mag.full, MAG_BATCH);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 }
 
 static void make_exit_key(void)
@@ -4136,8 +4733,13 @@ static struct snode *node_get(void)
 		mag.n = MAG_BATCH - 1;
 		return n;
 	}
-	if (conc__unlikely(mag.exiting))
-		return conc__malloc(sizeof(struct snode));
+	if (conc__unlikely(mag.exiting)) {
+		/* The exit hook has given our slab back: a slab of one node
+		 * (rare: a push from another library's thread-exit hook). */
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
+								 SLAB_SIZE), 1);
+		return sl ? (struct snode *)(void *)((char *)sl + NODE_SIZE) : NULL;
+	}
 	if (!mag.hooked)
 		mag_hook();
 	/* relaxed: only decides whether the lock is worth a try */
@@ -4155,7 +4757,7 @@ static struct snode *node_get(void)
 			return b;
 		}
 	}
-	return conc__malloc(sizeof(struct snode));
+	return node_carve();
 }
 
 /* Cache a node nobody can reach any more. */
@@ -4163,7 +4765,7 @@ static void node_put(struct snode *n)
 {
 	if (conc__unlikely(mag.exiting ||
 			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
-		free(n);
+		node_free(n);
 		return;
 	}
 	if (conc__unlikely(!mag.hooked))
@@ -4247,6 +4849,7 @@ void conc__stack_trim_caches(void)
 	free_chain(mag.full);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 	depot_drain();
 }
 
@@ -4256,7 +4859,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
@@ -4399,19 +5002,13 @@ int conc_stack_push(conc_stack *s, void *item)
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
 	 * succeeds), and elimination hands n to a pop that is pinned. */
-	/* relaxed: push never reads through top, it only links to it */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
 	for (;;) {
 		if (conc__unlikely(top & CLOSED_TAG)) {
 			err = EPIPE;
 			break;
 		}
-		n->next = (struct snode *)top;
-		/* seq_cst: publishes n (release part) and is the publishing
-		 * write of park.h's protocol */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_relaxed))
+		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
 		    !(top & CLOSED_TAG) && elim_push(s, n)) {
@@ -4419,7 +5016,7 @@ int conc_stack_push(conc_stack *s, void *item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+		top = conc__treiber_top_for_push(&s->top);
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -4435,19 +5032,18 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	bool got = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	conc_epoch_pin(s->d);
-	/* acquire: pairs with the push CAS; top->next and top->item visible */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
 	for (;;) {
-		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
 		if (!t)
 			break; /* LP: pop-empty (the load of top that found no node) */
-		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
-		/* acquire on failure: the new top is read through next round */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
-							    memory_order_acquire,
-							    memory_order_acquire)) {
+		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}
@@ -4456,7 +5052,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_acquire);
+		top = conc__treiber_top_for_pop(&s->top);
 	}
 	conc_epoch_unpin(s->d);
 	return got;
@@ -4549,6 +5145,7 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef OFFER_TAKEN
 #undef OFFER_CANCELLED
 #undef snode
+#undef slab
 #undef elim_slot
 #undef magazine
 #undef mag
@@ -4560,7 +5157,14 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef depot_try_lock
 #undef depot_lock
 #undef depot_unlock
+#undef carve
+#undef slab_of
+#undef slab_put
+#undef slab_init
+#undef carve_release
+#undef node_carve
 #undef free_chain
+#undef node_free
 #undef depot_drain
 #undef depot_give
 #undef retire_flush
@@ -4586,7 +5190,11 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef ELIM_WAIT
 #undef MAG_BATCH
 #undef DEPOT_MAX
+#undef NODE_SIZE
+#undef SLAB_SIZE
+#undef SLAB_NODES
 #undef RETIRE_BATCH
+#undef CONC_INTERNAL_ALG_STACK_H
 
 /* ==== src/pool.c ======================================================== */
 /* file-local names of src/pool.c, made unique in this unit */
@@ -4707,14 +5315,17 @@ uint64_t conc__stack_eliminated(conc_stack *s)
  *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
  *     conc_pool_wait (seq_cst fence, then a notify if any).
  *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
- *     the injector still holds work, it wakes one more worker.  A worker
+ *     a queue (the injector or a deque) still holds work, it wakes one more
+ *     worker.  A worker
  *     that moves a batch from the injector to its deque wakes a sleeper
  *     too (fence, then the waiter count): the batch's other tasks must not
  *     wait behind the one it runs.
  *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
  *     injector, every deque and its stop flag; wait only if all are empty.
- *   PARKED -> RUNNING: woken (or the re-check found work); it clears
- *     `wake_pending` and looks for work.
+ *   PARKED -> SEARCHING: woken (or the re-check found work); it clears
+ *     `wake_pending` and searches, so that leaving the search with work
+ *     still queued wakes the next worker (a chain of wakes: one per
+ *     sleeper that work is left for).
  *   An outside push (its CAS is the seq_cst publishing write) then reads
  *   work_park's waiter count: one load when nobody sleeps.  If somebody
  *   sleeps, nobody searches (seq_cst load) and no wake is in flight
@@ -4926,7 +5537,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 			return b;
 	}
 	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc(sizeof *b);
+	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
 	if (b)
 		block_clear(b);
 	errno = saved_errno;
@@ -5130,7 +5741,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+				/* (mutant 10: the batch's last task is dropped) */
+				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal
@@ -5315,6 +5927,7 @@ static void worker_loop(conc__worker *w)
 			return;
 		idle_notify(p);
 
+	search:
 		/* SEARCHING */
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
@@ -5330,11 +5943,18 @@ static void worker_loop(conc__worker *w)
 				break;
 		}
 		if (found) {
-			/* seq_cst: the searcher half of the wake argument. */
-			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1 &&
-			    inj_pushed(p) != inj_popped(p) &&
-			    conc__park_has_waiters(&p->work_park))
-				wake_one(p);
+			/* seq_cst RMW, then a seq_cst fence before the loads of
+			 * work_available: the searcher half of the wake
+			 * argument (a pusher that saw us searching skipped its
+			 * wake; the last searcher to leave looks at every
+			 * queue - the injector and the deques, where a batch
+			 * may wait behind a task that blocks - and hands the
+			 * wake on). */
+			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1) {
+				atomic_thread_fence(memory_order_seq_cst);
+				if (conc__park_has_waiters(&p->work_park) && work_available(p))
+					wake_one(p);
+			}
 			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 			run_worker_task(w, t);
 			continue;
@@ -5353,6 +5973,16 @@ static void worker_loop(conc__worker *w)
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
 		}
 		clear_wake_pending(p);
+		/* Woken (or the re-check found work): search, counted in
+		 * `searching`, rather than run straight away.  A pusher that
+		 * skipped its wake because ours was pending relies on us, and
+		 * the task we find first may not be the one it left (another
+		 * worker's deque may hold it, behind a task that blocks): as a
+		 * searcher we hand the wake on when we leave with work still
+		 * queued. */
+		if (stop_requested(w))
+			return;
+		goto search;
 	}
 }
 
@@ -5413,7 +6043,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 {
 	conc__worker *w = rec_at(p, i);
 	if (!w) {
-		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		w = conc__aligned_alloc("pool.worker", CONC_PAD, sizeof *w);
 		if (!w)
 			return ENOMEM;
 		memset(w, 0, sizeof *w);
@@ -5464,7 +6094,7 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -5545,7 +6175,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
 		return EINVAL;
 
-	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	conc_pool *p = conc__aligned_alloc("pool.create", CONC_PAD, sizeof *p);
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
@@ -6092,7 +6722,7 @@ static int handle_alloc(conc_scope *s, conc_thread **out)
 	if (s->tail_used == c->cap) {
 		size_t cap = c->cap < 64 ? 64 : c->cap * 2;
 		size_t head = conc__round_up(sizeof(struct chunk), sizeof(conc_thread));
-		struct chunk *n = conc__aligned_alloc(_Alignof(conc_thread),
+		struct chunk *n = conc__aligned_alloc("scope.handles", _Alignof(conc_thread),
 						      head + cap * sizeof(conc_thread));
 		if (!n) {
 			pthread_mutex_unlock(&s->lock);
@@ -6421,7 +7051,7 @@ static int start_thread(conc_thread *h)
 	/* relaxed: a count for tests; the thread's exit decrements it. */
 	atomic_fetch_add_explicit(&cache.live, 1, memory_order_relaxed);
 	pthread_t t;
-	int err = conc__thread_create(&t, &attr, worker_main, h); /* LP: spawn */
+	int err = conc__thread_create("scope.thread", &t, &attr, worker_main, h); /* LP: spawn */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err) {
@@ -6536,7 +7166,9 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	join_all(&s);
+	/* (mutant 7: a failed spawn ends the scope without joining) */
+	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
 		next = c->next;
@@ -6797,7 +7429,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	 * whoever takes it. */
 	if (w)
 		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc(sizeof *t);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
 	if (!t)
 		return false;
 	atomic_init(&t->job, j);
@@ -7029,7 +7661,9 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		/* (mutant 8: an odd range's offered right half starts one late) */
+		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
 			for_node(l, w, lo, mid, splits, false);
@@ -7130,7 +7764,7 @@ static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 		/* The parent's slots may be in use by its left half. */
 		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
 		if (d) {
-			own = conc__malloc((size_t)d * l->stride);
+			own = conc__malloc("parallel.reduce_slots", (size_t)d * l->stride);
 			if (!own) {
 				record(l, ENOMEM);
 				return;
@@ -7213,7 +7847,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		unsigned d = n ? depth_of(n, l.grain) : 0;
 		if (l.stride > SIZE_MAX / (d + 1u))
 			return ENOMEM;
-		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		block = conc__malloc("parallel.reduce_root", (size_t)(d + 1u) * l.stride);
 		if (!block)
 			return ENOMEM;
 		acc = block;

@@ -15,7 +15,10 @@ The result is made from the real sources, never edited by hand:
   2. under #ifdef CONC_IMPLEMENTATION: the system headers of the sources,
      the internal headers (src/internal/*.h, each once), then every source
      file that meson compiles (read from src/meson.build), each in its own
-     section.
+     section.  The algorithm cores, src/internal/alg_*.h, are the exception:
+     each is written against the types of the one source that includes it
+     (and the Relacy models), so it is inlined inside that source's section,
+     where the source includes it, and its names count as the source's own.
 
 One translation unit holds what meson compiles as several, so file-local
 names could collide: two files may each have a `static void init(void)`, and
@@ -161,6 +164,12 @@ class Inliner:
                         found.append(t)
         walk(path, set())
         return found
+
+
+def source_local(path):
+    """An algorithm core (src/internal/alg_*.h): it needs the including
+    source's types, so it stays inside that source's section."""
+    return os.path.basename(path).startswith("alg_")
 
 
 # ---- a small C scanner: the file-scope names of a source -------------------
@@ -459,7 +468,7 @@ def generate():
     internal = []
     for src in sources:
         for h in inl.includes_of(src):
-            if h not in inl.done:
+            if h not in inl.done and not source_local(h):
                 internal.append(h)
                 inl.header(h, out)
     every_header = public + internal
@@ -473,7 +482,8 @@ def generate():
     sections = []
     for src in sources:
         stem = os.path.splitext(os.path.basename(src))[0]
-        names, macros = file_scope_names(read(src), header_macros)
+        text = read(src) + "".join(read(h) for h in inl.includes_of(src) if source_local(h))
+        names, macros = file_scope_names(text, header_macros)
         local = [n for n in names if n not in shared and not n.startswith(("conc_", "CONC_"))]
         for n in names:
             if n in shared:

@@ -6,7 +6,8 @@ conc_need_packages() {
 
 # What building and testing needs (gcc and clang both build the suite).
 # valgrind and python3: the instruction-count guard (suite instr).
-CONC_TEST_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-dev libcmocka-dev valgrind python3"
+# relacy-dev and spin: the model checkers (suite models).
+CONC_TEST_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-dev libcmocka-dev valgrind python3 relacy-dev spin"
 # What the bench binaries' peers need on top, and the report (python3,
 # gnuplot for the PNG plots).
 CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev libck-dev libglib2.0-dev libgomp1 python3 gnuplot-nox"

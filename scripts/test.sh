@@ -2,7 +2,7 @@
 # test.sh - the README's test command: install what is missing, then build
 # and run the whole suite in these builds:
 #   gcc      debugoptimized, failure hooks on (unit, stress, headers, install,
-#            arch, C++ consumer, amalgamation)
+#            arch, C++ consumer, amalgamation, models: Relacy and spin)
 #   clang    debugoptimized, failure hooks on (the same but headers, install,
 #            arch)
 #   tsan     gcc -fsanitize=thread
@@ -30,6 +30,10 @@ builds=${CONC_TEST_BUILDS:-gcc clang tsan asan clang-tsan clang-asan fuzz aarch6
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 passed=0 failed=0 status=0 skipped="" ok_builds="" bad_builds=""
+# One line per build for the Reliability table (scripts/reliability.py).
+mkdir -p build
+summary=build/reliability-builds.txt
+: >"$summary"
 
 setup() { # dir, then meson options
 	dir=$1
@@ -131,11 +135,17 @@ for b in $builds; do
 	bad=$(grep -E '^(Fail|Timeout|Unexpected Pass):' "$log" | awk '{s += $NF} END {print s + 0}')
 	passed=$((passed + ${ok:-0}))
 	failed=$((failed + ${bad:-0}))
+	echo "reliability: build $b | tests passed=${ok:-0} failed=${bad:-0} time=$(($(date +%s) - start)) s" >>"$summary"
 done
 [ -n "$skipped" ] && echo "builds skipped (reasons above):$skipped"
 echo "builds passed:${ok_builds:- none}; failed:${bad_builds:- none}"
-# The sanitizer row of the README's table: the sanitizer builds that passed.
+# The sanitizer row of the table: the sanitizer builds that passed.
 san=$(for b in $ok_builds; do case $b in tsan | asan) echo gcc-$b ;; *san) echo $b ;; esac; done | paste -sd, -)
-[ -n "$san" ] && echo "reliability: sanitizers | builds=$san"
+[ -n "$san" ] && echo "reliability: sanitizers | builds=$san" >>"$summary"
+# The figures the reliability suites printed, as one table.
+dirs=""
+for b in $builds; do [ -d "build/test-$b" ] && dirs="$dirs build/test-$b"; done
+# shellcheck disable=SC2086
+python3 scripts/reliability.py $dirs || true
 echo "tests: $passed passed, $failed failed"
 exit $status

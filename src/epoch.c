@@ -98,15 +98,21 @@
 #include <unistd.h>
 
 #include "conc/epoch.h"
+#include "internal/alg_epoch.h"
 #include "internal/arch.h"
 #include "internal/fault.h"
 #include "internal/epoch.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 8        /* shared-path pins tracked per thread */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
+#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
+#undef GRACE
+#define GRACE 1
+#endif
 /* The advance policy (internal/epoch.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -262,10 +268,7 @@ static int sys_membarrier(int cmd)
 /* The reader's half: free with membarrier, a real fence without. */
 static inline void light_barrier(void)
 {
-	if (conc__unlikely(use_fences))
-		atomic_thread_fence(memory_order_seq_cst);
-	else
-		conc__compiler_barrier();
+	conc__ebr_light_barrier(use_fences);
 }
 
 /* The advancer's half: a full barrier on every CPU running our threads. */
@@ -394,10 +397,8 @@ static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
 
 static uint64_t load_epoch(conc_epoch *d)
 {
-	/* acquire: pairs with the release store of an advance, so that a
-	 * collector that sees E >= t + 3 also sees the critical sections that
-	 * the advance waited for as finished. */
-	return domain_epoch(d, __ATOMIC_ACQUIRE);
+	/* acquire: see conc__ebr_load_epoch */
+	return conc__ebr_load_epoch(&d->epoch);
 }
 
 /*
@@ -448,7 +449,7 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	uint64_t k = 0;
 	while (n) {
 		conc_epoch_node *next = n->next;
-		if (n->epoch + GRACE <= e) {
+		if (conc__ebr_due(n->epoch, e)) {
 			n->fn(n);
 			k++;
 		} else {
@@ -524,8 +525,14 @@ static void help_others(conc_epoch *d, rec *mine)
 			/* Due for a whole epoch already: its owner is not
 			 * collecting (an active owner collects what is due
 			 * every ADVANCE_EVERY retires, on its own thread, where
-			 * the memory is warm and its allocator's). */
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + 1 > e)
+			 * the memory is warm and its allocator's).  A bag of
+			 * ADVANCE_MAX or more is a backlog (a stalled reader
+			 * held the epoch back while it grew): it is taken as
+			 * soon as it is due, so that the garbage is back under
+			 * its bound within GRACE advances of the stall's end.
+			 * Either way the per-node tags decide what runs. */
+			uint64_t slack = bag_count(b) >= CONC__EPOCH_ADVANCE_MAX ? 0 : 1;
+			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + slack > e)
 				continue;
 			if (!holding) {
 				hold_begin(d);
@@ -562,12 +569,23 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
 									 : memory_order_relaxed) != 0)
 		return false;
-	for (rec *r = d->records; r; r = r->next) {
-		uint64_t s = rec_state(r, mo);
-		if (state_behind(s, e))
+	/* (mutant 5: the scan stops before the list's last record) */
+	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
+		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
-	}
 	return true;
+}
+
+/* all_at for conc__ebr_try_advance: the scans take the record list's read
+ * lock with trylock, so a busy list fails the attempt. */
+static bool try_all_at(void *ctx, uint64_t e, int mo)
+{
+	conc_epoch *d = ctx;
+	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
+		return false;
+	bool ok = all_at(d, e, mo);
+	pthread_rwlock_unlock(&d->lock);
+	return ok;
 }
 
 /*
@@ -580,28 +598,9 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
  */
 static bool try_advance(conc_epoch *d)
 {
-	uint64_t e = load_epoch(d);
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* A cheap look first: a pin at an older epoch that is already visible
-	 * fails the advance anyway, so don't pay the heavy barrier for it.
-	 * (relaxed: only a hint; the decisive scan follows the barrier.) */
-	bool ok = all_at(d, e, __ATOMIC_RELAXED);
-	pthread_rwlock_unlock(&d->lock);
-	if (!ok)
-		return false;
-	heavy_barrier();
-	if (pthread_rwlock_tryrdlock(&d->lock) != 0)
-		return false;
-	/* acquire: the decisive scan (all_at says what it pairs with) */
-	ok = all_at(d, e, __ATOMIC_ACQUIRE);
-	pthread_rwlock_unlock(&d->lock);
-	/* release: carries the scan above to every collector that reads the
-	 * new epoch with acquire.  A failed CAS means another advancer moved
-	 * E first: nothing to do. */
-	return ok && __atomic_compare_exchange_n(&d->epoch, &e, e + 1, false,
-						 __ATOMIC_RELEASE,
-						 __ATOMIC_RELAXED); /* LP: advance */
+	/* read E, cheap look, heavy barrier, decisive scan, CAS: the steps and
+	 * their orders are in internal/alg_epoch.h */
+	return conc__ebr_try_advance(&d->epoch, try_all_at, d, heavy_barrier);
 }
 
 /* ---- registration ----------------------------------------------------- */
@@ -790,7 +789,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
-	conc_epoch *d = conc__aligned_alloc(CONC_PAD, sizeof *d);
+	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
@@ -851,12 +850,9 @@ void conc__epoch_pin_slow(conc_epoch *d)
 			__atomic_store_n(&r->hot.state, s + 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* relaxed: a stale E only makes this pin hold advances back longer;
-	 * the store is ordered before the section's loads by light_barrier
-	 * (together with the advancer's heavy barrier). */
-	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->hot.state, e << 32 | 1, __ATOMIC_RELAXED); /* LP: pin */
-	light_barrier();
+	/* the announcement is ordered before the section's loads by the light
+	 * barrier (together with the advancer's heavy barrier) */
+	conc__ebr_pin(&r->hot.state, &d->epoch, use_fences); /* LP: pin */
 }
 
 void conc__epoch_unpin_slow(conc_epoch *d)
@@ -875,10 +871,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
-	/* release: everything the section did happens-before an advance
-	 * whose scan reads this store (acquire), hence before the callbacks
-	 * that advance lets run. */
-	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
+	conc__ebr_unpin(&r->hot.state); /* release: see there */
 }
 
 bool conc_epoch_is_pinned(conc_epoch *d)
@@ -911,8 +904,7 @@ static uint64_t retire_tag(conc_epoch *d)
 	/* The tag is read after the caller's unlink; in fence mode a seq_cst
 	 * fence orders the two, with membarrier the proof needs only program
 	 * order (the compiler barrier keeps the compiler to it). */
-	light_barrier();
-	return load_epoch(d);
+	return conc__ebr_retire_tag(&d->epoch, use_fences);
 }
 
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
@@ -1005,7 +997,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
-	deferred *x = conc__malloc(sizeof *x);
+	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
 	x->fn = fn;

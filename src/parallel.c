@@ -80,6 +80,7 @@
 #include "internal/arch.h"
 #include "internal/backoff.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
 
@@ -163,7 +164,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	 * whoever takes it. */
 	if (w)
 		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc(sizeof *t);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
 	if (!t)
 		return false;
 	atomic_init(&t->job, j);
@@ -395,7 +396,9 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		struct loop_job rj = {.l = l, .lo = mid, .hi = hi, .splits = splits};
+		/* (mutant 8: an odd range's offered right half starts one late) */
+		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
 			for_node(l, w, lo, mid, splits, false);
@@ -496,7 +499,7 @@ static void red_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 		/* The parent's slots may be in use by its left half. */
 		unsigned d = depth_of(rj->hi - rj->lo, l->grain);
 		if (d) {
-			own = conc__malloc((size_t)d * l->stride);
+			own = conc__malloc("parallel.reduce_slots", (size_t)d * l->stride);
 			if (!own) {
 				record(l, ENOMEM);
 				return;
@@ -579,7 +582,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		unsigned d = n ? depth_of(n, l.grain) : 0;
 		if (l.stride > SIZE_MAX / (d + 1u))
 			return ENOMEM;
-		block = conc__malloc((size_t)(d + 1u) * l.stride);
+		block = conc__malloc("parallel.reduce_root", (size_t)(d + 1u) * l.stride);
 		if (!block)
 			return ENOMEM;
 		acc = block;

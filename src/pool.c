@@ -65,14 +65,17 @@
  *   RUNNING -> SEARCHING: it found no task; it first tells waiters of
  *     conc_pool_wait (seq_cst fence, then a notify if any).
  *   SEARCHING -> RUNNING: it found a task; if it was the last searcher and
- *     the injector still holds work, it wakes one more worker.  A worker
+ *     a queue (the injector or a deque) still holds work, it wakes one more
+ *     worker.  A worker
  *     that moves a batch from the injector to its deque wakes a sleeper
  *     too (fence, then the waiter count): the batch's other tasks must not
  *     wait behind the one it runs.
  *   SEARCHING -> PARKED: park_prepare, then searching--, then re-check the
  *     injector, every deque and its stop flag; wait only if all are empty.
- *   PARKED -> RUNNING: woken (or the re-check found work); it clears
- *     `wake_pending` and looks for work.
+ *   PARKED -> SEARCHING: woken (or the re-check found work); it clears
+ *     `wake_pending` and searches, so that leaving the search with work
+ *     still queued wakes the next worker (a chain of wakes: one per
+ *     sleeper that work is left for).
  *   An outside push (its CAS is the seq_cst publishing write) then reads
  *   work_park's waiter count: one load when nobody sleeps.  If somebody
  *   sleeps, nobody searches (seq_cst load) and no wake is in flight
@@ -124,6 +127,7 @@
 #include "internal/backoff.h"
 #include "internal/deque.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
@@ -305,7 +309,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 			return b;
 	}
 	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc(sizeof *b);
+	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
 	if (b)
 		block_clear(b);
 	errno = saved_errno;
@@ -509,7 +513,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				conc__deque_push_n(&w->dq, batch + 1, n - 1);
+				/* (mutant 10: the batch's last task is dropped) */
+				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal
@@ -694,6 +699,7 @@ static void worker_loop(conc__worker *w)
 			return;
 		idle_notify(p);
 
+	search:
 		/* SEARCHING */
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
@@ -709,11 +715,18 @@ static void worker_loop(conc__worker *w)
 				break;
 		}
 		if (found) {
-			/* seq_cst: the searcher half of the wake argument. */
-			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1 &&
-			    inj_pushed(p) != inj_popped(p) &&
-			    conc__park_has_waiters(&p->work_park))
-				wake_one(p);
+			/* seq_cst RMW, then a seq_cst fence before the loads of
+			 * work_available: the searcher half of the wake
+			 * argument (a pusher that saw us searching skipped its
+			 * wake; the last searcher to leave looks at every
+			 * queue - the injector and the deques, where a batch
+			 * may wait behind a task that blocks - and hands the
+			 * wake on). */
+			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1) {
+				atomic_thread_fence(memory_order_seq_cst);
+				if (conc__park_has_waiters(&p->work_park) && work_available(p))
+					wake_one(p);
+			}
 			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 			run_worker_task(w, t);
 			continue;
@@ -732,6 +745,16 @@ static void worker_loop(conc__worker *w)
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
 		}
 		clear_wake_pending(p);
+		/* Woken (or the re-check found work): search, counted in
+		 * `searching`, rather than run straight away.  A pusher that
+		 * skipped its wake because ours was pending relies on us, and
+		 * the task we find first may not be the one it left (another
+		 * worker's deque may hold it, behind a task that blocks): as a
+		 * searcher we hand the wake on when we leave with work still
+		 * queued. */
+		if (stop_requested(w))
+			return;
+		goto search;
 	}
 }
 
@@ -792,7 +815,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 {
 	conc__worker *w = rec_at(p, i);
 	if (!w) {
-		w = conc__aligned_alloc(CONC_PAD, sizeof *w);
+		w = conc__aligned_alloc("pool.worker", CONC_PAD, sizeof *w);
 		if (!w)
 			return ENOMEM;
 		memset(w, 0, sizeof *w);
@@ -843,7 +866,7 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create(&w->thread, &attr, worker_main, w);
+		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -924,7 +947,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (cfg->stack_size && cfg->stack_size < (size_t)PTHREAD_STACK_MIN)
 		return EINVAL;
 
-	conc_pool *p = conc__aligned_alloc(CONC_PAD, sizeof *p);
+	conc_pool *p = conc__aligned_alloc("pool.create", CONC_PAD, sizeof *p);
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);

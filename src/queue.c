@@ -34,7 +34,8 @@
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the exchange that turns FULL -> TAKEN.
@@ -85,19 +86,17 @@
 
 #include "conc/queue.h"
 #include "internal/arch.h"
+#include "internal/atomics.h"
 #include "internal/containers.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
 
 #define SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
-#define CLOSED_BIT ((uint_fast64_t)1 << 62)
-#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
-#define CONC__SLOT_WAIT 128                     /* pop's wait for a late pusher */
-
-enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+#define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -122,6 +121,13 @@ struct conc_queue {
 	atomic_uint ncached;
 	atomic_size_t refs;
 };
+
+/* The push and pop loops live in internal/alg_queue.h (shared with the
+ * Relacy model); it needs these three from this file. */
+static struct seg *seg_get(conc_queue *q);
+static void seg_put(conc_queue *q, struct seg *s);
+static void seg_retire(conc_queue *q, struct seg *s);
+#include "internal/alg_queue.h"
 
 /* ---- segments ---------------------------------------------------------- */
 
@@ -163,7 +169,7 @@ static struct seg *seg_get(conc_queue *q)
 		/* relaxed: the count only bounds the cache's size */
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
 	} else {
-		s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
 		if (!s)
 			return NULL;
 		s->q = q;
@@ -217,7 +223,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_queue *q = conc__aligned_alloc(CONC_PAD, sizeof *q);
+	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
 		return ENOMEM;
 	memset(q, 0, sizeof *q);
@@ -274,144 +280,40 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
-	int err = 0;
+#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
+	conc__park_notify_one(&q->park);
+#endif
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CASes that move tail, so the segment's
-		 * initialisation is visible */
-		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
-		 * and a sleeper's re-check rely on the single order S; on x86
-		 * every RMW is a full barrier anyway. */
-		uint_fast64_t i = atomic_fetch_add_explicit(&t->enq, 1, memory_order_seq_cst);
-		if (conc__unlikely(i & CLOSED_BIT)) {
-			err = EPIPE;
-			break;
-		}
-		if (conc__likely(i < SEG_SLOTS)) {
-			t->val[i] = item;
-			/* seq_cst: the publishing write of park.h's protocol (and
-			 * a release of val[i] for the pop's acquire). */
-			if (atomic_exchange_explicit(&t->state[i], SLOT_FULL, /* LP: push */
-						     memory_order_seq_cst) == SLOT_EMPTY)
-				break;
-			continue; /* a pop gave up on our slot (I3): next index */
-		}
-		/* t is full: help link or advance (Michael-Scott). */
-		struct seg *n = atomic_load_explicit(&t->next, memory_order_acquire);
-		if (n == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		if (n) {
-			/* release: publishes n's initialisation to tail readers */
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-								memory_order_release,
-								memory_order_relaxed);
-			continue;
-		}
-		struct seg *s = seg_get(q);
-		if (!s) {
-			err = ENOMEM; /* nothing published: the queue is unchanged */
-			break;
-		}
-		s->val[0] = item;
-		atomic_store_explicit(&s->state[0], SLOT_FULL, memory_order_relaxed);
-		atomic_store_explicit(&s->enq, 1, memory_order_relaxed);
-		struct seg *expect = NULL;
-		/* seq_cst: publishes s (release part) and is the publishing
-		 * write of park.h's protocol for the item in slot 0. */
-		if (atomic_compare_exchange_strong_explicit(&t->next, &expect, s, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_acquire)) {
-			atomic_compare_exchange_strong_explicit(&q->tail, &t, s,
-								memory_order_release,
-								memory_order_relaxed);
-			break;
-		}
-		seg_put(q, s); /* never published */
-		if (expect == CLOSED_SEG) {
-			err = EPIPE;
-			break;
-		}
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, expect,
-							memory_order_release,
-							memory_order_relaxed);
-	}
+	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err)
+	if (!err && !CONC__MUTANT(6))
 		conc__park_notify_one(&q->park);
 	return err;
 }
 
 /* ---- pop --------------------------------------------------------------- */
 
-/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
-static void advance_head(conc_queue *q, struct seg *h, struct seg *n)
+/* h left the list (conc__q_advance_head): back to the cache after its
+ * grace period. */
+static void seg_retire(conc_queue *q, struct seg *h)
 {
-	struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-	if (t == h)
-		/* release: publishes n's initialisation to tail readers */
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-							memory_order_release,
-							memory_order_relaxed);
-	/* release: publishes n to head readers (acquire in try_pop) */
-	if (atomic_compare_exchange_strong_explicit(&q->head, &h, n,
-						    memory_order_release,
-						    memory_order_relaxed)) {
-		/* relaxed: the retire below is what orders the callback */
-		atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
-		conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-		/* A segment retires once per SEG_SLOTS pops, far below the
-		 * epoch's own advance cadence: ask for an advance now, so
-		 * segments come back to the cache within a few retires. */
-		conc_epoch_flush(q->d);
-	}
+#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
+	free(h);
+	return;
+#endif
+	/* relaxed: the retire below is what orders the callback */
+	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
+	/* A segment retires once per SEG_SLOTS pops, far below the epoch's
+	 * own advance cadence: ask for an advance now, so segments come back
+	 * to the cache within a few retires. */
+	conc_epoch_flush(q->d);
 }
 
 bool conc_queue_try_pop(conc_queue *q, void **item)
 {
-	bool got = false;
 	conc_epoch_pin(q->d);
-	for (;;) {
-		/* acquire: pairs with the CAS that moved head here */
-		struct seg *h = atomic_load_explicit(&q->head, memory_order_acquire);
-		/* seq_cst (both): the pop-empty argument in the header */
-		uint_fast64_t d = atomic_load_explicit(&h->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&h->enq, memory_order_seq_cst) /* LP: pop-empty */
-				  & ~CLOSED_BIT;
-		if (d >= e) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* empty */
-			if (d >= SEG_SLOTS) {
-				advance_head(q, h, n);
-				continue;
-			}
-		}
-		/* seq_cst: see push's fetch-and-add */
-		uint_fast64_t i = atomic_fetch_add_explicit(&h->deq, 1, memory_order_seq_cst);
-		if (i >= SEG_SLOTS) {
-			struct seg *n = atomic_load_explicit(&h->next, memory_order_seq_cst);
-			if (!n || n == CLOSED_SEG)
-				break; /* LP: pop-empty (every slot of h claimed) */
-			advance_head(q, h, n);
-			continue;
-		}
-		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
-		for (int k = 0; k < CONC__SLOT_WAIT &&
-				atomic_load_explicit(&h->state[i], memory_order_relaxed) == SLOT_EMPTY; k++)
-			conc__cpu_relax();
-		/* acquire: pairs with the pusher's exchange; makes val[i]
-		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
-		if (atomic_exchange_explicit(&h->state[i], SLOT_TAKEN, /* LP: pop */
-					     memory_order_acquire) == SLOT_FULL) {
-			*item = h->val[i];
-			got = true;
-			break;
-		}
-	}
+	bool got = conc__q_try_pop(q, item);
 	conc_epoch_unpin(q->d);
 	return got;
 }

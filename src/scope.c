@@ -93,6 +93,7 @@
 #include "conc/scope.h"
 #include "internal/arch.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/scope.h"
@@ -173,7 +174,7 @@ static int handle_alloc(conc_scope *s, conc_thread **out)
 	if (s->tail_used == c->cap) {
 		size_t cap = c->cap < 64 ? 64 : c->cap * 2;
 		size_t head = conc__round_up(sizeof(struct chunk), sizeof(conc_thread));
-		struct chunk *n = conc__aligned_alloc(_Alignof(conc_thread),
+		struct chunk *n = conc__aligned_alloc("scope.handles", _Alignof(conc_thread),
 						      head + cap * sizeof(conc_thread));
 		if (!n) {
 			pthread_mutex_unlock(&s->lock);
@@ -502,7 +503,7 @@ static int start_thread(conc_thread *h)
 	/* relaxed: a count for tests; the thread's exit decrements it. */
 	atomic_fetch_add_explicit(&cache.live, 1, memory_order_relaxed);
 	pthread_t t;
-	int err = conc__thread_create(&t, &attr, worker_main, h); /* LP: spawn */
+	int err = conc__thread_create("scope.thread", &t, &attr, worker_main, h); /* LP: spawn */
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (err) {
@@ -617,7 +618,9 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	join_all(&s);
+	/* (mutant 7: a failed spawn ends the scope without joining) */
+	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
 		next = c->next;

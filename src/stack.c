@@ -23,7 +23,8 @@
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
  *
- * Linearization points (grep LP:).
+ * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
@@ -54,6 +55,19 @@
  * lock-free.  When a thread exits its magazine goes to the depot; when the
  * last stack is destroyed the depot and the caller's magazine are freed,
  * and nodes reclaimed later are freed rather than cached.
+ *
+ * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
+ * slab of SLAB_SIZE bytes (SLAB_NODES nodes of one cache line each, after a
+ * header line) that it allocated itself, with a bump pointer and no atomics.
+ * A slab counts the nodes not yet released (refs); a node that leaves the
+ * caches for good (depot full, no stack left, thread exiting) is released,
+ * and the release that takes refs to zero frees the slab.  Releases of
+ * consecutive nodes of one slab are summed into one atomic subtraction.  So
+ * filling a stack costs no malloc per push and draining it no free per pop,
+ * and a node on its own line is never split across two.  The price: one node
+ * still cached keeps its whole slab, so the memory held can exceed the
+ * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
+ * depot and magazine sizes all the same).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -65,10 +79,12 @@
 #include "conc/cpu.h"
 #include "conc/stack.h"
 #include "internal/arch.h"
+#include "internal/atomics.h"
 #include "internal/backoff.h"
 #include "internal/containers.h"
 #include "internal/epoch.h"
 #include "internal/fault.h"
+#include "internal/mutant.h"
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/waitpop.h"
@@ -81,6 +97,9 @@
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define DEPOT_MAX 256 /* batches */
+#define NODE_SIZE 64  /* one cache line (CONC_PAD can be 128: not needed here) */
+#define SLAB_SIZE 16384
+#define SLAB_NODES (SLAB_SIZE / NODE_SIZE - 1) /* the first line is the header */
 
 enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
 
@@ -91,6 +110,17 @@ struct snode {
 	atomic_uint offer;
 	conc_epoch_node enode;
 };
+_Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
+
+/* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
+ * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
+struct slab {
+	atomic_uint refs; /* nodes carved or to be carved, not yet released */
+};
+
+/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+ * Relacy model). */
+#include "internal/alg_stack.h"
 
 struct elim_slot {
 	CONC_ALIGNED _Atomic(struct snode *) offer;
@@ -150,13 +180,80 @@ static void depot_unlock(void)
 	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
 }
 
+/* ---- slabs --------------------------------------------------------------- */
+
+static _Thread_local struct carve {
+	char *cur;     /* the next node to hand out, inside the slab */
+	unsigned left; /* nodes left to carve from it */
+} carve __attribute__((tls_model("initial-exec")));
+
+static struct slab *slab_of(void *p)
+{
+	return (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+}
+
+/* Release k nodes of slab sl; the last release frees it. */
+static void slab_put(struct slab *sl, unsigned k)
+{
+	/* acq_rel: the release half orders our last writes to the slab's
+	 * nodes before the free another releaser may do; the acquire half,
+	 * for the releaser that frees, sees everyone's writes as done */
+	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+		free(sl);
+}
+
+/* A fresh slab (sl, just allocated, or NULL) counting `refs` nodes. */
+static struct slab *slab_init(struct slab *sl, unsigned refs)
+{
+	if (sl)
+		atomic_init(&sl->refs, refs);
+	return sl;
+}
+
+/* Give back the nodes this thread has not carved yet. */
+static void carve_release(void)
+{
+	if (carve.left) {
+		slab_put(slab_of(carve.cur), carve.left);
+		carve.left = 0;
+		carve.cur = NULL;
+	}
+}
+
+static struct snode *node_carve(void)
+{
+	if (conc__unlikely(carve.left == 0)) {
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+					    SLAB_NODES);
+		if (!sl)
+			return NULL;
+		carve.cur = (char *)sl + NODE_SIZE;
+		carve.left = SLAB_NODES;
+	}
+	struct snode *n = (struct snode *)(void *)carve.cur;
+	carve.cur += NODE_SIZE;
+	carve.left--;
+	return n;
+}
+
+/* Release a chain linked through next: one subtraction per run of nodes
+ * from the same slab (a drained stack gives long runs). */
 static void free_chain(struct snode *n)
 {
 	while (n) {
-		struct snode *next = n->next;
-		free(n);
-		n = next;
+		struct slab *sl = slab_of(n);
+		unsigned k = 0;
+		do {
+			k++;
+			n = n->next;
+		} while (n && slab_of(n) == sl);
+		slab_put(sl, k);
 	}
+}
+
+static void node_free(struct snode *n)
+{
+	slab_put(slab_of(n), 1);
 }
 
 static void depot_drain(void)
@@ -206,6 +303,7 @@ static void mag_exit(void *arg)
 	depot_give(mag.full, MAG_BATCH);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 }
 
 static void make_exit_key(void)
@@ -238,8 +336,13 @@ static struct snode *node_get(void)
 		mag.n = MAG_BATCH - 1;
 		return n;
 	}
-	if (conc__unlikely(mag.exiting))
-		return conc__malloc(sizeof(struct snode));
+	if (conc__unlikely(mag.exiting)) {
+		/* The exit hook has given our slab back: a slab of one node
+		 * (rare: a push from another library's thread-exit hook). */
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
+								 SLAB_SIZE), 1);
+		return sl ? (struct snode *)(void *)((char *)sl + NODE_SIZE) : NULL;
+	}
 	if (!mag.hooked)
 		mag_hook();
 	/* relaxed: only decides whether the lock is worth a try */
@@ -257,7 +360,7 @@ static struct snode *node_get(void)
 			return b;
 		}
 	}
-	return conc__malloc(sizeof(struct snode));
+	return node_carve();
 }
 
 /* Cache a node nobody can reach any more. */
@@ -265,7 +368,7 @@ static void node_put(struct snode *n)
 {
 	if (conc__unlikely(mag.exiting ||
 			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
-		free(n);
+		node_free(n);
 		return;
 	}
 	if (conc__unlikely(!mag.hooked))
@@ -349,6 +452,7 @@ void conc__stack_trim_caches(void)
 	free_chain(mag.full);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
+	carve_release();
 	depot_drain();
 }
 
@@ -358,7 +462,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	conc_stack *s = conc__aligned_alloc(CONC_PAD, sizeof *s);
+	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
@@ -501,19 +605,13 @@ int conc_stack_push(conc_stack *s, void *item)
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
 	 * succeeds), and elimination hands n to a pop that is pinned. */
-	/* relaxed: push never reads through top, it only links to it */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_relaxed);
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
 	for (;;) {
 		if (conc__unlikely(top & CLOSED_TAG)) {
 			err = EPIPE;
 			break;
 		}
-		n->next = (struct snode *)top;
-		/* seq_cst: publishes n (release part) and is the publishing
-		 * write of park.h's protocol */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, (uintptr_t)n, /* LP: push */
-							    memory_order_seq_cst,
-							    memory_order_relaxed))
+		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
 		    !(top & CLOSED_TAG) && elim_push(s, n)) {
@@ -521,7 +619,7 @@ int conc_stack_push(conc_stack *s, void *item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_relaxed);
+		top = conc__treiber_top_for_push(&s->top);
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -537,19 +635,18 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	bool got = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	conc_epoch_pin(s->d);
-	/* acquire: pairs with the push CAS; top->next and top->item visible */
-	uintptr_t top = atomic_load_explicit(&s->top, memory_order_acquire);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
 	for (;;) {
-		struct snode *t = (struct snode *)(top & ~CLOSED_TAG);
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
 		if (!t)
 			break; /* LP: pop-empty (the load of top that found no node) */
-		uintptr_t next = (uintptr_t)t->next | (top & CLOSED_TAG);
-		/* acquire on failure: the new top is read through next round */
-		if (atomic_compare_exchange_strong_explicit(&s->top, &top, next, /* LP: pop */
-							    memory_order_acquire,
-							    memory_order_acquire)) {
+		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
+#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
+			node_put(t);
+#else
 			retire_node(s, t);
+#endif
 			got = true;
 			break;
 		}
@@ -558,7 +655,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 			break;
 		}
 		conc__backoff_spin(&b);
-		top = atomic_load_explicit(&s->top, memory_order_acquire);
+		top = conc__treiber_top_for_pop(&s->top);
 	}
 	conc_epoch_unpin(s->d);
 	return got;

@@ -646,6 +646,152 @@ static void ct_mpmc_2(void **state) { (void)state; conc_test_watchdog("mpmc 2", 
 static void ct_mpmc_4(void **state) { (void)state; conc_test_watchdog("mpmc 4", 120); ct_mpmc_run(4, conc_test_iters(50000, 10)); conc_test_watchdog_off(); }
 static void ct_mpmc_16(void **state) { (void)state; conc_test_watchdog("mpmc 16", 120); ct_mpmc_run(16, conc_test_iters(12500, 10)); conc_test_watchdog_off(); }
 
+/* Every thread both pushes and pops, so a node (or slot) one thread frees
+ * is at once wanted by the same thread's next push while other threads
+ * still hold pointers read before: the shape of ABA and of early reuse.
+ * Every item is taken exactly once (by a pop here or the final drain). */
+typedef struct ct_mixed {
+	void *c;
+	unsigned threads;
+	unsigned long per;
+	atomic_uchar *seen;
+} ct_mixed;
+
+typedef struct ct_mixed_arg {
+	ct_mixed *m;
+	unsigned id;
+	unsigned long push_errors, bad, dup;
+} ct_mixed_arg;
+
+static void ct_mixed_take(ct_mixed *m, uintptr_t v, unsigned long *bad, unsigned long *dup)
+{
+	uintptr_t p = v >> 32, seq = v & 0xffffffffu;
+	if (p >= m->threads || seq == 0 || seq > m->per)
+		(*bad)++;
+	else if (atomic_fetch_add_explicit(&m->seen[p * m->per + seq - 1], 1,
+					   memory_order_relaxed))
+		(*dup)++;
+}
+
+static void *ct_mixed_thread(void *arg)
+{
+	ct_mixed_arg *a = arg;
+	ct_mixed *m = a->m;
+	void *it;
+	for (unsigned long i = 0; i < m->per; i++) {
+		if (CT.push(m->c, U(((uintptr_t)a->id << 32) | (i + 1))) != 0)
+			a->push_errors++;
+		if (CT.try_pop(m->c, &it))
+			ct_mixed_take(m, (uintptr_t)it, &a->bad, &a->dup);
+	}
+	return NULL;
+}
+
+static void ct_mixed_push_pop(void **state)
+{
+	(void)state;
+	conc_test_watchdog("mixed push/pop", 120);
+	enum { T = 8 };
+	ct_mixed m = {.c = ct_new(), .threads = T, .per = conc_test_iters(100000, 10)};
+	m.seen = calloc((size_t)T * m.per, 1);
+	assert_non_null(m.seen);
+	ct_mixed_arg a[T];
+	for (unsigned i = 0; i < T; i++)
+		a[i] = (ct_mixed_arg){&m, i, 0, 0, 0};
+	assert_int_equal(conc_test_run_threads(T, ct_mixed_thread, a, sizeof a[0]), 0);
+	unsigned long push_errors = 0, bad = 0, dup = 0, missing = 0;
+	void *it;
+	while (CT.try_pop(m.c, &it))
+		ct_mixed_take(&m, (uintptr_t)it, &bad, &dup);
+	for (unsigned i = 0; i < T; i++) {
+		push_errors += a[i].push_errors;
+		bad += a[i].bad;
+		dup += a[i].dup;
+	}
+	for (size_t i = 0; i < (size_t)T * m.per; i++)
+		missing += atomic_load(&m.seen[i]) == 0;
+	assert_int_equal(push_errors, 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(dup, 0);
+	assert_int_equal(missing, 0);
+	CT.destroy(m.c, NULL);
+	free(m.seen);
+	conc_test_watchdog_off();
+}
+
+/* A push that finds a popper just going to sleep wakes it: one item at a
+ * time, the next pushed only after the last was taken, and each pushed the
+ * moment the popper announced itself as a sleeper (the tightest race
+ * between its last look at the container and the push's publication).  A
+ * wake-up lost there leaves the popper asleep beside an item that nobody
+ * else will ever announce: after CT_WAKE_LIMIT_NS with the item untaken
+ * and the popper still counted as a sleeper the test says so (then closes
+ * the container, which lets the popper out with the item). */
+#define CT_WAKE_LIMIT_NS 5000000000ull
+
+typedef struct ct_wake {
+	void *c;
+	unsigned long rounds;
+	atomic_ulong taken; /* items the popper has taken */
+	unsigned long wrong;
+	int rc;
+} ct_wake;
+
+static void *ct_wake_popper(void *arg)
+{
+	ct_wake *w = arg;
+	for (unsigned long i = 1; i <= w->rounds; i++) {
+		void *it;
+		int rc = CT.pop(w->c, &it);
+		if (rc) {
+			w->rc = rc;
+			return NULL;
+		}
+		if ((uintptr_t)it != i)
+			w->wrong++;
+		atomic_store(&w->taken, i);
+	}
+	return NULL;
+}
+
+static void ct_wake_at_sleep(void **state)
+{
+	(void)state;
+	conc_test_watchdog("wake at sleep", 120);
+	ct_wake w = {.c = ct_new(), .rounds = conc_test_iters(20000, 10)};
+	atomic_init(&w.taken, 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, ct_wake_popper, &w), 0);
+	unsigned long lost = 0;
+	for (unsigned long i = 1; i <= w.rounds && !lost; i++) {
+		/* the popper is between prepare and the end of its wait */
+		for (unsigned spins = 0; CT.sleepers(w.c) == 0; spins++)
+			if (spins % 256 == 255)
+				sched_yield();
+		assert_int_equal(CT.push(w.c, U(i)), 0);
+		uint64_t since = conc__now_ns();
+		while (atomic_load(&w.taken) != i) {
+			sched_yield();
+			if (conc__now_ns() - since > CT_WAKE_LIMIT_NS && CT.sleepers(w.c) != 0 &&
+			    atomic_load(&w.taken) != i) {
+				lost = i; /* asleep for 5 s beside item i */
+				break;
+			}
+		}
+	}
+	if (lost) {
+		print_message("lost wake-up: the popper slept beside item %lu for 5 s\n", lost);
+		CT.close(w.c);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(lost, 0);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(w.wrong, 0);
+	assert_int_equal(atomic_load(&w.taken), w.rounds);
+	CT.destroy(w.c, NULL);
+	conc_test_watchdog_off();
+}
+
 /* ---- linearizability ------------------------------------------------------- */
 
 static int lc_create(void **c) { return CT.create(c); }
@@ -964,6 +1110,8 @@ static void ct_steady_state_no_malloc(void **state)
 	CT_UNIT(pop_woken_by_push),                         \
 	CT_UNIT(pop_woken_by_close),                        \
 	CT_UNIT(blocking_handoff),                          \
+	CT_UNIT(wake_at_sleep),                             \
+	CT_UNIT(mixed_push_pop),                            \
 	CT_UNIT(close_races),                               \
 	CT_UNIT(mpmc_1),                                    \
 	CT_UNIT(mpmc_2),                                    \

@@ -51,7 +51,7 @@ struct two_hot {
 static void test_internal_padding_separates(void **state)
 {
 	(void)state;
-	struct two_hot *h = conc__aligned_alloc(CONC_PAD, sizeof *h);
+	struct two_hot *h = conc__aligned_alloc("test.hot", CONC_PAD, sizeof *h);
 	assert_non_null(h);
 	assert_int_equal((uintptr_t)&h->a % CONC_PAD, 0);
 	assert_int_equal((uintptr_t)&h->b % CONC_PAD, 0);
@@ -350,9 +350,9 @@ static void test_internal_fault_hooks(void **state)
 {
 	(void)state;
 	conc__fault_fail_alloc_at(2);
-	void *a = conc__malloc(8);
-	void *b = conc__malloc(8);
-	void *c = conc__malloc(8);
+	void *a = conc__malloc("test.alloc", 8);
+	void *b = conc__malloc("test.alloc", 8);
+	void *c = conc__malloc("test.alloc", 8);
 	assert_non_null(a);
 	assert_null(b);
 	assert_non_null(c);
@@ -361,7 +361,7 @@ static void test_internal_fault_hooks(void **state)
 	free(c);
 	conc__fault_fail_thread_at(1);
 	pthread_t t;
-	assert_int_equal(conc__thread_create(&t, NULL, never_run, NULL), EAGAIN);
+	assert_int_equal(conc__thread_create("test.thread", &t, NULL, never_run, NULL), EAGAIN);
 	conc__fault_reset();
 	assert_int_equal(conc__fault_alloc_calls(), 0);
 }

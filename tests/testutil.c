@@ -1,8 +1,10 @@
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -85,4 +87,99 @@ int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
 		pthread_join(t[i], NULL);
 	free(t);
 	return err;
+}
+
+/* ---- the progress watchdog ------------------------------------------------ */
+
+struct conc_test_progress {
+	const char *what;
+	atomic_ulong *counter;
+	unsigned long limit_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* CLOCK_MONOTONIC */
+	int stop;            /* under lock */
+	pthread_t thread;
+};
+
+static void progress_deadline(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_nsec += ms * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+static void *progress_monitor(void *arg)
+{
+	struct conc_test_progress *w = arg;
+	/* relaxed: only whether the value moved matters */
+	unsigned long last = atomic_load_explicit(w->counter, memory_order_relaxed);
+	unsigned long still_ms = 0;
+	const long step_ms = 100;
+	pthread_mutex_lock(&w->lock);
+	while (!w->stop) {
+		/* The timed wait is the sampling period, not synchronisation:
+		 * stop() wakes it at once through the condition. */
+		struct timespec ts;
+		progress_deadline(&ts, step_ms);
+		while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &ts) != ETIMEDOUT)
+			;
+		if (w->stop)
+			break;
+		unsigned long now = atomic_load_explicit(w->counter, memory_order_relaxed);
+		if (now != last) {
+			last = now;
+			still_ms = 0;
+			continue;
+		}
+		still_ms += (unsigned long)step_ms;
+		if (still_ms >= w->limit_ms) {
+			fprintf(stderr, "progress watchdog: %s made no progress for %lu ms "
+				"(counter stuck at %lu)\n", w->what, still_ms, now);
+			fflush(stderr);
+			fflush(stdout);
+			_exit(3);
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+conc_test_progress *conc_test_progress_watchdog_start(const char *what,
+						      atomic_ulong *counter,
+						      unsigned seconds)
+{
+	struct conc_test_progress *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->what = what;
+	w->counter = counter;
+	w->limit_ms = (unsigned long)seconds * 1000UL * (CONC_TEST_SANITIZED ? 3 : 1);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&w->thread, NULL, progress_monitor, w) != 0) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void conc_test_progress_watchdog_stop(conc_test_progress *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
 }

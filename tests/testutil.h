@@ -10,6 +10,7 @@
 #define CONC_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -52,6 +53,24 @@ unsigned long conc_test_iters(unsigned long n, unsigned long slow);
  * in sanitizer builds), print which test hung and exit non-zero. */
 void conc_test_watchdog(const char *what, unsigned seconds);
 void conc_test_watchdog_off(void);
+
+/*
+ * A progress watchdog (issue 8's liveness rule: no progress for 5 s fails
+ * the test).  A monitor thread samples *counter, which the test's threads
+ * bump as they complete work (relaxed increments are enough: only the
+ * value's movement matters); if it has not moved for `seconds` (3x in
+ * sanitizer builds), the monitor prints what stalled and the counter's value
+ * and exits the process non-zero.  Unlike conc_test_watchdog it does not cap
+ * the test's length: a slow run that keeps moving passes, a hung one fails
+ * within `seconds`.  start returns NULL when the monitor could not be
+ * started (the caller asserts on that); stop joins it.  One at a time per
+ * test is the intended use, but nothing forbids several.
+ */
+typedef struct conc_test_progress conc_test_progress;
+conc_test_progress *conc_test_progress_watchdog_start(const char *what,
+						      atomic_ulong *counter,
+						      unsigned seconds);
+void conc_test_progress_watchdog_stop(conc_test_progress *w);
 
 /* Start n threads running fn(arg + i * stride) and join them all.  Returns
  * 0, or the pthread_create error (threads already started are joined). */

@@ -139,7 +139,8 @@ inline void conc_epoch_pin(conc_epoch *d)
 		if (__builtin_expect((uint32_t)s == 0, 1)) {
 			/* outermost: relaxed load of the epoch, relaxed store
 			 * and a compiler barrier - the proof is in
-			 * src/epoch.c (LP: pin) */
+			 * src/epoch.c (LP: pin); the same steps as
+			 * conc__ebr_pin (src/internal/alg_epoch.h) */
 			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
 						     __ATOMIC_RELAXED);
 			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);

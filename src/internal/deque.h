@@ -80,7 +80,7 @@ enum { CONC__STEAL_EMPTY, CONC__STEAL_OK, CONC__STEAL_RETRY };
 static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
 {
 	struct conc__deque_buf *a =
-		conc__malloc(sizeof *a + (size_t)cap * sizeof a->slot[0]);
+		conc__malloc("deque.buf", sizeof *a + (size_t)cap * sizeof a->slot[0]);
 	if (a)
 		a->mask = cap - 1;
 	return a;

@@ -3,8 +3,13 @@
  * builds (-Dfault_hooks=true) can fail the k-th call and check that every
  * caller returns ENOMEM/EAGAIN with nothing lost or leaked.
  *
- * In normal builds these are plain calls to malloc/calloc/aligned_alloc/
- * pthread_create: the hooks cost nothing.
+ * Every call names its site with a string literal, the first argument:
+ *     conc__malloc("queue.create", sizeof *q)
+ * The names are unique in src/; the faults suite (tests/test_faults.c)
+ * reads them from the source and checks that its sweep reached each one.
+ *
+ * In normal builds these are macros that drop the name and call plain
+ * malloc/calloc/aligned_alloc/pthread_create: the hooks cost nothing.
  */
 #ifndef CONC_INTERNAL_FAULT_H
 #define CONC_INTERNAL_FAULT_H
@@ -15,9 +20,10 @@
 #include <stdlib.h>
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-/* Return true when the call at this site should fail. */
-_Bool conc__fault_alloc(void);
-_Bool conc__fault_thread(void);
+/* Return true when the call at this site should fail; records the site as
+ * reached either way. */
+_Bool conc__fault_alloc(const char *site);
+_Bool conc__fault_thread(const char *site);
 /* Test control: fail the k-th call from now (1-based; 0 = never), and
  * count the calls made since the last reset. */
 void conc__fault_reset(void);
@@ -25,34 +31,57 @@ void conc__fault_fail_alloc_at(long k);
 void conc__fault_fail_thread_at(long k);
 long conc__fault_alloc_calls(void);
 long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+long conc__fault_thread_failures(void);
+/* The sites reached since the process started (never reset): up to max
+ * distinct names into names[]; returns how many there are.  The site of
+ * the call that was failed last, or NULL. */
+size_t conc__fault_sites(const char **names, size_t max);
+const char *conc__fault_last_failed(void);
+
+#define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
+#define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
+#define conc__aligned_alloc(site, align, n) \
+	conc__aligned_alloc_(conc__fault_alloc(site), (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(conc__fault_thread(site), (t), (attr), (fn), (arg))
 #else
-#define conc__fault_alloc() 0
-#define conc__fault_thread() 0
+/* Normal builds: the name is dropped unevaluated, and `fail` is the
+ * constant 0, which the compiler folds away. */
+#define conc__malloc(site, n) conc__malloc_(0, (n))
+#define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
+#define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(0, (t), (attr), (fn), (arg))
 #endif
 
-static inline void *conc__malloc(size_t n)
+static inline void *conc__malloc_(_Bool fail, size_t n)
 {
-	return conc__fault_alloc() ? NULL : malloc(n);
+	return fail ? NULL : malloc(n);
 }
 
-static inline void *conc__calloc(size_t k, size_t n)
+static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	return conc__fault_alloc() ? NULL : calloc(k, n);
+	return fail ? NULL : calloc(k, n);
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
-static inline void *conc__aligned_alloc(size_t align, size_t n)
+static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
-	if (conc__fault_alloc())
+	if (fail)
 		return NULL;
 	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
-static inline int conc__thread_create(pthread_t *t, const pthread_attr_t *attr,
-				      void *(*fn)(void *), void *arg)
+static inline int conc__thread_create_(_Bool fail, pthread_t *t,
+				       const pthread_attr_t *attr,
+				       void *(*fn)(void *), void *arg)
 {
-	if (conc__fault_thread())
+	if (fail)
 		return EAGAIN;
 	return pthread_create(t, attr, fn, arg);
 }

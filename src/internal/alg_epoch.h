@@ -1,0 +1,115 @@
+/*
+ * alg_epoch.h (internal) - the epoch core: the pin announcement and its
+ * barrier, the unpin release, the retire tag, the advance (the check over
+ * the participants, the barrier, the CAS) and the due test, written
+ * against internal/atomics.h so that src/epoch.c and the Relacy model
+ * (tests/models/relacy_epoch.cc) run the same code.  The grace-period
+ * proof and the registration, bags and locks around it are in src/epoch.c.
+ *
+ * A record's state word is (e mod 2^32) << 32 | depth (pinned iff the
+ * depth is not 0, having read E = e at the outermost pin); the domain's
+ * epoch E only grows, by the CAS of an advance.  Both are plain uint64_t
+ * accessed atomically in C (conc/epoch.h's inline pin reads them as C++
+ * too), rl::atomic in the model.
+ *
+ * fence: true in fence mode (no membarrier: pin and the tag read need a
+ * seq_cst fence of their own); false when the advancer's heavy barrier
+ * (membarrier) stands in for them - the model has no membarrier and runs
+ * fence mode, its planted bug is a pin without either.
+ */
+#ifndef CONC_INTERNAL_ALG_EPOCH_H
+#define CONC_INTERNAL_ALG_EPOCH_H
+
+#include <stdint.h>
+
+#include "internal/atomics.h"
+#include "internal/epoch.h"
+#include "internal/mutant.h"
+
+/* The reader's half of the pin/advance barrier pair. */
+CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
+{
+	if (conc_unlikely(fence))
+		conc_fence(CONC_MO_SEQ_CST);
+	else
+		conc_compiler_fence();
+}
+
+/* Outermost pin: announce "pinned at E" (LP: pin), then the light barrier
+ * orders the announcement before the section's loads.  relaxed (both): a
+ * stale E only makes this pin hold advances back longer. */
+CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
+				 CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
+	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
+	conc__ebr_light_barrier(fence);
+}
+
+/* Outermost unpin.  release: everything the section did happens-before an
+ * advance whose scan reads this store (acquire), hence before the
+ * callbacks that advance lets run. */
+CONC_ALG_INLINE void conc__ebr_unpin(CONC_RAW_ATOMIC(uint64_t) *state)
+{
+	conc_raw_st(state, 0, CONC_MO_RELEASE);
+}
+
+/* The epoch a collector acts on.  acquire: pairs with the release CAS of
+ * an advance, so that a collector that sees E >= t + GRACE also sees the
+ * critical sections that the advance waited for as finished. */
+CONC_ALG_INLINE uint64_t conc__ebr_load_epoch(CONC_RAW_ATOMIC(uint64_t) *epoch)
+{
+	return conc_raw_ld(epoch, CONC_MO_ACQUIRE);
+}
+
+/* The tag of a node retired now.  Read after the caller's unlink; in fence
+ * mode a seq_cst fence orders the two, with membarrier the proof needs
+ * only program order (the compiler barrier keeps the compiler to it). */
+CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
+{
+	conc__ebr_light_barrier(fence);
+	return conc__ebr_load_epoch(epoch);
+}
+
+/* Whether a node tagged t may run at epoch e. */
+CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
+{
+	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
+	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
+}
+
+/* Whether the record with this state word holds the advance from e back:
+ * pinned, at another epoch.  mo: relaxed for the cheap look, acquire for
+ * the decisive scan (pairs with unpin's release). */
+CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint64_t e,
+					CONC_MO_T mo)
+{
+	uint64_t s = conc_raw_ld(state, mo);
+	return (uint32_t)s != 0 && (uint32_t)(s >> 32) != (uint32_t)e;
+}
+
+/*
+ * Try to move E from e to e+1: read E, a cheap look over the participants
+ * (all_at(ctx, e, relaxed): a pin at an older epoch that is already
+ * visible fails the advance anyway, so don't pay the heavy barrier for
+ * it), the heavy barrier, the decisive scan (all_at(ctx, e, acquire): every
+ * pinned participant is at e), then the CAS.  all_at returns whether no
+ * participant holds e back (conc__ebr_holds_back on each).  Returns true
+ * when E moved (by us); a failed CAS means another advancer moved it.
+ */
+CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
+					 bool (*all_at)(void *ctx, uint64_t e, CONC_MO_T mo),
+					 void *ctx, void (*heavy_barrier)(void))
+{
+	uint64_t e = conc__ebr_load_epoch(epoch);
+	if (!all_at(ctx, e, CONC_MO_RELAXED))
+		return false;
+	heavy_barrier();
+	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
+		return false;
+	/* release: carries the scan above to every collector that reads the
+	 * new epoch with acquire */
+	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
+}
+
+#endif

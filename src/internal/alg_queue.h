@@ -1,0 +1,149 @@
+/*
+ * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
+ * loops of the FAAArrayQueue (slot claim by fetch-and-add, the MS link and
+ * tail swing, the head advance), written against internal/atomics.h so
+ * that src/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
+ * the same code.  The argument (invariants, linearization points, why each
+ * memory order) is in src/queue.c's header comment.
+ *
+ * The includer provides, before including this file:
+ *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
+ *     seg *), state[SEG_SLOTS] (unsigned char) and CONC_PLAIN(void *)
+ *     val[SEG_SLOTS];
+ *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
+ *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
+ *     published), seg_retire(q, s) (s left the list: reclaim it after a
+ *     grace period).
+ * The callers pin their epoch domain around these calls.
+ * Only src/queue.c includes it (the amalgamation inlines it there).
+ */
+#ifndef CONC_INTERNAL_ALG_QUEUE_H
+#define CONC_INTERNAL_ALG_QUEUE_H
+
+#include <errno.h>
+#include <stdint.h>
+
+#include "internal/atomics.h"
+#include "internal/mutant.h"
+
+#define CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+
+enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+
+/* The link CAS's success order.  Only the Relacy harness overrides it (its
+ * planted bug: the link weakened to relaxed must be reported). */
+#ifndef CONC__Q_LINK_MO
+#define CONC__Q_LINK_MO CONC_MO_SEQ_CST
+#endif
+
+/* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
+CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
+{
+	for (;;) {
+		/* acquire: pairs with the CASes that move tail, so the segment's
+		 * initialisation is visible */
+		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
+		 * and a sleeper's re-check rely on the single order S; on x86
+		 * every RMW is a full barrier anyway. */
+		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
+		if (conc_unlikely(i & CLOSED_BIT))
+			return EPIPE;
+		if (conc_likely(i < SEG_SLOTS)) {
+			conc_v(t->val[i]) = item;
+			/* seq_cst: the publishing write of park.h's protocol (and
+			 * a release of val[i] for the pop's acquire). */
+			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
+				return 0;
+			continue; /* a pop gave up on our slot (I3): next index */
+		}
+		/* t is full: help link or advance (Michael-Scott). */
+		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
+		if (n == CLOSED_SEG)
+			return EPIPE;
+		if (n) {
+			/* release: publishes n's initialisation to tail readers */
+			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			continue;
+		}
+		struct seg *s = seg_get(q);
+		if (!s)
+			return ENOMEM; /* nothing published: the queue is unchanged */
+		conc_v(s->val[0]) = item;
+		conc_st(&s->state[0], SLOT_FULL, CONC_MO_RELAXED);
+		conc_st(&s->enq, 1, CONC_MO_RELAXED);
+		struct seg *expect = NULL;
+		/* seq_cst: publishes s (release part) and is the publishing
+		 * write of park.h's protocol for the item in slot 0. */
+		if (conc_cas(&t->next, &expect, s, CONC__Q_LINK_MO, /* LP: push */
+			     CONC_MO_ACQUIRE)) {
+			conc_cas(&q->tail, &t, s, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			return 0;
+		}
+		seg_put(q, s); /* never published */
+		if (expect == CLOSED_SEG)
+			return EPIPE;
+		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+}
+
+/* h is exhausted and n follows it: move head on (tail first, I1/I4). */
+CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct seg *n)
+{
+	struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+	if (t == h)
+		/* release: publishes n's initialisation to tail readers */
+		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	/* release: publishes n to head readers (acquire in try_pop).
+	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
+	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
+			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+		seg_retire(q, h); /* I4: head and tail have both left h */
+}
+
+CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
+{
+	for (;;) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
+		/* seq_cst (both): the pop-empty argument in queue.c */
+		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
+				  & ~CLOSED_BIT;
+		if (d >= e) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* empty */
+			if (d >= SEG_SLOTS) {
+				conc__q_advance_head(q, h, n);
+				continue;
+			}
+		}
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
+		if (i >= SEG_SLOTS) {
+			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+			if (!n || n == CLOSED_SEG)
+				return false; /* LP: pop-empty (every slot of h claimed) */
+			conc__q_advance_head(q, h, n);
+			continue;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; k < CONC__SLOT_WAIT &&
+				conc_ld(&h->state[i], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+			conc_pause();
+		/* acquire: pairs with the pusher's exchange; makes val[i]
+		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
+		if (conc_xchg(&h->state[i], SLOT_TAKEN, CONC_MO_ACQUIRE) == SLOT_FULL) { /* LP: pop */
+			*item = conc_v(h->val[i]);
+			return true;
+		}
+	}
+}
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * atomics.h (internal) - the thin atomics layer under the algorithm cores
+ * (internal/alg_*.h).
+ *
+ * Why.  The cores - the CAS loops, the MS link and tail swing, the slot
+ * claims, the epoch pin and advance - are written once, against these
+ * macros, so that the same text compiles into libconc (here, <stdatomic.h>
+ * and the GNU __atomic builtins: the generated code is what the direct
+ * calls gave) and into the Relacy model checker's harnesses
+ * (tests/models/relacy_*.cc define CONC_RELACY and map them to rl::atomic,
+ * rl::var and Relacy's fences).  A model then checks the library's code,
+ * not a copy of it.  The cores must therefore be valid C11 and C++.
+ *
+ *   CONC_ATOMIC(T)      an atomic object (_Atomic(T) / rl::atomic<T>)
+ *   CONC_RAW_ATOMIC(T)  a plain T accessed only with conc_raw_* (epoch's
+ *                       record words, which a public C++ header also
+ *                       reads) / rl::atomic<T>
+ *   CONC_PLAIN(T)       a non-atomic field a core touches (T / rl::var<T>),
+ *                       read and written as conc_v(x), so that Relacy sees
+ *                       data races and accesses to freed memory on it
+ *   conc_ld, conc_st, conc_xchg, conc_cas (strong), conc_faa, conc_fence;
+ *   conc_raw_ld, conc_raw_st, conc_raw_cas for CONC_RAW_ATOMIC objects;
+ *   CONC_MO_* the memory orders, CONC_MO_T their type;
+ *   CONC_ALG_INLINE, how the cores' functions are declared.
+ */
+#ifndef CONC_INTERNAL_ATOMICS_H
+#define CONC_INTERNAL_ATOMICS_H
+
+#ifdef CONC_RELACY
+/* The Relacy harness includes <relacy/relacy.hpp> first. */
+#define CONC_ATOMIC(T) rl::atomic<T>
+#define CONC_RAW_ATOMIC(T) rl::atomic<T>
+#define CONC_PLAIN(T) rl::var<T>
+#define conc_v(x) ((x)($))
+#define CONC_MO_T rl::memory_order
+#define CONC_MO_RELAXED rl::mo_relaxed
+#define CONC_MO_ACQUIRE rl::mo_acquire
+#define CONC_MO_RELEASE rl::mo_release
+#define CONC_MO_ACQ_REL rl::mo_acq_rel
+#define CONC_MO_SEQ_CST rl::mo_seq_cst
+#define conc_ld(p, mo) ((*(p))($).load(mo))
+#define conc_st(p, v, mo) ((*(p))($).store((v), (mo)))
+#define conc_xchg(p, v, mo) ((*(p))($).exchange((v), (mo)))
+#define conc_cas(p, expp, v, mo, fmo) ((*(p))($).compare_exchange_strong(*(expp), (v), (mo), (fmo)))
+#define conc_faa(p, v, mo) ((*(p))($).fetch_add((v), (mo)))
+#define conc_fence(mo) rl::atomic_thread_fence((mo), $)
+#define conc_raw_ld conc_ld
+#define conc_raw_st conc_st
+#define conc_raw_cas conc_cas
+#define conc_compiler_fence() ((void)0)
+#define conc_pause() ((void)0)
+#define conc_likely(x) (x)
+#define conc_unlikely(x) (x)
+#define CONC_ALG_INLINE static inline
+#else
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "internal/arch.h"
+
+#define CONC_ATOMIC(T) _Atomic(T)
+#define CONC_RAW_ATOMIC(T) T
+#define CONC_PLAIN(T) T
+#define conc_v(x) (x)
+#define CONC_MO_T int /* memory_order_x == __ATOMIC_X in gcc and clang */
+#define CONC_MO_RELAXED memory_order_relaxed
+#define CONC_MO_ACQUIRE memory_order_acquire
+#define CONC_MO_RELEASE memory_order_release
+#define CONC_MO_ACQ_REL memory_order_acq_rel
+#define CONC_MO_SEQ_CST memory_order_seq_cst
+#define conc_ld(p, mo) atomic_load_explicit((p), (mo))
+#define conc_st(p, v, mo) atomic_store_explicit((p), (v), (mo))
+#define conc_xchg(p, v, mo) atomic_exchange_explicit((p), (v), (mo))
+#define conc_cas(p, expp, v, mo, fmo) \
+	atomic_compare_exchange_strong_explicit((p), (expp), (v), (mo), (fmo))
+#define conc_faa(p, v, mo) atomic_fetch_add_explicit((p), (v), (mo))
+#define conc_fence(mo) atomic_thread_fence(mo)
+#define conc_raw_ld(p, mo) __atomic_load_n((p), (mo))
+#define conc_raw_st(p, v, mo) __atomic_store_n((p), (v), (mo))
+#define conc_raw_cas(p, expp, v, mo, fmo) \
+	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
+#define conc_compiler_fence() conc__compiler_barrier()
+#define conc_pause() conc__cpu_relax()
+#define conc_likely(x) conc__likely(x)
+#define conc_unlikely(x) conc__unlikely(x)
+/* always_inline: inlined early, the cores compile to what the code they
+ * replaced compiled to (plain inline was inlined later and laid out the
+ * stack's pop differently: +2% instructions in the instr guard). */
+#define CONC_ALG_INLINE static inline __attribute__((always_inline))
+#endif
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * relacy_queue.cc - Relacy model of libconc's queue core,
+ * src/internal/alg_queue.h: the FAAArrayQueue push and try_pop loops (slot
+ * claim by fetch-and-add, the slot exchange, the Michael-Scott link of a
+ * new segment, the tail swing and the head advance), run as they are.
+ *
+ * Segments of SEG_SLOTS = 2 slots, so that 3 items already cross into a
+ * second segment (link, swing, advance); a pop waits CONC__SLOT_WAIT = 1
+ * round for a late pusher, so that burned slots (a pusher retrying
+ * elsewhere) are explored too.  Values are rl::var: a pop that reads an
+ * item its pusher did not publish to it is a data race Relacy reports.
+ * Retired segments are freed after the run (the epoch's grace period is
+ * modelled in relacy_epoch.cc); segments never published are freed at once.
+ * Invariants checked after every run: every pushed item popped exactly once
+ * (the rest drained after the run), per-producer FIFO order.
+ *   2 threads: a producer pushes 3, a consumer try_pops 3 times.
+ *   3 threads: two producers push 2 each, a consumer try_pops 3 times.
+ *   3 threads: a producer pushes 3, two consumers try_pop twice each.
+ * Planted bug (CONC_PLANT): the link CAS weakened from seq_cst to relaxed
+ * (CONC__Q_LINK_MO), so that a new segment's first item is not published
+ * to the consumer that follows the link.
+ */
+#include "relacy_common.hpp"
+
+#ifdef CONC_PLANT
+#define CONC__Q_LINK_MO rl::mo_relaxed
+#endif
+
+#define SEG_SLOTS 2
+#define CONC__SLOT_WAIT 1
+
+struct seg {
+	rl::atomic<uint_fast64_t> enq, deq;
+	rl::atomic<seg *> next;
+	rl::atomic<unsigned char> state[SEG_SLOTS];
+	rl::var<void *> val[SEG_SLOTS];
+};
+
+#define MAX_SEGS 8
+
+struct conc_queue {
+	rl::atomic<seg *> head, tail;
+	seg *retired[MAX_SEGS]; /* harness bookkeeping, not shared memory */
+	unsigned nretired;
+};
+
+static seg *seg_get(conc_queue *q)
+{
+	(void)q;
+	seg *s = new seg;
+	/* relaxed, as seg_reset: the link CAS publishes s */
+	s->enq($).store(0, rl::mo_relaxed);
+	s->deq($).store(0, rl::mo_relaxed);
+	s->next($).store(0, rl::mo_relaxed);
+	for (unsigned i = 0; i < SEG_SLOTS; i++)
+		s->state[i]($).store(0, rl::mo_relaxed);
+	return s;
+}
+
+static void seg_put(conc_queue *q, seg *s)
+{
+	(void)q;
+	delete s;
+}
+
+static void seg_retire(conc_queue *q, seg *s)
+{
+	RL_ASSERT(q->nretired < MAX_SEGS);
+	q->retired[q->nretired++] = s;
+}
+
+#include "internal/alg_queue.h"
+
+#define MAXT 3
+#define MAXITEMS 8
+
+static void *item_of(unsigned producer, unsigned seq)
+{
+	return (void *)(uintptr_t)((producer << 8) | (seq + 1));
+}
+
+template <unsigned T, unsigned PRODUCERS, unsigned PUSHES, unsigned POPS>
+struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
+	conc_queue q;
+	void *got[MAXT][MAXITEMS]; /* per consumer, in pop order */
+	unsigned ngot[MAXT];
+
+	void before()
+	{
+		q.nretired = 0;
+		seg *s = seg_get(&q);
+		q.head($).store(s, rl::mo_relaxed);
+		q.tail($).store(s, rl::mo_relaxed);
+		for (unsigned t = 0; t < MAXT; t++)
+			ngot[t] = 0;
+	}
+	void thread(unsigned t)
+	{
+		if (t < PRODUCERS) {
+			for (unsigned k = 0; k < PUSHES; k++)
+				RL_ASSERT(conc__q_push(&q, item_of(t, k)) == 0);
+		} else {
+			for (unsigned k = 0; k < POPS; k++) {
+				void *it;
+				if (conc__q_try_pop(&q, &it))
+					got[t][ngot[t]++] = it;
+			}
+		}
+	}
+	void after()
+	{
+		/* drain what the consumers left, as one more consumer */
+		unsigned extra = 0;
+		void *rest[MAXITEMS];
+		void *it;
+		while (extra < MAXITEMS && conc__q_try_pop(&q, &it))
+			rest[extra++] = it;
+		unsigned seen[MAXT] = {0};
+		unsigned total = extra;
+		for (unsigned t = PRODUCERS; t < T; t++)
+			total += ngot[t];
+		RL_ASSERT(total == PRODUCERS * PUSHES); /* nothing lost, nothing extra */
+		for (unsigned p = 0; p < PRODUCERS; p++)
+			for (unsigned k = 0; k < PUSHES; k++) {
+				unsigned n = 0;
+				for (unsigned t = PRODUCERS; t < T; t++)
+					for (unsigned i = 0; i < ngot[t]; i++)
+						n += got[t][i] == item_of(p, k);
+				for (unsigned i = 0; i < extra; i++)
+					n += rest[i] == item_of(p, k);
+				RL_ASSERT(n == 1); /* exactly once */
+			}
+		/* per-producer FIFO within each consumer's sequence */
+		for (unsigned t = PRODUCERS; t < T; t++) {
+			for (unsigned p = 0; p < MAXT; p++)
+				seen[p] = 0;
+			for (unsigned i = 0; i < ngot[t]; i++) {
+				uintptr_t v = (uintptr_t)got[t][i];
+				unsigned p = (unsigned)(v >> 8), s = (unsigned)(v & 0xff);
+				RL_ASSERT(s > seen[p]);
+				seen[p] = s;
+			}
+		}
+		seg *s = q.head($).load(rl::mo_relaxed);
+		while (s) {
+			seg *n = s->next($).load(rl::mo_relaxed);
+			delete s;
+			s = n;
+		}
+		for (unsigned i = 0; i < q.nretired; i++)
+			delete q.retired[i];
+	}
+};
+
+int main(int argc, char **argv)
+{
+	unsigned long n = conc_model_iters(argc, argv, 100000);
+	unsigned B = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
+	bool ok = conc_model_run<queue_test<2, 1, 3, 3> >("queue 2 threads 1p1c", n, B);
+	ok = conc_model_run<queue_test<3, 2, 2, 3> >("queue 3 threads 2p1c", n) && ok;
+	ok = conc_model_run<queue_test<3, 1, 3, 2> >("queue 3 threads 1p2c", n) && ok;
+	return ok ? 0 : 1;
+}
