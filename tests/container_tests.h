@@ -825,6 +825,12 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long histor
 	static const lc_target target = {lc_create, lc_destroy, lc_push, lc_try_pop};
 	lc_report rep;
 	unsigned long total = 0, overlapping = 0, pops = 0, empty_pops = 0;
+	/* One more container lives through the run, as in a program that
+	 * does not destroy its last stack every 18 operations: destroying the
+	 * last stack trims the node caches (and its epoch flush then issues a
+	 * membarrier most rounds), which left the stack's histories almost
+	 * never overlapping (0.2% against 3.5% with this). */
+	void *keep = ct_new();
 	for (unsigned prefill = 0; prefill <= 2; prefill++) {
 		unsigned long rounds = histories / 3 + (prefill < histories % 3);
 		if (rounds == 0)
@@ -855,6 +861,7 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long histor
 				break;
 		}
 	}
+	CT.destroy(keep, NULL);
 	/* The histories were all linearizable; if none overlapped (a machine
 	 * too loaded to run two of our threads at once) the run proved
 	 * nothing about concurrency: say so rather than pass. */
