@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
+ * Contents: src/chaos.c, src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -35,18 +35,27 @@
 /* ---- include/conc/conc.h ----------------------------------------------- */
 /*
  * conc/conc.h - the whole of libconc in one include.
+ *
+ * Chaos mode: run a program's tests with CONC_CHAOS=1 in the environment
+ * and libconc shakes its schedules, reclaims eagerly and poisons the memory
+ * it frees, so that the program's own use-after-free and ordering bugs
+ * surface (see conc_chaos_enabled in conc/cpu.h).
  */
 #ifndef CONC_CONC_H
 #define CONC_CONC_H
 
 /* ---- include/conc/cpu.h ------------------------------------------------ */
 /*
- * conc/cpu.h - how many CPUs this process may run on.
+ * conc/cpu.h - how many CPUs this process may run on, and whether libconc
+ * runs in chaos mode.
  *
  *   unsigned n = conc_cpu_count();   // e.g. to size a pool
+ *   if (conc_chaos_enabled()) ...    // CONC_CHAOS=1 in the environment
  */
 #ifndef CONC_CPU_H
 #define CONC_CPU_H
+
+#include <stdbool.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,6 +72,27 @@ extern "C" {
  * Returns: at least 1.
  */
 unsigned conc_cpu_count(void);
+
+/*
+ * conc_chaos_enabled - whether chaos mode is on.
+ *
+ * Chaos mode is for testing programs built on libconc: run their tests
+ * (ideally under ASan or TSan) with CONC_CHAOS=1 in the environment.  libconc
+ * then yields at random points inside its operations (CAS retries, epoch
+ * advance and collection, the pool's search and steal, before sleeping),
+ * advances the epoch and reclaims at every retire, fills the memory it owns
+ * (queue segments, stack nodes, pool buffers) with 0xdb before freeing or
+ * reusing it, and wakes blocked threads spuriously now and then.  A program
+ * that reads a retired node after its grace period, or relies on an
+ * ordering libconc does not promise, is then far more likely to fail.
+ * Nothing is ever lost: every documented guarantee holds in chaos mode.
+ * The variable is read once, at libconc's first use of it; setting it later
+ * changes nothing.  Off, it costs nothing on the fast paths.
+ * Thread safety: any thread, any time.
+ * Progress: wait-free (the first call reads the environment).
+ * Returns: true when CONC_CHAOS was "1" at the first read.
+ */
+bool conc_chaos_enabled(void);
 
 #ifdef __cplusplus
 }
@@ -1042,6 +1072,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -1050,7 +1081,6 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <stdint.h>
 #include <assert.h>
 #include <stdbool.h>
@@ -1059,6 +1089,153 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <stddef.h>
 #include <stdalign.h>
 
+/* ---- src/internal/arch.h ----------------------------------------------- */
+/*
+ * arch.h - everything that differs between x86-64 and AArch64, in one place.
+ *
+ * The rest of libconc is portable C11 plus Linux system calls; inline asm
+ * appears here and nowhere else.
+ */
+#ifndef CONC_INTERNAL_ARCH_H
+#define CONC_INTERNAL_ARCH_H
+
+#if !defined(__x86_64__) && !defined(__aarch64__)
+#error "libconc supports x86-64 and AArch64 Linux"
+#endif
+
+/*
+ * CONC_CACHE_LINE is the hardware line (64 bytes on both; a test checks it
+ * against sysconf).  CONC_PAD is the distance that keeps two hot objects from
+ * interfering: 128 on both, because x86's adjacent-line prefetcher pulls lines
+ * in pairs and many AArch64 cores (Neoverse, Apple) have 128-byte lines or
+ * pair-prefetch as well.  crossbeam's CachePadded uses the same numbers.
+ */
+#define CONC_CACHE_LINE 64
+#define CONC_PAD 128
+
+/* Whether every CPU of the architecture has CONC_CACHE_LINE-byte lines
+ * (x86-64); AArch64 parts with 128-byte lines exist (CONC_PAD covers them). */
+#if defined(__x86_64__)
+#define CONC_CACHE_LINE_EXACT 1
+#else
+#define CONC_CACHE_LINE_EXACT 0
+#endif
+
+/* One spin-wait hint: lets the sibling hyperthread run, saves power. */
+static inline void conc__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Branch hints, for the fast paths only. */
+#define conc__likely(x) __builtin_expect(!!(x), 1)
+#define conc__unlikely(x) __builtin_expect(!!(x), 0)
+
+/*
+ * Compiler-only barrier: forbids the compiler from moving memory accesses
+ * across it, emits no instruction.  The epoch fast path pairs it with a
+ * process-wide membarrier() on the slow side.
+ */
+#define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
+
+#endif
+/* ---- src/internal/chaos.h ---------------------------------------------- */
+/*
+ * chaos.h - chaos mode (CONC_CHAOS=1): what libconc does differently so that
+ * a program's own use-after-free and ordering bugs show in its tests.
+ *
+ * The switch is an environment variable read once, at the first place that
+ * asks (conc__chaos()), and kept in a relaxed atomic with three states
+ * (unknown / off / on).  Two threads that race on the first read both read
+ * the same variable and store the same state, so relaxed is enough: nothing
+ * is published through it.
+ *
+ * Under it libconc
+ *   - yields (sched_yield, half of the time, from a per-thread PRNG) at
+ *     chaos points: in every epoch pin (between its load of the epoch and
+ *     its store) and unpin - the header's inline fast path is never armed
+ *     in chaos mode, as in fence mode - after a failed CAS in the retry
+ *     loops of the containers
+ *     and the pool's injector, between the loads and the CAS of the
+ *     epoch advance, between taking a list of retired nodes and running it,
+ *     in the pool's search/steal path and the deque's steal, and after
+ *     park_prepare;
+ *   - tries to advance the epoch and collect at every retire, with no rate
+ *     limit (src/epoch.c);
+ *   - poisons the memory it owns (queue segments, stack nodes, deque
+ *     buffers, injector blocks, defer records) with CONC__CHAOS_POISON
+ *     before freeing or caching it - never a user's item or node;
+ *   - makes conc__park_wait return early now and then without a notify
+ *     (a spurious wake-up: every caller re-checks its condition).
+ *
+ * Cost when off.  Every chaos point sits on a slow path (a CAS retry, an
+ * advance, a collection, a sleep) and costs one load of the state and one
+ * predicted branch there; the fast paths (pin/unpin, an uncontended push or
+ * pop, pool execute) have none: the instr guard's counts are unchanged.
+ */
+#ifndef CONC_INTERNAL_CHAOS_H
+#define CONC_INTERNAL_CHAOS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+
+enum { CONC__CHAOS_UNKNOWN = 0, CONC__CHAOS_OFF = 1, CONC__CHAOS_ON = 2 };
+
+#define CONC__CHAOS_POISON 0xdb
+
+extern atomic_int conc__chaos_state;
+
+bool conc__chaos_read(void); /* the first read of CONC_CHAOS; cold */
+
+/* Whether chaos mode is on (reads the environment the first time). */
+static inline bool conc__chaos(void)
+{
+	/* relaxed: see the top of this file */
+	int s = atomic_load_explicit(&conc__chaos_state, memory_order_relaxed);
+	if (conc__likely(s == CONC__CHAOS_OFF))
+		return false;
+	if (s == CONC__CHAOS_ON)
+		return true;
+	return conc__chaos_read();
+}
+
+void conc__chaos_yield_maybe(void); /* cold: the PRNG and sched_yield */
+
+/* A chaos point: maybe yield here, in chaos mode only. */
+static inline void conc__chaos_point(void)
+{
+	if (conc__unlikely(conc__chaos()))
+		conc__chaos_yield_maybe();
+}
+
+/* A chaos point that fires with probability 1/2^k (k <= 16) only. */
+bool conc__chaos_coin(unsigned k);
+
+/* In chaos mode, fill n bytes at p (memory libconc owns and is about to
+ * free or cache: nobody may read it any more) with CONC__CHAOS_POISON and
+ * count one poisoned object.  Off: nothing. */
+void conc__chaos_poison(void *p, size_t n);
+
+/* Count one spurious wake-up injected (park.c). */
+void conc__chaos_count_spurious(void);
+
+/* Counters for the tests (relaxed sums since the start of the process). */
+typedef struct conc__chaos_counts {
+	uint64_t yields;   /* sched_yield calls at chaos points */
+	uint64_t poisoned; /* objects poisoned */
+	uint64_t spurious; /* spurious wake-ups injected by conc__park_wait */
+} conc__chaos_counts;
+
+void conc__chaos_get_counts(conc__chaos_counts *out);
+
+#endif
 /* ---- src/internal/fault.h ---------------------------------------------- */
 /*
  * fault.h - allocation and thread creation go through here, so that test
@@ -1149,60 +1326,6 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 }
 
 #endif
-/* ---- src/internal/arch.h ----------------------------------------------- */
-/*
- * arch.h - everything that differs between x86-64 and AArch64, in one place.
- *
- * The rest of libconc is portable C11 plus Linux system calls; inline asm
- * appears here and nowhere else.
- */
-#ifndef CONC_INTERNAL_ARCH_H
-#define CONC_INTERNAL_ARCH_H
-
-#if !defined(__x86_64__) && !defined(__aarch64__)
-#error "libconc supports x86-64 and AArch64 Linux"
-#endif
-
-/*
- * CONC_CACHE_LINE is the hardware line (64 bytes on both; a test checks it
- * against sysconf).  CONC_PAD is the distance that keeps two hot objects from
- * interfering: 128 on both, because x86's adjacent-line prefetcher pulls lines
- * in pairs and many AArch64 cores (Neoverse, Apple) have 128-byte lines or
- * pair-prefetch as well.  crossbeam's CachePadded uses the same numbers.
- */
-#define CONC_CACHE_LINE 64
-#define CONC_PAD 128
-
-/* Whether every CPU of the architecture has CONC_CACHE_LINE-byte lines
- * (x86-64); AArch64 parts with 128-byte lines exist (CONC_PAD covers them). */
-#if defined(__x86_64__)
-#define CONC_CACHE_LINE_EXACT 1
-#else
-#define CONC_CACHE_LINE_EXACT 0
-#endif
-
-/* One spin-wait hint: lets the sibling hyperthread run, saves power. */
-static inline void conc__cpu_relax(void)
-{
-#if defined(__x86_64__)
-	__builtin_ia32_pause();
-#else
-	__asm__ __volatile__("yield" ::: "memory");
-#endif
-}
-
-/* Branch hints, for the fast paths only. */
-#define conc__likely(x) __builtin_expect(!!(x), 1)
-#define conc__unlikely(x) __builtin_expect(!!(x), 0)
-
-/*
- * Compiler-only barrier: forbids the compiler from moving memory accesses
- * across it, emits no instruction.  The epoch fast path pairs it with a
- * process-wide membarrier() on the slow side.
- */
-#define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
-
-#endif
 /* ---- src/internal/park.h ----------------------------------------------- */
 /*
  * park.h - sleeping until a condition holds, on a Linux futex.
@@ -1269,6 +1392,9 @@ static inline unsigned conc__park_prepare(conc__park *p)
 	 * any memory order) after the increment in S. */
 	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
+	/* Chaos mode: widen the window between announcing the waiter and the
+	 * caller's check of its condition (a sleeping path: no fast-path cost). */
+	conc__chaos_point();
 	/* acquire: pairs with the release bump in notify, so that a key taken
 	 * after a notify also sees what that notifier published. */
 	return atomic_load_explicit(&p->seq, memory_order_acquire);
@@ -1382,6 +1508,7 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
 #define conc_raw_cas conc_cas
 #define conc_compiler_fence() ((void)0)
 #define conc_pause() ((void)0)
+#define conc_chaos_point() ((void)0) /* Relacy explores schedules itself */
 #define conc_likely(x) (x)
 #define conc_unlikely(x) (x)
 #define CONC_ALG_INLINE static inline
@@ -1413,6 +1540,8 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
 	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
 #define conc_compiler_fence() conc__compiler_barrier()
 #define conc_pause() conc__cpu_relax()
+/* chaos mode (internal/chaos.h): maybe yield; slow paths only */
+#define conc_chaos_point() conc__chaos_point()
 #define conc_likely(x) conc__likely(x)
 #define conc_unlikely(x) conc__unlikely(x)
 /* always_inline: inlined early, the cores compile to what the code they
@@ -1752,7 +1881,10 @@ static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
 
 static inline void conc__deque_buf_free(conc_epoch_node *n)
 {
-	free((struct conc__deque_buf *)(void *)n);
+	struct conc__deque_buf *a = (struct conc__deque_buf *)(void *)n;
+	/* chaos mode: a thief that still read the old buffer would see this */
+	conc__chaos_poison(a, sizeof *a + (size_t)(a->mask + 1) * sizeof a->slot[0]);
+	free(a);
 }
 
 /* Empty deque of capacity 2^log2_cap; 0 or ENOMEM. */
@@ -1911,6 +2043,7 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 	 * below succeeds (the owner overwrites slot t only once top > t). */
 	conc__task tk = {atomic_load_explicit(&s->fn, memory_order_relaxed),
 			 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+	conc__chaos_point(); /* a thief's path: between its loads and its CAS */
 	bool won = atomic_compare_exchange_strong_explicit(
 		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: steal */
 	conc_epoch_unpin(q->ebr);
@@ -2020,6 +2153,93 @@ unsigned conc__scope_live_threads(void);
 unsigned long conc__scope_threads_created(void);
 
 #endif
+
+/* ==== src/chaos.c ======================================================= */
+/* file-local names of src/chaos.c, made unique in this unit */
+#define rng conc__chaos__rng
+#define next_rand conc__chaos__next_rand
+/*
+ * chaos.c - chaos mode's switch, PRNG, poisoning and counters
+ * (internal/chaos.h says what chaos mode does and what it costs).
+ */
+
+
+atomic_int conc__chaos_state = CONC__CHAOS_UNKNOWN;
+
+/* relaxed (all three): statistics for the tests, summed after joins */
+static atomic_uint_fast64_t yields, poisoned, spurious;
+
+/* The calling thread's xorshift state (0: not seeded yet). */
+static _Thread_local uint64_t rng;
+
+bool conc__chaos_read(void)
+{
+	int saved = errno; /* the library never changes errno */
+	const char *env = getenv("CONC_CHAOS");
+	bool on = env && env[0] == '1' && env[1] == '\0';
+	errno = saved;
+	/* relaxed: see internal/chaos.h (every racing first reader stores the
+	 * same value; nothing is published through it) */
+	atomic_store_explicit(&conc__chaos_state, on ? CONC__CHAOS_ON : CONC__CHAOS_OFF,
+			      memory_order_relaxed);
+	return on;
+}
+
+bool conc_chaos_enabled(void)
+{
+	return conc__chaos();
+}
+
+static uint64_t next_rand(void)
+{
+	uint64_t x = rng;
+	if (x == 0)
+		/* a different stream per thread: the TLS address differs */
+		x = (uint64_t)(uintptr_t)&rng * 0x9E3779B97F4A7C15ULL | 1u;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+bool conc__chaos_coin(unsigned k)
+{
+	if (!conc__chaos())
+		return false;
+	return (next_rand() >> 40 & ((1u << k) - 1)) == 0;
+}
+
+void conc__chaos_yield_maybe(void)
+{
+	if (next_rand() >> 63) {
+		atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
+		sched_yield();
+	}
+}
+
+void conc__chaos_poison(void *p, size_t n)
+{
+	if (!p || !conc__chaos())
+		return;
+	memset(p, CONC__CHAOS_POISON, n);
+	atomic_fetch_add_explicit(&poisoned, 1, memory_order_relaxed);
+}
+
+void conc__chaos_count_spurious(void)
+{
+	atomic_fetch_add_explicit(&spurious, 1, memory_order_relaxed);
+}
+
+void conc__chaos_get_counts(conc__chaos_counts *out)
+{
+	out->yields = atomic_load_explicit(&yields, memory_order_relaxed);
+	out->poisoned = atomic_load_explicit(&poisoned, memory_order_relaxed);
+	out->spurious = atomic_load_explicit(&spurious, memory_order_relaxed);
+}
+/* end of src/chaos.c: its names and macros stop here */
+#undef rng
+#undef next_rand
 
 /* ==== src/cpu.c ========================================================= */
 /*
@@ -2323,9 +2543,20 @@ void conc__futex_wake(atomic_uint *addr, int n)
 
 bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
 {
-	/* A notify that bumped seq after our prepare makes the wait return at
-	 * once (the kernel's compare fails). */
-	bool in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	bool in_time;
+	if (conc__unlikely(conc__chaos_coin(2))) {
+		/* Chaos mode: a spurious wake-up, one wait in four.  The caller
+		 * re-checks its condition as after any return (park.h); a
+		 * notify meant for us meanwhile finds no sleeper, which is
+		 * the case of a notify that comes before the wait anyway. */
+		conc__chaos_count_spurious();
+		sched_yield();
+		in_time = deadline_ns == CONC__NO_DEADLINE || conc__now_ns() < deadline_ns;
+	} else {
+		/* A notify that bumped seq after our prepare makes the wait
+		 * return at once (the kernel's compare fails). */
+		in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	}
 	/* release: our wait is over; the count only lets notifiers skip the
 	 * syscall, so nothing pairs with it in particular. */
 	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);
@@ -2529,6 +2760,10 @@ CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
 				 CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
 {
 	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
+	/* chaos mode (the slow path only; the header's inline pin has no
+	 * chaos point, and is never armed in chaos mode): a pin store delayed
+	 * after its load of E, the stale-pin case of src/epoch.c's proof */
+	conc_chaos_point();
 	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
 	conc__ebr_light_barrier(fence);
 }
@@ -2591,9 +2826,11 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 	uint64_t e = conc__ebr_load_epoch(epoch);
 	if (!all_at(ctx, e, CONC_MO_RELAXED))
 		return false;
+	conc_chaos_point(); /* readers pin and unpin between the scans */
 	heavy_barrier();
 	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
 		return false;
+	conc_chaos_point(); /* between the decisive scan and the CAS */
 	/* release: carries the scan above to every collector that reads the
 	 * new epoch with acquire */
 	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
@@ -2655,6 +2892,7 @@ typedef struct rec {
 	struct conc__epoch_hot hot;
 	unsigned retires;             /* owner only: weight retired since the last advance attempt */
 	unsigned checks;              /* owner only: weight retired since the last check */
+	unsigned every;               /* owner only: ADVANCE_EVERY, or 1 in chaos mode */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -2869,14 +3107,17 @@ static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
 		       conc_epoch_node *last)
 {
 	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
-	do {
+	for (;;) {
 		last->next = h;
 		/* release: publishes the chain's fields (next, fn, epoch) to
 		 * whoever takes the list; pairs with the acquire exchange in
 		 * take(). */
-	} while (!atomic_compare_exchange_weak_explicit(head, &h, first,
-							memory_order_release,
-							memory_order_relaxed));
+		if (atomic_compare_exchange_weak_explicit(head, &h, first,
+							  memory_order_release,
+							  memory_order_relaxed))
+			return;
+		conc__chaos_point(); /* a retry: the slow path */
+	}
 }
 
 static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
@@ -2942,6 +3183,8 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 {
 	conc_epoch_node *keep = NULL, *keep_last = NULL;
 	uint64_t k = 0;
+	if (n)
+		conc__chaos_point(); /* between the take and the callbacks */
 	while (n) {
 		conc_epoch_node *next = n->next;
 		if (conc__ebr_due(n->epoch, e)) {
@@ -3101,10 +3344,11 @@ static bool try_advance(conc_epoch *d)
 /* ---- registration ----------------------------------------------------- */
 
 /* Point the header's fast path at r (never in fence mode: there every pin
- * must come here for its fence). */
+ * must come here for its fence; nor in chaos mode: there every pin and
+ * unpin comes here for its chaos point). */
 static void arm(rec *r)
 {
-	if (!use_fences)
+	if (!use_fences && !conc__chaos())
 		conc__epoch_last = &r->hot;
 }
 
@@ -3212,6 +3456,8 @@ static rec *get_rec(conc_epoch *d)
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
 	r->retires = r->checks = 0;
+	/* Chaos mode: an advance attempt and a collection at every retire. */
+	r->every = conc__chaos() ? 1 : ADVANCE_EVERY;
 	/* relaxed: not linked yet; the insert below, under the write lock,
 	 * publishes it */
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
@@ -3366,6 +3612,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
+	conc__chaos_point(); /* chaos mode: the section lasts a little longer */
 	conc__ebr_unpin(&r->hot.state); /* release: see there */
 }
 
@@ -3450,7 +3697,7 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	 * advance policy, so the objects held back stay within its bound. */
 	r->retires += weight;
 	r->checks += weight;
-	if (conc__unlikely(r->checks >= ADVANCE_EVERY)) {
+	if (conc__unlikely(r->checks >= r->every)) {
 		r->checks = 0;
 		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
 		 * claimed by a CAS on the time of the last one, so that two
@@ -3459,10 +3706,12 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 		 * ordering. */
 		uint64_t now = conc__now_ns();
 		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
-		bool mine = now - last >= ADVANCE_GAP_NS &&
-			    atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
-								    memory_order_relaxed,
-								    memory_order_relaxed);
+		/* Chaos mode (every == 1) has no rate limit. */
+		bool mine = r->every == 1 ||
+			    (now - last >= ADVANCE_GAP_NS &&
+			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+								     memory_order_relaxed,
+								     memory_order_relaxed));
 		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
 			if (try_advance(d))
@@ -3484,6 +3733,7 @@ static void run_deferred(conc_epoch_node *n)
 	deferred *x = (deferred *)n;
 	void (*fn)(void *) = x->fn;
 	void *arg = x->arg;
+	conc__chaos_poison(x, sizeof *x); /* our record, not the user's */
 	free(x);
 	fn(arg);
 }
@@ -3915,6 +4165,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
+			conc_chaos_point(); /* a retry: the slow path */
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
 		/* t is full: help link or advance (Michael-Scott). */
@@ -3924,6 +4175,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (n) {
 			/* release: publishes n's initialisation to tail readers */
 			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			conc_chaos_point(); /* between the help and the next load */
 			continue;
 		}
 		struct seg *s = seg_get(q);
@@ -3944,6 +4196,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (expect == CLOSED_SEG)
 			return EPIPE;
 		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
+		conc_chaos_point(); /* lost the link: a retry */
 	}
 }
 
@@ -3976,6 +4229,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 				return false; /* empty */
 			if (d >= SEG_SLOTS) {
 				conc__q_advance_head(q, h, n);
+				conc_chaos_point(); /* h may be retired now */
 				continue;
 			}
 		}
@@ -3986,6 +4240,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			if (!n || n == CLOSED_SEG)
 				return false; /* LP: pop-empty (every slot of h claimed) */
 			conc__q_advance_head(q, h, n);
+			conc_chaos_point(); /* h may be retired now */
 			continue;
 		}
 		/* Our slot's pusher may be between its fetch-and-add and its
@@ -3999,6 +4254,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			*item = conc_v(h->val[i]);
 			return true;
 		}
+		conc_chaos_point(); /* burned a slot: a retry */
 	}
 }
 
@@ -4056,6 +4312,12 @@ static struct seg *seg_get(conc_queue *q)
 /* Give back a segment that is not reachable by anyone. */
 static void seg_put(conc_queue *q, struct seg *s)
 {
+	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage;
+	 * q is the one field a cached segment keeps. */
+	if (conc__unlikely(conc__chaos())) {
+		conc__chaos_poison(s, sizeof *s);
+		s->q = q;
+	}
 	/* relaxed: a bound, not a synchronisation */
 	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
 		cache_push(q, s, s);
@@ -4145,6 +4407,7 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		for (uint_fast64_t i = d; drop && i < e; i++)
 			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
 				drop(s->val[i]);
+		conc__chaos_poison(s, sizeof *s);
 		free(s);
 		s = n;
 	}
@@ -4784,7 +5047,9 @@ static void node_put(struct snode *n)
 
 static void node_reclaim(conc_epoch_node *e)
 {
-	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
+	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
+	node_put(n);
 }
 
 /*
@@ -4809,6 +5074,17 @@ static _Thread_local struct rbatch {
 static void batch_reclaim(conc_epoch_node *e)
 {
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	/* Chaos mode: a late reader sees garbage.  One look per batch, in a
+	 * loop of its own, so that the pop's amortised cost stays the same. */
+	if (conc__unlikely(conc__chaos())) {
+		while (n) {
+			struct snode *next = n->batch_next;
+			conc__chaos_poison(n, sizeof *n);
+			node_put(n);
+			n = next;
+		}
+		return;
+	}
 	while (n) {
 		struct snode *next = n->batch_next;
 		node_put(n);
@@ -5017,6 +5293,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		}
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_push(&s->top);
+		conc__chaos_point(); /* a retry: between the load and the CAS */
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -5053,6 +5330,8 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 		}
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_pop(&s->top);
+		/* a retry: between the load of top and the read of its next */
+		conc__chaos_point();
 	}
 	conc_epoch_unpin(s->d);
 	return got;
@@ -5547,6 +5826,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 /* b is no longer touched by anybody (all its slots were read). */
 static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
 {
+	conc__chaos_poison(b, sizeof *b); /* chaos mode: a late reader sees garbage */
 	block_clear(b);
 	for (unsigned i = 0; i < INJ_SPARES; i++) {
 		struct inj_block *none = NULL;
@@ -5600,8 +5880,10 @@ static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 		 * re-check reads the tail after its seq_cst fence). */
 		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
 							   memory_order_seq_cst,
-							   memory_order_relaxed)) /* LP: inj-push */
+							   memory_order_relaxed)) { /* LP: inj-push */
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
+		}
 		if (conc__unlikely(off + 1 == INJ_CAP)) {
 			/* release: publishes the cleared block; pairs with the
 			 * acquire wait in inj_pop. */
@@ -5670,6 +5952,7 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 							   memory_order_seq_cst,
 							   memory_order_relaxed)) { /* LP: inj-pop */
 			conc__backoff_spin(&bo);
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
 		if (off + n == INJ_CAP) {
@@ -5718,6 +6001,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 		conc__worker *v = rec_at(p, (start + i) % n);
 		if (!v || v == self)
 			continue;
+		conc__chaos_point(); /* the steal path */
 		for (int k = 0; k < STEAL_TRIES; k++) {
 			int r = conc__deque_steal(&v->dq, t);
 			if (r == CONC__STEAL_OK)
@@ -5935,6 +6219,7 @@ static void worker_loop(conc__worker *w)
 		uint64_t until = conc__now_ns() + SEARCH_NS;
 		for (unsigned r = 0; !stop_requested(w); r++) {
 			conc__backoff_spin(&bo);
+			conc__chaos_point(); /* searching: the idle path */
 			if (find_task(p, w, &t)) {
 				found = true;
 				break;

@@ -31,13 +31,26 @@ ORDER = ['build', 'lincheck', 'models', 'sanitizers', 'stress', 'memory',
 BEGIN, END = '<!-- reliability:begin -->', '<!-- reliability:end -->'
 
 
+TEST = re.compile(r'^test:\s+\S+ / (\S+)$')
+
+
 def lines_of(path):
+    """(row, figures) pairs; rows printed by a chaos-mode rerun of a suite
+    (a meson test named *-chaos, CONC_CHAOS=1) are prefixed 'chaos ', so that
+    they do not pass for the normal run's figures."""
+    test = ''
     try:
         with open(path, errors='replace') as f:
             for raw in f:
+                t = TEST.match(raw.strip())
+                if t:
+                    test = t.group(1)
                 m = LINE.match(raw.strip())
                 if m:
-                    yield m.group(1).strip(), m.group(2).strip()
+                    row = m.group(1).strip()
+                    if test.endswith('-chaos') and not row.startswith('chaos'):
+                        row = 'chaos ' + row
+                    yield row, m.group(2).strip()
     except OSError:
         return
 

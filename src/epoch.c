@@ -100,6 +100,7 @@
 #include "conc/epoch.h"
 #include "internal/alg_epoch.h"
 #include "internal/arch.h"
+#include "internal/chaos.h"
 #include "internal/fault.h"
 #include "internal/epoch.h"
 #include "internal/mutant.h"
@@ -160,6 +161,7 @@ typedef struct rec {
 	struct conc__epoch_hot hot;
 	unsigned retires;             /* owner only: weight retired since the last advance attempt */
 	unsigned checks;              /* owner only: weight retired since the last check */
+	unsigned every;               /* owner only: ADVANCE_EVERY, or 1 in chaos mode */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -374,14 +376,17 @@ static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
 		       conc_epoch_node *last)
 {
 	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
-	do {
+	for (;;) {
 		last->next = h;
 		/* release: publishes the chain's fields (next, fn, epoch) to
 		 * whoever takes the list; pairs with the acquire exchange in
 		 * take(). */
-	} while (!atomic_compare_exchange_weak_explicit(head, &h, first,
-							memory_order_release,
-							memory_order_relaxed));
+		if (atomic_compare_exchange_weak_explicit(head, &h, first,
+							  memory_order_release,
+							  memory_order_relaxed))
+			return;
+		conc__chaos_point(); /* a retry: the slow path */
+	}
 }
 
 static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
@@ -447,6 +452,8 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 {
 	conc_epoch_node *keep = NULL, *keep_last = NULL;
 	uint64_t k = 0;
+	if (n)
+		conc__chaos_point(); /* between the take and the callbacks */
 	while (n) {
 		conc_epoch_node *next = n->next;
 		if (conc__ebr_due(n->epoch, e)) {
@@ -606,10 +613,11 @@ static bool try_advance(conc_epoch *d)
 /* ---- registration ----------------------------------------------------- */
 
 /* Point the header's fast path at r (never in fence mode: there every pin
- * must come here for its fence). */
+ * must come here for its fence; nor in chaos mode: there every pin and
+ * unpin comes here for its chaos point). */
 static void arm(rec *r)
 {
-	if (!use_fences)
+	if (!use_fences && !conc__chaos())
 		conc__epoch_last = &r->hot;
 }
 
@@ -717,6 +725,8 @@ static rec *get_rec(conc_epoch *d)
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
 	r->retires = r->checks = 0;
+	/* Chaos mode: an advance attempt and a collection at every retire. */
+	r->every = conc__chaos() ? 1 : ADVANCE_EVERY;
 	/* relaxed: not linked yet; the insert below, under the write lock,
 	 * publishes it */
 	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
@@ -871,6 +881,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 		__atomic_store_n(&r->hot.state, s - 1, __ATOMIC_RELAXED);
 		return;
 	}
+	conc__chaos_point(); /* chaos mode: the section lasts a little longer */
 	conc__ebr_unpin(&r->hot.state); /* release: see there */
 }
 
@@ -955,7 +966,7 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	 * advance policy, so the objects held back stay within its bound. */
 	r->retires += weight;
 	r->checks += weight;
-	if (conc__unlikely(r->checks >= ADVANCE_EVERY)) {
+	if (conc__unlikely(r->checks >= r->every)) {
 		r->checks = 0;
 		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
 		 * claimed by a CAS on the time of the last one, so that two
@@ -964,10 +975,12 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 		 * ordering. */
 		uint64_t now = conc__now_ns();
 		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
-		bool mine = now - last >= ADVANCE_GAP_NS &&
-			    atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
-								    memory_order_relaxed,
-								    memory_order_relaxed);
+		/* Chaos mode (every == 1) has no rate limit. */
+		bool mine = r->every == 1 ||
+			    (now - last >= ADVANCE_GAP_NS &&
+			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+								     memory_order_relaxed,
+								     memory_order_relaxed));
 		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
 			if (try_advance(d))
@@ -989,6 +1002,7 @@ static void run_deferred(conc_epoch_node *n)
 	deferred *x = (deferred *)n;
 	void (*fn)(void *) = x->fn;
 	void *arg = x->arg;
+	conc__chaos_poison(x, sizeof *x); /* our record, not the user's */
 	free(x);
 	fn(arg);
 }

@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "internal/chaos.h"
 #include "internal/park.h"
 
 uint64_t conc__now_ns(void)
@@ -62,9 +64,20 @@ void conc__futex_wake(atomic_uint *addr, int n)
 
 bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns)
 {
-	/* A notify that bumped seq after our prepare makes the wait return at
-	 * once (the kernel's compare fails). */
-	bool in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	bool in_time;
+	if (conc__unlikely(conc__chaos_coin(2))) {
+		/* Chaos mode: a spurious wake-up, one wait in four.  The caller
+		 * re-checks its condition as after any return (park.h); a
+		 * notify meant for us meanwhile finds no sleeper, which is
+		 * the case of a notify that comes before the wait anyway. */
+		conc__chaos_count_spurious();
+		sched_yield();
+		in_time = deadline_ns == CONC__NO_DEADLINE || conc__now_ns() < deadline_ns;
+	} else {
+		/* A notify that bumped seq after our prepare makes the wait
+		 * return at once (the kernel's compare fails). */
+		in_time = conc__futex_wait(&p->seq, key, deadline_ns);
+	}
 	/* release: our wait is over; the count only lets notifiers skip the
 	 * syscall, so nothing pairs with it in particular. */
 	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_release);

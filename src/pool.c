@@ -125,6 +125,7 @@
 #include "conc/pool.h"
 #include "internal/arch.h"
 #include "internal/backoff.h"
+#include "internal/chaos.h"
 #include "internal/deque.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
@@ -319,6 +320,7 @@ static COLD struct inj_block *block_get(conc_pool *p)
 /* b is no longer touched by anybody (all its slots were read). */
 static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
 {
+	conc__chaos_poison(b, sizeof *b); /* chaos mode: a late reader sees garbage */
 	block_clear(b);
 	for (unsigned i = 0; i < INJ_SPARES; i++) {
 		struct inj_block *none = NULL;
@@ -372,8 +374,10 @@ static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 		 * re-check reads the tail after its seq_cst fence). */
 		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
 							   memory_order_seq_cst,
-							   memory_order_relaxed)) /* LP: inj-push */
+							   memory_order_relaxed)) { /* LP: inj-push */
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
+		}
 		if (conc__unlikely(off + 1 == INJ_CAP)) {
 			/* release: publishes the cleared block; pairs with the
 			 * acquire wait in inj_pop. */
@@ -442,6 +446,7 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 							   memory_order_seq_cst,
 							   memory_order_relaxed)) { /* LP: inj-pop */
 			conc__backoff_spin(&bo);
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
 		if (off + n == INJ_CAP) {
@@ -490,6 +495,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 		conc__worker *v = rec_at(p, (start + i) % n);
 		if (!v || v == self)
 			continue;
+		conc__chaos_point(); /* the steal path */
 		for (int k = 0; k < STEAL_TRIES; k++) {
 			int r = conc__deque_steal(&v->dq, t);
 			if (r == CONC__STEAL_OK)
@@ -707,6 +713,7 @@ static void worker_loop(conc__worker *w)
 		uint64_t until = conc__now_ns() + SEARCH_NS;
 		for (unsigned r = 0; !stop_requested(w); r++) {
 			conc__backoff_spin(&bo);
+			conc__chaos_point(); /* searching: the idle path */
 			if (find_task(p, w, &t)) {
 				found = true;
 				break;

@@ -87,6 +87,7 @@
 #include "conc/queue.h"
 #include "internal/arch.h"
 #include "internal/atomics.h"
+#include "internal/chaos.h"
 #include "internal/containers.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
@@ -181,6 +182,12 @@ static struct seg *seg_get(conc_queue *q)
 /* Give back a segment that is not reachable by anyone. */
 static void seg_put(conc_queue *q, struct seg *s)
 {
+	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage;
+	 * q is the one field a cached segment keeps. */
+	if (conc__unlikely(conc__chaos())) {
+		conc__chaos_poison(s, sizeof *s);
+		s->q = q;
+	}
 	/* relaxed: a bound, not a synchronisation */
 	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
 		cache_push(q, s, s);
@@ -270,6 +277,7 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		for (uint_fast64_t i = d; drop && i < e; i++)
 			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
 				drop(s->val[i]);
+		conc__chaos_poison(s, sizeof *s);
 		free(s);
 		s = n;
 	}

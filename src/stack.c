@@ -81,6 +81,7 @@
 #include "internal/arch.h"
 #include "internal/atomics.h"
 #include "internal/backoff.h"
+#include "internal/chaos.h"
 #include "internal/containers.h"
 #include "internal/epoch.h"
 #include "internal/fault.h"
@@ -387,7 +388,9 @@ static void node_put(struct snode *n)
 
 static void node_reclaim(conc_epoch_node *e)
 {
-	node_put((struct snode *)(void *)((char *)e - offsetof(struct snode, enode)));
+	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
+	node_put(n);
 }
 
 /*
@@ -412,6 +415,17 @@ static _Thread_local struct rbatch {
 static void batch_reclaim(conc_epoch_node *e)
 {
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	/* Chaos mode: a late reader sees garbage.  One look per batch, in a
+	 * loop of its own, so that the pop's amortised cost stays the same. */
+	if (conc__unlikely(conc__chaos())) {
+		while (n) {
+			struct snode *next = n->batch_next;
+			conc__chaos_poison(n, sizeof *n);
+			node_put(n);
+			n = next;
+		}
+		return;
+	}
 	while (n) {
 		struct snode *next = n->batch_next;
 		node_put(n);
@@ -620,6 +634,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		}
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_push(&s->top);
+		conc__chaos_point(); /* a retry: between the load and the CAS */
 	}
 	if (err) {
 		node_put(n); /* never published */
@@ -656,6 +671,8 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 		}
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_pop(&s->top);
+		/* a retry: between the load of top and the read of its next */
+		conc__chaos_point();
 	}
 	conc_epoch_unpin(s->d);
 	return got;

@@ -12,6 +12,12 @@ the plain gcc -O2 test build runs it.
 
 CONC_INSTR_UPDATE=1 writes the measured figures into the budget file instead
 (after a deliberate change in cost; commit the file with the change).
+
+The ops are measured with chaos mode off (CONC_CHAOS is removed from the
+driver's environment, whatever the caller exported): that is the cost every
+user pays with the chaos switch compiled in.  With --chaos the ops are
+measured once more with CONC_CHAOS=1, and both figures are printed as
+`reliability:` lines (chaos off against the budget, and chaos on).
 """
 import argparse
 import os
@@ -24,7 +30,7 @@ TOLERANCE = 0.20
 N1, N2 = 2000, 12000
 
 
-def callgrind_ir(valgrind, driver, op, n):
+def callgrind_ir(valgrind, driver, op, n, chaos=False):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         cmd = [valgrind, "--tool=callgrind", "--callgrind-out-file=" + out,
@@ -32,7 +38,10 @@ def callgrind_ir(valgrind, driver, op, n):
                driver, op, str(n)]
         # meson sets MALLOC_PERTURB_, which makes malloc fill memory: not
         # the library's cost.
-        env = {k: v for k, v in os.environ.items() if k != "MALLOC_PERTURB_"}
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("MALLOC_PERTURB_", "CONC_CHAOS")}
+        if chaos:
+            env["CONC_CHAOS"] = "1"
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if p.returncode != 0:
             sys.stderr.write("instr: %s exited %d\n%s%s" % (" ".join(cmd), p.returncode,
@@ -79,6 +88,8 @@ def main():
     ap.add_argument("--valgrind", required=True)
     ap.add_argument("--driver", required=True)
     ap.add_argument("--budget", required=True)
+    ap.add_argument("--chaos", action="store_true",
+                    help="also measure with CONC_CHAOS=1; print reliability: lines")
     ap.add_argument("ops", nargs="+")
     args = ap.parse_args()
     args.budget = os.path.normpath(args.budget)
@@ -107,6 +118,24 @@ def main():
         elif change < -TOLERANCE:
             verdict = "  (well under budget: lower it with CONC_INSTR_UPDATE=1)"
         print("%-20s %10.1f %10.1f %+7.1f%%%s" % (op, per_op, budget[op], 100 * change, verdict))
+    if args.chaos and measured:
+        on = {}
+        for op in measured:
+            a = callgrind_ir(args.valgrind, args.driver, op, N1, chaos=True)
+            b = callgrind_ir(args.valgrind, args.driver, op, N2, chaos=True)
+            if a is None or b is None:
+                status = 1
+                continue
+            on[op] = (b - a) / (N2 - N1)
+        if status == 0:
+            # off: what every user pays with the switch compiled in, next
+            # to the budget (recorded without it); on: CONC_CHAOS=1.
+            print("reliability: chaos off cost | Ir/op off (budget): " +
+                  ", ".join("%s %.1f (%.1f)" % (op, v, budget.get(op, float("nan")))
+                            for op, v in measured.items()))
+            print("reliability: chaos on cost | Ir/op with CONC_CHAOS=1: " +
+                  ", ".join("%s %.1f" % (op, v) for op, v in on.items()))
+            sys.stdout.flush()
     if os.environ.get("CONC_INSTR_UPDATE") == "1" and measured:
         write_budget(args.budget, measured)
         print("instr: wrote %d figures to %s" % (len(measured), args.budget))

@@ -41,6 +41,7 @@
 
 #include "testutil.h"
 
+#include "conc/cpu.h"
 #include "conc/epoch.h"
 #include "internal/epoch.h"
 
@@ -269,6 +270,12 @@ static void memory_bounded(void **state)
  * measured 4 in nearly every run.)
  */
 #define STALL_ADVANCES_MAX CONC__EPOCH_GRACE
+/* In chaos mode (the stress-epoch-chaos rerun, CONC_CHAOS=1) every retire
+ * advances the epoch, and a worker yields inside its pin/unpin, where
+ * help_others must skip its bags: advances stop being a measure of how
+ * long the others had to collect (10-13 measured).  There the backlog must
+ * still fall under the bound, within the run's 64-epoch window. */
+#define STALL_ADVANCES_MAX_CHAOS 64
 
 struct staller {
 	conc_epoch *d;
@@ -373,7 +380,8 @@ static void memory_stall_recovery(void **state)
 	assert_true(stalling >= 1);
 	assert_true(backlog > 2 * r.bound);
 	assert_true(recovered);
-	assert_true(e1 - e0 <= STALL_ADVANCES_MAX);
+	assert_true(e1 - e0 <= (conc_chaos_enabled() ? STALL_ADVANCES_MAX_CHAOS
+						     : STALL_ADVANCES_MAX));
 	assert_int_equal(atomic_load(&r.alloc_fail), 0);
 	check_destroy(d, atomic_load(&r.retired), true);
 	conc_test_watchdog_off();

@@ -42,6 +42,10 @@ CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
 				 CONC_RAW_ATOMIC(uint64_t) *epoch, bool fence)
 {
 	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
+	/* chaos mode (the slow path only; the header's inline pin has no
+	 * chaos point, and is never armed in chaos mode): a pin store delayed
+	 * after its load of E, the stale-pin case of src/epoch.c's proof */
+	conc_chaos_point();
 	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
 	conc__ebr_light_barrier(fence);
 }
@@ -104,9 +108,11 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 	uint64_t e = conc__ebr_load_epoch(epoch);
 	if (!all_at(ctx, e, CONC_MO_RELAXED))
 		return false;
+	conc_chaos_point(); /* readers pin and unpin between the scans */
 	heavy_barrier();
 	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
 		return false;
+	conc_chaos_point(); /* between the decisive scan and the CAS */
 	/* release: carries the scan above to every collector that reads the
 	 * new epoch with acquire */
 	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */

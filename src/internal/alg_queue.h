@@ -59,6 +59,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
+			conc_chaos_point(); /* a retry: the slow path */
 			continue; /* a pop gave up on our slot (I3): next index */
 		}
 		/* t is full: help link or advance (Michael-Scott). */
@@ -68,6 +69,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (n) {
 			/* release: publishes n's initialisation to tail readers */
 			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			conc_chaos_point(); /* between the help and the next load */
 			continue;
 		}
 		struct seg *s = seg_get(q);
@@ -88,6 +90,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (expect == CLOSED_SEG)
 			return EPIPE;
 		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
+		conc_chaos_point(); /* lost the link: a retry */
 	}
 }
 
@@ -120,6 +123,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 				return false; /* empty */
 			if (d >= SEG_SLOTS) {
 				conc__q_advance_head(q, h, n);
+				conc_chaos_point(); /* h may be retired now */
 				continue;
 			}
 		}
@@ -130,6 +134,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			if (!n || n == CLOSED_SEG)
 				return false; /* LP: pop-empty (every slot of h claimed) */
 			conc__q_advance_head(q, h, n);
+			conc_chaos_point(); /* h may be retired now */
 			continue;
 		}
 		/* Our slot's pusher may be between its fetch-and-add and its
@@ -143,6 +148,7 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			*item = conc_v(h->val[i]);
 			return true;
 		}
+		conc_chaos_point(); /* burned a slot: a retry */
 	}
 }
 

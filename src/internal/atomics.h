@@ -49,6 +49,7 @@
 #define conc_raw_cas conc_cas
 #define conc_compiler_fence() ((void)0)
 #define conc_pause() ((void)0)
+#define conc_chaos_point() ((void)0) /* Relacy explores schedules itself */
 #define conc_likely(x) (x)
 #define conc_unlikely(x) (x)
 #define CONC_ALG_INLINE static inline
@@ -57,6 +58,7 @@
 #include <stdbool.h>
 
 #include "internal/arch.h"
+#include "internal/chaos.h"
 
 #define CONC_ATOMIC(T) _Atomic(T)
 #define CONC_RAW_ATOMIC(T) T
@@ -81,6 +83,8 @@
 	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
 #define conc_compiler_fence() conc__compiler_barrier()
 #define conc_pause() conc__cpu_relax()
+/* chaos mode (internal/chaos.h): maybe yield; slow paths only */
+#define conc_chaos_point() conc__chaos_point()
 #define conc_likely(x) conc__likely(x)
 #define conc_unlikely(x) conc__unlikely(x)
 /* always_inline: inlined early, the cores compile to what the code they

@@ -47,6 +47,7 @@
 #include <stdlib.h>
 
 #include "conc/epoch.h"
+#include "internal/chaos.h"
 #include "internal/fault.h"
 #include "internal/pad.h"
 
@@ -88,7 +89,10 @@ static inline struct conc__deque_buf *conc__deque_buf_new(int64_t cap)
 
 static inline void conc__deque_buf_free(conc_epoch_node *n)
 {
-	free((struct conc__deque_buf *)(void *)n);
+	struct conc__deque_buf *a = (struct conc__deque_buf *)(void *)n;
+	/* chaos mode: a thief that still read the old buffer would see this */
+	conc__chaos_poison(a, sizeof *a + (size_t)(a->mask + 1) * sizeof a->slot[0]);
+	free(a);
 }
 
 /* Empty deque of capacity 2^log2_cap; 0 or ENOMEM. */
@@ -247,6 +251,7 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 	 * below succeeds (the owner overwrites slot t only once top > t). */
 	conc__task tk = {atomic_load_explicit(&s->fn, memory_order_relaxed),
 			 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+	conc__chaos_point(); /* a thief's path: between its loads and its CAS */
 	bool won = atomic_compare_exchange_strong_explicit(
 		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: steal */
 	conc_epoch_unpin(q->ebr);

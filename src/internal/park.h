@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "internal/arch.h"
+#include "internal/chaos.h"
 
 typedef struct conc__park {
 	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
@@ -64,6 +65,9 @@ static inline unsigned conc__park_prepare(conc__park *p)
 	 * any memory order) after the increment in S. */
 	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
 	atomic_thread_fence(memory_order_seq_cst);
+	/* Chaos mode: widen the window between announcing the waiter and the
+	 * caller's check of its condition (a sleeping path: no fast-path cost). */
+	conc__chaos_point();
 	/* acquire: pairs with the release bump in notify, so that a key taken
 	 * after a notify also sees what that notifier published. */
 	return atomic_load_explicit(&p->seq, memory_order_acquire);

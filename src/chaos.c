@@ -1,0 +1,85 @@
+/*
+ * chaos.c - chaos mode's switch, PRNG, poisoning and counters
+ * (internal/chaos.h says what chaos mode does and what it costs).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conc/cpu.h"
+#include "internal/chaos.h"
+
+atomic_int conc__chaos_state = CONC__CHAOS_UNKNOWN;
+
+/* relaxed (all three): statistics for the tests, summed after joins */
+static atomic_uint_fast64_t yields, poisoned, spurious;
+
+/* The calling thread's xorshift state (0: not seeded yet). */
+static _Thread_local uint64_t rng;
+
+bool conc__chaos_read(void)
+{
+	int saved = errno; /* the library never changes errno */
+	const char *env = getenv("CONC_CHAOS");
+	bool on = env && env[0] == '1' && env[1] == '\0';
+	errno = saved;
+	/* relaxed: see internal/chaos.h (every racing first reader stores the
+	 * same value; nothing is published through it) */
+	atomic_store_explicit(&conc__chaos_state, on ? CONC__CHAOS_ON : CONC__CHAOS_OFF,
+			      memory_order_relaxed);
+	return on;
+}
+
+bool conc_chaos_enabled(void)
+{
+	return conc__chaos();
+}
+
+static uint64_t next_rand(void)
+{
+	uint64_t x = rng;
+	if (x == 0)
+		/* a different stream per thread: the TLS address differs */
+		x = (uint64_t)(uintptr_t)&rng * 0x9E3779B97F4A7C15ULL | 1u;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+bool conc__chaos_coin(unsigned k)
+{
+	if (!conc__chaos())
+		return false;
+	return (next_rand() >> 40 & ((1u << k) - 1)) == 0;
+}
+
+void conc__chaos_yield_maybe(void)
+{
+	if (next_rand() >> 63) {
+		atomic_fetch_add_explicit(&yields, 1, memory_order_relaxed);
+		sched_yield();
+	}
+}
+
+void conc__chaos_poison(void *p, size_t n)
+{
+	if (!p || !conc__chaos())
+		return;
+	memset(p, CONC__CHAOS_POISON, n);
+	atomic_fetch_add_explicit(&poisoned, 1, memory_order_relaxed);
+}
+
+void conc__chaos_count_spurious(void)
+{
+	atomic_fetch_add_explicit(&spurious, 1, memory_order_relaxed);
+}
+
+void conc__chaos_get_counts(conc__chaos_counts *out)
+{
+	out->yields = atomic_load_explicit(&yields, memory_order_relaxed);
+	out->poisoned = atomic_load_explicit(&poisoned, memory_order_relaxed);
+	out->spurious = atomic_load_explicit(&spurious, memory_order_relaxed);
+}
