@@ -8,7 +8,9 @@ and scripts/test.sh adds one line per build (tests passed/failed, seconds) to
 build/reliability-builds.txt (on-demand runs such as scripts/mutants.sh
 write build/reliability-<name>.txt).  This script reads those and prints one
 Markdown table, rows in the order the suites are listed below, one line per
-(row, build).  Nothing here is typed in by hand: a figure that no suite
+row: the gcc build's figures, gcc TSan's where they differ (the sanitizer
+scale), and the builds that printed the row; every build's own figures go to
+build/reliability-table.md.  Nothing here is typed in by hand: a figure that no suite
 printed is not in the table.
 
     scripts/reliability.py [BUILD_DIR...]      print the table
@@ -93,12 +95,44 @@ def machine():
 
 
 def table(rows):
+    """Every (row, figures) with the builds that printed it."""
     out = ['| suite | builds | figures (as the suite printed them) |',
            '|---|---|---|']
     items = sorted(rows.items(), key=lambda kv: rank(kv[0][0]))
     for (row, fig), builds in items:
         fig = fig.replace('|', '/')
         out.append('| %s | %s | %s |' % (row, ', '.join(builds) or '-', fig))
+    return '\n'.join(out)
+
+
+# The condensed table's two figure columns: the native gcc build (full
+# scale) and gcc's ThreadSanitizer build (the sanitizer scale).
+MAIN, SAN = 'gcc', 'tsan'
+
+
+def condensed(rows):
+    """One line per row name: the gcc build's figures, TSan's where they
+    differ, and every build that printed the row."""
+    by_row = {}
+    for (row, fig), builds in rows.items():
+        e = by_row.setdefault(row, {'figs': {}, 'builds': [], 'plain': None})
+        if not builds:  # from a results file (test.sh's, mutants.sh's)
+            e['plain'] = fig
+        for b in builds:
+            e['figs'].setdefault(b, fig)
+            if b not in e['builds']:
+                e['builds'].append(b)
+    out = ['| suite | figures (gcc build, or the script) | gcc TSan build, where different | printed in |',
+           '|---|---|---|---|']
+    for row in sorted(by_row, key=lambda r: (rank(r), list(by_row).index(r))):
+        e = by_row[row]
+        main = e['plain'] or e['figs'].get(MAIN) or next(iter(e['figs'].values()), '')
+        san = e['figs'].get(SAN, '')
+        if san == main:
+            san = 'same'
+        builds = ', '.join(e['builds']) or '-'
+        out.append('| %s | %s | %s | %s |' % (row, main.replace('|', '/'),
+                                                 san.replace('|', '/') or '-', builds))
     return '\n'.join(out)
 
 
@@ -119,8 +153,13 @@ def main(argv):
         rev = ''
     head = ('Printed by the suites of `sh scripts/test.sh` on %s (commit %s), '
             '%s.' % (time.strftime('%Y-%m-%d'), rev or '?', machine()))
-    body = head + '\n\n' + table(rows)
+    body = head + '\n\n' + condensed(rows)
+    full = head + '\n\n' + table(rows)
     print(body)
+    os.makedirs('build', exist_ok=True)
+    with open(os.path.join('build', 'reliability-table.md'), 'w') as f:
+        f.write(full + '\n')
+    print('\n(every build\'s own figures: build/reliability-table.md)')
     if readme:
         with open('README.md') as f:
             text = f.read()
