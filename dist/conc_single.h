@@ -5273,7 +5273,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		return ENOMEM;
 	n->item = item;
 	int err = 0;
-	bool eliminated = false;
+	bool eliminated = false, offered = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
@@ -5287,7 +5287,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
-		    !(top & CLOSED_TAG) && elim_push(s, n)) {
+		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n))) {
 			eliminated = true;
 			break;
 		}
@@ -5296,7 +5296,14 @@ int conc_stack_push(conc_stack *s, void *item)
 		conc__chaos_point(); /* a retry: between the load and the CAS */
 	}
 	if (err) {
-		node_put(n); /* never published */
+		/* Never on the stack; but once offered in an elimination slot,
+		 * a pinned pop may still hold it (it read the slot before close
+		 * cancelled the offer), so it waits out a grace period like a
+		 * popped node (I2). */
+		if (offered)
+			retire_node(s, n);
+		else
+			node_put(n);
 		return err;
 	}
 	if (!eliminated)
