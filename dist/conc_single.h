@@ -1218,10 +1218,17 @@ static inline void conc__chaos_point(void)
 /* A chaos point that fires with probability 1/2^k (k <= 16) only. */
 bool conc__chaos_coin(unsigned k);
 
+void conc__chaos_poison_now(void *p, size_t n); /* cold: memset + count */
+
 /* In chaos mode, fill n bytes at p (memory libconc owns and is about to
  * free or cache: nobody may read it any more) with CONC__CHAOS_POISON and
- * count one poisoned object.  Off: nothing. */
-void conc__chaos_poison(void *p, size_t n);
+ * count one poisoned object.  Off: one load and a predicted branch, inline
+ * (reclaim paths call it per node). */
+static inline void conc__chaos_poison(void *p, size_t n)
+{
+	if (conc__unlikely(conc__chaos()) && p)
+		conc__chaos_poison_now(p, n);
+}
 
 /* Count one spurious wake-up injected (park.c). */
 void conc__chaos_count_spurious(void);
@@ -2218,10 +2225,8 @@ void conc__chaos_yield_maybe(void)
 	}
 }
 
-void conc__chaos_poison(void *p, size_t n)
+void conc__chaos_poison_now(void *p, size_t n)
 {
-	if (!p || !conc__chaos())
-		return;
 	memset(p, CONC__CHAOS_POISON, n);
 	atomic_fetch_add_explicit(&poisoned, 1, memory_order_relaxed);
 }
@@ -5074,19 +5079,9 @@ static _Thread_local struct rbatch {
 static void batch_reclaim(conc_epoch_node *e)
 {
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
-	/* Chaos mode: a late reader sees garbage.  One look per batch, in a
-	 * loop of its own, so that the pop's amortised cost stays the same. */
-	if (conc__unlikely(conc__chaos())) {
-		while (n) {
-			struct snode *next = n->batch_next;
-			conc__chaos_poison(n, sizeof *n);
-			node_put(n);
-			n = next;
-		}
-		return;
-	}
 	while (n) {
 		struct snode *next = n->batch_next;
+		conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
 		node_put(n);
 		n = next;
 	}

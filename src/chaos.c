@@ -64,10 +64,8 @@ void conc__chaos_yield_maybe(void)
 	}
 }
 
-void conc__chaos_poison(void *p, size_t n)
+void conc__chaos_poison_now(void *p, size_t n)
 {
-	if (!p || !conc__chaos())
-		return;
 	memset(p, CONC__CHAOS_POISON, n);
 	atomic_fetch_add_explicit(&poisoned, 1, memory_order_relaxed);
 }

@@ -415,19 +415,9 @@ static _Thread_local struct rbatch {
 static void batch_reclaim(conc_epoch_node *e)
 {
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
-	/* Chaos mode: a late reader sees garbage.  One look per batch, in a
-	 * loop of its own, so that the pop's amortised cost stays the same. */
-	if (conc__unlikely(conc__chaos())) {
-		while (n) {
-			struct snode *next = n->batch_next;
-			conc__chaos_poison(n, sizeof *n);
-			node_put(n);
-			n = next;
-		}
-		return;
-	}
 	while (n) {
 		struct snode *next = n->batch_next;
+		conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
 		node_put(n);
 		n = next;
 	}

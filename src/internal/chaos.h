@@ -73,10 +73,17 @@ static inline void conc__chaos_point(void)
 /* A chaos point that fires with probability 1/2^k (k <= 16) only. */
 bool conc__chaos_coin(unsigned k);
 
+void conc__chaos_poison_now(void *p, size_t n); /* cold: memset + count */
+
 /* In chaos mode, fill n bytes at p (memory libconc owns and is about to
  * free or cache: nobody may read it any more) with CONC__CHAOS_POISON and
- * count one poisoned object.  Off: nothing. */
-void conc__chaos_poison(void *p, size_t n);
+ * count one poisoned object.  Off: one load and a predicted branch, inline
+ * (reclaim paths call it per node). */
+static inline void conc__chaos_poison(void *p, size_t n)
+{
+	if (conc__unlikely(conc__chaos()) && p)
+		conc__chaos_poison_now(p, n);
+}
 
 /* Count one spurious wake-up injected (park.c). */
 void conc__chaos_count_spurious(void);
