@@ -5079,9 +5079,11 @@ static _Thread_local struct rbatch {
 static void batch_reclaim(conc_epoch_node *e)
 {
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
 	while (n) {
 		struct snode *next = n->batch_next;
-		conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
+		if (conc__unlikely(poison))
+			conc__chaos_poison_now(n, sizeof *n);
 		node_put(n);
 		n = next;
 	}
