@@ -4571,9 +4571,6 @@ unsigned conc__queue_segment_slots(void)
 
 /* ==== src/stack.c ======================================================= */
 /* file-local names of src/stack.c, made unique in this unit */
-#define OFFER_WAITING conc__stack__OFFER_WAITING
-#define OFFER_TAKEN conc__stack__OFFER_TAKEN
-#define OFFER_CANCELLED conc__stack__OFFER_CANCELLED
 #define snode conc__stack__snode
 #define slab conc__stack__slab
 #define elim_slot conc__stack__elim_slot
@@ -4624,17 +4621,18 @@ unsigned conc__queue_segment_slots(void)
  *                 stack is closed (nodes are at least 8-byte aligned).
  *   node->next    written by the pusher before the CAS that publishes the
  *                 node, never again while the node is reachable.
- *   s->elim[k]    elimination slots: NULL, a pusher's node offered for
- *                 direct hand-over, or ELIM_CLOSED after close.
- *   node->offer   OFFER_WAITING -> OFFER_TAKEN (a pop took the item) or
- *                 OFFER_WAITING -> OFFER_CANCELLED (the pusher withdrew, or
- *                 close did); only the pusher sets it back to WAITING, when
- *                 it offers the same node again.
+ *   s->elim[k]    elimination slots, one word each: 0 (free); n, a
+ *                 pusher's node offered for direct hand-over; n|ELIM_TAKEN,
+ *                 a pop took it and the pusher has yet to free the slot;
+ *                 ELIM_CLOSED or ELIM_CLOSED_TAKEN, sealed by close (the
+ *                 latter over a taken offer).  The offer's whole state is in
+ *                 the slot word, so a node carries no elimination field and
+ *                 a pop never writes to a node it did not take.
  *
  * Invariants.
  *   I1 a node is reachable from top, or from one elimination slot, or from
- *      neither; never both (the pusher clears its slot before it tries top
- *      again).
+ *      neither; never both (the pusher withdraws its offer before it tries
+ *      top again, and a taken offer is never pushed).
  *   I2 a popped (or taken) node is retired and reused only after a grace
  *      period, so a thread pinned while it read top (or a slot) sees the
  *      same node, next and item throughout: the top CAS is ABA-free.
@@ -4642,15 +4640,14 @@ unsigned conc__queue_segment_slots(void)
  * Linearization points (grep LP: here and in internal/alg_stack.h, which
  * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
- *              pop's CAS WAITING -> TAKEN (push, then pop, at that instant).
+ *              pop's CAS of the slot n -> n|ELIM_TAKEN (push, then pop, at
+ *              that instant).
  *   pop        the CAS on top that removes the node; or that TAKEN CAS.
  *   pop-empty  the load of top that found no node.
  *   close      the fetch_or of CLOSED_TAG into top.  Before it, close seals
- *              the elimination slots (cancelling offers still waiting).  A
- *              pop that read an offer before the seal may still take it
- *              after close returns: that push and pop both began before
- *              close ended, so the pair linearizes just before close (its
- *              LP is then not the TAKEN CAS); the item is never lost.
+ *              the elimination slots: an offer still waiting is replaced by
+ *              ELIM_CLOSED in the same word a pop would CAS, so no offer
+ *              can be taken after the seal; its pusher goes back to top.
  *
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
@@ -4673,14 +4670,18 @@ unsigned conc__queue_segment_slots(void)
  * and nodes reclaimed later are freed rather than cached.
  *
  * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
- * slab of SLAB_SIZE bytes (SLAB_NODES nodes of one cache line each, after a
+ * slab of SLAB_SIZE bytes (SLAB_NODES nodes of NODE_SIZE bytes, after a
  * header line) that it allocated itself, with a bump pointer and no atomics.
  * A slab counts the nodes not yet released (refs); a node that leaves the
  * caches for good (depot full, no stack left, thread exiting) is released,
  * and the release that takes refs to zero frees the slab.  Releases of
  * consecutive nodes of one slab are summed into one atomic subtraction.  So
- * filling a stack costs no malloc per push and draining it no free per pop,
- * and a node on its own line is never split across two.  The price: one node
+ * filling a stack costs no malloc per push and draining it no free per pop.
+ * Nodes are as small as their fields allow (40 bytes, not a padded cache
+ * line): a stack that grows is paid for in fresh pages, and on the VMs we
+ * measure on a page fault costs more than the cache line a node may share
+ * with its neighbour (carved by the same thread, so mostly on its core).
+ * The price of slabs: one node
  * still cached keeps its whole slab, so the memory held can exceed the
  * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
  * depot and magazine sizes all the same).
@@ -4688,27 +4689,48 @@ unsigned conc__queue_segment_slots(void)
 
 
 #define CLOSED_TAG ((uintptr_t)1)
-#define ELIM_CLOSED ((struct snode *)(uintptr_t)1)
+#define ELIM_TAKEN ((uintptr_t)1)        /* n|ELIM_TAKEN: n's offer was taken */
+#define ELIM_CLOSED ((uintptr_t)2)       /* sealed by close; no node is 2 */
+#define ELIM_CLOSED_TAKEN ((uintptr_t)3) /* sealed over a taken offer */
+#define ELIM_MARKS ((uintptr_t)3)        /* nodes are 8-byte aligned */
 #define ELIM_MAX 8
 #define ELIM_WAIT 16 /* pause rounds a push offer waits for a pop (a pause
                        * is ~40-140 cycles: longer waits cost more than a
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define DEPOT_MAX 256 /* batches */
-#define NODE_SIZE 64  /* one cache line (CONC_PAD can be 128: not needed here) */
-#define SLAB_SIZE 16384
-#define SLAB_NODES (SLAB_SIZE / NODE_SIZE - 1) /* the first line is the header */
+#define NODE_SIZE 40 /* sizeof(struct snode), asserted below */
+#define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
+#define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
+#define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
 
-enum { OFFER_WAITING, OFFER_TAKEN, OFFER_CANCELLED };
-
+/*
+ * A node.  Who may touch which field when:
+ *   item   the pusher writes it before publishing the node; read by the one
+ *          pop that removes (or takes) the node.  After that read the node
+ *          is that pop's alone to retire, and rlink reuses the word: no
+ *          other thread reads item of a node it did not remove.
+ *   next   written by the pusher before publishing; read by pinned pops
+ *          until the grace period ends (I2), so never reused before it.
+ *   enode  the epoch core's, from retire until the callback; a free node
+ *          (in a magazine or the depot) uses the same bytes as `depot`.
+ */
 struct snode {
-	void *item;
-	struct snode *next;       /* stack link; magazine / batch link when free */
-	struct snode *batch_next; /* depot link of a batch's first node */
-	atomic_uint offer;
-	conc_epoch_node enode;
+	union {
+		void *item;
+		struct snode *rlink; /* retire-batch link (see retire_node) */
+	};
+	struct snode *next; /* stack link; magazine / batch link when free */
+	union {
+		conc_epoch_node enode;
+		struct {
+			struct snode *batch_next; /* the depot's list of batches */
+			uintptr_t len;            /* nodes in this batch */
+		} depot;
+	};
 };
-_Static_assert(sizeof(struct snode) <= NODE_SIZE, "a node fits its slot");
+_Static_assert(sizeof(struct snode) == NODE_SIZE, "NODE_SIZE is the node's size");
+_Static_assert(NODE_SIZE % 8 == 0 && SLAB_HDR % 8 == 0, "nodes are 8-byte aligned (ELIM_MARKS)");
 
 /* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
  * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
@@ -4788,7 +4810,7 @@ CONC_ALG_INLINE bool conc__treiber_pop_try(CONC_ATOMIC(uintptr_t) *top, uintptr_
 #endif
 
 struct elim_slot {
-	CONC_ALIGNED _Atomic(struct snode *) offer;
+	CONC_ALIGNED _Atomic(uintptr_t) offer; /* see Data above */
 	atomic_uint_fast64_t hits; /* pairs matched here */
 };
 
@@ -4892,7 +4914,7 @@ static struct snode *node_carve(void)
 					    SLAB_NODES);
 		if (!sl)
 			return NULL;
-		carve.cur = (char *)sl + NODE_SIZE;
+		carve.cur = (char *)sl + SLAB_HDR;
 		carve.left = SLAB_NODES;
 	}
 	struct snode *n = (struct snode *)(void *)carve.cur;
@@ -4930,22 +4952,23 @@ static void depot_drain(void)
 	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
 	depot_unlock();
 	while (b) {
-		struct snode *nb = b->batch_next;
+		struct snode *nb = b->depot.batch_next;
 		free_chain(b);
 		b = nb;
 	}
 }
 
 /* Hand a chain of n nodes to the depot, or free it.  A batch in the depot
- * carries its length in its first node's item field (unused there). */
+ * carries its length and the depot's link in its first node's depot
+ * fields (free nodes: no epoch node in use there). */
 static void depot_give(struct snode *first, unsigned n)
 {
 	if (!first)
 		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
-			first->item = (void *)(uintptr_t)n;
-			first->batch_next = depot.batches;
+			first->depot.len = n;
+			first->depot.batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
 			/* relaxed: a hint that saves empty-handed lock trips */
@@ -5006,7 +5029,7 @@ static struct snode *node_get(void)
 		 * (rare: a push from another library's thread-exit hook). */
 		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
 								 SLAB_SIZE), 1);
-		return sl ? (struct snode *)(void *)((char *)sl + NODE_SIZE) : NULL;
+		return sl ? (struct snode *)(void *)((char *)sl + SLAB_HDR) : NULL;
 	}
 	if (!mag.hooked)
 		mag_hook();
@@ -5014,14 +5037,14 @@ static struct snode *node_get(void)
 	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
 		struct snode *b = depot.batches;
 		if (b) {
-			depot.batches = b->batch_next;
+			depot.batches = b->depot.batch_next;
 			depot.n--;
 			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
 		}
 		depot_unlock();
 		if (b) {
 			mag.head = b->next;
-			mag.n = (unsigned)(uintptr_t)b->item - 1;
+			mag.n = (unsigned)b->depot.len - 1;
 			return b;
 		}
 	}
@@ -5061,9 +5084,9 @@ static void node_reclaim(conc_epoch_node *e)
  * Retiring in batches.  A retire is the priciest step of a pop (an epoch
  * bag push, and an advance attempt every so often), so for stacks on the
  * global domain each thread gathers its popped nodes - linked through
- * batch_next, which no reader looks at, never through next, which pinned
- * readers may still read - and retires RETIRE_BATCH of them under one epoch
- * node.  Holding a node a little before retiring it only starts its grace
+ * rlink, the item's word, which only the remover read (and it has), never
+ * through next, which pinned readers may still read - and retires
+ * RETIRE_BATCH of them under the first one's epoch node.  Holding a node a little before retiring it only starts its grace
  * period later.  Stacks on private domains retire node by node: a private
  * domain may be destroyed, and a batch held by some other thread must never
  * outlive it.  A thread hands its batch over when it exits, and the last
@@ -5081,7 +5104,7 @@ static void batch_reclaim(conc_epoch_node *e)
 	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
 	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
 	while (n) {
-		struct snode *next = n->batch_next;
+		struct snode *next = n->rlink;
 		if (conc__unlikely(poison))
 			conc__chaos_poison_now(n, sizeof *n);
 		node_put(n);
@@ -5100,7 +5123,8 @@ static void retire_flush(void)
 	conc__epoch_retire_weighted(conc_epoch_global(), &h->enode, batch_reclaim, n);
 }
 
-/* n is unreachable (popped or taken); recycle it after a grace period. */
+/* n is unreachable (popped or taken) and its item has been read by the
+ * caller, the thread that removed it; recycle it after a grace period. */
 static void retire_node(conc_stack *s, struct snode *n)
 {
 	if (s->d != conc_epoch_global() || conc__unlikely(mag.exiting)) {
@@ -5109,7 +5133,7 @@ static void retire_node(conc_stack *s, struct snode *n)
 	}
 	if (conc__unlikely(!mag.hooked))
 		mag_hook(); /* so that the batch is handed over at exit */
-	n->batch_next = rbatch.head;
+	n->rlink = rbatch.head;
 	rbatch.head = n;
 	if (conc__unlikely(++rbatch.n >= RETIRE_BATCH))
 		retire_flush();
@@ -5143,7 +5167,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 	atomic_init(&s->elim_on, true);
 	conc__park_init(&s->park);
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
-		atomic_init(&s->elim[k].offer, NULL);
+		atomic_init(&s->elim[k].offer, 0);
 		atomic_init(&s->elim[k].hits, 0);
 	}
 	/* relaxed: only gates whether reclaimed nodes are cached */
@@ -5193,48 +5217,44 @@ static unsigned elim_pick(const conc_stack *s)
 }
 
 /*
- * Offer n to a pop.  True when a pop took it (n is then retired here).
- * A pop that read n from a slot in an earlier round may take it in any
- * round while n->offer is WAITING - that is a genuine match (same push,
- * same item) - so every round ends with the withdrawing CAS, posted or not.
+ * Offer n to a pop.  True when a pop took it (that pop retires n: the
+ * pusher never touches n again, only the slot word).  A pop that read n
+ * from the slot in an earlier round may take it in any round in which n
+ * is offered again - a genuine match (same push, same item) - so every
+ * round ends with the withdrawing CAS.
  */
 static bool elim_push(conc_stack *s, struct snode *n)
 {
 	struct elim_slot *slot = &s->elim[elim_pick(s)];
+	uintptr_t cur = 0;
 	/* relaxed: a hint; the CAS below decides */
-	if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != NULL)
+	if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != 0)
 		return false; /* busy or sealed */
-	atomic_store_explicit(&n->offer, OFFER_WAITING, memory_order_relaxed);
-	struct snode *cur = NULL;
-	/* release: publishes n->item and n->offer = WAITING; pairs with the
-	 * acquire load of the slot in elim_pop */
-	bool posted = atomic_compare_exchange_strong_explicit(&slot->offer, &cur, n,
-							      memory_order_release,
-							      memory_order_relaxed);
-	for (int i = 0; posted && i < ELIM_WAIT; i++) {
+	/* release: publishes n->item; pairs with the acquire load of the slot
+	 * in elim_pop */
+	if (!atomic_compare_exchange_strong_explicit(&slot->offer, &cur, (uintptr_t)n,
+						     memory_order_release, memory_order_relaxed))
+		return false;
+	for (int i = 0; i < ELIM_WAIT; i++) {
 		/* relaxed: we read nothing through the result */
-		if (atomic_load_explicit(&n->offer, memory_order_relaxed) != OFFER_WAITING)
+		if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != (uintptr_t)n)
 			break;
 		conc__cpu_relax();
 	}
-	unsigned st = OFFER_WAITING;
-	/* relaxed: the outcome is all we need; the pop reads only n->item */
-	bool withdrawn = atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_CANCELLED,
-								  memory_order_relaxed,
-								  memory_order_relaxed);
-	if (posted) {
-		struct snode *mine = n;
-		/* relaxed: clears our own offer (I1); fails if close sealed it */
-		atomic_compare_exchange_strong_explicit(&slot->offer, &mine, NULL,
-							memory_order_relaxed,
-							memory_order_relaxed);
-	}
-	if (withdrawn || st == OFFER_CANCELLED)
-		return false; /* withdrawn by us, or cancelled by close */
-	/* relaxed: a statistic */
-	atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
-	/* n is unreachable now (I1); the pop that took it is pinned */
-	retire_node(s, n);
+	cur = (uintptr_t)n;
+	/* relaxed: the outcome is all we need (n was never out of our hands
+	 * if this succeeds; nothing is read through a failure) */
+	if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, 0, memory_order_relaxed,
+						    memory_order_relaxed))
+		return false; /* withdrawn: n is ours again (I1) */
+	if (cur == ELIM_CLOSED)
+		return false; /* close cancelled the offer: n is ours again */
+	/* Taken: cur is n|ELIM_TAKEN, or ELIM_CLOSED_TAKEN if close sealed
+	 * the slot since.  Free the slot for the next offer; relaxed: the
+	 * slot carries no data now, and a failure means close sealed it. */
+	if (cur == ((uintptr_t)n | ELIM_TAKEN))
+		atomic_compare_exchange_strong_explicit(&slot->offer, &cur, 0,
+							memory_order_relaxed, memory_order_relaxed);
 	return true;
 }
 
@@ -5245,16 +5265,21 @@ static bool elim_pop(conc_stack *s, void **item)
 	for (unsigned j = 0; j < s->nelim; j++) {
 		struct elim_slot *slot = &s->elim[(k0 + j) % s->nelim];
 		/* acquire: pairs with elim_push's release; n->item visible */
-		struct snode *n = atomic_load_explicit(&slot->offer, memory_order_acquire);
-		if (!n || n == ELIM_CLOSED)
-			continue;
-		unsigned st = OFFER_WAITING;
-		/* relaxed: the item was made visible by the slot's acquire;
-		 * n stays valid while we are pinned (I2) */
-		if (atomic_compare_exchange_strong_explicit(&n->offer, &st, OFFER_TAKEN, /* LP: pop */
+		uintptr_t v = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		if (v == 0 || (v & ELIM_MARKS))
+			continue; /* free, taken or sealed */
+		/* relaxed: the item was made visible by the acquire load, and a
+		 * success means n is still offered by the same push, item and
+		 * all (a node is reused only after a grace period, and we are
+		 * pinned: I2) */
+		if (atomic_compare_exchange_strong_explicit(&slot->offer, &v, v | ELIM_TAKEN, /* LP: pop */
 							    memory_order_relaxed,
 							    memory_order_relaxed)) {
+			struct snode *n = (struct snode *)v;
 			*item = n->item;
+			/* relaxed: a statistic */
+			atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
+			retire_node(s, n); /* in no slot and never on top (I1) */
 			return true;
 		}
 	}
@@ -5293,10 +5318,10 @@ int conc_stack_push(conc_stack *s, void *item)
 		conc__chaos_point(); /* a retry: between the load and the CAS */
 	}
 	if (err) {
-		/* Never on the stack; but once offered in an elimination slot,
-		 * a pinned pop may still hold it (it read the slot before close
-		 * cancelled the offer), so it waits out a grace period like a
-		 * popped node (I2). */
+		/* Never on the stack.  Once offered, a pinned pop may still hold
+		 * n's address, read from the slot; n waits out a grace period
+		 * like a popped node (I2), so that no argument about which slot
+		 * words such a pop could still CAS is needed (a rare path). */
 		if (offered)
 			retire_node(s, n);
 		else
@@ -5369,30 +5394,24 @@ int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
 
 void conc_stack_close(conc_stack *s)
 {
-	/* Seal the elimination slots first (see close's LP above); pinned,
-	 * because an offered node we read may be popped and retired. */
-	conc_epoch_pin(s->d);
+	/* Seal the elimination slots first (see close's LP above).  No pin:
+	 * close reads only slot words, never a node. */
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
 		struct elim_slot *slot = &s->elim[k];
-		/* acquire: we read the offered node's state */
-		struct snode *cur = atomic_load_explicit(&slot->offer, memory_order_acquire);
-		while (cur != ELIM_CLOSED) {
-			if (cur) {
-				unsigned st = OFFER_WAITING;
-				/* relaxed: the pusher sees CANCELLED and retries top */
-				atomic_compare_exchange_strong_explicit(&cur->offer, &st,
-									OFFER_CANCELLED,
-									memory_order_relaxed,
-									memory_order_relaxed);
-			}
-			/* acq_rel: on failure we read the new offer's node */
-			if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, ELIM_CLOSED,
-								    memory_order_acq_rel,
-								    memory_order_acquire))
+		/* relaxed (load and CASes): the slot word is the whole state;
+		 * a pusher that finds ELIM_CLOSED reads nothing through it and
+		 * goes back to top, where the fetch_or below decides */
+		uintptr_t cur = atomic_load_explicit(&slot->offer, memory_order_relaxed);
+		while (cur != ELIM_CLOSED && cur != ELIM_CLOSED_TAKEN) {
+			/* a taken offer stays taken: its pusher must still learn
+			 * that its item went to a pop */
+			uintptr_t seal = (cur & ELIM_TAKEN) ? ELIM_CLOSED_TAKEN : ELIM_CLOSED;
+			if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, seal,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
 				break;
 		}
 	}
-	conc_epoch_unpin(s->d);
 	/* seq_cst: the publishing write of park.h's protocol */
 	atomic_fetch_or_explicit(&s->top, CLOSED_TAG, memory_order_seq_cst); /* LP: close */
 	conc__park_notify_all(&s->park);
@@ -5424,9 +5443,6 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 	return sum;
 }
 /* end of src/stack.c: its names and macros stop here */
-#undef OFFER_WAITING
-#undef OFFER_TAKEN
-#undef OFFER_CANCELLED
 #undef snode
 #undef slab
 #undef elim_slot
@@ -5468,13 +5484,17 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 #undef waitpop_closed
 #undef stack_waitpop
 #undef CLOSED_TAG
+#undef ELIM_TAKEN
 #undef ELIM_CLOSED
+#undef ELIM_CLOSED_TAKEN
+#undef ELIM_MARKS
 #undef ELIM_MAX
 #undef ELIM_WAIT
 #undef MAG_BATCH
 #undef DEPOT_MAX
 #undef NODE_SIZE
 #undef SLAB_SIZE
+#undef SLAB_HDR
 #undef SLAB_NODES
 #undef RETIRE_BATCH
 #undef CONC_INTERNAL_ALG_STACK_H
