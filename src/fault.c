@@ -36,9 +36,11 @@ static atomic_long alloc_failed, thread_failed;
  * and, the first time, stored: a few instructions per call, as the
  * instruction-count guard runs in hook builds. */
 static _Atomic(const char *) sites[SITE_SLOTS];
+static atomic_long site_failed[SITE_SLOTS]; /* failures per slot of sites[] */
 static _Atomic(const char *) last_failed;
 
-static inline __attribute__((always_inline)) void record(const char *site)
+/* The slot of site in sites[] (SITE_SLOTS if the table is full). */
+static inline __attribute__((always_inline)) unsigned record(const char *site)
 {
 	unsigned j = (unsigned)((uintptr_t)site >> 3) % SITE_SLOTS;
 	for (unsigned i = 0; i < SITE_SLOTS; i++, j = (j + 1) % SITE_SLOTS) {
@@ -46,15 +48,16 @@ static inline __attribute__((always_inline)) void record(const char *site)
 		 * joins that order the calls it cares about. */
 		const char *cur = atomic_load_explicit(&sites[j], memory_order_relaxed);
 		if (cur == site)
-			return;
+			return j;
 		if (!cur && (atomic_compare_exchange_strong_explicit(&sites[j], &cur, site,
 								       memory_order_relaxed,
 								       memory_order_relaxed) ||
 			     cur == site))
-			return;
+			return j;
 	}
 	/* Table full: cannot happen with the sites src/ has; the suite
 	 * would then report the site as not reached. */
+	return SITE_SLOTS;
 }
 
 static __attribute__((noinline)) _Bool random_fail(long n, long ppm)
@@ -73,13 +76,15 @@ static inline __attribute__((always_inline)) _Bool
 hit(const char *site, atomic_long *calls, atomic_long *fail_at, atomic_long *ppm,
     atomic_long *failed)
 {
-	record(site);
+	unsigned slot = record(site);
 	long n = atomic_fetch_add_explicit(calls, 1, memory_order_relaxed) + 1;
 	long k = atomic_load_explicit(fail_at, memory_order_relaxed);
 	long r = atomic_load_explicit(ppm, memory_order_relaxed);
 	if ((k != 0 && n == k) || (r != 0 && random_fail(n, r))) {
 		atomic_store_explicit(&last_failed, site, memory_order_relaxed);
 		atomic_fetch_add_explicit(failed, 1, memory_order_relaxed);
+		if (slot < SITE_SLOTS)
+			atomic_fetch_add_explicit(&site_failed[slot], 1, memory_order_relaxed);
 		return 1;
 	}
 	return 0;
@@ -131,6 +136,17 @@ size_t conc__fault_sites(const char **names, size_t max)
 	return n;
 }
 
+long conc__fault_site_failures(const char *name)
+{
+	long n = 0;
+	for (unsigned j = 0; j < SITE_SLOTS; j++) {
+		const char *cur = atomic_load_explicit(&sites[j], memory_order_relaxed);
+		if (cur && strcmp(cur, name) == 0)
+			n += atomic_load_explicit(&site_failed[j], memory_order_relaxed);
+	}
+	return n;
+}
+
 const char *conc__fault_last_failed(void)
 {
 	return atomic_load_explicit(&last_failed, memory_order_relaxed);
@@ -147,6 +163,8 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&thread_ppm, 0, memory_order_relaxed);
 	atomic_store_explicit(&alloc_failed, 0, memory_order_relaxed);
 	atomic_store_explicit(&thread_failed, 0, memory_order_relaxed);
+	for (unsigned j = 0; j < SITE_SLOTS; j++)
+		atomic_store_explicit(&site_failed[j], 0, memory_order_relaxed);
 }
 
 void conc__fault_fail_alloc_at(long k)

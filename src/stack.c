@@ -64,10 +64,12 @@
  * and the release that takes refs to zero frees the slab.  Releases of
  * consecutive nodes of one slab are summed into one atomic subtraction.  So
  * filling a stack costs no malloc per push and draining it no free per pop.
- * Nodes are as small as their fields allow (40 bytes, not a padded cache
- * line): a stack that grows is paid for in fresh pages, and on the VMs we
- * measure on a page fault costs more than the cache line a node may share
- * with its neighbour (carved by the same thread, so mostly on its core).
+ * Nodes are two words (16 bytes, not a padded cache line): a stack that
+ * grows is paid for in fresh pages, and on the VMs we measure on a page
+ * fault costs more than the cache line a node shares with three neighbours
+ * (carved by the same thread, so mostly pushed from its core).  Slabs are
+ * large (SLAB_SIZE) because a memalign'd block drags its header and the
+ * alignment gap into extra pages; only the pages carved so far are touched.
  * The price of slabs: one node
  * still cached keeps its whole slab, so the memory held can exceed the
  * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
@@ -105,34 +107,30 @@
                        * backed-off retry of the CAS) */
 #define MAG_BATCH 64
 #define DEPOT_MAX 256 /* batches */
-#define NODE_SIZE 40 /* sizeof(struct snode), asserted below */
+#define NODE_SIZE 16 /* sizeof(struct snode), asserted below */
 #define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
 #define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
 #define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
 
 /*
- * A node.  Who may touch which field when:
- *   item   the pusher writes it before publishing the node; read by the one
- *          pop that removes (or takes) the node.  After that read the node
- *          is that pop's alone to retire, and rlink reuses the word: no
- *          other thread reads item of a node it did not remove.
+ * A node: two words.  Who may touch which when:
  *   next   written by the pusher before publishing; read by pinned pops
  *          until the grace period ends (I2), so never reused before it.
- *   enode  the epoch core's, from retire until the callback; a free node
- *          (in a magazine or the depot) uses the same bytes as `depot`.
+ *          Free nodes (magazine, depot batch) are linked through it.
+ *   item   the pusher writes it before publishing the node; read by the
+ *          one pop that removes (or takes) the node.  After that read the
+ *          node is that pop's alone to retire, and the word becomes rlink:
+ *          no other thread reads item of a node it did not remove.  The
+ *          first node of a depot batch links the depot's batches there.
+ * The epoch node a grace period needs is not in the node but in a retire
+ * record (struct rrec), one per batch of popped nodes.
  */
 struct snode {
+	struct snode *next;
 	union {
 		void *item;
-		struct snode *rlink; /* retire-batch link (see retire_node) */
-	};
-	struct snode *next; /* stack link; magazine / batch link when free */
-	union {
-		conc_epoch_node enode;
-		struct {
-			struct snode *batch_next; /* the depot's list of batches */
-			uintptr_t len;            /* nodes in this batch */
-		} depot;
+		struct snode *rlink;      /* retire list link (see retire_node) */
+		struct snode *batch_next; /* the depot's list of batches */
 	};
 };
 _Static_assert(sizeof(struct snode) == NODE_SIZE, "NODE_SIZE is the node's size");
@@ -161,6 +159,9 @@ struct conc_stack {
 	atomic_bool elim_on;
 	conc__park park;
 	struct elim_slot elim[ELIM_MAX];
+	/* popped nodes waiting for a batch retire (private domains; see
+	 * retire_node), linked through rlink */
+	CONC_ALIGNED _Atomic(struct snode *) pending;
 };
 
 /* ---- node caches --------------------------------------------------------- */
@@ -291,23 +292,22 @@ static void depot_drain(void)
 	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
 	depot_unlock();
 	while (b) {
-		struct snode *nb = b->depot.batch_next;
+		struct snode *nb = b->batch_next;
 		free_chain(b);
 		b = nb;
 	}
 }
 
-/* Hand a chain of n nodes to the depot, or free it.  A batch in the depot
- * carries its length and the depot's link in its first node's depot
- * fields (free nodes: no epoch node in use there). */
-static void depot_give(struct snode *first, unsigned n)
+/* Hand a full batch (MAG_BATCH nodes linked through next) to the depot,
+ * or free it.  The depot links batches through their first node's item
+ * word (free nodes: no item there). */
+static void depot_give(struct snode *first)
 {
 	if (!first)
 		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
-			first->depot.len = n;
-			first->depot.batch_next = depot.batches;
+			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
 			/* relaxed: a hint that saves empty-handed lock trips */
@@ -319,15 +319,19 @@ static void depot_give(struct snode *first, unsigned n)
 	free_chain(first);
 }
 
-static void retire_flush(void);
+static bool retire_flush(void);
+static void orphan_batch(void);
+static void rec_cache_free(void);
 
 static void mag_exit(void *arg)
 {
 	(void)arg;
-	retire_flush();
+	if (!retire_flush())
+		orphan_batch();
 	mag.exiting = true; /* later callbacks on this thread free directly */
-	depot_give(mag.head, mag.n);
-	depot_give(mag.full, MAG_BATCH);
+	rec_cache_free();
+	depot_give(mag.full);
+	free_chain(mag.head); /* not a whole batch: back to the slabs */
 	mag.head = mag.full = NULL;
 	mag.n = 0;
 	carve_release();
@@ -376,14 +380,14 @@ static struct snode *node_get(void)
 	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
 		struct snode *b = depot.batches;
 		if (b) {
-			depot.batches = b->depot.batch_next;
+			depot.batches = b->batch_next;
 			depot.n--;
 			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
 		}
 		depot_unlock();
 		if (b) {
 			mag.head = b->next;
-			mag.n = (unsigned)b->depot.len - 1;
+			mag.n = MAG_BATCH - 1;
 			return b;
 		}
 	}
@@ -405,42 +409,101 @@ static void node_put(struct snode *n)
 	if (conc__unlikely(++mag.n == MAG_BATCH)) {
 		/* a whole batch: keep it as the spare, handing the older
 		 * spare to the depot */
-		depot_give(mag.full, MAG_BATCH);
+		depot_give(mag.full);
 		mag.full = mag.head;
 		mag.head = NULL;
 		mag.n = 0;
 	}
 }
 
-static void node_reclaim(conc_epoch_node *e)
-{
-	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
-	conc__chaos_poison(n, sizeof *n); /* chaos mode: a late reader sees garbage */
-	node_put(n);
-}
-
 /*
- * Retiring in batches.  A retire is the priciest step of a pop (an epoch
- * bag push, and an advance attempt every so often), so for stacks on the
- * global domain each thread gathers its popped nodes - linked through
- * rlink, the item's word, which only the remover read (and it has), never
- * through next, which pinned readers may still read - and retires
- * RETIRE_BATCH of them under the first one's epoch node.  Holding a node a little before retiring it only starts its grace
- * period later.  Stacks on private domains retire node by node: a private
- * domain may be destroyed, and a batch held by some other thread must never
- * outlive it.  A thread hands its batch over when it exits, and the last
- * stack's destroy flushes the caller's.
+ * Retiring.  A node has no room for an epoch node, so popped nodes are
+ * retired under a retire record: an epoch node and the head of a list of
+ * nodes linked through rlink (the item's word, which only the remover read,
+ * and it has; never through next, which pinned readers may still read).
+ * Records come from a small per-thread cache (malloc only when it is
+ * empty) and go back to the cache of the thread that runs the callback.
+ *
+ * For stacks on the global domain a thread gathers its popped nodes and
+ * retires RETIRE_BATCH of them under one record, so a retire (the priciest
+ * step of a pop: a bag push and now and then an advance attempt) is paid
+ * once per batch.  Holding a node a little before retiring it only starts
+ * its grace period later.  A thread hands its batch over when it exits,
+ * and the last stack's destroy flushes the caller's.
+ *
+ * Stacks on private domains gather in the stack instead (s->pending, a
+ * push-only CAS list taken whole by exchange, so no ABA): a private domain
+ * may be destroyed, and a batch held by some other thread must never
+ * outlive it.  Every RETIRE_BATCH-th such retire of a thread takes the
+ * stack's list and retires it; what is still pending at destroy goes back
+ * to the caches directly (no pop of the stack is left to read it).  A
+ * thread that pops while it exits uses the same path.
+ *
+ * Without a record (malloc failed) nothing is lost: a batch stays where it
+ * is until the next retire finds one; at thread exit a thread's own batch
+ * goes to the process-wide orphan list, which the next batch retired takes
+ * along (so it still waits out a grace period), as does the last stack's
+ * destroy when it finds a record.
  */
 #define RETIRE_BATCH 64
+#define REC_CACHE 64
+
+struct rrec {
+	conc_epoch_node enode;
+	union {
+		struct snode *head;    /* the nodes it retires, through rlink */
+		struct rrec *free_next; /* in a thread's record cache */
+	};
+};
 
 static _Thread_local struct rbatch {
-	struct snode *head;
+	struct snode *head, *tail;
 	unsigned n;
+	struct rrec *recs; /* the record cache */
+	unsigned nrecs;
+	unsigned npending; /* retires into stacks' pending lists */
 } rbatch __attribute__((tls_model("initial-exec")));
+
+static _Atomic(struct snode *) orphans; /* batches whose thread exited without a record */
+
+static struct rrec *rec_get(void)
+{
+	struct rrec *r = rbatch.recs;
+	if (conc__likely(r != NULL)) {
+		rbatch.recs = r->free_next;
+		rbatch.nrecs--;
+		return r;
+	}
+	return conc__malloc("stack.retire", sizeof *r);
+}
+
+static void rec_put(struct rrec *r)
+{
+	if (conc__unlikely(mag.exiting || rbatch.nrecs >= REC_CACHE ||
+			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		free(r);
+		return;
+	}
+	r->free_next = rbatch.recs;
+	rbatch.recs = r;
+	rbatch.nrecs++;
+}
+
+static void rec_cache_free(void)
+{
+	while (rbatch.recs) {
+		struct rrec *r = rbatch.recs;
+		rbatch.recs = r->free_next;
+		free(r);
+	}
+	rbatch.nrecs = 0;
+}
 
 static void batch_reclaim(conc_epoch_node *e)
 {
-	struct snode *n = (struct snode *)(void *)((char *)e - offsetof(struct snode, enode));
+	struct rrec *r = (struct rrec *)(void *)((char *)e - offsetof(struct rrec, enode));
+	struct snode *n = r->head;
+	rec_put(r);
 	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
 	while (n) {
 		struct snode *next = n->rlink;
@@ -451,15 +514,66 @@ static void batch_reclaim(conc_epoch_node *e)
 	}
 }
 
-static void retire_flush(void)
+/* Retire this thread's batch under a record.  False: no record (the batch
+ * stays). */
+static bool retire_flush(void)
+{
+	struct snode *h = rbatch.head;
+	if (!h)
+		return true;
+	struct rrec *r = rec_get();
+	if (conc__unlikely(!r))
+		return false;
+	unsigned n = rbatch.n;
+	/* relaxed (load, exchange): the orphans were written by threads that
+	 * have exited (joined or not, their writes reach us through the
+	 * exchange's RMW chain and the release CAS in orphan_batch) */
+	if (conc__unlikely(atomic_load_explicit(&orphans, memory_order_relaxed) != NULL)) {
+		/* acquire: pairs with orphan_batch's release CAS */
+		rbatch.tail->rlink = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
+		n += RETIRE_BATCH; /* a weight for the advance policy, no count */
+	}
+	r->head = h;
+	rbatch.head = rbatch.tail = NULL;
+	rbatch.n = 0;
+	conc__epoch_retire_weighted(conc_epoch_global(), &r->enode, batch_reclaim, n);
+	return true;
+}
+
+/* Thread exit without a record: the batch joins the orphan list. */
+static void orphan_batch(void)
 {
 	struct snode *h = rbatch.head;
 	if (!h)
 		return;
-	unsigned n = rbatch.n;
-	rbatch.head = NULL;
+	struct snode *old = atomic_load_explicit(&orphans, memory_order_relaxed);
+	do
+		rbatch.tail->rlink = old;
+	/* release: publishes the links to the taker's acquire exchange */
+	while (!atomic_compare_exchange_weak_explicit(&orphans, &old, h, memory_order_release,
+						      memory_order_relaxed));
+	rbatch.head = rbatch.tail = NULL;
 	rbatch.n = 0;
-	conc__epoch_retire_weighted(conc_epoch_global(), &h->enode, batch_reclaim, n);
+}
+
+/* Retire s's pending list under one record (private domains). */
+static void pending_flush(conc_stack *s)
+{
+	struct rrec *r = rec_get();
+	if (conc__unlikely(!r))
+		return; /* the nodes stay pending */
+	/* acquire: pairs with retire_node's release CAS (the rlinks) */
+	r->head = atomic_exchange_explicit(&s->pending, NULL, memory_order_acquire);
+	if (!r->head) {
+		rec_put(r);
+		return;
+	}
+	/* the epoch's advance policy counts nodes, not records: count them
+	 * (a walk over nodes just popped, once per batch) */
+	unsigned k = 0;
+	for (struct snode *n = r->head; n; n = n->rlink)
+		k++;
+	conc__epoch_retire_weighted(s->d, &r->enode, batch_reclaim, k);
 }
 
 /* n is unreachable (popped or taken) and its item has been read by the
@@ -467,20 +581,46 @@ static void retire_flush(void)
 static void retire_node(conc_stack *s, struct snode *n)
 {
 	if (s->d != conc_epoch_global() || conc__unlikely(mag.exiting)) {
-		conc_epoch_retire(s->d, &n->enode, node_reclaim);
+		struct snode *old = atomic_load_explicit(&s->pending, memory_order_relaxed);
+		do
+			n->rlink = old;
+		/* release: publishes the link to pending_flush's exchange */
+		while (!atomic_compare_exchange_weak_explicit(&s->pending, &old, n,
+							      memory_order_release,
+							      memory_order_relaxed));
+		if (++rbatch.npending >= RETIRE_BATCH) {
+			rbatch.npending = 0;
+			pending_flush(s);
+		}
 		return;
 	}
 	if (conc__unlikely(!mag.hooked))
 		mag_hook(); /* so that the batch is handed over at exit */
 	n->rlink = rbatch.head;
+	if (!rbatch.head)
+		rbatch.tail = n;
 	rbatch.head = n;
 	if (conc__unlikely(++rbatch.n >= RETIRE_BATCH))
-		retire_flush();
+		retire_flush(); /* without a record, tried again next time */
 }
 
 void conc__stack_trim_caches(void)
 {
-	retire_flush(); /* reclaimed later, and freed then (no stack left) */
+	if (!retire_flush()) /* reclaimed later, and freed then (no stack left) */
+		orphan_batch();
+	/* relaxed: a hint; the exchange below decides */
+	if (atomic_load_explicit(&orphans, memory_order_relaxed)) {
+		/* orphans ride on a record of their own (without one they wait
+		 * for the next batch retired by any thread) */
+		struct rrec *r = rec_get();
+		if (r) {
+			/* acquire: pairs with orphan_batch's release CAS */
+			r->head = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
+			conc__epoch_retire_weighted(conc_epoch_global(), &r->enode, batch_reclaim,
+						    RETIRE_BATCH);
+		}
+	}
+	rec_cache_free();
 	free_chain(mag.head);
 	free_chain(mag.full);
 	mag.head = mag.full = NULL;
@@ -500,6 +640,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
 	atomic_init(&s->top, 0);
+	atomic_init(&s->pending, NULL);
 	s->d = d;
 	unsigned cpus = conc_cpu_count();
 	s->nelim = cpus / 2 < 1 ? 1 : cpus / 2 > ELIM_MAX ? ELIM_MAX : cpus / 2;
@@ -531,6 +672,16 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 		struct snode *next = n->next;
 		if (drop)
 			drop(n->item);
+		node_put(n);
+		n = next;
+	}
+	/* No pop of s is running, so no reader is left for the nodes still
+	 * pending: back to the caches without a grace period.  acquire: pairs
+	 * with retire_node's release CAS. */
+	n = atomic_load_explicit(&s->pending, memory_order_acquire);
+	while (n) {
+		struct snode *next = n->rlink;
+		conc__chaos_poison(n, sizeof *n); /* chaos mode, as a reclaim would */
 		node_put(n);
 		n = next;
 	}

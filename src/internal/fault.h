@@ -35,6 +35,8 @@ long conc__fault_thread_calls(void);
  * none), seed picks which calls; the failures made since the last reset. */
 void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
 long conc__fault_alloc_failures(void);
+/* Failures so far at the sites named name (since the last reset). */
+long conc__fault_site_failures(const char *name);
 long conc__fault_thread_failures(void);
 /* The sites reached since the process started (never reset): up to max
  * distinct names into names[]; returns how many there are.  The site of
