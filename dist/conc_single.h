@@ -1670,6 +1670,14 @@ unsigned conc__queue_segment_slots(void);
 void conc__stack_set_elimination(conc_stack *s, bool on);
 uint64_t conc__stack_eliminated(conc_stack *s);
 
+/* The elimination protocol alone, for tests.  offer: a push that only
+ * offers item in a slot and waits up to `wait` pause rounds; 1 if a pop
+ * took it, 0 if not (withdrawn, slot busy or sealed), ENOMEM.  take: a pop
+ * that only looks in the slots.  offers_waiting: slots holding an offer. */
+int conc__stack_offer(conc_stack *s, void *item, unsigned wait);
+bool conc__stack_take(conc_stack *s, void **item);
+unsigned conc__stack_offers_waiting(conc_stack *s);
+
 /* Free the calling thread's cached stack nodes and the shared depot, so
  * that the next push has to allocate (failure-injection tests). */
 void conc__stack_trim_caches(void);
@@ -5402,7 +5410,7 @@ static unsigned elim_pick(const conc_stack *s)
  * is offered again - a genuine match (same push, same item) - so every
  * round ends with the withdrawing CAS.
  */
-static bool elim_push(conc_stack *s, struct snode *n)
+static bool elim_push(conc_stack *s, struct snode *n, unsigned wait)
 {
 	struct elim_slot *slot = &s->elim[elim_pick(s)];
 	uintptr_t cur = 0;
@@ -5414,7 +5422,7 @@ static bool elim_push(conc_stack *s, struct snode *n)
 	if (!atomic_compare_exchange_strong_explicit(&slot->offer, &cur, (uintptr_t)n,
 						     memory_order_release, memory_order_relaxed))
 		return false;
-	for (int i = 0; i < ELIM_WAIT; i++) {
+	for (unsigned i = 0; i < wait; i++) {
 		/* relaxed: we read nothing through the result */
 		if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != (uintptr_t)n)
 			break;
@@ -5488,7 +5496,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
-		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n))) {
+		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n, ELIM_WAIT))) {
 			eliminated = true;
 			break;
 		}
@@ -5620,6 +5628,37 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 	for (unsigned k = 0; k < ELIM_MAX; k++)
 		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
 	return sum;
+}
+
+int conc__stack_offer(conc_stack *s, void *item, unsigned wait)
+{
+	struct snode *n = node_get();
+	if (!n)
+		return ENOMEM;
+	n->item = item;
+	if (elim_push(s, n, wait))
+		return 1;
+	retire_node(s, n); /* offered: a pop may still hold its address */
+	return 0;
+}
+
+bool conc__stack_take(conc_stack *s, void **item)
+{
+	conc_epoch_pin(s->d);
+	bool got = elim_pop(s, item);
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
+unsigned conc__stack_offers_waiting(conc_stack *s)
+{
+	unsigned k = 0;
+	for (unsigned j = 0; j < ELIM_MAX; j++) {
+		/* relaxed: a snapshot for tests */
+		uintptr_t v = atomic_load_explicit(&s->elim[j].offer, memory_order_relaxed);
+		k += v != 0 && !(v & ELIM_MARKS);
+	}
+	return k;
 }
 /* end of src/stack.c: its names and macros stop here */
 #undef snode

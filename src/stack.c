@@ -713,7 +713,7 @@ static unsigned elim_pick(const conc_stack *s)
  * is offered again - a genuine match (same push, same item) - so every
  * round ends with the withdrawing CAS.
  */
-static bool elim_push(conc_stack *s, struct snode *n)
+static bool elim_push(conc_stack *s, struct snode *n, unsigned wait)
 {
 	struct elim_slot *slot = &s->elim[elim_pick(s)];
 	uintptr_t cur = 0;
@@ -725,7 +725,7 @@ static bool elim_push(conc_stack *s, struct snode *n)
 	if (!atomic_compare_exchange_strong_explicit(&slot->offer, &cur, (uintptr_t)n,
 						     memory_order_release, memory_order_relaxed))
 		return false;
-	for (int i = 0; i < ELIM_WAIT; i++) {
+	for (unsigned i = 0; i < wait; i++) {
 		/* relaxed: we read nothing through the result */
 		if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != (uintptr_t)n)
 			break;
@@ -799,7 +799,7 @@ int conc_stack_push(conc_stack *s, void *item)
 		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
-		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n))) {
+		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n, ELIM_WAIT))) {
 			eliminated = true;
 			break;
 		}
@@ -931,4 +931,35 @@ uint64_t conc__stack_eliminated(conc_stack *s)
 	for (unsigned k = 0; k < ELIM_MAX; k++)
 		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
 	return sum;
+}
+
+int conc__stack_offer(conc_stack *s, void *item, unsigned wait)
+{
+	struct snode *n = node_get();
+	if (!n)
+		return ENOMEM;
+	n->item = item;
+	if (elim_push(s, n, wait))
+		return 1;
+	retire_node(s, n); /* offered: a pop may still hold its address */
+	return 0;
+}
+
+bool conc__stack_take(conc_stack *s, void **item)
+{
+	conc_epoch_pin(s->d);
+	bool got = elim_pop(s, item);
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
+unsigned conc__stack_offers_waiting(conc_stack *s)
+{
+	unsigned k = 0;
+	for (unsigned j = 0; j < ELIM_MAX; j++) {
+		/* relaxed: a snapshot for tests */
+		uintptr_t v = atomic_load_explicit(&s->elim[j].offer, memory_order_relaxed);
+		k += v != 0 && !(v & ELIM_MARKS);
+	}
+	return k;
 }

@@ -144,6 +144,114 @@ static void test_stack_elimination_switch(void **state)
 	conc_test_watchdog_off();
 }
 
+/*
+ * The elimination protocol on its own, where it can be made to happen at
+ * will: a pusher offers items 1..N one at a time, each until a pop takes
+ * it; a popper takes from the slots only.  Every item is handed over
+ * exactly once and in order, and each hand-over is counted once.
+ */
+enum { HAND_N = 2000 };
+
+typedef struct hand {
+	conc_stack *s;
+	unsigned long offers, taken, bad;
+	uintptr_t got[HAND_N];
+	unsigned ngot;
+} hand;
+
+static void *hand_pusher(void *arg)
+{
+	hand *h = arg;
+	for (uintptr_t i = 1; i <= HAND_N; i++) {
+		int r;
+		do {
+			h->offers++;
+			r = conc__stack_offer(h->s, (void *)i, 1u << 16);
+		} while (r == 0);
+		if (r == 1)
+			h->taken++;
+		else
+			h->bad++;
+	}
+	return NULL;
+}
+
+static void *hand_popper(void *arg)
+{
+	hand *h = arg;
+	void *it;
+	while (h->ngot < HAND_N)
+		if (conc__stack_take(h->s, &it))
+			h->got[h->ngot++] = (uintptr_t)it;
+	return NULL;
+}
+
+static void test_stack_elimination_handover(void **state)
+{
+	(void)state;
+	conc_test_watchdog("elimination hand-over", 120);
+	static hand h;
+	memset(&h, 0, sizeof h);
+	assert_int_equal(conc_stack_create(&h.s), 0);
+	pthread_t a, b;
+	assert_int_equal(pthread_create(&a, NULL, hand_pusher, &h), 0);
+	assert_int_equal(pthread_create(&b, NULL, hand_popper, &h), 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	conc_test_watchdog_off();
+	print_message("hand-over: %u items in %lu offers\n", h.ngot, h.offers);
+	assert_int_equal(h.bad, 0);
+	assert_int_equal(h.taken, HAND_N);
+	assert_int_equal(h.ngot, HAND_N);
+	for (unsigned i = 0; i < HAND_N; i++)
+		assert_int_equal(h.got[i], i + 1);
+	assert_int_equal(conc__stack_eliminated(h.s), HAND_N);
+	assert_true(conc_stack_is_empty(h.s)); /* nothing went through top */
+	assert_int_equal(conc__stack_offers_waiting(h.s), 0);
+	conc_stack_destroy(h.s, NULL);
+}
+
+/* close seals the slots: an offer waiting in one is cancelled (its pusher
+ * gets it back), and no pop can take it or any later offer. */
+typedef struct sealed {
+	conc_stack *s;
+	int result;
+} sealed;
+
+static void *sealed_pusher(void *arg)
+{
+	sealed *x = arg;
+	/* nobody else uses the slots, so the offer is posted; it waits until
+	 * a pop takes it or the slot changes (close), for minutes at most */
+	x->result = conc__stack_offer(x->s, (void *)(uintptr_t)7, UINT32_MAX);
+	return NULL;
+}
+
+static void test_stack_close_cancels_offer(void **state)
+{
+	(void)state;
+	conc_test_watchdog("close cancels offer", 120);
+	sealed x = {NULL, -1};
+	assert_int_equal(conc_stack_create(&x.s), 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, sealed_pusher, &x), 0);
+	/* poll until the offer is in its slot (a state, not a delay) */
+	while (conc__stack_offers_waiting(x.s) == 0)
+		sched_yield();
+	conc_stack_close(x.s);
+	pthread_join(t, NULL);
+	conc_test_watchdog_off();
+	assert_int_equal(x.result, 0);                 /* cancelled, not taken */
+	assert_int_equal(conc__stack_offers_waiting(x.s), 0);
+	void *it = NULL;
+	assert_false(conc__stack_take(x.s, &it));      /* sealed: nothing to take */
+	assert_int_equal(conc__stack_offer(x.s, (void *)(uintptr_t)8, 1000), 0);
+	assert_false(conc__stack_take(x.s, &it));
+	assert_int_equal(conc__stack_eliminated(x.s), 0);
+	assert_int_equal(conc_stack_push(x.s, (void *)(uintptr_t)9), EPIPE);
+	conc_stack_destroy(x.s, NULL);
+}
+
 /* Destroying the last stack frees the caches; a new stack starts over. */
 static void test_stack_caches_survive_churn(void **state)
 {
@@ -177,6 +285,8 @@ int main(void)
 		CT_TESTS,
 		CT_FAULT_TESTS,
 		cmocka_unit_test(test_stack_elimination_switch),
+		cmocka_unit_test(test_stack_elimination_handover),
+		cmocka_unit_test(test_stack_close_cancels_offer),
 		cmocka_unit_test(test_stack_caches_survive_churn),
 	};
 	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);

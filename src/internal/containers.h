@@ -23,6 +23,14 @@ unsigned conc__queue_segment_slots(void);
 void conc__stack_set_elimination(conc_stack *s, bool on);
 uint64_t conc__stack_eliminated(conc_stack *s);
 
+/* The elimination protocol alone, for tests.  offer: a push that only
+ * offers item in a slot and waits up to `wait` pause rounds; 1 if a pop
+ * took it, 0 if not (withdrawn, slot busy or sealed), ENOMEM.  take: a pop
+ * that only looks in the slots.  offers_waiting: slots holding an offer. */
+int conc__stack_offer(conc_stack *s, void *item, unsigned wait);
+bool conc__stack_take(conc_stack *s, void **item);
+unsigned conc__stack_offers_waiting(conc_stack *s);
+
 /* Free the calling thread's cached stack nodes and the shared depot, so
  * that the next push has to allocate (failure-injection tests). */
 void conc__stack_trim_caches(void);
