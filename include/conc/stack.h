@@ -44,6 +44,8 @@ int conc_stack_create(conc_stack **out);
 /*
  * conc_stack_create_in - the same, reclaiming through the domain d, which
  * must outlive the stack (destroy the stack first, then the domain).
+ * Popped nodes are retired into d in batches: up to 64 per popping thread
+ * wait in the stack for their batch, and destroy takes back those left.
  *
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
  */
