@@ -4013,7 +4013,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
  *                      own line); enq carries CLOSED_BIT once close reaches s.
- *   s->slot[i]         index i's slot, one word that is both state and
+ *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
  *                      TAKEN (a pop gave up on a slot whose pusher had not
  *                      arrived; that pusher retries elsewhere); item ->
@@ -4026,7 +4026,9 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *                      private static objects of this file (slot_marks),
  *                      which no caller can obtain; NULL is stored as the
  *                      escape, every other void * as is, so in practice
- *                      every void * (NULL included) is an item.
+ *                      every void * (NULL included) is an item.  SLOT(i)
+ *                      (CONC__Q_SLOT below) puts consecutive indexes on
+ *                      different cache lines.
  *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
@@ -4089,6 +4091,17 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
 #define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
+
+/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
+ * (and pop) at the same time, at neighbouring indexes; slots in index order
+ * would put 8 of them on one 64-byte line, so each push would pull the line
+ * the other core's push just wrote (false sharing).  Remapped, 16
+ * consecutive indexes land on 16 different lines (i and i + 16 share one),
+ * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
+ * i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, 1024) only: */
+#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
+_Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
 
 /* TAKEN and the NULL escape (see the header comment): two distinct private
  * objects, never an item's address. */
@@ -4629,13 +4642,13 @@ unsigned conc__queue_segment_slots(void)
 #undef SEG_SLOTS
 #undef SEG_CACHE_MAX
 #undef CONC__SLOT_WAIT
+#undef CONC__Q_SLOT
 #undef SLOT_TAKEN
 #undef SLOT_NULL
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CLOSED_BIT
 #undef CLOSED_SEG
 #undef SLOT_EMPTY
-#undef CONC__Q_SLOT
 #undef CONC__Q_LINK_MO
 
 /* ==== src/stack.c ======================================================= */
