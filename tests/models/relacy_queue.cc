@@ -23,8 +23,9 @@
  *   3 threads: two producers push 2 each, a consumer try_pops 3 times.
  *   3 threads: a producer pushes 3, two consumers try_pop twice each.
  * Planted bug (CONC_PLANT): the link CAS weakened from seq_cst to relaxed
- * (CONC__Q_LINK_MO), so that a new segment's first item's payload is not
- * published to the consumer that follows the link.
+ * (CONC__Q_LINK_MO), so that a new segment's initialisation and its first
+ * item's payload are not published to the consumer that follows the link
+ * (Relacy reports the read of an unpublished field or payload).
  */
 #include "relacy_common.hpp"
 
