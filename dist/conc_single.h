@@ -341,11 +341,15 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
  * and close.
  *
  * Any number of threads may push and pop at once; items are any void *
- * (NULL included) and are never dereferenced.  The queue is a Michael-Scott
- * linked list whose nodes are arrays of slots claimed with fetch-and-add
- * (the FAAArrayQueue of Ramalhete and Correia): one atomic RMW per push and
- * one per pop in the common case, segments recycled through the queue's
- * epoch domain, so steady-state traffic does not call malloc or free.
+ * (NULL included) and are never dereferenced.  (Strictly, two addresses are
+ * not items: libconc keeps a slot's "taken" mark and NULL's stand-in in the
+ * slot word itself, as the addresses of two private objects of libconc's
+ * own, which no caller can obtain; so in practice every void * is an item.)
+ * The queue is a Michael-Scott linked list whose nodes are arrays of slots
+ * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
+ * one atomic RMW per push and one per pop in the common case, segments
+ * recycled through the queue's epoch domain, so steady-state traffic does
+ * not call malloc or free.
  *
  *   conc_queue *q;  conc_queue_create(&q);
  *   conc_queue_push(q, job);   ...   void *j; if (conc_queue_pop(q, &j) == 0) run(j);
@@ -4011,6 +4015,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 
 /* ==== src/queue.c ======================================================= */
 /* file-local names of src/queue.c, made unique in this unit */
+#define slot_marks conc__queue__slot_marks
 #define seg conc__queue__seg
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
@@ -4024,9 +4029,6 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define waitpop_try conc__queue__waitpop_try
 #define waitpop_closed conc__queue__waitpop_closed
 #define queue_waitpop conc__queue__queue_waitpop
-#define SLOT_EMPTY conc__queue__SLOT_EMPTY
-#define SLOT_FULL conc__queue__SLOT_FULL
-#define SLOT_TAKEN conc__queue__SLOT_TAKEN
 /*
  * queue.c - unbounded MPMC FIFO queue: a Michael-Scott list of segments,
  * each an array of slots claimed with fetch-and-add (FAAArrayQueue,
@@ -4035,21 +4037,30 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * Why segments.  A one-node-per-item MS queue pays a CAS on a contended
  * tail plus an allocation per push and a CAS on head plus a retire per pop.
  * Here a push is one fetch-and-add on the tail segment's `enq` index and one
- * exchange on the claimed slot; a pop is one fetch-and-add on `deq` and one
- * exchange.  The MS algorithm (helping CAS on tail, CAS on head) runs once
- * per SEG_SLOTS items, to link and unlink whole segments.
+ * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
+ * and one exchange.  The MS algorithm (helping CAS on tail, CAS on head)
+ * runs once per SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
  *                      own line); enq carries CLOSED_BIT once close reaches s.
- *   s->state[i]        EMPTY -> FULL (push) or EMPTY -> TAKEN (a pop gave up
- *                      on a slot whose pusher had not arrived; that pusher
- *                      retries elsewhere) ; FULL -> TAKEN (pop).
- *   s->val[i]          the item; written by the slot's one pusher before its
- *                      exchange publishes FULL, read only by the pop that
- *                      exchanged FULL away.  Slot state is kept apart from
- *                      the value, so every void * (NULL included) is an item.
+ *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
+ *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
+ *                      TAKEN (a pop gave up on a slot whose pusher had not
+ *                      arrived; that pusher retries elsewhere); item ->
+ *                      TAKEN (pop: the item is the word it swapped out).
+ *                      A late pusher's exchange that finds TAKEN leaves its
+ *                      word behind in the burned slot; nothing reads it
+ *                      (the slot's one pop has gone, destroy and is_empty
+ *                      start at deq) and seg_reset clears it.
+ *                      TAKEN and the NULL escape are the addresses of two
+ *                      private static objects of this file (slot_marks),
+ *                      which no caller can obtain; NULL is stored as the
+ *                      escape, every other void * as is, so in practice
+ *                      every void * (NULL included) is an item.  SLOT(i)
+ *                      (CONC__Q_SLOT below) puts consecutive indexes on
+ *                      different cache lines.
  *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
@@ -4059,15 +4070,15 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the exchange on state decides between them.
+ *      (fetch-and-add); the exchange on its slot word decides between them.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
  * Linearization points (grep LP: here and in internal/alg_queue.h, which
  * holds the push and pop loops).
- *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
+ *   push       the exchange that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
- *   pop        the exchange that turns FULL -> TAKEN.
+ *   pop        the exchange that turns item -> TAKEN.
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of
@@ -4113,6 +4124,23 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define SEG_CACHE_MAX 8
 #define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
 
+/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
+ * (and pop) at the same time, at neighbouring indexes; slots in index order
+ * would put 8 of them on one 64-byte line, so each push would pull the line
+ * the other core's push just wrote (false sharing).  Remapped, 16
+ * consecutive indexes land on 16 different lines (i and i + 16 share one),
+ * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
+ * i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, 1024) only: */
+#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
+_Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+
+/* TAKEN and the NULL escape (see the header comment): two distinct private
+ * objects, never an item's address. */
+static char slot_marks[2];
+#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
+#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
+
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
@@ -4120,8 +4148,7 @@ struct seg {
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED atomic_uchar state[SEG_SLOTS];
-	void *val[SEG_SLOTS];
+	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -4153,9 +4180,14 @@ static void seg_retire(conc_queue *q, struct seg *s);
  *
  * The includer provides, before including this file:
  *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   SLOT_TAKEN, SLOT_NULL: two distinct uintptr_t words, neither 0 nor an
+ *     address a caller can hold (queue.c: the addresses of two private
+ *     static objects), the burned/taken mark and the escape for NULL;
+ *   optionally CONC__Q_SLOT(i), the position of slot index i (a
+ *     permutation of [0, SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *), state[SEG_SLOTS] (unsigned char) and CONC_PLAIN(void *)
- *     val[SEG_SLOTS];
+ *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, an item's word
+ *     or SLOT_TAKEN);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
@@ -4173,7 +4205,30 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CLOSED_BIT ((uint_fast64_t)1 << 62)
 #define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
-enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+/* A slot word is SLOT_EMPTY, an item's word (conc__q_word) or SLOT_TAKEN. */
+#define SLOT_EMPTY ((uintptr_t)0)
+
+/* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
+ * as long as every access to index i goes through it (the includer's walks
+ * in index order too); an includer may map indexes so that consecutive
+ * ones fall on different cache lines. */
+#ifndef CONC__Q_SLOT
+#define CONC__Q_SLOT(i) (i)
+#endif
+
+/* The slot word that stands for item: the item itself, except NULL, which
+ * would read as SLOT_EMPTY and is stored as the escape SLOT_NULL. */
+CONC_ALG_INLINE uintptr_t conc__q_word(void *item)
+{
+	uintptr_t w = (uintptr_t)item;
+	return w ? w : SLOT_NULL;
+}
+
+/* The item an item's word stands for (the inverse of conc__q_word). */
+CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
+{
+	return w == SLOT_NULL ? NULL : (void *)w;
+}
 
 /* The link CAS's success order.  Only the Relacy harness overrides it (its
  * planted bug: the link weakened to relaxed must be reported). */
@@ -4184,6 +4239,7 @@ enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
+	uintptr_t w = conc__q_word(item);
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
 		 * initialisation is visible */
@@ -4195,15 +4251,19 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (conc_unlikely(i & CLOSED_BIT))
 			return EPIPE;
 		if (conc_likely(i < SEG_SLOTS)) {
-			conc_v(t->val[i]) = item;
-			/* seq_cst: the publishing write of park.h's protocol (and
-			 * a release of val[i] for the pop's acquire). */
-			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+			/* seq_cst: the publishing write of park.h's protocol, and
+			 * the release of what the caller wrote before the push
+			 * for the pop's acquire exchange. */
+			if (conc_xchg(&t->slot[CONC__Q_SLOT(i)], w, /* LP: push */
 				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
+			/* It was SLOT_TAKEN: a pop gave up on our slot (I3), and
+			 * our exchange left a stale word in it that nothing reads
+			 * (its one pop has gone; destroy and is_empty start at
+			 * deq).  Next index. */
 			conc_chaos_point(); /* a retry: the slow path */
-			continue; /* a pop gave up on our slot (I3): next index */
+			continue;
 		}
 		/* t is full: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
@@ -4218,8 +4278,8 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		struct seg *s = seg_get(q);
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
-		conc_v(s->val[0]) = item;
-		conc_st(&s->state[0], SLOT_FULL, CONC_MO_RELAXED);
+		/* relaxed (both): s is private until the link CAS publishes it */
+		conc_st(&s->slot[CONC__Q_SLOT(0)], w, CONC_MO_RELAXED);
 		conc_st(&s->enq, 1, CONC_MO_RELAXED);
 		struct seg *expect = NULL;
 		/* seq_cst: publishes s (release part) and is the publishing
@@ -4280,15 +4340,22 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			conc_chaos_point(); /* h may be retired now */
 			continue;
 		}
+		uint_fast64_t p = CONC__Q_SLOT(i);
 		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
+		 * exchange: wait a little before making it retry.  relaxed:
+		 * only a hint; the exchange below decides. */
 		for (int k = 0; k < CONC__SLOT_WAIT &&
-				conc_ld(&h->state[i], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+				conc_ld(&h->slot[p], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
 			conc_pause();
-		/* acquire: pairs with the pusher's exchange; makes val[i]
-		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
-		if (conc_xchg(&h->state[i], SLOT_TAKEN, CONC_MO_ACQUIRE) == SLOT_FULL) { /* LP: pop */
-			*item = conc_v(h->val[i]);
+		/* acquire: pairs with the pusher's seq_cst exchange; makes
+		 * what the caller wrote before the push visible (the item's
+		 * word comes with the exchange itself).  SLOT_TAKEN tells a
+		 * late pusher to retry elsewhere.  The word swapped out is
+		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
+		 * segment's slots are reset before reuse. */
+		uintptr_t w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop */
+		if (w != SLOT_EMPTY) {
+			*item = conc__q_item(w);
 			return true;
 		}
 		conc_chaos_point(); /* burned a slot: a retry */
@@ -4306,7 +4373,11 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
-	memset((void *)s->state, SLOT_EMPTY, sizeof s->state);
+	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
+	 * TAKEN, or the stale word of a late pusher that found TAKEN.  8 KiB
+	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
+	 * (8 bytes per item); the pushes write these lines anyway. */
+	memset((void *)s->slot, 0, sizeof s->slot);
 }
 
 static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
@@ -4441,9 +4512,15 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
-		for (uint_fast64_t i = d; drop && i < e; i++)
-			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
-				drop(s->val[i]);
+		/* In index order (FIFO).  No pop claimed [d, e): a slot there
+		 * holds an item, or is EMPTY (a push refused by close claimed
+		 * it); TAKEN is skipped all the same. */
+		for (uint_fast64_t i = d; drop && i < e; i++) {
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+							   memory_order_relaxed);
+			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
+				drop(conc__q_item(w));
+		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
 		s = n;
@@ -4553,12 +4630,15 @@ bool conc_queue_is_empty(conc_queue *q)
 		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
-		for (uint_fast64_t i = d; i < e; i++)
+		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
-			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL) {
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+							   memory_order_relaxed);
+			if (w != SLOT_EMPTY && w != SLOT_TAKEN) {
 				empty = false;
 				break;
 			}
+		}
 		s = next_of(s);
 	}
 	conc_epoch_unpin(q->d);
@@ -4577,6 +4657,7 @@ unsigned conc__queue_segment_slots(void)
 	return SEG_SLOTS;
 }
 /* end of src/queue.c: its names and macros stop here */
+#undef slot_marks
 #undef seg
 #undef seg_get
 #undef seg_put
@@ -4590,15 +4671,16 @@ unsigned conc__queue_segment_slots(void)
 #undef waitpop_try
 #undef waitpop_closed
 #undef queue_waitpop
-#undef SLOT_EMPTY
-#undef SLOT_FULL
-#undef SLOT_TAKEN
 #undef SEG_SLOTS
 #undef SEG_CACHE_MAX
 #undef CONC__SLOT_WAIT
+#undef CONC__Q_SLOT
+#undef SLOT_TAKEN
+#undef SLOT_NULL
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CLOSED_BIT
 #undef CLOSED_SEG
+#undef SLOT_EMPTY
 #undef CONC__Q_LINK_MO
 
 /* ==== src/stack.c ======================================================= */

@@ -6,21 +6,30 @@
  * Why segments.  A one-node-per-item MS queue pays a CAS on a contended
  * tail plus an allocation per push and a CAS on head plus a retire per pop.
  * Here a push is one fetch-and-add on the tail segment's `enq` index and one
- * exchange on the claimed slot; a pop is one fetch-and-add on `deq` and one
- * exchange.  The MS algorithm (helping CAS on tail, CAS on head) runs once
- * per SEG_SLOTS items, to link and unlink whole segments.
+ * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
+ * and one exchange.  The MS algorithm (helping CAS on tail, CAS on head)
+ * runs once per SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
  *                      own line); enq carries CLOSED_BIT once close reaches s.
- *   s->state[i]        EMPTY -> FULL (push) or EMPTY -> TAKEN (a pop gave up
- *                      on a slot whose pusher had not arrived; that pusher
- *                      retries elsewhere) ; FULL -> TAKEN (pop).
- *   s->val[i]          the item; written by the slot's one pusher before its
- *                      exchange publishes FULL, read only by the pop that
- *                      exchanged FULL away.  Slot state is kept apart from
- *                      the value, so every void * (NULL included) is an item.
+ *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
+ *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
+ *                      TAKEN (a pop gave up on a slot whose pusher had not
+ *                      arrived; that pusher retries elsewhere); item ->
+ *                      TAKEN (pop: the item is the word it swapped out).
+ *                      A late pusher's exchange that finds TAKEN leaves its
+ *                      word behind in the burned slot; nothing reads it
+ *                      (the slot's one pop has gone, destroy and is_empty
+ *                      start at deq) and seg_reset clears it.
+ *                      TAKEN and the NULL escape are the addresses of two
+ *                      private static objects of this file (slot_marks),
+ *                      which no caller can obtain; NULL is stored as the
+ *                      escape, every other void * as is, so in practice
+ *                      every void * (NULL included) is an item.  SLOT(i)
+ *                      (CONC__Q_SLOT below) puts consecutive indexes on
+ *                      different cache lines.
  *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
@@ -30,15 +39,15 @@
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the exchange on state decides between them.
+ *      (fetch-and-add); the exchange on its slot word decides between them.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
  * Linearization points (grep LP: here and in internal/alg_queue.h, which
  * holds the push and pop loops).
- *   push       the exchange that turns the slot EMPTY -> FULL, or the CAS
+ *   push       the exchange that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
- *   pop        the exchange that turns FULL -> TAKEN.
+ *   pop        the exchange that turns item -> TAKEN.
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of
@@ -99,6 +108,23 @@
 #define SEG_CACHE_MAX 8
 #define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
 
+/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
+ * (and pop) at the same time, at neighbouring indexes; slots in index order
+ * would put 8 of them on one 64-byte line, so each push would pull the line
+ * the other core's push just wrote (false sharing).  Remapped, 16
+ * consecutive indexes land on 16 different lines (i and i + 16 share one),
+ * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
+ * i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, 1024) only: */
+#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
+_Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+
+/* TAKEN and the NULL escape (see the header comment): two distinct private
+ * objects, never an item's address. */
+static char slot_marks[2];
+#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
+#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
+
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
@@ -106,8 +132,7 @@ struct seg {
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED atomic_uchar state[SEG_SLOTS];
-	void *val[SEG_SLOTS];
+	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -139,7 +164,11 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
-	memset((void *)s->state, SLOT_EMPTY, sizeof s->state);
+	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
+	 * TAKEN, or the stale word of a late pusher that found TAKEN.  8 KiB
+	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
+	 * (8 bytes per item); the pushes write these lines anyway. */
+	memset((void *)s->slot, 0, sizeof s->slot);
 }
 
 static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
@@ -274,9 +303,15 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
-		for (uint_fast64_t i = d; drop && i < e; i++)
-			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL)
-				drop(s->val[i]);
+		/* In index order (FIFO).  No pop claimed [d, e): a slot there
+		 * holds an item, or is EMPTY (a push refused by close claimed
+		 * it); TAKEN is skipped all the same. */
+		for (uint_fast64_t i = d; drop && i < e; i++) {
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+							   memory_order_relaxed);
+			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
+				drop(conc__q_item(w));
+		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
 		s = n;
@@ -386,12 +421,15 @@ bool conc_queue_is_empty(conc_queue *q)
 		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
-		for (uint_fast64_t i = d; i < e; i++)
+		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
-			if (atomic_load_explicit(&s->state[i], memory_order_relaxed) == SLOT_FULL) {
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+							   memory_order_relaxed);
+			if (w != SLOT_EMPTY && w != SLOT_TAKEN) {
 				empty = false;
 				break;
 			}
+		}
 		s = next_of(s);
 	}
 	conc_epoch_unpin(q->d);

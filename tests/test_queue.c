@@ -79,12 +79,154 @@ static void test_queue_segment_boundaries(void **state)
 	conc_queue_destroy(q, NULL);
 }
 
+/* is_empty looks at the slots of the indexes not yet popped, wherever an
+ * index's slot lies in its segment: with one item left at any index of the
+ * first two segments, it still sees that item, NULL included. */
+static void test_queue_is_empty_each_index(void **state)
+{
+	(void)state;
+	conc_queue *q;
+	assert_int_equal(conc_queue_create(&q), 0);
+	unsigned n = conc__queue_segment_slots() + 40;
+	for (uintptr_t i = 0; i < n; i++)
+		assert_int_equal(conc_queue_push(q, i % 5 ? (void *)i : NULL), 0);
+	for (uintptr_t i = 0; i < n; i++) {
+		assert_false(conc_queue_is_empty(q));
+		void *it;
+		assert_true(conc_queue_try_pop(q, &it));
+		assert_ptr_equal(it, i % 5 ? (void *)i : NULL);
+	}
+	assert_true(conc_queue_is_empty(q));
+	conc_queue_destroy(q, NULL);
+}
+
+/*
+ * The Ordering contract with data behind the item: a thread writes a cell,
+ * then pushes its address; whoever pops it reads the cell.  Two threads:
+ * the producer pushes cell k and at once tries a pop itself, the other
+ * only pops.  So a pop sometimes claims an index beyond the enq it read (the
+ * producer's own pop took the index it saw), waits in the slot for the
+ * producer's next push, and gets it through the slot exchange alone: the
+ * enq fetch-and-add that orders most pops happened before that cell was
+ * written.  A push or pop that does not publish the cell shows as a wrong
+ * value on a weak machine and as a data race under TSan (mutant 1 weakens
+ * the push's exchange to relaxed).  Each thread's pops come in index order
+ * (one producer: FIFO), and every index is popped once.
+ */
+typedef struct pub_cell {
+	uint64_t a, b;
+} pub_cell;
+
+typedef struct pub_ctx {
+	conc_queue *q;
+	pub_cell *cells;
+	atomic_uchar *taken; /* per index: times popped */
+	unsigned long n;
+	atomic_ulong popped; /* relaxed: a stop condition, orders nothing */
+	atomic_bool failed;  /* a push failed: stop */
+	atomic_bool started; /* the popping thread runs (a head start only) */
+} pub_ctx;
+
+typedef struct pub_thread {
+	pub_ctx *x;
+	bool producer;
+	int push_err;
+	unsigned long got, bad_value, bad_order, last;
+} pub_thread;
+
+static uint64_t pub_value(unsigned long k)
+{
+	return (uint64_t)k * 0x9E3779B97F4A7C15ULL + 1;
+}
+
+/* One pop attempt; records what it found. */
+static void pub_pop(pub_thread *t)
+{
+	pub_ctx *x = t->x;
+	void *it;
+	if (!conc_queue_try_pop(x->q, &it))
+		return;
+	atomic_fetch_add_explicit(&x->popped, 1, memory_order_relaxed);
+	pub_cell *cell = it;
+	if (cell < x->cells || cell >= x->cells + x->n) {
+		t->bad_value++;
+		return;
+	}
+	unsigned long k = (unsigned long)(cell - x->cells);
+	if (cell->a != pub_value(k) || cell->b != ~pub_value(k))
+		t->bad_value++;
+	if (t->got && k <= t->last)
+		t->bad_order++;
+	t->last = k;
+	atomic_fetch_add_explicit(&x->taken[k], 1, memory_order_relaxed);
+	t->got++;
+}
+
+static void *pub_run(void *arg)
+{
+	pub_thread *t = arg;
+	pub_ctx *x = t->x;
+	uint64_t seed = 0x2545F4914F6CDD1DULL;
+	if (!t->producer)
+		atomic_store_explicit(&x->started, true, memory_order_relaxed);
+	while (t->producer && !atomic_load_explicit(&x->started, memory_order_relaxed))
+		sched_yield();
+	for (unsigned long k = 0; t->producer && k < x->n && !t->push_err; k++) {
+		x->cells[k].a = pub_value(k);
+		x->cells[k].b = ~pub_value(k);
+		t->push_err = conc_queue_push(x->q, &x->cells[k]);
+		if (t->push_err)
+			atomic_store_explicit(&x->failed, true, memory_order_relaxed);
+		/* a random pause: sometimes the other thread claims the index
+		 * first, sometimes it claims the next one */
+		for (volatile unsigned j = conc_test_rand(&seed) % 64; j; j--)
+			;
+		pub_pop(t);
+	}
+	while (!atomic_load_explicit(&x->failed, memory_order_relaxed) &&
+	       atomic_load_explicit(&x->popped, memory_order_relaxed) < x->n)
+		pub_pop(t);
+	return NULL;
+}
+
+static void test_queue_publishes_item_data(void **state)
+{
+	(void)state;
+	conc_test_watchdog("queue publishes item data", 120);
+	pub_ctx x = {.n = conc_test_iters(100000, 2)};
+	assert_int_equal(conc_queue_create(&x.q), 0);
+	x.cells = calloc(x.n, sizeof *x.cells);
+	x.taken = calloc(x.n, sizeof *x.taken);
+	assert_non_null(x.cells);
+	assert_non_null(x.taken);
+	atomic_init(&x.popped, 0);
+	atomic_init(&x.failed, false);
+	atomic_init(&x.started, false);
+	pub_thread t[2] = {{.x = &x, .producer = true}, {.x = &x}};
+	assert_int_equal(conc_test_run_threads(2, pub_run, t, sizeof t[0]), 0);
+	assert_int_equal(t[0].push_err, 0);
+	assert_int_equal(t[0].bad_value + t[1].bad_value, 0);
+	assert_int_equal(t[0].bad_order + t[1].bad_order, 0);
+	assert_int_equal(t[0].got + t[1].got, x.n);
+	for (unsigned long k = 0; k < x.n; k++)
+		assert_int_equal(atomic_load_explicit(&x.taken[k], memory_order_relaxed), 1);
+	assert_true(conc_queue_is_empty(x.q));
+	print_message("publishes item data: %lu items, %lu popped by the other thread\n",
+		      x.n, t[1].got);
+	conc_queue_destroy(x.q, NULL);
+	free(x.cells);
+	free(x.taken);
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		CT_TESTS,
 		CT_FAULT_TESTS,
 		cmocka_unit_test(test_queue_segment_boundaries),
+		cmocka_unit_test(test_queue_is_empty_each_index),
+		cmocka_unit_test(test_queue_publishes_item_data),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

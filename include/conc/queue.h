@@ -3,11 +3,15 @@
  * and close.
  *
  * Any number of threads may push and pop at once; items are any void *
- * (NULL included) and are never dereferenced.  The queue is a Michael-Scott
- * linked list whose nodes are arrays of slots claimed with fetch-and-add
- * (the FAAArrayQueue of Ramalhete and Correia): one atomic RMW per push and
- * one per pop in the common case, segments recycled through the queue's
- * epoch domain, so steady-state traffic does not call malloc or free.
+ * (NULL included) and are never dereferenced.  (Strictly, two addresses are
+ * not items: libconc keeps a slot's "taken" mark and NULL's stand-in in the
+ * slot word itself, as the addresses of two private objects of libconc's
+ * own, which no caller can obtain; so in practice every void * is an item.)
+ * The queue is a Michael-Scott linked list whose nodes are arrays of slots
+ * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
+ * one atomic RMW per push and one per pop in the common case, segments
+ * recycled through the queue's epoch domain, so steady-state traffic does
+ * not call malloc or free.
  *
  *   conc_queue *q;  conc_queue_create(&q);
  *   conc_queue_push(q, job);   ...   void *j; if (conc_queue_pop(q, &j) == 0) run(j);

@@ -8,9 +8,14 @@
  *
  * The includer provides, before including this file:
  *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   SLOT_TAKEN, SLOT_NULL: two distinct uintptr_t words, neither 0 nor an
+ *     address a caller can hold (queue.c: the addresses of two private
+ *     static objects), the burned/taken mark and the escape for NULL;
+ *   optionally CONC__Q_SLOT(i), the position of slot index i (a
+ *     permutation of [0, SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *), state[SEG_SLOTS] (unsigned char) and CONC_PLAIN(void *)
- *     val[SEG_SLOTS];
+ *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, an item's word
+ *     or SLOT_TAKEN);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
@@ -30,7 +35,30 @@
 #define CLOSED_BIT ((uint_fast64_t)1 << 62)
 #define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
-enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
+/* A slot word is SLOT_EMPTY, an item's word (conc__q_word) or SLOT_TAKEN. */
+#define SLOT_EMPTY ((uintptr_t)0)
+
+/* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
+ * as long as every access to index i goes through it (the includer's walks
+ * in index order too); an includer may map indexes so that consecutive
+ * ones fall on different cache lines. */
+#ifndef CONC__Q_SLOT
+#define CONC__Q_SLOT(i) (i)
+#endif
+
+/* The slot word that stands for item: the item itself, except NULL, which
+ * would read as SLOT_EMPTY and is stored as the escape SLOT_NULL. */
+CONC_ALG_INLINE uintptr_t conc__q_word(void *item)
+{
+	uintptr_t w = (uintptr_t)item;
+	return w ? w : SLOT_NULL;
+}
+
+/* The item an item's word stands for (the inverse of conc__q_word). */
+CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
+{
+	return w == SLOT_NULL ? NULL : (void *)w;
+}
 
 /* The link CAS's success order.  Only the Relacy harness overrides it (its
  * planted bug: the link weakened to relaxed must be reported). */
@@ -41,6 +69,7 @@ enum { SLOT_EMPTY = 0, SLOT_FULL = 1, SLOT_TAKEN = 2 };
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
+	uintptr_t w = conc__q_word(item);
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
 		 * initialisation is visible */
@@ -52,15 +81,19 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (conc_unlikely(i & CLOSED_BIT))
 			return EPIPE;
 		if (conc_likely(i < SEG_SLOTS)) {
-			conc_v(t->val[i]) = item;
-			/* seq_cst: the publishing write of park.h's protocol (and
-			 * a release of val[i] for the pop's acquire). */
-			if (conc_xchg(&t->state[i], SLOT_FULL, /* LP: push */
+			/* seq_cst: the publishing write of park.h's protocol, and
+			 * the release of what the caller wrote before the push
+			 * for the pop's acquire exchange. */
+			if (conc_xchg(&t->slot[CONC__Q_SLOT(i)], w, /* LP: push */
 				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
 				return 0;
+			/* It was SLOT_TAKEN: a pop gave up on our slot (I3), and
+			 * our exchange left a stale word in it that nothing reads
+			 * (its one pop has gone; destroy and is_empty start at
+			 * deq).  Next index. */
 			conc_chaos_point(); /* a retry: the slow path */
-			continue; /* a pop gave up on our slot (I3): next index */
+			continue;
 		}
 		/* t is full: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
@@ -75,8 +108,8 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		struct seg *s = seg_get(q);
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
-		conc_v(s->val[0]) = item;
-		conc_st(&s->state[0], SLOT_FULL, CONC_MO_RELAXED);
+		/* relaxed (both): s is private until the link CAS publishes it */
+		conc_st(&s->slot[CONC__Q_SLOT(0)], w, CONC_MO_RELAXED);
 		conc_st(&s->enq, 1, CONC_MO_RELAXED);
 		struct seg *expect = NULL;
 		/* seq_cst: publishes s (release part) and is the publishing
@@ -137,15 +170,22 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			conc_chaos_point(); /* h may be retired now */
 			continue;
 		}
+		uint_fast64_t p = CONC__Q_SLOT(i);
 		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
+		 * exchange: wait a little before making it retry.  relaxed:
+		 * only a hint; the exchange below decides. */
 		for (int k = 0; k < CONC__SLOT_WAIT &&
-				conc_ld(&h->state[i], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+				conc_ld(&h->slot[p], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
 			conc_pause();
-		/* acquire: pairs with the pusher's exchange; makes val[i]
-		 * visible.  TAKEN tells a late pusher to retry elsewhere. */
-		if (conc_xchg(&h->state[i], SLOT_TAKEN, CONC_MO_ACQUIRE) == SLOT_FULL) { /* LP: pop */
-			*item = conc_v(h->val[i]);
+		/* acquire: pairs with the pusher's seq_cst exchange; makes
+		 * what the caller wrote before the push visible (the item's
+		 * word comes with the exchange itself).  SLOT_TAKEN tells a
+		 * late pusher to retry elsewhere.  The word swapped out is
+		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
+		 * segment's slots are reset before reuse. */
+		uintptr_t w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop */
+		if (w != SLOT_EMPTY) {
+			*item = conc__q_item(w);
 			return true;
 		}
 		conc_chaos_point(); /* burned a slot: a retry */

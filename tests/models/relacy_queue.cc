@@ -7,8 +7,14 @@
  * Segments of SEG_SLOTS = 2 slots, so that 3 items already cross into a
  * second segment (link, swing, advance); a pop waits CONC__SLOT_WAIT = 1
  * round for a late pusher, so that burned slots (a pusher retrying
- * elsewhere) are explored too.  Values are rl::var: a pop that reads an
- * item its pusher did not publish to it is a data race Relacy reports.
+ * elsewhere) are explored too.  Index i lives at slot i ^ 1 (a permutation
+ * of [0, 2), as queue.c's cache remap is of [0, 1024)), so an access that
+ * skipped CONC__Q_SLOT would read the wrong slot.  The item is the slot word
+ * itself (an atomic); what it publishes is checked through a payload, an
+ * rl::var per item that the producer writes before the push and the
+ * consumer reads after the pop: a pop that was not ordered after its push
+ * is a data race Relacy reports.  Producer 0's first item is NULL (stored
+ * as the escape word).
  * Retired segments are freed after the run (the epoch's grace period is
  * modelled in relacy_epoch.cc); segments never published are freed at once.
  * Invariants checked after every run: every pushed item popped exactly once
@@ -17,8 +23,9 @@
  *   3 threads: two producers push 2 each, a consumer try_pops 3 times.
  *   3 threads: a producer pushes 3, two consumers try_pop twice each.
  * Planted bug (CONC_PLANT): the link CAS weakened from seq_cst to relaxed
- * (CONC__Q_LINK_MO), so that a new segment's first item is not published
- * to the consumer that follows the link.
+ * (CONC__Q_LINK_MO), so that a new segment's initialisation and its first
+ * item's payload are not published to the consumer that follows the link
+ * (Relacy reports the read of an unpublished field or payload).
  */
 #include "relacy_common.hpp"
 
@@ -28,12 +35,17 @@
 
 #define SEG_SLOTS 2
 #define CONC__SLOT_WAIT 1
+#define CONC__Q_SLOT(i) ((i) ^ 1)
+
+/* TAKEN and the NULL escape: addresses no item has, as in queue.c */
+static char slot_marks[2];
+#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
+#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
 
 struct seg {
 	rl::atomic<uint_fast64_t> enq, deq;
 	rl::atomic<seg *> next;
-	rl::atomic<unsigned char> state[SEG_SLOTS];
-	rl::var<void *> val[SEG_SLOTS];
+	rl::atomic<uintptr_t> slot[SEG_SLOTS];
 };
 
 #define MAX_SEGS 8
@@ -53,7 +65,7 @@ static seg *seg_get(conc_queue *q)
 	s->deq($).store(0, rl::mo_relaxed);
 	s->next($).store(0, rl::mo_relaxed);
 	for (unsigned i = 0; i < SEG_SLOTS; i++)
-		s->state[i]($).store(0, rl::mo_relaxed);
+		s->slot[i]($).store(0, rl::mo_relaxed);
 	return s;
 }
 
@@ -74,9 +86,10 @@ static void seg_retire(conc_queue *q, seg *s)
 #define MAXT 3
 #define MAXITEMS 8
 
+/* Producer 0's item 0 is NULL. */
 static void *item_of(unsigned producer, unsigned seq)
 {
-	return (void *)(uintptr_t)((producer << 8) | (seq + 1));
+	return (void *)(uintptr_t)((producer << 8) | seq);
 }
 
 template <unsigned T, unsigned PRODUCERS, unsigned PUSHES, unsigned POPS>
@@ -84,6 +97,16 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 	conc_queue q;
 	void *got[MAXT][MAXITEMS]; /* per consumer, in pop order */
 	unsigned ngot[MAXT];
+	rl::var<unsigned> payload[MAXT][MAXITEMS]; /* what a push publishes */
+
+	/* Read item's payload (a race if its push did not happen before). */
+	void check_payload(void *it)
+	{
+		uintptr_t v = (uintptr_t)it;
+		unsigned p = (unsigned)(v >> 8), s = (unsigned)(v & 0xff);
+		RL_ASSERT(p < MAXT && s < MAXITEMS);
+		RL_ASSERT(payload[p][s]($) == s + 1);
+	}
 
 	void before()
 	{
@@ -97,13 +120,17 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 	void thread(unsigned t)
 	{
 		if (t < PRODUCERS) {
-			for (unsigned k = 0; k < PUSHES; k++)
+			for (unsigned k = 0; k < PUSHES; k++) {
+				payload[t][k]($) = k + 1;
 				RL_ASSERT(conc__q_push(&q, item_of(t, k)) == 0);
+			}
 		} else {
 			for (unsigned k = 0; k < POPS; k++) {
 				void *it;
-				if (conc__q_try_pop(&q, &it))
+				if (conc__q_try_pop(&q, &it)) {
+					check_payload(it);
 					got[t][ngot[t]++] = it;
+				}
 			}
 		}
 	}
@@ -113,8 +140,10 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 		unsigned extra = 0;
 		void *rest[MAXITEMS];
 		void *it;
-		while (extra < MAXITEMS && conc__q_try_pop(&q, &it))
+		while (extra < MAXITEMS && conc__q_try_pop(&q, &it)) {
+			check_payload(it);
 			rest[extra++] = it;
+		}
 		unsigned seen[MAXT] = {0};
 		unsigned total = extra;
 		for (unsigned t = PRODUCERS; t < T; t++)
@@ -137,8 +166,8 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 			for (unsigned i = 0; i < ngot[t]; i++) {
 				uintptr_t v = (uintptr_t)got[t][i];
 				unsigned p = (unsigned)(v >> 8), s = (unsigned)(v & 0xff);
-				RL_ASSERT(s > seen[p]);
-				seen[p] = s;
+				RL_ASSERT(s + 1 > seen[p]);
+				seen[p] = s + 1;
 			}
 		}
 		seg *s = q.head($).load(rl::mo_relaxed);
