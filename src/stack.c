@@ -19,10 +19,16 @@
  * Invariants.
  *   I1 a node is reachable from top, or from one elimination slot, or from
  *      neither; never both (the pusher withdraws its offer before it tries
- *      top again, and a taken offer is never pushed).
+ *      top again, and a taken offer is never pushed).  n|ELIM_TAKEN is a
+ *      mark, not a reference: n may be retired, reused, even on top again
+ *      while its old pusher has yet to clear the slot; the word is never
+ *      dereferenced, and only that pusher clears it.
  *   I2 a popped (or taken) node is retired and reused only after a grace
  *      period, so a thread pinned while it read top (or a slot) sees the
- *      same node, next and item throughout: the top CAS is ABA-free.
+ *      same node and next throughout: the top CAS is ABA-free.  item is
+ *      read only by the node's remover, which then reuses the word (rlink).
+ *      One exception to the grace period: destroy hands the nodes still in
+ *      s->pending back to the caches at once (no pop of s is left).
  *
  * Linearization points (grep LP: here and in internal/alg_stack.h, which
  * holds the push and pop attempts on top).
@@ -38,13 +44,17 @@
  *
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
- * After a failed CAS a thread first tries elimination, then backs off
- * (internal/backoff.h).  pop blocks only while empty (internal/waitpop.h).
+ * After a failed CAS a thread tries elimination (when it has been paying,
+ * see elim_worth_it), then backs off (internal/backoff.h).  pop blocks only
+ * while empty (internal/waitpop.h).  A pop may call malloc for a retire
+ * record when its thread's record cache is empty (once per batch at most;
+ * a failure delays the retire, it never fails the pop).
  *
  * Node caches.  Nodes are the same for every stack; each thread keeps a
  * magazine of free nodes (thread-local, no atomics).  A node popped by any
- * thread is retired; after its grace period the epoch callback puts it in
- * the magazine of whichever thread runs the callback.  A magazine holds up
+ * thread is retired in a batch (see "Retiring" below); after the grace
+ * period the epoch callback puts the batch's nodes in the magazine of
+ * whichever thread runs the callback.  A magazine holds up
  * to MAG_BATCH loose nodes and one spare batch of MAG_BATCH; when the loose
  * nodes make a second batch, the spare goes to the process-wide depot, and a
  * thread whose magazine is empty takes a batch from there - whole batches,
@@ -52,9 +62,10 @@
  * and consumers on different threads stop allocating once the batches
  * circulate.  The depot is taken with a try-lock only: a thread that finds
  * it busy allocates (or frees) instead of waiting, which keeps push
- * lock-free.  When a thread exits its magazine goes to the depot; when the
- * last stack is destroyed the depot and the caller's magazine are freed,
- * and nodes reclaimed later are freed rather than cached.
+ * lock-free.  When a thread exits its spare batch goes to the depot; when
+ * the last stack is destroyed the caller's retire batch is flushed, the
+ * orphans taken along, and the depot, the caller's magazine and record
+ * cache freed; nodes reclaimed later are freed rather than cached.
  *
  * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
  * slab of SLAB_SIZE bytes (SLAB_NODES nodes of NODE_SIZE bytes, after a
@@ -73,7 +84,8 @@
  * The price of slabs: one node
  * still cached keeps its whole slab, so the memory held can exceed the
  * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
- * depot and magazine sizes all the same).
+ * depot and magazine sizes all the same), and each thread that pushed
+ * holds up to SLAB_SIZE of address space (resident: the pages it carved).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -162,6 +174,7 @@ struct conc_stack {
 	/* popped nodes waiting for a batch retire (private domains; see
 	 * retire_node), linked through rlink */
 	CONC_ALIGNED _Atomic(struct snode *) pending;
+	atomic_uint npending; /* retires into pending; each RETIRE_BATCH-th flushes */
 };
 
 /* ---- node caches --------------------------------------------------------- */
@@ -346,8 +359,10 @@ static void mag_hook(void)
 {
 	mag.hooked = true;
 	pthread_once(&exit_once, make_exit_key);
-	/* Without a key the magazine is simply not handed back at exit; the
-	 * nodes stay in this thread's cache (bounded by 2 x MAG_BATCH). */
+	/* Without a key (the process ran out of pthread keys) what this
+	 * thread holds is not handed back at exit: its magazine (up to 2 x
+	 * MAG_BATCH nodes), its retire batch (fewer than RETIRE_BATCH) and its
+	 * record cache - a leak bounded per thread, in that case only. */
 	if (exit_key_ok)
 		pthread_setspecific(exit_key, &mag);
 }
@@ -434,16 +449,18 @@ static void node_put(struct snode *n)
  * Stacks on private domains gather in the stack instead (s->pending, a
  * push-only CAS list taken whole by exchange, so no ABA): a private domain
  * may be destroyed, and a batch held by some other thread must never
- * outlive it.  Every RETIRE_BATCH-th such retire of a thread takes the
- * stack's list and retires it; what is still pending at destroy goes back
- * to the caches directly (no pop of the stack is left to read it).  A
- * thread that pops while it exits uses the same path.
+ * outlive it.  Every RETIRE_BATCH-th retire into a stack's list (counted
+ * per stack) takes the list and retires it; what is still pending at
+ * destroy goes back to the caches directly (no pop of the stack is left
+ * to read it).  A thread that pops while it exits uses the same path.
  *
  * Without a record (malloc failed) nothing is lost: a batch stays where it
- * is until the next retire finds one; at thread exit a thread's own batch
- * goes to the process-wide orphan list, which the next batch retired takes
- * along (so it still waits out a grace period), as does the last stack's
- * destroy when it finds a record.
+ * is until the next retire finds one; at thread exit (or in the last
+ * destroy) a thread's own batch goes to the process-wide orphan list, which
+ * the next global-domain batch takes along (so it still waits out a grace
+ * period), as does the last stack's destroy when it finds a record.  If
+ * that too finds none, the orphans (and their slabs) wait for a later
+ * stack's first batch: held, not lost.
  */
 #define RETIRE_BATCH 64
 #define REC_CACHE 64
@@ -461,7 +478,6 @@ static _Thread_local struct rbatch {
 	unsigned n;
 	struct rrec *recs; /* the record cache */
 	unsigned nrecs;
-	unsigned npending; /* retires into stacks' pending lists */
 } rbatch __attribute__((tls_model("initial-exec")));
 
 static _Atomic(struct snode *) orphans; /* batches whose thread exited without a record */
@@ -484,6 +500,8 @@ static void rec_put(struct rrec *r)
 		free(r);
 		return;
 	}
+	if (conc__unlikely(!mag.hooked))
+		mag_hook(); /* the exit hook frees the record cache */
 	r->free_next = rbatch.recs;
 	rbatch.recs = r;
 	rbatch.nrecs++;
@@ -525,9 +543,8 @@ static bool retire_flush(void)
 	if (conc__unlikely(!r))
 		return false;
 	unsigned n = rbatch.n;
-	/* relaxed (load, exchange): the orphans were written by threads that
-	 * have exited (joined or not, their writes reach us through the
-	 * exchange's RMW chain and the release CAS in orphan_batch) */
+	/* relaxed: a hint; the exchange below decides (its acquire pairs with
+	 * the release CAS of orphan_batch, through the RMW chain) */
 	if (conc__unlikely(atomic_load_explicit(&orphans, memory_order_relaxed) != NULL)) {
 		/* acquire: pairs with orphan_batch's release CAS */
 		rbatch.tail->rlink = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
@@ -588,10 +605,13 @@ static void retire_node(conc_stack *s, struct snode *n)
 		while (!atomic_compare_exchange_weak_explicit(&s->pending, &old, n,
 							      memory_order_release,
 							      memory_order_relaxed));
-		if (++rbatch.npending >= RETIRE_BATCH) {
-			rbatch.npending = 0;
+		/* relaxed: a count; the exchange in pending_flush decides.
+		 * Per stack, not per thread: with a per-thread count, a
+		 * thread alternating between two stacks, or threads that pop
+		 * fewer than RETIRE_BATCH each, would never flush a stack. */
+		if ((atomic_fetch_add_explicit(&s->npending, 1, memory_order_relaxed) + 1) %
+			    RETIRE_BATCH == 0)
 			pending_flush(s);
-		}
 		return;
 	}
 	if (conc__unlikely(!mag.hooked))
@@ -616,8 +636,11 @@ void conc__stack_trim_caches(void)
 		if (r) {
 			/* acquire: pairs with orphan_batch's release CAS */
 			r->head = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
-			conc__epoch_retire_weighted(conc_epoch_global(), &r->enode, batch_reclaim,
-						    RETIRE_BATCH);
+			if (r->head)
+				conc__epoch_retire_weighted(conc_epoch_global(), &r->enode,
+							    batch_reclaim, RETIRE_BATCH);
+			else
+				rec_put(r); /* another thread took them first */
 		}
 	}
 	rec_cache_free();
@@ -641,6 +664,7 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 	memset(s, 0, sizeof *s);
 	atomic_init(&s->top, 0);
 	atomic_init(&s->pending, NULL);
+	atomic_init(&s->npending, 0);
 	s->d = d;
 	unsigned cpus = conc_cpu_count();
 	s->nelim = cpus / 2 < 1 ? 1 : cpus / 2 > ELIM_MAX ? ELIM_MAX : cpus / 2;
@@ -706,25 +730,28 @@ static unsigned elim_pick(const conc_stack *s)
 	return x % s->nelim;
 }
 
+enum { ELIM_NOT_POSTED = -1, ELIM_MISSED = 0, ELIM_MATCHED = 1 };
+
 /*
- * Offer n to a pop.  True when a pop took it (that pop retires n: the
- * pusher never touches n again, only the slot word).  A pop that read n
+ * Offer n to a pop: ELIM_MATCHED when a pop took it (that pop retires n:
+ * the pusher never touches n again, only the slot word), ELIM_MISSED when
+ * it waited in vain, ELIM_NOT_POSTED when the slot was busy or sealed.  A pop that read n
  * from the slot in an earlier round may take it in any round in which n
  * is offered again - a genuine match (same push, same item) - so every
  * round ends with the withdrawing CAS.
  */
-static bool elim_push(conc_stack *s, struct snode *n, unsigned wait)
+static int elim_push(conc_stack *s, struct snode *n, unsigned wait)
 {
 	struct elim_slot *slot = &s->elim[elim_pick(s)];
 	uintptr_t cur = 0;
 	/* relaxed: a hint; the CAS below decides */
 	if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != 0)
-		return false; /* busy or sealed */
+		return ELIM_NOT_POSTED; /* busy or sealed */
 	/* release: publishes n->item; pairs with the acquire load of the slot
 	 * in elim_pop */
 	if (!atomic_compare_exchange_strong_explicit(&slot->offer, &cur, (uintptr_t)n,
 						     memory_order_release, memory_order_relaxed))
-		return false;
+		return ELIM_NOT_POSTED;
 	for (unsigned i = 0; i < wait; i++) {
 		/* relaxed: we read nothing through the result */
 		if (atomic_load_explicit(&slot->offer, memory_order_relaxed) != (uintptr_t)n)
@@ -736,16 +763,46 @@ static bool elim_push(conc_stack *s, struct snode *n, unsigned wait)
 	 * if this succeeds; nothing is read through a failure) */
 	if (atomic_compare_exchange_strong_explicit(&slot->offer, &cur, 0, memory_order_relaxed,
 						    memory_order_relaxed))
-		return false; /* withdrawn: n is ours again (I1) */
+		return ELIM_MISSED; /* withdrawn: n is ours again (I1) */
 	if (cur == ELIM_CLOSED)
-		return false; /* close cancelled the offer: n is ours again */
+		return ELIM_MISSED; /* close cancelled the offer: n is ours again */
 	/* Taken: cur is n|ELIM_TAKEN, or ELIM_CLOSED_TAKEN if close sealed
 	 * the slot since.  Free the slot for the next offer; relaxed: the
 	 * slot carries no data now, and a failure means close sealed it. */
 	if (cur == ((uintptr_t)n | ELIM_TAKEN))
 		atomic_compare_exchange_strong_explicit(&slot->offer, &cur, 0,
 							memory_order_relaxed, memory_order_relaxed);
-	return true;
+	return ELIM_MATCHED;
+}
+
+/*
+ * Adaptive elimination.  An offer only pays when a pop comes by during its
+ * wait; with few cores (2 here) the pop whose CAS beat ours is back on top
+ * before it would look in a slot, offers go unmatched, and each one costs
+ * a wait and two CASes on the slot line that plain backoff would not.  So
+ * a thread whose last ELIM_MISS_MAX offers all went unmatched offers only
+ * on one failed CAS in ELIM_PROBE (it still learns when pairs start to
+ * meet), and backs off on the others.  Per thread, no shared state.
+ */
+#define ELIM_MISS_MAX 4
+#define ELIM_PROBE 16
+
+static _Thread_local struct {
+	unsigned misses; /* consecutive unmatched offers */
+	unsigned tick;
+} elim_adapt __attribute__((tls_model("initial-exec")));
+
+static inline bool elim_worth_it(void)
+{
+	return elim_adapt.misses < ELIM_MISS_MAX || (++elim_adapt.tick % ELIM_PROBE) == 0;
+}
+
+static inline void elim_learn(int r)
+{
+	if (r == ELIM_MATCHED)
+		elim_adapt.misses = 0;
+	else if (r == ELIM_MISSED && elim_adapt.misses < ELIM_MISS_MAX)
+		elim_adapt.misses++;
 }
 
 /* Take a waiting push offer, if one is there. */
@@ -754,16 +811,21 @@ static bool elim_pop(conc_stack *s, void **item)
 	unsigned k0 = elim_pick(s);
 	for (unsigned j = 0; j < s->nelim; j++) {
 		struct elim_slot *slot = &s->elim[(k0 + j) % s->nelim];
-		/* acquire: pairs with elim_push's release; n->item visible */
-		uintptr_t v = atomic_load_explicit(&slot->offer, memory_order_acquire);
+		/* relaxed: a filter; the CAS below is what reads the offer */
+		uintptr_t v = atomic_load_explicit(&slot->offer, memory_order_relaxed);
 		if (v == 0 || (v & ELIM_MARKS))
 			continue; /* free, taken or sealed */
-		/* relaxed: the item was made visible by the acquire load, and a
-		 * success means n is still offered by the same push, item and
-		 * all (a node is reused only after a grace period, and we are
-		 * pinned: I2) */
+		/* acquire on success: pairs with the release CAS of the offer
+		 * round it takes.  The same node may have been offered before,
+		 * withdrawn, and had next written by its pusher's CAS attempt
+		 * on top in between; synchronising with the round we take
+		 * (not an earlier one that a load saw) orders those writes
+		 * before our reading item and before the node's reuse after
+		 * we retire it.  A success means n is still offered by the
+		 * same push (a node is reused only after a grace period, and
+		 * we are pinned: I2). */
 		if (atomic_compare_exchange_strong_explicit(&slot->offer, &v, v | ELIM_TAKEN, /* LP: pop */
-							    memory_order_relaxed,
+							    memory_order_acquire,
 							    memory_order_relaxed)) {
 			struct snode *n = (struct snode *)v;
 			*item = n->item;
@@ -799,9 +861,14 @@ int conc_stack_push(conc_stack *s, void *item)
 		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
 			break;
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
-		    !(top & CLOSED_TAG) && (offered = true, elim_push(s, n, ELIM_WAIT))) {
-			eliminated = true;
-			break;
+		    !(top & CLOSED_TAG) && elim_worth_it()) {
+			int r = elim_push(s, n, ELIM_WAIT);
+			offered |= r != ELIM_NOT_POSTED;
+			elim_learn(r);
+			if (r == ELIM_MATCHED) {
+				eliminated = true;
+				break;
+			}
 		}
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_push(&s->top);
@@ -831,8 +898,14 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	uintptr_t top = conc__treiber_top_for_pop(&s->top);
 	for (;;) {
 		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
-		if (!t)
-			break; /* LP: pop-empty (the load of top that found no node) */
+		if (!t) {
+			/* Empty, but a push may be waiting in a slot after losing
+			 * its CAS on top: take it rather than report empty. */
+			if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
+			    elim_pop(s, item))
+				got = true;
+			break; /* else LP: pop-empty (the load of top that found no node) */
+		}
 		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
 #if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
@@ -939,7 +1012,7 @@ int conc__stack_offer(conc_stack *s, void *item, unsigned wait)
 	if (!n)
 		return ENOMEM;
 	n->item = item;
-	if (elim_push(s, n, wait))
+	if (elim_push(s, n, wait) == ELIM_MATCHED)
 		return 1;
 	retire_node(s, n); /* offered: a pop may still hold its address */
 	return 0;
@@ -961,5 +1034,16 @@ unsigned conc__stack_offers_waiting(conc_stack *s)
 		uintptr_t v = atomic_load_explicit(&s->elim[j].offer, memory_order_relaxed);
 		k += v != 0 && !(v & ELIM_MARKS);
 	}
+	return k;
+}
+
+unsigned conc__stack_pending(conc_stack *s)
+{
+	unsigned k = 0;
+	/* acquire: pairs with retire_node's release CAS (the links we walk);
+	 * the caller runs no pop on s meanwhile */
+	for (struct snode *n = atomic_load_explicit(&s->pending, memory_order_acquire); n;
+	     n = n->rlink)
+		k++;
 	return k;
 }

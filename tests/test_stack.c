@@ -252,6 +252,55 @@ static void test_stack_close_cancels_offer(void **state)
 	conc_stack_destroy(x.s, NULL);
 }
 
+/* Stacks on a private domain gather popped nodes per stack and retire
+ * them every RETIRE_BATCH (64) pops of that stack, whoever pops: one thread
+ * alternating between two stacks, and many short-lived threads popping a
+ * few items each, leave at most a batch's worth pending in each. */
+static void *pop_few(void *arg)
+{
+	void *it;
+	for (int i = 0; i < 10; i++)
+		if (!conc_stack_try_pop(arg, &it))
+			return arg; /* an error: the stack held enough */
+	return NULL;
+}
+
+static void test_stack_private_pending_bounded(void **state)
+{
+	(void)state;
+	conc_epoch *d;
+	assert_int_equal(conc_epoch_create(&d), 0);
+	conc_stack *a, *b;
+	assert_int_equal(conc_stack_create_in(&a, d), 0);
+	assert_int_equal(conc_stack_create_in(&b, d), 0);
+	for (int i = 0; i < 100000; i++) {
+		void *it;
+		assert_int_equal(conc_stack_push(a, (void *)(uintptr_t)(i + 1)), 0);
+		assert_true(conc_stack_try_pop(a, &it));
+		assert_int_equal(conc_stack_push(b, (void *)(uintptr_t)(i + 1)), 0);
+		assert_true(conc_stack_try_pop(b, &it));
+	}
+	unsigned pa = conc__stack_pending(a), pb = conc__stack_pending(b);
+	enum { THREADS = 200 };
+	for (int i = 0; i < THREADS * 10; i++)
+		assert_int_equal(conc_stack_push(a, (void *)(uintptr_t)(i + 1)), 0);
+	for (int i = 0; i < THREADS; i++) {
+		pthread_t t;
+		void *ret = a;
+		assert_int_equal(pthread_create(&t, NULL, pop_few, a), 0);
+		pthread_join(t, &ret);
+		assert_null(ret);
+	}
+	unsigned pa2 = conc__stack_pending(a);
+	print_message("pending: %u and %u after 100000 alternating pairs, %u after %d threads x 10 pops\n",
+		      pa, pb, pa2, THREADS);
+	assert_true(pa < 64 && pb < 64 && pa2 < 64);
+	assert_true(conc_stack_is_empty(a) && conc_stack_is_empty(b));
+	conc_stack_destroy(a, NULL);
+	conc_stack_destroy(b, NULL);
+	assert_int_equal(conc_epoch_destroy(d), 0);
+}
+
 /* Destroying the last stack frees the caches; a new stack starts over. */
 static void test_stack_caches_survive_churn(void **state)
 {
@@ -287,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_stack_elimination_switch),
 		cmocka_unit_test(test_stack_elimination_handover),
 		cmocka_unit_test(test_stack_close_cancels_offer),
+		cmocka_unit_test(test_stack_private_pending_bounded),
 		cmocka_unit_test(test_stack_caches_survive_churn),
 	};
 	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);

@@ -31,6 +31,10 @@ int conc__stack_offer(conc_stack *s, void *item, unsigned wait);
 bool conc__stack_take(conc_stack *s, void **item);
 unsigned conc__stack_offers_waiting(conc_stack *s);
 
+/* Nodes popped from s waiting in s for their batch retire (a stack on a
+ * private domain); no pop of s may run meanwhile. */
+unsigned conc__stack_pending(conc_stack *s);
+
 /* Free the calling thread's cached stack nodes and the shared depot, so
  * that the next push has to allocate (failure-injection tests). */
 void conc__stack_trim_caches(void);
