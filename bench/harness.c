@@ -162,8 +162,15 @@ void bench_row(bench_cfg *cfg, const char *workload, unsigned threads,
 		bench_result w = impls[i].run(impls[i].arg, threads); /* warm-up */
 		r->verified[i] = r->verified[i] && w.verified;
 	}
+	/* Alternate the implementations, and rotate where each round starts
+	 * (A B C, B C A, C A B, ...): with a fixed order the implementation
+	 * that runs first in every round (or right after a given peer) pays
+	 * for what the one before left behind - memory being freed, a peer's
+	 * background threads still finishing - and two builds of the same
+	 * code were measured 1.7x apart by their position alone. */
 	for (int k = 0; k < r->reps; k++) {
-		for (int i = 0; i < r->n; i++) {
+		for (int j = 0; j < r->n; j++) {
+			int i = (k + j) % r->n;
 			bench_result res = impls[i].run(impls[i].arg, threads);
 			r->samples[i][k] = res.seconds;
 			r->verified[i] = r->verified[i] && res.verified;

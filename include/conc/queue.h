@@ -9,7 +9,8 @@
  * own, which no caller can obtain; so in practice every void * is an item.)
  * The queue is a Michael-Scott linked list whose nodes are arrays of slots
  * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
- * one atomic RMW per push and one per pop in the common case, segments
+ * in the common case a push is a fetch-and-add and an exchange of the
+ * slot word, and so is a pop (two atomic RMWs each), segments
  * recycled through the queue's epoch domain, so steady-state traffic does
  * not call malloc or free.
  *
