@@ -39,7 +39,7 @@ broot=${MUTANT_BUILD_ROOT:-build}
 
 # number|name|flavour (plain or tsan)|the tests that guard it (meson test
 # names; those not in this build are left out)
-table='1|queue slot publish relaxed|tsan|queue stress-queue
+table='1|queue slot publish relaxed|plain|relacy-queue queue stress-queue
 2|queue segment freed at once|plain|queue stress-queue
 3|stack node reused at once (ABA)|tsan|stack stress-stack
 4|epoch free at t+1|plain|epoch stack queue
