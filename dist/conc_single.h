@@ -4043,7 +4043,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * tail plus an allocation per push and a CAS on head plus a retire per pop.
  * Here a push is one fetch-and-add on the tail segment's `enq` index and one
  * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
- * and one exchange.  The MS algorithm (helping CAS on tail, CAS on head)
+ * and, when the item is already there, a plain load of the slot (an
+ * exchange only to burn a slot whose pusher is late).  The MS algorithm (helping CAS on tail, CAS on head)
  * runs once per SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
@@ -4053,12 +4054,13 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
  *                      TAKEN (a pop gave up on a slot whose pusher had not
- *                      arrived; that pusher retries elsewhere); item ->
- *                      TAKEN (pop: the item is the word it swapped out).
- *                      A late pusher's exchange that finds TAKEN leaves its
- *                      word behind in the burned slot; nothing reads it
- *                      (the slot's one pop has gone, destroy and is_empty
- *                      start at deq) and seg_reset clears it.
+ *                      arrived; that pusher retries elsewhere).  The pop
+ *                      of index i reads the item and leaves the word as it
+ *                      is (the index is its alone, I3).  Words left behind
+ *                      in claimed slots - an item popped, or a late
+ *                      pusher's word in a burned slot - are never read
+ *                      again (destroy and is_empty start at deq) and
+ *                      seg_reset clears them.
  *                      TAKEN and the NULL escape are the addresses of two
  *                      private static objects of this file (slot_marks),
  *                      which no caller can obtain; NULL is stored as the
@@ -4075,7 +4077,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the exchange on its slot word decides between them.
+ *      (fetch-and-add); the pusher writes the slot word once, with an
+ *      exchange, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
@@ -4083,7 +4086,9 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
- *   pop        the exchange that turns item -> TAKEN.
+ *   pop        the acquire load of the slot that finds the item there (or,
+ *              once the pop burns a late slot, its exchange that finds the
+ *              item after all).
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of
@@ -4346,19 +4351,25 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			continue;
 		}
 		uint_fast64_t p = CONC__Q_SLOT(i);
+		/* Index i is ours alone (I3) and its pusher writes the slot
+		 * once, so a load that finds an item takes it: no RMW.
+		 * acquire: pairs with the pusher's seq_cst exchange; makes what
+		 * the caller wrote before the push visible (the item's word
+		 * comes with the load itself). */
+		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry.  relaxed:
-		 * only a hint; the exchange below decides. */
-		for (int k = 0; k < CONC__SLOT_WAIT &&
-				conc_ld(&h->slot[p], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; w == SLOT_EMPTY && k < CONC__SLOT_WAIT; k++) {
 			conc_pause();
-		/* acquire: pairs with the pusher's seq_cst exchange; makes
-		 * what the caller wrote before the push visible (the item's
-		 * word comes with the exchange itself).  SLOT_TAKEN tells a
-		 * late pusher to retry elsewhere.  The word swapped out is
+			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+		}
+		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
+		 * to retry elsewhere; acquire, as above, in case the pusher
+		 * got there first after all.  The word swapped out is
 		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
 		 * segment's slots are reset before reuse. */
-		uintptr_t w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop */
+		if (w == SLOT_EMPTY)
+			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
 		if (w != SLOT_EMPTY) {
 			*item = conc__q_item(w);
 			return true;

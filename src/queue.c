@@ -7,7 +7,8 @@
  * tail plus an allocation per push and a CAS on head plus a retire per pop.
  * Here a push is one fetch-and-add on the tail segment's `enq` index and one
  * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
- * and one exchange.  The MS algorithm (helping CAS on tail, CAS on head)
+ * and, when the item is already there, a plain load of the slot (an
+ * exchange only to burn a slot whose pusher is late).  The MS algorithm (helping CAS on tail, CAS on head)
  * runs once per SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
@@ -17,12 +18,13 @@
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
  *                      TAKEN (a pop gave up on a slot whose pusher had not
- *                      arrived; that pusher retries elsewhere); item ->
- *                      TAKEN (pop: the item is the word it swapped out).
- *                      A late pusher's exchange that finds TAKEN leaves its
- *                      word behind in the burned slot; nothing reads it
- *                      (the slot's one pop has gone, destroy and is_empty
- *                      start at deq) and seg_reset clears it.
+ *                      arrived; that pusher retries elsewhere).  The pop
+ *                      of index i reads the item and leaves the word as it
+ *                      is (the index is its alone, I3).  Words left behind
+ *                      in claimed slots - an item popped, or a late
+ *                      pusher's word in a burned slot - are never read
+ *                      again (destroy and is_empty start at deq) and
+ *                      seg_reset clears them.
  *                      TAKEN and the NULL escape are the addresses of two
  *                      private static objects of this file (slot_marks),
  *                      which no caller can obtain; NULL is stored as the
@@ -39,7 +41,8 @@
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the exchange on its slot word decides between them.
+ *      (fetch-and-add); the pusher writes the slot word once, with an
+ *      exchange, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
@@ -47,7 +50,9 @@
  * holds the push and pop loops).
  *   push       the exchange that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
- *   pop        the exchange that turns item -> TAKEN.
+ *   pop        the acquire load of the slot that finds the item there (or,
+ *              once the pop burns a late slot, its exchange that finds the
+ *              item after all).
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of

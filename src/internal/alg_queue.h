@@ -171,19 +171,25 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 			continue;
 		}
 		uint_fast64_t p = CONC__Q_SLOT(i);
+		/* Index i is ours alone (I3) and its pusher writes the slot
+		 * once, so a load that finds an item takes it: no RMW.
+		 * acquire: pairs with the pusher's seq_cst exchange; makes what
+		 * the caller wrote before the push visible (the item's word
+		 * comes with the load itself). */
+		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry.  relaxed:
-		 * only a hint; the exchange below decides. */
-		for (int k = 0; k < CONC__SLOT_WAIT &&
-				conc_ld(&h->slot[p], CONC_MO_RELAXED) == SLOT_EMPTY; k++)
+		 * exchange: wait a little before making it retry. */
+		for (int k = 0; w == SLOT_EMPTY && k < CONC__SLOT_WAIT; k++) {
 			conc_pause();
-		/* acquire: pairs with the pusher's seq_cst exchange; makes
-		 * what the caller wrote before the push visible (the item's
-		 * word comes with the exchange itself).  SLOT_TAKEN tells a
-		 * late pusher to retry elsewhere.  The word swapped out is
+			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+		}
+		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
+		 * to retry elsewhere; acquire, as above, in case the pusher
+		 * got there first after all.  The word swapped out is
 		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
 		 * segment's slots are reset before reuse. */
-		uintptr_t w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop */
+		if (w == SLOT_EMPTY)
+			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
 		if (w != SLOT_EMPTY) {
 			*item = conc__q_item(w);
 			return true;
