@@ -4750,6 +4750,7 @@ unsigned conc__queue_segment_slots(void)
 #define elim_worth_it conc__stack__elim_worth_it
 #define elim_learn conc__stack__elim_learn
 #define elim_pop conc__stack__elim_pop
+#define push_slow conc__stack__push_slow
 #define waitpop_try conc__stack__waitpop_try
 #define waitpop_closed conc__stack__waitpop_closed
 #define stack_waitpop conc__stack__stack_waitpop
@@ -5643,54 +5644,60 @@ static bool elim_pop(conc_stack *s, void **item)
 
 /* ---- push / pop ---------------------------------------------------------- */
 
+/* The rest of a push whose first CAS failed (or that found the stack
+ * closed), out of line so that the common case stays short: the retries,
+ * elimination, backoff.  0 (pushed or eliminated) or EPIPE. */
+static __attribute__((noinline)) int push_slow(conc_stack *s, struct snode *n, uintptr_t top)
+{
+	bool offered = false;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	for (;;) {
+		if (conc__unlikely(top & CLOSED_TAG))
+			break;
+		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) && elim_worth_it()) {
+			int r = elim_push(s, n, ELIM_WAIT);
+			offered |= r != ELIM_NOT_POSTED;
+			elim_learn(r);
+			if (r == ELIM_MATCHED)
+				return 0; /* taken by a pop: nobody to wake */
+		}
+		conc__backoff_spin(&b);
+		top = conc__treiber_top_for_push(&s->top);
+		conc__chaos_point(); /* a retry: between the load and the CAS */
+		if (conc__unlikely(top & CLOSED_TAG))
+			break;
+		if (conc__treiber_push_try(&s->top, &top, n)) { /* LP: push */
+			conc__park_notify_one(&s->park);
+			return 0;
+		}
+	}
+	/* Never on the stack.  Once offered, a pinned pop may still hold n's
+	 * address, read from the slot; n waits out a grace period like a
+	 * popped node (I2), so that no argument about which slot words such a
+	 * pop could still CAS is needed (a rare path). */
+	if (offered)
+		retire_node(s, n);
+	else
+		node_put(n);
+	return EPIPE;
+}
+
 int conc_stack_push(conc_stack *s, void *item)
 {
 	struct snode *n = node_get();
 	if (!n)
 		return ENOMEM;
 	n->item = item;
-	int err = 0;
-	bool eliminated = false, offered = false;
-	conc__backoff b = CONC__BACKOFF_INIT;
 	/* No pin: push dereferences no node but its own (an ABA on top is
 	 * harmless to a push: n->next is whatever top is when the CAS
 	 * succeeds), and elimination hands n to a pop that is pinned. */
 	uintptr_t top = conc__treiber_top_for_push(&s->top);
-	for (;;) {
-		if (conc__unlikely(top & CLOSED_TAG)) {
-			err = EPIPE;
-			break;
-		}
-		if (conc__treiber_push_try(&s->top, &top, n)) /* LP: push */
-			break;
-		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
-		    !(top & CLOSED_TAG) && elim_worth_it()) {
-			int r = elim_push(s, n, ELIM_WAIT);
-			offered |= r != ELIM_NOT_POSTED;
-			elim_learn(r);
-			if (r == ELIM_MATCHED) {
-				eliminated = true;
-				break;
-			}
-		}
-		conc__backoff_spin(&b);
-		top = conc__treiber_top_for_push(&s->top);
-		conc__chaos_point(); /* a retry: between the load and the CAS */
-	}
-	if (err) {
-		/* Never on the stack.  Once offered, a pinned pop may still hold
-		 * n's address, read from the slot; n waits out a grace period
-		 * like a popped node (I2), so that no argument about which slot
-		 * words such a pop could still CAS is needed (a rare path). */
-		if (offered)
-			retire_node(s, n);
-		else
-			node_put(n);
-		return err;
-	}
-	if (!eliminated)
+	if (conc__likely(!(top & CLOSED_TAG)) &&
+	    conc__treiber_push_try(&s->top, &top, n)) { /* LP: push */
 		conc__park_notify_one(&s->park);
-	return 0;
+		return 0;
+	}
+	return push_slow(s, n, top);
 }
 
 bool conc_stack_try_pop(conc_stack *s, void **item)
@@ -5900,6 +5907,7 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef elim_worth_it
 #undef elim_learn
 #undef elim_pop
+#undef push_slow
 #undef waitpop_try
 #undef waitpop_closed
 #undef stack_waitpop
