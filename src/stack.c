@@ -495,6 +495,7 @@ static struct rrec *rec_get(void)
 
 static void rec_put(struct rrec *r)
 {
+	/* relaxed: live_stacks only gates caching, as in node_put */
 	if (conc__unlikely(mag.exiting || rbatch.nrecs >= REC_CACHE ||
 			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
 		free(r);
@@ -557,18 +558,26 @@ static bool retire_flush(void)
 	return true;
 }
 
+/* Push the chain first..last (linked through rlink) onto a push-only list
+ * that is taken whole by an acquire exchange (orphans, s->pending): no
+ * ABA, since nothing is ever popped off one by one. */
+static void chain_push(_Atomic(struct snode *) *list, struct snode *first, struct snode *last)
+{
+	/* relaxed: the CAS below validates what we read */
+	struct snode *old = atomic_load_explicit(list, memory_order_relaxed);
+	do
+		last->rlink = old;
+	/* release: publishes the links to the taker's acquire exchange */
+	while (!atomic_compare_exchange_weak_explicit(list, &old, first, memory_order_release,
+						      memory_order_relaxed));
+}
+
 /* Thread exit without a record: the batch joins the orphan list. */
 static void orphan_batch(void)
 {
-	struct snode *h = rbatch.head;
-	if (!h)
+	if (!rbatch.head)
 		return;
-	struct snode *old = atomic_load_explicit(&orphans, memory_order_relaxed);
-	do
-		rbatch.tail->rlink = old;
-	/* release: publishes the links to the taker's acquire exchange */
-	while (!atomic_compare_exchange_weak_explicit(&orphans, &old, h, memory_order_release,
-						      memory_order_relaxed));
+	chain_push(&orphans, rbatch.head, rbatch.tail);
 	rbatch.head = rbatch.tail = NULL;
 	rbatch.n = 0;
 }
@@ -598,13 +607,7 @@ static void pending_flush(conc_stack *s)
 static void retire_node(conc_stack *s, struct snode *n)
 {
 	if (s->d != conc_epoch_global() || conc__unlikely(mag.exiting)) {
-		struct snode *old = atomic_load_explicit(&s->pending, memory_order_relaxed);
-		do
-			n->rlink = old;
-		/* release: publishes the link to pending_flush's exchange */
-		while (!atomic_compare_exchange_weak_explicit(&s->pending, &old, n,
-							      memory_order_release,
-							      memory_order_relaxed));
+		chain_push(&s->pending, n, n);
 		/* relaxed: a count; the exchange in pending_flush decides.
 		 * Per stack, not per thread: with a per-thread count, a
 		 * thread alternating between two stacks, or threads that pop
@@ -847,9 +850,7 @@ static __attribute__((noinline)) int push_slow(conc_stack *s, struct snode *n, u
 {
 	bool offered = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
-	for (;;) {
-		if (conc__unlikely(top & CLOSED_TAG))
-			break;
+	while (!(top & CLOSED_TAG)) {
 		if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) && elim_worth_it()) {
 			int r = elim_push(s, n, ELIM_WAIT);
 			offered |= r != ELIM_NOT_POSTED;
@@ -860,9 +861,8 @@ static __attribute__((noinline)) int push_slow(conc_stack *s, struct snode *n, u
 		conc__backoff_spin(&b);
 		top = conc__treiber_top_for_push(&s->top);
 		conc__chaos_point(); /* a retry: between the load and the CAS */
-		if (conc__unlikely(top & CLOSED_TAG))
-			break;
-		if (conc__treiber_push_try(&s->top, &top, n)) { /* LP: push */
+		if (!(top & CLOSED_TAG) &&
+		    conc__treiber_push_try(&s->top, &top, n)) { /* LP: push */
 			conc__park_notify_one(&s->park);
 			return 0;
 		}
