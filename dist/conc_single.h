@@ -4390,7 +4390,8 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
-	 * TAKEN, or the stale word of a late pusher that found TAKEN.  8 KiB
+	 * the items its pops read and left, TAKEN, or the stale word of a
+	 * late pusher that found TAKEN.  8 KiB
 	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
 	 * (8 bytes per item); the pushes write these lines anyway. */
 	memset((void *)s->slot, 0, sizeof s->slot);
