@@ -28,8 +28,11 @@ conc_need_packages $CONC_TEST_PACKAGES
 
 builds=${CONC_TEST_BUILDS:-gcc clang tsan asan clang-tsan clang-asan fuzz aarch64 aarch64-clang}
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
 passed=0 failed=0 status=0 skipped="" ok_builds="" bad_builds=""
+# What failed, named again after the table: CI shows only the end of the
+# output, and the test names must be in it.
+failures=$(mktemp)
+trap 'rm -f "$log" "$failures"' EXIT
 # One line per build for the Reliability table (scripts/reliability.py).
 mkdir -p build
 summary=build/reliability-builds.txt
@@ -128,14 +131,24 @@ for b in $builds; do
 	esac
 	# shellcheck disable=SC2086
 	if meson test -C "$dir" --print-errorlogs $extra >"$log" 2>&1; then
-		ok_builds="$ok_builds $b"
+		ok_builds="$ok_builds $b" this=0
 	else
-		status=1 bad_builds="$bad_builds $b"
+		status=1 bad_builds="$bad_builds $b" this=1
 	fi
 	grep -E '^ *[0-9]+/[0-9]+ ' "$log" || true
 	grep -E '^(Ok|Fail|Timeout|Unexpected Pass):' "$log" | tr '\n' ' '
 	echo "($(($(date +%s) - start)) s with the build)"
-	if [ "$status" -ne 0 ]; then sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$log" | head -200; fi
+	if [ "$this" -ne 0 ]; then
+		sed -n '/^=* [0-9]*\/[0-9]* =*$/,$p' "$log" | head -200
+		# meson's line for each failed test, then the lines in its output
+		# that say what failed (cmocka's, an assertion's, a sanitizer's,
+		# a watchdog's), at most 12 per build.
+		{
+			grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)' "$log" | sed "s/^ */$b: /"
+			grep -E '\[  FAILED  \]|\[  ERROR   \]|[Ff]ailure!|[Aa]ssert|ERROR: .*Sanitizer|WARNING: ThreadSanitizer|runtime error|watchdog|[Tt]imed out' "$log" |
+				grep -v '^ *[0-9]*/[0-9]* ' | head -12 | sed "s/^/$b:   /"
+		} >>"$failures"
+	fi
 	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
 	bad=$(grep -E '^(Fail|Timeout|Unexpected Pass):' "$log" | awk '{s += $NF} END {print s + 0}')
 	passed=$((passed + ${ok:-0}))
@@ -152,5 +165,9 @@ dirs=""
 for b in $builds; do [ -d "build/test-$b" ] && dirs="$dirs build/test-$b"; done
 # shellcheck disable=SC2086
 python3 scripts/reliability.py $dirs || true
+if [ -s "$failures" ]; then
+	echo "what failed (each build's log is printed above, after its test lines):"
+	awk '!seen[$0]++' "$failures" | cut -c1-300
+fi
 echo "tests: $passed passed, $failed failed"
 exit $status
