@@ -2132,6 +2132,10 @@ conc__worker *conc__pool_current(conc_pool *p);
  * p, or running p's tasks while it waits or helps). */
 bool conc__pool_in_task(conc_pool *p);
 
+/* How many of p's workers are registered in its sleep (between the park's
+ * prepare and the end of their wait): a test hook, a snapshot. */
+unsigned conc__pool_parked(conc_pool *p);
+
 /* Owner only: push fn(arg) on w's deque; it counts as pending at once and
  * may be stolen.  Wakes a sleeping worker when it sees one (best effort: w
  * runs the task itself otherwise).  0, or ENOMEM (nothing pushed). */
@@ -3758,6 +3762,12 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
 								     memory_order_relaxed,
 								     memory_order_relaxed));
+		/* Our own due bags first: a thread that comes back from a
+		 * stall (descheduled while pinned, so help_others skipped it)
+		 * frees its backlog before its advance can start the next
+		 * epoch; collecting only after would let the epoch run one
+		 * ahead of the memory (stress-epoch's 3-advance recovery). */
+		collect_own(d, r);
 		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
 			if (try_advance(d))
@@ -6211,6 +6221,12 @@ bool conc__pool_in_task(conc_pool *p)
 {
 	conc__worker *w = tls_worker;
 	return (w && w->pool == p) || in_frames(p);
+}
+
+unsigned conc__pool_parked(conc_pool *p)
+{
+	/* seq_cst: a snapshot taken the way the notifiers read it */
+	return atomic_load_explicit(&p->work_park.waiters, memory_order_seq_cst);
 }
 
 conc__worker *conc__pool_current(conc_pool *p)

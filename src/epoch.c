@@ -981,6 +981,12 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
 								     memory_order_relaxed,
 								     memory_order_relaxed));
+		/* Our own due bags first: a thread that comes back from a
+		 * stall (descheduled while pinned, so help_others skipped it)
+		 * frees its backlog before its advance can start the next
+		 * epoch; collecting only after would let the epoch run one
+		 * ahead of the memory (stress-epoch's 3-advance recovery). */
+		collect_own(d, r);
 		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
 			if (try_advance(d))

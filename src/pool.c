@@ -249,6 +249,12 @@ bool conc__pool_in_task(conc_pool *p)
 	return (w && w->pool == p) || in_frames(p);
 }
 
+unsigned conc__pool_parked(conc_pool *p)
+{
+	/* seq_cst: a snapshot taken the way the notifiers read it */
+	return atomic_load_explicit(&p->work_park.waiters, memory_order_seq_cst);
+}
+
 conc__worker *conc__pool_current(conc_pool *p)
 {
 	conc__worker *w = tls_worker;

@@ -392,7 +392,13 @@ static void test_timeout_not_cut_short(void **state)
 	assert_int_equal(conc_stack_create(&s), 0);
 	uint64_t spurious0 = counts_now().spurious;
 	const uint64_t timeout = 5000000; /* 5 ms */
-	for (int i = 0; i < 20; i++) {
+	/* At least 20 rounds, then on until a spurious wake-up has been
+	 * injected (each sleep is woken early with probability 1/4): 20 rounds
+	 * alone miss one with probability 0.75^40, about 1e-5, which is a
+	 * spurious failure; 200 rounds miss with 0.75^400, never in practice.
+	 * Every round checks the whole timeout was waited. */
+	int rounds = 0;
+	while (rounds < 20 || (counts_now().spurious == spurious0 && rounds < 200)) {
 		void *x;
 		uint64_t t0 = now_ns();
 		assert_int_equal(conc_queue_pop_timeout(q, &x, timeout), ETIMEDOUT);
@@ -400,11 +406,12 @@ static void test_timeout_not_cut_short(void **state)
 		t0 = now_ns();
 		assert_int_equal(conc_stack_pop_timeout(s, &x, timeout), ETIMEDOUT);
 		assert_true(now_ns() - t0 >= timeout);
+		rounds++;
 	}
 	uint64_t spurious = counts_now().spurious - spurious0;
 	conc_queue_destroy(q, NULL);
 	conc_stack_destroy(s, NULL);
-	/* 40 sleeps, each woken early with probability 1/4: some were. */
+	/* Some sleeps were woken early, and none returned before its time. */
 	assert_true(spurious > 0);
 	spurious_total += spurious;
 }

@@ -989,7 +989,7 @@ static void slow_a(void *arg)
 {
 	struct slow *s = arg;
 	s->a_thread = pthread_self();
-	uint64_t until = (uint64_t)time(NULL) + 20;
+	uint64_t until = (uint64_t)time(NULL) + 2;
 	while (!atomic_load(&s->b_started)) {
 		if ((uint64_t)time(NULL) > until) {
 			s->a_gave_up = 1; /* nobody stole b: it runs after a */
@@ -1018,22 +1018,32 @@ static void slow_task(void *arg)
 static void test_parallel_join_stolen_sleep(void **state)
 {
 	(void)state;
-	conc_test_watchdog("join_stolen_sleep", 120);
+	conc_test_watchdog("join_stolen_sleep", 200);
 	conc_pool *p = make_pool(2);
-	for (int rep = 0; rep < 3; rep++) {
+	/* A steal is what normally happens, but the wake that brings the
+	 * thief is best effort (conc__pool_push_local): when it is missed, b
+	 * runs after a on a's thread (a gives up waiting after 1-2 s).  So:
+	 * every rep must join correctly (b's write seen), and over at most 20
+	 * reps, 3 from a worker and 3 from outside must have been stolen. */
+	int stolen = 0, stolen_outside = 0;
+	for (int rep = 0; rep < 20 && (stolen < 3 || stolen_outside < 3); rep++) {
 		/* from a worker (b goes on its deque; the other worker steals) */
 		struct slow s = {.p = p};
 		assert_int_equal(conc_pool_execute(p, slow_task, &s), 0);
 		assert_int_equal(conc_pool_wait(p), 0);
-		assert_int_equal(s.a_gave_up, 0);
 		assert_int_equal(s.data, 1234);
-		assert_false(pthread_equal(s.a_thread, s.b_thread));
+		if (!s.a_gave_up) {
+			assert_false(pthread_equal(s.a_thread, s.b_thread));
+			stolen++;
+		}
 		/* from outside */
 		struct slow o = {.p = p};
 		assert_int_equal(conc_join(p, slow_a, &o, slow_b, &o), 0);
-		assert_int_equal(o.a_gave_up, 0);
 		assert_int_equal(o.data, 1234);
+		stolen_outside += !o.a_gave_up;
 	}
+	assert_true(stolen >= 3);
+	assert_true(stolen_outside >= 3);
 	pool_done(p);
 	conc_test_watchdog_off();
 }

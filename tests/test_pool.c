@@ -729,12 +729,29 @@ static void test_pool_oversubscribed(void **state)
 
 /* ---- idle pool uses no CPU ------------------------------------------------------- */
 
-static double cpu_seconds(void)
+#define IDLE_WORKERS 8
+static clockid_t idle_clock[IDLE_WORKERS];
+static atomic_int idle_clocks_ok;
+
+static void record_cpu_clock(unsigned index, void *ctx)
 {
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	(void)ctx;
+	if (index < IDLE_WORKERS &&
+	    pthread_getcpuclockid(pthread_self(), &idle_clock[index]) == 0)
+		atomic_fetch_add(&idle_clocks_ok, 1); /* seq_cst: publishes the clock id */
+}
+
+/* CPU time of the pool's workers alone: the process's own figure would
+ * count sanitizer runtime threads and, under qemu-user, the emulator's. */
+static double workers_cpu_seconds(void)
+{
+	double total = 0;
+	for (unsigned i = 0; i < IDLE_WORKERS; i++) {
+		struct timespec ts;
+		if (clock_gettime(idle_clock[i], &ts) == 0)
+			total += (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
+	return total;
 }
 
 static void test_pool_idle_uses_no_cpu(void **state)
@@ -742,20 +759,25 @@ static void test_pool_idle_uses_no_cpu(void **state)
 	(void)state;
 	conc_test_watchdog("idle_uses_no_cpu", 60);
 	conc_pool *p;
-	conc_pool_config cfg = {.threads = 8};
+	atomic_store(&idle_clocks_ok, 0);
+	conc_pool_config cfg = {.threads = IDLE_WORKERS, .on_start = record_cpu_clock};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
 	run_fanout(p, 10);
-	/* Workers spin briefly after work, then park: let them settle, then
-	 * measure a quiet period (a measurement, not synchronisation). */
-	sleep_ms(100);
-	double c0 = cpu_seconds();
-	sleep_ms(500);
-	double used = cpu_seconds() - c0;
+	/* Workers spin briefly after work, then park: wait until all are
+	 * registered in the pool's sleep (a state, not a delay), then measure
+	 * a quiet half second. */
+	while (atomic_load(&idle_clocks_ok) != IDLE_WORKERS || conc__pool_parked(p) != IDLE_WORKERS)
+		sched_yield();
+	double c0 = workers_cpu_seconds();
+	sleep_ms(500); /* the measurement window, not a synchronisation */
+	double used = workers_cpu_seconds() - c0;
 	assert_int_equal(conc_pool_active(p), 0);
 	assert_int_equal(conc_pool_destroy(p), 0);
-	/* 8 spinning workers would use ~1 s (2 cores); allow scheduler noise */
+	/* One spinning worker alone would use ~0.5 s in the window; parked
+	 * workers use nothing (the futex call of the last to park may still
+	 * be finishing: a few microseconds). */
 	if (used >= 0.02)
-		fprintf(stderr, "idle pool used %.3f s CPU in 0.5 s\n", used);
+		fprintf(stderr, "idle pool's workers used %.3f s CPU in 0.5 s\n", used);
 	assert_true(used < 0.02);
 	conc_test_watchdog_off();
 }
@@ -803,13 +825,24 @@ static char thread_state(long tid)
 	return c && c[1] == ' ' ? c[2] : '?';
 }
 
-/* Until every listed worker sleeps (an observed state, not a delay). */
-static void until_all_sleep(unsigned n)
+/* Until every listed worker sleeps in the pool's park: all n registered
+ * there (the pool's own count) and each in state 'S' (in the kernel).  An
+ * observed state, not a delay.  Both: 'S' alone could be another wait (an
+ * emulator's or a sanitizer's lock), the count alone a worker between its
+ * registration and its futex call. */
+static void until_all_sleep(conc_pool *p, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		while (!atomic_load(&worker_tid[i]) ||
-		       thread_state(atomic_load(&worker_tid[i])) != 'S')
+	for (;;) {
+		while (conc__pool_parked(p) != n)
 			sched_yield();
+		unsigned asleep = 0;
+		for (unsigned i = 0; i < n; i++)
+			asleep += atomic_load(&worker_tid[i]) &&
+				  thread_state(atomic_load(&worker_tid[i])) == 'S';
+		if (asleep == n && conc__pool_parked(p) == n)
+			return;
+		sched_yield();
+	}
 }
 
 static void test_pool_wakes_one_sleeper(void **state)
@@ -821,9 +854,16 @@ static void test_pool_wakes_one_sleeper(void **state)
 	for (int i = 0; i < WAKE_WORKERS; i++)
 		atomic_store(&worker_tid[i], 0);
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	/* One round first that is not counted: the workers' first search and
+	 * sleep (and, under qemu-user, the first translation of that code)
+	 * happen there, not in a counted round. */
+	until_all_sleep(p, WAKE_WORKERS);
+	atomic_store(&conc_done, 0);
+	assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
+	spin_until(&conc_done, 1);
 	int woken_total = 0, rounds = 5;
 	for (int r = 0; r < rounds; r++) {
-		until_all_sleep(WAKE_WORKERS); /* every worker searches, then parks */
+		until_all_sleep(p, WAKE_WORKERS); /* every worker searches, then parks */
 		long before[WAKE_WORKERS];
 		for (int i = 0; i < WAKE_WORKERS; i++)
 			before[i] = voluntary_switches(atomic_load(&worker_tid[i]));
@@ -831,7 +871,7 @@ static void test_pool_wakes_one_sleeper(void **state)
 		atomic_store(&running_max, 0);
 		assert_int_equal(conc_pool_execute(p, conc_task, NULL), 0);
 		spin_until(&conc_done, 1);
-		until_all_sleep(WAKE_WORKERS); /* the woken worker parks again */
+		until_all_sleep(p, WAKE_WORKERS); /* the woken worker parks again */
 		int woken = 0;
 		for (int i = 0; i < WAKE_WORKERS; i++)
 			woken += voluntary_switches(atomic_load(&worker_tid[i])) != before[i];
@@ -879,7 +919,7 @@ static void test_pool_batch_wakes_a_thief(void **state)
 		atomic_store(&worker_tid[i], 0);
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
 	for (int round = 0; round < 20; round++) {
-		until_all_sleep(2);
+		until_all_sleep(p, 2);
 		atomic_store(&late_flag, 0);
 		assert_int_equal(conc_pool_execute(p, wait_for_late, NULL), 0);
 		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);

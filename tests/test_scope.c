@@ -9,9 +9,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -948,15 +950,20 @@ static void test_scope_no_thread_left(void **state)
 {
 	(void)state;
 	conc_test_watchdog("scope_no_thread_left", 30);
-	conc__scope_set_idle_timeout_ns(20000000); /* 20 ms */
+	/* A long idle timeout while the scope runs, so that its threads are
+	 * certainly still cached when it returns (with 20 ms, a main thread
+	 * descheduled that long would find them gone already) ... */
+	conc__scope_set_idle_timeout_ns(60000000000ull); /* 60 s */
 	struct gate g;
 	gate_init(&g);
 	assert_int_equal(conc_scope_run(eight_body, &g), 0);
 	gate_destroy(&g);
 	assert_true(conc__scope_live_threads() >= 1);
-	/* Poll (the watchdog turns a thread that never leaves into a
-	 * failure) until the process is back to its threads before any
-	 * scope ran. */
+	/* ... then a short one: setting it knocks the idle threads, which
+	 * re-read their deadline.  Poll (the watchdog turns a thread that
+	 * never leaves into a failure) until the process is back to its
+	 * threads before any scope ran. */
+	conc__scope_set_idle_timeout_ns(20000000); /* 20 ms */
 	while (conc__scope_live_threads() != 0 || count_tasks() != baseline_tasks)
 		nap();
 	assert_int_equal(conc__scope_idle_threads(), 0);
@@ -964,9 +971,18 @@ static void test_scope_no_thread_left(void **state)
 	conc_test_watchdog_off();
 }
 
-static void *nothing(void *arg)
+static void *own_tid(void *arg)
 {
-	return arg;
+	*(long *)arg = (long)syscall(SYS_gettid);
+	return NULL;
+}
+
+/* Whether /proc still lists thread tid of this process. */
+static bool task_listed(long tid)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
+	return access(path, F_OK) == 0;
 }
 
 int main(void)
@@ -974,8 +990,17 @@ int main(void)
 	/* Sanitizer runtimes start helper threads at the first thread
 	 * creation: start and join one plain thread before the baseline. */
 	pthread_t t;
-	if (pthread_create(&t, NULL, nothing, NULL) == 0)
+	long tid = 0;
+	if (pthread_create(&t, NULL, own_tid, &tid) == 0) {
 		pthread_join(t, NULL);
+		/* pthread_join returns when the thread's tid word is cleared,
+		 * a moment before the task leaves /proc (longer under
+		 * qemu-user): a baseline counted in between would be one too
+		 * high, and the test that waits for it would never end.  At
+		 * most 10 s (then the baseline is as it is). */
+		for (int i = 0; i < 10000 && tid && task_listed(tid); i++)
+			nap();
+	}
 	baseline_tasks = count_tasks();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scope_einval),

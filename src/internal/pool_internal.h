@@ -39,6 +39,10 @@ conc__worker *conc__pool_current(conc_pool *p);
  * p, or running p's tasks while it waits or helps). */
 bool conc__pool_in_task(conc_pool *p);
 
+/* How many of p's workers are registered in its sleep (between the park's
+ * prepare and the end of their wait): a test hook, a snapshot. */
+unsigned conc__pool_parked(conc_pool *p);
+
 /* Owner only: push fn(arg) on w's deque; it counts as pending at once and
  * may be stolen.  Wakes a sleeping worker when it sees one (best effort: w
  * runs the task itself otherwise).  0, or ENOMEM (nothing pushed). */
