@@ -144,9 +144,9 @@ for b in $builds; do
 		# that say what failed (cmocka's, an assertion's, a sanitizer's,
 		# a watchdog's), at most 12 per build.
 		{
-			grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)' "$log" | sed "s/^ */$b: /"
+			grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR|UNEXPECTEDPASS)' "$log" | sed "s/^ */$b: /" || true
 			grep -E '\[  FAILED  \]|\[  ERROR   \]|[Ff]ailure!|[Aa]ssert|ERROR: .*Sanitizer|WARNING: ThreadSanitizer|runtime error|watchdog|[Tt]imed out' "$log" |
-				grep -v '^ *[0-9]*/[0-9]* ' | head -12 | sed "s/^/$b:   /"
+				grep -v '^ *[0-9]*/[0-9]* ' | head -12 | sed "s/^/$b:   /" || true
 		} >>"$failures"
 	fi
 	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log")
