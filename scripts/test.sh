@@ -31,8 +31,16 @@ log=$(mktemp)
 passed=0 failed=0 status=0 skipped="" ok_builds="" bad_builds=""
 # What failed, named again after the table: CI shows only the end of the
 # output, and the test names must be in it.
-failures=$(mktemp)
+failures=$(mktemp) || { rm -f "$log"; exit 1; }
 trap 'rm -f "$log" "$failures"' EXIT
+# A build that cannot be configured or compiled: its log is printed (by
+# setup), it counts as one failure, and the run goes on to the next build,
+# so the summary at the end still names everything that failed.
+build_failed() {
+	status=1 bad_builds="$bad_builds $b" failed=$((failed + 1))
+	echo "$b: configure or build failed (its log is printed above)" >>"$failures"
+	echo "reliability: build $b | tests passed=0 failed=1 (did not build)" >>"$summary"
+}
 # One line per build for the Reliability table (scripts/reliability.py).
 mkdir -p build
 summary=build/reliability-builds.txt
@@ -84,12 +92,12 @@ for b in $builds; do
 	# install: native only; headers and arch: the gcc build has them;
 	# amalgamation: compiled with the plain compiler, so once per compiler.
 	case $b in
-	gcc) CC=gcc CXX=g++ setup build/test-gcc $common || exit 1; dir=build/test-gcc; extra="" ;;
-	clang) CC=clang CXX=clang++ setup build/test-clang $common || exit 1; dir=build/test-clang
+	gcc) CC=gcc CXX=g++ setup build/test-gcc $common || { build_failed; continue; }; dir=build/test-gcc; extra="" ;;
+	clang) CC=clang CXX=clang++ setup build/test-clang $common || { build_failed; continue; }; dir=build/test-clang
 		extra="--no-suite install --no-suite headers --no-suite arch" ;;
-	tsan) CC=gcc CXX=g++ setup build/test-tsan $common -Db_sanitize=thread || exit 1; dir=build/test-tsan
+	tsan) CC=gcc CXX=g++ setup build/test-tsan $common -Db_sanitize=thread || { build_failed; continue; }; dir=build/test-tsan
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
-	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || exit 1; dir=build/test-asan
+	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || { build_failed; continue; }; dir=build/test-asan
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
 	# b_lundef=false: meson warns that clang's sanitizers and
 	# --no-undefined clash; that matters for shared libraries only (there
@@ -97,7 +105,7 @@ for b in $builds; do
 	clang-tsan | clang-asan)
 		case $b in clang-tsan) san=thread ;; *) san=address,undefined ;; esac
 		dir=build/test-$b
-		CC=clang CXX=clang++ setup "$dir" $common -Db_sanitize=$san -Db_lundef=false || exit 1
+		CC=clang CXX=clang++ setup "$dir" $common -Db_sanitize=$san -Db_lundef=false || { build_failed; continue; }
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
 	fuzz)
 		if ! command -v clang >/dev/null 2>&1; then
@@ -106,7 +114,7 @@ for b in $builds; do
 			continue
 		fi
 		dir=build/test-fuzz
-		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true || exit 1
+		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true || { build_failed; continue; }
 		extra="--suite fuzz" ;;
 	aarch64 | aarch64-clang)
 		case $b in
@@ -125,7 +133,7 @@ for b in $builds; do
 		fi
 		dir=build/test-$b
 		# CC/CXX would name the build machine's compilers here: unset.
-		(unset CC CXX; setup "$dir" --cross-file "$cross" $common) || exit 1
+		(unset CC CXX; setup "$dir" --cross-file "$cross" $common) || { build_failed; continue; }
 		extra="--no-suite install --no-suite arch" ;;
 	*) echo "unknown build $b" >&2; exit 2 ;;
 	esac

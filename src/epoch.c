@@ -989,10 +989,11 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 		collect_own(d, r);
 		if (mine || r->retires >= ADVANCE_MAX) {
 			r->retires = 0;
-			if (try_advance(d))
+			if (try_advance(d)) {
 				help_others(d, r);
+				collect_own(d, r); /* what the advance made due */
+			}
 		}
-		collect_own(d, r);
 		collect_orphans(d);
 	}
 }

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -748,8 +747,8 @@ static double workers_cpu_seconds(void)
 	double total = 0;
 	for (unsigned i = 0; i < IDLE_WORKERS; i++) {
 		struct timespec ts;
-		if (clock_gettime(idle_clock[i], &ts) == 0)
-			total += (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+		assert_int_equal(clock_gettime(idle_clock[i], &ts), 0); /* measured, or fail */
+		total += (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	}
 	return total;
 }
@@ -762,11 +761,13 @@ static void test_pool_idle_uses_no_cpu(void **state)
 	atomic_store(&idle_clocks_ok, 0);
 	conc_pool_config cfg = {.threads = IDLE_WORKERS, .on_start = record_cpu_clock};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	/* create returns after every on_start: each worker's clock is known */
+	assert_int_equal(atomic_load(&idle_clocks_ok), IDLE_WORKERS);
 	run_fanout(p, 10);
 	/* Workers spin briefly after work, then park: wait until all are
 	 * registered in the pool's sleep (a state, not a delay), then measure
 	 * a quiet half second. */
-	while (atomic_load(&idle_clocks_ok) != IDLE_WORKERS || conc__pool_parked(p) != IDLE_WORKERS)
+	while (conc__pool_parked(p) != IDLE_WORKERS)
 		sched_yield();
 	double c0 = workers_cpu_seconds();
 	sleep_ms(500); /* the measurement window, not a synchronisation */
