@@ -7457,6 +7457,7 @@ static struct {
 	bool has_zombie;       /* an exited worker nobody has joined yet */
 	pthread_t zombie;
 	unsigned leaving;      /* off the list to exit, not yet the zombie */
+	atomic_uint settling;  /* done with a job, not yet idle or leaving */
 	pthread_cond_t gone;   /* at exit: signalled as workers leave */
 	atomic_bool closing;   /* at exit: parked workers leave, none parks */
 	atomic_uint n_idle_pub; /* n_idle, readable without the lock */
@@ -7547,6 +7548,12 @@ static void run_job(conc_thread *h)
 	void *r = h->fn(h->scope, h->arg);
 	current = NULL;
 	h->result = r;
+	/* Counted before the exchange below, so that whoever sees DONE (the
+	 * joiner, then maybe exit's drain in the same thread) also sees this
+	 * thread as on its way to the idle list: the drain waits for it
+	 * rather than leave it unjoined.  relaxed: the release exchange
+	 * publishes it with the result. */
+	atomic_fetch_add_explicit(&cache.settling, 1, memory_order_relaxed);
 	/* release: publishes result and everything fn did; pairs with the
 	 * acquire loads in wait_done.  The exchange (not a store) tells us
 	 * whether anybody sleeps; after it, h is not ours to touch. */
@@ -7617,6 +7624,9 @@ static conc_thread *idle_wait(struct worker *w)
 	w->job = NULL;
 	uint64_t now = conc__now_ns();
 	pthread_mutex_lock(&cache.lock);
+	/* relaxed: under the lock, which the drain reads it under; we move
+	 * from settling to idle or leaving in one step */
+	atomic_fetch_sub_explicit(&cache.settling, 1, memory_order_relaxed);
 	if (cache.n_idle >= MAX_IDLE ||
 	    atomic_load_explicit(&cache.closing, memory_order_relaxed)) {
 		cache.leaving++;
@@ -7686,6 +7696,8 @@ static void *worker_main(void *arg)
 		 * must not pass the pin on: this thread exits instead. */
 		if (conc__epoch_pinned_anywhere()) {
 			pthread_mutex_lock(&cache.lock);
+			/* relaxed: as in idle_wait (settling -> leaving) */
+			atomic_fetch_sub_explicit(&cache.settling, 1, memory_order_relaxed);
 			cache.leaving++;
 			pthread_mutex_unlock(&cache.lock);
 			break;
@@ -7755,7 +7767,13 @@ static void drain_at_exit(void)
 	atomic_store_explicit(&cache.closing, true, memory_order_seq_cst);
 	knock_idle();
 	pthread_mutex_lock(&cache.lock);
-	while (cache.n_idle != 0 || cache.leaving != 0)
+	/* A settling worker (its last job done, the lock not yet taken)
+	 * becomes idle or leaving under this lock, and then sees closing
+	 * (or is knocked): it leaves and signals gone.  relaxed: see
+	 * run_job (the joins that preceded exit ordered the increments
+	 * before us; the decrements are under the lock). */
+	while (cache.n_idle != 0 || cache.leaving != 0 ||
+	       atomic_load_explicit(&cache.settling, memory_order_relaxed) != 0)
 		pthread_cond_wait(&cache.gone, &cache.lock);
 	pthread_mutex_unlock(&cache.lock);
 	reap_zombie();
@@ -7778,6 +7796,7 @@ static void atfork_child(void)
 	cache.n_idle = 0;
 	cache.has_zombie = false;
 	cache.leaving = 0;
+	atomic_store_explicit(&cache.settling, 0, memory_order_relaxed);
 	pthread_cond_init(&cache.gone, NULL);
 	atomic_store_explicit(&cache.n_idle_pub, 0, memory_order_relaxed);
 	atomic_store_explicit(&cache.live, current ? 1 : 0, memory_order_relaxed);
