@@ -68,11 +68,15 @@
  * domain's list under d->lock (a rwlock, written); scanners hold it for
  * reading, so a record is never read after its thread exits (the exit
  * handler unlinks it under the write lock).  A thread already pinned in
- * REC_SLOTS other domains uses the shared
- * path: a per-domain counter of such pins that holds every advance back
- * while it is non-zero (slower, needs no memory).  registry_lock orders
- * thread exit against conc_epoch_destroy: whichever comes first detaches the
- * record, and the other sees it gone.
+ * REC_SLOTS other domains (or holding all its records in operations that
+ * run callbacks) uses the shared path (see shared_pin): counters that hold
+ * every advance back while non-zero (slower, needs no memory).
+ * registry_lock orders thread exit against conc_epoch_destroy: whichever
+ * comes first detaches the record, and the other sees it gone.  A record
+ * dropped by another thread goes back to its owner through the slot
+ * handover (rec_set_free).  An operation that runs callbacks holds its
+ * record (rec_hold), so that a callback's registrations elsewhere cannot
+ * evict it.
  *
  * Holders, for barrier.  A thread that takes nodes out of a shared list (to
  * run them, or to move them to the orphans) is a holder until it has run
@@ -108,7 +112,8 @@
 #include "internal/park.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
-#define OVF_SLOTS 8        /* shared-path pins tracked per thread */
+#define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
+#define UNT_BUCKETS 64     /* the untracked pins' per-thread attribution (see shared_pin) */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
 #if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
 #undef GRACE
@@ -162,6 +167,8 @@ typedef struct rec {
 	unsigned retires;             /* owner only: weight retired since the last advance attempt */
 	unsigned checks;              /* owner only: weight retired since the last check */
 	unsigned every;               /* owner only: ADVANCE_EVERY, or 1 in chaos mode */
+	unsigned busy;                /* owner only: operations using the record now
+				       * (see rec_hold); never evicted while non-zero */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -175,7 +182,9 @@ typedef struct ovf {
 typedef struct tls {
 	rec recs[REC_SLOTS];
 	ovf ovfs[OVF_SLOTS];
-	unsigned untracked; /* shared-path pins beyond OVF_SLOTS */
+	unsigned ovf_active; /* ovfs with depth > 0 */
+	unsigned untracked; /* pins counted in untracked_pins (beyond OVF_SLOTS) */
+	unsigned unt[UNT_BUCKETS]; /* those pins by domain hash, for unpin and is_pinned */
 	unsigned evict;     /* round-robin victim for eviction */
 	int armed;          /* exit handler registered for this thread */
 } tls_t;
@@ -226,8 +235,34 @@ static inline conc_epoch *rec_domain(rec *r)
 static inline void rec_set_domain(rec *r, conc_epoch *d)
 {
 	/* relaxed: read by the owner, and by others only under registry_lock
-	 * or d->lock, which order it. */
+	 * or d->lock, which order it.  (Freeing a slot is rec_set_free.) */
 	__atomic_store_n(&r->hot.domain, d, __ATOMIC_RELAXED);
+}
+
+/*
+ * The slot handover.  A record may be dropped by another thread than its
+ * owner (conc_epoch_destroy of its domain; fork's child drops the records
+ * of threads it does not have), and the owner reuses a free slot without a
+ * lock: it must see every write of the drop before it writes the record
+ * again (its links, its state), or the drop's late stores (the state word
+ * set to 0, the links cleared) could land on a record already linked into
+ * another domain and hide a pinned reader from that domain's advance.  So
+ * freeing is the drop's last write, a release, and the owner's look for a
+ * free slot is an acquire (rec_is_free): they pair, and the drop
+ * happens-before the reuse.  (tests/models/relacy_record.cc checks it.)
+ */
+static inline void rec_set_free(rec *r)
+{
+	/* release (see internal/alg_epoch.h) */
+	conc__ebr_slot_free(&r->hot.domain, NO_DOMAIN);
+}
+
+static inline bool rec_is_free(rec *r)
+{
+	/* acquire (see internal/alg_epoch.h); a slot never used holds NULL,
+	 * written before the thread could run */
+	conc_epoch *d = conc__ebr_slot_owner(&r->hot.domain);
+	return d == NULL || d == NO_DOMAIN;
 }
 
 static inline uint64_t rec_state(rec *r, int mo)
@@ -252,6 +287,9 @@ static inline uint64_t domain_epoch(conc_epoch *d, int mo)
 }
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Pins beyond every per-thread slot (see shared_pin): they hold back every
+ * domain's advance, so they need no per-domain memory. */
+static CONC_ALIGNED atomic_long untracked_pins;
 static conc_epoch *domains = &global_domain; /* under registry_lock */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -294,6 +332,7 @@ static void heavy_barrier(void)
 }
 
 static void thread_exit(void *arg);
+static void shared_release_all(void);
 static void drop_record(conc_epoch *d, rec *r);
 
 /*
@@ -333,7 +372,7 @@ static void fork_child(void)
 			if (!is_mine(r))
 				drop_record(d, r);
 		}
-		long mine = (long)tls.untracked;
+		long mine = 0;
 		for (unsigned i = 0; i < OVF_SLOTS; i++)
 			if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
 				mine++;
@@ -346,6 +385,8 @@ static void fork_child(void)
 		 * which fork changed.  Nobody else exists to hold it. */
 		pthread_rwlock_init(&d->lock, NULL);
 	}
+	/* relaxed: as above */
+	atomic_store_explicit(&untracked_pins, (long)tls.untracked, memory_order_relaxed);
 	pthread_mutex_unlock(&registry_lock);
 	/* The child is a new mm: register it for expedited barriers again.
 	 * Should that fail, membarrier(GLOBAL) in heavy_barrier covers it. */
@@ -573,8 +614,9 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	 * store, so a reader's critical section happens-before this advance
 	 * and so before any callback that waits for it; likewise with the
 	 * shared path's release decrement. */
-	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
-									 : memory_order_relaxed) != 0)
+	memory_order o = mo == __ATOMIC_ACQUIRE ? memory_order_acquire : memory_order_relaxed;
+	if (atomic_load_explicit(&d->shared_pins, o) != 0 ||
+	    atomic_load_explicit(&untracked_pins, o) != 0)
 		return false;
 	/* (mutant 5: the scan stops before the list's last record) */
 	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
@@ -631,6 +673,25 @@ static rec *find_rec(conc_epoch *d)
 	return NULL;
 }
 
+/*
+ * An operation that runs callbacks while it still needs its record (retire
+ * and flush) holds the record: a callback may pin other domains, and
+ * registering there evicts an unpinned record of this thread - without the
+ * hold, the very record the outer operation is filling, which would then
+ * belong to another domain and judge the outer domain's nodes by that
+ * domain's epoch.  Owner-only counts (callbacks nest).  A thread that holds
+ * every record uses the shared path for a further domain.
+ */
+static inline void rec_hold(rec *r)
+{
+	r->busy++;
+}
+
+static inline void rec_release(rec *r)
+{
+	r->busy--;
+}
+
 /* Hand r's bags to its domain and unlink it.  Caller holds d->lock for
  * writing. */
 static void drop_record(conc_epoch *d, rec *r)
@@ -661,9 +722,10 @@ static void drop_record(conc_epoch *d, rec *r)
 	r->next = r->prev = NULL;
 	d->registered--;
 	/* A thread that exits pinned (a bug in the caller) is unpinned here,
-	 * or it would hold the domain back forever. */
-	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
-	rec_set_domain(r, NO_DOMAIN);
+	 * or it would hold the domain back forever.  relaxed: the record is
+	 * unlinked, no scan reads it any more; rec_set_free publishes it. */
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
+	rec_set_free(r); /* the last write (see rec_set_free) */
 }
 
 /* drop_record under d->lock.  Caller holds registry_lock, or is the owner
@@ -685,8 +747,19 @@ static void thread_exit(void *arg)
 		if (d)
 			detach(d, r);
 	}
+	shared_release_all();
 	tls.armed = 0;
 	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Make sure thread_exit runs for this thread (best effort: without it, a
+ * thread that exits pinned through the shared path holds its domains back
+ * for ever - the one case libconc cannot clean up after). */
+static void arm_exit(void)
+{
+	pthread_once(&init_once, init);
+	if (!tls.armed && exit_key_ok && pthread_setspecific(exit_key, &tls) == 0)
+		tls.armed = 1;
 }
 
 /* Get a record for d, registering; NULL means: use the shared path. */
@@ -695,22 +768,23 @@ static rec *get_rec(conc_epoch *d)
 	rec *r = find_rec(d);
 	if (r)
 		return r;
-	pthread_once(&init_once, init);
-	if (!tls.armed) {
-		if (!exit_key_ok || pthread_setspecific(exit_key, &tls) != 0)
-			return NULL;
-		tls.armed = 1;
-	}
+	/* A record must be dropped when the thread exits: no exit handler,
+	 * no record (the shared path needs none). */
+	arm_exit();
+	if (!tls.armed)
+		return NULL;
 	unsigned slot = REC_SLOTS;
 	for (unsigned i = 0; i < REC_SLOTS && slot == REC_SLOTS; i++)
-		if (!rec_domain(&tls.recs[i]))
+		if (rec_is_free(&tls.recs[i]))
 			slot = i;
 	if (slot == REC_SLOTS) {
 		/* Evict a record this thread is not pinned in; its garbage goes
 		 * to that domain's orphans, where others collect it. */
 		for (unsigned k = 0; k < REC_SLOTS && slot == REC_SLOTS; k++) {
 			unsigned i = (tls.evict + k) % REC_SLOTS;
-			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+			/* relaxed: our own state word */
+			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)) &&
+			    !tls.recs[i].busy)
 				slot = i;
 		}
 		if (slot == REC_SLOTS)
@@ -744,6 +818,21 @@ static rec *get_rec(conc_epoch *d)
 
 /* ---- the shared path -------------------------------------------------- */
 
+/*
+ * A thread pinned in more domains at once than it has records pins the
+ * further ones here, in two tiers, neither of which needs memory:
+ *   - OVF_SLOTS per-thread slots, each (domain, depth): the outermost pin
+ *     adds one to d->shared_pins, which holds back d's advance while it is
+ *     not zero; exact per domain;
+ *   - beyond those, the process-wide untracked_pins, which holds back the
+ *     advance of every domain (so it needs no attribution to be safe); the
+ *     thread keeps a count per domain hash (tls.unt) to match unpins and to
+ *     answer is_pinned - a collision can only make is_pinned answer true
+ *     for an unpinned domain, and match an unbalanced unpin (a caller bug).
+ * thread_exit gives back both tiers, so a thread that exits pinned holds
+ * nothing back afterwards (the exit handler is armed here too, for a thread
+ * that never had a record).
+ */
 static ovf *find_ovf(conc_epoch *d, int create)
 {
 	for (unsigned i = 0; i < OVF_SLOTS; i++)
@@ -758,16 +847,30 @@ static ovf *find_ovf(conc_epoch *d, int create)
 	return NULL;
 }
 
+static unsigned unt_bucket(conc_epoch *d)
+{
+	uintptr_t h = (uintptr_t)d / CONC_PAD; /* domains are CONC_PAD-aligned */
+	return (unsigned)((h ^ h >> 7 ^ h >> 17) % UNT_BUCKETS);
+}
+
 static void shared_pin(conc_epoch *d)
 {
+	arm_exit();
 	ovf *o = find_ovf(d, 1);
-	if (o && o->depth++)
-		return;
-	if (!o)
+	if (o) {
+		if (o->depth++)
+			return; /* nested */
+		tls.ovf_active++;
+		/* relaxed + light barrier: the same role as the record's pin
+		 * store (the count is what the advance scans after its heavy
+		 * barrier). */
+		atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+	} else {
 		tls.untracked++;
-	/* relaxed + light barrier: the same role as the record's pin store
-	 * (the count is what the advance scans after its heavy barrier). */
-	atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+		tls.unt[unt_bucket(d)]++;
+		/* relaxed + light barrier: as above, for every domain */
+		atomic_fetch_add_explicit(&untracked_pins, 1, memory_order_relaxed); /* LP: pin */
+	}
 	light_barrier();
 }
 
@@ -778,14 +881,43 @@ static void shared_unpin(conc_epoch *d)
 		if (--o->depth)
 			return;
 		o->domain = NULL;
-	} else if (tls.untracked) {
-		tls.untracked--;
-	} else {
-		return; /* unbalanced unpin: ignore rather than corrupt */
+		tls.ovf_active--;
+		/* release: the critical section happens-before an advance
+		 * that reads the count (acquire) at zero. */
+		atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+		return;
 	}
-	/* release: the critical section happens-before an advance that reads
-	 * the count (acquire) at zero. */
-	atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+	unsigned *u = &tls.unt[unt_bucket(d)];
+	if (!*u)
+		return; /* unbalanced unpin: ignore rather than corrupt */
+	(*u)--;
+	tls.untracked--;
+	/* release: as above */
+	atomic_fetch_sub_explicit(&untracked_pins, 1, memory_order_release);
+}
+
+/* Give back every shared-path pin of this thread (thread exit).  A domain
+ * with one of them cannot be destroyed meanwhile (destroy sees it pinned). */
+static void shared_release_all(void)
+{
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		ovf *o = &tls.ovfs[i];
+		if (!o->depth)
+			continue;
+		/* release: the (abandoned) section happens-before the advance
+		 * that reads the count at zero */
+		atomic_fetch_sub_explicit(&o->domain->shared_pins, 1, memory_order_release);
+		o->depth = 0;
+		o->domain = NULL;
+	}
+	tls.ovf_active = 0;
+	if (tls.untracked) {
+		/* release: as above */
+		atomic_fetch_sub_explicit(&untracked_pins, (long)tls.untracked,
+					  memory_order_release);
+		tls.untracked = 0;
+		memset(tls.unt, 0, sizeof tls.unt);
+	}
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -894,7 +1026,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
-	return find_ovf(d, 0) != NULL || tls.untracked > 0;
+	return find_ovf(d, 0) != NULL || tls.unt[unt_bucket(d)] > 0;
 }
 
 bool conc__epoch_pinned_anywhere(void)
@@ -904,10 +1036,42 @@ bool conc__epoch_pinned_anywhere(void)
 		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
-	for (unsigned i = 0; i < OVF_SLOTS; i++)
-		if (tls.ovfs[i].depth)
-			return true;
-	return tls.untracked > 0;
+	return tls.ovf_active || tls.untracked;
+}
+
+/*
+ * Every ADVANCE_EVERY retires (weighted): collect, and maybe advance the
+ * epoch.  Runs callbacks; the caller holds r.
+ */
+static void retire_check(conc_epoch *d, rec *r)
+{
+	r->checks = 0;
+	/* The rate limit: one attempt per ADVANCE_GAP_NS per domain, claimed
+	 * by a CAS on the time of the last one, so that two threads do not
+	 * both pay for membarrier() (which also serialises on a kernel
+	 * mutex).  relaxed: a rate limit, not an ordering. */
+	uint64_t now = conc__now_ns();
+	uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
+	/* Chaos mode (every == 1) has no rate limit. */
+	bool mine = r->every == 1 ||
+		    (now - last >= ADVANCE_GAP_NS &&
+		     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+							     memory_order_relaxed,
+							     memory_order_relaxed));
+	/* Our own due bags first: a thread that comes back from a stall
+	 * (descheduled while pinned, so help_others skipped it) frees its
+	 * backlog before its advance can start the next epoch; collecting
+	 * only after would let the epoch run one ahead of the memory
+	 * (stress-epoch's 3-advance recovery). */
+	collect_own(d, r);
+	if (mine || r->retires >= ADVANCE_MAX) {
+		r->retires = 0;
+		if (try_advance(d)) {
+			help_others(d, r);
+			collect_own(d, r); /* what the advance made due */
+		}
+	}
+	collect_orphans(d);
 }
 
 static uint64_t retire_tag(conc_epoch *d)
@@ -948,12 +1112,15 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	bag *b = &r->bags[t & 3];
 	if (bag_tag(b) != t && bag_count(b)) {
 		/* The slot still holds tag t - 4k (k >= 1): all due, since
-		 * t - 4 + GRACE <= t <= E.  Run them before reuse. */
+		 * t - 4 + GRACE <= t <= E.  Run them before reuse; their
+		 * callbacks may pin other domains: hold r (see rec_hold). */
+		rec_hold(r);
 		hold_begin(d);
 		conc_epoch_node *old = take(&b->head);
 		bag_set(b, bag_tag(b), 0);
 		run_due(d, old, t);
 		hold_end(d);
+		rec_release(r);
 	}
 	bag_set(b, t, bag_count(b) + 1);
 	push_chain(&b->head, n, n);
@@ -967,34 +1134,9 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	r->retires += weight;
 	r->checks += weight;
 	if (conc__unlikely(r->checks >= r->every)) {
-		r->checks = 0;
-		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
-		 * claimed by a CAS on the time of the last one, so that two
-		 * threads do not both pay for membarrier() (which also
-		 * serialises on a kernel mutex).  relaxed: a rate limit, not an
-		 * ordering. */
-		uint64_t now = conc__now_ns();
-		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
-		/* Chaos mode (every == 1) has no rate limit. */
-		bool mine = r->every == 1 ||
-			    (now - last >= ADVANCE_GAP_NS &&
-			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
-								     memory_order_relaxed,
-								     memory_order_relaxed));
-		/* Our own due bags first: a thread that comes back from a
-		 * stall (descheduled while pinned, so help_others skipped it)
-		 * frees its backlog before its advance can start the next
-		 * epoch; collecting only after would let the epoch run one
-		 * ahead of the memory (stress-epoch's 3-advance recovery). */
-		collect_own(d, r);
-		if (mine || r->retires >= ADVANCE_MAX) {
-			r->retires = 0;
-			if (try_advance(d)) {
-				help_others(d, r);
-				collect_own(d, r); /* what the advance made due */
-			}
-		}
-		collect_orphans(d);
+		rec_hold(r); /* the callbacks may pin other domains */
+		retire_check(d, r);
+		rec_release(r);
 	}
 }
 
@@ -1033,8 +1175,11 @@ void conc_epoch_flush(conc_epoch *d)
 		return;
 	try_advance(d);
 	rec *r = find_rec(d);
-	if (r)
+	if (r) {
+		rec_hold(r); /* the callbacks may pin other domains */
 		collect_own(d, r);
+		rec_release(r);
+	}
 	collect_orphans(d);
 }
 
@@ -1076,7 +1221,9 @@ int conc_epoch_barrier(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
-	if (conc_epoch_is_pinned(d))
+	/* Pinned in d, or holding untracked pins, which hold d back too:
+	 * waiting would wait for ourselves. */
+	if (conc_epoch_is_pinned(d) || tls.untracked)
 		return EDEADLK;
 	pthread_once(&init_once, init);
 	int saved = errno;
@@ -1110,7 +1257,8 @@ int conc_epoch_destroy(conc_epoch *d)
 		return EINVAL;
 	pthread_rwlock_rdlock(&d->lock);
 	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
-	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
+	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0 ||
+		    atomic_load_explicit(&untracked_pins, memory_order_acquire) != 0;
 	for (rec *r = d->records; r && !busy; r = r->next)
 		busy = state_pinned(rec_state(r, __ATOMIC_ACQUIRE));
 	pthread_rwlock_unlock(&d->lock);
@@ -1171,7 +1319,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	}
 	pthread_rwlock_unlock(&d->lock);
 	/* relaxed (this and the counts above): statistics, no ordering */
-	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed);
+	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed) +
+		      atomic_load_explicit(&untracked_pins, memory_order_relaxed);
 	uint64_t freed = atomic_load_explicit(&d->freed, memory_order_relaxed);
 	out->epoch = e;
 	out->retired = retired;

@@ -29,6 +29,30 @@
  * that do not exist in the child are dropped there, and their pending
  * callbacks run later in the child.  Pinning or unpinning NULL does nothing.
  *
+ * Lifecycles.
+ *   Many domains per thread: any number, registered and pinned at once.
+ *     The first 8 a thread uses at once get a per-thread record (a further
+ *     one evicts an unpinned record the thread is not using, its garbage
+ *     handed to that domain); a thread pinned in all of them pins the
+ *     next 56 domains through per-thread shared-path slots, still exact
+ *     per domain; beyond 64 domains pinned at once, further pins go to one
+ *     process-wide count that holds back every domain until they are
+ *     undone (meanwhile barrier returns EDEADLK in that thread and destroy
+ *     EBUSY everywhere).
+ *   Callbacks that call back in: a callback may pin, unpin, retire, defer
+ *     and flush in any domain, the one being collected included; the
+ *     record the outer call is using stays with its domain.
+ *   Thread exit, in any state: a thread that exits pinned (a bug, cleaned
+ *     up after) is unpinned, nested or not, through a record or the shared
+ *     path, and its retired and deferred callbacks pass to the domain
+ *     (never leaked, never run early).  The one case that cannot be
+ *     cleaned up: when libconc could not install its thread-exit hook (no
+ *     pthread key was left for it), a thread that exits pinned through the
+ *     shared path holds those domains back for ever.
+ *   Destroy: needs no thread pinned in d (EBUSY otherwise); records other
+ *     live threads hold in d are released (those threads may go on with
+ *     other domains, and reuse the slot); other domains are untouched.
+ *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
  * reports how many threads hold the epoch back, so a stall can be seen.
@@ -216,7 +240,8 @@ void conc_epoch_flush(conc_epoch *d);
  *
  * Thread safety: any thread not pinned in d; not from a callback.
  * Progress: blocking (waits for pinned threads to unpin).
- * Returns: 0; EDEADLK (the caller is pinned in d); EINVAL (d NULL).
+ * Returns: 0; EDEADLK (the caller is pinned in d, or holds pins beyond
+ *   its 64 tracked domains, which hold d back too); EINVAL (d NULL).
  */
 int conc_epoch_barrier(conc_epoch *d);
 

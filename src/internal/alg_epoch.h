@@ -93,6 +93,33 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
 }
 
 /*
+ * The record slot handover (src/epoch.c: rec_set_free, rec_is_free).  A
+ * thread's record may be dropped by another thread (a destroy of its
+ * domain, fork's child) while its owner later reuses the free slot without
+ * a lock; freeing is the drop's last write, a release, and the owner's
+ * look for a free slot an acquire, so the drop's writes (links, the state
+ * word) happen-before the owner's reuse and cannot land on the record once
+ * it is linked into another domain.  tests/models/relacy_record.cc runs
+ * these two with a drop and a reuse.
+ * (mutant 11: both relaxed, the handover then orders nothing)
+ */
+#define CONC__EBR_SLOT_MO(mo) (CONC__MUTANT(11) ? CONC_MO_RELAXED : (mo))
+
+CONC_ALG_INLINE void conc__ebr_slot_free(CONC_RAW_ATOMIC(struct conc_epoch *) *slot,
+				       struct conc_epoch *free_mark)
+{
+	/* release: publishes every write of the drop; pairs with the
+	 * acquire in conc__ebr_slot_owner */
+	conc_raw_st(slot, free_mark, CONC__EBR_SLOT_MO(CONC_MO_RELEASE));
+}
+
+CONC_ALG_INLINE struct conc_epoch *conc__ebr_slot_owner(CONC_RAW_ATOMIC(struct conc_epoch *) *slot)
+{
+	/* acquire: pairs with conc__ebr_slot_free's release */
+	return conc_raw_ld(slot, CONC__EBR_SLOT_MO(CONC_MO_ACQUIRE));
+}
+
+/*
  * Try to move E from e to e+1: read E, a cheap look over the participants
  * (all_at(ctx, e, relaxed): a pin at an older epoch that is already
  * visible fails the advance anyway, so don't pay the heavy barrier for
