@@ -127,6 +127,7 @@
 #include "internal/backoff.h"
 #include "internal/chaos.h"
 #include "internal/deque.h"
+#include "internal/epoch.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
 #include "internal/pad.h"
@@ -564,6 +565,34 @@ static void run_worker_task(conc__worker *w, conc__task t)
 	atomic_store_explicit(&w->done, d + 1, memory_order_release);
 }
 
+/* The pins a task left behind (issue 15): with nothing of the user's on
+ * the worker's stack, every pin is one it left; undo them all, so that the
+ * next task does not run pinned and the domains do not stall. */
+static COLD void unpin_left(void)
+{
+	conc__epoch_pins_restore(NULL);
+}
+
+/*
+ * A task run by worker_loop itself (not nested in another task).  busy is
+ * true exactly while it runs and drops before the task is counted done, so
+ * that after conc_pool_wait has returned (it acquires the count) active
+ * reads 0.  The pin check is a scan of the thread's 16 epoch slots.
+ */
+static void run_top_task(conc__worker *w, conc__task t)
+{
+	atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+	t.fn(t.arg);
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		unpin_left();
+	/* relaxed: a statistic; ordered before the release of done below,
+	 * which a waiter acquires. */
+	atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&w->done, memory_order_relaxed); /* own */
+	/* release: as in run_worker_task */
+	atomic_store_explicit(&w->done, d + 1, memory_order_release);
+}
+
 static void run_outside_task(conc_pool *p, conc__task t)
 {
 	struct frame f = {p, tls_frame};
@@ -703,10 +732,8 @@ static void worker_loop(conc__worker *w)
 	conc__task t;
 	for (;;) {
 		/* RUNNING */
-		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 		while (!stop_requested(w) && find_task(p, w, &t))
-			run_worker_task(w, t);
-		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
+			run_top_task(w, t);
 		if (stop_requested(w))
 			return;
 		idle_notify(p);
@@ -740,8 +767,7 @@ static void worker_loop(conc__worker *w)
 				if (conc__park_has_waiters(&p->work_park) && work_available(p))
 					wake_one(p);
 			}
-			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
-			run_worker_task(w, t);
+			run_top_task(w, t);
 			continue;
 		}
 
@@ -798,8 +824,11 @@ static void *worker_main(void *arg)
 	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
 		return NULL; /* create/grow failed: leave without a hook */
 	tls_worker = w;
-	if (p->on_start)
+	if (p->on_start) {
 		p->on_start(w->index, p->ctx);
+		if (conc__epoch_pinned_anywhere())
+			unpin_left(); /* the hook is a task for these rules */
+	}
 	/* seq_cst: the publishing write for the admin's park. */
 	atomic_fetch_add_explicit(&p->started, 1, memory_order_seq_cst);
 	conc__park_notify_all(&p->admin_park);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "testutil.h"
 
+#include "conc/epoch.h"
 #include "conc/pool.h"
 #include "internal/fault.h"
 #include "internal/pool_internal.h"
@@ -1220,6 +1222,106 @@ static void test_pool_internal_join_api(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 15: a task that returns pinned ------------------------------------ */
+
+static conc_epoch *leak_dom;
+static atomic_int leak_after; /* 1: the next task found the worker unpinned; 2: pinned */
+
+/* Pins a private domain and the global one and returns without unpinning. */
+static void leak_pins(void *arg)
+{
+	(void)arg;
+	conc_epoch_pin(leak_dom);
+	conc_epoch_pin(leak_dom); /* nested: the whole depth must go */
+	conc_epoch_pin(conc_epoch_global());
+}
+
+static void check_unpinned(void *arg)
+{
+	(void)arg;
+	bool pinned = conc_epoch_is_pinned(leak_dom) ||
+		      conc_epoch_is_pinned(conc_epoch_global());
+	atomic_store(&leak_after, pinned ? 2 : 1);
+}
+
+static void count_free(conc_epoch_node *n)
+{
+	(void)n;
+}
+
+/* The worker must not stay pinned after the task: the domain would stall,
+ * barrier would hang and destroy would say EBUSY for ever.  One worker, so
+ * the second task runs where the first left its pins. */
+static void test_pool_task_left_pinned(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	assert_int_equal(conc_epoch_create(&leak_dom), 0);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&leak_after, 0);
+	assert_int_equal(conc_pool_execute(p, leak_pins, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(conc_pool_execute(p, check_unpinned, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&leak_after), 1);
+	/* Something to wait for: barrier must advance past the worker. */
+	conc_epoch_node n;
+	conc_epoch_retire(leak_dom, &n, count_free);
+	assert_int_equal(conc_epoch_barrier(leak_dom), 0);
+	assert_int_equal(conc_epoch_barrier(conc_epoch_global()), 0);
+	assert_int_equal(conc_epoch_destroy(leak_dom), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- issue 15: the queries after wait ------------------------------------------ */
+
+static void child_task(void *arg)
+{
+	atomic_fetch_add((atomic_ulong *)arg, 1);
+}
+
+static conc_pool *kids_pool;
+
+static void parent_task(void *arg)
+{
+	for (int i = 0; i < 4; i++)
+		conc_pool_execute(kids_pool, child_task, arg);
+	atomic_fetch_add((atomic_ulong *)arg, 1);
+}
+
+/* DESIGN.md: once wait has returned and nothing else runs, queued and
+ * active read 0 - also right after tasks that executed children. */
+static void test_pool_queries_zero_after_wait(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	/* The window is a few hundred instructions wide: about 1 in 2000
+	 * rounds showed it on 2 cores before the fix. */
+	unsigned long reps = conc_test_iters(20000, 10);
+	for (unsigned threads = 1; threads <= 4; threads++) {
+		conc_pool_config cfg = {.threads = threads};
+		assert_int_equal(conc_pool_create(&kids_pool, &cfg), 0);
+		atomic_ulong ran = 0;
+		unsigned long bad_active = 0, bad_queued = 0;
+		for (unsigned long r = 0; r < reps; r++) {
+			for (unsigned i = 0; i < threads; i++)
+				assert_int_equal(conc_pool_execute(kids_pool, parent_task, &ran), 0);
+			assert_int_equal(conc_pool_wait(kids_pool), 0);
+			bad_active += conc_pool_active(kids_pool) != 0;
+			bad_queued += conc_pool_queued(kids_pool) != 0;
+		}
+		assert_int_equal(atomic_load(&ran), reps * threads * 5);
+		if (bad_active || bad_queued)
+			fail_msg("%u threads: active non-zero after wait %lu times, queued %lu times (of %lu)",
+				 threads, bad_active, bad_queued, reps);
+		assert_int_equal(conc_pool_destroy(kids_pool), 0);
+	}
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1236,6 +1338,8 @@ int main(void)
 		cmocka_unit_test(test_pool_errors),
 		cmocka_unit_test(test_pool_keeps_errno),
 		cmocka_unit_test(test_pool_queries),
+		cmocka_unit_test(test_pool_task_left_pinned),
+		cmocka_unit_test(test_pool_queries_zero_after_wait),
 		cmocka_unit_test(test_pool_max_queued),
 		cmocka_unit_test(test_pool_destroy_full_queue),
 		cmocka_unit_test(test_pool_oversubscribed),

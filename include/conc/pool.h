@@ -31,6 +31,18 @@
  * holds its worker for that long.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
+ * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
+ * balanced.  One that returns still pinned (a bug) does not pass the pin on:
+ * after every task it runs, a worker checks whether it is pinned in any
+ * domain (a scan of its 16 epoch slots) and, if so, unpins everything the
+ * task left - with nothing else on the worker's stack, every pin is the
+ * task's.  So the next task does not run pinned, the domain does not stall,
+ * conc_epoch_barrier returns and conc_epoch_destroy does not stay EBUSY.
+ * Tasks that a thread runs while it waits inside conc_join or a parallel
+ * loop are covered by that call instead (conc/parallel.h), which keeps the
+ * caller's own pins.  Limit: shared-path pins of a thread pinned in more
+ * than 16 domains at once carry no domain and cannot be undone.
+ *
  * fork().  A pool created before fork() is unusable in the child (it has no
  * worker threads there); calls on it in the child are undefined.
  * conc_pool_global() in the child creates a fresh pool.
@@ -139,11 +151,13 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
 int conc_pool_wait(conc_pool *p);
 
 /*
- * Queries: snapshots, exact only when nothing runs.
+ * Queries: snapshots, exact only when nothing runs: once conc_pool_wait has
+ * returned and no task runs or is executed, queued and active read 0.
  * conc_pool_threads - worker threads now.
  * conc_pool_queued  - tasks executed and not yet started.
  * conc_pool_active  - workers that are running tasks (not searching or
- *                     sleeping).
+ *                     sleeping); a worker counts from the start of a task
+ *                     until before the task is counted finished.
  * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
  */
 unsigned conc_pool_threads(conc_pool *p);
@@ -178,8 +192,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one
- *   of p's tasks; nothing changed).
+ * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 
