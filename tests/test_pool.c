@@ -1276,6 +1276,72 @@ static void test_pool_task_left_pinned(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 15: a pool made before fork() ------------------------------------- */
+
+static void add_one(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* In the child the parent's pool has no workers: its calls refuse at once
+ * (EPIPE) instead of accepting work that never runs, and destroy frees it
+ * without joining threads that do not exist there.  The child reports by
+ * its exit status (the step that failed); its alarm turns a hang into a
+ * signal the parent sees. */
+static void test_pool_fork_child_refuses(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_int ran = 0;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(conc_pool_execute(p, add_one, &ran), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&ran), 100);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		if (conc_pool_execute(p, add_one, &ran) != EPIPE)
+			_exit(1);
+		if (conc_pool_wait(p) != EPIPE)
+			_exit(2);
+		if (conc_pool_resize(p, 3) != EPIPE)
+			_exit(3);
+		if (conc_pool_execute(p, NULL, NULL) != EINVAL)
+			_exit(4);
+		if (conc_pool_destroy(p) != 0)
+			_exit(5);
+		if (atomic_load(&ran) != 100)
+			_exit(6);
+#if !CONC_TEST_TSAN
+		/* A pool made in the child works (TSan does not support
+		 * threads after a threaded fork). */
+		conc_pool *q;
+		if (conc_pool_create(&q, &cfg) != 0)
+			_exit(7);
+		if (conc_pool_execute(q, add_one, &ran) != 0 || conc_pool_wait(q) != 0 ||
+		    atomic_load(&ran) != 101 || conc_pool_destroy(q) != 0)
+			_exit(8);
+#endif
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("the child hung or crashed (signal %d)", WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The parent's pool is untouched. */
+	assert_int_equal(conc_pool_execute(p, add_one, &ran), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&ran), 101);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
 /* ---- issue 15: the queries after wait ------------------------------------------ */
 
 static void child_task(void *arg)
@@ -1339,6 +1405,7 @@ int main(void)
 		cmocka_unit_test(test_pool_keeps_errno),
 		cmocka_unit_test(test_pool_queries),
 		cmocka_unit_test(test_pool_task_left_pinned),
+		cmocka_unit_test(test_pool_fork_child_refuses),
 		cmocka_unit_test(test_pool_queries_zero_after_wait),
 		cmocka_unit_test(test_pool_max_queued),
 		cmocka_unit_test(test_pool_destroy_full_queue),

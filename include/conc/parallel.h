@@ -37,7 +37,9 @@
  * Pieces run on a pool worker as tasks of their own are covered by the
  * pool's check after each task (conc/pool.h).  Cost: one scan of the
  * thread's 16 epoch slots at each end of a call, plus a copy when the
- * caller is pinned.
+ * caller is pinned.  On a pool that cannot run tasks in this process (made
+ * before a fork(), or the global pool after exit began) everything runs on
+ * the calling thread.
  *
  * The split tree.  A range [lo, hi) with hi - lo > grain is split at
  *     mid = lo + (hi - lo) / 2      (rounded down)

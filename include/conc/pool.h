@@ -43,9 +43,22 @@
  * caller's own pins.  Limit: shared-path pins of a thread pinned in more
  * than 16 domains at once carry no domain and cannot be undone.
  *
- * fork().  A pool created before fork() is unusable in the child (it has no
- * worker threads there); calls on it in the child are undefined.
- * conc_pool_global() in the child creates a fresh pool.
+ * fork().  A pool created before fork() has no workers in the child, and
+ * refuses at once there: execute, wait and resize return EPIPE (and
+ * conc_join / the parallel loops on it run on the calling thread alone);
+ * conc_pool_destroy frees it without joining threads that do not exist in
+ * the child, without running the tasks that were queued in the parent,
+ * and returns 0.  conc_pool_global() in the child creates a fresh pool.
+ *
+ * exit().  The global pool's workers are stopped and joined by an atexit
+ * handler, so a program that returns from main leaves no thread of
+ * libconc's behind (valgrind, leak checkers).  It never hangs the exit:
+ * called from one of the global pool's tasks it does nothing, and a worker
+ * still inside a task (or a resize in progress) is waited for at most one
+ * second, then left running until the process ends.  From then on the
+ * global pool refuses like a pool in a fork child (EPIPE), and tasks still
+ * queued do not run; a call racing with the handler may also be accepted
+ * and never run.
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
@@ -130,7 +143,9 @@ conc_pool *conc_pool_global(void);
  * Progress: lock-free (see src/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
  * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
- *   (destroy has begun and the caller is not one of p's tasks).
+ *   (destroy has begun and the caller is not one of p's tasks; or p cannot
+ *   run tasks in this process: made before a fork(), or the global pool
+ *   after exit began - nothing queued).
  */
 int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
 
@@ -146,7 +161,8 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks).
+ * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
 
@@ -177,7 +193,8 @@ unsigned conc_pool_active(conc_pool *p);
  *   serialized with other resizes.
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
- *   EDEADLK (called from one of p's tasks); EAGAIN (a thread could not be
+ *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
+ *   this process, see execute; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
@@ -192,7 +209,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one of p's tasks; nothing changed).
+ * Returns: 0 (also in a fork child, where p is freed without running its
+ *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
+ *   pool); EDEADLK (called from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 
