@@ -1286,22 +1286,19 @@ static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
  * a task that does not return must not hold the process's exit. */
 #define EXIT_JOIN_NS 1000000000ull
 
-static void atfork_prepare(void)
-{
-	pthread_mutex_lock(&global_lock);
-}
-
-static void atfork_parent(void)
-{
-	pthread_mutex_unlock(&global_lock);
-}
-
 /* The child has one thread: the pool made before the fork has no workers
  * here; forget it (it is unusable, and leaked) so conc_pool_global() makes
- * a fresh one. */
+ * a fresh one.  No prepare handler takes global_lock: conc_pool_global
+ * holds it while it creates the pool (which takes the epoch's
+ * registry_lock), and the epoch's prepare takes registry_lock - which of
+ * the two prepare handlers ran first would depend on which was registered
+ * first, so one order could deadlock (TSan saw the inversion once
+ * conc_pool_create registered the handlers).  Instead the child
+ * re-initialises the lock: a thread that held it does not exist there, and
+ * the pool it was making is forgotten with the rest. */
 static void atfork_child(void)
 {
-	pthread_mutex_unlock(&global_lock); /* locked by atfork_prepare in this thread */
+	pthread_mutex_init(&global_lock, NULL); /* not unlock: see above */
 	atomic_store_explicit(&global_pool, NULL, memory_order_relaxed); /* one thread */
 	/* Every pool made before the fork is now of another generation:
 	 * its calls refuse (pool_usable).  relaxed: one thread. */
@@ -1353,7 +1350,7 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	pthread_atfork(NULL, NULL, atfork_child);
 	atexit(global_exit);
 }
 
