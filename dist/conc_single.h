@@ -629,9 +629,34 @@ bool conc_stack_is_empty(conc_stack *s);
  * holds its worker for that long.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
- * fork().  A pool created before fork() is unusable in the child (it has no
- * worker threads there); calls on it in the child are undefined.
- * conc_pool_global() in the child creates a fresh pool.
+ * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
+ * balanced.  One that returns still pinned (a bug) does not pass the pin on:
+ * after every task it runs, a worker checks whether it is pinned in any
+ * domain (a scan of its 16 epoch slots) and, if so, unpins everything the
+ * task left - with nothing else on the worker's stack, every pin is the
+ * task's.  So the next task does not run pinned, the domain does not stall,
+ * conc_epoch_barrier returns and conc_epoch_destroy does not stay EBUSY.
+ * Tasks that a thread runs while it waits inside conc_join or a parallel
+ * loop are covered by that call instead (conc/parallel.h), which keeps the
+ * caller's own pins.  Limit: shared-path pins of a thread pinned in more
+ * than 16 domains at once carry no domain and cannot be undone.
+ *
+ * fork().  A pool created before fork() has no workers in the child, and
+ * refuses at once there: execute, wait and resize return EPIPE (and
+ * conc_join / the parallel loops on it run on the calling thread alone);
+ * conc_pool_destroy frees it without joining threads that do not exist in
+ * the child, without running the tasks that were queued in the parent,
+ * and returns 0.  conc_pool_global() in the child creates a fresh pool.
+ *
+ * exit().  The global pool's workers are stopped and joined by an atexit
+ * handler, so a program that returns from main leaves no thread of
+ * libconc's behind (valgrind, leak checkers).  It never hangs the exit:
+ * called from one of the global pool's tasks it does nothing, and a worker
+ * still inside a task (or a resize in progress) is waited for at most one
+ * second, then left running until the process ends.  From then on the
+ * global pool refuses like a pool in a fork child (EPIPE), and tasks still
+ * queued do not run; a call racing with the handler may also be accepted
+ * and never run.
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
@@ -715,7 +740,9 @@ conc_pool *conc_pool_global(void);
  * Progress: lock-free (see src/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
  * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
- *   (destroy has begun and the caller is not one of p's tasks).
+ *   (destroy has begun and the caller is not one of p's tasks; or p cannot
+ *   run tasks in this process: made before a fork(), or the global pool
+ *   after exit began - nothing queued).
  */
 int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
 
@@ -731,16 +758,19 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks).
+ * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
 
 /*
- * Queries: snapshots, exact only when nothing runs.
+ * Queries: snapshots, exact only when nothing runs: once conc_pool_wait has
+ * returned and no task runs or is executed, queued and active read 0.
  * conc_pool_threads - worker threads now.
  * conc_pool_queued  - tasks executed and not yet started.
  * conc_pool_active  - workers that are running tasks (not searching or
- *                     sleeping).
+ *                     sleeping); a worker counts from the start of a task
+ *                     until before the task is counted finished.
  * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
  */
 unsigned conc_pool_threads(conc_pool *p);
@@ -760,7 +790,8 @@ unsigned conc_pool_active(conc_pool *p);
  *   serialized with other resizes.
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
- *   EDEADLK (called from one of p's tasks); EAGAIN (a thread could not be
+ *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
+ *   this process, see execute; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
@@ -775,8 +806,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one
- *   of p's tasks; nothing changed).
+ * Returns: 0 (also in a fork child, where p is freed without running its
+ *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
+ *   pool); EDEADLK (called from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 
@@ -853,8 +885,8 @@ typedef struct conc_thread conc_thread;
  * Ordering: everything every scoped thread did happens-before the return.
  * Progress: blocking (waits for the scoped threads).
  * Returns: 0; EINVAL (body NULL; nothing ran); otherwise the first error a
- *   conc_scope_spawn in s returned (EAGAIN or ENOMEM), after everything that
- *   did start has been joined.
+ *   conc_scope_spawn in s returned, of any kind (EINVAL for a NULL fn,
+ *   EAGAIN, ENOMEM), after everything that did start has been joined.
  */
 int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx);
 
@@ -870,7 +902,8 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx);
  * Ordering: what the caller did before the spawn happens-before fn starts.
  * Progress: blocking only in the system (thread creation, a futex wake) and
  *   on a short per-scope lock; never waits for a scoped thread.
- * Returns: 0; EINVAL (s or fn NULL); EAGAIN (no thread could be had - none
+ * Returns: 0; EINVAL (s or fn NULL; with fn NULL it counts as the scope's
+ *   error like the others); EAGAIN (no thread could be had - none
  *   was parked and creating one failed); ENOMEM (no memory for the
  *   handle).  On failure fn does not run, nothing else changes, and the
  *   scope goes on; conc_scope_run will return the first such error.
@@ -930,6 +963,20 @@ int conc_thread_join(conc_thread *t, void **result);
  * work-stealing scheduler), and sleeps only once none is found for a while.
  * So calls nest freely - inside pool tasks, inside bodies, at any depth -
  * and never deadlock, also on a pool of one thread.
+ *
+ * Epoch pins.  Bodies, identity, combine and join functions must leave
+ * their epoch pins balanced.  One that returns still pinned (a bug) does
+ * not leave the pin behind: each call notes the calling thread's pins when
+ * it starts and, if the thread is pinned anywhere when it ends, puts them
+ * back to that note - only pins made during the call are undone, the
+ * caller's own (taken before the call, at their depth) stay.  Until the
+ * call returns the thread stays pinned (a later body on it runs pinned).
+ * Pieces run on a pool worker as tasks of their own are covered by the
+ * pool's check after each task (conc/pool.h).  Cost: one scan of the
+ * thread's 16 epoch slots at each end of a call, plus a copy when the
+ * caller is pinned.  On a pool that cannot run tasks in this process (made
+ * before a fork(), or the global pool after exit began) everything runs on
+ * the calling thread.
  *
  * The split tree.  A range [lo, hi) with hi - lo > grain is split at
  *     mid = lo + (hi - lo) / 2      (rounded down)
@@ -1597,6 +1644,28 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
  * shared path alike): a thread that ran user code and comes back pinned
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
+
+/*
+ * A snapshot of the calling thread's pins, to undo the pins that user code
+ * (a pool task, a parallel body) left behind without touching the ones the
+ * thread held before (issue 15).  One entry per per-thread record and per
+ * shared-path slot: the domain and the nesting depth.
+ */
+#define CONC__EPOCH_PIN_SLOTS 16
+typedef struct conc__epoch_pins {
+	const void *domain[CONC__EPOCH_PIN_SLOTS];
+	unsigned depth[CONC__EPOCH_PIN_SLOTS];
+} conc__epoch_pins;
+
+void conc__epoch_pins_save(conc__epoch_pins *s);
+
+/* Unpin what the thread pinned since conc__epoch_pins_save(s) (s NULL: every
+ * pin): a pin deeper than in the snapshot goes back to the snapshot's depth,
+ * the outermost unpin with the release of conc_epoch_unpin.  Pins the
+ * thread dropped meanwhile are not re-taken.  Shared-path pins beyond the
+ * tracked slots (a thread pinned in more than 16 domains at once) carry no
+ * domain and cannot be undone. */
+void conc__epoch_pins_restore(const conc__epoch_pins *s);
 
 struct conc_epoch;
 struct conc_epoch_node;
@@ -3689,6 +3758,55 @@ bool conc__epoch_pinned_anywhere(void)
 		if (tls.ovfs[i].depth)
 			return true;
 	return tls.untracked > 0;
+}
+
+_Static_assert(REC_SLOTS + OVF_SLOTS == CONC__EPOCH_PIN_SLOTS,
+	       "conc__epoch_pins has one entry per record and shared-path slot");
+
+void conc__epoch_pins_save(conc__epoch_pins *s)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		s->domain[i] = rec_domain(&tls.recs[i]);
+		/* relaxed: our own word */
+		s->depth[i] = (uint32_t)rec_state(&tls.recs[i], __ATOMIC_RELAXED);
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		s->domain[REC_SLOTS + i] = tls.ovfs[i].depth ? tls.ovfs[i].domain : NULL;
+		s->depth[REC_SLOTS + i] = tls.ovfs[i].depth;
+	}
+}
+
+void conc__epoch_pins_restore(const conc__epoch_pins *s)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		rec *r = &tls.recs[i];
+		/* relaxed: our own word */
+		uint64_t st = rec_state(r, __ATOMIC_RELAXED);
+		uint32_t depth = (uint32_t)st;
+		/* A slot that now holds another domain was reused after the
+		 * snapshot: its pins are all new. */
+		uint32_t keep = s && s->domain[i] == rec_domain(r) ? s->depth[i] : 0;
+		if (depth <= keep)
+			continue;
+		if (keep)
+			/* relaxed: nested, as a nested unpin */
+			__atomic_store_n(&r->hot.state, st - (depth - keep), __ATOMIC_RELAXED);
+		else
+			conc__ebr_unpin(&r->hot.state); /* release: as the outermost unpin */
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		ovf *o = &tls.ovfs[i];
+		unsigned keep = s && s->domain[REC_SLOTS + i] == o->domain ? s->depth[REC_SLOTS + i] : 0;
+		if (o->depth <= keep)
+			continue;
+		o->depth = keep;
+		if (!keep) {
+			conc_epoch *d = o->domain;
+			o->domain = NULL;
+			/* release: as in shared_unpin */
+			atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+		}
+	}
 }
 
 static uint64_t retire_tag(conc_epoch *d)
@@ -5950,6 +6068,10 @@ unsigned conc__stack_pending(conc_stack *s)
 #define inj_block conc__pool__inj_block
 #define frame conc__pool__frame
 #define tls_worker conc__pool__tls_worker
+#define pool_gen conc__pool__pool_gen
+#define global_once conc__pool__global_once
+#define global_setup conc__pool__global_setup
+#define pool_usable conc__pool__pool_usable
 #define tls_frame conc__pool__tls_frame
 #define tls_rng conc__pool__tls_rng
 #define next_rand conc__pool__next_rand
@@ -5969,6 +6091,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #define find_shared_task conc__pool__find_shared_task
 #define find_task conc__pool__find_task
 #define run_worker_task conc__pool__run_worker_task
+#define unpin_left conc__pool__unpin_left
+#define run_top_task conc__pool__run_top_task
 #define run_outside_task conc__pool__run_outside_task
 #define all_done conc__pool__all_done
 #define work_available conc__pool__work_available
@@ -5990,11 +6114,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #define wait_idle conc__pool__wait_idle
 #define global_pool conc__pool__global_pool
 #define global_lock conc__pool__global_lock
-#define global_once conc__pool__global_once
-#define atfork_prepare conc__pool__atfork_prepare
-#define atfork_parent conc__pool__atfork_parent
 #define atfork_child conc__pool__atfork_child
-#define global_setup conc__pool__global_setup
+#define global_exit conc__pool__global_exit
 #define env_threads conc__pool__env_threads
 /*
  * pool.c - the thread pool: work-stealing workers, an injector, parking.
@@ -6105,6 +6226,23 @@ unsigned conc__stack_pending(conc_stack *s)
  *   on wait_park until it does).
  *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
+ *
+ * Fork and exit (state list, p->gen against the process's pool_gen).
+ *   USABLE (equal) -> FOREIGN: a fork; the child's atfork handler bumps
+ *     pool_gen, so every pool made before it differs.  In the child the
+ *     pool has no workers: execute, wait and resize refuse (EPIPE), the
+ *     internal push of conc_join fails (its caller runs the job itself),
+ *     and destroy frees the memory without joining.  One load of p->gen
+ *     (the line of max_queued, which execute reads anyway) and one of
+ *     pool_gen on the outside execute path; none on a worker's.
+ *   USABLE -> GONE: the global pool at exit (global_exit): GEN_GONE is
+ *     stored, then the workers are stopped and joined with a deadline.
+ *
+ * Pins left by a task (issue 15).  worker_loop runs each task through
+ *   run_top_task, which afterwards scans the thread's epoch slots and
+ *   unpins what is left (nothing of the user's is on the stack there).
+ *   Tasks run nested (conc__pool_run / run_one, from conc_join and the
+ *   loops) are left to the guard of that call (src/parallel.c).
  */
 
 
@@ -6175,6 +6313,11 @@ struct conc_pool {
 	atomic_uint nrec; /* records 0..nrec-1 exist */
 	conc_epoch *ebr;  /* retires grown deque buffers */
 	size_t max_queued;
+	/* The process generation the pool was made in (pool_gen), or
+	 * GEN_GONE once the exit handler stopped the global pool's workers:
+	 * when it differs from pool_gen the pool has no workers here.
+	 * Relaxed: see pool_usable. */
+	atomic_uint gen;
 	size_t stack_size;
 	void (*on_start)(unsigned, void *);
 	void (*on_stop)(unsigned, void *);
@@ -6193,6 +6336,26 @@ struct frame {
 	struct frame *prev;
 };
 static _Thread_local conc__worker *tls_worker TLS_IE;
+
+/* fork() and exit (the state list at the top): the process generation,
+ * bumped in every fork child; a pool runs tasks only in the generation it
+ * was made in.  GEN_GONE: the global pool after the exit handler. */
+#define GEN_GONE UINT_MAX
+static atomic_uint pool_gen;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static void global_setup(void);
+
+/* Whether p has workers in this process (false in a fork child, and for
+ * the global pool once exit has begun).  relaxed (both): pool_gen changes
+ * only in the child's atfork handler, while the child has one thread, so
+ * every later reader in that process is ordered after it (thread creation);
+ * p->gen changes only in the exit handler, and a call racing with exit may
+ * be accepted or refused (documented in conc/pool.h). */
+static inline bool pool_usable(conc_pool *p)
+{
+	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
+	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
+}
 static _Thread_local struct frame *tls_frame TLS_IE;
 static _Thread_local uint64_t tls_rng TLS_IE;
 
@@ -6539,6 +6702,34 @@ static void run_worker_task(conc__worker *w, conc__task t)
 	atomic_store_explicit(&w->done, d + 1, memory_order_release);
 }
 
+/* The pins a task left behind (issue 15): with nothing of the user's on
+ * the worker's stack, every pin is one it left; undo them all, so that the
+ * next task does not run pinned and the domains do not stall. */
+static COLD void unpin_left(void)
+{
+	conc__epoch_pins_restore(NULL);
+}
+
+/*
+ * A task run by worker_loop itself (not nested in another task).  busy is
+ * true exactly while it runs and drops before the task is counted done, so
+ * that after conc_pool_wait has returned (it acquires the count) active
+ * reads 0.  The pin check is a scan of the thread's 16 epoch slots.
+ */
+static void run_top_task(conc__worker *w, conc__task t)
+{
+	atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+	t.fn(t.arg);
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		unpin_left();
+	/* relaxed: a statistic; ordered before the release of done below,
+	 * which a waiter acquires. */
+	atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&w->done, memory_order_relaxed); /* own */
+	/* release: as in run_worker_task */
+	atomic_store_explicit(&w->done, d + 1, memory_order_release);
+}
+
 static void run_outside_task(conc_pool *p, conc__task t)
 {
 	struct frame f = {p, tls_frame};
@@ -6654,6 +6845,8 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
 {
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE; /* the caller runs it itself */
 	return inj_push(p, fn, arg, true);
 }
 
@@ -6678,10 +6871,8 @@ static void worker_loop(conc__worker *w)
 	conc__task t;
 	for (;;) {
 		/* RUNNING */
-		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 		while (!stop_requested(w) && find_task(p, w, &t))
-			run_worker_task(w, t);
-		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
+			run_top_task(w, t);
 		if (stop_requested(w))
 			return;
 		idle_notify(p);
@@ -6715,8 +6906,7 @@ static void worker_loop(conc__worker *w)
 				if (conc__park_has_waiters(&p->work_park) && work_available(p))
 					wake_one(p);
 			}
-			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
-			run_worker_task(w, t);
+			run_top_task(w, t);
 			continue;
 		}
 
@@ -6773,8 +6963,11 @@ static void *worker_main(void *arg)
 	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
 		return NULL; /* create/grow failed: leave without a hook */
 	tls_worker = w;
-	if (p->on_start)
+	if (p->on_start) {
 		p->on_start(w->index, p->ctx);
+		if (conc__epoch_pinned_anywhere())
+			unpin_left(); /* the hook is a task for these rules */
+	}
 	/* seq_cst: the publishing write for the admin's park. */
 	atomic_fetch_add_explicit(&p->started, 1, memory_order_seq_cst);
 	conc__park_notify_all(&p->admin_park);
@@ -6970,6 +7163,9 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	p->ctx = cfg->ctx;
 	snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : "conc-pool");
 	pthread_mutex_init(&p->admin, NULL);
+	/* The atfork and exit handlers, for every pool. */
+	pthread_once(&global_once, global_setup);
+	atomic_init(&p->gen, atomic_load_explicit(&pool_gen, memory_order_relaxed)); /* see pool_usable */
 	int err = conc_epoch_create(&p->ebr);
 	if (err) {
 		p->ebr = NULL;
@@ -7032,6 +7228,8 @@ static COLD int wait_for_room_locked(conc_pool *p)
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 						      void *arg)
 {
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE; /* no worker would ever run it */
 	bool inside = tls_frame && in_frames(p);
 	if (p->max_queued && !inside) {
 		int err = wait_for_room(p);
@@ -7077,6 +7275,8 @@ int conc_pool_wait(conc_pool *p)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p))
+		return EPIPE;
 	wait_idle(p);
 	return 0;
 }
@@ -7120,6 +7320,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p))
+		return EPIPE;
 	pthread_mutex_lock(&p->admin);
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
@@ -7139,6 +7341,13 @@ int conc_pool_destroy(conc_pool *p)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p)) {
+		/* A fork child: the workers do not exist here, nor does anybody
+		 * who could hold the admin lock or run a task; tasks queued
+		 * in the parent are not run (they are the parent's). */
+		free_pool(p);
+		return 0;
+	}
 	pthread_mutex_lock(&p->admin);
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
@@ -7165,32 +7374,78 @@ int conc_pool_destroy(conc_pool *p)
 
 static _Atomic(conc_pool *) global_pool;
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static void atfork_prepare(void)
-{
-	pthread_mutex_lock(&global_lock);
-}
-
-static void atfork_parent(void)
-{
-	pthread_mutex_unlock(&global_lock);
-}
+/* How long the exit handler waits for the global pool's workers (and for
+ * a resize in progress) before it leaves the rest running: a worker inside
+ * a task that does not return must not hold the process's exit. */
+#define EXIT_JOIN_NS 1000000000ull
 
 /* The child has one thread: the pool made before the fork has no workers
  * here; forget it (it is unusable, and leaked) so conc_pool_global() makes
- * a fresh one. */
+ * a fresh one.  No prepare handler takes global_lock: conc_pool_global
+ * holds it while it creates the pool (which takes the epoch's
+ * registry_lock), and the epoch's prepare takes registry_lock - which of
+ * the two prepare handlers ran first would depend on which was registered
+ * first, so one order could deadlock (TSan saw the inversion once
+ * conc_pool_create registered the handlers).  Instead the child
+ * re-initialises the lock: a thread that held it does not exist there, and
+ * the pool it was making is forgotten with the rest. */
 static void atfork_child(void)
 {
-	pthread_mutex_unlock(&global_lock); /* locked by atfork_prepare in this thread */
+	pthread_mutex_init(&global_lock, NULL); /* not unlock: see above */
 	atomic_store_explicit(&global_pool, NULL, memory_order_relaxed); /* one thread */
+	/* Every pool made before the fork is now of another generation:
+	 * its calls refuse (pool_usable).  relaxed: one thread. */
+	unsigned g = atomic_load_explicit(&pool_gen, memory_order_relaxed) + 1;
+	atomic_store_explicit(&pool_gen, g == GEN_GONE ? 0 : g, memory_order_relaxed);
 	tls_worker = NULL;
 	tls_frame = NULL;
 }
 
+/*
+ * At exit: stop the global pool's workers and join them, so that a program
+ * ends with no thread of ours left (valgrind's leak check, sanitizers).  It
+ * must never hang nor abort:
+ *   - exit() from one of its tasks (on a worker, or an outside thread
+ *     running one while it helps): nothing is done - a worker cannot join
+ *     itself, and the others may be waiting for this very task;
+ *   - a worker inside a task that does not return, or a resize that does
+ *     not end: waited for at most EXIT_JOIN_NS, then left running (the
+ *     process ends it, as before this handler existed);
+ *   - a fork child: the parent's pool was forgotten (atfork_child); a pool
+ *     the child made is its own and is joined.
+ * From the store of GEN_GONE on, the pool's calls refuse (EPIPE) and a
+ * conc_join / parallel loop on it runs on its caller alone; the pool is
+ * never freed (other threads may still hold it).
+ */
+static void global_exit(void)
+{
+	/* acquire: pairs with the release store in conc_pool_global. */
+	conc_pool *p = atomic_load_explicit(&global_pool, memory_order_acquire);
+	if (!p || !pool_usable(p) || conc__pool_in_task(p))
+		return;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl); /* the clock of the timed calls below */
+	uint64_t ns = (uint64_t)dl.tv_nsec + EXIT_JOIN_NS;
+	dl.tv_sec += (time_t)(ns / 1000000000u);
+	dl.tv_nsec = (long)(ns % 1000000000u);
+	if (pthread_mutex_timedlock(&p->admin, &dl) != 0)
+		return;
+	atomic_store_explicit(&p->gen, GEN_GONE, memory_order_relaxed); /* see pool_usable */
+	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
+	for (unsigned i = 0; i < n; i++)
+		/* seq_cst: the publishing write for work_park (stop_workers) */
+		atomic_store_explicit(&rec_at(p, i)->stop, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->work_park);
+	for (unsigned i = 0; i < n; i++)
+		pthread_timedjoin_np(rec_at(p, i)->thread, NULL, &dl); /* late: left running */
+	pthread_mutex_unlock(&p->admin);
+}
+
 static void global_setup(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	pthread_atfork(NULL, NULL, atfork_child);
+	atexit(global_exit);
 }
 
 /* CONC_NUM_THREADS when it is a plain decimal from 1 to 1024, else 0. */
@@ -7236,6 +7491,10 @@ conc_pool *conc_pool_global(void)
 #undef inj_block
 #undef frame
 #undef tls_worker
+#undef pool_gen
+#undef global_once
+#undef global_setup
+#undef pool_usable
 #undef tls_frame
 #undef tls_rng
 #undef next_rand
@@ -7255,6 +7514,8 @@ conc_pool *conc_pool_global(void)
 #undef find_shared_task
 #undef find_task
 #undef run_worker_task
+#undef unpin_left
+#undef run_top_task
 #undef run_outside_task
 #undef all_done
 #undef work_available
@@ -7276,11 +7537,8 @@ conc_pool *conc_pool_global(void)
 #undef wait_idle
 #undef global_pool
 #undef global_lock
-#undef global_once
-#undef atfork_prepare
-#undef atfork_parent
 #undef atfork_child
-#undef global_setup
+#undef global_exit
 #undef env_threads
 #undef INJ_CAP
 #undef INJ_LAP
@@ -7294,6 +7552,8 @@ conc_pool *conc_pool_global(void)
 #undef TLS_IE
 #undef COLD
 #undef NOINLINE
+#undef GEN_GONE
+#undef EXIT_JOIN_NS
 
 /* ==== src/scope.c ======================================================= */
 /* file-local names of src/scope.c, made unique in this unit */
@@ -7858,8 +8118,12 @@ static void note_error(conc_scope *s, int err)
 int conc_scope_spawn(conc_scope *s, void *(*fn)(conc_scope *s, void *arg),
 		     void *arg, conc_thread **handle)
 {
-	if (!s || !fn)
+	if (!s)
 		return EINVAL;
+	if (!fn) {
+		note_error(s, EINVAL); /* a spawn error like any other (DESIGN.md) */
+		return EINVAL;
+	}
 	conc_thread *h;
 	int err = handle_alloc(s, &h);
 	if (err) {
@@ -8030,6 +8294,9 @@ unsigned long conc__scope_threads_created(void)
 #define RUN_STOLEN conc__parallel__RUN_STOLEN
 #define ticket conc__parallel__ticket
 #define job conc__parallel__job
+#define pin_guard conc__parallel__pin_guard
+#define pin_guard_enter conc__parallel__pin_guard_enter
+#define pin_guard_leave conc__parallel__pin_guard_leave
 #define job_entry conc__parallel__job_entry
 #define job_entry_popped conc__parallel__job_entry_popped
 #define ticket_put conc__parallel__ticket_put
@@ -8156,6 +8423,36 @@ struct ticket {
 	_Atomic(struct job *) job; /* NULL once claimed */
 	atomic_int refs;           /* the owner and the injector entry */
 };
+
+/* ---- pins left by user code ------------------------------------------------- */
+
+/*
+ * Issue 15: a body (or a join function) that returns still pinned must not
+ * leave the calling thread pinned after the call, nor undo what the caller
+ * held before it.  Each entry point takes a note of the caller's pins and,
+ * if the thread is pinned anywhere when the call ends, puts them back to
+ * that note: only the pins made during the call go.  Pieces run by other
+ * threads: a worker's top-level task is checked by the pool (src/pool.c);
+ * a piece nested in another call's wait is covered by that call's guard.
+ * Not pinned at the entry (the common case): one scan at each end, no copy.
+ */
+struct pin_guard {
+	bool pinned;
+	conc__epoch_pins snap;
+};
+
+static inline void pin_guard_enter(struct pin_guard *g)
+{
+	g->pinned = conc__epoch_pinned_anywhere();
+	if (conc__unlikely(g->pinned))
+		conc__epoch_pins_save(&g->snap);
+}
+
+static inline void pin_guard_leave(struct pin_guard *g)
+{
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		conc__epoch_pins_restore(g->pinned ? &g->snap : NULL);
+}
 
 /* ---- join ------------------------------------------------------------------ */
 
@@ -8314,16 +8611,19 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 		return EINVAL;
 	if (!p)
 		p = conc_pool_global();
+	struct pin_guard g;
+	pin_guard_enter(&g);
 	struct user_job u = {.fn = b, .ctx = bctx};
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);
-		return 0;
+	} else {
+		a(actx);
+		job_join(p, w, &u.j);
 	}
-	a(actx);
-	job_join(p, w, &u.j);
+	pin_guard_leave(&g);
 	return 0;
 }
 
@@ -8585,17 +8885,24 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 	if (begin == end)
 		return 0;
 	size_t n = end - begin;
-	if (n <= grain_for(n, grain))
-		return body(begin, end, ctx); /* one piece: no pool needed */
-	struct loop l;
-	loop_init(&l, p, n, grain, ctx);
-	l.body = body;
-	if (loop_pool(&l, p))
-		for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
-	else
-		for_inline(&l, begin, end);
-	/* relaxed: every store to stop happened-before (the joins). */
-	return atomic_load_explicit(&l.stop, memory_order_relaxed);
+	struct pin_guard g;
+	pin_guard_enter(&g);
+	int r;
+	if (n <= grain_for(n, grain)) {
+		r = body(begin, end, ctx); /* one piece: no pool needed */
+	} else {
+		struct loop l;
+		loop_init(&l, p, n, grain, ctx);
+		l.body = body;
+		if (loop_pool(&l, p))
+			for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
+		else
+			for_inline(&l, begin, end);
+		/* relaxed: every store to stop happened-before (the joins). */
+		r = atomic_load_explicit(&l.stop, memory_order_relaxed);
+	}
+	pin_guard_leave(&g);
+	return r;
 }
 
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
@@ -8632,6 +8939,8 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		acc = block;
 		slots = d ? block + l.stride : NULL;
 	}
+	struct pin_guard g;
+	pin_guard_enter(&g);
 	if (n == 0) {
 		identity(acc, ctx);
 	} else if (n <= l.grain) {
@@ -8641,6 +8950,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	} else {
 		red_inline(&l, begin, end, acc, slots);
 	}
+	pin_guard_leave(&g);
 	/* relaxed: every store to stop happened-before (the joins). */
 	int r = atomic_load_explicit(&l.stop, memory_order_relaxed);
 	if (r == 0)
@@ -8658,6 +8968,9 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef RUN_STOLEN
 #undef ticket
 #undef job
+#undef pin_guard
+#undef pin_guard_enter
+#undef pin_guard_leave
 #undef job_entry
 #undef job_entry_popped
 #undef ticket_put

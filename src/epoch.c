@@ -1074,6 +1074,55 @@ static void retire_check(conc_epoch *d, rec *r)
 	collect_orphans(d);
 }
 
+_Static_assert(REC_SLOTS + OVF_SLOTS == CONC__EPOCH_PIN_SLOTS,
+	       "conc__epoch_pins has one entry per record and shared-path slot");
+
+void conc__epoch_pins_save(conc__epoch_pins *s)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		s->domain[i] = rec_domain(&tls.recs[i]);
+		/* relaxed: our own word */
+		s->depth[i] = (uint32_t)rec_state(&tls.recs[i], __ATOMIC_RELAXED);
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		s->domain[REC_SLOTS + i] = tls.ovfs[i].depth ? tls.ovfs[i].domain : NULL;
+		s->depth[REC_SLOTS + i] = tls.ovfs[i].depth;
+	}
+}
+
+void conc__epoch_pins_restore(const conc__epoch_pins *s)
+{
+	for (unsigned i = 0; i < REC_SLOTS; i++) {
+		rec *r = &tls.recs[i];
+		/* relaxed: our own word */
+		uint64_t st = rec_state(r, __ATOMIC_RELAXED);
+		uint32_t depth = (uint32_t)st;
+		/* A slot that now holds another domain was reused after the
+		 * snapshot: its pins are all new. */
+		uint32_t keep = s && s->domain[i] == rec_domain(r) ? s->depth[i] : 0;
+		if (depth <= keep)
+			continue;
+		if (keep)
+			/* relaxed: nested, as a nested unpin */
+			__atomic_store_n(&r->hot.state, st - (depth - keep), __ATOMIC_RELAXED);
+		else
+			conc__ebr_unpin(&r->hot.state); /* release: as the outermost unpin */
+	}
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		ovf *o = &tls.ovfs[i];
+		unsigned keep = s && s->domain[REC_SLOTS + i] == o->domain ? s->depth[REC_SLOTS + i] : 0;
+		if (o->depth <= keep)
+			continue;
+		o->depth = keep;
+		if (!keep) {
+			conc_epoch *d = o->domain;
+			o->domain = NULL;
+			/* release: as in shared_unpin */
+			atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+		}
+	}
+}
+
 static uint64_t retire_tag(conc_epoch *d)
 {
 	/* The tag is read after the caller's unlink; in fence mode a seq_cst

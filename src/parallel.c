@@ -79,6 +79,7 @@
 #include "conc/pool.h"
 #include "internal/arch.h"
 #include "internal/backoff.h"
+#include "internal/epoch.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
 #include "internal/park.h"
@@ -112,6 +113,36 @@ struct ticket {
 	_Atomic(struct job *) job; /* NULL once claimed */
 	atomic_int refs;           /* the owner and the injector entry */
 };
+
+/* ---- pins left by user code ------------------------------------------------- */
+
+/*
+ * Issue 15: a body (or a join function) that returns still pinned must not
+ * leave the calling thread pinned after the call, nor undo what the caller
+ * held before it.  Each entry point takes a note of the caller's pins and,
+ * if the thread is pinned anywhere when the call ends, puts them back to
+ * that note: only the pins made during the call go.  Pieces run by other
+ * threads: a worker's top-level task is checked by the pool (src/pool.c);
+ * a piece nested in another call's wait is covered by that call's guard.
+ * Not pinned at the entry (the common case): one scan at each end, no copy.
+ */
+struct pin_guard {
+	bool pinned;
+	conc__epoch_pins snap;
+};
+
+static inline void pin_guard_enter(struct pin_guard *g)
+{
+	g->pinned = conc__epoch_pinned_anywhere();
+	if (conc__unlikely(g->pinned))
+		conc__epoch_pins_save(&g->snap);
+}
+
+static inline void pin_guard_leave(struct pin_guard *g)
+{
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		conc__epoch_pins_restore(g->pinned ? &g->snap : NULL);
+}
 
 /* ---- join ------------------------------------------------------------------ */
 
@@ -270,16 +301,19 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 		return EINVAL;
 	if (!p)
 		p = conc_pool_global();
+	struct pin_guard g;
+	pin_guard_enter(&g);
 	struct user_job u = {.fn = b, .ctx = bctx};
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);
-		return 0;
+	} else {
+		a(actx);
+		job_join(p, w, &u.j);
 	}
-	a(actx);
-	job_join(p, w, &u.j);
+	pin_guard_leave(&g);
 	return 0;
 }
 
@@ -541,17 +575,24 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 	if (begin == end)
 		return 0;
 	size_t n = end - begin;
-	if (n <= grain_for(n, grain))
-		return body(begin, end, ctx); /* one piece: no pool needed */
-	struct loop l;
-	loop_init(&l, p, n, grain, ctx);
-	l.body = body;
-	if (loop_pool(&l, p))
-		for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
-	else
-		for_inline(&l, begin, end);
-	/* relaxed: every store to stop happened-before (the joins). */
-	return atomic_load_explicit(&l.stop, memory_order_relaxed);
+	struct pin_guard g;
+	pin_guard_enter(&g);
+	int r;
+	if (n <= grain_for(n, grain)) {
+		r = body(begin, end, ctx); /* one piece: no pool needed */
+	} else {
+		struct loop l;
+		loop_init(&l, p, n, grain, ctx);
+		l.body = body;
+		if (loop_pool(&l, p))
+			for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
+		else
+			for_inline(&l, begin, end);
+		/* relaxed: every store to stop happened-before (the joins). */
+		r = atomic_load_explicit(&l.stop, memory_order_relaxed);
+	}
+	pin_guard_leave(&g);
+	return r;
 }
 
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
@@ -588,6 +629,8 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		acc = block;
 		slots = d ? block + l.stride : NULL;
 	}
+	struct pin_guard g;
+	pin_guard_enter(&g);
 	if (n == 0) {
 		identity(acc, ctx);
 	} else if (n <= l.grain) {
@@ -597,6 +640,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	} else {
 		red_inline(&l, begin, end, acc, slots);
 	}
+	pin_guard_leave(&g);
 	/* relaxed: every store to stop happened-before (the joins). */
 	int r = atomic_load_explicit(&l.stop, memory_order_relaxed);
 	if (r == 0)

@@ -107,6 +107,23 @@
  *   on wait_park until it does).
  *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
+ *
+ * Fork and exit (state list, p->gen against the process's pool_gen).
+ *   USABLE (equal) -> FOREIGN: a fork; the child's atfork handler bumps
+ *     pool_gen, so every pool made before it differs.  In the child the
+ *     pool has no workers: execute, wait and resize refuse (EPIPE), the
+ *     internal push of conc_join fails (its caller runs the job itself),
+ *     and destroy frees the memory without joining.  One load of p->gen
+ *     (the line of max_queued, which execute reads anyway) and one of
+ *     pool_gen on the outside execute path; none on a worker's.
+ *   USABLE -> GONE: the global pool at exit (global_exit): GEN_GONE is
+ *     stored, then the workers are stopped and joined with a deadline.
+ *
+ * Pins left by a task (issue 15).  worker_loop runs each task through
+ *   run_top_task, which afterwards scans the thread's epoch slots and
+ *   unpins what is left (nothing of the user's is on the stack there).
+ *   Tasks run nested (conc__pool_run / run_one, from conc_join and the
+ *   loops) are left to the guard of that call (src/parallel.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -119,6 +136,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conc/epoch.h"
@@ -127,6 +145,7 @@
 #include "internal/backoff.h"
 #include "internal/chaos.h"
 #include "internal/deque.h"
+#include "internal/epoch.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
 #include "internal/pad.h"
@@ -200,6 +219,11 @@ struct conc_pool {
 	atomic_uint nrec; /* records 0..nrec-1 exist */
 	conc_epoch *ebr;  /* retires grown deque buffers */
 	size_t max_queued;
+	/* The process generation the pool was made in (pool_gen), or
+	 * GEN_GONE once the exit handler stopped the global pool's workers:
+	 * when it differs from pool_gen the pool has no workers here.
+	 * Relaxed: see pool_usable. */
+	atomic_uint gen;
 	size_t stack_size;
 	void (*on_start)(unsigned, void *);
 	void (*on_stop)(unsigned, void *);
@@ -218,6 +242,26 @@ struct frame {
 	struct frame *prev;
 };
 static _Thread_local conc__worker *tls_worker TLS_IE;
+
+/* fork() and exit (the state list at the top): the process generation,
+ * bumped in every fork child; a pool runs tasks only in the generation it
+ * was made in.  GEN_GONE: the global pool after the exit handler. */
+#define GEN_GONE UINT_MAX
+static atomic_uint pool_gen;
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static void global_setup(void);
+
+/* Whether p has workers in this process (false in a fork child, and for
+ * the global pool once exit has begun).  relaxed (both): pool_gen changes
+ * only in the child's atfork handler, while the child has one thread, so
+ * every later reader in that process is ordered after it (thread creation);
+ * p->gen changes only in the exit handler, and a call racing with exit may
+ * be accepted or refused (documented in conc/pool.h). */
+static inline bool pool_usable(conc_pool *p)
+{
+	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
+	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
+}
 static _Thread_local struct frame *tls_frame TLS_IE;
 static _Thread_local uint64_t tls_rng TLS_IE;
 
@@ -564,6 +608,34 @@ static void run_worker_task(conc__worker *w, conc__task t)
 	atomic_store_explicit(&w->done, d + 1, memory_order_release);
 }
 
+/* The pins a task left behind (issue 15): with nothing of the user's on
+ * the worker's stack, every pin is one it left; undo them all, so that the
+ * next task does not run pinned and the domains do not stall. */
+static COLD void unpin_left(void)
+{
+	conc__epoch_pins_restore(NULL);
+}
+
+/*
+ * A task run by worker_loop itself (not nested in another task).  busy is
+ * true exactly while it runs and drops before the task is counted done, so
+ * that after conc_pool_wait has returned (it acquires the count) active
+ * reads 0.  The pin check is a scan of the thread's 16 epoch slots.
+ */
+static void run_top_task(conc__worker *w, conc__task t)
+{
+	atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
+	t.fn(t.arg);
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		unpin_left();
+	/* relaxed: a statistic; ordered before the release of done below,
+	 * which a waiter acquires. */
+	atomic_store_explicit(&w->busy, false, memory_order_relaxed);
+	uint64_t d = atomic_load_explicit(&w->done, memory_order_relaxed); /* own */
+	/* release: as in run_worker_task */
+	atomic_store_explicit(&w->done, d + 1, memory_order_release);
+}
+
 static void run_outside_task(conc_pool *p, conc__task t)
 {
 	struct frame f = {p, tls_frame};
@@ -679,6 +751,8 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
 {
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE; /* the caller runs it itself */
 	return inj_push(p, fn, arg, true);
 }
 
@@ -703,10 +777,8 @@ static void worker_loop(conc__worker *w)
 	conc__task t;
 	for (;;) {
 		/* RUNNING */
-		atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
 		while (!stop_requested(w) && find_task(p, w, &t))
-			run_worker_task(w, t);
-		atomic_store_explicit(&w->busy, false, memory_order_relaxed); /* a statistic */
+			run_top_task(w, t);
 		if (stop_requested(w))
 			return;
 		idle_notify(p);
@@ -740,8 +812,7 @@ static void worker_loop(conc__worker *w)
 				if (conc__park_has_waiters(&p->work_park) && work_available(p))
 					wake_one(p);
 			}
-			atomic_store_explicit(&w->busy, true, memory_order_relaxed); /* a statistic */
-			run_worker_task(w, t);
+			run_top_task(w, t);
 			continue;
 		}
 
@@ -798,8 +869,11 @@ static void *worker_main(void *arg)
 	if (atomic_load_explicit(&w->launch, memory_order_relaxed) == 2) /* read acquire above */
 		return NULL; /* create/grow failed: leave without a hook */
 	tls_worker = w;
-	if (p->on_start)
+	if (p->on_start) {
 		p->on_start(w->index, p->ctx);
+		if (conc__epoch_pinned_anywhere())
+			unpin_left(); /* the hook is a task for these rules */
+	}
 	/* seq_cst: the publishing write for the admin's park. */
 	atomic_fetch_add_explicit(&p->started, 1, memory_order_seq_cst);
 	conc__park_notify_all(&p->admin_park);
@@ -995,6 +1069,9 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	p->ctx = cfg->ctx;
 	snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : "conc-pool");
 	pthread_mutex_init(&p->admin, NULL);
+	/* The atfork and exit handlers, for every pool. */
+	pthread_once(&global_once, global_setup);
+	atomic_init(&p->gen, atomic_load_explicit(&pool_gen, memory_order_relaxed)); /* see pool_usable */
 	int err = conc_epoch_create(&p->ebr);
 	if (err) {
 		p->ebr = NULL;
@@ -1057,6 +1134,8 @@ static COLD int wait_for_room_locked(conc_pool *p)
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 						      void *arg)
 {
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE; /* no worker would ever run it */
 	bool inside = tls_frame && in_frames(p);
 	if (p->max_queued && !inside) {
 		int err = wait_for_room(p);
@@ -1102,6 +1181,8 @@ int conc_pool_wait(conc_pool *p)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p))
+		return EPIPE;
 	wait_idle(p);
 	return 0;
 }
@@ -1145,6 +1226,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p))
+		return EPIPE;
 	pthread_mutex_lock(&p->admin);
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
@@ -1164,6 +1247,13 @@ int conc_pool_destroy(conc_pool *p)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
+	if (!pool_usable(p)) {
+		/* A fork child: the workers do not exist here, nor does anybody
+		 * who could hold the admin lock or run a task; tasks queued
+		 * in the parent are not run (they are the parent's). */
+		free_pool(p);
+		return 0;
+	}
 	pthread_mutex_lock(&p->admin);
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
@@ -1190,32 +1280,78 @@ int conc_pool_destroy(conc_pool *p)
 
 static _Atomic(conc_pool *) global_pool;
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 
-static void atfork_prepare(void)
-{
-	pthread_mutex_lock(&global_lock);
-}
-
-static void atfork_parent(void)
-{
-	pthread_mutex_unlock(&global_lock);
-}
+/* How long the exit handler waits for the global pool's workers (and for
+ * a resize in progress) before it leaves the rest running: a worker inside
+ * a task that does not return must not hold the process's exit. */
+#define EXIT_JOIN_NS 1000000000ull
 
 /* The child has one thread: the pool made before the fork has no workers
  * here; forget it (it is unusable, and leaked) so conc_pool_global() makes
- * a fresh one. */
+ * a fresh one.  No prepare handler takes global_lock: conc_pool_global
+ * holds it while it creates the pool (which takes the epoch's
+ * registry_lock), and the epoch's prepare takes registry_lock - which of
+ * the two prepare handlers ran first would depend on which was registered
+ * first, so one order could deadlock (TSan saw the inversion once
+ * conc_pool_create registered the handlers).  Instead the child
+ * re-initialises the lock: a thread that held it does not exist there, and
+ * the pool it was making is forgotten with the rest. */
 static void atfork_child(void)
 {
-	pthread_mutex_unlock(&global_lock); /* locked by atfork_prepare in this thread */
+	pthread_mutex_init(&global_lock, NULL); /* not unlock: see above */
 	atomic_store_explicit(&global_pool, NULL, memory_order_relaxed); /* one thread */
+	/* Every pool made before the fork is now of another generation:
+	 * its calls refuse (pool_usable).  relaxed: one thread. */
+	unsigned g = atomic_load_explicit(&pool_gen, memory_order_relaxed) + 1;
+	atomic_store_explicit(&pool_gen, g == GEN_GONE ? 0 : g, memory_order_relaxed);
 	tls_worker = NULL;
 	tls_frame = NULL;
 }
 
+/*
+ * At exit: stop the global pool's workers and join them, so that a program
+ * ends with no thread of ours left (valgrind's leak check, sanitizers).  It
+ * must never hang nor abort:
+ *   - exit() from one of its tasks (on a worker, or an outside thread
+ *     running one while it helps): nothing is done - a worker cannot join
+ *     itself, and the others may be waiting for this very task;
+ *   - a worker inside a task that does not return, or a resize that does
+ *     not end: waited for at most EXIT_JOIN_NS, then left running (the
+ *     process ends it, as before this handler existed);
+ *   - a fork child: the parent's pool was forgotten (atfork_child); a pool
+ *     the child made is its own and is joined.
+ * From the store of GEN_GONE on, the pool's calls refuse (EPIPE) and a
+ * conc_join / parallel loop on it runs on its caller alone; the pool is
+ * never freed (other threads may still hold it).
+ */
+static void global_exit(void)
+{
+	/* acquire: pairs with the release store in conc_pool_global. */
+	conc_pool *p = atomic_load_explicit(&global_pool, memory_order_acquire);
+	if (!p || !pool_usable(p) || conc__pool_in_task(p))
+		return;
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl); /* the clock of the timed calls below */
+	uint64_t ns = (uint64_t)dl.tv_nsec + EXIT_JOIN_NS;
+	dl.tv_sec += (time_t)(ns / 1000000000u);
+	dl.tv_nsec = (long)(ns % 1000000000u);
+	if (pthread_mutex_timedlock(&p->admin, &dl) != 0)
+		return;
+	atomic_store_explicit(&p->gen, GEN_GONE, memory_order_relaxed); /* see pool_usable */
+	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
+	for (unsigned i = 0; i < n; i++)
+		/* seq_cst: the publishing write for work_park (stop_workers) */
+		atomic_store_explicit(&rec_at(p, i)->stop, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->work_park);
+	for (unsigned i = 0; i < n; i++)
+		pthread_timedjoin_np(rec_at(p, i)->thread, NULL, &dl); /* late: left running */
+	pthread_mutex_unlock(&p->admin);
+}
+
 static void global_setup(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	pthread_atfork(NULL, NULL, atfork_child);
+	atexit(global_exit);
 }
 
 /* CONC_NUM_THREADS when it is a plain decimal from 1 to 1024, else 0. */

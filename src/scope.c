@@ -550,8 +550,12 @@ static void note_error(conc_scope *s, int err)
 int conc_scope_spawn(conc_scope *s, void *(*fn)(conc_scope *s, void *arg),
 		     void *arg, conc_thread **handle)
 {
-	if (!s || !fn)
+	if (!s)
 		return EINVAL;
+	if (!fn) {
+		note_error(s, EINVAL); /* a spawn error like any other (DESIGN.md) */
+		return EINVAL;
+	}
 	conc_thread *h;
 	int err = handle_alloc(s, &h);
 	if (err) {

@@ -15,6 +15,7 @@
 
 #include "testutil.h"
 
+#include "conc/epoch.h"
 #include "conc/parallel.h"
 #include "conc/pool.h"
 #include "internal/fault.h"
@@ -1050,6 +1051,124 @@ static void test_parallel_join_stolen_sleep(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 15: bodies that return pinned ------------------------------------ */
+
+static conc_epoch *leak_dom;
+
+static void leak_pins(void)
+{
+	conc_epoch_pin(leak_dom);
+	conc_epoch_pin(conc_epoch_global());
+}
+
+static int leak_for_body(size_t lo, size_t hi, void *ctx)
+{
+	(void)lo, (void)hi, (void)ctx;
+	leak_pins();
+	return 0;
+}
+
+static int leak_red_body(size_t lo, size_t hi, void *acc, void *ctx)
+{
+	(void)ctx;
+	leak_pins();
+	*(uint64_t *)acc = hi - lo;
+	return 0;
+}
+
+static void leak_join_fn(void *ctx)
+{
+	(void)ctx;
+	leak_pins();
+}
+
+/*
+ * On the calling thread, pinned in `own` (depth 2) and the global domain
+ * (depth 1) before the calls: the bodies' pins are undone by the time each
+ * call returns, the caller's own stay, at their depth.  0, or bits saying
+ * what was wrong (the caller's pins are dropped either way).
+ */
+static int leak_calls(conc_pool *p, conc_epoch *own)
+{
+	conc_epoch *g = conc_epoch_global();
+	conc_epoch_pin(own);
+	conc_epoch_pin(own);
+	conc_epoch_pin(g);
+	int bad = 0;
+	if (conc_parallel_for(p, 0, 64, 1, leak_for_body, NULL) != 0)
+		bad |= 1;
+	bad |= conc_epoch_is_pinned(leak_dom) ? 2 : 0;
+	uint64_t n = 0;
+	if (conc_parallel_reduce(p, 0, 64, 1, &n, sizeof n, u64_zero, leak_red_body,
+				 u64_add, NULL) != 0 || n != 64)
+		bad |= 4;
+	bad |= conc_epoch_is_pinned(leak_dom) ? 8 : 0;
+	if (conc_join(p, leak_join_fn, NULL, leak_join_fn, NULL) != 0)
+		bad |= 16;
+	bad |= conc_epoch_is_pinned(leak_dom) ? 32 : 0;
+	bad |= conc_epoch_is_pinned(own) ? 0 : 64;
+	conc_epoch_unpin(own);
+	bad |= conc_epoch_is_pinned(own) ? 0 : 128;
+	conc_epoch_unpin(own);
+	bad |= conc_epoch_is_pinned(own) ? 256 : 0;
+	bad |= conc_epoch_is_pinned(g) ? 0 : 512;
+	conc_epoch_unpin(g);
+	bad |= conc_epoch_is_pinned(g) ? 1024 : 0;
+	return bad;
+}
+
+struct leak_task {
+	conc_pool *p;
+	conc_epoch *own;
+	atomic_int result; /* -1 until the task ran */
+};
+
+static void leak_task_fn(void *arg)
+{
+	struct leak_task *t = arg;
+	atomic_store(&t->result, leak_calls(t->p, t->own));
+}
+
+static void nop_node(conc_epoch_node *n)
+{
+	(void)n;
+}
+
+/* A parallel_for/reduce body or a join function that returns pinned: on
+ * the calling thread (an outside thread, and a pool worker running a task)
+ * only the pins the body made are undone; on the workers that ran stolen
+ * pieces nothing stays pinned, so barrier returns and destroy succeeds. */
+static void test_parallel_body_left_pinned(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	conc_epoch *own;
+	assert_int_equal(conc_epoch_create(&leak_dom), 0);
+	assert_int_equal(conc_epoch_create(&own), 0);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	for (int rep = 0; rep < 20; rep++) {
+		assert_int_equal(leak_calls(p, own), 0);
+		struct leak_task t = {.p = p, .own = own};
+		atomic_init(&t.result, -1);
+		assert_int_equal(conc_pool_execute(p, leak_task_fn, &t), 0);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(atomic_load(&t.result), 0);
+	}
+	assert_false(conc_epoch_is_pinned(leak_dom));
+	assert_false(conc_epoch_is_pinned(conc_epoch_global()));
+	conc_epoch_node n;
+	conc_epoch_retire(leak_dom, &n, nop_node);
+	assert_int_equal(conc_epoch_barrier(leak_dom), 0);
+	assert_int_equal(conc_epoch_barrier(conc_epoch_global()), 0);
+	assert_int_equal(conc_epoch_destroy(leak_dom), 0);
+	assert_int_equal(conc_epoch_destroy(own), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1071,6 +1190,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_join_quicksort),
 		cmocka_unit_test(test_parallel_join_busy_pool),
 		cmocka_unit_test(test_parallel_join_stolen_sleep),
+		cmocka_unit_test(test_parallel_body_left_pinned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

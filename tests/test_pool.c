@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "testutil.h"
 
+#include "conc/epoch.h"
 #include "conc/pool.h"
 #include "internal/fault.h"
 #include "internal/pool_internal.h"
@@ -1220,6 +1222,172 @@ static void test_pool_internal_join_api(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 15: a task that returns pinned ------------------------------------ */
+
+static conc_epoch *leak_dom;
+static atomic_int leak_after; /* 1: the next task found the worker unpinned; 2: pinned */
+
+/* Pins a private domain and the global one and returns without unpinning. */
+static void leak_pins(void *arg)
+{
+	(void)arg;
+	conc_epoch_pin(leak_dom);
+	conc_epoch_pin(leak_dom); /* nested: the whole depth must go */
+	conc_epoch_pin(conc_epoch_global());
+}
+
+static void check_unpinned(void *arg)
+{
+	(void)arg;
+	bool pinned = conc_epoch_is_pinned(leak_dom) ||
+		      conc_epoch_is_pinned(conc_epoch_global());
+	atomic_store(&leak_after, pinned ? 2 : 1);
+}
+
+static void count_free(conc_epoch_node *n)
+{
+	(void)n;
+}
+
+/* The worker must not stay pinned after the task: the domain would stall,
+ * barrier would hang and destroy would say EBUSY for ever.  One worker, so
+ * the second task runs where the first left its pins. */
+static void test_pool_task_left_pinned(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	assert_int_equal(conc_epoch_create(&leak_dom), 0);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&leak_after, 0);
+	assert_int_equal(conc_pool_execute(p, leak_pins, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(conc_pool_execute(p, check_unpinned, NULL), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&leak_after), 1);
+	/* Something to wait for: barrier must advance past the worker. */
+	conc_epoch_node n;
+	conc_epoch_retire(leak_dom, &n, count_free);
+	assert_int_equal(conc_epoch_barrier(leak_dom), 0);
+	assert_int_equal(conc_epoch_barrier(conc_epoch_global()), 0);
+	assert_int_equal(conc_epoch_destroy(leak_dom), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- issue 15: a pool made before fork() ------------------------------------- */
+
+static void add_one(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* In the child the parent's pool has no workers: its calls refuse at once
+ * (EPIPE) instead of accepting work that never runs, and destroy frees it
+ * without joining threads that do not exist there.  The child reports by
+ * its exit status (the step that failed); its alarm turns a hang into a
+ * signal the parent sees. */
+static void test_pool_fork_child_refuses(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_int ran = 0;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(conc_pool_execute(p, add_one, &ran), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&ran), 100);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		if (conc_pool_execute(p, add_one, &ran) != EPIPE)
+			_exit(1);
+		if (conc_pool_wait(p) != EPIPE)
+			_exit(2);
+		if (conc_pool_resize(p, 3) != EPIPE)
+			_exit(3);
+		if (conc_pool_execute(p, NULL, NULL) != EINVAL)
+			_exit(4);
+		if (conc_pool_destroy(p) != 0)
+			_exit(5);
+		if (atomic_load(&ran) != 100)
+			_exit(6);
+#if !CONC_TEST_TSAN
+		/* A pool made in the child works (TSan does not support
+		 * threads after a threaded fork). */
+		conc_pool *q;
+		if (conc_pool_create(&q, &cfg) != 0)
+			_exit(7);
+		if (conc_pool_execute(q, add_one, &ran) != 0 || conc_pool_wait(q) != 0 ||
+		    atomic_load(&ran) != 101 || conc_pool_destroy(q) != 0)
+			_exit(8);
+#endif
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("the child hung or crashed (signal %d)", WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* The parent's pool is untouched. */
+	assert_int_equal(conc_pool_execute(p, add_one, &ran), 0);
+	assert_int_equal(conc_pool_wait(p), 0);
+	assert_int_equal(atomic_load(&ran), 101);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- issue 15: the queries after wait ------------------------------------------ */
+
+static void child_task(void *arg)
+{
+	atomic_fetch_add((atomic_ulong *)arg, 1);
+}
+
+static conc_pool *kids_pool;
+
+static void parent_task(void *arg)
+{
+	for (int i = 0; i < 4; i++)
+		conc_pool_execute(kids_pool, child_task, arg);
+	atomic_fetch_add((atomic_ulong *)arg, 1);
+}
+
+/* DESIGN.md: once wait has returned and nothing else runs, queued and
+ * active read 0 - also right after tasks that executed children. */
+static void test_pool_queries_zero_after_wait(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	/* The window is a few hundred instructions wide: about 1 in 2000
+	 * rounds showed it on 2 cores before the fix. */
+	unsigned long reps = conc_test_iters(20000, 10);
+	for (unsigned threads = 1; threads <= 4; threads++) {
+		conc_pool_config cfg = {.threads = threads};
+		assert_int_equal(conc_pool_create(&kids_pool, &cfg), 0);
+		atomic_ulong ran = 0;
+		unsigned long bad_active = 0, bad_queued = 0;
+		for (unsigned long r = 0; r < reps; r++) {
+			for (unsigned i = 0; i < threads; i++)
+				assert_int_equal(conc_pool_execute(kids_pool, parent_task, &ran), 0);
+			assert_int_equal(conc_pool_wait(kids_pool), 0);
+			bad_active += conc_pool_active(kids_pool) != 0;
+			bad_queued += conc_pool_queued(kids_pool) != 0;
+		}
+		assert_int_equal(atomic_load(&ran), reps * threads * 5);
+		if (bad_active || bad_queued)
+			fail_msg("%u threads: active non-zero after wait %lu times, queued %lu times (of %lu)",
+				 threads, bad_active, bad_queued, reps);
+		assert_int_equal(conc_pool_destroy(kids_pool), 0);
+	}
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1236,6 +1404,9 @@ int main(void)
 		cmocka_unit_test(test_pool_errors),
 		cmocka_unit_test(test_pool_keeps_errno),
 		cmocka_unit_test(test_pool_queries),
+		cmocka_unit_test(test_pool_task_left_pinned),
+		cmocka_unit_test(test_pool_fork_child_refuses),
+		cmocka_unit_test(test_pool_queries_zero_after_wait),
 		cmocka_unit_test(test_pool_max_queued),
 		cmocka_unit_test(test_pool_destroy_full_queue),
 		cmocka_unit_test(test_pool_oversubscribed),

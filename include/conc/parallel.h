@@ -27,6 +27,20 @@
  * So calls nest freely - inside pool tasks, inside bodies, at any depth -
  * and never deadlock, also on a pool of one thread.
  *
+ * Epoch pins.  Bodies, identity, combine and join functions must leave
+ * their epoch pins balanced.  One that returns still pinned (a bug) does
+ * not leave the pin behind: each call notes the calling thread's pins when
+ * it starts and, if the thread is pinned anywhere when it ends, puts them
+ * back to that note - only pins made during the call are undone, the
+ * caller's own (taken before the call, at their depth) stay.  Until the
+ * call returns the thread stays pinned (a later body on it runs pinned).
+ * Pieces run on a pool worker as tasks of their own are covered by the
+ * pool's check after each task (conc/pool.h).  Cost: one scan of the
+ * thread's 16 epoch slots at each end of a call, plus a copy when the
+ * caller is pinned.  On a pool that cannot run tasks in this process (made
+ * before a fork(), or the global pool after exit began) everything runs on
+ * the calling thread.
+ *
  * The split tree.  A range [lo, hi) with hi - lo > grain is split at
  *     mid = lo + (hi - lo) / 2      (rounded down)
  * into the left child [lo, mid) and the right child [mid, hi), recursively;

@@ -31,9 +31,34 @@
  * holds its worker for that long.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
- * fork().  A pool created before fork() is unusable in the child (it has no
- * worker threads there); calls on it in the child are undefined.
- * conc_pool_global() in the child creates a fresh pool.
+ * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
+ * balanced.  One that returns still pinned (a bug) does not pass the pin on:
+ * after every task it runs, a worker checks whether it is pinned in any
+ * domain (a scan of its 16 epoch slots) and, if so, unpins everything the
+ * task left - with nothing else on the worker's stack, every pin is the
+ * task's.  So the next task does not run pinned, the domain does not stall,
+ * conc_epoch_barrier returns and conc_epoch_destroy does not stay EBUSY.
+ * Tasks that a thread runs while it waits inside conc_join or a parallel
+ * loop are covered by that call instead (conc/parallel.h), which keeps the
+ * caller's own pins.  Limit: shared-path pins of a thread pinned in more
+ * than 16 domains at once carry no domain and cannot be undone.
+ *
+ * fork().  A pool created before fork() has no workers in the child, and
+ * refuses at once there: execute, wait and resize return EPIPE (and
+ * conc_join / the parallel loops on it run on the calling thread alone);
+ * conc_pool_destroy frees it without joining threads that do not exist in
+ * the child, without running the tasks that were queued in the parent,
+ * and returns 0.  conc_pool_global() in the child creates a fresh pool.
+ *
+ * exit().  The global pool's workers are stopped and joined by an atexit
+ * handler, so a program that returns from main leaves no thread of
+ * libconc's behind (valgrind, leak checkers).  It never hangs the exit:
+ * called from one of the global pool's tasks it does nothing, and a worker
+ * still inside a task (or a resize in progress) is waited for at most one
+ * second, then left running until the process ends.  From then on the
+ * global pool refuses like a pool in a fork child (EPIPE), and tasks still
+ * queued do not run; a call racing with the handler may also be accepted
+ * and never run.
  */
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
@@ -118,7 +143,9 @@ conc_pool *conc_pool_global(void);
  * Progress: lock-free (see src/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
  * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
- *   (destroy has begun and the caller is not one of p's tasks).
+ *   (destroy has begun and the caller is not one of p's tasks; or p cannot
+ *   run tasks in this process: made before a fork(), or the global pool
+ *   after exit began - nothing queued).
  */
 int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
 
@@ -134,16 +161,19 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks).
+ * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
 
 /*
- * Queries: snapshots, exact only when nothing runs.
+ * Queries: snapshots, exact only when nothing runs: once conc_pool_wait has
+ * returned and no task runs or is executed, queued and active read 0.
  * conc_pool_threads - worker threads now.
  * conc_pool_queued  - tasks executed and not yet started.
  * conc_pool_active  - workers that are running tasks (not searching or
- *                     sleeping).
+ *                     sleeping); a worker counts from the start of a task
+ *                     until before the task is counted finished.
  * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
  */
 unsigned conc_pool_threads(conc_pool *p);
@@ -163,7 +193,8 @@ unsigned conc_pool_active(conc_pool *p);
  *   serialized with other resizes.
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
- *   EDEADLK (called from one of p's tasks); EAGAIN (a thread could not be
+ *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
+ *   this process, see execute; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
@@ -178,8 +209,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL or the global pool); EDEADLK (called from one
- *   of p's tasks; nothing changed).
+ * Returns: 0 (also in a fork child, where p is freed without running its
+ *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
+ *   pool); EDEADLK (called from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 

@@ -65,8 +65,8 @@ typedef struct conc_thread conc_thread;
  * Ordering: everything every scoped thread did happens-before the return.
  * Progress: blocking (waits for the scoped threads).
  * Returns: 0; EINVAL (body NULL; nothing ran); otherwise the first error a
- *   conc_scope_spawn in s returned (EAGAIN or ENOMEM), after everything that
- *   did start has been joined.
+ *   conc_scope_spawn in s returned, of any kind (EINVAL for a NULL fn,
+ *   EAGAIN, ENOMEM), after everything that did start has been joined.
  */
 int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx);
 
@@ -82,7 +82,8 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx);
  * Ordering: what the caller did before the spawn happens-before fn starts.
  * Progress: blocking only in the system (thread creation, a futex wake) and
  *   on a short per-scope lock; never waits for a scoped thread.
- * Returns: 0; EINVAL (s or fn NULL); EAGAIN (no thread could be had - none
+ * Returns: 0; EINVAL (s or fn NULL; with fn NULL it counts as the scope's
+ *   error like the others); EAGAIN (no thread could be had - none
  *   was parked and creating one failed); ENOMEM (no memory for the
  *   handle).  On failure fn does not run, nothing else changes, and the
  *   scope goes on; conc_scope_run will return the first such error.

@@ -28,6 +28,28 @@
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
 
+/*
+ * A snapshot of the calling thread's pins, to undo the pins that user code
+ * (a pool task, a parallel body) left behind without touching the ones the
+ * thread held before (issue 15).  One entry per per-thread record and per
+ * shared-path slot: the domain and the nesting depth.
+ */
+#define CONC__EPOCH_PIN_SLOTS 16
+typedef struct conc__epoch_pins {
+	const void *domain[CONC__EPOCH_PIN_SLOTS];
+	unsigned depth[CONC__EPOCH_PIN_SLOTS];
+} conc__epoch_pins;
+
+void conc__epoch_pins_save(conc__epoch_pins *s);
+
+/* Unpin what the thread pinned since conc__epoch_pins_save(s) (s NULL: every
+ * pin): a pin deeper than in the snapshot goes back to the snapshot's depth,
+ * the outermost unpin with the release of conc_epoch_unpin.  Pins the
+ * thread dropped meanwhile are not re-taken.  Shared-path pins beyond the
+ * tracked slots (a thread pinned in more than 16 domains at once) carry no
+ * domain and cannot be undone. */
+void conc__epoch_pins_restore(const conc__epoch_pins *s);
+
 struct conc_epoch;
 struct conc_epoch_node;
 
