@@ -131,6 +131,30 @@ bool conc_chaos_enabled(void);
  * that do not exist in the child are dropped there, and their pending
  * callbacks run later in the child.  Pinning or unpinning NULL does nothing.
  *
+ * Lifecycles.
+ *   Many domains per thread: any number, registered and pinned at once.
+ *     The first 8 a thread uses at once get a per-thread record (a further
+ *     one evicts an unpinned record the thread is not using, its garbage
+ *     handed to that domain); a thread pinned in all of them pins the
+ *     next 56 domains through per-thread shared-path slots, still exact
+ *     per domain; beyond 64 domains pinned at once, further pins go to one
+ *     process-wide count that holds back every domain until they are
+ *     undone (meanwhile barrier returns EDEADLK in that thread and destroy
+ *     EBUSY everywhere).
+ *   Callbacks that call back in: a callback may pin, unpin, retire, defer
+ *     and flush in any domain, the one being collected included; the
+ *     record the outer call is using stays with its domain.
+ *   Thread exit, in any state: a thread that exits pinned (a bug, cleaned
+ *     up after) is unpinned, nested or not, through a record or the shared
+ *     path, and its retired and deferred callbacks pass to the domain
+ *     (never leaked, never run early).  The one case that cannot be
+ *     cleaned up: when libconc could not install its thread-exit hook (no
+ *     pthread key was left for it), a thread that exits pinned through the
+ *     shared path holds those domains back for ever.
+ *   Destroy: needs no thread pinned in d (EBUSY otherwise); records other
+ *     live threads hold in d are released (those threads may go on with
+ *     other domains, and reuse the slot); other domains are untouched.
+ *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
  * reports how many threads hold the epoch back, so a stall can be seen.
@@ -318,7 +342,8 @@ void conc_epoch_flush(conc_epoch *d);
  *
  * Thread safety: any thread not pinned in d; not from a callback.
  * Progress: blocking (waits for pinned threads to unpin).
- * Returns: 0; EDEADLK (the caller is pinned in d); EINVAL (d NULL).
+ * Returns: 0; EDEADLK (the caller is pinned in d, or holds pins beyond
+ *   its 64 tracked domains, which hold d back too); EINVAL (d NULL).
  */
 int conc_epoch_barrier(conc_epoch *d);
 
@@ -1649,12 +1674,14 @@ bool conc__epoch_pinned_anywhere(void);
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
  * thread held before (issue 15).  One entry per per-thread record and per
- * shared-path slot: the domain and the nesting depth.
+ * shared-path slot (src/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
+ * the nesting depth; and the count of pins beyond those slots.
  */
-#define CONC__EPOCH_PIN_SLOTS 16
+#define CONC__EPOCH_PIN_SLOTS 64
 typedef struct conc__epoch_pins {
 	const void *domain[CONC__EPOCH_PIN_SLOTS];
 	unsigned depth[CONC__EPOCH_PIN_SLOTS];
+	unsigned untracked;
 } conc__epoch_pins;
 
 void conc__epoch_pins_save(conc__epoch_pins *s);
@@ -1662,9 +1689,9 @@ void conc__epoch_pins_save(conc__epoch_pins *s);
 /* Unpin what the thread pinned since conc__epoch_pins_save(s) (s NULL: every
  * pin): a pin deeper than in the snapshot goes back to the snapshot's depth,
  * the outermost unpin with the release of conc_epoch_unpin.  Pins the
- * thread dropped meanwhile are not re-taken.  Shared-path pins beyond the
- * tracked slots (a thread pinned in more than 16 domains at once) carry no
- * domain and cannot be undone. */
+ * thread dropped meanwhile are not re-taken.  Pins beyond the slots (a
+ * thread pinned in more than 64 domains at once) carry no domain: they
+ * are all undone when the snapshot had none (or s is NULL), else kept. */
 void conc__epoch_pins_restore(const conc__epoch_pins *s);
 
 struct conc_epoch;
@@ -2703,11 +2730,14 @@ void conc__park_wake(conc__park *p, int all)
 #define global_domain conc__epoch__global_domain
 #define rec_domain conc__epoch__rec_domain
 #define rec_set_domain conc__epoch__rec_set_domain
+#define rec_set_free conc__epoch__rec_set_free
+#define rec_is_free conc__epoch__rec_is_free
 #define rec_state conc__epoch__rec_state
 #define state_pinned conc__epoch__state_pinned
 #define state_behind conc__epoch__state_behind
 #define domain_epoch conc__epoch__domain_epoch
 #define registry_lock conc__epoch__registry_lock
+#define untracked_pins conc__epoch__untracked_pins
 #define domains conc__epoch__domains
 #define init_once conc__epoch__init_once
 #define exit_key conc__epoch__exit_key
@@ -2717,6 +2747,7 @@ void conc__park_wake(conc__park *p, int all)
 #define light_barrier conc__epoch__light_barrier
 #define heavy_barrier conc__epoch__heavy_barrier
 #define thread_exit conc__epoch__thread_exit
+#define shared_release_all conc__epoch__shared_release_all
 #define drop_record conc__epoch__drop_record
 #define fork_prepare conc__epoch__fork_prepare
 #define fork_parent conc__epoch__fork_parent
@@ -2739,11 +2770,16 @@ void conc__park_wake(conc__park *p, int all)
 #define try_advance conc__epoch__try_advance
 #define arm conc__epoch__arm
 #define find_rec conc__epoch__find_rec
+#define rec_hold conc__epoch__rec_hold
+#define rec_release conc__epoch__rec_release
 #define detach conc__epoch__detach
+#define arm_exit conc__epoch__arm_exit
 #define get_rec conc__epoch__get_rec
 #define find_ovf conc__epoch__find_ovf
+#define unt_bucket conc__epoch__unt_bucket
 #define shared_pin conc__epoch__shared_pin
 #define shared_unpin conc__epoch__shared_unpin
+#define retire_check conc__epoch__retire_check
 #define retire_tag conc__epoch__retire_tag
 #define deferred conc__epoch__deferred
 #define run_deferred conc__epoch__run_deferred
@@ -2819,11 +2855,15 @@ void conc__park_wake(conc__park *p, int all)
  * domain's list under d->lock (a rwlock, written); scanners hold it for
  * reading, so a record is never read after its thread exits (the exit
  * handler unlinks it under the write lock).  A thread already pinned in
- * REC_SLOTS other domains uses the shared
- * path: a per-domain counter of such pins that holds every advance back
- * while it is non-zero (slower, needs no memory).  registry_lock orders
- * thread exit against conc_epoch_destroy: whichever comes first detaches the
- * record, and the other sees it gone.
+ * REC_SLOTS other domains (or holding all its records in operations that
+ * run callbacks) uses the shared path (see shared_pin): counters that hold
+ * every advance back while non-zero (slower, needs no memory).
+ * registry_lock orders thread exit against conc_epoch_destroy: whichever
+ * comes first detaches the record, and the other sees it gone.  A record
+ * dropped by another thread goes back to its owner through the slot
+ * handover (rec_set_free).  An operation that runs callbacks holds its
+ * record (rec_hold), so that a callback's registrations elsewhere cannot
+ * evict it.
  *
  * Holders, for barrier.  A thread that takes nodes out of a shared list (to
  * run them, or to move them to the orphans) is a holder until it has run
@@ -2930,6 +2970,33 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
 }
 
 /*
+ * The record slot handover (src/epoch.c: rec_set_free, rec_is_free).  A
+ * thread's record may be dropped by another thread (a destroy of its
+ * domain, fork's child) while its owner later reuses the free slot without
+ * a lock; freeing is the drop's last write, a release, and the owner's
+ * look for a free slot an acquire, so the drop's writes (links, the state
+ * word) happen-before the owner's reuse and cannot land on the record once
+ * it is linked into another domain.  tests/models/relacy_record.cc runs
+ * these two with a drop and a reuse.
+ * (mutant 11: both relaxed, the handover then orders nothing)
+ */
+#define CONC__EBR_SLOT_MO(mo) (CONC__MUTANT(11) ? CONC_MO_RELAXED : (mo))
+
+CONC_ALG_INLINE void conc__ebr_slot_free(CONC_RAW_ATOMIC(struct conc_epoch *) *slot,
+				       struct conc_epoch *free_mark)
+{
+	/* release: publishes every write of the drop; pairs with the
+	 * acquire in conc__ebr_slot_owner */
+	conc_raw_st(slot, free_mark, CONC__EBR_SLOT_MO(CONC_MO_RELEASE));
+}
+
+CONC_ALG_INLINE struct conc_epoch *conc__ebr_slot_owner(CONC_RAW_ATOMIC(struct conc_epoch *) *slot)
+{
+	/* acquire: pairs with conc__ebr_slot_free's release */
+	return conc_raw_ld(slot, CONC__EBR_SLOT_MO(CONC_MO_ACQUIRE));
+}
+
+/*
  * Try to move E from e to e+1: read E, a cheap look over the participants
  * (all_at(ctx, e, relaxed): a pin at an older epoch that is already
  * visible fails the advance anyway, so don't pay the heavy barrier for
@@ -2958,7 +3025,8 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 #endif
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
-#define OVF_SLOTS 8        /* shared-path pins tracked per thread */
+#define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
+#define UNT_BUCKETS 64     /* the untracked pins' per-thread attribution (see shared_pin) */
 #define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
 #if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
 #undef GRACE
@@ -3012,6 +3080,8 @@ typedef struct rec {
 	unsigned retires;             /* owner only: weight retired since the last advance attempt */
 	unsigned checks;              /* owner only: weight retired since the last check */
 	unsigned every;               /* owner only: ADVANCE_EVERY, or 1 in chaos mode */
+	unsigned busy;                /* owner only: operations using the record now
+				       * (see rec_hold); never evicted while non-zero */
 	atomic_uint_fast64_t retired; /* owner stores, stats read */
 	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
@@ -3025,7 +3095,9 @@ typedef struct ovf {
 typedef struct tls {
 	rec recs[REC_SLOTS];
 	ovf ovfs[OVF_SLOTS];
-	unsigned untracked; /* shared-path pins beyond OVF_SLOTS */
+	unsigned ovf_active; /* ovfs with depth > 0 */
+	unsigned untracked; /* pins counted in untracked_pins (beyond OVF_SLOTS) */
+	unsigned unt[UNT_BUCKETS]; /* those pins by domain hash, for unpin and is_pinned */
 	unsigned evict;     /* round-robin victim for eviction */
 	int armed;          /* exit handler registered for this thread */
 } tls_t;
@@ -3076,8 +3148,34 @@ static inline conc_epoch *rec_domain(rec *r)
 static inline void rec_set_domain(rec *r, conc_epoch *d)
 {
 	/* relaxed: read by the owner, and by others only under registry_lock
-	 * or d->lock, which order it. */
+	 * or d->lock, which order it.  (Freeing a slot is rec_set_free.) */
 	__atomic_store_n(&r->hot.domain, d, __ATOMIC_RELAXED);
+}
+
+/*
+ * The slot handover.  A record may be dropped by another thread than its
+ * owner (conc_epoch_destroy of its domain; fork's child drops the records
+ * of threads it does not have), and the owner reuses a free slot without a
+ * lock: it must see every write of the drop before it writes the record
+ * again (its links, its state), or the drop's late stores (the state word
+ * set to 0, the links cleared) could land on a record already linked into
+ * another domain and hide a pinned reader from that domain's advance.  So
+ * freeing is the drop's last write, a release, and the owner's look for a
+ * free slot is an acquire (rec_is_free): they pair, and the drop
+ * happens-before the reuse.  (tests/models/relacy_record.cc checks it.)
+ */
+static inline void rec_set_free(rec *r)
+{
+	/* release (see internal/alg_epoch.h) */
+	conc__ebr_slot_free(&r->hot.domain, NO_DOMAIN);
+}
+
+static inline bool rec_is_free(rec *r)
+{
+	/* acquire (see internal/alg_epoch.h); a slot never used holds NULL,
+	 * written before the thread could run */
+	conc_epoch *d = conc__ebr_slot_owner(&r->hot.domain);
+	return d == NULL || d == NO_DOMAIN;
 }
 
 static inline uint64_t rec_state(rec *r, int mo)
@@ -3102,6 +3200,9 @@ static inline uint64_t domain_epoch(conc_epoch *d, int mo)
 }
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Pins beyond every per-thread slot (see shared_pin): they hold back every
+ * domain's advance, so they need no per-domain memory. */
+static CONC_ALIGNED atomic_long untracked_pins;
 static conc_epoch *domains = &global_domain; /* under registry_lock */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;
@@ -3144,6 +3245,7 @@ static void heavy_barrier(void)
 }
 
 static void thread_exit(void *arg);
+static void shared_release_all(void);
 static void drop_record(conc_epoch *d, rec *r);
 
 /*
@@ -3183,7 +3285,7 @@ static void fork_child(void)
 			if (!is_mine(r))
 				drop_record(d, r);
 		}
-		long mine = (long)tls.untracked;
+		long mine = 0;
 		for (unsigned i = 0; i < OVF_SLOTS; i++)
 			if (tls.ovfs[i].domain == d && tls.ovfs[i].depth)
 				mine++;
@@ -3196,6 +3298,8 @@ static void fork_child(void)
 		 * which fork changed.  Nobody else exists to hold it. */
 		pthread_rwlock_init(&d->lock, NULL);
 	}
+	/* relaxed: as above */
+	atomic_store_explicit(&untracked_pins, (long)tls.untracked, memory_order_relaxed);
 	pthread_mutex_unlock(&registry_lock);
 	/* The child is a new mm: register it for expedited barriers again.
 	 * Should that fail, membarrier(GLOBAL) in heavy_barrier covers it. */
@@ -3423,8 +3527,9 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	 * store, so a reader's critical section happens-before this advance
 	 * and so before any callback that waits for it; likewise with the
 	 * shared path's release decrement. */
-	if (atomic_load_explicit(&d->shared_pins, mo == __ATOMIC_ACQUIRE ? memory_order_acquire
-									 : memory_order_relaxed) != 0)
+	memory_order o = mo == __ATOMIC_ACQUIRE ? memory_order_acquire : memory_order_relaxed;
+	if (atomic_load_explicit(&d->shared_pins, o) != 0 ||
+	    atomic_load_explicit(&untracked_pins, o) != 0)
 		return false;
 	/* (mutant 5: the scan stops before the list's last record) */
 	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
@@ -3481,6 +3586,25 @@ static rec *find_rec(conc_epoch *d)
 	return NULL;
 }
 
+/*
+ * An operation that runs callbacks while it still needs its record (retire
+ * and flush) holds the record: a callback may pin other domains, and
+ * registering there evicts an unpinned record of this thread - without the
+ * hold, the very record the outer operation is filling, which would then
+ * belong to another domain and judge the outer domain's nodes by that
+ * domain's epoch.  Owner-only counts (callbacks nest).  A thread that holds
+ * every record uses the shared path for a further domain.
+ */
+static inline void rec_hold(rec *r)
+{
+	r->busy++;
+}
+
+static inline void rec_release(rec *r)
+{
+	r->busy--;
+}
+
 /* Hand r's bags to its domain and unlink it.  Caller holds d->lock for
  * writing. */
 static void drop_record(conc_epoch *d, rec *r)
@@ -3511,9 +3635,10 @@ static void drop_record(conc_epoch *d, rec *r)
 	r->next = r->prev = NULL;
 	d->registered--;
 	/* A thread that exits pinned (a bug in the caller) is unpinned here,
-	 * or it would hold the domain back forever. */
-	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELEASE);
-	rec_set_domain(r, NO_DOMAIN);
+	 * or it would hold the domain back forever.  relaxed: the record is
+	 * unlinked, no scan reads it any more; rec_set_free publishes it. */
+	__atomic_store_n(&r->hot.state, 0, __ATOMIC_RELAXED);
+	rec_set_free(r); /* the last write (see rec_set_free) */
 }
 
 /* drop_record under d->lock.  Caller holds registry_lock, or is the owner
@@ -3535,8 +3660,19 @@ static void thread_exit(void *arg)
 		if (d)
 			detach(d, r);
 	}
+	shared_release_all();
 	tls.armed = 0;
 	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Make sure thread_exit runs for this thread (best effort: without it, a
+ * thread that exits pinned through the shared path holds its domains back
+ * for ever - the one case libconc cannot clean up after). */
+static void arm_exit(void)
+{
+	pthread_once(&init_once, init);
+	if (!tls.armed && exit_key_ok && pthread_setspecific(exit_key, &tls) == 0)
+		tls.armed = 1;
 }
 
 /* Get a record for d, registering; NULL means: use the shared path. */
@@ -3545,22 +3681,23 @@ static rec *get_rec(conc_epoch *d)
 	rec *r = find_rec(d);
 	if (r)
 		return r;
-	pthread_once(&init_once, init);
-	if (!tls.armed) {
-		if (!exit_key_ok || pthread_setspecific(exit_key, &tls) != 0)
-			return NULL;
-		tls.armed = 1;
-	}
+	/* A record must be dropped when the thread exits: no exit handler,
+	 * no record (the shared path needs none). */
+	arm_exit();
+	if (!tls.armed)
+		return NULL;
 	unsigned slot = REC_SLOTS;
 	for (unsigned i = 0; i < REC_SLOTS && slot == REC_SLOTS; i++)
-		if (!rec_domain(&tls.recs[i]))
+		if (rec_is_free(&tls.recs[i]))
 			slot = i;
 	if (slot == REC_SLOTS) {
 		/* Evict a record this thread is not pinned in; its garbage goes
 		 * to that domain's orphans, where others collect it. */
 		for (unsigned k = 0; k < REC_SLOTS && slot == REC_SLOTS; k++) {
 			unsigned i = (tls.evict + k) % REC_SLOTS;
-			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+			/* relaxed: our own state word */
+			if (!state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)) &&
+			    !tls.recs[i].busy)
 				slot = i;
 		}
 		if (slot == REC_SLOTS)
@@ -3594,6 +3731,21 @@ static rec *get_rec(conc_epoch *d)
 
 /* ---- the shared path -------------------------------------------------- */
 
+/*
+ * A thread pinned in more domains at once than it has records pins the
+ * further ones here, in two tiers, neither of which needs memory:
+ *   - OVF_SLOTS per-thread slots, each (domain, depth): the outermost pin
+ *     adds one to d->shared_pins, which holds back d's advance while it is
+ *     not zero; exact per domain;
+ *   - beyond those, the process-wide untracked_pins, which holds back the
+ *     advance of every domain (so it needs no attribution to be safe); the
+ *     thread keeps a count per domain hash (tls.unt) to match unpins and to
+ *     answer is_pinned - a collision can only make is_pinned answer true
+ *     for an unpinned domain, and match an unbalanced unpin (a caller bug).
+ * thread_exit gives back both tiers, so a thread that exits pinned holds
+ * nothing back afterwards (the exit handler is armed here too, for a thread
+ * that never had a record).
+ */
 static ovf *find_ovf(conc_epoch *d, int create)
 {
 	for (unsigned i = 0; i < OVF_SLOTS; i++)
@@ -3608,16 +3760,30 @@ static ovf *find_ovf(conc_epoch *d, int create)
 	return NULL;
 }
 
+static unsigned unt_bucket(conc_epoch *d)
+{
+	uintptr_t h = (uintptr_t)d / CONC_PAD; /* domains are CONC_PAD-aligned */
+	return (unsigned)((h ^ h >> 7 ^ h >> 17) % UNT_BUCKETS);
+}
+
 static void shared_pin(conc_epoch *d)
 {
+	arm_exit();
 	ovf *o = find_ovf(d, 1);
-	if (o && o->depth++)
-		return;
-	if (!o)
+	if (o) {
+		if (o->depth++)
+			return; /* nested */
+		tls.ovf_active++;
+		/* relaxed + light barrier: the same role as the record's pin
+		 * store (the count is what the advance scans after its heavy
+		 * barrier). */
+		atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+	} else {
 		tls.untracked++;
-	/* relaxed + light barrier: the same role as the record's pin store
-	 * (the count is what the advance scans after its heavy barrier). */
-	atomic_fetch_add_explicit(&d->shared_pins, 1, memory_order_relaxed); /* LP: pin */
+		tls.unt[unt_bucket(d)]++;
+		/* relaxed + light barrier: as above, for every domain */
+		atomic_fetch_add_explicit(&untracked_pins, 1, memory_order_relaxed); /* LP: pin */
+	}
 	light_barrier();
 }
 
@@ -3628,14 +3794,43 @@ static void shared_unpin(conc_epoch *d)
 		if (--o->depth)
 			return;
 		o->domain = NULL;
-	} else if (tls.untracked) {
-		tls.untracked--;
-	} else {
-		return; /* unbalanced unpin: ignore rather than corrupt */
+		tls.ovf_active--;
+		/* release: the critical section happens-before an advance
+		 * that reads the count (acquire) at zero. */
+		atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+		return;
 	}
-	/* release: the critical section happens-before an advance that reads
-	 * the count (acquire) at zero. */
-	atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
+	unsigned *u = &tls.unt[unt_bucket(d)];
+	if (!*u)
+		return; /* unbalanced unpin: ignore rather than corrupt */
+	(*u)--;
+	tls.untracked--;
+	/* release: as above */
+	atomic_fetch_sub_explicit(&untracked_pins, 1, memory_order_release);
+}
+
+/* Give back every shared-path pin of this thread (thread exit).  A domain
+ * with one of them cannot be destroyed meanwhile (destroy sees it pinned). */
+static void shared_release_all(void)
+{
+	for (unsigned i = 0; i < OVF_SLOTS; i++) {
+		ovf *o = &tls.ovfs[i];
+		if (!o->depth)
+			continue;
+		/* release: the (abandoned) section happens-before the advance
+		 * that reads the count at zero */
+		atomic_fetch_sub_explicit(&o->domain->shared_pins, 1, memory_order_release);
+		o->depth = 0;
+		o->domain = NULL;
+	}
+	tls.ovf_active = 0;
+	if (tls.untracked) {
+		/* release: as above */
+		atomic_fetch_sub_explicit(&untracked_pins, (long)tls.untracked,
+					  memory_order_release);
+		tls.untracked = 0;
+		memset(tls.unt, 0, sizeof tls.unt);
+	}
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -3744,7 +3939,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
-	return find_ovf(d, 0) != NULL || tls.untracked > 0;
+	return find_ovf(d, 0) != NULL || tls.unt[unt_bucket(d)] > 0;
 }
 
 bool conc__epoch_pinned_anywhere(void)
@@ -3754,10 +3949,42 @@ bool conc__epoch_pinned_anywhere(void)
 		    /* relaxed: our own records; only their domain field is written elsewhere */
 		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
-	for (unsigned i = 0; i < OVF_SLOTS; i++)
-		if (tls.ovfs[i].depth)
-			return true;
-	return tls.untracked > 0;
+	return tls.ovf_active || tls.untracked;
+}
+
+/*
+ * Every ADVANCE_EVERY retires (weighted): collect, and maybe advance the
+ * epoch.  Runs callbacks; the caller holds r.
+ */
+static void retire_check(conc_epoch *d, rec *r)
+{
+	r->checks = 0;
+	/* The rate limit: one attempt per ADVANCE_GAP_NS per domain, claimed
+	 * by a CAS on the time of the last one, so that two threads do not
+	 * both pay for membarrier() (which also serialises on a kernel
+	 * mutex).  relaxed: a rate limit, not an ordering. */
+	uint64_t now = conc__now_ns();
+	uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
+	/* Chaos mode (every == 1) has no rate limit. */
+	bool mine = r->every == 1 ||
+		    (now - last >= ADVANCE_GAP_NS &&
+		     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
+							     memory_order_relaxed,
+							     memory_order_relaxed));
+	/* Our own due bags first: a thread that comes back from a stall
+	 * (descheduled while pinned, so help_others skipped it) frees its
+	 * backlog before its advance can start the next epoch; collecting
+	 * only after would let the epoch run one ahead of the memory
+	 * (stress-epoch's 3-advance recovery). */
+	collect_own(d, r);
+	if (mine || r->retires >= ADVANCE_MAX) {
+		r->retires = 0;
+		if (try_advance(d)) {
+			help_others(d, r);
+			collect_own(d, r); /* what the advance made due */
+		}
+	}
+	collect_orphans(d);
 }
 
 _Static_assert(REC_SLOTS + OVF_SLOTS == CONC__EPOCH_PIN_SLOTS,
@@ -3774,6 +4001,7 @@ void conc__epoch_pins_save(conc__epoch_pins *s)
 		s->domain[REC_SLOTS + i] = tls.ovfs[i].depth ? tls.ovfs[i].domain : NULL;
 		s->depth[REC_SLOTS + i] = tls.ovfs[i].depth;
 	}
+	s->untracked = tls.untracked;
 }
 
 void conc__epoch_pins_restore(const conc__epoch_pins *s)
@@ -3803,9 +4031,17 @@ void conc__epoch_pins_restore(const conc__epoch_pins *s)
 		if (!keep) {
 			conc_epoch *d = o->domain;
 			o->domain = NULL;
+			tls.ovf_active--;
 			/* release: as in shared_unpin */
 			atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
 		}
+	}
+	if (tls.untracked && !(s && s->untracked)) {
+		/* release: as in shared_unpin */
+		atomic_fetch_sub_explicit(&untracked_pins, (long)tls.untracked,
+					  memory_order_release);
+		tls.untracked = 0;
+		memset(tls.unt, 0, sizeof tls.unt);
 	}
 }
 
@@ -3847,12 +4083,15 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	bag *b = &r->bags[t & 3];
 	if (bag_tag(b) != t && bag_count(b)) {
 		/* The slot still holds tag t - 4k (k >= 1): all due, since
-		 * t - 4 + GRACE <= t <= E.  Run them before reuse. */
+		 * t - 4 + GRACE <= t <= E.  Run them before reuse; their
+		 * callbacks may pin other domains: hold r (see rec_hold). */
+		rec_hold(r);
 		hold_begin(d);
 		conc_epoch_node *old = take(&b->head);
 		bag_set(b, bag_tag(b), 0);
 		run_due(d, old, t);
 		hold_end(d);
+		rec_release(r);
 	}
 	bag_set(b, t, bag_count(b) + 1);
 	push_chain(&b->head, n, n);
@@ -3866,34 +4105,9 @@ void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 	r->retires += weight;
 	r->checks += weight;
 	if (conc__unlikely(r->checks >= r->every)) {
-		r->checks = 0;
-		/* The rate limit: one attempt per ADVANCE_GAP_NS per domain,
-		 * claimed by a CAS on the time of the last one, so that two
-		 * threads do not both pay for membarrier() (which also
-		 * serialises on a kernel mutex).  relaxed: a rate limit, not an
-		 * ordering. */
-		uint64_t now = conc__now_ns();
-		uint64_t last = atomic_load_explicit(&d->advanced_ns, memory_order_relaxed);
-		/* Chaos mode (every == 1) has no rate limit. */
-		bool mine = r->every == 1 ||
-			    (now - last >= ADVANCE_GAP_NS &&
-			     atomic_compare_exchange_strong_explicit(&d->advanced_ns, &last, now,
-								     memory_order_relaxed,
-								     memory_order_relaxed));
-		/* Our own due bags first: a thread that comes back from a
-		 * stall (descheduled while pinned, so help_others skipped it)
-		 * frees its backlog before its advance can start the next
-		 * epoch; collecting only after would let the epoch run one
-		 * ahead of the memory (stress-epoch's 3-advance recovery). */
-		collect_own(d, r);
-		if (mine || r->retires >= ADVANCE_MAX) {
-			r->retires = 0;
-			if (try_advance(d)) {
-				help_others(d, r);
-				collect_own(d, r); /* what the advance made due */
-			}
-		}
-		collect_orphans(d);
+		rec_hold(r); /* the callbacks may pin other domains */
+		retire_check(d, r);
+		rec_release(r);
 	}
 }
 
@@ -3932,8 +4146,11 @@ void conc_epoch_flush(conc_epoch *d)
 		return;
 	try_advance(d);
 	rec *r = find_rec(d);
-	if (r)
+	if (r) {
+		rec_hold(r); /* the callbacks may pin other domains */
 		collect_own(d, r);
+		rec_release(r);
+	}
 	collect_orphans(d);
 }
 
@@ -3975,7 +4192,9 @@ int conc_epoch_barrier(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
-	if (conc_epoch_is_pinned(d))
+	/* Pinned in d, or holding untracked pins, which hold d back too:
+	 * waiting would wait for ourselves. */
+	if (conc_epoch_is_pinned(d) || tls.untracked)
 		return EDEADLK;
 	pthread_once(&init_once, init);
 	int saved = errno;
@@ -4009,7 +4228,8 @@ int conc_epoch_destroy(conc_epoch *d)
 		return EINVAL;
 	pthread_rwlock_rdlock(&d->lock);
 	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
-	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0;
+	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0 ||
+		    atomic_load_explicit(&untracked_pins, memory_order_acquire) != 0;
 	for (rec *r = d->records; r && !busy; r = r->next)
 		busy = state_pinned(rec_state(r, __ATOMIC_ACQUIRE));
 	pthread_rwlock_unlock(&d->lock);
@@ -4070,7 +4290,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	}
 	pthread_rwlock_unlock(&d->lock);
 	/* relaxed (this and the counts above): statistics, no ordering */
-	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed);
+	long shared = atomic_load_explicit(&d->shared_pins, memory_order_relaxed) +
+		      atomic_load_explicit(&untracked_pins, memory_order_relaxed);
 	uint64_t freed = atomic_load_explicit(&d->freed, memory_order_relaxed);
 	out->epoch = e;
 	out->retired = retired;
@@ -4091,11 +4312,14 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef global_domain
 #undef rec_domain
 #undef rec_set_domain
+#undef rec_set_free
+#undef rec_is_free
 #undef rec_state
 #undef state_pinned
 #undef state_behind
 #undef domain_epoch
 #undef registry_lock
+#undef untracked_pins
 #undef domains
 #undef init_once
 #undef exit_key
@@ -4105,6 +4329,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef light_barrier
 #undef heavy_barrier
 #undef thread_exit
+#undef shared_release_all
 #undef drop_record
 #undef fork_prepare
 #undef fork_parent
@@ -4127,11 +4352,16 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef try_advance
 #undef arm
 #undef find_rec
+#undef rec_hold
+#undef rec_release
 #undef detach
+#undef arm_exit
 #undef get_rec
 #undef find_ovf
+#undef unt_bucket
 #undef shared_pin
 #undef shared_unpin
+#undef retire_check
 #undef retire_tag
 #undef deferred
 #undef run_deferred
@@ -4139,6 +4369,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef pause_briefly
 #undef REC_SLOTS
 #undef OVF_SLOTS
+#undef UNT_BUCKETS
 #undef GRACE
 #undef ADVANCE_EVERY
 #undef ADVANCE_MAX
@@ -4146,6 +4377,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef NO_DOMAIN
 #undef HELP_MIN
 #undef CONC_INTERNAL_ALG_EPOCH_H
+#undef CONC__EBR_SLOT_MO
 
 /* ==== src/queue.c ======================================================= */
 /* file-local names of src/queue.c, made unique in this unit */

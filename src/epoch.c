@@ -1088,6 +1088,7 @@ void conc__epoch_pins_save(conc__epoch_pins *s)
 		s->domain[REC_SLOTS + i] = tls.ovfs[i].depth ? tls.ovfs[i].domain : NULL;
 		s->depth[REC_SLOTS + i] = tls.ovfs[i].depth;
 	}
+	s->untracked = tls.untracked;
 }
 
 void conc__epoch_pins_restore(const conc__epoch_pins *s)
@@ -1117,9 +1118,17 @@ void conc__epoch_pins_restore(const conc__epoch_pins *s)
 		if (!keep) {
 			conc_epoch *d = o->domain;
 			o->domain = NULL;
+			tls.ovf_active--;
 			/* release: as in shared_unpin */
 			atomic_fetch_sub_explicit(&d->shared_pins, 1, memory_order_release);
 		}
+	}
+	if (tls.untracked && !(s && s->untracked)) {
+		/* release: as in shared_unpin */
+		atomic_fetch_sub_explicit(&untracked_pins, (long)tls.untracked,
+					  memory_order_release);
+		tls.untracked = 0;
+		memset(tls.unt, 0, sizeof tls.unt);
 	}
 }
 

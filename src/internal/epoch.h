@@ -32,12 +32,14 @@ bool conc__epoch_pinned_anywhere(void);
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
  * thread held before (issue 15).  One entry per per-thread record and per
- * shared-path slot: the domain and the nesting depth.
+ * shared-path slot (src/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
+ * the nesting depth; and the count of pins beyond those slots.
  */
-#define CONC__EPOCH_PIN_SLOTS 16
+#define CONC__EPOCH_PIN_SLOTS 64
 typedef struct conc__epoch_pins {
 	const void *domain[CONC__EPOCH_PIN_SLOTS];
 	unsigned depth[CONC__EPOCH_PIN_SLOTS];
+	unsigned untracked;
 } conc__epoch_pins;
 
 void conc__epoch_pins_save(conc__epoch_pins *s);
@@ -45,9 +47,9 @@ void conc__epoch_pins_save(conc__epoch_pins *s);
 /* Unpin what the thread pinned since conc__epoch_pins_save(s) (s NULL: every
  * pin): a pin deeper than in the snapshot goes back to the snapshot's depth,
  * the outermost unpin with the release of conc_epoch_unpin.  Pins the
- * thread dropped meanwhile are not re-taken.  Shared-path pins beyond the
- * tracked slots (a thread pinned in more than 16 domains at once) carry no
- * domain and cannot be undone. */
+ * thread dropped meanwhile are not re-taken.  Pins beyond the slots (a
+ * thread pinned in more than 64 domains at once) carry no domain: they
+ * are all undone when the snapshot had none (or s is NULL), else kept. */
 void conc__epoch_pins_restore(const conc__epoch_pins *s);
 
 struct conc_epoch;
