@@ -330,6 +330,8 @@ static void write_facts(FILE *f, const bench_cfg *cfg)
 	json_str(f, BENCH_VERSION_GLIB_2_0);
 	fprintf(f, ", \"openmp\": ");
 	json_str(f, BENCH_VERSION_OPENMP);
+	fprintf(f, ", \"crossbeam-epoch\": ");
+	json_str(f, BENCH_VERSION_CROSSBEAM_EPOCH);
 	fprintf(f, "}, \"threads\": [");
 	for (int i = 0; i < cfg->nthreads; i++)
 		fprintf(f, "%s%u", i ? ", " : "", cfg->threads[i]);
