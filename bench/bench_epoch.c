@@ -1,6 +1,8 @@
 /*
  * bench_epoch.c - W6 and retire-and-reclaim: libconc's epoch core against
- * liburcu (urcu-memb, urcu-mb, call_rcu) and Concurrency Kit (ck_epoch).
+ * liburcu (urcu-memb, urcu-mb, call_rcu), Concurrency Kit (ck_epoch) and
+ * crossbeam-epoch (Rust, peers/crossbeam: built offline from Debian's crate;
+ * "missing" in the table where cargo or the crate is not there).
  *
  *   pin+unpin       each thread runs N read-side sections back to back;
  *                   ns per pair per thread (flat from 1 to 2 threads is the
@@ -11,6 +13,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <ck_epoch.h>
@@ -155,6 +158,29 @@ static double ck_retire(unsigned long n)
 	return t1 - t0;
 }
 
+/* ---- crossbeam-epoch (peers/crossbeam/src/lib.rs) ---------------------- */
+
+#ifdef BENCH_HAVE_CROSSBEAM
+struct cb_collector;
+uint64_t cb_epoch_pin_unpin_loop(uint64_t n);
+struct cb_collector *cb_epoch_collector_new(void);
+void cb_epoch_retire_loop(const struct cb_collector *c, uint64_t n);
+uint64_t cb_epoch_collector_drop(struct cb_collector *c);
+
+static double cb_pairs(unsigned long n)
+{
+	return (double)cb_epoch_pin_unpin_loop(n) * 1e-9;
+}
+
+static struct cb_collector *cb_run; /* the collector of the run going on */
+
+static double cb_retire(unsigned long n)
+{
+	cb_epoch_retire_loop(cb_run, n);
+	return 0;
+}
+#endif
+
 /* ---- rows ---------------------------------------------------------------- */
 
 static bench_result pairs_row(loop_fn fn, unsigned threads)
@@ -166,6 +192,9 @@ static bench_result r_conc_pairs(void *a, unsigned t) { (void)a; return pairs_ro
 static bench_result r_memb_pairs(void *a, unsigned t) { (void)a; return pairs_row(urcu_memb_pairs, t); }
 static bench_result r_mb_pairs(void *a, unsigned t) { (void)a; return pairs_row(urcu_mb_pairs, t); }
 static bench_result r_ck_pairs(void *a, unsigned t) { (void)a; return pairs_row(ck_pairs, t); }
+#ifdef BENCH_HAVE_CROSSBEAM
+static bench_result r_cb_pairs(void *a, unsigned t) { (void)a; return pairs_row(cb_pairs, t); }
+#endif
 
 static bench_result r_conc_retire(void *a, unsigned threads)
 {
@@ -198,6 +227,26 @@ static bench_result r_ck_retire(void *a, unsigned threads)
 	return (bench_result){secs, got == retire_n * threads};
 }
 
+#ifdef BENCH_HAVE_CROSSBEAM
+static bench_result r_cb_retire(void *a, unsigned threads)
+{
+	(void)a;
+	double t0 = bench_now();
+	cb_run = cb_epoch_collector_new();
+	run_threads(cb_retire, retire_n, threads);
+	/* crossbeam has no barrier: dropping the run's collector (every
+	 * thread's handle is gone) runs each callback still queued. */
+	unsigned long got = (unsigned long)cb_epoch_collector_drop(cb_run);
+	double secs = bench_now() - t0;
+	return (bench_result){secs, got == retire_n * threads};
+}
+#define CB_PAIRS {"crossbeam-epoch", r_cb_pairs, NULL}
+#define CB_RETIRE {"crossbeam defer", r_cb_retire, NULL}
+#else
+#define CB_PAIRS BENCH_MISSING("crossbeam-epoch", BENCH_CROSSBEAM_MISSING)
+#define CB_RETIRE BENCH_MISSING("crossbeam defer", BENCH_CROSSBEAM_MISSING)
+#endif
+
 int main(int argc, char **argv)
 {
 	/* W6 is defined at 1 and 2 threads; --full sweeps further.  --quick:
@@ -214,17 +263,19 @@ int main(int argc, char **argv)
 		{"urcu-memb", r_memb_pairs, NULL},
 		{"urcu-mb", r_mb_pairs, NULL},
 		{"ck_epoch", r_ck_pairs, NULL},
+		CB_PAIRS,
 	};
 	const bench_impl retire[] = {
 		{"libconc", r_conc_retire, NULL},
 		{"urcu call_rcu", r_memb_retire, NULL},
 		{"ck_epoch_call", r_ck_retire, NULL},
+		CB_RETIRE,
 	};
 	for (int i = 0; i < cfg.nthreads; i++)
 		bench_row(&cfg, "W6 pin+unpin (ns/pair/thread)", cfg.threads[i],
-			  (double)pairs_n, BENCH_NS_PER_OP, pairs, 4);
+			  (double)pairs_n, BENCH_NS_PER_OP, pairs, 5);
 	for (int i = 0; i < cfg.nthreads; i++)
 		bench_row(&cfg, "retire+reclaim (ns/object/thread)", cfg.threads[i],
-			  (double)retire_n, BENCH_NS_PER_OP, retire, 3);
+			  (double)retire_n, BENCH_NS_PER_OP, retire, 4);
 	return bench_finish(&cfg);
 }

@@ -24,6 +24,7 @@ typedef struct row {
 	double samples[BENCH_MAX_IMPLS][BENCH_MAX_REPS];
 	double median[BENCH_MAX_IMPLS], min[BENCH_MAX_IMPLS], max[BENCH_MAX_IMPLS];
 	bool verified[BENCH_MAX_IMPLS];
+	const char *missing[BENCH_MAX_IMPLS]; /* why a peer is not there, or NULL */
 } row;
 
 static row *rows;
@@ -157,6 +158,10 @@ void bench_row(bench_cfg *cfg, const char *workload, unsigned threads,
 	for (int i = 0; i < r->n; i++) {
 		snprintf(r->impl[i], sizeof r->impl[i], "%s", impls[i].name);
 		r->verified[i] = true;
+		if (!impls[i].run) {
+			r->missing[i] = impls[i].arg ? (const char *)impls[i].arg : "not built";
+			continue;
+		}
 		if (cfg->quick)
 			continue; /* quick: the median of the repetitions absorbs a cold first run */
 		bench_result w = impls[i].run(impls[i].arg, threads); /* warm-up */
@@ -171,6 +176,8 @@ void bench_row(bench_cfg *cfg, const char *workload, unsigned threads,
 	for (int k = 0; k < r->reps; k++) {
 		for (int j = 0; j < r->n; j++) {
 			int i = (k + j) % r->n;
+			if (r->missing[i])
+				continue;
 			bench_result res = impls[i].run(impls[i].arg, threads);
 			r->samples[i][k] = res.seconds;
 			r->verified[i] = r->verified[i] && res.verified;
@@ -179,6 +186,10 @@ void bench_row(bench_cfg *cfg, const char *workload, unsigned threads,
 	}
 	fprintf(stderr, " %.1f s\n", bench_now() - started);
 	for (int i = 0; i < r->n; i++) {
+		if (r->missing[i]) {
+			r->median[i] = r->min[i] = r->max[i] = NAN;
+			continue;
+		}
 		double s[BENCH_MAX_REPS];
 		memcpy(s, r->samples[i], sizeof(double) * (size_t)r->reps);
 		qsort(s, (size_t)r->reps, sizeof s[0], cmp_double);
@@ -190,6 +201,12 @@ void bench_row(bench_cfg *cfg, const char *workload, unsigned threads,
 			any_failed = true;
 	}
 	for (int i = 0; i < r->n; i++) {
+		if (r->missing[i]) {
+			printf("%-34s %4u  %-16s %12s  %-21s %7s  missing: %s\n",
+			       i == 0 ? r->workload : "", r->threads, r->impl[i], "missing",
+			       "-", "-", r->missing[i]);
+			continue;
+		}
 		double a = shown(r, r->min[i]), b = shown(r, r->max[i]);
 		if (a > b) {
 			double t = a;
@@ -313,6 +330,8 @@ static void write_facts(FILE *f, const bench_cfg *cfg)
 	json_str(f, BENCH_VERSION_GLIB_2_0);
 	fprintf(f, ", \"openmp\": ");
 	json_str(f, BENCH_VERSION_OPENMP);
+	fprintf(f, ", \"crossbeam-epoch\": ");
+	json_str(f, BENCH_VERSION_CROSSBEAM_EPOCH);
 	fprintf(f, "}, \"threads\": [");
 	for (int i = 0; i < cfg->nthreads; i++)
 		fprintf(f, "%s%u", i ? ", " : "", cfg->threads[i]);
@@ -337,12 +356,23 @@ int bench_finish(bench_cfg *cfg)
 				json_str(f, r->impl[i]);
 				fprintf(f, ", \"unit\": \"%s\", \"value\": ", unit_name(r->unit));
 				json_num(f, shown(r, r->median[i]));
-				fprintf(f, ", \"median_s\": %.9g, \"min_s\": %.9g, \"max_s\": %.9g, "
-					   "\"ratio\": ", r->median[i], r->min[i], r->max[i]);
+				fprintf(f, ", \"median_s\": ");
+				json_num(f, r->median[i]);
+				fprintf(f, ", \"min_s\": ");
+				json_num(f, r->min[i]);
+				fprintf(f, ", \"max_s\": ");
+				json_num(f, r->max[i]);
+				fprintf(f, ", \"ratio\": ");
 				json_num(f, r->median[i] / r->median[0]);
-				fprintf(f, ", \"verified\": %s, \"ops\": %.17g, \"samples_s\": [",
+				fprintf(f, ", \"verified\": %s, \"ops\": %.17g, ",
 					r->verified[i] ? "true" : "false", r->ops);
-				for (int j = 0; j < r->reps; j++)
+				if (r->missing[i]) {
+					fprintf(f, "\"missing\": ");
+					json_str(f, r->missing[i]);
+					fprintf(f, ", ");
+				}
+				fprintf(f, "\"samples_s\": [");
+				for (int j = 0; !r->missing[i] && j < r->reps; j++)
 					fprintf(f, "%s%.9g", j ? ", " : "", r->samples[i][j]);
 				fprintf(f, "]}");
 			}

@@ -46,11 +46,16 @@ typedef struct bench_result {
 	bool verified;
 } bench_result;
 
+/* A peer that could not be built is listed all the same, never dropped:
+ * run NULL and arg its reason (a string), e.g. BENCH_MISSING("crossbeam-epoch",
+ * "no cargo").  The table shows "missing" with the reason, the JSON a null
+ * value with "missing": reason; it does not fail the run. */
 typedef struct bench_impl {
 	const char *name;
 	bench_result (*run)(void *arg, unsigned threads);
 	void *arg;
 } bench_impl;
+#define BENCH_MISSING(name, why) {(name), NULL, (void *)(why)}
 
 /* How a row's figure is shown: the median time, the rate ops/time, or the
  * time per op.  The ratio is always peer time / libconc time. */

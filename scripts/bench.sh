@@ -32,6 +32,9 @@ fi
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 conc_need_packages $CONC_BENCH_PACKAGES
+# shellcheck disable=SC2086
+conc_try_packages $CONC_BENCH_OPTIONAL_PACKAGES ||
+	echo "libconc: $conc_why (the bench tables list those peers as missing)" >&2
 
 dir=build/release
 log=$(mktemp)

@@ -119,6 +119,8 @@ def slug(text):
 # ---- the combined table ----------------------------------------------------
 
 def cell(e):
+    if e.get("missing"):  # a peer that could not be built (bench/harness.h)
+        return "missing"
     return "%s %s" % (fmt(e.get("value")), e["unit"])
 
 
