@@ -118,6 +118,28 @@ static flagged *flagged_new(atomic_int *ran)
 	return f;
 }
 
+/* A node that counts its run (atomic_ulong, for the enumeration). */
+typedef struct counted {
+	conc_epoch_node node;
+	atomic_ulong *ran;
+} counted;
+
+static void counted_run(conc_epoch_node *n)
+{
+	counted *c = (counted *)n;
+	atomic_fetch_add(c->ran, 1);
+	free(c);
+}
+
+static counted *counted_new(atomic_ulong *ran)
+{
+	counted *c = calloc(1, sizeof *c);
+	if (!c)
+		abort(); /* test memory; worker threads cannot use cmocka asserts */
+	c->ran = ran;
+	return c;
+}
+
 /* ---- fault 1: a callback that pins other domains evicts the record ---- */
 
 /* The domains the evicting callback pins: as many as a thread has
@@ -431,6 +453,407 @@ static void test_lifecycle_destroy_hands_record_back(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ====================================================================== *
+ * The enumeration: every combination of a small table, with counts.
+ * ====================================================================== */
+
+static atomic_ulong early_frees; /* a reader saw a poisoned object */
+static atomic_ulong stalls;      /* a domain that should advance did not */
+static unsigned long combinations;
+
+/* ---- records x domains x re-entrant callbacks, under reader stress ---- */
+
+enum cb_kind { CB_NONE, CB_PIN, CB_RETIRE, CB_FLUSH, CB_BARRIER, CB_KINDS };
+static const char *const cb_names[CB_KINDS] = {"none", "pin", "retire", "flush", "barrier"};
+
+#define LIVE 0x5a5a5a5au
+#define POISON 0xdeaddeadu
+
+/* An object readers reach through a domain's shared pointer.  Its callback
+ * poisons it and parks it on a graveyard freed after the run, so that a
+ * reader that reached it too early reads POISON (not freed memory). */
+typedef struct robj {
+	conc_epoch_node node;
+	atomic_uint tag;
+	struct robj *grave;
+	struct world *w;
+	unsigned dom;
+} robj;
+
+typedef struct world {
+	conc_epoch **ds;
+	_Atomic(robj *) *cur;
+	unsigned n;
+	enum cb_kind kind;
+	conc_epoch *sink;          /* barrier's target: nothing collects in it in callbacks */
+	_Atomic(robj *) graves;
+	atomic_ulong ran, fillers_ran, retired;
+	atomic_int stop;
+	atomic_ulong reads;
+} world;
+
+
+static void robj_run(conc_epoch_node *n)
+{
+	robj *o = (robj *)n;
+	world *w = o->w;
+	atomic_store_explicit(&o->tag, POISON, memory_order_relaxed);
+	robj *g = atomic_load(&w->graves);
+	do
+		o->grave = g;
+	while (!atomic_compare_exchange_weak(&w->graves, &g, o));
+	atomic_fetch_add(&w->ran, 1);
+	unsigned next = (o->dom + 1) % w->n;
+	switch (w->kind) {
+	case CB_PIN: /* every other domain: evicts records when n > RECS */
+		for (unsigned i = 0; i < w->n; i++) {
+			conc_epoch_pin(w->ds[i]);
+			conc_epoch_unpin(w->ds[i]);
+		}
+		break;
+	case CB_RETIRE:
+		atomic_fetch_add(&w->retired, 1);
+		conc_epoch_retire(w->ds[next], &counted_new(&w->fillers_ran)->node, counted_run);
+		break;
+	case CB_FLUSH:
+		conc_epoch_flush(w->ds[next]);
+		break;
+	case CB_BARRIER:
+		conc_epoch_barrier(w->sink);
+		break;
+	default:
+		break;
+	}
+}
+
+static robj *robj_new(world *w, unsigned dom)
+{
+	robj *o = calloc(1, sizeof *o);
+	if (!o)
+		abort();
+	atomic_init(&o->tag, LIVE);
+	o->w = w;
+	o->dom = dom;
+	return o;
+}
+
+static void *world_reader(void *arg)
+{
+	world *w = arg;
+	uint64_t seed = (uint64_t)(uintptr_t)&seed | 1;
+	unsigned long reads = 0;
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		unsigned i = (unsigned)(conc_test_rand(&seed) % w->n);
+		unsigned j = (unsigned)(conc_test_rand(&seed) % w->n);
+		conc_epoch_pin(w->ds[i]);
+		robj *a = atomic_load_explicit(&w->cur[i], memory_order_acquire);
+		conc_epoch_pin(w->ds[j]); /* nested, maybe another domain */
+		robj *b = atomic_load_explicit(&w->cur[j], memory_order_acquire);
+		for (int k = 0; k < 2; k++) {
+			if (atomic_load_explicit(&a->tag, memory_order_relaxed) != LIVE ||
+			    atomic_load_explicit(&b->tag, memory_order_relaxed) != LIVE)
+				atomic_fetch_add(&early_frees, 1);
+			if (k == 0 && (reads & 3) == 0)
+				sched_yield(); /* a long section now and then */
+		}
+		conc_epoch_unpin(w->ds[j]);
+		conc_epoch_unpin(w->ds[i]);
+		reads++;
+		/* relaxed: a progress count the writer paces itself by */
+		atomic_fetch_add_explicit(&w->reads, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+/* The writer: the thread with n domains.  Each round it pins all n (nested:
+ * records, then the shared path past RECS), swaps every domain's object and
+ * retires the old one while still pinned, unpins, and now and then flushes. */
+static void *world_writer(void *arg)
+{
+	world *w = arg;
+	unsigned long rounds = conc_test_iters(20000, 10) / w->n + 1;
+	/* Go on (up to 8x) until the readers overlapped the run: at least a
+	 * read per swap round. */
+	for (unsigned long r = 0;
+	     r < rounds || (r < 8 * rounds &&
+			    atomic_load_explicit(&w->reads, memory_order_relaxed) < rounds);
+	     r++) {
+		for (unsigned i = 0; i < w->n; i++)
+			conc_epoch_pin(w->ds[i]);
+		for (unsigned i = 0; i < w->n; i++) {
+			robj *old = atomic_exchange_explicit(&w->cur[i], robj_new(w, i),
+							     memory_order_acq_rel);
+			atomic_fetch_add(&w->retired, 1);
+			conc_epoch_retire(w->ds[i], &old->node, robj_run);
+		}
+		for (unsigned i = w->n; i-- > 0;)
+			conc_epoch_unpin(w->ds[i]);
+		if (r % 16 == 0)
+			conc_epoch_flush(w->ds[r % w->n]);
+	}
+	return NULL;
+}
+
+static void run_world(unsigned n, enum cb_kind kind)
+{
+	world w = {.n = n, .kind = kind};
+	w.ds = calloc(n, sizeof *w.ds);
+	w.cur = calloc(n, sizeof *w.cur);
+	assert_non_null(w.ds);
+	assert_non_null(w.cur);
+	w.sink = make_domain();
+	for (unsigned i = 0; i < n; i++) {
+		w.ds[i] = make_domain();
+		atomic_init(&w.cur[i], robj_new(&w, i));
+	}
+	pthread_t readers[2], writer;
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_create(&readers[k], NULL, world_reader, &w), 0);
+	assert_int_equal(pthread_create(&writer, NULL, world_writer, &w), 0);
+	assert_int_equal(pthread_join(writer, NULL), 0);
+	atomic_store(&w.stop, 1);
+	for (int k = 0; k < 2; k++)
+		assert_int_equal(pthread_join(readers[k], NULL), 0);
+	/* Every domain advances and its barrier runs what is left. */
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = epoch_of(w.ds[i]);
+		for (int k = 0; k < 64 && epoch_of(w.ds[i]) == e; k++)
+			conc_epoch_flush(w.ds[i]);
+		if (epoch_of(w.ds[i]) == e)
+			atomic_fetch_add(&stalls, 1);
+	}
+	for (int round = 0; round < 3; round++) /* fillers retired by barriers' callbacks */
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(conc_epoch_barrier(w.ds[i]), 0);
+	unsigned long retired = atomic_load(&w.retired);
+	unsigned long ran = atomic_load(&w.ran) + atomic_load(&w.fillers_ran);
+	for (unsigned i = 0; i < n; i++) {
+		robj *o = atomic_load(&w.cur[i]);
+		free(o);
+		assert_int_equal(conc_epoch_destroy(w.ds[i]), 0);
+	}
+	assert_int_equal(conc_epoch_destroy(w.sink), 0);
+	/* Destroy runs whatever the last barriers' callbacks retired. */
+	ran = atomic_load(&w.ran) + atomic_load(&w.fillers_ran);
+	retired = atomic_load(&w.retired);
+	assert_int_equal(ran, retired); /* nothing lost, nothing run twice */
+	for (robj *g = atomic_load(&w.graves), *next; g; g = next) {
+		next = g->grave;
+		free(g);
+	}
+	free(w.ds);
+	free(w.cur);
+	combinations++;
+	print_message("lifecycle-epoch: domains=%u callback=%s retired=%lu reads=%lu\n", n,
+		      cb_names[kind], retired, atomic_load(&w.reads));
+}
+
+static void test_lifecycle_domains_x_callbacks(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 600);
+	static const unsigned ns[] = {1, RECS, RECS + 1, 40};
+	for (unsigned a = 0; a < sizeof ns / sizeof ns[0]; a++)
+		for (int kind = 0; kind < CB_KINDS; kind++)
+			run_world(ns[a], (enum cb_kind)kind);
+	assert_int_equal(atomic_load(&early_frees), 0);
+	assert_int_equal(atomic_load(&stalls), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- thread exit in every state --------------------------------------- */
+
+enum {
+	EXIT_PINNED = 1,   /* pinned through a record */
+	EXIT_SHARED = 2,   /* pinned through the shared path (RECS + 1 domains) */
+	EXIT_NESTED = 4,   /* every pin nested three deep */
+	EXIT_GARBAGE = 8,  /* retired nodes still in its bags */
+	EXIT_DEFERS = 16,  /* deferred calls still pending */
+	EXIT_STATES = 32
+};
+
+typedef struct exit_case {
+	conc_epoch **ds; /* RECS + 1 */
+	unsigned flags;
+	atomic_ulong *ran;
+	unsigned long made;
+} exit_case;
+
+static void defer_count(void *arg)
+{
+	atomic_fetch_add((atomic_ulong *)arg, 1);
+}
+
+static void *exit_in_state(void *arg)
+{
+	exit_case *c = arg;
+	unsigned nd = c->flags & EXIT_SHARED ? RECS + 1 : 1;
+	unsigned depth = c->flags & EXIT_NESTED ? 3 : 1;
+	for (unsigned i = 0; i < nd; i++) {
+		conc_epoch_register(c->ds[i]);
+		if (c->flags & EXIT_GARBAGE)
+			for (int k = 0; k < 10; k++, c->made++)
+				conc_epoch_retire(c->ds[i], &counted_new(c->ran)->node, counted_run);
+		if (c->flags & EXIT_DEFERS)
+			for (int k = 0; k < 10; k++, c->made++)
+				if (conc_epoch_defer(c->ds[i], defer_count, c->ran) != 0)
+					c->made--;
+	}
+	if (c->flags & (EXIT_PINNED | EXIT_SHARED))
+		for (unsigned i = 0; i < nd; i++)
+			for (unsigned k = 0; k < depth; k++)
+				conc_epoch_pin(c->ds[i]);
+	return NULL; /* exits in that state */
+}
+
+static void test_lifecycle_thread_exit_states(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 300);
+	for (unsigned flags = 0; flags < EXIT_STATES; flags++) {
+		conc_epoch *ds[RECS + 1];
+		for (unsigned i = 0; i <= RECS; i++)
+			ds[i] = make_domain();
+		atomic_ulong ran = 0;
+		exit_case c = {ds, flags, &ran, 0};
+		/* A reader pinned in every domain before the thread retires:
+		 * nothing may run while it stays. */
+		multi_pinner reader = {.ds = ds, .n = RECS + 1};
+		pthread_t rt, t;
+		assert_int_equal(pthread_create(&rt, NULL, multi_pinner_main, &reader), 0);
+		while (!atomic_load(&reader.pinned))
+			sched_yield();
+		assert_int_equal(pthread_create(&t, NULL, exit_in_state, &c), 0);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		for (unsigned i = 0; i <= RECS; i++)
+			for (int k = 0; k < 4; k++)
+				conc_epoch_flush(ds[i]);
+		if (atomic_load(&ran) != 0)
+			atomic_fetch_add(&early_frees, 1);
+		atomic_store(&reader.release, 1);
+		assert_int_equal(pthread_join(rt, NULL), 0);
+		for (unsigned i = 0; i <= RECS; i++) {
+			uint64_t e = epoch_of(ds[i]);
+			for (int k = 0; k < 64 && epoch_of(ds[i]) == e; k++)
+				conc_epoch_flush(ds[i]);
+			if (epoch_of(ds[i]) == e)
+				atomic_fetch_add(&stalls, 1);
+			assert_int_equal(conc_epoch_barrier(ds[i]), 0);
+		}
+		assert_int_equal(atomic_load(&ran), c.made);
+		for (unsigned i = 0; i <= RECS; i++) {
+			conc_epoch_stats st;
+			conc_epoch_get_stats(ds[i], &st);
+			assert_int_equal(st.stalling, 0);
+			assert_int_equal(st.pending, 0);
+			assert_int_equal(conc_epoch_destroy(ds[i]), 0);
+		}
+		combinations++;
+	}
+	print_message("lifecycle-epoch: exit states=%d\n", EXIT_STATES);
+	assert_int_equal(atomic_load(&early_frees), 0);
+	assert_int_equal(atomic_load(&stalls), 0);
+	conc_test_watchdog_off();
+}
+
+/* ---- destroy of one domain while other threads use others ------------- */
+
+/*
+ * Bystander threads pin, retire and flush in their own domains all along.
+ * Each round main makes a domain x; every bystander registers in it and
+ * retires one node there (then never touches it again), so that x holds
+ * records of live threads; main destroys x - releasing those records to
+ * their owners, who go on with their own domains and later register in
+ * the next x, reusing the slot.
+ */
+typedef struct bystander {
+	conc_epoch *own;
+	conc_epoch *_Atomic *x;
+	atomic_ulong *gen, *acks;
+	atomic_ulong *x_ran;
+	atomic_int stop;
+	atomic_ulong ran;
+	unsigned long made;
+} bystander;
+
+static void *bystander_main(void *arg)
+{
+	bystander *b = arg;
+	unsigned long seen = 0;
+	while (!atomic_load_explicit(&b->stop, memory_order_relaxed)) {
+		for (int k = 0; k < 32; k++, b->made++) {
+			conc_epoch_pin(b->own);
+			conc_epoch_retire(b->own, &counted_new(&b->ran)->node, counted_run);
+			conc_epoch_unpin(b->own);
+		}
+		conc_epoch_flush(b->own);
+		unsigned long g = atomic_load(b->gen);
+		if (g != seen) {
+			seen = g;
+			conc_epoch *x = atomic_load(b->x);
+			conc_epoch_pin(x);
+			conc_epoch_retire(x, &counted_new(b->x_ran)->node, counted_run);
+			conc_epoch_unpin(x);
+			atomic_fetch_add(b->acks, 1); /* x is not touched again */
+		}
+	}
+	return NULL;
+}
+
+static void test_lifecycle_destroy_beside_others(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 300);
+	enum { B = 3 };
+	bystander bs[B];
+	pthread_t ts[B];
+	conc_epoch *_Atomic x = NULL;
+	atomic_ulong gen = 0, acks = 0, x_ran = 0;
+	for (int i = 0; i < B; i++) {
+		memset(&bs[i], 0, sizeof bs[i]);
+		bs[i].own = make_domain();
+		bs[i].x = &x;
+		bs[i].gen = &gen;
+		bs[i].acks = &acks;
+		bs[i].x_ran = &x_ran;
+		assert_int_equal(pthread_create(&ts[i], NULL, bystander_main, &bs[i]), 0);
+	}
+	unsigned long rounds = conc_test_iters(500, 10);
+	for (unsigned long r = 1; r <= rounds; r++) {
+		conc_epoch *d = make_domain();
+		atomic_store(&x, d);
+		atomic_store(&gen, r);
+		while (atomic_load(&acks) < r * B)
+			sched_yield();
+		conc_epoch_stats st;
+		conc_epoch_get_stats(d, &st);
+		assert_int_equal(st.registered, B); /* live threads' records */
+		assert_int_equal(conc_epoch_destroy(d), 0);
+		assert_int_equal(atomic_load(&x_ran), r * B);
+	}
+	for (int i = 0; i < B; i++) {
+		atomic_store(&bs[i].stop, 1);
+		assert_int_equal(pthread_join(ts[i], NULL), 0);
+		assert_int_equal(conc_epoch_barrier(bs[i].own), 0);
+		assert_int_equal(atomic_load(&bs[i].ran), bs[i].made);
+		assert_int_equal(conc_epoch_destroy(bs[i].own), 0);
+	}
+	combinations++;
+	print_message("lifecycle-epoch: destroy beside others rounds=%lu\n", rounds);
+	conc_test_watchdog_off();
+}
+
+/* The counts, printed last (the README's test command shows them). */
+static void test_lifecycle_counts(void **state)
+{
+	(void)state;
+	print_message("lifecycle-epoch: combinations=%lu early_frees=%lu stalls=%lu hangs=0\n",
+		      combinations, atomic_load(&early_frees), atomic_load(&stalls));
+	assert_true(combinations >= 4 * CB_KINDS + EXIT_STATES + 1);
+	assert_int_equal(atomic_load(&early_frees), 0);
+	assert_int_equal(atomic_load(&stalls), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -439,6 +862,10 @@ int main(void)
 		cmocka_unit_test(test_lifecycle_exit_pinned_shared_path),
 		cmocka_unit_test(test_lifecycle_shared_path_per_domain),
 		cmocka_unit_test(test_lifecycle_destroy_hands_record_back),
+		cmocka_unit_test(test_lifecycle_domains_x_callbacks),
+		cmocka_unit_test(test_lifecycle_thread_exit_states),
+		cmocka_unit_test(test_lifecycle_destroy_beside_others),
+		cmocka_unit_test(test_lifecycle_counts),
 	};
 	return cmocka_run_group_tests_name("lifecycle-epoch", tests, NULL, NULL);
 }
