@@ -1031,10 +1031,11 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 
 bool conc__epoch_pinned_anywhere(void)
 {
+	/* A free slot's state word is 0 (drop_record clears it), so the state
+	 * alone tells.  relaxed: our own records; only their domain field is
+	 * written elsewhere. */
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (rec_domain(&tls.recs[i]) &&
-		    /* relaxed: our own records; only their domain field is written elsewhere */
-		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	return tls.ovf_active || tls.untracked;
 }

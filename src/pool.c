@@ -620,7 +620,8 @@ static COLD void unpin_left(void)
  * A task run by worker_loop itself (not nested in another task).  busy is
  * true exactly while it runs and drops before the task is counted done, so
  * that after conc_pool_wait has returned (it acquires the count) active
- * reads 0.  The pin check is a scan of the thread's 16 epoch slots.
+ * reads 0.  The pin check reads the state words of the thread's 8 epoch
+ * records and two counts of its shared-path pins.
  */
 static void run_top_task(conc__worker *w, conc__task t)
 {
