@@ -3944,10 +3944,11 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 
 bool conc__epoch_pinned_anywhere(void)
 {
+	/* A free slot's state word is 0 (drop_record clears it), so the state
+	 * alone tells.  relaxed: our own records; only their domain field is
+	 * written elsewhere. */
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (rec_domain(&tls.recs[i]) &&
-		    /* relaxed: our own records; only their domain field is written elsewhere */
-		    state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
+		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
 			return true;
 	return tls.ovf_active || tls.untracked;
 }
@@ -6946,7 +6947,8 @@ static COLD void unpin_left(void)
  * A task run by worker_loop itself (not nested in another task).  busy is
  * true exactly while it runs and drops before the task is counted done, so
  * that after conc_pool_wait has returned (it acquires the count) active
- * reads 0.  The pin check is a scan of the thread's 16 epoch slots.
+ * reads 0.  The pin check reads the state words of the thread's 8 epoch
+ * records and two counts of its shared-path pins.
  */
 static void run_top_task(conc__worker *w, conc__task t)
 {
