@@ -204,7 +204,10 @@ static bool exit_key_ok;
 static bool depot_try_lock(void)
 {
 	/* acquire: pairs with depot_unlock's release (the batch list) */
-	return !atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire);
+	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
+		return false;
+	conc__fault_pause("stack.depot_locked"); /* test builds: stop a holder here */
+	return true;
 }
 
 static void depot_lock(void)

@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,4 +185,52 @@ void conc_test_progress_watchdog_stop(conc_test_progress *w)
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status)
+{
+	uint64_t deadline = now_ms() + (CONC_TEST_SANITIZED ? 5ull : 1ull) * timeout_ms;
+#ifdef SYS_pidfd_open
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	int fd = -1;
+#endif
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid) {
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+		if (r < 0 && errno != EINTR) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return e;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			break;
+		if (fd >= 0) {
+			/* readable once the child has exited */
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			uint64_t left = deadline - now;
+			poll(&p, 1, left > 1000 ? 1000 : (int)left);
+		} else {
+			nanosleep(&(struct timespec){0, 100000}, NULL);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return ETIMEDOUT;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -76,6 +77,15 @@ void conc_test_progress_watchdog_stop(conc_test_progress *w);
  * 0, or the pthread_create error (threads already started are joined). */
 int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
 			  size_t stride);
+
+/* Wait for the child pid for up to timeout_ms (scaled up in sanitizer
+ * builds, as the watchdog is).  0: it ended, *status says how (waitpid's
+ * status); ETIMEDOUT: it was still running, and has been killed (SIGKILL)
+ * and reaped; else waitpid's errno.  The wait sleeps in poll() on a pidfd
+ * (a child's exit wakes it), or, where pidfd_open is missing, polls waitpid
+ * every 100 us: either way no verdict depends on how long anything took,
+ * only on whether the child ended before a deadline far beyond its work. */
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status);
 
 /* A cheap per-thread PRNG (xorshift64*). */
 static inline uint64_t conc_test_rand(uint64_t *s)
