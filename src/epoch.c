@@ -100,6 +100,7 @@
 #include "conc/epoch.h"
 #include "internal/alg_epoch.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/chaos.h"
 #include "internal/fault.h"
 #include "internal/epoch.h"
@@ -366,7 +367,7 @@ static void init(void)
 			use_fences = 0;
 	}
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	conc__atfork_register(CONC__ATFORK_EPOCH, fork_prepare, fork_parent, fork_child);
 	errno = saved;
 }
 

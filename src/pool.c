@@ -124,6 +124,7 @@
 #include "conc/epoch.h"
 #include "conc/pool.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/backoff.h"
 #include "internal/chaos.h"
 #include "internal/deque.h"
@@ -1215,7 +1216,7 @@ static void atfork_child(void)
 
 static void global_setup(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	conc__atfork_register(CONC__ATFORK_POOL, atfork_prepare, atfork_parent, atfork_child);
 }
 
 /* CONC_NUM_THREADS when it is a plain decimal from 1 to 1024, else 0. */
