@@ -800,6 +800,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
+	pthread_once(&init_once, init); /* fork handlers before registry_lock's first use */
 	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
@@ -1158,6 +1159,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
 	unsigned registered, stalling = 0;
