@@ -24,7 +24,6 @@
 #include <stddef.h>
 
 #include "internal/atfork.h"
-#include "internal/fault.h"
 #include "internal/park.h"
 
 enum { EMPTY, SEALED, READY };
@@ -39,7 +38,6 @@ static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 
 static void prepare(void)
 {
-	conc__fault_pause("atfork.prepare"); /* test builds: a fork begins */
 	for (unsigned i = 0; i < CONC__ATFORK_SLOTS; i++) {
 		unsigned s = EMPTY;
 		/* acquire (the READY case): pairs with register's release

@@ -234,11 +234,19 @@ static void depot_unlock(void)
  * are thread-local: the child keeps the forking thread's and never sees the
  * others'; the depot's batches are the child's copy (slabs included).
  */
+static void depot_fork_prepare(void)
+{
+	/* test builds: a holder stopped inside the lock (a pause point in
+	 * depot_try_lock) is let go from here */
+	conc__fault_pause("stack.fork_prepare");
+	depot_lock();
+}
+
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void fork_register(void)
 {
-	conc__atfork_register(CONC__ATFORK_STACK, depot_lock, depot_unlock, depot_unlock);
+	conc__atfork_register(CONC__ATFORK_STACK, depot_fork_prepare, depot_unlock, depot_unlock);
 }
 
 /* ---- slabs --------------------------------------------------------------- */

@@ -340,9 +340,9 @@ static void test_stack_caches_survive_churn(void **state)
  * and the last destroy takes the depot lock (blocking) to drain it: with
  * the lock inherited held, the child spins there forever, and the parent
  * counts a hang when the child's deadline passes.  The holder is let go
- * when the library's atfork prepare starts (the pause point there): that
- * prepare must take the depot lock itself, so it waits for the holder; with
- * no prepare (the bug), the holder is let go after fork has returned in the
+ * when the stack's fork prepare handler starts (a pause point there): that
+ * handler takes the depot lock itself, so it waits for the holder; with no
+ * handler (the bug), the holder is let go after fork has returned in the
  * parent, so the child's copy is certain to hold the lock.
  */
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
@@ -355,7 +355,7 @@ static struct {
 
 static void depot_pause(const char *point)
 {
-	if (strcmp(point, "atfork.prepare") == 0) {
+	if (strcmp(point, "stack.fork_prepare") == 0) {
 		/* the fork's prepare is about to take the depot lock */
 		atomic_store(&dh.release, 1);
 		return;
