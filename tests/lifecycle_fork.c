@@ -16,11 +16,16 @@
  * bad exits; both must be 0.  A lock that a fork can catch held, without a
  * handler (internal/atfork.h), shows up here as hangs.
  *
- * Forks per primitive: 2,000 x CONC_STRESS_SCALE (20 at scale 0), a tenth
- * in sanitizer builds.  Under TSan the suite is skipped, and says so: TSan
- * does not support starting threads in the child of a threaded fork, and
- * the child's scope and pool start threads.  The test names hold "fork", so
- * the AArch64 runs under qemu-user skip them too (CONC_TEST_SKIP=*fork*).
+ * Forks per primitive: 2,000 x CONC_STRESS_SCALE (20 at scale 0), a
+ * twentieth in sanitizer builds (a fork there costs ~40 ms, its shadow
+ * mappings).  There a child may also hang inside the sanitizer's own
+ * allocator (gcc 12's libasan takes no locks around fork): such a child is
+ * recognised (conc_test_wait_child), killed, counted apart as
+ * sanitizer_hangs and printed, and excused up to a quarter of the forks.
+ * Under TSan the suite is skipped, and says so: TSan does not support
+ * starting threads in the child of a threaded fork, and the child's scope
+ * and pool start threads.  The test names hold "fork", so the AArch64 runs
+ * under qemu-user skip them too (CONC_TEST_SKIP=*fork*).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -244,7 +249,10 @@ static void *busy_stack(void *arg)
 			if (!conc_stack_try_pop(b->s, &it))
 				busy_fail(b);
 		conc_epoch_flush(conc_epoch_global());
-		if (r % 8 == 0) {
+		/* fewer thread exits under sanitizers: each takes their
+		 * runtime's allocator and registry locks, which a child of a
+		 * fork may inherit held (see conc_test_wait_child) */
+		if (r % (CONC_TEST_SANITIZED ? 64 : 8) == 0) {
 			pthread_t t;
 			if (pthread_create(&t, NULL, stack_leaver, b) != 0)
 				busy_fail(b);
@@ -386,10 +394,10 @@ static void window_pause(const char *point)
 static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool pass_stack)
 {
 	conc_test_watchdog(prim, 240);
-	unsigned long n = conc_test_iters(2000, 10);
+	unsigned long n = conc_test_iters(2000, 20); /* see the top */
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, fn, b), 0);
-	unsigned long hangs = 0, bad_exits = 0, windows = 0;
+	unsigned long hangs = 0, bad_exits = 0, windows = 0, sanitizer_hangs = 0;
 	int first_bad = 0;
 #if HAVE_WINDOW
 	if (pass_stack)
@@ -422,8 +430,11 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 		}
 #endif
 		int status = 0;
-		int rc = conc_test_wait_child(pid, 10000, &status);
-		if (rc == ETIMEDOUT) {
+		bool in_san = false;
+		int rc = conc_test_wait_child(pid, 10000, &status, &in_san);
+		if (rc == ETIMEDOUT && in_san) {
+			sanitizer_hangs++; /* see conc_test_wait_child */
+		} else if (rc == ETIMEDOUT) {
 			hangs++;
 		} else if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 			bad_exits++;
@@ -441,6 +452,9 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 		      bad_exits);
 	if (pass_stack)
 		print_message(" (%lu of them inside the depot lock)", windows);
+	if (sanitizer_hangs)
+		print_message(" sanitizer_hangs=%lu (a child stuck inside the sanitizer "
+			      "runtime's own locks: not counted)", sanitizer_hangs);
 	if (first_bad)
 		print_message(" (first bad exit: %d)", first_bad);
 	print_message(" busy_rounds=%lu busy_errors=%lu\n", atomic_load(&b->rounds),
@@ -449,6 +463,9 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 	assert_int_equal(atomic_load(&b->errors), 0);
 	assert_int_equal(hangs, 0);
 	assert_int_equal(bad_exits, 0);
+	/* only a sanitizer's runtime is excused, and only now and then: most
+	 * children must have done all their work */
+	assert_true(sanitizer_hangs == 0 || (CONC_TEST_SANITIZED && sanitizer_hangs <= n / 4));
 }
 
 static void test_lifecycle_fork_epoch(void **state)

@@ -432,7 +432,7 @@ static void test_stack_fork_depot_held(void **state)
 			_exit(fork_child_uses_stacks(s));
 		atomic_store(&dh.release, 1); /* no prepare let it go: we do */
 		int status = 0;
-		int rc = conc_test_wait_child(pid, 10000, &status);
+		int rc = conc_test_wait_child(pid, 10000, &status, NULL);
 		if (rc == ETIMEDOUT)
 			hangs++;
 		else if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)

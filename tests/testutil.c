@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -194,9 +195,64 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status)
+/* Whether pc lies in a mapping of pid whose file is a sanitizer runtime. */
+static bool pc_in_sanitizer(pid_t pid, unsigned long pc)
 {
-	uint64_t deadline = now_ms() + (CONC_TEST_SANITIZED ? 5ull : 1ull) * timeout_ms;
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool hit = false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || pc < lo || pc >= hi)
+			continue;
+		hit = strstr(line, "/libasan") || strstr(line, "/libtsan") ||
+		      strstr(line, "/libubsan") || strstr(line, "/liblsan");
+		break;
+	}
+	fclose(f);
+	return hit;
+}
+
+/* Whether a thread of pid is blocked in a system call that the sanitizer
+ * runtime made: /proc/PID/task/TID/syscall reads "nr args... sp pc" while
+ * the thread sleeps in one. */
+static bool child_in_sanitizer(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return false;
+	bool hit = false;
+	struct dirent *e;
+	while (!hit && (e = readdir(dir)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/syscall", (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof line, f) && line[0] >= '0' && line[0] <= '9') {
+			char *last = strrchr(line, ' ');
+			if (last)
+				hit = pc_in_sanitizer(pid, strtoul(last + 1, NULL, 16));
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return hit;
+}
+
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer)
+{
+	uint64_t start = now_ms();
+	uint64_t deadline = start + (CONC_TEST_SANITIZED ? 5ull : 1ull) * timeout_ms;
+	unsigned stuck = 0; /* consecutive checks that found it in the sanitizer */
+	if (in_sanitizer)
+		*in_sanitizer = false;
 #ifdef SYS_pidfd_open
 	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
 #else
@@ -218,6 +274,13 @@ int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status)
 		uint64_t now = now_ms();
 		if (now >= deadline)
 			break;
+		if (in_sanitizer && now - start >= 2000) {
+			stuck = child_in_sanitizer(pid) ? stuck + 1 : 0;
+			if (stuck >= 2) {
+				*in_sanitizer = true;
+				break;
+			}
+		}
 		if (fd >= 0) {
 			/* readable once the child has exited */
 			struct pollfd p = {.fd = fd, .events = POLLIN};

@@ -10,6 +10,7 @@
 #define CONC_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -84,8 +85,19 @@ int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
  * and reaped; else waitpid's errno.  The wait sleeps in poll() on a pidfd
  * (a child's exit wakes it), or, where pidfd_open is missing, polls waitpid
  * every 100 us: either way no verdict depends on how long anything took,
- * only on whether the child ended before a deadline far beyond its work. */
-int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status);
+ * only on whether the child ended before a deadline far beyond its work.
+ *
+ * in_sanitizer (may be NULL): set when the child was found stuck (twice,
+ * a second apart, after its first two seconds) with a thread blocked in a
+ * system call made by the sanitizer runtime itself - its program counter in
+ * a mapping of libasan, libtsan, libubsan or liblsan.  The child is then
+ * killed at once and ETIMEDOUT returned.  That is a sanitizer's hang, not
+ * the program's: gcc 12's libasan (LLVM < 18) takes none of its allocator
+ * locks around fork, so a child of a threaded fork can inherit one held
+ * (fixed upstream by llvm/llvm-project#75290, "[asan] Install
+ * pthread_atfork").  A runtime linked into the executable (clang's
+ * default) is not recognised: such hangs count as the program's. */
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer);
 
 /* A cheap per-thread PRNG (xorshift64*). */
 static inline uint64_t conc_test_rand(uint64_t *s)
