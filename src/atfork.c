@@ -17,7 +17,12 @@
  * passed the slot, so it has taken every lock of the earlier slots already
  * and will take only locks of later slots, which the waiter (following the
  * lock order) does not hold.  A registration that wins the CAS before
- * prepare reaches the slot is seen by that prepare.
+ * prepare reaches the slot is seen by that prepare (and its handler then
+ * waits for the registrant's lock like any other holder's).
+ *
+ * One fork at a time: glibc holds its atfork lock from the prepare handlers
+ * to the parent handlers, so two threads forking at once run these in
+ * turn, and after() sees the states its own prepare left.
  */
 #include <pthread.h>
 #include <stdatomic.h>
