@@ -87,15 +87,17 @@ int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
  * every 100 us: either way no verdict depends on how long anything took,
  * only on whether the child ended before a deadline far beyond its work.
  *
- * in_sanitizer (may be NULL): set when the child was found stuck (twice,
- * a second apart, after its first two seconds) with a thread blocked in a
+ * in_sanitizer (may be NULL): set when the child, past its first two
+ * seconds, was found three times (sampled every 50 ms) with a thread in a
  * system call made by the sanitizer runtime itself - its program counter in
- * a mapping of libasan, libtsan, libubsan or liblsan.  The child is then
+ * a mapping of libasan, libtsan, libubsan or liblsan (a futex wait on an
+ * allocator lock, a sched_yield spinning on one).  The child is then
  * killed at once and ETIMEDOUT returned.  That is a sanitizer's hang, not
  * the program's: gcc 12's libasan (LLVM < 18) takes none of its allocator
  * locks around fork, so a child of a threaded fork can inherit one held
  * (fixed upstream by llvm/llvm-project#75290, "[asan] Install
- * pthread_atfork").  A runtime linked into the executable (clang's
+ * pthread_atfork"); gcc 12's libtsan says as much in the child ("some
+ * mutexes may be locked before fork").  A runtime linked into the executable (clang's
  * default) is not recognised: such hangs count as the program's. */
 int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer);
 
