@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/chaos.c, src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
+ * Contents: src/atfork.c, src/chaos.c, src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -1148,6 +1148,9 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #endif
 
 /* ---- system headers the sources use -------------------------------------- */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -1158,16 +1161,75 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <sys/syscall.h>
 #include <time.h>
 #include <linux/membarrier.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdalign.h>
 
+/* ---- src/internal/atfork.h --------------------------------------------- */
+/*
+ * atfork.h - the library's one pthread_atfork registration (issue 15).
+ *
+ * fork() copies only the calling thread; any lock another thread held at
+ * that instant stays held in the child, by nobody.  So every lock or spin
+ * flag a fork could catch held has a prepare handler (take it), a parent
+ * handler (release it) and a child handler (release or re-initialise it,
+ * and forget the threads the child does not have).
+ *
+ * Modules register their three handlers here, each into its own slot, from
+ * the one-time initialisation that precedes the first use of their locks.
+ * prepare runs the slots in the order below, which is the library's global
+ * lock order (a lock is only ever taken while holding locks of earlier
+ * slots, never later ones), so prepare itself can never deadlock against a
+ * thread that nests them; parent and child run in the reverse order.  The
+ * order does not depend on which module registered first (glibc runs
+ * separate pthread_atfork prepares in reverse registration order, which is
+ * why the modules no longer call it themselves).
+ *
+ * The lock order, outermost first:
+ *   POOL   pool.c global_lock: conc_pool_global() holds it while it creates
+ *          the pool, which creates the pool's epoch domain (registry_lock).
+ *          Its fork handling takes no lock: the child re-initialises
+ *          global_lock and forgets the parent's pool (pool.c atfork_child),
+ *          so a fork never waits for a pool's creation.
+ *   SCOPE  scope.c cache.lock: a leaf (nothing is taken under it), listed
+ *          before the epoch so that a future nesting scope -> epoch stays
+ *          legal.
+ *   EPOCH  epoch.c registry_lock, then each domain's lock (detach's order).
+ *   STACK  stack.c's node depot lock, a spin flag: a leaf (held for a few
+ *          pointer moves; epoch callbacks, which reach it through node_put,
+ *          run under no libconc lock).
+ * Locks no fork handler takes, by design: a pool's admin mutex and a
+ * scope's own lock belong to objects that the child cannot use anyway (their
+ * threads are not in the child).
+ */
+#ifndef CONC_INTERNAL_ATFORK_H
+#define CONC_INTERNAL_ATFORK_H
+
+enum conc__atfork_slot {
+	CONC__ATFORK_POOL,
+	CONC__ATFORK_SCOPE,
+	CONC__ATFORK_EPOCH,
+	CONC__ATFORK_STACK,
+	CONC__ATFORK_SLOTS
+};
+
+/*
+ * conc__atfork_register - install slot's handlers (once per slot).
+ *
+ * Call it before the first use of the locks the handlers take.  Any handler
+ * may be NULL.  Never fails (if the one pthread_atfork call of the library
+ * failed - ENOMEM - no handler runs, as before the registry).  A call that
+ * meets a fork in progress which has already passed its slot waits for that
+ * fork to finish: the caller's locks are unseen by that fork, and must not
+ * be taken before the child's copy is made.
+ */
+void conc__atfork_register(enum conc__atfork_slot slot, void (*prepare)(void),
+			   void (*parent)(void), void (*child)(void));
+
+#endif
 /* ---- src/internal/arch.h ----------------------------------------------- */
 /*
  * arch.h - everything that differs between x86-64 and AArch64, in one place.
@@ -1322,98 +1384,6 @@ typedef struct conc__chaos_counts {
 void conc__chaos_get_counts(conc__chaos_counts *out);
 
 #endif
-/* ---- src/internal/fault.h ---------------------------------------------- */
-/*
- * fault.h - allocation and thread creation go through here, so that test
- * builds (-Dfault_hooks=true) can fail the k-th call and check that every
- * caller returns ENOMEM/EAGAIN with nothing lost or leaked.
- *
- * Every call names its site with a string literal, the first argument:
- *     conc__malloc("queue.create", sizeof *q)
- * The names are unique in src/; the faults suite (tests/test_faults.c)
- * reads them from the source and checks that its sweep reached each one.
- *
- * In normal builds these are macros that drop the name and call plain
- * malloc/calloc/aligned_alloc/pthread_create: the hooks cost nothing.
- */
-#ifndef CONC_INTERNAL_FAULT_H
-#define CONC_INTERNAL_FAULT_H
-
-#include <errno.h>
-#include <pthread.h>
-#include <stddef.h>
-#include <stdlib.h>
-
-#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-/* Return true when the call at this site should fail; records the site as
- * reached either way. */
-_Bool conc__fault_alloc(const char *site);
-_Bool conc__fault_thread(const char *site);
-/* Test control: fail the k-th call from now (1-based; 0 = never), and
- * count the calls made since the last reset. */
-void conc__fault_reset(void);
-void conc__fault_fail_alloc_at(long k);
-void conc__fault_fail_thread_at(long k);
-long conc__fault_alloc_calls(void);
-long conc__fault_thread_calls(void);
-/* Also fail calls at random: alloc and thread are parts per million (0:
- * none), seed picks which calls; the failures made since the last reset. */
-void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
-long conc__fault_alloc_failures(void);
-/* Failures so far at the sites named name (since the last reset). */
-long conc__fault_site_failures(const char *name);
-long conc__fault_thread_failures(void);
-/* The sites reached since the process started (never reset): up to max
- * distinct names into names[]; returns how many there are.  The site of
- * the call that was failed last, or NULL. */
-size_t conc__fault_sites(const char **names, size_t max);
-const char *conc__fault_last_failed(void);
-
-#define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
-#define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
-#define conc__aligned_alloc(site, align, n) \
-	conc__aligned_alloc_(conc__fault_alloc(site), (align), (n))
-#define conc__thread_create(site, t, attr, fn, arg) \
-	conc__thread_create_(conc__fault_thread(site), (t), (attr), (fn), (arg))
-#else
-/* Normal builds: the name is dropped unevaluated, and `fail` is the
- * constant 0, which the compiler folds away. */
-#define conc__malloc(site, n) conc__malloc_(0, (n))
-#define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
-#define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
-#define conc__thread_create(site, t, attr, fn, arg) \
-	conc__thread_create_(0, (t), (attr), (fn), (arg))
-#endif
-
-static inline void *conc__malloc_(_Bool fail, size_t n)
-{
-	return fail ? NULL : malloc(n);
-}
-
-static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
-{
-	return fail ? NULL : calloc(k, n);
-}
-
-/* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
-static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
-{
-	if (fail)
-		return NULL;
-	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
-}
-
-/* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
-static inline int conc__thread_create_(_Bool fail, pthread_t *t,
-				       const pthread_attr_t *attr,
-				       void *(*fn)(void *), void *arg)
-{
-	if (fail)
-		return EAGAIN;
-	return pthread_create(t, attr, fn, arg);
-}
-
-#endif
 /* ---- src/internal/park.h ----------------------------------------------- */
 /*
  * park.h - sleeping until a condition holds, on a Linux futex.
@@ -1542,6 +1512,110 @@ void conc__futex_wake(atomic_uint *addr, int n);
 /* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
 uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
+
+#endif
+/* ---- src/internal/fault.h ---------------------------------------------- */
+/*
+ * fault.h - allocation and thread creation go through here, so that test
+ * builds (-Dfault_hooks=true) can fail the k-th call and check that every
+ * caller returns ENOMEM/EAGAIN with nothing lost or leaked.
+ *
+ * Every call names its site with a string literal, the first argument:
+ *     conc__malloc("queue.create", sizeof *q)
+ * The names are unique in src/; the faults suite (tests/test_faults.c)
+ * reads them from the source and checks that its sweep reached each one.
+ *
+ * In normal builds these are macros that drop the name and call plain
+ * malloc/calloc/aligned_alloc/pthread_create: the hooks cost nothing.
+ */
+#ifndef CONC_INTERNAL_FAULT_H
+#define CONC_INTERNAL_FAULT_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* Return true when the call at this site should fail; records the site as
+ * reached either way. */
+_Bool conc__fault_alloc(const char *site);
+_Bool conc__fault_thread(const char *site);
+/* Test control: fail the k-th call from now (1-based; 0 = never), and
+ * count the calls made since the last reset. */
+void conc__fault_reset(void);
+void conc__fault_fail_alloc_at(long k);
+void conc__fault_fail_thread_at(long k);
+long conc__fault_alloc_calls(void);
+long conc__fault_thread_calls(void);
+/* Also fail calls at random: alloc and thread are parts per million (0:
+ * none), seed picks which calls; the failures made since the last reset. */
+void conc__fault_fail_rate(long alloc, long thread, unsigned long seed);
+long conc__fault_alloc_failures(void);
+/* Failures so far at the sites named name (since the last reset). */
+long conc__fault_site_failures(const char *name);
+long conc__fault_thread_failures(void);
+/* The sites reached since the process started (never reset): up to max
+ * distinct names into names[]; returns how many there are.  The site of
+ * the call that was failed last, or NULL. */
+size_t conc__fault_sites(const char **names, size_t max);
+const char *conc__fault_last_failed(void);
+
+/* Pause points: conc__fault_pause("stack.depot_locked") calls the function
+ * a test installed with conc__fault_set_pause, on the thread that passes the
+ * point, with the point's name, holding whatever the code holds there (the
+ * depot lock, say).  A test can so stop a thread inside a window - a lock
+ * held - and act (fork) while it is there, deterministically instead of by
+ * timing.  NULL (the default): the point is one load.  The names are not
+ * fault sites (the faults suite does not look for them). */
+void conc__fault_set_pause(void (*fn)(const char *point));
+void conc__fault_pause_at(const char *point);
+#define conc__fault_pause(point) conc__fault_pause_at(point)
+
+#define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
+#define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
+#define conc__aligned_alloc(site, align, n) \
+	conc__aligned_alloc_(conc__fault_alloc(site), (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(conc__fault_thread(site), (t), (attr), (fn), (arg))
+#else
+/* Normal builds: the name is dropped unevaluated, and `fail` is the
+ * constant 0, which the compiler folds away. */
+#define conc__malloc(site, n) conc__malloc_(0, (n))
+#define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
+#define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
+#define conc__thread_create(site, t, attr, fn, arg) \
+	conc__thread_create_(0, (t), (attr), (fn), (arg))
+#define conc__fault_pause(point) ((void)0)
+#endif
+
+static inline void *conc__malloc_(_Bool fail, size_t n)
+{
+	return fail ? NULL : malloc(n);
+}
+
+static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
+{
+	return fail ? NULL : calloc(k, n);
+}
+
+/* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
+static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
+{
+	if (fail)
+		return NULL;
+	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
+}
+
+/* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
+static inline int conc__thread_create_(_Bool fail, pthread_t *t,
+				       const pthread_attr_t *attr,
+				       void *(*fn)(void *), void *arg)
+{
+	if (fail)
+		return EAGAIN;
+	return pthread_create(t, attr, fn, arg);
+}
 
 #endif
 /* ---- src/internal/atomics.h -------------------------------------------- */
@@ -2282,6 +2356,141 @@ unsigned long conc__scope_threads_created(void);
 
 #endif
 
+/* ==== src/atfork.c ====================================================== */
+/* file-local names of src/atfork.c, made unique in this unit */
+#define EMPTY conc__atfork__EMPTY
+#define SEALED conc__atfork__SEALED
+#define READY conc__atfork__READY
+#define handlers conc__atfork__handlers
+#define fork_gen conc__atfork__fork_gen
+#define install_once conc__atfork__install_once
+#define after conc__atfork__after
+#define install conc__atfork__install
+/*
+ * atfork.c - the fork handler registry (internal/atfork.h has the lock
+ * order and why).
+ *
+ * Each slot has a state word:
+ *   EMPTY   nothing registered; a fork passing the slot seals it.
+ *   SEALED  a fork in progress passed the slot while it was empty.
+ *   READY   handlers registered (from then on, for good).
+ * Edges: EMPTY -> READY by register's CAS; EMPTY -> SEALED by prepare's
+ * CAS; SEALED -> EMPTY by the parent and child handlers.
+ *
+ * Why sealing.  A module registers from its first use, which may run while
+ * another thread forks.  If prepare read the slot as empty and the module
+ * then took its lock, the child would inherit that lock held, with no
+ * handler to release it.  A registration that finds its slot sealed waits
+ * for the fork to end instead.  That wait cannot deadlock: prepare has
+ * passed the slot, so it has taken every lock of the earlier slots already
+ * and will take only locks of later slots, which the waiter (following the
+ * lock order) does not hold.  A registration that wins the CAS before
+ * prepare reaches the slot is seen by that prepare (and its handler then
+ * waits for the registrant's lock like any other holder's).
+ *
+ * One fork at a time: glibc holds its atfork lock from the prepare handlers
+ * to the parent handlers, so two threads forking at once run these in
+ * turn, and after() sees the states its own prepare left.
+ */
+
+
+enum { EMPTY, SEALED, READY };
+
+static struct {
+	void (*prepare)(void), (*parent)(void), (*child)(void);
+} handlers[CONC__ATFORK_SLOTS]; /* written before READY, read after it */
+
+static atomic_uint state[CONC__ATFORK_SLOTS];
+static atomic_uint fork_gen; /* futex word: bumped when a parent's fork ends */
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+
+static void prepare(void)
+{
+	for (unsigned i = 0; i < CONC__ATFORK_SLOTS; i++) {
+		unsigned s = EMPTY;
+		/* acquire (the READY case): pairs with register's release
+		 * CAS, so the handlers read below are the ones stored.
+		 * seq_cst is not needed: one RMW chain per slot decides. */
+		if (!atomic_compare_exchange_strong_explicit(&state[i], &s, SEALED,
+							     memory_order_acquire,
+							     memory_order_acquire) &&
+		    s == READY && handlers[i].prepare)
+			handlers[i].prepare();
+	}
+}
+
+/* After the fork, in reverse order: READY slots run their handler (parent
+ * or child), SEALED ones open again. */
+static void after(int in_child)
+{
+	for (unsigned i = CONC__ATFORK_SLOTS; i-- > 0;) {
+		/* relaxed: this thread sealed or read the slot in prepare */
+		unsigned s = atomic_load_explicit(&state[i], memory_order_relaxed);
+		if (s == READY) {
+			void (*fn)(void) = in_child ? handlers[i].child : handlers[i].parent;
+			if (fn)
+				fn();
+		} else if (s == SEALED) {
+			/* release: nothing to publish but the state itself */
+			atomic_store_explicit(&state[i], EMPTY, memory_order_release);
+		}
+	}
+}
+
+static void parent(void)
+{
+	after(0);
+	/* release: orders the slots' reopening before the bump a waiting
+	 * register reads (acquire) */
+	atomic_fetch_add_explicit(&fork_gen, 1, memory_order_release);
+	conc__futex_wake(&fork_gen, 0x7fffffff);
+}
+
+static void child(void)
+{
+	/* the child has no other thread: nobody waits on fork_gen here */
+	after(1);
+}
+
+static void install(void)
+{
+	pthread_atfork(prepare, parent, child);
+}
+
+void conc__atfork_register(enum conc__atfork_slot slot, void (*prep)(void),
+			   void (*par)(void), void (*chi)(void))
+{
+	pthread_once(&install_once, install);
+	handlers[slot].prepare = prep;
+	handlers[slot].parent = par;
+	handlers[slot].child = chi;
+	for (;;) {
+		/* acquire: read before the state, so that a SEALED seen below
+		 * belongs to this fork or a later one (a bump we miss wakes
+		 * the futex wait at once) */
+		unsigned gen = atomic_load_explicit(&fork_gen, memory_order_acquire);
+		unsigned s = EMPTY;
+		/* release: publishes the handlers to prepare's acquire CAS */
+		if (atomic_compare_exchange_strong_explicit(&state[slot], &s, READY,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+		if (s == READY)
+			return; /* registered already (cannot happen: once per slot) */
+		/* SEALED: a fork in progress passed this slot; wait for it */
+		conc__futex_wait(&fork_gen, gen, CONC__NO_DEADLINE);
+	}
+}
+/* end of src/atfork.c: its names and macros stop here */
+#undef EMPTY
+#undef SEALED
+#undef READY
+#undef handlers
+#undef fork_gen
+#undef install_once
+#undef after
+#undef install
+
 /* ==== src/chaos.c ======================================================= */
 /* file-local names of src/chaos.c, made unique in this unit */
 #define rng conc__chaos__rng
@@ -2420,6 +2629,7 @@ unsigned conc_cpu_count(void)
 #define record conc__fault__record
 #define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
+#define pause_fn conc__fault__pause_fn
 /*
  * fault.c - failure injection for test builds (see internal/fault.h).
  *
@@ -2588,6 +2798,22 @@ void conc__fault_reset(void)
 		atomic_store_explicit(&site_failed[j], 0, memory_order_relaxed);
 }
 
+/* acquire/release: the test's data that the function reads (its gates) is
+ * published before the function is installed. */
+static _Atomic(void (*)(const char *)) pause_fn;
+
+void conc__fault_set_pause(void (*fn)(const char *point))
+{
+	atomic_store_explicit(&pause_fn, fn, memory_order_release);
+}
+
+void conc__fault_pause_at(const char *point)
+{
+	void (*fn)(const char *) = atomic_load_explicit(&pause_fn, memory_order_acquire);
+	if (fn)
+		fn(point);
+}
+
 void conc__fault_fail_alloc_at(long k)
 {
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
@@ -2629,6 +2855,7 @@ typedef int conc__fault_unused;
 #undef record
 #undef random_fail
 #undef hit
+#undef pause_fn
 #undef SITE_SLOTS
 
 /* ==== src/park.c ======================================================== */
@@ -3320,7 +3547,7 @@ static void init(void)
 			use_fences = 0;
 	}
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	conc__atfork_register(CONC__ATFORK_EPOCH, fork_prepare, fork_parent, fork_child);
 	errno = saved;
 }
 
@@ -3844,6 +4071,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
+	pthread_once(&init_once, init); /* fork handlers before registry_lock's first use */
 	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
@@ -4277,6 +4505,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
 	unsigned registered, stalling = 0;
@@ -5077,6 +5306,9 @@ unsigned conc__queue_segment_slots(void)
 #define depot_try_lock conc__stack__depot_try_lock
 #define depot_lock conc__stack__depot_lock
 #define depot_unlock conc__stack__depot_unlock
+#define depot_fork_prepare conc__stack__depot_fork_prepare
+#define fork_once conc__stack__fork_once
+#define fork_register conc__stack__fork_register
 #define carve conc__stack__carve
 #define slab_of conc__stack__slab_of
 #define slab_put conc__stack__slab_put
@@ -5372,7 +5604,10 @@ static bool exit_key_ok;
 static bool depot_try_lock(void)
 {
 	/* acquire: pairs with depot_unlock's release (the batch list) */
-	return !atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire);
+	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
+		return false;
+	conc__fault_pause("stack.depot_locked"); /* test builds: stop a holder here */
+	return true;
 }
 
 static void depot_lock(void)
@@ -5386,6 +5621,31 @@ static void depot_unlock(void)
 {
 	/* release: publishes the batch list to the next holder */
 	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
+}
+
+/*
+ * fork() (issue 15).  A thread holding the depot lock at the fork does not
+ * exist in the child, and the child's last conc_stack_destroy takes the
+ * lock to drain the depot: it would spin forever.  prepare takes the lock
+ * (the depot is a leaf: internal/atfork.h has the order), so the child's
+ * copy of the list is whole and the flag held by the forking thread alone,
+ * which lets it go in both processes.  The magazines and retire batches
+ * are thread-local: the child keeps the forking thread's and never sees the
+ * others'; the depot's batches are the child's copy (slabs included).
+ */
+static void depot_fork_prepare(void)
+{
+	/* test builds: a holder stopped inside the lock (a pause point in
+	 * depot_try_lock) is let go from here */
+	conc__fault_pause("stack.fork_prepare");
+	depot_lock();
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_register(void)
+{
+	conc__atfork_register(CONC__ATFORK_STACK, depot_fork_prepare, depot_unlock, depot_unlock);
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -5829,6 +6089,8 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
+	/* before the depot can be used: it is used only while a stack lives */
+	pthread_once(&fork_once, fork_register);
 	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
@@ -6235,6 +6497,9 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef depot_try_lock
 #undef depot_lock
 #undef depot_unlock
+#undef depot_fork_prepare
+#undef fork_once
+#undef fork_register
 #undef carve
 #undef slab_of
 #undef slab_put
@@ -7678,7 +7943,8 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	/* No prepare or parent handler: atfork_child says why. */
+	conc__atfork_register(CONC__ATFORK_POOL, NULL, NULL, atfork_child);
 	atexit(global_exit);
 }
 
@@ -8301,7 +8567,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 static void hooks_register(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	conc__atfork_register(CONC__ATFORK_SCOPE, atfork_prepare, atfork_parent, atfork_child);
 	atexit(drain_at_exit); /* on failure: parked threads just vanish */
 }
 

@@ -104,6 +104,7 @@
 #include "conc/epoch.h"
 #include "internal/alg_epoch.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/chaos.h"
 #include "internal/fault.h"
 #include "internal/epoch.h"
@@ -407,7 +408,7 @@ static void init(void)
 			use_fences = 0;
 	}
 	exit_key_ok = pthread_key_create(&exit_key, thread_exit) == 0;
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	conc__atfork_register(CONC__ATFORK_EPOCH, fork_prepare, fork_parent, fork_child);
 	errno = saved;
 }
 
@@ -931,6 +932,7 @@ int conc_epoch_create(conc_epoch **out)
 {
 	if (!out)
 		return EINVAL;
+	pthread_once(&init_once, init); /* fork handlers before registry_lock's first use */
 	conc_epoch *d = conc__aligned_alloc("epoch.create", CONC_PAD, sizeof *d);
 	if (!d)
 		return ENOMEM;
@@ -1364,6 +1366,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
 	unsigned registered, stalling = 0;

@@ -142,6 +142,7 @@
 #include "conc/epoch.h"
 #include "conc/pool.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/backoff.h"
 #include "internal/chaos.h"
 #include "internal/deque.h"
@@ -1351,7 +1352,8 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
-	pthread_atfork(NULL, NULL, atfork_child);
+	/* No prepare or parent handler: atfork_child says why. */
+	conc__atfork_register(CONC__ATFORK_POOL, NULL, NULL, atfork_child);
 	atexit(global_exit);
 }
 

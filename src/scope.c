@@ -92,6 +92,7 @@
 #include "internal/epoch.h"
 #include "conc/scope.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/fault.h"
 #include "internal/mutant.h"
 #include "internal/pad.h"
@@ -499,7 +500,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 static void hooks_register(void)
 {
-	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	conc__atfork_register(CONC__ATFORK_SCOPE, atfork_prepare, atfork_parent, atfork_child);
 	atexit(drain_at_exit); /* on failure: parked threads just vanish */
 }
 

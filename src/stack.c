@@ -97,6 +97,7 @@
 #include "conc/cpu.h"
 #include "conc/stack.h"
 #include "internal/arch.h"
+#include "internal/atfork.h"
 #include "internal/atomics.h"
 #include "internal/backoff.h"
 #include "internal/chaos.h"
@@ -204,7 +205,10 @@ static bool exit_key_ok;
 static bool depot_try_lock(void)
 {
 	/* acquire: pairs with depot_unlock's release (the batch list) */
-	return !atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire);
+	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
+		return false;
+	conc__fault_pause("stack.depot_locked"); /* test builds: stop a holder here */
+	return true;
 }
 
 static void depot_lock(void)
@@ -218,6 +222,31 @@ static void depot_unlock(void)
 {
 	/* release: publishes the batch list to the next holder */
 	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
+}
+
+/*
+ * fork() (issue 15).  A thread holding the depot lock at the fork does not
+ * exist in the child, and the child's last conc_stack_destroy takes the
+ * lock to drain the depot: it would spin forever.  prepare takes the lock
+ * (the depot is a leaf: internal/atfork.h has the order), so the child's
+ * copy of the list is whole and the flag held by the forking thread alone,
+ * which lets it go in both processes.  The magazines and retire batches
+ * are thread-local: the child keeps the forking thread's and never sees the
+ * others'; the depot's batches are the child's copy (slabs included).
+ */
+static void depot_fork_prepare(void)
+{
+	/* test builds: a holder stopped inside the lock (a pause point in
+	 * depot_try_lock) is let go from here */
+	conc__fault_pause("stack.fork_prepare");
+	depot_lock();
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_register(void)
+{
+	conc__atfork_register(CONC__ATFORK_STACK, depot_fork_prepare, depot_unlock, depot_unlock);
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -661,6 +690,8 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
+	/* before the depot can be used: it is used only while a stack lives */
+	pthread_once(&fork_once, fork_register);
 	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;

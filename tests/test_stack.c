@@ -3,6 +3,9 @@
  * (container_tests.h) with LIFO expectations, plus the elimination layer
  * and the node caches.
  */
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "conc/stack.h"
 #include "internal/containers.h"
 
@@ -328,6 +331,129 @@ static void test_stack_caches_survive_churn(void **state)
 	}
 }
 
+/*
+ * fork() while another thread holds the node depot's lock (issue 15): the
+ * child must not inherit it held.  A pause point in the library stops the
+ * first thread that takes the depot lock once the test arms it, holding the
+ * lock; the main thread forks while it is stopped, so the fork lands in the
+ * window every time.  The child then uses a stack and destroys every stack,
+ * and the last destroy takes the depot lock (blocking) to drain it: with
+ * the lock inherited held, the child spins there forever, and the parent
+ * counts a hang when the child's deadline passes.  The holder is let go
+ * when the stack's fork prepare handler starts (a pause point there): that
+ * handler takes the depot lock itself, so it waits for the holder; with no
+ * handler (the bug), the holder is let go after fork has returned in the
+ * parent, so the child's copy is certain to hold the lock.
+ */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static struct {
+	atomic_int armed;   /* 1: the next depot holder stops */
+	atomic_int holding; /* a holder is stopped (holding the lock) */
+	atomic_int release; /* the stopped holder may go */
+	atomic_int stop;    /* the hammer thread ends */
+} dh;
+
+static void depot_pause(const char *point)
+{
+	if (strcmp(point, "stack.fork_prepare") == 0) {
+		/* the fork's prepare is about to take the depot lock */
+		atomic_store(&dh.release, 1);
+		return;
+	}
+	if (strcmp(point, "stack.depot_locked") != 0)
+		return;
+	int one = 1;
+	if (!atomic_compare_exchange_strong(&dh.armed, &one, 0))
+		return;
+	atomic_store(&dh.holding, 1);
+	while (!atomic_load(&dh.release))
+		sched_yield();
+	atomic_store(&dh.holding, 0);
+}
+
+/* Depot traffic: runs of pushes and pops much longer than a magazine
+ * (MAG_BATCH, 64), and a flush now and then so that retired nodes come
+ * back, fill magazines and spill whole batches to the depot. */
+static void *depot_hammer(void *arg)
+{
+	conc_stack *s = arg;
+	enum { N = 512 };
+	unsigned long bad = 0;
+	while (!atomic_load(&dh.stop)) {
+		for (uintptr_t i = 1; i <= N; i++)
+			bad += conc_stack_push(s, (void *)i) != 0;
+		void *it;
+		for (unsigned i = 0; i < N; i++)
+			bad += !conc_stack_try_pop(s, &it);
+		conc_epoch_flush(conc_epoch_global());
+	}
+	return (void *)(uintptr_t)bad;
+}
+
+static int fork_child_uses_stacks(conc_stack *inherited)
+{
+	conc_stack *c;
+	if (conc_stack_create(&c) != 0)
+		return 1;
+	void *it;
+	for (uintptr_t i = 1; i <= 1000; i++)
+		if (conc_stack_push(c, (void *)i) != 0)
+			return 2;
+	for (uintptr_t i = 1000; i >= 1; i--)
+		if (!conc_stack_try_pop(c, &it) || it != (void *)i)
+			return 3;
+	conc_stack_destroy(c, NULL);
+	/* the last stack: its destroy drains the depot under depot_lock */
+	conc_stack_destroy(inherited, NULL);
+	return conc_epoch_barrier(conc_epoch_global()) == 0 ? 0 : 4;
+}
+
+static void test_stack_fork_depot_held(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	conc_stack *s;
+	assert_int_equal(conc_stack_create(&s), 0);
+	atomic_store(&dh.stop, 0);
+	atomic_store(&dh.armed, 0);
+	conc__fault_set_pause(depot_pause);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, depot_hammer, s), 0);
+	enum { FORKS = 3 };
+	unsigned hangs = 0, bad_exits = 0;
+	for (int k = 0; k < FORKS; k++) {
+		atomic_store(&dh.release, 0);
+		atomic_store(&dh.armed, 1);
+		while (!atomic_load(&dh.holding))
+			sched_yield();
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0)
+			_exit(fork_child_uses_stacks(s));
+		atomic_store(&dh.release, 1); /* no prepare let it go: we do */
+		int status = 0;
+		int rc = conc_test_wait_child(pid, 10000, &status, NULL);
+		if (rc == ETIMEDOUT)
+			hangs++;
+		else if (rc != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			bad_exits++;
+		while (atomic_load(&dh.holding))
+			sched_yield();
+	}
+	atomic_store(&dh.stop, 1);
+	void *bad;
+	pthread_join(t, &bad);
+	conc__fault_set_pause(NULL);
+	conc_stack_destroy(s, NULL);
+	print_message("fork with the depot lock held: forks=%d hangs=%u bad_exits=%u\n", FORKS,
+		      hangs, bad_exits);
+	conc_test_watchdog_off();
+	assert_null(bad);
+	assert_int_equal(hangs, 0);
+	assert_int_equal(bad_exits, 0);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +464,9 @@ int main(void)
 		cmocka_unit_test(test_stack_close_cancels_offer),
 		cmocka_unit_test(test_stack_private_pending_bounded),
 		cmocka_unit_test(test_stack_caches_survive_churn),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_stack_fork_depot_held),
+#endif
 	};
 	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
 }

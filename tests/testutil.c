@@ -1,9 +1,13 @@
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -182,4 +186,115 @@ void conc_test_progress_watchdog_stop(conc_test_progress *w)
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Whether pc lies in a mapping of pid whose file is a sanitizer runtime. */
+static bool pc_in_sanitizer(pid_t pid, unsigned long pc)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool hit = false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || pc < lo || pc >= hi)
+			continue;
+		hit = strstr(line, "/libasan") || strstr(line, "/libtsan") ||
+		      strstr(line, "/libubsan") || strstr(line, "/liblsan");
+		break;
+	}
+	fclose(f);
+	return hit;
+}
+
+/* Whether a thread of pid is blocked in a system call that the sanitizer
+ * runtime made: /proc/PID/task/TID/syscall reads "nr args... sp pc" while
+ * the thread sleeps in one. */
+static bool child_in_sanitizer(pid_t pid)
+{
+	char path[64], line[512];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *dir = opendir(path);
+	if (!dir)
+		return false;
+	bool hit = false;
+	struct dirent *e;
+	while (!hit && (e = readdir(dir)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%.16s/syscall", (int)pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof line, f) && line[0] >= '0' && line[0] <= '9') {
+			char *last = strrchr(line, ' ');
+			if (last)
+				hit = pc_in_sanitizer(pid, strtoul(last + 1, NULL, 16));
+		}
+		fclose(f);
+	}
+	closedir(dir);
+	return hit;
+}
+
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer)
+{
+	uint64_t start = now_ms();
+	uint64_t deadline = start + (CONC_TEST_SANITIZED ? 5ull : 1ull) * timeout_ms;
+	unsigned seen = 0; /* samples that found it in the sanitizer runtime */
+	if (in_sanitizer)
+		*in_sanitizer = false;
+#ifdef SYS_pidfd_open
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	int fd = -1;
+#endif
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid) {
+			if (fd >= 0)
+				close(fd);
+			return 0;
+		}
+		if (r < 0 && errno != EINTR) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return e;
+		}
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			break;
+		/* Past its first 2 s a child is sampled every 50 ms: a thread
+		 * that spins on a sanitizer lock (sched_yield) is in a system
+		 * call only now and then, so sightings are counted, not runs. */
+		bool sampling = in_sanitizer && now - start >= 2000;
+		if (sampling && child_in_sanitizer(pid) && ++seen >= 3) {
+			*in_sanitizer = true;
+			break;
+		}
+		if (fd >= 0) {
+			/* readable once the child has exited */
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			uint64_t left = deadline - now, step = sampling ? 50 : 1000;
+			poll(&p, 1, (int)(left > step ? step : left));
+		} else {
+			nanosleep(&(struct timespec){0, 100000}, NULL);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return ETIMEDOUT;
 }

@@ -10,10 +10,12 @@
 #define CONC_TESTUTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cmocka.h>
 
@@ -76,6 +78,28 @@ void conc_test_progress_watchdog_stop(conc_test_progress *w);
  * 0, or the pthread_create error (threads already started are joined). */
 int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
 			  size_t stride);
+
+/* Wait for the child pid for up to timeout_ms (scaled up in sanitizer
+ * builds, as the watchdog is).  0: it ended, *status says how (waitpid's
+ * status); ETIMEDOUT: it was still running, and has been killed (SIGKILL)
+ * and reaped; else waitpid's errno.  The wait sleeps in poll() on a pidfd
+ * (a child's exit wakes it), or, where pidfd_open is missing, polls waitpid
+ * every 100 us: either way no verdict depends on how long anything took,
+ * only on whether the child ended before a deadline far beyond its work.
+ *
+ * in_sanitizer (may be NULL): set when the child, past its first two
+ * seconds, was found three times (sampled every 50 ms) with a thread in a
+ * system call made by the sanitizer runtime itself - its program counter in
+ * a mapping of libasan, libtsan, libubsan or liblsan (a futex wait on an
+ * allocator lock, a sched_yield spinning on one).  The child is then
+ * killed at once and ETIMEDOUT returned.  That is a sanitizer's hang, not
+ * the program's: gcc 12's libasan (LLVM < 18) takes none of its allocator
+ * locks around fork, so a child of a threaded fork can inherit one held
+ * (fixed upstream by llvm/llvm-project#75290, "[asan] Install
+ * pthread_atfork"); gcc 12's libtsan says as much in the child ("some
+ * mutexes may be locked before fork").  A runtime linked into the executable (clang's
+ * default) is not recognised: such hangs count as the program's. */
+int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer);
 
 /* A cheap per-thread PRNG (xorshift64*). */
 static inline uint64_t conc_test_rand(uint64_t *s)
