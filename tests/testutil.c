@@ -293,6 +293,18 @@ int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_s
 	}
 	if (fd >= 0)
 		close(fd);
+	if (!(in_sanitizer && *in_sanitizer)) {
+		/* A real hang: say where the child is stuck (gdb, when the
+		 * machine has it), so that the failure names its place. */
+		char cmd[160];
+		snprintf(cmd, sizeof cmd,
+			 "command -v gdb >/dev/null && timeout 60 gdb -p %d -batch -ex "
+			 "'thread apply all bt 24' 2>/dev/null | grep '^#' 1>&2",
+			 (int)pid);
+		fprintf(stderr, "conc_test_wait_child: child %d hung; its stacks:\n", (int)pid);
+		if (system(cmd) != 0)
+			fprintf(stderr, "conc_test_wait_child: (no stacks: gdb missing or failed)\n");
+	}
 	kill(pid, SIGKILL);
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
