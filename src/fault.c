@@ -167,6 +167,22 @@ void conc__fault_reset(void)
 		atomic_store_explicit(&site_failed[j], 0, memory_order_relaxed);
 }
 
+/* acquire/release: the test's data that the function reads (its gates) is
+ * published before the function is installed. */
+static _Atomic(void (*)(const char *)) pause_fn;
+
+void conc__fault_set_pause(void (*fn)(const char *point))
+{
+	atomic_store_explicit(&pause_fn, fn, memory_order_release);
+}
+
+void conc__fault_pause_at(const char *point)
+{
+	void (*fn)(const char *) = atomic_load_explicit(&pause_fn, memory_order_acquire);
+	if (fn)
+		fn(point);
+}
+
 void conc__fault_fail_alloc_at(long k)
 {
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);

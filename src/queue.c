@@ -453,3 +453,9 @@ unsigned conc__queue_segment_slots(void)
 {
 	return SEG_SLOTS;
 }
+
+void conc__queue_reserved_words(uintptr_t out[2])
+{
+	out[0] = SLOT_TAKEN;
+	out[1] = SLOT_NULL;
+}

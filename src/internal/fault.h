@@ -44,6 +44,17 @@ long conc__fault_thread_failures(void);
 size_t conc__fault_sites(const char **names, size_t max);
 const char *conc__fault_last_failed(void);
 
+/* Pause points: conc__fault_pause("stack.depot_locked") calls the function
+ * a test installed with conc__fault_set_pause, on the thread that passes the
+ * point, with the point's name, holding whatever the code holds there (the
+ * depot lock, say).  A test can so stop a thread inside a window - a lock
+ * held - and act (fork) while it is there, deterministically instead of by
+ * timing.  NULL (the default): the point is one load.  The names are not
+ * fault sites (the faults suite does not look for them). */
+void conc__fault_set_pause(void (*fn)(const char *point));
+void conc__fault_pause_at(const char *point);
+#define conc__fault_pause(point) conc__fault_pause_at(point)
+
 #define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
 #define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
 #define conc__aligned_alloc(site, align, n) \
@@ -58,6 +69,7 @@ const char *conc__fault_last_failed(void);
 #define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
 #define conc__thread_create(site, t, attr, fn, arg) \
 	conc__thread_create_(0, (t), (attr), (fn), (arg))
+#define conc__fault_pause(point) ((void)0)
 #endif
 
 static inline void *conc__malloc_(_Bool fail, size_t n)

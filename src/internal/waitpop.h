@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "internal/arch.h"
+#include "internal/fault.h"
 #include "internal/park.h"
 
 #define CONC__WAITPOP_SPIN 64
@@ -71,6 +72,8 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 		if (!conc__park_wait(park, key, deadline)) {
 			if (ops->try_pop(c, item))
 				return 0;
+			/* tests: a push and a close can land here */
+			conc__fault_pause("waitpop.deadline");
 			return ops->is_closed(c) ? EPIPE : ETIMEDOUT;
 		}
 	}
