@@ -366,10 +366,9 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
  * and close.
  *
  * Any number of threads may push and pop at once; items are any void *
- * (NULL included) and are never dereferenced.  (Strictly, two addresses are
- * not items: libconc keeps a slot's "taken" mark and NULL's stand-in in the
- * slot word itself, as the addresses of two private objects of libconc's
- * own, which no caller can obtain; so in practice every void * is an item.)
+ * value, NULL and small integers included, and are never dereferenced (no
+ * value is reserved: the three slot states that share a word with items
+ * 0, 1 and 2 send those to a side byte).
  * The queue is a Michael-Scott linked list whose nodes are arrays of slots
  * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
  * in the common case a push is a fetch-and-add and an exchange of the
@@ -479,9 +478,14 @@ void conc_queue_close(conc_queue *q);
 
 /*
  * conc_queue_is_empty - whether q holds no item.  Exact when no other
- * thread pushes or pops during the call; with concurrent pushes and pops it
- * is a hint (a push and a pop racing with it can make it answer true for a
- * queue that always held an item), and the answer may be stale at once.
+ * thread pushes or pops during the call.  With concurrent pushes and pops,
+ * both answers are hints of different strength:
+ *   false  an item was in q at some moment during the call (a push that
+ *          lost its slot to a pop leaves no word behind, so no push that
+ *          never completed is seen); it may have been popped since.
+ *   true   may be wrong: a push and a pop racing with the scan can make it
+ *          answer true for a queue that held an item throughout.
+ * Either answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */
@@ -503,6 +507,10 @@ bool conc_queue_is_empty(conc_queue *q);
  * period (which is also what makes the top-pointer CAS safe from ABA); under
  * contention a push and a pop that meet in the elimination array trade the
  * item directly instead of both fighting over the top pointer.
+ * Memory: the nodes of live items, the caches (bounded) and a few
+ * partly used node slabs; threads that push and exit hand their unused
+ * nodes and the rest of their slab on to the next thread, so memory does
+ * not grow with the number of threads that ever pushed.
  *
  *   conc_stack *s;  conc_stack_create(&s);
  *   conc_stack_push(s, obj);   ...   void *o; if (conc_stack_try_pop(s, &o)) use(o);
@@ -1842,6 +1850,10 @@ unsigned conc__stack_sleepers(conc_stack *s);
 /* Items per queue segment (a push past a full segment allocates). */
 unsigned conc__queue_segment_slots(void);
 
+/* The slot words the queue keeps for itself (the burned-slot mark and the
+ * escape), for the test that pushes every value around them. */
+void conc__queue_reserved_words(uintptr_t out[2]);
+
 /* The stack's elimination layer: switch it off/on (on by default), and
  * count the push/pop pairs it has matched so far. */
 void conc__stack_set_elimination(conc_stack *s, bool on);
@@ -1883,6 +1895,14 @@ void conc__stack_trim_caches(void);
  * A waiter that leaves on its deadline re-checks once more and takes an
  * item if one is there: a notify_one it absorbed is then not lost, because
  * the item it announced is taken by the waiter it woke.
+ *
+ * The EPIPE rule, on every path: EPIPE only from a try_pop that failed
+ * after the closed flag was seen.  A try that failed before the flag was
+ * read proves nothing: a push can complete and a close follow between the
+ * two, and that item would be left behind by a consumer that stops at
+ * EPIPE.  The flag is set only after close has fenced off every later push
+ * (see the container's close), so a try after seeing it that finds nothing
+ * means closed and empty for good.
  */
 #ifndef CONC_INTERNAL_WAITPOP_H
 #define CONC_INTERNAL_WAITPOP_H
@@ -1936,7 +1956,15 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 		if (!conc__park_wait(park, key, deadline)) {
 			if (ops->try_pop(c, item))
 				return 0;
-			return ops->is_closed(c) ? EPIPE : ETIMEDOUT;
+			/* tests: a push and a close can land here */
+			conc__fault_pause("waitpop.deadline");
+			if (!ops->is_closed(c))
+				return ETIMEDOUT;
+			/* Closed, but a push may have completed between the
+			 * try above and the close we just saw: only a try
+			 * after seeing the flag can tell "closed and empty"
+			 * (issue 22, fault 9). */
+			return ops->try_pop(c, item) ? 0 : EPIPE;
 		}
 	}
 }
@@ -4611,7 +4639,6 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 
 /* ==== src/queue.c ======================================================= */
 /* file-local names of src/queue.c, made unique in this unit */
-#define slot_marks conc__queue__slot_marks
 #define seg conc__queue__seg
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
@@ -4643,22 +4670,20 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
  *                      own line); enq carries CLOSED_BIT once close reaches s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
- *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
- *                      TAKEN (a pop gave up on a slot whose pusher had not
- *                      arrived; that pusher retries elsewhere).  The pop
+ *                      item: EMPTY (0) -> the item's word (push, a CAS) or
+ *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
+ *                      pusher had not arrived; that pusher's CAS fails
+ *                      and it retries elsewhere, leaving TAKEN).  The pop
  *                      of index i reads the item and leaves the word as it
- *                      is (the index is its alone, I3).  Words left behind
- *                      in claimed slots - an item popped, or a late
- *                      pusher's word in a burned slot - are never read
- *                      again (destroy and is_empty start at deq) and
- *                      seg_reset clears them.
- *                      TAKEN and the NULL escape are the addresses of two
- *                      private static objects of this file (slot_marks),
- *                      which no caller can obtain; NULL is stored as the
- *                      escape, every other void * as is, so in practice
- *                      every void * (NULL included) is an item.  SLOT(i)
- *                      (CONC__Q_SLOT below) puts consecutive indexes on
- *                      different cache lines.
+ *                      is (the index is its alone, I3).  Items popped are
+ *                      never read again (destroy and is_empty start at
+ *                      deq) and seg_reset clears them.
+ *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
+ *                      and the escape ESC (2): they are stored as ESC with
+ *                      the item in this byte (internal/alg_queue.h), so
+ *                      every void * is an item, in PIE and non-PIE programs
+ *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
+ *                      consecutive indexes on different cache lines.
  *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
@@ -4668,14 +4693,14 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the pusher writes the slot word once, with an
- *      exchange, which decides between the two when the pop burns it.
+ *      (fetch-and-add); the pusher writes the slot word once, with a CAS
+ *      from EMPTY, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
  * Linearization points (grep LP: here and in internal/alg_queue.h, which
  * holds the push and pop loops).
- *   push       the exchange that turns the slot EMPTY -> item, or the CAS
+ *   push       the CAS that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the acquire load of the slot that finds the item there (or,
  *              once the pop burns a late slot, its exchange that finds the
@@ -4736,12 +4761,6 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
 _Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
 
-/* TAKEN and the NULL escape (see the header comment): two distinct private
- * objects, never an item's address. */
-static char slot_marks[2];
-#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
-#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
-
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
@@ -4750,6 +4769,9 @@ struct seg {
 	conc_queue *q;
 	conc_epoch_node enode;
 	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
+	/* escaped items (0..2), read only where the slot word is SLOT_ESC;
+	 * never reset: written before that word is */
+	unsigned char esc[SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -4781,14 +4803,12 @@ static void seg_retire(conc_queue *q, struct seg *s);
  *
  * The includer provides, before including this file:
  *   SEG_SLOTS, CONC__SLOT_WAIT;
- *   SLOT_TAKEN, SLOT_NULL: two distinct uintptr_t words, neither 0 nor an
- *     address a caller can hold (queue.c: the addresses of two private
- *     static objects), the burned/taken mark and the escape for NULL;
  *   optionally CONC__Q_SLOT(i), the position of slot index i (a
  *     permutation of [0, SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, an item's word
- *     or SLOT_TAKEN);
+ *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, SLOT_TAKEN,
+ *     SLOT_ESC or an item's word), and CONC_PLAIN(unsigned char)
+ *     esc[SEG_SLOTS] (the item of a slot whose word is SLOT_ESC);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
@@ -4806,8 +4826,25 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CLOSED_BIT ((uint_fast64_t)1 << 62)
 #define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
-/* A slot word is SLOT_EMPTY, an item's word (conc__q_word) or SLOT_TAKEN. */
+/*
+ * Slot words.  Every uintptr_t value is an item (the contract: any void *),
+ * so no word can be kept back for the slot's own states; three small ones
+ * are taken all the same, and the items that share them are escaped:
+ *   SLOT_EMPTY (0)  no push has written the slot yet
+ *   SLOT_TAKEN (1)  a pop burned the slot (its pusher was late)
+ *   SLOT_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
+ *                   slot word, published by the same CAS)
+ *   any other word  the item itself.
+ * So items 0..2 cost one byte store more on push and one byte load on pop,
+ * every other item nothing (one compare, as the old NULL test did); and
+ * the escape is one compare with a constant (w <= SLOT_ESC), the same for
+ * PIE and non-PIE programs: no item can collide with a mark (issue 22,
+ * fault 10: the marks were the addresses of two private objects, small
+ * fixed integers in a non-PIE program).
+ */
 #define SLOT_EMPTY ((uintptr_t)0)
+#define SLOT_TAKEN ((uintptr_t)1)
+#define SLOT_ESC ((uintptr_t)2)
 
 /* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
  * as long as every access to index i goes through it (the includer's walks
@@ -4817,18 +4854,27 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CONC__Q_SLOT(i) (i)
 #endif
 
-/* The slot word that stands for item: the item itself, except NULL, which
- * would read as SLOT_EMPTY and is stored as the escape SLOT_NULL. */
-CONC_ALG_INLINE uintptr_t conc__q_word(void *item)
+/* The slot word that stands for item w in slot position p of s: w itself,
+ * or SLOT_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
+ * written by index p's one pusher (I3) before the CAS that publishes the
+ * word, and read only by whoever reads SLOT_ESC from that word (acquire).
+ * A late pusher whose CAS fails leaves a byte that nothing reads. */
+CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	uintptr_t w = (uintptr_t)item;
-	return w ? w : SLOT_NULL;
+	if (conc_unlikely(w <= SLOT_ESC)) {
+		conc_v(s->esc[p]) = (unsigned char)w;
+		return SLOT_ESC;
+	}
+	return w;
 }
 
-/* The item an item's word stands for (the inverse of conc__q_word). */
-CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
+/* The item that slot word w (neither SLOT_EMPTY nor SLOT_TAKEN) at
+ * position p of s stands for (the inverse of conc__q_word). */
+CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	return w == SLOT_NULL ? NULL : (void *)w;
+	if (conc_unlikely(w == SLOT_ESC))
+		return (void *)(uintptr_t)conc_v(s->esc[p]);
+	return (void *)w;
 }
 
 /* The link CAS's success order.  Only the Relacy harness overrides it (its
@@ -4840,7 +4886,7 @@ CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
-	uintptr_t w = conc__q_word(item);
+	uintptr_t w = (uintptr_t)item;
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
 		 * initialisation is visible */
@@ -4852,17 +4898,23 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (conc_unlikely(i & CLOSED_BIT))
 			return EPIPE;
 		if (conc_likely(i < SEG_SLOTS)) {
+			uint_fast64_t p = CONC__Q_SLOT(i);
+			uintptr_t empty = SLOT_EMPTY;
 			/* seq_cst: the publishing write of park.h's protocol, and
 			 * the release of what the caller wrote before the push
-			 * for the pop's acquire exchange. */
-			if (conc_xchg(&t->slot[CONC__Q_SLOT(i)], w, /* LP: push */
-				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
-						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
+			 * (and of esc[p]) for the pop's acquire load.  A CAS,
+			 * not an exchange: a slot a pop burned keeps SLOT_TAKEN,
+			 * so a word other than EMPTY/TAKEN in a slot is always
+			 * an item that was in the queue (is_empty relies on
+			 * it).  relaxed on failure: nothing is read through
+			 * SLOT_TAKEN. */
+			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
+				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						     : CONC_MO_SEQ_CST,
+				     CONC_MO_RELAXED))
 				return 0;
-			/* It was SLOT_TAKEN: a pop gave up on our slot (I3), and
-			 * our exchange left a stale word in it that nothing reads
-			 * (its one pop has gone; destroy and is_empty start at
-			 * deq).  Next index. */
+			/* It was SLOT_TAKEN: a pop gave up on our slot (I3).
+			 * Next index. */
 			conc_chaos_point(); /* a retry: the slow path */
 			continue;
 		}
@@ -4880,7 +4932,8 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
 		/* relaxed (both): s is private until the link CAS publishes it */
-		conc_st(&s->slot[CONC__Q_SLOT(0)], w, CONC_MO_RELAXED);
+		conc_st(&s->slot[CONC__Q_SLOT(0)], conc__q_word(s, CONC__Q_SLOT(0), w),
+			CONC_MO_RELAXED);
 		conc_st(&s->enq, 1, CONC_MO_RELAXED);
 		struct seg *expect = NULL;
 		/* seq_cst: publishes s (release part) and is the publishing
@@ -4944,9 +4997,10 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		uint_fast64_t p = CONC__Q_SLOT(i);
 		/* Index i is ours alone (I3) and its pusher writes the slot
 		 * once, so a load that finds an item takes it: no RMW.
-		 * acquire: pairs with the pusher's seq_cst exchange; makes what
+		 * acquire: pairs with the pusher's seq_cst CAS; makes what
 		 * the caller wrote before the push visible (the item's word
-		 * comes with the load itself). */
+		 * comes with the load itself, an escaped item's byte after
+		 * it). */
 		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
 		 * exchange: wait a little before making it retry. */
@@ -4957,12 +5011,13 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
 		 * to retry elsewhere; acquire, as above, in case the pusher
 		 * got there first after all.  The word swapped out is
-		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
-		 * segment's slots are reset before reuse. */
+		 * SLOT_EMPTY or an item's word (SLOT_ESC included): one pop
+		 * per index (I3), and a segment's slots are reset before
+		 * reuse. */
 		if (w == SLOT_EMPTY)
 			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
 		if (w != SLOT_EMPTY) {
-			*item = conc__q_item(w);
+			*item = conc__q_item(h, p, w);
 			return true;
 		}
 		conc_chaos_point(); /* burned a slot: a retry */
@@ -4981,8 +5036,7 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
-	 * the items its pops read and left, TAKEN, or the stale word of a
-	 * late pusher that found TAKEN.  8 KiB
+	 * the items its pops read and left, or TAKEN.  8 KiB
 	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
 	 * (8 bytes per item); the pushes write these lines anyway. */
 	memset((void *)s->slot, 0, sizeof s->slot);
@@ -5121,13 +5175,13 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
-		 * holds an item, or is EMPTY (a push refused by close claimed
-		 * it); TAKEN is skipped all the same. */
+		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
+		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
 			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
-				drop(conc__q_item(w));
+				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
@@ -5264,8 +5318,13 @@ unsigned conc__queue_segment_slots(void)
 {
 	return SEG_SLOTS;
 }
+
+void conc__queue_reserved_words(uintptr_t out[2])
+{
+	out[0] = SLOT_TAKEN;
+	out[1] = SLOT_ESC;
+}
 /* end of src/queue.c: its names and macros stop here */
-#undef slot_marks
 #undef seg
 #undef seg_get
 #undef seg_put
@@ -5283,12 +5342,12 @@ unsigned conc__queue_segment_slots(void)
 #undef SEG_CACHE_MAX
 #undef CONC__SLOT_WAIT
 #undef CONC__Q_SLOT
-#undef SLOT_TAKEN
-#undef SLOT_NULL
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CLOSED_BIT
 #undef CLOSED_SEG
 #undef SLOT_EMPTY
+#undef SLOT_TAKEN
+#undef SLOT_ESC
 #undef CONC__Q_LINK_MO
 
 /* ==== src/stack.c ======================================================= */
@@ -5313,7 +5372,11 @@ unsigned conc__queue_segment_slots(void)
 #define slab_of conc__stack__slab_of
 #define slab_put conc__stack__slab_put
 #define slab_init conc__stack__slab_init
+#define spare_slabs conc__stack__spare_slabs
 #define carve_release conc__stack__carve_release
+#define carve_park conc__stack__carve_park
+#define spare_take conc__stack__spare_take
+#define spare_drain conc__stack__spare_drain
 #define node_carve conc__stack__node_carve
 #define free_chain conc__stack__free_chain
 #define node_free conc__stack__node_free
@@ -5414,7 +5477,8 @@ unsigned conc__queue_segment_slots(void)
  * and consumers on different threads stop allocating once the batches
  * circulate.  The depot is taken with a try-lock only: a thread that finds
  * it busy allocates (or frees) instead of waiting, which keeps push
- * lock-free.  When a thread exits its spare batch goes to the depot; when
+ * lock-free.  When a thread exits its spare batch and its loose nodes (a
+ * short batch) go to the depot; when
  * the last stack is destroyed the caller's retire batch is flushed, the
  * orphans taken along, and the depot, the caller's magazine and record
  * cache freed; nodes reclaimed later are freed rather than cached.
@@ -5433,11 +5497,21 @@ unsigned conc__queue_segment_slots(void)
  * (carved by the same thread, so mostly pushed from its core).  Slabs are
  * large (SLAB_SIZE) because a memalign'd block drags its header and the
  * alignment gap into extra pages; only the pages carved so far are touched.
- * The price of slabs: one node
- * still cached keeps its whole slab, so the memory held can exceed the
- * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
- * depot and magazine sizes all the same), and each thread that pushed
- * holds up to SLAB_SIZE of address space (resident: the pages it carved).
+ * A thread that exits parks the rest of its slab in spare_slabs, and the
+ * next thread to need one carves on from there, so short-lived threads
+ * share slabs instead of carving one each.
+ *
+ * Memory bound.  The slabs held are those with a live item's node, a
+ * cached node (magazines, the depot: at most DEPOT_MAX batches) or a
+ * node waiting out its grace period, plus at most one being carved per
+ * live thread and SPARE_SLABS parked ones.  Nodes are carved in order and
+ * handed on whole batches at a time, so live and cached nodes fill their
+ * slabs densely in the common patterns: 20,000 threads that each push one
+ * item and exit hold about one slab per 16,000 items (+0.3 MiB resident),
+ * not one slab each (10 GiB of address space before).  The worst case
+ * remains: a node still cached keeps its whole slab, so a scattered cache
+ * can hold up to SLAB_NODES times the nodes it caches (bounded by the
+ * depot and magazine sizes).
  */
 
 
@@ -5456,6 +5530,7 @@ unsigned conc__queue_segment_slots(void)
 #define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
 #define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
 #define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
+#define SPARE_SLABS 16 /* partly carved slabs of exited threads, for the next */
 
 /*
  * A node: two words.  Who may touch which when:
@@ -5485,7 +5560,12 @@ _Static_assert(NODE_SIZE % 8 == 0 && SLAB_HDR % 8 == 0, "nodes are 8-byte aligne
  * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
 struct slab {
 	atomic_uint refs; /* nodes carved or to be carved, not yet released */
+	/* the carve state of a slab parked in spare_slabs (owned by whoever
+	 * holds the slab: published by the parking CAS, taken with it) */
+	unsigned spare_left;
+	char *spare_cur;
 };
+_Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
 
 /* One push or pop attempt on top: internal/alg_stack.h (shared with the
  * Relacy model). */
@@ -5678,6 +5758,19 @@ static struct slab *slab_init(struct slab *sl, unsigned refs)
 	return sl;
 }
 
+/*
+ * Spare slabs.  A thread that exits with part of its slab not yet carved
+ * parks that slab here (its carve state in the header) instead of giving
+ * the rest back, and a thread whose slab is used up takes a parked one
+ * before it allocates.  Without this, every short-lived thread that pushed
+ * carved a slab of its own, and its one live node kept the whole slab (512
+ * KiB of address space with the alignment) for as long as the item stayed:
+ * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
+ * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
+ * no ABA); a full array or no live stack: the rest is given back as before.
+ */
+static _Atomic(struct slab *) spare_slabs[SPARE_SLABS];
+
 /* Give back the nodes this thread has not carved yet. */
 static void carve_release(void)
 {
@@ -5688,15 +5781,75 @@ static void carve_release(void)
 	}
 }
 
+/* Thread exit: park the slab being carved for the next thread. */
+static void carve_park(void)
+{
+	/* relaxed: only gates caching (see node_put); a park that races with
+	 * the last destroy's drain stays parked until a later stack uses or
+	 * drains it - held, bounded by SPARE_SLABS, never lost */
+	if (carve.left && atomic_load_explicit(&live_stacks, memory_order_relaxed)) {
+		struct slab *sl = slab_of(carve.cur);
+		sl->spare_left = carve.left;
+		sl->spare_cur = carve.cur;
+		for (unsigned k = 0; k < SPARE_SLABS; k++) {
+			struct slab *none = NULL;
+			/* release: publishes the header's carve state (and our
+			 * carving) to the acquire exchange that takes sl */
+			if (atomic_compare_exchange_strong_explicit(&spare_slabs[k], &none, sl,
+								    memory_order_release,
+								    memory_order_relaxed)) {
+				carve.left = 0;
+				carve.cur = NULL;
+				return;
+			}
+		}
+	}
+	carve_release();
+}
+
+/* A parked slab to carve from, or NULL. */
+static struct slab *spare_take(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* relaxed: a filter; the exchange decides */
+		if (!atomic_load_explicit(&spare_slabs[k], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			return sl;
+	}
+	return NULL;
+}
+
+/* The last destroy: give every parked slab's rest back. */
+static void spare_drain(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			slab_put(sl, sl->spare_left);
+	}
+}
+
 static struct snode *node_carve(void)
 {
 	if (conc__unlikely(carve.left == 0)) {
-		struct slab *sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
-					    SLAB_NODES);
-		if (!sl)
-			return NULL;
-		carve.cur = (char *)sl + SLAB_HDR;
-		carve.left = SLAB_NODES;
+		struct slab *sl = spare_take();
+		if (sl) {
+			carve.cur = sl->spare_cur;
+			carve.left = sl->spare_left;
+		} else {
+			sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+				       SLAB_NODES);
+			if (!sl)
+				return NULL;
+			carve.cur = (char *)sl + SLAB_HDR;
+			carve.left = SLAB_NODES;
+		}
 	}
 	struct snode *n = (struct snode *)(void *)carve.cur;
 	carve.cur += NODE_SIZE;
@@ -5739,7 +5892,7 @@ static void depot_drain(void)
 	}
 }
 
-/* Hand a full batch (MAG_BATCH nodes linked through next) to the depot,
+/* Hand a batch (up to MAG_BATCH nodes linked through next) to the depot,
  * or free it.  The depot links batches through their first node's item
  * word (free nodes: no item there). */
 static void depot_give(struct snode *first)
@@ -5772,10 +5925,15 @@ static void mag_exit(void *arg)
 	mag.exiting = true; /* later callbacks on this thread free directly */
 	rec_cache_free();
 	depot_give(mag.full);
-	free_chain(mag.head); /* not a whole batch: back to the slabs */
+	/* The loose nodes too, as a short batch: freed, they would only
+	 * lower their slabs' counts, while their slabs stay pinned by the
+	 * nodes still in use, and the next thread would carve afresh (a
+	 * thread that takes a batch, pushes once and exits; issue 22,
+	 * fault 11).  node_get counts a batch it takes. */
+	depot_give(mag.head);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
-	carve_release();
+	carve_park();
 }
 
 static void make_exit_key(void)
@@ -5829,8 +5987,14 @@ static struct snode *node_get(void)
 		}
 		depot_unlock();
 		if (b) {
+			/* a batch is MAG_BATCH nodes, or fewer when an exiting
+			 * thread gave its loose ones (mag_exit): count them, on
+			 * the nodes we are about to use anyway */
+			unsigned k = 0;
+			for (struct snode *m = b->next; m; m = m->next)
+				k++;
 			mag.head = b->next;
-			mag.n = MAG_BATCH - 1;
+			mag.n = k;
 			return b;
 		}
 	}
@@ -6080,6 +6244,7 @@ void conc__stack_trim_caches(void)
 	mag.head = mag.full = NULL;
 	mag.n = 0;
 	carve_release();
+	spare_drain();
 	depot_drain();
 }
 
@@ -6504,7 +6669,11 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef slab_of
 #undef slab_put
 #undef slab_init
+#undef spare_slabs
 #undef carve_release
+#undef carve_park
+#undef spare_take
+#undef spare_drain
 #undef node_carve
 #undef free_chain
 #undef node_free
@@ -6554,6 +6723,7 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef SLAB_SIZE
 #undef SLAB_HDR
 #undef SLAB_NODES
+#undef SPARE_SLABS
 #undef RETIRE_BATCH
 #undef REC_CACHE
 #undef ELIM_MISS_MAX

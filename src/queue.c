@@ -16,22 +16,20 @@
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
  *                      own line); enq carries CLOSED_BIT once close reaches s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
- *                      item: EMPTY (0) -> the item's word (push) or EMPTY ->
- *                      TAKEN (a pop gave up on a slot whose pusher had not
- *                      arrived; that pusher retries elsewhere).  The pop
+ *                      item: EMPTY (0) -> the item's word (push, a CAS) or
+ *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
+ *                      pusher had not arrived; that pusher's CAS fails
+ *                      and it retries elsewhere, leaving TAKEN).  The pop
  *                      of index i reads the item and leaves the word as it
- *                      is (the index is its alone, I3).  Words left behind
- *                      in claimed slots - an item popped, or a late
- *                      pusher's word in a burned slot - are never read
- *                      again (destroy and is_empty start at deq) and
- *                      seg_reset clears them.
- *                      TAKEN and the NULL escape are the addresses of two
- *                      private static objects of this file (slot_marks),
- *                      which no caller can obtain; NULL is stored as the
- *                      escape, every other void * as is, so in practice
- *                      every void * (NULL included) is an item.  SLOT(i)
- *                      (CONC__Q_SLOT below) puts consecutive indexes on
- *                      different cache lines.
+ *                      is (the index is its alone, I3).  Items popped are
+ *                      never read again (destroy and is_empty start at
+ *                      deq) and seg_reset clears them.
+ *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
+ *                      and the escape ESC (2): they are stored as ESC with
+ *                      the item in this byte (internal/alg_queue.h), so
+ *                      every void * is an item, in PIE and non-PIE programs
+ *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
+ *                      consecutive indexes on different cache lines.
  *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
@@ -41,14 +39,14 @@
  *   I2 a segment is linked only after its predecessor's enq reached
  *      SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
- *      (fetch-and-add); the pusher writes the slot word once, with an
- *      exchange, which decides between the two when the pop burns it.
+ *      (fetch-and-add); the pusher writes the slot word once, with a CAS
+ *      from EMPTY, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
  * Linearization points (grep LP: here and in internal/alg_queue.h, which
  * holds the push and pop loops).
- *   push       the exchange that turns the slot EMPTY -> item, or the CAS
+ *   push       the CAS that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
  *   pop        the acquire load of the slot that finds the item there (or,
  *              once the pop burns a late slot, its exchange that finds the
@@ -124,12 +122,6 @@
 #define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
 _Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
 
-/* TAKEN and the NULL escape (see the header comment): two distinct private
- * objects, never an item's address. */
-static char slot_marks[2];
-#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
-#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
-
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
@@ -138,6 +130,9 @@ struct seg {
 	conc_queue *q;
 	conc_epoch_node enode;
 	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
+	/* escaped items (0..2), read only where the slot word is SLOT_ESC;
+	 * never reset: written before that word is */
+	unsigned char esc[SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -170,8 +165,7 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
-	 * the items its pops read and left, TAKEN, or the stale word of a
-	 * late pusher that found TAKEN.  8 KiB
+	 * the items its pops read and left, or TAKEN.  8 KiB
 	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
 	 * (8 bytes per item); the pushes write these lines anyway. */
 	memset((void *)s->slot, 0, sizeof s->slot);
@@ -310,13 +304,13 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 		if (e > SEG_SLOTS)
 			e = SEG_SLOTS;
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
-		 * holds an item, or is EMPTY (a push refused by close claimed
-		 * it); TAKEN is skipped all the same. */
+		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
+		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
 			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
-				drop(conc__q_item(w));
+				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
@@ -452,4 +446,10 @@ unsigned conc__queue_sleepers(conc_queue *q)
 unsigned conc__queue_segment_slots(void)
 {
 	return SEG_SLOTS;
+}
+
+void conc__queue_reserved_words(uintptr_t out[2])
+{
+	out[0] = SLOT_TAKEN;
+	out[1] = SLOT_ESC;
 }

@@ -62,7 +62,8 @@
  * and consumers on different threads stop allocating once the batches
  * circulate.  The depot is taken with a try-lock only: a thread that finds
  * it busy allocates (or frees) instead of waiting, which keeps push
- * lock-free.  When a thread exits its spare batch goes to the depot; when
+ * lock-free.  When a thread exits its spare batch and its loose nodes (a
+ * short batch) go to the depot; when
  * the last stack is destroyed the caller's retire batch is flushed, the
  * orphans taken along, and the depot, the caller's magazine and record
  * cache freed; nodes reclaimed later are freed rather than cached.
@@ -81,11 +82,21 @@
  * (carved by the same thread, so mostly pushed from its core).  Slabs are
  * large (SLAB_SIZE) because a memalign'd block drags its header and the
  * alignment gap into extra pages; only the pages carved so far are touched.
- * The price of slabs: one node
- * still cached keeps its whole slab, so the memory held can exceed the
- * nodes cached by up to SLAB_NODES times in the worst case (bounded by the
- * depot and magazine sizes all the same), and each thread that pushed
- * holds up to SLAB_SIZE of address space (resident: the pages it carved).
+ * A thread that exits parks the rest of its slab in spare_slabs, and the
+ * next thread to need one carves on from there, so short-lived threads
+ * share slabs instead of carving one each.
+ *
+ * Memory bound.  The slabs held are those with a live item's node, a
+ * cached node (magazines, the depot: at most DEPOT_MAX batches) or a
+ * node waiting out its grace period, plus at most one being carved per
+ * live thread and SPARE_SLABS parked ones.  Nodes are carved in order and
+ * handed on whole batches at a time, so live and cached nodes fill their
+ * slabs densely in the common patterns: 20,000 threads that each push one
+ * item and exit hold about one slab per 16,000 items (+0.3 MiB resident),
+ * not one slab each (10 GiB of address space before).  The worst case
+ * remains: a node still cached keeps its whole slab, so a scattered cache
+ * can hold up to SLAB_NODES times the nodes it caches (bounded by the
+ * depot and magazine sizes).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -124,6 +135,7 @@
 #define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
 #define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
 #define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
+#define SPARE_SLABS 16 /* partly carved slabs of exited threads, for the next */
 
 /*
  * A node: two words.  Who may touch which when:
@@ -153,7 +165,12 @@ _Static_assert(NODE_SIZE % 8 == 0 && SLAB_HDR % 8 == 0, "nodes are 8-byte aligne
  * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
 struct slab {
 	atomic_uint refs; /* nodes carved or to be carved, not yet released */
+	/* the carve state of a slab parked in spare_slabs (owned by whoever
+	 * holds the slab: published by the parking CAS, taken with it) */
+	unsigned spare_left;
+	char *spare_cur;
 };
+_Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
 
 /* One push or pop attempt on top: internal/alg_stack.h (shared with the
  * Relacy model). */
@@ -279,6 +296,19 @@ static struct slab *slab_init(struct slab *sl, unsigned refs)
 	return sl;
 }
 
+/*
+ * Spare slabs.  A thread that exits with part of its slab not yet carved
+ * parks that slab here (its carve state in the header) instead of giving
+ * the rest back, and a thread whose slab is used up takes a parked one
+ * before it allocates.  Without this, every short-lived thread that pushed
+ * carved a slab of its own, and its one live node kept the whole slab (512
+ * KiB of address space with the alignment) for as long as the item stayed:
+ * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
+ * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
+ * no ABA); a full array or no live stack: the rest is given back as before.
+ */
+static _Atomic(struct slab *) spare_slabs[SPARE_SLABS];
+
 /* Give back the nodes this thread has not carved yet. */
 static void carve_release(void)
 {
@@ -289,15 +319,75 @@ static void carve_release(void)
 	}
 }
 
+/* Thread exit: park the slab being carved for the next thread. */
+static void carve_park(void)
+{
+	/* relaxed: only gates caching (see node_put); a park that races with
+	 * the last destroy's drain stays parked until a later stack uses or
+	 * drains it - held, bounded by SPARE_SLABS, never lost */
+	if (carve.left && atomic_load_explicit(&live_stacks, memory_order_relaxed)) {
+		struct slab *sl = slab_of(carve.cur);
+		sl->spare_left = carve.left;
+		sl->spare_cur = carve.cur;
+		for (unsigned k = 0; k < SPARE_SLABS; k++) {
+			struct slab *none = NULL;
+			/* release: publishes the header's carve state (and our
+			 * carving) to the acquire exchange that takes sl */
+			if (atomic_compare_exchange_strong_explicit(&spare_slabs[k], &none, sl,
+								    memory_order_release,
+								    memory_order_relaxed)) {
+				carve.left = 0;
+				carve.cur = NULL;
+				return;
+			}
+		}
+	}
+	carve_release();
+}
+
+/* A parked slab to carve from, or NULL. */
+static struct slab *spare_take(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* relaxed: a filter; the exchange decides */
+		if (!atomic_load_explicit(&spare_slabs[k], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			return sl;
+	}
+	return NULL;
+}
+
+/* The last destroy: give every parked slab's rest back. */
+static void spare_drain(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			slab_put(sl, sl->spare_left);
+	}
+}
+
 static struct snode *node_carve(void)
 {
 	if (conc__unlikely(carve.left == 0)) {
-		struct slab *sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
-					    SLAB_NODES);
-		if (!sl)
-			return NULL;
-		carve.cur = (char *)sl + SLAB_HDR;
-		carve.left = SLAB_NODES;
+		struct slab *sl = spare_take();
+		if (sl) {
+			carve.cur = sl->spare_cur;
+			carve.left = sl->spare_left;
+		} else {
+			sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+				       SLAB_NODES);
+			if (!sl)
+				return NULL;
+			carve.cur = (char *)sl + SLAB_HDR;
+			carve.left = SLAB_NODES;
+		}
 	}
 	struct snode *n = (struct snode *)(void *)carve.cur;
 	carve.cur += NODE_SIZE;
@@ -340,7 +430,7 @@ static void depot_drain(void)
 	}
 }
 
-/* Hand a full batch (MAG_BATCH nodes linked through next) to the depot,
+/* Hand a batch (up to MAG_BATCH nodes linked through next) to the depot,
  * or free it.  The depot links batches through their first node's item
  * word (free nodes: no item there). */
 static void depot_give(struct snode *first)
@@ -373,10 +463,15 @@ static void mag_exit(void *arg)
 	mag.exiting = true; /* later callbacks on this thread free directly */
 	rec_cache_free();
 	depot_give(mag.full);
-	free_chain(mag.head); /* not a whole batch: back to the slabs */
+	/* The loose nodes too, as a short batch: freed, they would only
+	 * lower their slabs' counts, while their slabs stay pinned by the
+	 * nodes still in use, and the next thread would carve afresh (a
+	 * thread that takes a batch, pushes once and exits; issue 22,
+	 * fault 11).  node_get counts a batch it takes. */
+	depot_give(mag.head);
 	mag.head = mag.full = NULL;
 	mag.n = 0;
-	carve_release();
+	carve_park();
 }
 
 static void make_exit_key(void)
@@ -430,8 +525,14 @@ static struct snode *node_get(void)
 		}
 		depot_unlock();
 		if (b) {
+			/* a batch is MAG_BATCH nodes, or fewer when an exiting
+			 * thread gave its loose ones (mag_exit): count them, on
+			 * the nodes we are about to use anyway */
+			unsigned k = 0;
+			for (struct snode *m = b->next; m; m = m->next)
+				k++;
 			mag.head = b->next;
-			mag.n = MAG_BATCH - 1;
+			mag.n = k;
 			return b;
 		}
 	}
@@ -681,6 +782,7 @@ void conc__stack_trim_caches(void)
 	mag.head = mag.full = NULL;
 	mag.n = 0;
 	carve_release();
+	spare_drain();
 	depot_drain();
 }
 

@@ -982,6 +982,51 @@ static void ct_threads_exit_first(void **state)
 /* ---- allocation failure ------------------------------------------------------ */
 #if CONC_FAULT_HOOKS
 
+/* Issue 22, fault 9: a timed pop whose deadline passed tries once more,
+ * then reads the closed flag.  A push that completes and a close that
+ * follows in that gap must not give EPIPE with the item left behind: the
+ * pause point stops the popping thread exactly there, and the pause
+ * function (run on that thread) does the push and the close. */
+static void *ct_gap_c;
+static atomic_bool ct_gap_armed;
+static atomic_int ct_gap_hits;
+
+static void ct_gap_pause(const char *point)
+{
+	if (strcmp(point, "waitpop.deadline") != 0 || !atomic_exchange(&ct_gap_armed, false))
+		return;
+	atomic_fetch_add(&ct_gap_hits, 1);
+	/* no cmocka assert here: record, the test body checks */
+	if (CT.push(ct_gap_c, U(0x9e)) != 0)
+		atomic_fetch_add(&ct_gap_hits, 100);
+	CT.close(ct_gap_c);
+}
+
+static void ct_timed_pop_push_close_at_deadline(void **state)
+{
+	(void)state;
+	void *c = ct_new();
+	ct_gap_c = c;
+	atomic_store(&ct_gap_hits, 0);
+	atomic_store(&ct_gap_armed, true);
+	conc__fault_set_pause(ct_gap_pause);
+	void *it = U(0xbad);
+	int rc = CT.pop_timeout(c, &it, 1000000); /* 1 ms: the deadline passes */
+	conc__fault_set_pause(NULL);
+	void *left = U(0xbad);
+	bool still_there = CT.try_pop(c, &left);
+	print_message("timed pop at its deadline, push + close in the gap: rc=%d item=%p "
+		      "left in the container: %s\n", rc, it, still_there ? "yes" : "no");
+	assert_int_equal(atomic_load(&ct_gap_hits), 1);
+	assert_false(still_there);
+	assert_int_equal(rc, 0);
+	assert_ptr_equal(it, U(0x9e));
+	/* closed and empty now: EPIPE, at once and after a wait alike */
+	assert_int_equal(CT.pop_timeout(c, &it, 0), EPIPE);
+	assert_int_equal(CT.pop_timeout(c, &it, 1000000), EPIPE);
+	CT.destroy(c, NULL);
+}
+
 static void ct_create_enomem(void **state)
 {
 	(void)state;
@@ -1131,6 +1176,7 @@ static void ct_steady_state_no_malloc(void **state)
 
 #if CONC_FAULT_HOOKS
 #define CT_FAULT_TESTS                                                  \
+	CT_UNIT(timed_pop_push_close_at_deadline),          \
 	CT_UNIT(create_enomem),                             \
 	CT_UNIT(push_enomem),                               \
 	CT_UNIT(steady_state_no_malloc)

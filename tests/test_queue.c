@@ -100,6 +100,90 @@ static void test_queue_is_empty_each_index(void **state)
 	conc_queue_destroy(q, NULL);
 }
 
+/* Issue 22, fault 10: every void * is an item.  The words the queue keeps
+ * for itself (the burned-slot mark and whatever stands in for an item that
+ * cannot be stored as is) are read through the internal hook, and every
+ * value in a window around each, plus 0..1000 and the last 1001 values of
+ * uintptr_t, goes through the queue and comes back equal, in order; a queue
+ * holding any one of them alone is not empty, and destroy drops each. */
+#define ANYW_WINDOW 256
+static uintptr_t anyw_dropped[4 * ANYW_WINDOW + 2100];
+static size_t anyw_ndropped;
+
+static void anyw_drop(void *item)
+{
+	if (anyw_ndropped < sizeof anyw_dropped / sizeof anyw_dropped[0])
+		anyw_dropped[anyw_ndropped] = (uintptr_t)item;
+	anyw_ndropped++;
+}
+
+static size_t anyw_values(uintptr_t *v)
+{
+	uintptr_t w[2];
+	conc__queue_reserved_words(w);
+	size_t n = 0;
+	for (int k = 0; k < 2; k++)
+		for (uintptr_t d = 0; d < 2 * ANYW_WINDOW; d++)
+			v[n++] = w[k] - ANYW_WINDOW + d;
+	for (uintptr_t i = 0; i <= 1000; i++)
+		v[n++] = i;
+	for (uintptr_t i = 0; i <= 1000; i++)
+		v[n++] = UINTPTR_MAX - 1000 + i;
+	return n;
+}
+
+static void test_queue_any_word_is_an_item(void **state)
+{
+	(void)state;
+	static uintptr_t v[4 * ANYW_WINDOW + 2100];
+	size_t n = anyw_values(v);
+	uintptr_t w[2];
+	conc__queue_reserved_words(w);
+	print_message("reserved words: %#lx %#lx\n", (unsigned long)w[0], (unsigned long)w[1]);
+	conc_queue *q;
+	/* FIFO, each value back equal; the queue drains to empty */
+	assert_int_equal(conc_queue_create(&q), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(conc_queue_push(q, (void *)v[i]), 0);
+	size_t bad = 0, got = 0;
+	void *it;
+	while (conc_queue_try_pop(q, &it)) {
+		if (got >= n || (uintptr_t)it != v[got])
+			bad++;
+		got++;
+	}
+	print_message("any word: %zu values pushed, %zu popped, %zu wrong\n", n, got, bad);
+	assert_int_equal(bad, 0);
+	assert_int_equal(got, n);
+	assert_true(conc_queue_is_empty(q));
+	conc_queue_destroy(q, NULL);
+	/* each value alone: not empty, and dropped at destroy */
+	size_t missed = 0;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(conc_queue_create(&q), 0);
+		assert_int_equal(conc_queue_push(q, (void *)v[i]), 0);
+		bool empty = conc_queue_is_empty(q);
+		anyw_ndropped = 0;
+		conc_queue_destroy(q, anyw_drop);
+		if (empty || anyw_ndropped != 1 || anyw_dropped[0] != v[i])
+			missed++;
+	}
+	/* all of them at once: dropped in FIFO order */
+	assert_int_equal(conc_queue_create(&q), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(conc_queue_push(q, (void *)v[i]), 0);
+	anyw_ndropped = 0;
+	conc_queue_destroy(q, anyw_drop);
+	size_t wrong_drop = 0;
+	for (size_t i = 0; i < n && i < anyw_ndropped; i++)
+		wrong_drop += anyw_dropped[i] != v[i];
+	print_message("any word: %zu alone reported empty or not dropped; destroy dropped %zu of %zu, "
+		      "%zu wrong\n", missed, anyw_ndropped, n, wrong_drop);
+	assert_int_equal(missed, 0);
+	assert_int_equal(anyw_ndropped, n);
+	assert_int_equal(wrong_drop, 0);
+}
+
 /*
  * The Ordering contract with data behind the item: a thread writes a cell,
  * then pushes its address; whoever pops it reads the cell.  Two threads:
@@ -227,6 +311,7 @@ int main(void)
 		cmocka_unit_test(test_queue_segment_boundaries),
 		cmocka_unit_test(test_queue_is_empty_each_index),
 		cmocka_unit_test(test_queue_publishes_item_data),
+		cmocka_unit_test(test_queue_any_word_is_an_item),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

@@ -3,10 +3,9 @@
  * and close.
  *
  * Any number of threads may push and pop at once; items are any void *
- * (NULL included) and are never dereferenced.  (Strictly, two addresses are
- * not items: libconc keeps a slot's "taken" mark and NULL's stand-in in the
- * slot word itself, as the addresses of two private objects of libconc's
- * own, which no caller can obtain; so in practice every void * is an item.)
+ * value, NULL and small integers included, and are never dereferenced (no
+ * value is reserved: the three slot states that share a word with items
+ * 0, 1 and 2 send those to a side byte).
  * The queue is a Michael-Scott linked list whose nodes are arrays of slots
  * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
  * in the common case a push is a fetch-and-add and an exchange of the
@@ -117,9 +116,14 @@ void conc_queue_close(conc_queue *q);
 
 /*
  * conc_queue_is_empty - whether q holds no item.  Exact when no other
- * thread pushes or pops during the call; with concurrent pushes and pops it
- * is a hint (a push and a pop racing with it can make it answer true for a
- * queue that always held an item), and the answer may be stale at once.
+ * thread pushes or pops during the call.  With concurrent pushes and pops,
+ * both answers are hints of different strength:
+ *   false  an item was in q at some moment during the call (a push that
+ *          lost its slot to a pop leaves no word behind, so no push that
+ *          never completed is seen); it may have been popped since.
+ *   true   may be wrong: a push and a pop racing with the scan can make it
+ *          answer true for a queue that held an item throughout.
+ * Either answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */

@@ -8,6 +8,10 @@
  * period (which is also what makes the top-pointer CAS safe from ABA); under
  * contention a push and a pop that meet in the elimination array trade the
  * item directly instead of both fighting over the top pointer.
+ * Memory: the nodes of live items, the caches (bounded) and a few
+ * partly used node slabs; threads that push and exit hand their unused
+ * nodes and the rest of their slab on to the next thread, so memory does
+ * not grow with the number of threads that ever pushed.
  *
  *   conc_stack *s;  conc_stack_create(&s);
  *   conc_stack_push(s, obj);   ...   void *o; if (conc_stack_try_pop(s, &o)) use(o);

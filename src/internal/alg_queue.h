@@ -8,14 +8,12 @@
  *
  * The includer provides, before including this file:
  *   SEG_SLOTS, CONC__SLOT_WAIT;
- *   SLOT_TAKEN, SLOT_NULL: two distinct uintptr_t words, neither 0 nor an
- *     address a caller can hold (queue.c: the addresses of two private
- *     static objects), the burned/taken mark and the escape for NULL;
  *   optionally CONC__Q_SLOT(i), the position of slot index i (a
  *     permutation of [0, SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, an item's word
- *     or SLOT_TAKEN);
+ *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, SLOT_TAKEN,
+ *     SLOT_ESC or an item's word), and CONC_PLAIN(unsigned char)
+ *     esc[SEG_SLOTS] (the item of a slot whose word is SLOT_ESC);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
@@ -35,8 +33,25 @@
 #define CLOSED_BIT ((uint_fast64_t)1 << 62)
 #define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
-/* A slot word is SLOT_EMPTY, an item's word (conc__q_word) or SLOT_TAKEN. */
+/*
+ * Slot words.  Every uintptr_t value is an item (the contract: any void *),
+ * so no word can be kept back for the slot's own states; three small ones
+ * are taken all the same, and the items that share them are escaped:
+ *   SLOT_EMPTY (0)  no push has written the slot yet
+ *   SLOT_TAKEN (1)  a pop burned the slot (its pusher was late)
+ *   SLOT_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
+ *                   slot word, published by the same CAS)
+ *   any other word  the item itself.
+ * So items 0..2 cost one byte store more on push and one byte load on pop,
+ * every other item nothing (one compare, as the old NULL test did); and
+ * the escape is one compare with a constant (w <= SLOT_ESC), the same for
+ * PIE and non-PIE programs: no item can collide with a mark (issue 22,
+ * fault 10: the marks were the addresses of two private objects, small
+ * fixed integers in a non-PIE program).
+ */
 #define SLOT_EMPTY ((uintptr_t)0)
+#define SLOT_TAKEN ((uintptr_t)1)
+#define SLOT_ESC ((uintptr_t)2)
 
 /* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
  * as long as every access to index i goes through it (the includer's walks
@@ -46,18 +61,27 @@
 #define CONC__Q_SLOT(i) (i)
 #endif
 
-/* The slot word that stands for item: the item itself, except NULL, which
- * would read as SLOT_EMPTY and is stored as the escape SLOT_NULL. */
-CONC_ALG_INLINE uintptr_t conc__q_word(void *item)
+/* The slot word that stands for item w in slot position p of s: w itself,
+ * or SLOT_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
+ * written by index p's one pusher (I3) before the CAS that publishes the
+ * word, and read only by whoever reads SLOT_ESC from that word (acquire).
+ * A late pusher whose CAS fails leaves a byte that nothing reads. */
+CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	uintptr_t w = (uintptr_t)item;
-	return w ? w : SLOT_NULL;
+	if (conc_unlikely(w <= SLOT_ESC)) {
+		conc_v(s->esc[p]) = (unsigned char)w;
+		return SLOT_ESC;
+	}
+	return w;
 }
 
-/* The item an item's word stands for (the inverse of conc__q_word). */
-CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
+/* The item that slot word w (neither SLOT_EMPTY nor SLOT_TAKEN) at
+ * position p of s stands for (the inverse of conc__q_word). */
+CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	return w == SLOT_NULL ? NULL : (void *)w;
+	if (conc_unlikely(w == SLOT_ESC))
+		return (void *)(uintptr_t)conc_v(s->esc[p]);
+	return (void *)w;
 }
 
 /* The link CAS's success order.  Only the Relacy harness overrides it (its
@@ -69,7 +93,7 @@ CONC_ALG_INLINE void *conc__q_item(uintptr_t w)
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
-	uintptr_t w = conc__q_word(item);
+	uintptr_t w = (uintptr_t)item;
 	for (;;) {
 		/* acquire: pairs with the CASes that move tail, so the segment's
 		 * initialisation is visible */
@@ -81,17 +105,23 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (conc_unlikely(i & CLOSED_BIT))
 			return EPIPE;
 		if (conc_likely(i < SEG_SLOTS)) {
+			uint_fast64_t p = CONC__Q_SLOT(i);
+			uintptr_t empty = SLOT_EMPTY;
 			/* seq_cst: the publishing write of park.h's protocol, and
 			 * the release of what the caller wrote before the push
-			 * for the pop's acquire exchange. */
-			if (conc_xchg(&t->slot[CONC__Q_SLOT(i)], w, /* LP: push */
-				      CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
-						      : CONC_MO_SEQ_CST) == SLOT_EMPTY)
+			 * (and of esc[p]) for the pop's acquire load.  A CAS,
+			 * not an exchange: a slot a pop burned keeps SLOT_TAKEN,
+			 * so a word other than EMPTY/TAKEN in a slot is always
+			 * an item that was in the queue (is_empty relies on
+			 * it).  relaxed on failure: nothing is read through
+			 * SLOT_TAKEN. */
+			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
+				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
+						     : CONC_MO_SEQ_CST,
+				     CONC_MO_RELAXED))
 				return 0;
-			/* It was SLOT_TAKEN: a pop gave up on our slot (I3), and
-			 * our exchange left a stale word in it that nothing reads
-			 * (its one pop has gone; destroy and is_empty start at
-			 * deq).  Next index. */
+			/* It was SLOT_TAKEN: a pop gave up on our slot (I3).
+			 * Next index. */
 			conc_chaos_point(); /* a retry: the slow path */
 			continue;
 		}
@@ -109,7 +139,8 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
 		/* relaxed (both): s is private until the link CAS publishes it */
-		conc_st(&s->slot[CONC__Q_SLOT(0)], w, CONC_MO_RELAXED);
+		conc_st(&s->slot[CONC__Q_SLOT(0)], conc__q_word(s, CONC__Q_SLOT(0), w),
+			CONC_MO_RELAXED);
 		conc_st(&s->enq, 1, CONC_MO_RELAXED);
 		struct seg *expect = NULL;
 		/* seq_cst: publishes s (release part) and is the publishing
@@ -173,9 +204,10 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		uint_fast64_t p = CONC__Q_SLOT(i);
 		/* Index i is ours alone (I3) and its pusher writes the slot
 		 * once, so a load that finds an item takes it: no RMW.
-		 * acquire: pairs with the pusher's seq_cst exchange; makes what
+		 * acquire: pairs with the pusher's seq_cst CAS; makes what
 		 * the caller wrote before the push visible (the item's word
-		 * comes with the load itself). */
+		 * comes with the load itself, an escaped item's byte after
+		 * it). */
 		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
 		 * exchange: wait a little before making it retry. */
@@ -186,12 +218,13 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
 		 * to retry elsewhere; acquire, as above, in case the pusher
 		 * got there first after all.  The word swapped out is
-		 * SLOT_EMPTY or an item's word: one pop per index (I3), and a
-		 * segment's slots are reset before reuse. */
+		 * SLOT_EMPTY or an item's word (SLOT_ESC included): one pop
+		 * per index (I3), and a segment's slots are reset before
+		 * reuse. */
 		if (w == SLOT_EMPTY)
 			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
 		if (w != SLOT_EMPTY) {
-			*item = conc__q_item(w);
+			*item = conc__q_item(h, p, w);
 			return true;
 		}
 		conc_chaos_point(); /* burned a slot: a retry */

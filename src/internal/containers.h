@@ -18,6 +18,10 @@ unsigned conc__stack_sleepers(conc_stack *s);
 /* Items per queue segment (a push past a full segment allocates). */
 unsigned conc__queue_segment_slots(void);
 
+/* The slot words the queue keeps for itself (the burned-slot mark and the
+ * escape), for the test that pushes every value around them. */
+void conc__queue_reserved_words(uintptr_t out[2]);
+
 /* The stack's elimination layer: switch it off/on (on by default), and
  * count the push/pop pairs it has matched so far. */
 void conc__stack_set_elimination(conc_stack *s, bool on);

@@ -16,6 +16,14 @@
  * A waiter that leaves on its deadline re-checks once more and takes an
  * item if one is there: a notify_one it absorbed is then not lost, because
  * the item it announced is taken by the waiter it woke.
+ *
+ * The EPIPE rule, on every path: EPIPE only from a try_pop that failed
+ * after the closed flag was seen.  A try that failed before the flag was
+ * read proves nothing: a push can complete and a close follow between the
+ * two, and that item would be left behind by a consumer that stops at
+ * EPIPE.  The flag is set only after close has fenced off every later push
+ * (see the container's close), so a try after seeing it that finds nothing
+ * means closed and empty for good.
  */
 #ifndef CONC_INTERNAL_WAITPOP_H
 #define CONC_INTERNAL_WAITPOP_H
@@ -25,6 +33,7 @@
 #include <stdint.h>
 
 #include "internal/arch.h"
+#include "internal/fault.h"
 #include "internal/park.h"
 
 #define CONC__WAITPOP_SPIN 64
@@ -71,7 +80,15 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 		if (!conc__park_wait(park, key, deadline)) {
 			if (ops->try_pop(c, item))
 				return 0;
-			return ops->is_closed(c) ? EPIPE : ETIMEDOUT;
+			/* tests: a push and a close can land here */
+			conc__fault_pause("waitpop.deadline");
+			if (!ops->is_closed(c))
+				return ETIMEDOUT;
+			/* Closed, but a push may have completed between the
+			 * try above and the close we just saw: only a try
+			 * after seeing the flag can tell "closed and empty"
+			 * (issue 22, fault 9). */
+			return ops->try_pop(c, item) ? 0 : EPIPE;
 		}
 	}
 }

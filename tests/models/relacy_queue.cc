@@ -13,8 +13,9 @@
  * itself (an atomic); what it publishes is checked through a payload, an
  * rl::var per item that the producer writes before the push and the
  * consumer reads after the pop: a pop that was not ordered after its push
- * is a data race Relacy reports.  Producer 0's first item is NULL (stored
- * as the escape word).
+ * is a data race Relacy reports.  Producer 0's first two items are 0 (NULL)
+ * and 1, stored as the escape word with the item in the slot's esc byte (a
+ * plain variable: a pop that read it unordered after its push is a race).
  * Retired segments are freed after the run (the epoch's grace period is
  * modelled in relacy_epoch.cc); segments never published are freed at once.
  * Invariants checked after every run: every pushed item popped exactly once
@@ -37,15 +38,11 @@
 #define CONC__SLOT_WAIT 1
 #define CONC__Q_SLOT(i) ((i) ^ 1)
 
-/* TAKEN and the NULL escape: addresses no item has, as in queue.c */
-static char slot_marks[2];
-#define SLOT_TAKEN ((uintptr_t)(void *)&slot_marks[0])
-#define SLOT_NULL ((uintptr_t)(void *)&slot_marks[1])
-
 struct seg {
 	rl::atomic<uint_fast64_t> enq, deq;
 	rl::atomic<seg *> next;
 	rl::atomic<uintptr_t> slot[SEG_SLOTS];
+	rl::var<unsigned char> esc[SEG_SLOTS]; /* escaped items 0..2 */
 };
 
 #define MAX_SEGS 8
