@@ -246,6 +246,38 @@ static bool child_in_sanitizer(pid_t pid)
 	return hit;
 }
 
+/*
+ * A hung child: print its stacks (gdb, when the machine has it), so that a
+ * failure names the place, and say whether a thread is stuck inside the
+ * sanitizer runtime's own locks (a top frame in __sanitizer::, __tsan::,
+ * __asan::) - also where the runtime is linked into the executable (clang),
+ * which the maps check above cannot tell.
+ */
+static bool child_stacks_in_sanitizer(pid_t pid)
+{
+	char cmd[160], line[1024];
+	snprintf(cmd, sizeof cmd,
+		 "command -v gdb >/dev/null && timeout 60 gdb -p %d -batch -ex "
+		 "'thread apply all bt 24' 2>/dev/null | grep '^#'",
+		 (int)pid);
+	fprintf(stderr, "conc_test_wait_child: child %d hung; its stacks:\n", (int)pid);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return false;
+	bool hit = false;
+	while (fgets(line, sizeof line, f)) {
+		fputs(line, stderr);
+		/* frames #0-#5: the innermost, where a thread waits */
+		if (line[0] == '#' && line[1] >= '0' && line[1] <= '5' && line[2] == ' ' &&
+		    (strstr(line, "__sanitizer::") || strstr(line, "__tsan::") ||
+		     strstr(line, "__asan::") || strstr(line, "__lsan::")))
+			hit = true;
+	}
+	if (pclose(f) != 0 && !hit)
+		fprintf(stderr, "conc_test_wait_child: (no stacks: gdb missing or failed)\n");
+	return hit;
+}
+
 int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer)
 {
 	uint64_t start = now_ms();
@@ -293,18 +325,8 @@ int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_s
 	}
 	if (fd >= 0)
 		close(fd);
-	if (!(in_sanitizer && *in_sanitizer)) {
-		/* A real hang: say where the child is stuck (gdb, when the
-		 * machine has it), so that the failure names its place. */
-		char cmd[160];
-		snprintf(cmd, sizeof cmd,
-			 "command -v gdb >/dev/null && timeout 60 gdb -p %d -batch -ex "
-			 "'thread apply all bt 24' 2>/dev/null | grep '^#' 1>&2",
-			 (int)pid);
-		fprintf(stderr, "conc_test_wait_child: child %d hung; its stacks:\n", (int)pid);
-		if (system(cmd) != 0)
-			fprintf(stderr, "conc_test_wait_child: (no stacks: gdb missing or failed)\n");
-	}
+	if (!(in_sanitizer && *in_sanitizer) && child_stacks_in_sanitizer(pid) && in_sanitizer)
+		*in_sanitizer = true;
 	kill(pid, SIGKILL);
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
