@@ -21,6 +21,14 @@
 #include <stdint.h>
 #include <string.h>
 
+_Atomic(conc__test_hook_fn) conc__test_hook;
+
+void conc__test_set_hook(conc__test_hook_fn fn)
+{
+	/* release: pairs with the acquire in conc__test_point. */
+	atomic_store_explicit(&conc__test_hook, fn, memory_order_release);
+}
+
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
 /* Random failures: parts per million of the calls, chosen by a hash of the

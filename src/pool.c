@@ -1106,6 +1106,8 @@ static COLD int wait_for_room(conc_pool *p)
 	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
 	int err = wait_for_room_locked(p);
 	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
+	if (!err)
+		conc__test_point("pool.room.got"); /* room; not yet pushed */
 	return err;
 }
 
@@ -1127,6 +1129,7 @@ static COLD int wait_for_room_locked(conc_pool *p)
 			conc__park_cancel(&p->room_park);
 			continue;
 		}
+		conc__test_point("pool.room.park");
 		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
 	}
 }
@@ -1171,7 +1174,9 @@ static void wait_idle(conc_pool *p)
 			conc__park_cancel(&p->wait_park);
 			return;
 		}
+		conc__test_point("pool.wait.park");
 		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
+		conc__test_point("pool.wait.woken");
 	}
 }
 
@@ -1263,6 +1268,7 @@ int conc_pool_destroy(conc_pool *p)
 	 * with its release decrement). */
 	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
 		conc__park_notify_all(&p->room_park);
+		conc__test_point("pool.destroy.callers");
 		sched_yield();
 	}
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));

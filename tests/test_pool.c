@@ -1388,6 +1388,140 @@ static void test_pool_queries_zero_after_wait(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 22: destroy against callers already inside the pool -------------- */
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* A thread of these tests: tags itself, runs one call, records the result. */
+struct caller {
+	conc_pool *p;
+	int tag;
+	int what; /* 0 wait, 1 execute, 2 destroy */
+	int ret;
+	atomic_int done;
+};
+
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	conc_test_tag(c->tag);
+	switch (c->what) {
+	case 0: c->ret = conc_pool_wait(c->p); break;
+	case 1: c->ret = conc_pool_execute(c->p, noop, NULL); break;
+	default: c->ret = conc_pool_destroy(c->p); break;
+	}
+	atomic_store(&c->done, 1);
+	conc_test_points_signal();
+	return NULL;
+}
+
+struct race {
+	int paused;  /* the watch that pauses the caller inside the pool */
+	int waiting; /* destroy's watch: it waits for the callers inside */
+	int reached; /* a watch the caller passes before the pause */
+	struct caller *d;
+};
+
+static int race_reached(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_hits(r->reached) > 0;
+}
+
+static int race_paused(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_paused(r->paused);
+}
+
+/* The caller is paused, and destroy has either returned (the bug) or is
+ * waiting for it (the fix). */
+static int race_decided(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_paused(r->paused) &&
+	       (atomic_load(&r->d->done) || conc_test_watch_hits(r->waiting) > 0);
+}
+
+/*
+ * Issue 22, fault 1: threads blocked in conc_pool_wait when destroy is
+ * called.  The waiter is paused right after its wake-up (test point
+ * pool.wait.woken) - the window in which destroy used to free the pool
+ * under it.  Destroy must not return while the waiter is still inside; the
+ * waiter then returns 0 (its tasks finished), and destroy completes.
+ */
+static void test_pool_destroy_waits_for_waiters(void **state)
+{
+	(void)state;
+	conc_test_watchdog("destroy_waits_for_waiters", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	conc_test_points_start();
+	struct caller w = {.p = p, .tag = 1, .what = 0};
+	struct caller d = {.p = p, .tag = 2, .what = 2};
+	struct race r = {.paused = conc_test_watch("pool.wait.woken", 1, 1),
+			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
+			 .reached = conc_test_watch("pool.wait.park", 1, 0),
+			 .d = &d};
+	hold_one_worker(p);
+	pthread_t tw, td;
+	assert_int_equal(pthread_create(&tw, NULL, caller_main, &w), 0);
+	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* W sleeps in wait */
+	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
+	atomic_store(&gate, 1); /* the last task ends: W and destroy wake */
+	assert_true(conc_test_points_wait(race_decided, &r, 30));
+	if (atomic_load(&d.done))
+		fail_msg("conc_pool_destroy returned (freed the pool) while a thread was still inside conc_pool_wait");
+	conc_test_watch_release(r.paused);
+	pthread_join(tw, NULL);
+	pthread_join(td, NULL);
+	conc_test_points_stop();
+	assert_int_equal(w.ret, 0);
+	assert_int_equal(d.ret, 0);
+	conc_test_watchdog_off();
+}
+
+/*
+ * Issue 22, fault 2: an executor held by max_queued gets room and is
+ * paused before it pushes (test point pool.room.got).  Destroy must wait
+ * for it: its task is then accepted and runs (0), or refused (EPIPE) - but
+ * destroy never returns while the executor still has to touch the pool.
+ */
+static void test_pool_destroy_waits_for_held_executor(void **state)
+{
+	(void)state;
+	conc_test_watchdog("destroy_waits_for_held_executor", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1, .max_queued = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	conc_test_points_start();
+	struct caller e = {.p = p, .tag = 1, .what = 1};
+	struct caller d = {.p = p, .tag = 2, .what = 2};
+	struct race r = {.paused = conc_test_watch("pool.room.got", 1, 1),
+			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
+			 .reached = conc_test_watch("pool.room.park", 1, 0),
+			 .d = &d};
+	hold_one_worker(p);
+	assert_int_equal(conc_pool_execute(p, noop, NULL), 0); /* the bound is full */
+	pthread_t te, td;
+	assert_int_equal(pthread_create(&te, NULL, caller_main, &e), 0);
+	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* E is held */
+	atomic_store(&gate, 1); /* room: E wakes, and pauses before its push */
+	assert_true(conc_test_points_wait(race_paused, &r, 30));
+	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
+	assert_true(conc_test_points_wait(race_decided, &r, 30));
+	if (atomic_load(&d.done))
+		fail_msg("conc_pool_destroy returned (freed the pool) while an executor held by max_queued was still inside");
+	conc_test_watch_release(r.paused);
+	pthread_join(te, NULL);
+	pthread_join(td, NULL);
+	conc_test_points_stop();
+	assert_true(e.ret == 0 || e.ret == EPIPE);
+	assert_int_equal(d.ret, 0);
+	conc_test_watchdog_off();
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1416,6 +1550,8 @@ int main(void)
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
 		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
+		cmocka_unit_test(test_pool_destroy_waits_for_waiters),
+		cmocka_unit_test(test_pool_destroy_waits_for_held_executor),
 #endif
 		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 		cmocka_unit_test(test_pool_internal_join_api),
