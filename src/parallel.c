@@ -306,6 +306,9 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	struct user_job u = {.fn = b, .ctx = bctx};
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
+	bool outside = p && !w;
+	if (outside)
+		conc__pool_enter(p); /* destroy waits for us (issue 22) */
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);
@@ -313,6 +316,8 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 		a(actx);
 		job_join(p, w, &u.j);
 	}
+	if (outside)
+		conc__pool_leave(p); /* p may be gone from here on */
 	pin_guard_leave(&g);
 	return 0;
 }
@@ -584,9 +589,14 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		struct loop l;
 		loop_init(&l, p, n, grain, ctx);
 		l.body = body;
-		if (loop_pool(&l, p))
-			for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
-		else
+		if (loop_pool(&l, p)) {
+			conc__worker *w = conc__pool_current(l.p);
+			if (!w)
+				conc__pool_enter(l.p); /* destroy waits for us */
+			for_node(&l, w, begin, end, l.threads, false);
+			if (!w)
+				conc__pool_leave(l.p);
+		} else
 			for_inline(&l, begin, end);
 		/* relaxed: every store to stop happened-before (the joins). */
 		r = atomic_load_explicit(&l.stop, memory_order_relaxed);
@@ -636,7 +646,12 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	} else if (n <= l.grain) {
 		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
 	} else if (loop_pool(&l, p)) {
-		red_node(&l, conc__pool_current(l.p), begin, end, l.threads, false, acc, slots);
+		conc__worker *w = conc__pool_current(l.p);
+		if (!w)
+			conc__pool_enter(l.p); /* destroy waits for us */
+		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		if (!w)
+			conc__pool_leave(l.p);
 	} else {
 		red_inline(&l, begin, end, acc, slots);
 	}

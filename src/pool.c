@@ -208,7 +208,10 @@ struct conc_pool {
 	atomic_int wake_pending;
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
-	atomic_long room_callers; /* outside executors inside wait_for_room */
+	/* Outside threads inside a call that may block on the pool (wait, an
+	 * execute held by max_queued, conc_join and the loops from outside),
+	 * plus CALLERS_DESTROY once destroy waits for them (futex word). */
+	atomic_uint callers;
 	conc__park room_park;
 	_Atomic uint64_t outside_done;
 	/* cold: configuration and administration */
@@ -1054,7 +1057,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	conc__park_init(&p->room_park);
 	conc__park_init(&p->admin_park);
 	atomic_init(&p->searching, 0);
-	atomic_init(&p->room_callers, 0);
+	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
@@ -1088,26 +1091,97 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 }
 
 /*
- * Hold the caller until there is room below max_queued; 0 or EPIPE.  The
- * caller counts itself in room_callers for the whole wait (seq_cst in,
- * release out, after its last access to p): destroy waits for the count to
- * drop to zero before it frees the pool.
+ * Callers inside the pool (issue 22, faults 1 and 2).  An outside thread
+ * whose call may block on p - conc_pool_wait, an execute held by
+ * max_queued, conc_join and the loops from outside - counts itself in
+ * `callers` from its first access to p to its last.  Destroy, once the
+ * pool is drained, sets CALLERS_DESTROY and sleeps on the word until the
+ * count is zero; the caller that brings it there wakes it, using only the
+ * word's address after its decrement (a futex wake on freed memory is
+ * harmless: the kernel only hashes the address).  States of the word:
+ *   n (n callers inside) -> n+1 (enter) / n-1 (leave), any thread;
+ *   n -> n | CALLERS_DESTROY (destroy, once, after the drain);
+ *   CALLERS_DESTROY | 1 -> CALLERS_DESTROY (the last leave: it wakes
+ *   destroy, which then frees).
+ * A call still on its way in (before its enter) when destroy frees the pool
+ * is the window conc/pool.h documents for every call.
  */
+#define CALLERS_DESTROY 0x80000000u
+
+static void callers_enter(conc_pool *p)
+{
+	/* seq_cst: in the single order with destroy's RMW and loads, so a
+	 * caller counted before destroy looks is seen. */
+	atomic_fetch_add_explicit(&p->callers, 1, memory_order_seq_cst);
+}
+
+static void callers_leave(conc_pool *p)
+{
+	/* release: everything this caller did to p happens-before destroy's
+	 * acquire load of the count, and so before the free.  After this
+	 * RMW p may be freed: only the word's address is used. */
+	unsigned v = atomic_fetch_sub_explicit(&p->callers, 1, memory_order_release) - 1;
+	if (conc__unlikely(v == CALLERS_DESTROY))
+		conc__futex_wake(&p->callers, 1);
+}
+
+void conc__pool_enter(conc_pool *p)
+{
+	callers_enter(p);
+}
+
+void conc__pool_leave(conc_pool *p)
+{
+	callers_leave(p);
+}
+
+/* Destroy: wait until every caller inside has left (see above). */
+static void callers_wait(conc_pool *p)
+{
+	/* seq_cst: see callers_enter. */
+	atomic_fetch_or_explicit(&p->callers, CALLERS_DESTROY, memory_order_seq_cst);
+	for (;;) {
+		/* acquire: pairs with the release decrement in callers_leave
+		 * (the caller's last access to p). */
+		unsigned v = atomic_load_explicit(&p->callers, memory_order_acquire);
+		if (v == CALLERS_DESTROY)
+			return;
+		/* Executors held by max_queued see CLOSED on their re-check;
+		 * waiters see the drained pool (or the tasks outside joins
+		 * still add, whose ends notify them). */
+		conc__park_notify_all(&p->room_park);
+		conc__park_notify_all(&p->wait_park);
+		conc__test_point("pool.destroy.callers");
+		/* Sleeps only while the word is still v: a leave in between
+		 * changed it. */
+		conc__futex_wait(&p->callers, v, CONC__NO_DEADLINE);
+	}
+}
+
 static COLD int wait_for_room_locked(conc_pool *p);
 
-static COLD int wait_for_room(conc_pool *p)
+/*
+ * An outside execute on a pool with max_queued: hold the caller until there
+ * is room below the bound, then push.  0, EPIPE or ENOMEM.  A held caller
+ * stays counted in `callers` until after its push (issue 22, fault 2: it
+ * used to leave before, and a destroy that saw the count at zero freed the
+ * pool under the push).
+ */
+static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
 	/* The common case, room at once: no count (this is the same window
 	 * as any execute's, see conc/pool.h on destroy). */
 	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
 	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
 	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
-		return 0;
-	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
+		return inj_push(p, fn, arg, false);
+	callers_enter(p);
 	int err = wait_for_room_locked(p);
-	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
-	if (!err)
+	if (!err) {
 		conc__test_point("pool.room.got"); /* room; not yet pushed */
+		err = inj_push(p, fn, arg, false);
+	}
+	callers_leave(p); /* after the push: our last access to p */
 	return err;
 }
 
@@ -1140,11 +1214,8 @@ static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 	if (conc__unlikely(!pool_usable(p)))
 		return EPIPE; /* no worker would ever run it */
 	bool inside = tls_frame && in_frames(p);
-	if (p->max_queued && !inside) {
-		int err = wait_for_room(p);
-		if (err)
-			return err;
-	}
+	if (p->max_queued && !inside)
+		return execute_bounded(p, fn, arg);
 	return inj_push(p, fn, arg, inside);
 }
 
@@ -1188,7 +1259,9 @@ int conc_pool_wait(conc_pool *p)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	callers_enter(p); /* destroy waits for us (issue 22, fault 1) */
 	wait_idle(p);
+	callers_leave(p);
 	return 0;
 }
 
@@ -1263,14 +1336,12 @@ int conc_pool_destroy(conc_pool *p)
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
-	/* Executors held by max_queued see CLOSED and leave; wait until the
-	 * last has left wait_for_room (its final access to p; acquire pairs
-	 * with its release decrement). */
-	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
-		conc__park_notify_all(&p->room_park);
-		conc__test_point("pool.destroy.callers");
-		sched_yield();
-	}
+	/* Outside callers still inside (waiters, held executors, outside joins
+	 * and loops): they leave once they see the drained or closed pool;
+	 * then what outside joins pushed past the close before leaving (a
+	 * stale entry of a job they took back) drains too. */
+	callers_wait(p);
+	wait_idle(p);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
 	/* Tasks executed by on_stop hooks: run them here. */
 	do {

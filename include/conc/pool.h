@@ -20,7 +20,12 @@
  * accepted from the pool's own tasks) and the queries from the pool's own
  * tasks.  An outside execute that overlaps destroy returns 0 (its task
  * runs before destroy returns) or EPIPE; one held by max_queued is woken and
- * waited for.  But destroy cannot wait for a call it cannot see: an execute
+ * waited for (it returns EPIPE, or 0 if it had got room before the close).
+ * Threads already blocked in conc_pool_wait are waited for too: they return
+ * 0 once the pool is drained, before destroy frees it; and so are
+ * conc_join and the parallel loops already running on outside threads
+ * (their jobs are accepted and finished, then they return).  But destroy
+ * cannot wait for a call it cannot see: an execute
  * still on its way in (before it reached the queue) when destroy frees the
  * pool touches freed memory - stop or join the producing threads, or order
  * their last execute before destroy, as with any object being destroyed.
@@ -161,6 +166,9 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
+ * Destroy: a wait already blocked when conc_pool_destroy is called returns
+ *   0 when the pool is drained, and destroy frees the pool only after it
+ *   has returned (see "Concurrency").
  * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
@@ -206,6 +214,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * From its start, executes from outside the pool fail with EPIPE; tasks
  * executed by the pool's tasks are still accepted and run.  Tasks that
  * on_stop hooks execute run on the caller, after the workers have exited.
+ * Before it frees p it waits until every outside thread blocked in the pool
+ * (conc_pool_wait, an execute held by max_queued, conc_join or a loop) has
+ * left it.
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.

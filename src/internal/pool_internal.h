@@ -67,4 +67,10 @@ bool conc__pool_run_one(conc_pool *p, conc__worker *w);
  * ENOMEM. */
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
 
+/* An outside thread (not one of p's workers) enters / leaves a call that
+ * may block on p - conc_join or a loop: conc_pool_destroy waits until every
+ * such caller has left before it frees p.  After leave, p may be gone. */
+void conc__pool_enter(conc_pool *p);
+void conc__pool_leave(conc_pool *p);
+
 #endif
