@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -1169,6 +1170,79 @@ static void test_parallel_body_left_pinned(void **state)
 }
 
 
+/* ---- issue 22, fault 5: outside calls leave nothing behind per call -------- */
+
+static long rss_kb(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static atomic_int hold_gate, hold_in;
+
+static void hold_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&hold_in, 1);
+	while (!atomic_load(&hold_gate))
+		sched_yield();
+}
+
+static int nop_body(size_t lo, size_t hi, void *ctx)
+{
+	(void)lo;
+	(void)hi;
+	(void)ctx;
+	return 0;
+}
+
+/*
+ * While every worker is busy, an outside thread calls conc_join (and
+ * conc_parallel_for) many times: each call takes its job back itself.
+ * Memory must follow the outstanding work (none, between calls), not the
+ * number of calls: before the fix every call left an entry in the injector
+ * and a malloc'd ticket (5,000,000 joins: queued 5,000,000, RSS +235 MB).
+ */
+static void test_parallel_outside_calls_memory_bounded(void **state)
+{
+	(void)state;
+	conc_test_watchdog("outside_calls_memory_bounded", 300);
+	conc_pool *p = make_pool(1);
+	atomic_store(&hold_gate, 0);
+	atomic_store(&hold_in, 0);
+	assert_int_equal(conc_pool_execute(p, hold_task, NULL), 0);
+	while (!atomic_load(&hold_in))
+		sched_yield();
+	unsigned long joins = conc_test_iters(2000000, 20);
+	unsigned long loops = joins / 100;
+	long rss0 = rss_kb();
+	for (unsigned long i = 0; i < joins; i++)
+		assert_int_equal(conc_join(p, nop, NULL, nop, NULL), 0);
+	size_t queued_joins = conc_pool_queued(p);
+	long rss1 = rss_kb();
+	for (unsigned long i = 0; i < loops; i++)
+		assert_int_equal(conc_parallel_for(p, 0, 1024, 1, nop_body, NULL), 0);
+	size_t queued_loops = conc_pool_queued(p);
+	long rss2 = rss_kb();
+	printf("outside calls, workers busy: %lu joins: queued=%zu rss_growth=%ld KB; "
+	       "%lu loops of 1024 pieces: queued=%zu rss_growth=%ld KB\n",
+	       joins, queued_joins, rss1 - rss0, loops, queued_loops, rss2 - rss1);
+	atomic_store(&hold_gate, 1);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	/* bounded by the calls' nesting depth, not by their number */
+	assert_true(queued_joins <= 64);
+	assert_true(queued_loops <= 64);
+	assert_true(rss0 < 0 || rss1 - rss0 <= 8192);
+	assert_true(rss0 < 0 || rss2 - rss1 <= 8192);
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1191,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_join_busy_pool),
 		cmocka_unit_test(test_parallel_join_stolen_sleep),
 		cmocka_unit_test(test_parallel_body_left_pinned),
+		cmocka_unit_test(test_parallel_outside_calls_memory_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
