@@ -11,12 +11,15 @@
  *     means the job was stolen: w waits for it (below).
  *   - on any other thread, the injector (conc__pool_push_shared) gets a
  *     ticket: a small allocated claim word holding the job.  After a, the
- *     caller claims the ticket (exchange); winning means nobody took the
+ *     caller claims the ticket (CAS); winning means nobody took the
  *     job and it runs it inline, as a worker's pop would; the entry left
- *     in the injector finds the ticket empty and does nothing.  Losing
- *     means a thread that popped the entry runs the job: the caller waits.
- *     The ticket is freed by whichever of the two lets go of it last
- *     (a count of 2).  Without the claim the caller could never take its
+ *     in the injector stays there, idle.  Losing means a thread that
+ *     popped the entry runs the job: the caller waits.  Tickets are the
+ *     calling thread's and reused (see "Tickets" below): the next offer
+ *     rides on an idle entry still queued instead of pushing another, so
+ *     what an outside thread leaves in the injector is bounded by the
+ *     most offers it ever had outstanding at once, not by its number of
+ *     calls (issue 22, fault 5).  Without the claim the caller could never take its
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
@@ -30,6 +33,20 @@
  *   inside it, which are younger; the youngest unfinished job is never
  *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
  *   after a.
+ *
+ * Tickets (state list of the word, per ticket; QUEUED = bit 0: the ticket
+ *   has an entry in the injector, or in a deque it was moved to):
+ *   0 (no entry) -> j|QUEUED: the owner offers j with a new entry (refs
+ *     +1 for the entry, then the push);
+ *   QUEUED (an idle entry) -> j|QUEUED: the owner offers j riding on it
+ *     (CAS: fails when the entry was taken meanwhile; then as from 0);
+ *   j|QUEUED -> QUEUED: the owner claims j back (CAS, LP: join-b-claim);
+ *   any -> 0: the entry is run (exchange); it runs the job it found.
+ *   refs: one for the owning thread while the ticket is on its free list
+ *   or in use, one per entry not yet finished; the last put frees it.  A
+ *   thread's free tickets go at its exit (a pthread key's destructor).
+ *   An entry left idle is consumed by the workers when they get to it, as
+ *   any task; conc_pool_wait and destroy wait for it like one.
  *
  * Job state (per job, on the joiner's stack; state list):
  *   PENDING -> DONE: the runner, when b has returned (exchange, release:
@@ -66,6 +83,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -107,12 +125,21 @@ struct job {
 };
 
 /* What an outside offer puts in the injector: the job, until somebody
- * claims it (the owner taking it back, or the thread that pops the entry);
- * freed by the second of the two to let go. */
+ * claims it (the owner taking it back, or the thread that pops the entry).
+ * See "Tickets" at the top. */
+#define TICKET_QUEUED ((uintptr_t)1)
 struct ticket {
-	_Atomic(struct job *) job; /* NULL once claimed */
-	atomic_int refs;           /* the owner and the injector entry */
+	atomic_uintptr_t word; /* the job offered (or 0) | TICKET_QUEUED */
+	atomic_int refs;       /* the owning thread + the entry, if any */
+	conc_pool *p;          /* owner only: the pool of its last entry */
+	struct ticket *next;   /* owner only: its free list */
 };
+
+/* The calling thread's free tickets (LIFO). */
+static _Thread_local struct ticket *tls_tickets;
+static pthread_once_t ticket_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ticket_key;
+static bool ticket_key_ok; /* written once, under ticket_once */
 
 /* ---- pins left by user code ------------------------------------------------- */
 
@@ -171,13 +198,81 @@ static void ticket_put(struct ticket *t)
 		free(t);
 }
 
+/* Thread exit: let go of the thread's free tickets (an entry still queued
+ * keeps its own until it runs). */
+static void tickets_exit(void *arg)
+{
+	(void)arg;
+	struct ticket *t = tls_tickets;
+	tls_tickets = NULL;
+	while (t) {
+		struct ticket *next = t->next;
+		ticket_put(t);
+		t = next;
+	}
+}
+
+static void ticket_key_init(void)
+{
+	ticket_key_ok = pthread_key_create(&ticket_key, tickets_exit) == 0;
+}
+
+/* A free ticket of this thread for an offer to p: one whose idle entry is
+ * in p (the offer rides on it), else one with no entry, else a new one.
+ * NULL: no memory. */
+static struct ticket *ticket_take(conc_pool *p)
+{
+	struct ticket **best = NULL;
+	for (struct ticket **pt = &tls_tickets; *pt; pt = &(*pt)->next) {
+		/* relaxed: a hint; the CAS in job_offer decides. */
+		uintptr_t v = atomic_load_explicit(&(*pt)->word, memory_order_relaxed);
+		if (v == TICKET_QUEUED && (*pt)->p == p) {
+			best = pt;
+			break;
+		}
+		if (v == 0 && !best)
+			best = pt;
+	}
+	if (best) {
+		struct ticket *t = *best;
+		*best = t->next;
+		return t;
+	}
+	pthread_once(&ticket_once, ticket_key_init);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+	if (!t)
+		return NULL;
+	atomic_init(&t->word, 0);
+	atomic_init(&t->refs, 1); /* the owner's */
+	t->p = NULL;
+	t->next = NULL;
+	/* Without a key the thread cannot give its tickets back at exit:
+	 * it keeps none (ticket_give frees them instead). */
+	if (ticket_key_ok && pthread_getspecific(ticket_key) == NULL)
+		pthread_setspecific(ticket_key, (void *)1);
+	return t;
+}
+
+/* The owner is done with t (claimed back, or its job ran): keep it. */
+static void ticket_give(struct ticket *t)
+{
+	if (!ticket_key_ok) {
+		ticket_put(t);
+		return;
+	}
+	t->next = tls_tickets;
+	tls_tickets = t;
+}
+
 /* The injector entry of an outside offer. */
 static void ticket_entry(void *arg)
 {
 	struct ticket *t = arg;
-	/* acq_rel: with the owner's exchange, exactly one gets the job
-	 * (its fields were published by the injector push). */
-	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	/* acq_rel: with the owner's claim CAS, exactly one gets the job;
+	 * acquire pairs with the owner's release (the CAS that rode on this
+	 * entry, or the push), which published the job's fields. */
+	uintptr_t v = atomic_exchange_explicit(&t->word, 0, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	struct job *j = (struct job *)(v & ~TICKET_QUEUED);
 	if (j)
 		job_entry(j);
 	ticket_put(t);
@@ -195,14 +290,29 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	 * whoever takes it. */
 	if (w)
 		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+	if (!conc__pool_usable(p))
+		return false; /* no worker would take it: run it yourself */
+	struct ticket *t = ticket_take(p);
 	if (!t)
 		return false;
-	atomic_init(&t->job, j);
-	atomic_init(&t->refs, 2);
 	j->ticket = t;
+	uintptr_t idle = TICKET_QUEUED;
+	/* release: publishes *j to the entry's acquire exchange; fails when
+	 * the idle entry was taken meanwhile (the word is then 0). */
+	if (t->p == p && atomic_compare_exchange_strong_explicit(&t->word, &idle,
+								 (uintptr_t)j | TICKET_QUEUED,
+								 memory_order_release,
+								 memory_order_relaxed))
+		return true; /* rides on the idle entry: nothing pushed */
+	/* No entry of ours: a new one.  relaxed (both): the push's release
+	 * publishes them; the old entry, if still finishing, only puts. */
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	atomic_store_explicit(&t->word, (uintptr_t)j | TICKET_QUEUED, memory_order_relaxed);
+	t->p = p;
 	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
-		free(t);
+		atomic_store_explicit(&t->word, 0, memory_order_relaxed); /* never published */
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed); /* ours remains */
+		ticket_give(t);
 		return false;
 	}
 	return true;
@@ -259,9 +369,13 @@ static void job_join(conc_pool *p, conc__worker *w, struct job *j)
 {
 	if (!w) {
 		struct ticket *t = j->ticket;
-		/* acq_rel: see ticket_entry. */
-		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
-		ticket_put(t);
+		uintptr_t v = (uintptr_t)j | TICKET_QUEUED;
+		/* acq_rel: see ticket_entry.  Winning leaves the entry idle
+		 * (QUEUED) for the next offer to ride on. */
+		bool mine = atomic_compare_exchange_strong_explicit(&t->word, &v, TICKET_QUEUED,
+								    memory_order_acq_rel,
+								    memory_order_acquire); /* LP: join-b-claim (outside) */
+		ticket_give(t);
 		if (mine) {
 			j->run(j, NULL, RUN_POPPED);
 			return;

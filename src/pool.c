@@ -266,6 +266,11 @@ static inline bool pool_usable(conc_pool *p)
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame TLS_IE;
+
+bool conc__pool_usable(conc_pool *p)
+{
+	return pool_usable(p);
+}
 static _Thread_local uint64_t tls_rng TLS_IE;
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -67,6 +67,10 @@ bool conc__pool_run_one(conc_pool *p, conc__worker *w);
  * ENOMEM. */
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
 
+/* Whether p has workers in this process (false in a fork child, and for
+ * the global pool once exit began): a cheap check, relaxed loads. */
+bool conc__pool_usable(conc_pool *p);
+
 /* An outside thread (not one of p's workers) enters / leaves a call that
  * may block on p - conc_join or a loop: conc_pool_destroy waits until every
  * such caller has left before it frees p.  After leave, p may be gone. */
