@@ -22,6 +22,10 @@
 #include "internal/pool_internal.h"
 #include "internal/tsan.h"
 
+#ifndef CONC_POOL_FAIR_EVERY
+#define CONC_POOL_FAIR_EVERY 64u /* before the fix: no such guarantee */
+#endif
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -1522,6 +1526,90 @@ static void test_pool_destroy_waits_for_held_executor(void **state)
 }
 #endif
 
+/* ---- issue 22, fault 6: outside tasks are not starved --------------------- */
+
+#define STARVE_WORKERS 2
+static conc_pool *starve_pool;
+static _Thread_local int starve_index = -1;
+static atomic_ulong starve_requeues[STARVE_WORKERS];
+static atomic_ulong starve_at[STARVE_WORKERS];
+static atomic_int starve_flag, starve_gave_up;
+static unsigned long starve_cap;
+
+static void starve_start(unsigned index, void *ctx)
+{
+	(void)ctx;
+	starve_index = (int)index;
+}
+
+/* Re-executes itself (on its worker's deque) until the outside task set
+ * the flag, or until the cap (the starvation the test looks for). */
+static void self_requeue(void *arg)
+{
+	if (atomic_load(&starve_flag))
+		return;
+	unsigned long n = atomic_fetch_add(&starve_requeues[starve_index], 1) + 1;
+	if (n >= starve_cap) {
+		atomic_store(&starve_gave_up, 1);
+		return;
+	}
+	if (conc_pool_execute(starve_pool, self_requeue, arg) != 0)
+		atomic_store(&starve_gave_up, 2);
+}
+
+static void outside_task(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		atomic_store(&starve_at[i], atomic_load(&starve_requeues[i]));
+	atomic_store(&starve_flag, 1);
+}
+
+/*
+ * One self-re-executing task per worker; then a task from outside.  It must
+ * start within a bounded number of requeues (conc/pool.h's fairness: a
+ * worker takes the shared queue's oldest task at least once every
+ * CONC_POOL_FAIR_EVERY tasks it starts).  Before the fix a worker read the
+ * injector only when its own deque was empty: the outside task never ran
+ * (the self tasks give up at the cap, 10^6 requeues each).
+ */
+static void test_pool_outside_task_not_starved(void **state)
+{
+	(void)state;
+	conc_test_watchdog("outside_task_not_starved", 120);
+	starve_cap = conc_test_iters(1000000, 10);
+	atomic_store(&starve_flag, 0);
+	atomic_store(&starve_gave_up, 0);
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		atomic_store(&starve_requeues[i], 0);
+	conc_pool_config cfg = {.threads = STARVE_WORKERS, .on_start = starve_start};
+	assert_int_equal(conc_pool_create(&starve_pool, &cfg), 0);
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		assert_int_equal(conc_pool_execute(starve_pool, self_requeue, NULL), 0);
+	/* both workers busy with one self task each */
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		while (atomic_load(&starve_requeues[i]) < 100 && !atomic_load(&starve_gave_up))
+			sched_yield();
+	unsigned long base[STARVE_WORKERS];
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		base[i] = atomic_load(&starve_requeues[i]);
+	assert_int_equal(conc_pool_execute(starve_pool, outside_task, NULL), 0);
+	assert_int_equal(conc_pool_wait(starve_pool), 0);
+	unsigned long least = ~0ul;
+	for (int i = 0; i < STARVE_WORKERS; i++) {
+		unsigned long d = atomic_load(&starve_at[i]) - base[i];
+		least = d < least ? d : least;
+	}
+	printf("starvation: outside task started after %lu requeues on the first worker to take it "
+	       "(requeues %lu, %lu; gave up: %d)\n", least,
+	       atomic_load(&starve_requeues[0]), atomic_load(&starve_requeues[1]),
+	       atomic_load(&starve_gave_up));
+	assert_int_equal(conc_pool_destroy(starve_pool), 0);
+	assert_int_equal(atomic_load(&starve_gave_up), 0);
+	assert_true(least <= 2 * CONC_POOL_FAIR_EVERY);
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1554,6 +1642,7 @@ int main(void)
 		cmocka_unit_test(test_pool_destroy_waits_for_held_executor),
 #endif
 		cmocka_unit_test(test_pool_batch_wakes_a_thief),
+		cmocka_unit_test(test_pool_outside_task_not_starved),
 		cmocka_unit_test(test_pool_internal_join_api),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
