@@ -188,6 +188,7 @@ struct conc__worker {
 	atomic_bool busy;
 	uint64_t rng;       /* owner only */
 	uint64_t seen_tail; /* owner only: the injector tail it saw last */
+	unsigned ticks;     /* owner only: top-level tasks started (fairness) */
 	CONC_ALIGNED atomic_int stop;
 	atomic_int launch; /* 0 wait, 1 go, 2 abort */
 	conc_pool *pool;
@@ -598,6 +599,33 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 	return steal_any(p, w, t);
 }
 
+/*
+ * Fairness (issue 22, fault 6).  A worker pops its own deque first, so a
+ * task that re-executes itself would hold its worker for ever while the
+ * injector - and the old end of its own deque, where a batch taken from
+ * the injector waits - never get a turn.  So every CONC_POOL_FAIR_EVERY
+ * top-level tasks a worker takes its next one from elsewhere first: the
+ * injector's oldest (one task, no batch) on one turn, the oldest of its own
+ * deque (a steal from itself) on the next, each falling back on the other
+ * and then on the usual order.  A task in the injector thus starts after
+ * at most 2 x CONC_POOL_FAIR_EVERY tasks on every busy worker, plus the
+ * injector tasks ahead of it (rayon and Go's scheduler do the same, with 61
+ * and 1/61).  Cost: a counter and a predicted branch per top-level task.
+ */
+static COLD bool fair_turn(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	bool own_first = w->ticks & CONC_POOL_FAIR_EVERY;
+	for (int k = 0; k < 2; k++, own_first = !own_first) {
+		if (own_first) {
+			if (conc__deque_steal(&w->dq, t) == CONC__STEAL_OK)
+				return true;
+		} else if (inj_pop(p, t, 1, &w->seen_tail)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* One pass: w's deque, the injector, the other deques.  w is p's worker or
  * NULL. */
 static inline bool find_task(conc_pool *p, conc__worker *w, conc__task *t)
@@ -779,13 +807,22 @@ static void clear_wake_pending(conc_pool *p)
 	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
 }
 
+/* A top-level task for w: find_task, with the fairness turn. */
+static inline bool find_top_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (conc__unlikely((++w->ticks & (CONC_POOL_FAIR_EVERY - 1)) == 0) &&
+	    fair_turn(p, w, t))
+		return true;
+	return find_task(p, w, t);
+}
+
 static void worker_loop(conc__worker *w)
 {
 	conc_pool *p = w->pool;
 	conc__task t;
 	for (;;) {
 		/* RUNNING */
-		while (!stop_requested(w) && find_task(p, w, &t))
+		while (!stop_requested(w) && find_top_task(p, w, &t))
 			run_top_task(w, t);
 		if (stop_requested(w))
 			return;

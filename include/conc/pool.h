@@ -32,8 +32,17 @@
  *
  * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
  * pool (EDEADLK).  Tasks run in no particular order, except that a worker
- * runs the tasks its own tasks executed newest first.  A task that blocks
- * holds its worker for that long.  on_start/on_stop hooks run on the worker
+ * mostly runs the tasks its own tasks executed newest first.  A task that
+ * blocks holds its worker for that long.
+ *
+ * Fairness.  A worker that keeps finding work in its own deque (a task that
+ * re-executes itself, a long fan-out) still gives the others a turn: every
+ * CONC_POOL_FAIR_EVERY tasks it starts, it first takes the oldest task of
+ * the shared queue, or of its own deque, alternately.  So a task executed
+ * from outside starts once the outside tasks queued before it have started
+ * and, at most, 2 x CONC_POOL_FAIR_EVERY more tasks have started on each
+ * busy worker; an execute held by max_queued gets room in the same bound.
+ * Tasks executed from inside tasks are not ordered beyond this.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
  * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
@@ -77,6 +86,9 @@ extern "C" {
 #endif
 
 typedef struct conc_pool conc_pool;
+
+/* Fairness: see "Tasks" above.  A power of two. */
+#define CONC_POOL_FAIR_EVERY 64u
 
 /* The most worker threads a pool may have. */
 #define CONC_POOL_MAX_THREADS 1024u
