@@ -86,9 +86,25 @@
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
- *   A task pushed from inside a task wakes a sleeper when it sees one with
- *   plain loads (best effort, no fence on the fan-out path): its worker is
- *   awake and pops the task itself if nobody steals it.
+ *   A task pushed from inside a task (push_local; issue 22, fault 7): the
+ *   deque's bottom is published with a release store and the waiter count
+ *   then read relaxed, with only a compiler barrier between - a fence per
+ *   push is what the fan-out path cannot afford.  The store may still sit
+ *   in the store buffer when the load reads (the store-buffering shape), so
+ *   the parker does the heavy half: after park_prepare's increment and
+ *   fence it calls membarrier(PRIVATE_EXPEDITED) (park_barrier), which runs
+ *   a full barrier on every CPU running one of our threads - the pusher's
+ *   compiler barrier becomes a fence for that moment.  Then either the
+ *   pusher's load came after the barrier and sees the waiter, or its store
+ *   was drained by it and the re-check sees the task (the asymmetric fence
+ *   of liburcu-memb and of src/epoch.c; modelled under x86-TSO in
+ *   tests/models/park_push.pml, whose planted bug 1 is the code before).
+ *   A pusher that sees a waiter goes into wake_one, which starts with a
+ *   seq_cst fence: from there its reads of `searching` and wake_pending are
+ *   ordered after its store, as an outside push's seq_cst CAS is.  Without
+ *   membarrier (old kernels, seccomp) the parker sleeps with a deadline
+ *   instead (PARK_FALLBACK_NS, doubling): a missed wake costs latency, never
+ *   a hang.
  *
  * Worker lifetime (state list, per worker record; records live until
  *   destroy, so thieves may read a stopped worker's deque).
@@ -138,6 +154,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
 
 #include "conc/epoch.h"
 #include "conc/pool.h"
@@ -164,6 +182,10 @@
  * a loop - find it awake; bounded, so an idle pool costs nothing. */
 #define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
+/* Without membarrier: the first and the longest sleep of a parked worker
+ * before it looks again (see "A task pushed from inside a task"). */
+#define PARK_FALLBACK_NS 1000000u
+#define PARK_FALLBACK_MAX_NS 128000000u
 #define STEAL_TRIES 4
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
@@ -261,6 +283,32 @@ static void global_setup(void);
  * every later reader in that process is ordered after it (thread creation);
  * p->gen changes only in the exit handler, and a call racing with exit may
  * be accepted or refused (documented in conc/pool.h). */
+/* membarrier(PRIVATE_EXPEDITED) is registered for this process: set in
+ * global_setup, before any pool has a worker (thread creation orders it),
+ * and again in a fork child (one thread); read-only otherwise. */
+static bool pool_membarrier;
+
+static void membarrier_setup(void)
+{
+	int saved = errno;
+	long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	pool_membarrier = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+			  syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+	errno = saved;
+}
+
+/* A full barrier on every CPU running one of our threads (see "A task
+ * pushed from inside a task"); false when none could be had. */
+static COLD bool park_barrier(void)
+{
+	if (!pool_membarrier)
+		return false;
+	int saved = errno;
+	long r = syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	errno = saved;
+	return r == 0;
+}
+
 static inline bool pool_usable(conc_pool *p)
 {
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
@@ -757,6 +805,10 @@ static void idle_notify(conc_pool *p)
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
 static COLD void wake_one(conc_pool *p)
 {
+	/* seq_cst fence: orders the caller's publishing store (push_local's
+	 * release store of bottom) before the loads below, as an outside
+	 * push's seq_cst CAS is; only paid when somebody sleeps. */
+	atomic_thread_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
 	 * argument at the top. */
 	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
@@ -774,7 +826,11 @@ static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
 	 * store of bottom); see the counting argument. */
 	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
 		return inj_push(p, fn, arg, true);
-	/* relaxed: best effort (see "a task pushed from inside a task"). */
+	/* Compiler barrier: the load stays after the store in the code; the
+	 * CPU may still let it pass the store, which the parker's membarrier
+	 * makes up for (see "A task pushed from inside a task").  relaxed:
+	 * the same argument. */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
 		wake_one(p);
 	return 0;
@@ -820,6 +876,7 @@ static void worker_loop(conc__worker *w)
 {
 	conc_pool *p = w->pool;
 	conc__task t;
+	uint64_t park_ns = PARK_FALLBACK_NS; /* without membarrier only */
 	for (;;) {
 		/* RUNNING */
 		while (!stop_requested(w) && find_top_task(p, w, &t))
@@ -868,10 +925,18 @@ static void worker_loop(conc__worker *w)
 		clear_wake_pending(p);
 		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
 		unsigned key = conc__park_prepare(&p->work_park);
+		/* After the announce, before the re-check: the pusher's half
+		 * of push_local's wake (see the top). */
+		bool barrier = park_barrier();
 		if (stop_requested(w) || work_available(p)) {
 			conc__park_cancel(&p->work_park);
-		} else {
+		} else if (barrier) {
+			park_ns = PARK_FALLBACK_NS;
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
+		} else {
+			conc__park_wait(&p->work_park, key, conc__deadline_after(park_ns));
+			if (park_ns < PARK_FALLBACK_MAX_NS)
+				park_ns *= 2;
 		}
 		clear_wake_pending(p);
 		/* Woken (or the re-check found work): search, counted in
@@ -1425,6 +1490,9 @@ static void atfork_child(void)
 	atomic_store_explicit(&pool_gen, g == GEN_GONE ? 0 : g, memory_order_relaxed);
 	tls_worker = NULL;
 	tls_frame = NULL;
+	/* The child is a new mm: register it again (or sleep with deadlines) */
+	if (pool_membarrier)
+		membarrier_setup();
 }
 
 /*
@@ -1469,6 +1537,7 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
+	membarrier_setup();
 	pthread_atfork(NULL, NULL, atfork_child);
 	atexit(global_exit);
 }
