@@ -114,7 +114,8 @@
  *     worker finishes its current task, runs on_stop, and if work is left in
  *     its deque or the injector it wakes another worker; admin joins it.
  *   resize and destroy are serialized by the `admin` mutex; workers never
- *   take it.
+ *   take it.  A resize counts itself among the callers (below), so
+ *   destroy takes the mutex only once every resize has left.
  *
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
  *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
@@ -1413,7 +1414,17 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	/* Counted: a destroy that began meanwhile waits for us, and does not
+	 * hold `admin` while it waits (issue 22: a resize blocked on the
+	 * lock would otherwise take it in freed memory). */
+	callers_enter(p);
+	/* seq_cst: with destroy's close, in the order of callers_enter. */
+	if (atomic_load_explicit(&p->tail_idx, memory_order_seq_cst) & INJ_CLOSED) {
+		callers_leave(p);
+		return EPIPE; /* destroy has begun */
+	}
 	pthread_mutex_lock(&p->admin);
+	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
 	if (threads > cur) {
@@ -1423,6 +1434,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		atomic_store_explicit(&p->nthreads, threads, memory_order_relaxed); /* a statistic */
 	}
 	pthread_mutex_unlock(&p->admin);
+	callers_leave(p);
 	return err;
 }
 
@@ -1439,7 +1451,6 @@ int conc_pool_destroy(conc_pool *p)
 		free_pool(p);
 		return 0;
 	}
-	pthread_mutex_lock(&p->admin);
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
@@ -1449,6 +1460,9 @@ int conc_pool_destroy(conc_pool *p)
 	 * stale entry of a job they took back) drains too. */
 	callers_wait(p);
 	wait_idle(p);
+	/* No resize is left (they were callers): the lock is ours at once,
+	 * unless the exit handler holds it (the global pool only). */
+	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
 	/* Tasks executed by on_stop hooks: run them here. */
 	do {

@@ -24,7 +24,9 @@
  * Threads already blocked in conc_pool_wait are waited for too: they return
  * 0 once the pool is drained, before destroy frees it; and so are
  * conc_join and the parallel loops already running on outside threads
- * (their jobs are accepted and finished, then they return).  But destroy
+ * (their jobs are accepted and finished, then they return) and a resize
+ * in progress (it completes; one that starts after destroy's close returns
+ * EPIPE).  But destroy
  * cannot wait for a call it cannot see: an execute
  * still on its way in (before it reached the queue) when destroy frees the
  * pool touches freed memory - stop or join the producing threads, or order
@@ -214,7 +216,7 @@ unsigned conc_pool_active(conc_pool *p);
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
- *   this process, see execute; unchanged); EAGAIN (a thread could not be
+ *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
