@@ -212,6 +212,11 @@ static void tickets_exit(void *arg)
 	}
 }
 
+void conc__parallel_drop_tickets(void)
+{
+	tickets_exit(NULL);
+}
+
 static void ticket_key_init(void)
 {
 	ticket_key_ok = pthread_key_create(&ticket_key, tickets_exit) == 0;

@@ -77,4 +77,9 @@ bool conc__pool_usable(conc_pool *p);
 void conc__pool_enter(conc_pool *p);
 void conc__pool_leave(conc_pool *p);
 
+/* src/parallel.c: let go of the calling thread's cached tickets (those of
+ * outside offers, see "Tickets" there), as its exit does; a test hook, so
+ * that a failure sweep reaches the ticket's allocation again. */
+void conc__parallel_drop_tickets(void);
+
 #endif
