@@ -170,6 +170,7 @@
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
+#include "internal/scope.h"
 
 #define INJ_CAP 255u
 #define INJ_LAP 256u
@@ -1059,12 +1060,23 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	}
 	int err = 0;
 	unsigned i = from;
+	bool retried = false;
 	for (; i < to; i++) {
 		conc__worker *w;
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+		/* Idle threads of the scope cache (up to 64, for a second)
+		 * count against RLIMIT_NPROC: on EAGAIN ask the cache to let
+		 * them go, and retry once if it had any (issue 22, fault 8). */
+		for (;;) {
+			err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+			if (err != EAGAIN || retried)
+				break;
+			retried = true;
+			if (!conc__scope_release_idle())
+				break;
+		}
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;

@@ -126,6 +126,10 @@ typedef struct conc_pool_config {
  * name too); it may be NULL.
  * Thread safety: any thread.
  * Progress: blocking (creates threads).
+ * Idle threads kept by conc/scope.h's cache count against RLIMIT_NPROC: when
+ * a worker thread cannot be created (EAGAIN), create (and a growing
+ * resize) asks that cache to let its idle threads exit, waits for them,
+ * and tries once more.
  * Returns: 0 and *out set; EINVAL (out NULL, threads above
  *   CONC_POOL_MAX_THREADS, stack_size too small); ENOMEM; EAGAIN (a worker
  *   thread could not be created: every thread already started has been
@@ -209,7 +213,10 @@ unsigned conc_pool_active(conc_pool *p);
  * on_start has returned.  Shrinking stops the highest indexes: each
  * finishes the task it is running, runs on_stop and exits; resize returns
  * after they have all exited, so from then on at most `threads` tasks run
- * at once.  Tasks queued on
+ * at once on the pool's workers.  The bound counts workers only: threads
+ * outside the pool that are inside conc_join or a parallel loop on p take
+ * part in the work (they run p's tasks while they wait), so with k such
+ * callers up to threads + k of p's tasks may run at once.  Tasks queued on
  * a removed worker are run by the others.
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
