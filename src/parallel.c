@@ -330,8 +330,17 @@ static bool job_done(struct job *j)
 	return atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE;
 }
 
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j);
+
 /* The job was taken by another thread: run other tasks until it is done. */
 static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
+{
+	conc__test_point("parallel.join.wait");
+	job_wait_for(p, w, j);
+	conc__test_point("parallel.join.waited");
+}
+
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j)
 {
 	conc__backoff bo = CONC__BACKOFF_INIT;
 	uint64_t until = 0;
@@ -343,6 +352,7 @@ static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
 			until = 0;
 			continue;
 		}
+		conc__test_point("parallel.join.idle"); /* found nothing to help */
 		if (!conc__backoff_is_yielding(&bo)) {
 			conc__backoff_spin(&bo);
 			continue;
