@@ -23,16 +23,18 @@
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
- *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
- *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
- *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
- *   looking for tasks again after each step.
- *   No deadlock: a waited-for job is on some deque or the injector (and will
- *   be run by whoever takes it: every thread that waits takes tasks) or is
- *   being run by a thread, and its completion depends only on jobs created
- *   inside it, which are younger; the youngest unfinished job is never
- *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
- *   after a.
+ *   Waiting for a job: run other jobs of the same call tree
+ *   (conc__pool_help, see "Isolation") as long as there are some; when
+ *   none is found, back off, yield for WAIT_SPIN_NS, then sleep on the
+ *   job's state word in steps of at most WAIT_PARK_NS, looking for jobs
+ *   again after each step.
+ *   No deadlock: a waited-for job is being run by a thread, or lies on its
+ *   owner's deque (which the owner pops down to it before it waits, and
+ *   which idle workers steal from) or, offered from outside, in the
+ *   injector (the owner claims it back, or a worker's pop runs it); its
+ *   completion depends only on jobs created inside it, which are younger;
+ *   the youngest unfinished job is never waiting, so it makes progress.
+ *   A push that fails (ENOMEM) runs b inline after a.
  *
  * Tickets (state list of the word, per ticket; QUEUED = bit 0: the ticket
  *   has an entry in the injector, or in a deque it was moved to):
@@ -47,6 +49,22 @@
  *   thread's free tickets go at its exit (a pthread key's destructor).
  *   An entry left idle is consumed by the workers when they get to it, as
  *   any task; conc_pool_wait and destroy wait for it like one.
+ *
+ * Isolation (issue 22, fault 4).  A thread that waits for a stolen job
+ *   helps only with work that cannot block on what it waits for: the jobs
+ *   of its own call tree.  The outermost conc_join / loop on a thread
+ *   roots a tree (its frame's address is the tag); nested calls, and every
+ *   job, run inside that tree (tls_root).  A job on a deque carries the tag
+ *   in its slot, so a waiter steals by tag without touching the job; it
+ *   never takes the injector's tasks, untagged tasks (conc_pool_execute),
+ *   nor another tree's jobs - a task that waits for another pool (or
+ *   resizes, destroys, blocks) is never buried on top of the wait.  Its own
+ *   deque it pops only down to its job's position: above it lies what its
+ *   left half left behind (its own subtree), below it older work.  Within
+ *   one tree no cycle exists (a job depends only on younger jobs of its own
+ *   subtree), so the waits end: the job waited for is being run by its
+ *   thief, or lies on a deque where its owner or an idle worker takes it.
+ *   A job whose push fails is never sent to the injector: it runs inline.
  *
  * Job state (per job, on the joiner's stack; state list):
  *   PENDING -> DONE: the runner, when b has returned (exchange, release:
@@ -121,8 +139,30 @@ struct job {
 	conc_pool *p;
 	conc__worker *owner;   /* NULL: offered from outside the pool */
 	struct ticket *ticket; /* offered from outside: its claim */
+	void *root;            /* the isolation tag: the call tree's root */
+	int64_t pos;           /* offered on the owner's deque: its position */
 	atomic_uint state;
 };
+
+/* The root of the call tree the calling thread is working in (NULL: none):
+ * set by the outermost conc_join / loop of a thread and by every job run. */
+static _Thread_local void *tls_root;
+
+/* An entry point: join the caller's tree, or start one rooted at `self`
+ * (an address on the entry's frame, unique while it runs).  Returns the
+ * value to restore. */
+static inline void *root_enter(void *self)
+{
+	void *saved = tls_root;
+	if (!saved)
+		tls_root = self;
+	return saved;
+}
+
+static inline void root_leave(void *saved)
+{
+	tls_root = saved;
+}
 
 /* What an outside offer puts in the injector: the job, until somebody
  * claims it (the owner taking it back, or the thread that pops the entry).
@@ -177,7 +217,10 @@ static void job_entry(void *arg)
 {
 	struct job *j = arg;
 	conc__worker *w = conc__pool_current(j->p);
+	void *saved = tls_root;
+	tls_root = j->root; /* its tree, wherever it runs */
 	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
+	tls_root = saved;
 	/* release: publishes everything the job did; pairs with the joiner's
 	 * acquire loads in job_join/job_wait. */
 	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
@@ -188,7 +231,10 @@ static void job_entry(void *arg)
 static void job_entry_popped(void *arg)
 {
 	struct job *j = arg;
+	void *saved = tls_root;
+	tls_root = j->root;
 	j->run(j, j->owner, RUN_POPPED);
+	tls_root = saved;
 }
 
 static void ticket_put(struct ticket *t)
@@ -290,11 +336,13 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->p = p;
 	j->owner = w;
 	j->ticket = NULL;
+	j->root = tls_root;
+	assert(j->root);
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
 	 * whoever takes it. */
 	if (w)
-		return conc__pool_push_local(w, job_entry, j) == 0;
+		return conc__pool_push_job(w, job_entry, j, j->root, &j->pos) == 0;
 	if (!conc__pool_usable(p))
 		return false; /* no worker would take it: run it yourself */
 	struct ticket *t = ticket_take(p);
@@ -347,7 +395,7 @@ static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j)
 	for (;;) {
 		if (job_done(j))
 			return;
-		if (conc__pool_run_one(p, w)) {
+		if (conc__pool_help(p, w, j->root)) { /* isolated: see the top */
 			conc__backoff_reset(&bo);
 			until = 0;
 			continue;
@@ -397,7 +445,7 @@ static void job_join(conc_pool *p, conc__worker *w, struct job *j)
 		}
 	} else {
 		conc__task t;
-		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
+		while (!job_done(j) && conc__pool_pop_above(w, j->pos, &t)) {
 			if (t.fn == job_entry && t.arg == j) {
 				t.fn = job_entry_popped; /* LP: join-b-inline */
 				conc__pool_run(p, w, t);
@@ -433,6 +481,7 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	struct pin_guard g;
 	pin_guard_enter(&g);
 	struct user_job u = {.fn = b, .ctx = bctx};
+	void *saved_root = root_enter(&u);
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
 	bool outside = p && !w;
@@ -447,6 +496,7 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	}
 	if (outside)
 		conc__pool_leave(p); /* p may be gone from here on */
+	root_leave(saved_root);
 	pin_guard_leave(&g);
 	return 0;
 }
@@ -722,7 +772,9 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 			conc__worker *w = conc__pool_current(l.p);
 			if (!w)
 				conc__pool_enter(l.p); /* destroy waits for us */
+			void *saved_root = root_enter(&l);
 			for_node(&l, w, begin, end, l.threads, false);
+			root_leave(saved_root);
 			if (!w)
 				conc__pool_leave(l.p);
 		} else
@@ -778,7 +830,9 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		conc__worker *w = conc__pool_current(l.p);
 		if (!w)
 			conc__pool_enter(l.p); /* destroy waits for us */
+		void *saved_root = root_enter(&l);
 		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		root_leave(saved_root);
 		if (!w)
 			conc__pool_leave(l.p);
 	} else {

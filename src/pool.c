@@ -593,7 +593,9 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 
 /* ---- finding and running tasks ----------------------------------------- */
 
-static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
+/* Steal from a random victim (any task, or only tasks tagged `tag`). */
+static bool steal_from(conc_pool *p, conc__worker *self, conc__task *t, bool any,
+		       void *tag)
 {
 	unsigned n = nrec_of(p);
 	if (n == 0)
@@ -606,7 +608,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 			continue;
 		conc__chaos_point(); /* the steal path */
 		for (int k = 0; k < STEAL_TRIES; k++) {
-			int r = conc__deque_steal(&v->dq, t);
+			int r = conc__deque_steal_if(&v->dq, t, any, tag);
 			if (r == CONC__STEAL_OK)
 				return true;
 			if (r == CONC__STEAL_EMPTY)
@@ -646,7 +648,7 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 	} else if (inj_pop(p, t, 1, NULL)) {
 		return true;
 	}
-	return steal_any(p, w, t);
+	return steal_from(p, w, t, true, NULL);
 }
 
 /*
@@ -757,6 +759,23 @@ bool conc__pool_pop_local(conc__worker *w, conc__task *t)
 	return conc__deque_pop(&w->dq, t);
 }
 
+bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t)
+{
+	/* relaxed: our own bottom */
+	if (atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) <= pos)
+		return false;
+	return conc__deque_pop(&w->dq, t);
+}
+
+bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag)
+{
+	conc__task t;
+	if (!steal_from(p, w, &t, false, tag))
+		return false;
+	conc__pool_run(p, w, t);
+	return true;
+}
+
 /* True when every task counted in has finished (see the top). */
 static bool all_done(conc_pool *p)
 {
@@ -821,13 +840,15 @@ static COLD void wake_one(conc_pool *p)
 	conc__park_wake(&p->work_park, 0);
 }
 
-static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+/* Push on w's deque (tag: see conc__pool_push_job); ENOMEM when the deque
+ * cannot grow (nothing pushed). */
+static inline int push_deque(conc__worker *w, conc__task_fn fn, void *arg, void *tag)
 {
 	conc_pool *p = w->pool;
 	/* spawned is counted in before the task is published (the release
 	 * store of bottom); see the counting argument. */
-	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
-		return inj_push(p, fn, arg, true);
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, tag, &w->spawned) != 0))
+		return ENOMEM;
 	/* Compiler barrier: the load stays after the store in the code; the
 	 * CPU may still let it pass the store, which the parker's membarrier
 	 * makes up for (see "A task pushed from inside a task").  relaxed:
@@ -838,9 +859,24 @@ static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
 	return 0;
 }
 
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	if (conc__unlikely(push_deque(w, fn, arg, NULL) != 0))
+		return inj_push(w->pool, fn, arg, true);
+	return 0;
+}
+
 int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
 {
 	return push_local(w, fn, arg);
+}
+
+int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
+			int64_t *pos)
+{
+	/* relaxed: our own bottom; the task lands there */
+	*pos = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+	return push_deque(w, fn, arg, tag);
 }
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
