@@ -122,7 +122,11 @@
  *   Tasks keep running and tasks executed by tasks are still accepted.
  *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
  *   on wait_park until it does).
- *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
+ *   DRAINED -> ALONE: every outside caller still inside the pool has left
+ *   (callers_wait: waiters, held executors, outside joins and loops,
+ *   resizes - issue 22), and what they pushed past the close is drained
+ *   too; only then does destroy take the admin lock.
+ *   ALONE -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
  *
  * Fork and exit (state list, p->gen against the process's pool_gen).
