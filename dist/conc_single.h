@@ -651,15 +651,31 @@ bool conc_stack_is_empty(conc_stack *s);
  * accepted from the pool's own tasks) and the queries from the pool's own
  * tasks.  An outside execute that overlaps destroy returns 0 (its task
  * runs before destroy returns) or EPIPE; one held by max_queued is woken and
- * waited for.  But destroy cannot wait for a call it cannot see: an execute
+ * waited for (it returns EPIPE, or 0 if it had got room before the close).
+ * Threads already blocked in conc_pool_wait are waited for too: they return
+ * 0 once the pool is drained, before destroy frees it; and so are
+ * conc_join and the parallel loops already running on outside threads
+ * (their jobs are accepted and finished, then they return) and a resize
+ * in progress (it completes; one that starts after destroy's close returns
+ * EPIPE).  But destroy
+ * cannot wait for a call it cannot see: an execute
  * still on its way in (before it reached the queue) when destroy frees the
  * pool touches freed memory - stop or join the producing threads, or order
  * their last execute before destroy, as with any object being destroyed.
  *
  * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
  * pool (EDEADLK).  Tasks run in no particular order, except that a worker
- * runs the tasks its own tasks executed newest first.  A task that blocks
- * holds its worker for that long.  on_start/on_stop hooks run on the worker
+ * mostly runs the tasks its own tasks executed newest first.  A task that
+ * blocks holds its worker for that long.
+ *
+ * Fairness.  A worker that keeps finding work in its own deque (a task that
+ * re-executes itself, a long fan-out) still gives the others a turn: every
+ * CONC_POOL_FAIR_EVERY tasks it starts, it first takes the oldest task of
+ * the shared queue, or of its own deque, alternately.  So a task executed
+ * from outside starts once the outside tasks queued before it have started
+ * and, at most, 2 x CONC_POOL_FAIR_EVERY more tasks have started on each
+ * busy worker; an execute held by max_queued gets room in the same bound.
+ * Tasks executed from inside tasks are not ordered beyond this.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
  * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
@@ -703,6 +719,9 @@ extern "C" {
 
 typedef struct conc_pool conc_pool;
 
+/* Fairness: see "Tasks" above.  A power of two. */
+#define CONC_POOL_FAIR_EVERY 64u
+
 /* The most worker threads a pool may have. */
 #define CONC_POOL_MAX_THREADS 1024u
 
@@ -737,6 +756,10 @@ typedef struct conc_pool_config {
  * name too); it may be NULL.
  * Thread safety: any thread.
  * Progress: blocking (creates threads).
+ * Idle threads kept by conc/scope.h's cache count against RLIMIT_NPROC: when
+ * a worker thread cannot be created (EAGAIN), create (and a growing
+ * resize) asks that cache to let its idle threads exit, waits for them,
+ * and tries once more.
  * Returns: 0 and *out set; EINVAL (out NULL, threads above
  *   CONC_POOL_MAX_THREADS, stack_size too small); ENOMEM; EAGAIN (a worker
  *   thread could not be created: every thread already started has been
@@ -791,6 +814,9 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
+ * Destroy: a wait already blocked when conc_pool_destroy is called returns
+ *   0 when the pool is drained, and destroy frees the pool only after it
+ *   has returned (see "Concurrency").
  * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
@@ -817,14 +843,17 @@ unsigned conc_pool_active(conc_pool *p);
  * on_start has returned.  Shrinking stops the highest indexes: each
  * finishes the task it is running, runs on_stop and exits; resize returns
  * after they have all exited, so from then on at most `threads` tasks run
- * at once.  Tasks queued on
+ * at once on the pool's workers.  The bound counts workers only: threads
+ * outside the pool that are inside conc_join or a parallel loop on p take
+ * part in the work (they run p's tasks while they wait), so with k such
+ * callers up to threads + k of p's tasks may run at once.  Tasks queued on
  * a removed worker are run by the others.
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
- *   this process, see execute; unchanged); EAGAIN (a thread could not be
+ *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
@@ -836,6 +865,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * From its start, executes from outside the pool fail with EPIPE; tasks
  * executed by the pool's tasks are still accepted and run.  Tasks that
  * on_stop hooks execute run on the caller, after the workers have exited.
+ * Before it frees p it waits until every outside thread blocked in the pool
+ * (conc_pool_wait, an execute held by max_queued, conc_join or a loop) has
+ * left it.
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.
@@ -991,11 +1023,17 @@ int conc_thread_join(conc_thread *t, void **result);
  * offered half goes on the worker's own deque, where it is taken back and
  * run inline when no other worker has stolen it meanwhile.  Called from
  * any other thread, it goes through the pool's shared queue.  A caller
- * waiting for a half that somebody else is running runs other tasks of the
- * pool meanwhile (a worker first takes its own deque back, as in any
- * work-stealing scheduler), and sleeps only once none is found for a while.
- * So calls nest freely - inside pool tasks, inside bodies, at any depth -
- * and never deadlock, also on a pool of one thread.
+ * waiting for a half that somebody else is running helps meanwhile, but
+ * only with its own call tree (isolation): it takes back what its own
+ * first half left on its deque, and steals pieces of the same outermost
+ * conc_join / loop from the other workers - never an unrelated task of the
+ * pool (one executed with conc_pool_execute, another tree's pieces), which
+ * could block on the very work it waits for (a task waiting for another
+ * pool, a resize, a lock the body holds).  It sleeps once none is found for
+ * a while.  So calls nest freely - inside pool tasks, inside bodies, at any
+ * depth - and never deadlock, also on a pool of one thread.  The tasks a
+ * body executes with conc_pool_execute are run by the pool's free workers
+ * (or by the body's own worker after the call), not by its waits.
  *
  * Epoch pins.  Bodies, identity, combine and join functions must leave
  * their epoch pins balanced.  One that returns still pinned (a bug) does
@@ -1083,7 +1121,8 @@ extern "C" {
  *
  * a runs on the calling thread; b runs on the calling thread or on a thread
  * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
- * other tasks of p instead of waiting idle.
+ * other pieces of its own call tree instead of waiting idle (see "Where
+ * the work runs").
  * Thread safety: any thread, also inside p's tasks and inside a or b.
  * Ordering: what the caller did before the call happens-before a and b;
  *   both happen-before the return.
@@ -1541,6 +1580,7 @@ uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -1569,16 +1609,27 @@ long conc__fault_thread_failures(void);
 size_t conc__fault_sites(const char **names, size_t max);
 const char *conc__fault_last_failed(void);
 
-/* Pause points: conc__fault_pause("stack.depot_locked") calls the function
- * a test installed with conc__fault_set_pause, on the thread that passes the
- * point, with the point's name, holding whatever the code holds there (the
- * depot lock, say).  A test can so stop a thread inside a window - a lock
- * held - and act (fork) while it is there, deterministically instead of by
- * timing.  NULL (the default): the point is one load.  The names are not
- * fault sites (the faults suite does not look for them). */
-void conc__fault_set_pause(void (*fn)(const char *point));
-void conc__fault_pause_at(const char *point);
-#define conc__fault_pause(point) conc__fault_pause_at(point)
+/*
+ * Test points (emulated preemption).  conc__test_point("pool.wait.woken")
+ * marks a place in src/ where a window is a few instructions wide; a test
+ * installs a hook that sees every point a thread passes and may block that
+ * thread there (until another thread has done its part), so that the
+ * interleaving that matters happens every run instead of once in 10^5.
+ * Points sit on slow paths only (after a sleep, inside a destroy, a lock
+ * held - the stack's depot lock, which a fork test stops a thread inside):
+ * the instruction guard's fast paths pass none.  NULL: no hook.
+ */
+typedef void (*conc__test_hook_fn)(const char *point);
+extern _Atomic(conc__test_hook_fn) conc__test_hook;
+void conc__test_set_hook(conc__test_hook_fn fn);
+static inline void conc__test_point(const char *point)
+{
+	/* acquire: pairs with the release in conc__test_set_hook (whatever
+	 * the test set up before installing the hook). */
+	conc__test_hook_fn h = atomic_load_explicit(&conc__test_hook, memory_order_acquire);
+	if (h)
+		h(point);
+}
 
 #define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
 #define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
@@ -1589,12 +1640,12 @@ void conc__fault_pause_at(const char *point);
 #else
 /* Normal builds: the name is dropped unevaluated, and `fail` is the
  * constant 0, which the compiler folds away. */
+#define conc__test_point(point) ((void)0)
 #define conc__malloc(site, n) conc__malloc_(0, (n))
 #define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
 #define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
 #define conc__thread_create(site, t, attr, fn, arg) \
 	conc__thread_create_(0, (t), (attr), (fn), (arg))
-#define conc__fault_pause(point) ((void)0)
 #endif
 
 static inline void *conc__malloc_(_Bool fail, size_t n)
@@ -1957,7 +2008,7 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 			if (ops->try_pop(c, item))
 				return 0;
 			/* tests: a push and a close can land here */
-			conc__fault_pause("waitpop.deadline");
+			conc__test_point("waitpop.deadline");
 			if (!ops->is_closed(c))
 				return ETIMEDOUT;
 			/* Closed, but a push may have completed between the
@@ -2076,9 +2127,13 @@ typedef struct conc__task {
 	void *arg;
 } conc__task;
 
+/* tag: an opaque isolation tag the pusher gives (conc_join's and the
+ * loops' root, src/parallel.c), NULL for a plain task; a thief can choose
+ * by it without dereferencing arg (which may be stale before its CAS). */
 struct conc__deque_slot {
 	_Atomic(conc__task_fn) fn;
 	_Atomic(void *) arg;
+	_Atomic(void *) tag;
 };
 
 struct conc__deque_buf {
@@ -2148,6 +2203,7 @@ conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b
 		 * buf below. */
 		atomic_store_explicit(&d->fn, atomic_load_explicit(&s->fn, memory_order_relaxed), memory_order_relaxed);
 		atomic_store_explicit(&d->arg, atomic_load_explicit(&s->arg, memory_order_relaxed), memory_order_relaxed);
+		atomic_store_explicit(&d->tag, atomic_load_explicit(&s->tag, memory_order_relaxed), memory_order_relaxed);
 	}
 	/* release: publishes the copied slots; pairs with the acquire load of
 	 * buf in steal. */
@@ -2183,6 +2239,7 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 		/* relaxed: published by the release store of bottom. */
 		atomic_store_explicit(&s->fn, tk[i].fn, memory_order_relaxed);
 		atomic_store_explicit(&s->arg, tk[i].arg, memory_order_relaxed);
+		atomic_store_explicit(&s->tag, NULL, memory_order_relaxed);
 	}
 	/* release: publishes the slots and everything the owner wrote before
 	 * (the tasks' data); pairs with the acquire load of bottom in steal. */
@@ -2190,13 +2247,13 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 }
 
 /*
- * Owner: push one task; 0 or ENOMEM (the buffer could not grow; nothing
- * pushed).  If `count` is not NULL, *count (the owner's own counter) is
+ * Owner: push one task with its isolation tag (NULL: none); 0 or ENOMEM
+ * (the buffer could not grow; nothing pushed).  If `count` is not NULL, *count (the owner's own counter) is
  * incremented just before the task is published - the pool counts a task
  * in before anyone can take it.
  */
 static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
-				   _Atomic uint64_t *count)
+				   void *tag, _Atomic uint64_t *count)
 {
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
 	/* acquire: pairs with the thieves' CAS on top (see push_n). */
@@ -2211,6 +2268,7 @@ static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
 	/* relaxed: published by the release store of bottom. */
 	atomic_store_explicit(&s->fn, fn, memory_order_relaxed);
 	atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
+	atomic_store_explicit(&s->tag, tag, memory_order_relaxed);
 	if (count) /* relaxed: one writer; ordered by the release below */
 		atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
@@ -2251,8 +2309,23 @@ static inline bool conc__deque_pop(conc__deque *q, conc__task *out)
 	return won;
 }
 
-/* Any thread: take the oldest task. */
-static inline int conc__deque_steal(conc__deque *q, conc__task *out)
+/* Owner: the tag of the newest task, the one pop would take; false when
+ * the deque looks empty (pop may still find it empty: a thief took it). */
+static inline bool conc__deque_newest_tag(conc__deque *q, void **tag)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* relaxed: a hint, as in pop's first check. */
+	if (atomic_load_explicit(&q->top, memory_order_relaxed) >= b)
+		return false;
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	*tag = atomic_load_explicit(&a->slot[(b - 1) & a->mask].tag, memory_order_relaxed); /* own slot */
+	return true;
+}
+
+/* Any thread: take the oldest task if its tag is `want` (any tag when
+ * `any`); CONC__STEAL_EMPTY also when the oldest has another tag. */
+static inline int conc__deque_steal_if(conc__deque *q, conc__task *out, bool any,
+				       void *want)
 {
 	/* seq_cst loads: the thief half of the store-buffering pair with pop;
 	 * bottom is also an acquire that pairs with the release stores of
@@ -2269,6 +2342,12 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 	 * below succeeds (the owner overwrites slot t only once top > t). */
 	conc__task tk = {atomic_load_explicit(&s->fn, memory_order_relaxed),
 			 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+	/* relaxed: as fn and arg; a stale tag only makes us skip, or try a
+	 * CAS that then fails. */
+	if (!any && atomic_load_explicit(&s->tag, memory_order_relaxed) != want) {
+		conc_epoch_unpin(q->ebr);
+		return CONC__STEAL_EMPTY; /* not ours to take */
+	}
 	conc__chaos_point(); /* a thief's path: between its loads and its CAS */
 	bool won = atomic_compare_exchange_strong_explicit(
 		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: steal */
@@ -2277,6 +2356,12 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 		return CONC__STEAL_RETRY;
 	*out = tk;
 	return CONC__STEAL_OK;
+}
+
+/* Any thread: take the oldest task. */
+static inline int conc__deque_steal(conc__deque *q, conc__task *out)
+{
+	return conc__deque_steal_if(q, out, true, NULL);
 }
 
 /* Any thread: elements now (a snapshot; 0 when racing to empty). */
@@ -2303,6 +2388,10 @@ static inline size_t conc__deque_size(conc__deque *q)
  * conc__pool_pop_local is still counted as pending until it is passed to
  * conc__pool_run, so conc_pool_wait cannot return while it is held.
  *
+ * conc_join and the loops use the isolated forms (conc__pool_push_job,
+ * conc__pool_pop_above, conc__pool_help: src/parallel.c, "Isolation"); the
+ * plain ones below remain for other uses.
+ *
  * A join from a worker, sketched:
  *   w = conc__pool_current(p);
  *   if (conc__pool_push_local(w, b, bctx) != 0) { a(actx); b(bctx); return; }
@@ -2318,6 +2407,7 @@ static inline size_t conc__deque_size(conc__deque *q)
 #define CONC_INTERNAL_POOL_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 
 typedef struct conc__worker conc__worker;
@@ -2343,6 +2433,25 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
  * stays counted as pending: hand it to conc__pool_run. */
 bool conc__pool_pop_local(conc__worker *w, conc__task *t);
 
+/* Owner only: push a job of conc_join or a loop on w's deque, with its
+ * isolation tag (the root of its call tree, src/parallel.c), and say at
+ * which position it went (for conc__pool_pop_above).  It counts as pending
+ * at once and may be stolen; wakes a sleeper as push_local does.  0, or
+ * ENOMEM (nothing pushed: no injector fallback, the caller runs it). */
+int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
+			int64_t *pos);
+
+/* Owner only: take back the newest task of w's deque (LIFO) if it lies at
+ * `pos` or above (pushed since the job pushed at pos, or that job).  The
+ * task stays counted as pending: hand it to conc__pool_run. */
+bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
+
+/* A waiter's help (isolation, issue 22 fault 4): steal one task tagged
+ * `tag` from another worker of p and run it (w: the caller's worker of p, or
+ * NULL).  Untagged tasks, the injector and other trees are never taken.
+ * False when none was found (after one pass). */
+bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
+
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
  * of p, or NULL outside) and count it finished. */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
@@ -2357,6 +2466,21 @@ bool conc__pool_run_one(conc_pool *p, conc__worker *w);
  * pool's work, e.g. an outside conc_join that will itself help).  0 or
  * ENOMEM. */
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
+
+/* Whether p has workers in this process (false in a fork child, and for
+ * the global pool once exit began): a cheap check, relaxed loads. */
+bool conc__pool_usable(conc_pool *p);
+
+/* An outside thread (not one of p's workers) enters / leaves a call that
+ * may block on p - conc_join or a loop: conc_pool_destroy waits until every
+ * such caller has left before it frees p.  After leave, p may be gone. */
+void conc__pool_enter(conc_pool *p);
+void conc__pool_leave(conc_pool *p);
+
+/* src/parallel.c: let go of the calling thread's cached tickets (those of
+ * outside offers, see "Tickets" there), as its exit does; a test hook, so
+ * that a failure sweep reaches the ticket's allocation again. */
+void conc__parallel_drop_tickets(void);
 
 #endif
 /* ---- src/internal/scope.h ---------------------------------------------- */
@@ -2375,6 +2499,12 @@ int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
 /* Set how long a parked thread waits for work before it exits (0: back to
  * the default).  Threads parked now re-check their deadline at once. */
 void conc__scope_set_idle_timeout_ns(uint64_t ns);
+
+/* Make the threads parked in the cache now leave, and return once they
+ * have exited and been joined (so a thread creation refused for
+ * RLIMIT_NPROC may succeed on a retry); how many were parked (0: none,
+ * nothing done).  Any thread; blocking. */
+unsigned conc__scope_release_idle(void);
 
 /* Threads of the cache: parked now; alive now (parked or running a spawned
  * function, or about to exit); created since the process started. */
@@ -2657,7 +2787,6 @@ unsigned conc_cpu_count(void)
 #define record conc__fault__record
 #define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
-#define pause_fn conc__fault__pause_fn
 /*
  * fault.c - failure injection for test builds (see internal/fault.h).
  *
@@ -2679,6 +2808,14 @@ unsigned conc_cpu_count(void)
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+
+_Atomic(conc__test_hook_fn) conc__test_hook;
+
+void conc__test_set_hook(conc__test_hook_fn fn)
+{
+	/* release: pairs with the acquire in conc__test_point. */
+	atomic_store_explicit(&conc__test_hook, fn, memory_order_release);
+}
 
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
@@ -2826,22 +2963,6 @@ void conc__fault_reset(void)
 		atomic_store_explicit(&site_failed[j], 0, memory_order_relaxed);
 }
 
-/* acquire/release: the test's data that the function reads (its gates) is
- * published before the function is installed. */
-static _Atomic(void (*)(const char *)) pause_fn;
-
-void conc__fault_set_pause(void (*fn)(const char *point))
-{
-	atomic_store_explicit(&pause_fn, fn, memory_order_release);
-}
-
-void conc__fault_pause_at(const char *point)
-{
-	void (*fn)(const char *) = atomic_load_explicit(&pause_fn, memory_order_acquire);
-	if (fn)
-		fn(point);
-}
-
 void conc__fault_fail_alloc_at(long k)
 {
 	atomic_store_explicit(&alloc_calls, 0, memory_order_relaxed);
@@ -2883,7 +3004,6 @@ typedef int conc__fault_unused;
 #undef record
 #undef random_fail
 #undef hit
-#undef pause_fn
 #undef SITE_SLOTS
 
 /* ==== src/park.c ======================================================== */
@@ -5686,7 +5806,7 @@ static bool depot_try_lock(void)
 	/* acquire: pairs with depot_unlock's release (the batch list) */
 	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
 		return false;
-	conc__fault_pause("stack.depot_locked"); /* test builds: stop a holder here */
+	conc__test_point("stack.depot_locked"); /* test builds: stop a holder here */
 	return true;
 }
 
@@ -5717,7 +5837,7 @@ static void depot_fork_prepare(void)
 {
 	/* test builds: a holder stopped inside the lock (a pause point in
 	 * depot_try_lock) is let go from here */
-	conc__fault_pause("stack.fork_prepare");
+	conc__test_point("stack.fork_prepare");
 	depot_lock();
 }
 
@@ -6739,6 +6859,9 @@ unsigned conc__stack_pending(conc_stack *s)
 #define pool_gen conc__pool__pool_gen
 #define global_once conc__pool__global_once
 #define global_setup conc__pool__global_setup
+#define pool_membarrier conc__pool__pool_membarrier
+#define membarrier_setup conc__pool__membarrier_setup
+#define park_barrier conc__pool__park_barrier
 #define pool_usable conc__pool__pool_usable
 #define tls_frame conc__pool__tls_frame
 #define tls_rng conc__pool__tls_rng
@@ -6755,8 +6878,9 @@ unsigned conc__stack_pending(conc_stack *s)
 #define wake_one conc__pool__wake_one
 #define inj_push conc__pool__inj_push
 #define inj_pop conc__pool__inj_pop
-#define steal_any conc__pool__steal_any
+#define steal_from conc__pool__steal_from
 #define find_shared_task conc__pool__find_shared_task
+#define fair_turn conc__pool__fair_turn
 #define find_task conc__pool__find_task
 #define run_worker_task conc__pool__run_worker_task
 #define unpin_left conc__pool__unpin_left
@@ -6765,9 +6889,11 @@ unsigned conc__stack_pending(conc_stack *s)
 #define all_done conc__pool__all_done
 #define work_available conc__pool__work_available
 #define idle_notify conc__pool__idle_notify
+#define push_deque conc__pool__push_deque
 #define push_local conc__pool__push_local
 #define stop_requested conc__pool__stop_requested
 #define clear_wake_pending conc__pool__clear_wake_pending
+#define find_top_task conc__pool__find_top_task
 #define worker_loop conc__pool__worker_loop
 #define wait_launch conc__pool__wait_launch
 #define worker_main conc__pool__worker_main
@@ -6776,8 +6902,11 @@ unsigned conc__stack_pending(conc_stack *s)
 #define start_workers conc__pool__start_workers
 #define stop_workers conc__pool__stop_workers
 #define free_pool conc__pool__free_pool
+#define callers_enter conc__pool__callers_enter
+#define callers_leave conc__pool__callers_leave
+#define callers_wait conc__pool__callers_wait
 #define wait_for_room_locked conc__pool__wait_for_room_locked
-#define wait_for_room conc__pool__wait_for_room
+#define execute_bounded conc__pool__execute_bounded
 #define execute_outside conc__pool__execute_outside
 #define wait_idle conc__pool__wait_idle
 #define global_pool conc__pool__global_pool
@@ -6873,9 +7002,25 @@ unsigned conc__stack_pending(conc_stack *s)
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
- *   A task pushed from inside a task wakes a sleeper when it sees one with
- *   plain loads (best effort, no fence on the fan-out path): its worker is
- *   awake and pops the task itself if nobody steals it.
+ *   A task pushed from inside a task (push_local; issue 22, fault 7): the
+ *   deque's bottom is published with a release store and the waiter count
+ *   then read relaxed, with only a compiler barrier between - a fence per
+ *   push is what the fan-out path cannot afford.  The store may still sit
+ *   in the store buffer when the load reads (the store-buffering shape), so
+ *   the parker does the heavy half: after park_prepare's increment and
+ *   fence it calls membarrier(PRIVATE_EXPEDITED) (park_barrier), which runs
+ *   a full barrier on every CPU running one of our threads - the pusher's
+ *   compiler barrier becomes a fence for that moment.  Then either the
+ *   pusher's load came after the barrier and sees the waiter, or its store
+ *   was drained by it and the re-check sees the task (the asymmetric fence
+ *   of liburcu-memb and of src/epoch.c; modelled under x86-TSO in
+ *   tests/models/park_push.pml, whose planted bug 1 is the code before).
+ *   A pusher that sees a waiter goes into wake_one, which starts with a
+ *   seq_cst fence: from there its reads of `searching` and wake_pending are
+ *   ordered after its store, as an outside push's seq_cst CAS is.  Without
+ *   membarrier (old kernels, seccomp) the parker sleeps with a deadline
+ *   instead (PARK_FALLBACK_NS, doubling): a missed wake costs latency, never
+ *   a hang.
  *
  * Worker lifetime (state list, per worker record; records live until
  *   destroy, so thieves may read a stopped worker's deque).
@@ -6885,14 +7030,19 @@ unsigned conc__stack_pending(conc_stack *s)
  *     worker finishes its current task, runs on_stop, and if work is left in
  *     its deque or the injector it wakes another worker; admin joins it.
  *   resize and destroy are serialized by the `admin` mutex; workers never
- *   take it.
+ *   take it.  A resize counts itself among the callers (below), so
+ *   destroy takes the mutex only once every resize has left.
  *
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
  *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
  *   Tasks keep running and tasks executed by tasks are still accepted.
  *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
  *   on wait_park until it does).
- *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
+ *   DRAINED -> ALONE: every outside caller still inside the pool has left
+ *   (callers_wait: waiters, held executors, outside joins and loops,
+ *   resizes - issue 22), and what they pushed past the close is drained
+ *   too; only then does destroy take the admin lock.
+ *   ALONE -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
  *
  * Fork and exit (state list, p->gen against the process's pool_gen).
@@ -6926,6 +7076,10 @@ unsigned conc__stack_pending(conc_stack *s)
  * a loop - find it awake; bounded, so an idle pool costs nothing. */
 #define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
+/* Without membarrier: the first and the longest sleep of a parked worker
+ * before it looks again (see "A task pushed from inside a task"). */
+#define PARK_FALLBACK_NS 1000000u
+#define PARK_FALLBACK_MAX_NS 128000000u
 #define STEAL_TRIES 4
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
@@ -6950,6 +7104,7 @@ struct conc__worker {
 	atomic_bool busy;
 	uint64_t rng;       /* owner only */
 	uint64_t seen_tail; /* owner only: the injector tail it saw last */
+	unsigned ticks;     /* owner only: top-level tasks started (fairness) */
 	CONC_ALIGNED atomic_int stop;
 	atomic_int launch; /* 0 wait, 1 go, 2 abort */
 	conc_pool *pool;
@@ -6970,7 +7125,10 @@ struct conc_pool {
 	atomic_int wake_pending;
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
-	atomic_long room_callers; /* outside executors inside wait_for_room */
+	/* Outside threads inside a call that may block on the pool (wait, an
+	 * execute held by max_queued, conc_join and the loops from outside),
+	 * plus CALLERS_DESTROY once destroy waits for them (futex word). */
+	atomic_uint callers;
 	conc__park room_park;
 	_Atomic uint64_t outside_done;
 	/* cold: configuration and administration */
@@ -7019,12 +7177,43 @@ static void global_setup(void);
  * every later reader in that process is ordered after it (thread creation);
  * p->gen changes only in the exit handler, and a call racing with exit may
  * be accepted or refused (documented in conc/pool.h). */
+/* membarrier(PRIVATE_EXPEDITED) is registered for this process: set in
+ * global_setup, before any pool has a worker (thread creation orders it),
+ * and again in a fork child (one thread); read-only otherwise. */
+static bool pool_membarrier;
+
+static void membarrier_setup(void)
+{
+	int saved = errno;
+	long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	pool_membarrier = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+			  syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+	errno = saved;
+}
+
+/* A full barrier on every CPU running one of our threads (see "A task
+ * pushed from inside a task"); false when none could be had. */
+static COLD bool park_barrier(void)
+{
+	if (!pool_membarrier)
+		return false;
+	int saved = errno;
+	long r = syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	errno = saved;
+	return r == 0;
+}
+
 static inline bool pool_usable(conc_pool *p)
 {
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame TLS_IE;
+
+bool conc__pool_usable(conc_pool *p)
+{
+	return pool_usable(p);
+}
 static _Thread_local uint64_t tls_rng TLS_IE;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -7296,7 +7485,9 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 
 /* ---- finding and running tasks ----------------------------------------- */
 
-static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
+/* Steal from a random victim (any task, or only tasks tagged `tag`). */
+static bool steal_from(conc_pool *p, conc__worker *self, conc__task *t, bool any,
+		       void *tag)
 {
 	unsigned n = nrec_of(p);
 	if (n == 0)
@@ -7309,7 +7500,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 			continue;
 		conc__chaos_point(); /* the steal path */
 		for (int k = 0; k < STEAL_TRIES; k++) {
-			int r = conc__deque_steal(&v->dq, t);
+			int r = conc__deque_steal_if(&v->dq, t, any, tag);
 			if (r == CONC__STEAL_OK)
 				return true;
 			if (r == CONC__STEAL_EMPTY)
@@ -7349,7 +7540,34 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 	} else if (inj_pop(p, t, 1, NULL)) {
 		return true;
 	}
-	return steal_any(p, w, t);
+	return steal_from(p, w, t, true, NULL);
+}
+
+/*
+ * Fairness (issue 22, fault 6).  A worker pops its own deque first, so a
+ * task that re-executes itself would hold its worker for ever while the
+ * injector - and the old end of its own deque, where a batch taken from
+ * the injector waits - never get a turn.  So every CONC_POOL_FAIR_EVERY
+ * top-level tasks a worker takes its next one from elsewhere first: the
+ * injector's oldest (one task, no batch) on one turn, the oldest of its own
+ * deque (a steal from itself) on the next, each falling back on the other
+ * and then on the usual order.  A task in the injector thus starts after
+ * at most 2 x CONC_POOL_FAIR_EVERY tasks on every busy worker, plus the
+ * injector tasks ahead of it (rayon and Go's scheduler do the same, with 61
+ * and 1/61).  Cost: a counter and a predicted branch per top-level task.
+ */
+static COLD bool fair_turn(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	bool own_first = w->ticks & CONC_POOL_FAIR_EVERY;
+	for (int k = 0; k < 2; k++, own_first = !own_first) {
+		if (own_first) {
+			if (conc__deque_steal(&w->dq, t) == CONC__STEAL_OK)
+				return true;
+		} else if (inj_pop(p, t, 1, &w->seen_tail)) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /* One pass: w's deque, the injector, the other deques.  w is p's worker or
@@ -7434,6 +7652,23 @@ bool conc__pool_pop_local(conc__worker *w, conc__task *t)
 	return conc__deque_pop(&w->dq, t);
 }
 
+bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t)
+{
+	/* relaxed: our own bottom */
+	if (atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) <= pos)
+		return false;
+	return conc__deque_pop(&w->dq, t);
+}
+
+bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag)
+{
+	conc__task t;
+	if (!steal_from(p, w, &t, false, tag))
+		return false;
+	conc__pool_run(p, w, t);
+	return true;
+}
+
 /* True when every task counted in has finished (see the top). */
 static bool all_done(conc_pool *p)
 {
@@ -7484,6 +7719,10 @@ static void idle_notify(conc_pool *p)
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
 static COLD void wake_one(conc_pool *p)
 {
+	/* seq_cst fence: orders the caller's publishing store (push_local's
+	 * release store of bottom) before the loads below, as an outside
+	 * push's seq_cst CAS is; only paid when somebody sleeps. */
+	atomic_thread_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
 	 * argument at the top. */
 	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
@@ -7494,22 +7733,43 @@ static COLD void wake_one(conc_pool *p)
 	conc__park_wake(&p->work_park, 0);
 }
 
-static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+/* Push on w's deque (tag: see conc__pool_push_job); ENOMEM when the deque
+ * cannot grow (nothing pushed). */
+static inline int push_deque(conc__worker *w, conc__task_fn fn, void *arg, void *tag)
 {
 	conc_pool *p = w->pool;
 	/* spawned is counted in before the task is published (the release
 	 * store of bottom); see the counting argument. */
-	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
-		return inj_push(p, fn, arg, true);
-	/* relaxed: best effort (see "a task pushed from inside a task"). */
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, tag, &w->spawned) != 0))
+		return ENOMEM;
+	/* Compiler barrier: the load stays after the store in the code; the
+	 * CPU may still let it pass the store, which the parker's membarrier
+	 * makes up for (see "A task pushed from inside a task").  relaxed:
+	 * the same argument. */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
 		wake_one(p);
+	return 0;
+}
+
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	if (conc__unlikely(push_deque(w, fn, arg, NULL) != 0))
+		return inj_push(w->pool, fn, arg, true);
 	return 0;
 }
 
 int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
 {
 	return push_local(w, fn, arg);
+}
+
+int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
+			int64_t *pos)
+{
+	/* relaxed: our own bottom; the task lands there */
+	*pos = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+	return push_deque(w, fn, arg, tag);
 }
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
@@ -7534,13 +7794,23 @@ static void clear_wake_pending(conc_pool *p)
 	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
 }
 
+/* A top-level task for w: find_task, with the fairness turn. */
+static inline bool find_top_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (conc__unlikely((++w->ticks & (CONC_POOL_FAIR_EVERY - 1)) == 0) &&
+	    fair_turn(p, w, t))
+		return true;
+	return find_task(p, w, t);
+}
+
 static void worker_loop(conc__worker *w)
 {
 	conc_pool *p = w->pool;
 	conc__task t;
+	uint64_t park_ns = PARK_FALLBACK_NS; /* without membarrier only */
 	for (;;) {
 		/* RUNNING */
-		while (!stop_requested(w) && find_task(p, w, &t))
+		while (!stop_requested(w) && find_top_task(p, w, &t))
 			run_top_task(w, t);
 		if (stop_requested(w))
 			return;
@@ -7586,10 +7856,18 @@ static void worker_loop(conc__worker *w)
 		clear_wake_pending(p);
 		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
 		unsigned key = conc__park_prepare(&p->work_park);
+		/* After the announce, before the re-check: the pusher's half
+		 * of push_local's wake (see the top). */
+		bool barrier = park_barrier();
 		if (stop_requested(w) || work_available(p)) {
 			conc__park_cancel(&p->work_park);
-		} else {
+		} else if (barrier) {
+			park_ns = PARK_FALLBACK_NS;
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
+		} else {
+			conc__park_wait(&p->work_park, key, conc__deadline_after(park_ns));
+			if (park_ns < PARK_FALLBACK_MAX_NS)
+				park_ns *= 2;
 		}
 		clear_wake_pending(p);
 		/* Woken (or the re-check found work): search, counted in
@@ -7711,12 +7989,23 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	}
 	int err = 0;
 	unsigned i = from;
+	bool retried = false;
 	for (; i < to; i++) {
 		conc__worker *w;
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+		/* Idle threads of the scope cache (up to 64, for a second)
+		 * count against RLIMIT_NPROC: on EAGAIN ask the cache to let
+		 * them go, and retry once if it had any (issue 22, fault 8). */
+		for (;;) {
+			err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+			if (err != EAGAIN || retried)
+				break;
+			retried = true;
+			if (!conc__scope_release_idle())
+				break;
+		}
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -7817,7 +8106,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	conc__park_init(&p->room_park);
 	conc__park_init(&p->admin_park);
 	atomic_init(&p->searching, 0);
-	atomic_init(&p->room_callers, 0);
+	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
@@ -7851,24 +8140,97 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 }
 
 /*
- * Hold the caller until there is room below max_queued; 0 or EPIPE.  The
- * caller counts itself in room_callers for the whole wait (seq_cst in,
- * release out, after its last access to p): destroy waits for the count to
- * drop to zero before it frees the pool.
+ * Callers inside the pool (issue 22, faults 1 and 2).  An outside thread
+ * whose call may block on p - conc_pool_wait, an execute held by
+ * max_queued, conc_join and the loops from outside - counts itself in
+ * `callers` from its first access to p to its last.  Destroy, once the
+ * pool is drained, sets CALLERS_DESTROY and sleeps on the word until the
+ * count is zero; the caller that brings it there wakes it, using only the
+ * word's address after its decrement (a futex wake on freed memory is
+ * harmless: the kernel only hashes the address).  States of the word:
+ *   n (n callers inside) -> n+1 (enter) / n-1 (leave), any thread;
+ *   n -> n | CALLERS_DESTROY (destroy, once, after the drain);
+ *   CALLERS_DESTROY | 1 -> CALLERS_DESTROY (the last leave: it wakes
+ *   destroy, which then frees).
+ * A call still on its way in (before its enter) when destroy frees the pool
+ * is the window conc/pool.h documents for every call.
  */
+#define CALLERS_DESTROY 0x80000000u
+
+static void callers_enter(conc_pool *p)
+{
+	/* seq_cst: in the single order with destroy's RMW and loads, so a
+	 * caller counted before destroy looks is seen. */
+	atomic_fetch_add_explicit(&p->callers, 1, memory_order_seq_cst);
+}
+
+static void callers_leave(conc_pool *p)
+{
+	/* release: everything this caller did to p happens-before destroy's
+	 * acquire load of the count, and so before the free.  After this
+	 * RMW p may be freed: only the word's address is used. */
+	unsigned v = atomic_fetch_sub_explicit(&p->callers, 1, memory_order_release) - 1;
+	if (conc__unlikely(v == CALLERS_DESTROY))
+		conc__futex_wake(&p->callers, 1);
+}
+
+void conc__pool_enter(conc_pool *p)
+{
+	callers_enter(p);
+}
+
+void conc__pool_leave(conc_pool *p)
+{
+	callers_leave(p);
+}
+
+/* Destroy: wait until every caller inside has left (see above). */
+static void callers_wait(conc_pool *p)
+{
+	/* seq_cst: see callers_enter. */
+	atomic_fetch_or_explicit(&p->callers, CALLERS_DESTROY, memory_order_seq_cst);
+	for (;;) {
+		/* acquire: pairs with the release decrement in callers_leave
+		 * (the caller's last access to p). */
+		unsigned v = atomic_load_explicit(&p->callers, memory_order_acquire);
+		if (v == CALLERS_DESTROY)
+			return;
+		/* Executors held by max_queued see CLOSED on their re-check;
+		 * waiters see the drained pool (or the tasks outside joins
+		 * still add, whose ends notify them). */
+		conc__park_notify_all(&p->room_park);
+		conc__park_notify_all(&p->wait_park);
+		conc__test_point("pool.destroy.callers");
+		/* Sleeps only while the word is still v: a leave in between
+		 * changed it. */
+		conc__futex_wait(&p->callers, v, CONC__NO_DEADLINE);
+	}
+}
+
 static COLD int wait_for_room_locked(conc_pool *p);
 
-static COLD int wait_for_room(conc_pool *p)
+/*
+ * An outside execute on a pool with max_queued: hold the caller until there
+ * is room below the bound, then push.  0, EPIPE or ENOMEM.  A held caller
+ * stays counted in `callers` until after its push (issue 22, fault 2: it
+ * used to leave before, and a destroy that saw the count at zero freed the
+ * pool under the push).
+ */
+static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
 	/* The common case, room at once: no count (this is the same window
 	 * as any execute's, see conc/pool.h on destroy). */
 	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
 	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
 	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
-		return 0;
-	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
+		return inj_push(p, fn, arg, false);
+	callers_enter(p);
 	int err = wait_for_room_locked(p);
-	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
+	if (!err) {
+		conc__test_point("pool.room.got"); /* room; not yet pushed */
+		err = inj_push(p, fn, arg, false);
+	}
+	callers_leave(p); /* after the push: our last access to p */
 	return err;
 }
 
@@ -7890,6 +8252,7 @@ static COLD int wait_for_room_locked(conc_pool *p)
 			conc__park_cancel(&p->room_park);
 			continue;
 		}
+		conc__test_point("pool.room.park");
 		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
 	}
 }
@@ -7900,11 +8263,8 @@ static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 	if (conc__unlikely(!pool_usable(p)))
 		return EPIPE; /* no worker would ever run it */
 	bool inside = tls_frame && in_frames(p);
-	if (p->max_queued && !inside) {
-		int err = wait_for_room(p);
-		if (err)
-			return err;
-	}
+	if (p->max_queued && !inside)
+		return execute_bounded(p, fn, arg);
 	return inj_push(p, fn, arg, inside);
 }
 
@@ -7934,7 +8294,9 @@ static void wait_idle(conc_pool *p)
 			conc__park_cancel(&p->wait_park);
 			return;
 		}
+		conc__test_point("pool.wait.park");
 		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
+		conc__test_point("pool.wait.woken");
 	}
 }
 
@@ -7946,7 +8308,9 @@ int conc_pool_wait(conc_pool *p)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	callers_enter(p); /* destroy waits for us (issue 22, fault 1) */
 	wait_idle(p);
+	callers_leave(p);
 	return 0;
 }
 
@@ -7991,7 +8355,17 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	/* Counted: a destroy that began meanwhile waits for us, and does not
+	 * hold `admin` while it waits (issue 22: a resize blocked on the
+	 * lock would otherwise take it in freed memory). */
+	callers_enter(p);
+	/* seq_cst: with destroy's close, in the order of callers_enter. */
+	if (atomic_load_explicit(&p->tail_idx, memory_order_seq_cst) & INJ_CLOSED) {
+		callers_leave(p);
+		return EPIPE; /* destroy has begun */
+	}
 	pthread_mutex_lock(&p->admin);
+	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
 	if (threads > cur) {
@@ -8001,6 +8375,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		atomic_store_explicit(&p->nthreads, threads, memory_order_relaxed); /* a statistic */
 	}
 	pthread_mutex_unlock(&p->admin);
+	callers_leave(p);
 	return err;
 }
 
@@ -8017,17 +8392,18 @@ int conc_pool_destroy(conc_pool *p)
 		free_pool(p);
 		return 0;
 	}
-	pthread_mutex_lock(&p->admin);
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
-	/* Executors held by max_queued see CLOSED and leave; wait until the
-	 * last has left wait_for_room (its final access to p; acquire pairs
-	 * with its release decrement). */
-	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
-		conc__park_notify_all(&p->room_park);
-		sched_yield();
-	}
+	/* Outside callers still inside (waiters, held executors, outside joins
+	 * and loops): they leave once they see the drained or closed pool;
+	 * then what outside joins pushed past the close before leaving (a
+	 * stale entry of a job they took back) drains too. */
+	callers_wait(p);
+	wait_idle(p);
+	/* No resize is left (they were callers): the lock is ours at once,
+	 * unless the exit handler holds it (the global pool only). */
+	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
 	/* Tasks executed by on_stop hooks: run them here. */
 	do {
@@ -8069,6 +8445,9 @@ static void atfork_child(void)
 	atomic_store_explicit(&pool_gen, g == GEN_GONE ? 0 : g, memory_order_relaxed);
 	tls_worker = NULL;
 	tls_frame = NULL;
+	/* The child is a new mm: register it again (or sleep with deadlines) */
+	if (pool_membarrier)
+		membarrier_setup();
 }
 
 /*
@@ -8113,6 +8492,7 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
+	membarrier_setup();
 	/* No prepare or parent handler: atfork_child says why. */
 	conc__atfork_register(CONC__ATFORK_POOL, NULL, NULL, atfork_child);
 	atexit(global_exit);
@@ -8164,6 +8544,9 @@ conc_pool *conc_pool_global(void)
 #undef pool_gen
 #undef global_once
 #undef global_setup
+#undef pool_membarrier
+#undef membarrier_setup
+#undef park_barrier
 #undef pool_usable
 #undef tls_frame
 #undef tls_rng
@@ -8180,8 +8563,9 @@ conc_pool *conc_pool_global(void)
 #undef wake_one
 #undef inj_push
 #undef inj_pop
-#undef steal_any
+#undef steal_from
 #undef find_shared_task
+#undef fair_turn
 #undef find_task
 #undef run_worker_task
 #undef unpin_left
@@ -8190,9 +8574,11 @@ conc_pool *conc_pool_global(void)
 #undef all_done
 #undef work_available
 #undef idle_notify
+#undef push_deque
 #undef push_local
 #undef stop_requested
 #undef clear_wake_pending
+#undef find_top_task
 #undef worker_loop
 #undef wait_launch
 #undef worker_main
@@ -8201,8 +8587,11 @@ conc_pool *conc_pool_global(void)
 #undef start_workers
 #undef stop_workers
 #undef free_pool
+#undef callers_enter
+#undef callers_leave
+#undef callers_wait
 #undef wait_for_room_locked
-#undef wait_for_room
+#undef execute_bounded
 #undef execute_outside
 #undef wait_idle
 #undef global_pool
@@ -8218,11 +8607,14 @@ conc_pool *conc_pool_global(void)
 #undef BATCH
 #undef SEARCH_NS
 #undef SEARCH_MIN_ROUNDS
+#undef PARK_FALLBACK_NS
+#undef PARK_FALLBACK_MAX_NS
 #undef STEAL_TRIES
 #undef TLS_IE
 #undef COLD
 #undef NOINLINE
 #undef GEN_GONE
+#undef CALLERS_DESTROY
 #undef EXIT_JOIN_NS
 
 /* ==== src/scope.c ======================================================= */
@@ -8394,6 +8786,9 @@ static struct {
 	atomic_uint live;
 	atomic_ulong created;
 	_Atomic uint64_t timeout_ns;
+	/* Workers parked at or before this time (conc__now_ns) leave at once
+	 * (conc__scope_release_idle); only grows. */
+	_Atomic uint64_t trim_before;
 } cache = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.gone = PTHREAD_COND_INITIALIZER,
@@ -8538,6 +8933,9 @@ static uint64_t deadline_of(const struct worker *w)
 	/* seq_cst: see the CAS to SLEEP in idle_wait; closing (at exit) is
 	 * knocked in the same way and means "past". */
 	if (atomic_load_explicit(&cache.closing, memory_order_seq_cst))
+		return 0;
+	/* seq_cst: released as closing is (store, then knock). */
+	if (w->idle_since <= atomic_load_explicit(&cache.trim_before, memory_order_seq_cst))
 		return 0;
 	uint64_t t = atomic_load_explicit(&cache.timeout_ns, memory_order_seq_cst);
 	return t >= CONC__NO_DEADLINE - w->idle_since ? CONC__NO_DEADLINE
@@ -8902,6 +9300,38 @@ void conc__scope_set_idle_timeout_ns(uint64_t ns)
 	knock_idle();
 }
 
+unsigned conc__scope_release_idle(void)
+{
+	uint64_t now = conc__now_ns();
+	/* seq_cst: the setter's half of the pair at the CAS to SLEEP (as
+	 * for the timeout); a max, so that a slower concurrent call never
+	 * moves it back. */
+	uint64_t old = atomic_load_explicit(&cache.trim_before, memory_order_seq_cst);
+	while (old < now &&
+	       !atomic_compare_exchange_weak_explicit(&cache.trim_before, &old, now,
+						      memory_order_seq_cst,
+						      memory_order_seq_cst))
+		;
+	unsigned n = atomic_load_explicit(&cache.n_idle_pub, memory_order_relaxed);
+	if (n == 0)
+		return 0;
+	knock_idle();
+	/* Until every worker parked before now has left (a spawner may take
+	 * some first: they are no longer idle) and exited. */
+	pthread_mutex_lock(&cache.lock);
+	for (;;) {
+		bool old_idle = false;
+		for (struct worker *w = cache.idle; w && !old_idle; w = w->next)
+			old_idle = w->idle_since <= now;
+		if (!old_idle && cache.leaving == 0)
+			break;
+		pthread_cond_wait(&cache.gone, &cache.lock);
+	}
+	pthread_mutex_unlock(&cache.lock);
+	reap_zombie(); /* the last to leave */
+	return n;
+}
+
 unsigned conc__scope_idle_threads(void)
 {
 	return atomic_load_explicit(&cache.n_idle_pub, memory_order_relaxed);
@@ -8964,15 +9394,27 @@ unsigned long conc__scope_threads_created(void)
 #define RUN_STOLEN conc__parallel__RUN_STOLEN
 #define ticket conc__parallel__ticket
 #define job conc__parallel__job
+#define tls_root conc__parallel__tls_root
+#define root_enter conc__parallel__root_enter
+#define root_leave conc__parallel__root_leave
+#define tls_tickets conc__parallel__tls_tickets
+#define ticket_once conc__parallel__ticket_once
+#define ticket_key conc__parallel__ticket_key
+#define ticket_key_ok conc__parallel__ticket_key_ok
 #define pin_guard conc__parallel__pin_guard
 #define pin_guard_enter conc__parallel__pin_guard_enter
 #define pin_guard_leave conc__parallel__pin_guard_leave
 #define job_entry conc__parallel__job_entry
 #define job_entry_popped conc__parallel__job_entry_popped
 #define ticket_put conc__parallel__ticket_put
+#define tickets_exit conc__parallel__tickets_exit
+#define ticket_key_init conc__parallel__ticket_key_init
+#define ticket_take conc__parallel__ticket_take
+#define ticket_give conc__parallel__ticket_give
 #define ticket_entry conc__parallel__ticket_entry
 #define job_offer conc__parallel__job_offer
 #define job_done conc__parallel__job_done
+#define job_wait_for conc__parallel__job_wait_for
 #define job_wait conc__parallel__job_wait
 #define job_join conc__parallel__job_join
 #define user_job conc__parallel__user_job
@@ -9010,25 +9452,60 @@ unsigned long conc__scope_threads_created(void)
  *     means the job was stolen: w waits for it (below).
  *   - on any other thread, the injector (conc__pool_push_shared) gets a
  *     ticket: a small allocated claim word holding the job.  After a, the
- *     caller claims the ticket (exchange); winning means nobody took the
+ *     caller claims the ticket (CAS); winning means nobody took the
  *     job and it runs it inline, as a worker's pop would; the entry left
- *     in the injector finds the ticket empty and does nothing.  Losing
- *     means a thread that popped the entry runs the job: the caller waits.
- *     The ticket is freed by whichever of the two lets go of it last
- *     (a count of 2).  Without the claim the caller could never take its
+ *     in the injector stays there, idle.  Losing means a thread that
+ *     popped the entry runs the job: the caller waits.  Tickets are the
+ *     calling thread's and reused (see "Tickets" below): the next offer
+ *     rides on an idle entry still queued instead of pushing another, so
+ *     what an outside thread leaves in the injector is bounded by the
+ *     most offers it ever had outstanding at once, not by its number of
+ *     calls (issue 22, fault 5).  Without the claim the caller could never take its
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
- *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
- *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
- *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
- *   looking for tasks again after each step.
- *   No deadlock: a waited-for job is on some deque or the injector (and will
- *   be run by whoever takes it: every thread that waits takes tasks) or is
- *   being run by a thread, and its completion depends only on jobs created
- *   inside it, which are younger; the youngest unfinished job is never
- *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
- *   after a.
+ *   Waiting for a job: run other jobs of the same call tree
+ *   (conc__pool_help, see "Isolation") as long as there are some; when
+ *   none is found, back off, yield for WAIT_SPIN_NS, then sleep on the
+ *   job's state word in steps of at most WAIT_PARK_NS, looking for jobs
+ *   again after each step.
+ *   No deadlock: a waited-for job is being run by a thread, or lies on its
+ *   owner's deque (which the owner pops down to it before it waits, and
+ *   which idle workers steal from) or, offered from outside, in the
+ *   injector (the owner claims it back, or a worker's pop runs it); its
+ *   completion depends only on jobs created inside it, which are younger;
+ *   the youngest unfinished job is never waiting, so it makes progress.
+ *   A push that fails (ENOMEM) runs b inline after a.
+ *
+ * Tickets (state list of the word, per ticket; QUEUED = bit 0: the ticket
+ *   has an entry in the injector, or in a deque it was moved to):
+ *   0 (no entry) -> j|QUEUED: the owner offers j with a new entry (refs
+ *     +1 for the entry, then the push);
+ *   QUEUED (an idle entry) -> j|QUEUED: the owner offers j riding on it
+ *     (CAS: fails when the entry was taken meanwhile; then as from 0);
+ *   j|QUEUED -> QUEUED: the owner claims j back (CAS, LP: join-b-claim);
+ *   any -> 0: the entry is run (exchange); it runs the job it found.
+ *   refs: one for the owning thread while the ticket is on its free list
+ *   or in use, one per entry not yet finished; the last put frees it.  A
+ *   thread's free tickets go at its exit (a pthread key's destructor).
+ *   An entry left idle is consumed by the workers when they get to it, as
+ *   any task; conc_pool_wait and destroy wait for it like one.
+ *
+ * Isolation (issue 22, fault 4).  A thread that waits for a stolen job
+ *   helps only with work that cannot block on what it waits for: the jobs
+ *   of its own call tree.  The outermost conc_join / loop on a thread
+ *   roots a tree (its frame's address is the tag); nested calls, and every
+ *   job, run inside that tree (tls_root).  A job on a deque carries the tag
+ *   in its slot, so a waiter steals by tag without touching the job; it
+ *   never takes the injector's tasks, untagged tasks (conc_pool_execute),
+ *   nor another tree's jobs - a task that waits for another pool (or
+ *   resizes, destroys, blocks) is never buried on top of the wait.  Its own
+ *   deque it pops only down to its job's position: above it lies what its
+ *   left half left behind (its own subtree), below it older work.  Within
+ *   one tree no cycle exists (a job depends only on younger jobs of its own
+ *   subtree), so the waits end: the job waited for is being run by its
+ *   thief, or lies on a deque where its owner or an idle worker takes it.
+ *   A job whose push fails is never sent to the injector: it runs inline.
  *
  * Job state (per job, on the joiner's stack; state list):
  *   PENDING -> DONE: the runner, when b has returned (exchange, release:
@@ -9083,16 +9560,47 @@ struct job {
 	conc_pool *p;
 	conc__worker *owner;   /* NULL: offered from outside the pool */
 	struct ticket *ticket; /* offered from outside: its claim */
+	void *root;            /* the isolation tag: the call tree's root */
+	int64_t pos;           /* offered on the owner's deque: its position */
 	atomic_uint state;
 };
 
+/* The root of the call tree the calling thread is working in (NULL: none):
+ * set by the outermost conc_join / loop of a thread and by every job run. */
+static _Thread_local void *tls_root;
+
+/* An entry point: join the caller's tree, or start one rooted at `self`
+ * (an address on the entry's frame, unique while it runs).  Returns the
+ * value to restore. */
+static inline void *root_enter(void *self)
+{
+	void *saved = tls_root;
+	if (!saved)
+		tls_root = self;
+	return saved;
+}
+
+static inline void root_leave(void *saved)
+{
+	tls_root = saved;
+}
+
 /* What an outside offer puts in the injector: the job, until somebody
- * claims it (the owner taking it back, or the thread that pops the entry);
- * freed by the second of the two to let go. */
+ * claims it (the owner taking it back, or the thread that pops the entry).
+ * See "Tickets" at the top. */
+#define TICKET_QUEUED ((uintptr_t)1)
 struct ticket {
-	_Atomic(struct job *) job; /* NULL once claimed */
-	atomic_int refs;           /* the owner and the injector entry */
+	atomic_uintptr_t word; /* the job offered (or 0) | TICKET_QUEUED */
+	atomic_int refs;       /* the owning thread + the entry, if any */
+	conc_pool *p;          /* owner only: the pool of its last entry */
+	struct ticket *next;   /* owner only: its free list */
 };
+
+/* The calling thread's free tickets (LIFO). */
+static _Thread_local struct ticket *tls_tickets;
+static pthread_once_t ticket_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ticket_key;
+static bool ticket_key_ok; /* written once, under ticket_once */
 
 /* ---- pins left by user code ------------------------------------------------- */
 
@@ -9130,7 +9638,10 @@ static void job_entry(void *arg)
 {
 	struct job *j = arg;
 	conc__worker *w = conc__pool_current(j->p);
+	void *saved = tls_root;
+	tls_root = j->root; /* its tree, wherever it runs */
 	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
+	tls_root = saved;
 	/* release: publishes everything the job did; pairs with the joiner's
 	 * acquire loads in job_join/job_wait. */
 	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
@@ -9141,7 +9652,10 @@ static void job_entry(void *arg)
 static void job_entry_popped(void *arg)
 {
 	struct job *j = arg;
+	void *saved = tls_root;
+	tls_root = j->root;
 	j->run(j, j->owner, RUN_POPPED);
+	tls_root = saved;
 }
 
 static void ticket_put(struct ticket *t)
@@ -9151,13 +9665,86 @@ static void ticket_put(struct ticket *t)
 		free(t);
 }
 
+/* Thread exit: let go of the thread's free tickets (an entry still queued
+ * keeps its own until it runs). */
+static void tickets_exit(void *arg)
+{
+	(void)arg;
+	struct ticket *t = tls_tickets;
+	tls_tickets = NULL;
+	while (t) {
+		struct ticket *next = t->next;
+		ticket_put(t);
+		t = next;
+	}
+}
+
+void conc__parallel_drop_tickets(void)
+{
+	tickets_exit(NULL);
+}
+
+static void ticket_key_init(void)
+{
+	ticket_key_ok = pthread_key_create(&ticket_key, tickets_exit) == 0;
+}
+
+/* A free ticket of this thread for an offer to p: one whose idle entry is
+ * in p (the offer rides on it), else one with no entry, else a new one.
+ * NULL: no memory. */
+static struct ticket *ticket_take(conc_pool *p)
+{
+	struct ticket **best = NULL;
+	for (struct ticket **pt = &tls_tickets; *pt; pt = &(*pt)->next) {
+		/* relaxed: a hint; the CAS in job_offer decides. */
+		uintptr_t v = atomic_load_explicit(&(*pt)->word, memory_order_relaxed);
+		if (v == TICKET_QUEUED && (*pt)->p == p) {
+			best = pt;
+			break;
+		}
+		if (v == 0 && !best)
+			best = pt;
+	}
+	if (best) {
+		struct ticket *t = *best;
+		*best = t->next;
+		return t;
+	}
+	pthread_once(&ticket_once, ticket_key_init);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+	if (!t)
+		return NULL;
+	atomic_init(&t->word, 0);
+	atomic_init(&t->refs, 1); /* the owner's */
+	t->p = NULL;
+	t->next = NULL;
+	/* Without a key the thread cannot give its tickets back at exit:
+	 * it keeps none (ticket_give frees them instead). */
+	if (ticket_key_ok && pthread_getspecific(ticket_key) == NULL)
+		pthread_setspecific(ticket_key, (void *)1);
+	return t;
+}
+
+/* The owner is done with t (claimed back, or its job ran): keep it. */
+static void ticket_give(struct ticket *t)
+{
+	if (!ticket_key_ok) {
+		ticket_put(t);
+		return;
+	}
+	t->next = tls_tickets;
+	tls_tickets = t;
+}
+
 /* The injector entry of an outside offer. */
 static void ticket_entry(void *arg)
 {
 	struct ticket *t = arg;
-	/* acq_rel: with the owner's exchange, exactly one gets the job
-	 * (its fields were published by the injector push). */
-	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	/* acq_rel: with the owner's claim CAS, exactly one gets the job;
+	 * acquire pairs with the owner's release (the CAS that rode on this
+	 * entry, or the push), which published the job's fields. */
+	uintptr_t v = atomic_exchange_explicit(&t->word, 0, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	struct job *j = (struct job *)(v & ~TICKET_QUEUED);
 	if (j)
 		job_entry(j);
 	ticket_put(t);
@@ -9170,19 +9757,36 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->p = p;
 	j->owner = w;
 	j->ticket = NULL;
+	j->root = tls_root;
+	assert(j->root);
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
 	 * whoever takes it. */
 	if (w)
-		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+		return conc__pool_push_job(w, job_entry, j, j->root, &j->pos) == 0;
+	if (!conc__pool_usable(p))
+		return false; /* no worker would take it: run it yourself */
+	struct ticket *t = ticket_take(p);
 	if (!t)
 		return false;
-	atomic_init(&t->job, j);
-	atomic_init(&t->refs, 2);
 	j->ticket = t;
+	uintptr_t idle = TICKET_QUEUED;
+	/* release: publishes *j to the entry's acquire exchange; fails when
+	 * the idle entry was taken meanwhile (the word is then 0). */
+	if (t->p == p && atomic_compare_exchange_strong_explicit(&t->word, &idle,
+								 (uintptr_t)j | TICKET_QUEUED,
+								 memory_order_release,
+								 memory_order_relaxed))
+		return true; /* rides on the idle entry: nothing pushed */
+	/* No entry of ours: a new one.  relaxed (both): the push's release
+	 * publishes them; the old entry, if still finishing, only puts. */
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	atomic_store_explicit(&t->word, (uintptr_t)j | TICKET_QUEUED, memory_order_relaxed);
+	t->p = p;
 	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
-		free(t);
+		atomic_store_explicit(&t->word, 0, memory_order_relaxed); /* never published */
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed); /* ours remains */
+		ticket_give(t);
 		return false;
 	}
 	return true;
@@ -9195,19 +9799,29 @@ static bool job_done(struct job *j)
 	return atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE;
 }
 
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j);
+
 /* The job was taken by another thread: run other tasks until it is done. */
 static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
+{
+	conc__test_point("parallel.join.wait");
+	job_wait_for(p, w, j);
+	conc__test_point("parallel.join.waited");
+}
+
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j)
 {
 	conc__backoff bo = CONC__BACKOFF_INIT;
 	uint64_t until = 0;
 	for (;;) {
 		if (job_done(j))
 			return;
-		if (conc__pool_run_one(p, w)) {
+		if (conc__pool_help(p, w, j->root)) { /* isolated: see the top */
 			conc__backoff_reset(&bo);
 			until = 0;
 			continue;
 		}
+		conc__test_point("parallel.join.idle"); /* found nothing to help */
 		if (!conc__backoff_is_yielding(&bo)) {
 			conc__backoff_spin(&bo);
 			continue;
@@ -9239,16 +9853,20 @@ static void job_join(conc_pool *p, conc__worker *w, struct job *j)
 {
 	if (!w) {
 		struct ticket *t = j->ticket;
-		/* acq_rel: see ticket_entry. */
-		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
-		ticket_put(t);
+		uintptr_t v = (uintptr_t)j | TICKET_QUEUED;
+		/* acq_rel: see ticket_entry.  Winning leaves the entry idle
+		 * (QUEUED) for the next offer to ride on. */
+		bool mine = atomic_compare_exchange_strong_explicit(&t->word, &v, TICKET_QUEUED,
+								    memory_order_acq_rel,
+								    memory_order_acquire); /* LP: join-b-claim (outside) */
+		ticket_give(t);
 		if (mine) {
 			j->run(j, NULL, RUN_POPPED);
 			return;
 		}
 	} else {
 		conc__task t;
-		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
+		while (!job_done(j) && conc__pool_pop_above(w, j->pos, &t)) {
 			if (t.fn == job_entry && t.arg == j) {
 				t.fn = job_entry_popped; /* LP: join-b-inline */
 				conc__pool_run(p, w, t);
@@ -9284,8 +9902,12 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	struct pin_guard g;
 	pin_guard_enter(&g);
 	struct user_job u = {.fn = b, .ctx = bctx};
+	void *saved_root = root_enter(&u);
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
+	bool outside = p && !w;
+	if (outside)
+		conc__pool_enter(p); /* destroy waits for us (issue 22) */
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);
@@ -9293,6 +9915,9 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 		a(actx);
 		job_join(p, w, &u.j);
 	}
+	if (outside)
+		conc__pool_leave(p); /* p may be gone from here on */
+	root_leave(saved_root);
 	pin_guard_leave(&g);
 	return 0;
 }
@@ -9564,9 +10189,16 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		struct loop l;
 		loop_init(&l, p, n, grain, ctx);
 		l.body = body;
-		if (loop_pool(&l, p))
-			for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
-		else
+		if (loop_pool(&l, p)) {
+			conc__worker *w = conc__pool_current(l.p);
+			if (!w)
+				conc__pool_enter(l.p); /* destroy waits for us */
+			void *saved_root = root_enter(&l);
+			for_node(&l, w, begin, end, l.threads, false);
+			root_leave(saved_root);
+			if (!w)
+				conc__pool_leave(l.p);
+		} else
 			for_inline(&l, begin, end);
 		/* relaxed: every store to stop happened-before (the joins). */
 		r = atomic_load_explicit(&l.stop, memory_order_relaxed);
@@ -9616,7 +10248,14 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	} else if (n <= l.grain) {
 		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
 	} else if (loop_pool(&l, p)) {
-		red_node(&l, conc__pool_current(l.p), begin, end, l.threads, false, acc, slots);
+		conc__worker *w = conc__pool_current(l.p);
+		if (!w)
+			conc__pool_enter(l.p); /* destroy waits for us */
+		void *saved_root = root_enter(&l);
+		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		root_leave(saved_root);
+		if (!w)
+			conc__pool_leave(l.p);
 	} else {
 		red_inline(&l, begin, end, acc, slots);
 	}
@@ -9638,15 +10277,27 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef RUN_STOLEN
 #undef ticket
 #undef job
+#undef tls_root
+#undef root_enter
+#undef root_leave
+#undef tls_tickets
+#undef ticket_once
+#undef ticket_key
+#undef ticket_key_ok
 #undef pin_guard
 #undef pin_guard_enter
 #undef pin_guard_leave
 #undef job_entry
 #undef job_entry_popped
 #undef ticket_put
+#undef tickets_exit
+#undef ticket_key_init
+#undef ticket_take
+#undef ticket_give
 #undef ticket_entry
 #undef job_offer
 #undef job_done
+#undef job_wait_for
 #undef job_wait
 #undef job_join
 #undef user_job
@@ -9673,5 +10324,6 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef loop_pool
 #undef WAIT_SPIN_NS
 #undef WAIT_PARK_NS
+#undef TICKET_QUEUED
 
 #endif /* CONC_IMPLEMENTATION */

@@ -21,6 +21,14 @@
 #include <stdint.h>
 #include <string.h>
 
+_Atomic(conc__test_hook_fn) conc__test_hook;
+
+void conc__test_set_hook(conc__test_hook_fn fn)
+{
+	/* release: pairs with the acquire in conc__test_point. */
+	atomic_store_explicit(&conc__test_hook, fn, memory_order_release);
+}
+
 static atomic_long alloc_calls, thread_calls;
 static atomic_long alloc_fail_at, thread_fail_at; /* 0 = never */
 /* Random failures: parts per million of the calls, chosen by a hash of the
@@ -165,22 +173,6 @@ void conc__fault_reset(void)
 	atomic_store_explicit(&thread_failed, 0, memory_order_relaxed);
 	for (unsigned j = 0; j < SITE_SLOTS; j++)
 		atomic_store_explicit(&site_failed[j], 0, memory_order_relaxed);
-}
-
-/* acquire/release: the test's data that the function reads (its gates) is
- * published before the function is installed. */
-static _Atomic(void (*)(const char *)) pause_fn;
-
-void conc__fault_set_pause(void (*fn)(const char *point))
-{
-	atomic_store_explicit(&pause_fn, fn, memory_order_release);
-}
-
-void conc__fault_pause_at(const char *point)
-{
-	void (*fn)(const char *) = atomic_load_explicit(&pause_fn, memory_order_acquire);
-	if (fn)
-		fn(point);
 }
 
 void conc__fault_fail_alloc_at(long k)

@@ -11,25 +11,60 @@
  *     means the job was stolen: w waits for it (below).
  *   - on any other thread, the injector (conc__pool_push_shared) gets a
  *     ticket: a small allocated claim word holding the job.  After a, the
- *     caller claims the ticket (exchange); winning means nobody took the
+ *     caller claims the ticket (CAS); winning means nobody took the
  *     job and it runs it inline, as a worker's pop would; the entry left
- *     in the injector finds the ticket empty and does nothing.  Losing
- *     means a thread that popped the entry runs the job: the caller waits.
- *     The ticket is freed by whichever of the two lets go of it last
- *     (a count of 2).  Without the claim the caller could never take its
+ *     in the injector stays there, idle.  Losing means a thread that
+ *     popped the entry runs the job: the caller waits.  Tickets are the
+ *     calling thread's and reused (see "Tickets" below): the next offer
+ *     rides on an idle entry still queued instead of pushing another, so
+ *     what an outside thread leaves in the injector is bounded by the
+ *     most offers it ever had outstanding at once, not by its number of
+ *     calls (issue 22, fault 5).  Without the claim the caller could never take its
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
- *   Waiting for a job: run other tasks of p (conc__pool_run_one) as long as
- *   there are some; when none is found, back off, yield for WAIT_SPIN_NS,
- *   then sleep on the job's state word in steps of at most WAIT_PARK_NS,
- *   looking for tasks again after each step.
- *   No deadlock: a waited-for job is on some deque or the injector (and will
- *   be run by whoever takes it: every thread that waits takes tasks) or is
- *   being run by a thread, and its completion depends only on jobs created
- *   inside it, which are younger; the youngest unfinished job is never
- *   waiting, so it makes progress.  A push that fails (ENOMEM) runs b inline
- *   after a.
+ *   Waiting for a job: run other jobs of the same call tree
+ *   (conc__pool_help, see "Isolation") as long as there are some; when
+ *   none is found, back off, yield for WAIT_SPIN_NS, then sleep on the
+ *   job's state word in steps of at most WAIT_PARK_NS, looking for jobs
+ *   again after each step.
+ *   No deadlock: a waited-for job is being run by a thread, or lies on its
+ *   owner's deque (which the owner pops down to it before it waits, and
+ *   which idle workers steal from) or, offered from outside, in the
+ *   injector (the owner claims it back, or a worker's pop runs it); its
+ *   completion depends only on jobs created inside it, which are younger;
+ *   the youngest unfinished job is never waiting, so it makes progress.
+ *   A push that fails (ENOMEM) runs b inline after a.
+ *
+ * Tickets (state list of the word, per ticket; QUEUED = bit 0: the ticket
+ *   has an entry in the injector, or in a deque it was moved to):
+ *   0 (no entry) -> j|QUEUED: the owner offers j with a new entry (refs
+ *     +1 for the entry, then the push);
+ *   QUEUED (an idle entry) -> j|QUEUED: the owner offers j riding on it
+ *     (CAS: fails when the entry was taken meanwhile; then as from 0);
+ *   j|QUEUED -> QUEUED: the owner claims j back (CAS, LP: join-b-claim);
+ *   any -> 0: the entry is run (exchange); it runs the job it found.
+ *   refs: one for the owning thread while the ticket is on its free list
+ *   or in use, one per entry not yet finished; the last put frees it.  A
+ *   thread's free tickets go at its exit (a pthread key's destructor).
+ *   An entry left idle is consumed by the workers when they get to it, as
+ *   any task; conc_pool_wait and destroy wait for it like one.
+ *
+ * Isolation (issue 22, fault 4).  A thread that waits for a stolen job
+ *   helps only with work that cannot block on what it waits for: the jobs
+ *   of its own call tree.  The outermost conc_join / loop on a thread
+ *   roots a tree (its frame's address is the tag); nested calls, and every
+ *   job, run inside that tree (tls_root).  A job on a deque carries the tag
+ *   in its slot, so a waiter steals by tag without touching the job; it
+ *   never takes the injector's tasks, untagged tasks (conc_pool_execute),
+ *   nor another tree's jobs - a task that waits for another pool (or
+ *   resizes, destroys, blocks) is never buried on top of the wait.  Its own
+ *   deque it pops only down to its job's position: above it lies what its
+ *   left half left behind (its own subtree), below it older work.  Within
+ *   one tree no cycle exists (a job depends only on younger jobs of its own
+ *   subtree), so the waits end: the job waited for is being run by its
+ *   thief, or lies on a deque where its owner or an idle worker takes it.
+ *   A job whose push fails is never sent to the injector: it runs inline.
  *
  * Job state (per job, on the joiner's stack; state list):
  *   PENDING -> DONE: the runner, when b has returned (exchange, release:
@@ -66,6 +101,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -103,16 +139,47 @@ struct job {
 	conc_pool *p;
 	conc__worker *owner;   /* NULL: offered from outside the pool */
 	struct ticket *ticket; /* offered from outside: its claim */
+	void *root;            /* the isolation tag: the call tree's root */
+	int64_t pos;           /* offered on the owner's deque: its position */
 	atomic_uint state;
 };
 
+/* The root of the call tree the calling thread is working in (NULL: none):
+ * set by the outermost conc_join / loop of a thread and by every job run. */
+static _Thread_local void *tls_root;
+
+/* An entry point: join the caller's tree, or start one rooted at `self`
+ * (an address on the entry's frame, unique while it runs).  Returns the
+ * value to restore. */
+static inline void *root_enter(void *self)
+{
+	void *saved = tls_root;
+	if (!saved)
+		tls_root = self;
+	return saved;
+}
+
+static inline void root_leave(void *saved)
+{
+	tls_root = saved;
+}
+
 /* What an outside offer puts in the injector: the job, until somebody
- * claims it (the owner taking it back, or the thread that pops the entry);
- * freed by the second of the two to let go. */
+ * claims it (the owner taking it back, or the thread that pops the entry).
+ * See "Tickets" at the top. */
+#define TICKET_QUEUED ((uintptr_t)1)
 struct ticket {
-	_Atomic(struct job *) job; /* NULL once claimed */
-	atomic_int refs;           /* the owner and the injector entry */
+	atomic_uintptr_t word; /* the job offered (or 0) | TICKET_QUEUED */
+	atomic_int refs;       /* the owning thread + the entry, if any */
+	conc_pool *p;          /* owner only: the pool of its last entry */
+	struct ticket *next;   /* owner only: its free list */
 };
+
+/* The calling thread's free tickets (LIFO). */
+static _Thread_local struct ticket *tls_tickets;
+static pthread_once_t ticket_once = PTHREAD_ONCE_INIT;
+static pthread_key_t ticket_key;
+static bool ticket_key_ok; /* written once, under ticket_once */
 
 /* ---- pins left by user code ------------------------------------------------- */
 
@@ -150,7 +217,10 @@ static void job_entry(void *arg)
 {
 	struct job *j = arg;
 	conc__worker *w = conc__pool_current(j->p);
+	void *saved = tls_root;
+	tls_root = j->root; /* its tree, wherever it runs */
 	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
+	tls_root = saved;
 	/* release: publishes everything the job did; pairs with the joiner's
 	 * acquire loads in job_join/job_wait. */
 	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
@@ -161,7 +231,10 @@ static void job_entry(void *arg)
 static void job_entry_popped(void *arg)
 {
 	struct job *j = arg;
+	void *saved = tls_root;
+	tls_root = j->root;
 	j->run(j, j->owner, RUN_POPPED);
+	tls_root = saved;
 }
 
 static void ticket_put(struct ticket *t)
@@ -171,13 +244,86 @@ static void ticket_put(struct ticket *t)
 		free(t);
 }
 
+/* Thread exit: let go of the thread's free tickets (an entry still queued
+ * keeps its own until it runs). */
+static void tickets_exit(void *arg)
+{
+	(void)arg;
+	struct ticket *t = tls_tickets;
+	tls_tickets = NULL;
+	while (t) {
+		struct ticket *next = t->next;
+		ticket_put(t);
+		t = next;
+	}
+}
+
+void conc__parallel_drop_tickets(void)
+{
+	tickets_exit(NULL);
+}
+
+static void ticket_key_init(void)
+{
+	ticket_key_ok = pthread_key_create(&ticket_key, tickets_exit) == 0;
+}
+
+/* A free ticket of this thread for an offer to p: one whose idle entry is
+ * in p (the offer rides on it), else one with no entry, else a new one.
+ * NULL: no memory. */
+static struct ticket *ticket_take(conc_pool *p)
+{
+	struct ticket **best = NULL;
+	for (struct ticket **pt = &tls_tickets; *pt; pt = &(*pt)->next) {
+		/* relaxed: a hint; the CAS in job_offer decides. */
+		uintptr_t v = atomic_load_explicit(&(*pt)->word, memory_order_relaxed);
+		if (v == TICKET_QUEUED && (*pt)->p == p) {
+			best = pt;
+			break;
+		}
+		if (v == 0 && !best)
+			best = pt;
+	}
+	if (best) {
+		struct ticket *t = *best;
+		*best = t->next;
+		return t;
+	}
+	pthread_once(&ticket_once, ticket_key_init);
+	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+	if (!t)
+		return NULL;
+	atomic_init(&t->word, 0);
+	atomic_init(&t->refs, 1); /* the owner's */
+	t->p = NULL;
+	t->next = NULL;
+	/* Without a key the thread cannot give its tickets back at exit:
+	 * it keeps none (ticket_give frees them instead). */
+	if (ticket_key_ok && pthread_getspecific(ticket_key) == NULL)
+		pthread_setspecific(ticket_key, (void *)1);
+	return t;
+}
+
+/* The owner is done with t (claimed back, or its job ran): keep it. */
+static void ticket_give(struct ticket *t)
+{
+	if (!ticket_key_ok) {
+		ticket_put(t);
+		return;
+	}
+	t->next = tls_tickets;
+	tls_tickets = t;
+}
+
 /* The injector entry of an outside offer. */
 static void ticket_entry(void *arg)
 {
 	struct ticket *t = arg;
-	/* acq_rel: with the owner's exchange, exactly one gets the job
-	 * (its fields were published by the injector push). */
-	struct job *j = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	/* acq_rel: with the owner's claim CAS, exactly one gets the job;
+	 * acquire pairs with the owner's release (the CAS that rode on this
+	 * entry, or the push), which published the job's fields. */
+	uintptr_t v = atomic_exchange_explicit(&t->word, 0, memory_order_acq_rel); /* LP: join-b-claim (outside) */
+	struct job *j = (struct job *)(v & ~TICKET_QUEUED);
 	if (j)
 		job_entry(j);
 	ticket_put(t);
@@ -190,19 +336,36 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->p = p;
 	j->owner = w;
 	j->ticket = NULL;
+	j->root = tls_root;
+	assert(j->root);
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
 	 * whoever takes it. */
 	if (w)
-		return conc__pool_push_local(w, job_entry, j) == 0;
-	struct ticket *t = conc__malloc("parallel.ticket", sizeof *t);
+		return conc__pool_push_job(w, job_entry, j, j->root, &j->pos) == 0;
+	if (!conc__pool_usable(p))
+		return false; /* no worker would take it: run it yourself */
+	struct ticket *t = ticket_take(p);
 	if (!t)
 		return false;
-	atomic_init(&t->job, j);
-	atomic_init(&t->refs, 2);
 	j->ticket = t;
+	uintptr_t idle = TICKET_QUEUED;
+	/* release: publishes *j to the entry's acquire exchange; fails when
+	 * the idle entry was taken meanwhile (the word is then 0). */
+	if (t->p == p && atomic_compare_exchange_strong_explicit(&t->word, &idle,
+								 (uintptr_t)j | TICKET_QUEUED,
+								 memory_order_release,
+								 memory_order_relaxed))
+		return true; /* rides on the idle entry: nothing pushed */
+	/* No entry of ours: a new one.  relaxed (both): the push's release
+	 * publishes them; the old entry, if still finishing, only puts. */
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	atomic_store_explicit(&t->word, (uintptr_t)j | TICKET_QUEUED, memory_order_relaxed);
+	t->p = p;
 	if (conc__pool_push_shared(p, ticket_entry, t) != 0) {
-		free(t);
+		atomic_store_explicit(&t->word, 0, memory_order_relaxed); /* never published */
+		atomic_fetch_sub_explicit(&t->refs, 1, memory_order_relaxed); /* ours remains */
+		ticket_give(t);
 		return false;
 	}
 	return true;
@@ -215,19 +378,29 @@ static bool job_done(struct job *j)
 	return atomic_load_explicit(&j->state, memory_order_acquire) == JOB_DONE;
 }
 
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j);
+
 /* The job was taken by another thread: run other tasks until it is done. */
 static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
+{
+	conc__test_point("parallel.join.wait");
+	job_wait_for(p, w, j);
+	conc__test_point("parallel.join.waited");
+}
+
+static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j)
 {
 	conc__backoff bo = CONC__BACKOFF_INIT;
 	uint64_t until = 0;
 	for (;;) {
 		if (job_done(j))
 			return;
-		if (conc__pool_run_one(p, w)) {
+		if (conc__pool_help(p, w, j->root)) { /* isolated: see the top */
 			conc__backoff_reset(&bo);
 			until = 0;
 			continue;
 		}
+		conc__test_point("parallel.join.idle"); /* found nothing to help */
 		if (!conc__backoff_is_yielding(&bo)) {
 			conc__backoff_spin(&bo);
 			continue;
@@ -259,16 +432,20 @@ static void job_join(conc_pool *p, conc__worker *w, struct job *j)
 {
 	if (!w) {
 		struct ticket *t = j->ticket;
-		/* acq_rel: see ticket_entry. */
-		bool mine = atomic_exchange_explicit(&t->job, NULL, memory_order_acq_rel) != NULL; /* LP: join-b-claim (outside) */
-		ticket_put(t);
+		uintptr_t v = (uintptr_t)j | TICKET_QUEUED;
+		/* acq_rel: see ticket_entry.  Winning leaves the entry idle
+		 * (QUEUED) for the next offer to ride on. */
+		bool mine = atomic_compare_exchange_strong_explicit(&t->word, &v, TICKET_QUEUED,
+								    memory_order_acq_rel,
+								    memory_order_acquire); /* LP: join-b-claim (outside) */
+		ticket_give(t);
 		if (mine) {
 			j->run(j, NULL, RUN_POPPED);
 			return;
 		}
 	} else {
 		conc__task t;
-		while (!job_done(j) && conc__pool_pop_local(w, &t)) {
+		while (!job_done(j) && conc__pool_pop_above(w, j->pos, &t)) {
 			if (t.fn == job_entry && t.arg == j) {
 				t.fn = job_entry_popped; /* LP: join-b-inline */
 				conc__pool_run(p, w, t);
@@ -304,8 +481,12 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	struct pin_guard g;
 	pin_guard_enter(&g);
 	struct user_job u = {.fn = b, .ctx = bctx};
+	void *saved_root = root_enter(&u);
 	u.j.run = user_job_run;
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
+	bool outside = p && !w;
+	if (outside)
+		conc__pool_enter(p); /* destroy waits for us (issue 22) */
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);
@@ -313,6 +494,9 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 		a(actx);
 		job_join(p, w, &u.j);
 	}
+	if (outside)
+		conc__pool_leave(p); /* p may be gone from here on */
+	root_leave(saved_root);
 	pin_guard_leave(&g);
 	return 0;
 }
@@ -584,9 +768,16 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		struct loop l;
 		loop_init(&l, p, n, grain, ctx);
 		l.body = body;
-		if (loop_pool(&l, p))
-			for_node(&l, conc__pool_current(l.p), begin, end, l.threads, false);
-		else
+		if (loop_pool(&l, p)) {
+			conc__worker *w = conc__pool_current(l.p);
+			if (!w)
+				conc__pool_enter(l.p); /* destroy waits for us */
+			void *saved_root = root_enter(&l);
+			for_node(&l, w, begin, end, l.threads, false);
+			root_leave(saved_root);
+			if (!w)
+				conc__pool_leave(l.p);
+		} else
 			for_inline(&l, begin, end);
 		/* relaxed: every store to stop happened-before (the joins). */
 		r = atomic_load_explicit(&l.stop, memory_order_relaxed);
@@ -636,7 +827,14 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	} else if (n <= l.grain) {
 		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
 	} else if (loop_pool(&l, p)) {
-		red_node(&l, conc__pool_current(l.p), begin, end, l.threads, false, acc, slots);
+		conc__worker *w = conc__pool_current(l.p);
+		if (!w)
+			conc__pool_enter(l.p); /* destroy waits for us */
+		void *saved_root = root_enter(&l);
+		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		root_leave(saved_root);
+		if (!w)
+			conc__pool_leave(l.p);
 	} else {
 		red_inline(&l, begin, end, acc, slots);
 	}

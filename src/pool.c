@@ -86,9 +86,25 @@
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
- *   A task pushed from inside a task wakes a sleeper when it sees one with
- *   plain loads (best effort, no fence on the fan-out path): its worker is
- *   awake and pops the task itself if nobody steals it.
+ *   A task pushed from inside a task (push_local; issue 22, fault 7): the
+ *   deque's bottom is published with a release store and the waiter count
+ *   then read relaxed, with only a compiler barrier between - a fence per
+ *   push is what the fan-out path cannot afford.  The store may still sit
+ *   in the store buffer when the load reads (the store-buffering shape), so
+ *   the parker does the heavy half: after park_prepare's increment and
+ *   fence it calls membarrier(PRIVATE_EXPEDITED) (park_barrier), which runs
+ *   a full barrier on every CPU running one of our threads - the pusher's
+ *   compiler barrier becomes a fence for that moment.  Then either the
+ *   pusher's load came after the barrier and sees the waiter, or its store
+ *   was drained by it and the re-check sees the task (the asymmetric fence
+ *   of liburcu-memb and of src/epoch.c; modelled under x86-TSO in
+ *   tests/models/park_push.pml, whose planted bug 1 is the code before).
+ *   A pusher that sees a waiter goes into wake_one, which starts with a
+ *   seq_cst fence: from there its reads of `searching` and wake_pending are
+ *   ordered after its store, as an outside push's seq_cst CAS is.  Without
+ *   membarrier (old kernels, seccomp) the parker sleeps with a deadline
+ *   instead (PARK_FALLBACK_NS, doubling): a missed wake costs latency, never
+ *   a hang.
  *
  * Worker lifetime (state list, per worker record; records live until
  *   destroy, so thieves may read a stopped worker's deque).
@@ -98,14 +114,19 @@
  *     worker finishes its current task, runs on_stop, and if work is left in
  *     its deque or the injector it wakes another worker; admin joins it.
  *   resize and destroy are serialized by the `admin` mutex; workers never
- *   take it.
+ *   take it.  A resize counts itself among the callers (below), so
+ *   destroy takes the mutex only once every resize has left.
  *
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
  *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
  *   Tasks keep running and tasks executed by tasks are still accepted.
  *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
  *   on wait_park until it does).
- *   DRAINED -> JOINED: every worker stopped and joined; tasks executed by
+ *   DRAINED -> ALONE: every outside caller still inside the pool has left
+ *   (callers_wait: waiters, held executors, outside joins and loops,
+ *   resizes - issue 22), and what they pushed past the close is drained
+ *   too; only then does destroy take the admin lock.
+ *   ALONE -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
  *
  * Fork and exit (state list, p->gen against the process's pool_gen).
@@ -138,6 +159,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/membarrier.h>
 
 #include "conc/epoch.h"
 #include "conc/pool.h"
@@ -152,6 +175,7 @@
 #include "internal/pad.h"
 #include "internal/park.h"
 #include "internal/pool_internal.h"
+#include "internal/scope.h"
 
 #define INJ_CAP 255u
 #define INJ_LAP 256u
@@ -165,6 +189,10 @@
  * a loop - find it awake; bounded, so an idle pool costs nothing. */
 #define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
+/* Without membarrier: the first and the longest sleep of a parked worker
+ * before it looks again (see "A task pushed from inside a task"). */
+#define PARK_FALLBACK_NS 1000000u
+#define PARK_FALLBACK_MAX_NS 128000000u
 #define STEAL_TRIES 4
 
 #define TLS_IE __attribute__((tls_model("initial-exec")))
@@ -189,6 +217,7 @@ struct conc__worker {
 	atomic_bool busy;
 	uint64_t rng;       /* owner only */
 	uint64_t seen_tail; /* owner only: the injector tail it saw last */
+	unsigned ticks;     /* owner only: top-level tasks started (fairness) */
 	CONC_ALIGNED atomic_int stop;
 	atomic_int launch; /* 0 wait, 1 go, 2 abort */
 	conc_pool *pool;
@@ -209,7 +238,10 @@ struct conc_pool {
 	atomic_int wake_pending;
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
-	atomic_long room_callers; /* outside executors inside wait_for_room */
+	/* Outside threads inside a call that may block on the pool (wait, an
+	 * execute held by max_queued, conc_join and the loops from outside),
+	 * plus CALLERS_DESTROY once destroy waits for them (futex word). */
+	atomic_uint callers;
 	conc__park room_park;
 	_Atomic uint64_t outside_done;
 	/* cold: configuration and administration */
@@ -258,12 +290,43 @@ static void global_setup(void);
  * every later reader in that process is ordered after it (thread creation);
  * p->gen changes only in the exit handler, and a call racing with exit may
  * be accepted or refused (documented in conc/pool.h). */
+/* membarrier(PRIVATE_EXPEDITED) is registered for this process: set in
+ * global_setup, before any pool has a worker (thread creation orders it),
+ * and again in a fork child (one thread); read-only otherwise. */
+static bool pool_membarrier;
+
+static void membarrier_setup(void)
+{
+	int saved = errno;
+	long q = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	pool_membarrier = q > 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+			  syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+	errno = saved;
+}
+
+/* A full barrier on every CPU running one of our threads (see "A task
+ * pushed from inside a task"); false when none could be had. */
+static COLD bool park_barrier(void)
+{
+	if (!pool_membarrier)
+		return false;
+	int saved = errno;
+	long r = syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+	errno = saved;
+	return r == 0;
+}
+
 static inline bool pool_usable(conc_pool *p)
 {
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame TLS_IE;
+
+bool conc__pool_usable(conc_pool *p)
+{
+	return pool_usable(p);
+}
 static _Thread_local uint64_t tls_rng TLS_IE;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -535,7 +598,9 @@ static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *s
 
 /* ---- finding and running tasks ----------------------------------------- */
 
-static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
+/* Steal from a random victim (any task, or only tasks tagged `tag`). */
+static bool steal_from(conc_pool *p, conc__worker *self, conc__task *t, bool any,
+		       void *tag)
 {
 	unsigned n = nrec_of(p);
 	if (n == 0)
@@ -548,7 +613,7 @@ static bool steal_any(conc_pool *p, conc__worker *self, conc__task *t)
 			continue;
 		conc__chaos_point(); /* the steal path */
 		for (int k = 0; k < STEAL_TRIES; k++) {
-			int r = conc__deque_steal(&v->dq, t);
+			int r = conc__deque_steal_if(&v->dq, t, any, tag);
 			if (r == CONC__STEAL_OK)
 				return true;
 			if (r == CONC__STEAL_EMPTY)
@@ -588,7 +653,34 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 	} else if (inj_pop(p, t, 1, NULL)) {
 		return true;
 	}
-	return steal_any(p, w, t);
+	return steal_from(p, w, t, true, NULL);
+}
+
+/*
+ * Fairness (issue 22, fault 6).  A worker pops its own deque first, so a
+ * task that re-executes itself would hold its worker for ever while the
+ * injector - and the old end of its own deque, where a batch taken from
+ * the injector waits - never get a turn.  So every CONC_POOL_FAIR_EVERY
+ * top-level tasks a worker takes its next one from elsewhere first: the
+ * injector's oldest (one task, no batch) on one turn, the oldest of its own
+ * deque (a steal from itself) on the next, each falling back on the other
+ * and then on the usual order.  A task in the injector thus starts after
+ * at most 2 x CONC_POOL_FAIR_EVERY tasks on every busy worker, plus the
+ * injector tasks ahead of it (rayon and Go's scheduler do the same, with 61
+ * and 1/61).  Cost: a counter and a predicted branch per top-level task.
+ */
+static COLD bool fair_turn(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	bool own_first = w->ticks & CONC_POOL_FAIR_EVERY;
+	for (int k = 0; k < 2; k++, own_first = !own_first) {
+		if (own_first) {
+			if (conc__deque_steal(&w->dq, t) == CONC__STEAL_OK)
+				return true;
+		} else if (inj_pop(p, t, 1, &w->seen_tail)) {
+			return true;
+		}
+	}
+	return false;
 }
 
 /* One pass: w's deque, the injector, the other deques.  w is p's worker or
@@ -673,6 +765,23 @@ bool conc__pool_pop_local(conc__worker *w, conc__task *t)
 	return conc__deque_pop(&w->dq, t);
 }
 
+bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t)
+{
+	/* relaxed: our own bottom */
+	if (atomic_load_explicit(&w->dq.bottom, memory_order_relaxed) <= pos)
+		return false;
+	return conc__deque_pop(&w->dq, t);
+}
+
+bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag)
+{
+	conc__task t;
+	if (!steal_from(p, w, &t, false, tag))
+		return false;
+	conc__pool_run(p, w, t);
+	return true;
+}
+
 /* True when every task counted in has finished (see the top). */
 static bool all_done(conc_pool *p)
 {
@@ -723,6 +832,10 @@ static void idle_notify(conc_pool *p)
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
 static COLD void wake_one(conc_pool *p)
 {
+	/* seq_cst fence: orders the caller's publishing store (push_local's
+	 * release store of bottom) before the loads below, as an outside
+	 * push's seq_cst CAS is; only paid when somebody sleeps. */
+	atomic_thread_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
 	 * argument at the top. */
 	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
@@ -733,22 +846,43 @@ static COLD void wake_one(conc_pool *p)
 	conc__park_wake(&p->work_park, 0);
 }
 
-static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+/* Push on w's deque (tag: see conc__pool_push_job); ENOMEM when the deque
+ * cannot grow (nothing pushed). */
+static inline int push_deque(conc__worker *w, conc__task_fn fn, void *arg, void *tag)
 {
 	conc_pool *p = w->pool;
 	/* spawned is counted in before the task is published (the release
 	 * store of bottom); see the counting argument. */
-	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, &w->spawned) != 0))
-		return inj_push(p, fn, arg, true);
-	/* relaxed: best effort (see "a task pushed from inside a task"). */
+	if (conc__unlikely(conc__deque_push(&w->dq, fn, arg, tag, &w->spawned) != 0))
+		return ENOMEM;
+	/* Compiler barrier: the load stays after the store in the code; the
+	 * CPU may still let it pass the store, which the parker's membarrier
+	 * makes up for (see "A task pushed from inside a task").  relaxed:
+	 * the same argument. */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (conc__unlikely(atomic_load_explicit(&p->work_park.waiters, memory_order_relaxed) != 0))
 		wake_one(p);
+	return 0;
+}
+
+static NOINLINE int push_local(conc__worker *w, conc__task_fn fn, void *arg)
+{
+	if (conc__unlikely(push_deque(w, fn, arg, NULL) != 0))
+		return inj_push(w->pool, fn, arg, true);
 	return 0;
 }
 
 int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg)
 {
 	return push_local(w, fn, arg);
+}
+
+int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
+			int64_t *pos)
+{
+	/* relaxed: our own bottom; the task lands there */
+	*pos = atomic_load_explicit(&w->dq.bottom, memory_order_relaxed);
+	return push_deque(w, fn, arg, tag);
 }
 
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg)
@@ -773,13 +907,23 @@ static void clear_wake_pending(conc_pool *p)
 	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
 }
 
+/* A top-level task for w: find_task, with the fairness turn. */
+static inline bool find_top_task(conc_pool *p, conc__worker *w, conc__task *t)
+{
+	if (conc__unlikely((++w->ticks & (CONC_POOL_FAIR_EVERY - 1)) == 0) &&
+	    fair_turn(p, w, t))
+		return true;
+	return find_task(p, w, t);
+}
+
 static void worker_loop(conc__worker *w)
 {
 	conc_pool *p = w->pool;
 	conc__task t;
+	uint64_t park_ns = PARK_FALLBACK_NS; /* without membarrier only */
 	for (;;) {
 		/* RUNNING */
-		while (!stop_requested(w) && find_task(p, w, &t))
+		while (!stop_requested(w) && find_top_task(p, w, &t))
 			run_top_task(w, t);
 		if (stop_requested(w))
 			return;
@@ -825,10 +969,18 @@ static void worker_loop(conc__worker *w)
 		clear_wake_pending(p);
 		atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst);
 		unsigned key = conc__park_prepare(&p->work_park);
+		/* After the announce, before the re-check: the pusher's half
+		 * of push_local's wake (see the top). */
+		bool barrier = park_barrier();
 		if (stop_requested(w) || work_available(p)) {
 			conc__park_cancel(&p->work_park);
-		} else {
+		} else if (barrier) {
+			park_ns = PARK_FALLBACK_NS;
 			conc__park_wait(&p->work_park, key, CONC__NO_DEADLINE);
+		} else {
+			conc__park_wait(&p->work_park, key, conc__deadline_after(park_ns));
+			if (park_ns < PARK_FALLBACK_MAX_NS)
+				park_ns *= 2;
 		}
 		clear_wake_pending(p);
 		/* Woken (or the re-check found work): search, counted in
@@ -950,12 +1102,23 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	}
 	int err = 0;
 	unsigned i = from;
+	bool retried = false;
 	for (; i < to; i++) {
 		conc__worker *w;
 		err = get_record(p, i, &w);
 		if (err)
 			break;
-		err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+		/* Idle threads of the scope cache (up to 64, for a second)
+		 * count against RLIMIT_NPROC: on EAGAIN ask the cache to let
+		 * them go, and retry once if it had any (issue 22, fault 8). */
+		for (;;) {
+			err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
+			if (err != EAGAIN || retried)
+				break;
+			retried = true;
+			if (!conc__scope_release_idle())
+				break;
+		}
 		if (err) {
 			err = err == EAGAIN || err == ENOMEM ? EAGAIN : err;
 			break;
@@ -1056,7 +1219,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	conc__park_init(&p->room_park);
 	conc__park_init(&p->admin_park);
 	atomic_init(&p->searching, 0);
-	atomic_init(&p->room_callers, 0);
+	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
@@ -1090,24 +1253,97 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 }
 
 /*
- * Hold the caller until there is room below max_queued; 0 or EPIPE.  The
- * caller counts itself in room_callers for the whole wait (seq_cst in,
- * release out, after its last access to p): destroy waits for the count to
- * drop to zero before it frees the pool.
+ * Callers inside the pool (issue 22, faults 1 and 2).  An outside thread
+ * whose call may block on p - conc_pool_wait, an execute held by
+ * max_queued, conc_join and the loops from outside - counts itself in
+ * `callers` from its first access to p to its last.  Destroy, once the
+ * pool is drained, sets CALLERS_DESTROY and sleeps on the word until the
+ * count is zero; the caller that brings it there wakes it, using only the
+ * word's address after its decrement (a futex wake on freed memory is
+ * harmless: the kernel only hashes the address).  States of the word:
+ *   n (n callers inside) -> n+1 (enter) / n-1 (leave), any thread;
+ *   n -> n | CALLERS_DESTROY (destroy, once, after the drain);
+ *   CALLERS_DESTROY | 1 -> CALLERS_DESTROY (the last leave: it wakes
+ *   destroy, which then frees).
+ * A call still on its way in (before its enter) when destroy frees the pool
+ * is the window conc/pool.h documents for every call.
  */
+#define CALLERS_DESTROY 0x80000000u
+
+static void callers_enter(conc_pool *p)
+{
+	/* seq_cst: in the single order with destroy's RMW and loads, so a
+	 * caller counted before destroy looks is seen. */
+	atomic_fetch_add_explicit(&p->callers, 1, memory_order_seq_cst);
+}
+
+static void callers_leave(conc_pool *p)
+{
+	/* release: everything this caller did to p happens-before destroy's
+	 * acquire load of the count, and so before the free.  After this
+	 * RMW p may be freed: only the word's address is used. */
+	unsigned v = atomic_fetch_sub_explicit(&p->callers, 1, memory_order_release) - 1;
+	if (conc__unlikely(v == CALLERS_DESTROY))
+		conc__futex_wake(&p->callers, 1);
+}
+
+void conc__pool_enter(conc_pool *p)
+{
+	callers_enter(p);
+}
+
+void conc__pool_leave(conc_pool *p)
+{
+	callers_leave(p);
+}
+
+/* Destroy: wait until every caller inside has left (see above). */
+static void callers_wait(conc_pool *p)
+{
+	/* seq_cst: see callers_enter. */
+	atomic_fetch_or_explicit(&p->callers, CALLERS_DESTROY, memory_order_seq_cst);
+	for (;;) {
+		/* acquire: pairs with the release decrement in callers_leave
+		 * (the caller's last access to p). */
+		unsigned v = atomic_load_explicit(&p->callers, memory_order_acquire);
+		if (v == CALLERS_DESTROY)
+			return;
+		/* Executors held by max_queued see CLOSED on their re-check;
+		 * waiters see the drained pool (or the tasks outside joins
+		 * still add, whose ends notify them). */
+		conc__park_notify_all(&p->room_park);
+		conc__park_notify_all(&p->wait_park);
+		conc__test_point("pool.destroy.callers");
+		/* Sleeps only while the word is still v: a leave in between
+		 * changed it. */
+		conc__futex_wait(&p->callers, v, CONC__NO_DEADLINE);
+	}
+}
+
 static COLD int wait_for_room_locked(conc_pool *p);
 
-static COLD int wait_for_room(conc_pool *p)
+/*
+ * An outside execute on a pool with max_queued: hold the caller until there
+ * is room below the bound, then push.  0, EPIPE or ENOMEM.  A held caller
+ * stays counted in `callers` until after its push (issue 22, fault 2: it
+ * used to leave before, and a destroy that saw the count at zero freed the
+ * pool under the push).
+ */
+static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
 	/* The common case, room at once: no count (this is the same window
 	 * as any execute's, see conc/pool.h on destroy). */
 	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
 	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
 	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
-		return 0;
-	atomic_fetch_add_explicit(&p->room_callers, 1, memory_order_seq_cst);
+		return inj_push(p, fn, arg, false);
+	callers_enter(p);
 	int err = wait_for_room_locked(p);
-	atomic_fetch_sub_explicit(&p->room_callers, 1, memory_order_release);
+	if (!err) {
+		conc__test_point("pool.room.got"); /* room; not yet pushed */
+		err = inj_push(p, fn, arg, false);
+	}
+	callers_leave(p); /* after the push: our last access to p */
 	return err;
 }
 
@@ -1129,6 +1365,7 @@ static COLD int wait_for_room_locked(conc_pool *p)
 			conc__park_cancel(&p->room_park);
 			continue;
 		}
+		conc__test_point("pool.room.park");
 		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
 	}
 }
@@ -1139,11 +1376,8 @@ static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
 	if (conc__unlikely(!pool_usable(p)))
 		return EPIPE; /* no worker would ever run it */
 	bool inside = tls_frame && in_frames(p);
-	if (p->max_queued && !inside) {
-		int err = wait_for_room(p);
-		if (err)
-			return err;
-	}
+	if (p->max_queued && !inside)
+		return execute_bounded(p, fn, arg);
 	return inj_push(p, fn, arg, inside);
 }
 
@@ -1173,7 +1407,9 @@ static void wait_idle(conc_pool *p)
 			conc__park_cancel(&p->wait_park);
 			return;
 		}
+		conc__test_point("pool.wait.park");
 		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
+		conc__test_point("pool.wait.woken");
 	}
 }
 
@@ -1185,7 +1421,9 @@ int conc_pool_wait(conc_pool *p)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	callers_enter(p); /* destroy waits for us (issue 22, fault 1) */
 	wait_idle(p);
+	callers_leave(p);
 	return 0;
 }
 
@@ -1230,7 +1468,17 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
+	/* Counted: a destroy that began meanwhile waits for us, and does not
+	 * hold `admin` while it waits (issue 22: a resize blocked on the
+	 * lock would otherwise take it in freed memory). */
+	callers_enter(p);
+	/* seq_cst: with destroy's close, in the order of callers_enter. */
+	if (atomic_load_explicit(&p->tail_idx, memory_order_seq_cst) & INJ_CLOSED) {
+		callers_leave(p);
+		return EPIPE; /* destroy has begun */
+	}
 	pthread_mutex_lock(&p->admin);
+	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
 	if (threads > cur) {
@@ -1240,6 +1488,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		atomic_store_explicit(&p->nthreads, threads, memory_order_relaxed); /* a statistic */
 	}
 	pthread_mutex_unlock(&p->admin);
+	callers_leave(p);
 	return err;
 }
 
@@ -1256,17 +1505,18 @@ int conc_pool_destroy(conc_pool *p)
 		free_pool(p);
 		return 0;
 	}
-	pthread_mutex_lock(&p->admin);
 	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
 	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
 	wait_idle(p);
-	/* Executors held by max_queued see CLOSED and leave; wait until the
-	 * last has left wait_for_room (its final access to p; acquire pairs
-	 * with its release decrement). */
-	while (atomic_load_explicit(&p->room_callers, memory_order_acquire) != 0) {
-		conc__park_notify_all(&p->room_park);
-		sched_yield();
-	}
+	/* Outside callers still inside (waiters, held executors, outside joins
+	 * and loops): they leave once they see the drained or closed pool;
+	 * then what outside joins pushed past the close before leaving (a
+	 * stale entry of a job they took back) drains too. */
+	callers_wait(p);
+	wait_idle(p);
+	/* No resize is left (they were callers): the lock is ours at once,
+	 * unless the exit handler holds it (the global pool only). */
+	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
 	/* Tasks executed by on_stop hooks: run them here. */
 	do {
@@ -1308,6 +1558,9 @@ static void atfork_child(void)
 	atomic_store_explicit(&pool_gen, g == GEN_GONE ? 0 : g, memory_order_relaxed);
 	tls_worker = NULL;
 	tls_frame = NULL;
+	/* The child is a new mm: register it again (or sleep with deadlines) */
+	if (pool_membarrier)
+		membarrier_setup();
 }
 
 /*
@@ -1352,6 +1605,7 @@ static void global_exit(void)
 
 static void global_setup(void)
 {
+	membarrier_setup();
 	/* No prepare or parent handler: atfork_child says why. */
 	conc__atfork_register(CONC__ATFORK_POOL, NULL, NULL, atfork_child);
 	atexit(global_exit);

@@ -157,6 +157,9 @@ static struct {
 	atomic_uint live;
 	atomic_ulong created;
 	_Atomic uint64_t timeout_ns;
+	/* Workers parked at or before this time (conc__now_ns) leave at once
+	 * (conc__scope_release_idle); only grows. */
+	_Atomic uint64_t trim_before;
 } cache = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.gone = PTHREAD_COND_INITIALIZER,
@@ -301,6 +304,9 @@ static uint64_t deadline_of(const struct worker *w)
 	/* seq_cst: see the CAS to SLEEP in idle_wait; closing (at exit) is
 	 * knocked in the same way and means "past". */
 	if (atomic_load_explicit(&cache.closing, memory_order_seq_cst))
+		return 0;
+	/* seq_cst: released as closing is (store, then knock). */
+	if (w->idle_since <= atomic_load_explicit(&cache.trim_before, memory_order_seq_cst))
 		return 0;
 	uint64_t t = atomic_load_explicit(&cache.timeout_ns, memory_order_seq_cst);
 	return t >= CONC__NO_DEADLINE - w->idle_since ? CONC__NO_DEADLINE
@@ -663,6 +669,38 @@ void conc__scope_set_idle_timeout_ns(uint64_t ns)
 	atomic_store_explicit(&cache.timeout_ns, ns ? ns : CONC__SCOPE_IDLE_TIMEOUT_NS,
 			      memory_order_seq_cst);
 	knock_idle();
+}
+
+unsigned conc__scope_release_idle(void)
+{
+	uint64_t now = conc__now_ns();
+	/* seq_cst: the setter's half of the pair at the CAS to SLEEP (as
+	 * for the timeout); a max, so that a slower concurrent call never
+	 * moves it back. */
+	uint64_t old = atomic_load_explicit(&cache.trim_before, memory_order_seq_cst);
+	while (old < now &&
+	       !atomic_compare_exchange_weak_explicit(&cache.trim_before, &old, now,
+						      memory_order_seq_cst,
+						      memory_order_seq_cst))
+		;
+	unsigned n = atomic_load_explicit(&cache.n_idle_pub, memory_order_relaxed);
+	if (n == 0)
+		return 0;
+	knock_idle();
+	/* Until every worker parked before now has left (a spawner may take
+	 * some first: they are no longer idle) and exited. */
+	pthread_mutex_lock(&cache.lock);
+	for (;;) {
+		bool old_idle = false;
+		for (struct worker *w = cache.idle; w && !old_idle; w = w->next)
+			old_idle = w->idle_since <= now;
+		if (!old_idle && cache.leaving == 0)
+			break;
+		pthread_cond_wait(&cache.gone, &cache.lock);
+	}
+	pthread_mutex_unlock(&cache.lock);
+	reap_zombie(); /* the last to leave */
+	return n;
 }
 
 unsigned conc__scope_idle_threads(void)

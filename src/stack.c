@@ -224,7 +224,7 @@ static bool depot_try_lock(void)
 	/* acquire: pairs with depot_unlock's release (the batch list) */
 	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
 		return false;
-	conc__fault_pause("stack.depot_locked"); /* test builds: stop a holder here */
+	conc__test_point("stack.depot_locked"); /* test builds: stop a holder here */
 	return true;
 }
 
@@ -255,7 +255,7 @@ static void depot_fork_prepare(void)
 {
 	/* test builds: a holder stopped inside the lock (a pause point in
 	 * depot_try_lock) is let go from here */
-	conc__fault_pause("stack.fork_prepare");
+	conc__test_point("stack.fork_prepare");
 	depot_lock();
 }
 

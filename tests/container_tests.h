@@ -1009,10 +1009,10 @@ static void ct_timed_pop_push_close_at_deadline(void **state)
 	ct_gap_c = c;
 	atomic_store(&ct_gap_hits, 0);
 	atomic_store(&ct_gap_armed, true);
-	conc__fault_set_pause(ct_gap_pause);
+	conc__test_set_hook(ct_gap_pause);
 	void *it = U(0xbad);
 	int rc = CT.pop_timeout(c, &it, 1000000); /* 1 ms: the deadline passes */
-	conc__fault_set_pause(NULL);
+	conc__test_set_hook(NULL);
 	void *left = U(0xbad);
 	bool still_there = CT.try_pop(c, &left);
 	print_message("timed pop at its deadline, push + close in the gap: rc=%d item=%p "

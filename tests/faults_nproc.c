@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <dirent.h>
+#include <sched.h>
 #include <grp.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include "conc/conc.h"
+#include "internal/scope.h"
 
 #define NOBODY 65534
 #define POOL_THREADS 4
@@ -91,6 +93,27 @@ static unsigned threads_now(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+#define BURST 4
+static atomic_int burst_in;
+
+/* Each waits until all BURST run at once: BURST threads in the cache. */
+static void *burst_fn(conc_scope *s, void *arg)
+{
+	(void)s;
+	(void)arg;
+	atomic_fetch_add(&burst_in, 1);
+	while (atomic_load(&burst_in) < BURST)
+		sched_yield();
+	return NULL;
+}
+
+static void burst_body(conc_scope *s, void *ctx)
+{
+	(void)ctx;
+	for (int i = 0; i < BURST; i++)
+		conc_scope_spawn(s, burst_fn, NULL, NULL);
 }
 
 /* The child: 0, or the number of the check that failed. */
@@ -156,9 +179,31 @@ static int child(void)
 		return 55;
 	if (conc_scope_run(body, NULL) != 0 || spawn_err != 0 || atomic_load(&ran) != 2)
 		return 56;
+
+	/* Issue 22, fault 8: idle cached scope threads count against the
+	 * limit.  A burst of BURST scoped threads at once leaves BURST idle in
+	 * the cache; with the limit at the threads there are now, a pool
+	 * creation must still succeed (it asks the cache to let them go). */
+	atomic_store(&burst_in, 0);
+	if (conc_scope_run(burst_body, NULL) != 0 || atomic_load(&burst_in) != BURST)
+		return 60;
+	unsigned idle = conc__scope_idle_threads();
+	struct rlimit tight = rl;
+	tight.rlim_cur = threads_now();
+	if (setrlimit(RLIMIT_NPROC, &tight) != 0)
+		return 61;
+	conc_pool_config single = {.threads = 1};
+	err = conc_pool_create(&p, &single);
+	printf("faults nproc: %u idle scope threads, RLIMIT_NPROC=%lu: pool_create(1 thread)=%d\n",
+	       idle, (unsigned long)tight.rlim_cur, err);
+	if (err != 0)
+		return 62;
+	if (conc_pool_destroy(p) != 0)
+		return 63;
 	printf("reliability: faults nproc | uid=%d RLIMIT_NPROC=1: pool_create(%d threads)=EAGAIN "
-	       "threads_left=0, scope_spawn=EAGAIN, parallel_for inline ok; limit lifted: all ok\n",
-	       NOBODY, POOL_THREADS);
+	       "threads_left=0, scope_spawn=EAGAIN, parallel_for inline ok; limit lifted: all ok; "
+	       "at the limit with %u idle scope threads: pool_create ok\n",
+	       NOBODY, POOL_THREADS, idle);
 	fflush(stdout);
 	return 0;
 }

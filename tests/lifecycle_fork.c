@@ -394,7 +394,7 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 	int first_bad = 0;
 #if HAVE_WINDOW
 	if (pass_stack)
-		conc__fault_set_pause(window_pause);
+		conc__test_set_hook(window_pause);
 #endif
 	for (unsigned long i = 0; i < n; i++) {
 		unsigned long r0 = atomic_load_explicit(&b->rounds, memory_order_relaxed);
@@ -439,7 +439,7 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 	atomic_store(&b->stop, 1);
 	pthread_join(t, NULL);
 #if HAVE_WINDOW
-	conc__fault_set_pause(NULL);
+	conc__test_set_hook(NULL);
 #endif
 	print_message("lifecycle-fork: %s forks=%lu hangs=%lu bad_exits=%lu", prim, n, hangs,
 		      bad_exits);

@@ -51,6 +51,7 @@
 #include "conc/conc.h"
 #include "internal/containers.h"
 #include "internal/fault.h"
+#include "internal/pool_internal.h"
 #include "internal/scope.h"
 
 #if !defined(CONC_FAULT_HOOKS) || !CONC_FAULT_HOOKS
@@ -1085,6 +1086,7 @@ static int par_body(size_t lo, size_t hi, void *ctx)
 static void run_parallel_for(struct sweep *sw)
 {
 	par_reset();
+	conc__parallel_drop_tickets(); /* each run allocates its tickets */
 	arm(sw);
 	int err = conc_parallel_for(par_pool, 0, PAR_N, 4, par_body, NULL);
 	disarm(sw);
@@ -1110,6 +1112,7 @@ static void run_join(struct sweep *sw)
 {
 	atomic_store(&join_a, 0);
 	atomic_store(&join_b, 0);
+	conc__parallel_drop_tickets(); /* each run allocates its tickets */
 	arm(sw);
 	int err = conc_join(par_pool, join_fa, NULL, join_fb, NULL);
 	disarm(sw);
@@ -1158,6 +1161,7 @@ static void run_reduce(struct sweep *sw, size_t size)
 {
 	struct big_acc r;
 	memset(&r, 0xab, sizeof r);
+	conc__parallel_drop_tickets(); /* each run allocates its tickets */
 	arm(sw);
 	int err = conc_parallel_reduce(par_pool, 0, PAR_N, 4, &r, size, red_identity,
 				       red_body, red_combine, NULL);
@@ -1199,6 +1203,7 @@ static int slow_red_body(size_t lo, size_t hi, void *acc, void *ctx)
 static void run_reduce_stolen(struct sweep *sw)
 {
 	struct big_acc r;
+	conc__parallel_drop_tickets(); /* each run allocates its tickets */
 	arm(sw);
 	int err = conc_parallel_reduce(par_pool, 0, 64, 1, &r, sizeof r, red_identity,
 				       slow_red_body, red_combine, NULL);
@@ -1252,6 +1257,7 @@ static void test_faults_parallel(void **state)
 static void run_global(struct sweep *sw)
 {
 	par_reset();
+	conc__parallel_drop_tickets(); /* each run allocates its tickets */
 	arm(sw);
 	int err = conc_parallel_for(NULL, 0, PAR_N, 4, par_body, NULL);
 	disarm(sw);

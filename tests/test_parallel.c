@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -1169,6 +1170,220 @@ static void test_parallel_body_left_pinned(void **state)
 }
 
 
+/* ---- issue 22, fault 5: outside calls leave nothing behind per call -------- */
+
+static long rss_kb(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static atomic_int hold_gate, hold_in;
+
+static void hold_task(void *arg)
+{
+	(void)arg;
+	atomic_store(&hold_in, 1);
+	while (!atomic_load(&hold_gate))
+		sched_yield();
+}
+
+static int nop_body(size_t lo, size_t hi, void *ctx)
+{
+	(void)lo;
+	(void)hi;
+	(void)ctx;
+	return 0;
+}
+
+/*
+ * While every worker is busy, an outside thread calls conc_join (and
+ * conc_parallel_for) many times: each call takes its job back itself.
+ * Memory must follow the outstanding work (none, between calls), not the
+ * number of calls: before the fix every call left an entry in the injector
+ * and a malloc'd ticket (5,000,000 joins: queued 5,000,000, RSS +235 MB).
+ */
+static void test_parallel_outside_calls_memory_bounded(void **state)
+{
+	(void)state;
+	conc_test_watchdog("outside_calls_memory_bounded", 300);
+	conc_pool *p = make_pool(1);
+	atomic_store(&hold_gate, 0);
+	atomic_store(&hold_in, 0);
+	assert_int_equal(conc_pool_execute(p, hold_task, NULL), 0);
+	while (!atomic_load(&hold_in))
+		sched_yield();
+	unsigned long joins = conc_test_iters(2000000, 20);
+	unsigned long loops = joins / 100;
+	long rss0 = rss_kb();
+	for (unsigned long i = 0; i < joins; i++)
+		assert_int_equal(conc_join(p, nop, NULL, nop, NULL), 0);
+	size_t queued_joins = conc_pool_queued(p);
+	long rss1 = rss_kb();
+	for (unsigned long i = 0; i < loops; i++)
+		assert_int_equal(conc_parallel_for(p, 0, 1024, 1, nop_body, NULL), 0);
+	size_t queued_loops = conc_pool_queued(p);
+	long rss2 = rss_kb();
+	printf("outside calls, workers busy: %lu joins: queued=%zu rss_growth=%ld KB; "
+	       "%lu loops of 1024 pieces: queued=%zu rss_growth=%ld KB\n",
+	       joins, queued_joins, rss1 - rss0, loops, queued_loops, rss2 - rss1);
+	atomic_store(&hold_gate, 1);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	/* bounded by the calls' nesting depth, not by their number */
+	assert_true(queued_joins <= 64);
+	assert_true(queued_loops <= 64);
+	assert_true(rss0 < 0 || rss1 - rss0 <= 8192);
+	assert_true(rss0 < 0 || rss2 - rss1 <= 8192);
+	conc_test_watchdog_off();
+}
+
+/* ---- issue 22, fault 4: a helping waiter runs only its own subtree --------- */
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+#define ISO_TAG_A 3
+#define ISO_TAG_B 4
+static conc_pool *iso_a, *iso_b;
+static _Thread_local int iso_side = -1; /* 0: A's worker, 1: B's */
+static int iso_w_wait[2], iso_w_waited[2], iso_w_idle_a;
+static atomic_int iso_p2_started, iso_p3_started, iso_t_queued, iso_t_nested, iso_t_ran, iso_t_ret;
+static atomic_ulong iso_idle_base;
+
+static void iso_start_a(unsigned i, void *ctx)
+{
+	(void)i;
+	(void)ctx;
+	iso_side = 0;
+	conc_test_tag(ISO_TAG_A);
+}
+
+static void iso_start_b(unsigned i, void *ctx)
+{
+	(void)i;
+	(void)ctx;
+	iso_side = 1;
+	conc_test_tag(ISO_TAG_B);
+}
+
+static int iso_p2(void *arg)
+{
+	(void)arg;
+	return atomic_load(&iso_p2_started);
+}
+
+static int iso_p3(void *arg)
+{
+	(void)arg;
+	return atomic_load(&iso_p3_started);
+}
+
+/* T is queued on A and A's worker has looked for work since (and passed
+ * on it, or ran it). */
+static int iso_t_ready(void *arg)
+{
+	(void)arg;
+	return atomic_load(&iso_t_queued) &&
+	       conc_test_watch_hits(iso_w_idle_a) > atomic_load(&iso_idle_base);
+}
+
+static int iso_a_waits(void *arg)
+{
+	(void)arg;
+	return atomic_load(&iso_p3_started) &&
+	       conc_test_watch_hits(iso_w_wait[0]) > conc_test_watch_hits(iso_w_waited[0]);
+}
+
+/* The loop [0,4) on A, from B's task: piece 2 on A's worker (the root's
+ * offered half), piece 3 stolen from A's deque by B's worker, so that A's
+ * worker waits in its join while T sits in A's queue. */
+static int iso_body(size_t lo, size_t hi, void *ctx)
+{
+	(void)hi;
+	(void)ctx;
+	if (lo == 0) { /* B's worker: let A's worker take the offered half */
+		conc_test_points_wait(iso_p2, NULL, 30);
+	} else if (lo == 2) { /* A's worker: until piece 3 was stolen */
+		atomic_store(&iso_p2_started, 1);
+		conc_test_points_signal();
+		conc_test_points_wait(iso_p3, NULL, 30);
+	} else if (lo == 3) { /* B's worker: until A's worker had its chance at T */
+		atomic_store(&iso_p3_started, 1);
+		conc_test_points_signal();
+		conc_test_points_wait(iso_t_ready, NULL, 30);
+	}
+	return 0;
+}
+
+static void iso_loop_task(void *arg)
+{
+	(void)arg;
+	conc_parallel_for(iso_a, 0, 4, 1, iso_body, NULL);
+}
+
+/* A task of A that waits for B: run on top of the loop's join (on either
+ * pool's worker) it would wait for B's task, which waits for the loop. */
+static void iso_t(void *arg)
+{
+	(void)arg;
+	int s = iso_side;
+	int nested = s >= 0 && conc_test_watch_hits(iso_w_wait[s]) > conc_test_watch_hits(iso_w_waited[s]);
+	atomic_store(&iso_t_nested, nested);
+	atomic_store(&iso_t_ret, nested ? -1 : conc_pool_wait(iso_b)); /* nested: would deadlock */
+	atomic_store(&iso_t_ran, 1);
+}
+
+/*
+ * Pools A and B, one worker each; B's task runs a loop on A; a task T of A
+ * calls conc_pool_wait(B).  A's worker, waiting in the loop's join, must not
+ * pick T up and run it on top of the loop piece (nor may B's worker, waiting
+ * in the root's join): T would then wait for B's task, which waits for the
+ * piece buried under T - a deadlock (or, on B's worker, a spurious EDEADLK).
+ * Before the fix A's worker ran T nested in its wait.
+ */
+static void test_parallel_waiter_helps_only_its_subtree(void **state)
+{
+	(void)state;
+	conc_test_watchdog("waiter_helps_only_its_subtree", 120);
+	atomic_store(&iso_p2_started, 0);
+	atomic_store(&iso_p3_started, 0);
+	atomic_store(&iso_t_queued, 0);
+	atomic_store(&iso_t_ran, 0);
+	atomic_store(&iso_t_nested, 0);
+	conc_pool_config ca = {.threads = 1, .on_start = iso_start_a};
+	conc_pool_config cb = {.threads = 1, .on_start = iso_start_b};
+	assert_int_equal(conc_pool_create(&iso_a, &ca), 0);
+	assert_int_equal(conc_pool_create(&iso_b, &cb), 0);
+	conc_test_points_start();
+	iso_w_wait[0] = conc_test_watch("parallel.join.wait", ISO_TAG_A, 0);
+	iso_w_waited[0] = conc_test_watch("parallel.join.waited", ISO_TAG_A, 0);
+	iso_w_wait[1] = conc_test_watch("parallel.join.wait", ISO_TAG_B, 0);
+	iso_w_waited[1] = conc_test_watch("parallel.join.waited", ISO_TAG_B, 0);
+	iso_w_idle_a = conc_test_watch("parallel.join.idle", ISO_TAG_A, 0);
+	assert_int_equal(conc_pool_execute(iso_b, iso_loop_task, NULL), 0);
+	assert_true(conc_test_points_wait(iso_a_waits, NULL, 30));
+	atomic_store(&iso_idle_base, conc_test_watch_hits(iso_w_idle_a));
+	assert_int_equal(conc_pool_execute(iso_a, iso_t, NULL), 0);
+	atomic_store(&iso_t_queued, 1);
+	conc_test_points_signal();
+	assert_int_equal(conc_pool_wait(iso_b), 0);
+	assert_int_equal(conc_pool_wait(iso_a), 0);
+	conc_test_points_stop();
+	printf("isolation: T ran %s a join wait, conc_pool_wait(B) in T returned %d\n",
+	       atomic_load(&iso_t_nested) ? "NESTED in" : "outside", atomic_load(&iso_t_ret));
+	assert_int_equal(atomic_load(&iso_t_ran), 1);
+	assert_int_equal(atomic_load(&iso_t_nested), 0);
+	assert_int_equal(atomic_load(&iso_t_ret), 0);
+	assert_int_equal(conc_pool_destroy(iso_a), 0);
+	assert_int_equal(conc_pool_destroy(iso_b), 0);
+	conc_test_watchdog_off();
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1191,6 +1406,10 @@ int main(void)
 		cmocka_unit_test(test_parallel_join_busy_pool),
 		cmocka_unit_test(test_parallel_join_stolen_sleep),
 		cmocka_unit_test(test_parallel_body_left_pinned),
+		cmocka_unit_test(test_parallel_outside_calls_memory_bounded),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_parallel_waiter_helps_only_its_subtree),
+#endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

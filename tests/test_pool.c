@@ -22,6 +22,7 @@
 #include "internal/pool_internal.h"
 #include "internal/tsan.h"
 
+
 static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -1388,6 +1389,224 @@ static void test_pool_queries_zero_after_wait(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- issue 22: destroy against callers already inside the pool -------------- */
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* A thread of these tests: tags itself, runs one call, records the result. */
+struct caller {
+	conc_pool *p;
+	int tag;
+	int what; /* 0 wait, 1 execute, 2 destroy */
+	int ret;
+	atomic_int done;
+};
+
+static void *caller_main(void *arg)
+{
+	struct caller *c = arg;
+	conc_test_tag(c->tag);
+	switch (c->what) {
+	case 0: c->ret = conc_pool_wait(c->p); break;
+	case 1: c->ret = conc_pool_execute(c->p, noop, NULL); break;
+	default: c->ret = conc_pool_destroy(c->p); break;
+	}
+	atomic_store(&c->done, 1);
+	conc_test_points_signal();
+	return NULL;
+}
+
+struct race {
+	int paused;  /* the watch that pauses the caller inside the pool */
+	int waiting; /* destroy's watch: it waits for the callers inside */
+	int reached; /* a watch the caller passes before the pause */
+	struct caller *d;
+};
+
+static int race_reached(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_hits(r->reached) > 0;
+}
+
+static int race_paused(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_paused(r->paused);
+}
+
+/* The caller is paused, and destroy has either returned (the bug) or is
+ * waiting for it (the fix). */
+static int race_decided(void *arg)
+{
+	struct race *r = arg;
+	return conc_test_watch_paused(r->paused) &&
+	       (atomic_load(&r->d->done) || conc_test_watch_hits(r->waiting) > 0);
+}
+
+/*
+ * Issue 22, fault 1: threads blocked in conc_pool_wait when destroy is
+ * called.  The waiter is paused right after its wake-up (test point
+ * pool.wait.woken) - the window in which destroy used to free the pool
+ * under it.  Destroy must not return while the waiter is still inside; the
+ * waiter then returns 0 (its tasks finished), and destroy completes.
+ */
+static void test_pool_destroy_waits_for_waiters(void **state)
+{
+	(void)state;
+	conc_test_watchdog("destroy_waits_for_waiters", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	conc_test_points_start();
+	struct caller w = {.p = p, .tag = 1, .what = 0};
+	struct caller d = {.p = p, .tag = 2, .what = 2};
+	struct race r = {.paused = conc_test_watch("pool.wait.woken", 1, 1),
+			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
+			 .reached = conc_test_watch("pool.wait.park", 1, 0),
+			 .d = &d};
+	hold_one_worker(p);
+	pthread_t tw, td;
+	assert_int_equal(pthread_create(&tw, NULL, caller_main, &w), 0);
+	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* W sleeps in wait */
+	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
+	atomic_store(&gate, 1); /* the last task ends: W and destroy wake */
+	assert_true(conc_test_points_wait(race_decided, &r, 30));
+	if (atomic_load(&d.done))
+		fail_msg("conc_pool_destroy returned (freed the pool) while a thread was still inside conc_pool_wait");
+	conc_test_watch_release(r.paused);
+	pthread_join(tw, NULL);
+	pthread_join(td, NULL);
+	conc_test_points_stop();
+	assert_int_equal(w.ret, 0);
+	assert_int_equal(d.ret, 0);
+	conc_test_watchdog_off();
+}
+
+/*
+ * Issue 22, fault 2: an executor held by max_queued gets room and is
+ * paused before it pushes (test point pool.room.got).  Destroy must wait
+ * for it: its task is then accepted and runs (0), or refused (EPIPE) - but
+ * destroy never returns while the executor still has to touch the pool.
+ */
+static void test_pool_destroy_waits_for_held_executor(void **state)
+{
+	(void)state;
+	conc_test_watchdog("destroy_waits_for_held_executor", 60);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1, .max_queued = 1};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	conc_test_points_start();
+	struct caller e = {.p = p, .tag = 1, .what = 1};
+	struct caller d = {.p = p, .tag = 2, .what = 2};
+	struct race r = {.paused = conc_test_watch("pool.room.got", 1, 1),
+			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
+			 .reached = conc_test_watch("pool.room.park", 1, 0),
+			 .d = &d};
+	hold_one_worker(p);
+	assert_int_equal(conc_pool_execute(p, noop, NULL), 0); /* the bound is full */
+	pthread_t te, td;
+	assert_int_equal(pthread_create(&te, NULL, caller_main, &e), 0);
+	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* E is held */
+	atomic_store(&gate, 1); /* room: E wakes, and pauses before its push */
+	assert_true(conc_test_points_wait(race_paused, &r, 30));
+	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
+	assert_true(conc_test_points_wait(race_decided, &r, 30));
+	if (atomic_load(&d.done))
+		fail_msg("conc_pool_destroy returned (freed the pool) while an executor held by max_queued was still inside");
+	conc_test_watch_release(r.paused);
+	pthread_join(te, NULL);
+	pthread_join(td, NULL);
+	conc_test_points_stop();
+	assert_true(e.ret == 0 || e.ret == EPIPE);
+	assert_int_equal(d.ret, 0);
+	conc_test_watchdog_off();
+}
+#endif
+
+/* ---- issue 22, fault 6: outside tasks are not starved --------------------- */
+
+#define STARVE_WORKERS 2
+static conc_pool *starve_pool;
+static _Thread_local int starve_index = -1;
+static atomic_ulong starve_requeues[STARVE_WORKERS];
+static atomic_ulong starve_at[STARVE_WORKERS];
+static atomic_int starve_flag, starve_gave_up;
+static unsigned long starve_cap;
+
+static void starve_start(unsigned index, void *ctx)
+{
+	(void)ctx;
+	starve_index = (int)index;
+}
+
+/* Re-executes itself (on its worker's deque) until the outside task set
+ * the flag, or until the cap (the starvation the test looks for). */
+static void self_requeue(void *arg)
+{
+	if (atomic_load(&starve_flag))
+		return;
+	unsigned long n = atomic_fetch_add(&starve_requeues[starve_index], 1) + 1;
+	if (n >= starve_cap) {
+		atomic_store(&starve_gave_up, 1);
+		return;
+	}
+	if (conc_pool_execute(starve_pool, self_requeue, arg) != 0)
+		atomic_store(&starve_gave_up, 2);
+}
+
+static void outside_task(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		atomic_store(&starve_at[i], atomic_load(&starve_requeues[i]));
+	atomic_store(&starve_flag, 1);
+}
+
+/*
+ * One self-re-executing task per worker; then a task from outside.  It must
+ * start within a bounded number of requeues (conc/pool.h's fairness: a
+ * worker takes the shared queue's oldest task at least once every
+ * CONC_POOL_FAIR_EVERY tasks it starts).  Before the fix a worker read the
+ * injector only when its own deque was empty: the outside task never ran
+ * (the self tasks give up at the cap, 10^6 requeues each).
+ */
+static void test_pool_outside_task_not_starved(void **state)
+{
+	(void)state;
+	conc_test_watchdog("outside_task_not_starved", 120);
+	starve_cap = conc_test_iters(1000000, 10);
+	atomic_store(&starve_flag, 0);
+	atomic_store(&starve_gave_up, 0);
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		atomic_store(&starve_requeues[i], 0);
+	conc_pool_config cfg = {.threads = STARVE_WORKERS, .on_start = starve_start};
+	assert_int_equal(conc_pool_create(&starve_pool, &cfg), 0);
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		assert_int_equal(conc_pool_execute(starve_pool, self_requeue, NULL), 0);
+	/* both workers busy with one self task each */
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		while (atomic_load(&starve_requeues[i]) < 100 && !atomic_load(&starve_gave_up))
+			sched_yield();
+	unsigned long base[STARVE_WORKERS];
+	for (int i = 0; i < STARVE_WORKERS; i++)
+		base[i] = atomic_load(&starve_requeues[i]);
+	assert_int_equal(conc_pool_execute(starve_pool, outside_task, NULL), 0);
+	assert_int_equal(conc_pool_wait(starve_pool), 0);
+	unsigned long least = ~0ul;
+	for (int i = 0; i < STARVE_WORKERS; i++) {
+		unsigned long d = atomic_load(&starve_at[i]) - base[i];
+		least = d < least ? d : least;
+	}
+	printf("starvation: outside task started after %lu requeues (the fewer of the two workers: "
+	       "%lu, %lu since its execute; bound %u; gave up: %d)\n", least,
+	       atomic_load(&starve_at[0]) - base[0], atomic_load(&starve_at[1]) - base[1],
+	       2 * CONC_POOL_FAIR_EVERY, atomic_load(&starve_gave_up));
+	assert_int_equal(conc_pool_destroy(starve_pool), 0);
+	assert_int_equal(atomic_load(&starve_gave_up), 0);
+	assert_true(least <= 2 * CONC_POOL_FAIR_EVERY);
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1416,8 +1635,11 @@ int main(void)
 		cmocka_unit_test(test_pool_create_failures),
 		cmocka_unit_test(test_pool_execute_enomem),
 		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
+		cmocka_unit_test(test_pool_destroy_waits_for_waiters),
+		cmocka_unit_test(test_pool_destroy_waits_for_held_executor),
 #endif
 		cmocka_unit_test(test_pool_batch_wakes_a_thief),
+		cmocka_unit_test(test_pool_outside_task_not_starved),
 		cmocka_unit_test(test_pool_internal_join_api),
 	};
 	return cmocka_run_group_tests_name("pool", tests, NULL, NULL);

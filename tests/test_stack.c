@@ -417,7 +417,7 @@ static void test_stack_fork_depot_held(void **state)
 	assert_int_equal(conc_stack_create(&s), 0);
 	atomic_store(&dh.stop, 0);
 	atomic_store(&dh.armed, 0);
-	conc__fault_set_pause(depot_pause);
+	conc__test_set_hook(depot_pause);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, depot_hammer, s), 0);
 	enum { FORKS = 3 };
@@ -444,7 +444,7 @@ static void test_stack_fork_depot_held(void **state)
 	atomic_store(&dh.stop, 1);
 	void *bad;
 	pthread_join(t, &bad);
-	conc__fault_set_pause(NULL);
+	conc__test_set_hook(NULL);
 	conc_stack_destroy(s, NULL);
 	print_message("fork with the depot lock held: forks=%d hangs=%u bad_exits=%u\n", FORKS,
 		      hangs, bad_exits);

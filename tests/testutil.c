@@ -332,3 +332,143 @@ int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_s
 		;
 	return ETIMEDOUT;
 }
+
+/* ---- test points ----------------------------------------------------------- */
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+#include "internal/fault.h"
+
+struct watch {
+	const char *point; /* NULL: unused */
+	int tag;
+	int pause;
+	unsigned long hits;
+	int paused;   /* a thread blocked there now */
+	int released; /* the pause is over (one pause per watch) */
+};
+
+static pthread_mutex_t tp_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t tp_cond = PTHREAD_COND_INITIALIZER;
+static struct watch watches[CONC_TEST_WATCHES];
+static _Thread_local int my_tag;
+static unsigned long tp_gen; /* bumped at each broadcast: no event is missed */
+
+static void tp_hook(const char *point)
+{
+	pthread_mutex_lock(&tp_lock);
+	for (int i = 0; i < CONC_TEST_WATCHES; i++) {
+		struct watch *w = &watches[i];
+		if (!w->point || strcmp(w->point, point) ||
+		    (w->tag != CONC_TEST_ANY && w->tag != my_tag))
+			continue;
+		w->hits++;
+		tp_gen++;
+	pthread_cond_broadcast(&tp_cond);
+		if (w->pause && !w->released && !w->paused) {
+			w->paused = 1;
+			while (!w->released)
+				pthread_cond_wait(&tp_cond, &tp_lock);
+			w->paused = 0;
+			tp_gen++;
+	pthread_cond_broadcast(&tp_cond);
+		}
+	}
+	pthread_mutex_unlock(&tp_lock);
+}
+
+void conc_test_points_start(void)
+{
+	pthread_mutex_lock(&tp_lock);
+	memset(watches, 0, sizeof watches);
+	pthread_mutex_unlock(&tp_lock);
+	conc__test_set_hook(tp_hook);
+}
+
+void conc_test_points_stop(void)
+{
+	pthread_mutex_lock(&tp_lock);
+	for (int i = 0; i < CONC_TEST_WATCHES; i++)
+		watches[i].released = 1;
+	tp_gen++;
+	pthread_cond_broadcast(&tp_cond);
+	pthread_mutex_unlock(&tp_lock);
+	conc__test_set_hook(NULL);
+}
+
+void conc_test_tag(int tag)
+{
+	my_tag = tag;
+}
+
+int conc_test_watch(const char *point, int tag, int pause)
+{
+	pthread_mutex_lock(&tp_lock);
+	int id = -1;
+	for (int i = 0; i < CONC_TEST_WATCHES && id < 0; i++)
+		if (!watches[i].point) {
+			watches[i] = (struct watch){.point = point, .tag = tag, .pause = pause};
+			id = i;
+		}
+	pthread_mutex_unlock(&tp_lock);
+	return id;
+}
+
+unsigned long conc_test_watch_hits(int id)
+{
+	pthread_mutex_lock(&tp_lock);
+	unsigned long h = watches[id].hits;
+	pthread_mutex_unlock(&tp_lock);
+	return h;
+}
+
+int conc_test_watch_paused(int id)
+{
+	pthread_mutex_lock(&tp_lock);
+	int v = watches[id].paused;
+	pthread_mutex_unlock(&tp_lock);
+	return v;
+}
+
+void conc_test_watch_release(int id)
+{
+	pthread_mutex_lock(&tp_lock);
+	watches[id].released = 1;
+	tp_gen++;
+	pthread_cond_broadcast(&tp_cond);
+	pthread_mutex_unlock(&tp_lock);
+}
+
+void conc_test_points_signal(void)
+{
+	pthread_mutex_lock(&tp_lock);
+	tp_gen++;
+	pthread_cond_broadcast(&tp_cond);
+	pthread_mutex_unlock(&tp_lock);
+}
+
+int conc_test_points_wait(int (*pred)(void *arg), void *arg, unsigned timeout_s)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)timeout_s * (CONC_TEST_SANITIZED ? 5 : 1);
+	pthread_mutex_lock(&tp_lock);
+	int ok;
+	/* pred runs unlocked: it may read watches through the calls above */
+	for (;;) {
+		unsigned long gen = tp_gen;
+		pthread_mutex_unlock(&tp_lock);
+		ok = pred(arg);
+		pthread_mutex_lock(&tp_lock);
+		if (ok)
+			break;
+		if (gen != tp_gen)
+			continue; /* something happened while pred ran */
+		if (pthread_cond_timedwait(&tp_cond, &tp_lock, &dl) == ETIMEDOUT) {
+			pthread_mutex_unlock(&tp_lock);
+			return pred(arg);
+		}
+	}
+	pthread_mutex_unlock(&tp_lock);
+	return 1;
+}
+#endif

@@ -112,4 +112,28 @@ static inline uint64_t conc_test_rand(uint64_t *s)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/*
+ * Test points (src/internal/fault.h, fault-hook builds only): emulated
+ * preemption.  A thread tags itself (conc_test_tag, once it runs); a watch
+ * counts the passes of one point by the threads with one tag (or by any
+ * thread, tag CONC_TEST_ANY), and a pausing watch blocks the first such
+ * thread there until conc_test_watch_release.  conc_test_points_wait blocks
+ * the test until pred(arg) holds, re-evaluated after every watched pass and
+ * every conc_test_points_signal - so a test waits for "the waiter is paused
+ * and destroy has returned" without sleeping.  start installs the hook
+ * (clearing every watch); stop releases every paused thread and removes it.
+ */
+#define CONC_TEST_ANY (-1)
+#define CONC_TEST_WATCHES 16
+void conc_test_points_start(void);
+void conc_test_points_stop(void);
+void conc_test_tag(int tag);
+int conc_test_watch(const char *point, int tag, int pause); /* its id */
+unsigned long conc_test_watch_hits(int id);
+int conc_test_watch_paused(int id); /* a thread is blocked there now */
+void conc_test_watch_release(int id);
+void conc_test_points_signal(void);
+/* 1 once pred holds; 0 if it did not within timeout_s seconds. */
+int conc_test_points_wait(int (*pred)(void *arg), void *arg, unsigned timeout_s);
+
 #endif

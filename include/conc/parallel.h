@@ -21,11 +21,17 @@
  * offered half goes on the worker's own deque, where it is taken back and
  * run inline when no other worker has stolen it meanwhile.  Called from
  * any other thread, it goes through the pool's shared queue.  A caller
- * waiting for a half that somebody else is running runs other tasks of the
- * pool meanwhile (a worker first takes its own deque back, as in any
- * work-stealing scheduler), and sleeps only once none is found for a while.
- * So calls nest freely - inside pool tasks, inside bodies, at any depth -
- * and never deadlock, also on a pool of one thread.
+ * waiting for a half that somebody else is running helps meanwhile, but
+ * only with its own call tree (isolation): it takes back what its own
+ * first half left on its deque, and steals pieces of the same outermost
+ * conc_join / loop from the other workers - never an unrelated task of the
+ * pool (one executed with conc_pool_execute, another tree's pieces), which
+ * could block on the very work it waits for (a task waiting for another
+ * pool, a resize, a lock the body holds).  It sleeps once none is found for
+ * a while.  So calls nest freely - inside pool tasks, inside bodies, at any
+ * depth - and never deadlock, also on a pool of one thread.  The tasks a
+ * body executes with conc_pool_execute are run by the pool's free workers
+ * (or by the body's own worker after the call), not by its waits.
  *
  * Epoch pins.  Bodies, identity, combine and join functions must leave
  * their epoch pins balanced.  One that returns still pinned (a bug) does
@@ -114,7 +120,8 @@ extern "C" {
  *
  * a runs on the calling thread; b runs on the calling thread or on a thread
  * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
- * other tasks of p instead of waiting idle.
+ * other pieces of its own call tree instead of waiting idle (see "Where
+ * the work runs").
  * Thread safety: any thread, also inside p's tasks and inside a or b.
  * Ordering: what the caller did before the call happens-before a and b;
  *   both happen-before the return.

@@ -20,15 +20,31 @@
  * accepted from the pool's own tasks) and the queries from the pool's own
  * tasks.  An outside execute that overlaps destroy returns 0 (its task
  * runs before destroy returns) or EPIPE; one held by max_queued is woken and
- * waited for.  But destroy cannot wait for a call it cannot see: an execute
+ * waited for (it returns EPIPE, or 0 if it had got room before the close).
+ * Threads already blocked in conc_pool_wait are waited for too: they return
+ * 0 once the pool is drained, before destroy frees it; and so are
+ * conc_join and the parallel loops already running on outside threads
+ * (their jobs are accepted and finished, then they return) and a resize
+ * in progress (it completes; one that starts after destroy's close returns
+ * EPIPE).  But destroy
+ * cannot wait for a call it cannot see: an execute
  * still on its way in (before it reached the queue) when destroy frees the
  * pool touches freed memory - stop or join the producing threads, or order
  * their last execute before destroy, as with any object being destroyed.
  *
  * Tasks.  A task must not call conc_pool_wait, resize or destroy on its own
  * pool (EDEADLK).  Tasks run in no particular order, except that a worker
- * runs the tasks its own tasks executed newest first.  A task that blocks
- * holds its worker for that long.  on_start/on_stop hooks run on the worker
+ * mostly runs the tasks its own tasks executed newest first.  A task that
+ * blocks holds its worker for that long.
+ *
+ * Fairness.  A worker that keeps finding work in its own deque (a task that
+ * re-executes itself, a long fan-out) still gives the others a turn: every
+ * CONC_POOL_FAIR_EVERY tasks it starts, it first takes the oldest task of
+ * the shared queue, or of its own deque, alternately.  So a task executed
+ * from outside starts once the outside tasks queued before it have started
+ * and, at most, 2 x CONC_POOL_FAIR_EVERY more tasks have started on each
+ * busy worker; an execute held by max_queued gets room in the same bound.
+ * Tasks executed from inside tasks are not ordered beyond this.  on_start/on_stop hooks run on the worker
  * and count as the pool's tasks for these rules.
  *
  * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
@@ -73,6 +89,9 @@ extern "C" {
 
 typedef struct conc_pool conc_pool;
 
+/* Fairness: see "Tasks" above.  A power of two. */
+#define CONC_POOL_FAIR_EVERY 64u
+
 /* The most worker threads a pool may have. */
 #define CONC_POOL_MAX_THREADS 1024u
 
@@ -107,6 +126,10 @@ typedef struct conc_pool_config {
  * name too); it may be NULL.
  * Thread safety: any thread.
  * Progress: blocking (creates threads).
+ * Idle threads kept by conc/scope.h's cache count against RLIMIT_NPROC: when
+ * a worker thread cannot be created (EAGAIN), create (and a growing
+ * resize) asks that cache to let its idle threads exit, waits for them,
+ * and tries once more.
  * Returns: 0 and *out set; EINVAL (out NULL, threads above
  *   CONC_POOL_MAX_THREADS, stack_size too small); ENOMEM; EAGAIN (a worker
  *   thread could not be created: every thread already started has been
@@ -161,6 +184,9 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Ordering: everything the waited-for tasks did happens-before wait
  *   returns.
  * Progress: blocking.
+ * Destroy: a wait already blocked when conc_pool_destroy is called returns
+ *   0 when the pool is drained, and destroy frees the pool only after it
+ *   has returned (see "Concurrency").
  * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
@@ -187,14 +213,17 @@ unsigned conc_pool_active(conc_pool *p);
  * on_start has returned.  Shrinking stops the highest indexes: each
  * finishes the task it is running, runs on_stop and exits; resize returns
  * after they have all exited, so from then on at most `threads` tasks run
- * at once.  Tasks queued on
+ * at once on the pool's workers.  The bound counts workers only: threads
+ * outside the pool that are inside conc_join or a parallel loop on p take
+ * part in the work (they run p's tasks while they wait), so with k such
+ * callers up to threads + k of p's tasks may run at once.  Tasks queued on
  * a removed worker are run by the others.
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
  * Progress: blocking.
  * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
- *   this process, see execute; unchanged); EAGAIN (a thread could not be
+ *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
  *   have exited without running a hook).
  */
@@ -206,6 +235,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * From its start, executes from outside the pool fail with EPIPE; tasks
  * executed by the pool's tasks are still accepted and run.  Tasks that
  * on_stop hooks execute run on the caller, after the workers have exited.
+ * Before it frees p it waits until every outside thread blocked in the pool
+ * (conc_pool_wait, an execute held by max_queued, conc_join or a loop) has
+ * left it.
  * Thread safety: one call per pool; see "Concurrency" above.
  * Ordering: everything every task did happens-before destroy returns.
  * Progress: blocking.

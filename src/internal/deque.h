@@ -58,9 +58,13 @@ typedef struct conc__task {
 	void *arg;
 } conc__task;
 
+/* tag: an opaque isolation tag the pusher gives (conc_join's and the
+ * loops' root, src/parallel.c), NULL for a plain task; a thief can choose
+ * by it without dereferencing arg (which may be stale before its CAS). */
 struct conc__deque_slot {
 	_Atomic(conc__task_fn) fn;
 	_Atomic(void *) arg;
+	_Atomic(void *) tag;
 };
 
 struct conc__deque_buf {
@@ -130,6 +134,7 @@ conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b
 		 * buf below. */
 		atomic_store_explicit(&d->fn, atomic_load_explicit(&s->fn, memory_order_relaxed), memory_order_relaxed);
 		atomic_store_explicit(&d->arg, atomic_load_explicit(&s->arg, memory_order_relaxed), memory_order_relaxed);
+		atomic_store_explicit(&d->tag, atomic_load_explicit(&s->tag, memory_order_relaxed), memory_order_relaxed);
 	}
 	/* release: publishes the copied slots; pairs with the acquire load of
 	 * buf in steal. */
@@ -165,6 +170,7 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 		/* relaxed: published by the release store of bottom. */
 		atomic_store_explicit(&s->fn, tk[i].fn, memory_order_relaxed);
 		atomic_store_explicit(&s->arg, tk[i].arg, memory_order_relaxed);
+		atomic_store_explicit(&s->tag, NULL, memory_order_relaxed);
 	}
 	/* release: publishes the slots and everything the owner wrote before
 	 * (the tasks' data); pairs with the acquire load of bottom in steal. */
@@ -172,13 +178,13 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 }
 
 /*
- * Owner: push one task; 0 or ENOMEM (the buffer could not grow; nothing
- * pushed).  If `count` is not NULL, *count (the owner's own counter) is
+ * Owner: push one task with its isolation tag (NULL: none); 0 or ENOMEM
+ * (the buffer could not grow; nothing pushed).  If `count` is not NULL, *count (the owner's own counter) is
  * incremented just before the task is published - the pool counts a task
  * in before anyone can take it.
  */
 static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
-				   _Atomic uint64_t *count)
+				   void *tag, _Atomic uint64_t *count)
 {
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
 	/* acquire: pairs with the thieves' CAS on top (see push_n). */
@@ -193,6 +199,7 @@ static inline int conc__deque_push(conc__deque *q, conc__task_fn fn, void *arg,
 	/* relaxed: published by the release store of bottom. */
 	atomic_store_explicit(&s->fn, fn, memory_order_relaxed);
 	atomic_store_explicit(&s->arg, arg, memory_order_relaxed);
+	atomic_store_explicit(&s->tag, tag, memory_order_relaxed);
 	if (count) /* relaxed: one writer; ordered by the release below */
 		atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
 				      memory_order_relaxed);
@@ -233,8 +240,23 @@ static inline bool conc__deque_pop(conc__deque *q, conc__task *out)
 	return won;
 }
 
-/* Any thread: take the oldest task. */
-static inline int conc__deque_steal(conc__deque *q, conc__task *out)
+/* Owner: the tag of the newest task, the one pop would take; false when
+ * the deque looks empty (pop may still find it empty: a thief took it). */
+static inline bool conc__deque_newest_tag(conc__deque *q, void **tag)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* relaxed: a hint, as in pop's first check. */
+	if (atomic_load_explicit(&q->top, memory_order_relaxed) >= b)
+		return false;
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	*tag = atomic_load_explicit(&a->slot[(b - 1) & a->mask].tag, memory_order_relaxed); /* own slot */
+	return true;
+}
+
+/* Any thread: take the oldest task if its tag is `want` (any tag when
+ * `any`); CONC__STEAL_EMPTY also when the oldest has another tag. */
+static inline int conc__deque_steal_if(conc__deque *q, conc__task *out, bool any,
+				       void *want)
 {
 	/* seq_cst loads: the thief half of the store-buffering pair with pop;
 	 * bottom is also an acquire that pairs with the release stores of
@@ -251,6 +273,12 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 	 * below succeeds (the owner overwrites slot t only once top > t). */
 	conc__task tk = {atomic_load_explicit(&s->fn, memory_order_relaxed),
 			 atomic_load_explicit(&s->arg, memory_order_relaxed)};
+	/* relaxed: as fn and arg; a stale tag only makes us skip, or try a
+	 * CAS that then fails. */
+	if (!any && atomic_load_explicit(&s->tag, memory_order_relaxed) != want) {
+		conc_epoch_unpin(q->ebr);
+		return CONC__STEAL_EMPTY; /* not ours to take */
+	}
 	conc__chaos_point(); /* a thief's path: between its loads and its CAS */
 	bool won = atomic_compare_exchange_strong_explicit(
 		&q->top, &t, t + 1, memory_order_seq_cst, memory_order_relaxed); /* LP: steal */
@@ -259,6 +287,12 @@ static inline int conc__deque_steal(conc__deque *q, conc__task *out)
 		return CONC__STEAL_RETRY;
 	*out = tk;
 	return CONC__STEAL_OK;
+}
+
+/* Any thread: take the oldest task. */
+static inline int conc__deque_steal(conc__deque *q, conc__task *out)
+{
+	return conc__deque_steal_if(q, out, true, NULL);
 }
 
 /* Any thread: elements now (a snapshot; 0 when racing to empty). */

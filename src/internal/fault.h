@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -44,16 +45,27 @@ long conc__fault_thread_failures(void);
 size_t conc__fault_sites(const char **names, size_t max);
 const char *conc__fault_last_failed(void);
 
-/* Pause points: conc__fault_pause("stack.depot_locked") calls the function
- * a test installed with conc__fault_set_pause, on the thread that passes the
- * point, with the point's name, holding whatever the code holds there (the
- * depot lock, say).  A test can so stop a thread inside a window - a lock
- * held - and act (fork) while it is there, deterministically instead of by
- * timing.  NULL (the default): the point is one load.  The names are not
- * fault sites (the faults suite does not look for them). */
-void conc__fault_set_pause(void (*fn)(const char *point));
-void conc__fault_pause_at(const char *point);
-#define conc__fault_pause(point) conc__fault_pause_at(point)
+/*
+ * Test points (emulated preemption).  conc__test_point("pool.wait.woken")
+ * marks a place in src/ where a window is a few instructions wide; a test
+ * installs a hook that sees every point a thread passes and may block that
+ * thread there (until another thread has done its part), so that the
+ * interleaving that matters happens every run instead of once in 10^5.
+ * Points sit on slow paths only (after a sleep, inside a destroy, a lock
+ * held - the stack's depot lock, which a fork test stops a thread inside):
+ * the instruction guard's fast paths pass none.  NULL: no hook.
+ */
+typedef void (*conc__test_hook_fn)(const char *point);
+extern _Atomic(conc__test_hook_fn) conc__test_hook;
+void conc__test_set_hook(conc__test_hook_fn fn);
+static inline void conc__test_point(const char *point)
+{
+	/* acquire: pairs with the release in conc__test_set_hook (whatever
+	 * the test set up before installing the hook). */
+	conc__test_hook_fn h = atomic_load_explicit(&conc__test_hook, memory_order_acquire);
+	if (h)
+		h(point);
+}
 
 #define conc__malloc(site, n) conc__malloc_(conc__fault_alloc(site), (n))
 #define conc__calloc(site, k, n) conc__calloc_(conc__fault_alloc(site), (k), (n))
@@ -64,12 +76,12 @@ void conc__fault_pause_at(const char *point);
 #else
 /* Normal builds: the name is dropped unevaluated, and `fail` is the
  * constant 0, which the compiler folds away. */
+#define conc__test_point(point) ((void)0)
 #define conc__malloc(site, n) conc__malloc_(0, (n))
 #define conc__calloc(site, k, n) conc__calloc_(0, (k), (n))
 #define conc__aligned_alloc(site, align, n) conc__aligned_alloc_(0, (align), (n))
 #define conc__thread_create(site, t, attr, fn, arg) \
 	conc__thread_create_(0, (t), (attr), (fn), (arg))
-#define conc__fault_pause(point) ((void)0)
 #endif
 
 static inline void *conc__malloc_(_Bool fail, size_t n)

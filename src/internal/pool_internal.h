@@ -10,6 +10,10 @@
  * conc__pool_pop_local is still counted as pending until it is passed to
  * conc__pool_run, so conc_pool_wait cannot return while it is held.
  *
+ * conc_join and the loops use the isolated forms (conc__pool_push_job,
+ * conc__pool_pop_above, conc__pool_help: src/parallel.c, "Isolation"); the
+ * plain ones below remain for other uses.
+ *
  * A join from a worker, sketched:
  *   w = conc__pool_current(p);
  *   if (conc__pool_push_local(w, b, bctx) != 0) { a(actx); b(bctx); return; }
@@ -25,6 +29,7 @@
 #define CONC_INTERNAL_POOL_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "conc/pool.h"
 #include "internal/deque.h"
@@ -52,6 +57,25 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
  * stays counted as pending: hand it to conc__pool_run. */
 bool conc__pool_pop_local(conc__worker *w, conc__task *t);
 
+/* Owner only: push a job of conc_join or a loop on w's deque, with its
+ * isolation tag (the root of its call tree, src/parallel.c), and say at
+ * which position it went (for conc__pool_pop_above).  It counts as pending
+ * at once and may be stolen; wakes a sleeper as push_local does.  0, or
+ * ENOMEM (nothing pushed: no injector fallback, the caller runs it). */
+int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
+			int64_t *pos);
+
+/* Owner only: take back the newest task of w's deque (LIFO) if it lies at
+ * `pos` or above (pushed since the job pushed at pos, or that job).  The
+ * task stays counted as pending: hand it to conc__pool_run. */
+bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
+
+/* A waiter's help (isolation, issue 22 fault 4): steal one task tagged
+ * `tag` from another worker of p and run it (w: the caller's worker of p, or
+ * NULL).  Untagged tasks, the injector and other trees are never taken.
+ * False when none was found (after one pass). */
+bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
+
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
  * of p, or NULL outside) and count it finished. */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
@@ -66,5 +90,20 @@ bool conc__pool_run_one(conc_pool *p, conc__worker *w);
  * pool's work, e.g. an outside conc_join that will itself help).  0 or
  * ENOMEM. */
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
+
+/* Whether p has workers in this process (false in a fork child, and for
+ * the global pool once exit began): a cheap check, relaxed loads. */
+bool conc__pool_usable(conc_pool *p);
+
+/* An outside thread (not one of p's workers) enters / leaves a call that
+ * may block on p - conc_join or a loop: conc_pool_destroy waits until every
+ * such caller has left before it frees p.  After leave, p may be gone. */
+void conc__pool_enter(conc_pool *p);
+void conc__pool_leave(conc_pool *p);
+
+/* src/parallel.c: let go of the calling thread's cached tickets (those of
+ * outside offers, see "Tickets" there), as its exit does; a test hook, so
+ * that a failure sweep reaches the ticket's allocation again. */
+void conc__parallel_drop_tickets(void);
 
 #endif

@@ -14,6 +14,12 @@
  * the default).  Threads parked now re-check their deadline at once. */
 void conc__scope_set_idle_timeout_ns(uint64_t ns);
 
+/* Make the threads parked in the cache now leave, and return once they
+ * have exited and been joined (so a thread creation refused for
+ * RLIMIT_NPROC may succeed on a retry); how many were parked (0: none,
+ * nothing done).  Any thread; blocking. */
+unsigned conc__scope_release_idle(void);
+
 /* Threads of the cache: parked now; alive now (parked or running a spawned
  * function, or about to exit); created since the process started. */
 unsigned conc__scope_idle_threads(void);

@@ -81,7 +81,7 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 			if (ops->try_pop(c, item))
 				return 0;
 			/* tests: a push and a close can land here */
-			conc__fault_pause("waitpop.deadline");
+			conc__test_point("waitpop.deadline");
 			if (!ops->is_closed(c))
 				return ETIMEDOUT;
 			/* Closed, but a push may have completed between the
