@@ -350,6 +350,9 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&registry_lock);
 	for (conc_epoch *d = domains; d; d = d->next_domain)
 		pthread_rwlock_wrlock(&d->lock);
+	/* test builds: the fork holds registry_lock here, which a thread
+	 * creating a domain (the global pool's) will wait for */
+	conc__test_point("epoch.fork_prepare");
 }
 
 static void fork_parent(void)

@@ -1521,6 +1521,175 @@ static void test_pool_destroy_waits_for_held_executor(void **state)
 	assert_int_equal(d.ret, 0);
 	conc_test_watchdog_off();
 }
+
+/* ---- issue 22, fault 3: fork while the global pool is being created ------- */
+
+static void count_ran(void *arg)
+{
+	atomic_fetch_add_explicit((atomic_int *)arg, 1, memory_order_relaxed);
+}
+
+/* 0, or the step that failed: conc_pool_global, execute, wait. */
+static int use_global_pool(conc_pool **out)
+{
+	atomic_int ran = 0;
+	conc_pool *p = conc_pool_global();
+	if (out)
+		*out = p;
+	if (!p)
+		return 1;
+	if (conc_pool_execute(p, count_ran, &ran) != 0)
+		return 2;
+	if (conc_pool_wait(p) != 0 || atomic_load(&ran) != 1)
+		return 3;
+	return 0;
+}
+
+enum { FORK_CREATOR = 1, FORK_FORKER = 2 };
+
+struct fork_race {
+	int creating; /* pauses the creator inside conc_pool_global */
+	int prepared; /* the forker passed the epoch's prepare */
+	conc_pool *p; /* the creator's results */
+	int ret;
+};
+
+static void *fork_race_creator(void *arg)
+{
+	struct fork_race *r = arg;
+	conc_test_tag(FORK_CREATOR);
+	r->ret = use_global_pool(&r->p);
+	return NULL;
+}
+
+static int fork_race_paused(void *arg)
+{
+	struct fork_race *r = arg;
+	return conc_test_watch_paused(r->creating);
+}
+
+static int fork_race_prepared(void *arg)
+{
+	struct fork_race *r = arg;
+	return conc_test_watch_hits(r->prepared) > 0;
+}
+
+/* Lets the creator go once the forker, inside fork(), holds registry_lock:
+ * nobody else can, the forker being stuck in fork() until it is over. */
+static void *fork_race_releaser(void *arg)
+{
+	struct fork_race *r = arg;
+	int ok = conc_test_points_wait(fork_race_prepared, r, 60);
+	conc_test_watch_release(r->creating);
+	return ok ? arg : NULL;
+}
+
+/* The child of the test: 0, or the step that went wrong.  No cmocka
+ * asserts here (the child is a copy of the test; _exit with the step). */
+static int fork_race_child(void)
+{
+	/* The epoch's first use registers its fork handlers, so that fork's
+	 * prepare passes epoch.fork_prepare (a program with a pool has done
+	 * this long before; the test may run alone). */
+	conc_epoch *e;
+	if (conc_epoch_create(&e) != 0)
+		return 10;
+	conc_epoch_destroy(e);
+	conc_test_points_start();
+	conc_test_tag(FORK_FORKER);
+	struct fork_race r = {
+		.creating = conc_test_watch("pool.global.creating", FORK_CREATOR, 1),
+		.prepared = conc_test_watch("epoch.fork_prepare", FORK_FORKER, 0),
+	};
+	pthread_t tc, tr;
+	if (pthread_create(&tc, NULL, fork_race_creator, &r) != 0)
+		return 11;
+	/* the creator holds global_lock, its pool and epoch domain unmade */
+	if (!conc_test_points_wait(fork_race_paused, &r, 60))
+		return 12;
+	if (pthread_create(&tr, NULL, fork_race_releaser, &r) != 0)
+		return 13;
+	fflush(NULL);
+	pid_t g = fork();
+	if (g < 0)
+		return 14;
+	if (g == 0) {
+		/* The grandchild: the creator is not here, and the hook's lock
+		 * may have been copied held (the releaser): no more points. */
+		conc__test_set_hook(NULL);
+		_exit(use_global_pool(NULL));
+	}
+	void *ok;
+	pthread_join(tr, &ok);
+	pthread_join(tc, NULL);
+	conc_test_points_stop();
+	if (!ok)
+		return 15; /* fork never reached the epoch's prepare */
+	if (r.ret)
+		return 20 + r.ret;
+	if (conc_pool_global() != r.p)
+		return 16;
+	int status = 0;
+	bool in_san = false;
+	int rc = conc_test_wait_child(g, 10000, &status, &in_san);
+	if (rc == ETIMEDOUT)
+		return in_san ? 50 : 30;
+	if (rc != 0 || !WIFEXITED(status))
+		return 31;
+	return WEXITSTATUS(status) ? 40 + WEXITSTATUS(status) : 0;
+}
+
+/*
+ * Issue 22, fault 3: fork() while another thread creates the global pool.
+ * conc_pool_global() holds global_lock while it creates the pool, whose
+ * epoch domain takes registry_lock; fork's prepare used to take
+ * registry_lock (the epoch's handler) and then global_lock (the pool's, run
+ * after it when the pool registered first), so the two deadlocked.
+ *
+ * In a fork child (where the global pool does not exist yet: the parent's
+ * is forgotten) the creator C is paused at pool.global.creating, holding
+ * global_lock; the child's main thread forks; C is let go once that fork
+ * holds registry_lock (epoch.fork_prepare), so C then waits for the fork
+ * while the fork's remaining prepare handlers run - the interleaving of the
+ * deadlock, every run.  Both must finish: C's pool runs a task, and the
+ * grandchild creates its own global pool and runs a task.  The parent waits
+ * for the child with a deadline (a hang is killed and fails the test).
+ * Skipped under TSan: C and the pools' workers are threads started in the
+ * child of a threaded fork, which TSan does not support.
+ */
+static void test_pool_global_create_during_fork(void **state)
+{
+	(void)state;
+	if (CONC_TEST_TSAN) {
+		print_message("pool: global_create_during_fork skipped under TSan (no thread "
+			      "may start in the child of a threaded fork there)\n");
+		skip();
+	}
+	conc_test_watchdog("global_create_during_fork", 60);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fork_race_child());
+	int status = 0;
+	bool in_san = false;
+	int rc = conc_test_wait_child(pid, 20000, &status, &in_san);
+	conc_test_watchdog_off();
+	if ((rc == ETIMEDOUT && in_san) ||
+	    (rc == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 50)) {
+		/* see conc_test_wait_child: the sanitizer's own locks */
+		print_message("pool: global_create_during_fork: a child hung inside the "
+			      "sanitizer runtime's locks; not counted\n");
+		skip();
+	}
+	if (rc == ETIMEDOUT)
+		fail_msg("fork and the global pool's creation deadlocked (the child hung)");
+	assert_int_equal(rc, 0);
+	if (WIFSIGNALED(status))
+		fail_msg("the child died of signal %d", WTERMSIG(status));
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
 #endif
 
 /* ---- issue 22, fault 6: outside tasks are not starved --------------------- */
@@ -1637,6 +1806,7 @@ int main(void)
 		cmocka_unit_test(test_pool_no_malloc_in_steady_state),
 		cmocka_unit_test(test_pool_destroy_waits_for_waiters),
 		cmocka_unit_test(test_pool_destroy_waits_for_held_executor),
+		cmocka_unit_test(test_pool_global_create_during_fork),
 #endif
 		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 		cmocka_unit_test(test_pool_outside_task_not_starved),
