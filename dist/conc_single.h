@@ -3637,6 +3637,9 @@ static void fork_prepare(void)
 	pthread_mutex_lock(&registry_lock);
 	for (conc_epoch *d = domains; d; d = d->next_domain)
 		pthread_rwlock_wrlock(&d->lock);
+	/* test builds: the fork holds registry_lock here, which a thread
+	 * creating a domain (the global pool's) will wait for */
+	conc__test_point("epoch.fork_prepare");
 }
 
 static void fork_parent(void)
@@ -8525,6 +8528,10 @@ conc_pool *conc_pool_global(void)
 	pthread_mutex_lock(&global_lock);
 	p = atomic_load_explicit(&global_pool, memory_order_relaxed); /* under the lock */
 	if (!p) {
+		/* test builds: a creator stopped here holds global_lock and
+		 * has not yet made the pool's epoch domain (registry_lock),
+		 * while another thread forks (issue 22, fault 3) */
+		conc__test_point("pool.global.creating");
 		conc_pool_config cfg = {.threads = env_threads()};
 		if (conc_pool_create(&p, &cfg) == 0) {
 			p->is_global = true;
