@@ -2894,7 +2894,7 @@ void conc__park_wake(conc__park *p, int all)
  * outside its bag ops.
  *   States, per record: ops even (owner outside a bag op) or odd (inside);
  *   steal 0 or not.  Edges:
- *     owner  even -> odd: ops = w+1 (relaxed); light barrier; load steal
+ *     owner  even -> odd: ops = w+1 (release); light barrier; load steal
  *              (acquire).  0: plain push (relaxed load of head, n->next,
  *              relaxed store of head).  Else: CAS push (release).
  *            odd -> even: ops = w+2 (release).  Never waits.
@@ -2912,8 +2912,11 @@ void conc__park_wake(conc__park *p, int all)
  *       RMWs form one release sequence), so the take happens-before P's
  *       load of head, which reads the take's NULL or later.
  *   (b) V after S1: S1 is visible to L, so L reads w+1 or later; the thief
- *       takes only after reading a value after w+1, that is S3 or later
- *       (release/acquire): P happens-before the take.
+ *       takes only after reading a value after w+1: S3, or a later op's
+ *       S1' or S3' - all release stores sequenced after P, read with
+ *       acquire: P happens-before the take.  (A later op P' whose S1' the
+ *       thief reads mid-op is in case (a): L read w+1 < S1', so S1' came
+ *       after V, and P' pushes with the CAS.)
  *   So P and a take are ordered one way or the other, or P is a CAS; the
  *   plain pair is never split (no node lost, none taken twice).  Fields:
  *   a take that returns a plainly pushed node is in case (b) for its push,
@@ -3104,7 +3107,7 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
  * thieves (a barrier's steal, help_others) take a whole list with an
  * exchange, and exclude the owner's plain push by an asymmetric handshake:
  *
- *   owner  ops := w+1 (in a bag op); light barrier; steal == 0 ?
+ *   owner  ops := w+1 (release; in a bag op); light barrier; steal == 0 ?
  *            yes: plain push (load head, n->next, store head)
  *            no:  CAS push (release), as if the bag were shared
  *          ops := w+2 (release: publishes the push)
@@ -3125,10 +3128,14 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 CONC_ALG_INLINE bool conc__ebr_own_enter(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 				       CONC_ATOMIC(int) *steal, bool fence)
 {
-	/* relaxed: the owner's word; the light barrier (with the thief's
-	 * heavy one) orders it before the load of steal - a store-load
-	 * (Dekker) pair, the same as pin's against the advance */
-	conc_st(ops, w + 1, CONC_MO_RELAXED);
+	/* The light barrier (with the thief's heavy one) orders this store
+	 * before the load of steal - a store-load (Dekker) pair, the same as
+	 * pin's against the advance.  release: a thief whose look reads this
+	 * value (having first seen the previous op's odd value) takes at
+	 * once, so it must also see the previous op's push - the release
+	 * sequence of that op's exit no longer runs through this plain store
+	 * (C++20), this release carries it.  (A plain mov on x86.) */
+	conc_st(ops, w + 1, CONC_MO_RELEASE);
 	conc__ebr_light_barrier(fence);
 	/* acquire: a thief's done (release) carries its take, so that the
 	 * head loaded by the plain push is the one the take left */

@@ -96,7 +96,7 @@
  * outside its bag ops.
  *   States, per record: ops even (owner outside a bag op) or odd (inside);
  *   steal 0 or not.  Edges:
- *     owner  even -> odd: ops = w+1 (relaxed); light barrier; load steal
+ *     owner  even -> odd: ops = w+1 (release); light barrier; load steal
  *              (acquire).  0: plain push (relaxed load of head, n->next,
  *              relaxed store of head).  Else: CAS push (release).
  *            odd -> even: ops = w+2 (release).  Never waits.
@@ -114,8 +114,11 @@
  *       RMWs form one release sequence), so the take happens-before P's
  *       load of head, which reads the take's NULL or later.
  *   (b) V after S1: S1 is visible to L, so L reads w+1 or later; the thief
- *       takes only after reading a value after w+1, that is S3 or later
- *       (release/acquire): P happens-before the take.
+ *       takes only after reading a value after w+1: S3, or a later op's
+ *       S1' or S3' - all release stores sequenced after P, read with
+ *       acquire: P happens-before the take.  (A later op P' whose S1' the
+ *       thief reads mid-op is in case (a): L read w+1 < S1', so S1' came
+ *       after V, and P' pushes with the CAS.)
  *   So P and a take are ordered one way or the other, or P is a CAS; the
  *   plain pair is never split (no node lost, none taken twice).  Fields:
  *   a take that returns a plainly pushed node is in case (b) for its push,

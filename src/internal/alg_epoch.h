@@ -152,7 +152,7 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
  * thieves (a barrier's steal, help_others) take a whole list with an
  * exchange, and exclude the owner's plain push by an asymmetric handshake:
  *
- *   owner  ops := w+1 (in a bag op); light barrier; steal == 0 ?
+ *   owner  ops := w+1 (release; in a bag op); light barrier; steal == 0 ?
  *            yes: plain push (load head, n->next, store head)
  *            no:  CAS push (release), as if the bag were shared
  *          ops := w+2 (release: publishes the push)
@@ -173,10 +173,14 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 CONC_ALG_INLINE bool conc__ebr_own_enter(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 				       CONC_ATOMIC(int) *steal, bool fence)
 {
-	/* relaxed: the owner's word; the light barrier (with the thief's
-	 * heavy one) orders it before the load of steal - a store-load
-	 * (Dekker) pair, the same as pin's against the advance */
-	conc_st(ops, w + 1, CONC_MO_RELAXED);
+	/* The light barrier (with the thief's heavy one) orders this store
+	 * before the load of steal - a store-load (Dekker) pair, the same as
+	 * pin's against the advance.  release: a thief whose look reads this
+	 * value (having first seen the previous op's odd value) takes at
+	 * once, so it must also see the previous op's push - the release
+	 * sequence of that op's exit no longer runs through this plain store
+	 * (C++20), this release carries it.  (A plain mov on x86.) */
+	conc_st(ops, w + 1, CONC_MO_RELEASE);
 	conc__ebr_light_barrier(fence);
 	/* acquire: a thief's done (release) carries its take, so that the
 	 * head loaded by the plain push is the one the take left */
