@@ -49,7 +49,8 @@ table='1|queue slot publish relaxed|plain|relacy-queue queue stress-queue
 8|parallel_for loses an index|plain|parallel
 9|queue head moved without CAS|tsan|queue stress-queue
 10|pool drops a batch task|plain|pool stress-pool
-11|epoch record slot handover relaxed|plain|relacy-record lifecycle-epoch'
+11|epoch record slot handover relaxed|plain|relacy-record lifecycle-epoch
+12|epoch bag push ignores a steal|plain|relacy-retire'
 
 control=0
 if [ "${1:-}" = "--control" ]; then

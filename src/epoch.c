@@ -24,7 +24,10 @@
  *   rec->bags[e & 3]    the record's retired nodes tagged e; each node also
  *                       carries its tag in node->epoch, so a list taken by
  *                       another thread (barrier, destroy, thread exit) keeps
- *                       its tags.
+ *                       its tags.  Only the owner pushes, with plain stores
+ *                       (see "Bags" below).
+ *   rec->ops, steal     the bag handshake: 2 x retires (+1 inside a bag
+ *                       op), written by the owner; thieves asking.
  *   d->orphans          nodes whose owner left (thread exit, a record evicted
  *                       for another domain, a barrier's steal, retire from the
  *                       shared path); anyone who collects runs the due ones.
@@ -78,6 +81,70 @@
  * record (rec_hold), so that a callback's registrations elsewhere cannot
  * evict it.
  *
+ * Bags: an owner-private push, reachable through a handshake.  A retire
+ * pushes onto its own record's bag without a locked instruction; the rare
+ * thieves - barrier's steal_all and help_others, on other threads -
+ * exclude that push by an asymmetric handshake (internal/alg_epoch.h,
+ * conc__ebr_own_* and conc__ebr_steal_*), the same store-load pair as pin
+ * against the advance.  Every other taker of a record's bags is not
+ * concurrent with a push: drop_record runs under d->lock written, which
+ * excludes the thieves (they hold it read from ask to done), and its
+ * caller is the owner (thread exit, eviction: not inside a bag op), or
+ * runs when the owner may not use d any more (destroy), or no longer
+ * exists (fork's child: a push cut off by fork is lost or complete, as a
+ * CAS would have been); the owner's own takes (collect_own, open_bag) lie
+ * outside its bag ops.
+ *   States, per record: ops even (owner outside a bag op) or odd (inside);
+ *   steal 0 or not.  Edges:
+ *     owner  even -> odd: ops = w+1 (release); light barrier; load steal
+ *              (acquire).  0: plain push (relaxed load of head, n->next,
+ *              relaxed store of head).  Else: CAS push (release).
+ *            odd -> even: ops = w+2 (release).  Never waits.
+ *     thief  steal += 1 (relaxed, under d->lock read); heavy barrier H;
+ *            w0 = ops (acquire); wait until ops is even or != w0 (barrier:
+ *            the owner is a few instructions from its exit) or give the
+ *            record up (help_others); take (exchange); steal -= 1 (release).
+ *   Claim: no take falls between the plain load and store of one push P.
+ *   Let V be the full barrier H places in the owner's stream (as in the
+ *   grace-period proof), A the ask, L the look, S1/R/S3 P's enter store,
+ *   steal load and exit store.
+ *   (a) V before S1: R comes after V, and H ordered A before V, so R reads
+ *       A or a later value of steal.  Nonzero: P uses the CAS, atomic
+ *       against the exchange.  Zero: R read a done (release; the count's
+ *       RMWs form one release sequence), so the take happens-before P's
+ *       load of head, which reads the take's NULL or later.
+ *   (b) V after S1: S1 is visible to L, so L reads w+1 or later; the thief
+ *       takes only after reading a value after w+1: S3, or a later op's
+ *       S1' or S3' - all release stores sequenced after P, read with
+ *       acquire: P happens-before the take.  (A later op P' whose S1' the
+ *       thief reads mid-op is in case (a): L read w+1 < S1', so S1' came
+ *       after V, and P' pushes with the CAS.)
+ *   So P and a take are ordered one way or the other, or P is a CAS; the
+ *   plain pair is never split (no node lost, none taken twice).  Fields:
+ *   a take that returns a plainly pushed node is in case (b) for its push,
+ *   so everything the owner wrote before (the node's next, fn, epoch,
+ *   earlier pushes) happens-before the take; a CAS-pushed head is read by
+ *   the exchange (release/acquire).  barrier: a retire that returned
+ *   before the call ended its op before H, so the look reads its S3 or
+ *   later and the exchange sees the node (or a holder took it first -
+ *   "Holders" below); an idle owner is outside a bag op and is taken from
+ *   at once.  help_others skips an owner inside a bag op.  Fence mode
+ *   (no membarrier): the owner's light barrier and the thief's H are
+ *   seq_cst fences, and (a)/(b) are the two outcomes the fence rules allow
+ *   of this store-buffering pair; the fast path is never armed there, so
+ *   only retire_slow pushes, with the fence.  tests/models/relacy_retire.cc
+ *   runs these functions (fence mode) with a blocking and a giving-up
+ *   thief; mutant 12 (the owner ignores steal) is caught there.
+ *   ThreadSanitizer: the heavy barrier (and a fence) only decides which
+ *   values the handshake's atomics read; every edge that publishes plain
+ *   data (a node's fields) is a release/acquire pair TSan sees (exit store
+ *   and look, CAS and exchange, done and the owner's load), so the
+ *   handshake needs no __tsan_acquire/__tsan_release annotation.
+ *   Invariant: every node in a bag carries the bag's tag (the owner pushes
+ *   a node tagged t only into a bag tagged t, and retags a bag only after
+ *   taking its list), so the owner runs its due bags without a per-node
+ *   test (run_owned); lists taken by others still go through run_due.
+ *
  * Holders, for barrier.  A thread that takes nodes out of a shared list (to
  * run them, or to move them to the orphans) is a holder until it has run
  * them or put them back: it bumps d->holders before the take, and d->handoffs
@@ -126,32 +193,38 @@
 #define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
 
 /*
- * A bag: the owner pushes (CAS), anyone takes the whole list (exchange).
- * tag and count are written by the owner and read by helpers as hints only
- * (relaxed): which node is due is always decided by the node's own tag.
+ * A bag: only its owner pushes (plain, inside the steal handshake: see
+ * "Bags" above), anyone takes the whole list (exchange).  Every node in
+ * the list carries the bag's tag (the owner pushes a node tagged t only
+ * into a bag tagged t, and retags a bag only right after taking its list).
+ * tag and start are written by the owner only and read by helpers as hints
+ * (relaxed): which node is due is decided again by the node's own tag
+ * wherever a list taken by another thread runs.
  */
 typedef struct bag {
-	_Atomic(conc_epoch_node *) head;
-	atomic_uint_fast64_t tag; /* the epoch of the nodes pushed last */
-	atomic_uint count;        /* nodes pushed since the last take (approximate) */
+	CONC_ATOMIC(conc_epoch_node *) head;
+	atomic_uint_fast64_t tag;   /* the epoch of the nodes in head */
+	atomic_uint_fast64_t start; /* the owner's retire count when tagged */
+	uint64_t unused;            /* 32 bytes: &bags[t & 3] is one shift */
 } bag;
 
 static inline uint64_t bag_tag(bag *b)
 {
+	/* relaxed: the owner's own word, or a hint for others */
 	return atomic_load_explicit(&b->tag, memory_order_relaxed);
 }
 
-static inline unsigned bag_count(bag *b)
+static inline void bag_set(bag *b, uint64_t tag, uint64_t start)
 {
-	/* relaxed: a hint, see struct bag */
-	return atomic_load_explicit(&b->count, memory_order_relaxed);
+	/* relaxed (both): owner-written; hints for others, see struct bag */
+	atomic_store_explicit(&b->tag, tag, memory_order_relaxed);
+	atomic_store_explicit(&b->start, start, memory_order_relaxed);
 }
 
-static inline void bag_set(bag *b, uint64_t tag, unsigned count)
+static inline bool bag_empty(bag *b)
 {
-	/* relaxed (both): hints, see struct bag */
-	atomic_store_explicit(&b->tag, tag, memory_order_relaxed);
-	atomic_store_explicit(&b->count, count, memory_order_relaxed);
+	/* relaxed: a peek; takes are exchanges */
+	return atomic_load_explicit(&b->head, memory_order_relaxed) == NULL;
 }
 
 /*
@@ -165,15 +238,25 @@ static inline void bag_set(bag *b, uint64_t tag, unsigned count)
  */
 typedef struct rec {
 	struct conc__epoch_hot hot;
-	unsigned retires;             /* owner only: weight retired since the last advance attempt */
-	unsigned checks;              /* owner only: weight retired since the last check */
+	/* 2 x the nodes retired through this record, + 1 inside a bag op
+	 * (see "Bags"): the owner stores, thieves and stats load */
+	CONC_ATOMIC(uint64_t) ops;
+	CONC_ATOMIC(int) steal;       /* thieves between their ask and done */
 	unsigned every;               /* owner only: ADVANCE_EVERY, or 1 in chaos mode */
+	bag bags[4];
+	uint64_t checked;             /* owner only: ops >> 1 at the last check */
+	unsigned extra;               /* owner only: weight beyond 1 per node since then */
+	unsigned retires;             /* owner only: weight retired since the last advance attempt */
 	unsigned busy;                /* owner only: operations using the record now
 				       * (see rec_hold); never evicted while non-zero */
-	atomic_uint_fast64_t retired; /* owner stores, stats read */
-	bag bags[4];
 	struct rec *next, *prev; /* d's record list, under d->lock */
 } rec;
+
+static inline uint64_t rec_ops(rec *r)
+{
+	/* relaxed: the owner's own word, or a statistic */
+	return atomic_load_explicit(&r->ops, memory_order_relaxed);
+}
 
 typedef struct ovf {
 	conc_epoch *domain;
@@ -222,7 +305,17 @@ static _Thread_local tls_t tls;
  * takes the slow path. */
 #define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
 static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
+/* This file reads it through last_ie, an initial-exec alias: libconc is a
+ * static library (built -fPIC all the same), so the variable lives in the
+ * static TLS block of whatever links it; through the global name, gcc
+ * -fPIC compiles each access as a __tls_get_addr call that only the linker
+ * relaxes - too late for the compiler, which then keeps retire's fast path
+ * from being a leaf (three registers saved around a call that is not
+ * there).  The header's inline pin is compiled in the consumer, with the
+ * consumer's model. */
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
+extern __thread struct conc__epoch_hot *last_ie
+	__attribute__((alias("conc__epoch_last"), tls_model("initial-exec"), visibility("hidden")));
 
 /* The record's domain, or NULL for a free slot.  A freed slot holds
  * NO_DOMAIN rather than NULL, so that the header's fast path, which may
@@ -439,10 +532,12 @@ static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
 	/* relaxed: a peek to skip the exchange on an empty list */
 	if (!atomic_load_explicit(head, memory_order_relaxed))
 		return NULL;
-	/* acq_rel: acquire pairs with push_chain's release; seq_cst is not
-	 * needed for the lists themselves, but barrier's argument (a steal
-	 * ordered against a collector's announcement) wants these RMWs in S. */
-	return atomic_exchange_explicit(head, NULL, memory_order_seq_cst);
+	/* acq_rel: acquire pairs with push_chain's release (and, on a bag,
+	 * with the owner's bag-op release that the handshake read); seq_cst
+	 * is not needed for the lists themselves, but barrier's argument (a
+	 * steal ordered against a collector's announcement) wants these RMWs
+	 * in S. */
+	return conc__ebr_take(head);
 }
 
 static uint64_t load_epoch(conc_epoch *d)
@@ -520,6 +615,17 @@ static uint64_t run_due(conc_epoch *d, conc_epoch_node *n, uint64_t e)
 	return k;
 }
 
+/* Run a list taken from one of our own bags, all due (see struct bag). */
+static void run_owned(conc_epoch *d, conc_epoch_node *n)
+{
+	if (n)
+		conc__chaos_point(); /* between the take and the callbacks */
+	uint64_t k = run_chain(n);
+	if (k)
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&d->freed, k, memory_order_relaxed);
+}
+
 static void collect_orphans(conc_epoch *d)
 {
 	/* relaxed: a peek; take() below is the synchronising exchange */
@@ -539,16 +645,62 @@ static void collect_own(conc_epoch *d, rec *r)
 	uint64_t e = load_epoch(d);
 	for (int i = 0; i < 4; i++) {
 		bag *b = &r->bags[i];
-		if (!bag_count(b) || bag_tag(b) + GRACE > e)
+		if (bag_empty(b) || bag_tag(b) + GRACE > e)
 			continue;
 		hold_begin(d);
 		conc_epoch_node *n = take(&b->head);
-		bag_set(b, bag_tag(b), 0);
-		/* Nodes in a bag all carry b->tag, unless a steal raced with
-		 * us; run_due checks each node's own tag either way. */
-		run_due(d, n, e);
+		/* Every node of a bag carries its tag (struct bag), read
+		 * before the take by its only writer, us: all due. */
+		run_owned(d, n);
 		hold_end(d);
 	}
+}
+
+/*
+ * The thief's side of the bag handshake (see "Bags" above), for the
+ * records asked[0..n): after their asks, one heavy barrier, then per
+ * record wait until the owner is outside a bag op (block), or give that
+ * record up (!block: skipped[i] set).  The caller takes, then calls
+ * steal_end.  Under d->lock (read).
+ */
+static void steal_begin(rec **asked, unsigned n, bool block, bool *skipped)
+{
+	heavy_barrier();
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t w0 = conc__ebr_steal_look(&asked[i]->ops);
+		unsigned spins = 0;
+		skipped[i] = false;
+		while (!conc__ebr_steal_settled(w0, conc__ebr_steal_look(&asked[i]->ops))) {
+			if (!block) {
+				skipped[i] = true;
+				break;
+			}
+			/* the owner is inside a few instructions, or lost
+			 * the CPU there */
+			if (spins++ < 64)
+				conc__cpu_relax();
+			else
+				sched_yield();
+		}
+	}
+}
+
+/* Take the bags of r with the given tags at most (all: UINT64_MAX) into
+ * *all, and give r back to its owner. */
+static void steal_bags(rec *r, uint64_t max_tag, conc_epoch_node **all)
+{
+	for (int i = 0; i < 4; i++) {
+		bag *b = &r->bags[i];
+		if (bag_tag(b) > max_tag)
+			continue;
+		for (conc_epoch_node *n = take(&b->head); n;) {
+			conc_epoch_node *next = n->next;
+			n->next = *all;
+			*all = n;
+			n = next;
+		}
+	}
+	conc__ebr_steal_done(&r->steal);
 }
 
 /*
@@ -556,18 +708,38 @@ static void collect_own(conc_epoch *d, rec *r)
  * pinned right now: a thread that retired a lot and then went idle, or lost
  * the CPU, would otherwise hold its garbage until it returns.  Bags below
  * HELP_MIN nodes are left to their owners.  The lists are taken under the
- * read lock (records stay put) and run after it.
+ * read lock (records stay put), through the handshake (an owner inside a
+ * bag op is skipped), and run after it.
  */
 #define HELP_MIN 128
+#define HELP_MAX 16 /* records helped per advance */
+
+/* A bag's size, a hint: the owner's retires since it tagged the bag, less
+ * those that went into its later bags. */
+static uint64_t bag_size_hint(rec *r, bag *b)
+{
+	uint64_t end = rec_ops(r) >> 1, t = bag_tag(b);
+	for (int i = 0; i < 4; i++) {
+		bag *c = &r->bags[i];
+		/* relaxed: hints, see struct bag */
+		uint64_t s = atomic_load_explicit(&c->start, memory_order_relaxed);
+		if (bag_tag(c) > t && s < end)
+			end = s;
+	}
+	/* relaxed: a hint */
+	uint64_t s = atomic_load_explicit(&b->start, memory_order_relaxed);
+	return end > s ? end - s : 0;
+}
 
 static void help_others(conc_epoch *d, rec *mine)
 {
 	if (barrier_running(d) || pthread_rwlock_tryrdlock(&d->lock) != 0)
 		return;
 	uint64_t e = load_epoch(d);
-	conc_epoch_node *all = NULL;
-	bool holding = false;
-	for (rec *r = d->records; r; r = r->next) {
+	rec *asked[HELP_MAX];
+	bool skipped[HELP_MAX];
+	unsigned n = 0;
+	for (rec *r = d->records; r && n < HELP_MAX; r = r->next) {
 		/* relaxed: a hint; a stale read only skips a bag or takes one
 		 * early, and the per-node tags decide what runs */
 		if (r == mine || state_pinned(rec_state(r, __ATOMIC_RELAXED)))
@@ -583,29 +755,34 @@ static void help_others(conc_epoch *d, rec *mine)
 			 * soon as it is due, so that the garbage is back under
 			 * its bound within GRACE advances of the stall's end.
 			 * Either way the per-node tags decide what runs. */
-			uint64_t slack = bag_count(b) >= CONC__EPOCH_ADVANCE_MAX ? 0 : 1;
-			if (bag_count(b) < HELP_MIN || bag_tag(b) + GRACE + slack > e)
+			if (bag_empty(b))
 				continue;
-			if (!holding) {
-				hold_begin(d);
-				holding = true;
-			}
-			conc_epoch_node *n = take(&b->head);
-			/* relaxed: a hint for the owner, see struct bag */
-			atomic_store_explicit(&b->count, 0, memory_order_relaxed);
-			while (n) {
-				conc_epoch_node *next = n->next;
-				n->next = all;
-				all = n;
-				n = next;
-			}
+			uint64_t size = bag_size_hint(r, b);
+			uint64_t slack = size >= CONC__EPOCH_ADVANCE_MAX ? 0 : 1;
+			if (size < HELP_MIN || bag_tag(b) + GRACE + slack > e)
+				continue;
+			conc__ebr_steal_ask(&r->steal);
+			asked[n++] = r;
+			break;
 		}
 	}
-	pthread_rwlock_unlock(&d->lock);
-	if (holding) {
-		run_due(d, all, e);
-		hold_end(d);
+	if (!n) {
+		pthread_rwlock_unlock(&d->lock);
+		return;
 	}
+	hold_begin(d);
+	steal_begin(asked, n, false, skipped);
+	conc_epoch_node *all = NULL;
+	for (unsigned i = 0; i < n; i++) {
+		if (skipped[i])
+			conc__ebr_steal_done(&asked[i]->steal);
+		else
+			/* the due bags (the tags are hints: run_due decides) */
+			steal_bags(asked[i], e - GRACE, &all);
+	}
+	pthread_rwlock_unlock(&d->lock);
+	run_due(d, all, e);
+	hold_end(d);
 }
 
 /* ---- advancing -------------------------------------------------------- */
@@ -712,11 +889,10 @@ static void drop_record(conc_epoch *d, rec *r)
 		bag_set(&r->bags[i], 0, 0);
 	}
 	hold_end(d);
-	/* relaxed (all three): statistics, handed over under the write lock */
-	atomic_fetch_add_explicit(&d->retired_gone,
-				  atomic_load_explicit(&r->retired, memory_order_relaxed),
-				  memory_order_relaxed);
-	atomic_store_explicit(&r->retired, 0, memory_order_relaxed);
+	/* relaxed (all three): statistics, handed over under the write lock
+	 * (no thief can be in the handshake: thieves hold the read lock) */
+	atomic_fetch_add_explicit(&d->retired_gone, rec_ops(r) >> 1, memory_order_relaxed);
+	atomic_store_explicit(&r->ops, 0, memory_order_relaxed);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -802,7 +978,12 @@ static rec *get_rec(conc_epoch *d)
 	}
 	r = &tls.recs[slot];
 	pthread_rwlock_wrlock(&d->lock);
-	r->retires = r->checks = 0;
+	r->retires = r->extra = 0;
+	r->checked = 0;
+	/* relaxed (both): not linked yet, and no thief is asking (a drop
+	 * ran under the write lock); the insert below publishes them */
+	atomic_store_explicit(&r->ops, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->steal, 0, memory_order_relaxed);
 	/* Chaos mode: an advance attempt and a collection at every retire. */
 	r->every = conc__chaos() ? 1 : ADVANCE_EVERY;
 	/* relaxed: not linked yet; the insert below, under the write lock,
@@ -1051,7 +1232,10 @@ bool conc__epoch_pinned_anywhere(void)
  */
 static void retire_check(conc_epoch *d, rec *r)
 {
-	r->checks = 0;
+	uint64_t count = rec_ops(r) >> 1;
+	r->retires += (unsigned)(count - r->checked) + r->extra;
+	r->checked = count;
+	r->extra = 0;
 	/* The rate limit: one attempt per ADVANCE_GAP_NS per domain, claimed
 	 * by a CAS on the time of the last one, so that two threads do not
 	 * both pay for membarrier() (which also serialises on a kernel
@@ -1146,62 +1330,145 @@ static uint64_t retire_tag(conc_epoch *d)
 	return conc__ebr_retire_tag(&d->epoch, use_fences);
 }
 
+/*
+ * The bag of r for tag t, retagged first if it still holds an older tag
+ * t - 4k (k >= 1): those nodes are all due, since t - 4 + GRACE <= t <= E,
+ * and run here.  Their callbacks may pin other domains (hold r: see
+ * rec_hold) and retire into d again, so the tag is checked once more.
+ */
+static bag *open_bag(conc_epoch *d, rec *r, uint64_t t)
+{
+	bag *b = &r->bags[t & 3];
+	while (bag_tag(b) != t) {
+		if (bag_empty(b)) {
+			bag_set(b, t, rec_ops(r) >> 1);
+			break;
+		}
+		rec_hold(r);
+		hold_begin(d);
+		conc_epoch_node *old = take(&b->head);
+		bag_set(b, t, rec_ops(r) >> 1); /* before the callbacks retire into it */
+		run_owned(d, old);
+		hold_end(d);
+		rec_release(r);
+	}
+	return b;
+}
+
+/* Collect and maybe advance (retire_check), holding r; out of line, so
+ * that the fast path stays a leaf. */
+static __attribute__((noinline)) void retire_checked(conc_epoch *d, rec *r)
+{
+	rec_hold(r); /* the callbacks may pin other domains */
+	retire_check(d, r);
+	rec_release(r);
+}
+
+/* Whether a retire (weight) that found ops = w is due for retire_check:
+ * every ADVANCE_EVERY retires, ((w >> 1) + 1) % ADVANCE_EVERY == 0, and
+ * once the weight since the last check reaches r->every.  Owner only.
+ * fast: called from the fast path (so every is ADVANCE_EVERY). */
+static inline bool retire_due(rec *r, uint64_t w, unsigned weight, bool fast)
+{
+	if (((w + 2) & (2 * ADVANCE_EVERY - 2)) == 0)
+		return true;
+	/* (the fast path is never taken in chaos mode, where every is 1) */
+	if (weight == 1 && (fast || r->every != 1))
+		return false;
+	r->extra += weight - 1;
+	return ((w + 2) >> 1) - r->checked + r->extra >= r->every;
+}
+
+/* The fast path found a thief asking, inside its bag op: finish it with
+ * the CAS push, then go on as the fast path would. */
+static __attribute__((noinline)) void retire_asked(conc_epoch *d, rec *r, bag *b,
+						   conc_epoch_node *n, uint64_t w,
+						   unsigned weight)
+{
+	conc__ebr_own_push_cas(&b->head, n, &n->next);
+	conc__ebr_own_exit(&r->ops, w);
+	if (retire_due(r, w, weight, true))
+		retire_checked(d, r);
+}
+
+/* Everything but the fast path: the first retire into a bag of an epoch,
+ * another domain than the last pinned, fence and chaos modes, the shared
+ * path, and weights. */
+static __attribute__((noinline)) void retire_slow(conc_epoch *d, conc_epoch_node *n,
+						  void (*fn)(conc_epoch_node *),
+						  unsigned weight)
+{
+	if (!d || !n || !fn)
+		return; /* documented: does nothing */
+	n->fn = fn;
+	rec *r = find_rec(d);
+	if (!r)
+		r = get_rec(d);
+	if (!r) {
+		n->epoch = retire_tag(d);
+		/* relaxed: a statistic */
+		atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
+		push_chain(&d->orphans, n, n);
+		return;
+	}
+	uint64_t t = retire_tag(d);
+	n->epoch = t;
+	bag *b = open_bag(d, r, t);
+	uint64_t w = rec_ops(r);
+	/* the handshake with a real fence in fence mode (no membarrier for
+	 * the thief to pair with) */
+	conc__ebr_own_push(&r->ops, w, &r->steal, &b->head, n, &n->next, use_fences, true);
+	/* weight: a node standing for many objects (the stack retires popped
+	 * nodes 64 to an epoch node) counts as that many towards the
+	 * advance policy, so the objects held back stay within its bound. */
+	if (retire_due(r, w, weight, false))
+		retire_checked(d, r);
+}
+
+/*
+ * The fast path: the record pinned last is d's (so membarrier mode, and
+ * not chaos mode: see arm), and its bag for the current epoch is open.
+ * A leaf: the tag, the owner's bag op (no locked instruction), and every
+ * ADVANCE_EVERY retires (or weight) a call to retire_checked.
+ */
+static inline __attribute__((always_inline)) void
+retire_fast(conc_epoch *d, conc_epoch_node *n, void (*fn)(conc_epoch_node *), unsigned weight)
+{
+	if (conc__unlikely(!n || !fn))
+		goto slow;
+	rec *r = (rec *)last_ie; /* hot is rec's first member */
+	if (conc__unlikely(__atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED) != d))
+		goto slow; /* (so d is not NULL here: no record's domain is) */
+	uint64_t t = conc__ebr_retire_tag(&d->epoch, false);
+	bag *b = &r->bags[t & 3];
+	if (conc__unlikely(bag_tag(b) != t))
+		goto slow;
+	n->fn = fn;
+	n->epoch = t;
+	uint64_t w = rec_ops(r);
+	if (conc__unlikely(!conc__ebr_own_enter(&r->ops, w, &r->steal, false))) {
+		retire_asked(d, r, b, n, w, weight);
+		return;
+	}
+	conc__ebr_own_push_plain(&b->head, n, &n->next);
+	conc__ebr_own_exit(&r->ops, w);
+	if (conc__unlikely(retire_due(r, w, weight, true)))
+		retire_checked(d, r);
+	return;
+slow:
+	retire_slow(d, n, fn, weight);
+}
+
 void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 		       void (*fn)(conc_epoch_node *))
 {
-	conc__epoch_retire_weighted(d, n, fn, 1);
+	retire_fast(d, n, fn, 1);
 }
 
 void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
 				 void (*fn)(conc_epoch_node *), unsigned weight)
 {
-	if (!d || !n || !fn)
-		return; /* documented: does nothing */
-	n->fn = fn;
-	rec *r = (rec *)conc__epoch_last; /* hot is rec's first member */
-	if (conc__unlikely(__atomic_load_n(&r->hot.domain, __ATOMIC_RELAXED) != d)) {
-		r = find_rec(d);
-		if (!r)
-			r = get_rec(d);
-		if (!r) {
-			n->epoch = retire_tag(d);
-			/* relaxed: a statistic */
-			atomic_fetch_add_explicit(&d->retired_gone, 1, memory_order_relaxed);
-			push_chain(&d->orphans, n, n);
-			return;
-		}
-	}
-	uint64_t t = retire_tag(d);
-	n->epoch = t;
-	bag *b = &r->bags[t & 3];
-	if (bag_tag(b) != t && bag_count(b)) {
-		/* The slot still holds tag t - 4k (k >= 1): all due, since
-		 * t - 4 + GRACE <= t <= E.  Run them before reuse; their
-		 * callbacks may pin other domains: hold r (see rec_hold). */
-		rec_hold(r);
-		hold_begin(d);
-		conc_epoch_node *old = take(&b->head);
-		bag_set(b, bag_tag(b), 0);
-		run_due(d, old, t);
-		hold_end(d);
-		rec_release(r);
-	}
-	bag_set(b, t, bag_count(b) + 1);
-	push_chain(&b->head, n, n);
-	/* relaxed: a statistic; only this thread writes it. */
-	atomic_store_explicit(&r->retired,
-			      atomic_load_explicit(&r->retired, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	/* weight: a node standing for many objects (the stack retires popped
-	 * nodes 64 to an epoch node) counts as that many towards the
-	 * advance policy, so the objects held back stay within its bound. */
-	r->retires += weight;
-	r->checks += weight;
-	if (conc__unlikely(r->checks >= r->every)) {
-		rec_hold(r); /* the callbacks may pin other domains */
-		retire_check(d, r);
-		rec_release(r);
-	}
+	retire_fast(d, n, fn, weight);
 }
 
 typedef struct deferred {
@@ -1247,19 +1514,24 @@ void conc_epoch_flush(conc_epoch *d)
 	collect_orphans(d);
 }
 
-/* Take every list of d into one chain (under d->lock: records stay put). */
+/* Take every list of d into one chain (under d->lock: records stay put),
+ * through the bag handshake (see "Bags"), HELP_MAX records at a time. */
 static conc_epoch_node *steal_all(conc_epoch *d)
 {
 	conc_epoch_node *all = NULL, *n;
+	rec *asked[HELP_MAX];
+	bool skipped[HELP_MAX];
 	pthread_rwlock_rdlock(&d->lock);
-	for (rec *r = d->records; r; r = r->next)
-		for (int i = 0; i < 4; i++)
-			for (n = take(&r->bags[i].head); n;) {
-				conc_epoch_node *next = n->next;
-				n->next = all;
-				all = n;
-				n = next;
-			}
+	for (rec *r = d->records; r;) {
+		unsigned k = 0;
+		for (; r && k < HELP_MAX; r = r->next) {
+			conc__ebr_steal_ask(&r->steal);
+			asked[k++] = r;
+		}
+		steal_begin(asked, k, true, skipped);
+		for (unsigned i = 0; i < k; i++)
+			steal_bags(asked[i], UINT64_MAX, &all);
+	}
 	pthread_rwlock_unlock(&d->lock);
 	for (n = take(&d->orphans); n;) {
 		conc_epoch_node *next = n->next;
@@ -1377,7 +1649,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	uint64_t e = domain_epoch(d, __ATOMIC_RELAXED);
 	registered = d->registered;
 	for (rec *r = d->records; r; r = r->next) {
-		retired += atomic_load_explicit(&r->retired, memory_order_relaxed);
+		retired += rec_ops(r) >> 1;
 		uint64_t s = rec_state(r, __ATOMIC_RELAXED);
 		if (state_behind(s, e))
 			stalling++;

@@ -371,6 +371,94 @@ static void test_epoch_destroy_reaches_idle_threads(void **state)
 	conc_test_watchdog_off();
 }
 
+/*
+ * Barrier steals from owners that are retiring right now (the bag
+ * handshake of src/epoch.c): every node retired before a barrier (a
+ * retirer's published count, read before the call) has run when it
+ * returns, and no node ever runs twice - also through help_others, which
+ * takes the long-due bags of unpinned retirers after an advance.
+ */
+enum { RACE_T = 2, RACE_N = 60000 };
+
+typedef struct race_node {
+	conc_epoch_node node;
+	atomic_int ran;
+} race_node;
+
+typedef struct racer {
+	conc_epoch *d;
+	race_node *nodes;
+	atomic_long done; /* nodes retired so far (release) */
+} racer;
+
+static void race_run(conc_epoch_node *n)
+{
+	atomic_fetch_add_explicit(&((race_node *)n)->ran, 1, memory_order_relaxed);
+}
+
+static void *race_retire(void *arg)
+{
+	racer *x = arg;
+	for (long i = 0; i < RACE_N; i++) {
+		conc_epoch_retire(x->d, &x->nodes[i].node, race_run);
+		atomic_store_explicit(&x->done, i + 1, memory_order_release);
+		if (i % 4096 == 0)
+			sched_yield(); /* let the barrier catch owners mid-bag */
+	}
+	return NULL;
+}
+
+static void test_epoch_barrier_races_retirers(void **state)
+{
+	(void)state;
+	conc_epoch *d;
+	assert_int_equal(conc_epoch_create(&d), 0);
+	racer x[RACE_T];
+	pthread_t t[RACE_T];
+	conc_test_watchdog(__func__, 120);
+	for (int i = 0; i < RACE_T; i++) {
+		x[i].d = d;
+		x[i].nodes = calloc(RACE_N, sizeof(race_node));
+		assert_non_null(x[i].nodes);
+		atomic_init(&x[i].done, 0);
+		assert_int_equal(pthread_create(&t[i], NULL, race_retire, &x[i]), 0);
+	}
+	long bad = 0, barriers = 0;
+	for (;;) {
+		long seen[RACE_T];
+		bool all = true;
+		for (int i = 0; i < RACE_T; i++) {
+			seen[i] = atomic_load_explicit(&x[i].done, memory_order_acquire);
+			all = all && seen[i] == RACE_N;
+		}
+		assert_int_equal(conc_epoch_barrier(d), 0);
+		barriers++;
+		for (int i = 0; i < RACE_T; i++)
+			for (long k = 0; k < seen[i]; k++)
+				bad += atomic_load_explicit(&x[i].nodes[k].ran,
+							    memory_order_relaxed) != 1;
+		if (all || bad)
+			break;
+	}
+	for (int i = 0; i < RACE_T; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(conc_epoch_barrier(d), 0);
+	for (int i = 0; i < RACE_T; i++) {
+		for (long k = 0; k < RACE_N; k++)
+			bad += atomic_load_explicit(&x[i].nodes[k].ran, memory_order_relaxed) != 1;
+	}
+	assert_int_equal(bad, 0);
+	assert_true(barriers >= 1);
+	conc_epoch_stats st;
+	conc_epoch_get_stats(d, &st);
+	assert_int_equal(st.retired, (uint64_t)RACE_T * RACE_N);
+	assert_int_equal(st.pending, 0);
+	assert_int_equal(conc_epoch_destroy(d), 0);
+	for (int i = 0; i < RACE_T; i++)
+		free(x[i].nodes);
+	conc_test_watchdog_off();
+}
+
 /* ---- many domains per thread: records, eviction, the shared path ------- */
 
 enum { NDOM = 20 };
@@ -705,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_epoch_pinned_thread_blocks_callbacks),
 		cmocka_unit_test(test_epoch_thread_exit_hands_over),
 		cmocka_unit_test(test_epoch_destroy_reaches_idle_threads),
+		cmocka_unit_test(test_epoch_barrier_races_retirers),
 		cmocka_unit_test(test_epoch_many_domains),
 		cmocka_unit_test(test_epoch_readers_never_see_freed),
 		cmocka_unit_test(test_epoch_readers_oversubscribed),

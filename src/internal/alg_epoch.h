@@ -145,4 +145,134 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
 }
 
+/*
+ * The owner-private bag and its steal handshake (src/epoch.c, "Bags":
+ * states, edges and the proof).  A record's owner pushes onto its bag
+ * lists with plain (relaxed) loads and stores, no locked RMW; the rare
+ * thieves (a barrier's steal, help_others) take a whole list with an
+ * exchange, and exclude the owner's plain push by an asymmetric handshake:
+ *
+ *   owner  ops := w+1 (release; in a bag op); light barrier; steal == 0 ?
+ *            yes: plain push (load head, n->next, store head)
+ *            no:  CAS push (release), as if the bag were shared
+ *          ops := w+2 (release: publishes the push)
+ *   thief  steal += 1; heavy barrier; look at ops until it is even or
+ *          has moved on; take (exchange); steal -= 1 (release)
+ *
+ * ops is the owner's word: twice its retire count, plus 1 inside a bag
+ * op.  steal counts the thieves between their ask and their done.
+ * fence: as for pin - false when the thief's heavy barrier is membarrier
+ * (the owner's light barrier is then a compiler barrier), true in fence
+ * mode and in the model (tests/models/relacy_retire.cc), where both are
+ * seq_cst fences.  slow: the caller is a slow path (chaos points allowed).
+ * (mutant 12: the owner ignores the steal request - a thief's exchange can
+ * then fall between the owner's load and store of the head.)
+ */
+/* The owner opens a bag op (ops = w+1); returns whether it may push
+ * plainly (no thief asked). */
+CONC_ALG_INLINE bool conc__ebr_own_enter(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
+				       CONC_ATOMIC(int) *steal, bool fence)
+{
+	/* The light barrier (with the thief's heavy one) orders this store
+	 * before the load of steal - a store-load (Dekker) pair, the same as
+	 * pin's against the advance.  release: a thief whose look reads this
+	 * value (having first seen the previous op's odd value) takes at
+	 * once, so it must also see the previous op's push - the release
+	 * sequence of that op's exit no longer runs through this plain store
+	 * (C++20), this release carries it.  (A plain mov on x86.) */
+	conc_st(ops, w + 1, CONC_MO_RELEASE);
+	conc__ebr_light_barrier(fence);
+	/* acquire: a thief's done (release) carries its take, so that the
+	 * head loaded by the plain push is the one the take left */
+	return conc_ld(steal, CONC_MO_ACQUIRE) == 0 || CONC__MUTANT(12);
+}
+
+/* The plain push, inside a bag op that conc__ebr_own_enter allowed.
+ * relaxed (both): no thief takes this list until ops moves on (the
+ * handshake), and conc__ebr_own_exit's release publishes. */
+CONC_ALG_INLINE void conc__ebr_own_push_plain(CONC_ATOMIC(struct conc_epoch_node *) *head,
+					    struct conc_epoch_node *n,
+					    CONC_PLAIN(struct conc_epoch_node *) *n_next)
+{
+	struct conc_epoch_node *h = conc_ld(head, CONC_MO_RELAXED);
+	conc_v(*n_next) = h;
+	conc_st(head, n, CONC_MO_RELAXED);
+}
+
+/* A thief asked: push as onto a shared list.  release: publishes n's
+ * fields to the take (its acquire exchange). */
+CONC_ALG_INLINE void conc__ebr_own_push_cas(CONC_ATOMIC(struct conc_epoch_node *) *head,
+					  struct conc_epoch_node *n,
+					  CONC_PLAIN(struct conc_epoch_node *) *n_next)
+{
+	struct conc_epoch_node *h = conc_ld(head, CONC_MO_RELAXED);
+	do
+		conc_v(*n_next) = h;
+	while (!conc_cas(head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED));
+}
+
+/* The owner closes its bag op (ops = w+2).  release: publishes the push
+ * (head, n's fields) to a thief that reads this value with acquire
+ * (conc__ebr_steal_look). */
+CONC_ALG_INLINE void conc__ebr_own_exit(CONC_ATOMIC(uint64_t) *ops, uint64_t w)
+{
+	conc_st(ops, w + 2, CONC_MO_RELEASE);
+}
+
+/* One whole bag op: enter, the push allowed, exit. */
+CONC_ALG_INLINE void conc__ebr_own_push(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
+				      CONC_ATOMIC(int) *steal,
+				      CONC_ATOMIC(struct conc_epoch_node *) *head,
+				      struct conc_epoch_node *n,
+				      CONC_PLAIN(struct conc_epoch_node *) *n_next,
+				      bool fence, bool slow)
+{
+	if (conc_likely(conc__ebr_own_enter(ops, w, steal, fence))) {
+		if (slow)
+			conc_chaos_point(); /* a thief may ask now: it must wait */
+		conc__ebr_own_push_plain(head, n, n_next);
+	} else {
+		conc__ebr_own_push_cas(head, n, n_next);
+	}
+	conc__ebr_own_exit(ops, w);
+}
+
+/* A thief asks, before its heavy barrier.  relaxed: the heavy barrier
+ * orders it before the thief's look at ops (the other half of the pair). */
+CONC_ALG_INLINE void conc__ebr_steal_ask(CONC_ATOMIC(int) *steal)
+{
+	conc_faa(steal, 1, CONC_MO_RELAXED);
+}
+
+/* After the heavy barrier: the owner's ops word.  acquire: pairs with
+ * the release at the end of the owner's bag op, so that its push is
+ * visible to the take. */
+CONC_ALG_INLINE uint64_t conc__ebr_steal_look(CONC_ATOMIC(uint64_t) *ops)
+{
+	return conc_ld(ops, CONC_MO_ACQUIRE);
+}
+
+/* Whether the thief may take, having first seen w0 and now w: the owner
+ * was outside a bag op (even), or the op it was in has ended (moved). */
+CONC_ALG_INLINE bool conc__ebr_steal_settled(uint64_t w0, uint64_t w)
+{
+	return !(w0 & 1) || w != w0;
+}
+
+/* The take.  seq_cst: acquire pairs with the owner's release (CAS push,
+ * or its ops release read by the look); src/epoch.c's barrier argument
+ * wants its takes in the single order S. */
+CONC_ALG_INLINE struct conc_epoch_node *
+conc__ebr_take(CONC_ATOMIC(struct conc_epoch_node *) *head)
+{
+	return conc_xchg(head, (struct conc_epoch_node *)0, CONC_MO_SEQ_CST);
+}
+
+/* The thief is done with the record.  release: carries the take to the
+ * owner's acquire load of steal in its next bag op. */
+CONC_ALG_INLINE void conc__ebr_steal_done(CONC_ATOMIC(int) *steal)
+{
+	conc_faa(steal, -1, CONC_MO_RELEASE);
+}
+
 #endif
