@@ -1075,6 +1075,25 @@ static void ss_spawner(void *arg)
 		conc_pool_execute(ss_pool, add_arg, arg);
 }
 
+/* Pushes more tasks into its worker's own deque than the rounds below can
+ * (5 spawners x 200: the fair turn may start another spawner before a
+ * worker's deque is drained), so that its buffer has grown for good.  Two
+ * run at once, one per worker, taking turns: the one not pushing spins in
+ * its task, so nobody steals from the deque being filled. */
+static atomic_ulong ss_tickets, ss_turn;
+
+static void ss_deque_warmer(void *arg)
+{
+	(void)arg;
+	unsigned long t = atomic_fetch_add(&ss_tickets, 1);
+	spin_until(&ss_turn, t);
+	for (int i = 0; i < 1100; i++)
+		conc_pool_execute(ss_pool, noop, NULL);
+	atomic_fetch_add(&ss_turn, 1);
+	while (!atomic_load(&gate))
+		sched_yield();
+}
+
 static void test_pool_no_malloc_in_steady_state(void **state)
 {
 	(void)state;
@@ -1091,6 +1110,15 @@ static void test_pool_no_malloc_in_steady_state(void **state)
 	spin_until(&blocker_in, 2);
 	for (int i = 0; i < 3000; i++)
 		assert_int_equal(conc_pool_execute(ss_pool, noop, NULL), 0);
+	atomic_store(&gate, 1);
+	assert_int_equal(conc_pool_wait(ss_pool), 0);
+	/* And each worker's deque (see ss_deque_warmer). */
+	atomic_store(&gate, 0);
+	atomic_store(&ss_tickets, 0);
+	atomic_store(&ss_turn, 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(conc_pool_execute(ss_pool, ss_deque_warmer, NULL), 0);
+	spin_until(&ss_turn, 2);
 	atomic_store(&gate, 1);
 	assert_int_equal(conc_pool_wait(ss_pool), 0);
 	atomic_store(&sum, 0);
