@@ -97,28 +97,7 @@ static void pinner_stop(pinner *p)
 	assert_int_equal(pthread_join(p->t, NULL), 0);
 }
 
-/* A node that records when its callback ran. */
-typedef struct flagged {
-	conc_epoch_node node;
-	atomic_int *ran;
-} flagged;
-
-static void flagged_run(conc_epoch_node *n)
-{
-	flagged *f = (flagged *)n;
-	atomic_fetch_add(f->ran, 1);
-	free(f);
-}
-
-static flagged *flagged_new(atomic_int *ran)
-{
-	flagged *f = calloc(1, sizeof *f);
-	assert_non_null(f);
-	f->ran = ran;
-	return f;
-}
-
-/* A node that counts its run (atomic_ulong, for the enumeration). */
+/* A node that counts its callback's runs. */
 typedef struct counted {
 	conc_epoch_node node;
 	atomic_ulong *ran;
@@ -186,9 +165,9 @@ static void test_lifecycle_callback_evicts_retire_record(void **state)
 
 	pinner reader;
 	pinner_start(&reader, d0);
-	atomic_int ran = 0;
+	atomic_ulong ran = 0;
 	/* tagged t0 + 4: reuses the trigger's bag, whose callback evicts */
-	conc_epoch_retire(d0, &flagged_new(&ran)->node, flagged_run);
+	conc_epoch_retire(d0, &counted_new(&ran)->node, counted_run);
 	for (int k = 0; k < 8; k++)
 		for (int i = 0; i < RECS; i++)
 			conc_epoch_flush(evictors[i]);
@@ -211,13 +190,13 @@ static void test_lifecycle_callback_evicts_retire_record(void **state)
  * a reader pinned in all of them keeps them back however far d0 goes, and
  * barriers on those domains run them.
  */
-static atomic_int flush_ran;
+static atomic_ulong flush_ran;
 
 static void evict_and_retire(conc_epoch_node *n)
 {
 	evict_all(n);
 	for (int i = 0; i < RECS; i++)
-		conc_epoch_retire(evictors[i], &flagged_new(&flush_ran)->node, flagged_run);
+		conc_epoch_retire(evictors[i], &counted_new(&flush_ran)->node, counted_run);
 }
 
 typedef struct multi_pinner {
@@ -323,8 +302,8 @@ static void exit_pinned_in(int n)
 	assert_int_equal(pthread_create(&t, NULL, pin_and_exit, &x), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	for (int i = 0; i < n; i++) {
-		atomic_int ran = 0;
-		conc_epoch_retire(ds[i], &flagged_new(&ran)->node, flagged_run);
+		atomic_ulong ran = 0;
+		conc_epoch_retire(ds[i], &counted_new(&ran)->node, counted_run);
 		conc_epoch_stats st;
 		conc_epoch_get_stats(ds[i], &st);
 		assert_int_equal(st.stalling, 0);
@@ -437,8 +416,8 @@ static void test_lifecycle_destroy_hands_record_back(void **state)
 		while (!atomic_load(&u.reused))
 			sched_yield();
 		assert_int_equal(u.reg_err, 0); /* the freed slot was taken */
-		atomic_int ran = 0;
-		conc_epoch_retire(u.next, &flagged_new(&ran)->node, flagged_run);
+		atomic_ulong ran = 0;
+		conc_epoch_retire(u.next, &counted_new(&ran)->node, counted_run);
 		for (int k = 0; k < 8; k++)
 			conc_epoch_flush(u.next);
 		assert_int_equal(atomic_load(&ran), 0); /* held by the reused record */
