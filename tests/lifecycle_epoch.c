@@ -63,9 +63,10 @@ static void advance_to(conc_epoch *d, uint64_t target)
 	assert_true(epoch_of(d) >= target);
 }
 
-/* A thread that pins d, says so, and stays pinned until released. */
+/* A thread that pins n domains, says so, and stays pinned until released. */
 typedef struct pinner {
-	conc_epoch *d;
+	conc_epoch **ds;
+	int n;
 	atomic_int pinned, release;
 	pthread_t t;
 } pinner;
@@ -73,17 +74,20 @@ typedef struct pinner {
 static void *pinner_main(void *arg)
 {
 	pinner *p = arg;
-	conc_epoch_pin(p->d);
+	for (int i = 0; i < p->n; i++)
+		conc_epoch_pin(p->ds[i]);
 	atomic_store(&p->pinned, 1);
 	while (!atomic_load(&p->release))
 		sched_yield();
-	conc_epoch_unpin(p->d);
+	for (int i = p->n - 1; i >= 0; i--)
+		conc_epoch_unpin(p->ds[i]);
 	return NULL;
 }
 
-static void pinner_start(pinner *p, conc_epoch *d)
+static void pinner_start(pinner *p, conc_epoch **ds, int n)
 {
-	p->d = d;
+	p->ds = ds;
+	p->n = n;
 	atomic_init(&p->pinned, 0);
 	atomic_init(&p->release, 0);
 	assert_int_equal(pthread_create(&p->t, NULL, pinner_main, p), 0);
@@ -164,7 +168,7 @@ static void test_lifecycle_callback_evicts_retire_record(void **state)
 	advance_to(d0, t0 + 4);                     /* the same bag again, due */
 
 	pinner reader;
-	pinner_start(&reader, d0);
+	pinner_start(&reader, &d0, 1);
 	atomic_ulong ran = 0;
 	/* tagged t0 + 4: reuses the trigger's bag, whose callback evicts */
 	conc_epoch_retire(d0, &counted_new(&ran)->node, counted_run);
@@ -199,25 +203,6 @@ static void evict_and_retire(conc_epoch_node *n)
 		conc_epoch_retire(evictors[i], &counted_new(&flush_ran)->node, counted_run);
 }
 
-typedef struct multi_pinner {
-	conc_epoch **ds;
-	int n;
-	atomic_int pinned, release;
-} multi_pinner;
-
-static void *multi_pinner_main(void *arg)
-{
-	multi_pinner *p = arg;
-	for (int i = 0; i < p->n; i++)
-		conc_epoch_pin(p->ds[i]);
-	atomic_store(&p->pinned, 1);
-	while (!atomic_load(&p->release))
-		sched_yield();
-	for (int i = p->n - 1; i >= 0; i--)
-		conc_epoch_unpin(p->ds[i]);
-	return NULL;
-}
-
 static void test_lifecycle_callback_evicts_flush_record(void **state)
 {
 	(void)state;
@@ -245,18 +230,14 @@ static void test_lifecycle_callback_evicts_flush_record(void **state)
 	conc_epoch_retire(d0, trigger, evict_and_retire);
 	advance_to(d0, t0 + 3); /* the trigger is due */
 
-	multi_pinner reader = {.ds = evictors, .n = RECS};
-	pthread_t rt;
-	assert_int_equal(pthread_create(&rt, NULL, multi_pinner_main, &reader), 0);
-	while (!atomic_load(&reader.pinned))
-		sched_yield();
+	pinner reader;
+	pinner_start(&reader, evictors, RECS);
 	conc_epoch_flush(d0);
 	advance_to(d0, t0 + 80);
 	for (int k = 0; k < 4; k++)
 		conc_epoch_flush(d0);
 	assert_int_equal(atomic_load(&flush_ran), 0); /* the reader holds them */
-	atomic_store(&reader.release, 1);
-	assert_int_equal(pthread_join(rt, NULL), 0);
+	pinner_stop(&reader);
 	for (int i = 0; i < RECS; i++)
 		assert_int_equal(conc_epoch_barrier(evictors[i]), 0);
 	assert_int_equal(atomic_load(&flush_ran), RECS);
@@ -697,11 +678,9 @@ static void test_lifecycle_thread_exit_states(void **state)
 		exit_case c = {ds, flags, &ran, 0};
 		/* A reader pinned in every domain before the thread retires:
 		 * nothing may run while it stays. */
-		multi_pinner reader = {.ds = ds, .n = RECS + 1};
-		pthread_t rt, t;
-		assert_int_equal(pthread_create(&rt, NULL, multi_pinner_main, &reader), 0);
-		while (!atomic_load(&reader.pinned))
-			sched_yield();
+		pinner reader;
+		pinner_start(&reader, ds, RECS + 1);
+		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, exit_in_state, &c), 0);
 		assert_int_equal(pthread_join(t, NULL), 0);
 		for (unsigned i = 0; i <= RECS; i++)
@@ -709,8 +688,7 @@ static void test_lifecycle_thread_exit_states(void **state)
 				conc_epoch_flush(ds[i]);
 		if (atomic_load(&ran) != 0)
 			atomic_fetch_add(&early_frees, 1);
-		atomic_store(&reader.release, 1);
-		assert_int_equal(pthread_join(rt, NULL), 0);
+		pinner_stop(&reader);
 		for (unsigned i = 0; i <= RECS; i++) {
 			uint64_t e = epoch_of(ds[i]);
 			for (int k = 0; k < 64 && epoch_of(ds[i]) == e; k++)
