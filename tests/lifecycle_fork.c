@@ -400,8 +400,8 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 		unsigned long r0 = atomic_load_explicit(&b->rounds, memory_order_relaxed);
 		while (atomic_load_explicit(&b->rounds, memory_order_relaxed) == r0)
 			sched_yield();
-		bool in_window = HAVE_WINDOW && pass_stack && i % WINDOW_EVERY == 0;
 #if HAVE_WINDOW
+		bool in_window = pass_stack && i % WINDOW_EVERY == 0;
 		if (in_window) {
 			windows++;
 			atomic_store(&window.release, 0);
