@@ -573,6 +573,14 @@ static void test_stack_short_lived_pushers_bounded(void **state)
 	 * blocks in a quarantine and pad each: a looser constant there. */
 	double live_mib = (double)n * 16.0 / (1024.0 * 1024.0);
 	double slack = CONC_TEST_SANITIZED ? 256.0 : 24.0;
+	if (getenv("CONC_TEST_EMULATED")) {
+		/* qemu-user (the cross files set it): /proc/self/statm is the
+		 * emulator's, which keeps its own per-thread reservations -
+		 * the figures are printed above, the bound is the native
+		 * builds' to check. */
+		conc_test_watchdog_off();
+		return;
+	}
 	assert_true(pushed.vm_mib - base.vm_mib <= 4 * live_mib + slack);
 	assert_true(pushed.rss_mib - base.rss_mib <= 4 * live_mib + slack);
 	assert_true(drained.vm_mib - base.vm_mib <= slack);
