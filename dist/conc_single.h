@@ -371,8 +371,9 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
  * 0, 1 and 2 send those to a side byte).
  * The queue is a Michael-Scott linked list whose nodes are arrays of slots
  * claimed with fetch-and-add (the FAAArrayQueue of Ramalhete and Correia):
- * in the common case a push is a fetch-and-add and an exchange of the
- * slot word, and so is a pop (two atomic RMWs each), segments
+ * in the common case a push is a fetch-and-add and a compare-and-swap of
+ * the slot word from empty, and a pop a fetch-and-add and a load of it
+ * (an exchange only when the push is late), segments
  * recycled through the queue's epoch domain, so steady-state traffic does
  * not call malloc or free.
  *
