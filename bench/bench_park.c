@@ -1,5 +1,5 @@
 /*
- * bench_park.c - the parking primitive (src/internal/park.h) against a
+ * bench_park.c - the parking primitive (src/base/park.h) against a
  * pthread mutex + condition variable, the way a C programmer would write
  * the same wait/notify.
  *
@@ -16,7 +16,7 @@
 #include <stdio.h>
 
 #include "harness.h"
-#include "internal/park.h"
+#include "base/park.h"
 
 static unsigned long notify_ops, handoffs;
 

@@ -12,7 +12,7 @@
 #include <ck_stack.h>
 
 #include "conc/stack.h"
-#include "internal/containers.h"
+#include "stack/stack_internal.h"
 
 /* ---- libconc ----------------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/atfork.c, src/chaos.c, src/cpu.c, src/fault.c, src/park.c, src/epoch.c, src/queue.c, src/stack.c, src/pool.c, src/scope.c, src/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/stack.c, src/pool/pool.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -233,7 +233,7 @@ int conc_epoch_register(conc_epoch *d);
 /*
  * Internal, not API: the head of the calling thread's record in the domain
  * it pinned last, so that pin and unpin can be inlined (a call and return
- * cost as much as the pin itself).  src/epoch.c owns the layout and the
+ * cost as much as the pin itself).  src/epoch/epoch.c owns the layout and the
  * proof; the domain's first member is its epoch counter.
  */
 struct conc__epoch_hot {
@@ -250,7 +250,7 @@ void conc__epoch_unpin_slow(conc_epoch *d);
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
- *   does not run before then (the grace-period argument is in src/epoch.c).
+ *   does not run before then (the grace-period argument is in src/epoch/epoch.c).
  * Thread safety: any thread.
  * Progress: wait-free; never fails.  The first pin of a thread in a domain
  *   registers it (once; takes the domain's lock).  Inline: a load of the
@@ -265,8 +265,8 @@ inline void conc_epoch_pin(conc_epoch *d)
 		if (__builtin_expect((uint32_t)s == 0, 1)) {
 			/* outermost: relaxed load of the epoch, relaxed store
 			 * and a compiler barrier - the proof is in
-			 * src/epoch.c (LP: pin); the same steps as
-			 * conc__ebr_pin (src/internal/alg_epoch.h) */
+			 * src/epoch/epoch.c (LP: pin); the same steps as
+			 * conc__ebr_pin (src/epoch/alg_epoch.h) */
 			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
 						     __ATOMIC_RELAXED);
 			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);
@@ -794,7 +794,7 @@ conc_pool *conc_pool_global(void);
  * Thread safety: any thread, also from inside tasks.
  * Ordering: everything the caller did before execute happens-before fn
  *   starts.
- * Progress: lock-free (see src/pool.c for the injector's block boundary);
+ * Progress: lock-free (see src/pool/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
  * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
  *   (destroy has begun and the caller is not one of p's tasks; or p cannot
@@ -1203,11 +1203,11 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <linux/membarrier.h>
 #include <stdint.h>
 #include <assert.h>
@@ -1216,7 +1216,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <signal.h>
 #include <stdalign.h>
 
-/* ---- src/internal/atfork.h --------------------------------------------- */
+/* ---- src/base/atfork.h ------------------------------------------------- */
 /*
  * atfork.h - the library's one pthread_atfork registration (issue 15).
  *
@@ -1278,7 +1278,7 @@ void conc__atfork_register(enum conc__atfork_slot slot, void (*prepare)(void),
 			   void (*parent)(void), void (*child)(void));
 
 #endif
-/* ---- src/internal/arch.h ----------------------------------------------- */
+/* ---- src/base/arch.h --------------------------------------------------- */
 /*
  * arch.h - everything that differs between x86-64 and AArch64, in one place.
  *
@@ -1332,7 +1332,7 @@ static inline void conc__cpu_relax(void)
 #define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
 #endif
-/* ---- src/internal/chaos.h ---------------------------------------------- */
+/* ---- src/base/chaos.h -------------------------------------------------- */
 /*
  * chaos.h - chaos mode (CONC_CHAOS=1): what libconc does differently so that
  * a program's own use-after-free and ordering bugs show in its tests.
@@ -1354,7 +1354,7 @@ static inline void conc__cpu_relax(void)
  *     in the pool's search/steal path and the deque's steal, and after
  *     park_prepare;
  *   - tries to advance the epoch and collect at every retire, with no rate
- *     limit (src/epoch.c);
+ *     limit (src/epoch/epoch.c);
  *   - poisons the memory it owns (queue segments, stack nodes, deque
  *     buffers, injector blocks, defer records) with CONC__CHAOS_POISON
  *     before freeing or caching it - never a user's item or node;
@@ -1432,7 +1432,26 @@ typedef struct conc__chaos_counts {
 void conc__chaos_get_counts(conc__chaos_counts *out);
 
 #endif
-/* ---- src/internal/park.h ----------------------------------------------- */
+/* ---- src/base/clock.h -------------------------------------------------- */
+/*
+ * clock.h - the library's one clock: CLOCK_MONOTONIC in nanoseconds, and
+ * deadlines on it (the parking waits, the epoch's advance gap, the pool's
+ * search window, the scope cache's idle timeout all use it).
+ */
+#ifndef CONC_BASE_CLOCK_H
+#define CONC_BASE_CLOCK_H
+
+#include <stdint.h>
+
+/* A deadline that never comes. */
+#define CONC__NO_DEADLINE UINT64_MAX
+
+/* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
+uint64_t conc__now_ns(void);
+uint64_t conc__deadline_after(uint64_t rel_ns);
+
+#endif
+/* ---- src/base/park.h --------------------------------------------------- */
 /*
  * park.h - sleeping until a condition holds, on a Linux futex.
  *
@@ -1514,8 +1533,6 @@ static inline void conc__park_cancel(conc__park *p)
 	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
 }
 
-#define CONC__NO_DEADLINE UINT64_MAX
-
 /*
  * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
  * deadline in ns (CONC__NO_DEADLINE: none).  Always undoes prepare's waiter
@@ -1557,12 +1574,9 @@ static inline bool conc__park_has_waiters(conc__park *p)
 bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
 void conc__futex_wake(atomic_uint *addr, int n);
 
-/* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
-uint64_t conc__now_ns(void);
-uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif
-/* ---- src/internal/fault.h ---------------------------------------------- */
+/* ---- src/base/fault.h -------------------------------------------------- */
 /*
  * fault.h - allocation and thread creation go through here, so that test
  * builds (-Dfault_hooks=true) can fail the k-th call and check that every
@@ -1678,10 +1692,41 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 }
 
 #endif
-/* ---- src/internal/atomics.h -------------------------------------------- */
+/* ---- src/base/threads.h ------------------------------------------------ */
+/*
+ * threads.h - what thread-creating modules share: a way for a module that
+ * keeps idle threads (scope's cache) to give them back when another
+ * module's pthread_create fails for want of threads.
+ *
+ * Why a registry.  Idle cached threads count against RLIMIT_NPROC; a pool
+ * whose create or resize meets EAGAIN may succeed once they are gone.  The
+ * pool is below scope in the layers (DESIGN.md), so it cannot call scope;
+ * scope registers its releaser here instead, from the one-time set-up that
+ * precedes its first thread, and the pool asks base.
+ */
+#ifndef CONC_BASE_THREADS_H
+#define CONC_BASE_THREADS_H
+
+/* A releaser makes the idle threads it keeps now exit, waits until they
+ * have been joined, and returns how many there were (0: nothing done).
+ * Any thread; blocking. */
+typedef unsigned (*conc__idle_releaser)(void);
+
+/* Register r (at most CONC__IDLE_RELEASERS of them, each once; a call past
+ * that, or again for the same r, does nothing).  Never fails. */
+#define CONC__IDLE_RELEASERS 4
+void conc__threads_add_releaser(conc__idle_releaser r);
+
+/* Run every registered releaser; the threads they let go, in total.  A
+ * caller whose pthread_create returned EAGAIN retries once if this is not
+ * zero. */
+unsigned conc__threads_release_idle(void);
+
+#endif
+/* ---- src/base/atomics.h ------------------------------------------------ */
 /*
  * atomics.h (internal) - the thin atomics layer under the algorithm cores
- * (internal/alg_*.h).
+ * (src/<module>/alg_*.h).
  *
  * Why.  The cores - the CAS loops, the MS link and tail swing, the slot
  * claims, the epoch pin and advance - are written once, against these
@@ -1728,11 +1773,13 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 #define conc_raw_ld conc_ld
 #define conc_raw_st conc_st
 #define conc_raw_cas conc_cas
-#define conc_compiler_fence() ((void)0)
-#define conc_pause() ((void)0)
-#define conc_chaos_point() ((void)0) /* Relacy explores schedules itself */
-#define conc_likely(x) (x)
-#define conc_unlikely(x) (x)
+/* What base/arch.h and base/chaos.h give the C build, as no-ops: Relacy
+ * explores the schedules itself. */
+#define conc__compiler_barrier() ((void)0)
+#define conc__cpu_relax() ((void)0)
+#define conc__chaos_point() ((void)0)
+#define conc__likely(x) (x)
+#define conc__unlikely(x) (x)
 #define CONC_ALG_INLINE static inline
 #else
 #include <stdatomic.h>
@@ -1760,12 +1807,6 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 #define conc_raw_st(p, v, mo) __atomic_store_n((p), (v), (mo))
 #define conc_raw_cas(p, expp, v, mo, fmo) \
 	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
-#define conc_compiler_fence() conc__compiler_barrier()
-#define conc_pause() conc__cpu_relax()
-/* chaos mode (internal/chaos.h): maybe yield; slow paths only */
-#define conc_chaos_point() conc__chaos_point()
-#define conc_likely(x) conc__likely(x)
-#define conc_unlikely(x) conc__unlikely(x)
 /* always_inline: inlined early, the cores compile to what the code they
  * replaced compiled to (plain inline was inlined later and laid out the
  * stack's pop differently: +2% instructions in the instr guard). */
@@ -1773,7 +1814,7 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 #endif
 
 #endif
-/* ---- src/internal/epoch.h ---------------------------------------------- */
+/* ---- src/epoch/epoch_internal.h ---------------------------------------- */
 /*
  * epoch.h (internal) - what other parts of libconc ask the epoch core.
  */
@@ -1783,7 +1824,7 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 #include <stdbool.h>
 
 /* A node retired at epoch t runs once the domain's epoch reaches t + GRACE
- * (src/epoch.c proves why 3). */
+ * (src/epoch/epoch.c proves why 3). */
 #define CONC__EPOCH_GRACE 3
 
 /*
@@ -1808,7 +1849,7 @@ bool conc__epoch_pinned_anywhere(void);
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
  * thread held before (issue 15).  One entry per per-thread record and per
- * shared-path slot (src/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
+ * shared-path slot (src/epoch/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
  * the nesting depth; and the count of pins beyond those slots.
  */
 #define CONC__EPOCH_PIN_SLOTS 64
@@ -1837,7 +1878,7 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 				 void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif
-/* ---- src/internal/mutant.h --------------------------------------------- */
+/* ---- src/base/mutant.h ------------------------------------------------- */
 /*
  * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
  *
@@ -1858,7 +1899,7 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 #define CONC__MUTANT(k) (CONC_MUTANT == (k))
 
 #endif
-/* ---- src/internal/pad.h ------------------------------------------------ */
+/* ---- src/base/pad.h ---------------------------------------------------- */
 /*
  * pad.h - cache-line alignment and padding.
  *
@@ -1883,21 +1924,19 @@ static inline size_t conc__round_up(size_t n, size_t a)
 }
 
 #endif
-/* ---- src/internal/containers.h ----------------------------------------- */
+/* ---- src/queue/queue_internal.h ---------------------------------------- */
 /*
- * containers.h - internal hooks of the queue and the stack, for the tests
- * and the bench binaries only (not part of the public API).
+ * queue_internal.h - hooks into the queue (src/queue/queue.c) for the
+ * tests and the bench binaries only; not installed, not part of the API.
  */
-#ifndef CONC_INTERNAL_CONTAINERS_H
-#define CONC_INTERNAL_CONTAINERS_H
+#ifndef CONC_QUEUE_INTERNAL_H
+#define CONC_QUEUE_INTERNAL_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 
 /* Threads asleep (or about to sleep) in a blocking pop right now. */
 unsigned conc__queue_sleepers(conc_queue *q);
-unsigned conc__stack_sleepers(conc_stack *s);
 
 /* Items per queue segment (a push past a full segment allocates). */
 unsigned conc__queue_segment_slots(void);
@@ -1906,29 +1945,8 @@ unsigned conc__queue_segment_slots(void);
  * escape), for the test that pushes every value around them. */
 void conc__queue_reserved_words(uintptr_t out[2]);
 
-/* The stack's elimination layer: switch it off/on (on by default), and
- * count the push/pop pairs it has matched so far. */
-void conc__stack_set_elimination(conc_stack *s, bool on);
-uint64_t conc__stack_eliminated(conc_stack *s);
-
-/* The elimination protocol alone, for tests.  offer: a push that only
- * offers item in a slot and waits up to `wait` pause rounds; 1 if a pop
- * took it, 0 if not (withdrawn, slot busy or sealed), ENOMEM.  take: a pop
- * that only looks in the slots.  offers_waiting: slots holding an offer. */
-int conc__stack_offer(conc_stack *s, void *item, unsigned wait);
-bool conc__stack_take(conc_stack *s, void **item);
-unsigned conc__stack_offers_waiting(conc_stack *s);
-
-/* Nodes popped from s waiting in s for their batch retire (a stack on a
- * private domain); no pop of s may run meanwhile. */
-unsigned conc__stack_pending(conc_stack *s);
-
-/* Free the calling thread's cached stack nodes and the shared depot, so
- * that the next push has to allocate (failure-injection tests). */
-void conc__stack_trim_caches(void);
-
 #endif
-/* ---- src/internal/waitpop.h -------------------------------------------- */
+/* ---- src/base/waitpop.h ------------------------------------------------ */
 /*
  * waitpop.h - the blocking pop shared by the queue and the stack: a short
  * bounded spin of try_pop, then sleep on the container's conc__park.
@@ -2022,7 +2040,7 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 }
 
 #endif
-/* ---- src/internal/backoff.h -------------------------------------------- */
+/* ---- src/base/backoff.h ------------------------------------------------ */
 /*
  * backoff.h - bounded exponential backoff for CAS loops and short waits.
  *
@@ -2071,7 +2089,44 @@ static inline void conc__backoff_spin(conc__backoff *b)
 }
 
 #endif
-/* ---- src/internal/deque.h ---------------------------------------------- */
+/* ---- src/stack/stack_internal.h ---------------------------------------- */
+/*
+ * stack_internal.h - hooks into the stack (src/stack/stack.c) for the
+ * tests and the bench binaries only; not installed, not part of the API.
+ */
+#ifndef CONC_STACK_INTERNAL_H
+#define CONC_STACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+
+/* Threads asleep (or about to sleep) in a blocking pop right now. */
+unsigned conc__stack_sleepers(conc_stack *s);
+
+/* The stack's elimination layer: switch it off/on (on by default), and
+ * count the push/pop pairs it has matched so far. */
+void conc__stack_set_elimination(conc_stack *s, bool on);
+uint64_t conc__stack_eliminated(conc_stack *s);
+
+/* The elimination protocol alone, for tests.  offer: a push that only
+ * offers item in a slot and waits up to `wait` pause rounds; 1 if a pop
+ * took it, 0 if not (withdrawn, slot busy or sealed), ENOMEM.  take: a pop
+ * that only looks in the slots.  offers_waiting: slots holding an offer. */
+int conc__stack_offer(conc_stack *s, void *item, unsigned wait);
+bool conc__stack_take(conc_stack *s, void **item);
+unsigned conc__stack_offers_waiting(conc_stack *s);
+
+/* Nodes popped from s waiting in s for their batch retire (a stack on a
+ * private domain); no pop of s may run meanwhile. */
+unsigned conc__stack_pending(conc_stack *s);
+
+/* Free the calling thread's cached stack nodes and the shared depot, so
+ * that the next push has to allocate (failure-injection tests). */
+void conc__stack_trim_caches(void);
+
+#endif
+/* ---- src/pool/deque.h -------------------------------------------------- */
 /*
  * deque.h - the Chase-Lev work-stealing deque of a pool worker.
  *
@@ -2129,7 +2184,7 @@ typedef struct conc__task {
 } conc__task;
 
 /* tag: an opaque isolation tag the pusher gives (conc_join's and the
- * loops' root, src/parallel.c), NULL for a plain task; a thief can choose
+ * loops' root, src/parallel/parallel.c), NULL for a plain task; a thief can choose
  * by it without dereferencing arg (which may be stale before its CAS). */
 struct conc__deque_slot {
 	_Atomic(conc__task_fn) fn;
@@ -2376,21 +2431,21 @@ static inline size_t conc__deque_size(conc__deque *q)
 }
 
 #endif
-/* ---- src/internal/pool_internal.h -------------------------------------- */
+/* ---- src/pool/pool_internal.h ------------------------------------------ */
 /*
  * pool_internal.h - what the layers above the pool (conc_join, the parallel
  * loops) need from inside it: which worker the calling thread is, its deque,
  * and "run one task from anywhere" so that a thread waiting for a stolen
  * task works instead of blocking.
  *
- * Task accounting (see src/pool.c): every task is counted once when it
+ * Task accounting (see src/pool/pool.c): every task is counted once when it
  * becomes visible (an injector push, or conc__pool_push_local) and once when
  * it finishes (conc__pool_run / conc__pool_run_one).  A task taken back with
  * conc__pool_pop_local is still counted as pending until it is passed to
  * conc__pool_run, so conc_pool_wait cannot return while it is held.
  *
  * conc_join and the loops use the isolated forms (conc__pool_push_job,
- * conc__pool_pop_above, conc__pool_help: src/parallel.c, "Isolation"); the
+ * conc__pool_pop_above, conc__pool_help: src/parallel/parallel.c, "Isolation"); the
  * plain ones below remain for other uses.
  *
  * A join from a worker, sketched:
@@ -2435,7 +2490,7 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
 bool conc__pool_pop_local(conc__worker *w, conc__task *t);
 
 /* Owner only: push a job of conc_join or a loop on w's deque, with its
- * isolation tag (the root of its call tree, src/parallel.c), and say at
+ * isolation tag (the root of its call tree, src/parallel/parallel.c), and say at
  * which position it went (for conc__pool_pop_above).  It counts as pending
  * at once and may be stolen; wakes a sleeper as push_local does.  0, or
  * ENOMEM (nothing pushed: no injector fallback, the caller runs it). */
@@ -2478,16 +2533,16 @@ bool conc__pool_usable(conc_pool *p);
 void conc__pool_enter(conc_pool *p);
 void conc__pool_leave(conc_pool *p);
 
-/* src/parallel.c: let go of the calling thread's cached tickets (those of
+/* src/parallel/parallel.c: let go of the calling thread's cached tickets (those of
  * outside offers, see "Tickets" there), as its exit does; a test hook, so
  * that a failure sweep reaches the ticket's allocation again. */
 void conc__parallel_drop_tickets(void);
 
 #endif
-/* ---- src/internal/scope.h ---------------------------------------------- */
+/* ---- src/scope/scope_internal.h ---------------------------------------- */
 /*
- * internal/scope.h - test and bench hooks into the scoped-thread cache
- * (src/scope.c).  Not installed; not part of the API.
+ * scope/scope_internal.h - test and bench hooks into the scoped-thread cache
+ * (src/scope/scope.c).  Not installed; not part of the API.
  */
 #ifndef CONC_INTERNAL_SCOPE_H
 #define CONC_INTERNAL_SCOPE_H
@@ -2515,8 +2570,8 @@ unsigned long conc__scope_threads_created(void);
 
 #endif
 
-/* ==== src/atfork.c ====================================================== */
-/* file-local names of src/atfork.c, made unique in this unit */
+/* ==== src/base/atfork.c ================================================= */
+/* file-local names of src/base/atfork.c, made unique in this unit */
 #define EMPTY conc__atfork__EMPTY
 #define SEALED conc__atfork__SEALED
 #define READY conc__atfork__READY
@@ -2526,7 +2581,7 @@ unsigned long conc__scope_threads_created(void);
 #define after conc__atfork__after
 #define install conc__atfork__install
 /*
- * atfork.c - the fork handler registry (internal/atfork.h has the lock
+ * atfork.c - the fork handler registry (base/atfork.h has the lock
  * order and why).
  *
  * Each slot has a state word:
@@ -2640,7 +2695,7 @@ void conc__atfork_register(enum conc__atfork_slot slot, void (*prep)(void),
 		conc__futex_wait(&fork_gen, gen, CONC__NO_DEADLINE);
 	}
 }
-/* end of src/atfork.c: its names and macros stop here */
+/* end of src/base/atfork.c: its names and macros stop here */
 #undef EMPTY
 #undef SEALED
 #undef READY
@@ -2650,13 +2705,13 @@ void conc__atfork_register(enum conc__atfork_slot slot, void (*prep)(void),
 #undef after
 #undef install
 
-/* ==== src/chaos.c ======================================================= */
-/* file-local names of src/chaos.c, made unique in this unit */
+/* ==== src/base/chaos.c ================================================== */
+/* file-local names of src/base/chaos.c, made unique in this unit */
 #define rng conc__chaos__rng
 #define next_rand conc__chaos__next_rand
 /*
  * chaos.c - chaos mode's switch, PRNG, poisoning and counters
- * (internal/chaos.h says what chaos mode does and what it costs).
+ * (base/chaos.h says what chaos mode does and what it costs).
  */
 
 
@@ -2674,7 +2729,7 @@ bool conc__chaos_read(void)
 	const char *env = getenv("CONC_CHAOS");
 	bool on = env && env[0] == '1' && env[1] == '\0';
 	errno = saved;
-	/* relaxed: see internal/chaos.h (every racing first reader stores the
+	/* relaxed: see base/chaos.h (every racing first reader stores the
 	 * same value; nothing is published through it) */
 	atomic_store_explicit(&conc__chaos_state, on ? CONC__CHAOS_ON : CONC__CHAOS_OFF,
 			      memory_order_relaxed);
@@ -2731,11 +2786,32 @@ void conc__chaos_get_counts(conc__chaos_counts *out)
 	out->poisoned = atomic_load_explicit(&poisoned, memory_order_relaxed);
 	out->spurious = atomic_load_explicit(&spurious, memory_order_relaxed);
 }
-/* end of src/chaos.c: its names and macros stop here */
+/* end of src/base/chaos.c: its names and macros stop here */
 #undef rng
 #undef next_rand
 
-/* ==== src/cpu.c ========================================================= */
+/* ==== src/base/clock.c ================================================== */
+/*
+ * clock.c - base/clock.h.
+ */
+
+
+uint64_t conc__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t conc__deadline_after(uint64_t rel_ns)
+{
+	uint64_t now = conc__now_ns();
+	if (rel_ns >= CONC__NO_DEADLINE - now)
+		return CONC__NO_DEADLINE;
+	return now + rel_ns;
+}
+
+/* ==== src/base/cpu.c ==================================================== */
 /*
  * cpu.c - conc_cpu_count: CPUs in this process's affinity mask.
  */
@@ -2771,8 +2847,8 @@ unsigned conc_cpu_count(void)
 	return result;
 }
 
-/* ==== src/fault.c ======================================================= */
-/* file-local names of src/fault.c, made unique in this unit */
+/* ==== src/base/fault.c ================================================== */
+/* file-local names of src/base/fault.c, made unique in this unit */
 #define alloc_calls conc__fault__alloc_calls
 #define thread_calls conc__fault__thread_calls
 #define alloc_fail_at conc__fault__alloc_fail_at
@@ -2789,7 +2865,7 @@ unsigned conc_cpu_count(void)
 #define random_fail conc__fault__random_fail
 #define hit conc__fault__hit
 /*
- * fault.c - failure injection for test builds (see internal/fault.h).
+ * fault.c - failure injection for test builds (see base/fault.h).
  *
  * Counters are process-wide atomics: a test arms "fail the k-th allocation",
  * runs one public call, and checks the documented error and that nothing
@@ -2989,7 +3065,7 @@ long conc__fault_thread_calls(void)
 /* ISO C forbids an empty translation unit. */
 typedef int conc__fault_unused;
 #endif
-/* end of src/fault.c: its names and macros stop here */
+/* end of src/base/fault.c: its names and macros stop here */
 #undef alloc_calls
 #undef thread_calls
 #undef alloc_fail_at
@@ -3007,26 +3083,11 @@ typedef int conc__fault_unused;
 #undef hit
 #undef SITE_SLOTS
 
-/* ==== src/park.c ======================================================== */
+/* ==== src/base/park.c =================================================== */
 /*
- * park.c - the sleeping half of internal/park.h (see the protocol there).
+ * park.c - the sleeping half of base/park.h (see the protocol there).
  */
 
-
-uint64_t conc__now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t conc__deadline_after(uint64_t rel_ns)
-{
-	uint64_t now = conc__now_ns();
-	if (rel_ns >= CONC__NO_DEADLINE - now)
-		return CONC__NO_DEADLINE;
-	return now + rel_ns;
-}
 
 bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
 {
@@ -3093,8 +3154,54 @@ void conc__park_wake(conc__park *p, int all)
 	conc__futex_wake(&p->seq, all ? INT_MAX : 1);
 }
 
-/* ==== src/epoch.c ======================================================= */
-/* file-local names of src/epoch.c, made unique in this unit */
+/* ==== src/base/threads.c ================================================ */
+/* file-local names of src/base/threads.c, made unique in this unit */
+#define table conc__threads__table
+/*
+ * threads.c - the idle-thread releasers (base/threads.h).
+ *
+ * The table is a few atomic function pointers, filled once each by a CAS
+ * from NULL and never cleared; no lock, so a fork that catches a
+ * registration half-way leaves nothing held in the child.  A reader loads
+ * each slot and calls what it finds: a releaser is a function of the
+ * library, valid for the life of the process, and a registration racing
+ * with a reader is either seen or not (a releaser registered after an
+ * EAGAIN had no idle threads to give back before it anyway).
+ */
+
+
+static _Atomic(conc__idle_releaser) table[CONC__IDLE_RELEASERS];
+
+void conc__threads_add_releaser(conc__idle_releaser r)
+{
+	for (unsigned i = 0; i < CONC__IDLE_RELEASERS; i++) {
+		conc__idle_releaser cur = NULL;
+		/* relaxed: the pointer is all there is to publish (it names
+		 * code, not data the writer prepared). */
+		if (atomic_compare_exchange_strong_explicit(&table[i], &cur, r,
+							    memory_order_relaxed,
+							    memory_order_relaxed) ||
+		    cur == r)
+			return;
+	}
+}
+
+unsigned conc__threads_release_idle(void)
+{
+	unsigned released = 0;
+	for (unsigned i = 0; i < CONC__IDLE_RELEASERS; i++) {
+		/* relaxed: see conc__threads_add_releaser. */
+		conc__idle_releaser r = atomic_load_explicit(&table[i], memory_order_relaxed);
+		if (r)
+			released += r();
+	}
+	return released;
+}
+/* end of src/base/threads.c: its names and macros stop here */
+#undef table
+
+/* ==== src/epoch/epoch.c ================================================= */
+/* file-local names of src/epoch/epoch.c, made unique in this unit */
 #define bag conc__epoch__bag
 #define bag_tag conc__epoch__bag_tag
 #define bag_set conc__epoch__bag_set
@@ -3258,7 +3365,7 @@ void conc__park_wake(conc__park *p, int all)
  * Bags: an owner-private push, reachable through a handshake.  A retire
  * pushes onto its own record's bag without a locked instruction; the rare
  * thieves - barrier's steal_all and help_others, on other threads -
- * exclude that push by an asymmetric handshake (internal/alg_epoch.h,
+ * exclude that push by an asymmetric handshake (epoch/alg_epoch.h,
  * conc__ebr_own_* and conc__ebr_steal_*), the same store-load pair as pin
  * against the advance.  Every other taker of a record's bags is not
  * concurrent with a push: drop_record runs under d->lock written, which
@@ -3331,14 +3438,14 @@ void conc__park_wake(conc__park *p, int all)
  * busy domain cannot keep a barrier looping.
  */
 
-/* ---- src/internal/alg_epoch.h ------------------------------------------ */
+/* ---- src/epoch/alg_epoch.h --------------------------------------------- */
 /*
  * alg_epoch.h (internal) - the epoch core: the pin announcement and its
  * barrier, the unpin release, the retire tag, the advance (the check over
  * the participants, the barrier, the CAS) and the due test, written
- * against internal/atomics.h so that src/epoch.c and the Relacy model
+ * against base/atomics.h so that src/epoch/epoch.c and the Relacy model
  * (tests/models/relacy_epoch.cc) run the same code.  The grace-period
- * proof and the registration, bags and locks around it are in src/epoch.c.
+ * proof and the registration, bags and locks around it are in src/epoch/epoch.c.
  *
  * A record's state word is (e mod 2^32) << 32 | depth (pinned iff the
  * depth is not 0, having read E = e at the outermost pin); the domain's
@@ -3360,10 +3467,10 @@ void conc__park_wake(conc__park *p, int all)
 /* The reader's half of the pin/advance barrier pair. */
 CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
 {
-	if (conc_unlikely(fence))
+	if (conc__unlikely(fence))
 		conc_fence(CONC_MO_SEQ_CST);
 	else
-		conc_compiler_fence();
+		conc__compiler_barrier();
 }
 
 /* Outermost pin: announce "pinned at E" (LP: pin), then the light barrier
@@ -3375,8 +3482,8 @@ CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
 	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
 	/* chaos mode (the slow path only; the header's inline pin has no
 	 * chaos point, and is never armed in chaos mode): a pin store delayed
-	 * after its load of E, the stale-pin case of src/epoch.c's proof */
-	conc_chaos_point();
+	 * after its load of E, the stale-pin case of src/epoch/epoch.c's proof */
+	conc__chaos_point();
 	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
 	conc__ebr_light_barrier(fence);
 }
@@ -3424,7 +3531,7 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
 }
 
 /*
- * The record slot handover (src/epoch.c: rec_set_free, rec_is_free).  A
+ * The record slot handover (src/epoch/epoch.c: rec_set_free, rec_is_free).  A
  * thread's record may be dropped by another thread (a destroy of its
  * domain, fork's child) while its owner later reuses the free slot without
  * a lock; freeing is the drop's last write, a release, and the owner's
@@ -3466,18 +3573,18 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 	uint64_t e = conc__ebr_load_epoch(epoch);
 	if (!all_at(ctx, e, CONC_MO_RELAXED))
 		return false;
-	conc_chaos_point(); /* readers pin and unpin between the scans */
+	conc__chaos_point(); /* readers pin and unpin between the scans */
 	heavy_barrier();
 	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
 		return false;
-	conc_chaos_point(); /* between the decisive scan and the CAS */
+	conc__chaos_point(); /* between the decisive scan and the CAS */
 	/* release: carries the scan above to every collector that reads the
 	 * new epoch with acquire */
 	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
 }
 
 /*
- * The owner-private bag and its steal handshake (src/epoch.c, "Bags":
+ * The owner-private bag and its steal handshake (src/epoch/epoch.c, "Bags":
  * states, edges and the proof).  A record's owner pushes onto its bag
  * lists with plain (relaxed) loads and stores, no locked RMW; the rare
  * thieves (a barrier's steal, help_others) take a whole list with an
@@ -3558,9 +3665,9 @@ CONC_ALG_INLINE void conc__ebr_own_push(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 				      CONC_PLAIN(struct conc_epoch_node *) *n_next,
 				      bool fence, bool slow)
 {
-	if (conc_likely(conc__ebr_own_enter(ops, w, steal, fence))) {
+	if (conc__likely(conc__ebr_own_enter(ops, w, steal, fence))) {
 		if (slow)
-			conc_chaos_point(); /* a thief may ask now: it must wait */
+			conc__chaos_point(); /* a thief may ask now: it must wait */
 		conc__ebr_own_push_plain(head, n, n_next);
 	} else {
 		conc__ebr_own_push_cas(head, n, n_next);
@@ -3591,7 +3698,7 @@ CONC_ALG_INLINE bool conc__ebr_steal_settled(uint64_t w0, uint64_t w)
 }
 
 /* The take.  seq_cst: acquire pairs with the owner's release (CAS push,
- * or its ops release read by the look); src/epoch.c's barrier argument
+ * or its ops release read by the look); src/epoch/epoch.c's barrier argument
  * wants its takes in the single order S. */
 CONC_ALG_INLINE struct conc_epoch_node *
 conc__ebr_take(CONC_ATOMIC(struct conc_epoch_node *) *head)
@@ -3616,7 +3723,7 @@ CONC_ALG_INLINE void conc__ebr_steal_done(CONC_ATOMIC(int) *steal)
 #undef GRACE
 #define GRACE 1
 #endif
-/* The advance policy (internal/epoch.h says why). */
+/* The advance policy (epoch/epoch_internal.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
 #define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
@@ -3776,13 +3883,13 @@ static inline void rec_set_domain(rec *r, conc_epoch *d)
  */
 static inline void rec_set_free(rec *r)
 {
-	/* release (see internal/alg_epoch.h) */
+	/* release (see epoch/alg_epoch.h) */
 	conc__ebr_slot_free(&r->hot.domain, NO_DOMAIN);
 }
 
 static inline bool rec_is_free(rec *r)
 {
-	/* acquire (see internal/alg_epoch.h); a slot never used holds NULL,
+	/* acquire (see epoch/alg_epoch.h); a slot never used holds NULL,
 	 * written before the thread could run */
 	conc_epoch *d = conc__ebr_slot_owner(&r->hot.domain);
 	return d == NULL || d == NO_DOMAIN;
@@ -4258,7 +4365,7 @@ static bool try_all_at(void *ctx, uint64_t e, int mo)
 static bool try_advance(conc_epoch *d)
 {
 	/* read E, cheap look, heavy barrier, decisive scan, CAS: the steps and
-	 * their orders are in internal/alg_epoch.h */
+	 * their orders are in epoch/alg_epoch.h */
 	return conc__ebr_try_advance(&d->epoch, try_all_at, d, heavy_barrier);
 }
 
@@ -5095,7 +5202,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	out->registered = registered;
 	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }
-/* end of src/epoch.c: its names and macros stop here */
+/* end of src/epoch/epoch.c: its names and macros stop here */
 #undef bag
 #undef bag_tag
 #undef bag_set
@@ -5186,8 +5293,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #undef CONC_INTERNAL_ALG_EPOCH_H
 #undef CONC__EBR_SLOT_MO
 
-/* ==== src/queue.c ======================================================= */
-/* file-local names of src/queue.c, made unique in this unit */
+/* ==== src/queue/queue.c ================================================= */
+/* file-local names of src/queue/queue.c, made unique in this unit */
 #define seg conc__queue__seg
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
@@ -5212,12 +5319,12 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
  * and, when the item is already there, a plain load of the slot (an
  * exchange only to burn a slot whose pusher is late).  The MS algorithm (helping CAS on tail, CAS on head)
- * runs once per SEG_SLOTS items, to link and unlink whole segments.
+ * runs once per CONC__Q_SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
- *                      own line); enq carries CLOSED_BIT once close reaches s.
+ *                      own line); enq carries CONC__Q_CLOSED_BIT once close reaches s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push, a CAS) or
  *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
@@ -5229,25 +5336,25 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *                      deq) and seg_reset clears them.
  *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
  *                      and the escape ESC (2): they are stored as ESC with
- *                      the item in this byte (internal/alg_queue.h), so
+ *                      the item in this byte (queue/alg_queue.h), so
  *                      every void * is an item, in PIE and non-PIE programs
  *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
  *                      consecutive indexes on different cache lines.
- *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
+ *   s->next            NULL, the next segment, or CONC__Q_CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
  * Invariants.
  *   I1 tail is head or a successor of head (head moves past h only after
  *      tail has left h; tail only moves to h->next).
  *   I2 a segment is linked only after its predecessor's enq reached
- *      SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *      CONC__Q_SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
  *      (fetch-and-add); the pusher writes the slot word once, with a CAS
  *      from EMPTY, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * Linearization points (grep LP: here and in queue/alg_queue.h, which
  * holds the push and pop loops).
  *   push       the CAS that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
@@ -5257,15 +5364,15 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of
- *              next == NULL after this popper claimed an index >= SEG_SLOTS.
+ *              next == NULL after this popper claimed an index >= CONC__Q_SEG_SLOTS.
  *              At that point every completed push owns a slot already
  *              claimed by a popper; pending pops holding those slots will
  *              return those items and are ordered before the empty pop.
  *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
  *   segment, later segments for later pushes.
  *
- * Close.  close sets CLOSED_BIT in the last segment's enq (fetch_or) and
- * then CASes its next from NULL to CLOSED_SEG; if a segment got linked
+ * Close.  close sets CONC__Q_CLOSED_BIT in the last segment's enq (fetch_or) and
+ * then CASes its next from NULL to CONC__Q_CLOSED_SEG; if a segment got linked
  * first, it repeats on that one.  A push sees the bit in the value its own
  * fetch-and-add returns (no extra load on the fast path) and fails with
  * EPIPE; a push that claimed a slot before the bit either publishes it
@@ -5280,24 +5387,24 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  *
  * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
- * that burns a slot spun CONC__SLOT_WAIT rounds for its pusher first.
- * pop blocks only while the queue is empty (internal/waitpop.h).
+ * that burns a slot spun CONC__Q_SLOT_WAIT rounds for its pusher first.
+ * pop blocks only while the queue is empty (base/waitpop.h).
  *
  * Reclamation.  Every access to a segment is inside conc_epoch_pin.  A
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
  * so a queue in steady state calls neither malloc nor free.  Each segment
- * retire also flushes the domain (one advance attempt per SEG_SLOTS pops),
+ * retire also flushes the domain (one advance attempt per CONC__Q_SEG_SLOTS pops),
  * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
  */
 
 
-#define SEG_SLOTS 1024
+#define CONC__Q_SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
-#define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
+#define CONC__Q_SLOT_WAIT 128 /* pop's wait for a late pusher */
 
 /* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
  * (and pop) at the same time, at neighbouring indexes; slots in index order
@@ -5308,7 +5415,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
  * i goes through it, the walks in index order (destroy's FIFO drop,
  * is_empty) included.  A permutation of [0, 1024) only: */
 #define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
-_Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+_Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -5317,10 +5424,10 @@ struct seg {
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
-	/* escaped items (0..2), read only where the slot word is SLOT_ESC;
+	CONC_ALIGNED _Atomic(uintptr_t) slot[CONC__Q_SEG_SLOTS];
+	/* escaped items (0..2), read only where the slot word is CONC__Q_ESC;
 	 * never reset: written before that word is */
-	unsigned char esc[SEG_SLOTS];
+	unsigned char esc[CONC__Q_SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -5336,34 +5443,34 @@ struct conc_queue {
 	atomic_size_t refs;
 };
 
-/* The push and pop loops live in internal/alg_queue.h (shared with the
+/* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
 static struct seg *seg_get(conc_queue *q);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
-/* ---- src/internal/alg_queue.h ------------------------------------------ */
+/* ---- src/queue/alg_queue.h --------------------------------------------- */
 /*
  * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
  * loops of the FAAArrayQueue (slot claim by fetch-and-add, the MS link and
- * tail swing, the head advance), written against internal/atomics.h so
- * that src/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
+ * tail swing, the head advance), written against base/atomics.h so
+ * that src/queue/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
  * the same code.  The argument (invariants, linearization points, why each
- * memory order) is in src/queue.c's header comment.
+ * memory order) is in src/queue/queue.c's header comment.
  *
  * The includer provides, before including this file:
- *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   CONC__Q_SEG_SLOTS, CONC__Q_SLOT_WAIT;
  *   optionally CONC__Q_SLOT(i), the position of slot index i (a
- *     permutation of [0, SEG_SLOTS); identity by default);
+ *     permutation of [0, CONC__Q_SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, SLOT_TAKEN,
- *     SLOT_ESC or an item's word), and CONC_PLAIN(unsigned char)
- *     esc[SEG_SLOTS] (the item of a slot whose word is SLOT_ESC);
+ *     seg *) and slot[CONC__Q_SEG_SLOTS] (uintptr_t: CONC__Q_EMPTY, CONC__Q_TAKEN,
+ *     CONC__Q_ESC or an item's word), and CONC_PLAIN(unsigned char)
+ *     esc[CONC__Q_SEG_SLOTS] (the item of a slot whose word is CONC__Q_ESC);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
  *     grace period).
  * The callers pin their epoch domain around these calls.
- * Only src/queue.c includes it (the amalgamation inlines it there).
+ * Only src/queue/queue.c includes it (the amalgamation inlines it there).
  */
 #ifndef CONC_INTERNAL_ALG_QUEUE_H
 #define CONC_INTERNAL_ALG_QUEUE_H
@@ -5372,30 +5479,30 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #include <stdint.h>
 
 
-#define CLOSED_BIT ((uint_fast64_t)1 << 62)
-#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+#define CONC__Q_CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CONC__Q_CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
 /*
  * Slot words.  Every uintptr_t value is an item (the contract: any void *),
  * so no word can be kept back for the slot's own states; three small ones
  * are taken all the same, and the items that share them are escaped:
- *   SLOT_EMPTY (0)  no push has written the slot yet
- *   SLOT_TAKEN (1)  a pop burned the slot (its pusher was late)
- *   SLOT_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
+ *   CONC__Q_EMPTY (0)  no push has written the slot yet
+ *   CONC__Q_TAKEN (1)  a pop burned the slot (its pusher was late)
+ *   CONC__Q_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
  *                   slot word, published by the same CAS)
  *   any other word  the item itself.
  * So items 0..2 cost one byte store more on push and one byte load on pop,
  * every other item nothing (one compare, as the old NULL test did); and
- * the escape is one compare with a constant (w <= SLOT_ESC), the same for
+ * the escape is one compare with a constant (w <= CONC__Q_ESC), the same for
  * PIE and non-PIE programs: no item can collide with a mark (issue 22,
  * fault 10: the marks were the addresses of two private objects, small
  * fixed integers in a non-PIE program).
  */
-#define SLOT_EMPTY ((uintptr_t)0)
-#define SLOT_TAKEN ((uintptr_t)1)
-#define SLOT_ESC ((uintptr_t)2)
+#define CONC__Q_EMPTY ((uintptr_t)0)
+#define CONC__Q_TAKEN ((uintptr_t)1)
+#define CONC__Q_ESC ((uintptr_t)2)
 
-/* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
+/* Index i's slot position.  Any permutation of [0, CONC__Q_SEG_SLOTS) is correct,
  * as long as every access to index i goes through it (the includer's walks
  * in index order too); an includer may map indexes so that consecutive
  * ones fall on different cache lines. */
@@ -5404,24 +5511,24 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #endif
 
 /* The slot word that stands for item w in slot position p of s: w itself,
- * or SLOT_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
+ * or CONC__Q_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
  * written by index p's one pusher (I3) before the CAS that publishes the
- * word, and read only by whoever reads SLOT_ESC from that word (acquire).
+ * word, and read only by whoever reads CONC__Q_ESC from that word (acquire).
  * A late pusher whose CAS fails leaves a byte that nothing reads. */
 CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	if (conc_unlikely(w <= SLOT_ESC)) {
+	if (conc__unlikely(w <= CONC__Q_ESC)) {
 		conc_v(s->esc[p]) = (unsigned char)w;
-		return SLOT_ESC;
+		return CONC__Q_ESC;
 	}
 	return w;
 }
 
-/* The item that slot word w (neither SLOT_EMPTY nor SLOT_TAKEN) at
+/* The item that slot word w (neither CONC__Q_EMPTY nor CONC__Q_TAKEN) at
  * position p of s stands for (the inverse of conc__q_word). */
 CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	if (conc_unlikely(w == SLOT_ESC))
+	if (conc__unlikely(w == CONC__Q_ESC))
 		return (void *)(uintptr_t)conc_v(s->esc[p]);
 	return (void *)w;
 }
@@ -5444,37 +5551,37 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		 * and a sleeper's re-check rely on the single order S; on x86
 		 * every RMW is a full barrier anyway. */
 		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
-		if (conc_unlikely(i & CLOSED_BIT))
+		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
 			return EPIPE;
-		if (conc_likely(i < SEG_SLOTS)) {
+		if (conc__likely(i < CONC__Q_SEG_SLOTS)) {
 			uint_fast64_t p = CONC__Q_SLOT(i);
-			uintptr_t empty = SLOT_EMPTY;
+			uintptr_t empty = CONC__Q_EMPTY;
 			/* seq_cst: the publishing write of park.h's protocol, and
 			 * the release of what the caller wrote before the push
 			 * (and of esc[p]) for the pop's acquire load.  A CAS,
-			 * not an exchange: a slot a pop burned keeps SLOT_TAKEN,
+			 * not an exchange: a slot a pop burned keeps CONC__Q_TAKEN,
 			 * so a word other than EMPTY/TAKEN in a slot is always
 			 * an item that was in the queue (is_empty relies on
 			 * it).  relaxed on failure: nothing is read through
-			 * SLOT_TAKEN. */
+			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
 				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						     : CONC_MO_SEQ_CST,
 				     CONC_MO_RELAXED))
 				return 0;
-			/* It was SLOT_TAKEN: a pop gave up on our slot (I3).
+			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
-			conc_chaos_point(); /* a retry: the slow path */
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
 		/* t is full: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
-		if (n == CLOSED_SEG)
+		if (n == CONC__Q_CLOSED_SEG)
 			return EPIPE;
 		if (n) {
 			/* release: publishes n's initialisation to tail readers */
 			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-			conc_chaos_point(); /* between the help and the next load */
+			conc__chaos_point(); /* between the help and the next load */
 			continue;
 		}
 		struct seg *s = seg_get(q);
@@ -5493,10 +5600,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			return 0;
 		}
 		seg_put(q, s); /* never published */
-		if (expect == CLOSED_SEG)
+		if (expect == CONC__Q_CLOSED_SEG)
 			return EPIPE;
 		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
-		conc_chaos_point(); /* lost the link: a retry */
+		conc__chaos_point(); /* lost the link: a retry */
 	}
 }
 
@@ -5522,25 +5629,25 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		/* seq_cst (both): the pop-empty argument in queue.c */
 		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
 		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
-				  & ~CLOSED_BIT;
+				  & ~CONC__Q_CLOSED_BIT;
 		if (d >= e) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
-			if (!n || n == CLOSED_SEG)
+			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* empty */
-			if (d >= SEG_SLOTS) {
+			if (d >= CONC__Q_SEG_SLOTS) {
 				conc__q_advance_head(q, h, n);
-				conc_chaos_point(); /* h may be retired now */
+				conc__chaos_point(); /* h may be retired now */
 				continue;
 			}
 		}
 		/* seq_cst: see push's fetch-and-add */
 		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
-		if (i >= SEG_SLOTS) {
+		if (i >= CONC__Q_SEG_SLOTS) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
-			if (!n || n == CLOSED_SEG)
+			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* LP: pop-empty (every slot of h claimed) */
 			conc__q_advance_head(q, h, n);
-			conc_chaos_point(); /* h may be retired now */
+			conc__chaos_point(); /* h may be retired now */
 			continue;
 		}
 		uint_fast64_t p = CONC__Q_SLOT(i);
@@ -5553,23 +5660,23 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
 		 * exchange: wait a little before making it retry. */
-		for (int k = 0; w == SLOT_EMPTY && k < CONC__SLOT_WAIT; k++) {
-			conc_pause();
+		for (int k = 0; w == CONC__Q_EMPTY && k < CONC__Q_SLOT_WAIT; k++) {
+			conc__cpu_relax();
 			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		}
-		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
+		/* Still empty: burn the slot.  CONC__Q_TAKEN tells a late pusher
 		 * to retry elsewhere; acquire, as above, in case the pusher
 		 * got there first after all.  The word swapped out is
-		 * SLOT_EMPTY or an item's word (SLOT_ESC included): one pop
+		 * CONC__Q_EMPTY or an item's word (CONC__Q_ESC included): one pop
 		 * per index (I3), and a segment's slots are reset before
 		 * reuse. */
-		if (w == SLOT_EMPTY)
-			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
-		if (w != SLOT_EMPTY) {
+		if (w == CONC__Q_EMPTY)
+			w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
+		if (w != CONC__Q_EMPTY) {
 			*item = conc__q_item(h, p, w);
 			return true;
 		}
-		conc_chaos_point(); /* burned a slot: a retry */
+		conc__chaos_point(); /* burned a slot: a retry */
 	}
 }
 
@@ -5584,9 +5691,9 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
-	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
+	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
 	 * the items its pops read and left, or TAKEN.  8 KiB
-	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
+	 * where the separate state bytes took 1 KiB, once per CONC__Q_SEG_SLOTS pushes
 	 * (8 bytes per item); the pushes write these lines anyway. */
 	memset((void *)s->slot, 0, sizeof s->slot);
 }
@@ -5708,7 +5815,7 @@ int conc_queue_create(conc_queue **out)
 static struct seg *next_of(struct seg *s)
 {
 	struct seg *n = atomic_load_explicit(&s->next, memory_order_acquire);
-	return n == CLOSED_SEG ? NULL : n;
+	return n == CONC__Q_CLOSED_SEG ? NULL : n;
 }
 
 void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
@@ -5720,16 +5827,16 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 	while (s) {
 		struct seg *n = next_of(s);
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
-		if (e > SEG_SLOTS)
-			e = SEG_SLOTS;
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
 		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
 		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
-			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
+			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN)
 				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
@@ -5767,7 +5874,7 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-	/* A segment retires once per SEG_SLOTS pops, far below the epoch's
+	/* A segment retires once per CONC__Q_SEG_SLOTS pops, far below the epoch's
 	 * own advance cadence: ask for an advance now, so segments come back
 	 * to the cache within a few retires. */
 	conc_epoch_flush(q->d);
@@ -5813,12 +5920,12 @@ void conc_queue_close(conc_queue *q)
 	for (;;) {
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		/* seq_cst: pushes see the bit in their own fetch-and-add */
-		atomic_fetch_or_explicit(&t->enq, CLOSED_BIT, memory_order_seq_cst);
+		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
 		struct seg *n = NULL;
-		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CLOSED_SEG,
+		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
 							    memory_order_seq_cst,
 							    memory_order_acquire) ||
-		    n == CLOSED_SEG)
+		    n == CONC__Q_CLOSED_SEG)
 			break;
 		/* a segment was linked after t: seal that one too */
 		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
@@ -5838,14 +5945,14 @@ bool conc_queue_is_empty(conc_queue *q)
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
-		if (e > SEG_SLOTS)
-			e = SEG_SLOTS;
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
 		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
-			if (w != SLOT_EMPTY && w != SLOT_TAKEN) {
+			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN) {
 				empty = false;
 				break;
 			}
@@ -5865,15 +5972,15 @@ unsigned conc__queue_sleepers(conc_queue *q)
 
 unsigned conc__queue_segment_slots(void)
 {
-	return SEG_SLOTS;
+	return CONC__Q_SEG_SLOTS;
 }
 
 void conc__queue_reserved_words(uintptr_t out[2])
 {
-	out[0] = SLOT_TAKEN;
-	out[1] = SLOT_ESC;
+	out[0] = CONC__Q_TAKEN;
+	out[1] = CONC__Q_ESC;
 }
-/* end of src/queue.c: its names and macros stop here */
+/* end of src/queue/queue.c: its names and macros stop here */
 #undef seg
 #undef seg_get
 #undef seg_put
@@ -5887,20 +5994,20 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef waitpop_try
 #undef waitpop_closed
 #undef queue_waitpop
-#undef SEG_SLOTS
+#undef CONC__Q_SEG_SLOTS
 #undef SEG_CACHE_MAX
-#undef CONC__SLOT_WAIT
+#undef CONC__Q_SLOT_WAIT
 #undef CONC__Q_SLOT
 #undef CONC_INTERNAL_ALG_QUEUE_H
-#undef CLOSED_BIT
-#undef CLOSED_SEG
-#undef SLOT_EMPTY
-#undef SLOT_TAKEN
-#undef SLOT_ESC
+#undef CONC__Q_CLOSED_BIT
+#undef CONC__Q_CLOSED_SEG
+#undef CONC__Q_EMPTY
+#undef CONC__Q_TAKEN
+#undef CONC__Q_ESC
 #undef CONC__Q_LINK_MO
 
-/* ==== src/stack.c ======================================================= */
-/* file-local names of src/stack.c, made unique in this unit */
+/* ==== src/stack/stack.c ================================================= */
+/* file-local names of src/stack/stack.c, made unique in this unit */
 #define snode conc__stack__snode
 #define slab conc__stack__slab
 #define elim_slot conc__stack__elim_slot
@@ -5994,7 +6101,7 @@ void conc__queue_reserved_words(uintptr_t out[2])
  *      One exception to the grace period: destroy hands the nodes still in
  *      s->pending back to the caches at once (no pop of s is left).
  *
- * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * Linearization points (grep LP: here and in stack/alg_stack.h, which
  * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS of the slot n -> n|ELIM_TAKEN (push, then pop, at
@@ -6009,8 +6116,8 @@ void conc__queue_reserved_words(uintptr_t out[2])
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
  * After a failed CAS a thread tries elimination (when it has been paying,
- * see elim_worth_it), then backs off (internal/backoff.h).  pop blocks only
- * while empty (internal/waitpop.h).  A pop may call malloc for a retire
+ * see elim_worth_it), then backs off (base/backoff.h).  pop blocks only
+ * while empty (base/waitpop.h).  A pop may call malloc for a retire
  * record when its thread's record cache is empty (once per batch at most;
  * a failure delays the retire, it never fails the pop).
  *
@@ -6116,21 +6223,21 @@ struct slab {
 };
 _Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
 
-/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+/* One push or pop attempt on top: stack/alg_stack.h (shared with the
  * Relacy model). */
-/* ---- src/internal/alg_stack.h ------------------------------------------ */
+/* ---- src/stack/alg_stack.h --------------------------------------------- */
 /*
  * alg_stack.h (internal) - the stack's algorithm core: one attempt of the
- * Treiber push and pop CASes on top, written against internal/atomics.h so
- * that src/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
+ * Treiber push and pop CASes on top, written against base/atomics.h so
+ * that src/stack/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
  * the same code.  The retry loops around them (backoff, elimination) and
- * the argument (I1/I2, linearization points) are in src/stack.c.
+ * the argument (I1/I2, linearization points) are in src/stack/stack.c.
  *
  * The includer provides, before including this file, struct snode with a
  * field next (struct snode *; CONC_PLAIN in the harness) and CLOSED_TAG
  * (the low bit of top that marks the stack closed).  top is a
  * CONC_ATOMIC(uintptr_t): the top node's address | CLOSED_TAG.
- * Only src/stack.c includes it (the amalgamation inlines it there).
+ * Only src/stack/stack.c includes it (the amalgamation inlines it there).
  */
 #ifndef CONC_INTERNAL_ALG_STACK_H
 #define CONC_INTERNAL_ALG_STACK_H
@@ -6256,7 +6363,7 @@ static void depot_unlock(void)
  * fork() (issue 15).  A thread holding the depot lock at the fork does not
  * exist in the child, and the child's last conc_stack_destroy takes the
  * lock to drain the depot: it would spin forever.  prepare takes the lock
- * (the depot is a leaf: internal/atfork.h has the order), so the child's
+ * (the depot is a leaf: base/atfork.h has the order), so the child's
  * copy of the list is whole and the flag held by the forking thread alone,
  * which lets it go in both processes.  The magazines and retire batches
  * are thread-local: the child keeps the forking thread's and never sees the
@@ -7197,7 +7304,7 @@ unsigned conc__stack_pending(conc_stack *s)
 		k++;
 	return k;
 }
-/* end of src/stack.c: its names and macros stop here */
+/* end of src/stack/stack.c: its names and macros stop here */
 #undef snode
 #undef slab
 #undef elim_slot
@@ -7279,8 +7386,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef ELIM_PROBE
 #undef CONC_INTERNAL_ALG_STACK_H
 
-/* ==== src/pool.c ======================================================== */
-/* file-local names of src/pool.c, made unique in this unit */
+/* ==== src/pool/pool.c =================================================== */
+/* file-local names of src/pool/pool.c, made unique in this unit */
 #define inj_slot conc__pool__inj_slot
 #define inj_block conc__pool__inj_block
 #define frame conc__pool__frame
@@ -7346,7 +7453,7 @@ unsigned conc__stack_pending(conc_stack *s)
 /*
  * pool.c - the thread pool: work-stealing workers, an injector, parking.
  *
- * Structure.  Each worker owns a Chase-Lev deque (internal/deque.h).  A task
+ * Structure.  Each worker owns a Chase-Lev deque (pool/deque.h).  A task
  * executed from inside a task goes on the current worker's deque (LIFO for
  * its owner, stolen FIFO by the others).  A task executed from outside goes
  * through the injector, a lock-free segmented FIFO built here (below).  A
@@ -7442,7 +7549,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   compiler barrier becomes a fence for that moment.  Then either the
  *   pusher's load came after the barrier and sees the waiter, or its store
  *   was drained by it and the re-check sees the task (the asymmetric fence
- *   of liburcu-memb and of src/epoch.c; modelled under x86-TSO in
+ *   of liburcu-memb and of src/epoch/epoch.c; modelled under x86-TSO in
  *   tests/models/park_push.pml, whose planted bug 1 is the code before).
  *   A pusher that sees a waiter goes into wake_one, which starts with a
  *   seq_cst fence: from there its reads of `searching` and wake_pending are
@@ -7489,7 +7596,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   run_top_task, which afterwards scans the thread's epoch slots and
  *   unpins what is left (nothing of the user's is on the stack there).
  *   Tasks run nested (conc__pool_run / run_one, from conc_join and the
- *   loops) are left to the guard of that call (src/parallel.c).
+ *   loops) are left to the guard of that call (src/parallel/parallel.c).
  */
 
 
@@ -8425,14 +8532,15 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		if (err)
 			break;
 		/* Idle threads of the scope cache (up to 64, for a second)
-		 * count against RLIMIT_NPROC: on EAGAIN ask the cache to let
-		 * them go, and retry once if it had any (issue 22, fault 8). */
+		 * count against RLIMIT_NPROC: on EAGAIN ask the modules that
+		 * keep idle threads to let them go (base/threads.h), and retry
+		 * once if any had some. */
 		for (;;) {
 			err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 			if (err != EAGAIN || retried)
 				break;
 			retried = true;
-			if (!conc__scope_release_idle())
+			if (!conc__threads_release_idle())
 				break;
 		}
 		if (err) {
@@ -8969,7 +9077,7 @@ conc_pool *conc_pool_global(void)
 	pthread_mutex_unlock(&global_lock);
 	return p;
 }
-/* end of src/pool.c: its names and macros stop here */
+/* end of src/pool/pool.c: its names and macros stop here */
 #undef inj_slot
 #undef inj_block
 #undef frame
@@ -9050,8 +9158,8 @@ conc_pool *conc_pool_global(void)
 #undef CALLERS_DESTROY
 #undef EXIT_JOIN_NS
 
-/* ==== src/scope.c ======================================================= */
-/* file-local names of src/scope.c, made unique in this unit */
+/* ==== src/scope/scope.c ================================================= */
+/* file-local names of src/scope/scope.c, made unique in this unit */
 #define H_RUNNING conc__scope__H_RUNNING
 #define H_DONE conc__scope__H_DONE
 #define H_WAITED conc__scope__H_WAITED
@@ -9569,6 +9677,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static void hooks_register(void)
 {
 	conc__atfork_register(CONC__ATFORK_SCOPE, atfork_prepare, atfork_parent, atfork_child);
+	conc__threads_add_releaser(conc__scope_release_idle);
 	atexit(drain_at_exit); /* on failure: parked threads just vanish */
 }
 
@@ -9722,7 +9831,7 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	return atomic_load_explicit(&s.error, memory_order_relaxed);
 }
 
-/* ---- hooks (internal/scope.h) ----------------------------------------- */
+/* ---- hooks (scope/scope_internal.h) ----------------------------------------- */
 
 void conc__scope_set_idle_timeout_ns(uint64_t ns)
 {
@@ -9780,7 +9889,7 @@ unsigned long conc__scope_threads_created(void)
 {
 	return atomic_load_explicit(&cache.created, memory_order_relaxed);
 }
-/* end of src/scope.c: its names and macros stop here */
+/* end of src/scope/scope.c: its names and macros stop here */
 #undef H_RUNNING
 #undef H_DONE
 #undef H_WAITED
@@ -9816,8 +9925,8 @@ unsigned long conc__scope_threads_created(void)
 #undef MAX_IDLE
 #undef FIRST_CHUNK
 
-/* ==== src/parallel.c ==================================================== */
-/* file-local names of src/parallel.c, made unique in this unit */
+/* ==== src/parallel/parallel.c =========================================== */
+/* file-local names of src/parallel/parallel.c, made unique in this unit */
 #define JOB_PENDING conc__parallel__JOB_PENDING
 #define JOB_DONE conc__parallel__JOB_DONE
 #define JOB_SLEEPER conc__parallel__JOB_SLEEPER
@@ -10043,7 +10152,7 @@ static bool ticket_key_ok; /* written once, under ticket_once */
  * held before it.  Each entry point takes a note of the caller's pins and,
  * if the thread is pinned anywhere when the call ends, puts them back to
  * that note: only the pins made during the call go.  Pieces run by other
- * threads: a worker's top-level task is checked by the pool (src/pool.c);
+ * threads: a worker's top-level task is checked by the pool (src/pool/pool.c);
  * a piece nested in another call's wait is covered by that call's guard.
  * Not pinned at the entry (the common case): one scan at each end, no copy.
  */
@@ -10700,7 +10809,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 	free(block);
 	return r;
 }
-/* end of src/parallel.c: its names and macros stop here */
+/* end of src/parallel/parallel.c: its names and macros stop here */
 #undef JOB_PENDING
 #undef JOB_DONE
 #undef JOB_SLEEPER

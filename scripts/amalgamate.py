@@ -10,12 +10,13 @@ The result is made from the real sources, never edited by hand:
 
   1. the public API: include/conc/conc.h with every project header it pulls
      in inlined once, in dependency order (each header where it is first
-     included), plus CONC_HAVE_<PRIM> for each primitive whose src/<prim>.c
-     exists;
+     included), plus CONC_HAVE_<PRIM> for each primitive src/meson.build
+     lists;
   2. under #ifdef CONC_IMPLEMENTATION: the system headers of the sources,
-     the internal headers (src/internal/*.h, each once), then every source
-     file that meson compiles (read from src/meson.build), each in its own
-     section.  The algorithm cores, src/internal/alg_*.h, are the exception:
+     the internal headers (src/base/*.h and each module's, each once), then
+     every source file that meson compiles (read from src/meson.build), each
+     in its own section.  The algorithm cores, src/<module>/alg_*.h, are the
+     exception:
      each is written against the types of the one source that includes it
      (and the Relacy models), so it is inlined inside that source's section,
      where the source includes it, and its names count as the source's own.
@@ -71,27 +72,25 @@ def rel(path):
 # ---- the list of sources, as meson has it ---------------------------------
 
 def meson_sources():
-    """The .c files src/meson.build compiles, in its order."""
+    """The .c files src/meson.build compiles, in its order, and the
+    primitives it lists (each is src/<prim>/<prim>.c)."""
     text = read(os.path.join(ROOT, "src", "meson.build"))
     text = re.sub(r"#.*", "", text)
     m = re.search(r"conc_primitives\s*=\s*\[([^\]]*)\]", text)
     if not m:
         raise Error("src/meson.build: no conc_primitives list")
     prims = re.findall(r"'([^']+)'", m.group(1))
-    fixed = []
-    for m in re.finditer(r"conc_sources\s*\+?=\s*files\(([^)]*)\)", text):
-        args = [a.strip() for a in m.group(1).split(",") if a.strip()]
-        if all(re.match(r"'[^']+'$", a) for a in args):  # literal names only
-            fixed += [a.strip("'") for a in args]
-    if not fixed:
+    m = re.search(r"conc_sources\s*=\s*files\(([^)]*)\)", text)
+    if not m:
         raise Error("src/meson.build: no conc_sources = files(...)")
-    have = [p for p in prims if os.path.exists(os.path.join(ROOT, "src", p + ".c"))]
-    files = [os.path.join(ROOT, "src", f) for f in fixed]
-    files += [os.path.join(ROOT, "src", p + ".c") for p in have if p + ".c" not in fixed]
+    files = [os.path.join(ROOT, "src", f) for f in re.findall(r"'([^']+)'", m.group(1))]
     for f in files:
         if not os.path.exists(f):
             raise Error("src/meson.build names %s, which does not exist" % rel(f))
-    return files, have
+    for p in prims:
+        if os.path.join(ROOT, "src", p, p + ".c") not in files:
+            raise Error("src/meson.build: primitive %s has no src/%s/%s.c in conc_sources" % (p, p, p))
+    return files, prims
 
 
 # ---- includes ---------------------------------------------------------------
@@ -167,7 +166,7 @@ class Inliner:
 
 
 def source_local(path):
-    """An algorithm core (src/internal/alg_*.h): it needs the including
+    """An algorithm core (src/<module>/alg_*.h): it needs the including
     source's types, so it stays inside that source's section."""
     return os.path.basename(path).startswith("alg_")
 

@@ -3,7 +3,7 @@
 # demand; not part of the README's test command).
 #
 # Each mutant N is a known bug planted in src/ by the build option
-# -Dmutant=N (src/internal/mutant.h; grep CONC__MUTANT).  For each one this
+# -Dmutant=N (src/base/mutant.h; grep CONC__MUTANT).  For each one this
 # builds build/mutant-N (gcc, debugoptimized, fault hooks on), runs the
 # suites that guard that part of the library, stopping at the first
 # failure, and expects them to FAIL.  Three use a gcc TSan build instead

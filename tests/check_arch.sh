@@ -1,6 +1,6 @@
 #!/bin/sh
 # check_arch.sh SOURCE_ROOT - architecture-specific code lives in
-# src/internal/arch.h and nowhere else:
+# src/base/arch.h and nowhere else:
 #   - no inline asm (asm, __asm, __asm__ followed by "(", "volatile" or
 #     "goto") in any C or C++ file of the tree;
 #   - no architecture test macro (__x86_64__, __aarch64__, __arm__,
@@ -32,7 +32,7 @@ scan() { # root: prints offending lines, returns 1 if any
 		-type f \( -name '*.c' -o -name '*.h' -o -name '*.cc' -o -name '*.cpp' \) -print | sort); do
 		f=${f#./}
 		case $f in
-		src/internal/arch.h) continue ;;
+		src/base/arch.h) continue ;;
 		esac
 		# Block comments are stripped first (a comment may say "asm").
 		hits=$(sed -e 's|//.*$||' "$root/$f" |
@@ -61,7 +61,7 @@ scan() { # root: prints offending lines, returns 1 if any
 if [ "${1:-}" = --self-test ]; then
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	mkdir -p "$tmp/src/internal"
+	mkdir -p "$tmp/src/base"
 	printf '/* asm ( in a comment is fine */\nint f(void) { return 0; }\n' >"$tmp/src/ok.c"
 	mkdir -p "$tmp/tests"
 	printf 'void g(int x) { __asm__ __volatile__("" : "+r"(x)); }\n' >"$tmp/tests/sink.c"
@@ -89,8 +89,8 @@ fi
 
 root=${1:?usage: check_arch.sh SOURCE_ROOT}
 if scan "$root"; then
-	echo "arch: no inline asm or architecture test outside src/internal/arch.h"
+	echo "arch: no inline asm or architecture test outside src/base/arch.h"
 else
-	echo "arch: FAIL: move the lines above into src/internal/arch.h"
+	echo "arch: FAIL: move the lines above into src/base/arch.h"
 	exit 1
 fi

@@ -20,9 +20,9 @@
 #include "testutil.h"
 
 #include "conc/epoch.h"
-#include "internal/epoch.h"
-#include "internal/fault.h"
-#include "internal/park.h"
+#include "epoch/epoch_internal.h"
+#include "base/fault.h"
+#include "base/park.h"
 
 typedef struct ct_ops {
 	lc_spec spec;

@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #include "conc/conc.h"
-#include "internal/scope.h"
+#include "scope/scope_internal.h"
 
 #define NOBODY 65534
 #define POOL_THREADS 4

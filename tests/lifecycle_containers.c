@@ -45,7 +45,8 @@
 #include "conc/epoch.h"
 #include "conc/queue.h"
 #include "conc/stack.h"
-#include "internal/containers.h"
+#include "queue/queue_internal.h"
+#include "stack/stack_internal.h"
 
 /* ---- the two containers behind one table of calls ---------------------- */
 

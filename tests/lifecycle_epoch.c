@@ -21,7 +21,7 @@
 
 #include "conc/epoch.h"
 
-enum { RECS = 8 }; /* src/epoch.c's REC_SLOTS: records per thread */
+enum { RECS = 8 }; /* src/epoch/epoch.c's REC_SLOTS: records per thread */
 
 /* ---- helpers ---------------------------------------------------------- */
 

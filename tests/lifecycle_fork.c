@@ -14,7 +14,7 @@
  * wrong.  The parent waits for each child with a deadline far beyond its
  * work (conc_test_wait_child) and counts hangs (killed at the deadline) and
  * bad exits; both must be 0.  A lock that a fork can catch held, without a
- * handler (internal/atfork.h), shows up here as hangs.
+ * handler (base/atfork.h), shows up here as hangs.
  *
  * Forks per primitive: 2,000 x CONC_STRESS_SCALE (20 at scale 0), a
  * twentieth in sanitizer builds (a fork there costs ~40 ms, its shadow
@@ -347,7 +347,7 @@ static void *busy_scope(void *arg)
  */
 #define WINDOW_EVERY 500
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-#include "internal/fault.h"
+#include "base/fault.h"
 #define HAVE_WINDOW 1
 
 static struct {

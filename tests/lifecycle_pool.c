@@ -15,7 +15,7 @@
  *   exit   - the caller's thread exits (or the other pool is destroyed)
  *            as soon as the call returns, racing with the destroy (1), or
  *            only after the destroy has returned (0).
- * Each run is made deterministic with test points (src/internal/fault.h):
+ * Each run is made deterministic with test points (src/base/fault.h):
  * the call is known to be inside (a test point it passes, or its user code
  * running), destroy is known to have begun (its drain sleeps: test point
  * pool.wait.park on its thread), and only then is the gate opened that

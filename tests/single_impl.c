@@ -9,9 +9,9 @@
 #define CONC_IMPLEMENTATION
 #include "conc_single.h"
 
-static int init;             /* src/epoch.c has a static init() */
+static int init;             /* src/epoch/epoch.c has a static init() */
 typedef int rec;             /* and a typedef rec */
-struct worker {              /* src/scope.c has a struct worker */
+struct worker {              /* src/scope/scope.c has a struct worker */
 	rec id;
 };
 static struct worker current = {0}; /* and a static current */

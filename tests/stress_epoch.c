@@ -7,7 +7,7 @@
  *
  * The bound.  issue 8 asks for pending <= 3 x bag size x threads while the
  * threads make progress.  "Bag size" here is CONC__EPOCH_ADVANCE_MAX
- * (1024), for this reason (src/epoch.c): a thread's retires go to the bag
+ * (1024), for this reason (src/epoch/epoch.c): a thread's retires go to the bag
  * of the epoch they were tagged with, and a node tagged t is due once the
  * epoch reaches t + CONC__EPOCH_GRACE (3), so a thread holds at most three
  * bags that are not yet due (tags E-2, E-1, E).  A retiring thread tries to
@@ -43,7 +43,7 @@
 
 #include "conc/cpu.h"
 #include "conc/epoch.h"
-#include "internal/epoch.h"
+#include "epoch/epoch_internal.h"
 
 #define WORKERS 4
 #define ROUND 256 /* retires per worker between barriers */
@@ -264,7 +264,7 @@ static void memory_bounded(void **state)
  * tagged with the epoch the stall held, is due after 3 advances).  The
  * workers that are not running when their backlog falls due (waiting at the
  * round barrier, descheduled) do not collect it themselves; help_others in
- * src/epoch.c takes a bag of CONC__EPOCH_ADVANCE_MAX or more nodes as soon
+ * src/epoch/epoch.c takes a bag of CONC__EPOCH_ADVANCE_MAX or more nodes as soon
  * as it is due (smaller bags only once they are overdue by a whole epoch),
  * which is what makes it 3.  (With the whole-epoch rule for every bag this
  * measured 4 in nearly every run.)

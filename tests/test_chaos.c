@@ -1,5 +1,5 @@
 /*
- * test_chaos.c - chaos mode (CONC_CHAOS=1, internal/chaos.h): the switch is
+ * test_chaos.c - chaos mode (CONC_CHAOS=1, base/chaos.h): the switch is
  * read once, libconc's own retired memory is poisoned, the epoch reclaims
  * eagerly, conc__park_wait wakes spuriously - and, under all of that,
  * blocking pops and pool waits still lose nothing.
@@ -27,8 +27,8 @@
 #include "conc/pool.h"
 #include "conc/queue.h"
 #include "conc/stack.h"
-#include "internal/chaos.h"
-#include "internal/epoch.h"
+#include "base/chaos.h"
+#include "epoch/epoch_internal.h"
 
 #define PROBE_ON 10
 #define PROBE_OFF 11

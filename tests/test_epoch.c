@@ -17,8 +17,8 @@
 #include "testutil.h"
 
 #include "conc/epoch.h"
-#include "internal/epoch.h"
-#include "internal/fault.h"
+#include "epoch/epoch_internal.h"
+#include "base/fault.h"
 
 /* A retired object: the callback poisons it, counts, and frees it. */
 #define LIVE 0x11111111u
@@ -373,7 +373,7 @@ static void test_epoch_destroy_reaches_idle_threads(void **state)
 
 /*
  * Barrier steals from owners that are retiring right now (the bag
- * handshake of src/epoch.c): every node retired before a barrier (a
+ * handshake of src/epoch/epoch.c): every node retired before a barrier (a
  * retirer's published count, read before the call) has run when it
  * returns, and no node ever runs twice - also through help_others, which
  * takes the long-due bags of unpinned retirers after an advance.

@@ -13,10 +13,10 @@
 #include "testutil.h"
 
 #include "conc/cpu.h"
-#include "internal/backoff.h"
-#include "internal/fault.h"
-#include "internal/pad.h"
-#include "internal/park.h"
+#include "base/backoff.h"
+#include "base/fault.h"
+#include "base/pad.h"
+#include "base/park.h"
 
 /* ---- padding ---------------------------------------------------------- */
 

@@ -19,7 +19,7 @@
 #include "conc/epoch.h"
 #include "conc/parallel.h"
 #include "conc/pool.h"
-#include "internal/fault.h"
+#include "base/fault.h"
 
 /* ---- pools ------------------------------------------------------------------ */
 

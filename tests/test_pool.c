@@ -18,9 +18,8 @@
 
 #include "conc/epoch.h"
 #include "conc/pool.h"
-#include "internal/fault.h"
-#include "internal/pool_internal.h"
-#include "internal/tsan.h"
+#include "base/fault.h"
+#include "pool/pool_internal.h"
 
 
 static void sleep_ms(unsigned ms)
@@ -985,7 +984,7 @@ static void test_pool_global_and_fork(void **state)
 	assert_int_equal(conc_pool_threads(g), 3);
 	assert_int_equal(child_sum_ok(), 1);
 	unsetenv("CONC_NUM_THREADS");
-	if (CONC_TSAN) {
+	if (CONC_TEST_TSAN) {
 		/* TSan does not support threads in the child of a threaded
 		 * fork. */
 		conc_test_watchdog_off();

@@ -3,7 +3,7 @@
  * (container_tests.h) with FIFO expectations, plus what is the queue's own.
  */
 #include "conc/queue.h"
-#include "internal/containers.h"
+#include "queue/queue_internal.h"
 
 #define CT_PRIM "test_queue"
 #include "container_tests.h"

@@ -22,8 +22,8 @@
 
 #include "conc/epoch.h"
 #include "conc/scope.h"
-#include "internal/fault.h"
-#include "internal/scope.h"
+#include "base/fault.h"
+#include "scope/scope_internal.h"
 
 static unsigned baseline_tasks; /* threads of the process before any scope */
 

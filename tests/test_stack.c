@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "conc/stack.h"
-#include "internal/containers.h"
+#include "stack/stack_internal.h"
 
 #define CT_PRIM "test_stack"
 #include "container_tests.h"

@@ -336,7 +336,7 @@ int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_s
 /* ---- test points ----------------------------------------------------------- */
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
-#include "internal/fault.h"
+#include "base/fault.h"
 
 struct watch {
 	const char *point; /* NULL: unused */

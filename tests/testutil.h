@@ -113,7 +113,7 @@ static inline uint64_t conc_test_rand(uint64_t *s)
 }
 
 /*
- * Test points (src/internal/fault.h, fault-hook builds only): emulated
+ * Test points (src/base/fault.h, fault-hook builds only): emulated
  * preemption.  A thread tags itself (conc_test_tag, once it runs); a watch
  * counts the passes of one point by the threads with one tag (or by any
  * thread, tag CONC_TEST_ANY), and a pausing watch blocks the first such

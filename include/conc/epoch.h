@@ -131,7 +131,7 @@ int conc_epoch_register(conc_epoch *d);
 /*
  * Internal, not API: the head of the calling thread's record in the domain
  * it pinned last, so that pin and unpin can be inlined (a call and return
- * cost as much as the pin itself).  src/epoch.c owns the layout and the
+ * cost as much as the pin itself).  src/epoch/epoch.c owns the layout and the
  * proof; the domain's first member is its epoch counter.
  */
 struct conc__epoch_hot {
@@ -148,7 +148,7 @@ void conc__epoch_unpin_slow(conc_epoch *d);
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
- *   does not run before then (the grace-period argument is in src/epoch.c).
+ *   does not run before then (the grace-period argument is in src/epoch/epoch.c).
  * Thread safety: any thread.
  * Progress: wait-free; never fails.  The first pin of a thread in a domain
  *   registers it (once; takes the domain's lock).  Inline: a load of the
@@ -163,8 +163,8 @@ inline void conc_epoch_pin(conc_epoch *d)
 		if (__builtin_expect((uint32_t)s == 0, 1)) {
 			/* outermost: relaxed load of the epoch, relaxed store
 			 * and a compiler barrier - the proof is in
-			 * src/epoch.c (LP: pin); the same steps as
-			 * conc__ebr_pin (src/internal/alg_epoch.h) */
+			 * src/epoch/epoch.c (LP: pin); the same steps as
+			 * conc__ebr_pin (src/epoch/alg_epoch.h) */
 			uint64_t e = __atomic_load_n((const uint64_t *)(const void *)d,
 						     __ATOMIC_RELAXED);
 			__atomic_store_n(&h->state, e << 32 | 1, __ATOMIC_RELAXED);

@@ -163,7 +163,7 @@ conc_pool *conc_pool_global(void);
  * Thread safety: any thread, also from inside tasks.
  * Ordering: everything the caller did before execute happens-before fn
  *   starts.
- * Progress: lock-free (see src/pool.c for the injector's block boundary);
+ * Progress: lock-free (see src/pool/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
  * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
  *   (destroy has begun and the caller is not one of p's tasks; or p cannot

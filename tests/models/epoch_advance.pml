@@ -1,11 +1,11 @@
 /*
  * epoch_advance.pml - a Promela model of libconc's epoch-advance rule
- * (src/epoch.c, src/internal/alg_epoch.h), checked with spin.
+ * (src/epoch/epoch.c, src/epoch/alg_epoch.h), checked with spin.
  *
  * A MODEL, NOT THE CODE: this is a hand-written abstraction of the rule,
  * checked for every interleaving under sequential consistency (what the
  * pin's fence - or membarrier - and the advancer's barrier buy, per the
- * proof in src/epoch.c).  The relaxed-memory check of the real code is
+ * proof in src/epoch/epoch.c).  The relaxed-memory check of the real code is
  * tests/models/relacy_epoch.cc.
  *
  * The rule: E only grows, by an advance from e to e+1 that first checks

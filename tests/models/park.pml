@@ -1,7 +1,7 @@
 /*
  * park.pml - a Promela model of libconc's parking protocol
- * (src/internal/park.h, src/park.c; the waiter side as
- * src/internal/waitpop.h runs it), checked with spin.
+ * (src/base/park.h, src/base/park.c; the waiter side as
+ * src/base/waitpop.h runs it), checked with spin.
  *
  * A MODEL, NOT THE CODE: a hand-written abstraction, checked for every
  * interleaving under sequential consistency - which is what park.h's

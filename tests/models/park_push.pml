@@ -1,5 +1,5 @@
 /*
- * park_push.pml - the wake of a task pushed from inside a task (src/pool.c,
+ * park_push.pml - the wake of a task pushed from inside a task (src/pool/pool.c,
  * push_local against a parking worker; issue 22, fault 7), under x86-TSO,
  * checked with spin.
  *

@@ -1,9 +1,9 @@
 /*
  * relacy_common.hpp - shared parts of the Relacy harnesses (relacy_*.cc).
  *
- * The harnesses run libconc's own algorithm cores (src/internal/alg_*.h)
+ * The harnesses run libconc's own algorithm cores (src/<module>/alg_*.h)
  * under Relacy's relaxed-memory model checker: CONC_RELACY maps the atomics
- * layer (src/internal/atomics.h) to rl::atomic / rl::var / Relacy fences,
+ * layer (src/base/atomics.h) to rl::atomic / rl::var / Relacy fences,
  * so every load, store, RMW and fence the cores do is one the checker
  * schedules and reorders as C++11 allows.  What the harness adds is the
  * scenario (threads and their operations), the invariants it asserts, and
@@ -27,12 +27,12 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "internal/alg_epoch.h"
+#include "epoch/alg_epoch.h"
 
 /*
  * A small epoch domain built from the real core (alg_epoch.h): one record
  * per thread, the pin announcement and fence, the advance with its check
- * over every participant, retire tags and the due test.  What src/epoch.c
+ * over every participant, retire tags and the due test.  What src/epoch/epoch.c
  * adds around it (registration, nesting, bags shared with helpers, the
  * advance policy) is bookkeeping the model leaves out: a thread keeps its
  * retired objects in a plain array and runs the due ones itself.

@@ -1,6 +1,6 @@
 /*
  * relacy_epoch.cc - Relacy model of libconc's epoch reclamation (EBR) core,
- * src/internal/alg_epoch.h: pin announcement + fence, unpin release, retire
+ * src/epoch/alg_epoch.h: pin announcement + fence, unpin release, retire
  * tag, advance (check over every participant, barrier, CAS) and the due
  * test (GRACE), in fence mode (relacy_common.hpp says why).
  *

@@ -1,11 +1,11 @@
 /*
  * relacy_queue.cc - Relacy model of libconc's queue core,
- * src/internal/alg_queue.h: the FAAArrayQueue push and try_pop loops (slot
+ * src/queue/alg_queue.h: the FAAArrayQueue push and try_pop loops (slot
  * claim by fetch-and-add, the slot exchange, the Michael-Scott link of a
  * new segment, the tail swing and the head advance), run as they are.
  *
- * Segments of SEG_SLOTS = 2 slots, so that 3 items already cross into a
- * second segment (link, swing, advance); a pop waits CONC__SLOT_WAIT = 1
+ * Segments of CONC__Q_SEG_SLOTS = 2 slots, so that 3 items already cross into a
+ * second segment (link, swing, advance); a pop waits CONC__Q_SLOT_WAIT = 1
  * round for a late pusher, so that burned slots (a pusher retrying
  * elsewhere) are explored too.  Index i lives at slot i ^ 1 (a permutation
  * of [0, 2), as queue.c's cache remap is of [0, 1024)), so an access that
@@ -34,15 +34,15 @@
 #define CONC__Q_LINK_MO rl::mo_relaxed
 #endif
 
-#define SEG_SLOTS 2
-#define CONC__SLOT_WAIT 1
+#define CONC__Q_SEG_SLOTS 2
+#define CONC__Q_SLOT_WAIT 1
 #define CONC__Q_SLOT(i) ((i) ^ 1)
 
 struct seg {
 	rl::atomic<uint_fast64_t> enq, deq;
 	rl::atomic<seg *> next;
-	rl::atomic<uintptr_t> slot[SEG_SLOTS];
-	rl::var<unsigned char> esc[SEG_SLOTS]; /* escaped items 0..2 */
+	rl::atomic<uintptr_t> slot[CONC__Q_SEG_SLOTS];
+	rl::var<unsigned char> esc[CONC__Q_SEG_SLOTS]; /* escaped items 0..2 */
 };
 
 #define MAX_SEGS 8
@@ -61,7 +61,7 @@ static seg *seg_get(conc_queue *q)
 	s->enq($).store(0, rl::mo_relaxed);
 	s->deq($).store(0, rl::mo_relaxed);
 	s->next($).store(0, rl::mo_relaxed);
-	for (unsigned i = 0; i < SEG_SLOTS; i++)
+	for (unsigned i = 0; i < CONC__Q_SEG_SLOTS; i++)
 		s->slot[i]($).store(0, rl::mo_relaxed);
 	return s;
 }
@@ -78,7 +78,7 @@ static void seg_retire(conc_queue *q, seg *s)
 	q->retired[q->nretired++] = s;
 }
 
-#include "internal/alg_queue.h"
+#include "queue/alg_queue.h"
 
 #define MAXT 3
 #define MAXITEMS 8

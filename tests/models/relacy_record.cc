@@ -1,13 +1,13 @@
 /*
  * relacy_record.cc - Relacy model of the epoch record slot handover,
- * src/internal/alg_epoch.h (conc__ebr_slot_free, conc__ebr_slot_owner), as
- * src/epoch.c uses it: a record of a live thread dropped by another thread
+ * src/epoch/alg_epoch.h (conc__ebr_slot_free, conc__ebr_slot_owner), as
+ * src/epoch/epoch.c uses it: a record of a live thread dropped by another thread
  * (conc_epoch_destroy of its domain), then reused by its owner for another
  * domain without a lock.
  *
  * Scenario (3 threads):
  *   dropper  drop_record's writes: unlink (the record's link field, an
- *            rl::var), the state word cleared (relaxed, as in src/epoch.c),
+ *            rl::var), the state word cleared (relaxed, as in src/epoch/epoch.c),
  *            then the slot freed (the handover's release);
  *   owner    waits until its slot reads free (the handover's acquire), then
  *            links the record into the new domain (the link field again)
@@ -20,7 +20,7 @@
  * are ordered), and after the run the state word holds the owner's pin -
  * the drop's clear never lands after the pin (which would hide a pinned
  * reader from the new domain's advance).
- * Planted bug (CONC_PLANT, mutant 11 of src/internal/alg_epoch.h): the
+ * Planted bug (CONC_PLANT, mutant 11 of src/epoch/alg_epoch.h): the
  * handover relaxed on both sides.
  */
 #ifdef CONC_PLANT

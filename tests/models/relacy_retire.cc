@@ -1,7 +1,7 @@
 /*
  * relacy_retire.cc - Relacy model of the epoch bags' steal handshake,
- * src/internal/alg_epoch.h (conc__ebr_own_push, conc__ebr_steal_ask,
- * _look, _settled, conc__ebr_take, conc__ebr_steal_done), as src/epoch.c
+ * src/epoch/alg_epoch.h (conc__ebr_own_push, conc__ebr_steal_ask,
+ * _look, _settled, conc__ebr_take, conc__ebr_steal_done), as src/epoch/epoch.c
  * uses it: a record's owner pushes retired nodes onto its bag with plain
  * (relaxed) loads and stores, no locked RMW, while thieves take the whole
  * list with an exchange - a barrier's steal_all (waits for an owner inside
@@ -9,7 +9,7 @@
  *
  * Fence mode: Relacy has no membarrier, so the thief's heavy barrier is a
  * seq_cst fence and the owner's light barrier is one too (fence = true),
- * as for pin (relacy_common.hpp); the membarrier proof in src/epoch.c is
+ * as for pin (relacy_common.hpp); the membarrier proof in src/epoch/epoch.c is
  * the same with the owner's fence virtual.
  *
  * Scenarios:
@@ -21,7 +21,7 @@
  * and read by whoever takes it, and its link is an rl::var too, so a take
  * that is not ordered after the push is a data race.  After the run every
  * node is exactly once in a thief's take or in the list left in the bag.
- * Planted bug (CONC_PLANT, mutant 12 of src/internal/alg_epoch.h): the
+ * Planted bug (CONC_PLANT, mutant 12 of src/epoch/alg_epoch.h): the
  * owner ignores the steal request, so its plain push can follow a take
  * it has not seen (a node then lands both in the take and in the bag).
  */

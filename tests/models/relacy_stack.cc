@@ -1,11 +1,11 @@
 /*
  * relacy_stack.cc - Relacy model of libconc's stack core,
- * src/internal/alg_stack.h: the Treiber push and pop attempts on top (the
+ * src/stack/alg_stack.h: the Treiber push and pop attempts on top (the
  * CASes and their orders), with popped nodes reclaimed through the epoch
- * core (relacy_common.hpp's model_ebr over src/internal/alg_epoch.h): pop
- * runs pinned, a popped node is retired and freed (src/stack.c recycles
+ * core (relacy_common.hpp's model_ebr over src/epoch/alg_epoch.h): pop
+ * runs pinned, a popped node is retired and freed (src/stack/stack.c recycles
  * it) only once it is due.  The elimination layer and the node caches of
- * src/stack.c are not modelled.
+ * src/stack/stack.c are not modelled.
  *
  * Node fields are rl::var and node memory Relacy's: a pop that reads
  * next or item of a node freed under it, or not published to it, is
@@ -26,7 +26,7 @@ struct snode {
 };
 
 #define CLOSED_TAG ((uintptr_t)1)
-#include "internal/alg_stack.h"
+#include "stack/alg_stack.h"
 
 #define MAXT 3
 #define MAXITEMS 8

@@ -47,9 +47,9 @@
 #include <stdlib.h>
 
 #include "conc/epoch.h"
-#include "internal/chaos.h"
-#include "internal/fault.h"
-#include "internal/pad.h"
+#include "base/chaos.h"
+#include "base/fault.h"
+#include "base/pad.h"
 
 typedef void (*conc__task_fn)(void *);
 
@@ -59,7 +59,7 @@ typedef struct conc__task {
 } conc__task;
 
 /* tag: an opaque isolation tag the pusher gives (conc_join's and the
- * loops' root, src/parallel.c), NULL for a plain task; a thief can choose
+ * loops' root, src/parallel/parallel.c), NULL for a plain task; a thief can choose
  * by it without dereferencing arg (which may be stale before its CAS). */
 struct conc__deque_slot {
 	_Atomic(conc__task_fn) fn;

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "internal/arch.h"
+#include "base/arch.h"
 
 #define CONC_ALIGNED _Alignas(CONC_PAD)
 #define CONC_PAD_AFTER(size) (CONC_PAD - ((size) % CONC_PAD))

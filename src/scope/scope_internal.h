@@ -1,6 +1,6 @@
 /*
- * internal/scope.h - test and bench hooks into the scoped-thread cache
- * (src/scope.c).  Not installed; not part of the API.
+ * scope/scope_internal.h - test and bench hooks into the scoped-thread cache
+ * (src/scope/scope.c).  Not installed; not part of the API.
  */
 #ifndef CONC_INTERNAL_SCOPE_H
 #define CONC_INTERNAL_SCOPE_H

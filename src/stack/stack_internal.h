@@ -1,26 +1,17 @@
 /*
- * containers.h - internal hooks of the queue and the stack, for the tests
- * and the bench binaries only (not part of the public API).
+ * stack_internal.h - hooks into the stack (src/stack/stack.c) for the
+ * tests and the bench binaries only; not installed, not part of the API.
  */
-#ifndef CONC_INTERNAL_CONTAINERS_H
-#define CONC_INTERNAL_CONTAINERS_H
+#ifndef CONC_STACK_INTERNAL_H
+#define CONC_STACK_INTERNAL_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conc/queue.h"
 #include "conc/stack.h"
 
 /* Threads asleep (or about to sleep) in a blocking pop right now. */
-unsigned conc__queue_sleepers(conc_queue *q);
 unsigned conc__stack_sleepers(conc_stack *s);
-
-/* Items per queue segment (a push past a full segment allocates). */
-unsigned conc__queue_segment_slots(void);
-
-/* The slot words the queue keeps for itself (the burned-slot mark and the
- * escape), for the test that pushes every value around them. */
-void conc__queue_reserved_words(uintptr_t out[2]);
 
 /* The stack's elimination layer: switch it off/on (on by default), and
  * count the push/pop pairs it has matched so far. */

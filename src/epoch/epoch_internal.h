@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 /* A node retired at epoch t runs once the domain's epoch reaches t + GRACE
- * (src/epoch.c proves why 3). */
+ * (src/epoch/epoch.c proves why 3). */
 #define CONC__EPOCH_GRACE 3
 
 /*
@@ -32,7 +32,7 @@ bool conc__epoch_pinned_anywhere(void);
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
  * thread held before (issue 15).  One entry per per-thread record and per
- * shared-path slot (src/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
+ * shared-path slot (src/epoch/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
  * the nesting depth; and the count of pins beyond those slots.
  */
 #define CONC__EPOCH_PIN_SLOTS 64

@@ -1,22 +1,22 @@
 /*
  * alg_stack.h (internal) - the stack's algorithm core: one attempt of the
- * Treiber push and pop CASes on top, written against internal/atomics.h so
- * that src/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
+ * Treiber push and pop CASes on top, written against base/atomics.h so
+ * that src/stack/stack.c and the Relacy model (tests/models/relacy_stack.cc) run
  * the same code.  The retry loops around them (backoff, elimination) and
- * the argument (I1/I2, linearization points) are in src/stack.c.
+ * the argument (I1/I2, linearization points) are in src/stack/stack.c.
  *
  * The includer provides, before including this file, struct snode with a
  * field next (struct snode *; CONC_PLAIN in the harness) and CLOSED_TAG
  * (the low bit of top that marks the stack closed).  top is a
  * CONC_ATOMIC(uintptr_t): the top node's address | CLOSED_TAG.
- * Only src/stack.c includes it (the amalgamation inlines it there).
+ * Only src/stack/stack.c includes it (the amalgamation inlines it there).
  */
 #ifndef CONC_INTERNAL_ALG_STACK_H
 #define CONC_INTERNAL_ALG_STACK_H
 
 #include <stdint.h>
 
-#include "internal/atomics.h"
+#include "base/atomics.h"
 
 /* top for a push: relaxed, push never reads through top, it only links
  * to it. */

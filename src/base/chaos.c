@@ -1,6 +1,6 @@
 /*
  * chaos.c - chaos mode's switch, PRNG, poisoning and counters
- * (internal/chaos.h says what chaos mode does and what it costs).
+ * (base/chaos.h says what chaos mode does and what it costs).
  */
 #include <errno.h>
 #include <sched.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "conc/cpu.h"
-#include "internal/chaos.h"
+#include "base/chaos.h"
 
 atomic_int conc__chaos_state = CONC__CHAOS_UNKNOWN;
 
@@ -24,7 +24,7 @@ bool conc__chaos_read(void)
 	const char *env = getenv("CONC_CHAOS");
 	bool on = env && env[0] == '1' && env[1] == '\0';
 	errno = saved;
-	/* relaxed: see internal/chaos.h (every racing first reader stores the
+	/* relaxed: see base/chaos.h (every racing first reader stores the
 	 * same value; nothing is published through it) */
 	atomic_store_explicit(&conc__chaos_state, on ? CONC__CHAOS_ON : CONC__CHAOS_OFF,
 			      memory_order_relaxed);

@@ -12,7 +12,7 @@
 
 #include <sched.h>
 
-#include "internal/arch.h"
+#include "base/arch.h"
 
 #define CONC_BACKOFF_SPIN_SHIFT 6u /* largest spin: 64 pauses */
 

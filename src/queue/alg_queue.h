@@ -1,25 +1,25 @@
 /*
  * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
  * loops of the FAAArrayQueue (slot claim by fetch-and-add, the MS link and
- * tail swing, the head advance), written against internal/atomics.h so
- * that src/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
+ * tail swing, the head advance), written against base/atomics.h so
+ * that src/queue/queue.c and the Relacy model (tests/models/relacy_queue.cc) run
  * the same code.  The argument (invariants, linearization points, why each
- * memory order) is in src/queue.c's header comment.
+ * memory order) is in src/queue/queue.c's header comment.
  *
  * The includer provides, before including this file:
- *   SEG_SLOTS, CONC__SLOT_WAIT;
+ *   CONC__Q_SEG_SLOTS, CONC__Q_SLOT_WAIT;
  *   optionally CONC__Q_SLOT(i), the position of slot index i (a
- *     permutation of [0, SEG_SLOTS); identity by default);
+ *     permutation of [0, CONC__Q_SEG_SLOTS); identity by default);
  *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *) and slot[SEG_SLOTS] (uintptr_t: SLOT_EMPTY, SLOT_TAKEN,
- *     SLOT_ESC or an item's word), and CONC_PLAIN(unsigned char)
- *     esc[SEG_SLOTS] (the item of a slot whose word is SLOT_ESC);
+ *     seg *) and slot[CONC__Q_SEG_SLOTS] (uintptr_t: CONC__Q_EMPTY, CONC__Q_TAKEN,
+ *     CONC__Q_ESC or an item's word), and CONC_PLAIN(unsigned char)
+ *     esc[CONC__Q_SEG_SLOTS] (the item of a slot whose word is CONC__Q_ESC);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
  *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
  *     published), seg_retire(q, s) (s left the list: reclaim it after a
  *     grace period).
  * The callers pin their epoch domain around these calls.
- * Only src/queue.c includes it (the amalgamation inlines it there).
+ * Only src/queue/queue.c includes it (the amalgamation inlines it there).
  */
 #ifndef CONC_INTERNAL_ALG_QUEUE_H
 #define CONC_INTERNAL_ALG_QUEUE_H
@@ -27,33 +27,33 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include "internal/atomics.h"
-#include "internal/mutant.h"
+#include "base/atomics.h"
+#include "base/mutant.h"
 
-#define CLOSED_BIT ((uint_fast64_t)1 << 62)
-#define CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+#define CONC__Q_CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CONC__Q_CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
 /*
  * Slot words.  Every uintptr_t value is an item (the contract: any void *),
  * so no word can be kept back for the slot's own states; three small ones
  * are taken all the same, and the items that share them are escaped:
- *   SLOT_EMPTY (0)  no push has written the slot yet
- *   SLOT_TAKEN (1)  a pop burned the slot (its pusher was late)
- *   SLOT_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
+ *   CONC__Q_EMPTY (0)  no push has written the slot yet
+ *   CONC__Q_TAKEN (1)  a pop burned the slot (its pusher was late)
+ *   CONC__Q_ESC (2)    the item is esc[p], one of 0, 1, 2 (written before the
  *                   slot word, published by the same CAS)
  *   any other word  the item itself.
  * So items 0..2 cost one byte store more on push and one byte load on pop,
  * every other item nothing (one compare, as the old NULL test did); and
- * the escape is one compare with a constant (w <= SLOT_ESC), the same for
+ * the escape is one compare with a constant (w <= CONC__Q_ESC), the same for
  * PIE and non-PIE programs: no item can collide with a mark (issue 22,
  * fault 10: the marks were the addresses of two private objects, small
  * fixed integers in a non-PIE program).
  */
-#define SLOT_EMPTY ((uintptr_t)0)
-#define SLOT_TAKEN ((uintptr_t)1)
-#define SLOT_ESC ((uintptr_t)2)
+#define CONC__Q_EMPTY ((uintptr_t)0)
+#define CONC__Q_TAKEN ((uintptr_t)1)
+#define CONC__Q_ESC ((uintptr_t)2)
 
-/* Index i's slot position.  Any permutation of [0, SEG_SLOTS) is correct,
+/* Index i's slot position.  Any permutation of [0, CONC__Q_SEG_SLOTS) is correct,
  * as long as every access to index i goes through it (the includer's walks
  * in index order too); an includer may map indexes so that consecutive
  * ones fall on different cache lines. */
@@ -62,24 +62,24 @@
 #endif
 
 /* The slot word that stands for item w in slot position p of s: w itself,
- * or SLOT_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
+ * or CONC__Q_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
  * written by index p's one pusher (I3) before the CAS that publishes the
- * word, and read only by whoever reads SLOT_ESC from that word (acquire).
+ * word, and read only by whoever reads CONC__Q_ESC from that word (acquire).
  * A late pusher whose CAS fails leaves a byte that nothing reads. */
 CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	if (conc_unlikely(w <= SLOT_ESC)) {
+	if (conc__unlikely(w <= CONC__Q_ESC)) {
 		conc_v(s->esc[p]) = (unsigned char)w;
-		return SLOT_ESC;
+		return CONC__Q_ESC;
 	}
 	return w;
 }
 
-/* The item that slot word w (neither SLOT_EMPTY nor SLOT_TAKEN) at
+/* The item that slot word w (neither CONC__Q_EMPTY nor CONC__Q_TAKEN) at
  * position p of s stands for (the inverse of conc__q_word). */
 CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
-	if (conc_unlikely(w == SLOT_ESC))
+	if (conc__unlikely(w == CONC__Q_ESC))
 		return (void *)(uintptr_t)conc_v(s->esc[p]);
 	return (void *)w;
 }
@@ -102,37 +102,37 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		 * and a sleeper's re-check rely on the single order S; on x86
 		 * every RMW is a full barrier anyway. */
 		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
-		if (conc_unlikely(i & CLOSED_BIT))
+		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
 			return EPIPE;
-		if (conc_likely(i < SEG_SLOTS)) {
+		if (conc__likely(i < CONC__Q_SEG_SLOTS)) {
 			uint_fast64_t p = CONC__Q_SLOT(i);
-			uintptr_t empty = SLOT_EMPTY;
+			uintptr_t empty = CONC__Q_EMPTY;
 			/* seq_cst: the publishing write of park.h's protocol, and
 			 * the release of what the caller wrote before the push
 			 * (and of esc[p]) for the pop's acquire load.  A CAS,
-			 * not an exchange: a slot a pop burned keeps SLOT_TAKEN,
+			 * not an exchange: a slot a pop burned keeps CONC__Q_TAKEN,
 			 * so a word other than EMPTY/TAKEN in a slot is always
 			 * an item that was in the queue (is_empty relies on
 			 * it).  relaxed on failure: nothing is read through
-			 * SLOT_TAKEN. */
+			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
 				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
 						     : CONC_MO_SEQ_CST,
 				     CONC_MO_RELAXED))
 				return 0;
-			/* It was SLOT_TAKEN: a pop gave up on our slot (I3).
+			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
-			conc_chaos_point(); /* a retry: the slow path */
+			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
 		/* t is full: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
-		if (n == CLOSED_SEG)
+		if (n == CONC__Q_CLOSED_SEG)
 			return EPIPE;
 		if (n) {
 			/* release: publishes n's initialisation to tail readers */
 			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-			conc_chaos_point(); /* between the help and the next load */
+			conc__chaos_point(); /* between the help and the next load */
 			continue;
 		}
 		struct seg *s = seg_get(q);
@@ -151,10 +151,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			return 0;
 		}
 		seg_put(q, s); /* never published */
-		if (expect == CLOSED_SEG)
+		if (expect == CONC__Q_CLOSED_SEG)
 			return EPIPE;
 		conc_cas(&q->tail, &t, expect, CONC_MO_RELEASE, CONC_MO_RELAXED);
-		conc_chaos_point(); /* lost the link: a retry */
+		conc__chaos_point(); /* lost the link: a retry */
 	}
 }
 
@@ -180,25 +180,25 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		/* seq_cst (both): the pop-empty argument in queue.c */
 		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
 		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
-				  & ~CLOSED_BIT;
+				  & ~CONC__Q_CLOSED_BIT;
 		if (d >= e) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
-			if (!n || n == CLOSED_SEG)
+			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* empty */
-			if (d >= SEG_SLOTS) {
+			if (d >= CONC__Q_SEG_SLOTS) {
 				conc__q_advance_head(q, h, n);
-				conc_chaos_point(); /* h may be retired now */
+				conc__chaos_point(); /* h may be retired now */
 				continue;
 			}
 		}
 		/* seq_cst: see push's fetch-and-add */
 		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
-		if (i >= SEG_SLOTS) {
+		if (i >= CONC__Q_SEG_SLOTS) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
-			if (!n || n == CLOSED_SEG)
+			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* LP: pop-empty (every slot of h claimed) */
 			conc__q_advance_head(q, h, n);
-			conc_chaos_point(); /* h may be retired now */
+			conc__chaos_point(); /* h may be retired now */
 			continue;
 		}
 		uint_fast64_t p = CONC__Q_SLOT(i);
@@ -211,23 +211,23 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		/* Our slot's pusher may be between its fetch-and-add and its
 		 * exchange: wait a little before making it retry. */
-		for (int k = 0; w == SLOT_EMPTY && k < CONC__SLOT_WAIT; k++) {
-			conc_pause();
+		for (int k = 0; w == CONC__Q_EMPTY && k < CONC__Q_SLOT_WAIT; k++) {
+			conc__cpu_relax();
 			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
 		}
-		/* Still empty: burn the slot.  SLOT_TAKEN tells a late pusher
+		/* Still empty: burn the slot.  CONC__Q_TAKEN tells a late pusher
 		 * to retry elsewhere; acquire, as above, in case the pusher
 		 * got there first after all.  The word swapped out is
-		 * SLOT_EMPTY or an item's word (SLOT_ESC included): one pop
+		 * CONC__Q_EMPTY or an item's word (CONC__Q_ESC included): one pop
 		 * per index (I3), and a segment's slots are reset before
 		 * reuse. */
-		if (w == SLOT_EMPTY)
-			w = conc_xchg(&h->slot[p], SLOT_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
-		if (w != SLOT_EMPTY) {
+		if (w == CONC__Q_EMPTY)
+			w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
+		if (w != CONC__Q_EMPTY) {
 			*item = conc__q_item(h, p, w);
 			return true;
 		}
-		conc_chaos_point(); /* burned a slot: a retry */
+		conc__chaos_point(); /* burned a slot: a retry */
 	}
 }
 

@@ -2,9 +2,9 @@
  * alg_epoch.h (internal) - the epoch core: the pin announcement and its
  * barrier, the unpin release, the retire tag, the advance (the check over
  * the participants, the barrier, the CAS) and the due test, written
- * against internal/atomics.h so that src/epoch.c and the Relacy model
+ * against base/atomics.h so that src/epoch/epoch.c and the Relacy model
  * (tests/models/relacy_epoch.cc) run the same code.  The grace-period
- * proof and the registration, bags and locks around it are in src/epoch.c.
+ * proof and the registration, bags and locks around it are in src/epoch/epoch.c.
  *
  * A record's state word is (e mod 2^32) << 32 | depth (pinned iff the
  * depth is not 0, having read E = e at the outermost pin); the domain's
@@ -22,17 +22,17 @@
 
 #include <stdint.h>
 
-#include "internal/atomics.h"
-#include "internal/epoch.h"
-#include "internal/mutant.h"
+#include "base/atomics.h"
+#include "epoch/epoch_internal.h"
+#include "base/mutant.h"
 
 /* The reader's half of the pin/advance barrier pair. */
 CONC_ALG_INLINE void conc__ebr_light_barrier(bool fence)
 {
-	if (conc_unlikely(fence))
+	if (conc__unlikely(fence))
 		conc_fence(CONC_MO_SEQ_CST);
 	else
-		conc_compiler_fence();
+		conc__compiler_barrier();
 }
 
 /* Outermost pin: announce "pinned at E" (LP: pin), then the light barrier
@@ -44,8 +44,8 @@ CONC_ALG_INLINE void conc__ebr_pin(CONC_RAW_ATOMIC(uint64_t) *state,
 	uint64_t e = conc_raw_ld(epoch, CONC_MO_RELAXED);
 	/* chaos mode (the slow path only; the header's inline pin has no
 	 * chaos point, and is never armed in chaos mode): a pin store delayed
-	 * after its load of E, the stale-pin case of src/epoch.c's proof */
-	conc_chaos_point();
+	 * after its load of E, the stale-pin case of src/epoch/epoch.c's proof */
+	conc__chaos_point();
 	conc_raw_st(state, e << 32 | 1, CONC_MO_RELAXED); /* LP: pin */
 	conc__ebr_light_barrier(fence);
 }
@@ -93,7 +93,7 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
 }
 
 /*
- * The record slot handover (src/epoch.c: rec_set_free, rec_is_free).  A
+ * The record slot handover (src/epoch/epoch.c: rec_set_free, rec_is_free).  A
  * thread's record may be dropped by another thread (a destroy of its
  * domain, fork's child) while its owner later reuses the free slot without
  * a lock; freeing is the drop's last write, a release, and the owner's
@@ -135,18 +135,18 @@ CONC_ALG_INLINE bool conc__ebr_try_advance(CONC_RAW_ATOMIC(uint64_t) *epoch,
 	uint64_t e = conc__ebr_load_epoch(epoch);
 	if (!all_at(ctx, e, CONC_MO_RELAXED))
 		return false;
-	conc_chaos_point(); /* readers pin and unpin between the scans */
+	conc__chaos_point(); /* readers pin and unpin between the scans */
 	heavy_barrier();
 	if (!all_at(ctx, e, CONC_MO_ACQUIRE))
 		return false;
-	conc_chaos_point(); /* between the decisive scan and the CAS */
+	conc__chaos_point(); /* between the decisive scan and the CAS */
 	/* release: carries the scan above to every collector that reads the
 	 * new epoch with acquire */
 	return conc_raw_cas(epoch, &e, e + 1, CONC_MO_RELEASE, CONC_MO_RELAXED); /* LP: advance */
 }
 
 /*
- * The owner-private bag and its steal handshake (src/epoch.c, "Bags":
+ * The owner-private bag and its steal handshake (src/epoch/epoch.c, "Bags":
  * states, edges and the proof).  A record's owner pushes onto its bag
  * lists with plain (relaxed) loads and stores, no locked RMW; the rare
  * thieves (a barrier's steal, help_others) take a whole list with an
@@ -227,9 +227,9 @@ CONC_ALG_INLINE void conc__ebr_own_push(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 				      CONC_PLAIN(struct conc_epoch_node *) *n_next,
 				      bool fence, bool slow)
 {
-	if (conc_likely(conc__ebr_own_enter(ops, w, steal, fence))) {
+	if (conc__likely(conc__ebr_own_enter(ops, w, steal, fence))) {
 		if (slow)
-			conc_chaos_point(); /* a thief may ask now: it must wait */
+			conc__chaos_point(); /* a thief may ask now: it must wait */
 		conc__ebr_own_push_plain(head, n, n_next);
 	} else {
 		conc__ebr_own_push_cas(head, n, n_next);
@@ -260,7 +260,7 @@ CONC_ALG_INLINE bool conc__ebr_steal_settled(uint64_t w0, uint64_t w)
 }
 
 /* The take.  seq_cst: acquire pairs with the owner's release (CAS push,
- * or its ops release read by the look); src/epoch.c's barrier argument
+ * or its ops release read by the look); src/epoch/epoch.c's barrier argument
  * wants its takes in the single order S. */
 CONC_ALG_INLINE struct conc_epoch_node *
 conc__ebr_take(CONC_ATOMIC(struct conc_epoch_node *) *head)

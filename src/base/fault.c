@@ -1,5 +1,5 @@
 /*
- * fault.c - failure injection for test builds (see internal/fault.h).
+ * fault.c - failure injection for test builds (see base/fault.h).
  *
  * Counters are process-wide atomics: a test arms "fail the k-th allocation",
  * runs one public call, and checks the documented error and that nothing
@@ -14,7 +14,7 @@
  * two slots when two translation units hold two copies of the literal
  * (an inline function in a header), and conc__fault_sites merges them.
  */
-#include "internal/fault.h"
+#include "base/fault.h"
 
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 #include <stdatomic.h>

@@ -84,7 +84,7 @@
  * Bags: an owner-private push, reachable through a handshake.  A retire
  * pushes onto its own record's bag without a locked instruction; the rare
  * thieves - barrier's steal_all and help_others, on other threads -
- * exclude that push by an asymmetric handshake (internal/alg_epoch.h,
+ * exclude that push by an asymmetric handshake (epoch/alg_epoch.h,
  * conc__ebr_own_* and conc__ebr_steal_*), the same store-load pair as pin
  * against the advance.  Every other taker of a record's bags is not
  * concurrent with a push: drop_record runs under d->lock written, which
@@ -169,15 +169,15 @@
 #include <unistd.h>
 
 #include "conc/epoch.h"
-#include "internal/alg_epoch.h"
-#include "internal/arch.h"
-#include "internal/atfork.h"
-#include "internal/chaos.h"
-#include "internal/fault.h"
-#include "internal/epoch.h"
-#include "internal/mutant.h"
-#include "internal/pad.h"
-#include "internal/park.h"
+#include "epoch/alg_epoch.h"
+#include "base/arch.h"
+#include "base/atfork.h"
+#include "base/chaos.h"
+#include "base/fault.h"
+#include "epoch/epoch_internal.h"
+#include "base/mutant.h"
+#include "base/pad.h"
+#include "base/clock.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
@@ -187,7 +187,7 @@
 #undef GRACE
 #define GRACE 1
 #endif
-/* The advance policy (internal/epoch.h says why). */
+/* The advance policy (epoch/epoch_internal.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
 #define ADVANCE_GAP_NS CONC__EPOCH_ADVANCE_GAP_NS
@@ -347,13 +347,13 @@ static inline void rec_set_domain(rec *r, conc_epoch *d)
  */
 static inline void rec_set_free(rec *r)
 {
-	/* release (see internal/alg_epoch.h) */
+	/* release (see epoch/alg_epoch.h) */
 	conc__ebr_slot_free(&r->hot.domain, NO_DOMAIN);
 }
 
 static inline bool rec_is_free(rec *r)
 {
-	/* acquire (see internal/alg_epoch.h); a slot never used holds NULL,
+	/* acquire (see epoch/alg_epoch.h); a slot never used holds NULL,
 	 * written before the thread could run */
 	conc_epoch *d = conc__ebr_slot_owner(&r->hot.domain);
 	return d == NULL || d == NO_DOMAIN;
@@ -829,7 +829,7 @@ static bool try_all_at(void *ctx, uint64_t e, int mo)
 static bool try_advance(conc_epoch *d)
 {
 	/* read E, cheap look, heavy barrier, decisive scan, CAS: the steps and
-	 * their orders are in internal/alg_epoch.h */
+	 * their orders are in epoch/alg_epoch.h */
 	return conc__ebr_try_advance(&d->epoch, try_all_at, d, heavy_barrier);
 }
 

@@ -41,8 +41,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "internal/arch.h"
-#include "internal/chaos.h"
+#include "base/arch.h"
+#include "base/chaos.h"
+#include "base/clock.h"
 
 typedef struct conc__park {
 	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
@@ -80,8 +81,6 @@ static inline void conc__park_cancel(conc__park *p)
 	 * still sees us pays one needless wake, nothing more. */
 	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
 }
-
-#define CONC__NO_DEADLINE UINT64_MAX
 
 /*
  * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
@@ -124,8 +123,5 @@ static inline bool conc__park_has_waiters(conc__park *p)
 bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
 void conc__futex_wake(atomic_uint *addr, int n);
 
-/* CLOCK_MONOTONIC now, in ns; now + rel, CONC__NO_DEADLINE on overflow. */
-uint64_t conc__now_ns(void);
-uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif

@@ -113,13 +113,13 @@
 
 #include "conc/parallel.h"
 #include "conc/pool.h"
-#include "internal/arch.h"
-#include "internal/backoff.h"
-#include "internal/epoch.h"
-#include "internal/fault.h"
-#include "internal/mutant.h"
-#include "internal/park.h"
-#include "internal/pool_internal.h"
+#include "base/arch.h"
+#include "base/backoff.h"
+#include "epoch/epoch_internal.h"
+#include "base/fault.h"
+#include "base/mutant.h"
+#include "base/park.h"
+#include "pool/pool_internal.h"
 
 /* A joiner that finds no task yields for this long before it sleeps. */
 #define WAIT_SPIN_NS 50000u
@@ -189,7 +189,7 @@ static bool ticket_key_ok; /* written once, under ticket_once */
  * held before it.  Each entry point takes a note of the caller's pins and,
  * if the thread is pinned anywhere when the call ends, puts them back to
  * that note: only the pins made during the call go.  Pieces run by other
- * threads: a worker's top-level task is checked by the pool (src/pool.c);
+ * threads: a worker's top-level task is checked by the pool (src/pool/pool.c);
  * a piece nested in another call's wait is covered by that call's guard.
  * Not pinned at the entry (the common case): one scan at each end, no copy.
  */

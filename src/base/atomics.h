@@ -1,6 +1,6 @@
 /*
  * atomics.h (internal) - the thin atomics layer under the algorithm cores
- * (internal/alg_*.h).
+ * (src/<module>/alg_*.h).
  *
  * Why.  The cores - the CAS loops, the MS link and tail swing, the slot
  * claims, the epoch pin and advance - are written once, against these
@@ -47,18 +47,20 @@
 #define conc_raw_ld conc_ld
 #define conc_raw_st conc_st
 #define conc_raw_cas conc_cas
-#define conc_compiler_fence() ((void)0)
-#define conc_pause() ((void)0)
-#define conc_chaos_point() ((void)0) /* Relacy explores schedules itself */
-#define conc_likely(x) (x)
-#define conc_unlikely(x) (x)
+/* What base/arch.h and base/chaos.h give the C build, as no-ops: Relacy
+ * explores the schedules itself. */
+#define conc__compiler_barrier() ((void)0)
+#define conc__cpu_relax() ((void)0)
+#define conc__chaos_point() ((void)0)
+#define conc__likely(x) (x)
+#define conc__unlikely(x) (x)
 #define CONC_ALG_INLINE static inline
 #else
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "internal/arch.h"
-#include "internal/chaos.h"
+#include "base/arch.h"
+#include "base/chaos.h"
 
 #define CONC_ATOMIC(T) _Atomic(T)
 #define CONC_RAW_ATOMIC(T) T
@@ -81,12 +83,6 @@
 #define conc_raw_st(p, v, mo) __atomic_store_n((p), (v), (mo))
 #define conc_raw_cas(p, expp, v, mo, fmo) \
 	__atomic_compare_exchange_n((p), (expp), (v), false, (mo), (fmo))
-#define conc_compiler_fence() conc__compiler_barrier()
-#define conc_pause() conc__cpu_relax()
-/* chaos mode (internal/chaos.h): maybe yield; slow paths only */
-#define conc_chaos_point() conc__chaos_point()
-#define conc_likely(x) conc__likely(x)
-#define conc_unlikely(x) conc__unlikely(x)
 /* always_inline: inlined early, the cores compile to what the code they
  * replaced compiled to (plain inline was inlined later and laid out the
  * stack's pop differently: +2% instructions in the instr guard). */

@@ -9,12 +9,12 @@
  * exchange on the claimed slot's word; a pop is one fetch-and-add on `deq`
  * and, when the item is already there, a plain load of the slot (an
  * exchange only to burn a slot whose pusher is late).  The MS algorithm (helping CAS on tail, CAS on head)
- * runs once per SEG_SLOTS items, to link and unlink whole segments.
+ * runs once per CONC__Q_SEG_SLOTS items, to link and unlink whole segments.
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
- *                      own line); enq carries CLOSED_BIT once close reaches s.
+ *                      own line); enq carries CONC__Q_CLOSED_BIT once close reaches s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push, a CAS) or
  *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
@@ -26,25 +26,25 @@
  *                      deq) and seg_reset clears them.
  *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
  *                      and the escape ESC (2): they are stored as ESC with
- *                      the item in this byte (internal/alg_queue.h), so
+ *                      the item in this byte (queue/alg_queue.h), so
  *                      every void * is an item, in PIE and non-PIE programs
  *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
  *                      consecutive indexes on different cache lines.
- *   s->next            NULL, the next segment, or CLOSED_SEG (close sealed
+ *   s->next            NULL, the next segment, or CONC__Q_CLOSED_SEG (close sealed
  *                      the list: no segment can be linked after s).
  *
  * Invariants.
  *   I1 tail is head or a successor of head (head moves past h only after
  *      tail has left h; tail only moves to h->next).
  *   I2 a segment is linked only after its predecessor's enq reached
- *      SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *      CONC__Q_SEG_SLOTS, so every slot of every segment but the last was claimed.
  *   I3 a slot index is handed to one pusher and one popper at most
  *      (fetch-and-add); the pusher writes the slot word once, with a CAS
  *      from EMPTY, which decides between the two when the pop burns it.
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
- * Linearization points (grep LP: here and in internal/alg_queue.h, which
+ * Linearization points (grep LP: here and in queue/alg_queue.h, which
  * holds the push and pop loops).
  *   push       the CAS that turns the slot EMPTY -> item, or the CAS
  *              that links a new segment whose slot 0 already holds the item.
@@ -54,15 +54,15 @@
  *   pop-empty  the seq_cst load of enq that found deq >= enq, confirmed by a
  *              later load of next == NULL (a segment linked before the enq
  *              load would be seen: both are seq_cst); or the load of
- *              next == NULL after this popper claimed an index >= SEG_SLOTS.
+ *              next == NULL after this popper claimed an index >= CONC__Q_SEG_SLOTS.
  *              At that point every completed push owns a slot already
  *              claimed by a popper; pending pops holding those slots will
  *              return those items and are ordered before the empty pop.
  *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
  *   segment, later segments for later pushes.
  *
- * Close.  close sets CLOSED_BIT in the last segment's enq (fetch_or) and
- * then CASes its next from NULL to CLOSED_SEG; if a segment got linked
+ * Close.  close sets CONC__Q_CLOSED_BIT in the last segment's enq (fetch_or) and
+ * then CASes its next from NULL to CONC__Q_CLOSED_SEG; if a segment got linked
  * first, it repeats on that one.  A push sees the bit in the value its own
  * fetch-and-add returns (no extra load on the fast path) and fails with
  * EPIPE; a push that claimed a slot before the bit either publishes it
@@ -77,15 +77,15 @@
  *
  * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
- * that burns a slot spun CONC__SLOT_WAIT rounds for its pusher first.
- * pop blocks only while the queue is empty (internal/waitpop.h).
+ * that burns a slot spun CONC__Q_SLOT_WAIT rounds for its pusher first.
+ * pop blocks only while the queue is empty (base/waitpop.h).
  *
  * Reclamation.  Every access to a segment is inside conc_epoch_pin.  A
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
  * so a queue in steady state calls neither malloc nor free.  Each segment
- * retire also flushes the domain (one advance attempt per SEG_SLOTS pops),
+ * retire also flushes the domain (one advance attempt per CONC__Q_SEG_SLOTS pops),
  * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
@@ -97,19 +97,19 @@
 #include <string.h>
 
 #include "conc/queue.h"
-#include "internal/arch.h"
-#include "internal/atomics.h"
-#include "internal/chaos.h"
-#include "internal/containers.h"
-#include "internal/fault.h"
-#include "internal/mutant.h"
-#include "internal/pad.h"
-#include "internal/park.h"
-#include "internal/waitpop.h"
+#include "base/arch.h"
+#include "base/atomics.h"
+#include "base/chaos.h"
+#include "queue/queue_internal.h"
+#include "base/fault.h"
+#include "base/mutant.h"
+#include "base/pad.h"
+#include "base/park.h"
+#include "base/waitpop.h"
 
-#define SEG_SLOTS 1024
+#define CONC__Q_SEG_SLOTS 1024
 #define SEG_CACHE_MAX 8
-#define CONC__SLOT_WAIT 128 /* pop's wait for a late pusher */
+#define CONC__Q_SLOT_WAIT 128 /* pop's wait for a late pusher */
 
 /* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
  * (and pop) at the same time, at neighbouring indexes; slots in index order
@@ -120,7 +120,7 @@
  * i goes through it, the walks in index order (destroy's FIFO drop,
  * is_empty) included.  A permutation of [0, 1024) only: */
 #define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
-_Static_assert(SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+_Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -129,10 +129,10 @@ struct seg {
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED _Atomic(uintptr_t) slot[SEG_SLOTS];
-	/* escaped items (0..2), read only where the slot word is SLOT_ESC;
+	CONC_ALIGNED _Atomic(uintptr_t) slot[CONC__Q_SEG_SLOTS];
+	/* escaped items (0..2), read only where the slot word is CONC__Q_ESC;
 	 * never reset: written before that word is */
-	unsigned char esc[SEG_SLOTS];
+	unsigned char esc[CONC__Q_SEG_SLOTS];
 };
 
 struct conc_queue {
@@ -148,12 +148,12 @@ struct conc_queue {
 	atomic_size_t refs;
 };
 
-/* The push and pop loops live in internal/alg_queue.h (shared with the
+/* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
 static struct seg *seg_get(conc_queue *q);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
-#include "internal/alg_queue.h"
+#include "queue/alg_queue.h"
 
 /* ---- segments ---------------------------------------------------------- */
 
@@ -164,9 +164,9 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
-	/* Every slot back to SLOT_EMPTY (0): a reused segment's words are
+	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
 	 * the items its pops read and left, or TAKEN.  8 KiB
-	 * where the separate state bytes took 1 KiB, once per SEG_SLOTS pushes
+	 * where the separate state bytes took 1 KiB, once per CONC__Q_SEG_SLOTS pushes
 	 * (8 bytes per item); the pushes write these lines anyway. */
 	memset((void *)s->slot, 0, sizeof s->slot);
 }
@@ -288,7 +288,7 @@ int conc_queue_create(conc_queue **out)
 static struct seg *next_of(struct seg *s)
 {
 	struct seg *n = atomic_load_explicit(&s->next, memory_order_acquire);
-	return n == CLOSED_SEG ? NULL : n;
+	return n == CONC__Q_CLOSED_SEG ? NULL : n;
 }
 
 void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
@@ -300,16 +300,16 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 	while (s) {
 		struct seg *n = next_of(s);
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CLOSED_BIT;
-		if (e > SEG_SLOTS)
-			e = SEG_SLOTS;
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
 		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
 		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
-			if (w != SLOT_EMPTY && w != SLOT_TAKEN)
+			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN)
 				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
@@ -347,7 +347,7 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-	/* A segment retires once per SEG_SLOTS pops, far below the epoch's
+	/* A segment retires once per CONC__Q_SEG_SLOTS pops, far below the epoch's
 	 * own advance cadence: ask for an advance now, so segments come back
 	 * to the cache within a few retires. */
 	conc_epoch_flush(q->d);
@@ -393,12 +393,12 @@ void conc_queue_close(conc_queue *q)
 	for (;;) {
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		/* seq_cst: pushes see the bit in their own fetch-and-add */
-		atomic_fetch_or_explicit(&t->enq, CLOSED_BIT, memory_order_seq_cst);
+		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
 		struct seg *n = NULL;
-		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CLOSED_SEG,
+		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
 							    memory_order_seq_cst,
 							    memory_order_acquire) ||
-		    n == CLOSED_SEG)
+		    n == CONC__Q_CLOSED_SEG)
 			break;
 		/* a segment was linked after t: seal that one too */
 		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
@@ -418,14 +418,14 @@ bool conc_queue_is_empty(conc_queue *q)
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CLOSED_BIT;
-		if (e > SEG_SLOTS)
-			e = SEG_SLOTS;
+		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
 		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
 			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
 							   memory_order_relaxed);
-			if (w != SLOT_EMPTY && w != SLOT_TAKEN) {
+			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN) {
 				empty = false;
 				break;
 			}
@@ -445,11 +445,11 @@ unsigned conc__queue_sleepers(conc_queue *q)
 
 unsigned conc__queue_segment_slots(void)
 {
-	return SEG_SLOTS;
+	return CONC__Q_SEG_SLOTS;
 }
 
 void conc__queue_reserved_words(uintptr_t out[2])
 {
-	out[0] = SLOT_TAKEN;
-	out[1] = SLOT_ESC;
+	out[0] = CONC__Q_TAKEN;
+	out[1] = CONC__Q_ESC;
 }

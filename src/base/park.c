@@ -1,5 +1,5 @@
 /*
- * park.c - the sleeping half of internal/park.h (see the protocol there).
+ * park.c - the sleeping half of base/park.h (see the protocol there).
  */
 #include <errno.h>
 #include <limits.h>
@@ -9,23 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal/chaos.h"
-#include "internal/park.h"
-
-uint64_t conc__now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t conc__deadline_after(uint64_t rel_ns)
-{
-	uint64_t now = conc__now_ns();
-	if (rel_ns >= CONC__NO_DEADLINE - now)
-		return CONC__NO_DEADLINE;
-	return now + rel_ns;
-}
+#include "base/chaos.h"
+#include "base/park.h"
 
 bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns)
 {

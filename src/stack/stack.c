@@ -30,7 +30,7 @@
  *      One exception to the grace period: destroy hands the nodes still in
  *      s->pending back to the caches at once (no pop of s is left).
  *
- * Linearization points (grep LP: here and in internal/alg_stack.h, which
+ * Linearization points (grep LP: here and in stack/alg_stack.h, which
  * holds the push and pop attempts on top).
  *   push       the CAS on top that installs the node; or, eliminated, the
  *              pop's CAS of the slot n -> n|ELIM_TAKEN (push, then pop, at
@@ -45,8 +45,8 @@
  * Progress.  push and try_pop are lock-free: a failed CAS means another
  * push or pop succeeded; the elimination wait is bounded (ELIM_WAIT).
  * After a failed CAS a thread tries elimination (when it has been paying,
- * see elim_worth_it), then backs off (internal/backoff.h).  pop blocks only
- * while empty (internal/waitpop.h).  A pop may call malloc for a retire
+ * see elim_worth_it), then backs off (base/backoff.h).  pop blocks only
+ * while empty (base/waitpop.h).  A pop may call malloc for a retire
  * record when its thread's record cache is empty (once per batch at most;
  * a failure delays the retire, it never fails the pop).
  *
@@ -107,18 +107,18 @@
 
 #include "conc/cpu.h"
 #include "conc/stack.h"
-#include "internal/arch.h"
-#include "internal/atfork.h"
-#include "internal/atomics.h"
-#include "internal/backoff.h"
-#include "internal/chaos.h"
-#include "internal/containers.h"
-#include "internal/epoch.h"
-#include "internal/fault.h"
-#include "internal/mutant.h"
-#include "internal/pad.h"
-#include "internal/park.h"
-#include "internal/waitpop.h"
+#include "base/arch.h"
+#include "base/atfork.h"
+#include "base/atomics.h"
+#include "base/backoff.h"
+#include "base/chaos.h"
+#include "stack/stack_internal.h"
+#include "epoch/epoch_internal.h"
+#include "base/fault.h"
+#include "base/mutant.h"
+#include "base/pad.h"
+#include "base/park.h"
+#include "base/waitpop.h"
 
 #define CLOSED_TAG ((uintptr_t)1)
 #define ELIM_TAKEN ((uintptr_t)1)        /* n|ELIM_TAKEN: n's offer was taken */
@@ -172,9 +172,9 @@ struct slab {
 };
 _Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
 
-/* One push or pop attempt on top: internal/alg_stack.h (shared with the
+/* One push or pop attempt on top: stack/alg_stack.h (shared with the
  * Relacy model). */
-#include "internal/alg_stack.h"
+#include "stack/alg_stack.h"
 
 struct elim_slot {
 	CONC_ALIGNED _Atomic(uintptr_t) offer; /* see Data above */
@@ -245,7 +245,7 @@ static void depot_unlock(void)
  * fork() (issue 15).  A thread holding the depot lock at the fork does not
  * exist in the child, and the child's last conc_stack_destroy takes the
  * lock to drain the depot: it would spin forever.  prepare takes the lock
- * (the depot is a leaf: internal/atfork.h has the order), so the child's
+ * (the depot is a leaf: base/atfork.h has the order), so the child's
  * copy of the list is whole and the flag held by the forking thread alone,
  * which lets it go in both processes.  The magazines and retire batches
  * are thread-local: the child keeps the forking thread's and never sees the

@@ -32,9 +32,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "internal/arch.h"
-#include "internal/fault.h"
-#include "internal/park.h"
+#include "base/arch.h"
+#include "base/fault.h"
+#include "base/park.h"
 
 #define CONC__WAITPOP_SPIN 64
 

@@ -89,15 +89,16 @@
 #include <unistd.h>
 
 #include "conc/epoch.h"
-#include "internal/epoch.h"
+#include "epoch/epoch_internal.h"
 #include "conc/scope.h"
-#include "internal/arch.h"
-#include "internal/atfork.h"
-#include "internal/fault.h"
-#include "internal/mutant.h"
-#include "internal/pad.h"
-#include "internal/park.h"
-#include "internal/scope.h"
+#include "base/arch.h"
+#include "base/atfork.h"
+#include "base/fault.h"
+#include "base/mutant.h"
+#include "base/pad.h"
+#include "base/park.h"
+#include "base/threads.h"
+#include "scope/scope_internal.h"
 
 /* Parked threads beyond this many exit instead of parking. */
 #define MAX_IDLE 64u
@@ -507,6 +508,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static void hooks_register(void)
 {
 	conc__atfork_register(CONC__ATFORK_SCOPE, atfork_prepare, atfork_parent, atfork_child);
+	conc__threads_add_releaser(conc__scope_release_idle);
 	atexit(drain_at_exit); /* on failure: parked threads just vanish */
 }
 
@@ -660,7 +662,7 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	return atomic_load_explicit(&s.error, memory_order_relaxed);
 }
 
-/* ---- hooks (internal/scope.h) ----------------------------------------- */
+/* ---- hooks (scope/scope_internal.h) ----------------------------------------- */
 
 void conc__scope_set_idle_timeout_ns(uint64_t ns)
 {

@@ -4,14 +4,14 @@
  * and "run one task from anywhere" so that a thread waiting for a stolen
  * task works instead of blocking.
  *
- * Task accounting (see src/pool.c): every task is counted once when it
+ * Task accounting (see src/pool/pool.c): every task is counted once when it
  * becomes visible (an injector push, or conc__pool_push_local) and once when
  * it finishes (conc__pool_run / conc__pool_run_one).  A task taken back with
  * conc__pool_pop_local is still counted as pending until it is passed to
  * conc__pool_run, so conc_pool_wait cannot return while it is held.
  *
  * conc_join and the loops use the isolated forms (conc__pool_push_job,
- * conc__pool_pop_above, conc__pool_help: src/parallel.c, "Isolation"); the
+ * conc__pool_pop_above, conc__pool_help: src/parallel/parallel.c, "Isolation"); the
  * plain ones below remain for other uses.
  *
  * A join from a worker, sketched:
@@ -32,7 +32,7 @@
 #include <stdint.h>
 
 #include "conc/pool.h"
-#include "internal/deque.h"
+#include "pool/deque.h"
 
 typedef struct conc__worker conc__worker;
 
@@ -58,7 +58,7 @@ int conc__pool_push_local(conc__worker *w, conc__task_fn fn, void *arg);
 bool conc__pool_pop_local(conc__worker *w, conc__task *t);
 
 /* Owner only: push a job of conc_join or a loop on w's deque, with its
- * isolation tag (the root of its call tree, src/parallel.c), and say at
+ * isolation tag (the root of its call tree, src/parallel/parallel.c), and say at
  * which position it went (for conc__pool_pop_above).  It counts as pending
  * at once and may be stolen; wakes a sleeper as push_local does.  0, or
  * ENOMEM (nothing pushed: no injector fallback, the caller runs it). */
@@ -101,7 +101,7 @@ bool conc__pool_usable(conc_pool *p);
 void conc__pool_enter(conc_pool *p);
 void conc__pool_leave(conc_pool *p);
 
-/* src/parallel.c: let go of the calling thread's cached tickets (those of
+/* src/parallel/parallel.c: let go of the calling thread's cached tickets (those of
  * outside offers, see "Tickets" there), as its exit does; a test hook, so
  * that a failure sweep reaches the ticket's allocation again. */
 void conc__parallel_drop_tickets(void);

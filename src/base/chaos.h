@@ -19,7 +19,7 @@
  *     in the pool's search/steal path and the deque's steal, and after
  *     park_prepare;
  *   - tries to advance the epoch and collect at every retire, with no rate
- *     limit (src/epoch.c);
+ *     limit (src/epoch/epoch.c);
  *   - poisons the memory it owns (queue segments, stack nodes, deque
  *     buffers, injector blocks, defer records) with CONC__CHAOS_POISON
  *     before freeing or caching it - never a user's item or node;
@@ -39,7 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal/arch.h"
+#include "base/arch.h"
 
 enum { CONC__CHAOS_UNKNOWN = 0, CONC__CHAOS_OFF = 1, CONC__CHAOS_ON = 2 };
 

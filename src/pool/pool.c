@@ -1,7 +1,7 @@
 /*
  * pool.c - the thread pool: work-stealing workers, an injector, parking.
  *
- * Structure.  Each worker owns a Chase-Lev deque (internal/deque.h).  A task
+ * Structure.  Each worker owns a Chase-Lev deque (pool/deque.h).  A task
  * executed from inside a task goes on the current worker's deque (LIFO for
  * its owner, stolen FIFO by the others).  A task executed from outside goes
  * through the injector, a lock-free segmented FIFO built here (below).  A
@@ -97,7 +97,7 @@
  *   compiler barrier becomes a fence for that moment.  Then either the
  *   pusher's load came after the barrier and sees the waiter, or its store
  *   was drained by it and the re-check sees the task (the asymmetric fence
- *   of liburcu-memb and of src/epoch.c; modelled under x86-TSO in
+ *   of liburcu-memb and of src/epoch/epoch.c; modelled under x86-TSO in
  *   tests/models/park_push.pml, whose planted bug 1 is the code before).
  *   A pusher that sees a waiter goes into wake_one, which starts with a
  *   seq_cst fence: from there its reads of `searching` and wake_pending are
@@ -144,7 +144,7 @@
  *   run_top_task, which afterwards scans the thread's epoch slots and
  *   unpins what is left (nothing of the user's is on the stack there).
  *   Tasks run nested (conc__pool_run / run_one, from conc_join and the
- *   loops) are left to the guard of that call (src/parallel.c).
+ *   loops) are left to the guard of that call (src/parallel/parallel.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -164,18 +164,18 @@
 
 #include "conc/epoch.h"
 #include "conc/pool.h"
-#include "internal/arch.h"
-#include "internal/atfork.h"
-#include "internal/backoff.h"
-#include "internal/chaos.h"
-#include "internal/deque.h"
-#include "internal/epoch.h"
-#include "internal/fault.h"
-#include "internal/mutant.h"
-#include "internal/pad.h"
-#include "internal/park.h"
-#include "internal/pool_internal.h"
-#include "internal/scope.h"
+#include "base/arch.h"
+#include "base/atfork.h"
+#include "base/backoff.h"
+#include "base/chaos.h"
+#include "pool/deque.h"
+#include "epoch/epoch_internal.h"
+#include "base/fault.h"
+#include "base/mutant.h"
+#include "base/pad.h"
+#include "base/park.h"
+#include "base/threads.h"
+#include "pool/pool_internal.h"
 
 #define INJ_CAP 255u
 #define INJ_LAP 256u
@@ -1109,14 +1109,15 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 		if (err)
 			break;
 		/* Idle threads of the scope cache (up to 64, for a second)
-		 * count against RLIMIT_NPROC: on EAGAIN ask the cache to let
-		 * them go, and retry once if it had any (issue 22, fault 8). */
+		 * count against RLIMIT_NPROC: on EAGAIN ask the modules that
+		 * keep idle threads to let them go (base/threads.h), and retry
+		 * once if any had some. */
 		for (;;) {
 			err = conc__thread_create("pool.thread", &w->thread, &attr, worker_main, w);
 			if (err != EAGAIN || retried)
 				break;
 			retried = true;
-			if (!conc__scope_release_idle())
+			if (!conc__threads_release_idle())
 				break;
 		}
 		if (err) {

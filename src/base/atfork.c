@@ -1,5 +1,5 @@
 /*
- * atfork.c - the fork handler registry (internal/atfork.h has the lock
+ * atfork.c - the fork handler registry (base/atfork.h has the lock
  * order and why).
  *
  * Each slot has a state word:
@@ -28,8 +28,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "internal/atfork.h"
-#include "internal/park.h"
+#include "base/atfork.h"
+#include "base/park.h"
 
 enum { EMPTY, SEALED, READY };
 
