@@ -1218,7 +1218,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 
 /* ---- src/base/atfork.h ------------------------------------------------- */
 /*
- * atfork.h - the library's one pthread_atfork registration (issue 15).
+ * atfork.h - the library's one pthread_atfork registration.
  *
  * fork() copies only the calling thread; any lock another thread held at
  * that instant stays held in the child, by nobody.  So every lock or spin
@@ -1576,6 +1576,46 @@ void conc__futex_wake(atomic_uint *addr, int n);
 
 
 #endif
+/* ---- src/base/prng.h --------------------------------------------------- */
+/*
+ * prng.h - the library's one pseudo-random generator: xorshift64* (Vigna,
+ * "An experimental exploration of Marsaglia's xorshift generators"), a
+ * state word per thread or per worker.  Used where a choice only needs to
+ * differ between threads and over time - the victim a thief starts at, the
+ * elimination slot a push offers in, chaos mode's coin - never for
+ * anything a test compares against fixed numbers.
+ */
+#ifndef CONC_BASE_PRNG_H
+#define CONC_BASE_PRNG_H
+
+#include <stdint.h>
+
+/* A non-zero seed that differs per object: from an address (a TLS
+ * variable's or a record's), or any other value. */
+static inline uint64_t conc__rand_seed(uint64_t v)
+{
+	return v * 0x9E3779B97F4A7C15ULL | 1u;
+}
+
+/* The next number; *s must not be 0 (conc__rand_seed never gives 0, and
+ * xorshift never reaches 0 from a non-zero state). */
+static inline uint64_t conc__rand_next(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform enough in [0, n), n > 0: the high half times n (no division). */
+static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
+{
+	return (unsigned)(((conc__rand_next(s) >> 32) * n) >> 32);
+}
+
+#endif
 /* ---- src/base/fault.h -------------------------------------------------- */
 /*
  * fault.h - allocation and thread creation go through here, so that test
@@ -1663,14 +1703,29 @@ static inline void conc__test_point(const char *point)
 	conc__thread_create_(0, (t), (attr), (fn), (arg))
 #endif
 
+/*
+ * The allocation wrappers keep errno: the library never changes it (a
+ * failed call says why in its return value), and malloc sets ENOMEM on
+ * failure.  Keeping it here, once, means no call site has to remember.
+ */
 static inline void *conc__malloc_(_Bool fail, size_t n)
 {
-	return fail ? NULL : malloc(n);
+	if (fail)
+		return NULL;
+	int saved = errno;
+	void *p = malloc(n);
+	errno = saved;
+	return p;
 }
 
 static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	return fail ? NULL : calloc(k, n);
+	if (fail)
+		return NULL;
+	int saved = errno;
+	void *p = calloc(k, n);
+	errno = saved;
+	return p;
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
@@ -1678,7 +1733,10 @@ static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
 	if (fail)
 		return NULL;
-	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
+	int saved = errno;
+	void *p = aligned_alloc(align, (n + align - 1) & ~(align - 1));
+	errno = saved;
+	return p;
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
@@ -1848,7 +1906,7 @@ bool conc__epoch_pinned_anywhere(void);
 /*
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
- * thread held before (issue 15).  One entry per per-thread record and per
+ * thread held before.  One entry per per-thread record and per
  * shared-path slot (src/epoch/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
  * the nesting depth; and the count of pins beyond those slots.
  */
@@ -1880,7 +1938,7 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 #endif
 /* ---- src/base/mutant.h ------------------------------------------------- */
 /*
- * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
+ * mutant.h - planted bugs for the mutant runs (scripts/mutants.sh).
  *
  * A build configured with -Dmutant=k (k > 0) compiles libconc with
  * CONC_MUTANT=k, which plants exactly one known bug at its real place in
@@ -1897,6 +1955,50 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 
 /* True in the build that plants bug k. */
 #define CONC__MUTANT(k) (CONC_MUTANT == (k))
+
+#endif
+/* ---- src/base/chain.h -------------------------------------------------- */
+/*
+ * chain.h - pushing a chain of nodes onto a push-only list: the one CAS
+ * loop behind the epoch's orphan and bag lists, the queue's segment cache
+ * and the stack's retire lists.
+ *
+ * The list is a single atomic head; pushers link first..last in front of
+ * it, and the only way nodes leave is a taker's exchange of the whole list
+ * with NULL (acquire).  So there is no ABA: a pusher's CAS can only fail
+ * because another pusher or a taker moved the head, and then it retries
+ * with the head it read.  Lock-free: a failed CAS means another thread's
+ * push or take succeeded.
+ *
+ * Memory orders.  The first load is relaxed: the CAS validates it.  The
+ * CAS is release on success: it publishes the chain's links (and whatever
+ * the pusher wrote into the nodes before) to the taker, whose acquire
+ * exchange reads the head this CAS wrote.  Relaxed on failure: nothing was
+ * published, and the retry's CAS is the one that counts.
+ *
+ * CONC__CHAIN_PUSH(head, first, last, link): head an _Atomic(T *), first
+ * and last T * (last reached from first through ->link), link the field.
+ */
+#ifndef CONC_BASE_CHAIN_H
+#define CONC_BASE_CHAIN_H
+
+#include <stdatomic.h>
+
+
+#define CONC__CHAIN_PUSH(head, first, last, link)                                        \
+	do {                                                                             \
+		__typeof__(first) conc__old_ =                                           \
+			atomic_load_explicit((head), memory_order_relaxed);              \
+		for (;;) {                                                               \
+			(last)->link = conc__old_;                                       \
+			if (atomic_compare_exchange_weak_explicit((head), &conc__old_,   \
+								  (first),               \
+								  memory_order_release,  \
+								  memory_order_relaxed)) \
+				break;                                                   \
+			conc__chaos_point(); /* a retry: the slow path */                \
+		}                                                                        \
+	} while (0)
 
 #endif
 /* ---- src/base/pad.h ---------------------------------------------------- */
@@ -2032,8 +2134,7 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 				return ETIMEDOUT;
 			/* Closed, but a push may have completed between the
 			 * try above and the close we just saw: only a try
-			 * after seeing the flag can tell "closed and empty"
-			 * (issue 22, fault 9). */
+			 * after seeing the flag can tell "closed and empty". */
 			return ops->try_pop(c, item) ? 0 : EPIPE;
 		}
 	}
@@ -2743,15 +2844,9 @@ bool conc_chaos_enabled(void)
 
 static uint64_t next_rand(void)
 {
-	uint64_t x = rng;
-	if (x == 0)
-		/* a different stream per thread: the TLS address differs */
-		x = (uint64_t)(uintptr_t)&rng * 0x9E3779B97F4A7C15ULL | 1u;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	if (rng == 0) /* a different stream per thread: the TLS address differs */
+		rng = conc__rand_seed((uint64_t)(uintptr_t)&rng);
+	return conc__rand_next(&rng);
 }
 
 bool conc__chaos_coin(unsigned k)
@@ -4046,21 +4141,12 @@ static void init(void)
 
 /* ---- lists of nodes --------------------------------------------------- */
 
+/* The push half of a push-only list (base/chain.h has the argument): the
+ * taker is take() below, an acquire exchange. */
 static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
 		       conc_epoch_node *last)
 {
-	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
-	for (;;) {
-		last->next = h;
-		/* release: publishes the chain's fields (next, fn, epoch) to
-		 * whoever takes the list; pairs with the acquire exchange in
-		 * take(). */
-		if (atomic_compare_exchange_weak_explicit(head, &h, first,
-							  memory_order_release,
-							  memory_order_relaxed))
-			return;
-		conc__chaos_point(); /* a retry: the slow path */
-	}
+	CONC__CHAIN_PUSH(head, first, last, next);
 }
 
 static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)
@@ -5493,10 +5579,10 @@ static void seg_retire(conc_queue *q, struct seg *s);
  *   any other word  the item itself.
  * So items 0..2 cost one byte store more on push and one byte load on pop,
  * every other item nothing (one compare, as the old NULL test did); and
- * the escape is one compare with a constant (w <= CONC__Q_ESC), the same for
- * PIE and non-PIE programs: no item can collide with a mark (issue 22,
- * fault 10: the marks were the addresses of two private objects, small
- * fixed integers in a non-PIE program).
+ * the escape is one compare with a constant (w <= CONC__Q_ESC), the same
+ * for PIE and non-PIE programs: no item can collide with a mark (the marks
+ * once were the addresses of two private objects, small fixed integers in
+ * a non-PIE program).
  */
 #define CONC__Q_EMPTY ((uintptr_t)0)
 #define CONC__Q_TAKEN ((uintptr_t)1)
@@ -5698,16 +5784,12 @@ static void seg_reset(struct seg *s)
 	memset((void *)s->slot, 0, sizeof s->slot);
 }
 
+/* The segment cache is a push-only list taken whole by seg_get's acquire
+ * exchange (base/chain.h has the argument): the release CAS publishes the
+ * chain's cache_next links and the segments' reset. */
 static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
 {
-	struct seg *old = atomic_load_explicit(&q->cache, memory_order_relaxed);
-	do
-		last->cache_next = old;
-	/* release: publishes the chain's cache_next links and the segments'
-	 * reuse; pairs with the acquire exchange in seg_get. */
-	while (!atomic_compare_exchange_weak_explicit(&q->cache, &old, first,
-						      memory_order_release,
-						      memory_order_relaxed));
+	CONC__CHAIN_PUSH(&q->cache, first, last, cache_next);
 }
 
 /* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
@@ -10002,7 +10084,7 @@ unsigned long conc__scope_threads_created(void)
  *     rides on an idle entry still queued instead of pushing another, so
  *     what an outside thread leaves in the injector is bounded by the
  *     most offers it ever had outstanding at once, not by its number of
- *     calls (issue 22, fault 5).  Without the claim the caller could never take its
+ *     calls.  Without the claim the caller could never take its
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
@@ -10033,7 +10115,7 @@ unsigned long conc__scope_threads_created(void)
  *   An entry left idle is consumed by the workers when they get to it, as
  *   any task; conc_pool_wait and destroy wait for it like one.
  *
- * Isolation (issue 22, fault 4).  A thread that waits for a stolen job
+ * Isolation.  A thread that waits for a stolen job
  *   helps only with work that cannot block on what it waits for: the jobs
  *   of its own call tree.  The outermost conc_join / loop on a thread
  *   roots a tree (its frame's address is the tag); nested calls, and every
@@ -10147,7 +10229,7 @@ static bool ticket_key_ok; /* written once, under ticket_once */
 /* ---- pins left by user code ------------------------------------------------- */
 
 /*
- * Issue 15: a body (or a join function) that returns still pinned must not
+ * A body (or a join function) that returns still pinned must not
  * leave the calling thread pinned after the call, nor undo what the caller
  * held before it.  Each entry point takes a note of the caller's pins and,
  * if the thread is pinned anywhere when the call ends, puts them back to
@@ -10449,7 +10531,7 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
 	bool outside = p && !w;
 	if (outside)
-		conc__pool_enter(p); /* destroy waits for us (issue 22) */
+		conc__pool_enter(p); /* destroy waits for us */
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);

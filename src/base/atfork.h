@@ -1,5 +1,5 @@
 /*
- * atfork.h - the library's one pthread_atfork registration (issue 15).
+ * atfork.h - the library's one pthread_atfork registration.
  *
  * fork() copies only the calling thread; any lock another thread held at
  * that instant stays held in the child, by nobody.  So every lock or spin

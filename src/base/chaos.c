@@ -9,6 +9,7 @@
 
 #include "conc/cpu.h"
 #include "base/chaos.h"
+#include "base/prng.h"
 
 atomic_int conc__chaos_state = CONC__CHAOS_UNKNOWN;
 
@@ -38,15 +39,9 @@ bool conc_chaos_enabled(void)
 
 static uint64_t next_rand(void)
 {
-	uint64_t x = rng;
-	if (x == 0)
-		/* a different stream per thread: the TLS address differs */
-		x = (uint64_t)(uintptr_t)&rng * 0x9E3779B97F4A7C15ULL | 1u;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	if (rng == 0) /* a different stream per thread: the TLS address differs */
+		rng = conc__rand_seed((uint64_t)(uintptr_t)&rng);
+	return conc__rand_next(&rng);
 }
 
 bool conc__chaos_coin(unsigned k)

@@ -84,14 +84,29 @@ static inline void conc__test_point(const char *point)
 	conc__thread_create_(0, (t), (attr), (fn), (arg))
 #endif
 
+/*
+ * The allocation wrappers keep errno: the library never changes it (a
+ * failed call says why in its return value), and malloc sets ENOMEM on
+ * failure.  Keeping it here, once, means no call site has to remember.
+ */
 static inline void *conc__malloc_(_Bool fail, size_t n)
 {
-	return fail ? NULL : malloc(n);
+	if (fail)
+		return NULL;
+	int saved = errno;
+	void *p = malloc(n);
+	errno = saved;
+	return p;
 }
 
 static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	return fail ? NULL : calloc(k, n);
+	if (fail)
+		return NULL;
+	int saved = errno;
+	void *p = calloc(k, n);
+	errno = saved;
+	return p;
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
@@ -99,7 +114,10 @@ static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
 	if (fail)
 		return NULL;
-	return aligned_alloc(align, (n + align - 1) & ~(align - 1));
+	int saved = errno;
+	void *p = aligned_alloc(align, (n + align - 1) & ~(align - 1));
+	errno = saved;
+	return p;
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */

@@ -1,5 +1,5 @@
 /*
- * mutant.h - planted bugs for the mutant runs (issue 8; scripts/mutants.sh).
+ * mutant.h - planted bugs for the mutant runs (scripts/mutants.sh).
  *
  * A build configured with -Dmutant=k (k > 0) compiles libconc with
  * CONC_MUTANT=k, which plants exactly one known bug at its real place in

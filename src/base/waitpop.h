@@ -86,8 +86,7 @@ static inline int conc__waitpop(void *c, const conc__waitpop_ops *ops,
 				return ETIMEDOUT;
 			/* Closed, but a push may have completed between the
 			 * try above and the close we just saw: only a try
-			 * after seeing the flag can tell "closed and empty"
-			 * (issue 22, fault 9). */
+			 * after seeing the flag can tell "closed and empty". */
 			return ops->try_pop(c, item) ? 0 : EPIPE;
 		}
 	}

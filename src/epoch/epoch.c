@@ -172,12 +172,13 @@
 #include "epoch/alg_epoch.h"
 #include "base/arch.h"
 #include "base/atfork.h"
+#include "base/chain.h"
 #include "base/chaos.h"
+#include "base/clock.h"
 #include "base/fault.h"
 #include "epoch/epoch_internal.h"
 #include "base/mutant.h"
 #include "base/pad.h"
-#include "base/clock.h"
 
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
@@ -510,21 +511,12 @@ static void init(void)
 
 /* ---- lists of nodes --------------------------------------------------- */
 
+/* The push half of a push-only list (base/chain.h has the argument): the
+ * taker is take() below, an acquire exchange. */
 static void push_chain(_Atomic(conc_epoch_node *) *head, conc_epoch_node *first,
 		       conc_epoch_node *last)
 {
-	conc_epoch_node *h = atomic_load_explicit(head, memory_order_relaxed);
-	for (;;) {
-		last->next = h;
-		/* release: publishes the chain's fields (next, fn, epoch) to
-		 * whoever takes the list; pairs with the acquire exchange in
-		 * take(). */
-		if (atomic_compare_exchange_weak_explicit(head, &h, first,
-							  memory_order_release,
-							  memory_order_relaxed))
-			return;
-		conc__chaos_point(); /* a retry: the slow path */
-	}
+	CONC__CHAIN_PUSH(head, first, last, next);
 }
 
 static conc_epoch_node *take(_Atomic(conc_epoch_node *) *head)

@@ -31,7 +31,7 @@ bool conc__epoch_pinned_anywhere(void);
 /*
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the
- * thread held before (issue 15).  One entry per per-thread record and per
+ * thread held before.  One entry per per-thread record and per
  * shared-path slot (src/epoch/epoch.c: REC_SLOTS + OVF_SLOTS): the domain and
  * the nesting depth; and the count of pins beyond those slots.
  */

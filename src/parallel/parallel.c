@@ -19,7 +19,7 @@
  *     rides on an idle entry still queued instead of pushing another, so
  *     what an outside thread leaves in the injector is bounded by the
  *     most offers it ever had outstanding at once, not by its number of
- *     calls (issue 22, fault 5).  Without the claim the caller could never take its
+ *     calls.  Without the claim the caller could never take its
  *     own job back, every join of its would wait, and each wait would run
  *     the injector's oldest - largest - task nested on its stack: the
  *     stack grows without bound (seen: fib(30) from the main thread).
@@ -50,7 +50,7 @@
  *   An entry left idle is consumed by the workers when they get to it, as
  *   any task; conc_pool_wait and destroy wait for it like one.
  *
- * Isolation (issue 22, fault 4).  A thread that waits for a stolen job
+ * Isolation.  A thread that waits for a stolen job
  *   helps only with work that cannot block on what it waits for: the jobs
  *   of its own call tree.  The outermost conc_join / loop on a thread
  *   roots a tree (its frame's address is the tag); nested calls, and every
@@ -184,7 +184,7 @@ static bool ticket_key_ok; /* written once, under ticket_once */
 /* ---- pins left by user code ------------------------------------------------- */
 
 /*
- * Issue 15: a body (or a join function) that returns still pinned must not
+ * A body (or a join function) that returns still pinned must not
  * leave the calling thread pinned after the call, nor undo what the caller
  * held before it.  Each entry point takes a note of the caller's pins and,
  * if the thread is pinned anywhere when the call ends, puts them back to
@@ -486,7 +486,7 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	conc__worker *w = p ? conc__pool_current(p) : NULL;
 	bool outside = p && !w;
 	if (outside)
-		conc__pool_enter(p); /* destroy waits for us (issue 22) */
+		conc__pool_enter(p); /* destroy waits for us */
 	if (!p || !job_offer(p, w, &u.j)) {
 		a(actx);
 		b(bctx);

@@ -44,10 +44,10 @@
  *   any other word  the item itself.
  * So items 0..2 cost one byte store more on push and one byte load on pop,
  * every other item nothing (one compare, as the old NULL test did); and
- * the escape is one compare with a constant (w <= CONC__Q_ESC), the same for
- * PIE and non-PIE programs: no item can collide with a mark (issue 22,
- * fault 10: the marks were the addresses of two private objects, small
- * fixed integers in a non-PIE program).
+ * the escape is one compare with a constant (w <= CONC__Q_ESC), the same
+ * for PIE and non-PIE programs: no item can collide with a mark (the marks
+ * once were the addresses of two private objects, small fixed integers in
+ * a non-PIE program).
  */
 #define CONC__Q_EMPTY ((uintptr_t)0)
 #define CONC__Q_TAKEN ((uintptr_t)1)

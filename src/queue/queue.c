@@ -99,6 +99,7 @@
 #include "conc/queue.h"
 #include "base/arch.h"
 #include "base/atomics.h"
+#include "base/chain.h"
 #include "base/chaos.h"
 #include "queue/queue_internal.h"
 #include "base/fault.h"
@@ -171,16 +172,12 @@ static void seg_reset(struct seg *s)
 	memset((void *)s->slot, 0, sizeof s->slot);
 }
 
+/* The segment cache is a push-only list taken whole by seg_get's acquire
+ * exchange (base/chain.h has the argument): the release CAS publishes the
+ * chain's cache_next links and the segments' reset. */
 static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
 {
-	struct seg *old = atomic_load_explicit(&q->cache, memory_order_relaxed);
-	do
-		last->cache_next = old;
-	/* release: publishes the chain's cache_next links and the segments'
-	 * reuse; pairs with the acquire exchange in seg_get. */
-	while (!atomic_compare_exchange_weak_explicit(&q->cache, &old, first,
-						      memory_order_release,
-						      memory_order_relaxed));
+	CONC__CHAIN_PUSH(&q->cache, first, last, cache_next);
 }
 
 /* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
