@@ -1936,27 +1936,6 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 				 void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif
-/* ---- src/base/mutant.h ------------------------------------------------- */
-/*
- * mutant.h - planted bugs for the mutant runs (scripts/mutants.sh).
- *
- * A build configured with -Dmutant=k (k > 0) compiles libconc with
- * CONC_MUTANT=k, which plants exactly one known bug at its real place in
- * src/ (grep CONC__MUTANT); the test suites must then fail.  It proves that
- * they can see that kind of bug at all.  Every other build has CONC_MUTANT
- * 0 and the planted code compiled out: nothing changes.
- */
-#ifndef CONC_INTERNAL_MUTANT_H
-#define CONC_INTERNAL_MUTANT_H
-
-#ifndef CONC_MUTANT
-#define CONC_MUTANT 0
-#endif
-
-/* True in the build that plants bug k. */
-#define CONC__MUTANT(k) (CONC_MUTANT == (k))
-
-#endif
 /* ---- src/base/chain.h -------------------------------------------------- */
 /*
  * chain.h - pushing a chain of nodes onto a push-only list: the one CAS
@@ -3611,8 +3590,7 @@ CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, 
 /* Whether a node tagged t may run at epoch e. */
 CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
 {
-	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
-	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
+	return t + CONC__EPOCH_GRACE <= e;
 }
 
 /* Whether the record with this state word holds the advance from e back:
@@ -3634,9 +3612,8 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
  * word) happen-before the owner's reuse and cannot land on the record once
  * it is linked into another domain.  tests/models/relacy_record.cc runs
  * these two with a drop and a reuse.
- * (mutant 11: both relaxed, the handover then orders nothing)
  */
-#define CONC__EBR_SLOT_MO(mo) (CONC__MUTANT(11) ? CONC_MO_RELAXED : (mo))
+#define CONC__EBR_SLOT_MO(mo) mo
 
 CONC_ALG_INLINE void conc__ebr_slot_free(CONC_RAW_ATOMIC(struct conc_epoch *) *slot,
 				       struct conc_epoch *free_mark)
@@ -3717,7 +3694,7 @@ CONC_ALG_INLINE bool conc__ebr_own_enter(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 	conc__ebr_light_barrier(fence);
 	/* acquire: a thief's done (release) carries its take, so that the
 	 * head loaded by the plain push is the one the take left */
-	return conc_ld(steal, CONC_MO_ACQUIRE) == 0 || CONC__MUTANT(12);
+	return (conc_ld(steal, CONC_MO_ACQUIRE) == 0);
 }
 
 /* The plain push, inside a bag op that conc__ebr_own_enter allowed.
@@ -3813,11 +3790,8 @@ CONC_ALG_INLINE void conc__ebr_steal_done(CONC_ATOMIC(int) *steal)
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
 #define UNT_BUCKETS 64     /* the untracked pins' per-thread attribution (see shared_pin) */
-#define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
-#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
-#undef GRACE
-#define GRACE 1
-#endif
+/* a node tagged t runs once E >= t + GRACE */
+#define GRACE CONC__EPOCH_GRACE
 /* The advance policy (epoch/epoch_internal.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -4421,8 +4395,7 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, o) != 0 ||
 	    atomic_load_explicit(&untracked_pins, o) != 0)
 		return false;
-	/* (mutant 5: the scan stops before the list's last record) */
-	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
+	for (rec *r = d->records; r && true; r = r->next)
 		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
 	return true;
@@ -5651,9 +5624,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			 * it).  relaxed on failure: nothing is read through
 			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
-				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
-						     : CONC_MO_SEQ_CST,
-				     CONC_MO_RELAXED))
+				     CONC_MO_SEQ_CST, CONC_MO_RELAXED))
 				return 0;
 			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
@@ -5700,10 +5671,8 @@ CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct s
 	if (t == h)
 		/* release: publishes n's initialisation to tail readers */
 		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-	/* release: publishes n to head readers (acquire in try_pop).
-	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
-	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
-			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+	/* release: publishes n to head readers (acquire in try_pop). */
+	if ((conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED)))
 		seg_retire(q, h); /* I4: head and tail have both left h */
 }
 
@@ -5932,13 +5901,10 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
-#if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
-	conc__park_notify_one(&q->park);
-#endif
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err && !CONC__MUTANT(6))
+	if ((!err))
 		conc__park_notify_one(&q->park);
 	return err;
 }
@@ -5949,10 +5915,6 @@ int conc_queue_push(conc_queue *q, void *item)
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
 {
-#if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
-	free(h);
-	return;
-#endif
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
@@ -7247,11 +7209,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 		}
 		if (conc__treiber_pop_try(&s->top, &top, t, CLOSED_TAG)) { /* LP: pop */
 			*item = t->item;
-#if CONC__MUTANT(3) /* mutant 3: straight back to the node cache, no grace period (ABA) */
-			node_put(t);
-#else
 			retire_node(s, t);
-#endif
 			got = true;
 			break;
 		}
@@ -8140,8 +8098,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				/* (mutant 10: the batch's last task is dropped) */
-				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
+				conc__deque_push_n(&w->dq, batch + 1,
+						   n - 1 - 0);
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal
@@ -9901,8 +9859,7 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	/* (mutant 7: a failed spawn ends the scope without joining) */
-	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+	if (true)
 		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
@@ -10659,8 +10616,7 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		/* (mutant 8: an odd range's offered right half starts one late) */
-		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+		struct loop_job rj = {.l = l, .lo = mid + 0,
 				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {

@@ -62,7 +62,81 @@ class Error(Exception):
 
 def read(path):
     with open(path, encoding="utf-8") as f:
-        return f.read()
+        text = f.read()
+    if os.path.abspath(path).startswith(os.path.join(ROOT, "src") + os.sep):
+        text = strip_mutants(text, path)
+    return text
+
+
+# ---- the mutants stay out of dist/ ---------------------------------------
+
+MUTANT_CALL_RE = re.compile(r"\bCONC__MUTANT_(VALUE|MO)\(")
+
+
+def macro_args(text, i):
+    """The arguments of the call whose '(' is at text[i], and the index past
+    its ')'; commas inside nested parentheses do not split."""
+    depth, args, start = 0, [], i + 1
+    for j in range(i, len(text)):
+        c = text[j]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                args.append(text[start:j].strip())
+                return args, j + 1
+        elif c == "," and depth == 1:
+            args.append(text[start:j].strip())
+            start = j + 1
+    raise Error("unbalanced mutant macro call")
+
+
+def strip_mutants(text, path):
+    """The source as a build without mutants sees it (base/mutant.h): each
+    CONC__MUTANT_VALUE(k, normal, planted) and CONC__MUTANT_MO(k, mo) is
+    its normal argument, each #if CONC__MUTANT(k) block is gone (its #else
+    part kept), and the include of base/mutant.h is dropped."""
+    if os.path.basename(path) == "mutant.h":
+        return ""
+    out, i = [], 0
+    while True:
+        m = MUTANT_CALL_RE.search(text, i)
+        if not m:
+            out.append(text[i:])
+            break
+        out.append(text[i:m.start()])
+        args, end = macro_args(text, m.end() - 1)
+        normal = args[1]
+        simple = re.match(r"[A-Za-z_0-9]+$", normal) is not None
+        out.append(normal if simple else "(" + normal + ")")
+        i = end
+    lines, kept, stack = "".join(out).splitlines(keepends=True), [], []
+    # stack entries: None for an #if that is not a mutant's, else "drop" or
+    # "keep" (inside a mutant #if: drop until #else, then keep)
+    for line in lines:
+        s = line.strip()
+        if re.match(r'#\s*include\s*"base/mutant\.h"', s):
+            continue
+        if re.match(r"#\s*if", s):
+            if re.match(r"#\s*if\s+CONC__MUTANT\(\d+\)", s):
+                stack.append("drop")
+                continue
+            stack.append(None)
+        elif re.match(r"#\s*else", s) and stack and stack[-1] is not None:
+            stack[-1] = "keep"
+            continue
+        elif re.match(r"#\s*endif", s) and stack:
+            if stack.pop() is not None:
+                continue
+        if "drop" in stack:
+            continue
+        kept.append(line)
+    text = "".join(kept)
+    if "CONC__MUTANT" in text or "CONC_MUTANT" in text:
+        raise Error("%s: a mutant plant amalgamate.py cannot strip (use base/mutant.h's macros "
+                    "or an #if CONC__MUTANT(k) block)" % rel(path))
+    return text
 
 
 def rel(path):

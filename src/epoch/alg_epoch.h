@@ -78,8 +78,7 @@ CONC_ALG_INLINE uint64_t conc__ebr_retire_tag(CONC_RAW_ATOMIC(uint64_t) *epoch, 
 /* Whether a node tagged t may run at epoch e. */
 CONC_ALG_INLINE bool conc__ebr_due(uint64_t t, uint64_t e)
 {
-	/* (mutant 4: a grace period of 1 instead of CONC__EPOCH_GRACE) */
-	return t + (CONC__MUTANT(4) ? 1 : CONC__EPOCH_GRACE) <= e;
+	return t + CONC__MUTANT_VALUE(4, CONC__EPOCH_GRACE, 1) <= e;
 }
 
 /* Whether the record with this state word holds the advance from e back:
@@ -101,9 +100,8 @@ CONC_ALG_INLINE bool conc__ebr_holds_back(CONC_RAW_ATOMIC(uint64_t) *state, uint
  * word) happen-before the owner's reuse and cannot land on the record once
  * it is linked into another domain.  tests/models/relacy_record.cc runs
  * these two with a drop and a reuse.
- * (mutant 11: both relaxed, the handover then orders nothing)
  */
-#define CONC__EBR_SLOT_MO(mo) (CONC__MUTANT(11) ? CONC_MO_RELAXED : (mo))
+#define CONC__EBR_SLOT_MO(mo) CONC__MUTANT_MO(11, mo)
 
 CONC_ALG_INLINE void conc__ebr_slot_free(CONC_RAW_ATOMIC(struct conc_epoch *) *slot,
 				       struct conc_epoch *free_mark)
@@ -184,7 +182,7 @@ CONC_ALG_INLINE bool conc__ebr_own_enter(CONC_ATOMIC(uint64_t) *ops, uint64_t w,
 	conc__ebr_light_barrier(fence);
 	/* acquire: a thief's done (release) carries its take, so that the
 	 * head loaded by the plain push is the one the take left */
-	return conc_ld(steal, CONC_MO_ACQUIRE) == 0 || CONC__MUTANT(12);
+	return CONC__MUTANT_VALUE(12, conc_ld(steal, CONC_MO_ACQUIRE) == 0, true);
 }
 
 /* The plain push, inside a bag op that conc__ebr_own_enter allowed.

@@ -183,11 +183,8 @@
 #define REC_SLOTS 8        /* records per thread (domains pinned at once) */
 #define OVF_SLOTS 56       /* further domains pinned at once, through the shared path */
 #define UNT_BUCKETS 64     /* the untracked pins' per-thread attribution (see shared_pin) */
-#define GRACE CONC__EPOCH_GRACE /* a node tagged t runs once E >= t + GRACE */
-#if CONC__MUTANT(4) /* mutant 4: a node tagged t runs once E >= t + 1 */
-#undef GRACE
-#define GRACE 1
-#endif
+/* a node tagged t runs once E >= t + GRACE */
+#define GRACE CONC__MUTANT_VALUE(4, CONC__EPOCH_GRACE, 1)
 /* The advance policy (epoch/epoch_internal.h says why). */
 #define ADVANCE_EVERY CONC__EPOCH_ADVANCE_EVERY
 #define ADVANCE_MAX CONC__EPOCH_ADVANCE_MAX
@@ -791,8 +788,7 @@ static bool all_at(conc_epoch *d, uint64_t e, int mo)
 	if (atomic_load_explicit(&d->shared_pins, o) != 0 ||
 	    atomic_load_explicit(&untracked_pins, o) != 0)
 		return false;
-	/* (mutant 5: the scan stops before the list's last record) */
-	for (rec *r = d->records; r && !(CONC__MUTANT(5) && !r->next); r = r->next)
+	for (rec *r = d->records; r && CONC__MUTANT_VALUE(5, true, r->next != NULL); r = r->next)
 		if (conc__ebr_holds_back(&r->hot.state, e, mo))
 			return false;
 	return true;

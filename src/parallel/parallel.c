@@ -614,8 +614,7 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 		if (stopped(l))
 			return;
 		size_t mid = lo + (hi - lo) / 2;
-		/* (mutant 8: an odd range's offered right half starts one late) */
-		struct loop_job rj = {.l = l, .lo = mid + (CONC__MUTANT(8) ? (hi - lo) % 2 : 0),
+		struct loop_job rj = {.l = l, .lo = mid + CONC__MUTANT_VALUE(8, 0, (hi - lo) % 2),
 				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {

@@ -635,8 +635,8 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 		if (n) {
 			*t = batch[0];
 			if (n > 1) {
-				/* (mutant 10: the batch's last task is dropped) */
-				conc__deque_push_n(&w->dq, batch + 1, n - 1 - CONC__MUTANT(10));
+				conc__deque_push_n(&w->dq, batch + 1,
+						   n - 1 - CONC__MUTANT_VALUE(10, 0, 1));
 				/* The rest of the batch waits in our deque while
 				 * we run t, which may take long or even wait for
 				 * one of them: a sleeper must be woken to steal

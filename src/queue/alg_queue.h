@@ -116,9 +116,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			 * it).  relaxed on failure: nothing is read through
 			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
-				     CONC__MUTANT(1) ? CONC_MO_RELAXED /* mutant 1 */
-						     : CONC_MO_SEQ_CST,
-				     CONC_MO_RELAXED))
+				     CONC__MUTANT_MO(1, CONC_MO_SEQ_CST), CONC_MO_RELAXED))
 				return 0;
 			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
@@ -165,10 +163,9 @@ CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct s
 	if (t == h)
 		/* release: publishes n's initialisation to tail readers */
 		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
-	/* release: publishes n to head readers (acquire in try_pop).
-	 * (mutant 9: a plain store instead of the CAS; every caller retires h) */
-	if (CONC__MUTANT(9) ? (conc_st(&q->head, n, CONC_MO_RELEASE), 1)
-			    : conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED))
+	/* release: publishes n to head readers (acquire in try_pop). */
+	if (CONC__MUTANT_VALUE(9, conc_cas(&q->head, &h, n, CONC_MO_RELEASE, CONC_MO_RELAXED),
+			       (conc_st(&q->head, n, CONC_MO_RELEASE), 1)))
 		seg_retire(q, h); /* I4: head and tail have both left h */
 }
 

@@ -326,7 +326,7 @@ int conc_queue_push(conc_queue *q, void *item)
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
-	if (!err && !CONC__MUTANT(6))
+	if (CONC__MUTANT_VALUE(6, !err, false))
 		conc__park_notify_one(&q->park);
 	return err;
 }

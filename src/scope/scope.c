@@ -650,8 +650,7 @@ int conc_scope_run(void (*body)(conc_scope *s, void *ctx), void *ctx)
 	atomic_init(&s.error, 0);
 
 	body(&s, ctx);
-	/* (mutant 7: a failed spawn ends the scope without joining) */
-	if (!CONC__MUTANT(7) || atomic_load_explicit(&s.error, memory_order_relaxed) == 0)
+	if (CONC__MUTANT_VALUE(7, true, atomic_load_explicit(&s.error, memory_order_relaxed) == 0))
 		join_all(&s);
 
 	for (struct chunk *c = s.first.next, *next; c; c = next) {
