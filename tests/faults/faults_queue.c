@@ -81,28 +81,9 @@ static void run_queue_push(struct sweep *sw)
 	check_destroy_domain(sw, d);
 }
 
-/* Pops (try, blocking, timed out on empty) and close: no allocation. */
 static void run_queue_pops(struct sweep *sw)
 {
-	conc_epoch *d;
-	conc_queue *q;
-	CHECK(sw, conc_epoch_create(&d) == 0);
-	CHECK(sw, conc_queue_create_in(&q, d) == 0);
-	for (uintptr_t i = 1; i <= 3; i++)
-		CHECK(sw, conc_queue_push(q, ITEM(i)) == 0);
-	void *x = NULL, *y = NULL, *z = NULL, *w = SENTINEL;
-	arm(sw);
-	bool a = conc_queue_try_pop(q, &x);
-	int b = conc_queue_pop(q, &y);
-	int c = conc_queue_pop_timeout(q, &z, 1000000);
-	int e = conc_queue_pop_timeout(q, &w, 1000000); /* empty: sleeps, times out */
-	conc_queue_close(q);
-	int f = conc_queue_pop(q, &w);
-	disarm(sw);
-	CHECK(sw, a && x == ITEM(1) && b == 0 && y == ITEM(2) && c == 0 && z == ITEM(3));
-	CHECK(sw, e == ETIMEDOUT && f == EPIPE && w == SENTINEL);
-	conc_queue_destroy(q, NULL);
-	check_destroy_domain(sw, d);
+	run_container_pops(sw, &tl_queue);
 }
 
 static void test_faults_queue(void **state)
@@ -126,7 +107,6 @@ static void test_faults_hammer_queue(void **state)
 	hammer_container(&tl_queue, 900000, 3);
 	conc_test_watchdog_off();
 }
-
 
 int main(void)
 {

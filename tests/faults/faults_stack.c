@@ -153,25 +153,7 @@ static void run_stack_push_at_exit(struct sweep *sw)
 
 static void run_stack_pops(struct sweep *sw)
 {
-	conc_epoch *d;
-	conc_stack *s;
-	CHECK(sw, conc_epoch_create(&d) == 0);
-	CHECK(sw, conc_stack_create_in(&s, d) == 0);
-	for (uintptr_t i = 1; i <= 3; i++)
-		CHECK(sw, conc_stack_push(s, ITEM(i)) == 0);
-	void *x = NULL, *y = NULL, *z = NULL, *w = SENTINEL;
-	arm(sw);
-	bool a = conc_stack_try_pop(s, &x);
-	int b = conc_stack_pop(s, &y);
-	int c = conc_stack_pop_timeout(s, &z, 1000000);
-	int e = conc_stack_pop_timeout(s, &w, 1000000);
-	conc_stack_close(s);
-	int f = conc_stack_pop(s, &w);
-	disarm(sw);
-	CHECK(sw, a && x == ITEM(3) && b == 0 && y == ITEM(2) && c == 0 && z == ITEM(1));
-	CHECK(sw, e == ETIMEDOUT && f == EPIPE && w == SENTINEL);
-	conc_stack_destroy(s, NULL);
-	check_destroy_domain(sw, d);
+	run_container_pops(sw, &tl_stack);
 }
 
 static void test_faults_stack(void **state)
@@ -205,7 +187,6 @@ static void test_faults_hammer_stack(void **state)
 	hammer_container(&tl_stack, 900000, 6);
 	conc_test_watchdog_off();
 }
-
 
 int main(void)
 {

@@ -130,6 +130,32 @@ void drop_count(void *item)
 	atomic_fetch_add(&dropped, 1);
 }
 
+/* Pops (try, blocking, timed out on empty) and close: no allocation. */
+void run_container_pops(struct sweep *sw, const tl_container *k)
+{
+	conc_epoch *d;
+	void *c = NULL;
+	CHECK(sw, conc_epoch_create(&d) == 0);
+	CHECK(sw, k->create_in(&c, d) == 0);
+	for (uintptr_t i = 1; i <= 3; i++)
+		CHECK(sw, k->push(c, ITEM(i)) == 0);
+	void *x = NULL, *y = NULL, *z = NULL, *w = SENTINEL;
+	arm(sw);
+	bool a = k->try_pop(c, &x);
+	int b = k->pop(c, &y);
+	int r = k->pop_timeout(c, &z, 1000000);
+	int e = k->pop_timeout(c, &w, 1000000); /* empty: sleeps, times out */
+	k->close(c);
+	int f = k->pop(c, &w);
+	disarm(sw);
+	/* FIFO: 1, 2, 3; LIFO: 3, 2, 1 */
+	void *first = k->fifo ? ITEM(1) : ITEM(3), *last = k->fifo ? ITEM(3) : ITEM(1);
+	CHECK(sw, a && x == first && b == 0 && y == ITEM(2) && r == 0 && z == last);
+	CHECK(sw, e == ETIMEDOUT && f == EPIPE && w == SENTINEL);
+	k->destroy(c, NULL);
+	check_destroy_domain(sw, d);
+}
+
 /* ---- under concurrency: random failures --------------------------------- */
 
 /*

@@ -126,6 +126,9 @@ void check_destroy_domain(struct sweep *sw, conc_epoch *d);
 extern atomic_long dropped;
 void drop_count(void *item);
 
+/* The pops and close of the queue or the stack, swept: no allocation. */
+void run_container_pops(struct sweep *sw, const tl_container *k);
+
 /* ---- under concurrency: random failures --------------------------------- */
 
 #define HAM_PPM 250000 /* a quarter of all allocations fail */
