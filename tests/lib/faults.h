@@ -151,7 +151,8 @@ void hammer_container(const tl_container *k, long ppm, unsigned long seed);
 #define GLOBAL_T 2
 #define GLOBAL_T_STR "2"
 
-/* First in a part's main: sets CONC_NUM_THREADS, forgets an old report. */
+/* First in a part's main: sets CONC_NUM_THREADS, starts and joins one
+ * thread (see faults.c), forgets an old report. */
 void faults_begin(const char *part);
 /* Last: writes the part's report; returns rc. */
 int faults_end(int rc);
