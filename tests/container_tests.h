@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "lincheck.h"
 #include "testutil.h"
 
@@ -25,17 +26,8 @@
 #include "base/park.h"
 
 typedef struct ct_ops {
+	const tl_container *ops;   /* the calls (lib/adapters.h) */
 	lc_spec spec;
-	int (*create)(void **c);
-	int (*create_in)(void **c, conc_epoch *d);
-	void (*destroy)(void *c, void (*drop)(void *));
-	int (*push)(void *c, void *item);
-	bool (*try_pop)(void *c, void **item);
-	int (*pop)(void *c, void **item);
-	int (*pop_timeout)(void *c, void **item, uint64_t ns);
-	void (*close)(void *c);
-	bool (*is_empty)(void *c);
-	unsigned (*sleepers)(void *c);
 	void (*force_alloc)(void);  /* make the next push allocate, if it can */
 	unsigned alloc_every;       /* pushes between allocations, at most */
 	long steady_max_allocs;     /* bound in the cross-thread steady state */
@@ -48,7 +40,7 @@ static const ct_ops CT;
 static void *ct_new(void)
 {
 	void *c = NULL;
-	assert_int_equal(CT.create(&c), 0);
+	assert_int_equal(CT.ops->create(&c), 0);
 	assert_non_null(c);
 	return c;
 }
@@ -58,7 +50,7 @@ static size_t ct_drain(void *c, uintptr_t *out, size_t cap)
 {
 	size_t n = 0;
 	void *it;
-	while (CT.try_pop(c, &it)) {
+	while (CT.ops->try_pop(c, &it)) {
 		if (n < cap)
 			out[n] = (uintptr_t)it;
 		n++;
@@ -78,15 +70,15 @@ static void ct_create_destroy(void **state)
 {
 	(void)state;
 	void *c = ct_new();
-	assert_true(CT.is_empty(c));
-	CT.destroy(c, NULL);
-	CT.destroy(NULL, NULL);
+	assert_true(CT.ops->is_empty(c));
+	CT.ops->destroy(c, NULL);
+	CT.ops->destroy(NULL, NULL);
 
 	conc_epoch *d;
 	assert_int_equal(conc_epoch_create(&d), 0);
-	assert_int_equal(CT.create_in(&c, d), 0);
-	assert_int_equal(CT.push(c, U(5)), 0);
-	CT.destroy(c, NULL);
+	assert_int_equal(CT.ops->create_in(&c, d), 0);
+	assert_int_equal(CT.ops->push(c, U(5)), 0);
+	CT.ops->destroy(c, NULL);
 	assert_int_equal(conc_epoch_destroy(d), 0);
 }
 
@@ -94,10 +86,10 @@ static void ct_create_einval(void **state)
 {
 	(void)state;
 	void *c = U(0x1234);
-	assert_int_equal(CT.create_in(NULL, conc_epoch_global()), EINVAL);
-	assert_int_equal(CT.create_in(&c, NULL), EINVAL);
+	assert_int_equal(CT.ops->create_in(NULL, conc_epoch_global()), EINVAL);
+	assert_int_equal(CT.ops->create_in(&c, NULL), EINVAL);
 	assert_ptr_equal(c, U(0x1234));
-	assert_int_equal(CT.create(NULL), EINVAL);
+	assert_int_equal(CT.ops->create(NULL), EINVAL);
 }
 
 static void ct_empty(void **state)
@@ -105,12 +97,12 @@ static void ct_empty(void **state)
 	(void)state;
 	void *c = ct_new();
 	void *it = U(77);
-	assert_false(CT.try_pop(c, &it));
+	assert_false(CT.ops->try_pop(c, &it));
 	assert_ptr_equal(it, U(77));
-	assert_int_equal(CT.pop_timeout(c, &it, 0), ETIMEDOUT);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 0), ETIMEDOUT);
 	assert_ptr_equal(it, U(77));
-	assert_true(CT.is_empty(c));
-	CT.destroy(c, NULL);
+	assert_true(CT.ops->is_empty(c));
+	CT.ops->destroy(c, NULL);
 }
 
 static void ct_one(void **state)
@@ -118,20 +110,20 @@ static void ct_one(void **state)
 	(void)state;
 	void *c = ct_new();
 	void *it = NULL;
-	assert_int_equal(CT.push(c, U(42)), 0);
-	assert_false(CT.is_empty(c));
-	assert_true(CT.try_pop(c, &it));
+	assert_int_equal(CT.ops->push(c, U(42)), 0);
+	assert_false(CT.ops->is_empty(c));
+	assert_true(CT.ops->try_pop(c, &it));
 	assert_ptr_equal(it, U(42));
-	assert_true(CT.is_empty(c));
-	assert_false(CT.try_pop(c, &it));
+	assert_true(CT.ops->is_empty(c));
+	assert_false(CT.ops->try_pop(c, &it));
 	/* pop_timeout(0) takes what is there */
-	assert_int_equal(CT.push(c, U(43)), 0);
-	assert_int_equal(CT.pop_timeout(c, &it, 0), 0);
+	assert_int_equal(CT.ops->push(c, U(43)), 0);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 0), 0);
 	assert_ptr_equal(it, U(43));
-	assert_int_equal(CT.push(c, U(44)), 0);
-	assert_int_equal(CT.pop(c, &it), 0);
+	assert_int_equal(CT.ops->push(c, U(44)), 0);
+	assert_int_equal(CT.ops->pop(c, &it), 0);
 	assert_ptr_equal(it, U(44));
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 }
 
 static void ct_order(void **state)
@@ -142,26 +134,26 @@ static void ct_order(void **state)
 	static uintptr_t got[N];
 	for (int round = 0; round < 3; round++) {
 		for (size_t i = 0; i < N; i++)
-			assert_int_equal(CT.push(c, U(100 + i)), 0);
+			assert_int_equal(CT.ops->push(c, U(100 + i)), 0);
 		assert_int_equal(ct_drain(c, got, N), N);
 		for (size_t k = 0; k < N; k++)
 			assert_int_equal(got[k], ct_expect(k, N, 100));
-		assert_true(CT.is_empty(c));
+		assert_true(CT.ops->is_empty(c));
 	}
 	/* interleaved: push 2, pop 1 */
 	size_t pushed = 0, popped = 0;
 	for (int i = 0; i < 3000; i++) {
-		assert_int_equal(CT.push(c, U(pushed++)), 0);
-		assert_int_equal(CT.push(c, U(pushed++)), 0);
+		assert_int_equal(CT.ops->push(c, U(pushed++)), 0);
+		assert_int_equal(CT.ops->push(c, U(pushed++)), 0);
 		void *it;
-		assert_true(CT.try_pop(c, &it));
+		assert_true(CT.ops->try_pop(c, &it));
 		if (CT.spec == LC_FIFO)
 			assert_ptr_equal(it, U(popped));
 		else
 			assert_ptr_equal(it, U(pushed - 1));
 		popped++;
 	}
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 }
 
 static void ct_null_items(void **state)
@@ -170,22 +162,22 @@ static void ct_null_items(void **state)
 	void *c = ct_new();
 	void *vals[] = {NULL, U(1), NULL, U(2), NULL};
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(CT.push(c, vals[i]), 0);
-	assert_false(CT.is_empty(c));
+		assert_int_equal(CT.ops->push(c, vals[i]), 0);
+	assert_false(CT.ops->is_empty(c));
 	for (int k = 0; k < 5; k++) {
 		void *it = U(0xbad);
-		assert_true(CT.try_pop(c, &it));
+		assert_true(CT.ops->try_pop(c, &it));
 		assert_ptr_equal(it, vals[CT.spec == LC_FIFO ? k : 4 - k]);
 	}
-	assert_true(CT.is_empty(c));
+	assert_true(CT.ops->is_empty(c));
 	void *it = U(0xbad);
-	assert_false(CT.try_pop(c, &it));
+	assert_false(CT.ops->try_pop(c, &it));
 	assert_ptr_equal(it, U(0xbad));
 	/* blocking pop of a NULL item */
-	assert_int_equal(CT.push(c, NULL), 0);
-	assert_int_equal(CT.pop(c, &it), 0);
+	assert_int_equal(CT.ops->push(c, NULL), 0);
+	assert_int_equal(CT.ops->pop(c, &it), 0);
 	assert_null(it);
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 }
 
 static uintptr_t drop_log[4096];
@@ -204,28 +196,28 @@ static void ct_destroy_drops_in_order(void **state)
 	enum { N = 2500, POPPED = 100 };
 	void *c = ct_new();
 	for (size_t i = 0; i < N; i++)
-		assert_int_equal(CT.push(c, U(i)), 0);
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
 	for (int i = 0; i < POPPED; i++) {
 		void *it;
-		assert_true(CT.try_pop(c, &it));
+		assert_true(CT.ops->try_pop(c, &it));
 	}
 	drop_n = 0;
-	CT.destroy(c, drop_record);
+	CT.ops->destroy(c, drop_record);
 	assert_int_equal(drop_n, N - POPPED);
 	for (size_t k = 0; k < N - POPPED; k++)
 		assert_int_equal(drop_log[k], CT.spec == LC_FIFO ? POPPED + k : N - POPPED - 1 - k);
 	/* after close too, and empty */
 	c = ct_new();
-	assert_int_equal(CT.push(c, NULL), 0);
-	assert_int_equal(CT.push(c, U(9)), 0);
-	CT.close(c);
+	assert_int_equal(CT.ops->push(c, NULL), 0);
+	assert_int_equal(CT.ops->push(c, U(9)), 0);
+	CT.ops->close(c);
 	drop_n = 0;
-	CT.destroy(c, drop_record);
+	CT.ops->destroy(c, drop_record);
 	assert_int_equal(drop_n, 2);
 	assert_int_equal(drop_log[0], CT.spec == LC_FIFO ? 0 : 9);
 	c = ct_new();
 	drop_n = 0;
-	CT.destroy(c, drop_record);
+	CT.ops->destroy(c, drop_record);
 	assert_int_equal(drop_n, 0);
 }
 
@@ -235,39 +227,39 @@ static void ct_close(void **state)
 {
 	(void)state;
 	void *c = ct_new();
-	assert_int_equal(CT.push(c, U(1)), 0);
-	assert_int_equal(CT.push(c, U(2)), 0);
-	CT.close(c);
-	CT.close(c); /* idempotent */
-	assert_int_equal(CT.push(c, U(3)), EPIPE);
-	assert_int_equal(CT.push(c, NULL), EPIPE);
+	assert_int_equal(CT.ops->push(c, U(1)), 0);
+	assert_int_equal(CT.ops->push(c, U(2)), 0);
+	CT.ops->close(c);
+	CT.ops->close(c); /* idempotent */
+	assert_int_equal(CT.ops->push(c, U(3)), EPIPE);
+	assert_int_equal(CT.ops->push(c, NULL), EPIPE);
 	void *it = NULL;
-	assert_int_equal(CT.pop(c, &it), 0);
+	assert_int_equal(CT.ops->pop(c, &it), 0);
 	assert_ptr_equal(it, U(CT.spec == LC_FIFO ? 1 : 2));
-	assert_int_equal(CT.pop_timeout(c, &it, UINT64_MAX), 0);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, UINT64_MAX), 0);
 	assert_ptr_equal(it, U(CT.spec == LC_FIFO ? 2 : 1));
 	it = U(0xbad);
-	assert_int_equal(CT.pop(c, &it), EPIPE);
-	assert_int_equal(CT.pop_timeout(c, &it, 0), EPIPE);
+	assert_int_equal(CT.ops->pop(c, &it), EPIPE);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 0), EPIPE);
 	uint64_t t0 = conc__now_ns();
-	assert_int_equal(CT.pop_timeout(c, &it, UINT64_MAX), EPIPE); /* at once */
+	assert_int_equal(CT.ops->pop_timeout(c, &it, UINT64_MAX), EPIPE); /* at once */
 	assert_true(conc__now_ns() - t0 < 1000000000ull);
 	assert_ptr_equal(it, U(0xbad));
-	assert_false(CT.try_pop(c, &it));
-	assert_true(CT.is_empty(c));
-	CT.destroy(c, NULL);
+	assert_false(CT.ops->try_pop(c, &it));
+	assert_true(CT.ops->is_empty(c));
+	CT.ops->destroy(c, NULL);
 
 	/* close of a queue that was used across segment boundaries */
 	c = ct_new();
 	for (int i = 0; i < 3000; i++)
-		assert_int_equal(CT.push(c, U(i)), 0);
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
 	for (int i = 0; i < 1500; i++)
-		assert_true(CT.try_pop(c, &it));
-	CT.close(c);
-	assert_int_equal(CT.push(c, U(1)), EPIPE);
+		assert_true(CT.ops->try_pop(c, &it));
+	CT.ops->close(c);
+	assert_int_equal(CT.ops->push(c, U(1)), EPIPE);
 	assert_int_equal(ct_drain(c, NULL, 0), 1500);
-	assert_int_equal(CT.pop(c, &it), EPIPE);
-	CT.destroy(c, NULL);
+	assert_int_equal(CT.ops->pop(c, &it), EPIPE);
+	CT.ops->destroy(c, NULL);
 }
 
 static void ct_pop_timeout(void **state)
@@ -275,17 +267,17 @@ static void ct_pop_timeout(void **state)
 	(void)state;
 	void *c = ct_new();
 	void *it = U(0xbad);
-	assert_int_equal(CT.pop_timeout(c, &it, 0), ETIMEDOUT);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 0), ETIMEDOUT);
 	uint64_t t0 = conc__now_ns();
-	assert_int_equal(CT.pop_timeout(c, &it, 3000000), ETIMEDOUT); /* 3 ms */
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 3000000), ETIMEDOUT); /* 3 ms */
 	uint64_t dt = conc__now_ns() - t0;
 	assert_true(dt >= 3000000);
 	assert_true(dt < 3000000000ull);
 	assert_ptr_equal(it, U(0xbad));
-	assert_int_equal(CT.push(c, U(8)), 0);
-	assert_int_equal(CT.pop_timeout(c, &it, 3000000), 0);
+	assert_int_equal(CT.ops->push(c, U(8)), 0);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 3000000), 0);
 	assert_ptr_equal(it, U(8));
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 }
 
 /* A thread blocked in pop / pop_timeout(huge) is woken by a push or close. */
@@ -299,14 +291,14 @@ typedef struct ct_waiter {
 static void *ct_wait_thread(void *arg)
 {
 	ct_waiter *w = arg;
-	w->rc = w->use_timeout ? CT.pop_timeout(w->c, &w->item, UINT64_MAX - 1)
-			       : CT.pop(w->c, &w->item);
+	w->rc = w->use_timeout ? CT.ops->pop_timeout(w->c, &w->item, UINT64_MAX - 1)
+			       : CT.ops->pop(w->c, &w->item);
 	return NULL;
 }
 
 static void ct_wait_sleepers(void *c, unsigned n)
 {
-	while (CT.sleepers(c) < n)
+	while (CT.ops->sleepers(c) < n)
 		sched_yield();
 }
 
@@ -320,11 +312,11 @@ static void ct_pop_woken_by_push(void **state)
 		pthread_t t;
 		assert_int_equal(pthread_create(&t, NULL, ct_wait_thread, &w), 0);
 		ct_wait_sleepers(c, 1); /* it is really asleep (or about to be) */
-		assert_int_equal(CT.push(c, U(31)), 0);
+		assert_int_equal(CT.ops->push(c, U(31)), 0);
 		pthread_join(t, NULL);
 		assert_int_equal(w.rc, 0);
 		assert_ptr_equal(w.item, U(31));
-		CT.destroy(c, NULL);
+		CT.ops->destroy(c, NULL);
 	}
 	conc_test_watchdog_off();
 }
@@ -342,13 +334,13 @@ static void ct_pop_woken_by_close(void **state)
 		assert_int_equal(pthread_create(&t[i], NULL, ct_wait_thread, &w[i]), 0);
 	}
 	ct_wait_sleepers(c, W);
-	CT.close(c);
+	CT.ops->close(c);
 	for (int i = 0; i < W; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].rc, EPIPE);
 		assert_ptr_equal(w[i].item, U(0xbad));
 	}
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 	conc_test_watchdog_off();
 }
 
@@ -367,7 +359,7 @@ static void *ct_sink_thread(void *arg)
 	ct_sink *s = arg;
 	for (;;) {
 		void *it;
-		int rc = s->timed ? CT.pop_timeout(s->c, &it, 200000) : CT.pop(s->c, &it);
+		int rc = s->timed ? CT.ops->pop_timeout(s->c, &it, 200000) : CT.ops->pop(s->c, &it);
 		if (rc == ETIMEDOUT)
 			continue;
 		if (rc) {
@@ -393,14 +385,14 @@ static void ct_blocking_handoff(void **state)
 		assert_int_equal(pthread_create(&t[i], NULL, ct_sink_thread, &s[i]), 0);
 	}
 	for (unsigned long i = 1; i <= n; i++) {
-		assert_int_equal(CT.push(c, U(i)), 0);
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
 		if (i % 64 == 0)
 			sched_yield(); /* let the sinks drain and fall asleep again */
 	}
 	/* every item gets taken although nobody is told to look */
-	while (!CT.is_empty(c))
+	while (!CT.ops->is_empty(c))
 		sched_yield();
-	CT.close(c);
+	CT.ops->close(c);
 	unsigned long got = 0;
 	uintptr_t sum = 0;
 	for (int i = 0; i < S; i++) {
@@ -411,7 +403,7 @@ static void ct_blocking_handoff(void **state)
 	}
 	assert_int_equal(got, n);
 	assert_int_equal(sum, (uintptr_t)n * (n + 1) / 2);
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 	conc_test_watchdog_off();
 }
 
@@ -438,7 +430,7 @@ static void *ct_race_pusher(void *arg)
 	ct_race_arg *a = arg;
 	ct_race *r = a->r;
 	for (uintptr_t i = 0; i < (1u << 16); i++) {
-		int rc = CT.push(r->c, U(((uintptr_t)a->id << 16) | i));
+		int rc = CT.ops->push(r->c, U(((uintptr_t)a->id << 16) | i));
 		if (rc == EPIPE)
 			break;
 		if (rc == 0)
@@ -454,14 +446,14 @@ static void *ct_race_popper(void *arg)
 	ct_race *r = a->r;
 	void *it;
 	int rc;
-	while ((rc = CT.pop(r->c, &it)) == 0) {
+	while ((rc = CT.ops->pop(r->c, &it)) == 0) {
 		uintptr_t v = (uintptr_t)it;
 		atomic_fetch_add(&r->seen[(v >> 16) & 3][v & 0xffff], 1);
 		r->popped[a->id]++;
 	}
 	r->pop_rc[a->id] = rc;
 	/* after EPIPE nothing may show up any more */
-	if (CT.try_pop(r->c, &it))
+	if (CT.ops->try_pop(r->c, &it))
 		r->after_epipe++;
 	return NULL;
 }
@@ -490,14 +482,14 @@ static void ct_close_races(void **state)
 		unsigned long at = 500 + (round * 977) % 20000;
 		while (atomic_load(&r->pushes) < at && atomic_load(&r->pushes) < 4 * 60000)
 			sched_yield();
-		CT.close(r->c);
+		CT.ops->close(r->c);
 		for (unsigned i = 0; i < 4; i++)
 			pthread_join(pt[i], NULL);
 		for (unsigned i = 0; i < 2; i++)
 			pthread_join(ct[i], NULL);
 		void *it;
 		unsigned long drained = 0;
-		while (CT.try_pop(r->c, &it)) {
+		while (CT.ops->try_pop(r->c, &it)) {
 			uintptr_t v = (uintptr_t)it;
 			atomic_fetch_add(&r->seen[(v >> 16) & 3][v & 0xffff], 1);
 			drained++;
@@ -506,7 +498,7 @@ static void ct_close_races(void **state)
 		assert_int_equal(r->pop_rc[1], EPIPE);
 		assert_int_equal(r->after_epipe, 0);
 		assert_int_equal(drained, 0); /* the pops drained it before EPIPE */
-		assert_int_equal(CT.push(r->c, U(1)), EPIPE);
+		assert_int_equal(CT.ops->push(r->c, U(1)), EPIPE);
 		unsigned long ok = 0;
 		for (unsigned i = 0; i < 4; i++) {
 			ok += r->ok[i];
@@ -514,7 +506,7 @@ static void ct_close_races(void **state)
 				assert_int_equal(atomic_load(&r->seen[i][k]), k < r->ok[i] ? 1 : 0);
 		}
 		assert_int_equal(r->popped[0] + r->popped[1], ok);
-		CT.destroy(r->c, NULL);
+		CT.ops->destroy(r->c, NULL);
 	}
 	free(r);
 	conc_test_watchdog_off();
@@ -545,7 +537,7 @@ static void *ct_producer(void *arg)
 	ct_mpmc *m = r->m;
 	for (unsigned long i = 0; i < m->per; i++) {
 		uintptr_t v = ((uintptr_t)r->id << 32) | (i + 1);
-		while (CT.push(m->c, U(v)) != 0) {
+		while (CT.ops->push(m->c, U(v)) != 0) {
 			atomic_fetch_add(&m->push_errors, 1);
 			sched_yield();
 		}
@@ -576,14 +568,14 @@ static void *ct_consumer(void *arg)
 	void *it;
 	for (;;) {
 		if (r->blocking) {
-			int rc = CT.pop(m->c, &it);
+			int rc = CT.ops->pop(m->c, &it);
 			if (rc) /* EPIPE: closed and drained */
 				return NULL;
 			ct_consume_one(r, (uintptr_t)it);
-		} else if (CT.try_pop(m->c, &it)) {
+		} else if (CT.ops->try_pop(m->c, &it)) {
 			ct_consume_one(r, (uintptr_t)it);
 		} else if (atomic_load(&m->done)) {
-			if (!CT.try_pop(m->c, &it))
+			if (!CT.ops->try_pop(m->c, &it))
 				return NULL;
 			ct_consume_one(r, (uintptr_t)it);
 		} else {
@@ -613,7 +605,7 @@ static void ct_mpmc_run(unsigned p, unsigned long per)
 						&roles[i]), 0);
 	for (unsigned i = 0; i < p; i++)
 		pthread_join(t[i], NULL);
-	CT.close(m.c); /* blocking consumers drain, then EPIPE */
+	CT.ops->close(m.c); /* blocking consumers drain, then EPIPE */
 	atomic_store(&m.done, true);
 	unsigned long got = 0, dup = 0, order = 0, bad = 0;
 	for (unsigned i = p; i < 2 * p; i++) {
@@ -632,8 +624,8 @@ static void ct_mpmc_run(unsigned p, unsigned long per)
 	assert_int_equal(order, 0);
 	assert_int_equal(missing, 0);
 	assert_int_equal(got, (unsigned long)p * per);
-	assert_true(CT.is_empty(m.c));
-	CT.destroy(m.c, NULL);
+	assert_true(CT.ops->is_empty(m.c));
+	CT.ops->destroy(m.c, NULL);
 	for (unsigned i = 0; i < 2 * p; i++)
 		free(roles[i].last);
 	free(roles);
@@ -679,9 +671,9 @@ static void *ct_mixed_thread(void *arg)
 	ct_mixed *m = a->m;
 	void *it;
 	for (unsigned long i = 0; i < m->per; i++) {
-		if (CT.push(m->c, U(((uintptr_t)a->id << 32) | (i + 1))) != 0)
+		if (CT.ops->push(m->c, U(((uintptr_t)a->id << 32) | (i + 1))) != 0)
 			a->push_errors++;
-		if (CT.try_pop(m->c, &it))
+		if (CT.ops->try_pop(m->c, &it))
 			ct_mixed_take(m, (uintptr_t)it, &a->bad, &a->dup);
 	}
 	return NULL;
@@ -701,7 +693,7 @@ static void ct_mixed_push_pop(void **state)
 	assert_int_equal(conc_test_run_threads(T, ct_mixed_thread, a, sizeof a[0]), 0);
 	unsigned long push_errors = 0, bad = 0, dup = 0, missing = 0;
 	void *it;
-	while (CT.try_pop(m.c, &it))
+	while (CT.ops->try_pop(m.c, &it))
 		ct_mixed_take(&m, (uintptr_t)it, &bad, &dup);
 	for (unsigned i = 0; i < T; i++) {
 		push_errors += a[i].push_errors;
@@ -714,7 +706,7 @@ static void ct_mixed_push_pop(void **state)
 	assert_int_equal(bad, 0);
 	assert_int_equal(dup, 0);
 	assert_int_equal(missing, 0);
-	CT.destroy(m.c, NULL);
+	CT.ops->destroy(m.c, NULL);
 	free(m.seen);
 	conc_test_watchdog_off();
 }
@@ -742,7 +734,7 @@ static void *ct_wake_popper(void *arg)
 	ct_wake *w = arg;
 	for (unsigned long i = 1; i <= w->rounds; i++) {
 		void *it;
-		int rc = CT.pop(w->c, &it);
+		int rc = CT.ops->pop(w->c, &it);
 		if (rc) {
 			w->rc = rc;
 			return NULL;
@@ -765,14 +757,14 @@ static void ct_wake_at_sleep(void **state)
 	unsigned long lost = 0;
 	for (unsigned long i = 1; i <= w.rounds && !lost; i++) {
 		/* the popper is between prepare and the end of its wait */
-		for (unsigned spins = 0; CT.sleepers(w.c) == 0; spins++)
+		for (unsigned spins = 0; CT.ops->sleepers(w.c) == 0; spins++)
 			if (spins % 256 == 255)
 				sched_yield();
-		assert_int_equal(CT.push(w.c, U(i)), 0);
+		assert_int_equal(CT.ops->push(w.c, U(i)), 0);
 		uint64_t since = conc__now_ns();
 		while (atomic_load(&w.taken) != i) {
 			sched_yield();
-			if (conc__now_ns() - since > CT_WAKE_LIMIT_NS && CT.sleepers(w.c) != 0 &&
+			if (conc__now_ns() - since > CT_WAKE_LIMIT_NS && CT.ops->sleepers(w.c) != 0 &&
 			    atomic_load(&w.taken) != i) {
 				lost = i; /* asleep for 5 s beside item i */
 				break;
@@ -781,23 +773,23 @@ static void ct_wake_at_sleep(void **state)
 	}
 	if (lost) {
 		print_message("lost wake-up: the popper slept beside item %lu for 5 s\n", lost);
-		CT.close(w.c);
+		CT.ops->close(w.c);
 	}
 	pthread_join(t, NULL);
 	assert_int_equal(lost, 0);
 	assert_int_equal(w.rc, 0);
 	assert_int_equal(w.wrong, 0);
 	assert_int_equal(atomic_load(&w.taken), w.rounds);
-	CT.destroy(w.c, NULL);
+	CT.ops->destroy(w.c, NULL);
 	conc_test_watchdog_off();
 }
 
 /* ---- linearizability ------------------------------------------------------- */
 
-static int lc_create(void **c) { return CT.create(c); }
-static void lc_destroy(void *c) { CT.destroy(c, NULL); }
-static int lc_push(void *c, void *item) { return CT.push(c, item); }
-static bool lc_try_pop(void *c, void **item) { return CT.try_pop(c, item); }
+static int lc_create(void **c) { return CT.ops->create(c); }
+static void lc_destroy(void *c) { CT.ops->destroy(c, NULL); }
+static int lc_push(void *c, void *item) { return CT.ops->push(c, item); }
+static bool lc_try_pop(void *c, void **item) { return CT.ops->try_pop(c, item); }
 
 /* How many histories a lincheck test records: CONC_LINCHECK_HISTORIES if
  * set, 1,000,000 under CONC_NIGHTLY=1, else `normal` scaled as the stress
@@ -861,7 +853,7 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long histor
 				break;
 		}
 	}
-	CT.destroy(keep, NULL);
+	CT.ops->destroy(keep, NULL);
 	/* The histories were all linearizable; if none overlapped (a machine
 	 * too loaded to run two of our threads at once) the run proved
 	 * nothing about concurrency: say so rather than pass. */
@@ -945,9 +937,9 @@ static void *ct_churn_thread(void *arg)
 	void *c = arg;
 	void *it;
 	for (int i = 0; i < 3000; i++) {
-		if (CT.push(c, U(i)) != 0)
+		if (CT.ops->push(c, U(i)) != 0)
 			return U(1);
-		if (i % 3 == 0 && !CT.try_pop(c, &it))
+		if (i % 3 == 0 && !CT.ops->try_pop(c, &it))
 			return U(1);
 	}
 	return NULL;
@@ -963,7 +955,7 @@ static void ct_threads_exit_first(void **state)
 		if (dom)
 			assert_int_equal(conc_epoch_create(&d), 0);
 		void *c = NULL;
-		assert_int_equal(CT.create_in(&c, d), 0);
+		assert_int_equal(CT.ops->create_in(&c, d), 0);
 		pthread_t t[3];
 		for (int i = 0; i < 3; i++)
 			assert_int_equal(pthread_create(&t[i], NULL, ct_churn_thread, c), 0);
@@ -973,7 +965,7 @@ static void ct_threads_exit_first(void **state)
 			assert_null(r);
 		}
 		assert_int_equal(ct_drain(c, NULL, 0), 3 * 2000);
-		CT.destroy(c, NULL);
+		CT.ops->destroy(c, NULL);
 		if (dom)
 			assert_int_equal(conc_epoch_destroy(d), 0);
 	}
@@ -997,9 +989,9 @@ static void ct_gap_pause(const char *point)
 		return;
 	atomic_fetch_add(&ct_gap_hits, 1);
 	/* no cmocka assert here: record, the test body checks */
-	if (CT.push(ct_gap_c, U(0x9e)) != 0)
+	if (CT.ops->push(ct_gap_c, U(0x9e)) != 0)
 		atomic_fetch_add(&ct_gap_hits, 100);
-	CT.close(ct_gap_c);
+	CT.ops->close(ct_gap_c);
 }
 
 static void ct_timed_pop_push_close_at_deadline(void **state)
@@ -1011,10 +1003,10 @@ static void ct_timed_pop_push_close_at_deadline(void **state)
 	atomic_store(&ct_gap_armed, true);
 	conc__test_set_hook(ct_gap_pause);
 	void *it = U(0xbad);
-	int rc = CT.pop_timeout(c, &it, 1000000); /* 1 ms: the deadline passes */
+	int rc = CT.ops->pop_timeout(c, &it, 1000000); /* 1 ms: the deadline passes */
 	conc__test_set_hook(NULL);
 	void *left = U(0xbad);
-	bool still_there = CT.try_pop(c, &left);
+	bool still_there = CT.ops->try_pop(c, &left);
 	print_message("timed pop at its deadline, push + close in the gap: rc=%d item=%p "
 		      "left in the container: %s\n", rc, it, still_there ? "yes" : "no");
 	assert_int_equal(atomic_load(&ct_gap_hits), 1);
@@ -1022,9 +1014,9 @@ static void ct_timed_pop_push_close_at_deadline(void **state)
 	assert_int_equal(rc, 0);
 	assert_ptr_equal(it, U(0x9e));
 	/* closed and empty now: EPIPE, at once and after a wait alike */
-	assert_int_equal(CT.pop_timeout(c, &it, 0), EPIPE);
-	assert_int_equal(CT.pop_timeout(c, &it, 1000000), EPIPE);
-	CT.destroy(c, NULL);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 0), EPIPE);
+	assert_int_equal(CT.ops->pop_timeout(c, &it, 1000000), EPIPE);
+	CT.ops->destroy(c, NULL);
 }
 
 static void ct_create_enomem(void **state)
@@ -1035,10 +1027,10 @@ static void ct_create_enomem(void **state)
 		void *c = U(0x1234);
 		conc__fault_reset();
 		conc__fault_fail_alloc_at(k);
-		int rc = CT.create(&c);
+		int rc = CT.ops->create(&c);
 		conc__fault_reset();
 		if (rc == 0) {
-			CT.destroy(c, NULL);
+			CT.ops->destroy(c, NULL);
 			break;
 		}
 		assert_int_equal(rc, ENOMEM);
@@ -1058,12 +1050,12 @@ static void ct_push_enomem(void **state)
 	conc__fault_fail_alloc_at(1);
 	unsigned long ok = 0;
 	int rc = 0;
-	while (ok <= CT.alloc_every && (rc = CT.push(c, U(ok + 1))) == 0)
+	while (ok <= CT.alloc_every && (rc = CT.ops->push(c, U(ok + 1))) == 0)
 		ok++;
 	conc__fault_reset();
 	assert_int_equal(rc, ENOMEM); /* the first push that had to allocate */
 	/* nothing changed: exactly the successful pushes are there */
-	assert_int_equal(CT.push(c, U(ok + 1)), 0);
+	assert_int_equal(CT.ops->push(c, U(ok + 1)), 0);
 	ok++;
 	uintptr_t *got = calloc(ok, sizeof *got);
 	assert_non_null(got);
@@ -1071,7 +1063,7 @@ static void ct_push_enomem(void **state)
 	for (size_t k = 0; k < ok; k++)
 		assert_int_equal(got[k], ct_expect(k, ok, 1));
 	free(got);
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 }
 
 /* Steady state: push/pop traffic stops allocating once caches are warm. */
@@ -1086,7 +1078,7 @@ static void *ct_steady_consumer(void *arg)
 	ct_steady *s = arg;
 	void *it;
 	while (atomic_load(&s->popped) < s->n) {
-		if (CT.try_pop(s->c, &it))
+		if (CT.ops->try_pop(s->c, &it))
 			atomic_fetch_add(&s->popped, 1);
 		else
 			sched_yield();
@@ -1104,15 +1096,15 @@ static void ct_steady_state_no_malloc(void **state)
 	 * to GRACE advances of up to ADVANCE_MAX retires each) */
 	for (int i = 0; i < 8 * (CONC__EPOCH_GRACE + 1) * CONC__EPOCH_ADVANCE_MAX; i++) {
 		void *it;
-		assert_int_equal(CT.push(c, U(i)), 0);
-		assert_true(CT.try_pop(c, &it));
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
+		assert_true(CT.ops->try_pop(c, &it));
 	}
 	conc_epoch_flush(conc_epoch_global());
 	conc__fault_reset();
 	for (int i = 0; i < 40000; i++) {
 		void *it;
-		assert_int_equal(CT.push(c, U(i)), 0);
-		assert_true(CT.try_pop(c, &it));
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
+		assert_true(CT.ops->try_pop(c, &it));
 	}
 	long one_thread = conc__fault_alloc_calls();
 	/* producer and consumer on different threads, bounded backlog */
@@ -1125,12 +1117,12 @@ static void ct_steady_state_no_malloc(void **state)
 	for (unsigned long i = 0; i < s.n; i++) {
 		while (i - atomic_load(&s.popped) > 256)
 			sched_yield();
-		assert_int_equal(CT.push(c, U(i)), 0);
+		assert_int_equal(CT.ops->push(c, U(i)), 0);
 	}
 	pthread_join(t, NULL);
 	long two_threads = conc__fault_alloc_calls();
 	conc__fault_reset();
-	CT.destroy(c, NULL);
+	CT.ops->destroy(c, NULL);
 	print_message("allocations: %ld in 40000 one-thread pairs, %ld in %lu cross-thread pairs\n",
 		      one_thread, two_threads, s.n);
 	/* The epoch advances on a clock (at most every 20 us unless 1024

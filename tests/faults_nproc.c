@@ -32,6 +32,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers.h"
+
 #include "conc/conc.h"
 #include "scope/scope_internal.h"
 
@@ -39,27 +41,13 @@
 #define POOL_THREADS 4
 #define LOOP_N 1000u
 
-static atomic_int starts, ran;
 static atomic_int seen[LOOP_N];
-
-static void on_start(unsigned i, void *ctx)
-{
-	(void)i;
-	(void)ctx;
-	atomic_fetch_add(&starts, 1);
-}
-
-static void task(void *arg)
-{
-	(void)arg;
-	atomic_fetch_add(&ran, 1);
-}
 
 static void *scoped(conc_scope *s, void *arg)
 {
 	(void)s;
 	(void)arg;
-	atomic_fetch_add(&ran, 1);
+	atomic_fetch_add(&conc_test_counted.ran, 1);
 	return NULL;
 }
 
@@ -80,19 +68,6 @@ static int mark(size_t lo, size_t hi, void *ctx)
 	for (size_t i = lo; i < hi; i++)
 		atomic_fetch_add(&seen[i], 1);
 	return 0;
-}
-
-static unsigned threads_now(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return 0;
-	unsigned n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
 }
 
 #define BURST 4
@@ -132,25 +107,25 @@ static int child(void)
 		return 13;
 
 	/* 1, or 2 under TSan (its background thread) */
-	unsigned t0 = threads_now();
-	conc_pool_config cfg = {.threads = POOL_THREADS, .on_start = on_start};
+	unsigned t0 = conc_test_threads_now();
+	conc_pool_config cfg = {.threads = POOL_THREADS, .on_start = conc_test_count_start};
 	conc_pool *p = (conc_pool *)&cfg;
 	int err = conc_pool_create(&p, &cfg);
 	if (err != EAGAIN)
 		return 20;
 	if (p != (conc_pool *)&cfg)
 		return 21;
-	if (atomic_load(&starts) != 0)
+	if (atomic_load(&conc_test_counted.starts) != 0)
 		return 22;
-	if (threads_now() != t0)
+	if (conc_test_threads_now() != t0)
 		return 23;
 
 	err = conc_scope_run(body, NULL);
 	if (err != EAGAIN || spawn_err != EAGAIN)
 		return 30;
-	if (atomic_load(&ran) != 0)
+	if (atomic_load(&conc_test_counted.ran) != 0)
 		return 31;
-	if (threads_now() != t0)
+	if (conc_test_threads_now() != t0)
 		return 32;
 
 	/* the global pool cannot be created: the loop runs here */
@@ -160,7 +135,7 @@ static int child(void)
 	for (unsigned i = 0; i < LOOP_N; i++)
 		if (atomic_load(&seen[i]) != 1)
 			return 41;
-	if (threads_now() != t0)
+	if (conc_test_threads_now() != t0)
 		return 42;
 
 	/* the limit lifted, everything works again */
@@ -169,15 +144,15 @@ static int child(void)
 	p = NULL;
 	if (conc_pool_create(&p, &cfg) != 0)
 		return 51;
-	if (atomic_load(&starts) != POOL_THREADS)
+	if (atomic_load(&conc_test_counted.starts) != POOL_THREADS)
 		return 52;
-	if (conc_pool_execute(p, task, NULL) != 0 || conc_pool_wait(p) != 0)
+	if (conc_pool_execute(p, conc_test_count_task, NULL) != 0 || conc_pool_wait(p) != 0)
 		return 53;
-	if (atomic_load(&ran) != 1)
+	if (atomic_load(&conc_test_counted.ran) != 1)
 		return 54;
 	if (conc_pool_destroy(p) != 0)
 		return 55;
-	if (conc_scope_run(body, NULL) != 0 || spawn_err != 0 || atomic_load(&ran) != 2)
+	if (conc_scope_run(body, NULL) != 0 || spawn_err != 0 || atomic_load(&conc_test_counted.ran) != 2)
 		return 56;
 
 	/* Issue 22, fault 8: idle cached scope threads count against the
@@ -189,7 +164,7 @@ static int child(void)
 		return 60;
 	unsigned idle = conc__scope_idle_threads();
 	struct rlimit tight = rl;
-	tight.rlim_cur = threads_now();
+	tight.rlim_cur = conc_test_threads_now();
 	if (setrlimit(RLIMIT_NPROC, &tight) != 0)
 		return 61;
 	conc_pool_config single = {.threads = 1};

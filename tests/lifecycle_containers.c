@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapters.h"
 #include "testutil.h"
 
 #include "conc/epoch.h"
@@ -50,52 +51,7 @@
 
 /* ---- the two containers behind one table of calls ---------------------- */
 
-typedef struct cops {
-	const char *name;
-	int (*create_in)(void **c, conc_epoch *d);
-	void (*destroy)(void *c, void (*drop)(void *));
-	int (*push)(void *c, void *item);
-	bool (*try_pop)(void *c, void **item);
-	int (*pop)(void *c, void **item);
-	int (*pop_timeout)(void *c, void **item, uint64_t ns);
-	void (*close)(void *c);
-	unsigned (*sleepers)(void *c);
-} cops;
-
-static int q_create_in(void **c, conc_epoch *d)
-{
-	conc_queue *q = NULL;
-	int rc = conc_queue_create_in(&q, d);
-	*c = q;
-	return rc;
-}
-static void q_destroy(void *c, void (*drop)(void *)) { conc_queue_destroy(c, drop); }
-static int q_push(void *c, void *item) { return conc_queue_push(c, item); }
-static bool q_try_pop(void *c, void **item) { return conc_queue_try_pop(c, item); }
-static int q_pop(void *c, void **item) { return conc_queue_pop(c, item); }
-static int q_pop_timeout(void *c, void **item, uint64_t ns) { return conc_queue_pop_timeout(c, item, ns); }
-static void q_close(void *c) { conc_queue_close(c); }
-static unsigned q_sleepers(void *c) { return conc__queue_sleepers(c); }
-
-static int s_create_in(void **c, conc_epoch *d)
-{
-	conc_stack *s = NULL;
-	int rc = conc_stack_create_in(&s, d);
-	*c = s;
-	return rc;
-}
-static void s_destroy(void *c, void (*drop)(void *)) { conc_stack_destroy(c, drop); }
-static int s_push(void *c, void *item) { return conc_stack_push(c, item); }
-static bool s_try_pop(void *c, void **item) { return conc_stack_try_pop(c, item); }
-static int s_pop(void *c, void **item) { return conc_stack_pop(c, item); }
-static int s_pop_timeout(void *c, void **item, uint64_t ns) { return conc_stack_pop_timeout(c, item, ns); }
-static void s_close(void *c) { conc_stack_close(c); }
-static unsigned s_sleepers(void *c) { return conc__stack_sleepers(c); }
-
-static const cops KINDS[2] = {
-	{"queue", q_create_in, q_destroy, q_push, q_try_pop, q_pop, q_pop_timeout, q_close, q_sleepers},
-	{"stack", s_create_in, s_destroy, s_push, s_try_pop, s_pop, s_pop_timeout, s_close, s_sleepers},
-};
+static const tl_container *const KINDS[2] = {&tl_queue, &tl_stack};
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -114,7 +70,7 @@ typedef struct combo {
 
 typedef struct run {
 	combo cb;
-	const cops *k;
+	const tl_container *k;
 	void *c;
 	conc_epoch *d;
 	unsigned per_producer, n;
@@ -272,7 +228,7 @@ static void drop_count(void *item)
 }
 
 static void *fwd_target;
-static const cops *fwd_kind;
+static const tl_container *fwd_kind;
 
 /* Calls back into the library: a push into a container of the other kind,
  * on the same domain, from inside this container's destroy. */
@@ -295,7 +251,7 @@ static void run_combo(const combo *cb, unsigned per_producer, tally *t)
 	run r;
 	memset(&r, 0, sizeof r);
 	r.cb = *cb;
-	r.k = &KINDS[cb->kind];
+	r.k = KINDS[cb->kind];
 	r.per_producer = per_producer;
 	r.n = PRODUCERS * per_producer;
 	r.seen = calloc(r.n, sizeof *r.seen);
@@ -348,7 +304,7 @@ static void run_combo(const combo *cb, unsigned per_producer, tally *t)
 	if (cb->drop == DROP_COUNT) {
 		r.k->destroy(r.c, drop_count);
 	} else {
-		fwd_kind = &KINDS[1 - cb->kind];
+		fwd_kind = KINDS[1 - cb->kind];
 		assert_int_equal(fwd_kind->create_in(&fwd_target, r.d), 0);
 		r.k->destroy(r.c, drop_forward);
 		void *it;

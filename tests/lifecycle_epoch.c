@@ -138,6 +138,21 @@ static void evict_all(conc_epoch_node *n)
 	free(n);
 }
 
+/* RECS domains of mine, each with a record of this thread, and RECS
+ * evictors advanced to `evictor_epoch`. */
+static void make_mine_and_evictors(conc_epoch **mine, uint64_t evictor_epoch)
+{
+	for (int i = 0; i < RECS; i++) {
+		mine[i] = make_domain();
+		evictors[i] = make_domain();
+		advance_to(evictors[i], evictor_epoch);
+	}
+	for (int i = 0; i < RECS; i++) { /* a record in each of mine */
+		conc_epoch_pin(mine[i]);
+		conc_epoch_unpin(mine[i]);
+	}
+}
+
 /*
  * Retire reuses a bag whose old nodes are due and runs them first; one of
  * them pins RECS other domains, which evicts the very record the retire is
@@ -150,16 +165,8 @@ static void test_lifecycle_callback_evicts_retire_record(void **state)
 	(void)state;
 	conc_test_watchdog(__func__, 120);
 	conc_epoch *mine[RECS];
-	for (int i = 0; i < RECS; i++) {
-		mine[i] = make_domain();
-		evictors[i] = make_domain();
-		/* far ahead, so that a node judged by one of them is due */
-		advance_to(evictors[i], 64);
-	}
-	for (int i = 0; i < RECS; i++) { /* a record in each of mine */
-		conc_epoch_pin(mine[i]);
-		conc_epoch_unpin(mine[i]);
-	}
+	/* evictors far ahead, so that a node judged by one of them is due */
+	make_mine_and_evictors(mine, 64);
 	conc_epoch *d0 = mine[0];
 	uint64_t t0 = epoch_of(d0);
 	conc_epoch_node *trigger = calloc(1, sizeof *trigger);
@@ -208,18 +215,10 @@ static void test_lifecycle_callback_evicts_flush_record(void **state)
 	(void)state;
 	conc_test_watchdog(__func__, 120);
 	conc_epoch *mine[RECS];
-	for (int i = 0; i < RECS; i++) {
-		mine[i] = make_domain();
-		evictors[i] = make_domain();
-		/* the nodes retired into them go to bag 3, after the
-		 * trigger's bag 0 in flush's walk, tagged so low that d0's
-		 * epoch would find them due */
-		advance_to(evictors[i], 3);
-	}
-	for (int i = 0; i < RECS; i++) {
-		conc_epoch_pin(mine[i]);
-		conc_epoch_unpin(mine[i]);
-	}
+	/* the nodes retired into the evictors go to bag 3, after the
+	 * trigger's bag 0 in flush's walk, tagged so low that d0's epoch
+	 * would find them due */
+	make_mine_and_evictors(mine, 3);
 	conc_epoch *d0 = mine[0];
 	atomic_init(&flush_ran, 0);
 	advance_to(d0, 8);

@@ -36,22 +36,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "adapters.h"
 #include "testutil.h"
 
-typedef struct sc_ops {
-	const char *name; /* "queue" / "stack": the reliability row */
-	bool fifo;        /* check per-producer order */
-	int (*create)(void **c);
-	void (*destroy)(void *c, void (*drop)(void *));
-	int (*push)(void *c, void *item);
-	bool (*try_pop)(void *c, void **item);
-	int (*pop)(void *c, void **item);
-	int (*pop_timeout)(void *c, void **item, uint64_t ns);
-	void (*close)(void *c);
-	bool (*is_empty)(void *c);
-} sc_ops;
-
-static const sc_ops SC;
+/* The container under test (lib/adapters.h): the stress_<name>.c file
+ * defines it. */
+static const tl_container *const SC;
 
 #define SC_THREADS 16
 #define SC_SEQ_BITS 40 /* item = producer << SC_SEQ_BITS | sequence */
@@ -93,7 +83,7 @@ static void *sc_producer(void *arg)
 	unsigned long since = 0;
 	uintptr_t base = (uintptr_t)t->idx << SC_SEQ_BITS;
 	for (unsigned long s = 0; s < r->per_producer; s++) {
-		if (SC.push(r->c, (void *)(base | s)) == 0)
+		if (SC->push(r->c, (void *)(base | s)) == 0)
 			t->pushed++;
 		else
 			t->push_errors++;
@@ -103,7 +93,7 @@ static void *sc_producer(void *arg)
 	 * pushes (each one's decrement releases them), so no push of the run
 	 * can meet a closed container. */
 	if (atomic_fetch_sub_explicit(&r->producers_left, 1, memory_order_acq_rel) == 1)
-		SC.close(r->c);
+		SC->close(r->c);
 	return NULL;
 }
 
@@ -121,7 +111,7 @@ static void *sc_consumer(void *arg)
 		int rc;
 		unsigned pick = (unsigned)(conc_test_rand(&seed) % 8);
 		if (!block_next && pick < 4) {
-			if (!SC.try_pop(r->c, &it)) {
+			if (!SC->try_pop(r->c, &it)) {
 				/* An empty container: yield and try again
 				 * 3 times in 4, else block next (the
 				 * sleeping path).  Blocking after every
@@ -140,7 +130,7 @@ static void *sc_consumer(void *arg)
 			/* 0-63 us: short enough to time out often while the
 			 * producers are slow, long enough to also catch items */
 			uint64_t ns = (conc_test_rand(&seed) % 64) * 1000;
-			rc = SC.pop_timeout(r->c, &it, ns);
+			rc = SC->pop_timeout(r->c, &it, ns);
 			if (rc == ETIMEDOUT) {
 				t->timeouts++;
 				continue;
@@ -148,7 +138,7 @@ static void *sc_consumer(void *arg)
 			if (rc == 0)
 				t->by_timeout++;
 		} else {
-			rc = SC.pop(r->c, &it);
+			rc = SC->pop(r->c, &it);
 			if (rc == 0)
 				t->by_pop++;
 		}
@@ -173,7 +163,7 @@ static void *sc_consumer(void *arg)
 		/* relaxed: the join orders the ledger for the main thread */
 		if (atomic_fetch_or_explicit(&r->bits[bit / 64], m, memory_order_relaxed) & m)
 			atomic_fetch_add_explicit(&r->dups, 1, memory_order_relaxed);
-		if (SC.fifo) {
+		if (SC->fifo) {
 			if (s + 1 <= last[p])
 				t->order++;
 			else
@@ -220,7 +210,7 @@ static void sc_run_ratio(unsigned producers)
 {
 	unsigned consumers = SC_THREADS - producers;
 	char what[64];
-	snprintf(what, sizeof what, "stress %s %u:%u", SC.name, producers, consumers);
+	snprintf(what, sizeof what, "stress %s %u:%u", SC->name, producers, consumers);
 	conc_test_watchdog(what, 600);
 
 	struct sc_run r;
@@ -234,7 +224,7 @@ static void sc_run_ratio(unsigned producers)
 	atomic_init(&r.dups, 0);
 	atomic_init(&r.producers_left, producers);
 	atomic_init(&r.progress, 0);
-	assert_int_equal(SC.create(&r.c), 0);
+	assert_int_equal(SC->create(&r.c), 0);
 
 	struct sc_thread *th = calloc(SC_THREADS, sizeof *th);
 	assert_non_null(th);
@@ -271,23 +261,23 @@ static void sc_run_ratio(unsigned producers)
 
 	/* closed and drained: nothing left, nothing for destroy to drop */
 	void *it;
-	bool left = SC.try_pop(r.c, &it);
-	bool empty = SC.is_empty(r.c);
+	bool left = SC->try_pop(r.c, &it);
+	bool empty = SC->is_empty(r.c);
 	atomic_store(&sc_dropped, 0);
-	SC.destroy(r.c, sc_drop_count);
+	SC->destroy(r.c, sc_drop_count);
 	unsigned long dropped = atomic_load(&sc_dropped);
 
 	/* the measured counts, whatever they are; the asserts below judge */
-	if (SC.fifo)
+	if (SC->fifo)
 		printf("reliability: stress %s %u:%u | ops=%lu lost=%lu dup=%lu order=%lu"
-		       " threads=%u time=%.1fs\n", SC.name, producers, consumers,
+		       " threads=%u time=%.1fs\n", SC->name, producers, consumers,
 		       pushed + popped, lost, dup, order, SC_THREADS, secs);
 	else
 		printf("reliability: stress %s %u:%u | ops=%lu lost=%lu dup=%lu threads=%u"
-		       " time=%.1fs\n", SC.name, producers, consumers, pushed + popped, lost,
+		       " time=%.1fs\n", SC->name, producers, consumers, pushed + popped, lost,
 		       dup, SC_THREADS, secs);
 	printf("stress %s %u:%u: pops by try %lu, by pop %lu, by pop_timeout %lu"
-	       " (%lu timed out)\n", SC.name, producers, consumers, by_try, by_pop, by_timeout,
+	       " (%lu timed out)\n", SC->name, producers, consumers, by_try, by_pop, by_timeout,
 	       timeouts);
 	fflush(stdout);
 

@@ -50,6 +50,22 @@ static obj *obj_new(atomic_int *counter)
 
 /* ---- single-threaded behaviour --------------------------------------- */
 
+/* Start fn(arg) on *t and wait until it sets *flag. */
+static void start_until(pthread_t *t, void *(*fn)(void *), void *arg, atomic_int *flag)
+{
+	assert_int_equal(pthread_create(t, NULL, fn, arg), 0);
+	while (!atomic_load(flag))
+		sched_yield();
+}
+
+/* A new domain (create asserted). */
+static conc_epoch *new_domain(void)
+{
+	conc_epoch *d;
+	assert_int_equal(conc_epoch_create(&d), 0);
+	return d;
+}
+
 static void test_epoch_global_is_stable(void **state)
 {
 	(void)state;
@@ -63,8 +79,7 @@ static void test_epoch_global_is_stable(void **state)
 static void test_epoch_nesting(void **state)
 {
 	(void)state;
-	conc_epoch *d;
-	assert_int_equal(conc_epoch_create(&d), 0);
+	conc_epoch *d = new_domain();
 	assert_false(conc_epoch_is_pinned(d));
 	conc_epoch_pin(d);
 	conc_epoch_pin(d);
@@ -85,9 +100,8 @@ static void test_epoch_nesting(void **state)
 static void test_epoch_register_idempotent(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	conc_epoch_stats st;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	assert_int_equal(conc_epoch_register(NULL), EINVAL);
 	assert_int_equal(conc_epoch_register(d), 0);
 	assert_int_equal(conc_epoch_register(d), 0);
@@ -99,10 +113,9 @@ static void test_epoch_register_idempotent(void **state)
 static void test_epoch_retire_runs_once_after_barrier(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
 	conc_epoch_stats st;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	enum { N = 10000 };
 	for (int i = 0; i < N; i++) {
 		conc_epoch_pin(d);
@@ -133,9 +146,8 @@ static void defer_count(void *arg)
 static void test_epoch_defer(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	assert_int_equal(conc_epoch_defer(NULL, defer_count, &ran), EINVAL);
 	assert_int_equal(conc_epoch_defer(d, NULL, &ran), EINVAL);
 	for (int i = 0; i < 100; i++)
@@ -196,9 +208,8 @@ static void chain_step(conc_epoch_node *n)
 static void test_epoch_callbacks_may_retire(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	chain *c = malloc(sizeof *c);
 	*c = (chain){.d = d, .left = 20, .ran = &ran};
 	conc_epoch_retire(d, &c->node, chain_step);
@@ -236,16 +247,13 @@ static void *hold_pinned(void *arg)
 static void test_epoch_pinned_thread_blocks_callbacks(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
 	conc_epoch_stats st;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	holder h = {.d = d};
 	pthread_t t;
 	conc_test_watchdog(__func__, 60);
-	assert_int_equal(pthread_create(&t, NULL, hold_pinned, &h), 0);
-	while (!atomic_load(&h.pinned))
-		sched_yield();
+	start_until(&t, hold_pinned, &h, &h.pinned);
 	/* Retired while h is pinned: none may run, however hard we push. */
 	enum { N = 5000 };
 	for (int i = 0; i < N; i++) {
@@ -294,10 +302,9 @@ static void *retire_and_exit(void *arg)
 static void test_epoch_thread_exit_hands_over(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
 	conc_epoch_stats st;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	conc_epoch_pin(d); /* keeps everything pending while threads come and go */
 	exiter xs[8];
 	for (int i = 0; i < 8; i++)
@@ -342,32 +349,38 @@ static void *retire_then_idle(void *arg)
 	return NULL;
 }
 
+/* Start an idler on d and wait until its 50 nodes are retired. */
+static void idler_start(pthread_t *t, idler *x, conc_epoch *d, atomic_int *ran)
+{
+	*x = (idler){.d = d, .ran = ran};
+	start_until(t, retire_then_idle, x, &x->retired);
+}
+
+/* Let it exit and join it. */
+static void idler_stop(pthread_t t, idler *x)
+{
+	atomic_store(&x->go_exit, 1);
+	pthread_join(t, NULL);
+}
+
 static void test_epoch_destroy_reaches_idle_threads(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
-	assert_int_equal(conc_epoch_create(&d), 0);
-	idler x = {.d = d, .ran = &ran};
+	idler x;
 	pthread_t t;
 	conc_test_watchdog(__func__, 60);
-	assert_int_equal(pthread_create(&t, NULL, retire_then_idle, &x), 0);
-	while (!atomic_load(&x.retired))
-		sched_yield();
+	idler_start(&t, &x, d, &ran);
 	/* barrier reaches the idle thread's bags too */
 	assert_int_equal(conc_epoch_barrier(d), 0);
 	assert_int_equal(atomic_load(&ran), 50);
-	atomic_store(&x.go_exit, 1);
-	pthread_join(t, NULL);
+	idler_stop(t, &x);
 
-	x = (idler){.d = d, .ran = &ran};
-	assert_int_equal(pthread_create(&t, NULL, retire_then_idle, &x), 0);
-	while (!atomic_load(&x.retired))
-		sched_yield();
+	idler_start(&t, &x, d, &ran);
 	assert_int_equal(conc_epoch_destroy(d), 0);
 	assert_int_equal(atomic_load(&ran), 100);
-	atomic_store(&x.go_exit, 1);
-	pthread_join(t, NULL);
+	idler_stop(t, &x);
 	conc_test_watchdog_off();
 }
 
@@ -411,8 +424,7 @@ static void *race_retire(void *arg)
 static void test_epoch_barrier_races_retirers(void **state)
 {
 	(void)state;
-	conc_epoch *d;
-	assert_int_equal(conc_epoch_create(&d), 0);
+	conc_epoch *d = new_domain();
 	racer x[RACE_T];
 	pthread_t t[RACE_T];
 	conc_test_watchdog(__func__, 120);
@@ -505,9 +517,7 @@ static void test_epoch_many_domains(void **state)
 	multi m = {.ds = ds};
 	pthread_t t;
 	conc_test_watchdog(__func__, 60);
-	assert_int_equal(pthread_create(&t, NULL, pin_all, &m), 0);
-	while (!atomic_load(&m.pinned))
-		sched_yield();
+	start_until(&t, pin_all, &m, &m.pinned);
 	for (int i = 0; i < NDOM; i++) {
 		for (int k = 0; k < 300; k++)
 			conc_epoch_retire(ds[i], &obj_new(&ran[i])->node, obj_free);
@@ -525,8 +535,7 @@ static void test_epoch_many_domains(void **state)
 		assert_int_equal(conc_epoch_destroy(ds[i]), 0);
 	}
 	/* A domain created at a freed one's address starts clean. */
-	conc_epoch *d;
-	assert_int_equal(conc_epoch_create(&d), 0);
+	conc_epoch *d = new_domain();
 	assert_false(conc_epoch_is_pinned(d));
 	conc_epoch_pin(d);
 	conc_epoch_unpin(d);
@@ -584,8 +593,7 @@ static void *rw_thread(void *arg)
 
 static void run_rw(unsigned readers, unsigned writers, unsigned long writes_each)
 {
-	conc_epoch *d;
-	assert_int_equal(conc_epoch_create(&d), 0);
+	conc_epoch *d = new_domain();
 	rw w = {.d = d, .writes_each = writes_each};
 	atomic_init(&w.shared, obj_new(&w.freed));
 	atomic_init(&w.writers_left, (int)writers);
@@ -682,10 +690,9 @@ static int cmp_ulong(const void *a, const void *b)
 static void test_epoch_garbage_stays_bounded(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int freed = 0;
 	pthread_barrier_t meet;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	pthread_barrier_init(&meet, NULL, CHURN_T);
 	unsigned long rounds = conc_test_iters(300000, 10) / BAG;
 	unsigned long *samples = calloc(rounds, sizeof *samples);
@@ -722,15 +729,12 @@ static void test_epoch_garbage_stays_bounded(void **state)
 static void test_epoch_fork_child_continues(void **state)
 {
 	(void)state;
-	conc_epoch *d;
+	conc_epoch *d = new_domain();
 	atomic_int ran = 0;
-	assert_int_equal(conc_epoch_create(&d), 0);
 	holder h = {.d = d};
 	pthread_t t;
 	conc_test_watchdog(__func__, 60);
-	assert_int_equal(pthread_create(&t, NULL, hold_pinned, &h), 0);
-	while (!atomic_load(&h.pinned))
-		sched_yield();
+	start_until(&t, hold_pinned, &h, &h.pinned);
 	conc_epoch_retire(d, &obj_new(&ran)->node, obj_free);
 	pid_t pid = fork();
 	assert_true(pid >= 0);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pool_hold.h"
 #include "testutil.h"
 
 #include "conc/epoch.h"
@@ -939,15 +940,6 @@ static void test_parallel_join_quicksort(void **state)
 
 /* Every worker busy: an outside join must not wait for them (the caller
  * runs b itself). */
-static atomic_int release_worker, worker_held;
-
-static void hold_worker(void *arg)
-{
-	(void)arg;
-	atomic_store(&worker_held, 1);
-	while (!atomic_load(&release_worker))
-		sched_yield();
-}
 
 static void set_flag(void *arg)
 {
@@ -959,11 +951,7 @@ static void test_parallel_join_busy_pool(void **state)
 	(void)state;
 	conc_test_watchdog("join_busy_pool", 60);
 	conc_pool *p = make_pool(1);
-	atomic_store(&release_worker, 0);
-	atomic_store(&worker_held, 0);
-	assert_int_equal(conc_pool_execute(p, hold_worker, NULL), 0);
-	while (!atomic_load(&worker_held))
-		sched_yield();
+	conc_test_hold_one_worker(p);
 	atomic_int fa = 0, fb = 0;
 	assert_int_equal(conc_join(p, set_flag, &fa, set_flag, &fb), 0);
 	assert_int_equal(atomic_load(&fa), 1);
@@ -972,7 +960,7 @@ static void test_parallel_join_busy_pool(void **state)
 	atomic_store(&calls, 0);
 	assert_int_equal(conc_parallel_for(p, 0, 1000, 1, count_body, NULL), 0);
 	assert_int_equal(atomic_load(&calls), 1000);
-	atomic_store(&release_worker, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	pool_done(p);
 	conc_test_watchdog_off();
 }

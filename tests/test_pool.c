@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pool_hold.h"
 #include "testutil.h"
 
 #include "conc/epoch.h"
@@ -538,25 +539,7 @@ static void test_pool_keeps_errno(void **state)
 
 /* ---- queries, max_queued, destroy with a full queue ------------------------------ */
 
-static atomic_int gate;
-static atomic_ulong blocker_in;
-
-static void blocker(void *arg)
-{
-	(void)arg;
-	atomic_fetch_add(&blocker_in, 1);
-	while (!atomic_load(&gate))
-		sched_yield();
-}
-
-/* Occupy one worker of p until `gate` is set. */
-static void hold_one_worker(conc_pool *p)
-{
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
-	assert_int_equal(conc_pool_execute(p, blocker, NULL), 0);
-	spin_until(&blocker_in, 1);
-}
+/* Workers held with tests/lib/pool_hold.h: conc_test_hold_gate lets them go. */
 
 static void test_pool_queries(void **state)
 {
@@ -565,12 +548,12 @@ static void test_pool_queries(void **state)
 	conc_pool *p;
 	conc_pool_config cfg = {.threads = 1};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
-	hold_one_worker(p);
+	conc_test_hold_one_worker(p);
 	assert_int_equal(conc_pool_active(p), 1);
 	for (int i = 0; i < 1000; i++)
 		assert_int_equal(conc_pool_execute(p, noop, NULL), 0);
 	assert_int_equal(conc_pool_queued(p), 1000);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	assert_int_equal(conc_pool_wait(p), 0);
 	assert_int_equal(conc_pool_queued(p), 0);
 	assert_int_equal(conc_pool_destroy(p), 0);
@@ -616,7 +599,7 @@ static void test_pool_max_queued(void **state)
 	conc_pool_config cfg = {.threads = 1, .max_queued = 64};
 	assert_int_equal(conc_pool_create(&bq_pool, &cfg), 0);
 	atomic_store(&sum, 0);
-	hold_one_worker(bq_pool);
+	conc_test_hold_one_worker(bq_pool);
 	struct bounded b = {.p = bq_pool, .n = 1000};
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, bounded_producer, &b), 0);
@@ -624,7 +607,7 @@ static void test_pool_max_queued(void **state)
 	sleep_ms(50); /* give the producer time to overrun, if it would */
 	assert_true(atomic_load(&b.pushed) <= 64);
 	assert_true(conc_pool_queued(bq_pool) <= 64);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	pthread_join(t, NULL);
 	assert_int_equal(b.err, 0);
 	assert_int_equal(conc_pool_wait(bq_pool), 0);
@@ -632,13 +615,13 @@ static void test_pool_max_queued(void **state)
 
 	/* tasks executing tasks past the bound */
 	assert_int_equal(conc_pool_resize(bq_pool, 2), 0);
-	hold_one_worker(bq_pool);
+	conc_test_hold_one_worker(bq_pool);
 	for (int i = 0; i < 63; i++) /* fill the bound */
 		assert_int_equal(conc_pool_execute(bq_pool, noop, NULL), 0);
 	atomic_store(&bq_done, 0);
 	assert_int_equal(conc_pool_execute(bq_pool, bq_spawner, NULL), 0);
 	spin_until(&bq_done, 1);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	assert_int_equal(conc_pool_wait(bq_pool), 0);
 	assert_int_equal(atomic_load(&bq_errors), 0);
 	assert_int_equal(atomic_load(&sum), 1500);
@@ -660,7 +643,7 @@ static void dq_inner(void *arg)
 static void dq_first(void *arg)
 {
 	(void)arg;
-	atomic_fetch_add(&blocker_in, 1);
+	atomic_fetch_add(&conc_test_hold_in, 1);
 	/* hold the pool until an outside execute has seen EPIPE */
 	while (!atomic_load(&dq_outside_epipe))
 		sched_yield();
@@ -679,13 +662,13 @@ static void test_pool_destroy_full_queue(void **state)
 	conc_test_watchdog("destroy_full_queue", 60);
 	conc_pool_config cfg = {.threads = 1};
 	assert_int_equal(conc_pool_create(&dq_pool, &cfg), 0);
-	atomic_store(&blocker_in, 0);
+	atomic_store(&conc_test_hold_in, 0);
 	atomic_store(&dq_outside_epipe, 0);
 	atomic_store(&dq_inside_err, -1);
 	atomic_store(&dq_inner_ran, 0);
 	atomic_store(&sum, 0);
 	assert_int_equal(conc_pool_execute(dq_pool, dq_first, NULL), 0);
-	spin_until(&blocker_in, 1);
+	spin_until(&conc_test_hold_in, 1);
 	unsigned long n = conc_test_iters(100000, 10);
 	for (unsigned long i = 0; i < n; i++)
 		assert_int_equal(conc_pool_execute(dq_pool, add_arg, (void *)1), 0);
@@ -1089,7 +1072,7 @@ static void ss_deque_warmer(void *arg)
 	for (int i = 0; i < 1100; i++)
 		conc_pool_execute(ss_pool, noop, NULL);
 	atomic_fetch_add(&ss_turn, 1);
-	while (!atomic_load(&gate))
+	while (!atomic_load(&conc_test_hold_gate))
 		sched_yield();
 }
 
@@ -1102,23 +1085,23 @@ static void test_pool_no_malloc_in_steady_state(void **state)
 	/* Warm up to the largest backlog the rounds below can have: both
 	 * workers held while 3000 tasks queue (12 blocks, all kept as spares
 	 * afterwards). */
-	atomic_store(&gate, 0);
-	atomic_store(&blocker_in, 0);
+	atomic_store(&conc_test_hold_gate, 0);
+	atomic_store(&conc_test_hold_in, 0);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(conc_pool_execute(ss_pool, blocker, NULL), 0);
-	spin_until(&blocker_in, 2);
+		assert_int_equal(conc_pool_execute(ss_pool, conc_test_hold_task, NULL), 0);
+	spin_until(&conc_test_hold_in, 2);
 	for (int i = 0; i < 3000; i++)
 		assert_int_equal(conc_pool_execute(ss_pool, noop, NULL), 0);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	assert_int_equal(conc_pool_wait(ss_pool), 0);
 	/* And each worker's deque (see ss_deque_warmer). */
-	atomic_store(&gate, 0);
+	atomic_store(&conc_test_hold_gate, 0);
 	atomic_store(&ss_tickets, 0);
 	atomic_store(&ss_turn, 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(conc_pool_execute(ss_pool, ss_deque_warmer, NULL), 0);
 	spin_until(&ss_turn, 2);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	assert_int_equal(conc_pool_wait(ss_pool), 0);
 	atomic_store(&sum, 0);
 	long calls = 0;
@@ -1147,7 +1130,7 @@ static void test_pool_execute_enomem(void **state)
 	conc_pool_config cfg = {.threads = 1};
 	assert_int_equal(conc_pool_create(&p, &cfg), 0);
 	atomic_store(&sum, 0);
-	hold_one_worker(p);
+	conc_test_hold_one_worker(p);
 	/* Nothing is consumed, so the injector must allocate blocks: fail
 	 * each of the first few allocations in turn. */
 	unsigned long ok = 0, failed = 0;
@@ -1163,7 +1146,7 @@ static void test_pool_execute_enomem(void **state)
 	}
 	for (int i = 0; i < 300; i++, ok++)
 		assert_int_equal(conc_pool_execute(p, add_arg, (void *)1), 0);
-	atomic_store(&gate, 1);
+	atomic_store(&conc_test_hold_gate, 1);
 	assert_int_equal(conc_pool_wait(p), 0);
 	assert_int_equal(atomic_load(&sum), ok); /* each accepted task ran once */
 	assert_int_equal(failed, 3);
@@ -1491,12 +1474,12 @@ static void test_pool_destroy_waits_for_waiters(void **state)
 			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
 			 .reached = conc_test_watch("pool.wait.park", 1, 0),
 			 .d = &d};
-	hold_one_worker(p);
+	conc_test_hold_one_worker(p);
 	pthread_t tw, td;
 	assert_int_equal(pthread_create(&tw, NULL, caller_main, &w), 0);
 	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* W sleeps in wait */
 	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
-	atomic_store(&gate, 1); /* the last task ends: W and destroy wake */
+	atomic_store(&conc_test_hold_gate, 1); /* the last task ends: W and destroy wake */
 	assert_true(conc_test_points_wait(race_decided, &r, 30));
 	if (atomic_load(&d.done))
 		fail_msg("conc_pool_destroy returned (freed the pool) while a thread was still inside conc_pool_wait");
@@ -1529,12 +1512,12 @@ static void test_pool_destroy_waits_for_held_executor(void **state)
 			 .waiting = conc_test_watch("pool.destroy.callers", 2, 0),
 			 .reached = conc_test_watch("pool.room.park", 1, 0),
 			 .d = &d};
-	hold_one_worker(p);
+	conc_test_hold_one_worker(p);
 	assert_int_equal(conc_pool_execute(p, noop, NULL), 0); /* the bound is full */
 	pthread_t te, td;
 	assert_int_equal(pthread_create(&te, NULL, caller_main, &e), 0);
 	assert_true(conc_test_points_wait(race_reached, &r, 30)); /* E is held */
-	atomic_store(&gate, 1); /* room: E wakes, and pauses before its push */
+	atomic_store(&conc_test_hold_gate, 1); /* room: E wakes, and pauses before its push */
 	assert_true(conc_test_points_wait(race_paused, &r, 30));
 	assert_int_equal(pthread_create(&td, NULL, caller_main, &d), 0);
 	assert_true(conc_test_points_wait(race_decided, &r, 30));

@@ -8,45 +8,9 @@
 #define CT_PRIM "test_queue"
 #include "container_tests.h"
 
-static int q_create(void **c)
-{
-	conc_queue *q = NULL;
-	int rc = conc_queue_create(c ? &q : NULL);
-	if (!rc)
-		*c = q;
-	return rc;
-}
-
-static int q_create_in(void **c, conc_epoch *d)
-{
-	conc_queue *q = NULL;
-	int rc = conc_queue_create_in(c ? &q : NULL, d);
-	if (!rc)
-		*c = q;
-	return rc;
-}
-
-static void q_destroy(void *c, void (*drop)(void *)) { conc_queue_destroy(c, drop); }
-static int q_push(void *c, void *item) { return conc_queue_push(c, item); }
-static bool q_try_pop(void *c, void **item) { return conc_queue_try_pop(c, item); }
-static int q_pop(void *c, void **item) { return conc_queue_pop(c, item); }
-static int q_pop_timeout(void *c, void **item, uint64_t ns) { return conc_queue_pop_timeout(c, item, ns); }
-static void q_close(void *c) { conc_queue_close(c); }
-static bool q_is_empty(void *c) { return conc_queue_is_empty(c); }
-static unsigned q_sleepers(void *c) { return conc__queue_sleepers(c); }
-
 static const ct_ops CT = {
+	.ops = &tl_queue,
 	.spec = LC_FIFO,
-	.create = q_create,
-	.create_in = q_create_in,
-	.destroy = q_destroy,
-	.push = q_push,
-	.try_pop = q_try_pop,
-	.pop = q_pop,
-	.pop_timeout = q_pop_timeout,
-	.close = q_close,
-	.is_empty = q_is_empty,
-	.sleepers = q_sleepers,
 	.force_alloc = NULL,
 	.alloc_every = 4096, /* > one segment: the first segment's pushes do not allocate */
 	.steady_max_allocs = 32,

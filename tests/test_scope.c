@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "testutil.h"
 
 #include "conc/epoch.h"
@@ -27,70 +28,14 @@
 
 static unsigned baseline_tasks; /* threads of the process before any scope */
 
-static unsigned count_tasks(void)
-{
-	DIR *d = opendir("/proc/self/task");
-	if (!d)
-		return 0;
-	unsigned n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-static void nap(void)
-{
-	struct timespec ts = {0, 1000000}; /* 1 ms: polling, not synchronising */
-	nanosleep(&ts, NULL);
-}
-
 /* Let every cached thread time out (the watchdog catches a hang), then set
  * the idle timeout to `then_ns`. */
 static void drain_cache(uint64_t then_ns)
 {
 	conc__scope_set_idle_timeout_ns(1000000); /* 1 ms */
 	while (conc__scope_live_threads() != 0)
-		nap();
+		conc_test_nap();
 	conc__scope_set_idle_timeout_ns(then_ns);
-}
-
-/* A gate: threads wait until it opens. */
-struct gate {
-	pthread_mutex_t m;
-	pthread_cond_t c;
-	int open;
-};
-
-static void gate_init(struct gate *g)
-{
-	pthread_mutex_init(&g->m, NULL);
-	pthread_cond_init(&g->c, NULL);
-	g->open = 0;
-}
-
-static void gate_wait(struct gate *g)
-{
-	pthread_mutex_lock(&g->m);
-	while (!g->open)
-		pthread_cond_wait(&g->c, &g->m);
-	pthread_mutex_unlock(&g->m);
-}
-
-static void gate_open(struct gate *g)
-{
-	pthread_mutex_lock(&g->m);
-	g->open = 1;
-	pthread_cond_broadcast(&g->c);
-	pthread_mutex_unlock(&g->m);
-}
-
-static void gate_destroy(struct gate *g)
-{
-	pthread_mutex_destroy(&g->m);
-	pthread_cond_destroy(&g->c);
 }
 
 /* ---- argument checks, the empty scope ------------------------------------ */
@@ -418,7 +363,7 @@ static void test_scope_nested_scopes(void **state)
 #define PAIRS 24
 
 struct pair {
-	struct gate g;
+	conc_test_gate g;
 	int waited;
 };
 
@@ -426,7 +371,7 @@ static void *waiter_fn(conc_scope *s, void *arg)
 {
 	(void)s;
 	struct pair *p = arg;
-	gate_wait(&p->g); /* blocks until the later-spawned sibling signals */
+	conc_test_gate_wait(&p->g); /* blocks until the later-spawned sibling signals */
 	p->waited = 1;
 	return NULL;
 }
@@ -434,7 +379,7 @@ static void *waiter_fn(conc_scope *s, void *arg)
 static void *signaler_fn(conc_scope *s, void *arg)
 {
 	(void)s;
-	gate_open(&((struct pair *)arg)->g);
+	conc_test_gate_open(&((struct pair *)arg)->g);
 	return NULL;
 }
 
@@ -453,13 +398,13 @@ static void test_scope_blocks_on_later_sibling(void **state)
 	conc_test_watchdog("scope_blocks_on_later_sibling", 60);
 	struct pair p[PAIRS];
 	for (unsigned i = 0; i < PAIRS; i++) {
-		gate_init(&p[i].g);
+		conc_test_gate_init(&p[i].g);
 		p[i].waited = 0;
 	}
 	assert_int_equal(conc_scope_run(pairs_body, p), 0);
 	for (unsigned i = 0; i < PAIRS; i++) {
 		assert_int_equal(p[i].waited, 1);
-		gate_destroy(&p[i].g);
+		conc_test_gate_destroy(&p[i].g);
 	}
 	conc_test_watchdog_off();
 }
@@ -676,7 +621,7 @@ static void test_scope_reuse_keeps_tls(void **state)
 	assert_int_equal(conc_scope_run(reuse_body, &ca), 0);
 	assert_int_equal(conc__scope_threads_created(), c0 + 1);
 	while (conc__scope_idle_threads() != 1)
-		nap();
+		conc_test_nap();
 	struct reuse_ctx cb = {&b, reuse_second, NULL};
 	assert_int_equal(conc_scope_run(reuse_body, &cb), 0);
 	assert_int_equal(conc__scope_threads_created(), c0 + 1); /* reused */
@@ -727,7 +672,7 @@ static void test_scope_pinned_thread_exits(void **state)
 	assert_int_equal(conc__scope_threads_created(), c0 + 1);
 	/* It does not park (the timeout is a minute): it exits. */
 	while (conc__scope_live_threads() != 0)
-		nap();
+		conc_test_nap();
 	assert_int_equal(conc__scope_idle_threads(), 0);
 	int pinned = -1;
 	assert_int_equal(conc_scope_run(probe_body, &pinned), 0);
@@ -743,7 +688,7 @@ static void test_scope_pinned_thread_exits(void **state)
 #define FAIL_N 6
 
 struct fail_ctx {
-	struct gate g;
+	conc_test_gate g;
 	atomic_int ran;
 	int err[FAIL_N];
 	conc_thread *h[FAIL_N];
@@ -753,7 +698,7 @@ static void *gated_fn(conc_scope *s, void *arg)
 {
 	(void)s;
 	struct fail_ctx *c = arg;
-	gate_wait(&c->g);
+	conc_test_gate_wait(&c->g);
 	atomic_fetch_add(&c->ran, 1);
 	return NULL;
 }
@@ -767,7 +712,7 @@ static void fail_thread_body(conc_scope *s, void *ctx)
 	for (unsigned i = 0; i < FAIL_N; i++)
 		c->err[i] = conc_scope_spawn(s, gated_fn, c, &c->h[i]);
 	conc__fault_reset();
-	gate_open(&c->g);
+	conc_test_gate_open(&c->g);
 }
 
 static void test_scope_spawn_fails_eagain(void **state)
@@ -776,7 +721,7 @@ static void test_scope_spawn_fails_eagain(void **state)
 	conc_test_watchdog("scope_spawn_fails_eagain", 60);
 	drain_cache(0);
 	struct fail_ctx c;
-	gate_init(&c.g);
+	conc_test_gate_init(&c.g);
 	atomic_init(&c.ran, 0);
 	for (unsigned i = 0; i < FAIL_N; i++)
 		c.h[i] = (conc_thread *)&c; /* sentinel */
@@ -789,7 +734,7 @@ static void test_scope_spawn_fails_eagain(void **state)
 			assert_ptr_not_equal(c.h[i], (conc_thread *)&c);
 	}
 	assert_int_equal(atomic_load(&c.ran), FAIL_N - 1); /* the scope went on */
-	gate_destroy(&c.g);
+	conc_test_gate_destroy(&c.g);
 	conc_test_watchdog_off();
 }
 
@@ -800,7 +745,7 @@ struct alloc_ctx {
 	conc_thread *h[ALLOC_N];
 	uint64_t out[ALLOC_N];
 	struct unjoined u[ALLOC_N];
-	struct gate g;
+	conc_test_gate g;
 	atomic_int ran;
 };
 
@@ -844,7 +789,7 @@ static void *gated_count_fn(conc_scope *s, void *arg)
 {
 	(void)s;
 	struct alloc_ctx *c = arg;
-	gate_wait(&c->g);
+	conc_test_gate_wait(&c->g);
 	atomic_fetch_add(&c->ran, 1);
 	return NULL;
 }
@@ -870,7 +815,7 @@ static void first_error_body(conc_scope *s, void *ctx)
 	}
 	conc__fault_reset();
 	c->err[2] = spawned;
-	gate_open(&c->g);
+	conc_test_gate_open(&c->g);
 }
 
 static void test_scope_first_error_wins(void **state)
@@ -880,13 +825,13 @@ static void test_scope_first_error_wins(void **state)
 	drain_cache(0);
 	static struct alloc_ctx c;
 	memset(&c, 0, sizeof c);
-	gate_init(&c.g);
+	conc_test_gate_init(&c.g);
 	atomic_init(&c.ran, 0);
 	assert_int_equal(conc_scope_run(first_error_body, &c), ENOMEM);
 	assert_int_equal(c.err[0], ENOMEM);
 	assert_int_equal(c.err[1], EAGAIN);
 	assert_int_equal(atomic_load(&c.ran), c.err[2]);
-	gate_destroy(&c.g);
+	conc_test_gate_destroy(&c.g);
 	conc_test_watchdog_off();
 }
 #endif
@@ -904,7 +849,7 @@ static void test_scope_fork_then_exit(void **state)
 	static struct seed_ctx c;
 	assert_int_equal(conc_scope_run(seed_body, &c), 0);
 	while (conc__scope_idle_threads() == 0)
-		nap();
+		conc_test_nap();
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -917,7 +862,7 @@ static void test_scope_fork_then_exit(void **state)
 		int ok = conc__scope_idle_threads() == 0 &&
 			 conc_scope_run(seed_body, &c) == 0 && c.sum == 335581000u;
 		while (ok && conc__scope_idle_threads() == 0)
-			nap();
+			conc_test_nap();
 		exit(ok ? 0 : 1);
 	}
 	int status = 0;
@@ -934,8 +879,8 @@ static void test_scope_fork_then_exit(void **state)
 static void *short_fn(conc_scope *s, void *arg)
 {
 	(void)s;
-	struct gate *g = arg;
-	gate_wait(g);
+	conc_test_gate *g = arg;
+	conc_test_gate_wait(g);
 	return NULL;
 }
 
@@ -943,7 +888,7 @@ static void eight_body(conc_scope *s, void *ctx)
 {
 	for (int i = 0; i < 8; i++)
 		conc_scope_spawn(s, short_fn, ctx, NULL);
-	gate_open(ctx);
+	conc_test_gate_open(ctx);
 }
 
 static void test_scope_no_thread_left(void **state)
@@ -954,18 +899,18 @@ static void test_scope_no_thread_left(void **state)
 	 * certainly still cached when it returns (with 20 ms, a main thread
 	 * descheduled that long would find them gone already) ... */
 	conc__scope_set_idle_timeout_ns(60000000000ull); /* 60 s */
-	struct gate g;
-	gate_init(&g);
+	conc_test_gate g;
+	conc_test_gate_init(&g);
 	assert_int_equal(conc_scope_run(eight_body, &g), 0);
-	gate_destroy(&g);
+	conc_test_gate_destroy(&g);
 	assert_true(conc__scope_live_threads() >= 1);
 	/* ... then a short one: setting it knocks the idle threads, which
 	 * re-read their deadline.  Poll (the watchdog turns a thread that
 	 * never leaves into a failure) until the process is back to its
 	 * threads before any scope ran. */
 	conc__scope_set_idle_timeout_ns(20000000); /* 20 ms */
-	while (conc__scope_live_threads() != 0 || count_tasks() != baseline_tasks)
-		nap();
+	while (conc__scope_live_threads() != 0 || conc_test_threads_now() != baseline_tasks)
+		conc_test_nap();
 	assert_int_equal(conc__scope_idle_threads(), 0);
 	conc__scope_set_idle_timeout_ns(0);
 	conc_test_watchdog_off();
@@ -1022,9 +967,9 @@ int main(void)
 		 * high, and the test that waits for it would never end.  At
 		 * most 10 s (then the baseline is as it is). */
 		for (int i = 0; i < 10000 && tid && task_listed(tid); i++)
-			nap();
+			conc_test_nap();
 	}
-	baseline_tasks = count_tasks();
+	baseline_tasks = conc_test_threads_now();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scope_einval),
 		cmocka_unit_test(test_scope_empty),

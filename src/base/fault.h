@@ -5,7 +5,7 @@
  *
  * Every call names its site with a string literal, the first argument:
  *     conc__malloc("queue.create", sizeof *q)
- * The names are unique in src/; the faults suite (tests/test_faults.c)
+ * The names are unique in src/; the faults suite (tests/faults/)
  * reads them from the source and checks that its sweep reached each one.
  *
  * In normal builds these are macros that drop the name and call plain

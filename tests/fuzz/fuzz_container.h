@@ -23,20 +23,11 @@
 #include <stdlib.h>
 
 #include "conc/epoch.h"
+#include "adapters.h"
 
 typedef struct fz_ops {
-	const char *name;
-	bool lifo;
+	const tl_container *ops; /* the calls (tests/lib/adapters.h) */
 	unsigned bulk_max; /* the largest bulk push/pop (see the encoding) */
-	int (*create)(void **c);
-	int (*create_in)(void **c, conc_epoch *d);
-	void (*destroy)(void *c, void (*drop)(void *));
-	int (*push)(void *c, void *item);
-	bool (*try_pop)(void *c, void **item);
-	int (*pop)(void *c, void **item);
-	int (*pop_timeout)(void *c, void **item, uint64_t ns);
-	void (*close)(void *c);
-	bool (*is_empty)(void *c);
 } fz_ops;
 
 static const fz_ops FZ;
@@ -44,7 +35,7 @@ static const fz_ops FZ;
 #define FZ_CHECK(cond, ...)                                                     \
 	do {                                                                    \
 		if (!(cond)) {                                                  \
-			fprintf(stderr, "fuzz mismatch (%s, op %zu): ", FZ.name, fz_at); \
+			fprintf(stderr, "fuzz mismatch (%s, op %zu): ", FZ.ops->name, fz_at); \
 			fprintf(stderr, __VA_ARGS__);                           \
 			fputc('\n', stderr);                                    \
 			__builtin_trap();                                       \
@@ -78,13 +69,13 @@ static size_t fz_len(void) { return fz_tail - fz_head; }
 /* The item the spec says a pop returns now (model not empty). */
 static uintptr_t fz_model_pop(void)
 {
-	return FZ.lifo ? fz_model[--fz_tail] : fz_model[fz_head++];
+	return !FZ.ops->fifo ? fz_model[--fz_tail] : fz_model[fz_head++];
 }
 
 static void *fz_new(conc_epoch *d)
 {
 	void *c = NULL;
-	int rc = d ? FZ.create_in(&c, d) : FZ.create(&c);
+	int rc = d ? FZ.ops->create_in(&c, d) : FZ.ops->create(&c);
 	FZ_CHECK(rc == 0 && c, "create: %d", rc);
 	fz_head = fz_tail = 0;
 	fz_closed = false;
@@ -96,7 +87,7 @@ static void *fz_new(conc_epoch *d)
 static void fz_destroy(void *c, bool drop)
 {
 	fz_ndropped = 0;
-	FZ.destroy(c, drop ? fz_drop : NULL);
+	FZ.ops->destroy(c, drop ? fz_drop : NULL);
 	if (!drop) {
 		FZ_CHECK(fz_ndropped == 0, "destroy(NULL drop) dropped %zu", fz_ndropped);
 		return;
@@ -118,11 +109,11 @@ static void fz_pop_one(void *c, int how, uint64_t ns)
 	bool empty = fz_len() == 0;
 	int rc;
 	if (how == 0)
-		rc = FZ.try_pop(c, &item) ? 0 : EAGAIN;
+		rc = FZ.ops->try_pop(c, &item) ? 0 : EAGAIN;
 	else if (how == 1)
-		rc = FZ.pop_timeout(c, &item, ns);
+		rc = FZ.ops->pop_timeout(c, &item, ns);
 	else
-		rc = FZ.pop(c, &item);
+		rc = FZ.ops->pop(c, &item);
 	if (empty) {
 		int want = how == 0 ? EAGAIN : fz_closed ? EPIPE : ETIMEDOUT;
 		FZ_CHECK(rc == want, "pop (%d) on an empty container: %d, want %d", how, rc, want);
@@ -161,7 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 1:
 			for (unsigned i = 0; i < n && fz_tail < FZ_CAP; i++) {
 				uintptr_t v = fz_next++;
-				int rc = FZ.push(c, (void *)v);
+				int rc = FZ.ops->push(c, (void *)v);
 				if (fz_closed) {
 					FZ_CHECK(rc == EPIPE, "push after close: %d", rc);
 					break; /* more would only repeat it */
@@ -185,11 +176,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				fz_pop_one(c, 2, 0);
 			break;
 		case 5: /* close, idempotent */
-			FZ.close(c);
+			FZ.ops->close(c);
 			fz_closed = true;
 			break;
 		case 6: { /* is_empty: exact single-threaded */
-			bool e = FZ.is_empty(c);
+			bool e = FZ.ops->is_empty(c);
 			FZ_CHECK(e == (fz_len() == 0), "is_empty %d with %zu items", e, fz_len());
 			break;
 		}
@@ -199,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				c = fz_new(d);
 			} else if (fz_tail < FZ_CAP) { /* a push/pop pair */
 				uintptr_t v = fz_next++;
-				int rc = FZ.push(c, (void *)v);
+				int rc = FZ.ops->push(c, (void *)v);
 				FZ_CHECK(rc == (fz_closed ? EPIPE : 0), "push: %d", rc);
 				if (!rc)
 					fz_model[fz_tail++] = v;
