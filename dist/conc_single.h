@@ -1707,36 +1707,34 @@ static inline void conc__test_point(const char *point)
  * The allocation wrappers keep errno: the library never changes it (a
  * failed call says why in its return value), and malloc sets ENOMEM on
  * failure.  Keeping it here, once, means no call site has to remember.
+ * `kind` is a constant at every call, so the branch folds away.
  */
-static inline void *conc__malloc_(_Bool fail, size_t n)
+enum { CONC__ALLOC_MALLOC, CONC__ALLOC_CALLOC, CONC__ALLOC_ALIGNED };
+
+static inline void *conc__alloc_(int kind, size_t a, size_t b)
 {
-	if (fail)
-		return NULL;
 	int saved = errno;
-	void *p = malloc(n);
+	void *p = kind == CONC__ALLOC_MALLOC ? malloc(a)
+		: kind == CONC__ALLOC_CALLOC ? calloc(a, b)
+		: aligned_alloc(a, (b + a - 1) & ~(a - 1)); /* C11: size a multiple of align */
 	errno = saved;
 	return p;
 }
 
+static inline void *conc__malloc_(_Bool fail, size_t n)
+{
+	return fail ? NULL : conc__alloc_(CONC__ALLOC_MALLOC, n, 0);
+}
+
 static inline void *conc__calloc_(_Bool fail, size_t k, size_t n)
 {
-	if (fail)
-		return NULL;
-	int saved = errno;
-	void *p = calloc(k, n);
-	errno = saved;
-	return p;
+	return fail ? NULL : conc__alloc_(CONC__ALLOC_CALLOC, k, n);
 }
 
 /* Aligned to `align` (a power of two); size is rounded up as C11 requires. */
 static inline void *conc__aligned_alloc_(_Bool fail, size_t align, size_t n)
 {
-	if (fail)
-		return NULL;
-	int saved = errno;
-	void *p = aligned_alloc(align, (n + align - 1) & ~(align - 1));
-	errno = saved;
-	return p;
+	return fail ? NULL : conc__alloc_(CONC__ALLOC_ALIGNED, align, n);
 }
 
 /* Returns 0 or pthread_create's error (EAGAIN when a hook fails it). */
