@@ -1978,6 +1978,40 @@ void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n
 	} while (0)
 
 #endif
+/* ---- src/base/check.h -------------------------------------------------- */
+/*
+ * check.h - the invariants the proofs state, checked in debug-checks builds.
+ *
+ * CONC__CHECK(cond, what): in a build configured with -Ddebug_checks=true
+ * (CONC_DEBUG_CHECKS), a false cond prints "libconc: invariant broken:
+ * what (file:line)" to stderr and aborts - the one place the library prints
+ * or aborts, because a broken invariant has no return path: the structure
+ * is already corrupt, and going on would turn it into a lost item or a use
+ * after free somewhere else.  In every other build it compiles to nothing
+ * (cond is not evaluated, only type-checked), so the checks may sit where
+ * the proofs need them, hot paths included.  `what` names the invariant as
+ * the source's proof does ("queue I4: ...").
+ *
+ * The test builds of scripts/test.sh turn the checks on, except the gcc
+ * build, whose instruction guard measures the code users get.
+ */
+#ifndef CONC_BASE_CHECK_H
+#define CONC_BASE_CHECK_H
+
+#ifdef CONC_DEBUG_CHECKS
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CONC__CHECK(cond, what)                                                          \
+	((cond) ? (void)0                                                                \
+		: (fprintf(stderr, "libconc: invariant broken: %s (%s:%d)\n", (what),     \
+			   __FILE__, __LINE__),                                           \
+		   abort()))
+#else
+#define CONC__CHECK(cond, what) ((void)sizeof((cond) ? 1 : 0))
+#endif
+
+#endif
 /* ---- src/base/pad.h ---------------------------------------------------- */
 /*
  * pad.h - cache-line alignment and padding.
@@ -4245,6 +4279,8 @@ static void collect_own(conc_epoch *d, rec *r)
 		conc_epoch_node *n = take(&b->head);
 		/* Every node of a bag carries its tag (struct bag), read
 		 * before the take by its only writer, us: all due. */
+		CONC__CHECK(bag_tag(b) + GRACE <= load_epoch(d),
+			    "epoch: a bag runs only once E >= its tag + GRACE (E never goes back)");
 		run_owned(d, n);
 		hold_end(d);
 	}
@@ -5913,6 +5949,11 @@ int conc_queue_push(conc_queue *q, void *item)
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
 {
+	/* relaxed: only read for the check; head and tail move forward only,
+	 * so once both have left h neither is ever h again. */
+	CONC__CHECK(atomic_load_explicit(&q->head, memory_order_relaxed) != h &&
+			    atomic_load_explicit(&q->tail, memory_order_relaxed) != h,
+		    "queue I4: a segment is retired only after head and tail have left it");
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
@@ -9433,7 +9474,8 @@ static void wait_done(conc_thread *h)
 	 * writes (and result) are visible after. */
 	unsigned st = atomic_load_explicit(&h->state, memory_order_acquire);
 	while (st != H_DONE) {
-		assert(st == H_RUNNING || st == H_WAITED);
+		CONC__CHECK(st == H_RUNNING || st == H_WAITED,
+			    "scope: a handle is RUNNING, WAITED or DONE");
 		/* acquire (also on failure): may read DONE, as above. */
 		if (st == H_RUNNING &&
 		    !atomic_compare_exchange_strong_explicit(&h->state, &st, H_WAITED,
@@ -10337,7 +10379,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->owner = w;
 	j->ticket = NULL;
 	j->root = tls_root;
-	assert(j->root);
+	CONC__CHECK(j->root != NULL, "parallel: a job is offered inside a root call");
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
 	 * whoever takes it. */

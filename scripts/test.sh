@@ -89,15 +89,18 @@ for b in $builds; do
 	start=$(date +%s)
 	scale=${CONC_STRESS_SCALE:-1}
 	common="-Dfault_hooks=true -Dbench=false -Dstress_scale=$scale"
+	# The proofs' invariants are checked (src/base/check.h) in every build
+	# but gcc's, whose instruction guard measures the code users get.
+	checks="-Ddebug_checks=true"
 	# install: native only; headers and arch: the gcc build has them;
 	# amalgamation: compiled with the plain compiler, so once per compiler.
 	case $b in
-	gcc) CC=gcc CXX=g++ setup build/test-gcc $common || { build_failed; continue; }; dir=build/test-gcc; extra="" ;;
-	clang) CC=clang CXX=clang++ setup build/test-clang $common || { build_failed; continue; }; dir=build/test-clang
+	gcc) CC=gcc CXX=g++ setup build/test-gcc $common -Ddebug_checks=false || { build_failed; continue; }; dir=build/test-gcc; extra="" ;;
+	clang) CC=clang CXX=clang++ setup build/test-clang $common $checks || { build_failed; continue; }; dir=build/test-clang
 		extra="--no-suite install --no-suite headers --no-suite arch" ;;
-	tsan) CC=gcc CXX=g++ setup build/test-tsan $common -Db_sanitize=thread || { build_failed; continue; }; dir=build/test-tsan
+	tsan) CC=gcc CXX=g++ setup build/test-tsan $common $checks -Db_sanitize=thread || { build_failed; continue; }; dir=build/test-tsan
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
-	asan) CC=gcc CXX=g++ setup build/test-asan $common -Db_sanitize=address,undefined || { build_failed; continue; }; dir=build/test-asan
+	asan) CC=gcc CXX=g++ setup build/test-asan $common $checks -Db_sanitize=address,undefined || { build_failed; continue; }; dir=build/test-asan
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
 	# b_lundef=false: meson warns that clang's sanitizers and
 	# --no-undefined clash; that matters for shared libraries only (there
@@ -105,7 +108,7 @@ for b in $builds; do
 	clang-tsan | clang-asan)
 		case $b in clang-tsan) san=thread ;; *) san=address,undefined ;; esac
 		dir=build/test-$b
-		CC=clang CXX=clang++ setup "$dir" $common -Db_sanitize=$san -Db_lundef=false || { build_failed; continue; }
+		CC=clang CXX=clang++ setup "$dir" $common $checks -Db_sanitize=$san -Db_lundef=false || { build_failed; continue; }
 		extra="--no-suite install --no-suite headers --no-suite arch --no-suite amalgamation" ;;
 	fuzz)
 		if ! command -v clang >/dev/null 2>&1; then
@@ -114,7 +117,7 @@ for b in $builds; do
 			continue
 		fi
 		dir=build/test-fuzz
-		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true || { build_failed; continue; }
+		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true $checks || { build_failed; continue; }
 		extra="--suite fuzz" ;;
 	aarch64 | aarch64-clang)
 		case $b in
@@ -123,9 +126,7 @@ for b in $builds; do
 		esac
 		# Smoke-scale stress under qemu-user (10^5 ops a container): the
 		# full 10^8 runs natively; qemu runs it 10-50x slower.
-		common="-Dfault_hooks=true -Dbench=false -Dstress_scale=0"
-		case $b in
-		esac
+		common="-Dfault_hooks=true -Dbench=false -Dstress_scale=0 $checks"
 		if ! aarch64_ready "$cross"; then
 			echo "SKIPPED: $b cannot run here: $conc_why"
 			skipped="$skipped $b"

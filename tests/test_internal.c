@@ -8,12 +8,16 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
 
 #include "conc/cpu.h"
 #include "base/backoff.h"
+#include "base/check.h"
 #include "base/fault.h"
 #include "base/pad.h"
 #include "base/park.h"
@@ -367,6 +371,53 @@ static void test_internal_fault_hooks(void **state)
 }
 #endif
 
+/*
+ * base/check.h: in a debug-checks build a broken invariant prints its name
+ * and aborts (the child dies of SIGABRT with the message on its stderr);
+ * in any other build the condition is not even evaluated (the child's
+ * side effect does not happen) and nothing is printed.
+ */
+static int check_evaluated;
+
+static __attribute__((unused)) bool check_planted(void)
+{
+	check_evaluated = 1;
+	return false;
+}
+
+static void test_internal_check_fork(void **state)
+{
+	(void)state;
+	int pipefd[2];
+	assert_int_equal(pipe(pipefd), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		CONC__CHECK(check_planted(), "planted by test_internal");
+		_exit(check_evaluated ? 10 : 0);
+	}
+	close(pipefd[1]);
+	char buf[256] = {0};
+	ssize_t n = 0, r;
+	while (n < (ssize_t)sizeof buf - 1 && (r = read(pipefd[0], buf + n, sizeof buf - 1 - n)) > 0)
+		n += r;
+	close(pipefd[0]);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+#ifdef CONC_DEBUG_CHECKS
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+	assert_non_null(strstr(buf, "libconc: invariant broken: planted by test_internal"));
+#else
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0); /* not evaluated */
+	assert_int_equal(n, 0);
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -381,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_internal_cpu_count),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_internal_fault_hooks),
+		cmocka_unit_test(test_internal_check_fork),
 #endif
 	};
 	return cmocka_run_group_tests_name("internal", tests, NULL, NULL);

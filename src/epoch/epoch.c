@@ -174,6 +174,7 @@
 #include "base/atfork.h"
 #include "base/chain.h"
 #include "base/chaos.h"
+#include "base/check.h"
 #include "base/clock.h"
 #include "base/fault.h"
 #include "epoch/epoch_internal.h"
@@ -640,6 +641,8 @@ static void collect_own(conc_epoch *d, rec *r)
 		conc_epoch_node *n = take(&b->head);
 		/* Every node of a bag carries its tag (struct bag), read
 		 * before the take by its only writer, us: all due. */
+		CONC__CHECK(bag_tag(b) + GRACE <= load_epoch(d),
+			    "epoch: a bag runs only once E >= its tag + GRACE (E never goes back)");
 		run_owned(d, n);
 		hold_end(d);
 	}

@@ -99,7 +99,6 @@
  *   the left half (popped back) reuses its parent's slots; a job run
  *   anywhere else allocates its own block.
  */
-#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -115,6 +114,7 @@
 #include "conc/pool.h"
 #include "base/arch.h"
 #include "base/backoff.h"
+#include "base/check.h"
 #include "epoch/epoch_internal.h"
 #include "base/fault.h"
 #include "base/mutant.h"
@@ -337,7 +337,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->owner = w;
 	j->ticket = NULL;
 	j->root = tls_root;
-	assert(j->root);
+	CONC__CHECK(j->root != NULL, "parallel: a job is offered inside a root call");
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
 	 * whoever takes it. */

@@ -101,6 +101,7 @@
 #include "base/atomics.h"
 #include "base/chain.h"
 #include "base/chaos.h"
+#include "base/check.h"
 #include "queue/queue_internal.h"
 #include "base/fault.h"
 #include "base/mutant.h"
@@ -337,6 +338,11 @@ int conc_queue_push(conc_queue *q, void *item)
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
 {
+	/* relaxed: only read for the check; head and tail move forward only,
+	 * so once both have left h neither is ever h again. */
+	CONC__CHECK(atomic_load_explicit(&q->head, memory_order_relaxed) != h &&
+			    atomic_load_explicit(&q->tail, memory_order_relaxed) != h,
+		    "queue I4: a segment is retired only after head and tail have left it");
 #if CONC__MUTANT(2) /* mutant 2: freed at once instead of retired */
 	free(h);
 	return;

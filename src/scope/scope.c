@@ -73,7 +73,6 @@
  * wake) made W3 2-20x slower on a loaded 2-core machine, because spinners
  * took the CPU from the spawner and from the threads it woke.
  */
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -93,6 +92,7 @@
 #include "conc/scope.h"
 #include "base/arch.h"
 #include "base/atfork.h"
+#include "base/check.h"
 #include "base/fault.h"
 #include "base/mutant.h"
 #include "base/pad.h"
@@ -226,7 +226,8 @@ static void wait_done(conc_thread *h)
 	 * writes (and result) are visible after. */
 	unsigned st = atomic_load_explicit(&h->state, memory_order_acquire);
 	while (st != H_DONE) {
-		assert(st == H_RUNNING || st == H_WAITED);
+		CONC__CHECK(st == H_RUNNING || st == H_WAITED,
+			    "scope: a handle is RUNNING, WAITED or DONE");
 		/* acquire (also on failure): may read DONE, as above. */
 		if (st == H_RUNNING &&
 		    !atomic_compare_exchange_strong_explicit(&h->state, &st, H_WAITED,
