@@ -1451,131 +1451,6 @@ uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif
-/* ---- src/base/park.h --------------------------------------------------- */
-/*
- * park.h - sleeping until a condition holds, on a Linux futex.
- *
- * A conc__park is an event count: a waiter count plus a 32-bit sequence word
- * that the kernel sleeps on.  It never holds the condition itself; callers
- * keep their own (an item in a queue, a task count at zero) and use the park
- * only to sleep until it may have changed.
- *
- * Waiter:                                 Notifier:
- *   key = conc__park_prepare(p);            make the condition true with a
- *   if (condition) { cancel; done; }          seq_cst atomic store or RMW
- *   conc__park_wait(p, key, deadline);      conc__park_notify_one/all(p);
- *   loop: re-check the condition
- *
- * Why no wake-up is lost.  prepare increments `waiters` (seq_cst RMW) then
- * issues a seq_cst fence before the caller checks the condition; the
- * notifier's publishing write is seq_cst and notify loads `waiters` seq_cst.
- * That is the store-buffering shape: in the single order S of seq_cst
- * operations either the notifier's load of `waiters` comes after the
- * increment (so it sees a waiter and bumps `seq`), or the waiter's check of
- * the condition comes after the publishing write (so it sees the condition
- * and never sleeps).  When the notifier bumps `seq` after the waiter read its
- * key, FUTEX_WAIT compares `seq` with the key inside the kernel and returns
- * at once; when it bumps before, the waiter's key already holds the new value
- * and the release/acquire on `seq` makes the condition visible to the
- * re-check.  A waiter that wakes spuriously, or on a wake meant for another,
- * re-checks and waits again.
- *
- * Cost.  A notifier when nobody sleeps: one load of `waiters` (a plain mov on
- * x86, ldar on AArch64), no RMW, no syscall.  Waiters pay the RMWs.
- *
- * Waking one among several.  notify_one wakes one sleeper; a waiter that
- * leaves without consuming (timeout, cancel) must re-check the condition and
- * take what is there, so that a wake it absorbed is never needed by another.
- * The queue and stack do so.
- */
-#ifndef CONC_INTERNAL_PARK_H
-#define CONC_INTERNAL_PARK_H
-
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-
-typedef struct conc__park {
-	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
-	atomic_uint waiters; /* threads between prepare and the end of wait/cancel */
-} conc__park;
-
-#define CONC__PARK_INIT {0, 0}
-
-static inline void conc__park_init(conc__park *p)
-{
-	atomic_init(&p->seq, 0);
-	atomic_init(&p->waiters, 0);
-}
-
-/* Announce a waiter; returns the key to pass to conc__park_wait. */
-static inline unsigned conc__park_prepare(conc__park *p)
-{
-	/* seq_cst RMW + fence: the waiter half of the store-buffering argument
-	 * above; the fence orders the caller's following condition check (of
-	 * any memory order) after the increment in S. */
-	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
-	/* Chaos mode: widen the window between announcing the waiter and the
-	 * caller's check of its condition (a sleeping path: no fast-path cost). */
-	conc__chaos_point();
-	/* acquire: pairs with the release bump in notify, so that a key taken
-	 * after a notify also sees what that notifier published. */
-	return atomic_load_explicit(&p->seq, memory_order_acquire);
-}
-
-/* Leave without sleeping (the condition held after prepare). */
-static inline void conc__park_cancel(conc__park *p)
-{
-	/* relaxed: the count only gates notifiers' syscalls; a notifier that
-	 * still sees us pays one needless wake, nothing more. */
-	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
-}
-
-/*
- * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
- * deadline in ns (CONC__NO_DEADLINE: none).  Always undoes prepare's waiter
- * count.  Returns false when the deadline has passed, true otherwise; either
- * way the caller re-checks its condition.
- */
-bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns);
-
-void conc__park_wake(conc__park *p, int all); /* the slow half of notify */
-
-/* Wake one sleeper, if any.  The caller's publishing write was seq_cst. */
-static inline void conc__park_notify_one(conc__park *p)
-{
-	/* seq_cst: the notifier half of the store-buffering argument. */
-	if (conc__unlikely(atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0))
-		conc__park_wake(p, 0);
-}
-
-/* Wake every sleeper (close, shutdown, a count reaching zero). */
-static inline void conc__park_notify_all(conc__park *p)
-{
-	if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0)
-		conc__park_wake(p, 1);
-}
-
-/* True when somebody is between prepare and the end of its wait. */
-static inline bool conc__park_has_waiters(conc__park *p)
-{
-	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
-}
-
-/*
- * The raw futex calls under the park, for protocols of their own (scope's
- * per-handle words): sleep while *addr == val until the absolute
- * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
- * sleepers (addr may already be freed: the kernel only hashes it).  Both
- * keep errno.
- */
-bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
-void conc__futex_wake(atomic_uint *addr, int n);
-
-
-#endif
 /* ---- src/base/fault.h -------------------------------------------------- */
 /*
  * fault.h - allocation and thread creation go through here, so that test
@@ -1690,6 +1565,167 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 		return EAGAIN;
 	return pthread_create(t, attr, fn, arg);
 }
+
+#endif
+/* ---- src/base/park.h --------------------------------------------------- */
+/*
+ * park.h - sleeping until a condition holds, on a Linux futex.
+ *
+ * A conc__park is an event count: a waiter count plus a 32-bit sequence word
+ * that the kernel sleeps on.  It never holds the condition itself; callers
+ * keep their own (an item in a queue, a task count at zero) and use the park
+ * only to sleep until it may have changed.
+ *
+ * Waiter:                                 Notifier:
+ *   key = conc__park_prepare(p);            make the condition true with a
+ *   if (condition) { cancel; done; }          seq_cst atomic store or RMW
+ *   conc__park_wait(p, key, deadline);      conc__park_notify_one/all(p);
+ *   loop: re-check the condition
+ * (conc__park_wait_until below is this waiter's loop, written once.)
+ *
+ * Why no wake-up is lost.  prepare increments `waiters` (seq_cst RMW) then
+ * issues a seq_cst fence before the caller checks the condition; the
+ * notifier's publishing write is seq_cst and notify loads `waiters` seq_cst.
+ * That is the store-buffering shape: in the single order S of seq_cst
+ * operations either the notifier's load of `waiters` comes after the
+ * increment (so it sees a waiter and bumps `seq`), or the waiter's check of
+ * the condition comes after the publishing write (so it sees the condition
+ * and never sleeps).  When the notifier bumps `seq` after the waiter read its
+ * key, FUTEX_WAIT compares `seq` with the key inside the kernel and returns
+ * at once; when it bumps before, the waiter's key already holds the new value
+ * and the release/acquire on `seq` makes the condition visible to the
+ * re-check.  A waiter that wakes spuriously, or on a wake meant for another,
+ * re-checks and waits again.
+ *
+ * Cost.  A notifier when nobody sleeps: one load of `waiters` (a plain mov on
+ * x86, ldar on AArch64), no RMW, no syscall.  Waiters pay the RMWs.
+ *
+ * Waking one among several.  notify_one wakes one sleeper; a waiter that
+ * leaves without consuming (timeout, cancel) must re-check the condition and
+ * take what is there, so that a wake it absorbed is never needed by another.
+ * The queue and stack do so.
+ */
+#ifndef CONC_INTERNAL_PARK_H
+#define CONC_INTERNAL_PARK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+
+typedef struct conc__park {
+	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
+	atomic_uint waiters; /* threads between prepare and the end of wait/cancel */
+} conc__park;
+
+#define CONC__PARK_INIT {0, 0}
+
+static inline void conc__park_init(conc__park *p)
+{
+	atomic_init(&p->seq, 0);
+	atomic_init(&p->waiters, 0);
+}
+
+/* Announce a waiter; returns the key to pass to conc__park_wait. */
+static inline unsigned conc__park_prepare(conc__park *p)
+{
+	/* seq_cst RMW + fence: the waiter half of the store-buffering argument
+	 * above; the fence orders the caller's following condition check (of
+	 * any memory order) after the increment in S. */
+	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Chaos mode: widen the window between announcing the waiter and the
+	 * caller's check of its condition (a sleeping path: no fast-path cost). */
+	conc__chaos_point();
+	/* acquire: pairs with the release bump in notify, so that a key taken
+	 * after a notify also sees what that notifier published. */
+	return atomic_load_explicit(&p->seq, memory_order_acquire);
+}
+
+/* Leave without sleeping (the condition held after prepare). */
+static inline void conc__park_cancel(conc__park *p)
+{
+	/* relaxed: the count only gates notifiers' syscalls; a notifier that
+	 * still sees us pays one needless wake, nothing more. */
+	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
+}
+
+/*
+ * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
+ * deadline in ns (CONC__NO_DEADLINE: none).  Always undoes prepare's waiter
+ * count.  Returns false when the deadline has passed, true otherwise; either
+ * way the caller re-checks its condition.
+ */
+bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns);
+
+void conc__park_wake(conc__park *p, int all); /* the slow half of notify */
+
+/* Wake one sleeper, if any.  The caller's publishing write was seq_cst. */
+static inline void conc__park_notify_one(conc__park *p)
+{
+	/* seq_cst: the notifier half of the store-buffering argument. */
+	if (conc__unlikely(atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0))
+		conc__park_wake(p, 0);
+}
+
+/* Wake every sleeper (close, shutdown, a count reaching zero). */
+static inline void conc__park_notify_all(conc__park *p)
+{
+	if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0)
+		conc__park_wake(p, 1);
+}
+
+/* True when somebody is between prepare and the end of its wait. */
+static inline bool conc__park_has_waiters(conc__park *p)
+{
+	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
+}
+
+/*
+ * The waiter's loop of the protocol above, once: return when pred(ctx)
+ * holds, checked before the prepare (no RMW when it already holds), after
+ * it (the re-check that the store-buffering argument needs) and after each
+ * wake.  pred must read the condition the notifiers publish with seq_cst
+ * writes (any order of its own loads: prepare's fence orders them).
+ * Returns true when pred held, false when the absolute CLOCK_MONOTONIC
+ * deadline passed first (CONC__NO_DEADLINE: never).  park_point /
+ * woken_point: test points (base/fault.h) passed just before the sleep and
+ * just after it, or NULL.  Static inline so that a static pred is inlined.
+ * A loop with steps of its own between the prepare and the re-check (the
+ * pool worker's membarrier) keeps its own copy.
+ */
+static inline bool conc__park_wait_until(conc__park *p, bool (*pred)(void *), void *ctx,
+					 uint64_t deadline_ns, const char *park_point,
+					 const char *woken_point)
+{
+	for (;;) {
+		if (pred(ctx))
+			return true;
+		unsigned key = conc__park_prepare(p);
+		if (pred(ctx)) {
+			conc__park_cancel(p);
+			return true;
+		}
+		if (park_point)
+			conc__test_point(park_point);
+		bool in_time = conc__park_wait(p, key, deadline_ns);
+		if (woken_point)
+			conc__test_point(woken_point);
+		if (!in_time)
+			return pred(ctx); /* the last look: it may hold now */
+	}
+}
+
+/*
+ * The raw futex calls under the park, for protocols of their own (scope's
+ * per-handle words): sleep while *addr == val until the absolute
+ * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
+ * sleepers (addr may already be freed: the kernel only hashes it).  Both
+ * keep errno.
+ */
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
+void conc__futex_wake(atomic_uint *addr, int n);
+
 
 #endif
 /* ---- src/base/threads.h ------------------------------------------------ */
@@ -7773,10 +7809,13 @@ unsigned conc__stack_pending(conc_stack *s)
 #define clear_wake_pending conc__pool__clear_wake_pending
 #define find_top_task conc__pool__find_top_task
 #define worker_loop conc__pool__worker_loop
+#define launched conc__pool__launched
 #define wait_launch conc__pool__wait_launch
 #define worker_main conc__pool__worker_main
 #define get_record conc__pool__get_record
 #define launch_all conc__pool__launch_all
+#define started_wait conc__pool__started_wait
+#define all_started conc__pool__all_started
 #define start_workers conc__pool__start_workers
 #define stop_workers conc__pool__stop_workers
 #define free_pool conc__pool__free_pool
@@ -7785,7 +7824,10 @@ unsigned conc__stack_pending(conc_stack *s)
 #define callers_wait conc__pool__callers_wait
 #define wait_for_room_locked conc__pool__wait_for_room_locked
 #define execute_bounded conc__pool__execute_bounded
+#define room_wait conc__pool__room_wait
+#define room_or_closed conc__pool__room_or_closed
 #define execute_outside conc__pool__execute_outside
+#define all_done_pred conc__pool__all_done_pred
 #define wait_idle conc__pool__wait_idle
 #define global_pool conc__pool__global_pool
 #define global_lock conc__pool__global_lock
@@ -8552,18 +8594,16 @@ static void worker_loop(conc__worker *w)
 	}
 }
 
+static bool launched(void *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of launch (the
+	 * record's fields, the pool). */
+	return atomic_load_explicit(&((conc__worker *)w)->launch, memory_order_acquire) != 0;
+}
+
 static void wait_launch(conc__worker *w, conc_pool *p)
 {
-	/* acquire: pairs with the admin's store of launch (the record's
-	 * fields, the pool). */
-	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	conc__park_wait_until(&p->admin_park, launched, w, CONC__NO_DEADLINE, NULL, NULL);
 }
 
 static void *worker_main(void *arg)
@@ -8646,6 +8686,20 @@ static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
 	conc__park_notify_all(&p->admin_park);
 }
 
+/* The admin's condition: `target` workers are past on_start. */
+struct started_wait {
+	conc_pool *p;
+	unsigned target;
+};
+
+static bool all_started(void *arg)
+{
+	struct started_wait *sw = arg;
+	/* acquire: pairs with the workers' seq_cst increments (what their
+	 * on_start did). */
+	return atomic_load_explicit(&sw->p->started, memory_order_acquire) >= sw->target;
+}
+
 /* Admin: start workers [from, to); on failure nothing is left running. */
 static int start_workers(conc_pool *p, unsigned from, unsigned to)
 {
@@ -8692,17 +8746,8 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
 	launch_all(p, from, to, 1);
 	/* Wait until every new worker's on_start has returned. */
-	for (;;) {
-		/* acquire: pairs with the workers' increments. */
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
-			break;
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	struct started_wait sw = {p, target};
+	conc__park_wait_until(&p->admin_park, all_started, &sw, CONC__NO_DEADLINE, NULL, NULL);
 	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
 	return 0;
 }
@@ -8889,27 +8934,31 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 	return err;
 }
 
+/* The condition of room_park's waiters: the pool closed (r->err EPIPE) or
+ * room below max_queued (r->err 0). */
+struct room_wait {
+	conc_pool *p;
+	int err;
+};
+
+static bool room_or_closed(void *arg)
+{
+	struct room_wait *r = arg;
+	bool closed;
+	/* seq_cst (both loads, inside conc__inj_state): the waiter's re-check
+	 * of the room_park protocol; pairs with the poppers' seq_cst CAS and
+	 * destroy's close. */
+	uint64_t q = conc__inj_state(&r->p->inj, &closed);
+	r->err = closed ? EPIPE : 0;
+	return closed || q < r->p->max_queued;
+}
+
 static COLD int wait_for_room_locked(conc_pool *p)
 {
-	for (;;) {
-		/* seq_cst (both loads, inside conc__inj_state): the waiter's
-		 * re-check of the room_park protocol; pairs with the poppers'
-		 * seq_cst CAS and destroy's close. */
-		bool closed;
-		uint64_t q = conc__inj_state(&p->inj, &closed);
-		if (closed)
-			return EPIPE;
-		if (q < p->max_queued)
-			return 0;
-		unsigned key = conc__park_prepare(&p->room_park);
-		q = conc__inj_state(&p->inj, &closed);
-		if (closed || q < p->max_queued) {
-			conc__park_cancel(&p->room_park);
-			continue;
-		}
-		conc__test_point("pool.room.park");
-		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
-	}
+	struct room_wait r = {p, 0};
+	conc__park_wait_until(&p->room_park, room_or_closed, &r, CONC__NO_DEADLINE,
+			      "pool.room.park", NULL);
+	return r.err;
 }
 
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
@@ -8939,20 +8988,15 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * contention, and the tasks it ran would execute their children through the
  * injector instead of a deque (measured: fan-out ran at half speed).
  */
+static bool all_done_pred(void *p)
+{
+	return all_done(p);
+}
+
 static void wait_idle(conc_pool *p)
 {
-	for (;;) {
-		if (all_done(p))
-			return;
-		unsigned key = conc__park_prepare(&p->wait_park);
-		if (all_done(p)) {
-			conc__park_cancel(&p->wait_park);
-			return;
-		}
-		conc__test_point("pool.wait.park");
-		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
-		conc__test_point("pool.wait.woken");
-	}
+	conc__park_wait_until(&p->wait_park, all_done_pred, p, CONC__NO_DEADLINE,
+			      "pool.wait.park", "pool.wait.woken");
 }
 
 int conc_pool_wait(conc_pool *p)
@@ -9235,10 +9279,13 @@ conc_pool *conc_pool_global(void)
 #undef clear_wake_pending
 #undef find_top_task
 #undef worker_loop
+#undef launched
 #undef wait_launch
 #undef worker_main
 #undef get_record
 #undef launch_all
+#undef started_wait
+#undef all_started
 #undef start_workers
 #undef stop_workers
 #undef free_pool
@@ -9247,7 +9294,10 @@ conc_pool *conc_pool_global(void)
 #undef callers_wait
 #undef wait_for_room_locked
 #undef execute_bounded
+#undef room_wait
+#undef room_or_closed
 #undef execute_outside
+#undef all_done_pred
 #undef wait_idle
 #undef global_pool
 #undef global_lock

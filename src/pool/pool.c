@@ -788,18 +788,16 @@ static void worker_loop(conc__worker *w)
 	}
 }
 
+static bool launched(void *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of launch (the
+	 * record's fields, the pool). */
+	return atomic_load_explicit(&((conc__worker *)w)->launch, memory_order_acquire) != 0;
+}
+
 static void wait_launch(conc__worker *w, conc_pool *p)
 {
-	/* acquire: pairs with the admin's store of launch (the record's
-	 * fields, the pool). */
-	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	conc__park_wait_until(&p->admin_park, launched, w, CONC__NO_DEADLINE, NULL, NULL);
 }
 
 static void *worker_main(void *arg)
@@ -882,6 +880,20 @@ static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
 	conc__park_notify_all(&p->admin_park);
 }
 
+/* The admin's condition: `target` workers are past on_start. */
+struct started_wait {
+	conc_pool *p;
+	unsigned target;
+};
+
+static bool all_started(void *arg)
+{
+	struct started_wait *sw = arg;
+	/* acquire: pairs with the workers' seq_cst increments (what their
+	 * on_start did). */
+	return atomic_load_explicit(&sw->p->started, memory_order_acquire) >= sw->target;
+}
+
 /* Admin: start workers [from, to); on failure nothing is left running. */
 static int start_workers(conc_pool *p, unsigned from, unsigned to)
 {
@@ -928,17 +940,8 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
 	launch_all(p, from, to, 1);
 	/* Wait until every new worker's on_start has returned. */
-	for (;;) {
-		/* acquire: pairs with the workers' increments. */
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
-			break;
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	struct started_wait sw = {p, target};
+	conc__park_wait_until(&p->admin_park, all_started, &sw, CONC__NO_DEADLINE, NULL, NULL);
 	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
 	return 0;
 }
@@ -1125,27 +1128,31 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 	return err;
 }
 
+/* The condition of room_park's waiters: the pool closed (r->err EPIPE) or
+ * room below max_queued (r->err 0). */
+struct room_wait {
+	conc_pool *p;
+	int err;
+};
+
+static bool room_or_closed(void *arg)
+{
+	struct room_wait *r = arg;
+	bool closed;
+	/* seq_cst (both loads, inside conc__inj_state): the waiter's re-check
+	 * of the room_park protocol; pairs with the poppers' seq_cst CAS and
+	 * destroy's close. */
+	uint64_t q = conc__inj_state(&r->p->inj, &closed);
+	r->err = closed ? EPIPE : 0;
+	return closed || q < r->p->max_queued;
+}
+
 static COLD int wait_for_room_locked(conc_pool *p)
 {
-	for (;;) {
-		/* seq_cst (both loads, inside conc__inj_state): the waiter's
-		 * re-check of the room_park protocol; pairs with the poppers'
-		 * seq_cst CAS and destroy's close. */
-		bool closed;
-		uint64_t q = conc__inj_state(&p->inj, &closed);
-		if (closed)
-			return EPIPE;
-		if (q < p->max_queued)
-			return 0;
-		unsigned key = conc__park_prepare(&p->room_park);
-		q = conc__inj_state(&p->inj, &closed);
-		if (closed || q < p->max_queued) {
-			conc__park_cancel(&p->room_park);
-			continue;
-		}
-		conc__test_point("pool.room.park");
-		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
-	}
+	struct room_wait r = {p, 0};
+	conc__park_wait_until(&p->room_park, room_or_closed, &r, CONC__NO_DEADLINE,
+			      "pool.room.park", NULL);
+	return r.err;
 }
 
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
@@ -1175,20 +1182,15 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * contention, and the tasks it ran would execute their children through the
  * injector instead of a deque (measured: fan-out ran at half speed).
  */
+static bool all_done_pred(void *p)
+{
+	return all_done(p);
+}
+
 static void wait_idle(conc_pool *p)
 {
-	for (;;) {
-		if (all_done(p))
-			return;
-		unsigned key = conc__park_prepare(&p->wait_park);
-		if (all_done(p)) {
-			conc__park_cancel(&p->wait_park);
-			return;
-		}
-		conc__test_point("pool.wait.park");
-		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
-		conc__test_point("pool.wait.woken");
-	}
+	conc__park_wait_until(&p->wait_park, all_done_pred, p, CONC__NO_DEADLINE,
+			      "pool.wait.park", "pool.wait.woken");
 }
 
 int conc_pool_wait(conc_pool *p)
