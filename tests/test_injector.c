@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <time.h>
 
 #include "testutil.h"
 #include "lincheck.h"
@@ -265,6 +267,42 @@ static void test_injector_close(void **state)
 	inj_free(q);
 }
 
+/* A pop that took a claimed slot waits for its fill. */
+struct late_fill {
+	conc__injector *q;
+	struct conc__inj_slot *slot;
+	atomic_int claimed;
+};
+
+static void *late_fill_run(void *arg)
+{
+	struct late_fill *lf = arg;
+	while (!atomic_load(&lf->claimed))
+		sched_yield();
+	struct timespec ts = {0, 20 * 1000 * 1000}; /* the popper is waiting by now */
+	nanosleep(&ts, NULL);
+	conc__inj_fill(lf->slot, fn_odd, (void *)(uintptr_t)41);
+	return NULL;
+}
+
+static void test_injector_pop_waits_for_fill(void **state)
+{
+	(void)state;
+	struct late_fill lf = {.q = inj_new()};
+	atomic_init(&lf.claimed, 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, late_fill_run, &lf), 0);
+	assert_int_equal(conc__inj_claim(lf.q, false, &lf.slot), 0);
+	assert_int_equal(conc__inj_pushed(lf.q), 1); /* counted at the claim */
+	atomic_store(&lf.claimed, 1);
+	conc__task out[1];
+	assert_int_equal(conc__inj_pop(lf.q, out, 1, NULL), 1);
+	assert_ptr_equal(out[0].fn, fn_odd);
+	assert_int_equal((uintptr_t)out[0].arg, 41);
+	pthread_join(th, NULL);
+	inj_free(lf.q);
+}
+
 /* ---- pushers and poppers together --------------------------------------- */
 
 #define PUSHERS 3
@@ -295,11 +333,17 @@ static void *mpmc_run(void *arg)
 	if (t->id < PUSHERS) {
 		for (unsigned long i = 1; i <= m->per_pusher; i++) {
 			uintptr_t v = VAL(t->id, i);
-			int err;
-			while ((err = conc__inj_push(m->q, fn_for(v), (void *)v, false)) == ENOMEM)
-				; /* not in this test (no hooks armed); retry */
-			if (err)
-				atomic_fetch_add(&m->bad_val, 1);
+			struct conc__inj_slot *s;
+			if (conc__inj_claim(m->q, false, &s) != 0) {
+				atomic_fetch_add(&m->bad_val, 1); /* no hooks armed here */
+				continue;
+			}
+			/* Now and then a pusher is slow between its claim and its
+			 * fill (in the pool a wake sits there): a popper that took
+			 * the slot must wait for the fill. */
+			if (i % 64 == 0)
+				sched_yield();
+			conc__inj_fill(s, fn_for(v), (void *)v);
 		}
 		atomic_fetch_sub(&m->pushers_left, 1);
 		return NULL;
@@ -494,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_injector_block_recycling),
 		cmocka_unit_test(test_injector_enomem),
 		cmocka_unit_test(test_injector_close),
+		cmocka_unit_test(test_injector_pop_waits_for_fill),
 		cmocka_unit_test(test_injector_mpmc),
 		cmocka_unit_test(test_injector_lincheck),
 		cmocka_unit_test(test_injector_lincheck_seen),
