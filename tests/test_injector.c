@@ -493,28 +493,47 @@ static void lincheck(bool use_seen)
 	lc_use_seen = use_seen;
 	unsigned long rounds = conc_test_iters(20000, 10);
 	unsigned long total = 0, overlapping = 0, empty = 0, pops = 0;
+	/* One more injector lives through the run (as container_tests.h does
+	 * for the queue and stack): the rounds' allocations then come from
+	 * warm memory and their threads overlap more often. */
+	void *keep;
+	assert_int_equal(lc_inj_create(&keep), 0);
 	for (unsigned prefill = 0; prefill <= 2; prefill++) {
-		lc_report rep;
-		assert_int_equal(lc_run(&target, LC_FIFO, 3, 6, prefill, 42, rounds / 3 + 1,
-					0x1234 + prefill + 100 * use_seen, &rep), 0);
-		if (rep.violations) {
-			for (int i = 0; i < rep.first_bad_n; i++) {
-				const lc_op *o = &rep.first_bad[i];
-				fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
-					(unsigned long long)o->inv, (unsigned long long)o->res,
-					o->kind == LC_PUSH ? "push" : "pop", o->ok ? "" : "(empty)",
-					(unsigned long)o->val);
+		/* Overlap needs two cores free at once; on a loaded machine a
+		 * run may see none, so try again, twice. */
+		for (int attempt = 0; attempt < 3; attempt++) {
+			lc_report rep;
+			assert_int_equal(lc_run(&target, LC_FIFO, 3, 6, prefill, 42, rounds / 3 + 1,
+						0x1234 + prefill + 100 * use_seen + 7 * (uint64_t)attempt,
+						&rep),
+					 0);
+			if (rep.violations) {
+				for (int i = 0; i < rep.first_bad_n; i++) {
+					const lc_op *o = &rep.first_bad[i];
+					fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
+						(unsigned long long)o->inv, (unsigned long long)o->res,
+						o->kind == LC_PUSH ? "push" : "pop",
+						o->ok ? "" : "(empty)", (unsigned long)o->val);
+				}
 			}
+			assert_int_equal(rep.violations, 0);
+			total += rep.histories;
+			overlapping += rep.overlapping;
+			empty += rep.empty_pops;
+			pops += rep.pops;
+			if (rep.overlapping > 0)
+				break;
 		}
-		assert_int_equal(rep.violations, 0);
-		total += rep.histories;
-		overlapping += rep.overlapping;
-		empty += rep.empty_pops;
-		pops += rep.pops;
 	}
+	lc_inj_destroy(keep);
 	printf("reliability: lincheck injector%s | histories=%lu violations=0 overlapping=%lu "
 	       "empty_pops=%lu/%lu\n",
 	       use_seen ? " (seen)" : "", total, overlapping, empty, pops);
+	/* All linearizable; but if none overlapped (a machine too loaded to
+	 * run two of our threads at once) the run proved nothing about
+	 * concurrency: say so rather than pass. */
+	if (overlapping == 0)
+		skip();
 }
 
 static void test_injector_lincheck(void **state)
