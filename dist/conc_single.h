@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/stack.c, src/pool/pool.c, src/scope/scope.c, src/parallel/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -1451,171 +1451,6 @@ uint64_t conc__now_ns(void);
 uint64_t conc__deadline_after(uint64_t rel_ns);
 
 #endif
-/* ---- src/base/park.h --------------------------------------------------- */
-/*
- * park.h - sleeping until a condition holds, on a Linux futex.
- *
- * A conc__park is an event count: a waiter count plus a 32-bit sequence word
- * that the kernel sleeps on.  It never holds the condition itself; callers
- * keep their own (an item in a queue, a task count at zero) and use the park
- * only to sleep until it may have changed.
- *
- * Waiter:                                 Notifier:
- *   key = conc__park_prepare(p);            make the condition true with a
- *   if (condition) { cancel; done; }          seq_cst atomic store or RMW
- *   conc__park_wait(p, key, deadline);      conc__park_notify_one/all(p);
- *   loop: re-check the condition
- *
- * Why no wake-up is lost.  prepare increments `waiters` (seq_cst RMW) then
- * issues a seq_cst fence before the caller checks the condition; the
- * notifier's publishing write is seq_cst and notify loads `waiters` seq_cst.
- * That is the store-buffering shape: in the single order S of seq_cst
- * operations either the notifier's load of `waiters` comes after the
- * increment (so it sees a waiter and bumps `seq`), or the waiter's check of
- * the condition comes after the publishing write (so it sees the condition
- * and never sleeps).  When the notifier bumps `seq` after the waiter read its
- * key, FUTEX_WAIT compares `seq` with the key inside the kernel and returns
- * at once; when it bumps before, the waiter's key already holds the new value
- * and the release/acquire on `seq` makes the condition visible to the
- * re-check.  A waiter that wakes spuriously, or on a wake meant for another,
- * re-checks and waits again.
- *
- * Cost.  A notifier when nobody sleeps: one load of `waiters` (a plain mov on
- * x86, ldar on AArch64), no RMW, no syscall.  Waiters pay the RMWs.
- *
- * Waking one among several.  notify_one wakes one sleeper; a waiter that
- * leaves without consuming (timeout, cancel) must re-check the condition and
- * take what is there, so that a wake it absorbed is never needed by another.
- * The queue and stack do so.
- */
-#ifndef CONC_INTERNAL_PARK_H
-#define CONC_INTERNAL_PARK_H
-
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-
-typedef struct conc__park {
-	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
-	atomic_uint waiters; /* threads between prepare and the end of wait/cancel */
-} conc__park;
-
-#define CONC__PARK_INIT {0, 0}
-
-static inline void conc__park_init(conc__park *p)
-{
-	atomic_init(&p->seq, 0);
-	atomic_init(&p->waiters, 0);
-}
-
-/* Announce a waiter; returns the key to pass to conc__park_wait. */
-static inline unsigned conc__park_prepare(conc__park *p)
-{
-	/* seq_cst RMW + fence: the waiter half of the store-buffering argument
-	 * above; the fence orders the caller's following condition check (of
-	 * any memory order) after the increment in S. */
-	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
-	/* Chaos mode: widen the window between announcing the waiter and the
-	 * caller's check of its condition (a sleeping path: no fast-path cost). */
-	conc__chaos_point();
-	/* acquire: pairs with the release bump in notify, so that a key taken
-	 * after a notify also sees what that notifier published. */
-	return atomic_load_explicit(&p->seq, memory_order_acquire);
-}
-
-/* Leave without sleeping (the condition held after prepare). */
-static inline void conc__park_cancel(conc__park *p)
-{
-	/* relaxed: the count only gates notifiers' syscalls; a notifier that
-	 * still sees us pays one needless wake, nothing more. */
-	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
-}
-
-/*
- * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
- * deadline in ns (CONC__NO_DEADLINE: none).  Always undoes prepare's waiter
- * count.  Returns false when the deadline has passed, true otherwise; either
- * way the caller re-checks its condition.
- */
-bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns);
-
-void conc__park_wake(conc__park *p, int all); /* the slow half of notify */
-
-/* Wake one sleeper, if any.  The caller's publishing write was seq_cst. */
-static inline void conc__park_notify_one(conc__park *p)
-{
-	/* seq_cst: the notifier half of the store-buffering argument. */
-	if (conc__unlikely(atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0))
-		conc__park_wake(p, 0);
-}
-
-/* Wake every sleeper (close, shutdown, a count reaching zero). */
-static inline void conc__park_notify_all(conc__park *p)
-{
-	if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0)
-		conc__park_wake(p, 1);
-}
-
-/* True when somebody is between prepare and the end of its wait. */
-static inline bool conc__park_has_waiters(conc__park *p)
-{
-	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
-}
-
-/*
- * The raw futex calls under the park, for protocols of their own (scope's
- * per-handle words): sleep while *addr == val until the absolute
- * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
- * sleepers (addr may already be freed: the kernel only hashes it).  Both
- * keep errno.
- */
-bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
-void conc__futex_wake(atomic_uint *addr, int n);
-
-
-#endif
-/* ---- src/base/prng.h --------------------------------------------------- */
-/*
- * prng.h - the library's one pseudo-random generator: xorshift64* (Vigna,
- * "An experimental exploration of Marsaglia's xorshift generators"), a
- * state word per thread or per worker.  Used where a choice only needs to
- * differ between threads and over time - the victim a thief starts at, the
- * elimination slot a push offers in, chaos mode's coin - never for
- * anything a test compares against fixed numbers.
- */
-#ifndef CONC_BASE_PRNG_H
-#define CONC_BASE_PRNG_H
-
-#include <stdint.h>
-
-/* A non-zero seed that differs per object: from an address (a TLS
- * variable's or a record's), or any other value. */
-static inline uint64_t conc__rand_seed(uint64_t v)
-{
-	return v * 0x9E3779B97F4A7C15ULL | 1u;
-}
-
-/* The next number; *s must not be 0 (conc__rand_seed never gives 0, and
- * xorshift never reaches 0 from a non-zero state). */
-static inline uint64_t conc__rand_next(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform enough in [0, n), n > 0: the high half times n (no division). */
-static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
-{
-	return (unsigned)(((conc__rand_next(s) >> 32) * n) >> 32);
-}
-
-#endif
 /* ---- src/base/fault.h -------------------------------------------------- */
 /*
  * fault.h - allocation and thread creation go through here, so that test
@@ -1745,6 +1580,207 @@ static inline int conc__thread_create_(_Bool fail, pthread_t *t,
 	if (fail)
 		return EAGAIN;
 	return pthread_create(t, attr, fn, arg);
+}
+
+#endif
+/* ---- src/base/park.h --------------------------------------------------- */
+/*
+ * park.h - sleeping until a condition holds, on a Linux futex.
+ *
+ * A conc__park is an event count: a waiter count plus a 32-bit sequence word
+ * that the kernel sleeps on.  It never holds the condition itself; callers
+ * keep their own (an item in a queue, a task count at zero) and use the park
+ * only to sleep until it may have changed.
+ *
+ * Waiter:                                 Notifier:
+ *   key = conc__park_prepare(p);            make the condition true with a
+ *   if (condition) { cancel; done; }          seq_cst atomic store or RMW
+ *   conc__park_wait(p, key, deadline);      conc__park_notify_one/all(p);
+ *   loop: re-check the condition
+ * (conc__park_wait_until below is this waiter's loop, written once.)
+ *
+ * Why no wake-up is lost.  prepare increments `waiters` (seq_cst RMW) then
+ * issues a seq_cst fence before the caller checks the condition; the
+ * notifier's publishing write is seq_cst and notify loads `waiters` seq_cst.
+ * That is the store-buffering shape: in the single order S of seq_cst
+ * operations either the notifier's load of `waiters` comes after the
+ * increment (so it sees a waiter and bumps `seq`), or the waiter's check of
+ * the condition comes after the publishing write (so it sees the condition
+ * and never sleeps).  When the notifier bumps `seq` after the waiter read its
+ * key, FUTEX_WAIT compares `seq` with the key inside the kernel and returns
+ * at once; when it bumps before, the waiter's key already holds the new value
+ * and the release/acquire on `seq` makes the condition visible to the
+ * re-check.  A waiter that wakes spuriously, or on a wake meant for another,
+ * re-checks and waits again.
+ *
+ * Cost.  A notifier when nobody sleeps: one load of `waiters` (a plain mov on
+ * x86, ldar on AArch64), no RMW, no syscall.  Waiters pay the RMWs.
+ *
+ * Waking one among several.  notify_one wakes one sleeper; a waiter that
+ * leaves without consuming (timeout, cancel) must re-check the condition and
+ * take what is there, so that a wake it absorbed is never needed by another.
+ * The queue and stack do so.
+ */
+#ifndef CONC_INTERNAL_PARK_H
+#define CONC_INTERNAL_PARK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+
+typedef struct conc__park {
+	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
+	atomic_uint waiters; /* threads between prepare and the end of wait/cancel */
+} conc__park;
+
+#define CONC__PARK_INIT {0, 0}
+
+static inline void conc__park_init(conc__park *p)
+{
+	atomic_init(&p->seq, 0);
+	atomic_init(&p->waiters, 0);
+}
+
+/* Announce a waiter; returns the key to pass to conc__park_wait. */
+static inline unsigned conc__park_prepare(conc__park *p)
+{
+	/* seq_cst RMW + fence: the waiter half of the store-buffering argument
+	 * above; the fence orders the caller's following condition check (of
+	 * any memory order) after the increment in S. */
+	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
+	atomic_thread_fence(memory_order_seq_cst);
+	/* Chaos mode: widen the window between announcing the waiter and the
+	 * caller's check of its condition (a sleeping path: no fast-path cost). */
+	conc__chaos_point();
+	/* acquire: pairs with the release bump in notify, so that a key taken
+	 * after a notify also sees what that notifier published. */
+	return atomic_load_explicit(&p->seq, memory_order_acquire);
+}
+
+/* Leave without sleeping (the condition held after prepare). */
+static inline void conc__park_cancel(conc__park *p)
+{
+	/* relaxed: the count only gates notifiers' syscalls; a notifier that
+	 * still sees us pays one needless wake, nothing more. */
+	atomic_fetch_sub_explicit(&p->waiters, 1, memory_order_relaxed);
+}
+
+/*
+ * Sleep until a notify, a spurious wake-up, or the absolute CLOCK_MONOTONIC
+ * deadline in ns (CONC__NO_DEADLINE: none).  Always undoes prepare's waiter
+ * count.  Returns false when the deadline has passed, true otherwise; either
+ * way the caller re-checks its condition.
+ */
+bool conc__park_wait(conc__park *p, unsigned key, uint64_t deadline_ns);
+
+void conc__park_wake(conc__park *p, int all); /* the slow half of notify */
+
+/* Wake one sleeper, if any.  The caller's publishing write was seq_cst. */
+static inline void conc__park_notify_one(conc__park *p)
+{
+	/* seq_cst: the notifier half of the store-buffering argument. */
+	if (conc__unlikely(atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0))
+		conc__park_wake(p, 0);
+}
+
+/* Wake every sleeper (close, shutdown, a count reaching zero). */
+static inline void conc__park_notify_all(conc__park *p)
+{
+	if (atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0)
+		conc__park_wake(p, 1);
+}
+
+/* True when somebody is between prepare and the end of its wait. */
+static inline bool conc__park_has_waiters(conc__park *p)
+{
+	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
+}
+
+/*
+ * The waiter's loop of the protocol above, once: return when pred(ctx)
+ * holds, checked before the prepare (no RMW when it already holds), after
+ * it (the re-check that the store-buffering argument needs) and after each
+ * wake.  pred must read the condition the notifiers publish with seq_cst
+ * writes (any order of its own loads: prepare's fence orders them).
+ * Returns true when pred held, false when the absolute CLOCK_MONOTONIC
+ * deadline passed first (CONC__NO_DEADLINE: never).  park_point /
+ * woken_point: test points (base/fault.h) passed just before the sleep and
+ * just after it, or NULL.  Static inline so that a static pred is inlined.
+ * A loop with steps of its own between the prepare and the re-check (the
+ * pool worker's membarrier) keeps its own copy.
+ */
+static inline bool conc__park_wait_until(conc__park *p, bool (*pred)(void *), void *ctx,
+					 uint64_t deadline_ns, const char *park_point,
+					 const char *woken_point)
+{
+	for (;;) {
+		if (pred(ctx))
+			return true;
+		unsigned key = conc__park_prepare(p);
+		if (pred(ctx)) {
+			conc__park_cancel(p);
+			return true;
+		}
+		if (park_point)
+			conc__test_point(park_point);
+		bool in_time = conc__park_wait(p, key, deadline_ns);
+		if (woken_point)
+			conc__test_point(woken_point);
+		if (!in_time)
+			return pred(ctx); /* the last look: it may hold now */
+	}
+}
+
+/*
+ * The raw futex calls under the park, for protocols of their own (scope's
+ * per-handle words): sleep while *addr == val until the absolute
+ * CLOCK_MONOTONIC deadline (false once it has passed); wake up to n
+ * sleepers (addr may already be freed: the kernel only hashes it).  Both
+ * keep errno.
+ */
+bool conc__futex_wait(atomic_uint *addr, unsigned val, uint64_t deadline_ns);
+void conc__futex_wake(atomic_uint *addr, int n);
+
+
+#endif
+/* ---- src/base/prng.h --------------------------------------------------- */
+/*
+ * prng.h - the library's one pseudo-random generator: xorshift64* (Vigna,
+ * "An experimental exploration of Marsaglia's xorshift generators"), a
+ * state word per thread or per worker.  Used where a choice only needs to
+ * differ between threads and over time - the victim a thief starts at, the
+ * elimination slot a push offers in, chaos mode's coin - never for
+ * anything a test compares against fixed numbers.
+ */
+#ifndef CONC_BASE_PRNG_H
+#define CONC_BASE_PRNG_H
+
+#include <stdint.h>
+
+/* A non-zero seed that differs per object: from an address (a TLS
+ * variable's or a record's), or any other value. */
+static inline uint64_t conc__rand_seed(uint64_t v)
+{
+	return v * 0x9E3779B97F4A7C15ULL | 1u;
+}
+
+/* The next number; *s must not be 0 (conc__rand_seed never gives 0, and
+ * xorshift never reaches 0 from a non-zero state). */
+static inline uint64_t conc__rand_next(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Uniform enough in [0, n), n > 0: the high half times n (no division). */
+static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
+{
+	return (unsigned)(((conc__rand_next(s) >> 32) * n) >> 32);
 }
 
 #endif
@@ -2540,6 +2576,354 @@ static inline size_t conc__deque_size(conc__deque *q)
 	int64_t b = atomic_load_explicit(&q->bottom, memory_order_acquire);
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	return b > t ? (size_t)(b - t) : 0;
+}
+
+#endif
+/* ---- src/pool/injector.h ----------------------------------------------- */
+/*
+ * injector.h - the pool's injector: a lock-free segmented FIFO of tasks
+ * (two words each, copied into a slot: nothing is allocated per task).
+ *
+ * Used by src/pool/pool.c for the tasks executed from outside the pool, and
+ * tested alone by tests/test_injector.c (unit, stress and lincheck).  The
+ * fast paths are static inline here (the pool's execute inlines the push);
+ * the block allocation, recycling, init and fini are cold, in injector.c.
+ *
+ * Layout.  A list of blocks of CONC__INJ_CAP slots.  `tail_idx` and
+ *   `head_idx` are positions: block * CONC__INJ_LAP + offset, with
+ *   CONC__INJ_LAP = CONC__INJ_CAP + 1.  Offset CONC__INJ_CAP is a sentinel:
+ *   "this block is full, the next one is being installed", during which the
+ *   others wait.  tail_idx carries the CLOSED bit in bit 0 (the position is
+ *   tail_idx >> 1), so a close and a push are ordered by the one CAS.
+ *
+ * Invariants.
+ *   I1 head <= tail (as positions); both only grow, and never repeat (64
+ *      bits).  Slots [head, tail) are claimed and not yet taken.
+ *   I2 A position enters a block (tail moves past the sentinel, or head
+ *      does) only after that block was stored in tail_block / head_block
+ *      and linked as the previous block's `next`; the index is stored with
+ *      release after the block pointer, so an acquire load of the index
+ *      followed by a load of the block pointer yields that position's block
+ *      or a newer one - and a block pointer is dereferenced only after the
+ *      CAS on the index read before it succeeded, which pins it to the
+ *      index's block.
+ *   I3 A slot is full when fn != NULL; it is filled exactly once, by the
+ *      pusher that claimed it, and read exactly once, by the popper that
+ *      claimed it.
+ *   I4 CLOSED, once set, stays (fetch_or); a push that sees it (and is not
+ *      forced) claims nothing.
+ *
+ * Operations and linearization points.
+ *   claim (push, first half): CAS tail_idx forward one slot (LP: inj-push).
+ *     The thread that takes a block's last slot links the next block
+ *     (allocated before its CAS, so a failed allocation leaves nothing
+ *     claimed: ENOMEM), moves tail_block and steps tail_idx past the
+ *     sentinel.
+ *   fill (push, second half): write arg, then store fn (release).  The pool
+ *     does its wake between claim and fill (pool.c says why).
+ *   pop: CAS head_idx forward by n <= the slots below the tail (LP:
+ *     inj-pop); the thread that takes a block's last slot waits for
+ *     block->next and moves head_block and head_idx past the sentinel;
+ *     then it waits for each claimed slot's fn.  An empty pop linearizes
+ *     at its load of tail_idx (LP: inj-pop-empty).  A pop takes at most
+ *     half of what the head's block holds (at least one), so that several
+ *     poppers share a burst instead of the first taking all of it.
+ *     A caller may pass `seen`, the tail it read last: it reads tail_idx
+ *     again only once its head has caught up with it, so the pusher's line
+ *     stays in the pusher's cache (this alone took the pool's seed
+ *     workload from ~25 to ~55 M tasks/s on 2 cores).  Sound because the
+ *     tail only grows: slots below an old tail are still claimed.
+ *   FIFO: positions are handed out in CAS order on each index, and the
+ *     slots of one pop are returned in position order.
+ *
+ * Reclamation.  A block is touched only by threads that claimed one of its
+ *   slots (and the linking of block->next, done by the last slot's pusher
+ *   before it fills that slot).  Each popper adds its count to
+ *   block->reads after its last access; the one that brings it to
+ *   CONC__INJ_CAP recycles the block: up to CONC__INJ_SPARES are kept for
+ *   reuse (bursts of work do not call malloc), the rest are freed.  No
+ *   epoch.  A block's pushers are done with it before its poppers finish
+ *   (each popper waits for its slots' fn, the pusher's last write to it).
+ *
+ * Progress.  Lock-free except at a block boundary, where threads wait for
+ *   the thread installing the next block, and a popper waits for a pusher
+ *   that has claimed a slot but not yet filled it (both bounded by the
+ *   other thread's next few instructions; waits back off into yields).
+ *
+ * Memory orders (why each is enough).
+ *   claim's load of tail_idx, pop's load of head_idx: acquire, pairing with
+ *     the release step past the sentinel (I2).
+ *   loads of tail_block / head_block: acquire, pairing with the release
+ *     stores that install a block (its cleared contents).
+ *   claim's CAS on tail_idx: seq_cst.  Not for the queue (acq_rel would do
+ *     for it) but for the pool's park protocols: it is the publishing write
+ *     whose store-buffering argument (base/park.h) needs it in the single
+ *     order S with a sleeping worker's seq_cst fence and re-check.
+ *   pop's CAS on head_idx: seq_cst, likewise for the pool: the publishing
+ *     write of room_park (an executor held by max_queued re-checks the
+ *     head after its fence).
+ *   link of next, step of tail_idx/head_idx past the sentinel, block
+ *     pointer stores: release, each pairing with the acquire named above.
+ *   fill's store of fn: release, publishing arg (and the caller's data);
+ *     pop's load of fn: acquire.
+ *   reads: acq_rel fetch_add - every popper's reads of the block
+ *     happen-before its recycling by whoever makes the count whole.
+ *   spares: release CAS in put, acquire exchange in get (the cleared
+ *     block); the peeks before them are relaxed (the RMW does the work).
+ *   conc__inj_pushed / _popped: acquire snapshots (the pool's counting
+ *     argument: a task's count is in the tail before it can be taken).
+ *   conc__inj_close, conc__inj_state: seq_cst, in S with the CASes above
+ *     (the close is the publishing write of room_park; the held executor's
+ *     re-check reads tail then head).
+ */
+#ifndef CONC_INTERNAL_INJECTOR_H
+#define CONC_INTERNAL_INJECTOR_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+
+#define CONC__INJ_CAP 255u
+#define CONC__INJ_LAP 256u
+#define CONC__INJ_CLOSED 1u
+#define CONC__INJ_SPARES 16u /* recycled blocks kept: 16 x 4 KB */
+
+struct conc__inj_slot {
+	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
+	void *arg;
+};
+
+struct conc__inj_block {
+	_Atomic(struct conc__inj_block *) next;
+	atomic_uint reads;
+	struct conc__inj_slot slot[CONC__INJ_CAP];
+};
+
+/* Poppers' line, pushers' line, spares (each on its own line). */
+typedef struct conc__injector {
+	CONC_ALIGNED _Atomic uint64_t head_idx;
+	_Atomic(struct conc__inj_block *) head_block;
+	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
+	_Atomic(struct conc__inj_block *) tail_block;
+	CONC_ALIGNED _Atomic(struct conc__inj_block *) spare[CONC__INJ_SPARES]; /* NULL: empty */
+} conc__injector;
+
+/* Cold (injector.c).  init: 0 or ENOMEM (site "pool.inj_block").  fini:
+ * no other thread may use q any more; frees the blocks still linked from
+ * the head (one when drained) and the spares.  block_get: a cleared block
+ * (a spare, or a new one; NULL when malloc fails; keeps errno).
+ * block_put: b is no longer touched by anybody. */
+int conc__inj_init(conc__injector *q);
+void conc__inj_fini(conc__injector *q);
+struct conc__inj_block *conc__inj_block_get(conc__injector *q);
+void conc__inj_block_put(conc__injector *q, struct conc__inj_block *b);
+
+/* How many slots positions [0, pos) hold (the sentinels do not count). */
+static inline uint64_t conc__inj_count(uint64_t pos)
+{
+	uint64_t off = pos % CONC__INJ_LAP;
+	return pos / CONC__INJ_LAP * CONC__INJ_CAP + (off < CONC__INJ_CAP ? off : CONC__INJ_CAP);
+}
+
+/* Tasks ever pushed / popped: acquire snapshots (see Memory orders). */
+static inline uint64_t conc__inj_pushed(conc__injector *q)
+{
+	return conc__inj_count(atomic_load_explicit(&q->tail_idx, memory_order_acquire) >> 1);
+}
+
+static inline uint64_t conc__inj_popped(conc__injector *q)
+{
+	return conc__inj_count(atomic_load_explicit(&q->head_idx, memory_order_acquire));
+}
+
+/* Set CLOSED: later pushes that are not forced fail with EPIPE.  seq_cst:
+ * see Memory orders. */
+static inline void conc__inj_close(conc__injector *q)
+{
+	atomic_fetch_or_explicit(&q->tail_idx, CONC__INJ_CLOSED, memory_order_seq_cst);
+}
+
+/* Whether CLOSED is set; seq_cst (a re-check of a park protocol). */
+static inline bool conc__inj_closed(conc__injector *q)
+{
+	return atomic_load_explicit(&q->tail_idx, memory_order_seq_cst) & CONC__INJ_CLOSED;
+}
+
+/* The tasks queued (pushed - popped) and whether CLOSED is set.  seq_cst
+ * (both loads, tail first): a waiter's re-check in S with the pushers' and
+ * poppers' CASes and the close. */
+static inline uint64_t conc__inj_state(conc__injector *q, bool *closed)
+{
+	uint64_t t = atomic_load_explicit(&q->tail_idx, memory_order_seq_cst);
+	uint64_t h = atomic_load_explicit(&q->head_idx, memory_order_seq_cst);
+	*closed = t & CONC__INJ_CLOSED;
+	return conc__inj_count(t >> 1) - conc__inj_count(h);
+}
+
+/*
+ * Claim a slot at the tail (LP: inj-push).  force: claimed even after the
+ * close (the pool: a task executing a task during destroy).  0 and *slot
+ * set, or EPIPE (closed) or ENOMEM (no block for the next lap); on an error
+ * nothing is claimed.  The caller must then conc__inj_fill the slot: a
+ * popper that took it waits for the fill.
+ */
+static inline int conc__inj_claim(conc__injector *q, bool force, struct conc__inj_slot **slot)
+{
+	struct conc__inj_block *fresh = NULL;
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * tail_block below is this position's block or a newer one. */
+		uint64_t t = atomic_load_explicit(&q->tail_idx, memory_order_acquire);
+		if ((t & CONC__INJ_CLOSED) && !force) {
+			/* free, not block_put: once CLOSED is seen, the owner
+			 * (the pool's destroy) may free q at any moment - touch
+			 * nothing of it. */
+			free(fresh);
+			return EPIPE;
+		}
+		uint64_t pos = t >> 1;
+		unsigned off = (unsigned)(pos % CONC__INJ_LAP);
+		if (conc__unlikely(off == CONC__INJ_CAP)) { /* next block being linked */
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		if (conc__unlikely(off + 1 == CONC__INJ_CAP) && !fresh) {
+			fresh = conc__inj_block_get(q);
+			if (!fresh)
+				return ENOMEM;
+		}
+		/* acquire: see tail_idx above. */
+		struct conc__inj_block *b = atomic_load_explicit(&q->tail_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the pool's park protocol (a
+		 * sleeping worker's re-check reads the tail after its seq_cst
+		 * fence); the queue alone would need acq_rel. */
+		if (!atomic_compare_exchange_weak_explicit(&q->tail_idx, &t, t + 2,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) { /* LP: inj-push */
+			conc__chaos_point(); /* a retry: the slow path */
+			continue;
+		}
+		if (conc__unlikely(off + 1 == CONC__INJ_CAP)) {
+			/* release: publishes the cleared block; pairs with the
+			 * acquire wait in conc__inj_pop. */
+			atomic_store_explicit(&b->next, fresh, memory_order_release);
+			/* release: pairs with the acquire loads of tail_block. */
+			atomic_store_explicit(&q->tail_block, fresh, memory_order_release);
+			/* release: moves past the sentinel (keeps CLOSED);
+			 * pairs with the acquire load of tail_idx above. */
+			atomic_fetch_add_explicit(&q->tail_idx, 2, memory_order_release);
+			fresh = NULL;
+		}
+		if (fresh) /* another thread took the last slot first */
+			conc__inj_block_put(q, fresh);
+		*slot = &b->slot[off];
+		return 0;
+	}
+}
+
+/* Fill a claimed slot: the pusher's last access to the injector (after it
+ * the block may be recycled, and q freed by its owner once drained). */
+static inline void conc__inj_fill(struct conc__inj_slot *s, conc__task_fn fn, void *arg)
+{
+	s->arg = arg;
+	/* release: publishes arg (and the caller's data); pairs with the
+	 * acquire wait in conc__inj_pop. */
+	atomic_store_explicit(&s->fn, fn, memory_order_release);
+}
+
+/* Claim and fill: 0, EPIPE or ENOMEM (nothing pushed). */
+static inline int conc__inj_push(conc__injector *q, conc__task_fn fn, void *arg, bool force)
+{
+	struct conc__inj_slot *s;
+	int err = conc__inj_claim(q, force, &s);
+	if (err)
+		return err;
+	conc__inj_fill(s, fn, arg);
+	return 0;
+}
+
+/*
+ * Take up to max (>= 1) tasks (at most half of what the head's block
+ * holds, at least one) from the head into out, in FIFO order; returns how
+ * many (0: empty).  seen: NULL, or the caller's last-seen tail (0 at
+ * first), which the pop reads and updates (see pop above).
+ */
+static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigned max,
+				     uint64_t *seen)
+{
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	for (;;) {
+		/* acquire: pairs with the release step past the sentinel, so
+		 * head_block below is this position's block or a newer one. */
+		uint64_t h = atomic_load_explicit(&q->head_idx, memory_order_acquire);
+		unsigned off = (unsigned)(h % CONC__INJ_LAP);
+		if (conc__unlikely(off == CONC__INJ_CAP)) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		/* The tail only grows: while the head is below the tail we saw
+		 * last, that many slots are claimed without reading the tail
+		 * again - its line stays with the pusher. */
+		uint64_t t = seen ? *seen : 0;
+		if (t <= h) {
+			/* acquire: pairs with the pushers' CAS (a snapshot of
+			 * what is claimed; we wait for each slot's fill). */
+			t = atomic_load_explicit(&q->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
+			if (seen)
+				*seen = t;
+			if (t <= h)
+				return 0;
+		}
+		unsigned avail = h / CONC__INJ_LAP == t / CONC__INJ_LAP
+					 ? (unsigned)(t % CONC__INJ_LAP) - off
+					 : CONC__INJ_CAP - off;
+		unsigned n = (avail + 1) / 2;
+		if (n > max)
+			n = max;
+		/* acquire: see head_idx above. */
+		struct conc__inj_block *b = atomic_load_explicit(&q->head_block, memory_order_acquire);
+		/* seq_cst: the publishing write of the pool's room_park protocol
+		 * (an executor held by max_queued re-checks the head). */
+		if (!atomic_compare_exchange_weak_explicit(&q->head_idx, &h, h + n,
+							   memory_order_seq_cst,
+							   memory_order_relaxed)) { /* LP: inj-pop */
+			conc__backoff_spin(&bo);
+			conc__chaos_point(); /* a retry: the slow path */
+			continue;
+		}
+		if (off + n == CONC__INJ_CAP) {
+			struct conc__inj_block *nb;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the release store of next. */
+			while (!(nb = atomic_load_explicit(&b->next, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			/* release: pairs with the acquire loads of head_block. */
+			atomic_store_explicit(&q->head_block, nb, memory_order_release);
+			/* release: leaves the sentinel; pairs with head_idx's
+			 * acquire load. */
+			atomic_store_explicit(&q->head_idx, h + n + 1, memory_order_release);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			struct conc__inj_slot *s = &b->slot[off + i];
+			conc__task_fn fn;
+			conc__backoff_reset(&bo);
+			/* acquire: pairs with the pusher's release store of fn
+			 * (arg and the task's data). */
+			while (!(fn = atomic_load_explicit(&s->fn, memory_order_acquire)))
+				conc__backoff_spin(&bo);
+			out[i].fn = fn;
+			out[i].arg = s->arg;
+		}
+		/* acq_rel: our reads of the block happen-before its recycling
+		 * by whoever makes the count whole. */
+		if (atomic_fetch_add_explicit(&b->reads, n, memory_order_acq_rel) + n == CONC__INJ_CAP)
+			conc__inj_block_put(q, b);
+		return n;
+	}
 }
 
 #endif
@@ -7467,8 +7851,6 @@ unsigned conc__stack_pending(conc_stack *s)
 
 /* ==== src/pool/pool.c =================================================== */
 /* file-local names of src/pool/pool.c, made unique in this unit */
-#define inj_slot conc__pool__inj_slot
-#define inj_block conc__pool__inj_block
 #define frame conc__pool__frame
 #define tls_worker conc__pool__tls_worker
 #define pool_gen conc__pool__pool_gen
@@ -7484,12 +7866,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #define in_frames conc__pool__in_frames
 #define nrec_of conc__pool__nrec_of
 #define rec_at conc__pool__rec_at
-#define inj_count conc__pool__inj_count
 #define inj_pushed conc__pool__inj_pushed
 #define inj_popped conc__pool__inj_popped
-#define block_clear conc__pool__block_clear
-#define block_get conc__pool__block_get
-#define block_put conc__pool__block_put
 #define wake_one conc__pool__wake_one
 #define inj_push conc__pool__inj_push
 #define inj_pop conc__pool__inj_pop
@@ -7510,10 +7888,13 @@ unsigned conc__stack_pending(conc_stack *s)
 #define clear_wake_pending conc__pool__clear_wake_pending
 #define find_top_task conc__pool__find_top_task
 #define worker_loop conc__pool__worker_loop
+#define launched conc__pool__launched
 #define wait_launch conc__pool__wait_launch
 #define worker_main conc__pool__worker_main
 #define get_record conc__pool__get_record
 #define launch_all conc__pool__launch_all
+#define started_wait conc__pool__started_wait
+#define all_started conc__pool__all_started
 #define start_workers conc__pool__start_workers
 #define stop_workers conc__pool__stop_workers
 #define free_pool conc__pool__free_pool
@@ -7522,7 +7903,10 @@ unsigned conc__stack_pending(conc_stack *s)
 #define callers_wait conc__pool__callers_wait
 #define wait_for_room_locked conc__pool__wait_for_room_locked
 #define execute_bounded conc__pool__execute_bounded
+#define room_wait conc__pool__room_wait
+#define room_or_closed conc__pool__room_or_closed
 #define execute_outside conc__pool__execute_outside
+#define all_done_pred conc__pool__all_done_pred
 #define wait_idle conc__pool__wait_idle
 #define global_pool conc__pool__global_pool
 #define global_lock conc__pool__global_lock
@@ -7535,43 +7919,20 @@ unsigned conc__stack_pending(conc_stack *s)
  * Structure.  Each worker owns a Chase-Lev deque (pool/deque.h).  A task
  * executed from inside a task goes on the current worker's deque (LIFO for
  * its owner, stolen FIFO by the others).  A task executed from outside goes
- * through the injector, a lock-free segmented FIFO built here (below).  A
+ * through the injector, a lock-free segmented FIFO (pool/injector.h).  A
  * task is two words, a function and its argument, copied into a slot: no
  * task record is allocated, so execute never calls malloc in steady state
  * (injector blocks are recycled, deque buffers only grow).
  *
- * Injector.  A list of blocks of INJ_CAP slots.  `tail.idx` and `head.idx`
- *   are positions (block * INJ_LAP + offset, INJ_LAP = INJ_CAP + 1); offset
- *   INJ_CAP is a sentinel meaning "this block is full, the next one is being
- *   installed", during which others wait.  tail.idx carries the CLOSED bit
- *   in bit 0 (the position is tail.idx >> 1), so destroy's close and a push
- *   are ordered by the one CAS.
- *   push: CAS tail.idx forward one slot (LP: inj-push); the thread that
- *     takes a block's last slot links the next block (allocated before its
- *     CAS, so a failed allocation leaves nothing claimed), moves tail.block
- *     and steps tail.idx past the sentinel; then writes arg and stores fn
- *     (release) - a slot is full when fn != NULL.
- *   pop: CAS head.idx forward by n <= the slots below tail (LP: inj-pop);
- *     the thread that takes a block's last slot waits for block->next and
- *     moves head.block and head.idx; then waits for each claimed slot's fn.
- *     A worker remembers the tail it saw last and reads tail.idx again only
- *     once its head has caught up with it: the pusher's line then stays in
- *     the pusher's cache (this alone took the seed workload from ~25 to
- *     ~55 M tasks/s on 2 cores).
- *   Why a block pointer read beside an index is the right one: the index
- *     never repeats (64 bits), it moves into a block only after that block
- *     was stored (release/acquire), and a block pointer is dereferenced only
- *     after the CAS on the index read before it succeeded.
- *   Reclamation: a block is touched only by threads that claimed one of its
- *     slots (and the linking of block->next, done by the last slot's pusher
- *     before it fills that slot).  Each popper adds its count to
- *     block->reads after its last access; the one that brings it to INJ_CAP
- *     recycles the block (up to INJ_SPARES are kept for reuse, so bursts of
- *     work do not call malloc; the rest are freed).  No epoch.
- *   Progress: lock-free except at a block boundary, where threads wait for
- *     the thread installing the next block, and a popper waits for a pusher
- *     that has claimed a slot but not yet filled it (both bounded by the
- *     other thread's next few instructions; waits back off into yields).
+ * Injector (pool/injector.h: its invariants, linearization points,
+ *   progress and memory orders).  The pool uses it through
+ *   inj_push (claim, wake, fill: the claim's seq_cst CAS is the publishing
+ *   write of the parking protocol below, and the wake comes before the fill
+ *   because the fill is the pusher's last access to p), inj_pop (then a
+ *   notify of room_park for executors held by max_queued), the close
+ *   (destroy) and the seq_cst state read of the room_park re-check.  A
+ *   worker passes the tail it saw last (seen_tail), so it reads tail_idx
+ *   only once its head has caught up with it.
  *
  * Counting for conc_pool_wait.  Tasks are counted in when they become
  *   visible and out when they finish, in counters that only grow:
@@ -7649,7 +8010,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   destroy takes the mutex only once every resize has left.
  *
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
- *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
+ *   tail_idx (seq_cst RMW, conc__inj_close); later outside pushes fail (EPIPE) at their CAS.
  *   Tasks keep running and tasks executed by tasks are still accepted.
  *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
  *   on wait_park until it does).
@@ -7679,11 +8040,6 @@ unsigned conc__stack_pending(conc_stack *s)
  */
 
 
-#define INJ_CAP 255u
-#define INJ_LAP 256u
-#define INJ_CLOSED 1u
-#define INJ_SPARES 16u     /* recycled blocks kept: 16 x 4 KB */
-
 #define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
 #define BATCH 32u          /* most tasks a worker takes from the injector */
 /* An idle worker searches (pauses, then yields between passes) for this long
@@ -7701,17 +8057,6 @@ unsigned conc__stack_pending(conc_stack *s)
 #define COLD __attribute__((noinline, cold))
 #define NOINLINE __attribute__((noinline))
 
-struct inj_slot {
-	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
-	void *arg;
-};
-
-struct inj_block {
-	_Atomic(struct inj_block *) next;
-	atomic_uint reads;
-	struct inj_slot slot[INJ_CAP];
-};
-
 struct conc__worker {
 	conc__deque dq;
 	CONC_ALIGNED _Atomic uint64_t spawned; /* pushed on dq by tasks; one writer */
@@ -7728,12 +8073,8 @@ struct conc__worker {
 };
 
 struct conc_pool {
-	/* injector: poppers' line, pushers' line */
-	CONC_ALIGNED _Atomic uint64_t head_idx;
-	_Atomic(struct inj_block *) head_block;
-	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
-	_Atomic(struct inj_block *) tail_block;
-	CONC_ALIGNED _Atomic(struct inj_block *) spare[INJ_SPARES]; /* NULL: empty */
+	/* the injector: poppers' line, pushers' line, spares */
+	conc__injector inj;
 	/* sleeping workers */
 	CONC_ALIGNED conc__park work_park;
 	atomic_uint searching;
@@ -7884,73 +8225,18 @@ static conc__worker *rec_at(conc_pool *p, unsigned i)
 	return atomic_load_explicit(&p->rec[i], memory_order_acquire);
 }
 
-/* ---- injector ------------------------------------------------------------ */
-
-static uint64_t inj_count(uint64_t pos)
-{
-	uint64_t off = pos % INJ_LAP;
-	return pos / INJ_LAP * INJ_CAP + (off < INJ_CAP ? off : INJ_CAP);
-}
+/* ---- the injector (pool/injector.h) ------------------------------------- */
 
 static uint64_t inj_pushed(conc_pool *p)
 {
-	/* acquire: see the counting argument at the top (a task's count is in
-	 * the tail before the task can be taken and finished). */
-	return inj_count(atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1);
+	/* acquire (inside): see the counting argument at the top (a task's
+	 * count is in the tail before the task can be taken and finished). */
+	return conc__inj_pushed(&p->inj);
 }
 
 static uint64_t inj_popped(conc_pool *p)
 {
-	/* acquire: a snapshot; pairs with the poppers' CAS. */
-	return inj_count(atomic_load_explicit(&p->head_idx, memory_order_acquire));
-}
-
-static void block_clear(struct inj_block *b)
-{
-	atomic_init(&b->next, NULL);
-	atomic_init(&b->reads, 0);
-	for (unsigned i = 0; i < INJ_CAP; i++)
-		atomic_init(&b->slot[i].fn, NULL);
-}
-
-static COLD struct inj_block *block_get(conc_pool *p)
-{
-	for (unsigned i = 0; i < INJ_SPARES; i++) {
-		/* relaxed: a peek; the exchange below does the taking. */
-		if (!atomic_load_explicit(&p->spare[i], memory_order_relaxed))
-			continue;
-		/* acquire: pairs with the release CAS in block_put (the
-		 * cleared block). */
-		struct inj_block *b = atomic_exchange_explicit(&p->spare[i], NULL, memory_order_acquire);
-		if (b)
-			return b;
-	}
-	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
-	if (b)
-		block_clear(b);
-	errno = saved_errno;
-	return b;
-}
-
-/* b is no longer touched by anybody (all its slots were read). */
-static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
-{
-	conc__chaos_poison(b, sizeof *b); /* chaos mode: a late reader sees garbage */
-	block_clear(b);
-	for (unsigned i = 0; i < INJ_SPARES; i++) {
-		struct inj_block *none = NULL;
-		/* relaxed: a peek; the CAS below does the giving. */
-		if (atomic_load_explicit(&p->spare[i], memory_order_relaxed))
-			continue;
-		/* release: publishes the cleared block to block_get's
-		 * acquire. */
-		if (atomic_compare_exchange_strong_explicit(&p->spare[i], &none, b,
-							    memory_order_release,
-							    memory_order_relaxed))
-			return;
-	}
-	free(b);
+	return conc__inj_popped(&p->inj); /* acquire: a snapshot */
 }
 
 static COLD void wake_one(conc_pool *p);
@@ -7959,143 +8245,32 @@ static COLD void wake_one(conc_pool *p);
  * Push fn(arg) at the injector's tail.  force: accepted after the close
  * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
  */
-static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
+static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 {
-	struct inj_block *fresh = NULL;
-	conc__backoff bo = CONC__BACKOFF_INIT;
-	for (;;) {
-		/* acquire: pairs with the release step past the sentinel, so
-		 * tail_block below is this position's block or a newer one. */
-		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
-		if ((t & INJ_CLOSED) && !force) {
-			/* free, not block_put: once CLOSED is seen, destroy may
-			 * free p at any moment - touch nothing of it. */
-			free(fresh);
-			return EPIPE;
-		}
-		uint64_t pos = t >> 1;
-		unsigned off = (unsigned)(pos % INJ_LAP);
-		if (conc__unlikely(off == INJ_CAP)) { /* next block being linked */
-			conc__backoff_spin(&bo);
-			continue;
-		}
-		if (conc__unlikely(off + 1 == INJ_CAP) && !fresh) {
-			fresh = block_get(p);
-			if (!fresh)
-				return ENOMEM;
-		}
-		/* acquire: see tail_idx above. */
-		struct inj_block *b = atomic_load_explicit(&p->tail_block, memory_order_acquire);
-		/* seq_cst: the publishing write of the park protocol (a sleeper's
-		 * re-check reads the tail after its seq_cst fence). */
-		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
-							   memory_order_seq_cst,
-							   memory_order_relaxed)) { /* LP: inj-push */
-			conc__chaos_point(); /* a retry: the slow path */
-			continue;
-		}
-		if (conc__unlikely(off + 1 == INJ_CAP)) {
-			/* release: publishes the cleared block; pairs with the
-			 * acquire wait in inj_pop. */
-			atomic_store_explicit(&b->next, fresh, memory_order_release);
-			/* release: pairs with the acquire loads of tail_block. */
-			atomic_store_explicit(&p->tail_block, fresh, memory_order_release);
-			/* release: moves past the sentinel (keeps CLOSED);
-			 * pairs with the acquire load of tail_idx above. */
-			atomic_fetch_add_explicit(&p->tail_idx, 2, memory_order_release);
-			fresh = NULL;
-		}
-		if (fresh)
-			block_put(p, fresh);
-		/* Wake a worker before filling the slot: filling it is our last
-		 * access to p, so a destroy that drains the injector cannot free
-		 * p under us. */
-		if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-			wake_one(p);
-		b->slot[off].arg = arg;
-		/* release: publishes arg (and the caller's data); pairs with
-		 * the acquire wait in inj_pop. */
-		atomic_store_explicit(&b->slot[off].fn, fn, memory_order_release);
-		return 0;
-	}
+	struct conc__inj_slot *s;
+	/* The claim's seq_cst CAS is the publishing write of the park
+	 * protocol (a sleeper's re-check reads the tail after its fence). */
+	int err = conc__inj_claim(&p->inj, force, &s);
+	if (conc__unlikely(err))
+		return err;
+	/* Wake a worker before filling the slot: filling it is our last
+	 * access to p, so a destroy that drains the injector cannot free p
+	 * under us (a popper that took the slot waits for the fill). */
+	if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+		wake_one(p);
+	conc__inj_fill(s, fn, arg);
+	return 0;
 }
 
-/*
- * Take up to max tasks (at most half of what the current block holds, at
- * least one) from the injector's head into out; returns how many.
- */
+/* Take up to max tasks from the injector (conc__inj_pop); then let an
+ * executor held by max_queued look again (the pop's seq_cst CAS on the
+ * head is room_park's publishing write). */
 static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *seen)
 {
-	conc__backoff bo = CONC__BACKOFF_INIT;
-	for (;;) {
-		/* acquire: pairs with the release step past the sentinel, so
-		 * head_block below is this position's block or a newer one. */
-		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_acquire);
-		unsigned off = (unsigned)(h % INJ_LAP);
-		if (conc__unlikely(off == INJ_CAP)) {
-			conc__backoff_spin(&bo);
-			continue;
-		}
-		/* The tail only grows: while the head is below the tail we saw
-		 * last, that many slots are claimed without reading the tail
-		 * again - its line stays with the pusher. */
-		uint64_t t = seen ? *seen : 0;
-		if (t <= h) {
-			/* acquire: pairs with the pushers' CAS (a snapshot of
-			 * what is claimed; we wait for each slot's fill). */
-			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
-			if (seen)
-				*seen = t;
-			if (t <= h)
-				return 0;
-		}
-		unsigned avail = h / INJ_LAP == t / INJ_LAP ? (unsigned)(t % INJ_LAP) - off
-							    : INJ_CAP - off;
-		unsigned n = (avail + 1) / 2;
-		if (n > max)
-			n = max;
-		/* acquire: see head_idx above. */
-		struct inj_block *b = atomic_load_explicit(&p->head_block, memory_order_acquire);
-		/* seq_cst: the publishing write of the room_park protocol
-		 * (an executor held by max_queued re-checks the head). */
-		if (!atomic_compare_exchange_weak_explicit(&p->head_idx, &h, h + n,
-							   memory_order_seq_cst,
-							   memory_order_relaxed)) { /* LP: inj-pop */
-			conc__backoff_spin(&bo);
-			conc__chaos_point(); /* a retry: the slow path */
-			continue;
-		}
-		if (off + n == INJ_CAP) {
-			struct inj_block *nb;
-			conc__backoff_reset(&bo);
-			/* acquire: pairs with the release store of next. */
-			while (!(nb = atomic_load_explicit(&b->next, memory_order_acquire)))
-				conc__backoff_spin(&bo);
-			/* release: pairs with the acquire loads of head_block. */
-			atomic_store_explicit(&p->head_block, nb, memory_order_release);
-			/* release: leaves the sentinel; pairs with head_idx's
-			 * acquire load. */
-			atomic_store_explicit(&p->head_idx, h + n + 1, memory_order_release);
-		}
-		for (unsigned i = 0; i < n; i++) {
-			struct inj_slot *s = &b->slot[off + i];
-			conc__task_fn fn;
-			conc__backoff_reset(&bo);
-			/* acquire: pairs with the pusher's release store of fn
-			 * (arg and the task's data). */
-			while (!(fn = atomic_load_explicit(&s->fn, memory_order_acquire)))
-				conc__backoff_spin(&bo);
-			out[i].fn = fn;
-			out[i].arg = s->arg;
-		}
-		/* acq_rel: our reads of the block happen-before its recycling
-		 * by whoever makes the count whole. */
-		if (atomic_fetch_add_explicit(&b->reads, n, memory_order_acq_rel) + n == INJ_CAP)
-			block_put(p, b);
-		if (p->max_queued && conc__park_has_waiters(&p->room_park))
-			conc__park_notify_all(&p->room_park);
-		return n;
-	}
+	unsigned n = conc__inj_pop(&p->inj, out, max, seen);
+	if (n && p->max_queued && conc__park_has_waiters(&p->room_park))
+		conc__park_notify_all(&p->room_park);
+	return n;
 }
 
 /* ---- finding and running tasks ----------------------------------------- */
@@ -8498,18 +8673,16 @@ static void worker_loop(conc__worker *w)
 	}
 }
 
+static bool launched(void *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of launch (the
+	 * record's fields, the pool). */
+	return atomic_load_explicit(&((conc__worker *)w)->launch, memory_order_acquire) != 0;
+}
+
 static void wait_launch(conc__worker *w, conc_pool *p)
 {
-	/* acquire: pairs with the admin's store of launch (the record's
-	 * fields, the pool). */
-	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	conc__park_wait_until(&p->admin_park, launched, w, CONC__NO_DEADLINE, NULL, NULL);
 }
 
 static void *worker_main(void *arg)
@@ -8592,6 +8765,20 @@ static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
 	conc__park_notify_all(&p->admin_park);
 }
 
+/* The admin's condition: `target` workers are past on_start. */
+struct started_wait {
+	conc_pool *p;
+	unsigned target;
+};
+
+static bool all_started(void *arg)
+{
+	struct started_wait *sw = arg;
+	/* acquire: pairs with the workers' seq_cst increments (what their
+	 * on_start did). */
+	return atomic_load_explicit(&sw->p->started, memory_order_acquire) >= sw->target;
+}
+
 /* Admin: start workers [from, to); on failure nothing is left running. */
 static int start_workers(conc_pool *p, unsigned from, unsigned to)
 {
@@ -8638,17 +8825,8 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
 	launch_all(p, from, to, 1);
 	/* Wait until every new worker's on_start has returned. */
-	for (;;) {
-		/* acquire: pairs with the workers' increments. */
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
-			break;
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	struct started_wait sw = {p, target};
+	conc__park_wait_until(&p->admin_park, all_started, &sw, CONC__NO_DEADLINE, NULL, NULL);
 	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
 	return 0;
 }
@@ -8675,14 +8853,7 @@ static void free_pool(conc_pool *p)
 			free(w);
 		}
 	}
-	/* Drained: head and tail are in the same block. */
-	struct inj_block *hb = atomic_load_explicit(&p->head_block, memory_order_relaxed);
-	struct inj_block *tb = atomic_load_explicit(&p->tail_block, memory_order_relaxed);
-	free(hb);
-	if (tb != hb)
-		free(tb);
-	for (unsigned i = 0; i < INJ_SPARES; i++)
-		free(atomic_load_explicit(&p->spare[i], memory_order_relaxed));
+	conc__inj_fini(&p->inj); /* workers joined: nobody else touches it */
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
@@ -8706,17 +8877,10 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
-	struct inj_block *b = block_get(p);
-	if (!b) {
+	if (conc__inj_init(&p->inj)) {
 		free(p);
 		return ENOMEM;
 	}
-	atomic_init(&p->head_idx, 0);
-	atomic_init(&p->tail_idx, 0);
-	atomic_init(&p->head_block, b);
-	atomic_init(&p->tail_block, b);
-	for (unsigned i = 0; i < INJ_SPARES; i++)
-		atomic_init(&p->spare[i], NULL);
 	conc__park_init(&p->work_park);
 	conc__park_init(&p->wait_park);
 	conc__park_init(&p->room_park);
@@ -8836,9 +9000,8 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
 	/* The common case, room at once: no count (this is the same window
 	 * as any execute's, see conc/pool.h on destroy). */
-	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
+	bool closed;
+	if (conc__inj_state(&p->inj, &closed) < p->max_queued && !closed)
 		return inj_push(p, fn, arg, false);
 	callers_enter(p);
 	int err = wait_for_room_locked(p);
@@ -8850,27 +9013,31 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 	return err;
 }
 
+/* The condition of room_park's waiters: the pool closed (r->err EPIPE) or
+ * room below max_queued (r->err 0). */
+struct room_wait {
+	conc_pool *p;
+	int err;
+};
+
+static bool room_or_closed(void *arg)
+{
+	struct room_wait *r = arg;
+	bool closed;
+	/* seq_cst (both loads, inside conc__inj_state): the waiter's re-check
+	 * of the room_park protocol; pairs with the poppers' seq_cst CAS and
+	 * destroy's close. */
+	uint64_t q = conc__inj_state(&r->p->inj, &closed);
+	r->err = closed ? EPIPE : 0;
+	return closed || q < r->p->max_queued;
+}
+
 static COLD int wait_for_room_locked(conc_pool *p)
 {
-	for (;;) {
-		/* seq_cst (both loads): the waiter's re-check of the room_park
-		 * protocol; pairs with the poppers' seq_cst CAS. */
-		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-		if (t & INJ_CLOSED)
-			return EPIPE;
-		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-		if (inj_count(t >> 1) - inj_count(h) < p->max_queued)
-			return 0;
-		unsigned key = conc__park_prepare(&p->room_park);
-		t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-		h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-		if ((t & INJ_CLOSED) || inj_count(t >> 1) - inj_count(h) < p->max_queued) {
-			conc__park_cancel(&p->room_park);
-			continue;
-		}
-		conc__test_point("pool.room.park");
-		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
-	}
+	struct room_wait r = {p, 0};
+	conc__park_wait_until(&p->room_park, room_or_closed, &r, CONC__NO_DEADLINE,
+			      "pool.room.park", NULL);
+	return r.err;
 }
 
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
@@ -8900,20 +9067,15 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * contention, and the tasks it ran would execute their children through the
  * injector instead of a deque (measured: fan-out ran at half speed).
  */
+static bool all_done_pred(void *p)
+{
+	return all_done(p);
+}
+
 static void wait_idle(conc_pool *p)
 {
-	for (;;) {
-		if (all_done(p))
-			return;
-		unsigned key = conc__park_prepare(&p->wait_park);
-		if (all_done(p)) {
-			conc__park_cancel(&p->wait_park);
-			return;
-		}
-		conc__test_point("pool.wait.park");
-		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
-		conc__test_point("pool.wait.woken");
-	}
+	conc__park_wait_until(&p->wait_park, all_done_pred, p, CONC__NO_DEADLINE,
+			      "pool.wait.park", "pool.wait.woken");
 }
 
 int conc_pool_wait(conc_pool *p)
@@ -8975,8 +9137,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 	 * hold `admin` while it waits (issue 22: a resize blocked on the
 	 * lock would otherwise take it in freed memory). */
 	callers_enter(p);
-	/* seq_cst: with destroy's close, in the order of callers_enter. */
-	if (atomic_load_explicit(&p->tail_idx, memory_order_seq_cst) & INJ_CLOSED) {
+	/* seq_cst (inside): with destroy's close, in the order of
+	 * callers_enter. */
+	if (conc__inj_closed(&p->inj)) {
 		callers_leave(p);
 		return EPIPE; /* destroy has begun */
 	}
@@ -9008,8 +9171,9 @@ int conc_pool_destroy(conc_pool *p)
 		free_pool(p);
 		return 0;
 	}
-	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
-	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
+	/* seq_cst (inside): CLOSED is the publishing write for room_park's
+	 * waiters. */
+	conc__inj_close(&p->inj);
 	wait_idle(p);
 	/* Outside callers still inside (waiters, held executors, outside joins
 	 * and loops): they leave once they see the drained or closed pool;
@@ -9157,8 +9321,6 @@ conc_pool *conc_pool_global(void)
 	return p;
 }
 /* end of src/pool/pool.c: its names and macros stop here */
-#undef inj_slot
-#undef inj_block
 #undef frame
 #undef tls_worker
 #undef pool_gen
@@ -9174,12 +9336,8 @@ conc_pool *conc_pool_global(void)
 #undef in_frames
 #undef nrec_of
 #undef rec_at
-#undef inj_count
 #undef inj_pushed
 #undef inj_popped
-#undef block_clear
-#undef block_get
-#undef block_put
 #undef wake_one
 #undef inj_push
 #undef inj_pop
@@ -9200,10 +9358,13 @@ conc_pool *conc_pool_global(void)
 #undef clear_wake_pending
 #undef find_top_task
 #undef worker_loop
+#undef launched
 #undef wait_launch
 #undef worker_main
 #undef get_record
 #undef launch_all
+#undef started_wait
+#undef all_started
 #undef start_workers
 #undef stop_workers
 #undef free_pool
@@ -9212,17 +9373,16 @@ conc_pool *conc_pool_global(void)
 #undef callers_wait
 #undef wait_for_room_locked
 #undef execute_bounded
+#undef room_wait
+#undef room_or_closed
 #undef execute_outside
+#undef all_done_pred
 #undef wait_idle
 #undef global_pool
 #undef global_lock
 #undef atfork_child
 #undef global_exit
 #undef env_threads
-#undef INJ_CAP
-#undef INJ_LAP
-#undef INJ_CLOSED
-#undef INJ_SPARES
 #undef DEQUE_LOG2
 #undef BATCH
 #undef SEARCH_NS
@@ -9236,6 +9396,97 @@ conc_pool *conc_pool_global(void)
 #undef GEN_GONE
 #undef CALLERS_DESTROY
 #undef EXIT_JOIN_NS
+
+/* ==== src/pool/injector.c =============================================== */
+/* file-local names of src/pool/injector.c, made unique in this unit */
+#define block_clear conc__injector__block_clear
+/*
+ * injector.c - the cold half of pool/injector.h: blocks (allocation,
+ * recycling through the spares), init and fini.  The protocol, its
+ * invariants and its memory orders are in the header.
+ */
+
+
+static void block_clear(struct conc__inj_block *b)
+{
+	atomic_init(&b->next, NULL);
+	atomic_init(&b->reads, 0);
+	for (unsigned i = 0; i < CONC__INJ_CAP; i++)
+		atomic_init(&b->slot[i].fn, NULL);
+}
+
+__attribute__((cold)) struct conc__inj_block *conc__inj_block_get(conc__injector *q)
+{
+	for (unsigned i = 0; i < CONC__INJ_SPARES; i++) {
+		/* relaxed: a peek; the exchange below does the taking. */
+		if (!atomic_load_explicit(&q->spare[i], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with the release CAS in block_put (the
+		 * cleared block). */
+		struct conc__inj_block *b =
+			atomic_exchange_explicit(&q->spare[i], NULL, memory_order_acquire);
+		if (b)
+			return b;
+	}
+	int saved_errno = errno; /* the library never changes errno */
+	struct conc__inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
+	if (b)
+		block_clear(b);
+	errno = saved_errno;
+	return b;
+}
+
+void conc__inj_block_put(conc__injector *q, struct conc__inj_block *b)
+{
+	conc__chaos_poison(b, sizeof *b); /* chaos mode: a late reader sees garbage */
+	block_clear(b);
+	for (unsigned i = 0; i < CONC__INJ_SPARES; i++) {
+		struct conc__inj_block *none = NULL;
+		/* relaxed: a peek; the CAS below does the giving. */
+		if (atomic_load_explicit(&q->spare[i], memory_order_relaxed))
+			continue;
+		/* release: publishes the cleared block to block_get's
+		 * acquire. */
+		if (atomic_compare_exchange_strong_explicit(&q->spare[i], &none, b,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+	free(b);
+}
+
+int conc__inj_init(conc__injector *q)
+{
+	for (unsigned i = 0; i < CONC__INJ_SPARES; i++)
+		atomic_init(&q->spare[i], NULL);
+	struct conc__inj_block *b = conc__inj_block_get(q);
+	if (!b)
+		return ENOMEM;
+	atomic_init(&q->head_idx, 0);
+	atomic_init(&q->tail_idx, 0);
+	atomic_init(&q->head_block, b);
+	atomic_init(&q->tail_block, b);
+	return 0;
+}
+
+void conc__inj_fini(conc__injector *q)
+{
+	/* relaxed (all): no other thread uses q any more (the pool joined its
+	 * workers, or a fork child has none).  Drained, head and tail share
+	 * one block whose next is NULL; otherwise the blocks from the head on
+	 * are still linked (none was recycled: a block is recycled only once
+	 * every slot was read, after the head moved past it). */
+	struct conc__inj_block *b = atomic_load_explicit(&q->head_block, memory_order_relaxed);
+	while (b) {
+		struct conc__inj_block *next = atomic_load_explicit(&b->next, memory_order_relaxed);
+		free(b);
+		b = next;
+	}
+	for (unsigned i = 0; i < CONC__INJ_SPARES; i++)
+		free(atomic_load_explicit(&q->spare[i], memory_order_relaxed));
+}
+/* end of src/pool/injector.c: its names and macros stop here */
+#undef block_clear
 
 /* ==== src/scope/scope.c ================================================= */
 /* file-local names of src/scope/scope.c, made unique in this unit */

@@ -11,6 +11,7 @@
  *   if (condition) { cancel; done; }          seq_cst atomic store or RMW
  *   conc__park_wait(p, key, deadline);      conc__park_notify_one/all(p);
  *   loop: re-check the condition
+ * (conc__park_wait_until below is this waiter's loop, written once.)
  *
  * Why no wake-up is lost.  prepare increments `waiters` (seq_cst RMW) then
  * issues a seq_cst fence before the caller checks the condition; the
@@ -44,6 +45,7 @@
 #include "base/arch.h"
 #include "base/chaos.h"
 #include "base/clock.h"
+#include "base/fault.h"
 
 typedef struct conc__park {
 	atomic_uint seq;     /* futex word; bumped by each notify that finds waiters */
@@ -111,6 +113,41 @@ static inline void conc__park_notify_all(conc__park *p)
 static inline bool conc__park_has_waiters(conc__park *p)
 {
 	return atomic_load_explicit(&p->waiters, memory_order_seq_cst) != 0;
+}
+
+/*
+ * The waiter's loop of the protocol above, once: return when pred(ctx)
+ * holds, checked before the prepare (no RMW when it already holds), after
+ * it (the re-check that the store-buffering argument needs) and after each
+ * wake.  pred must read the condition the notifiers publish with seq_cst
+ * writes (any order of its own loads: prepare's fence orders them).
+ * Returns true when pred held, false when the absolute CLOCK_MONOTONIC
+ * deadline passed first (CONC__NO_DEADLINE: never).  park_point /
+ * woken_point: test points (base/fault.h) passed just before the sleep and
+ * just after it, or NULL.  Static inline so that a static pred is inlined.
+ * A loop with steps of its own between the prepare and the re-check (the
+ * pool worker's membarrier) keeps its own copy.
+ */
+static inline bool conc__park_wait_until(conc__park *p, bool (*pred)(void *), void *ctx,
+					 uint64_t deadline_ns, const char *park_point,
+					 const char *woken_point)
+{
+	for (;;) {
+		if (pred(ctx))
+			return true;
+		unsigned key = conc__park_prepare(p);
+		if (pred(ctx)) {
+			conc__park_cancel(p);
+			return true;
+		}
+		if (park_point)
+			conc__test_point(park_point);
+		bool in_time = conc__park_wait(p, key, deadline_ns);
+		if (woken_point)
+			conc__test_point(woken_point);
+		if (!in_time)
+			return pred(ctx); /* the last look: it may hold now */
+	}
 }
 
 /*

@@ -4,43 +4,20 @@
  * Structure.  Each worker owns a Chase-Lev deque (pool/deque.h).  A task
  * executed from inside a task goes on the current worker's deque (LIFO for
  * its owner, stolen FIFO by the others).  A task executed from outside goes
- * through the injector, a lock-free segmented FIFO built here (below).  A
+ * through the injector, a lock-free segmented FIFO (pool/injector.h).  A
  * task is two words, a function and its argument, copied into a slot: no
  * task record is allocated, so execute never calls malloc in steady state
  * (injector blocks are recycled, deque buffers only grow).
  *
- * Injector.  A list of blocks of INJ_CAP slots.  `tail.idx` and `head.idx`
- *   are positions (block * INJ_LAP + offset, INJ_LAP = INJ_CAP + 1); offset
- *   INJ_CAP is a sentinel meaning "this block is full, the next one is being
- *   installed", during which others wait.  tail.idx carries the CLOSED bit
- *   in bit 0 (the position is tail.idx >> 1), so destroy's close and a push
- *   are ordered by the one CAS.
- *   push: CAS tail.idx forward one slot (LP: inj-push); the thread that
- *     takes a block's last slot links the next block (allocated before its
- *     CAS, so a failed allocation leaves nothing claimed), moves tail.block
- *     and steps tail.idx past the sentinel; then writes arg and stores fn
- *     (release) - a slot is full when fn != NULL.
- *   pop: CAS head.idx forward by n <= the slots below tail (LP: inj-pop);
- *     the thread that takes a block's last slot waits for block->next and
- *     moves head.block and head.idx; then waits for each claimed slot's fn.
- *     A worker remembers the tail it saw last and reads tail.idx again only
- *     once its head has caught up with it: the pusher's line then stays in
- *     the pusher's cache (this alone took the seed workload from ~25 to
- *     ~55 M tasks/s on 2 cores).
- *   Why a block pointer read beside an index is the right one: the index
- *     never repeats (64 bits), it moves into a block only after that block
- *     was stored (release/acquire), and a block pointer is dereferenced only
- *     after the CAS on the index read before it succeeded.
- *   Reclamation: a block is touched only by threads that claimed one of its
- *     slots (and the linking of block->next, done by the last slot's pusher
- *     before it fills that slot).  Each popper adds its count to
- *     block->reads after its last access; the one that brings it to INJ_CAP
- *     recycles the block (up to INJ_SPARES are kept for reuse, so bursts of
- *     work do not call malloc; the rest are freed).  No epoch.
- *   Progress: lock-free except at a block boundary, where threads wait for
- *     the thread installing the next block, and a popper waits for a pusher
- *     that has claimed a slot but not yet filled it (both bounded by the
- *     other thread's next few instructions; waits back off into yields).
+ * Injector (pool/injector.h: its invariants, linearization points,
+ *   progress and memory orders).  The pool uses it through
+ *   inj_push (claim, wake, fill: the claim's seq_cst CAS is the publishing
+ *   write of the parking protocol below, and the wake comes before the fill
+ *   because the fill is the pusher's last access to p), inj_pop (then a
+ *   notify of room_park for executors held by max_queued), the close
+ *   (destroy) and the seq_cst state read of the room_park re-check.  A
+ *   worker passes the tail it saw last (seen_tail), so it reads tail_idx
+ *   only once its head has caught up with it.
  *
  * Counting for conc_pool_wait.  Tasks are counted in when they become
  *   visible and out when they finish, in counters that only grow:
@@ -118,7 +95,7 @@
  *   destroy takes the mutex only once every resize has left.
  *
  * Shutdown (state list).  OPEN -> CLOSED: destroy sets the CLOSED bit of
- *   tail.idx (seq_cst RMW); later outside pushes fail (EPIPE) at their CAS.
+ *   tail_idx (seq_cst RMW, conc__inj_close); later outside pushes fail (EPIPE) at their CAS.
  *   Tasks keep running and tasks executed by tasks are still accepted.
  *   CLOSED -> DRAINED: the counting check above holds (the caller sleeps
  *   on wait_park until it does).
@@ -169,6 +146,7 @@
 #include "base/backoff.h"
 #include "base/chaos.h"
 #include "pool/deque.h"
+#include "pool/injector.h"
 #include "epoch/epoch_internal.h"
 #include "base/fault.h"
 #include "base/mutant.h"
@@ -176,11 +154,6 @@
 #include "base/park.h"
 #include "base/threads.h"
 #include "pool/pool_internal.h"
-
-#define INJ_CAP 255u
-#define INJ_LAP 256u
-#define INJ_CLOSED 1u
-#define INJ_SPARES 16u     /* recycled blocks kept: 16 x 4 KB */
 
 #define DEQUE_LOG2 8u      /* 256 tasks before the first growth */
 #define BATCH 32u          /* most tasks a worker takes from the injector */
@@ -199,17 +172,6 @@
 #define COLD __attribute__((noinline, cold))
 #define NOINLINE __attribute__((noinline))
 
-struct inj_slot {
-	_Atomic(conc__task_fn) fn; /* NULL: not yet filled */
-	void *arg;
-};
-
-struct inj_block {
-	_Atomic(struct inj_block *) next;
-	atomic_uint reads;
-	struct inj_slot slot[INJ_CAP];
-};
-
 struct conc__worker {
 	conc__deque dq;
 	CONC_ALIGNED _Atomic uint64_t spawned; /* pushed on dq by tasks; one writer */
@@ -226,12 +188,8 @@ struct conc__worker {
 };
 
 struct conc_pool {
-	/* injector: poppers' line, pushers' line */
-	CONC_ALIGNED _Atomic uint64_t head_idx;
-	_Atomic(struct inj_block *) head_block;
-	CONC_ALIGNED _Atomic uint64_t tail_idx; /* position << 1 | CLOSED */
-	_Atomic(struct inj_block *) tail_block;
-	CONC_ALIGNED _Atomic(struct inj_block *) spare[INJ_SPARES]; /* NULL: empty */
+	/* the injector: poppers' line, pushers' line, spares */
+	conc__injector inj;
 	/* sleeping workers */
 	CONC_ALIGNED conc__park work_park;
 	atomic_uint searching;
@@ -382,73 +340,18 @@ static conc__worker *rec_at(conc_pool *p, unsigned i)
 	return atomic_load_explicit(&p->rec[i], memory_order_acquire);
 }
 
-/* ---- injector ------------------------------------------------------------ */
-
-static uint64_t inj_count(uint64_t pos)
-{
-	uint64_t off = pos % INJ_LAP;
-	return pos / INJ_LAP * INJ_CAP + (off < INJ_CAP ? off : INJ_CAP);
-}
+/* ---- the injector (pool/injector.h) ------------------------------------- */
 
 static uint64_t inj_pushed(conc_pool *p)
 {
-	/* acquire: see the counting argument at the top (a task's count is in
-	 * the tail before the task can be taken and finished). */
-	return inj_count(atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1);
+	/* acquire (inside): see the counting argument at the top (a task's
+	 * count is in the tail before the task can be taken and finished). */
+	return conc__inj_pushed(&p->inj);
 }
 
 static uint64_t inj_popped(conc_pool *p)
 {
-	/* acquire: a snapshot; pairs with the poppers' CAS. */
-	return inj_count(atomic_load_explicit(&p->head_idx, memory_order_acquire));
-}
-
-static void block_clear(struct inj_block *b)
-{
-	atomic_init(&b->next, NULL);
-	atomic_init(&b->reads, 0);
-	for (unsigned i = 0; i < INJ_CAP; i++)
-		atomic_init(&b->slot[i].fn, NULL);
-}
-
-static COLD struct inj_block *block_get(conc_pool *p)
-{
-	for (unsigned i = 0; i < INJ_SPARES; i++) {
-		/* relaxed: a peek; the exchange below does the taking. */
-		if (!atomic_load_explicit(&p->spare[i], memory_order_relaxed))
-			continue;
-		/* acquire: pairs with the release CAS in block_put (the
-		 * cleared block). */
-		struct inj_block *b = atomic_exchange_explicit(&p->spare[i], NULL, memory_order_acquire);
-		if (b)
-			return b;
-	}
-	int saved_errno = errno; /* the library never changes errno */
-	struct inj_block *b = conc__malloc("pool.inj_block", sizeof *b);
-	if (b)
-		block_clear(b);
-	errno = saved_errno;
-	return b;
-}
-
-/* b is no longer touched by anybody (all its slots were read). */
-static NOINLINE void block_put(conc_pool *p, struct inj_block *b)
-{
-	conc__chaos_poison(b, sizeof *b); /* chaos mode: a late reader sees garbage */
-	block_clear(b);
-	for (unsigned i = 0; i < INJ_SPARES; i++) {
-		struct inj_block *none = NULL;
-		/* relaxed: a peek; the CAS below does the giving. */
-		if (atomic_load_explicit(&p->spare[i], memory_order_relaxed))
-			continue;
-		/* release: publishes the cleared block to block_get's
-		 * acquire. */
-		if (atomic_compare_exchange_strong_explicit(&p->spare[i], &none, b,
-							    memory_order_release,
-							    memory_order_relaxed))
-			return;
-	}
-	free(b);
+	return conc__inj_popped(&p->inj); /* acquire: a snapshot */
 }
 
 static COLD void wake_one(conc_pool *p);
@@ -457,143 +360,32 @@ static COLD void wake_one(conc_pool *p);
  * Push fn(arg) at the injector's tail.  force: accepted after the close
  * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
  */
-static int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
+static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 {
-	struct inj_block *fresh = NULL;
-	conc__backoff bo = CONC__BACKOFF_INIT;
-	for (;;) {
-		/* acquire: pairs with the release step past the sentinel, so
-		 * tail_block below is this position's block or a newer one. */
-		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_acquire);
-		if ((t & INJ_CLOSED) && !force) {
-			/* free, not block_put: once CLOSED is seen, destroy may
-			 * free p at any moment - touch nothing of it. */
-			free(fresh);
-			return EPIPE;
-		}
-		uint64_t pos = t >> 1;
-		unsigned off = (unsigned)(pos % INJ_LAP);
-		if (conc__unlikely(off == INJ_CAP)) { /* next block being linked */
-			conc__backoff_spin(&bo);
-			continue;
-		}
-		if (conc__unlikely(off + 1 == INJ_CAP) && !fresh) {
-			fresh = block_get(p);
-			if (!fresh)
-				return ENOMEM;
-		}
-		/* acquire: see tail_idx above. */
-		struct inj_block *b = atomic_load_explicit(&p->tail_block, memory_order_acquire);
-		/* seq_cst: the publishing write of the park protocol (a sleeper's
-		 * re-check reads the tail after its seq_cst fence). */
-		if (!atomic_compare_exchange_weak_explicit(&p->tail_idx, &t, t + 2,
-							   memory_order_seq_cst,
-							   memory_order_relaxed)) { /* LP: inj-push */
-			conc__chaos_point(); /* a retry: the slow path */
-			continue;
-		}
-		if (conc__unlikely(off + 1 == INJ_CAP)) {
-			/* release: publishes the cleared block; pairs with the
-			 * acquire wait in inj_pop. */
-			atomic_store_explicit(&b->next, fresh, memory_order_release);
-			/* release: pairs with the acquire loads of tail_block. */
-			atomic_store_explicit(&p->tail_block, fresh, memory_order_release);
-			/* release: moves past the sentinel (keeps CLOSED);
-			 * pairs with the acquire load of tail_idx above. */
-			atomic_fetch_add_explicit(&p->tail_idx, 2, memory_order_release);
-			fresh = NULL;
-		}
-		if (fresh)
-			block_put(p, fresh);
-		/* Wake a worker before filling the slot: filling it is our last
-		 * access to p, so a destroy that drains the injector cannot free
-		 * p under us. */
-		if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-			wake_one(p);
-		b->slot[off].arg = arg;
-		/* release: publishes arg (and the caller's data); pairs with
-		 * the acquire wait in inj_pop. */
-		atomic_store_explicit(&b->slot[off].fn, fn, memory_order_release);
-		return 0;
-	}
+	struct conc__inj_slot *s;
+	/* The claim's seq_cst CAS is the publishing write of the park
+	 * protocol (a sleeper's re-check reads the tail after its fence). */
+	int err = conc__inj_claim(&p->inj, force, &s);
+	if (conc__unlikely(err))
+		return err;
+	/* Wake a worker before filling the slot: filling it is our last
+	 * access to p, so a destroy that drains the injector cannot free p
+	 * under us (a popper that took the slot waits for the fill). */
+	if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+		wake_one(p);
+	conc__inj_fill(s, fn, arg);
+	return 0;
 }
 
-/*
- * Take up to max tasks (at most half of what the current block holds, at
- * least one) from the injector's head into out; returns how many.
- */
+/* Take up to max tasks from the injector (conc__inj_pop); then let an
+ * executor held by max_queued look again (the pop's seq_cst CAS on the
+ * head is room_park's publishing write). */
 static unsigned inj_pop(conc_pool *p, conc__task *out, unsigned max, uint64_t *seen)
 {
-	conc__backoff bo = CONC__BACKOFF_INIT;
-	for (;;) {
-		/* acquire: pairs with the release step past the sentinel, so
-		 * head_block below is this position's block or a newer one. */
-		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_acquire);
-		unsigned off = (unsigned)(h % INJ_LAP);
-		if (conc__unlikely(off == INJ_CAP)) {
-			conc__backoff_spin(&bo);
-			continue;
-		}
-		/* The tail only grows: while the head is below the tail we saw
-		 * last, that many slots are claimed without reading the tail
-		 * again - its line stays with the pusher. */
-		uint64_t t = seen ? *seen : 0;
-		if (t <= h) {
-			/* acquire: pairs with the pushers' CAS (a snapshot of
-			 * what is claimed; we wait for each slot's fill). */
-			t = atomic_load_explicit(&p->tail_idx, memory_order_acquire) >> 1; /* LP: inj-pop-empty (when t <= h) */
-			if (seen)
-				*seen = t;
-			if (t <= h)
-				return 0;
-		}
-		unsigned avail = h / INJ_LAP == t / INJ_LAP ? (unsigned)(t % INJ_LAP) - off
-							    : INJ_CAP - off;
-		unsigned n = (avail + 1) / 2;
-		if (n > max)
-			n = max;
-		/* acquire: see head_idx above. */
-		struct inj_block *b = atomic_load_explicit(&p->head_block, memory_order_acquire);
-		/* seq_cst: the publishing write of the room_park protocol
-		 * (an executor held by max_queued re-checks the head). */
-		if (!atomic_compare_exchange_weak_explicit(&p->head_idx, &h, h + n,
-							   memory_order_seq_cst,
-							   memory_order_relaxed)) { /* LP: inj-pop */
-			conc__backoff_spin(&bo);
-			conc__chaos_point(); /* a retry: the slow path */
-			continue;
-		}
-		if (off + n == INJ_CAP) {
-			struct inj_block *nb;
-			conc__backoff_reset(&bo);
-			/* acquire: pairs with the release store of next. */
-			while (!(nb = atomic_load_explicit(&b->next, memory_order_acquire)))
-				conc__backoff_spin(&bo);
-			/* release: pairs with the acquire loads of head_block. */
-			atomic_store_explicit(&p->head_block, nb, memory_order_release);
-			/* release: leaves the sentinel; pairs with head_idx's
-			 * acquire load. */
-			atomic_store_explicit(&p->head_idx, h + n + 1, memory_order_release);
-		}
-		for (unsigned i = 0; i < n; i++) {
-			struct inj_slot *s = &b->slot[off + i];
-			conc__task_fn fn;
-			conc__backoff_reset(&bo);
-			/* acquire: pairs with the pusher's release store of fn
-			 * (arg and the task's data). */
-			while (!(fn = atomic_load_explicit(&s->fn, memory_order_acquire)))
-				conc__backoff_spin(&bo);
-			out[i].fn = fn;
-			out[i].arg = s->arg;
-		}
-		/* acq_rel: our reads of the block happen-before its recycling
-		 * by whoever makes the count whole. */
-		if (atomic_fetch_add_explicit(&b->reads, n, memory_order_acq_rel) + n == INJ_CAP)
-			block_put(p, b);
-		if (p->max_queued && conc__park_has_waiters(&p->room_park))
-			conc__park_notify_all(&p->room_park);
-		return n;
-	}
+	unsigned n = conc__inj_pop(&p->inj, out, max, seen);
+	if (n && p->max_queued && conc__park_has_waiters(&p->room_park))
+		conc__park_notify_all(&p->room_park);
+	return n;
 }
 
 /* ---- finding and running tasks ----------------------------------------- */
@@ -996,18 +788,16 @@ static void worker_loop(conc__worker *w)
 	}
 }
 
+static bool launched(void *w)
+{
+	/* acquire: pairs with the admin's seq_cst store of launch (the
+	 * record's fields, the pool). */
+	return atomic_load_explicit(&((conc__worker *)w)->launch, memory_order_acquire) != 0;
+}
+
 static void wait_launch(conc__worker *w, conc_pool *p)
 {
-	/* acquire: pairs with the admin's store of launch (the record's
-	 * fields, the pool). */
-	while (atomic_load_explicit(&w->launch, memory_order_acquire) == 0) {
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&w->launch, memory_order_acquire) != 0) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	conc__park_wait_until(&p->admin_park, launched, w, CONC__NO_DEADLINE, NULL, NULL);
 }
 
 static void *worker_main(void *arg)
@@ -1090,6 +880,20 @@ static void launch_all(conc_pool *p, unsigned from, unsigned to, int how)
 	conc__park_notify_all(&p->admin_park);
 }
 
+/* The admin's condition: `target` workers are past on_start. */
+struct started_wait {
+	conc_pool *p;
+	unsigned target;
+};
+
+static bool all_started(void *arg)
+{
+	struct started_wait *sw = arg;
+	/* acquire: pairs with the workers' seq_cst increments (what their
+	 * on_start did). */
+	return atomic_load_explicit(&sw->p->started, memory_order_acquire) >= sw->target;
+}
+
 /* Admin: start workers [from, to); on failure nothing is left running. */
 static int start_workers(conc_pool *p, unsigned from, unsigned to)
 {
@@ -1136,17 +940,8 @@ static int start_workers(conc_pool *p, unsigned from, unsigned to)
 	unsigned target = atomic_load_explicit(&p->started, memory_order_relaxed) + (to - from);
 	launch_all(p, from, to, 1);
 	/* Wait until every new worker's on_start has returned. */
-	for (;;) {
-		/* acquire: pairs with the workers' increments. */
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target)
-			break;
-		unsigned key = conc__park_prepare(&p->admin_park);
-		if (atomic_load_explicit(&p->started, memory_order_acquire) >= target) {
-			conc__park_cancel(&p->admin_park);
-			break;
-		}
-		conc__park_wait(&p->admin_park, key, CONC__NO_DEADLINE);
-	}
+	struct started_wait sw = {p, target};
+	conc__park_wait_until(&p->admin_park, all_started, &sw, CONC__NO_DEADLINE, NULL, NULL);
 	atomic_store_explicit(&p->nthreads, to, memory_order_relaxed); /* a statistic */
 	return 0;
 }
@@ -1173,14 +968,7 @@ static void free_pool(conc_pool *p)
 			free(w);
 		}
 	}
-	/* Drained: head and tail are in the same block. */
-	struct inj_block *hb = atomic_load_explicit(&p->head_block, memory_order_relaxed);
-	struct inj_block *tb = atomic_load_explicit(&p->tail_block, memory_order_relaxed);
-	free(hb);
-	if (tb != hb)
-		free(tb);
-	for (unsigned i = 0; i < INJ_SPARES; i++)
-		free(atomic_load_explicit(&p->spare[i], memory_order_relaxed));
+	conc__inj_fini(&p->inj); /* workers joined: nobody else touches it */
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
@@ -1204,17 +992,10 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
-	struct inj_block *b = block_get(p);
-	if (!b) {
+	if (conc__inj_init(&p->inj)) {
 		free(p);
 		return ENOMEM;
 	}
-	atomic_init(&p->head_idx, 0);
-	atomic_init(&p->tail_idx, 0);
-	atomic_init(&p->head_block, b);
-	atomic_init(&p->tail_block, b);
-	for (unsigned i = 0; i < INJ_SPARES; i++)
-		atomic_init(&p->spare[i], NULL);
 	conc__park_init(&p->work_park);
 	conc__park_init(&p->wait_park);
 	conc__park_init(&p->room_park);
@@ -1334,9 +1115,8 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
 	/* The common case, room at once: no count (this is the same window
 	 * as any execute's, see conc/pool.h on destroy). */
-	uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-	uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-	if (!(t & INJ_CLOSED) && inj_count(t >> 1) - inj_count(h) < p->max_queued)
+	bool closed;
+	if (conc__inj_state(&p->inj, &closed) < p->max_queued && !closed)
 		return inj_push(p, fn, arg, false);
 	callers_enter(p);
 	int err = wait_for_room_locked(p);
@@ -1348,27 +1128,31 @@ static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 	return err;
 }
 
+/* The condition of room_park's waiters: the pool closed (r->err EPIPE) or
+ * room below max_queued (r->err 0). */
+struct room_wait {
+	conc_pool *p;
+	int err;
+};
+
+static bool room_or_closed(void *arg)
+{
+	struct room_wait *r = arg;
+	bool closed;
+	/* seq_cst (both loads, inside conc__inj_state): the waiter's re-check
+	 * of the room_park protocol; pairs with the poppers' seq_cst CAS and
+	 * destroy's close. */
+	uint64_t q = conc__inj_state(&r->p->inj, &closed);
+	r->err = closed ? EPIPE : 0;
+	return closed || q < r->p->max_queued;
+}
+
 static COLD int wait_for_room_locked(conc_pool *p)
 {
-	for (;;) {
-		/* seq_cst (both loads): the waiter's re-check of the room_park
-		 * protocol; pairs with the poppers' seq_cst CAS. */
-		uint64_t t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-		if (t & INJ_CLOSED)
-			return EPIPE;
-		uint64_t h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-		if (inj_count(t >> 1) - inj_count(h) < p->max_queued)
-			return 0;
-		unsigned key = conc__park_prepare(&p->room_park);
-		t = atomic_load_explicit(&p->tail_idx, memory_order_seq_cst);
-		h = atomic_load_explicit(&p->head_idx, memory_order_seq_cst);
-		if ((t & INJ_CLOSED) || inj_count(t >> 1) - inj_count(h) < p->max_queued) {
-			conc__park_cancel(&p->room_park);
-			continue;
-		}
-		conc__test_point("pool.room.park");
-		conc__park_wait(&p->room_park, key, CONC__NO_DEADLINE);
-	}
+	struct room_wait r = {p, 0};
+	conc__park_wait_until(&p->room_park, room_or_closed, &r, CONC__NO_DEADLINE,
+			      "pool.room.park", NULL);
+	return r.err;
 }
 
 static NOINLINE int execute_outside(conc_pool *p, conc__task_fn fn,
@@ -1398,20 +1182,15 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * contention, and the tasks it ran would execute their children through the
  * injector instead of a deque (measured: fan-out ran at half speed).
  */
+static bool all_done_pred(void *p)
+{
+	return all_done(p);
+}
+
 static void wait_idle(conc_pool *p)
 {
-	for (;;) {
-		if (all_done(p))
-			return;
-		unsigned key = conc__park_prepare(&p->wait_park);
-		if (all_done(p)) {
-			conc__park_cancel(&p->wait_park);
-			return;
-		}
-		conc__test_point("pool.wait.park");
-		conc__park_wait(&p->wait_park, key, CONC__NO_DEADLINE);
-		conc__test_point("pool.wait.woken");
-	}
+	conc__park_wait_until(&p->wait_park, all_done_pred, p, CONC__NO_DEADLINE,
+			      "pool.wait.park", "pool.wait.woken");
 }
 
 int conc_pool_wait(conc_pool *p)
@@ -1473,8 +1252,9 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 	 * hold `admin` while it waits (issue 22: a resize blocked on the
 	 * lock would otherwise take it in freed memory). */
 	callers_enter(p);
-	/* seq_cst: with destroy's close, in the order of callers_enter. */
-	if (atomic_load_explicit(&p->tail_idx, memory_order_seq_cst) & INJ_CLOSED) {
+	/* seq_cst (inside): with destroy's close, in the order of
+	 * callers_enter. */
+	if (conc__inj_closed(&p->inj)) {
 		callers_leave(p);
 		return EPIPE; /* destroy has begun */
 	}
@@ -1506,8 +1286,9 @@ int conc_pool_destroy(conc_pool *p)
 		free_pool(p);
 		return 0;
 	}
-	/* seq_cst: CLOSED is the publishing write for room_park's waiters. */
-	atomic_fetch_or_explicit(&p->tail_idx, INJ_CLOSED, memory_order_seq_cst);
+	/* seq_cst (inside): CLOSED is the publishing write for room_park's
+	 * waiters. */
+	conc__inj_close(&p->inj);
 	wait_idle(p);
 	/* Outside callers still inside (waiters, held executors, outside joins
 	 * and loops): they leave once they see the drained or closed pool;
