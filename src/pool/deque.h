@@ -38,7 +38,6 @@
 #ifndef CONC_INTERNAL_DEQUE_H
 #define CONC_INTERNAL_DEQUE_H
 
-#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -48,6 +47,7 @@
 
 #include "conc/epoch.h"
 #include "base/chaos.h"
+#include "base/check.h"
 #include "base/fault.h"
 #include "base/pad.h"
 
@@ -163,7 +163,7 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 	 * below was read by its thief before that CAS. */
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
-	assert(b - t + (int64_t)n <= a->mask + 1);
+	CONC__CHECK(b - t + (int64_t)n <= a->mask + 1, "deque: a batch fits the room its pusher made");
 	(void)t;
 	for (size_t i = 0; i < n; i++) {
 		struct conc__deque_slot *s = &a->slot[(b + (int64_t)i) & a->mask];

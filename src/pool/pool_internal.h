@@ -70,7 +70,7 @@ int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
  * task stays counted as pending: hand it to conc__pool_run. */
 bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 
-/* A waiter's help (isolation, issue 22 fault 4): steal one task tagged
+/* A waiter's help (isolation): steal one task tagged
  * `tag` from another worker of p and run it (w: the caller's worker of p, or
  * NULL).  Untagged tasks, the injector and other trees are never taken.
  * False when none was found (after one pass). */
