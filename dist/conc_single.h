@@ -1210,7 +1210,6 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #include <sys/syscall.h>
 #include <linux/membarrier.h>
 #include <stdint.h>
-#include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <signal.h>
@@ -1542,11 +1541,12 @@ static inline void conc__test_point(const char *point)
  * The allocation wrappers keep errno: the library never changes it (a
  * failed call says why in its return value), and malloc sets ENOMEM on
  * failure.  Keeping it here, once, means no call site has to remember.
- * `kind` is a constant at every call, so the branch folds away.
+ * Out of line: the callers' fast paths (a node cache's refill sits inside
+ * the stack's push) keep their layout; an allocation costs a call anyway.
  */
 enum { CONC__ALLOC_MALLOC, CONC__ALLOC_CALLOC, CONC__ALLOC_ALIGNED };
 
-static inline void *conc__alloc_(int kind, size_t a, size_t b)
+static __attribute__((noinline, unused)) void *conc__alloc_(int kind, size_t a, size_t b)
 {
 	int saved = errno;
 	void *p = kind == CONC__ALLOC_MALLOC ? malloc(a)
@@ -2315,7 +2315,6 @@ void conc__stack_trim_caches(void);
 #ifndef CONC_INTERNAL_DEQUE_H
 #define CONC_INTERNAL_DEQUE_H
 
-#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -2436,7 +2435,7 @@ static inline void conc__deque_push_n(conc__deque *q, const conc__task *tk, size
 	 * below was read by its thief before that CAS. */
 	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
 	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
-	assert(b - t + (int64_t)n <= a->mask + 1);
+	CONC__CHECK(b - t + (int64_t)n <= a->mask + 1, "deque: a batch fits the room its pusher made");
 	(void)t;
 	for (size_t i = 0; i < n; i++) {
 		struct conc__deque_slot *s = &a->slot[(b + (int64_t)i) & a->mask];
@@ -2998,7 +2997,7 @@ int conc__pool_push_job(conc__worker *w, conc__task_fn fn, void *arg, void *tag,
  * task stays counted as pending: hand it to conc__pool_run. */
 bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 
-/* A waiter's help (isolation, issue 22 fault 4): steal one task tagged
+/* A waiter's help (isolation): steal one task tagged
  * `tag` from another worker of p and run it (w: the caller's worker of p, or
  * NULL).  Untagged tasks, the injector and other trees are never taken.
  * False when none was found (after one pass). */
@@ -7862,7 +7861,6 @@ unsigned conc__stack_pending(conc_stack *s)
 #define pool_usable conc__pool__pool_usable
 #define tls_frame conc__pool__tls_frame
 #define tls_rng conc__pool__tls_rng
-#define next_rand conc__pool__next_rand
 #define in_frames conc__pool__in_frames
 #define nrec_of conc__pool__nrec_of
 #define rec_at conc__pool__rec_at
@@ -7978,7 +7976,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
- *   A task pushed from inside a task (push_local; issue 22, fault 7): the
+ *   A task pushed from inside a task (push_local): the
  *   deque's bottom is published with a release store and the waiter count
  *   then read relaxed, with only a compiler barrier between - a fence per
  *   push is what the fan-out path cannot afford.  The store may still sit
@@ -8016,7 +8014,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   on wait_park until it does).
  *   DRAINED -> ALONE: every outside caller still inside the pool has left
  *   (callers_wait: waiters, held executors, outside joins and loops,
- *   resizes - issue 22), and what they pushed past the close is drained
+ *   resizes), and what they pushed past the close is drained
  *   too; only then does destroy take the admin lock.
  *   ALONE -> JOINED: every worker stopped and joined; tasks executed by
  *   on_stop hooks run on the destroying thread; then everything is freed.
@@ -8032,7 +8030,7 @@ unsigned conc__stack_pending(conc_stack *s)
  *   USABLE -> GONE: the global pool at exit (global_exit): GEN_GONE is
  *     stored, then the workers are stopped and joined with a deadline.
  *
- * Pins left by a task (issue 15).  worker_loop runs each task through
+ * Pins left by a task.  worker_loop runs each task through
  *   run_top_task, which afterwards scans the thread's epoch slots and
  *   unpins what is left (nothing of the user's is on the stack there).
  *   Tasks run nested (conc__pool_run / run_one, from conc_join and the
@@ -8170,21 +8168,12 @@ bool conc__pool_usable(conc_pool *p)
 {
 	return pool_usable(p);
 }
-static _Thread_local uint64_t tls_rng TLS_IE;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t next_rand(uint64_t *s)
-{
-	uint64_t x = *s;
-	if (x == 0)
-		x = (uintptr_t)s | 1u;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
+/* The PRNG state of a thread stealing outside any worker of ours (a
+ * worker uses its record's). */
+static _Thread_local uint64_t tls_rng TLS_IE;
 
 static bool in_frames(conc_pool *p)
 {
@@ -8283,7 +8272,9 @@ static bool steal_from(conc_pool *p, conc__worker *self, conc__task *t, bool any
 	if (n == 0)
 		return false;
 	uint64_t *seed = self ? &self->rng : &tls_rng;
-	unsigned start = (unsigned)(next_rand(seed) % n);
+	if (conc__unlikely(*seed == 0))
+		*seed = conc__rand_seed((uint64_t)(uintptr_t)seed);
+	unsigned start = conc__rand_below(seed, n);
 	for (unsigned i = 0; i < n; i++) {
 		conc__worker *v = rec_at(p, (start + i) % n);
 		if (!v || v == self)
@@ -8334,7 +8325,7 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 }
 
 /*
- * Fairness (issue 22, fault 6).  A worker pops its own deque first, so a
+ * Fairness.  A worker pops its own deque first, so a
  * task that re-executes itself would hold its worker for ever while the
  * injector - and the old end of its own deque, where a batch taken from
  * the injector waits - never get a turn.  So every CONC_POOL_FAIR_EVERY
@@ -8378,7 +8369,7 @@ static void run_worker_task(conc__worker *w, conc__task t)
 	atomic_store_explicit(&w->done, d + 1, memory_order_release);
 }
 
-/* The pins a task left behind (issue 15): with nothing of the user's on
+/* The pins a task left behind: with nothing of the user's on
  * the worker's stack, every pin is one it left; undo them all, so that the
  * next task does not run pinned and the domains do not stall. */
 static COLD void unpin_left(void)
@@ -8421,7 +8412,7 @@ static void run_outside_task(conc_pool *p, conc__task t)
 
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
 {
-	assert(!w || w->pool == p);
+	CONC__CHECK(!w || w->pool == p, "pool: a worker runs only its own pool's tasks");
 	if (w)
 		run_worker_task(w, t);
 	else
@@ -8477,7 +8468,7 @@ static bool all_done(conc_pool *p)
 	for (unsigned i = 0; i < n; i++)
 		in += atomic_load_explicit(&rec_at(p, i)->spawned, memory_order_acquire);
 	in += inj_pushed(p);
-	assert(out <= in);
+	CONC__CHECK(out <= in, "pool: every finished task was counted in first");
 	return out == in; /* LP: wait (when true) */
 }
 
@@ -8744,7 +8735,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 		atomic_init(&w->busy, false);
 		w->pool = p;
 		w->index = i;
-		w->rng = 0x9E3779B97F4A7C15ULL * (i + 1);
+		w->rng = conc__rand_seed(i + 1);
 		/* release (both): publish the record to thieves and counters. */
 		atomic_store_explicit(&p->rec[i], w, memory_order_release);
 		if (i >= atomic_load_explicit(&p->nrec, memory_order_relaxed)) /* admin only */
@@ -8920,7 +8911,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 }
 
 /*
- * Callers inside the pool (issue 22, faults 1 and 2).  An outside thread
+ * Callers inside the pool.  An outside thread
  * whose call may block on p - conc_pool_wait, an execute held by
  * max_queued, conc_join and the loops from outside - counts itself in
  * `callers` from its first access to p to its last.  Destroy, once the
@@ -8992,9 +8983,9 @@ static COLD int wait_for_room_locked(conc_pool *p);
 /*
  * An outside execute on a pool with max_queued: hold the caller until there
  * is room below the bound, then push.  0, EPIPE or ENOMEM.  A held caller
- * stays counted in `callers` until after its push (issue 22, fault 2: it
- * used to leave before, and a destroy that saw the count at zero freed the
- * pool under the push).
+ * stays counted in `callers` until after its push (it once left before,
+ * and a destroy that saw the count at zero freed the pool under the
+ * push).
  */
 static COLD int execute_bounded(conc_pool *p, conc__task_fn fn, void *arg)
 {
@@ -9086,7 +9077,7 @@ int conc_pool_wait(conc_pool *p)
 		return EDEADLK;
 	if (!pool_usable(p))
 		return EPIPE;
-	callers_enter(p); /* destroy waits for us (issue 22, fault 1) */
+	callers_enter(p); /* destroy waits for us */
 	wait_idle(p);
 	callers_leave(p);
 	return 0;
@@ -9134,7 +9125,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 	if (!pool_usable(p))
 		return EPIPE;
 	/* Counted: a destroy that began meanwhile waits for us, and does not
-	 * hold `admin` while it waits (issue 22: a resize blocked on the
+	 * hold `admin` while it waits (a resize blocked on the
 	 * lock would otherwise take it in freed memory). */
 	callers_enter(p);
 	/* seq_cst (inside): with destroy's close, in the order of
@@ -9307,7 +9298,7 @@ conc_pool *conc_pool_global(void)
 	if (!p) {
 		/* test builds: a creator stopped here holds global_lock and
 		 * has not yet made the pool's epoch domain (registry_lock),
-		 * while another thread forks (issue 22, fault 3) */
+		 * while another thread forks */
 		conc__test_point("pool.global.creating");
 		conc_pool_config cfg = {.threads = env_threads()};
 		if (conc_pool_create(&p, &cfg) == 0) {
@@ -9332,7 +9323,6 @@ conc_pool *conc_pool_global(void)
 #undef pool_usable
 #undef tls_frame
 #undef tls_rng
-#undef next_rand
 #undef in_frames
 #undef nrec_of
 #undef rec_at

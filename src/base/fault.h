@@ -88,11 +88,12 @@ static inline void conc__test_point(const char *point)
  * The allocation wrappers keep errno: the library never changes it (a
  * failed call says why in its return value), and malloc sets ENOMEM on
  * failure.  Keeping it here, once, means no call site has to remember.
- * `kind` is a constant at every call, so the branch folds away.
+ * Out of line: the callers' fast paths (a node cache's refill sits inside
+ * the stack's push) keep their layout; an allocation costs a call anyway.
  */
 enum { CONC__ALLOC_MALLOC, CONC__ALLOC_CALLOC, CONC__ALLOC_ALIGNED };
 
-static inline void *conc__alloc_(int kind, size_t a, size_t b)
+static __attribute__((noinline, unused)) void *conc__alloc_(int kind, size_t a, size_t b)
 {
 	int saved = errno;
 	void *p = kind == CONC__ALLOC_MALLOC ? malloc(a)
