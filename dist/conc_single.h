@@ -2324,7 +2324,11 @@ static inline void conc__nc_retire(conc_epoch *d, conc__nc_pending *p, struct sn
 unsigned conc__stack_sleepers(conc_stack *s);
 
 /* The stack's elimination layer: switch it off/on (on by default), and
- * count the push/pop pairs it has matched so far. */
+ * count the push/pop pairs it has matched so far.  The count is kept only
+ * in builds with the fault hooks (-Dfault_hooks=true, CONC_FAULT_HOOKS:
+ * every test build): its counter would sit on the slot's line, which every
+ * offer and take writes.  Without the hooks conc__stack_eliminated returns
+ * 0 (bench_stack's "matched" column then reads 0). */
 void conc__stack_set_elimination(conc_stack *s, bool on);
 uint64_t conc__stack_eliminated(conc_stack *s);
 
@@ -7183,9 +7187,20 @@ CONC_ALG_INLINE bool conc__treiber_pop_try(CONC_ATOMIC(uintptr_t) *top, uintptr_
 
 #endif
 
+/* The matched-pairs counter behind conc__stack_eliminated is for tests:
+ * it sits on the slot's line, which every offer and take writes, so
+ * release builds (no fault hooks) go without it. */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+#define ELIM_COUNT 1
+#else
+#define ELIM_COUNT 0
+#endif
+
 struct elim_slot {
 	CONC_ALIGNED _Atomic(uintptr_t) offer; /* see Data above */
-	atomic_uint_fast64_t hits; /* pairs matched here */
+#if ELIM_COUNT
+	atomic_uint_fast64_t hits; /* pairs matched here (test builds) */
+#endif
 };
 
 struct conc_stack {
@@ -7228,7 +7243,9 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 	conc__park_init(&s->park);
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
 		atomic_init(&s->elim[k].offer, 0);
+#if ELIM_COUNT
 		atomic_init(&s->elim[k].hits, 0);
+#endif
 	}
 	conc__nc_attach(); /* nodes are cached while a stack lives */
 	*out = s;
@@ -7383,8 +7400,10 @@ static bool elim_pop(conc_stack *s, void **item)
 							    memory_order_relaxed)) {
 			struct snode *n = (struct snode *)v;
 			*item = n->item;
+#if ELIM_COUNT
 			/* relaxed: a statistic */
 			atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
+#endif
 			retire_node(s, n); /* in no slot and never on top (I1) */
 			return true;
 		}
@@ -7558,8 +7577,12 @@ void conc__stack_set_elimination(conc_stack *s, bool on)
 uint64_t conc__stack_eliminated(conc_stack *s)
 {
 	uint64_t sum = 0;
+#if ELIM_COUNT
 	for (unsigned k = 0; k < ELIM_MAX; k++)
 		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
+#else
+	(void)s; /* not counted without the fault hooks (stack_internal.h) */
+#endif
 	return sum;
 }
 
@@ -7622,6 +7645,7 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef ELIM_MARKS
 #undef ELIM_MAX
 #undef ELIM_WAIT
+#undef ELIM_COUNT
 #undef ELIM_MISS_MAX
 #undef ELIM_PROBE
 #undef CONC_INTERNAL_ALG_STACK_H
