@@ -41,13 +41,15 @@
  *   N4 a depot batch is whole: MAG_BATCH nodes linked through next, except
  *      the short batch an exiting thread hands over (counted by the taker).
  *
- * Progress.  get, put and retire are lock-free and, apart from malloc,
- * wait-free on every path but one: the depot is a spin flag taken with a
- * try-lock only on those paths (a thread that finds it busy carves or
- * frees instead of waiting).  Only the last detach (conc__nc_trim) and the
- * fork prepare handler wait for the flag, and its holders hold it for a
- * few pointer moves.  The magazines, the carve state and the retire batch
- * are thread-local: no atomics on the fast paths.
+ * Progress.  get and put are wait-free apart from malloc and free:
+ * thread-local work, loops bounded by MAG_BATCH or SPARE_SLABS, and the
+ * depot's spin flag taken with a try-lock only (a thread that finds it busy
+ * carves or frees instead of waiting).  retire is lock-free: a CAS push
+ * onto a pending or orphan list (a failed CAS means another push
+ * succeeded), then the epoch's retire.  Only the last detach
+ * (conc__nc_trim) and the fork prepare handler wait for the flag, whose
+ * holders hold it for a few pointer moves.  The magazines, the carve state
+ * and the retire batch are thread-local: no atomics on the fast paths.
  *
  * Memory orders (each also beside its operation in nodecache.c).
  *   depot flag      acquire test_and_set / release clear: the batch list
