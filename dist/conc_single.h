@@ -2261,29 +2261,31 @@ void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n
  * in the same order. */
 static inline struct snode *conc__nc_get(void)
 {
-	struct conc__nc_mag *m = &conc__nc_mag;
-	struct snode *n = m->head;
+	/* conc__nc_mag.x, not through a pointer to it: through a pointer, the
+	 * gcc -fsanitize=undefined build reported a null member access here
+	 * (a false report: the address is the thread pointer plus an offset) */
+	struct snode *n = conc__nc_mag.head;
 	if (conc__likely(n != NULL)) {
-		m->head = n->next;
-		m->n--;
+		conc__nc_mag.head = n->next;
+		conc__nc_mag.n--;
 		return n;
 	}
-	if (m->full) { /* the spare batch becomes the loose nodes */
-		n = m->full;
-		m->full = NULL;
-		m->head = n->next;
-		m->n = CONC__NC_MAG_BATCH - 1;
+	if (conc__nc_mag.full) { /* the spare batch becomes the loose nodes */
+		n = conc__nc_mag.full;
+		conc__nc_mag.full = NULL;
+		conc__nc_mag.head = n->next;
+		conc__nc_mag.n = CONC__NC_MAG_BATCH - 1;
 		return n;
 	}
 	/* relaxed: the depot hint only decides whether the lock is worth a
 	 * try (the slow path takes a batch before it carves) */
-	if (conc__unlikely(m->exiting || !m->hooked || conc__nc_carve.left == 0 ||
+	if (conc__unlikely(conc__nc_mag.exiting || !conc__nc_mag.hooked ||
+			   conc__nc_carve.left == 0 ||
 			   atomic_load_explicit(&conc__nc_depot_hint, memory_order_relaxed)))
 		return conc__nc_get_slow();
-	struct conc__nc_carve *c = &conc__nc_carve;
-	n = (struct snode *)(void *)c->cur;
-	c->cur += CONC__NC_NODE_SIZE;
-	c->left--;
+	n = (struct snode *)(void *)conc__nc_carve.cur;
+	conc__nc_carve.cur += CONC__NC_NODE_SIZE;
+	conc__nc_carve.left--;
 	return n;
 }
 
@@ -2300,12 +2302,11 @@ static inline void conc__nc_retire(conc_epoch *d, conc__nc_pending *p, struct sn
 	}
 	if (conc__unlikely(!conc__nc_mag.hooked))
 		conc__nc_hook(); /* so that the batch is handed over at exit */
-	struct conc__nc_rbatch *rb = &conc__nc_rbatch;
-	n->rlink = rb->head;
-	if (!rb->head)
-		rb->tail = n;
-	rb->head = n;
-	if (conc__unlikely(++rb->n >= CONC__NC_RETIRE_BATCH))
+	n->rlink = conc__nc_rbatch.head;
+	if (!conc__nc_rbatch.head)
+		conc__nc_rbatch.tail = n;
+	conc__nc_rbatch.head = n;
+	if (conc__unlikely(++conc__nc_rbatch.n >= CONC__NC_RETIRE_BATCH))
 		conc__nc_flush(); /* without a record, tried again next time */
 }
 
