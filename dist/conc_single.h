@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -1964,10 +1964,25 @@ void conc__epoch_pins_restore(const conc__epoch_pins *s);
 struct conc_epoch;
 struct conc_epoch_node;
 
-/* conc_epoch_retire for a node that stands for `weight` objects (a batch):
- * it counts as that many retires towards the advance policy above. */
-void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n,
-				 void (*fn)(struct conc_epoch_node *), unsigned weight);
+/*
+ * conc__epoch_retire_batch - the hook for a caller that retires objects in
+ * batches under one epoch node (the stack's node cache, stack/nodecache.c).
+ *
+ * Exactly conc_epoch_retire(d, n, fn): fn(n) runs once, on some thread,
+ * after a grace period of d that began after this call, with the same
+ * ordering (everything the caller did before the call happens before
+ * fn).  The difference is `weight`, the number of objects n stands for
+ * (>= 1): the call counts as `weight` retires towards the advance policy
+ * above (ADVANCE_EVERY, ADVANCE_MAX), so that a thread retiring a batch of
+ * 64 objects per node tries to advance as often as one retiring them one by
+ * one, and the bound of about GRACE x ADVANCE_MAX retired objects held per
+ * thread still counts objects, not nodes.  weight changes no ordering and
+ * no count that anything else reads; an approximate weight (the node cache
+ * rounds the orphans it takes along to one batch) only moves an advance
+ * attempt earlier or later.
+ */
+void conc__epoch_retire_batch(struct conc_epoch *d, struct conc_epoch_node *n,
+			      void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif
 /* ---- src/base/chain.h -------------------------------------------------- */
@@ -2237,6 +2252,213 @@ static inline void conc__backoff_spin(conc__backoff *b)
 }
 
 #endif
+/* ---- src/stack/nodecache.h --------------------------------------------- */
+/*
+ * nodecache.h (internal) - the stack's node allocator and batched retire:
+ * slabs, per-thread magazines, a process-wide depot, and the retire of
+ * popped nodes in batches after an epoch grace period.  Used by
+ * src/stack/stack.c only, through the functions below; implemented in
+ * src/stack/nodecache.c (which has the longer argument for each part).
+ *
+ * Interface.
+ *   conc__nc_init        once before the first attach (registers the depot's
+ *                        fork handlers, slot STACK of base/atfork.h).
+ *   conc__nc_attach      a stack was created; conc__nc_detach: destroyed.
+ *                        While none is attached, nodes are freed instead of
+ *                        cached, and the last detach trims the caller's
+ *                        caches and the depot (conc__nc_trim).
+ *   conc__nc_get         a free node (NULL: ENOMEM); fast path inline.
+ *   conc__nc_put         a node nobody can reach back to the caches now.
+ *   conc__nc_retire      a node removed from a stack on domain d whose item
+ *                        the caller has read: back to the caches after a
+ *                        grace period of d; fast path inline.
+ *   conc__nc_pending_*   the per-stack list that private domains use (see
+ *                        Retiring in nodecache.c).
+ *
+ * The node.  Two words (NODE_SIZE, 16 bytes).  next is the stack's link
+ * and, for a free node (magazine, depot batch), the free list's link.  The
+ * second word is the stack's item while the node is on a stack, rlink once
+ * a pop removed it (retire lists; never next, which pinned readers may
+ * still read), and batch_next on the first node of a depot batch.
+ *
+ * Invariants.
+ *   N1 a node is in exactly one place: carved-not-yet (a slab's bump
+ *      range), a magazine, the depot, a retire list (a thread's batch, a
+ *      stack's pending list, the orphan list, a record waiting out its grace
+ *      period), or the user's hands (on a stack, offered).  Only the owner
+ *      of that place touches its link words.
+ *   N2 a retired node reaches a cache only after a grace period of the
+ *      domain it was retired to (one exception: a destroyed stack's pending
+ *      list, which no pop can read any more).  This is the stack's I2.
+ *   N3 a slab's refs counts its nodes not yet released (carved or not);
+ *      a node is released once, when it leaves the caches for good, and
+ *      the release that takes refs to 0 frees the slab.
+ *   N4 a depot batch is whole: MAG_BATCH nodes linked through next, except
+ *      the short batch an exiting thread hands over (counted by the taker).
+ *
+ * Progress.  get and put are wait-free apart from malloc and free:
+ * thread-local work, loops bounded by MAG_BATCH or SPARE_SLABS, and the
+ * depot's spin flag taken with a try-lock only (a thread that finds it busy
+ * carves or frees instead of waiting).  retire is lock-free: a CAS push
+ * onto a pending or orphan list (a failed CAS means another push
+ * succeeded), then the epoch's retire.  Only the last detach
+ * (conc__nc_trim) and the fork prepare handler wait for the flag, whose
+ * holders hold it for a few pointer moves.  The magazines, the carve state
+ * and the retire batch are thread-local: no atomics on the fast paths.
+ *
+ * Memory orders (each also beside its operation in nodecache.c).
+ *   depot flag      acquire test_and_set / release clear: the batch list
+ *                   and its nodes' links pass from holder to holder.
+ *   depot hint      relaxed: it only decides whether the lock is worth a
+ *                   try; the list read under the lock decides.
+ *   slab refs       acq_rel fetch_sub: the release half orders a
+ *                   releaser's writes to its nodes before the free; the
+ *                   acquire half lets the freeing releaser see them done.
+ *   spare slabs     release CAS from NULL (publishes the carve state in the
+ *                   header) / acquire exchange to NULL (take-all: no ABA).
+ *   retire lists    release CAS push / acquire exchange of the whole list
+ *                   (orphans, pending): the rlinks pass to the taker; no
+ *                   ABA, nothing is ever popped off one by one.
+ *   attach count    relaxed: it only gates caching; a node cached or freed
+ *                   on either side of a detach is never lost (see
+ *                   nodecache.c, carve_park).
+ *   the grace period itself is the epoch's (conc__epoch_retire_batch).
+ *
+ * fork.  A thread holding the depot flag at fork() does not exist in the
+ * child; the prepare handler takes the flag, so the child's copy of the
+ * list is whole and the flag held by the forking thread alone, which lets
+ * it go in both processes.  Magazines, carve state and retire batches are
+ * thread-local: the child keeps the forking thread's only.
+ */
+#ifndef CONC_INTERNAL_NODECACHE_H
+#define CONC_INTERNAL_NODECACHE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+
+#define CONC__NC_NODE_SIZE 16    /* sizeof(struct snode), asserted below */
+#define CONC__NC_MAG_BATCH 64    /* nodes per magazine batch (and depot batch) */
+#define CONC__NC_RETIRE_BATCH 64 /* popped nodes retired under one record */
+
+struct snode {
+	struct snode *next;
+	union {
+		void *item;
+		struct snode *rlink;      /* retire list link (conc__nc_retire) */
+		struct snode *batch_next; /* the depot's list of batches */
+	};
+};
+_Static_assert(sizeof(struct snode) == CONC__NC_NODE_SIZE, "NODE_SIZE is the node's size");
+
+/* The per-thread state the inline fast paths read (thread-local, no
+ * atomics; defined in nodecache.c).  initial-exec: libconc.a is PIC, and
+ * this avoids __tls_get_addr on every access. */
+struct conc__nc_mag {
+	struct snode *head; /* loose nodes, n of them (< MAG_BATCH) */
+	unsigned n;
+	struct snode *full; /* one spare batch of exactly MAG_BATCH, or NULL */
+	bool hooked;        /* the thread-exit hook is set */
+	bool exiting;       /* the exit hook ran: free, do not cache */
+};
+struct conc__nc_carve {
+	char *cur;     /* the next node to hand out, inside the slab */
+	unsigned left; /* nodes left to carve from it */
+};
+struct conc__nc_rrec;
+struct conc__nc_rbatch {
+	struct snode *head, *tail; /* popped nodes linked through rlink */
+	unsigned n;
+	struct conc__nc_rrec *recs; /* the record cache */
+	unsigned nrecs;
+};
+extern _Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct conc__nc_carve conc__nc_carve
+	__attribute__((tls_model("initial-exec")));
+extern _Thread_local struct conc__nc_rbatch conc__nc_rbatch
+	__attribute__((tls_model("initial-exec")));
+/* The depot's batch count, readable without its lock (a hint). */
+extern atomic_uint conc__nc_depot_hint;
+
+/* A stack's list of popped nodes waiting for a batch retire (private
+ * domains): a push-only CAS list taken whole by exchange. */
+typedef struct conc__nc_pending {
+	_Atomic(struct snode *) head; /* linked through rlink */
+	atomic_uint n; /* retires into it; each RETIRE_BATCH-th flushes */
+} conc__nc_pending;
+
+void conc__nc_init(void);
+void conc__nc_attach(void);
+void conc__nc_detach(void);
+void conc__nc_trim(void);
+void conc__nc_put(struct snode *n);
+void conc__nc_pending_init(conc__nc_pending *p);
+void conc__nc_pending_drain(conc__nc_pending *p);
+unsigned conc__nc_pending_count(conc__nc_pending *p);
+
+/* The out-of-line parts of the fast paths below. */
+struct snode *conc__nc_get_slow(void);
+void conc__nc_hook(void);
+void conc__nc_flush(void);
+void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n);
+
+/* A free node, or NULL (out of memory).  Inline: the loose nodes, the
+ * spare batch, the bump pointer; everything else (the exit hook, the
+ * depot, a new slab) is conc__nc_get_slow, which tries the same sources
+ * in the same order. */
+static inline struct snode *conc__nc_get(void)
+{
+	/* conc__nc_mag.x, not through a pointer to it: through a pointer, the
+	 * gcc -fsanitize=undefined build reported a null member access here
+	 * (a false report: the address is the thread pointer plus an offset) */
+	struct snode *n = conc__nc_mag.head;
+	if (conc__likely(n != NULL)) {
+		conc__nc_mag.head = n->next;
+		conc__nc_mag.n--;
+		return n;
+	}
+	if (conc__nc_mag.full) { /* the spare batch becomes the loose nodes */
+		n = conc__nc_mag.full;
+		conc__nc_mag.full = NULL;
+		conc__nc_mag.head = n->next;
+		conc__nc_mag.n = CONC__NC_MAG_BATCH - 1;
+		return n;
+	}
+	/* relaxed: the depot hint only decides whether the lock is worth a
+	 * try (the slow path takes a batch before it carves) */
+	if (conc__unlikely(conc__nc_mag.exiting || !conc__nc_mag.hooked ||
+			   conc__nc_carve.left == 0 ||
+			   atomic_load_explicit(&conc__nc_depot_hint, memory_order_relaxed)))
+		return conc__nc_get_slow();
+	n = (struct snode *)(void *)conc__nc_carve.cur;
+	conc__nc_carve.cur += CONC__NC_NODE_SIZE;
+	conc__nc_carve.left--;
+	return n;
+}
+
+/* n was removed from a stack on domain d (p: that stack's pending list)
+ * and its item read by the caller, the thread that removed it: recycle it
+ * after a grace period of d (N2).  Global domain: into this thread's batch,
+ * retired every RETIRE_BATCH nodes.  A private domain (or an exiting
+ * thread): into p, see nodecache.c. */
+static inline void conc__nc_retire(conc_epoch *d, conc__nc_pending *p, struct snode *n)
+{
+	if (d != conc_epoch_global() || conc__unlikely(conc__nc_mag.exiting)) {
+		conc__nc_retire_pending(d, p, n);
+		return;
+	}
+	if (conc__unlikely(!conc__nc_mag.hooked))
+		conc__nc_hook(); /* so that the batch is handed over at exit */
+	n->rlink = conc__nc_rbatch.head;
+	if (!conc__nc_rbatch.head)
+		conc__nc_rbatch.tail = n;
+	conc__nc_rbatch.head = n;
+	if (conc__unlikely(++conc__nc_rbatch.n >= CONC__NC_RETIRE_BATCH))
+		conc__nc_flush(); /* without a record, tried again next time */
+}
+
+#endif
 /* ---- src/stack/stack_internal.h ---------------------------------------- */
 /*
  * stack_internal.h - hooks into the stack (src/stack/stack.c) for the
@@ -2253,7 +2475,11 @@ static inline void conc__backoff_spin(conc__backoff *b)
 unsigned conc__stack_sleepers(conc_stack *s);
 
 /* The stack's elimination layer: switch it off/on (on by default), and
- * count the push/pop pairs it has matched so far. */
+ * count the push/pop pairs it has matched so far.  The count is kept only
+ * in builds with the fault hooks (-Dfault_hooks=true, CONC_FAULT_HOOKS:
+ * every test build): its counter would sit on the slot's line, which every
+ * offer and take writes.  Without the hooks conc__stack_eliminated returns
+ * 0 (bench_stack's "matched" column then reads 0). */
 void conc__stack_set_elimination(conc_stack *s, bool on);
 uint64_t conc__stack_eliminated(conc_stack *s);
 
@@ -5477,8 +5703,8 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	retire_fast(d, n, fn, 1);
 }
 
-void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
-				 void (*fn)(conc_epoch_node *), unsigned weight)
+void conc__epoch_retire_batch(conc_epoch *d, conc_epoch_node *n,
+			      void (*fn)(conc_epoch_node *), unsigned weight)
 {
 	retire_fast(d, n, fn, weight);
 }
@@ -6472,54 +6698,796 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef CONC__Q_ESC
 #undef CONC__Q_LINK_MO
 
+/* ==== src/stack/nodecache.c ============================================= */
+/* file-local names of src/stack/nodecache.c, made unique in this unit */
+#define slab conc__nodecache__slab
+#define depot conc__nodecache__depot
+#define live_stacks conc__nodecache__live_stacks
+#define exit_once conc__nodecache__exit_once
+#define exit_key conc__nodecache__exit_key
+#define exit_key_ok conc__nodecache__exit_key_ok
+#define depot_try_lock conc__nodecache__depot_try_lock
+#define depot_lock conc__nodecache__depot_lock
+#define depot_unlock conc__nodecache__depot_unlock
+#define depot_fork_prepare conc__nodecache__depot_fork_prepare
+#define fork_once conc__nodecache__fork_once
+#define fork_register conc__nodecache__fork_register
+#define slab_of conc__nodecache__slab_of
+#define slab_put conc__nodecache__slab_put
+#define slab_init conc__nodecache__slab_init
+#define spare_slabs conc__nodecache__spare_slabs
+#define carve_release conc__nodecache__carve_release
+#define carve_park conc__nodecache__carve_park
+#define spare_take conc__nodecache__spare_take
+#define spare_drain conc__nodecache__spare_drain
+#define node_carve conc__nodecache__node_carve
+#define free_chain conc__nodecache__free_chain
+#define node_free conc__nodecache__node_free
+#define depot_drain conc__nodecache__depot_drain
+#define depot_give conc__nodecache__depot_give
+#define retire_flush conc__nodecache__retire_flush
+#define orphan_batch conc__nodecache__orphan_batch
+#define rec_cache_free conc__nodecache__rec_cache_free
+#define mag_exit conc__nodecache__mag_exit
+#define make_exit_key conc__nodecache__make_exit_key
+#define node_put conc__nodecache__node_put
+#define rrec conc__nodecache__rrec
+#define orphans conc__nodecache__orphans
+#define rec_get conc__nodecache__rec_get
+#define rec_put conc__nodecache__rec_put
+#define batch_reclaim conc__nodecache__batch_reclaim
+#define chain_push conc__nodecache__chain_push
+#define pending_flush conc__nodecache__pending_flush
+/*
+ * nodecache.c - the stack's node allocator (slabs, magazines, depot) and
+ * the batched retire of popped nodes.  The interface, the invariants
+ * (N1-N4), progress, the memory orders and fork are in nodecache.h; the
+ * argument for each part is here, beside it.
+ *
+ * Magazines.  Nodes are the same for every stack; each thread keeps a
+ * magazine of free nodes (thread-local, no atomics).  A node popped by any
+ * thread is retired in a batch (see "Retiring" below); after the grace
+ * period the epoch callback puts the batch's nodes in the magazine of
+ * whichever thread runs the callback.  A magazine holds up to MAG_BATCH
+ * loose nodes and one spare batch of MAG_BATCH; when the loose nodes make a
+ * second batch, the spare goes to the process-wide depot, and a thread
+ * whose magazine is empty takes a batch from there - whole batches, never
+ * a walk down a list (N4).  So producers and consumers on different
+ * threads stop allocating once the batches circulate.  The depot is taken
+ * with a try-lock only: a thread that finds it busy allocates (or frees)
+ * instead of waiting, which keeps push lock-free.  When a thread exits its
+ * spare batch and its loose nodes (a short batch) go to the depot; when
+ * the last stack is destroyed the caller's retire batch is flushed, the
+ * orphans taken along, and the depot, the caller's magazine and record
+ * cache freed; nodes reclaimed later are freed rather than cached.
+ *
+ * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
+ * slab of SLAB_SIZE bytes (SLAB_NODES nodes of NODE_SIZE bytes, after a
+ * header line) that it allocated itself, with a bump pointer and no atomics.
+ * A slab counts the nodes not yet released (refs, N3); a node that leaves
+ * the caches for good (depot full, no stack left, thread exiting) is
+ * released, and the release that takes refs to zero frees the slab.
+ * Releases of consecutive nodes of one slab are summed into one atomic
+ * subtraction.  So filling a stack costs no malloc per push and draining it
+ * no free per pop.  Nodes are two words (16 bytes, not a padded cache
+ * line): a stack that grows is paid for in fresh pages, and on the VMs we
+ * measure on a page fault costs more than the cache line a node shares
+ * with three neighbours (carved by the same thread, so mostly pushed from
+ * its core).  Slabs are large (SLAB_SIZE) because a memalign'd block drags
+ * its header and the alignment gap into extra pages; only the pages carved
+ * so far are touched.  A thread that exits parks the rest of its slab in
+ * spare_slabs, and the next thread to need one carves on from there, so
+ * short-lived threads share slabs instead of carving one each.
+ *
+ * Memory bound.  The slabs held are those with a live item's node, a
+ * cached node (magazines, the depot: at most DEPOT_MAX batches) or a
+ * node waiting out its grace period, plus at most one being carved per
+ * live thread and SPARE_SLABS parked ones.  Nodes are carved in order and
+ * handed on whole batches at a time, so live and cached nodes fill their
+ * slabs densely in the common patterns: 20,000 threads that each push one
+ * item and exit hold about one slab per 16,000 items (+0.3 MiB resident),
+ * not one slab each (10 GiB of address space before).  The worst case
+ * remains: a node still cached keeps its whole slab, so a scattered cache
+ * can hold up to SLAB_NODES times the nodes it caches (bounded by the
+ * depot and magazine sizes).
+ */
+
+
+#define MAG_BATCH CONC__NC_MAG_BATCH
+#define RETIRE_BATCH CONC__NC_RETIRE_BATCH
+#define NODE_SIZE CONC__NC_NODE_SIZE
+#define DEPOT_MAX 256 /* batches */
+#define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
+#define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
+#define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
+#define SPARE_SLABS 16 /* partly carved slabs of exited threads, for the next */
+#define REC_CACHE 64
+
+_Static_assert(NODE_SIZE % 8 == 0 && SLAB_HDR % 8 == 0,
+	       "nodes are 8-byte aligned (the stack's ELIM_MARKS and CLOSED_TAG)");
+
+/* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
+ * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
+struct slab {
+	atomic_uint refs; /* nodes carved or to be carved, not yet released */
+	/* the carve state of a slab parked in spare_slabs (owned by whoever
+	 * holds the slab: published by the parking CAS, taken with it) */
+	unsigned spare_left;
+	char *spare_cur;
+};
+_Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
+
+/* ---- per-thread state and the depot ---------------------------------------- */
+
+/* The magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
+ * one full batch of exactly MAG_BATCH (full), so that batches move to and
+ * from the depot whole, without walking a list. */
+_Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
+_Thread_local struct conc__nc_carve conc__nc_carve __attribute__((tls_model("initial-exec")));
+_Thread_local struct conc__nc_rbatch conc__nc_rbatch __attribute__((tls_model("initial-exec")));
+
+static struct {
+	atomic_flag busy;
+	struct snode *batches; /* guarded by busy */
+	unsigned n;            /* guarded by busy */
+} depot = {ATOMIC_FLAG_INIT, NULL, 0};
+atomic_uint conc__nc_depot_hint; /* depot.n, readable without the lock */
+
+static atomic_uint live_stacks; /* attached stacks */
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static bool exit_key_ok;
+
+static bool depot_try_lock(void)
+{
+	/* acquire: pairs with depot_unlock's release (the batch list) */
+	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
+		return false;
+	conc__test_point("stack.depot_locked"); /* test builds: stop a holder here */
+	return true;
+}
+
+static void depot_lock(void)
+{
+	conc__backoff b = CONC__BACKOFF_INIT;
+	while (!depot_try_lock())
+		conc__backoff_spin(&b);
+}
+
+static void depot_unlock(void)
+{
+	/* release: publishes the batch list to the next holder */
+	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
+}
+
+/*
+ * fork() (issue 15).  A thread holding the depot lock at the fork does not
+ * exist in the child, and the child's last conc_stack_destroy takes the
+ * lock to drain the depot: it would spin forever.  prepare takes the lock
+ * (the depot is a leaf: base/atfork.h has the order), so the child's
+ * copy of the list is whole and the flag held by the forking thread alone,
+ * which lets it go in both processes.  The magazines and retire batches
+ * are thread-local: the child keeps the forking thread's and never sees the
+ * others'; the depot's batches are the child's copy (slabs included).
+ */
+static void depot_fork_prepare(void)
+{
+	/* test builds: a holder stopped inside the lock (a pause point in
+	 * depot_try_lock) is let go from here */
+	conc__test_point("stack.fork_prepare");
+	depot_lock();
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_register(void)
+{
+	conc__atfork_register(CONC__ATFORK_STACK, depot_fork_prepare, depot_unlock, depot_unlock);
+}
+
+/* Before the depot can be used: it is used only while a stack lives. */
+void conc__nc_init(void)
+{
+	pthread_once(&fork_once, fork_register);
+}
+
+void conc__nc_attach(void)
+{
+	/* relaxed: only gates whether reclaimed nodes are cached */
+	atomic_fetch_add_explicit(&live_stacks, 1, memory_order_relaxed);
+}
+
+void conc__nc_detach(void)
+{
+	/* relaxed: as in attach; the last one trims (nothing is left to use
+	 * the caches, so what they hold would only be held) */
+	if (atomic_fetch_sub_explicit(&live_stacks, 1, memory_order_relaxed) == 1)
+		conc__nc_trim();
+}
+
+/* ---- slabs --------------------------------------------------------------- */
+
+static struct slab *slab_of(void *p)
+{
+	return (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
+}
+
+/* Release k nodes of slab sl; the last release frees it (N3). */
+static void slab_put(struct slab *sl, unsigned k)
+{
+	/* acq_rel: the release half orders our last writes to the slab's
+	 * nodes before the free another releaser may do; the acquire half,
+	 * for the releaser that frees, sees everyone's writes as done */
+	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+		free(sl);
+}
+
+/* A fresh slab (sl, just allocated, or NULL) counting `refs` nodes. */
+static struct slab *slab_init(struct slab *sl, unsigned refs)
+{
+	if (sl)
+		atomic_init(&sl->refs, refs);
+	return sl;
+}
+
+/*
+ * Spare slabs.  A thread that exits with part of its slab not yet carved
+ * parks that slab here (its carve state in the header) instead of giving
+ * the rest back, and a thread whose slab is used up takes a parked one
+ * before it allocates.  Without this, every short-lived thread that pushed
+ * carved a slab of its own, and its one live node kept the whole slab (512
+ * KiB of address space with the alignment) for as long as the item stayed:
+ * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
+ * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
+ * no ABA); a full array or no live stack: the rest is given back as before.
+ */
+static _Atomic(struct slab *) spare_slabs[SPARE_SLABS];
+
+/* Give back the nodes this thread has not carved yet. */
+static void carve_release(void)
+{
+	if (conc__nc_carve.left) {
+		slab_put(slab_of(conc__nc_carve.cur), conc__nc_carve.left);
+		conc__nc_carve.left = 0;
+		conc__nc_carve.cur = NULL;
+	}
+}
+
+/* Thread exit: park the slab being carved for the next thread. */
+static void carve_park(void)
+{
+	/* relaxed: only gates caching (see node_put); a park that races with
+	 * the last destroy's drain stays parked until a later stack uses or
+	 * drains it - held, bounded by SPARE_SLABS, never lost */
+	if (conc__nc_carve.left && atomic_load_explicit(&live_stacks, memory_order_relaxed)) {
+		struct slab *sl = slab_of(conc__nc_carve.cur);
+		sl->spare_left = conc__nc_carve.left;
+		sl->spare_cur = conc__nc_carve.cur;
+		for (unsigned k = 0; k < SPARE_SLABS; k++) {
+			struct slab *none = NULL;
+			/* release: publishes the header's carve state (and our
+			 * carving) to the acquire exchange that takes sl */
+			if (atomic_compare_exchange_strong_explicit(&spare_slabs[k], &none, sl,
+								    memory_order_release,
+								    memory_order_relaxed)) {
+				conc__nc_carve.left = 0;
+				conc__nc_carve.cur = NULL;
+				return;
+			}
+		}
+	}
+	carve_release();
+}
+
+/* A parked slab to carve from, or NULL. */
+static struct slab *spare_take(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* relaxed: a filter; the exchange decides */
+		if (!atomic_load_explicit(&spare_slabs[k], memory_order_relaxed))
+			continue;
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			return sl;
+	}
+	return NULL;
+}
+
+/* The last destroy: give every parked slab's rest back. */
+static void spare_drain(void)
+{
+	for (unsigned k = 0; k < SPARE_SLABS; k++) {
+		/* acquire: pairs with carve_park's release CAS */
+		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
+							   memory_order_acquire);
+		if (sl)
+			slab_put(sl, sl->spare_left);
+	}
+}
+
+static struct snode *node_carve(void)
+{
+	if (conc__unlikely(conc__nc_carve.left == 0)) {
+		struct slab *sl = spare_take();
+		if (sl) {
+			conc__nc_carve.cur = sl->spare_cur;
+			conc__nc_carve.left = sl->spare_left;
+		} else {
+			sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
+				       SLAB_NODES);
+			if (!sl)
+				return NULL;
+			conc__nc_carve.cur = (char *)sl + SLAB_HDR;
+			conc__nc_carve.left = SLAB_NODES;
+		}
+	}
+	struct snode *n = (struct snode *)(void *)conc__nc_carve.cur;
+	conc__nc_carve.cur += NODE_SIZE;
+	conc__nc_carve.left--;
+	return n;
+}
+
+/* Release a chain linked through next: one subtraction per run of nodes
+ * from the same slab (a drained stack gives long runs). */
+static void free_chain(struct snode *n)
+{
+	while (n) {
+		struct slab *sl = slab_of(n);
+		unsigned k = 0;
+		do {
+			k++;
+			n = n->next;
+		} while (n && slab_of(n) == sl);
+		slab_put(sl, k);
+	}
+}
+
+static void node_free(struct snode *n)
+{
+	slab_put(slab_of(n), 1);
+}
+
+/* ---- the depot and the magazines ----------------------------------------- */
+
+static void depot_drain(void)
+{
+	depot_lock();
+	struct snode *b = depot.batches;
+	depot.batches = NULL;
+	depot.n = 0;
+	atomic_store_explicit(&conc__nc_depot_hint, 0, memory_order_relaxed);
+	depot_unlock();
+	while (b) {
+		struct snode *nb = b->batch_next;
+		free_chain(b);
+		b = nb;
+	}
+}
+
+/* Hand a batch (up to MAG_BATCH nodes linked through next) to the depot,
+ * or free it.  The depot links batches through their first node's item
+ * word (free nodes: no item there). */
+static void depot_give(struct snode *first)
+{
+	if (!first)
+		return;
+	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
+		if (depot.n < DEPOT_MAX) {
+			first->batch_next = depot.batches;
+			depot.batches = first;
+			depot.n++;
+			/* relaxed: a hint that saves empty-handed lock trips */
+			atomic_store_explicit(&conc__nc_depot_hint, depot.n, memory_order_relaxed);
+			first = NULL;
+		}
+		depot_unlock();
+	}
+	free_chain(first);
+}
+
+static bool retire_flush(void);
+static void orphan_batch(void);
+static void rec_cache_free(void);
+
+static void mag_exit(void *arg)
+{
+	(void)arg;
+	if (!retire_flush())
+		orphan_batch();
+	conc__nc_mag.exiting = true; /* later callbacks on this thread free directly */
+	rec_cache_free();
+	depot_give(conc__nc_mag.full);
+	/* The loose nodes too, as a short batch: freed, they would only
+	 * lower their slabs' counts, while their slabs stay pinned by the
+	 * nodes still in use, and the next thread would carve afresh (a
+	 * thread that takes a batch, pushes once and exits; issue 22,
+	 * fault 11).  The slow get counts a batch it takes. */
+	depot_give(conc__nc_mag.head);
+	conc__nc_mag.head = conc__nc_mag.full = NULL;
+	conc__nc_mag.n = 0;
+	carve_park();
+}
+
+static void make_exit_key(void)
+{
+	exit_key_ok = pthread_key_create(&exit_key, mag_exit) == 0;
+}
+
+void conc__nc_hook(void)
+{
+	conc__nc_mag.hooked = true;
+	pthread_once(&exit_once, make_exit_key);
+	/* Without a key (the process ran out of pthread keys) what this
+	 * thread holds is not handed back at exit: its magazine (up to 2 x
+	 * MAG_BATCH nodes), its retire batch (fewer than RETIRE_BATCH) and its
+	 * record cache - a leak bounded per thread, in that case only. */
+	if (exit_key_ok)
+		pthread_setspecific(exit_key, &conc__nc_mag);
+}
+
+/* conc__nc_get found the loose nodes and the spare batch empty, and the
+ * bump pointer not usable alone (exiting, no exit hook yet, slab used up, or
+ * the depot hinting at a batch): the rest of the sources, in order. */
+struct snode *conc__nc_get_slow(void)
+{
+	if (conc__unlikely(conc__nc_mag.exiting)) {
+		/* The exit hook has given our slab back: a slab of one node
+		 * (rare: a push from another library's thread-exit hook). */
+		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
+								 SLAB_SIZE), 1);
+		return sl ? (struct snode *)(void *)((char *)sl + SLAB_HDR) : NULL;
+	}
+	if (!conc__nc_mag.hooked)
+		conc__nc_hook();
+	/* relaxed: only decides whether the lock is worth a try */
+	if (atomic_load_explicit(&conc__nc_depot_hint, memory_order_relaxed) && depot_try_lock()) {
+		struct snode *b = depot.batches;
+		if (b) {
+			depot.batches = b->batch_next;
+			depot.n--;
+			atomic_store_explicit(&conc__nc_depot_hint, depot.n, memory_order_relaxed);
+		}
+		depot_unlock();
+		if (b) {
+			/* a batch is MAG_BATCH nodes, or fewer when an exiting
+			 * thread gave its loose ones (mag_exit): count them, on
+			 * the nodes we are about to use anyway */
+			unsigned k = 0;
+			for (struct snode *m = b->next; m; m = m->next)
+				k++;
+			conc__nc_mag.head = b->next;
+			conc__nc_mag.n = k;
+			return b;
+		}
+	}
+	return node_carve();
+}
+
+/* Cache a node nobody can reach any more. */
+static inline void node_put(struct snode *n)
+{
+	if (conc__unlikely(conc__nc_mag.exiting ||
+			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		node_free(n);
+		return;
+	}
+	if (conc__unlikely(!conc__nc_mag.hooked))
+		conc__nc_hook();
+	n->next = conc__nc_mag.head;
+	conc__nc_mag.head = n;
+	if (conc__unlikely(++conc__nc_mag.n == MAG_BATCH)) {
+		/* a whole batch: keep it as the spare, handing the older
+		 * spare to the depot */
+		depot_give(conc__nc_mag.full);
+		conc__nc_mag.full = conc__nc_mag.head;
+		conc__nc_mag.head = NULL;
+		conc__nc_mag.n = 0;
+	}
+}
+
+void conc__nc_put(struct snode *n)
+{
+	node_put(n);
+}
+
+/*
+ * Retiring.  A node has no room for an epoch node, so popped nodes are
+ * retired under a retire record: an epoch node and the head of a list of
+ * nodes linked through rlink (the item's word, which only the remover read,
+ * and it has; never through next, which pinned readers may still read).
+ * Records come from a small per-thread cache (malloc only when it is
+ * empty) and go back to the cache of the thread that runs the callback.
+ *
+ * For stacks on the global domain a thread gathers its popped nodes and
+ * retires RETIRE_BATCH of them under one record, so a retire (the priciest
+ * step of a pop: a bag push and now and then an advance attempt) is paid
+ * once per batch.  Holding a node a little before retiring it only starts
+ * its grace period later.  A thread hands its batch over when it exits,
+ * and the last stack's destroy flushes the caller's.
+ *
+ * Stacks on private domains gather in the stack instead (its
+ * conc__nc_pending, a push-only CAS list taken whole by exchange, so no
+ * ABA): a private domain may be destroyed, and a batch held by some other
+ * thread must never outlive it.  Every RETIRE_BATCH-th retire into a
+ * stack's list (counted per stack) takes the list and retires it; what is
+ * still pending at destroy goes back to the caches directly (no pop of the
+ * stack is left to read it).  A thread that pops while it exits uses the
+ * same path.
+ *
+ * Without a record (malloc failed) nothing is lost: a batch stays where it
+ * is until the next retire finds one; at thread exit (or in the last
+ * destroy) a thread's own batch goes to the process-wide orphan list, which
+ * the next global-domain batch takes along (so it still waits out a grace
+ * period), as does the last stack's destroy when it finds a record.  If
+ * that too finds none, the orphans (and their slabs) wait for a later
+ * stack's first batch: held, not lost.
+ *
+ * The epoch sees one retire per record; conc__epoch_retire_batch weighs it
+ * by the nodes it stands for, so the advance policy (and with it the
+ * memory bound of epoch_internal.h) counts nodes, as if each were retired
+ * alone.
+ */
+struct conc__nc_rrec {
+	conc_epoch_node enode;
+	union {
+		struct snode *head;             /* the nodes it retires, through rlink */
+		struct conc__nc_rrec *free_next; /* in a thread's record cache */
+	};
+};
+typedef struct conc__nc_rrec rrec;
+
+static _Atomic(struct snode *) orphans; /* batches whose thread exited without a record */
+
+static rrec *rec_get(void)
+{
+	rrec *r = conc__nc_rbatch.recs;
+	if (conc__likely(r != NULL)) {
+		conc__nc_rbatch.recs = r->free_next;
+		conc__nc_rbatch.nrecs--;
+		return r;
+	}
+	return conc__malloc("stack.retire", sizeof *r);
+}
+
+static void rec_put(rrec *r)
+{
+	/* relaxed: live_stacks only gates caching, as in node_put */
+	if (conc__unlikely(conc__nc_mag.exiting || conc__nc_rbatch.nrecs >= REC_CACHE ||
+			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		free(r);
+		return;
+	}
+	if (conc__unlikely(!conc__nc_mag.hooked))
+		conc__nc_hook(); /* the exit hook frees the record cache */
+	r->free_next = conc__nc_rbatch.recs;
+	conc__nc_rbatch.recs = r;
+	conc__nc_rbatch.nrecs++;
+}
+
+static void rec_cache_free(void)
+{
+	while (conc__nc_rbatch.recs) {
+		rrec *r = conc__nc_rbatch.recs;
+		conc__nc_rbatch.recs = r->free_next;
+		free(r);
+	}
+	conc__nc_rbatch.nrecs = 0;
+}
+
+static void batch_reclaim(conc_epoch_node *e)
+{
+	rrec *r = (rrec *)(void *)((char *)e - offsetof(rrec, enode));
+	struct snode *n = r->head;
+	rec_put(r);
+	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
+	while (n) {
+		struct snode *next = n->rlink;
+		if (conc__unlikely(poison))
+			conc__chaos_poison_now(n, sizeof *n);
+		node_put(n);
+		n = next;
+	}
+}
+
+/* Retire this thread's batch under a record.  False: no record (the batch
+ * stays). */
+static bool retire_flush(void)
+{
+	struct snode *h = conc__nc_rbatch.head;
+	if (!h)
+		return true;
+	rrec *r = rec_get();
+	if (conc__unlikely(!r))
+		return false;
+	unsigned n = conc__nc_rbatch.n;
+	/* relaxed: a hint; the exchange below decides (its acquire pairs with
+	 * the release CAS of orphan_batch, through the RMW chain) */
+	if (conc__unlikely(atomic_load_explicit(&orphans, memory_order_relaxed) != NULL)) {
+		/* acquire: pairs with orphan_batch's release CAS */
+		conc__nc_rbatch.tail->rlink = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
+		n += RETIRE_BATCH; /* a weight for the advance policy, no count */
+	}
+	r->head = h;
+	conc__nc_rbatch.head = conc__nc_rbatch.tail = NULL;
+	conc__nc_rbatch.n = 0;
+	conc__epoch_retire_batch(conc_epoch_global(), &r->enode, batch_reclaim, n);
+	return true;
+}
+
+void conc__nc_flush(void)
+{
+	(void)retire_flush(); /* without a record the batch stays, for the next */
+}
+
+/* Push the chain first..last (linked through rlink) onto a push-only list
+ * that is taken whole by an acquire exchange (orphans, a pending list): no
+ * ABA, since nothing is ever popped off one by one. */
+static void chain_push(_Atomic(struct snode *) *list, struct snode *first, struct snode *last)
+{
+	/* relaxed: the CAS below validates what we read */
+	struct snode *old = atomic_load_explicit(list, memory_order_relaxed);
+	do
+		last->rlink = old;
+	/* release: publishes the links to the taker's acquire exchange */
+	while (!atomic_compare_exchange_weak_explicit(list, &old, first, memory_order_release,
+						      memory_order_relaxed));
+}
+
+/* Thread exit without a record: the batch joins the orphan list. */
+static void orphan_batch(void)
+{
+	if (!conc__nc_rbatch.head)
+		return;
+	chain_push(&orphans, conc__nc_rbatch.head, conc__nc_rbatch.tail);
+	conc__nc_rbatch.head = conc__nc_rbatch.tail = NULL;
+	conc__nc_rbatch.n = 0;
+}
+
+/* Retire p's list under one record, to domain d (private domains). */
+static void pending_flush(conc_epoch *d, conc__nc_pending *p)
+{
+	rrec *r = rec_get();
+	if (conc__unlikely(!r))
+		return; /* the nodes stay pending */
+	/* acquire: pairs with conc__nc_retire_pending's release CAS (the rlinks) */
+	r->head = atomic_exchange_explicit(&p->head, NULL, memory_order_acquire);
+	if (!r->head) {
+		rec_put(r);
+		return;
+	}
+	/* the epoch's advance policy counts nodes, not records: count them
+	 * (a walk over nodes just popped, once per batch) */
+	unsigned k = 0;
+	for (struct snode *n = r->head; n; n = n->rlink)
+		k++;
+	conc__epoch_retire_batch(d, &r->enode, batch_reclaim, k);
+}
+
+void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n)
+{
+	chain_push(&p->head, n, n);
+	/* relaxed: a count; the exchange in pending_flush decides.  Per
+	 * stack, not per thread: with a per-thread count, a thread
+	 * alternating between two stacks, or threads that pop fewer than
+	 * RETIRE_BATCH each, would never flush a stack. */
+	if ((atomic_fetch_add_explicit(&p->n, 1, memory_order_relaxed) + 1) % RETIRE_BATCH == 0)
+		pending_flush(d, p);
+}
+
+void conc__nc_pending_init(conc__nc_pending *p)
+{
+	atomic_init(&p->head, NULL);
+	atomic_init(&p->n, 0);
+}
+
+/* The stack is being destroyed: no pop of it is running, so no reader is
+ * left for the nodes still pending: back to the caches without a grace
+ * period (N2's exception). */
+void conc__nc_pending_drain(conc__nc_pending *p)
+{
+	/* acquire: pairs with conc__nc_retire_pending's release CAS */
+	struct snode *n = atomic_load_explicit(&p->head, memory_order_acquire);
+	while (n) {
+		struct snode *next = n->rlink;
+		conc__chaos_poison(n, sizeof *n); /* chaos mode, as a reclaim would */
+		node_put(n);
+		n = next;
+	}
+}
+
+unsigned conc__nc_pending_count(conc__nc_pending *p)
+{
+	unsigned k = 0;
+	/* acquire: pairs with conc__nc_retire_pending's release CAS (the
+	 * links we walk); the caller runs no pop meanwhile */
+	for (struct snode *n = atomic_load_explicit(&p->head, memory_order_acquire); n;
+	     n = n->rlink)
+		k++;
+	return k;
+}
+
+void conc__nc_trim(void)
+{
+	if (!retire_flush()) /* reclaimed later, and freed then (no stack left) */
+		orphan_batch();
+	/* relaxed: a hint; the exchange below decides */
+	if (atomic_load_explicit(&orphans, memory_order_relaxed)) {
+		/* orphans ride on a record of their own (without one they wait
+		 * for the next batch retired by any thread) */
+		rrec *r = rec_get();
+		if (r) {
+			/* acquire: pairs with orphan_batch's release CAS */
+			r->head = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
+			if (r->head)
+				conc__epoch_retire_batch(conc_epoch_global(), &r->enode,
+							 batch_reclaim, RETIRE_BATCH);
+			else
+				rec_put(r); /* another thread took them first */
+		}
+	}
+	rec_cache_free();
+	free_chain(conc__nc_mag.head);
+	free_chain(conc__nc_mag.full);
+	conc__nc_mag.head = conc__nc_mag.full = NULL;
+	conc__nc_mag.n = 0;
+	carve_release();
+	spare_drain();
+	depot_drain();
+}
+/* end of src/stack/nodecache.c: its names and macros stop here */
+#undef slab
+#undef depot
+#undef live_stacks
+#undef exit_once
+#undef exit_key
+#undef exit_key_ok
+#undef depot_try_lock
+#undef depot_lock
+#undef depot_unlock
+#undef depot_fork_prepare
+#undef fork_once
+#undef fork_register
+#undef slab_of
+#undef slab_put
+#undef slab_init
+#undef spare_slabs
+#undef carve_release
+#undef carve_park
+#undef spare_take
+#undef spare_drain
+#undef node_carve
+#undef free_chain
+#undef node_free
+#undef depot_drain
+#undef depot_give
+#undef retire_flush
+#undef orphan_batch
+#undef rec_cache_free
+#undef mag_exit
+#undef make_exit_key
+#undef node_put
+#undef rrec
+#undef orphans
+#undef rec_get
+#undef rec_put
+#undef batch_reclaim
+#undef chain_push
+#undef pending_flush
+#undef MAG_BATCH
+#undef RETIRE_BATCH
+#undef NODE_SIZE
+#undef DEPOT_MAX
+#undef SLAB_SIZE
+#undef SLAB_HDR
+#undef SLAB_NODES
+#undef SPARE_SLABS
+#undef REC_CACHE
+
 /* ==== src/stack/stack.c ================================================= */
 /* file-local names of src/stack/stack.c, made unique in this unit */
-#define snode conc__stack__snode
-#define slab conc__stack__slab
 #define elim_slot conc__stack__elim_slot
-#define magazine conc__stack__magazine
-#define mag conc__stack__mag
-#define depot conc__stack__depot
-#define live_stacks conc__stack__live_stacks
-#define exit_once conc__stack__exit_once
-#define exit_key conc__stack__exit_key
-#define exit_key_ok conc__stack__exit_key_ok
-#define depot_try_lock conc__stack__depot_try_lock
-#define depot_lock conc__stack__depot_lock
-#define depot_unlock conc__stack__depot_unlock
-#define depot_fork_prepare conc__stack__depot_fork_prepare
-#define fork_once conc__stack__fork_once
-#define fork_register conc__stack__fork_register
-#define carve conc__stack__carve
-#define slab_of conc__stack__slab_of
-#define slab_put conc__stack__slab_put
-#define slab_init conc__stack__slab_init
-#define spare_slabs conc__stack__spare_slabs
-#define carve_release conc__stack__carve_release
-#define carve_park conc__stack__carve_park
-#define spare_take conc__stack__spare_take
-#define spare_drain conc__stack__spare_drain
-#define node_carve conc__stack__node_carve
-#define free_chain conc__stack__free_chain
-#define node_free conc__stack__node_free
-#define depot_drain conc__stack__depot_drain
-#define depot_give conc__stack__depot_give
-#define retire_flush conc__stack__retire_flush
-#define orphan_batch conc__stack__orphan_batch
-#define rec_cache_free conc__stack__rec_cache_free
-#define mag_exit conc__stack__mag_exit
-#define make_exit_key conc__stack__make_exit_key
-#define mag_hook conc__stack__mag_hook
-#define node_get conc__stack__node_get
-#define node_put conc__stack__node_put
-#define rrec conc__stack__rrec
-#define rbatch conc__stack__rbatch
-#define orphans conc__stack__orphans
-#define rec_get conc__stack__rec_get
-#define rec_put conc__stack__rec_put
-#define batch_reclaim conc__stack__batch_reclaim
-#define chain_push conc__stack__chain_push
-#define pending_flush conc__stack__pending_flush
 #define retire_node conc__stack__retire_node
 #define elim_seed conc__stack__elim_seed
 #define elim_pick conc__stack__elim_pick
@@ -6537,8 +7505,9 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define stack_waitpop conc__stack__stack_waitpop
 /*
  * stack.c - Treiber stack (IBM 1986) with an elimination layer
- * (Hendler, Shavit & Yerushalmi, SPAA 2004), nodes reclaimed by epoch and
- * recycled through per-thread node caches.
+ * (Hendler, Shavit & Yerushalmi, SPAA 2004).  Nodes come from, and are
+ * retired to, the node cache (stack/nodecache.h): slabs, magazines, a
+ * depot, and the batched retire that waits out their grace period.
  *
  * Data.
  *   s->top        the top node's address, with CLOSED_TAG (bit 0) once the
@@ -6587,53 +7556,17 @@ void conc__queue_reserved_words(uintptr_t out[2])
  * record when its thread's record cache is empty (once per batch at most;
  * a failure delays the retire, it never fails the pop).
  *
- * Node caches.  Nodes are the same for every stack; each thread keeps a
- * magazine of free nodes (thread-local, no atomics).  A node popped by any
- * thread is retired in a batch (see "Retiring" below); after the grace
- * period the epoch callback puts the batch's nodes in the magazine of
- * whichever thread runs the callback.  A magazine holds up
- * to MAG_BATCH loose nodes and one spare batch of MAG_BATCH; when the loose
- * nodes make a second batch, the spare goes to the process-wide depot, and a
- * thread whose magazine is empty takes a batch from there - whole batches,
- * never a walk down a list.  So producers
- * and consumers on different threads stop allocating once the batches
- * circulate.  The depot is taken with a try-lock only: a thread that finds
- * it busy allocates (or frees) instead of waiting, which keeps push
- * lock-free.  When a thread exits its spare batch and its loose nodes (a
- * short batch) go to the depot; when
- * the last stack is destroyed the caller's retire batch is flushed, the
- * orphans taken along, and the depot, the caller's magazine and record
- * cache freed; nodes reclaimed later are freed rather than cached.
- *
- * Slabs.  Nodes are not malloc'd one by one: a thread carves them from a
- * slab of SLAB_SIZE bytes (SLAB_NODES nodes of NODE_SIZE bytes, after a
- * header line) that it allocated itself, with a bump pointer and no atomics.
- * A slab counts the nodes not yet released (refs); a node that leaves the
- * caches for good (depot full, no stack left, thread exiting) is released,
- * and the release that takes refs to zero frees the slab.  Releases of
- * consecutive nodes of one slab are summed into one atomic subtraction.  So
- * filling a stack costs no malloc per push and draining it no free per pop.
- * Nodes are two words (16 bytes, not a padded cache line): a stack that
- * grows is paid for in fresh pages, and on the VMs we measure on a page
- * fault costs more than the cache line a node shares with three neighbours
- * (carved by the same thread, so mostly pushed from its core).  Slabs are
- * large (SLAB_SIZE) because a memalign'd block drags its header and the
- * alignment gap into extra pages; only the pages carved so far are touched.
- * A thread that exits parks the rest of its slab in spare_slabs, and the
- * next thread to need one carves on from there, so short-lived threads
- * share slabs instead of carving one each.
- *
- * Memory bound.  The slabs held are those with a live item's node, a
- * cached node (magazines, the depot: at most DEPOT_MAX batches) or a
- * node waiting out its grace period, plus at most one being carved per
- * live thread and SPARE_SLABS parked ones.  Nodes are carved in order and
- * handed on whole batches at a time, so live and cached nodes fill their
- * slabs densely in the common patterns: 20,000 threads that each push one
- * item and exit hold about one slab per 16,000 items (+0.3 MiB resident),
- * not one slab each (10 GiB of address space before).  The worst case
- * remains: a node still cached keeps its whole slab, so a scattered cache
- * can hold up to SLAB_NODES times the nodes it caches (bounded by the
- * depot and magazine sizes).
+ * Nodes.  struct snode (stack/nodecache.h) is two words.  Who may touch
+ * which when:
+ *   next   written by the pusher before publishing; read by pinned pops
+ *          until the grace period ends (I2), so never reused before it.
+ *   item   the pusher writes it before publishing the node; read by the
+ *          one pop that removes (or takes) the node.  After that read the
+ *          node is that pop's alone to retire (conc__nc_retire), and the
+ *          node cache reuses the word: no other thread reads item of a
+ *          node it did not remove.
+ * The epoch node a grace period needs is not in the node but in the node
+ * cache's retire record, one per batch of popped nodes.
  */
 
 
@@ -6646,48 +7579,11 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define ELIM_WAIT 16 /* pause rounds a push offer waits for a pop (a pause
                        * is ~40-140 cycles: longer waits cost more than a
                        * backed-off retry of the CAS) */
-#define MAG_BATCH 64
-#define DEPOT_MAX 256 /* batches */
-#define NODE_SIZE 16 /* sizeof(struct snode), asserted below */
-#define SLAB_SIZE (256u << 10) /* aligned to its size: a node finds its slab by masking */
-#define SLAB_HDR 64 /* the header's own line: its refcount shares no node's line */
-#define SLAB_NODES ((SLAB_SIZE - SLAB_HDR) / NODE_SIZE)
-#define SPARE_SLABS 16 /* partly carved slabs of exited threads, for the next */
 
-/*
- * A node: two words.  Who may touch which when:
- *   next   written by the pusher before publishing; read by pinned pops
- *          until the grace period ends (I2), so never reused before it.
- *          Free nodes (magazine, depot batch) are linked through it.
- *   item   the pusher writes it before publishing the node; read by the
- *          one pop that removes (or takes) the node.  After that read the
- *          node is that pop's alone to retire, and the word becomes rlink:
- *          no other thread reads item of a node it did not remove.  The
- *          first node of a depot batch links the depot's batches there.
- * The epoch node a grace period needs is not in the node but in a retire
- * record (struct rrec), one per batch of popped nodes.
- */
-struct snode {
-	struct snode *next;
-	union {
-		void *item;
-		struct snode *rlink;      /* retire list link (see retire_node) */
-		struct snode *batch_next; /* the depot's list of batches */
-	};
-};
-_Static_assert(sizeof(struct snode) == NODE_SIZE, "NODE_SIZE is the node's size");
-_Static_assert(NODE_SIZE % 8 == 0 && SLAB_HDR % 8 == 0, "nodes are 8-byte aligned (ELIM_MARKS)");
-
-/* A slab's header; its nodes follow at NODE_SIZE strides.  Slabs are
- * SLAB_SIZE-aligned, so a node finds its slab by masking its address. */
-struct slab {
-	atomic_uint refs; /* nodes carved or to be carved, not yet released */
-	/* the carve state of a slab parked in spare_slabs (owned by whoever
-	 * holds the slab: published by the parking CAS, taken with it) */
-	unsigned spare_left;
-	char *spare_cur;
-};
-_Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line");
+/* CLOSED_TAG and ELIM_MARKS use a node address's low bits: the node
+ * cache hands out nodes 8-byte aligned (16-byte strides after a 64-byte
+ * header, nodecache.c). */
+_Static_assert(CONC__NC_NODE_SIZE % 8 == 0, "nodes are 8-byte aligned (ELIM_MARKS)");
 
 /* One push or pop attempt on top: stack/alg_stack.h (shared with the
  * Relacy model). */
@@ -6760,9 +7656,20 @@ CONC_ALG_INLINE bool conc__treiber_pop_try(CONC_ATOMIC(uintptr_t) *top, uintptr_
 
 #endif
 
+/* The matched-pairs counter behind conc__stack_eliminated is for tests:
+ * it sits on the slot's line, which every offer and take writes, so
+ * release builds (no fault hooks) go without it. */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+#define ELIM_COUNT 1
+#else
+#define ELIM_COUNT 0
+#endif
+
 struct elim_slot {
 	CONC_ALIGNED _Atomic(uintptr_t) offer; /* see Data above */
-	atomic_uint_fast64_t hits; /* pairs matched here */
+#if ELIM_COUNT
+	atomic_uint_fast64_t hits; /* pairs matched here (test builds) */
+#endif
 };
 
 struct conc_stack {
@@ -6774,600 +7681,14 @@ struct conc_stack {
 	conc__park park;
 	struct elim_slot elim[ELIM_MAX];
 	/* popped nodes waiting for a batch retire (private domains; see
-	 * retire_node), linked through rlink */
-	CONC_ALIGNED _Atomic(struct snode *) pending;
-	atomic_uint npending; /* retires into pending; each RETIRE_BATCH-th flushes */
+	 * Retiring in stack/nodecache.c) */
+	CONC_ALIGNED conc__nc_pending pending;
 };
 
-/* ---- node caches --------------------------------------------------------- */
-
-/* A magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
- * one full batch of exactly MAG_BATCH (full), so that batches move to and
- * from the depot whole, without walking a list. */
-static _Thread_local struct magazine {
-	struct snode *head;
-	unsigned n;
-	struct snode *full;
-	bool hooked, exiting;
-} mag __attribute__((tls_model("initial-exec"))); /* libconc.a is PIC: avoid __tls_get_addr */
-
-static struct {
-	atomic_flag busy;
-	struct snode *batches; /* guarded by busy */
-	unsigned n;            /* guarded by busy */
-	atomic_uint hint;      /* n, readable without the lock */
-} depot = {ATOMIC_FLAG_INIT, NULL, 0, 0};
-
-static atomic_uint live_stacks;
-static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
-static pthread_key_t exit_key;
-static bool exit_key_ok;
-
-static bool depot_try_lock(void)
-{
-	/* acquire: pairs with depot_unlock's release (the batch list) */
-	if (atomic_flag_test_and_set_explicit(&depot.busy, memory_order_acquire))
-		return false;
-	conc__test_point("stack.depot_locked"); /* test builds: stop a holder here */
-	return true;
-}
-
-static void depot_lock(void)
-{
-	conc__backoff b = CONC__BACKOFF_INIT;
-	while (!depot_try_lock())
-		conc__backoff_spin(&b);
-}
-
-static void depot_unlock(void)
-{
-	/* release: publishes the batch list to the next holder */
-	atomic_flag_clear_explicit(&depot.busy, memory_order_release);
-}
-
-/*
- * fork() (issue 15).  A thread holding the depot lock at the fork does not
- * exist in the child, and the child's last conc_stack_destroy takes the
- * lock to drain the depot: it would spin forever.  prepare takes the lock
- * (the depot is a leaf: base/atfork.h has the order), so the child's
- * copy of the list is whole and the flag held by the forking thread alone,
- * which lets it go in both processes.  The magazines and retire batches
- * are thread-local: the child keeps the forking thread's and never sees the
- * others'; the depot's batches are the child's copy (slabs included).
- */
-static void depot_fork_prepare(void)
-{
-	/* test builds: a holder stopped inside the lock (a pause point in
-	 * depot_try_lock) is let go from here */
-	conc__test_point("stack.fork_prepare");
-	depot_lock();
-}
-
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void fork_register(void)
-{
-	conc__atfork_register(CONC__ATFORK_STACK, depot_fork_prepare, depot_unlock, depot_unlock);
-}
-
-/* ---- slabs --------------------------------------------------------------- */
-
-static _Thread_local struct carve {
-	char *cur;     /* the next node to hand out, inside the slab */
-	unsigned left; /* nodes left to carve from it */
-} carve __attribute__((tls_model("initial-exec")));
-
-static struct slab *slab_of(void *p)
-{
-	return (struct slab *)((uintptr_t)p & ~(uintptr_t)(SLAB_SIZE - 1));
-}
-
-/* Release k nodes of slab sl; the last release frees it. */
-static void slab_put(struct slab *sl, unsigned k)
-{
-	/* acq_rel: the release half orders our last writes to the slab's
-	 * nodes before the free another releaser may do; the acquire half,
-	 * for the releaser that frees, sees everyone's writes as done */
-	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
-		free(sl);
-}
-
-/* A fresh slab (sl, just allocated, or NULL) counting `refs` nodes. */
-static struct slab *slab_init(struct slab *sl, unsigned refs)
-{
-	if (sl)
-		atomic_init(&sl->refs, refs);
-	return sl;
-}
-
-/*
- * Spare slabs.  A thread that exits with part of its slab not yet carved
- * parks that slab here (its carve state in the header) instead of giving
- * the rest back, and a thread whose slab is used up takes a parked one
- * before it allocates.  Without this, every short-lived thread that pushed
- * carved a slab of its own, and its one live node kept the whole slab (512
- * KiB of address space with the alignment) for as long as the item stayed:
- * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
- * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
- * no ABA); a full array or no live stack: the rest is given back as before.
- */
-static _Atomic(struct slab *) spare_slabs[SPARE_SLABS];
-
-/* Give back the nodes this thread has not carved yet. */
-static void carve_release(void)
-{
-	if (carve.left) {
-		slab_put(slab_of(carve.cur), carve.left);
-		carve.left = 0;
-		carve.cur = NULL;
-	}
-}
-
-/* Thread exit: park the slab being carved for the next thread. */
-static void carve_park(void)
-{
-	/* relaxed: only gates caching (see node_put); a park that races with
-	 * the last destroy's drain stays parked until a later stack uses or
-	 * drains it - held, bounded by SPARE_SLABS, never lost */
-	if (carve.left && atomic_load_explicit(&live_stacks, memory_order_relaxed)) {
-		struct slab *sl = slab_of(carve.cur);
-		sl->spare_left = carve.left;
-		sl->spare_cur = carve.cur;
-		for (unsigned k = 0; k < SPARE_SLABS; k++) {
-			struct slab *none = NULL;
-			/* release: publishes the header's carve state (and our
-			 * carving) to the acquire exchange that takes sl */
-			if (atomic_compare_exchange_strong_explicit(&spare_slabs[k], &none, sl,
-								    memory_order_release,
-								    memory_order_relaxed)) {
-				carve.left = 0;
-				carve.cur = NULL;
-				return;
-			}
-		}
-	}
-	carve_release();
-}
-
-/* A parked slab to carve from, or NULL. */
-static struct slab *spare_take(void)
-{
-	for (unsigned k = 0; k < SPARE_SLABS; k++) {
-		/* relaxed: a filter; the exchange decides */
-		if (!atomic_load_explicit(&spare_slabs[k], memory_order_relaxed))
-			continue;
-		/* acquire: pairs with carve_park's release CAS */
-		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
-							   memory_order_acquire);
-		if (sl)
-			return sl;
-	}
-	return NULL;
-}
-
-/* The last destroy: give every parked slab's rest back. */
-static void spare_drain(void)
-{
-	for (unsigned k = 0; k < SPARE_SLABS; k++) {
-		/* acquire: pairs with carve_park's release CAS */
-		struct slab *sl = atomic_exchange_explicit(&spare_slabs[k], NULL,
-							   memory_order_acquire);
-		if (sl)
-			slab_put(sl, sl->spare_left);
-	}
-}
-
-static struct snode *node_carve(void)
-{
-	if (conc__unlikely(carve.left == 0)) {
-		struct slab *sl = spare_take();
-		if (sl) {
-			carve.cur = sl->spare_cur;
-			carve.left = sl->spare_left;
-		} else {
-			sl = slab_init(conc__aligned_alloc("stack.node", SLAB_SIZE, SLAB_SIZE),
-				       SLAB_NODES);
-			if (!sl)
-				return NULL;
-			carve.cur = (char *)sl + SLAB_HDR;
-			carve.left = SLAB_NODES;
-		}
-	}
-	struct snode *n = (struct snode *)(void *)carve.cur;
-	carve.cur += NODE_SIZE;
-	carve.left--;
-	return n;
-}
-
-/* Release a chain linked through next: one subtraction per run of nodes
- * from the same slab (a drained stack gives long runs). */
-static void free_chain(struct snode *n)
-{
-	while (n) {
-		struct slab *sl = slab_of(n);
-		unsigned k = 0;
-		do {
-			k++;
-			n = n->next;
-		} while (n && slab_of(n) == sl);
-		slab_put(sl, k);
-	}
-}
-
-static void node_free(struct snode *n)
-{
-	slab_put(slab_of(n), 1);
-}
-
-static void depot_drain(void)
-{
-	depot_lock();
-	struct snode *b = depot.batches;
-	depot.batches = NULL;
-	depot.n = 0;
-	atomic_store_explicit(&depot.hint, 0, memory_order_relaxed);
-	depot_unlock();
-	while (b) {
-		struct snode *nb = b->batch_next;
-		free_chain(b);
-		b = nb;
-	}
-}
-
-/* Hand a batch (up to MAG_BATCH nodes linked through next) to the depot,
- * or free it.  The depot links batches through their first node's item
- * word (free nodes: no item there). */
-static void depot_give(struct snode *first)
-{
-	if (!first)
-		return;
-	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
-		if (depot.n < DEPOT_MAX) {
-			first->batch_next = depot.batches;
-			depot.batches = first;
-			depot.n++;
-			/* relaxed: a hint that saves empty-handed lock trips */
-			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
-			first = NULL;
-		}
-		depot_unlock();
-	}
-	free_chain(first);
-}
-
-static bool retire_flush(void);
-static void orphan_batch(void);
-static void rec_cache_free(void);
-
-static void mag_exit(void *arg)
-{
-	(void)arg;
-	if (!retire_flush())
-		orphan_batch();
-	mag.exiting = true; /* later callbacks on this thread free directly */
-	rec_cache_free();
-	depot_give(mag.full);
-	/* The loose nodes too, as a short batch: freed, they would only
-	 * lower their slabs' counts, while their slabs stay pinned by the
-	 * nodes still in use, and the next thread would carve afresh (a
-	 * thread that takes a batch, pushes once and exits; issue 22,
-	 * fault 11).  node_get counts a batch it takes. */
-	depot_give(mag.head);
-	mag.head = mag.full = NULL;
-	mag.n = 0;
-	carve_park();
-}
-
-static void make_exit_key(void)
-{
-	exit_key_ok = pthread_key_create(&exit_key, mag_exit) == 0;
-}
-
-static void mag_hook(void)
-{
-	mag.hooked = true;
-	pthread_once(&exit_once, make_exit_key);
-	/* Without a key (the process ran out of pthread keys) what this
-	 * thread holds is not handed back at exit: its magazine (up to 2 x
-	 * MAG_BATCH nodes), its retire batch (fewer than RETIRE_BATCH) and its
-	 * record cache - a leak bounded per thread, in that case only. */
-	if (exit_key_ok)
-		pthread_setspecific(exit_key, &mag);
-}
-
-static struct snode *node_get(void)
-{
-	struct snode *n = mag.head;
-	if (conc__likely(n != NULL)) {
-		mag.head = n->next;
-		mag.n--;
-		return n;
-	}
-	if (mag.full) { /* the spare batch becomes the loose nodes */
-		n = mag.full;
-		mag.full = NULL;
-		mag.head = n->next;
-		mag.n = MAG_BATCH - 1;
-		return n;
-	}
-	if (conc__unlikely(mag.exiting)) {
-		/* The exit hook has given our slab back: a slab of one node
-		 * (rare: a push from another library's thread-exit hook). */
-		struct slab *sl = slab_init(conc__aligned_alloc("stack.node_exiting", SLAB_SIZE,
-								 SLAB_SIZE), 1);
-		return sl ? (struct snode *)(void *)((char *)sl + SLAB_HDR) : NULL;
-	}
-	if (!mag.hooked)
-		mag_hook();
-	/* relaxed: only decides whether the lock is worth a try */
-	if (atomic_load_explicit(&depot.hint, memory_order_relaxed) && depot_try_lock()) {
-		struct snode *b = depot.batches;
-		if (b) {
-			depot.batches = b->batch_next;
-			depot.n--;
-			atomic_store_explicit(&depot.hint, depot.n, memory_order_relaxed);
-		}
-		depot_unlock();
-		if (b) {
-			/* a batch is MAG_BATCH nodes, or fewer when an exiting
-			 * thread gave its loose ones (mag_exit): count them, on
-			 * the nodes we are about to use anyway */
-			unsigned k = 0;
-			for (struct snode *m = b->next; m; m = m->next)
-				k++;
-			mag.head = b->next;
-			mag.n = k;
-			return b;
-		}
-	}
-	return node_carve();
-}
-
-/* Cache a node nobody can reach any more. */
-static void node_put(struct snode *n)
-{
-	if (conc__unlikely(mag.exiting ||
-			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
-		node_free(n);
-		return;
-	}
-	if (conc__unlikely(!mag.hooked))
-		mag_hook();
-	n->next = mag.head;
-	mag.head = n;
-	if (conc__unlikely(++mag.n == MAG_BATCH)) {
-		/* a whole batch: keep it as the spare, handing the older
-		 * spare to the depot */
-		depot_give(mag.full);
-		mag.full = mag.head;
-		mag.head = NULL;
-		mag.n = 0;
-	}
-}
-
-/*
- * Retiring.  A node has no room for an epoch node, so popped nodes are
- * retired under a retire record: an epoch node and the head of a list of
- * nodes linked through rlink (the item's word, which only the remover read,
- * and it has; never through next, which pinned readers may still read).
- * Records come from a small per-thread cache (malloc only when it is
- * empty) and go back to the cache of the thread that runs the callback.
- *
- * For stacks on the global domain a thread gathers its popped nodes and
- * retires RETIRE_BATCH of them under one record, so a retire (the priciest
- * step of a pop: a bag push and now and then an advance attempt) is paid
- * once per batch.  Holding a node a little before retiring it only starts
- * its grace period later.  A thread hands its batch over when it exits,
- * and the last stack's destroy flushes the caller's.
- *
- * Stacks on private domains gather in the stack instead (s->pending, a
- * push-only CAS list taken whole by exchange, so no ABA): a private domain
- * may be destroyed, and a batch held by some other thread must never
- * outlive it.  Every RETIRE_BATCH-th retire into a stack's list (counted
- * per stack) takes the list and retires it; what is still pending at
- * destroy goes back to the caches directly (no pop of the stack is left
- * to read it).  A thread that pops while it exits uses the same path.
- *
- * Without a record (malloc failed) nothing is lost: a batch stays where it
- * is until the next retire finds one; at thread exit (or in the last
- * destroy) a thread's own batch goes to the process-wide orphan list, which
- * the next global-domain batch takes along (so it still waits out a grace
- * period), as does the last stack's destroy when it finds a record.  If
- * that too finds none, the orphans (and their slabs) wait for a later
- * stack's first batch: held, not lost.
- */
-#define RETIRE_BATCH 64
-#define REC_CACHE 64
-
-struct rrec {
-	conc_epoch_node enode;
-	union {
-		struct snode *head;    /* the nodes it retires, through rlink */
-		struct rrec *free_next; /* in a thread's record cache */
-	};
-};
-
-static _Thread_local struct rbatch {
-	struct snode *head, *tail;
-	unsigned n;
-	struct rrec *recs; /* the record cache */
-	unsigned nrecs;
-} rbatch __attribute__((tls_model("initial-exec")));
-
-static _Atomic(struct snode *) orphans; /* batches whose thread exited without a record */
-
-static struct rrec *rec_get(void)
-{
-	struct rrec *r = rbatch.recs;
-	if (conc__likely(r != NULL)) {
-		rbatch.recs = r->free_next;
-		rbatch.nrecs--;
-		return r;
-	}
-	return conc__malloc("stack.retire", sizeof *r);
-}
-
-static void rec_put(struct rrec *r)
-{
-	/* relaxed: live_stacks only gates caching, as in node_put */
-	if (conc__unlikely(mag.exiting || rbatch.nrecs >= REC_CACHE ||
-			   !atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
-		free(r);
-		return;
-	}
-	if (conc__unlikely(!mag.hooked))
-		mag_hook(); /* the exit hook frees the record cache */
-	r->free_next = rbatch.recs;
-	rbatch.recs = r;
-	rbatch.nrecs++;
-}
-
-static void rec_cache_free(void)
-{
-	while (rbatch.recs) {
-		struct rrec *r = rbatch.recs;
-		rbatch.recs = r->free_next;
-		free(r);
-	}
-	rbatch.nrecs = 0;
-}
-
-static void batch_reclaim(conc_epoch_node *e)
-{
-	struct rrec *r = (struct rrec *)(void *)((char *)e - offsetof(struct rrec, enode));
-	struct snode *n = r->head;
-	rec_put(r);
-	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
-	while (n) {
-		struct snode *next = n->rlink;
-		if (conc__unlikely(poison))
-			conc__chaos_poison_now(n, sizeof *n);
-		node_put(n);
-		n = next;
-	}
-}
-
-/* Retire this thread's batch under a record.  False: no record (the batch
- * stays). */
-static bool retire_flush(void)
-{
-	struct snode *h = rbatch.head;
-	if (!h)
-		return true;
-	struct rrec *r = rec_get();
-	if (conc__unlikely(!r))
-		return false;
-	unsigned n = rbatch.n;
-	/* relaxed: a hint; the exchange below decides (its acquire pairs with
-	 * the release CAS of orphan_batch, through the RMW chain) */
-	if (conc__unlikely(atomic_load_explicit(&orphans, memory_order_relaxed) != NULL)) {
-		/* acquire: pairs with orphan_batch's release CAS */
-		rbatch.tail->rlink = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
-		n += RETIRE_BATCH; /* a weight for the advance policy, no count */
-	}
-	r->head = h;
-	rbatch.head = rbatch.tail = NULL;
-	rbatch.n = 0;
-	conc__epoch_retire_weighted(conc_epoch_global(), &r->enode, batch_reclaim, n);
-	return true;
-}
-
-/* Push the chain first..last (linked through rlink) onto a push-only list
- * that is taken whole by an acquire exchange (orphans, s->pending): no
- * ABA, since nothing is ever popped off one by one. */
-static void chain_push(_Atomic(struct snode *) *list, struct snode *first, struct snode *last)
-{
-	/* relaxed: the CAS below validates what we read */
-	struct snode *old = atomic_load_explicit(list, memory_order_relaxed);
-	do
-		last->rlink = old;
-	/* release: publishes the links to the taker's acquire exchange */
-	while (!atomic_compare_exchange_weak_explicit(list, &old, first, memory_order_release,
-						      memory_order_relaxed));
-}
-
-/* Thread exit without a record: the batch joins the orphan list. */
-static void orphan_batch(void)
-{
-	if (!rbatch.head)
-		return;
-	chain_push(&orphans, rbatch.head, rbatch.tail);
-	rbatch.head = rbatch.tail = NULL;
-	rbatch.n = 0;
-}
-
-/* Retire s's pending list under one record (private domains). */
-static void pending_flush(conc_stack *s)
-{
-	struct rrec *r = rec_get();
-	if (conc__unlikely(!r))
-		return; /* the nodes stay pending */
-	/* acquire: pairs with retire_node's release CAS (the rlinks) */
-	r->head = atomic_exchange_explicit(&s->pending, NULL, memory_order_acquire);
-	if (!r->head) {
-		rec_put(r);
-		return;
-	}
-	/* the epoch's advance policy counts nodes, not records: count them
-	 * (a walk over nodes just popped, once per batch) */
-	unsigned k = 0;
-	for (struct snode *n = r->head; n; n = n->rlink)
-		k++;
-	conc__epoch_retire_weighted(s->d, &r->enode, batch_reclaim, k);
-}
-
-/* n is unreachable (popped or taken) and its item has been read by the
- * caller, the thread that removed it; recycle it after a grace period. */
-static void retire_node(conc_stack *s, struct snode *n)
-{
-	if (s->d != conc_epoch_global() || conc__unlikely(mag.exiting)) {
-		chain_push(&s->pending, n, n);
-		/* relaxed: a count; the exchange in pending_flush decides.
-		 * Per stack, not per thread: with a per-thread count, a
-		 * thread alternating between two stacks, or threads that pop
-		 * fewer than RETIRE_BATCH each, would never flush a stack. */
-		if ((atomic_fetch_add_explicit(&s->npending, 1, memory_order_relaxed) + 1) %
-			    RETIRE_BATCH == 0)
-			pending_flush(s);
-		return;
-	}
-	if (conc__unlikely(!mag.hooked))
-		mag_hook(); /* so that the batch is handed over at exit */
-	n->rlink = rbatch.head;
-	if (!rbatch.head)
-		rbatch.tail = n;
-	rbatch.head = n;
-	if (conc__unlikely(++rbatch.n >= RETIRE_BATCH))
-		retire_flush(); /* without a record, tried again next time */
-}
-
+/* conc_stack_trim_caches: the node cache's trim (tests). */
 void conc__stack_trim_caches(void)
 {
-	if (!retire_flush()) /* reclaimed later, and freed then (no stack left) */
-		orphan_batch();
-	/* relaxed: a hint; the exchange below decides */
-	if (atomic_load_explicit(&orphans, memory_order_relaxed)) {
-		/* orphans ride on a record of their own (without one they wait
-		 * for the next batch retired by any thread) */
-		struct rrec *r = rec_get();
-		if (r) {
-			/* acquire: pairs with orphan_batch's release CAS */
-			r->head = atomic_exchange_explicit(&orphans, NULL, memory_order_acquire);
-			if (r->head)
-				conc__epoch_retire_weighted(conc_epoch_global(), &r->enode,
-							    batch_reclaim, RETIRE_BATCH);
-			else
-				rec_put(r); /* another thread took them first */
-		}
-	}
-	rec_cache_free();
-	free_chain(mag.head);
-	free_chain(mag.full);
-	mag.head = mag.full = NULL;
-	mag.n = 0;
-	carve_release();
-	spare_drain();
-	depot_drain();
+	conc__nc_trim();
 }
 
 /* ---- create / destroy ---------------------------------------------------- */
@@ -7376,15 +7697,14 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
 	if (!out || !d)
 		return EINVAL;
-	/* before the depot can be used: it is used only while a stack lives */
-	pthread_once(&fork_once, fork_register);
+	/* before the node cache's depot can be used (its fork handlers) */
+	conc__nc_init();
 	conc_stack *s = conc__aligned_alloc("stack.create", CONC_PAD, sizeof *s);
 	if (!s)
 		return ENOMEM;
 	memset(s, 0, sizeof *s);
 	atomic_init(&s->top, 0);
-	atomic_init(&s->pending, NULL);
-	atomic_init(&s->npending, 0);
+	conc__nc_pending_init(&s->pending);
 	s->d = d;
 	unsigned cpus = conc_cpu_count();
 	s->nelim = cpus / 2 < 1 ? 1 : cpus / 2 > ELIM_MAX ? ELIM_MAX : cpus / 2;
@@ -7392,10 +7712,11 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 	conc__park_init(&s->park);
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
 		atomic_init(&s->elim[k].offer, 0);
+#if ELIM_COUNT
 		atomic_init(&s->elim[k].hits, 0);
+#endif
 	}
-	/* relaxed: only gates whether reclaimed nodes are cached */
-	atomic_fetch_add_explicit(&live_stacks, 1, memory_order_relaxed);
+	conc__nc_attach(); /* nodes are cached while a stack lives */
 	*out = s;
 	return 0;
 }
@@ -7416,22 +7737,21 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 		struct snode *next = n->next;
 		if (drop)
 			drop(n->item);
-		node_put(n);
+		conc__nc_put(n);
 		n = next;
 	}
 	/* No pop of s is running, so no reader is left for the nodes still
-	 * pending: back to the caches without a grace period.  acquire: pairs
-	 * with retire_node's release CAS. */
-	n = atomic_load_explicit(&s->pending, memory_order_acquire);
-	while (n) {
-		struct snode *next = n->rlink;
-		conc__chaos_poison(n, sizeof *n); /* chaos mode, as a reclaim would */
-		node_put(n);
-		n = next;
-	}
+	 * pending: back to the caches without a grace period. */
+	conc__nc_pending_drain(&s->pending);
 	free(s);
-	if (atomic_fetch_sub_explicit(&live_stacks, 1, memory_order_relaxed) == 1)
-		conc__stack_trim_caches();
+	conc__nc_detach(); /* the last one trims the caches */
+}
+
+/* n is unreachable (popped or taken) and its item has been read by the
+ * caller, the thread that removed it: recycle it after a grace period (I2). */
+static inline void retire_node(conc_stack *s, struct snode *n)
+{
+	conc__nc_retire(s->d, &s->pending, n);
 }
 
 /* ---- elimination --------------------------------------------------------- */
@@ -7549,8 +7869,10 @@ static bool elim_pop(conc_stack *s, void **item)
 							    memory_order_relaxed)) {
 			struct snode *n = (struct snode *)v;
 			*item = n->item;
+#if ELIM_COUNT
 			/* relaxed: a statistic */
 			atomic_fetch_add_explicit(&slot->hits, 1, memory_order_relaxed);
+#endif
 			retire_node(s, n); /* in no slot and never on top (I1) */
 			return true;
 		}
@@ -7591,13 +7913,13 @@ static __attribute__((noinline)) int push_slow(conc_stack *s, struct snode *n, u
 	if (offered)
 		retire_node(s, n);
 	else
-		node_put(n);
+		conc__nc_put(n);
 	return EPIPE;
 }
 
 int conc_stack_push(conc_stack *s, void *item)
 {
-	struct snode *n = node_get();
+	struct snode *n = conc__nc_get();
 	if (!n)
 		return ENOMEM;
 	n->item = item;
@@ -7720,14 +8042,18 @@ void conc__stack_set_elimination(conc_stack *s, bool on)
 uint64_t conc__stack_eliminated(conc_stack *s)
 {
 	uint64_t sum = 0;
+#if ELIM_COUNT
 	for (unsigned k = 0; k < ELIM_MAX; k++)
 		sum += atomic_load_explicit(&s->elim[k].hits, memory_order_relaxed);
+#else
+	(void)s; /* not counted without the fault hooks (stack_internal.h) */
+#endif
 	return sum;
 }
 
 int conc__stack_offer(conc_stack *s, void *item, unsigned wait)
 {
-	struct snode *n = node_get();
+	struct snode *n = conc__nc_get();
 	if (!n)
 		return ENOMEM;
 	n->item = item;
@@ -7758,61 +8084,10 @@ unsigned conc__stack_offers_waiting(conc_stack *s)
 
 unsigned conc__stack_pending(conc_stack *s)
 {
-	unsigned k = 0;
-	/* acquire: pairs with retire_node's release CAS (the links we walk);
-	 * the caller runs no pop on s meanwhile */
-	for (struct snode *n = atomic_load_explicit(&s->pending, memory_order_acquire); n;
-	     n = n->rlink)
-		k++;
-	return k;
+	return conc__nc_pending_count(&s->pending);
 }
 /* end of src/stack/stack.c: its names and macros stop here */
-#undef snode
-#undef slab
 #undef elim_slot
-#undef magazine
-#undef mag
-#undef depot
-#undef live_stacks
-#undef exit_once
-#undef exit_key
-#undef exit_key_ok
-#undef depot_try_lock
-#undef depot_lock
-#undef depot_unlock
-#undef depot_fork_prepare
-#undef fork_once
-#undef fork_register
-#undef carve
-#undef slab_of
-#undef slab_put
-#undef slab_init
-#undef spare_slabs
-#undef carve_release
-#undef carve_park
-#undef spare_take
-#undef spare_drain
-#undef node_carve
-#undef free_chain
-#undef node_free
-#undef depot_drain
-#undef depot_give
-#undef retire_flush
-#undef orphan_batch
-#undef rec_cache_free
-#undef mag_exit
-#undef make_exit_key
-#undef mag_hook
-#undef node_get
-#undef node_put
-#undef rrec
-#undef rbatch
-#undef orphans
-#undef rec_get
-#undef rec_put
-#undef batch_reclaim
-#undef chain_push
-#undef pending_flush
 #undef retire_node
 #undef elim_seed
 #undef elim_pick
@@ -7835,15 +8110,7 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef ELIM_MARKS
 #undef ELIM_MAX
 #undef ELIM_WAIT
-#undef MAG_BATCH
-#undef DEPOT_MAX
-#undef NODE_SIZE
-#undef SLAB_SIZE
-#undef SLAB_HDR
-#undef SLAB_NODES
-#undef SPARE_SLABS
-#undef RETIRE_BATCH
-#undef REC_CACHE
+#undef ELIM_COUNT
 #undef ELIM_MISS_MAX
 #undef ELIM_PROBE
 #undef CONC_INTERNAL_ALG_STACK_H

@@ -1456,8 +1456,8 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 	retire_fast(d, n, fn, 1);
 }
 
-void conc__epoch_retire_weighted(conc_epoch *d, conc_epoch_node *n,
-				 void (*fn)(conc_epoch_node *), unsigned weight)
+void conc__epoch_retire_batch(conc_epoch *d, conc_epoch_node *n,
+			      void (*fn)(conc_epoch_node *), unsigned weight)
 {
 	retire_fast(d, n, fn, weight);
 }

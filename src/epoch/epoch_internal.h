@@ -55,9 +55,24 @@ void conc__epoch_pins_restore(const conc__epoch_pins *s);
 struct conc_epoch;
 struct conc_epoch_node;
 
-/* conc_epoch_retire for a node that stands for `weight` objects (a batch):
- * it counts as that many retires towards the advance policy above. */
-void conc__epoch_retire_weighted(struct conc_epoch *d, struct conc_epoch_node *n,
-				 void (*fn)(struct conc_epoch_node *), unsigned weight);
+/*
+ * conc__epoch_retire_batch - the hook for a caller that retires objects in
+ * batches under one epoch node (the stack's node cache, stack/nodecache.c).
+ *
+ * Exactly conc_epoch_retire(d, n, fn): fn(n) runs once, on some thread,
+ * after a grace period of d that began after this call, with the same
+ * ordering (everything the caller did before the call happens before
+ * fn).  The difference is `weight`, the number of objects n stands for
+ * (>= 1): the call counts as `weight` retires towards the advance policy
+ * above (ADVANCE_EVERY, ADVANCE_MAX), so that a thread retiring a batch of
+ * 64 objects per node tries to advance as often as one retiring them one by
+ * one, and the bound of about GRACE x ADVANCE_MAX retired objects held per
+ * thread still counts objects, not nodes.  weight changes no ordering and
+ * no count that anything else reads; an approximate weight (the node cache
+ * rounds the orphans it takes along to one batch) only moves an advance
+ * attempt earlier or later.
+ */
+void conc__epoch_retire_batch(struct conc_epoch *d, struct conc_epoch_node *n,
+			      void (*fn)(struct conc_epoch_node *), unsigned weight);
 
 #endif

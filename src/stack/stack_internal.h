@@ -14,7 +14,11 @@
 unsigned conc__stack_sleepers(conc_stack *s);
 
 /* The stack's elimination layer: switch it off/on (on by default), and
- * count the push/pop pairs it has matched so far. */
+ * count the push/pop pairs it has matched so far.  The count is kept only
+ * in builds with the fault hooks (-Dfault_hooks=true, CONC_FAULT_HOOKS:
+ * every test build): its counter would sit on the slot's line, which every
+ * offer and take writes.  Without the hooks conc__stack_eliminated returns
+ * 0 (bench_stack's "matched" column then reads 0). */
 void conc__stack_set_elimination(conc_stack *s, bool on);
 uint64_t conc__stack_eliminated(conc_stack *s);
 
