@@ -1245,9 +1245,10 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
  *          before the epoch so that a future nesting scope -> epoch stays
  *          legal.
  *   EPOCH  epoch.c registry_lock, then each domain's lock (detach's order).
- *   STACK  stack.c's node depot lock, a spin flag: a leaf (held for a few
- *          pointer moves; epoch callbacks, which reach it through node_put,
- *          run under no libconc lock).
+ *   STACK  the stack's node cache depot lock (stack/nodecache.c), a spin
+ *          flag: a leaf (held for a few pointer moves; epoch callbacks,
+ *          which reach it when they give nodes back, run under no libconc
+ *          lock).
  * Locks no fork handler takes, by design: a pool's admin mutex and a
  * scope's own lock belong to objects that the child cannot use anyway (their
  * threads are not in the child).
@@ -6861,7 +6862,7 @@ static void depot_unlock(void)
 }
 
 /*
- * fork() (issue 15).  A thread holding the depot lock at the fork does not
+ * fork().  A thread holding the depot lock at the fork does not
  * exist in the child, and the child's last conc_stack_destroy takes the
  * lock to drain the depot: it would spin forever.  prepare takes the lock
  * (the depot is a leaf: base/atfork.h has the order), so the child's
@@ -6918,7 +6919,9 @@ static void slab_put(struct slab *sl, unsigned k)
 	/* acq_rel: the release half orders our last writes to the slab's
 	 * nodes before the free another releaser may do; the acquire half,
 	 * for the releaser that frees, sees everyone's writes as done */
-	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+	unsigned had = atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel);
+	CONC__CHECK(had >= k, "nodecache N3: a node is released once (refs never goes below 0)");
+	if (had == k)
 		free(sl);
 }
 
@@ -6937,7 +6940,7 @@ static struct slab *slab_init(struct slab *sl, unsigned refs)
  * before it allocates.  Without this, every short-lived thread that pushed
  * carved a slab of its own, and its one live node kept the whole slab (512
  * KiB of address space with the alignment) for as long as the item stayed:
- * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
+ * 20,000 such threads held 10 GiB.  Each entry is
  * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
  * no ABA); a full array or no live stack: the rest is given back as before.
  */
@@ -7075,6 +7078,8 @@ static void depot_give(struct snode *first)
 		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
+			CONC__CHECK(depot.batches || depot.n == 0,
+				    "nodecache: the depot's count matches its list");
 			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
@@ -7102,8 +7107,7 @@ static void mag_exit(void *arg)
 	/* The loose nodes too, as a short batch: freed, they would only
 	 * lower their slabs' counts, while their slabs stay pinned by the
 	 * nodes still in use, and the next thread would carve afresh (a
-	 * thread that takes a batch, pushes once and exits; issue 22,
-	 * fault 11).  The slow get counts a batch it takes. */
+	 * thread that takes a batch, pushes once and exits).  The slow get counts a batch it takes. */
 	depot_give(conc__nc_mag.head);
 	conc__nc_mag.head = conc__nc_mag.full = NULL;
 	conc__nc_mag.n = 0;
@@ -7322,17 +7326,11 @@ void conc__nc_flush(void)
 }
 
 /* Push the chain first..last (linked through rlink) onto a push-only list
- * that is taken whole by an acquire exchange (orphans, a pending list): no
- * ABA, since nothing is ever popped off one by one. */
+ * taken whole by an acquire exchange (orphans, a pending list): base/chain.h
+ * has the argument (no ABA, release publishes the links). */
 static void chain_push(_Atomic(struct snode *) *list, struct snode *first, struct snode *last)
 {
-	/* relaxed: the CAS below validates what we read */
-	struct snode *old = atomic_load_explicit(list, memory_order_relaxed);
-	do
-		last->rlink = old;
-	/* release: publishes the links to the taker's acquire exchange */
-	while (!atomic_compare_exchange_weak_explicit(list, &old, first, memory_order_release,
-						      memory_order_relaxed));
+	CONC__CHAIN_PUSH(list, first, last, rlink);
 }
 
 /* Thread exit without a record: the batch joins the orphan list. */
@@ -7756,18 +7754,15 @@ static inline void retire_node(conc_stack *s, struct snode *n)
 
 /* ---- elimination --------------------------------------------------------- */
 
-static _Thread_local uint32_t elim_seed __attribute__((tls_model("initial-exec")));
+static _Thread_local uint64_t elim_seed __attribute__((tls_model("initial-exec")));
 
+/* The slot an elimination offer or take starts at: random per thread, so
+ * that pushers and poppers spread over the slots. */
 static unsigned elim_pick(const conc_stack *s)
 {
-	uint32_t x = elim_seed;
-	if (!x)
-		x = (uint32_t)(uintptr_t)&elim_seed | 1u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	elim_seed = x;
-	return x % s->nelim;
+	if (conc__unlikely(elim_seed == 0)) /* the TLS address differs per thread */
+		elim_seed = conc__rand_seed((uint64_t)(uintptr_t)&elim_seed);
+	return conc__rand_below(&elim_seed, s->nelim);
 }
 
 enum { ELIM_NOT_POSTED = -1, ELIM_MISSED = 0, ELIM_MATCHED = 1 };

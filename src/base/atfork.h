@@ -27,9 +27,10 @@
  *          before the epoch so that a future nesting scope -> epoch stays
  *          legal.
  *   EPOCH  epoch.c registry_lock, then each domain's lock (detach's order).
- *   STACK  stack.c's node depot lock, a spin flag: a leaf (held for a few
- *          pointer moves; epoch callbacks, which reach it through node_put,
- *          run under no libconc lock).
+ *   STACK  the stack's node cache depot lock (stack/nodecache.c), a spin
+ *          flag: a leaf (held for a few pointer moves; epoch callbacks,
+ *          which reach it when they give nodes back, run under no libconc
+ *          lock).
  * Locks no fork handler takes, by design: a pool's admin mutex and a
  * scope's own lock belong to objects that the child cannot use anyway (their
  * threads are not in the child).

@@ -61,7 +61,9 @@
 #include "base/arch.h"
 #include "base/atfork.h"
 #include "base/backoff.h"
+#include "base/chain.h"
 #include "base/chaos.h"
+#include "base/check.h"
 #include "base/fault.h"
 #include "epoch/epoch_internal.h"
 #include "stack/nodecache.h"
@@ -134,7 +136,7 @@ static void depot_unlock(void)
 }
 
 /*
- * fork() (issue 15).  A thread holding the depot lock at the fork does not
+ * fork().  A thread holding the depot lock at the fork does not
  * exist in the child, and the child's last conc_stack_destroy takes the
  * lock to drain the depot: it would spin forever.  prepare takes the lock
  * (the depot is a leaf: base/atfork.h has the order), so the child's
@@ -191,7 +193,9 @@ static void slab_put(struct slab *sl, unsigned k)
 	/* acq_rel: the release half orders our last writes to the slab's
 	 * nodes before the free another releaser may do; the acquire half,
 	 * for the releaser that frees, sees everyone's writes as done */
-	if (atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel) == k)
+	unsigned had = atomic_fetch_sub_explicit(&sl->refs, k, memory_order_acq_rel);
+	CONC__CHECK(had >= k, "nodecache N3: a node is released once (refs never goes below 0)");
+	if (had == k)
 		free(sl);
 }
 
@@ -210,7 +214,7 @@ static struct slab *slab_init(struct slab *sl, unsigned refs)
  * before it allocates.  Without this, every short-lived thread that pushed
  * carved a slab of its own, and its one live node kept the whole slab (512
  * KiB of address space with the alignment) for as long as the item stayed:
- * 20,000 such threads held 10 GiB (issue 22, fault 11).  Each entry is
+ * 20,000 such threads held 10 GiB.  Each entry is
  * parked by a CAS from NULL and taken by an exchange to NULL (take-all, so
  * no ABA); a full array or no live stack: the rest is given back as before.
  */
@@ -348,6 +352,8 @@ static void depot_give(struct snode *first)
 		return;
 	if (atomic_load_explicit(&live_stacks, memory_order_relaxed) && depot_try_lock()) {
 		if (depot.n < DEPOT_MAX) {
+			CONC__CHECK(depot.batches || depot.n == 0,
+				    "nodecache: the depot's count matches its list");
 			first->batch_next = depot.batches;
 			depot.batches = first;
 			depot.n++;
@@ -375,8 +381,7 @@ static void mag_exit(void *arg)
 	/* The loose nodes too, as a short batch: freed, they would only
 	 * lower their slabs' counts, while their slabs stay pinned by the
 	 * nodes still in use, and the next thread would carve afresh (a
-	 * thread that takes a batch, pushes once and exits; issue 22,
-	 * fault 11).  The slow get counts a batch it takes. */
+	 * thread that takes a batch, pushes once and exits).  The slow get counts a batch it takes. */
 	depot_give(conc__nc_mag.head);
 	conc__nc_mag.head = conc__nc_mag.full = NULL;
 	conc__nc_mag.n = 0;
@@ -595,17 +600,11 @@ void conc__nc_flush(void)
 }
 
 /* Push the chain first..last (linked through rlink) onto a push-only list
- * that is taken whole by an acquire exchange (orphans, a pending list): no
- * ABA, since nothing is ever popped off one by one. */
+ * taken whole by an acquire exchange (orphans, a pending list): base/chain.h
+ * has the argument (no ABA, release publishes the links). */
 static void chain_push(_Atomic(struct snode *) *list, struct snode *first, struct snode *last)
 {
-	/* relaxed: the CAS below validates what we read */
-	struct snode *old = atomic_load_explicit(list, memory_order_relaxed);
-	do
-		last->rlink = old;
-	/* release: publishes the links to the taker's acquire exchange */
-	while (!atomic_compare_exchange_weak_explicit(list, &old, first, memory_order_release,
-						      memory_order_relaxed));
+	CONC__CHAIN_PUSH(list, first, last, rlink);
 }
 
 /* Thread exit without a record: the batch joins the orphan list. */

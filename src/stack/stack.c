@@ -81,6 +81,7 @@
 #include "base/mutant.h"
 #include "base/pad.h"
 #include "base/park.h"
+#include "base/prng.h"
 #include "base/waitpop.h"
 
 #define CLOSED_TAG ((uintptr_t)1)
@@ -202,18 +203,15 @@ static inline void retire_node(conc_stack *s, struct snode *n)
 
 /* ---- elimination --------------------------------------------------------- */
 
-static _Thread_local uint32_t elim_seed __attribute__((tls_model("initial-exec")));
+static _Thread_local uint64_t elim_seed __attribute__((tls_model("initial-exec")));
 
+/* The slot an elimination offer or take starts at: random per thread, so
+ * that pushers and poppers spread over the slots. */
 static unsigned elim_pick(const conc_stack *s)
 {
-	uint32_t x = elim_seed;
-	if (!x)
-		x = (uint32_t)(uintptr_t)&elim_seed | 1u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	elim_seed = x;
-	return x % s->nelim;
+	if (conc__unlikely(elim_seed == 0)) /* the TLS address differs per thread */
+		elim_seed = conc__rand_seed((uint64_t)(uintptr_t)&elim_seed);
+	return conc__rand_below(&elim_seed, s->nelim);
 }
 
 enum { ELIM_NOT_POSTED = -1, ELIM_MISSED = 0, ELIM_MATCHED = 1 };
