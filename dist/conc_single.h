@@ -7107,7 +7107,8 @@ static void mag_exit(void *arg)
 	/* The loose nodes too, as a short batch: freed, they would only
 	 * lower their slabs' counts, while their slabs stay pinned by the
 	 * nodes still in use, and the next thread would carve afresh (a
-	 * thread that takes a batch, pushes once and exits).  The slow get counts a batch it takes. */
+	 * thread that takes a batch, pushes once and exits).  The slow get
+	 * counts a batch it takes. */
 	depot_give(conc__nc_mag.head);
 	conc__nc_mag.head = conc__nc_mag.full = NULL;
 	conc__nc_mag.n = 0;

@@ -833,16 +833,7 @@ static void ct_lincheck_run(unsigned threads, unsigned ops, unsigned long histor
 		for (int attempt = 0; attempt < 3; attempt++) {
 			assert_int_equal(lc_run(&target, CT.spec, threads, ops, prefill, 42, rounds,
 						seed + prefill + 7 * (uint64_t)attempt, &rep), 0);
-			if (rep.violations) {
-				fprintf(stderr, "non-linearizable history (%d ops):\n", rep.first_bad_n);
-				for (int i = 0; i < rep.first_bad_n; i++) {
-					const lc_op *o = &rep.first_bad[i];
-					fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
-						(unsigned long long)o->inv, (unsigned long long)o->res,
-						o->kind == LC_PUSH ? "push" : "pop",
-						o->ok ? "" : "(empty)", (unsigned long)o->val);
-				}
-			}
+			lc_print_violation(&rep);
 			assert_int_equal(rep.violations, 0);
 			assert_int_equal(rep.histories, rounds);
 			total += rep.histories;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -340,4 +341,18 @@ out:
 	pthread_barrier_destroy(&r->end);
 	free(r);
 	return err;
+}
+
+void lc_print_violation(const lc_report *r)
+{
+	if (!r->violations)
+		return;
+	fprintf(stderr, "non-linearizable history (%d ops):\n", r->first_bad_n);
+	for (int i = 0; i < r->first_bad_n; i++) {
+		const lc_op *o = &r->first_bad[i];
+		fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
+			(unsigned long long)o->inv, (unsigned long long)o->res,
+			o->kind == LC_PUSH ? "push" : "pop", o->ok ? "" : "(empty)",
+			(unsigned long)o->val);
+	}
 }

@@ -59,4 +59,7 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 	   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
 	   lc_report *out);
 
+/* Print r's first violating history to stderr (nothing if it has none). */
+void lc_print_violation(const lc_report *r);
+
 #endif

@@ -507,15 +507,7 @@ static void lincheck(bool use_seen)
 						0x1234 + prefill + 100 * use_seen + 7 * (uint64_t)attempt,
 						&rep),
 					 0);
-			if (rep.violations) {
-				for (int i = 0; i < rep.first_bad_n; i++) {
-					const lc_op *o = &rep.first_bad[i];
-					fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
-						(unsigned long long)o->inv, (unsigned long long)o->res,
-						o->kind == LC_PUSH ? "push" : "pop",
-						o->ok ? "" : "(empty)", (unsigned long)o->val);
-				}
-			}
+			lc_print_violation(&rep);
 			assert_int_equal(rep.violations, 0);
 			total += rep.histories;
 			overlapping += rep.overlapping;
