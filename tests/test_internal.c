@@ -432,8 +432,8 @@ int main(void)
 		cmocka_unit_test(test_internal_cpu_count),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_internal_fault_hooks),
-		cmocka_unit_test(test_internal_check_fork),
 #endif
+		cmocka_unit_test(test_internal_check_fork),
 	};
 	return cmocka_run_group_tests_name("internal", tests, NULL, NULL);
 }
