@@ -145,19 +145,14 @@ def parse_header(path, warn):
     def where(ln):
         return 'include/conc/%s:%d' % (fname, ln)
 
-    def blank_since(pos_a, pos_b):
-        return src.count('\n', pos_a, pos_b) > 1
-
-    last_end = 0
     while i < n:
         # skip whitespace, noting blank lines (they detach comments)
         j = i
         while j < n and src[j] in ' \t\n':
             j += 1
-        if blank_since(i, j) or (i == 0 and j > 0 and src[:j].count('\n') > 0):
-            if src.count('\n', i, j) > 1:
-                pending = None
-                group = None
+        if src.count('\n', i, j) > 1:      # a blank line
+            pending = None
+            group = None
         line += src.count('\n', i, j)
         i = j
         if i >= n:
@@ -283,7 +278,9 @@ def parse_header(path, warn):
             pending = None
             group = None
             continue
-        if sym is False:        # internal: does not break a group
+        if sym is False:        # internal (conc__*): its comment is not ours
+            pending = None
+            group = None
             continue
         attach(h, sym, pending, group)
         if sym.comment is not None:
@@ -514,13 +511,10 @@ def parse_doc(sym, warn):
             lines[0] = lines[0][0].upper() + lines[0][1:]
     elif grouped:
         names = [s for s in sym.group]
-        m = None
-        for ln in lines:
-            m = re.match(r'^%s\s+-\s+(.*)$' % re.escape(sym.name), ln)
-            if m:
-                break
-        if m:
-            doc['summary'] = first_sentence(m.group(1))
+        item = [ls for b in parse_blocks(lines, sym.group) if b[0] == 'items'
+                for name, ls in b[1] if name == sym.name]
+        if item:
+            doc['summary'] = first_sentence(' '.join(item[0]))
         elif sym.name in ' '.join(lines):
             doc['summary'] = first_sentence(' '.join(
                 l.strip() for l in lines if l.strip()))
@@ -758,6 +752,12 @@ def man_index(headers, lk):
         for s in h.symbols:
             if s.kind == 'function' and s.doc:
                 o += ['.TP', '.BR %s (3)' % s.name, lk.troff(s.doc['summary'] + '.')]
+    o += ['.SH "TYPES AND MACROS"']
+    for h in headers:
+        for s in h.symbols:
+            if s.kind != 'function' and s.doc:
+                o += ['.TP', '.BR %s (3)' % s.name,
+                      lk.troff(s.doc['summary'] + '.')]
     o += see_also([(h.page, 3) for h in headers if h.fname != 'conc.h'])
     return '\n'.join(o) + '\n'
 
