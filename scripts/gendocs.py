@@ -3,6 +3,7 @@
 
     gendocs.py [--include DIR] --out DIR [--check]
     gendocs.py --list
+    gendocs.py --self-test
 
 Reads include/conc/*.h (the comments above each declaration are the single
 source) and writes into --out (a build directory, never the source tree):
@@ -39,11 +40,15 @@ returns int its Returns (README: "Every function documents ...");
 anything the parser cannot read is a warning; the man pages written are
 run through groff -ww and man --warnings when those exist.  Prints
 "docs: N symbols, D documented, W warnings" and exits 1 on any warning.
+--self-test: --check passes a clean scratch header and names each fault
+planted in it (undocumented function, missing fields, unknown errno,
+unparsable declaration, a page groff warns about).
 Python 3 standard library only.
 """
 
 import argparse
 import concurrent.futures
+import errno
 import html
 import os
 import re
@@ -462,6 +467,16 @@ def split_top(text, sep=';'):
     return [p.strip() for p in parts if p.strip()]
 
 
+def closing(text):
+    """The index of the ')' that closes text[0] == '('."""
+    depth = 0
+    for k, c in enumerate(text):
+        depth += (c == '(') - (c == ')')
+        if depth == 0:
+            return k
+    return -1
+
+
 def errors_of(returns):
     """The ERRORS list from a Returns text: [(tag, text)]."""
     out = []
@@ -476,10 +491,11 @@ def errors_of(returns):
         m = re.match(r'(E[A-Z]{3,})\s*(.*)$', item)
         if m and len(names) == 1:
             rest = m.group(2).strip()
-            if rest.startswith('(') and rest.endswith(')') and \
-                    rest.count('(') == 1:
+            if rest.startswith('(') and closing(rest) == len(rest) - 1:
                 rest = rest[1:-1]
             rest = re.sub(r'^[:,-]\s*', '', rest)
+            if not rest:    # "ENOMEM" alone: the C library's words
+                rest = os.strerror(getattr(errno, m.group(1), 0)) + '.'
             out.append((m.group(1), rest))
         else:
             out.append((', '.join(names), item))
@@ -924,6 +940,97 @@ def check_pages(pages, warn):
     return notes
 
 
+# --------------------------------------------------------------- self-test
+
+SELF_TEST_GOOD = """/*
+ * conc/x.h - a header for the self-test.
+ *
+ *   conc_x *x;  conc_x_make(&x);
+ */
+#ifndef CONC_X_H
+#define CONC_X_H
+
+typedef struct conc_x conc_x;
+
+/* The most of anything. */
+#define CONC_X_MAX 4u
+
+/*
+ * conc_x_make - make an x.
+ * .XX a line that starts with a dot, \\fB and a backslash \\n stay text.
+ * 'quoted at the start of a line
+ *
+ * Thread safety: any thread.  Progress: blocking (allocates).
+ * Returns: 0; EINVAL (out NULL); ENOMEM.
+ */
+int conc_x_make(conc_x **out);
+
+%s
+
+#endif
+"""
+SELF_TEST_BAD = [
+    ('int conc_x_bare(void);', 'conc_x_bare (function) has no documentation'),
+    ('/*\n * conc_x_a - a.\n *\n * Progress: wait-free.\n */\nvoid conc_x_a(void);',
+     'conc_x_a: no "Thread safety:"'),
+    ('/*\n * conc_x_b - b.\n *\n * Thread safety: any.\n */\nvoid conc_x_b(void);',
+     'conc_x_b: no "Progress:"'),
+    ('/*\n * conc_x_c - c.\n * Thread safety: any.  Progress: wait-free.\n */\n'
+     'int conc_x_c(void);', 'conc_x_c: returns int but has no "Returns:"'),
+    ('/*\n * conc_x_old - d.\n * Thread safety: any.  Progress: wait-free.\n */\n'
+     'void conc_x_d(void);', 'conc_x_d: its comment is headed "conc_x_old -"'),
+    ('/*\n * conc_x_e - e.\n * Thread safety: any.  Progress: wait-free.\n'
+     ' * Returns: 0; EFOO.\n */\nint conc_x_e(void);', 'Returns names EFOO'),
+    ('/* An array. */\nint conc_x_table[4] = {1};', 'cannot parse declaration'),
+    ('#pragmatic nonsense', 'unexpected directive'),
+]
+
+
+def self_test():
+    """--check must pass a clean header and name each planted fault."""
+    import tempfile
+    fails = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        def run(extra):
+            os.makedirs(os.path.join(tmp, 'inc', 'conc'), exist_ok=True)
+            with open(os.path.join(tmp, 'inc', 'conc', 'x.h'), 'w') as f:
+                f.write(SELF_TEST_GOOD % extra)
+            return subprocess.run(
+                [sys.executable, os.path.abspath(__file__), '--check',
+                 '--include', os.path.join(tmp, 'inc'),
+                 '--out', os.path.join(tmp, 'out')],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        r = run('')
+        if r.returncode != 0 or ' 0 warnings' not in r.stdout:
+            print('FAIL: the clean header:\n' + r.stdout + r.stderr)
+            fails += 1
+        else:
+            print('ok: clean header: ' + r.stdout.strip().splitlines()[-1])
+        for extra, want in SELF_TEST_BAD:
+            r = run(extra)
+            if r.returncode == 0 or want not in r.stderr:
+                print('FAIL: not caught: %r (wanted %r)\n%s' %
+                      (extra, want, r.stderr))
+                fails += 1
+            else:
+                print('ok: caught: ' + want)
+        # the page checks see a page that groff warns about
+        bad = os.path.join(tmp, 'bad.3')
+        with open(bad, 'w') as f:
+            f.write('.TH BAD 3\n.SH NAME\nbad \\- bad\n.XYZ undefined\n')
+        w = Warnings()
+        notes = check_pages([bad], w)
+        if not shutil.which('groff') and not shutil.which('man'):
+            print('note: neither groff nor man installed: ' + '; '.join(notes))
+        elif not any('XYZ' in x for x in w.items):
+            print('FAIL: the page checks missed an undefined macro: %s' % w.items)
+            fails += 1
+        else:
+            print('ok: caught: a page with an undefined macro (%s)' %
+                  ', '.join(n.split(':')[0] for n in notes))
+    return 1 if fails else 0
+
+
 # -------------------------------------------------------------------- main
 
 def main():
@@ -935,7 +1042,11 @@ def main():
                     help='fail on any undocumented symbol or warning')
     ap.add_argument('--list', action='store_true',
                     help='print the pages that would be written')
+    ap.add_argument('--self-test', action='store_true',
+                    help='plant faults in a scratch header; --check must see them')
     a = ap.parse_args()
+    if a.self_test:
+        return self_test()
     warn = Warnings()
     headers = load(a.include, warn)
 
