@@ -422,8 +422,9 @@ typedef struct conc_queue conc_queue;
 int conc_queue_create(conc_queue **out);
 
 /*
- * conc_queue_create_in - the same, reclaiming through the domain d, which
- * must outlive the queue (destroy the queue first, then the domain).
+ * conc_queue_create_in - a new empty queue that reclaims memory through the
+ * epoch domain d, which must outlive the queue (destroy the queue first,
+ * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
@@ -561,8 +562,9 @@ typedef struct conc_stack conc_stack;
 int conc_stack_create(conc_stack **out);
 
 /*
- * conc_stack_create_in - the same, reclaiming through the domain d, which
- * must outlive the stack (destroy the stack first, then the domain).
+ * conc_stack_create_in - a new empty stack that reclaims memory through the
+ * epoch domain d, which must outlive the stack (destroy the stack first,
+ * then the domain).
  * Popped nodes are retired into d in batches: up to 64 per popping thread
  * wait in the stack for their batch, and destroy takes back those left.
  *

@@ -47,8 +47,9 @@ typedef struct conc_queue conc_queue;
 int conc_queue_create(conc_queue **out);
 
 /*
- * conc_queue_create_in - the same, reclaiming through the domain d, which
- * must outlive the queue (destroy the queue first, then the domain).
+ * conc_queue_create_in - a new empty queue that reclaims memory through the
+ * epoch domain d, which must outlive the queue (destroy the queue first,
+ * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).

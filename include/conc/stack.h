@@ -46,8 +46,9 @@ typedef struct conc_stack conc_stack;
 int conc_stack_create(conc_stack **out);
 
 /*
- * conc_stack_create_in - the same, reclaiming through the domain d, which
- * must outlive the stack (destroy the stack first, then the domain).
+ * conc_stack_create_in - a new empty stack that reclaims memory through the
+ * epoch domain d, which must outlive the stack (destroy the stack first,
+ * then the domain).
  * Popped nodes are retired into d in batches: up to 64 per popping thread
  * wait in the stack for their batch, and destroy takes back those left.
  *
