@@ -181,6 +181,10 @@ typedef struct conc_epoch_node {
 	uint64_t epoch;
 } conc_epoch_node;
 
+/*
+ * conc_epoch_stats - what conc_epoch_get_stats reports about a domain:
+ * counters since its creation and the threads in it now.
+ */
 typedef struct conc_epoch_stats {
 	uint64_t epoch;      /* the domain's global epoch */
 	uint64_t retired;    /* callbacks retired so far (retire and defer) */
@@ -306,7 +310,14 @@ inline void conc_epoch_unpin(conc_epoch *d)
 	conc__epoch_unpin_slow(d);
 }
 
-/* conc_epoch_is_pinned - whether the calling thread is pinned in d. */
+/*
+ * conc_epoch_is_pinned - whether the calling thread is pinned in d.
+ *
+ * Thread safety: any thread; it answers for the caller.
+ * Progress: wait-free (a scan of the caller's own records).
+ * Returns: true when the caller is pinned in d; false otherwise and for
+ *   d NULL.
+ */
 bool conc_epoch_is_pinned(conc_epoch *d);
 
 /*
@@ -324,6 +335,8 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 /*
  * conc_epoch_defer - the same as retire, for any pointer: fn(arg) later.
  *
+ * Thread safety: any thread, pinned or not.
+ * Progress: blocking (allocates a node), then as conc_epoch_retire.
  * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
  */
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
@@ -409,9 +422,11 @@ typedef struct conc_queue conc_queue;
 int conc_queue_create(conc_queue **out);
 
 /*
- * conc_queue_create_in - the same, reclaiming through the domain d, which
- * must outlive the queue (destroy the queue first, then the domain).
+ * conc_queue_create_in - a new empty queue that reclaims memory through the
+ * epoch domain d, which must outlive the queue (destroy the queue first,
+ * then the domain).
  *
+ * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
  */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
@@ -464,6 +479,8 @@ int conc_queue_pop(conc_queue *q, void **item);
  * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
  * UINT64_MAX) simply wait long.
  *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
  *   closed and empty (at once, whatever the timeout).
  */
@@ -545,11 +562,13 @@ typedef struct conc_stack conc_stack;
 int conc_stack_create(conc_stack **out);
 
 /*
- * conc_stack_create_in - the same, reclaiming through the domain d, which
- * must outlive the stack (destroy the stack first, then the domain).
+ * conc_stack_create_in - a new empty stack that reclaims memory through the
+ * epoch domain d, which must outlive the stack (destroy the stack first,
+ * then the domain).
  * Popped nodes are retired into d in batches: up to 64 per popping thread
  * wait in the stack for their batch, and destroy takes back those left.
  *
+ * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
  */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
@@ -603,6 +622,8 @@ int conc_stack_pop(conc_stack *s, void **item);
  * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
  * UINT64_MAX) simply wait long.
  *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
  *   closed and empty (at once, whatever the timeout).
  */
@@ -831,7 +852,7 @@ int conc_pool_wait(conc_pool *p);
  * conc_pool_active  - workers that are running tasks (not searching or
  *                     sleeping); a worker counts from the start of a task
  *                     until before the task is counted finished.
- * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
+ * Thread safety: any thread.  Progress: wait-free.  Returns: 0 for NULL.
  */
 unsigned conc_pool_threads(conc_pool *p);
 size_t conc_pool_queued(conc_pool *p);
@@ -937,6 +958,10 @@ extern "C" {
 #endif
 
 typedef struct conc_scope conc_scope;
+/*
+ * conc_thread - the handle of a scoped thread: set by conc_scope_spawn,
+ * taken by conc_thread_join; valid until its scope ends.
+ */
 typedef struct conc_thread conc_thread;
 
 /*

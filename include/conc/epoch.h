@@ -79,6 +79,10 @@ typedef struct conc_epoch_node {
 	uint64_t epoch;
 } conc_epoch_node;
 
+/*
+ * conc_epoch_stats - what conc_epoch_get_stats reports about a domain:
+ * counters since its creation and the threads in it now.
+ */
 typedef struct conc_epoch_stats {
 	uint64_t epoch;      /* the domain's global epoch */
 	uint64_t retired;    /* callbacks retired so far (retire and defer) */
@@ -204,7 +208,14 @@ inline void conc_epoch_unpin(conc_epoch *d)
 	conc__epoch_unpin_slow(d);
 }
 
-/* conc_epoch_is_pinned - whether the calling thread is pinned in d. */
+/*
+ * conc_epoch_is_pinned - whether the calling thread is pinned in d.
+ *
+ * Thread safety: any thread; it answers for the caller.
+ * Progress: wait-free (a scan of the caller's own records).
+ * Returns: true when the caller is pinned in d; false otherwise and for
+ *   d NULL.
+ */
 bool conc_epoch_is_pinned(conc_epoch *d);
 
 /*
@@ -222,6 +233,8 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
 /*
  * conc_epoch_defer - the same as retire, for any pointer: fn(arg) later.
  *
+ * Thread safety: any thread, pinned or not.
+ * Progress: blocking (allocates a node), then as conc_epoch_retire.
  * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
  */
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);

@@ -200,7 +200,7 @@ int conc_pool_wait(conc_pool *p);
  * conc_pool_active  - workers that are running tasks (not searching or
  *                     sleeping); a worker counts from the start of a task
  *                     until before the task is counted finished.
- * Thread safety: any thread.  Progress: wait-free.  Returns 0 for NULL.
+ * Thread safety: any thread.  Progress: wait-free.  Returns: 0 for NULL.
  */
 unsigned conc_pool_threads(conc_pool *p);
 size_t conc_pool_queued(conc_pool *p);

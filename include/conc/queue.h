@@ -47,9 +47,11 @@ typedef struct conc_queue conc_queue;
 int conc_queue_create(conc_queue **out);
 
 /*
- * conc_queue_create_in - the same, reclaiming through the domain d, which
- * must outlive the queue (destroy the queue first, then the domain).
+ * conc_queue_create_in - a new empty queue that reclaims memory through the
+ * epoch domain d, which must outlive the queue (destroy the queue first,
+ * then the domain).
  *
+ * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
  */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
@@ -102,6 +104,8 @@ int conc_queue_pop(conc_queue *q, void **item);
  * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
  * UINT64_MAX) simply wait long.
  *
+ * Thread safety: any thread.  Ordering: see conc_queue_push.
+ * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
  *   closed and empty (at once, whatever the timeout).
  */

@@ -51,6 +51,10 @@ extern "C" {
 #endif
 
 typedef struct conc_scope conc_scope;
+/*
+ * conc_thread - the handle of a scoped thread: set by conc_scope_spawn,
+ * taken by conc_thread_join; valid until its scope ends.
+ */
 typedef struct conc_thread conc_thread;
 
 /*

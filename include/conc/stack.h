@@ -46,11 +46,13 @@ typedef struct conc_stack conc_stack;
 int conc_stack_create(conc_stack **out);
 
 /*
- * conc_stack_create_in - the same, reclaiming through the domain d, which
- * must outlive the stack (destroy the stack first, then the domain).
+ * conc_stack_create_in - a new empty stack that reclaims memory through the
+ * epoch domain d, which must outlive the stack (destroy the stack first,
+ * then the domain).
  * Popped nodes are retired into d in batches: up to 64 per popping thread
  * wait in the stack for their batch, and destroy takes back those left.
  *
+ * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
  */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
@@ -104,6 +106,8 @@ int conc_stack_pop(conc_stack *s, void **item);
  * (relative, CLOCK_MONOTONIC).  0 makes it a try; huge values (up to
  * UINT64_MAX) simply wait long.
  *
+ * Thread safety: any thread.  Ordering: see conc_stack_push.
+ * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
  *   closed and empty (at once, whatever the timeout).
  */
