@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/base/version.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -44,6 +44,65 @@
 #ifndef CONC_CONC_H
 #define CONC_CONC_H
 
+/* ---- include/conc/version.h -------------------------------------------- */
+/*
+ * conc/version.h - which libconc these headers are, and which library the
+ * program runs with.
+ *
+ * The numbers below are the project's version (meson.build's project());
+ * the version test (suite headers) fails when they differ.  Releases are
+ * tagged vMAJOR.MINOR.PATCH (NEWS.md).
+ *
+ *   #if CONC_CHECK_VERSION(0, 2, 0)   - the headers are 0.2.0 or later
+ *   conc_version()                    - "0.1.0": the library linked at run time
+ */
+#ifndef CONC_VERSION_H
+#define CONC_VERSION_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CONC_VERSION_MAJOR 0
+#define CONC_VERSION_MINOR 1
+#define CONC_VERSION_PATCH 0
+#define CONC_VERSION_STRING "0.1.0"
+
+/* One unsigned number that orders versions, usable in #if:
+ * MAJOR << 16 | MINOR << 8 | PATCH (minor and patch stay below 256). */
+#define CONC_VERSION_ENCODE(major, minor, patch) \
+	((major) * 65536u + (minor) * 256u + (patch) * 1u)
+#define CONC_VERSION_NUMBER \
+	CONC_VERSION_ENCODE(CONC_VERSION_MAJOR, CONC_VERSION_MINOR, CONC_VERSION_PATCH)
+
+/* CONC_CHECK_VERSION - true when the headers are at least major.minor.patch;
+ * usable in #if. */
+#define CONC_CHECK_VERSION(major, minor, patch) \
+	(CONC_VERSION_NUMBER >= CONC_VERSION_ENCODE(major, minor, patch))
+
+/*
+ * conc_version - the version of the library the program runs with, as
+ * "MAJOR.MINOR.PATCH" (a shared libconc may be newer than the headers the
+ * program was built with).
+ *
+ * Thread safety: any thread.  Progress: wait-free.
+ * Returns: a static string; never NULL.
+ */
+const char *conc_version(void);
+
+/*
+ * conc_version_number - the same as a number, CONC_VERSION_ENCODE of it:
+ * compare with CONC_VERSION_NUMBER (the headers').
+ *
+ * Thread safety: any thread.  Progress: wait-free.
+ */
+unsigned conc_version_number(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
 /* ---- include/conc/cpu.h ------------------------------------------------ */
 /*
  * conc/cpu.h - how many CPUs this process may run on, and whether libconc
@@ -3940,6 +3999,22 @@ unsigned conc__threads_release_idle(void)
 }
 /* end of src/base/threads.c: its names and macros stop here */
 #undef table
+
+/* ==== src/base/version.c ================================================ */
+/*
+ * version.c - conc_version, conc_version_number: the library's version at
+ * run time (the numbers of the headers it was built with).
+ */
+
+const char *conc_version(void)
+{
+	return CONC_VERSION_STRING;
+}
+
+unsigned conc_version_number(void)
+{
+	return CONC_VERSION_NUMBER;
+}
 
 /* ==== src/epoch/epoch.c ================================================= */
 /* file-local names of src/epoch/epoch.c, made unique in this unit */

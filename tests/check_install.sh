@@ -1,16 +1,27 @@
 #!/bin/sh
-# check_install.sh SOURCE_ROOT "CC..." - install libconc into a scratch
-# prefix and build a small program against it two ways:
-#   1. through `pkg-config --static --cflags --libs conc` (static link);
-#   2. as a meson subproject, through dependency('conc') and the override.
+# check_install.sh SOURCE_ROOT "CC..." ["CXX..."] - install libconc into
+# scratch prefixes, the default (static) build and a shared one, and build
+# and run a consumer against each install, in C and (when a C++ compiler is
+# given) in C++:
+#   1. through pkg-config (--static for the archive; an rpath for the .so);
+#   2. through CMake, find_package(conc CONFIG) and conc::conc;
+#   3. as a meson subproject (dependency('conc') and the override), static
+#      and shared, where libconc's tests and bench must turn off by
+#      themselves.
+# Also: libconc.so exports conc_* only (and the three conc__ names the
+# inline pin/unpin use; see the ABI rule in meson.build), its SONAME, and
+# the time and ninja steps of the library-only default build and install.
 set -eu
-src=$1 cc=$2
+src=$1 cc=$2 cxx=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+log=$tmp/log
+run() { "$@" >"$log" 2>&1 || { echo "FAILED: $*"; cat "$log"; exit 1; }; }
 
 cat >"$tmp/consumer.c" <<'C'
 #include <conc/conc.h>
 #include <stdio.h>
+#include <string.h>
 
 static int ran;
 static void bump(conc_epoch_node *n) { (void)n; ran++; }
@@ -19,45 +30,193 @@ int main(void)
 {
 	conc_epoch *d;
 	conc_epoch_node node;
+	void (*pin)(conc_epoch *) = conc_epoch_pin; /* the library's copy */
 	if (conc_epoch_create(&d) != 0)
 		return 1;
+	pin(d);
 	conc_epoch_pin(d);
 	conc_epoch_retire(d, &node, bump);
 	conc_epoch_unpin(d);
+	conc_epoch_unpin(d);
 	if (conc_epoch_barrier(d) != 0 || conc_epoch_destroy(d) != 0)
 		return 1;
-	printf("cpus=%u ran=%d\n", conc_cpu_count(), ran);
-	return ran == 1 && conc_cpu_count() >= 1 ? 0 : 1;
+	printf("C: libconc %s (headers %s) cpus=%u ran=%d\n", conc_version(),
+	       CONC_VERSION_STRING, conc_cpu_count(), ran);
+	return ran == 1 && conc_cpu_count() >= 1 &&
+	       strcmp(conc_version(), CONC_VERSION_STRING) == 0 ? 0 : 1;
 }
 C
+cat >"$tmp/consumer.cc" <<'CC'
+#include <conc/conc.h>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
 
-# 1. meson install + pkg-config.
-meson setup "$tmp/build" "$src" --prefix="$tmp/prefix" --libdir=lib \
-	-Dtests=false -Dbench=false -Dbuildtype=release >"$tmp/log" 2>&1 ||
-	{ cat "$tmp/log"; exit 1; }
-meson install -C "$tmp/build" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-test -f "$tmp/prefix/lib/libconc.a"
-test -f "$tmp/prefix/include/conc/conc.h"
-export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
-flags=$(pkg-config --static --cflags --libs conc)
-echo "pkg-config: $flags"
-# shellcheck disable=SC2086
-$cc -std=c11 -static-libgcc "$tmp/consumer.c" -o "$tmp/consumer" $flags
-"$tmp/consumer"
-# The archive is what was linked, not a shared object.
-if ldd "$tmp/consumer" | grep -q libconc; then echo "linked dynamically"; exit 1; fi
+static std::atomic<int> ran{0};
 
-# 2. meson subproject.
+int main()
+{
+	conc_epoch *d = conc_epoch_global();
+	static conc_epoch_node node;
+	conc_epoch_pin(d);
+	conc_epoch_retire(d, &node, [](conc_epoch_node *) { ran++; });
+	conc_epoch_unpin(d);
+	if (conc_epoch_barrier(d) != 0)
+		return 1;
+	static_assert(CONC_CHECK_VERSION(0, 1, 0), "headers older than 0.1.0");
+	std::printf("C++: libconc %s ran=%d\n", conc_version(), ran.load());
+	return ran == 1 && conc_version_number() == CONC_VERSION_NUMBER ? 0 : 1;
+}
+CC
+
+langs=c
+[ -n "$cxx" ] && langs="c cxx"
+[ -n "$cxx" ] || echo "install: no C++ compiler given: C consumers only"
+
+# Whether the consumer linked libconc.so (shared) or nothing (static).
+check_link() { # binary kind
+	if ldd "$1" | grep -q 'libconc\.so\.0 '; then got=shared; else got=static; fi
+	[ "$got" = "$2" ] || { echo "FAIL: $1 linked libconc $got, expected $2"; exit 1; }
+}
+
+# ---- the installs ------------------------------------------------------------
+
+# The library-only default build (static), timed: configure, build, install.
+t0=$(date +%s.%N)
+run meson setup "$tmp/b-static" "$src" --prefix="$tmp/static" --libdir=lib \
+	-Dtests=disabled -Dbench=disabled
+ninja -C "$tmp/b-static" >"$log" 2>&1 || { cat "$log"; exit 1; }
+steps=$(sed -n 's/^\[[0-9]*\/\([0-9]*\)\].*/\1/p' "$log" | tail -n 1)
+run meson install -C "$tmp/b-static"
+t1=$(date +%s.%N)
+echo "install: library-only default configure+build+install: $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s, $steps ninja steps"
+test -f "$tmp/static/lib/libconc.a"
+test ! -e "$tmp/static/lib/libconc.so"
+test ! -e "$tmp/static/lib/libconc_internal.a"
+for f in conc.h version.h epoch.h; do test -f "$tmp/static/include/conc/$f"; done
+test -f "$tmp/static/lib/pkgconfig/conc.pc"
+test -f "$tmp/static/lib/cmake/conc/concConfig.cmake"
+test -f "$tmp/static/lib/cmake/conc/concConfigVersion.cmake"
+if grep -q '^URL' "$tmp/static/lib/pkgconfig/conc.pc"; then
+	echo "FAIL: conc.pc has a URL line"; exit 1
+fi
+
+run meson setup "$tmp/b-shared" "$src" --prefix="$tmp/shared" --libdir=lib \
+	-Dtests=disabled -Dbench=disabled -Ddefault_library=shared
+run ninja -C "$tmp/b-shared"
+run meson install -C "$tmp/b-shared"
+so=$tmp/shared/lib/libconc.so
+test -L "$so" && test ! -e "$tmp/shared/lib/libconc.a"
+soname=$(readelf -d "$so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+[ "$soname" = libconc.so.0 ] || { echo "FAIL: SONAME '$soname', expected libconc.so.0"; exit 1; }
+
+# Exports: conc_* only; of the conc__ names only the inline fast path's.
+nm -D --defined-only "$so" >"$tmp/exports"
+if grep -v ' conc_' "$tmp/exports"; then echo "FAIL: libconc.so exports the names above"; exit 1; fi
+inner=$(awk '$3 ~ /^conc__/ { print $3 }' "$tmp/exports" | sort | tr '\n' ' ')
+[ "$inner" = "conc__epoch_last conc__epoch_pin_slow conc__epoch_unpin_slow " ] ||
+	{ echo "FAIL: conc__ names exported: $inner"; exit 1; }
+for f in conc_epoch_pin conc_epoch_unpin conc_version conc_version_number; do
+	grep -q " T $f\$" "$tmp/exports" || { echo "FAIL: $f not exported"; exit 1; }
+done
+echo "install: exported symbols $(wc -l <"$tmp/exports") (SONAME $soname)"
+
+# ---- 1. pkg-config -----------------------------------------------------------
+
+for kind in static shared; do
+	prefix=$tmp/$kind
+	if [ $kind = static ]; then
+		flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --static --cflags --libs conc)
+	else
+		flags="$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs conc) -Wl,-rpath,$prefix/lib"
+	fi
+	echo "pkg-config ($kind): $flags"
+	# shellcheck disable=SC2086
+	$cc -std=c11 "$tmp/consumer.c" -o "$tmp/pc-$kind-c" $flags
+	check_link "$tmp/pc-$kind-c" $kind
+	"$tmp/pc-$kind-c"
+	if [ -n "$cxx" ]; then
+		# shellcheck disable=SC2086
+		$cxx -std=c++17 "$tmp/consumer.cc" -o "$tmp/pc-$kind-cxx" $flags
+		check_link "$tmp/pc-$kind-cxx" $kind
+		"$tmp/pc-$kind-cxx"
+	fi
+done
+
+# ---- 2. CMake ----------------------------------------------------------------
+
+mkdir -p "$tmp/cm"
+cp "$tmp/consumer.c" "$tmp/consumer.cc" "$tmp/cm/"
+cat >"$tmp/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.13)
+project(consumer C)
+set(WANT 0.1 CACHE STRING "the version find_package asks for")
+find_package(conc ${WANT} CONFIG REQUIRED)
+message(STATUS "conc ${conc_VERSION} from ${conc_DIR}")
+add_executable(consumer_c consumer.c)
+set_target_properties(consumer_c PROPERTIES C_STANDARD 11)
+target_link_libraries(consumer_c PRIVATE conc::conc)
+if(WITH_CXX)
+  enable_language(CXX)
+  add_executable(consumer_cxx consumer.cc)
+  set_target_properties(consumer_cxx PROPERTIES CXX_STANDARD 17)
+  target_link_libraries(consumer_cxx PRIVATE conc::conc)
+endif()
+CM
+with_cxx=OFF
+[ -n "$cxx" ] && with_cxx=ON
+for kind in static shared; do
+	b=$tmp/cm-$kind
+	CC=$cc CXX=$cxx run cmake -S "$tmp/cm" -B "$b" -DCMAKE_PREFIX_PATH="$tmp/$kind" \
+		-DWITH_CXX=$with_cxx
+	run cmake --build "$b"
+	for l in $langs; do
+		check_link "$b/consumer_$l" $kind
+		"$b/consumer_$l"
+	done
+	echo "cmake ($kind): conc::conc built and ran ($langs)"
+done
+# A request the install does not satisfy (0.x: another minor) fails.
+if CC=$cc cmake -S "$tmp/cm" -B "$tmp/cm-want" -DCMAKE_PREFIX_PATH="$tmp/static" \
+	-DWANT=0.2 >"$log" 2>&1; then
+	echo "FAIL: find_package(conc 0.2) accepted 0.1"; cat "$log"; exit 1
+fi
+
+# ---- 3. meson subproject -----------------------------------------------------
+
 mkdir -p "$tmp/proj/subprojects"
 ln -s "$src" "$tmp/proj/subprojects/libconc"
-cp "$tmp/consumer.c" "$tmp/proj/"
+cp "$tmp/consumer.c" "$tmp/consumer.cc" "$tmp/proj/"
 cat >"$tmp/proj/meson.build" <<'M'
 project('consumer', 'c', default_options: ['c_std=c11'])
-conc = dependency('conc', fallback: ['libconc', 'conc_dep'],
-  default_options: ['tests=false', 'bench=false'])
-executable('consumer', 'consumer.c', dependencies: conc)
+# No tests=/bench= here: a subproject turns them off by itself.
+conc = dependency('conc', fallback: ['libconc', 'conc_dep'])
+executable('consumer_c', 'consumer.c', dependencies: conc)
+if add_languages('cpp', required: get_option('with_cxx'))
+  executable('consumer_cxx', 'consumer.cc', dependencies: conc,
+    override_options: ['cpp_std=c++17'])
+endif
 M
-meson setup "$tmp/proj/build" "$tmp/proj" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-meson compile -C "$tmp/proj/build" >"$tmp/log" 2>&1 || { cat "$tmp/log"; exit 1; }
-"$tmp/proj/build/consumer"
-echo "install: pkg-config and subproject consumers built and ran"
+echo "option('with_cxx', type: 'boolean', value: false)" >"$tmp/proj/meson_options.txt"
+with_cxx=false
+[ -n "$cxx" ] && with_cxx=true
+for kind in static shared; do
+	b=$tmp/proj/build-$kind
+	# libconc's default_options (static) are its own: the parent's
+	# default_library does not reach it; the parent asks by name.
+	CC=$cc CXX=$cxx run meson setup "$b" "$tmp/proj" -Dlibconc:default_library=$kind -Dwith_cxx=$with_cxx
+	# libconc's tests and bench are off, and not at the parent's request.
+	if [ "$(meson introspect --tests "$b")" != "[]" ]; then
+		echo "FAIL: the subproject defined tests"; exit 1
+	fi
+	if [ -d "$b/subprojects/libconc/bench" ] || [ -d "$b/subprojects/libconc/tests" ]; then
+		echo "FAIL: the subproject built its tests or bench"; exit 1
+	fi
+	run meson compile -C "$b"
+	for l in $langs; do
+		check_link "$b/consumer_$l" $kind
+		"$b/consumer_$l"
+	done
+	echo "subproject ($kind): built and ran ($langs), libconc's tests and bench off"
+done
+echo "install: pkg-config, CMake and subproject consumers built and ran (static, shared; $langs)"

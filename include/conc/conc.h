@@ -9,6 +9,7 @@
 #ifndef CONC_CONC_H
 #define CONC_CONC_H
 
+#include "conc/version.h"
 #include "conc/cpu.h"
 #include "conc/epoch.h"
 #include "conc/queue.h"
