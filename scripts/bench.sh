@@ -40,9 +40,9 @@ dir=build/release
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if [ -f "$dir/build.ninja" ]; then
-	meson setup --reconfigure "$dir" -Dbuildtype=release -Dtests=false >"$log" 2>&1 || { cat "$log"; exit 1; }
+	meson setup --reconfigure "$dir" -Dbuildtype=release -Dtests=disabled >"$log" 2>&1 || { cat "$log"; exit 1; }
 else
-	meson setup "$dir" -Dbuildtype=release -Dtests=false >"$log" 2>&1 || { cat "$log"; exit 1; }
+	meson setup "$dir" -Dbuildtype=release -Dtests=disabled >"$log" 2>&1 || { cat "$log"; exit 1; }
 fi
 ninja -C "$dir" >"$log" 2>&1 || { cat "$log"; exit 1; }
 

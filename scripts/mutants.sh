@@ -71,7 +71,7 @@ build() { # dir n flavour
 		san=none
 		[ "$fl" = tsan ] && san=thread
 		nice meson setup "$dir" --buildtype=debugoptimized \
-			-Dfault_hooks=true -Dbench=false -Dmutant="$n" \
+			-Dfault_hooks=true -Dbench=disabled -Dmutant="$n" \
 			-Db_sanitize="$san" >"$dir.setup.log" 2>&1 || return 1
 	fi
 	nice ninja -C "$dir" >"$dir.build.log" 2>&1

@@ -88,7 +88,9 @@ for b in $builds; do
 	echo "=== build: $b"
 	start=$(date +%s)
 	scale=${CONC_STRESS_SCALE:-1}
-	common="-Dfault_hooks=true -Dbench=false -Dstress_scale=$scale"
+	# --werror: the project's own builds treat warnings as errors (a
+	# consumer's build of libconc does not).
+	common="--werror -Dfault_hooks=true -Dbench=disabled -Dstress_scale=$scale"
 	# The proofs' invariants are checked (src/base/check.h) in every build
 	# but gcc's, whose instruction guard measures the code users get.
 	checks="-Ddebug_checks=true"
@@ -117,7 +119,7 @@ for b in $builds; do
 			continue
 		fi
 		dir=build/test-fuzz
-		CC=clang CXX=clang++ setup "$dir" -Dbench=false -Dfuzz=true $checks || { build_failed; continue; }
+		CC=clang CXX=clang++ setup "$dir" --werror -Dbench=disabled -Dfuzz=enabled $checks || { build_failed; continue; }
 		extra="--suite fuzz" ;;
 	aarch64 | aarch64-clang)
 		case $b in
@@ -126,7 +128,7 @@ for b in $builds; do
 		esac
 		# Smoke-scale stress under qemu-user (10^5 ops a container): the
 		# full 10^8 runs natively; qemu runs it 10-50x slower.
-		common="-Dfault_hooks=true -Dbench=false -Dstress_scale=0 $checks"
+		common="--werror -Dfault_hooks=true -Dbench=disabled -Dstress_scale=0 $checks"
 		if ! aarch64_ready "$cross"; then
 			echo "SKIPPED: $b cannot run here: $conc_why"
 			skipped="$skipped $b"
