@@ -63,15 +63,27 @@
 extern "C" {
 #endif
 
+/* CONC_VERSION_MAJOR - the major version of these headers (0 while the
+ * API may still change from one minor version to the next). */
 #define CONC_VERSION_MAJOR 0
+
+/* CONC_VERSION_MINOR - the minor version of these headers. */
 #define CONC_VERSION_MINOR 1
+
+/* CONC_VERSION_PATCH - the patch level of these headers. */
 #define CONC_VERSION_PATCH 0
+
+/* CONC_VERSION_STRING - the headers' version as "MAJOR.MINOR.PATCH". */
 #define CONC_VERSION_STRING "0.1.0"
 
-/* One unsigned number that orders versions, usable in #if:
- * MAJOR << 16 | MINOR << 8 | PATCH (minor and patch stay below 256). */
+/* CONC_VERSION_ENCODE - one unsigned number that orders versions, usable
+ * in #if: MAJOR << 16 | MINOR << 8 | PATCH (minor and patch stay below
+ * 256). */
 #define CONC_VERSION_ENCODE(major, minor, patch) \
 	((major) * 65536u + (minor) * 256u + (patch) * 1u)
+
+/* CONC_VERSION_NUMBER - the headers' version, CONC_VERSION_ENCODE of it;
+ * usable in #if. */
 #define CONC_VERSION_NUMBER \
 	CONC_VERSION_ENCODE(CONC_VERSION_MAJOR, CONC_VERSION_MINOR, CONC_VERSION_PATCH)
 

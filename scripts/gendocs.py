@@ -581,7 +581,16 @@ def load(include, warn):
         for s in h.symbols:
             if s.comment is not None:
                 parse_doc(s, warn)
+        # A function named like its header (conc_version in version.h)
+        # keeps its name; the overview becomes conc_<header>_h.
+        if any(s.name == h.page and s.kind != 'opaque' for s in h.symbols):
+            h.page += '_h'
+        HEADER_PAGE[h.fname] = h.page
     return headers
+
+
+# The overview page of each header (by file name), for cross references.
+HEADER_PAGE = {}
 
 
 def documented(sym, h):
@@ -733,7 +742,7 @@ def man_header(h, headers, lk):
             o += ['.TP', '.BR %s (3)' % s.name, lk.troff(s.doc['summary'] + '.')]
     refs = [('libconc', 7)]
     for inc in h.includes:
-        refs.insert(0, ('conc_' + inc[5:-2], 3))
+        refs.insert(0, (HEADER_PAGE.get(inc[5:], 'conc_' + inc[5:-2]), 3))
     o += see_also(refs)
     return '\n'.join(o) + '\n'
 
