@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "base/prng.h"
+
 /* Sanitizer builds run the same code 5-20x slower: tests divide their
  * iteration counts by this so every build finishes in CI's time. */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -101,15 +103,11 @@ int conc_test_run_threads(unsigned n, void *(*fn)(void *), void *arg,
  * default) is not recognised: such hangs count as the program's. */
 int conc_test_wait_child(pid_t pid, unsigned timeout_ms, int *status, bool *in_sanitizer);
 
-/* A cheap per-thread PRNG (xorshift64*). */
+/* A cheap per-thread PRNG: the library's own (base/prng.h, xorshift64*);
+ * *s must not be 0. */
 static inline uint64_t conc_test_rand(uint64_t *s)
 {
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
+	return conc__rand_next(s);
 }
 
 /*
