@@ -42,10 +42,13 @@
  * call returns the thread stays pinned (a later body on it runs pinned).
  * Pieces run on a pool worker as tasks of their own are covered by the
  * pool's check after each task (conc/pool.h).  Cost: one scan of the
- * thread's 16 epoch slots at each end of a call, plus a copy when the
- * caller is pinned.  On a pool that cannot run tasks in this process (made
- * before a fork(), or the global pool after exit began) everything runs on
- * the calling thread.
+ * thread's 64 epoch pin slots (8 records and 56 shared-path slots) at each
+ * end of a call, plus a copy when the caller is pinned.  On a pool that
+ * cannot run tasks in this process (made before a fork(), or the global
+ * pool after exit began) everything runs on the calling thread.  Limit:
+ * pins beyond the 64 slots (a thread pinned in more than 64 domains at
+ * once) carry no domain; a body's are undone only when the caller held
+ * none of them.
  *
  * The split tree.  A range [lo, hi) with hi - lo > grain is split at
  *     mid = lo + (hi - lo) / 2      (rounded down)

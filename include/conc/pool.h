@@ -50,14 +50,16 @@
  * Epoch pins.  A task (or an on_start hook) must leave its epoch pins
  * balanced.  One that returns still pinned (a bug) does not pass the pin on:
  * after every task it runs, a worker checks whether it is pinned in any
- * domain (a scan of its 16 epoch slots) and, if so, unpins everything the
+ * domain (a scan of its 64 epoch pin slots) and, if so, unpins everything the
  * task left - with nothing else on the worker's stack, every pin is the
  * task's.  So the next task does not run pinned, the domain does not stall,
  * conc_epoch_barrier returns and conc_epoch_destroy does not stay EBUSY.
  * Tasks that a thread runs while it waits inside conc_join or a parallel
  * loop are covered by that call instead (conc/parallel.h), which keeps the
- * caller's own pins.  Limit: shared-path pins of a thread pinned in more
- * than 16 domains at once carry no domain and cannot be undone.
+ * caller's own pins.  The check also undoes pins beyond the 64 slots (a
+ * task pinned in more than 64 domains at once), which are counted per
+ * thread without a domain: on a worker between tasks they are all the
+ * task's.
  *
  * fork().  A pool created before fork() has no workers in the child, and
  * refuses at once there: execute, wait and resize return EPIPE (and
