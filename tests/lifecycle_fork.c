@@ -5,12 +5,14 @@
  * For each primitive a thread keeps it busy - epoch advance (retire, flush,
  * barrier, in a private domain and the global one), queue push/pop, stack
  * push/pop with depot traffic (runs longer than a magazine, threads that
- * exit), pool steals (tasks that execute children), scope spawns - while
+ * exit), pool steals (tasks that execute children), scope spawns, parallel
+ * loops and joins on the global pool (outside tickets, helping waiters) - while
  * the main thread forks again and again.  Each child uses EVERY primitive
  * from scratch (a private epoch domain: pin, retire, barrier, destroy; a
  * queue and a stack: push, pop, destroy, and the last stack's destroy drains
  * the node depot; conc_scope_run with a spawn; a fresh pool created, used
- * and destroyed) and exits with 0, or with the number of the step that went
+ * and destroyed; a parallel loop on the global pool, which the child gets
+ * anew) and exits with 0, or with the number of the step that went
  * wrong.  The parent waits for each child with a deadline far beyond its
  * work (conc_test_wait_child) and counts hangs (killed at the deadline) and
  * bad exits; both must be 0.  A lock that a fork can catch held, without a
@@ -41,6 +43,7 @@
 #include "testutil.h"
 
 #include "conc/epoch.h"
+#include "conc/parallel.h"
 #include "conc/pool.h"
 #include "conc/queue.h"
 #include "conc/scope.h"
@@ -85,6 +88,15 @@ static void child_task(void *arg)
 /* Every primitive, from scratch; `inherited`, when not NULL, is a stack
  * the parent's busy thread was using: destroyed last, so that its destroy
  * is the last one and drains the depot.  0, or the failed step. */
+static int sum_body(size_t lo, size_t hi, void *ctx)
+{
+	size_t s = 0;
+	for (size_t i = lo; i < hi; i++)
+		s += i;
+	atomic_fetch_add_explicit((atomic_size_t *)ctx, s, memory_order_relaxed);
+	return 0;
+}
+
 static int child_main(conc_stack *inherited, bool threads)
 {
 	enum { N = 100 };
@@ -152,6 +164,12 @@ static int child_main(conc_stack *inherited, bool threads)
 		return 52;
 	if (conc_pool_destroy(p) != 0)
 		return 53;
+	/* parallel: a loop on the global pool (the parent's may have been busy
+	 * inside a loop of its own when the fork came) */
+	atomic_size_t sum = 0;
+	if (conc_parallel_for(NULL, 0, 10000, 64, sum_body, &sum) != 0 ||
+	    atomic_load(&sum) != (size_t)10000 * 9999 / 2)
+		return 60;
 	return 0;
 }
 
@@ -296,6 +314,31 @@ static void *busy_pool(void *arg)
 				busy_fail(b);
 		}
 		if (conc_pool_wait(b->p) != 0 || atomic_load(&count) != 32)
+			busy_fail(b);
+		bump(b);
+	}
+	return NULL;
+}
+
+/* Loops and joins from an outside thread on the global pool: its workers
+ * run pieces, the caller helps with its own call tree and reuses its
+ * tickets in the injector. */
+static void join_half(void *arg)
+{
+	sum_body(0, 1000, arg);
+}
+
+static void *busy_parallel(void *arg)
+{
+	busy *b = arg;
+	while (!atomic_load(&b->stop)) {
+		atomic_size_t sum = 0;
+		if (conc_parallel_for(NULL, 0, 4096, 16, sum_body, &sum) != 0 ||
+		    atomic_load(&sum) != (size_t)4096 * 4095 / 2)
+			busy_fail(b);
+		atomic_size_t j = 0;
+		if (conc_join(NULL, join_half, &j, join_half, &j) != 0 ||
+		    atomic_load(&j) != (size_t)2 * 1000 * 999 / 2)
 			busy_fail(b);
 		bump(b);
 	}
@@ -506,6 +549,13 @@ static void test_lifecycle_fork_scope(void **state)
 	fork_while_busy("scope", busy_scope, &b, false);
 }
 
+static void test_lifecycle_fork_parallel(void **state)
+{
+	(void)state;
+	static busy b;
+	fork_while_busy("parallel", busy_parallel, &b, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_lifecycle_fork_stack),
 		cmocka_unit_test(test_lifecycle_fork_pool),
 		cmocka_unit_test(test_lifecycle_fork_scope),
+		cmocka_unit_test(test_lifecycle_fork_parallel),
 	};
 	return cmocka_run_group_tests_name("lifecycle-fork", tests, NULL, NULL);
 }
