@@ -101,10 +101,12 @@ run_tests() { # dir "tests"
 # test that was running and the first sign of the failure (a failed test,
 # the watchdog, a sanitizer report).
 culprit() { # dir
-	t=$(grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$1.test.log" | head -n 1 |
+	# -a: a model checker's trace can hold bytes that make grep call the
+	# log binary and print no line.
+	t=$(grep -a -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT|ERROR)' "$1.test.log" | head -n 1 |
 		sed -E 's/^ *[0-9]+\/[0-9]+ +[^ ]+ \/ ([^ ]+).*(FAIL|TIMEOUT|ERROR).*/\1 \2/')
 	d=$(awk '/\[ RUN +\]/ { run = $NF }
-		/\[  FAILED  \] test_|WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:|watchdog:|lost wake-up/ {
+		/\[  FAILED  \] test_|WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:|watchdog:|lost wake-up|result=FAIL/ {
 			sub(/^ +/, ""); print (run != "" ? run ": " : "") substr($0, 1, 80); exit }' "$1.test.log")
 	printf '%s%s' "${t:-?}" "${d:+ ($d)}"
 }
