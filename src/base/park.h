@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "base/arch.h"
+#include "base/atomics.h"
 #include "base/chaos.h"
 #include "base/clock.h"
 #include "base/fault.h"
@@ -67,7 +68,7 @@ static inline unsigned conc__park_prepare(conc__park *p)
 	 * above; the fence orders the caller's following condition check (of
 	 * any memory order) after the increment in S. */
 	atomic_fetch_add_explicit(&p->waiters, 1, memory_order_seq_cst);
-	atomic_thread_fence(memory_order_seq_cst);
+	conc_fence(memory_order_seq_cst);
 	/* Chaos mode: widen the window between announcing the waiter and the
 	 * caller's check of its condition (a sleeping path: no fast-path cost). */
 	conc__chaos_point();

@@ -172,6 +172,7 @@
 #include "epoch/alg_epoch.h"
 #include "base/arch.h"
 #include "base/atfork.h"
+#include "base/atomics.h"
 #include "base/chain.h"
 #include "base/chaos.h"
 #include "base/check.h"
@@ -421,7 +422,7 @@ static void heavy_barrier(void)
 		if (r == 0)
 			return;
 	}
-	atomic_thread_fence(memory_order_seq_cst);
+	conc_fence(memory_order_seq_cst);
 }
 
 static void thread_exit(void *arg);

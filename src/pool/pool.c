@@ -142,6 +142,7 @@
 #include "conc/pool.h"
 #include "base/arch.h"
 #include "base/atfork.h"
+#include "base/atomics.h"
 #include "base/backoff.h"
 #include "base/chaos.h"
 #include "base/check.h"
@@ -430,7 +431,7 @@ static NOINLINE bool find_shared_task(conc_pool *p, conc__worker *w,
 				 * the parking argument (a parking worker re-checks
 				 * every deque after its prepare); once per batch,
 				 * not per task. */
-				atomic_thread_fence(memory_order_seq_cst);
+				conc_fence(memory_order_seq_cst);
 				if (conc__park_has_waiters(&p->work_park))
 					wake_one(p);
 			}
@@ -609,7 +610,7 @@ static void idle_notify(conc_pool *p)
 {
 	/* seq_cst fence: our `done` stores are release only; the fence makes
 	 * them the publishing write of the park protocol. */
-	atomic_thread_fence(memory_order_seq_cst);
+	conc_fence(memory_order_seq_cst);
 	conc__park_notify_all(&p->wait_park);
 }
 
@@ -621,7 +622,7 @@ static COLD void wake_one(conc_pool *p)
 	/* seq_cst fence: orders the caller's publishing store (push_local's
 	 * release store of bottom) before the loads below, as an outside
 	 * push's seq_cst CAS is; only paid when somebody sleeps. */
-	atomic_thread_fence(memory_order_seq_cst);
+	conc_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
 	 * argument at the top. */
 	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
@@ -740,7 +741,7 @@ static void worker_loop(conc__worker *w)
 			 * may wait behind a task that blocks - and hands the
 			 * wake on). */
 			if (atomic_fetch_sub_explicit(&p->searching, 1, memory_order_seq_cst) == 1) {
-				atomic_thread_fence(memory_order_seq_cst);
+				conc_fence(memory_order_seq_cst);
 				if (conc__park_has_waiters(&p->work_park) && work_available(p))
 					wake_one(p);
 			}
@@ -828,7 +829,7 @@ static void *worker_main(void *arg)
 	/* Work left in our deque (or a wake we absorbed): hand it on.  The
 	 * records outlive us, so the others can still steal from ours. */
 	clear_wake_pending(p);
-	atomic_thread_fence(memory_order_seq_cst); /* publishing write: the deque's */
+	conc_fence(memory_order_seq_cst); /* publishing write: the deque's */
 	if (work_available(p))
 		conc__park_notify_one(&p->work_park);
 	return NULL;
