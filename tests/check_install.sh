@@ -7,7 +7,8 @@
 #   2. through CMake, find_package(conc CONFIG) and conc::conc;
 #   3. as a meson subproject (dependency('conc') and the override), static
 #      and shared, where libconc's tests and bench must turn off by
-#      themselves.
+#      themselves; and once more with cmocka hidden from meson, the parent
+#      asking nothing special.
 # Also: libconc.so exports conc_* only (and the three conc__ names the
 # inline pin/unpin use; see the ABI rule in meson.build), its SONAME, and
 # the time and ninja steps of the library-only default build and install.
@@ -171,7 +172,7 @@ for kind in static shared; do
 		-DWITH_CXX=$with_cxx
 	run cmake --build "$b"
 	for l in $langs; do
-		check_link "$b/consumer_$l" $kind
+		check_link "$b/consumer_$l" "$kind"
 		"$b/consumer_$l"
 	done
 	echo "cmake ($kind): conc::conc built and ran ($langs)"
@@ -200,23 +201,57 @@ M
 echo "option('with_cxx', type: 'boolean', value: false)" >"$tmp/proj/meson_options.txt"
 with_cxx=false
 [ -n "$cxx" ] && with_cxx=true
-for kind in static shared; do
-	b=$tmp/proj/build-$kind
-	# libconc's default_options (static) are its own: the parent's
-	# default_library does not reach it; the parent asks by name.
-	CC=$cc CXX=$cxx run meson setup "$b" "$tmp/proj" -Dlibconc:default_library=$kind -Dwith_cxx=$with_cxx
+subproject() { # name kind [meson setup options]: configure, build, run
+	name=$1 kind=$2
+	shift 2
+	b=$tmp/proj/build-$name
+	CC=$cc CXX=$cxx run meson setup "$b" "$tmp/proj" -Dwith_cxx=$with_cxx "$@"
 	# libconc's tests and bench are off, and not at the parent's request.
 	if [ "$(meson introspect --tests "$b")" != "[]" ]; then
-		echo "FAIL: the subproject defined tests"; exit 1
+		echo "FAIL: the subproject ($name) defined tests"; exit 1
 	fi
 	if [ -d "$b/subprojects/libconc/bench" ] || [ -d "$b/subprojects/libconc/tests" ]; then
-		echo "FAIL: the subproject built its tests or bench"; exit 1
+		echo "FAIL: the subproject ($name) built its tests or bench"; exit 1
 	fi
 	run meson compile -C "$b"
 	for l in $langs; do
-		check_link "$b/consumer_$l" $kind
+		check_link "$b/consumer_$l" "$kind"
 		"$b/consumer_$l"
 	done
+}
+for kind in static shared; do
+	# libconc's default_options (static) are its own: the parent's
+	# default_library does not reach it; the parent asks by name.
+	subproject $kind $kind -Dlibconc:default_library=$kind
 	echo "subproject ($kind): built and ran ($langs), libconc's tests and bench off"
 done
+
+# With cmocka absent (the issue: libconc used to fail outright there, also
+# as a subproject).  cmocka is installed here, so it is hidden the two ways
+# meson looks for it: a pkg-config that does not know it and a cmake that
+# fails.  The parent is the same project as above, asking nothing special.
+mkdir -p "$tmp/nocmocka"
+real_pkg_config=$(command -v pkg-config)
+cat >"$tmp/nocmocka/pkg-config" <<PC
+#!/bin/sh
+for a; do case \$a in cmocka*) exit 1 ;; esac; done
+exec "$real_pkg_config" "\$@"
+PC
+printf '#!/bin/sh\nexit 1\n' >"$tmp/nocmocka/cmake"
+chmod +x "$tmp/nocmocka/pkg-config" "$tmp/nocmocka/cmake"
+# First that meson indeed cannot find it now, so that the build below
+# proves something.
+mkdir -p "$tmp/probe"
+echo "project('probe', 'c')
+dependency('cmocka', required: false)" >"$tmp/probe/meson.build"
+(
+	# in a subshell: the hiding ends with it
+	PATH=$tmp/nocmocka:$PATH PKG_CONFIG=$tmp/nocmocka/pkg-config
+	export PATH PKG_CONFIG
+	CC=$cc run meson setup "$tmp/probe/build" "$tmp/probe"
+	grep -q 'Run-time dependency cmocka found: NO' "$log" ||
+		{ echo "FAIL: cmocka still visible to meson through the hiding"; cat "$log"; exit 1; }
+	subproject nocmocka static
+)
+echo "subproject (cmocka absent): configured, built and ran ($langs)"
 echo "install: pkg-config, CMake and subproject consumers built and ran (static, shared; $langs)"
