@@ -9,6 +9,7 @@
 #      and shared, where libconc's tests and bench must turn off by
 #      themselves; and once more with cmocka hidden from meson, the parent
 #      asking nothing special.
+# The single header's consumers are tests/check_single.sh's (it says so).
 # Also: libconc.so exports conc_* only (and the three conc__ names the
 # inline pin/unpin use; see the ABI rule in meson.build), its SONAME, and
 # the time and ninja steps of the library-only default build and install.
@@ -255,3 +256,6 @@ dependency('cmocka', required: false)" >"$tmp/probe/meson.build"
 )
 echo "subproject (cmocka absent): configured, built and ran ($langs)"
 echo "install: pkg-config, CMake and subproject consumers built and ran (static, shared; $langs)"
+# The fourth way in, the single header, needs no install: suite amalgamation
+# builds and runs its C and C++ consumers.
+echo "install: single header (dist/conc_single.h), C and C++ consumers: suite amalgamation (tests/check_single.sh)"
