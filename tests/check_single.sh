@@ -8,7 +8,8 @@
 #      libconc's file-local names) and, the stb way, in the program's one
 #      file (-DCONC_IMPLEMENTATION);
 #      and the tutorial examples (examples/*.c) build from it and run;
-#   3. its API part compiles as C++17.
+#   3. a C++17 program on its API part builds, links with the C
+#      implementation and runs.
 # Cross builds run the programs through $CONC_EXE_WRAPPER (the cross
 # file's conc_exe_wrapper property).
 set -u
@@ -80,12 +81,49 @@ if ls "$src"/examples/*.c >/dev/null 2>&1; then
 	done
 fi
 
-# 3. The API as C++.
+# 3. The API as C++: a C++ program that includes conc_single.h (the API
+# part; the implementation is C11, built by cc in single_impl.c) and links
+# with it: the inline pin/unpin compiled as C++ against the C copy's
+# thread-local, a retire, a barrier and a queue.
 if [ -n "$cxx" ]; then
-	printf '#include "conc_single.h"\nint main() { return conc_cpu_count() > 0 ? 0 : 1; }\n' >"$work/api.cc"
+	cat >"$work/api.cc" <<'CC'
+#include "conc_single.h"
+#include <cstdint>
+#include <cstdio>
+
+static int freed;
+static conc_epoch_node node;
+
+int main()
+{
+	conc_epoch *d = conc_epoch_global();
+	conc_epoch_pin(d);
+	conc_epoch_retire(d, &node, [](conc_epoch_node *) { freed++; });
+	conc_epoch_unpin(d);
+	conc_queue *q;
+	if (conc_epoch_barrier(d) != 0 || freed != 1 || conc_queue_create(&q) != 0)
+		return 1;
+	for (std::uintptr_t i = 1; i <= 100; i++)
+		if (conc_queue_push(q, reinterpret_cast<void *>(i)) != 0)
+			return 1;
+	void *item;
+	for (std::uintptr_t i = 1; i <= 100; i++)
+		if (!conc_queue_try_pop(q, &item) || item != reinterpret_cast<void *>(i))
+			return 1;
+	conc_queue_destroy(q, nullptr);
+	std::printf("C++ from conc_single.h: cpus=%u freed=%d\n", conc_cpu_count(), freed);
+	return conc_cpu_count() > 0 ? 0 : 1;
+}
+CC
 	# shellcheck disable=SC2086
-	run "c++17: the API part" $cxx -std=c++17 -Wall -Wextra -Wpedantic -Werror \
-		-fsyntax-only -I"$work/dist" "$work/api.cc"
+	if run "cc: the implementation for the C++ program" \
+		$cc $flags -c "$src/tests/single_impl.c" -o "$work/single_impl.o" &&
+		run "c++17: a program on the API part, linked with it" \
+			$cxx -std=c++17 -pthread -O2 -Wall -Wextra -Wpedantic -Werror -I"$work/dist" \
+			"$work/api.cc" "$work/single_impl.o" -o "$work/api-cxx" &&
+		run "c++17 program runs" emu "$work/api-cxx"; then
+		cat "$work/out.log"
+	fi
 fi
 
 echo "amalgamation: $fail failures"
