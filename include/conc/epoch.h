@@ -148,7 +148,7 @@ void conc__epoch_unpin_slow(conc_epoch *d);
 
 /*
  * conc_epoch_pin - enter a read-side critical section of d.  Nests: only
- * the outermost pin/unpin pair counts.
+ * the outermost pin/unpin pair counts.  d NULL: nothing happens.
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
@@ -186,6 +186,7 @@ inline void conc_epoch_pin(conc_epoch *d)
 
 /*
  * conc_epoch_unpin - leave the critical section entered by the matching pin.
+ * d NULL: nothing happens.
  *
  * Ordering: the thread's accesses inside the section happen-before any
  *   callback that waits for this section (a release store).
@@ -241,7 +242,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
 
 /*
  * conc_epoch_flush - publish this thread's retired objects to the domain,
- * try to advance the epoch and run what is due.
+ * try to advance the epoch and run what is due.  d NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the callbacks).
  */
@@ -260,7 +261,7 @@ int conc_epoch_barrier(conc_epoch *d);
 
 /*
  * conc_epoch_get_stats - a snapshot of d's counters (each read atomically,
- * not all at one instant).
+ * not all at one instant).  d or out NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */

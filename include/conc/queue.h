@@ -75,7 +75,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
  *   Items pushed by one thread are popped in the order that thread pushed.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
- *   EPIPE (q is closed; nothing was pushed).
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL; nothing was
+ *   pushed).
  */
 int conc_queue_push(conc_queue *q, void *item);
 
@@ -84,7 +85,8 @@ int conc_queue_push(conc_queue *q, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when q was empty (*item untouched).
+ * Returns: true and *item set; false when q was empty (*item untouched),
+ *   and when q or item is NULL (nothing taken).
  */
 bool conc_queue_try_pop(conc_queue *q, void **item);
 
@@ -95,7 +97,8 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty.
- * Returns: 0 and *item set; EPIPE when q is closed and empty.
+ * Returns: 0 and *item set; EPIPE when q is closed and empty; EINVAL
+ *   (q or item NULL; nothing taken).
  */
 int conc_queue_pop(conc_queue *q, void **item);
 
@@ -107,13 +110,15 @@ int conc_queue_pop(conc_queue *q, void **item);
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (q or item
+ *   NULL; nothing taken).
  */
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
 /*
  * conc_queue_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  q NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -131,6 +136,7 @@ void conc_queue_close(conc_queue *q);
  * Either answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when q held no item (as above); true for q NULL.
  */
 bool conc_queue_is_empty(conc_queue *q);
 

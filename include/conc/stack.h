@@ -76,8 +76,8 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
  *   what the thread whose pop returns this item does after the pop.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
- *   still yours);
- *   EPIPE (s is closed; nothing was pushed).
+ *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL;
+ *   nothing was pushed).
  */
 int conc_stack_push(conc_stack *s, void *item);
 
@@ -86,7 +86,8 @@ int conc_stack_push(conc_stack *s, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when s was empty (*item untouched).
+ * Returns: true and *item set; false when s was empty (*item untouched),
+ *   and when s or item is NULL (nothing taken).
  */
 bool conc_stack_try_pop(conc_stack *s, void **item);
 
@@ -97,7 +98,8 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty.
- * Returns: 0 and *item set; EPIPE when s is closed and empty.
+ * Returns: 0 and *item set; EPIPE when s is closed and empty; EINVAL
+ *   (s or item NULL; nothing taken).
  */
 int conc_stack_pop(conc_stack *s, void **item);
 
@@ -109,13 +111,15 @@ int conc_stack_pop(conc_stack *s, void **item);
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (s or item
+ *   NULL; nothing taken).
  */
 int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
 /*
  * conc_stack_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  s NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -126,6 +130,7 @@ void conc_stack_close(conc_stack *s);
  * call (a snapshot: concurrent pushes and pops may change it at once).
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when s held no item (as above); true for s NULL.
  */
 bool conc_stack_is_empty(conc_stack *s);
 
