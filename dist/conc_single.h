@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/base/version.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/check.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/base/version.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -235,6 +235,16 @@ bool conc_chaos_enabled(void);
  *   Destroy: needs no thread pinned in d (EBUSY otherwise); records other
  *     live threads hold in d are released (those threads may go on with
  *     other domains, and reuse the slot); other domains are untouched.
+ *   Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ *     debugging aid; in other builds these misuses are undefined): a
+ *     domain used after conc_epoch_destroy - while its memory is among the
+ *     last 64 destroyed objects, which such a build keeps allocated -
+ *     makes the calls that return int fail with EINVAL (a second destroy
+ *     too), and pin, unpin, is_pinned, retire, flush and get_stats print
+ *     one line naming the call and the misuse to stderr and abort; so does
+ *     an unpin with no pin of the calling thread to match (an unbalanced
+ *     unpin, which other builds ignore).  Destroy also returns EBUSY while
+ *     a queue or stack created in d is not destroyed.
  *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
@@ -300,7 +310,9 @@ int conc_epoch_create(conc_epoch **out);
  * Thread safety: no other call on d may run concurrently or afterwards.
  * Progress: blocking.
  * Returns: 0; EBUSY while any thread is pinned in d (nothing freed, d still
- *   usable); EINVAL for NULL or the global domain.
+ *   usable), and in a debug-checks build also while a queue or stack
+ *   created in d is not destroyed; EINVAL for NULL or the global domain,
+ *   and in a debug-checks build for a destroyed d (a double destroy).
  */
 int conc_epoch_destroy(conc_epoch *d);
 
@@ -309,7 +321,8 @@ int conc_epoch_destroy(conc_epoch *d);
  * on its first pin or retire.  Idempotent; allowed while pinned.
  *
  * Thread safety: any thread.  Progress: blocking (may allocate once).
- * Returns: 0; EINVAL (d NULL); ENOMEM - no per-thread record could be had,
+ * Returns: 0; EINVAL (d NULL, or destroyed in a debug-checks build);
+ *   ENOMEM - no per-thread record could be had,
  *   and the thread keeps using d through the shared path, which needs no
  *   memory (slower, never fails).
  */
@@ -419,7 +432,8 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
  *
  * Thread safety: any thread, pinned or not.
  * Progress: blocking (allocates a node), then as conc_epoch_retire.
- * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
+ * Returns: 0; EINVAL (d or fn NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (nothing deferred).
  */
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
 
@@ -438,7 +452,8 @@ void conc_epoch_flush(conc_epoch *d);
  * Thread safety: any thread not pinned in d; not from a callback.
  * Progress: blocking (waits for pinned threads to unpin).
  * Returns: 0; EDEADLK (the caller is pinned in d, or holds pins beyond
- *   its 64 tracked domains, which hold d back too); EINVAL (d NULL).
+ *   its 64 tracked domains, which hold d back too); EINVAL (d NULL, or
+ *   destroyed in a debug-checks build).
  */
 int conc_epoch_barrier(conc_epoch *d);
 
@@ -480,6 +495,16 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
  * close may overlap pushes: a push that overlaps close may succeed or fail
  * with EPIPE; a push that starts after close has returned always fails, and
  * a pop reports EPIPE only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a queue used
+ * after conc_queue_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of q.
+ * A queue counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -509,7 +534,8 @@ int conc_queue_create(conc_queue **out);
  * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
@@ -532,8 +558,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
  *   Items pushed by one thread are popped in the order that thread pushed.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
- *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL; nothing was
- *   pushed).
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_queue_push(conc_queue *q, void *item);
 
@@ -555,7 +581,8 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty.
  * Returns: 0 and *item set; EPIPE when q is closed and empty; EINVAL
- *   (q or item NULL; nothing taken).
+ *   (q or item NULL, or q destroyed in a debug-checks build; nothing
+ *   taken).
  */
 int conc_queue_pop(conc_queue *q, void **item);
 
@@ -568,7 +595,7 @@ int conc_queue_pop(conc_queue *q, void **item);
  * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
  *   closed and empty (at once, whatever the timeout); EINVAL (q or item
- *   NULL; nothing taken).
+ *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
@@ -626,6 +653,16 @@ bool conc_queue_is_empty(conc_queue *q);
  * A push that overlaps close may succeed or fail with EPIPE; a push that
  * starts after close has returned always fails, and a pop reports EPIPE
  * only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a stack used
+ * after conc_stack_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of s.
+ * A stack counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -657,7 +694,8 @@ int conc_stack_create(conc_stack **out);
  * wait in the stack for their batch, and destroy takes back those left.
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
@@ -680,8 +718,8 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
  *   what the thread whose pop returns this item does after the pop.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
- *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL;
- *   nothing was pushed).
+ *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_stack_push(conc_stack *s, void *item);
 
@@ -703,7 +741,8 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty.
  * Returns: 0 and *item set; EPIPE when s is closed and empty; EINVAL
- *   (s or item NULL; nothing taken).
+ *   (s or item NULL, or s destroyed in a debug-checks build; nothing
+ *   taken).
  */
 int conc_stack_pop(conc_stack *s, void **item);
 
@@ -716,7 +755,7 @@ int conc_stack_pop(conc_stack *s, void **item);
  * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
  *   closed and empty (at once, whatever the timeout); EINVAL (s or item
- *   NULL; nothing taken).
+ *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
 int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
@@ -811,6 +850,14 @@ bool conc_stack_is_empty(conc_stack *s);
  * conc_pool_destroy frees it without joining threads that do not exist in
  * the child, without running the tasks that were queued in the parent,
  * and returns 0.  conc_pool_global() in the child creates a fresh pool.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a pool used
+ * after conc_pool_destroy - while its memory is among the last 64
+ * destroyed objects, which such a build keeps allocated - makes execute,
+ * wait, resize, a second destroy, conc_join and the parallel loops fail
+ * with EINVAL, and the queries print one line naming the call and the
+ * misuse to stderr and abort.
  *
  * exit().  The global pool's workers are stopped and joined by an atexit
  * handler, so a program that returns from main leaves no thread of
@@ -910,7 +957,8 @@ conc_pool *conc_pool_global(void);
  *   starts.
  * Progress: lock-free (see src/pool/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
- * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
+ * Returns: 0; EINVAL (p or fn NULL, or p destroyed in a debug-checks
+ *   build); ENOMEM (nothing queued); EPIPE
  *   (destroy has begun and the caller is not one of p's tasks; or p cannot
  *   run tasks in this process: made before a fork(), or the global pool
  *   after exit began - nothing queued).
@@ -932,7 +980,8 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Destroy: a wait already blocked when conc_pool_destroy is called returns
  *   0 when the pool is drained, and destroy frees the pool only after it
  *   has returned (see "Concurrency").
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ * Returns: 0; EINVAL (p NULL, or destroyed in a debug-checks build);
+ *   EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
@@ -966,7 +1015,8 @@ unsigned conc_pool_active(conc_pool *p);
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
+ * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS, or
+ *   p destroyed in a debug-checks build);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
  *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
@@ -988,7 +1038,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Progress: blocking.
  * Returns: 0 (also in a fork child, where p is freed without running its
  *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
- *   pool); EDEADLK (called from one of p's tasks; nothing changed).
+ *   pool, or in a debug-checks build p already destroyed); EDEADLK (called
+ *   from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 
@@ -1216,7 +1267,9 @@ int conc_thread_join(conc_thread *t, void **result);
  * from inside bodies.  Bodies of one call run concurrently with each other
  * (on disjoint pieces); identity, body and combine must be safe to run so.
  * The pool must outlive every call on it: conc_pool_destroy must not run
- * while a conc_join or a loop on that pool is in progress.
+ * while a conc_join or a loop on that pool is in progress.  In a
+ * debug-checks build (conc/pool.h) a call on a pool already destroyed
+ * returns EINVAL, nothing run.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -1248,7 +1301,8 @@ extern "C" {
  * Progress: blocking (until a and b have returned).  It never waits for a
  *   task that nobody will run: on a pool whose threads are all busy the
  *   caller runs b itself.
- * Returns: 0; EINVAL (a or b NULL; nothing ran).
+ * Returns: 0; EINVAL (a or b NULL, or p destroyed in a debug-checks
+ *   build; nothing ran).
  */
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx);
@@ -1264,8 +1318,8 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
  * Progress: blocking (until every piece is done or skipped).
  * Returns: 0 when every piece ran; the first non-zero body result recorded
  *   (the loop was cancelled; some pieces may not have run); EINVAL (body
- *   NULL or begin > end; checked before anything runs).  A valid empty
- *   range returns 0 at once.
+ *   NULL or begin > end, or p destroyed in a debug-checks build; checked
+ *   before anything runs).  A valid empty range returns 0 at once.
  */
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx);
@@ -1284,8 +1338,8 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
  *   recorded, or ENOMEM when an accumulator larger than
  *   CONC_PARALLEL_STACK_ACC could not be allocated (both cancel the loop;
  *   *result is then unspecified, nothing leaks); EINVAL (result, identity,
- *   body or combine NULL, size 0, or begin > end; nothing ran, *result
- *   untouched).
+ *   body or combine NULL, size 0, begin > end, or p destroyed in a
+ *   debug-checks build; nothing ran, *result untouched).
  */
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void *result, size_t size,
@@ -1903,6 +1957,132 @@ static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
 }
 
 #endif
+/* ---- src/base/check.h -------------------------------------------------- */
+/*
+ * check.h - debug-checks builds: the invariants the proofs state, and the
+ * misuse of the public API that a state word can see.
+ *
+ * Everything here is behind CONC_DEBUG_CHECKS (-Ddebug_checks=true); in
+ * every other build it compiles to nothing, so that the code users get -
+ * the code the instruction guard measures - is the same with or without
+ * the checks written in.  The test builds of scripts/test.sh turn them on,
+ * except the gcc build, whose instruction guard measures the code users get.
+ *
+ * CONC__CHECK(cond, what): a false cond prints "libconc: invariant broken:
+ * what (file:line)" to stderr and aborts - a broken invariant has no
+ * return path: the structure is already corrupt, and going on would turn
+ * it into a lost item or a use after free somewhere else.  In other builds
+ * cond is not evaluated, only type-checked, so the checks may sit where the
+ * proofs need them, hot paths included.  `what` names the invariant as the
+ * source's proof does ("queue I4: ...").
+ *
+ * Object lifecycles.  The queue, the stack, the pool and the epoch domain
+ * carry a state word in debug-checks builds (CONC__LIFE_FIELD): the alive
+ * value of their kind from create on, CONC__LIFE_DEAD once destroy has
+ * run.  Destroy does not free the object's own memory but hands it to the
+ * quarantine (conc__life_bury): a bounded FIFO whose oldest entry is freed
+ * when a newer one comes in, so a call on a destroyed object - as long as
+ * the last CONC__QUARANTINE destroys include it - reads the dead word in
+ * memory that is still allocated (no use after free for ASan or valgrind
+ * to report) and fails:
+ *   - a function that returns int returns EINVAL (CONC__LIFE_RETURN);
+ *   - one that has no error to return (void, bool, a count) prints one
+ *     line, "libconc: <function>: <what>", to stderr and aborts
+ *     (CONC__LIFE_ABORT, conc__misuse) - the debug build's only other
+ *     print and abort, for a program that is already wrong.
+ * Misuse a state word cannot show - an unbalanced unpin, a destroy while a
+ * thread is blocked in the object - is reported the same way
+ * (CONC__MISUSE_IF).
+ * The entries left at exit stay reachable from the quarantine (no leak
+ * report).  Past the quarantine's reach a destroyed object's memory is
+ * freed and a late call is a plain use after free, as in release builds.
+ */
+#ifndef CONC_BASE_CHECK_H
+#define CONC_BASE_CHECK_H
+
+#ifdef CONC_DEBUG_CHECKS
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+
+#define CONC__CHECK(cond, what)                                                          \
+	((cond) ? (void)0                                                                \
+		: (fprintf(stderr, "libconc: invariant broken: %s (%s:%d)\n", (what),     \
+			   __FILE__, __LINE__),                                           \
+		   abort()))
+
+/* The state words: one alive value per kind (a word from another kind's
+ * object, or from memory that never was one, is not alive either). */
+#define CONC__LIFE_QUEUE 0x51554555u /* "QUEU" */
+#define CONC__LIFE_STACK 0x5354434bu /* "STCK" */
+#define CONC__LIFE_POOL 0x504f4f4cu  /* "POOL" */
+#define CONC__LIFE_EPOCH 0x45504f43u /* "EPOC" */
+#define CONC__LIFE_DEAD 0xdeadc0ccu
+
+/* Destroyed objects kept allocated (see above): enough for a test's
+ * misuse of a few objects, small enough to bound what a program that
+ * creates and destroys objects in a loop keeps. */
+#define CONC__QUARANTINE 64
+
+/* The member, in the object's struct. */
+#define CONC__LIFE_FIELD uint32_t conc__life;
+#define CONC__LIFE_SET(obj, v) ((obj)->conc__life = (v))
+#define CONC__LIFE_IS(obj, v) ((obj)->conc__life == (v))
+
+/* In a function that returns int: EINVAL for an object that is not alive. */
+#define CONC__LIFE_RETURN(obj, alive)                                                    \
+	do {                                                                             \
+		if (conc__unlikely(!CONC__LIFE_IS(obj, alive)))                           \
+			return EINVAL;                                                   \
+	} while (0)
+
+/* In one that has no error to return: the message and abort. */
+#define CONC__LIFE_ABORT(obj, alive, fn)                                                 \
+	do {                                                                             \
+		if (conc__unlikely(!CONC__LIFE_IS(obj, alive)))                           \
+			conc__misuse_life(fn, (obj)->conc__life, alive);                 \
+	} while (0)
+
+/* Misuse that a state word cannot show (an unbalanced unpin, a destroy
+ * while a thread is blocked in the object): cond true is a misuse. */
+#define CONC__MISUSE_IF(cond, fn, what)                                                  \
+	do {                                                                             \
+		if (conc__unlikely(cond))                                                \
+			conc__misuse(fn, what);                                          \
+	} while (0)
+
+/* Destroy's last step: mark obj dead and bury it (instead of free). */
+#define CONC__LIFE_FREE(obj) conc__life_bury((obj), &(obj)->conc__life)
+
+/* Print "libconc: fn: what" to stderr (one write) and abort. */
+__attribute__((noreturn, cold)) void conc__misuse(const char *fn, const char *what);
+
+/* conc__misuse for an object whose state word is life, not alive: "already
+ * destroyed" (a double destroy when fn is a destroy, else a use after
+ * destroy), or "not a live <kind>" for a word that is neither. */
+__attribute__((noreturn, cold)) void conc__misuse_life(const char *fn, uint32_t life,
+							 uint32_t alive);
+
+/* Mark the object at obj dead (its state word at *life) and keep its
+ * memory: freed CONC__QUARANTINE burials later instead of now.  obj came
+ * from malloc or conc__aligned_alloc (free() releases either).  Lock-free,
+ * so that a fork cannot catch a lock of it held. */
+void conc__life_bury(void *obj, uint32_t *life);
+
+#else /* !CONC_DEBUG_CHECKS: nothing at all */
+
+#define CONC__CHECK(cond, what) ((void)sizeof((cond) ? 1 : 0))
+#define CONC__LIFE_FIELD
+#define CONC__LIFE_SET(obj, v) ((void)0)
+#define CONC__LIFE_RETURN(obj, alive) ((void)0)
+#define CONC__LIFE_ABORT(obj, alive, fn) ((void)0)
+#define CONC__MISUSE_IF(cond, fn, what) ((void)0)
+#define CONC__LIFE_FREE(obj) free(obj)
+
+#endif
+
+#endif
 /* ---- src/base/threads.h ------------------------------------------------ */
 /*
  * threads.h - what thread-creating modules share: a way for a module that
@@ -2084,6 +2264,23 @@ struct conc_epoch;
 struct conc_epoch_node;
 
 /*
+ * Debug-checks builds (base/check.h): whether d is a live domain, for the
+ * containers' create_in (EINVAL for a destroyed one); and the count of
+ * queues and stacks that reclaim through d, +1 at their create, -1 at their
+ * destroy, so that conc_epoch_destroy refuses (EBUSY) a domain still in use.
+ * Other builds: always alive, nothing counted.
+ */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const struct conc_epoch *d);
+void conc__epoch_users_add(struct conc_epoch *d, long delta);
+#define CONC__EPOCH_ALIVE(d) conc__epoch_alive(d)
+#define CONC__EPOCH_USERS_ADD(d, delta) conc__epoch_users_add((d), (delta))
+#else
+#define CONC__EPOCH_ALIVE(d) true
+#define CONC__EPOCH_USERS_ADD(d, delta) ((void)0)
+#endif
+
+/*
  * conc__epoch_retire_batch - the hook for a caller that retires objects in
  * batches under one epoch node (the stack's node cache, stack/nodecache.c).
  *
@@ -2146,40 +2343,6 @@ void conc__epoch_retire_batch(struct conc_epoch *d, struct conc_epoch_node *n,
 			conc__chaos_point(); /* a retry: the slow path */                \
 		}                                                                        \
 	} while (0)
-
-#endif
-/* ---- src/base/check.h -------------------------------------------------- */
-/*
- * check.h - the invariants the proofs state, checked in debug-checks builds.
- *
- * CONC__CHECK(cond, what): in a build configured with -Ddebug_checks=true
- * (CONC_DEBUG_CHECKS), a false cond prints "libconc: invariant broken:
- * what (file:line)" to stderr and aborts - the one place the library prints
- * or aborts, because a broken invariant has no return path: the structure
- * is already corrupt, and going on would turn it into a lost item or a use
- * after free somewhere else.  In every other build it compiles to nothing
- * (cond is not evaluated, only type-checked), so the checks may sit where
- * the proofs need them, hot paths included.  `what` names the invariant as
- * the source's proof does ("queue I4: ...").
- *
- * The test builds of scripts/test.sh turn the checks on, except the gcc
- * build, whose instruction guard measures the code users get.
- */
-#ifndef CONC_BASE_CHECK_H
-#define CONC_BASE_CHECK_H
-
-#ifdef CONC_DEBUG_CHECKS
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CONC__CHECK(cond, what)                                                          \
-	((cond) ? (void)0                                                                \
-		: (fprintf(stderr, "libconc: invariant broken: %s (%s:%d)\n", (what),     \
-			   __FILE__, __LINE__),                                           \
-		   abort()))
-#else
-#define CONC__CHECK(cond, what) ((void)sizeof((cond) ? 1 : 0))
-#endif
 
 #endif
 /* ---- src/base/pad.h ---------------------------------------------------- */
@@ -3308,6 +3471,16 @@ static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigne
 
 typedef struct conc__worker conc__worker;
 
+/* Debug-checks builds (base/check.h): whether p is a live pool, for
+ * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
+ * always. */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p);
+#define CONC__POOL_ALIVE(p) conc__pool_alive(p)
+#else
+#define CONC__POOL_ALIVE(p) true
+#endif
+
 /* The worker of p that the calling thread is, or NULL (an outside thread,
  * or a worker of another pool). */
 conc__worker *conc__pool_current(conc_pool *p);
@@ -3623,6 +3796,99 @@ void conc__chaos_get_counts(conc__chaos_counts *out)
 /* end of src/base/chaos.c: its names and macros stop here */
 #undef rng
 #undef next_rand
+
+/* ==== src/base/check.c ================================================== */
+/* file-local names of src/base/check.c, made unique in this unit */
+#define kind_of conc__check__kind_of
+#define quarantine conc__check__quarantine
+#define quarantine_next conc__check__quarantine_next
+/*
+ * check.c - the debug-checks builds' misuse report and quarantine
+ * (base/check.h says what they are for).  Nothing here exists in other
+ * builds.
+ */
+#ifdef CONC_DEBUG_CHECKS
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+void conc__misuse(const char *fn, const char *what)
+{
+	/* One write, so that the line is not interleaved with another
+	 * thread's output; stdio might hold a lock the program broke. */
+	char line[256];
+	int n = snprintf(line, sizeof line, "libconc: %s: %s\n", fn, what);
+	if (n > 0) {
+		size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+		ssize_t w = write(2, line, len);
+		(void)w; /* aborting either way */
+	}
+	abort();
+}
+
+static const char *kind_of(uint32_t alive)
+{
+	switch (alive) {
+	case CONC__LIFE_QUEUE:
+		return "queue";
+	case CONC__LIFE_STACK:
+		return "stack";
+	case CONC__LIFE_POOL:
+		return "pool";
+	case CONC__LIFE_EPOCH:
+		return "epoch domain";
+	default:
+		return "object";
+	}
+}
+
+void conc__misuse_life(const char *fn, uint32_t life, uint32_t alive)
+{
+	char what[160];
+	if (life == CONC__LIFE_DEAD)
+		snprintf(what, sizeof what, "the %s was already destroyed (%s)", kind_of(alive),
+			 strstr(fn, "_destroy") ? "double destroy" : "use after destroy");
+	else
+		snprintf(what, sizeof what,
+			 "not a live %s (never created, or destroyed and its memory reused)",
+			 kind_of(alive));
+	conc__misuse(fn, what);
+}
+
+/*
+ * The quarantine: a ring of the last CONC__QUARANTINE buried objects.  A
+ * burial takes the next index (fetch-and-add) and exchanges its object in,
+ * freeing the one it pushes out.  Two burials that wrap onto one index
+ * each free what they took out: nothing is freed twice or lost.
+ */
+static _Atomic(void *) quarantine[CONC__QUARANTINE];
+static atomic_uint quarantine_next;
+
+void conc__life_bury(void *obj, uint32_t *life)
+{
+	*life = CONC__LIFE_DEAD;
+	/* relaxed: only picks a slot; the exchange hands the memory over */
+	unsigned i = atomic_fetch_add_explicit(&quarantine_next, 1, memory_order_relaxed) %
+		     CONC__QUARANTINE;
+	/* acq_rel: release publishes the dead word and the burier's last
+	 * writes to the thread that later pushes obj out and frees it;
+	 * acquire takes the same from the burier of old. */
+	void *old = atomic_exchange_explicit(&quarantine[i], obj, memory_order_acq_rel);
+	free(old);
+}
+
+#else
+/* ISO C wants a translation unit to declare something. */
+typedef int conc__check_unused;
+#endif
+/* end of src/base/check.c: its names and macros stop here */
+#undef kind_of
+#undef quarantine
+#undef quarantine_next
 
 /* ==== src/base/clock.c ================================================== */
 /*
@@ -4671,11 +4937,21 @@ struct conc_epoch {
 	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance attempt */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
+	/* debug-checks builds: alive or dead (base/check.h) */
+	CONC__LIFE_FIELD
+#ifdef CONC_DEBUG_CHECKS
+	/* queues and stacks created in the domain and not yet destroyed
+	 * (conc__epoch_users_add): destroy refuses while there are any */
+	atomic_long users;
+#endif
 };
 
 static conc_epoch global_domain = {
 	.lock = PTHREAD_RWLOCK_INITIALIZER,
 	.is_global = 1,
+#ifdef CONC_DEBUG_CHECKS
+	.conc__life = CONC__LIFE_EPOCH,
+#endif
 };
 
 static _Thread_local tls_t tls;
@@ -5446,8 +5722,12 @@ static void shared_unpin(conc_epoch *d)
 		return;
 	}
 	unsigned *u = &tls.unt[unt_bucket(d)];
+	/* Debug-checks builds report the caller's bug; others ignore it
+	 * rather than corrupt a count. */
+	CONC__MISUSE_IF(!*u, "conc_epoch_unpin",
+			"the calling thread is not pinned in this domain (unbalanced unpin)");
 	if (!*u)
-		return; /* unbalanced unpin: ignore rather than corrupt */
+		return;
 	(*u)--;
 	tls.untracked--;
 	/* release: as above */
@@ -5494,6 +5774,7 @@ int conc_epoch_create(conc_epoch **out)
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
+	CONC__LIFE_SET(d, CONC__LIFE_EPOCH);
 	d->epoch = 0;
 	atomic_init(&d->shared_pins, 0);
 	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
@@ -5506,6 +5787,9 @@ int conc_epoch_create(conc_epoch **out)
 	atomic_init(&d->holders, 0);
 	atomic_init(&d->handoffs, 0);
 	atomic_init(&d->barriers, 0);
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&d->users, 0);
+#endif
 	pthread_mutex_lock(&registry_lock);
 	d->prev_domain = NULL;
 	d->next_domain = domains;
@@ -5520,6 +5804,7 @@ int conc_epoch_register(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	return get_rec(d) ? 0 : ENOMEM;
 }
 
@@ -5536,6 +5821,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 {
 	if (!d)
 		return; /* documented: pinning NULL does nothing */
+	/* (a destroyed domain has no record left: its pins come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_pin");
 	rec *r = find_rec(d);
 	if (!r)
 		r = get_rec(d);
@@ -5560,6 +5847,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_unpin");
 	rec *r = find_rec(d);
 	/* relaxed: our own state word (only we write it) */
 	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
@@ -5580,6 +5868,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 {
 	if (!d)
 		return false;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_is_pinned");
 	for (unsigned i = 0; i < REC_SLOTS; i++)
 		if (rec_domain(&tls.recs[i]) == d &&
 		    /* relaxed: our own records; only their domain field is written elsewhere */
@@ -5773,6 +6062,8 @@ static __attribute__((noinline)) void retire_slow(conc_epoch *d, conc_epoch_node
 {
 	if (!d || !n || !fn)
 		return; /* documented: does nothing */
+	/* (a destroyed domain has no record left: its retires come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_retire");
 	n->fn = fn;
 	rec *r = find_rec(d);
 	if (!r)
@@ -5864,6 +6155,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
@@ -5877,6 +6169,7 @@ void conc_epoch_flush(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_flush");
 	try_advance(d);
 	rec *r = find_rec(d);
 	if (r) {
@@ -5930,6 +6223,7 @@ int conc_epoch_barrier(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	/* Pinned in d, or holding untracked pins, which hold d back too:
 	 * waiting would wait for ourselves. */
 	if (conc_epoch_is_pinned(d) || tls.untracked)
@@ -5962,8 +6256,17 @@ int conc_epoch_barrier(conc_epoch *d)
 
 int conc_epoch_destroy(conc_epoch *d)
 {
-	if (!d || d->is_global)
+	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH); /* a double destroy among them */
+	if (d->is_global)
+		return EINVAL;
+#ifdef CONC_DEBUG_CHECKS
+	/* A queue or stack still reclaiming through d (the caller must
+	 * destroy it first): refused like a pinned thread. */
+	if (atomic_load_explicit(&d->users, memory_order_relaxed) != 0)
+		return EBUSY;
+#endif
 	pthread_rwlock_rdlock(&d->lock);
 	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
 	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0 ||
@@ -6006,7 +6309,7 @@ int conc_epoch_destroy(conc_epoch *d)
 		if (tls.ovfs[i].domain == d)
 			tls.ovfs[i].domain = NULL;
 	pthread_rwlock_destroy(&d->lock);
-	free(d);
+	CONC__LIFE_FREE(d); /* debug-checks builds: dead and quarantined */
 	return 0;
 }
 
@@ -6014,6 +6317,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_get_stats");
 	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
@@ -6039,6 +6343,21 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	out->registered = registered;
 	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const conc_epoch *d)
+{
+	return CONC__LIFE_IS(d, CONC__LIFE_EPOCH);
+}
+
+void conc__epoch_users_add(conc_epoch *d, long delta)
+{
+	/* relaxed: create and destroy of the container happen-before the
+	 * domain's destroy in a correct program (the order the header
+	 * demands); a program that races them gets either answer */
+	atomic_fetch_add_explicit(&d->users, delta, memory_order_relaxed);
+}
+#endif
 /* end of src/epoch/epoch.c: its names and macros stop here */
 #undef bag
 #undef bag_tag
@@ -6274,6 +6593,7 @@ struct conc_queue {
 	CONC_ALIGNED _Atomic(struct seg *) tail;
 	/* read-mostly: the domain, the closed flag, the sleepers' count */
 	CONC_ALIGNED conc_epoch *d;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	atomic_bool closed;
 	conc__park park;
 	/* segment cache and the references that keep it alive */
@@ -6592,7 +6912,7 @@ static void queue_free_memory(conc_queue *q)
 		free(s);
 		s = n;
 	}
-	free(q);
+	CONC__LIFE_FREE(q); /* debug-checks builds: quarantined, already dead */
 }
 
 static void queue_unref(conc_queue *q)
@@ -6615,7 +6935,7 @@ static void seg_reclaim(conc_epoch_node *n)
 
 int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
-	if (!out || !d)
+	if (!out || !d || !CONC__EPOCH_ALIVE(d))
 		return EINVAL;
 	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
@@ -6634,6 +6954,8 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	q->d = d;
 	atomic_init(&q->closed, false);
 	conc__park_init(&q->park);
+	CONC__LIFE_SET(q, CONC__LIFE_QUEUE);
+	CONC__EPOCH_USERS_ADD(d, 1);
 	*out = q;
 	return 0;
 }
@@ -6653,6 +6975,14 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 {
 	if (!q)
 		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_destroy");
+	/* relaxed: a thread blocked in a pop registered itself before it
+	 * slept; one that has returned is ordered before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&q->park.waiters, memory_order_relaxed) != 0,
+			"conc_queue_destroy",
+			"a thread is blocked in a pop of this queue (destroy while in use)");
+	CONC__LIFE_SET(q, CONC__LIFE_DEAD); /* its memory may outlive this call */
+	CONC__EPOCH_USERS_ADD(q->d, -1);
 	/* Not concurrent with anything: relaxed loads see the final values. */
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s) {
@@ -6686,6 +7016,7 @@ int conc_queue_push(conc_queue *q, void *item)
 	 * anything is touched. */
 	if (conc__unlikely(!q))
 		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
@@ -6740,6 +7071,7 @@ bool conc_queue_try_pop(conc_queue *q, void **item)
 		return false;
 	if (conc__unlikely(!item))
 		return refuse_null_item();
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_try_pop");
 	return queue_try_pop(q, item);
 }
 
@@ -6761,6 +7093,7 @@ int conc_queue_pop(conc_queue *q, void **item)
 {
 	if (!q || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, false, 0);
 }
 
@@ -6768,6 +7101,7 @@ int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
 {
 	if (!q || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, true, timeout_ns);
 }
 
@@ -6777,6 +7111,7 @@ void conc_queue_close(conc_queue *q)
 {
 	if (!q)
 		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_close");
 	conc_epoch_pin(q->d);
 	for (;;) {
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
@@ -6804,6 +7139,7 @@ bool conc_queue_is_empty(conc_queue *q)
 	bool empty = true;
 	if (!q)
 		return empty; /* holds no item */
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_is_empty");
 	conc_epoch_pin(q->d);
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
@@ -7849,6 +8185,7 @@ struct conc_stack {
 	CONC_ALIGNED _Atomic(uintptr_t) top;
 	/* read-mostly */
 	CONC_ALIGNED conc_epoch *d;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	unsigned nelim;
 	atomic_bool elim_on;
 	conc__park park;
@@ -7868,7 +8205,7 @@ void conc__stack_trim_caches(void)
 
 int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
-	if (!out || !d)
+	if (!out || !d || !CONC__EPOCH_ALIVE(d))
 		return EINVAL;
 	/* before the node cache's depot can be used (its fork handlers) */
 	conc__nc_init();
@@ -7890,6 +8227,8 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 #endif
 	}
 	conc__nc_attach(); /* nodes are cached while a stack lives */
+	CONC__LIFE_SET(s, CONC__LIFE_STACK);
+	CONC__EPOCH_USERS_ADD(d, 1);
 	*out = s;
 	return 0;
 }
@@ -7903,6 +8242,13 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 {
 	if (!s)
 		return;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_destroy");
+	/* relaxed: a thread blocked in a pop registered itself before it
+	 * slept; one that has returned is ordered before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&s->park.waiters, memory_order_relaxed) != 0,
+			"conc_stack_destroy",
+			"a thread is blocked in a pop of this stack (destroy while in use)");
+	CONC__EPOCH_USERS_ADD(s->d, -1);
 	/* Not concurrent with anything: the nodes are ours. */
 	struct snode *n = (struct snode *)(atomic_load_explicit(&s->top, memory_order_acquire) &
 					   ~CLOSED_TAG);
@@ -7916,7 +8262,7 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 	/* No pop of s is running, so no reader is left for the nodes still
 	 * pending: back to the caches without a grace period. */
 	conc__nc_pending_drain(&s->pending);
-	free(s);
+	CONC__LIFE_FREE(s); /* debug-checks builds: dead and quarantined */
 	conc__nc_detach(); /* the last one trims the caches */
 }
 
@@ -8094,6 +8440,7 @@ int conc_stack_push(conc_stack *s, void *item)
 	 * node is taken from the cache. */
 	if (conc__unlikely(!s))
 		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	struct snode *n = conc__nc_get();
 	if (!n)
 		return ENOMEM;
@@ -8163,6 +8510,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 		return false;
 	if (conc__unlikely(!item))
 		return refuse_null_item();
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_try_pop");
 	return stack_try_pop(s, item);
 }
 
@@ -8184,6 +8532,7 @@ int conc_stack_pop(conc_stack *s, void **item)
 {
 	if (!s || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	return conc__waitpop(s, &stack_waitpop, &s->park, item, false, 0);
 }
 
@@ -8191,6 +8540,7 @@ int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
 {
 	if (!s || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	return conc__waitpop(s, &stack_waitpop, &s->park, item, true, timeout_ns);
 }
 
@@ -8200,6 +8550,7 @@ void conc_stack_close(conc_stack *s)
 {
 	if (!s)
 		return;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_close");
 	/* Seal the elimination slots first (see close's LP above).  No pin:
 	 * close reads only slot words, never a node. */
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
@@ -8227,6 +8578,7 @@ bool conc_stack_is_empty(conc_stack *s)
 {
 	if (!s)
 		return true; /* holds no item */
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_is_empty");
 	/* acquire: a snapshot; pairs with the push CAS */
 	return (atomic_load_explicit(&s->top, memory_order_acquire) & ~CLOSED_TAG) == 0;
 }
@@ -8576,6 +8928,7 @@ struct conc_pool {
 	void (*on_stop)(unsigned, void *);
 	void *ctx;
 	bool is_global;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	char name[16];
 	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
 };
@@ -9321,7 +9674,7 @@ static void free_pool(conc_pool *p)
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
-	free(p);
+	CONC__LIFE_FREE(p); /* debug-checks builds: dead and quarantined */
 }
 
 int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
@@ -9341,6 +9694,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
+	CONC__LIFE_SET(p, CONC__LIFE_POOL);
 	if (conc__inj_init(&p->inj)) {
 		free(p);
 		return ENOMEM;
@@ -9519,6 +9873,7 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 {
 	if (conc__unlikely(!p || !fn))
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	conc__worker *w = tls_worker;
 	if (w && w->pool == p)
 		return push_local(w, fn, arg);
@@ -9546,6 +9901,7 @@ int conc_pool_wait(conc_pool *p)
 {
 	if (!p)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -9558,13 +9914,17 @@ int conc_pool_wait(conc_pool *p)
 
 unsigned conc_pool_threads(conc_pool *p)
 {
-	return p ? atomic_load_explicit(&p->nthreads, memory_order_relaxed) : 0; /* a statistic */
+	if (!p)
+		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_threads");
+	return atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* a statistic */
 }
 
 size_t conc_pool_queued(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_queued");
 	uint64_t h = inj_popped(p), t = inj_pushed(p);
 	size_t q = t > h ? (size_t)(t - h) : 0;
 	unsigned n = nrec_of(p);
@@ -9580,6 +9940,7 @@ unsigned conc_pool_active(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_active");
 	unsigned a = 0, n = nrec_of(p);
 	for (unsigned i = 0; i < n; i++) {
 		conc__worker *w = rec_at(p, i);
@@ -9593,6 +9954,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 {
 	if (!p || threads == 0 || threads > CONC_POOL_MAX_THREADS)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -9624,7 +9986,10 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 
 int conc_pool_destroy(conc_pool *p)
 {
-	if (!p || p->is_global)
+	if (!p)
+		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL); /* a double destroy among them */
+	if (p->is_global)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
@@ -9784,6 +10149,13 @@ conc_pool *conc_pool_global(void)
 	pthread_mutex_unlock(&global_lock);
 	return p;
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p)
+{
+	return CONC__LIFE_IS(p, CONC__LIFE_POOL);
+}
+#endif
 /* end of src/pool/pool.c: its names and macros stop here */
 #undef frame
 #undef tls_worker
@@ -11230,7 +11602,7 @@ static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx)
 {
-	if (!a || !b)
+	if (!a || !b || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (!p)
 		p = conc_pool_global();
@@ -11509,7 +11881,7 @@ static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
 {
-	if (!body || begin > end)
+	if (!body || begin > end || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (begin == end)
 		return 0;
@@ -11548,7 +11920,8 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void (*combine)(void *acc, const void *other, void *ctx),
 			 void *ctx)
 {
-	if (!result || !size || !identity || !body || !combine || begin > end)
+	if (!result || !size || !identity || !body || !combine || begin > end ||
+	    (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	struct loop l;
 	size_t n = end - begin;

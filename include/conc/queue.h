@@ -22,6 +22,16 @@
  * close may overlap pushes: a push that overlaps close may succeed or fail
  * with EPIPE; a push that starts after close has returned always fails, and
  * a pop reports EPIPE only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a queue used
+ * after conc_queue_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of q.
+ * A queue counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -52,7 +62,8 @@ int conc_queue_create(conc_queue **out);
  * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
 int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
@@ -75,8 +86,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
  *   Items pushed by one thread are popped in the order that thread pushed.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
- *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL; nothing was
- *   pushed).
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_queue_push(conc_queue *q, void *item);
 
@@ -98,7 +109,8 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty.
  * Returns: 0 and *item set; EPIPE when q is closed and empty; EINVAL
- *   (q or item NULL; nothing taken).
+ *   (q or item NULL, or q destroyed in a debug-checks build; nothing
+ *   taken).
  */
 int conc_queue_pop(conc_queue *q, void **item);
 
@@ -111,7 +123,7 @@ int conc_queue_pop(conc_queue *q, void **item);
  * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
  *   closed and empty (at once, whatever the timeout); EINVAL (q or item
- *   NULL; nothing taken).
+ *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 

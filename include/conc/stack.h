@@ -21,6 +21,16 @@
  * A push that overlaps close may succeed or fail with EPIPE; a push that
  * starts after close has returned always fails, and a pop reports EPIPE
  * only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a stack used
+ * after conc_stack_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of s.
+ * A stack counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -53,7 +63,8 @@ int conc_stack_create(conc_stack **out);
  * wait in the stack for their batch, and destroy takes back those left.
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
 int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
@@ -76,8 +87,8 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
  *   what the thread whose pop returns this item does after the pop.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
- *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL;
- *   nothing was pushed).
+ *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_stack_push(conc_stack *s, void *item);
 
@@ -99,7 +110,8 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty.
  * Returns: 0 and *item set; EPIPE when s is closed and empty; EINVAL
- *   (s or item NULL; nothing taken).
+ *   (s or item NULL, or s destroyed in a debug-checks build; nothing
+ *   taken).
  */
 int conc_stack_pop(conc_stack *s, void **item);
 
@@ -112,7 +124,7 @@ int conc_stack_pop(conc_stack *s, void **item);
  * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
  *   closed and empty (at once, whatever the timeout); EINVAL (s or item
- *   NULL; nothing taken).
+ *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
 int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
