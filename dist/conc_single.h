@@ -125,6 +125,80 @@ unsigned conc_version_number(void);
 #endif
 
 #endif
+/* ---- include/conc/attr.h ----------------------------------------------- */
+/*
+ * conc/attr.h - the attribute macros of libconc's declarations; each
+ * expands to nothing where the compiler lacks the attribute.
+ *
+ *   CONC_NODISCARD int conc_queue_create(conc_queue **out);
+ *   if (conc_queue_try_pop(q, &item)) use(item);   // the result must be used
+ *
+ * CONC_NODISCARD marks the calls whose result must be looked at: the
+ * create functions (on failure the object pointer is not set) and the
+ * pops (on failure *item is not set).  Ignoring such a result is a
+ * compiler warning.  Calls whose failure only leaves something with the
+ * caller - a push (the item), conc_pool_execute (the task),
+ * conc_epoch_defer - are not marked: ignoring their result is often a
+ * deliberate choice, and with gcc's warn_unused_result not even a (void)
+ * cast silences the warning (C23's and C++17's [[nodiscard]], used where
+ * the language has it, and clang's attribute accept the cast).
+ *
+ * CONC_NONNULL(n, ...) declares that parameters n, ... must not be NULL:
+ * a caller that passes a NULL the compiler can see gets -Wnonnull.  No
+ * libconc declaration uses it, on purpose: every pointer parameter of
+ * libconc is either checked (a NULL object or required pointer is EINVAL,
+ * or does nothing, as conc/conc.h states) or may be NULL by contract.  On
+ * a checked parameter, nonnull would turn that documented EINVAL into
+ * undefined behaviour: the compiler may then delete the check inside the
+ * library (-fdelete-null-pointer-checks, which the single-header build
+ * would compile into the program itself) and the caller's own tests of the
+ * pointer after the call.  The macro is here for declarations that do not
+ * check, in programs built on libconc.
+ */
+#ifndef CONC_ATTR_H
+#define CONC_ATTR_H
+
+#if defined(__has_attribute)
+#define CONC__HAS_ATTRIBUTE(x) __has_attribute(x)
+#else
+#define CONC__HAS_ATTRIBUTE(x) 0
+#endif
+
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define CONC__NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+	defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define CONC__NODISCARD [[nodiscard]]
+#endif
+#endif
+#if !defined(CONC__NODISCARD) && CONC__HAS_ATTRIBUTE(warn_unused_result)
+#define CONC__NODISCARD __attribute__((__warn_unused_result__))
+#endif
+#ifndef CONC__NODISCARD
+#define CONC__NODISCARD
+#endif
+
+#if CONC__HAS_ATTRIBUTE(nonnull)
+#define CONC__NONNULL(...) __attribute__((__nonnull__(__VA_ARGS__)))
+#else
+#define CONC__NONNULL(...)
+#endif
+
+/*
+ * CONC_NODISCARD - before a declaration: the caller must use the result
+ * ([[nodiscard]] in C23 and C++17, else warn_unused_result, else nothing).
+ */
+#define CONC_NODISCARD CONC__NODISCARD
+
+/*
+ * CONC_NONNULL - after a declaration's parameter list: the listed
+ * parameters (1-based) must not be NULL (nonnull, else nothing).  Not used
+ * on libconc's own declarations: conc_attr explains why.
+ */
+#define CONC_NONNULL(...) CONC__NONNULL(__VA_ARGS__)
+
+#endif
 /* ---- include/conc/cpu.h ------------------------------------------------ */
 /*
  * conc/cpu.h - how many CPUs this process may run on, and whether libconc
@@ -299,7 +373,7 @@ conc_epoch *conc_epoch_global(void);
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_epoch_create(conc_epoch **out);
+CONC_NODISCARD int conc_epoch_create(conc_epoch **out);
 
 /*
  * conc_epoch_destroy - run every pending callback of d and free it.
@@ -526,7 +600,7 @@ typedef struct conc_queue conc_queue;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_queue_create(conc_queue **out);
+CONC_NODISCARD int conc_queue_create(conc_queue **out);
 
 /*
  * conc_queue_create_in - a new empty queue that reclaims memory through the
@@ -537,7 +611,7 @@ int conc_queue_create(conc_queue **out);
  * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
  *   build); ENOMEM (*out untouched).
  */
-int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+CONC_NODISCARD int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
 /*
  * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
@@ -571,7 +645,7 @@ int conc_queue_push(conc_queue *q, void *item);
  * Returns: true and *item set; false when q was empty (*item untouched),
  *   and when q or item is NULL (nothing taken).
  */
-bool conc_queue_try_pop(conc_queue *q, void **item);
+CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.
@@ -584,7 +658,7 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  *   (q or item NULL, or q destroyed in a debug-checks build; nothing
  *   taken).
  */
-int conc_queue_pop(conc_queue *q, void **item);
+CONC_NODISCARD int conc_queue_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
@@ -597,7 +671,7 @@ int conc_queue_pop(conc_queue *q, void **item);
  *   closed and empty (at once, whatever the timeout); EINVAL (q or item
  *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
-int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
 /*
  * conc_queue_close - refuse further pushes and wake every sleeping pop.
@@ -684,7 +758,7 @@ typedef struct conc_stack conc_stack;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_stack_create(conc_stack **out);
+CONC_NODISCARD int conc_stack_create(conc_stack **out);
 
 /*
  * conc_stack_create_in - a new empty stack that reclaims memory through the
@@ -697,7 +771,7 @@ int conc_stack_create(conc_stack **out);
  * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
  *   build); ENOMEM (*out untouched).
  */
-int conc_stack_create_in(conc_stack **out, conc_epoch *d);
+CONC_NODISCARD int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
 /*
  * conc_stack_destroy - call drop(item) on every item still on the stack, from
@@ -731,7 +805,7 @@ int conc_stack_push(conc_stack *s, void *item);
  * Returns: true and *item set; false when s was empty (*item untouched),
  *   and when s or item is NULL (nothing taken).
  */
-bool conc_stack_try_pop(conc_stack *s, void **item);
+CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.
@@ -744,7 +818,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  *   (s or item NULL, or s destroyed in a debug-checks build; nothing
  *   taken).
  */
-int conc_stack_pop(conc_stack *s, void **item);
+CONC_NODISCARD int conc_stack_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
@@ -757,7 +831,7 @@ int conc_stack_pop(conc_stack *s, void **item);
  *   closed and empty (at once, whatever the timeout); EINVAL (s or item
  *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
-int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
 /*
  * conc_stack_close - refuse further pushes and wake every sleeping pop.
@@ -927,7 +1001,7 @@ typedef struct conc_pool_config {
  *   thread could not be created: every thread already started has been
  *   joined without running a hook, and nothing is left allocated).
  */
-int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+CONC_NODISCARD int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
 
 /*
  * conc_pool_global - the process-wide pool, created on first use.

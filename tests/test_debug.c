@@ -91,10 +91,12 @@ static void expect_abort(misuse_fn fn, void *arg, const char *want)
 static void *q_dead; /* destroyed by the test, read by the children */
 static void *s_dead;
 
+/* The results below are never seen: these calls abort. */
 static void q_try_pop(void *a)
 {
 	void *it;
-	(void)conc_queue_try_pop(a, &it);
+	if (conc_queue_try_pop(a, &it))
+		_exit(4);
 }
 static void q_close(void *a) { conc_queue_close(a); }
 static void q_is_empty(void *a) { (void)conc_queue_is_empty(a); }
@@ -102,7 +104,8 @@ static void q_destroy(void *a) { conc_queue_destroy(a, NULL); }
 static void s_try_pop(void *a)
 {
 	void *it;
-	(void)conc_stack_try_pop(a, &it);
+	if (conc_stack_try_pop(a, &it))
+		_exit(4);
 }
 static void s_close(void *a) { conc_stack_close(a); }
 static void s_is_empty(void *a) { (void)conc_stack_is_empty(a); }
@@ -179,20 +182,17 @@ static void *blocked_pop(void *arg)
 {
 	struct blocked *b = arg;
 	void *it;
-	if (b->queue)
-		(void)conc_queue_pop(b->c, &it);
-	else
-		(void)conc_stack_pop(b->c, &it);
-	return NULL;
+	int err = b->queue ? conc_queue_pop(b->c, &it) : conc_stack_pop(b->c, &it);
+	return (void *)(intptr_t)err; /* never: the process aborts first */
 }
 
 static void destroy_while_blocked(void *arg)
 {
 	struct blocked *b = arg;
-	if (b->queue)
-		conc_queue_create((conc_queue **)&b->c);
-	else
-		conc_stack_create((conc_stack **)&b->c);
+	int err = b->queue ? conc_queue_create((conc_queue **)&b->c)
+			   : conc_stack_create((conc_stack **)&b->c);
+	if (err)
+		_exit(3);
 	pthread_t t;
 	if (pthread_create(&t, NULL, blocked_pop, b) != 0)
 		_exit(3);

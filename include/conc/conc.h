@@ -20,6 +20,7 @@
 #define CONC_CONC_H
 
 #include "conc/version.h"
+#include "conc/attr.h"
 #include "conc/cpu.h"
 #include "conc/epoch.h"
 #include "conc/queue.h"

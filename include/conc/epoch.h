@@ -73,6 +73,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -116,7 +117,7 @@ conc_epoch *conc_epoch_global(void);
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_epoch_create(conc_epoch **out);
+CONC_NODISCARD int conc_epoch_create(conc_epoch **out);
 
 /*
  * conc_epoch_destroy - run every pending callback of d and free it.

@@ -89,6 +89,7 @@
 
 #include <stddef.h>
 
+#include "conc/attr.h"
 #include "conc/cpu.h"
 
 #ifdef __cplusplus
@@ -143,7 +144,7 @@ typedef struct conc_pool_config {
  *   thread could not be created: every thread already started has been
  *   joined without running a hook, and nothing is left allocated).
  */
-int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+CONC_NODISCARD int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
 
 /*
  * conc_pool_global - the process-wide pool, created on first use.

@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #include "conc/epoch.h"
 
 #ifdef __cplusplus
@@ -54,7 +55,7 @@ typedef struct conc_queue conc_queue;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_queue_create(conc_queue **out);
+CONC_NODISCARD int conc_queue_create(conc_queue **out);
 
 /*
  * conc_queue_create_in - a new empty queue that reclaims memory through the
@@ -65,7 +66,7 @@ int conc_queue_create(conc_queue **out);
  * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
  *   build); ENOMEM (*out untouched).
  */
-int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+CONC_NODISCARD int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
 /*
  * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
@@ -99,7 +100,7 @@ int conc_queue_push(conc_queue *q, void *item);
  * Returns: true and *item set; false when q was empty (*item untouched),
  *   and when q or item is NULL (nothing taken).
  */
-bool conc_queue_try_pop(conc_queue *q, void **item);
+CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.
@@ -112,7 +113,7 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  *   (q or item NULL, or q destroyed in a debug-checks build; nothing
  *   taken).
  */
-int conc_queue_pop(conc_queue *q, void **item);
+CONC_NODISCARD int conc_queue_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
@@ -125,7 +126,7 @@ int conc_queue_pop(conc_queue *q, void **item);
  *   closed and empty (at once, whatever the timeout); EINVAL (q or item
  *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
-int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
 /*
  * conc_queue_close - refuse further pushes and wake every sleeping pop.

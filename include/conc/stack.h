@@ -38,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #include "conc/epoch.h"
 
 #ifdef __cplusplus
@@ -53,7 +54,7 @@ typedef struct conc_stack conc_stack;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_stack_create(conc_stack **out);
+CONC_NODISCARD int conc_stack_create(conc_stack **out);
 
 /*
  * conc_stack_create_in - a new empty stack that reclaims memory through the
@@ -66,7 +67,7 @@ int conc_stack_create(conc_stack **out);
  * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
  *   build); ENOMEM (*out untouched).
  */
-int conc_stack_create_in(conc_stack **out, conc_epoch *d);
+CONC_NODISCARD int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
 /*
  * conc_stack_destroy - call drop(item) on every item still on the stack, from
@@ -100,7 +101,7 @@ int conc_stack_push(conc_stack *s, void *item);
  * Returns: true and *item set; false when s was empty (*item untouched),
  *   and when s or item is NULL (nothing taken).
  */
-bool conc_stack_try_pop(conc_stack *s, void **item);
+CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.
@@ -113,7 +114,7 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  *   (s or item NULL, or s destroyed in a debug-checks build; nothing
  *   taken).
  */
-int conc_stack_pop(conc_stack *s, void **item);
+CONC_NODISCARD int conc_stack_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
@@ -126,7 +127,7 @@ int conc_stack_pop(conc_stack *s, void **item);
  *   closed and empty (at once, whatever the timeout); EINVAL (s or item
  *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
-int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
 /*
  * conc_stack_close - refuse further pushes and wake every sleeping pop.
