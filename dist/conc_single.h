@@ -16,7 +16,7 @@
  * compiles as C++ as well, the implementation as C only.  Test-only failure
  * hooks are compiled out.  CONC_HAVE_<PRIM> tells which primitives are in.
  *
- * Contents: src/base/atfork.c, src/base/chaos.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/base/version.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
+ * Contents: src/base/atfork.c, src/base/chaos.c, src/base/check.c, src/base/clock.c, src/base/cpu.c, src/base/fault.c, src/base/park.c, src/base/threads.c, src/base/version.c, src/epoch/epoch.c, src/queue/queue.c, src/stack/nodecache.c, src/stack/stack.c, src/pool/pool.c, src/pool/injector.c, src/scope/scope.c, src/parallel/parallel.c.
  */
 #if defined(CONC_IMPLEMENTATION) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
@@ -40,6 +40,16 @@
  * and libconc shakes its schedules, reclaims eagerly and poisons the memory
  * it frees, so that the program's own use-after-free and ordering bugs
  * surface (see conc_chaos_enabled in conc/cpu.h).
+ *
+ * NULL arguments, the same rule in every header: a function that returns
+ * int returns EINVAL for a NULL object (queue, stack, pool, epoch domain,
+ * scope, thread handle) or a NULL pointer it needs, having changed
+ * nothing; a function that returns void does nothing; a query answers as
+ * for an empty object (try_pop false, is_empty true, counts 0,
+ * conc_epoch_is_pinned false).  No function that returns a pointer takes
+ * an argument.  Where NULL means something else it says so (a NULL pool
+ * in conc/parallel.h is the global pool, a NULL drop or handle is
+ * allowed); items are never checked (NULL is an item like any other).
  */
 #ifndef CONC_CONC_H
 #define CONC_CONC_H
@@ -113,6 +123,80 @@ unsigned conc_version_number(void);
 #ifdef __cplusplus
 }
 #endif
+
+#endif
+/* ---- include/conc/attr.h ----------------------------------------------- */
+/*
+ * conc/attr.h - the attribute macros of libconc's declarations; each
+ * expands to nothing where the compiler lacks the attribute.
+ *
+ *   CONC_NODISCARD int conc_queue_create(conc_queue **out);
+ *   if (conc_queue_try_pop(q, &item)) use(item);   // the result must be used
+ *
+ * CONC_NODISCARD marks the calls whose result must be looked at: the
+ * create functions (on failure the object pointer is not set) and the
+ * pops (on failure *item is not set).  Ignoring such a result is a
+ * compiler warning.  Calls whose failure only leaves something with the
+ * caller - a push (the item), conc_pool_execute (the task),
+ * conc_epoch_defer - are not marked: ignoring their result is often a
+ * deliberate choice, and with gcc's warn_unused_result not even a (void)
+ * cast silences the warning (C23's and C++17's [[nodiscard]], used where
+ * the language has it, and clang's attribute accept the cast).
+ *
+ * CONC_NONNULL(n, ...) declares that parameters n, ... must not be NULL:
+ * a caller that passes a NULL the compiler can see gets -Wnonnull.  No
+ * libconc declaration uses it, on purpose: every pointer parameter of
+ * libconc is either checked (a NULL object or required pointer is EINVAL,
+ * or does nothing, as conc/conc.h states) or may be NULL by contract.  On
+ * a checked parameter, nonnull would turn that documented EINVAL into
+ * undefined behaviour: the compiler may then delete the check inside the
+ * library (-fdelete-null-pointer-checks, which the single-header build
+ * would compile into the program itself) and the caller's own tests of the
+ * pointer after the call.  The macro is here for declarations that do not
+ * check, in programs built on libconc.
+ */
+#ifndef CONC_ATTR_H
+#define CONC_ATTR_H
+
+#if defined(__has_attribute)
+#define CONC__HAS_ATTRIBUTE(x) __has_attribute(x)
+#else
+#define CONC__HAS_ATTRIBUTE(x) 0
+#endif
+
+#if defined(__cplusplus) && __cplusplus >= 201703L
+#define CONC__NODISCARD [[nodiscard]]
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ > 201710L && \
+	defined(__has_c_attribute)
+#if __has_c_attribute(nodiscard)
+#define CONC__NODISCARD [[nodiscard]]
+#endif
+#endif
+#if !defined(CONC__NODISCARD) && CONC__HAS_ATTRIBUTE(warn_unused_result)
+#define CONC__NODISCARD __attribute__((__warn_unused_result__))
+#endif
+#ifndef CONC__NODISCARD
+#define CONC__NODISCARD
+#endif
+
+#if CONC__HAS_ATTRIBUTE(nonnull)
+#define CONC__NONNULL(...) __attribute__((__nonnull__(__VA_ARGS__)))
+#else
+#define CONC__NONNULL(...)
+#endif
+
+/*
+ * CONC_NODISCARD - before a declaration: the caller must use the result
+ * ([[nodiscard]] in C23 and C++17, else warn_unused_result, else nothing).
+ */
+#define CONC_NODISCARD CONC__NODISCARD
+
+/*
+ * CONC_NONNULL - after a declaration's parameter list: the listed
+ * parameters (1-based) must not be NULL (nonnull, else nothing).  Not used
+ * on libconc's own declarations: conc_attr explains why.
+ */
+#define CONC_NONNULL(...) CONC__NONNULL(__VA_ARGS__)
 
 #endif
 /* ---- include/conc/cpu.h ------------------------------------------------ */
@@ -225,6 +309,16 @@ bool conc_chaos_enabled(void);
  *   Destroy: needs no thread pinned in d (EBUSY otherwise); records other
  *     live threads hold in d are released (those threads may go on with
  *     other domains, and reuse the slot); other domains are untouched.
+ *   Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ *     debugging aid; in other builds these misuses are undefined): a
+ *     domain used after conc_epoch_destroy - while its memory is among the
+ *     last 64 destroyed objects, which such a build keeps allocated -
+ *     makes the calls that return int fail with EINVAL (a second destroy
+ *     too), and pin, unpin, is_pinned, retire, flush and get_stats print
+ *     one line naming the call and the misuse to stderr and abort; so does
+ *     an unpin with no pin of the calling thread to match (an unbalanced
+ *     unpin, which other builds ignore).  Destroy also returns EBUSY while
+ *     a queue or stack created in d is not destroyed.
  *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
@@ -279,7 +373,7 @@ conc_epoch *conc_epoch_global(void);
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_epoch_create(conc_epoch **out);
+CONC_NODISCARD int conc_epoch_create(conc_epoch **out);
 
 /*
  * conc_epoch_destroy - run every pending callback of d and free it.
@@ -290,7 +384,9 @@ int conc_epoch_create(conc_epoch **out);
  * Thread safety: no other call on d may run concurrently or afterwards.
  * Progress: blocking.
  * Returns: 0; EBUSY while any thread is pinned in d (nothing freed, d still
- *   usable); EINVAL for NULL or the global domain.
+ *   usable), and in a debug-checks build also while a queue or stack
+ *   created in d is not destroyed; EINVAL for NULL or the global domain,
+ *   and in a debug-checks build for a destroyed d (a double destroy).
  */
 int conc_epoch_destroy(conc_epoch *d);
 
@@ -299,7 +395,8 @@ int conc_epoch_destroy(conc_epoch *d);
  * on its first pin or retire.  Idempotent; allowed while pinned.
  *
  * Thread safety: any thread.  Progress: blocking (may allocate once).
- * Returns: 0; EINVAL (d NULL); ENOMEM - no per-thread record could be had,
+ * Returns: 0; EINVAL (d NULL, or destroyed in a debug-checks build);
+ *   ENOMEM - no per-thread record could be had,
  *   and the thread keeps using d through the shared path, which needs no
  *   memory (slower, never fails).
  */
@@ -321,7 +418,7 @@ void conc__epoch_unpin_slow(conc_epoch *d);
 
 /*
  * conc_epoch_pin - enter a read-side critical section of d.  Nests: only
- * the outermost pin/unpin pair counts.
+ * the outermost pin/unpin pair counts.  d NULL: nothing happens.
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
@@ -359,6 +456,7 @@ inline void conc_epoch_pin(conc_epoch *d)
 
 /*
  * conc_epoch_unpin - leave the critical section entered by the matching pin.
+ * d NULL: nothing happens.
  *
  * Ordering: the thread's accesses inside the section happen-before any
  *   callback that waits for this section (a release store).
@@ -408,13 +506,14 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
  *
  * Thread safety: any thread, pinned or not.
  * Progress: blocking (allocates a node), then as conc_epoch_retire.
- * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
+ * Returns: 0; EINVAL (d or fn NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (nothing deferred).
  */
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
 
 /*
  * conc_epoch_flush - publish this thread's retired objects to the domain,
- * try to advance the epoch and run what is due.
+ * try to advance the epoch and run what is due.  d NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the callbacks).
  */
@@ -427,13 +526,14 @@ void conc_epoch_flush(conc_epoch *d);
  * Thread safety: any thread not pinned in d; not from a callback.
  * Progress: blocking (waits for pinned threads to unpin).
  * Returns: 0; EDEADLK (the caller is pinned in d, or holds pins beyond
- *   its 64 tracked domains, which hold d back too); EINVAL (d NULL).
+ *   its 64 tracked domains, which hold d back too); EINVAL (d NULL, or
+ *   destroyed in a debug-checks build).
  */
 int conc_epoch_barrier(conc_epoch *d);
 
 /*
  * conc_epoch_get_stats - a snapshot of d's counters (each read atomically,
- * not all at one instant).
+ * not all at one instant).  d or out NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */
@@ -469,6 +569,16 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
  * close may overlap pushes: a push that overlaps close may succeed or fail
  * with EPIPE; a push that starts after close has returned always fails, and
  * a pop reports EPIPE only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a queue used
+ * after conc_queue_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of q.
+ * A queue counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -490,7 +600,7 @@ typedef struct conc_queue conc_queue;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_queue_create(conc_queue **out);
+CONC_NODISCARD int conc_queue_create(conc_queue **out);
 
 /*
  * conc_queue_create_in - a new empty queue that reclaims memory through the
@@ -498,9 +608,10 @@ int conc_queue_create(conc_queue **out);
  * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
-int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+CONC_NODISCARD int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
 /*
  * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
@@ -521,7 +632,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
  *   Items pushed by one thread are popped in the order that thread pushed.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
- *   EPIPE (q is closed; nothing was pushed).
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_queue_push(conc_queue *q, void *item);
 
@@ -530,9 +642,10 @@ int conc_queue_push(conc_queue *q, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when q was empty (*item untouched).
+ * Returns: true and *item set; false when q was empty (*item untouched),
+ *   and when q or item is NULL (nothing taken).
  */
-bool conc_queue_try_pop(conc_queue *q, void **item);
+CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.
@@ -541,9 +654,11 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty.
- * Returns: 0 and *item set; EPIPE when q is closed and empty.
+ * Returns: 0 and *item set; EPIPE when q is closed and empty; EINVAL
+ *   (q or item NULL, or q destroyed in a debug-checks build; nothing
+ *   taken).
  */
-int conc_queue_pop(conc_queue *q, void **item);
+CONC_NODISCARD int conc_queue_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
@@ -553,13 +668,15 @@ int conc_queue_pop(conc_queue *q, void **item);
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (q or item
+ *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
-int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
 /*
  * conc_queue_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  q NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -577,6 +694,7 @@ void conc_queue_close(conc_queue *q);
  * Either answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when q held no item (as above); true for q NULL.
  */
 bool conc_queue_is_empty(conc_queue *q);
 
@@ -609,6 +727,16 @@ bool conc_queue_is_empty(conc_queue *q);
  * A push that overlaps close may succeed or fail with EPIPE; a push that
  * starts after close has returned always fails, and a pop reports EPIPE
  * only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a stack used
+ * after conc_stack_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of s.
+ * A stack counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -630,7 +758,7 @@ typedef struct conc_stack conc_stack;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_stack_create(conc_stack **out);
+CONC_NODISCARD int conc_stack_create(conc_stack **out);
 
 /*
  * conc_stack_create_in - a new empty stack that reclaims memory through the
@@ -640,9 +768,10 @@ int conc_stack_create(conc_stack **out);
  * wait in the stack for their batch, and destroy takes back those left.
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
-int conc_stack_create_in(conc_stack **out, conc_epoch *d);
+CONC_NODISCARD int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
 /*
  * conc_stack_destroy - call drop(item) on every item still on the stack, from
@@ -663,8 +792,8 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
  *   what the thread whose pop returns this item does after the pop.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
- *   still yours);
- *   EPIPE (s is closed; nothing was pushed).
+ *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_stack_push(conc_stack *s, void *item);
 
@@ -673,9 +802,10 @@ int conc_stack_push(conc_stack *s, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when s was empty (*item untouched).
+ * Returns: true and *item set; false when s was empty (*item untouched),
+ *   and when s or item is NULL (nothing taken).
  */
-bool conc_stack_try_pop(conc_stack *s, void **item);
+CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.
@@ -684,9 +814,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty.
- * Returns: 0 and *item set; EPIPE when s is closed and empty.
+ * Returns: 0 and *item set; EPIPE when s is closed and empty; EINVAL
+ *   (s or item NULL, or s destroyed in a debug-checks build; nothing
+ *   taken).
  */
-int conc_stack_pop(conc_stack *s, void **item);
+CONC_NODISCARD int conc_stack_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
@@ -696,13 +828,15 @@ int conc_stack_pop(conc_stack *s, void **item);
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (s or item
+ *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
-int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
 /*
  * conc_stack_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  s NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -713,6 +847,7 @@ void conc_stack_close(conc_stack *s);
  * call (a snapshot: concurrent pushes and pops may change it at once).
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when s held no item (as above); true for s NULL.
  */
 bool conc_stack_is_empty(conc_stack *s);
 
@@ -792,6 +927,14 @@ bool conc_stack_is_empty(conc_stack *s);
  * the child, without running the tasks that were queued in the parent,
  * and returns 0.  conc_pool_global() in the child creates a fresh pool.
  *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a pool used
+ * after conc_pool_destroy - while its memory is among the last 64
+ * destroyed objects, which such a build keeps allocated - makes execute,
+ * wait, resize, a second destroy, conc_join and the parallel loops fail
+ * with EINVAL, and the queries print one line naming the call and the
+ * misuse to stderr and abort.
+ *
  * exit().  The global pool's workers are stopped and joined by an atexit
  * handler, so a program that returns from main leaves no thread of
  * libconc's behind (valgrind, leak checkers).  It never hangs the exit:
@@ -860,7 +1003,7 @@ typedef struct conc_pool_config {
  *   thread could not be created: every thread already started has been
  *   joined without running a hook, and nothing is left allocated).
  */
-int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+CONC_NODISCARD int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
 
 /*
  * conc_pool_global - the process-wide pool, created on first use.
@@ -890,7 +1033,8 @@ conc_pool *conc_pool_global(void);
  *   starts.
  * Progress: lock-free (see src/pool/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
- * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
+ * Returns: 0; EINVAL (p or fn NULL, or p destroyed in a debug-checks
+ *   build); ENOMEM (nothing queued); EPIPE
  *   (destroy has begun and the caller is not one of p's tasks; or p cannot
  *   run tasks in this process: made before a fork(), or the global pool
  *   after exit began - nothing queued).
@@ -912,7 +1056,8 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Destroy: a wait already blocked when conc_pool_destroy is called returns
  *   0 when the pool is drained, and destroy frees the pool only after it
  *   has returned (see "Concurrency").
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ * Returns: 0; EINVAL (p NULL, or destroyed in a debug-checks build);
+ *   EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
@@ -946,7 +1091,8 @@ unsigned conc_pool_active(conc_pool *p);
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
+ * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS, or
+ *   p destroyed in a debug-checks build);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
  *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
@@ -968,7 +1114,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Progress: blocking.
  * Returns: 0 (also in a fork child, where p is freed without running its
  *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
- *   pool); EDEADLK (called from one of p's tasks; nothing changed).
+ *   pool, or in a debug-checks build p already destroyed); EDEADLK (called
+ *   from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 
@@ -1199,7 +1346,9 @@ int conc_thread_join(conc_thread *t, void **result);
  * from inside bodies.  Bodies of one call run concurrently with each other
  * (on disjoint pieces); identity, body and combine must be safe to run so.
  * The pool must outlive every call on it: conc_pool_destroy must not run
- * while a conc_join or a loop on that pool is in progress.
+ * while a conc_join or a loop on that pool is in progress.  In a
+ * debug-checks build (conc/pool.h) a call on a pool already destroyed
+ * returns EINVAL, nothing run.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -1231,7 +1380,8 @@ extern "C" {
  * Progress: blocking (until a and b have returned).  It never waits for a
  *   task that nobody will run: on a pool whose threads are all busy the
  *   caller runs b itself.
- * Returns: 0; EINVAL (a or b NULL; nothing ran).
+ * Returns: 0; EINVAL (a or b NULL, or p destroyed in a debug-checks
+ *   build; nothing ran).
  */
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx);
@@ -1247,8 +1397,8 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
  * Progress: blocking (until every piece is done or skipped).
  * Returns: 0 when every piece ran; the first non-zero body result recorded
  *   (the loop was cancelled; some pieces may not have run); EINVAL (body
- *   NULL or begin > end; checked before anything runs).  A valid empty
- *   range returns 0 at once.
+ *   NULL or begin > end, or p destroyed in a debug-checks build; checked
+ *   before anything runs).  A valid empty range returns 0 at once.
  */
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx);
@@ -1267,8 +1417,8 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
  *   recorded, or ENOMEM when an accumulator larger than
  *   CONC_PARALLEL_STACK_ACC could not be allocated (both cancel the loop;
  *   *result is then unspecified, nothing leaks); EINVAL (result, identity,
- *   body or combine NULL, size 0, or begin > end; nothing ran, *result
- *   untouched).
+ *   body or combine NULL, size 0, begin > end, or p destroyed in a
+ *   debug-checks build; nothing ran, *result untouched).
  */
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void *result, size_t size,
@@ -2004,6 +2154,132 @@ static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
 }
 
 #endif
+/* ---- src/base/check.h -------------------------------------------------- */
+/*
+ * check.h - debug-checks builds: the invariants the proofs state, and the
+ * misuse of the public API that a state word can see.
+ *
+ * Everything here is behind CONC_DEBUG_CHECKS (-Ddebug_checks=true); in
+ * every other build it compiles to nothing, so that the code users get -
+ * the code the instruction guard measures - is the same with or without
+ * the checks written in.  The test builds of scripts/test.sh turn them on,
+ * except the gcc build, whose instruction guard measures the code users get.
+ *
+ * CONC__CHECK(cond, what): a false cond prints "libconc: invariant broken:
+ * what (file:line)" to stderr and aborts - a broken invariant has no
+ * return path: the structure is already corrupt, and going on would turn
+ * it into a lost item or a use after free somewhere else.  In other builds
+ * cond is not evaluated, only type-checked, so the checks may sit where the
+ * proofs need them, hot paths included.  `what` names the invariant as the
+ * source's proof does ("queue I4: ...").
+ *
+ * Object lifecycles.  The queue, the stack, the pool and the epoch domain
+ * carry a state word in debug-checks builds (CONC__LIFE_FIELD): the alive
+ * value of their kind from create on, CONC__LIFE_DEAD once destroy has
+ * run.  Destroy does not free the object's own memory but hands it to the
+ * quarantine (conc__life_bury): a bounded FIFO whose oldest entry is freed
+ * when a newer one comes in, so a call on a destroyed object - as long as
+ * the last CONC__QUARANTINE destroys include it - reads the dead word in
+ * memory that is still allocated (no use after free for ASan or valgrind
+ * to report) and fails:
+ *   - a function that returns int returns EINVAL (CONC__LIFE_RETURN);
+ *   - one that has no error to return (void, bool, a count) prints one
+ *     line, "libconc: <function>: <what>", to stderr and aborts
+ *     (CONC__LIFE_ABORT, conc__misuse) - the debug build's only other
+ *     print and abort, for a program that is already wrong.
+ * Misuse a state word cannot show - an unbalanced unpin, a destroy while a
+ * thread is blocked in the object - is reported the same way
+ * (CONC__MISUSE_IF).
+ * The entries left at exit stay reachable from the quarantine (no leak
+ * report).  Past the quarantine's reach a destroyed object's memory is
+ * freed and a late call is a plain use after free, as in release builds.
+ */
+#ifndef CONC_BASE_CHECK_H
+#define CONC_BASE_CHECK_H
+
+#ifdef CONC_DEBUG_CHECKS
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+
+#define CONC__CHECK(cond, what)                                                          \
+	((cond) ? (void)0                                                                \
+		: (fprintf(stderr, "libconc: invariant broken: %s (%s:%d)\n", (what),     \
+			   __FILE__, __LINE__),                                           \
+		   abort()))
+
+/* The state words: one alive value per kind (a word from another kind's
+ * object, or from memory that never was one, is not alive either). */
+#define CONC__LIFE_QUEUE 0x51554555u /* "QUEU" */
+#define CONC__LIFE_STACK 0x5354434bu /* "STCK" */
+#define CONC__LIFE_POOL 0x504f4f4cu  /* "POOL" */
+#define CONC__LIFE_EPOCH 0x45504f43u /* "EPOC" */
+#define CONC__LIFE_DEAD 0xdeadc0ccu
+
+/* Destroyed objects kept allocated (see above): enough for a test's
+ * misuse of a few objects, small enough to bound what a program that
+ * creates and destroys objects in a loop keeps. */
+#define CONC__QUARANTINE 64
+
+/* The member, in the object's struct. */
+#define CONC__LIFE_FIELD uint32_t conc__life;
+#define CONC__LIFE_SET(obj, v) ((obj)->conc__life = (v))
+#define CONC__LIFE_IS(obj, v) ((obj)->conc__life == (v))
+
+/* In a function that returns int: EINVAL for an object that is not alive. */
+#define CONC__LIFE_RETURN(obj, alive)                                                    \
+	do {                                                                             \
+		if (conc__unlikely(!CONC__LIFE_IS(obj, alive)))                           \
+			return EINVAL;                                                   \
+	} while (0)
+
+/* In one that has no error to return: the message and abort. */
+#define CONC__LIFE_ABORT(obj, alive, fn)                                                 \
+	do {                                                                             \
+		if (conc__unlikely(!CONC__LIFE_IS(obj, alive)))                           \
+			conc__misuse_life(fn, (obj)->conc__life, alive);                 \
+	} while (0)
+
+/* Misuse that a state word cannot show (an unbalanced unpin, a destroy
+ * while a thread is blocked in the object): cond true is a misuse. */
+#define CONC__MISUSE_IF(cond, fn, what)                                                  \
+	do {                                                                             \
+		if (conc__unlikely(cond))                                                \
+			conc__misuse(fn, what);                                          \
+	} while (0)
+
+/* Destroy's last step: mark obj dead and bury it (instead of free). */
+#define CONC__LIFE_FREE(obj) conc__life_bury((obj), &(obj)->conc__life)
+
+/* Print "libconc: fn: what" to stderr (one write) and abort. */
+__attribute__((noreturn, cold)) void conc__misuse(const char *fn, const char *what);
+
+/* conc__misuse for an object whose state word is life, not alive: "already
+ * destroyed" (a double destroy when fn is a destroy, else a use after
+ * destroy), or "not a live <kind>" for a word that is neither. */
+__attribute__((noreturn, cold)) void conc__misuse_life(const char *fn, uint32_t life,
+							 uint32_t alive);
+
+/* Mark the object at obj dead (its state word at *life) and keep its
+ * memory: freed CONC__QUARANTINE burials later instead of now.  obj came
+ * from malloc or conc__aligned_alloc (free() releases either).  Lock-free,
+ * so that a fork cannot catch a lock of it held. */
+void conc__life_bury(void *obj, uint32_t *life);
+
+#else /* !CONC_DEBUG_CHECKS: nothing at all */
+
+#define CONC__CHECK(cond, what) ((void)sizeof((cond) ? 1 : 0))
+#define CONC__LIFE_FIELD
+#define CONC__LIFE_SET(obj, v) ((void)0)
+#define CONC__LIFE_RETURN(obj, alive) ((void)0)
+#define CONC__LIFE_ABORT(obj, alive, fn) ((void)0)
+#define CONC__MISUSE_IF(cond, fn, what) ((void)0)
+#define CONC__LIFE_FREE(obj) free(obj)
+
+#endif
+
+#endif
 /* ---- src/base/threads.h ------------------------------------------------ */
 /*
  * threads.h - what thread-creating modules share: a way for a module that
@@ -2094,6 +2370,23 @@ struct conc_epoch;
 struct conc_epoch_node;
 
 /*
+ * Debug-checks builds (base/check.h): whether d is a live domain, for the
+ * containers' create_in (EINVAL for a destroyed one); and the count of
+ * queues and stacks that reclaim through d, +1 at their create, -1 at their
+ * destroy, so that conc_epoch_destroy refuses (EBUSY) a domain still in use.
+ * Other builds: always alive, nothing counted.
+ */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const struct conc_epoch *d);
+void conc__epoch_users_add(struct conc_epoch *d, long delta);
+#define CONC__EPOCH_ALIVE(d) conc__epoch_alive(d)
+#define CONC__EPOCH_USERS_ADD(d, delta) conc__epoch_users_add((d), (delta))
+#else
+#define CONC__EPOCH_ALIVE(d) true
+#define CONC__EPOCH_USERS_ADD(d, delta) ((void)0)
+#endif
+
+/*
  * conc__epoch_retire_batch - the hook for a caller that retires objects in
  * batches under one epoch node (the stack's node cache, stack/nodecache.c).
  *
@@ -2156,40 +2449,6 @@ void conc__epoch_retire_batch(struct conc_epoch *d, struct conc_epoch_node *n,
 			conc__chaos_point(); /* a retry: the slow path */                \
 		}                                                                        \
 	} while (0)
-
-#endif
-/* ---- src/base/check.h -------------------------------------------------- */
-/*
- * check.h - the invariants the proofs state, checked in debug-checks builds.
- *
- * CONC__CHECK(cond, what): in a build configured with -Ddebug_checks=true
- * (CONC_DEBUG_CHECKS), a false cond prints "libconc: invariant broken:
- * what (file:line)" to stderr and aborts - the one place the library prints
- * or aborts, because a broken invariant has no return path: the structure
- * is already corrupt, and going on would turn it into a lost item or a use
- * after free somewhere else.  In every other build it compiles to nothing
- * (cond is not evaluated, only type-checked), so the checks may sit where
- * the proofs need them, hot paths included.  `what` names the invariant as
- * the source's proof does ("queue I4: ...").
- *
- * The test builds of scripts/test.sh turn the checks on, except the gcc
- * build, whose instruction guard measures the code users get.
- */
-#ifndef CONC_BASE_CHECK_H
-#define CONC_BASE_CHECK_H
-
-#ifdef CONC_DEBUG_CHECKS
-#include <stdio.h>
-#include <stdlib.h>
-
-#define CONC__CHECK(cond, what)                                                          \
-	((cond) ? (void)0                                                                \
-		: (fprintf(stderr, "libconc: invariant broken: %s (%s:%d)\n", (what),     \
-			   __FILE__, __LINE__),                                           \
-		   abort()))
-#else
-#define CONC__CHECK(cond, what) ((void)sizeof((cond) ? 1 : 0))
-#endif
 
 #endif
 /* ---- src/base/pad.h ---------------------------------------------------- */
@@ -3318,6 +3577,16 @@ static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigne
 
 typedef struct conc__worker conc__worker;
 
+/* Debug-checks builds (base/check.h): whether p is a live pool, for
+ * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
+ * always. */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p);
+#define CONC__POOL_ALIVE(p) conc__pool_alive(p)
+#else
+#define CONC__POOL_ALIVE(p) true
+#endif
+
 /* The worker of p that the calling thread is, or NULL (an outside thread,
  * or a worker of another pool). */
 conc__worker *conc__pool_current(conc_pool *p);
@@ -3633,6 +3902,99 @@ void conc__chaos_get_counts(conc__chaos_counts *out)
 /* end of src/base/chaos.c: its names and macros stop here */
 #undef rng
 #undef next_rand
+
+/* ==== src/base/check.c ================================================== */
+/* file-local names of src/base/check.c, made unique in this unit */
+#define kind_of conc__check__kind_of
+#define quarantine conc__check__quarantine
+#define quarantine_next conc__check__quarantine_next
+/*
+ * check.c - the debug-checks builds' misuse report and quarantine
+ * (base/check.h says what they are for).  Nothing here exists in other
+ * builds.
+ */
+#ifdef CONC_DEBUG_CHECKS
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+void conc__misuse(const char *fn, const char *what)
+{
+	/* One write, so that the line is not interleaved with another
+	 * thread's output; stdio might hold a lock the program broke. */
+	char line[256];
+	int n = snprintf(line, sizeof line, "libconc: %s: %s\n", fn, what);
+	if (n > 0) {
+		size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+		ssize_t w = write(2, line, len);
+		(void)w; /* aborting either way */
+	}
+	abort();
+}
+
+static const char *kind_of(uint32_t alive)
+{
+	switch (alive) {
+	case CONC__LIFE_QUEUE:
+		return "queue";
+	case CONC__LIFE_STACK:
+		return "stack";
+	case CONC__LIFE_POOL:
+		return "pool";
+	case CONC__LIFE_EPOCH:
+		return "epoch domain";
+	default:
+		return "object";
+	}
+}
+
+void conc__misuse_life(const char *fn, uint32_t life, uint32_t alive)
+{
+	char what[160];
+	if (life == CONC__LIFE_DEAD)
+		snprintf(what, sizeof what, "the %s was already destroyed (%s)", kind_of(alive),
+			 strstr(fn, "_destroy") ? "double destroy" : "use after destroy");
+	else
+		snprintf(what, sizeof what,
+			 "not a live %s (never created, or destroyed and its memory reused)",
+			 kind_of(alive));
+	conc__misuse(fn, what);
+}
+
+/*
+ * The quarantine: a ring of the last CONC__QUARANTINE buried objects.  A
+ * burial takes the next index (fetch-and-add) and exchanges its object in,
+ * freeing the one it pushes out.  Two burials that wrap onto one index
+ * each free what they took out: nothing is freed twice or lost.
+ */
+static _Atomic(void *) quarantine[CONC__QUARANTINE];
+static atomic_uint quarantine_next;
+
+void conc__life_bury(void *obj, uint32_t *life)
+{
+	*life = CONC__LIFE_DEAD;
+	/* relaxed: only picks a slot; the exchange hands the memory over */
+	unsigned i = atomic_fetch_add_explicit(&quarantine_next, 1, memory_order_relaxed) %
+		     CONC__QUARANTINE;
+	/* acq_rel: release publishes the dead word and the burier's last
+	 * writes to the thread that later pushes obj out and frees it;
+	 * acquire takes the same from the burier of old. */
+	void *old = atomic_exchange_explicit(&quarantine[i], obj, memory_order_acq_rel);
+	free(old);
+}
+
+#else
+/* ISO C wants a translation unit to declare something. */
+typedef int conc__check_unused;
+#endif
+/* end of src/base/check.c: its names and macros stop here */
+#undef kind_of
+#undef quarantine
+#undef quarantine_next
 
 /* ==== src/base/clock.c ================================================== */
 /*
@@ -4681,11 +5043,21 @@ struct conc_epoch {
 	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance attempt */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
+	/* debug-checks builds: alive or dead (base/check.h) */
+	CONC__LIFE_FIELD
+#ifdef CONC_DEBUG_CHECKS
+	/* queues and stacks created in the domain and not yet destroyed
+	 * (conc__epoch_users_add): destroy refuses while there are any */
+	atomic_long users;
+#endif
 };
 
 static conc_epoch global_domain = {
 	.lock = PTHREAD_RWLOCK_INITIALIZER,
 	.is_global = 1,
+#ifdef CONC_DEBUG_CHECKS
+	.conc__life = CONC__LIFE_EPOCH,
+#endif
 };
 
 static _Thread_local tls_t tls;
@@ -5456,8 +5828,12 @@ static void shared_unpin(conc_epoch *d)
 		return;
 	}
 	unsigned *u = &tls.unt[unt_bucket(d)];
+	/* Debug-checks builds report the caller's bug; others ignore it
+	 * rather than corrupt a count. */
+	CONC__MISUSE_IF(!*u, "conc_epoch_unpin",
+			"the calling thread is not pinned in this domain (unbalanced unpin)");
 	if (!*u)
-		return; /* unbalanced unpin: ignore rather than corrupt */
+		return;
 	(*u)--;
 	tls.untracked--;
 	/* release: as above */
@@ -5504,6 +5880,7 @@ int conc_epoch_create(conc_epoch **out)
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
+	CONC__LIFE_SET(d, CONC__LIFE_EPOCH);
 	d->epoch = 0;
 	atomic_init(&d->shared_pins, 0);
 	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
@@ -5516,6 +5893,9 @@ int conc_epoch_create(conc_epoch **out)
 	atomic_init(&d->holders, 0);
 	atomic_init(&d->handoffs, 0);
 	atomic_init(&d->barriers, 0);
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&d->users, 0);
+#endif
 	pthread_mutex_lock(&registry_lock);
 	d->prev_domain = NULL;
 	d->next_domain = domains;
@@ -5530,6 +5910,7 @@ int conc_epoch_register(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	return get_rec(d) ? 0 : ENOMEM;
 }
 
@@ -5546,6 +5927,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 {
 	if (!d)
 		return; /* documented: pinning NULL does nothing */
+	/* (a destroyed domain has no record left: its pins come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_pin");
 	rec *r = find_rec(d);
 	if (!r)
 		r = get_rec(d);
@@ -5570,6 +5953,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_unpin");
 	rec *r = find_rec(d);
 	/* relaxed: our own state word (only we write it) */
 	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
@@ -5590,6 +5974,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 {
 	if (!d)
 		return false;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_is_pinned");
 	for (unsigned i = 0; i < REC_SLOTS; i++)
 		if (rec_domain(&tls.recs[i]) == d &&
 		    /* relaxed: our own records; only their domain field is written elsewhere */
@@ -5783,6 +6168,8 @@ static __attribute__((noinline)) void retire_slow(conc_epoch *d, conc_epoch_node
 {
 	if (!d || !n || !fn)
 		return; /* documented: does nothing */
+	/* (a destroyed domain has no record left: its retires come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_retire");
 	n->fn = fn;
 	rec *r = find_rec(d);
 	if (!r)
@@ -5874,6 +6261,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
@@ -5887,6 +6275,7 @@ void conc_epoch_flush(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_flush");
 	try_advance(d);
 	rec *r = find_rec(d);
 	if (r) {
@@ -5940,6 +6329,7 @@ int conc_epoch_barrier(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	/* Pinned in d, or holding untracked pins, which hold d back too:
 	 * waiting would wait for ourselves. */
 	if (conc_epoch_is_pinned(d) || tls.untracked)
@@ -5972,8 +6362,17 @@ int conc_epoch_barrier(conc_epoch *d)
 
 int conc_epoch_destroy(conc_epoch *d)
 {
-	if (!d || d->is_global)
+	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH); /* a double destroy among them */
+	if (d->is_global)
+		return EINVAL;
+#ifdef CONC_DEBUG_CHECKS
+	/* A queue or stack still reclaiming through d (the caller must
+	 * destroy it first): refused like a pinned thread. */
+	if (atomic_load_explicit(&d->users, memory_order_relaxed) != 0)
+		return EBUSY;
+#endif
 	pthread_rwlock_rdlock(&d->lock);
 	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
 	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0 ||
@@ -6016,7 +6415,7 @@ int conc_epoch_destroy(conc_epoch *d)
 		if (tls.ovfs[i].domain == d)
 			tls.ovfs[i].domain = NULL;
 	pthread_rwlock_destroy(&d->lock);
-	free(d);
+	CONC__LIFE_FREE(d); /* debug-checks builds: dead and quarantined */
 	return 0;
 }
 
@@ -6024,6 +6423,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_get_stats");
 	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
@@ -6049,6 +6449,21 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	out->registered = registered;
 	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const conc_epoch *d)
+{
+	return CONC__LIFE_IS(d, CONC__LIFE_EPOCH);
+}
+
+void conc__epoch_users_add(conc_epoch *d, long delta)
+{
+	/* relaxed: create and destroy of the container happen-before the
+	 * domain's destroy in a correct program (the order the header
+	 * demands); a program that races them gets either answer */
+	atomic_fetch_add_explicit(&d->users, delta, memory_order_relaxed);
+}
+#endif
 /* end of src/epoch/epoch.c: its names and macros stop here */
 #undef bag
 #undef bag_tag
@@ -6152,6 +6567,8 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 #define queue_unref conc__queue__queue_unref
 #define seg_reclaim conc__queue__seg_reclaim
 #define next_of conc__queue__next_of
+#define refuse_null_item conc__queue__refuse_null_item
+#define queue_try_pop conc__queue__queue_try_pop
 #define waitpop_try conc__queue__waitpop_try
 #define waitpop_closed conc__queue__waitpop_closed
 #define queue_waitpop conc__queue__queue_waitpop
@@ -6282,6 +6699,7 @@ struct conc_queue {
 	CONC_ALIGNED _Atomic(struct seg *) tail;
 	/* read-mostly: the domain, the closed flag, the sleepers' count */
 	CONC_ALIGNED conc_epoch *d;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	atomic_bool closed;
 	conc__park park;
 	/* segment cache and the references that keep it alive */
@@ -6600,7 +7018,7 @@ static void queue_free_memory(conc_queue *q)
 		free(s);
 		s = n;
 	}
-	free(q);
+	CONC__LIFE_FREE(q); /* debug-checks builds: quarantined, already dead */
 }
 
 static void queue_unref(conc_queue *q)
@@ -6623,7 +7041,7 @@ static void seg_reclaim(conc_epoch_node *n)
 
 int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
-	if (!out || !d)
+	if (!out || !d || !CONC__EPOCH_ALIVE(d))
 		return EINVAL;
 	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
@@ -6642,6 +7060,8 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	q->d = d;
 	atomic_init(&q->closed, false);
 	conc__park_init(&q->park);
+	CONC__LIFE_SET(q, CONC__LIFE_QUEUE);
+	CONC__EPOCH_USERS_ADD(d, 1);
 	*out = q;
 	return 0;
 }
@@ -6661,6 +7081,14 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 {
 	if (!q)
 		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_destroy");
+	/* relaxed: a thread blocked in a pop registered itself before it
+	 * slept; one that has returned is ordered before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&q->park.waiters, memory_order_relaxed) != 0,
+			"conc_queue_destroy",
+			"a thread is blocked in a pop of this queue (destroy while in use)");
+	CONC__LIFE_SET(q, CONC__LIFE_DEAD); /* its memory may outlive this call */
+	CONC__EPOCH_USERS_ADD(q->d, -1);
 	/* Not concurrent with anything: relaxed loads see the final values. */
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s) {
@@ -6689,6 +7117,12 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
+	/* A NULL q is the caller's bug, reported as EINVAL (the headers'
+	 * uniform rule): one test and a branch predicted not taken, before
+	 * anything is touched. */
+	if (conc__unlikely(!q))
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	conc_epoch_pin(q->d);
 	int err = conc__q_push(q, item);
 	conc_epoch_unpin(q->d);
@@ -6717,7 +7151,16 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	conc_epoch_flush(q->d);
 }
 
-bool conc_queue_try_pop(conc_queue *q, void **item)
+/* try_pop's answer to a NULL item, out of line (see there why). */
+static __attribute__((noinline, cold)) bool refuse_null_item(void)
+{
+	return false;
+}
+
+/* try_pop without the argument checks: the blocking pops call it in their
+ * loops, having checked once.  Inlined into conc_queue_try_pop too, where a
+ * call would cost a jump on top of the checks. */
+static inline __attribute__((always_inline)) bool queue_try_pop(conc_queue *q, void **item)
 {
 	conc_epoch_pin(q->d);
 	bool got = conc__q_try_pop(q, item);
@@ -6725,9 +7168,22 @@ bool conc_queue_try_pop(conc_queue *q, void **item)
 	return got;
 }
 
+bool conc_queue_try_pop(conc_queue *q, void **item)
+{
+	/* Nothing taken (see push for the cost).  Two tests with different
+	 * targets: gcc 12 joins two that both return false into a sete/or
+	 * sequence and a longer prologue (5 more instructions a pop). */
+	if (conc__unlikely(!q))
+		return false;
+	if (conc__unlikely(!item))
+		return refuse_null_item();
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_try_pop");
+	return queue_try_pop(q, item);
+}
+
 static bool waitpop_try(void *c, void **item)
 {
-	return conc_queue_try_pop(c, item);
+	return queue_try_pop(c, item);
 }
 
 static bool waitpop_closed(void *c)
@@ -6741,11 +7197,17 @@ static const conc__waitpop_ops queue_waitpop = {waitpop_try, waitpop_closed};
 
 int conc_queue_pop(conc_queue *q, void **item)
 {
+	if (!q || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, false, 0);
 }
 
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
 {
+	if (!q || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, true, timeout_ns);
 }
 
@@ -6753,6 +7215,9 @@ int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
 
 void conc_queue_close(conc_queue *q)
 {
+	if (!q)
+		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_close");
 	conc_epoch_pin(q->d);
 	for (;;) {
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
@@ -6778,6 +7243,9 @@ void conc_queue_close(conc_queue *q)
 bool conc_queue_is_empty(conc_queue *q)
 {
 	bool empty = true;
+	if (!q)
+		return empty; /* holds no item */
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_is_empty");
 	conc_epoch_pin(q->d);
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
@@ -6828,6 +7296,8 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef queue_unref
 #undef seg_reclaim
 #undef next_of
+#undef refuse_null_item
+#undef queue_try_pop
 #undef waitpop_try
 #undef waitpop_closed
 #undef queue_waitpop
@@ -7643,6 +8113,8 @@ void conc__nc_trim(void)
 #define elim_learn conc__stack__elim_learn
 #define elim_pop conc__stack__elim_pop
 #define push_slow conc__stack__push_slow
+#define refuse_null_item conc__stack__refuse_null_item
+#define stack_try_pop conc__stack__stack_try_pop
 #define waitpop_try conc__stack__waitpop_try
 #define waitpop_closed conc__stack__waitpop_closed
 #define stack_waitpop conc__stack__stack_waitpop
@@ -7819,6 +8291,7 @@ struct conc_stack {
 	CONC_ALIGNED _Atomic(uintptr_t) top;
 	/* read-mostly */
 	CONC_ALIGNED conc_epoch *d;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	unsigned nelim;
 	atomic_bool elim_on;
 	conc__park park;
@@ -7838,7 +8311,7 @@ void conc__stack_trim_caches(void)
 
 int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 {
-	if (!out || !d)
+	if (!out || !d || !CONC__EPOCH_ALIVE(d))
 		return EINVAL;
 	/* before the node cache's depot can be used (its fork handlers) */
 	conc__nc_init();
@@ -7860,6 +8333,8 @@ int conc_stack_create_in(conc_stack **out, conc_epoch *d)
 #endif
 	}
 	conc__nc_attach(); /* nodes are cached while a stack lives */
+	CONC__LIFE_SET(s, CONC__LIFE_STACK);
+	CONC__EPOCH_USERS_ADD(d, 1);
 	*out = s;
 	return 0;
 }
@@ -7873,6 +8348,13 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 {
 	if (!s)
 		return;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_destroy");
+	/* relaxed: a thread blocked in a pop registered itself before it
+	 * slept; one that has returned is ordered before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&s->park.waiters, memory_order_relaxed) != 0,
+			"conc_stack_destroy",
+			"a thread is blocked in a pop of this stack (destroy while in use)");
+	CONC__EPOCH_USERS_ADD(s->d, -1);
 	/* Not concurrent with anything: the nodes are ours. */
 	struct snode *n = (struct snode *)(atomic_load_explicit(&s->top, memory_order_acquire) &
 					   ~CLOSED_TAG);
@@ -7886,7 +8368,7 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 	/* No pop of s is running, so no reader is left for the nodes still
 	 * pending: back to the caches without a grace period. */
 	conc__nc_pending_drain(&s->pending);
-	free(s);
+	CONC__LIFE_FREE(s); /* debug-checks builds: dead and quarantined */
 	conc__nc_detach(); /* the last one trims the caches */
 }
 
@@ -8059,6 +8541,12 @@ static __attribute__((noinline)) int push_slow(conc_stack *s, struct snode *n, u
 
 int conc_stack_push(conc_stack *s, void *item)
 {
+	/* A NULL s is the caller's bug, reported as EINVAL (the headers'
+	 * uniform rule): one test and a branch predicted not taken, before a
+	 * node is taken from the cache. */
+	if (conc__unlikely(!s))
+		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	struct snode *n = conc__nc_get();
 	if (!n)
 		return ENOMEM;
@@ -8075,7 +8563,16 @@ int conc_stack_push(conc_stack *s, void *item)
 	return push_slow(s, n, top);
 }
 
-bool conc_stack_try_pop(conc_stack *s, void **item)
+/* try_pop's answer to a NULL item, out of line (see there why). */
+static __attribute__((noinline, cold)) bool refuse_null_item(void)
+{
+	return false;
+}
+
+/* try_pop without the argument checks: the blocking pops call it in their
+ * loops, having checked once.  Inlined into conc_stack_try_pop too, where a
+ * call would cost a jump on top of the checks. */
+static inline __attribute__((always_inline)) bool stack_try_pop(conc_stack *s, void **item)
 {
 	bool got = false;
 	conc__backoff b = CONC__BACKOFF_INIT;
@@ -8110,9 +8607,22 @@ bool conc_stack_try_pop(conc_stack *s, void **item)
 	return got;
 }
 
+bool conc_stack_try_pop(conc_stack *s, void **item)
+{
+	/* Nothing taken (see push for the cost).  Two tests with different
+	 * targets: gcc 12 joins two that both return false into a sete/or
+	 * sequence and a longer prologue (5 more instructions a pop). */
+	if (conc__unlikely(!s))
+		return false;
+	if (conc__unlikely(!item))
+		return refuse_null_item();
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_try_pop");
+	return stack_try_pop(s, item);
+}
+
 static bool waitpop_try(void *c, void **item)
 {
-	return conc_stack_try_pop(c, item);
+	return stack_try_pop(c, item);
 }
 
 static bool waitpop_closed(void *c)
@@ -8126,11 +8636,17 @@ static const conc__waitpop_ops stack_waitpop = {waitpop_try, waitpop_closed};
 
 int conc_stack_pop(conc_stack *s, void **item)
 {
+	if (!s || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	return conc__waitpop(s, &stack_waitpop, &s->park, item, false, 0);
 }
 
 int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
 {
+	if (!s || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
 	return conc__waitpop(s, &stack_waitpop, &s->park, item, true, timeout_ns);
 }
 
@@ -8138,6 +8654,9 @@ int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns)
 
 void conc_stack_close(conc_stack *s)
 {
+	if (!s)
+		return;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_close");
 	/* Seal the elimination slots first (see close's LP above).  No pin:
 	 * close reads only slot words, never a node. */
 	for (unsigned k = 0; k < ELIM_MAX; k++) {
@@ -8163,6 +8682,9 @@ void conc_stack_close(conc_stack *s)
 
 bool conc_stack_is_empty(conc_stack *s)
 {
+	if (!s)
+		return true; /* holds no item */
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_is_empty");
 	/* acquire: a snapshot; pairs with the push CAS */
 	return (atomic_load_explicit(&s->top, memory_order_acquire) & ~CLOSED_TAG) == 0;
 }
@@ -8240,6 +8762,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef elim_learn
 #undef elim_pop
 #undef push_slow
+#undef refuse_null_item
+#undef stack_try_pop
 #undef waitpop_try
 #undef waitpop_closed
 #undef stack_waitpop
@@ -8510,6 +9034,7 @@ struct conc_pool {
 	void (*on_stop)(unsigned, void *);
 	void *ctx;
 	bool is_global;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	char name[16];
 	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
 };
@@ -9255,7 +9780,7 @@ static void free_pool(conc_pool *p)
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
-	free(p);
+	CONC__LIFE_FREE(p); /* debug-checks builds: dead and quarantined */
 }
 
 int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
@@ -9275,6 +9800,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
+	CONC__LIFE_SET(p, CONC__LIFE_POOL);
 	if (conc__inj_init(&p->inj)) {
 		free(p);
 		return ENOMEM;
@@ -9453,6 +9979,7 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 {
 	if (conc__unlikely(!p || !fn))
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	conc__worker *w = tls_worker;
 	if (w && w->pool == p)
 		return push_local(w, fn, arg);
@@ -9480,6 +10007,7 @@ int conc_pool_wait(conc_pool *p)
 {
 	if (!p)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -9492,13 +10020,17 @@ int conc_pool_wait(conc_pool *p)
 
 unsigned conc_pool_threads(conc_pool *p)
 {
-	return p ? atomic_load_explicit(&p->nthreads, memory_order_relaxed) : 0; /* a statistic */
+	if (!p)
+		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_threads");
+	return atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* a statistic */
 }
 
 size_t conc_pool_queued(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_queued");
 	uint64_t h = inj_popped(p), t = inj_pushed(p);
 	size_t q = t > h ? (size_t)(t - h) : 0;
 	unsigned n = nrec_of(p);
@@ -9514,6 +10046,7 @@ unsigned conc_pool_active(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_active");
 	unsigned a = 0, n = nrec_of(p);
 	for (unsigned i = 0; i < n; i++) {
 		conc__worker *w = rec_at(p, i);
@@ -9527,6 +10060,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 {
 	if (!p || threads == 0 || threads > CONC_POOL_MAX_THREADS)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -9558,7 +10092,10 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 
 int conc_pool_destroy(conc_pool *p)
 {
-	if (!p || p->is_global)
+	if (!p)
+		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL); /* a double destroy among them */
+	if (p->is_global)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
@@ -9718,6 +10255,13 @@ conc_pool *conc_pool_global(void)
 	pthread_mutex_unlock(&global_lock);
 	return p;
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p)
+{
+	return CONC__LIFE_IS(p, CONC__LIFE_POOL);
+}
+#endif
 /* end of src/pool/pool.c: its names and macros stop here */
 #undef frame
 #undef tls_worker
@@ -11164,7 +11708,7 @@ static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx)
 {
-	if (!a || !b)
+	if (!a || !b || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (!p)
 		p = conc_pool_global();
@@ -11443,7 +11987,7 @@ static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
 {
-	if (!body || begin > end)
+	if (!body || begin > end || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (begin == end)
 		return 0;
@@ -11482,7 +12026,8 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void (*combine)(void *acc, const void *other, void *ctx),
 			 void *ctx)
 {
-	if (!result || !size || !identity || !body || !combine || begin > end)
+	if (!result || !size || !identity || !body || !combine || begin > end ||
+	    (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	struct loop l;
 	size_t n = end - begin;

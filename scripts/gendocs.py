@@ -561,7 +561,9 @@ def parse_doc(sym, warn):
         if 'Progress' not in f:
             warn(where, '%s: no "Progress:" (its progress guarantee)' %
                  sym.name)
-        rtype = re.match(r'(?:inline\s+)?(\w+)', sym.decl).group(1)
+        # past the attribute macros (conc/attr.h): CONC_NODISCARD int f(...)
+        rtype = re.match(r'(?:CONC_[A-Z_]+(?:\([^)]*\))?\s+)*(?:inline\s+)?(\w+)',
+                         sym.decl).group(1)
         if rtype == 'int' and 'Returns' not in f:
             warn(where, '%s: returns int but has no "Returns:"' % sym.name)
         for r in f.get('Returns', []):
@@ -988,6 +990,9 @@ SELF_TEST_BAD = [
      'int conc_x_c(void);', 'conc_x_c: returns int but has no "Returns:"'),
     ('/*\n * conc_x_old - d.\n * Thread safety: any.  Progress: wait-free.\n */\n'
      'void conc_x_d(void);', 'conc_x_d: its comment is headed "conc_x_old -"'),
+    ('/*\n * conc_x_n - n.\n * Thread safety: any.  Progress: wait-free.\n */\n'
+     'CONC_NODISCARD int conc_x_n(void);',
+     'conc_x_n: returns int but has no "Returns:"'),
     ('/*\n * conc_x_e - e.\n * Thread safety: any.  Progress: wait-free.\n'
      ' * Returns: 0; EFOO.\n */\nint conc_x_e(void);', 'Returns names EFOO'),
     ('/* An array. */\nint conc_x_table[4] = {1};', 'cannot parse declaration'),

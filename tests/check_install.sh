@@ -98,7 +98,7 @@ echo "install: library-only default configure+build+install: $(awk "BEGIN { prin
 test -f "$tmp/static/lib/libconc.a"
 test ! -e "$tmp/static/lib/libconc.so"
 test ! -e "$tmp/static/lib/libconc_internal.a"
-for f in conc.h version.h epoch.h; do test -f "$tmp/static/include/conc/$f"; done
+for f in conc.h version.h attr.h epoch.h; do test -f "$tmp/static/include/conc/$f"; done
 test -f "$tmp/static/lib/pkgconfig/conc.pc"
 test -f "$tmp/static/lib/cmake/conc/concConfig.cmake"
 test -f "$tmp/static/lib/cmake/conc/concConfigVersion.cmake"

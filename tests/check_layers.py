@@ -30,7 +30,7 @@ RANKS = {
     "algo": 7,
 }
 # Public headers whose name is not a module's.
-PUBLIC_MODULE = {"cpu": "base", "version": "base"}
+PUBLIC_MODULE = {"attr": "base", "cpu": "base", "version": "base"}
 # The umbrella header includes everything; nothing in the library may use it.
 UMBRELLA = "conc"
 

@@ -92,6 +92,36 @@ static void ct_create_einval(void **state)
 	assert_int_equal(CT.ops->create(NULL), EINVAL);
 }
 
+/* NULL arguments: EINVAL from the calls that return int, false from
+ * try_pop, true from is_empty, nothing from close and destroy; in every
+ * case nothing changes (the item pushed before is still there, the out
+ * parameter untouched). */
+static void ct_null_args(void **state)
+{
+	(void)state;
+	void *c = ct_new();
+	void *it = U(77);
+	assert_int_equal(CT.ops->push(c, U(9)), 0);
+	assert_int_equal(CT.ops->push(NULL, U(1)), EINVAL);
+	assert_false(CT.ops->try_pop(NULL, &it));
+	assert_false(CT.ops->try_pop(c, NULL));
+	assert_int_equal(CT.ops->pop(NULL, &it), EINVAL);
+	assert_int_equal(CT.ops->pop(c, NULL), EINVAL);
+	assert_int_equal(CT.ops->pop_timeout(NULL, &it, 0), EINVAL);
+	assert_int_equal(CT.ops->pop_timeout(c, NULL, 0), EINVAL);
+	assert_int_equal(CT.ops->pop_timeout(c, NULL, 1000000), EINVAL);
+	assert_ptr_equal(it, U(77));
+	CT.ops->close(NULL);
+	assert_true(CT.ops->is_empty(NULL));
+	CT.ops->destroy(NULL, NULL);
+	/* c is untouched: open, holding the one item */
+	assert_false(CT.ops->is_empty(c));
+	assert_true(CT.ops->try_pop(c, &it));
+	assert_ptr_equal(it, U(9));
+	assert_int_equal(CT.ops->push(c, U(10)), 0);
+	CT.ops->destroy(c, NULL);
+}
+
 static void ct_empty(void **state)
 {
 	(void)state;
@@ -1135,6 +1165,7 @@ static void ct_steady_state_no_malloc(void **state)
 #define CT_TESTS                                                        \
 	CT_UNIT(create_destroy),                            \
 	CT_UNIT(create_einval),                             \
+	CT_UNIT(null_args),                                 \
 	CT_UNIT(empty),                                     \
 	CT_UNIT(one),                                       \
 	CT_UNIT(order),                                     \

@@ -52,6 +52,16 @@
  *   Destroy: needs no thread pinned in d (EBUSY otherwise); records other
  *     live threads hold in d are released (those threads may go on with
  *     other domains, and reuse the slot); other domains are untouched.
+ *   Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ *     debugging aid; in other builds these misuses are undefined): a
+ *     domain used after conc_epoch_destroy - while its memory is among the
+ *     last 64 destroyed objects, which such a build keeps allocated -
+ *     makes the calls that return int fail with EINVAL (a second destroy
+ *     too), and pin, unpin, is_pinned, retire, flush and get_stats print
+ *     one line naming the call and the misuse to stderr and abort; so does
+ *     an unpin with no pin of the calling thread to match (an unbalanced
+ *     unpin, which other builds ignore).  Destroy also returns EBUSY while
+ *     a queue or stack created in d is not destroyed.
  *
  * The known limit of EBR: a thread that stays pinned holds every later
  * callback back (memory grows until it unpins).  conc_epoch_get_stats()
@@ -63,6 +73,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -106,7 +117,7 @@ conc_epoch *conc_epoch_global(void);
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_epoch_create(conc_epoch **out);
+CONC_NODISCARD int conc_epoch_create(conc_epoch **out);
 
 /*
  * conc_epoch_destroy - run every pending callback of d and free it.
@@ -117,7 +128,9 @@ int conc_epoch_create(conc_epoch **out);
  * Thread safety: no other call on d may run concurrently or afterwards.
  * Progress: blocking.
  * Returns: 0; EBUSY while any thread is pinned in d (nothing freed, d still
- *   usable); EINVAL for NULL or the global domain.
+ *   usable), and in a debug-checks build also while a queue or stack
+ *   created in d is not destroyed; EINVAL for NULL or the global domain,
+ *   and in a debug-checks build for a destroyed d (a double destroy).
  */
 int conc_epoch_destroy(conc_epoch *d);
 
@@ -126,7 +139,8 @@ int conc_epoch_destroy(conc_epoch *d);
  * on its first pin or retire.  Idempotent; allowed while pinned.
  *
  * Thread safety: any thread.  Progress: blocking (may allocate once).
- * Returns: 0; EINVAL (d NULL); ENOMEM - no per-thread record could be had,
+ * Returns: 0; EINVAL (d NULL, or destroyed in a debug-checks build);
+ *   ENOMEM - no per-thread record could be had,
  *   and the thread keeps using d through the shared path, which needs no
  *   memory (slower, never fails).
  */
@@ -148,7 +162,7 @@ void conc__epoch_unpin_slow(conc_epoch *d);
 
 /*
  * conc_epoch_pin - enter a read-side critical section of d.  Nests: only
- * the outermost pin/unpin pair counts.
+ * the outermost pin/unpin pair counts.  d NULL: nothing happens.
  *
  * Ordering: an object the thread reaches after the pin stays valid until
  *   the matching unpin: a callback retired for it (after it was unlinked)
@@ -186,6 +200,7 @@ inline void conc_epoch_pin(conc_epoch *d)
 
 /*
  * conc_epoch_unpin - leave the critical section entered by the matching pin.
+ * d NULL: nothing happens.
  *
  * Ordering: the thread's accesses inside the section happen-before any
  *   callback that waits for this section (a release store).
@@ -235,13 +250,14 @@ void conc_epoch_retire(conc_epoch *d, conc_epoch_node *n,
  *
  * Thread safety: any thread, pinned or not.
  * Progress: blocking (allocates a node), then as conc_epoch_retire.
- * Returns: 0; EINVAL (d or fn NULL); ENOMEM (nothing deferred).
+ * Returns: 0; EINVAL (d or fn NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (nothing deferred).
  */
 int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg);
 
 /*
  * conc_epoch_flush - publish this thread's retired objects to the domain,
- * try to advance the epoch and run what is due.
+ * try to advance the epoch and run what is due.  d NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the callbacks).
  */
@@ -254,13 +270,14 @@ void conc_epoch_flush(conc_epoch *d);
  * Thread safety: any thread not pinned in d; not from a callback.
  * Progress: blocking (waits for pinned threads to unpin).
  * Returns: 0; EDEADLK (the caller is pinned in d, or holds pins beyond
- *   its 64 tracked domains, which hold d back too); EINVAL (d NULL).
+ *   its 64 tracked domains, which hold d back too); EINVAL (d NULL, or
+ *   destroyed in a debug-checks build).
  */
 int conc_epoch_barrier(conc_epoch *d);
 
 /*
  * conc_epoch_get_stats - a snapshot of d's counters (each read atomically,
- * not all at one instant).
+ * not all at one instant).  d or out NULL: nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free.
  */

@@ -98,7 +98,9 @@
  * from inside bodies.  Bodies of one call run concurrently with each other
  * (on disjoint pieces); identity, body and combine must be safe to run so.
  * The pool must outlive every call on it: conc_pool_destroy must not run
- * while a conc_join or a loop on that pool is in progress.
+ * while a conc_join or a loop on that pool is in progress.  In a
+ * debug-checks build (conc/pool.h) a call on a pool already destroyed
+ * returns EINVAL, nothing run.
  */
 #ifndef CONC_PARALLEL_H
 #define CONC_PARALLEL_H
@@ -131,7 +133,8 @@ extern "C" {
  * Progress: blocking (until a and b have returned).  It never waits for a
  *   task that nobody will run: on a pool whose threads are all busy the
  *   caller runs b itself.
- * Returns: 0; EINVAL (a or b NULL; nothing ran).
+ * Returns: 0; EINVAL (a or b NULL, or p destroyed in a debug-checks
+ *   build; nothing ran).
  */
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx);
@@ -147,8 +150,8 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
  * Progress: blocking (until every piece is done or skipped).
  * Returns: 0 when every piece ran; the first non-zero body result recorded
  *   (the loop was cancelled; some pieces may not have run); EINVAL (body
- *   NULL or begin > end; checked before anything runs).  A valid empty
- *   range returns 0 at once.
+ *   NULL or begin > end, or p destroyed in a debug-checks build; checked
+ *   before anything runs).  A valid empty range returns 0 at once.
  */
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx);
@@ -167,8 +170,8 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
  *   recorded, or ENOMEM when an accumulator larger than
  *   CONC_PARALLEL_STACK_ACC could not be allocated (both cancel the loop;
  *   *result is then unspecified, nothing leaks); EINVAL (result, identity,
- *   body or combine NULL, size 0, or begin > end; nothing ran, *result
- *   untouched).
+ *   body or combine NULL, size 0, begin > end, or p destroyed in a
+ *   debug-checks build; nothing ran, *result untouched).
  */
 int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void *result, size_t size,

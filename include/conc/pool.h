@@ -68,6 +68,14 @@
  * the child, without running the tasks that were queued in the parent,
  * and returns 0.  conc_pool_global() in the child creates a fresh pool.
  *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a pool used
+ * after conc_pool_destroy - while its memory is among the last 64
+ * destroyed objects, which such a build keeps allocated - makes execute,
+ * wait, resize, a second destroy, conc_join and the parallel loops fail
+ * with EINVAL, and the queries print one line naming the call and the
+ * misuse to stderr and abort.
+ *
  * exit().  The global pool's workers are stopped and joined by an atexit
  * handler, so a program that returns from main leaves no thread of
  * libconc's behind (valgrind, leak checkers).  It never hangs the exit:
@@ -83,6 +91,7 @@
 
 #include <stddef.h>
 
+#include "conc/attr.h"
 #include "conc/cpu.h"
 
 #ifdef __cplusplus
@@ -137,7 +146,7 @@ typedef struct conc_pool_config {
  *   thread could not be created: every thread already started has been
  *   joined without running a hook, and nothing is left allocated).
  */
-int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
+CONC_NODISCARD int conc_pool_create(conc_pool **out, const conc_pool_config *cfg);
 
 /*
  * conc_pool_global - the process-wide pool, created on first use.
@@ -167,7 +176,8 @@ conc_pool *conc_pool_global(void);
  *   starts.
  * Progress: lock-free (see src/pool/pool.c for the injector's block boundary);
  *   blocking only while held by max_queued.
- * Returns: 0; EINVAL (p or fn NULL); ENOMEM (nothing queued); EPIPE
+ * Returns: 0; EINVAL (p or fn NULL, or p destroyed in a debug-checks
+ *   build); ENOMEM (nothing queued); EPIPE
  *   (destroy has begun and the caller is not one of p's tasks; or p cannot
  *   run tasks in this process: made before a fork(), or the global pool
  *   after exit began - nothing queued).
@@ -189,7 +199,8 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg);
  * Destroy: a wait already blocked when conc_pool_destroy is called returns
  *   0 when the pool is drained, and destroy frees the pool only after it
  *   has returned (see "Concurrency").
- * Returns: 0; EINVAL (p NULL); EDEADLK (called from one of p's tasks);
+ * Returns: 0; EINVAL (p NULL, or destroyed in a debug-checks build);
+ *   EDEADLK (called from one of p's tasks);
  *   EPIPE at once (p cannot run tasks in this process, see execute).
  */
 int conc_pool_wait(conc_pool *p);
@@ -223,7 +234,8 @@ unsigned conc_pool_active(conc_pool *p);
  * Thread safety: any thread that is not running one of p's tasks;
  *   serialized with other resizes.
  * Progress: blocking.
- * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS);
+ * Returns: 0; EINVAL (p NULL, threads 0 or above CONC_POOL_MAX_THREADS, or
+ *   p destroyed in a debug-checks build);
  *   EDEADLK (called from one of p's tasks); EPIPE (p cannot run tasks in
  *   this process, see execute, or its destroy has begun; unchanged); EAGAIN (a thread could not be
  *   created) or ENOMEM: the pool is unchanged (threads started by this call
@@ -245,7 +257,8 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  * Progress: blocking.
  * Returns: 0 (also in a fork child, where p is freed without running its
  *   queued tasks or joining - see "fork()"); EINVAL (p NULL or the global
- *   pool); EDEADLK (called from one of p's tasks; nothing changed).
+ *   pool, or in a debug-checks build p already destroyed); EDEADLK (called
+ *   from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
 

@@ -22,6 +22,16 @@
  * close may overlap pushes: a push that overlaps close may succeed or fail
  * with EPIPE; a push that starts after close has returned always fails, and
  * a pop reports EPIPE only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a queue used
+ * after conc_queue_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of q.
+ * A queue counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_QUEUE_H
 #define CONC_QUEUE_H
@@ -29,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #include "conc/epoch.h"
 
 #ifdef __cplusplus
@@ -44,7 +55,7 @@ typedef struct conc_queue conc_queue;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_queue_create(conc_queue **out);
+CONC_NODISCARD int conc_queue_create(conc_queue **out);
 
 /*
  * conc_queue_create_in - a new empty queue that reclaims memory through the
@@ -52,9 +63,10 @@ int conc_queue_create(conc_queue **out);
  * then the domain).
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
-int conc_queue_create_in(conc_queue **out, conc_epoch *d);
+CONC_NODISCARD int conc_queue_create_in(conc_queue **out, conc_epoch *d);
 
 /*
  * conc_queue_destroy - call drop(item) on every item still queued, in FIFO
@@ -75,7 +87,8 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
  *   Items pushed by one thread are popped in the order that thread pushed.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (nothing was pushed, item is still yours);
- *   EPIPE (q is closed; nothing was pushed).
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_queue_push(conc_queue *q, void *item);
 
@@ -84,9 +97,10 @@ int conc_queue_push(conc_queue *q, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when q was empty (*item untouched).
+ * Returns: true and *item set; false when q was empty (*item untouched),
+ *   and when q or item is NULL (nothing taken).
  */
-bool conc_queue_try_pop(conc_queue *q, void **item);
+CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.
@@ -95,9 +109,11 @@ bool conc_queue_try_pop(conc_queue *q, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty.
- * Returns: 0 and *item set; EPIPE when q is closed and empty.
+ * Returns: 0 and *item set; EPIPE when q is closed and empty; EINVAL
+ *   (q or item NULL, or q destroyed in a debug-checks build; nothing
+ *   taken).
  */
-int conc_queue_pop(conc_queue *q, void **item);
+CONC_NODISCARD int conc_queue_pop(conc_queue *q, void **item);
 
 /*
  * conc_queue_pop_timeout - conc_queue_pop that gives up after timeout_ns
@@ -107,13 +123,15 @@ int conc_queue_pop(conc_queue *q, void **item);
  * Thread safety: any thread.  Ordering: see conc_queue_push.
  * Progress: blocking while q is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when q is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (q or item
+ *   NULL, or q destroyed in a debug-checks build; nothing taken).
  */
-int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns);
 
 /*
  * conc_queue_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  q NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -131,6 +149,7 @@ void conc_queue_close(conc_queue *q);
  * Either answer may be stale at once.
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when q held no item (as above); true for q NULL.
  */
 bool conc_queue_is_empty(conc_queue *q);
 

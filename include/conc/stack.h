@@ -21,6 +21,16 @@
  * A push that overlaps close may succeed or fail with EPIPE; a push that
  * starts after close has returned always fails, and a pop reports EPIPE
  * only when no item of a successful push is left.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a stack used
+ * after conc_stack_destroy - while its memory is among the last 64 destroyed
+ * objects, which such a build keeps allocated - makes the calls that
+ * return int fail with EINVAL, and the others (try_pop, close, is_empty, a
+ * second destroy) print one line naming the call and the misuse to stderr
+ * and abort; so does a destroy while a thread is blocked in a pop of s.
+ * A stack counts as a user of its epoch domain there: destroying the domain
+ * first returns EBUSY.
  */
 #ifndef CONC_STACK_H
 #define CONC_STACK_H
@@ -28,6 +38,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conc/attr.h"
 #include "conc/epoch.h"
 
 #ifdef __cplusplus
@@ -43,7 +54,7 @@ typedef struct conc_stack conc_stack;
  * Thread safety: any thread.  Progress: blocking (allocates).
  * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (*out untouched).
  */
-int conc_stack_create(conc_stack **out);
+CONC_NODISCARD int conc_stack_create(conc_stack **out);
 
 /*
  * conc_stack_create_in - a new empty stack that reclaims memory through the
@@ -53,9 +64,10 @@ int conc_stack_create(conc_stack **out);
  * wait in the stack for their batch, and destroy takes back those left.
  *
  * Thread safety: any thread.  Progress: blocking (allocates).
- * Returns: 0; EINVAL (out or d NULL); ENOMEM (*out untouched).
+ * Returns: 0; EINVAL (out or d NULL, or d destroyed in a debug-checks
+ *   build); ENOMEM (*out untouched).
  */
-int conc_stack_create_in(conc_stack **out, conc_epoch *d);
+CONC_NODISCARD int conc_stack_create_in(conc_stack **out, conc_epoch *d);
 
 /*
  * conc_stack_destroy - call drop(item) on every item still on the stack, from
@@ -76,8 +88,8 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
  *   what the thread whose pop returns this item does after the pop.
  * Progress: lock-free; wakes one sleeping pop, at no cost when none sleeps.
  * Returns: 0; ENOMEM (no node could be had: nothing was pushed, item is
- *   still yours);
- *   EPIPE (s is closed; nothing was pushed).
+ *   still yours); EPIPE (s is closed; nothing was pushed); EINVAL (s NULL, or
+ *   destroyed in a debug-checks build; nothing was pushed).
  */
 int conc_stack_push(conc_stack *s, void *item);
 
@@ -86,9 +98,10 @@ int conc_stack_push(conc_stack *s, void *item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: lock-free.
- * Returns: true and *item set; false when s was empty (*item untouched).
+ * Returns: true and *item set; false when s was empty (*item untouched),
+ *   and when s or item is NULL (nothing taken).
  */
-bool conc_stack_try_pop(conc_stack *s, void **item);
+CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.
@@ -97,9 +110,11 @@ bool conc_stack_try_pop(conc_stack *s, void **item);
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty.
- * Returns: 0 and *item set; EPIPE when s is closed and empty.
+ * Returns: 0 and *item set; EPIPE when s is closed and empty; EINVAL
+ *   (s or item NULL, or s destroyed in a debug-checks build; nothing
+ *   taken).
  */
-int conc_stack_pop(conc_stack *s, void **item);
+CONC_NODISCARD int conc_stack_pop(conc_stack *s, void **item);
 
 /*
  * conc_stack_pop_timeout - conc_stack_pop that gives up after timeout_ns
@@ -109,13 +124,15 @@ int conc_stack_pop(conc_stack *s, void **item);
  * Thread safety: any thread.  Ordering: see conc_stack_push.
  * Progress: blocking while s is empty, for at most timeout_ns.
  * Returns: 0 and *item set; ETIMEDOUT (*item untouched); EPIPE when s is
- *   closed and empty (at once, whatever the timeout).
+ *   closed and empty (at once, whatever the timeout); EINVAL (s or item
+ *   NULL, or s destroyed in a debug-checks build; nothing taken).
  */
-int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
+CONC_NODISCARD int conc_stack_pop_timeout(conc_stack *s, void **item, uint64_t timeout_ns);
 
 /*
  * conc_stack_close - refuse further pushes and wake every sleeping pop.
- * Pops still return what is left, then EPIPE.  Idempotent.
+ * Pops still return what is left, then EPIPE.  Idempotent.  s NULL:
+ * nothing happens.
  *
  * Thread safety: any thread.  Progress: lock-free (plus the wake-up).
  */
@@ -126,6 +143,7 @@ void conc_stack_close(conc_stack *s);
  * call (a snapshot: concurrent pushes and pops may change it at once).
  *
  * Thread safety: any thread.  Progress: lock-free.
+ * Returns: true when s held no item (as above); true for s NULL.
  */
 bool conc_stack_is_empty(conc_stack *s);
 

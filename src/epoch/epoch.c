@@ -290,11 +290,21 @@ struct conc_epoch {
 	atomic_uint_fast64_t advanced_ns; /* CLOCK_MONOTONIC of the last advance attempt */
 	int is_global;
 	struct conc_epoch *next_domain, *prev_domain; /* all domains, under registry_lock */
+	/* debug-checks builds: alive or dead (base/check.h) */
+	CONC__LIFE_FIELD
+#ifdef CONC_DEBUG_CHECKS
+	/* queues and stacks created in the domain and not yet destroyed
+	 * (conc__epoch_users_add): destroy refuses while there are any */
+	atomic_long users;
+#endif
 };
 
 static conc_epoch global_domain = {
 	.lock = PTHREAD_RWLOCK_INITIALIZER,
 	.is_global = 1,
+#ifdef CONC_DEBUG_CHECKS
+	.conc__life = CONC__LIFE_EPOCH,
+#endif
 };
 
 static _Thread_local tls_t tls;
@@ -1065,8 +1075,12 @@ static void shared_unpin(conc_epoch *d)
 		return;
 	}
 	unsigned *u = &tls.unt[unt_bucket(d)];
+	/* Debug-checks builds report the caller's bug; others ignore it
+	 * rather than corrupt a count. */
+	CONC__MISUSE_IF(!*u, "conc_epoch_unpin",
+			"the calling thread is not pinned in this domain (unbalanced unpin)");
 	if (!*u)
-		return; /* unbalanced unpin: ignore rather than corrupt */
+		return;
 	(*u)--;
 	tls.untracked--;
 	/* release: as above */
@@ -1113,6 +1127,7 @@ int conc_epoch_create(conc_epoch **out)
 	if (!d)
 		return ENOMEM;
 	memset(d, 0, sizeof *d);
+	CONC__LIFE_SET(d, CONC__LIFE_EPOCH);
 	d->epoch = 0;
 	atomic_init(&d->shared_pins, 0);
 	if (pthread_rwlock_init(&d->lock, NULL) != 0) {
@@ -1125,6 +1140,9 @@ int conc_epoch_create(conc_epoch **out)
 	atomic_init(&d->holders, 0);
 	atomic_init(&d->handoffs, 0);
 	atomic_init(&d->barriers, 0);
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&d->users, 0);
+#endif
 	pthread_mutex_lock(&registry_lock);
 	d->prev_domain = NULL;
 	d->next_domain = domains;
@@ -1139,6 +1157,7 @@ int conc_epoch_register(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	return get_rec(d) ? 0 : ENOMEM;
 }
 
@@ -1155,6 +1174,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 {
 	if (!d)
 		return; /* documented: pinning NULL does nothing */
+	/* (a destroyed domain has no record left: its pins come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_pin");
 	rec *r = find_rec(d);
 	if (!r)
 		r = get_rec(d);
@@ -1179,6 +1200,7 @@ void conc__epoch_unpin_slow(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_unpin");
 	rec *r = find_rec(d);
 	/* relaxed: our own state word (only we write it) */
 	uint64_t s = r ? rec_state(r, __ATOMIC_RELAXED) : 0;
@@ -1199,6 +1221,7 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 {
 	if (!d)
 		return false;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_is_pinned");
 	for (unsigned i = 0; i < REC_SLOTS; i++)
 		if (rec_domain(&tls.recs[i]) == d &&
 		    /* relaxed: our own records; only their domain field is written elsewhere */
@@ -1392,6 +1415,8 @@ static __attribute__((noinline)) void retire_slow(conc_epoch *d, conc_epoch_node
 {
 	if (!d || !n || !fn)
 		return; /* documented: does nothing */
+	/* (a destroyed domain has no record left: its retires come here) */
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_retire");
 	n->fn = fn;
 	rec *r = find_rec(d);
 	if (!r)
@@ -1483,6 +1508,7 @@ int conc_epoch_defer(conc_epoch *d, void (*fn)(void *), void *arg)
 {
 	if (!d || !fn)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	deferred *x = conc__malloc("epoch.defer", sizeof *x);
 	if (!x)
 		return ENOMEM;
@@ -1496,6 +1522,7 @@ void conc_epoch_flush(conc_epoch *d)
 {
 	if (!d)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_flush");
 	try_advance(d);
 	rec *r = find_rec(d);
 	if (r) {
@@ -1549,6 +1576,7 @@ int conc_epoch_barrier(conc_epoch *d)
 {
 	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH);
 	/* Pinned in d, or holding untracked pins, which hold d back too:
 	 * waiting would wait for ourselves. */
 	if (conc_epoch_is_pinned(d) || tls.untracked)
@@ -1581,8 +1609,17 @@ int conc_epoch_barrier(conc_epoch *d)
 
 int conc_epoch_destroy(conc_epoch *d)
 {
-	if (!d || d->is_global)
+	if (!d)
 		return EINVAL;
+	CONC__LIFE_RETURN(d, CONC__LIFE_EPOCH); /* a double destroy among them */
+	if (d->is_global)
+		return EINVAL;
+#ifdef CONC_DEBUG_CHECKS
+	/* A queue or stack still reclaiming through d (the caller must
+	 * destroy it first): refused like a pinned thread. */
+	if (atomic_load_explicit(&d->users, memory_order_relaxed) != 0)
+		return EBUSY;
+#endif
 	pthread_rwlock_rdlock(&d->lock);
 	/* acquire (both): as in all_at; a pin seen here makes destroy refuse */
 	bool busy = atomic_load_explicit(&d->shared_pins, memory_order_acquire) != 0 ||
@@ -1625,7 +1662,7 @@ int conc_epoch_destroy(conc_epoch *d)
 		if (tls.ovfs[i].domain == d)
 			tls.ovfs[i].domain = NULL;
 	pthread_rwlock_destroy(&d->lock);
-	free(d);
+	CONC__LIFE_FREE(d); /* debug-checks builds: dead and quarantined */
 	return 0;
 }
 
@@ -1633,6 +1670,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 {
 	if (!d || !out)
 		return;
+	CONC__LIFE_ABORT(d, CONC__LIFE_EPOCH, "conc_epoch_get_stats");
 	pthread_once(&init_once, init); /* fork handlers before d->lock's first use */
 	/* relaxed: statistics (get_stats promises no single instant) */
 	uint64_t retired = atomic_load_explicit(&d->retired_gone, memory_order_relaxed);
@@ -1658,3 +1696,18 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out)
 	out->registered = registered;
 	out->stalling = stalling + (shared > 0 ? (unsigned)shared : 0);
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const conc_epoch *d)
+{
+	return CONC__LIFE_IS(d, CONC__LIFE_EPOCH);
+}
+
+void conc__epoch_users_add(conc_epoch *d, long delta)
+{
+	/* relaxed: create and destroy of the container happen-before the
+	 * domain's destroy in a correct program (the order the header
+	 * demands); a program that races them gets either answer */
+	atomic_fetch_add_explicit(&d->users, delta, memory_order_relaxed);
+}
+#endif

@@ -56,6 +56,23 @@ struct conc_epoch;
 struct conc_epoch_node;
 
 /*
+ * Debug-checks builds (base/check.h): whether d is a live domain, for the
+ * containers' create_in (EINVAL for a destroyed one); and the count of
+ * queues and stacks that reclaim through d, +1 at their create, -1 at their
+ * destroy, so that conc_epoch_destroy refuses (EBUSY) a domain still in use.
+ * Other builds: always alive, nothing counted.
+ */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__epoch_alive(const struct conc_epoch *d);
+void conc__epoch_users_add(struct conc_epoch *d, long delta);
+#define CONC__EPOCH_ALIVE(d) conc__epoch_alive(d)
+#define CONC__EPOCH_USERS_ADD(d, delta) conc__epoch_users_add((d), (delta))
+#else
+#define CONC__EPOCH_ALIVE(d) true
+#define CONC__EPOCH_USERS_ADD(d, delta) ((void)0)
+#endif
+
+/*
  * conc__epoch_retire_batch - the hook for a caller that retires objects in
  * batches under one epoch node (the stack's node cache, stack/nodecache.c).
  *

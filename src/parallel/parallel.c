@@ -474,7 +474,7 @@ static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	      void (*b)(void *), void *bctx)
 {
-	if (!a || !b)
+	if (!a || !b || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (!p)
 		p = conc_pool_global();
@@ -753,7 +753,7 @@ static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		      int (*body)(size_t lo, size_t hi, void *ctx), void *ctx)
 {
-	if (!body || begin > end)
+	if (!body || begin > end || (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	if (begin == end)
 		return 0;
@@ -792,7 +792,8 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 			 void (*combine)(void *acc, const void *other, void *ctx),
 			 void *ctx)
 {
-	if (!result || !size || !identity || !body || !combine || begin > end)
+	if (!result || !size || !identity || !body || !combine || begin > end ||
+	    (p && !CONC__POOL_ALIVE(p)))
 		return EINVAL;
 	struct loop l;
 	size_t n = end - begin;

@@ -222,6 +222,7 @@ struct conc_pool {
 	void (*on_stop)(unsigned, void *);
 	void *ctx;
 	bool is_global;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	char name[16];
 	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
 };
@@ -967,7 +968,7 @@ static void free_pool(conc_pool *p)
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
-	free(p);
+	CONC__LIFE_FREE(p); /* debug-checks builds: dead and quarantined */
 }
 
 int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
@@ -987,6 +988,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	if (!p)
 		return ENOMEM;
 	memset(p, 0, sizeof *p);
+	CONC__LIFE_SET(p, CONC__LIFE_POOL);
 	if (conc__inj_init(&p->inj)) {
 		free(p);
 		return ENOMEM;
@@ -1165,6 +1167,7 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 {
 	if (conc__unlikely(!p || !fn))
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	conc__worker *w = tls_worker;
 	if (w && w->pool == p)
 		return push_local(w, fn, arg);
@@ -1192,6 +1195,7 @@ int conc_pool_wait(conc_pool *p)
 {
 	if (!p)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -1204,13 +1208,17 @@ int conc_pool_wait(conc_pool *p)
 
 unsigned conc_pool_threads(conc_pool *p)
 {
-	return p ? atomic_load_explicit(&p->nthreads, memory_order_relaxed) : 0; /* a statistic */
+	if (!p)
+		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_threads");
+	return atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* a statistic */
 }
 
 size_t conc_pool_queued(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_queued");
 	uint64_t h = inj_popped(p), t = inj_pushed(p);
 	size_t q = t > h ? (size_t)(t - h) : 0;
 	unsigned n = nrec_of(p);
@@ -1226,6 +1234,7 @@ unsigned conc_pool_active(conc_pool *p)
 {
 	if (!p)
 		return 0;
+	CONC__LIFE_ABORT(p, CONC__LIFE_POOL, "conc_pool_active");
 	unsigned a = 0, n = nrec_of(p);
 	for (unsigned i = 0; i < n; i++) {
 		conc__worker *w = rec_at(p, i);
@@ -1239,6 +1248,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 {
 	if (!p || threads == 0 || threads > CONC_POOL_MAX_THREADS)
 		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
 	if (conc__pool_in_task(p))
 		return EDEADLK;
 	if (!pool_usable(p))
@@ -1270,7 +1280,10 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 
 int conc_pool_destroy(conc_pool *p)
 {
-	if (!p || p->is_global)
+	if (!p)
+		return EINVAL;
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL); /* a double destroy among them */
+	if (p->is_global)
 		return EINVAL;
 	if (conc__pool_in_task(p))
 		return EDEADLK;
@@ -1430,3 +1443,10 @@ conc_pool *conc_pool_global(void)
 	pthread_mutex_unlock(&global_lock);
 	return p;
 }
+
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p)
+{
+	return CONC__LIFE_IS(p, CONC__LIFE_POOL);
+}
+#endif

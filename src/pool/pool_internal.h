@@ -36,6 +36,16 @@
 
 typedef struct conc__worker conc__worker;
 
+/* Debug-checks builds (base/check.h): whether p is a live pool, for
+ * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
+ * always. */
+#ifdef CONC_DEBUG_CHECKS
+bool conc__pool_alive(const conc_pool *p);
+#define CONC__POOL_ALIVE(p) conc__pool_alive(p)
+#else
+#define CONC__POOL_ALIVE(p) true
+#endif
+
 /* The worker of p that the calling thread is, or NULL (an outside thread,
  * or a worker of another pool). */
 conc__worker *conc__pool_current(conc_pool *p);

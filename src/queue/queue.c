@@ -102,6 +102,7 @@
 #include "base/chain.h"
 #include "base/chaos.h"
 #include "base/check.h"
+#include "epoch/epoch_internal.h"
 #include "queue/queue_internal.h"
 #include "base/fault.h"
 #include "base/mutant.h"
@@ -142,6 +143,7 @@ struct conc_queue {
 	CONC_ALIGNED _Atomic(struct seg *) tail;
 	/* read-mostly: the domain, the closed flag, the sleepers' count */
 	CONC_ALIGNED conc_epoch *d;
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	atomic_bool closed;
 	conc__park park;
 	/* segment cache and the references that keep it alive */
@@ -232,7 +234,7 @@ static void queue_free_memory(conc_queue *q)
 		free(s);
 		s = n;
 	}
-	free(q);
+	CONC__LIFE_FREE(q); /* debug-checks builds: quarantined, already dead */
 }
 
 static void queue_unref(conc_queue *q)
@@ -255,7 +257,7 @@ static void seg_reclaim(conc_epoch_node *n)
 
 int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 {
-	if (!out || !d)
+	if (!out || !d || !CONC__EPOCH_ALIVE(d))
 		return EINVAL;
 	conc_queue *q = conc__aligned_alloc("queue.create", CONC_PAD, sizeof *q);
 	if (!q)
@@ -274,6 +276,8 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	q->d = d;
 	atomic_init(&q->closed, false);
 	conc__park_init(&q->park);
+	CONC__LIFE_SET(q, CONC__LIFE_QUEUE);
+	CONC__EPOCH_USERS_ADD(d, 1);
 	*out = q;
 	return 0;
 }
@@ -293,6 +297,14 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 {
 	if (!q)
 		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_destroy");
+	/* relaxed: a thread blocked in a pop registered itself before it
+	 * slept; one that has returned is ordered before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&q->park.waiters, memory_order_relaxed) != 0,
+			"conc_queue_destroy",
+			"a thread is blocked in a pop of this queue (destroy while in use)");
+	CONC__LIFE_SET(q, CONC__LIFE_DEAD); /* its memory may outlive this call */
+	CONC__EPOCH_USERS_ADD(q->d, -1);
 	/* Not concurrent with anything: relaxed loads see the final values. */
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s) {
@@ -321,6 +333,12 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 
 int conc_queue_push(conc_queue *q, void *item)
 {
+	/* A NULL q is the caller's bug, reported as EINVAL (the headers'
+	 * uniform rule): one test and a branch predicted not taken, before
+	 * anything is touched. */
+	if (conc__unlikely(!q))
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 #if CONC__MUTANT(6) /* mutant 6: the wake-up goes out before the item is published */
 	conc__park_notify_one(&q->park);
 #endif
@@ -356,7 +374,16 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	conc_epoch_flush(q->d);
 }
 
-bool conc_queue_try_pop(conc_queue *q, void **item)
+/* try_pop's answer to a NULL item, out of line (see there why). */
+static __attribute__((noinline, cold)) bool refuse_null_item(void)
+{
+	return false;
+}
+
+/* try_pop without the argument checks: the blocking pops call it in their
+ * loops, having checked once.  Inlined into conc_queue_try_pop too, where a
+ * call would cost a jump on top of the checks. */
+static inline __attribute__((always_inline)) bool queue_try_pop(conc_queue *q, void **item)
 {
 	conc_epoch_pin(q->d);
 	bool got = conc__q_try_pop(q, item);
@@ -364,9 +391,22 @@ bool conc_queue_try_pop(conc_queue *q, void **item)
 	return got;
 }
 
+bool conc_queue_try_pop(conc_queue *q, void **item)
+{
+	/* Nothing taken (see push for the cost).  Two tests with different
+	 * targets: gcc 12 joins two that both return false into a sete/or
+	 * sequence and a longer prologue (5 more instructions a pop). */
+	if (conc__unlikely(!q))
+		return false;
+	if (conc__unlikely(!item))
+		return refuse_null_item();
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_try_pop");
+	return queue_try_pop(q, item);
+}
+
 static bool waitpop_try(void *c, void **item)
 {
-	return conc_queue_try_pop(c, item);
+	return queue_try_pop(c, item);
 }
 
 static bool waitpop_closed(void *c)
@@ -380,11 +420,17 @@ static const conc__waitpop_ops queue_waitpop = {waitpop_try, waitpop_closed};
 
 int conc_queue_pop(conc_queue *q, void **item)
 {
+	if (!q || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, false, 0);
 }
 
 int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
 {
+	if (!q || !item)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
 	return conc__waitpop(q, &queue_waitpop, &q->park, item, true, timeout_ns);
 }
 
@@ -392,6 +438,9 @@ int conc_queue_pop_timeout(conc_queue *q, void **item, uint64_t timeout_ns)
 
 void conc_queue_close(conc_queue *q)
 {
+	if (!q)
+		return;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_close");
 	conc_epoch_pin(q->d);
 	for (;;) {
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
@@ -417,6 +466,9 @@ void conc_queue_close(conc_queue *q)
 bool conc_queue_is_empty(conc_queue *q)
 {
 	bool empty = true;
+	if (!q)
+		return empty; /* holds no item */
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_is_empty");
 	conc_epoch_pin(q->d);
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
