@@ -1582,6 +1582,26 @@ static inline void conc__cpu_relax(void)
  */
 #define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
+/*
+ * The TLS model of libconc's own thread-locals (the node cache, the stack's
+ * elimination state, the pool's worker, the epoch fast path's alias).
+ * libconc.a keeps initial-exec: it is linked into executables, where the
+ * linker relaxes the model to a plain %fs-relative access anyway, and
+ * saying so to the compiler keeps retire's fast path a leaf (no
+ * __tls_get_addr call it has to save registers around).  libconc.so's own
+ * objects are compiled with -DCONC_TLS_DYNAMIC (meson.build), which drops
+ * the attribute: the dynamic model, through TLS descriptors where the
+ * compiler has them (-mtls-dialect=gnu2, x86-64 gcc), so that libconc.so is
+ * not a STATIC_TLS module and dlopen() can load it, directly or as a
+ * plugin's dependency.  libconc.a linked into a shared object that is then
+ * dlopen()ed still needs glibc's spare static TLS: use libconc.so there.
+ */
+#ifdef CONC_TLS_DYNAMIC
+#define CONC__TLS_IE
+#else
+#define CONC__TLS_IE __attribute__((tls_model("initial-exec")))
+#endif
+
 #endif
 /* ---- src/base/chaos.h -------------------------------------------------- */
 /*
@@ -2741,8 +2761,11 @@ struct snode {
 _Static_assert(sizeof(struct snode) == CONC__NC_NODE_SIZE, "NODE_SIZE is the node's size");
 
 /* The per-thread state the inline fast paths read (thread-local, no
- * atomics; defined in nodecache.c).  initial-exec: libconc.a is PIC, and
- * this avoids __tls_get_addr on every access. */
+ * atomics; defined in nodecache.c).  initial-exec in libconc.a: it is PIC,
+ * and this avoids __tls_get_addr on every access.  libconc.so's objects use
+ * the dynamic model (CONC__TLS_IE, base/arch.h) so that it can be
+ * dlopen()ed; libconc.a inside a dlopen()ed shared object still needs
+ * static TLS: use libconc.so for plugins. */
 struct conc__nc_mag {
 	struct snode *head; /* loose nodes, n of them (< MAG_BATCH) */
 	unsigned n;
@@ -2761,11 +2784,11 @@ struct conc__nc_rbatch {
 	struct conc__nc_rrec *recs; /* the record cache */
 	unsigned nrecs;
 };
-extern _Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct conc__nc_mag conc__nc_mag CONC__TLS_IE;
 extern _Thread_local struct conc__nc_carve conc__nc_carve
-	__attribute__((tls_model("initial-exec")));
+	CONC__TLS_IE;
 extern _Thread_local struct conc__nc_rbatch conc__nc_rbatch
-	__attribute__((tls_model("initial-exec")));
+	CONC__TLS_IE;
 /* The depot's batch count, readable without its lock (a hint). */
 extern atomic_uint conc__nc_depot_hint;
 
@@ -5068,9 +5091,11 @@ static _Thread_local tls_t tls;
  * takes the slow path. */
 #define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
 static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
-/* This file reads it through last_ie, an initial-exec alias: libconc is a
- * static library (built -fPIC all the same), so the variable lives in the
- * static TLS block of whatever links it; through the global name, gcc
+/* This file reads it through last_ie, an initial-exec alias in libconc.a
+ * (CONC__TLS_IE, base/arch.h; a plain hidden alias in libconc.so, whose
+ * objects use the dynamic model so that it can be dlopen()ed): libconc.a
+ * is built -fPIC all the same, and the variable lives in the static TLS
+ * block of whatever links it; through the global name, gcc
  * -fPIC compiles each access as a __tls_get_addr call that only the linker
  * relaxes - too late for the compiler, which then keeps retire's fast path
  * from being a leaf (three registers saved around a call that is not
@@ -5078,7 +5103,7 @@ static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
  * consumer's model. */
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
 extern __thread struct conc__epoch_hot *last_ie
-	__attribute__((alias("conc__epoch_last"), tls_model("initial-exec"), visibility("hidden")));
+	__attribute__((alias("conc__epoch_last"), visibility("hidden"))) CONC__TLS_IE;
 
 /* The record's domain, or NULL for a free slot.  A freed slot holds
  * NO_DOMAIN rather than NULL, so that the header's fast path, which may
@@ -7437,9 +7462,9 @@ _Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line")
 /* The magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
  * one full batch of exactly MAG_BATCH (full), so that batches move to and
  * from the depot whole, without walking a list. */
-_Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
-_Thread_local struct conc__nc_carve conc__nc_carve __attribute__((tls_model("initial-exec")));
-_Thread_local struct conc__nc_rbatch conc__nc_rbatch __attribute__((tls_model("initial-exec")));
+_Thread_local struct conc__nc_mag conc__nc_mag CONC__TLS_IE;
+_Thread_local struct conc__nc_carve conc__nc_carve CONC__TLS_IE;
+_Thread_local struct conc__nc_rbatch conc__nc_rbatch CONC__TLS_IE;
 
 static struct {
 	atomic_flag busy;
@@ -8381,7 +8406,7 @@ static inline void retire_node(conc_stack *s, struct snode *n)
 
 /* ---- elimination --------------------------------------------------------- */
 
-static _Thread_local uint64_t elim_seed __attribute__((tls_model("initial-exec")));
+static _Thread_local uint64_t elim_seed CONC__TLS_IE;
 
 /* The slot an elimination offer or take starts at: random per thread, so
  * that pushers and poppers spread over the slots. */
@@ -8452,7 +8477,7 @@ static int elim_push(conc_stack *s, struct snode *n, unsigned wait)
 static _Thread_local struct {
 	unsigned misses; /* consecutive unmatched offers */
 	unsigned tick;
-} elim_adapt __attribute__((tls_model("initial-exec")));
+} elim_adapt CONC__TLS_IE;
 
 static inline bool elim_worth_it(void)
 {
@@ -8982,7 +9007,6 @@ unsigned conc__stack_pending(conc_stack *s)
 #define PARK_FALLBACK_MAX_NS 128000000u
 #define STEAL_TRIES 4
 
-#define TLS_IE __attribute__((tls_model("initial-exec")))
 #define COLD __attribute__((noinline, cold))
 #define NOINLINE __attribute__((noinline))
 
@@ -9041,13 +9065,13 @@ struct conc_pool {
 
 /* The calling thread's worker (of any pool), and the pools whose tasks it is
  * running outside their workers (a stack of frames on its own stack).
- * initial-exec: a plain %fs-relative access, no __tls_get_addr call; fine
- * for a static library linked into the executable. */
+ * initial-exec in libconc.a: a plain %fs-relative access, no __tls_get_addr
+ * call; the dynamic model in libconc.so (CONC__TLS_IE, base/arch.h). */
 struct frame {
 	conc_pool *p;
 	struct frame *prev;
 };
-static _Thread_local conc__worker *tls_worker TLS_IE;
+static _Thread_local conc__worker *tls_worker CONC__TLS_IE;
 
 /* fork() and exit (the state list at the top): the process generation,
  * bumped in every fork child; a pool runs tasks only in the generation it
@@ -9094,7 +9118,7 @@ static inline bool pool_usable(conc_pool *p)
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
-static _Thread_local struct frame *tls_frame TLS_IE;
+static _Thread_local struct frame *tls_frame CONC__TLS_IE;
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -9105,7 +9129,7 @@ bool conc__pool_usable(conc_pool *p)
 
 /* The PRNG state of a thread stealing outside any worker of ours (a
  * worker uses its record's). */
-static _Thread_local uint64_t tls_rng TLS_IE;
+static _Thread_local uint64_t tls_rng CONC__TLS_IE;
 
 static bool in_frames(conc_pool *p)
 {
@@ -10331,7 +10355,6 @@ bool conc__pool_alive(const conc_pool *p)
 #undef PARK_FALLBACK_NS
 #undef PARK_FALLBACK_MAX_NS
 #undef STEAL_TRIES
-#undef TLS_IE
 #undef COLD
 #undef NOINLINE
 #undef GEN_GONE

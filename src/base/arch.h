@@ -50,4 +50,24 @@ static inline void conc__cpu_relax(void)
  */
 #define conc__compiler_barrier() __asm__ __volatile__("" ::: "memory")
 
+/*
+ * The TLS model of libconc's own thread-locals (the node cache, the stack's
+ * elimination state, the pool's worker, the epoch fast path's alias).
+ * libconc.a keeps initial-exec: it is linked into executables, where the
+ * linker relaxes the model to a plain %fs-relative access anyway, and
+ * saying so to the compiler keeps retire's fast path a leaf (no
+ * __tls_get_addr call it has to save registers around).  libconc.so's own
+ * objects are compiled with -DCONC_TLS_DYNAMIC (meson.build), which drops
+ * the attribute: the dynamic model, through TLS descriptors where the
+ * compiler has them (-mtls-dialect=gnu2, x86-64 gcc), so that libconc.so is
+ * not a STATIC_TLS module and dlopen() can load it, directly or as a
+ * plugin's dependency.  libconc.a linked into a shared object that is then
+ * dlopen()ed still needs glibc's spare static TLS: use libconc.so there.
+ */
+#ifdef CONC_TLS_DYNAMIC
+#define CONC__TLS_IE
+#else
+#define CONC__TLS_IE __attribute__((tls_model("initial-exec")))
+#endif
+
 #endif

@@ -315,9 +315,11 @@ static _Thread_local tls_t tls;
  * takes the slow path. */
 #define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
 static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
-/* This file reads it through last_ie, an initial-exec alias: libconc is a
- * static library (built -fPIC all the same), so the variable lives in the
- * static TLS block of whatever links it; through the global name, gcc
+/* This file reads it through last_ie, an initial-exec alias in libconc.a
+ * (CONC__TLS_IE, base/arch.h; a plain hidden alias in libconc.so, whose
+ * objects use the dynamic model so that it can be dlopen()ed): libconc.a
+ * is built -fPIC all the same, and the variable lives in the static TLS
+ * block of whatever links it; through the global name, gcc
  * -fPIC compiles each access as a __tls_get_addr call that only the linker
  * relaxes - too late for the compiler, which then keeps retire's fast path
  * from being a leaf (three registers saved around a call that is not
@@ -325,7 +327,7 @@ static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
  * consumer's model. */
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
 extern __thread struct conc__epoch_hot *last_ie
-	__attribute__((alias("conc__epoch_last"), tls_model("initial-exec"), visibility("hidden")));
+	__attribute__((alias("conc__epoch_last"), visibility("hidden"))) CONC__TLS_IE;
 
 /* The record's domain, or NULL for a free slot.  A freed slot holds
  * NO_DOMAIN rather than NULL, so that the header's fast path, which may

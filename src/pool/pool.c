@@ -170,7 +170,6 @@
 #define PARK_FALLBACK_MAX_NS 128000000u
 #define STEAL_TRIES 4
 
-#define TLS_IE __attribute__((tls_model("initial-exec")))
 #define COLD __attribute__((noinline, cold))
 #define NOINLINE __attribute__((noinline))
 
@@ -229,13 +228,13 @@ struct conc_pool {
 
 /* The calling thread's worker (of any pool), and the pools whose tasks it is
  * running outside their workers (a stack of frames on its own stack).
- * initial-exec: a plain %fs-relative access, no __tls_get_addr call; fine
- * for a static library linked into the executable. */
+ * initial-exec in libconc.a: a plain %fs-relative access, no __tls_get_addr
+ * call; the dynamic model in libconc.so (CONC__TLS_IE, base/arch.h). */
 struct frame {
 	conc_pool *p;
 	struct frame *prev;
 };
-static _Thread_local conc__worker *tls_worker TLS_IE;
+static _Thread_local conc__worker *tls_worker CONC__TLS_IE;
 
 /* fork() and exit (the state list at the top): the process generation,
  * bumped in every fork child; a pool runs tasks only in the generation it
@@ -282,7 +281,7 @@ static inline bool pool_usable(conc_pool *p)
 	return atomic_load_explicit(&p->gen, memory_order_relaxed) ==
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
-static _Thread_local struct frame *tls_frame TLS_IE;
+static _Thread_local struct frame *tls_frame CONC__TLS_IE;
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -293,7 +292,7 @@ bool conc__pool_usable(conc_pool *p)
 
 /* The PRNG state of a thread stealing outside any worker of ours (a
  * worker uses its record's). */
-static _Thread_local uint64_t tls_rng TLS_IE;
+static _Thread_local uint64_t tls_rng CONC__TLS_IE;
 
 static bool in_frames(conc_pool *p)
 {

@@ -97,9 +97,9 @@ _Static_assert(sizeof(struct slab) <= SLAB_HDR, "the slab header fits its line")
 /* The magazine: up to MAG_BATCH loose nodes (head, n of them), plus at most
  * one full batch of exactly MAG_BATCH (full), so that batches move to and
  * from the depot whole, without walking a list. */
-_Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
-_Thread_local struct conc__nc_carve conc__nc_carve __attribute__((tls_model("initial-exec")));
-_Thread_local struct conc__nc_rbatch conc__nc_rbatch __attribute__((tls_model("initial-exec")));
+_Thread_local struct conc__nc_mag conc__nc_mag CONC__TLS_IE;
+_Thread_local struct conc__nc_carve conc__nc_carve CONC__TLS_IE;
+_Thread_local struct conc__nc_rbatch conc__nc_rbatch CONC__TLS_IE;
 
 static struct {
 	atomic_flag busy;

@@ -100,8 +100,11 @@ struct snode {
 _Static_assert(sizeof(struct snode) == CONC__NC_NODE_SIZE, "NODE_SIZE is the node's size");
 
 /* The per-thread state the inline fast paths read (thread-local, no
- * atomics; defined in nodecache.c).  initial-exec: libconc.a is PIC, and
- * this avoids __tls_get_addr on every access. */
+ * atomics; defined in nodecache.c).  initial-exec in libconc.a: it is PIC,
+ * and this avoids __tls_get_addr on every access.  libconc.so's objects use
+ * the dynamic model (CONC__TLS_IE, base/arch.h) so that it can be
+ * dlopen()ed; libconc.a inside a dlopen()ed shared object still needs
+ * static TLS: use libconc.so for plugins. */
 struct conc__nc_mag {
 	struct snode *head; /* loose nodes, n of them (< MAG_BATCH) */
 	unsigned n;
@@ -120,11 +123,11 @@ struct conc__nc_rbatch {
 	struct conc__nc_rrec *recs; /* the record cache */
 	unsigned nrecs;
 };
-extern _Thread_local struct conc__nc_mag conc__nc_mag __attribute__((tls_model("initial-exec")));
+extern _Thread_local struct conc__nc_mag conc__nc_mag CONC__TLS_IE;
 extern _Thread_local struct conc__nc_carve conc__nc_carve
-	__attribute__((tls_model("initial-exec")));
+	CONC__TLS_IE;
 extern _Thread_local struct conc__nc_rbatch conc__nc_rbatch
-	__attribute__((tls_model("initial-exec")));
+	CONC__TLS_IE;
 /* The depot's batch count, readable without its lock (a hint). */
 extern atomic_uint conc__nc_depot_hint;
 

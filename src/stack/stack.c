@@ -215,7 +215,7 @@ static inline void retire_node(conc_stack *s, struct snode *n)
 
 /* ---- elimination --------------------------------------------------------- */
 
-static _Thread_local uint64_t elim_seed __attribute__((tls_model("initial-exec")));
+static _Thread_local uint64_t elim_seed CONC__TLS_IE;
 
 /* The slot an elimination offer or take starts at: random per thread, so
  * that pushers and poppers spread over the slots. */
@@ -286,7 +286,7 @@ static int elim_push(conc_stack *s, struct snode *n, unsigned wait)
 static _Thread_local struct {
 	unsigned misses; /* consecutive unmatched offers */
 	unsigned tick;
-} elim_adapt __attribute__((tls_model("initial-exec")));
+} elim_adapt CONC__TLS_IE;
 
 static inline bool elim_worth_it(void)
 {
