@@ -1,12 +1,18 @@
 #!/bin/sh
-# build.sh - build the crossbeam-epoch peer offline, from Debian's crates.
+# build.sh - build a crossbeam peer offline, from Debian's crates: the
+# crossbeam-epoch peer (this directory) or the crossbeam-queue one
+# (../crossbeam_queue), whichever crate SRC_DIR holds.
 #
 #   build.sh --check CARGO SRC_DIR WORK_DIR  can it be built here?  print the
-#                                            crate's version and exit 0, or
-#                                            print the reason and exit 1
+#                                            version of the crate's first
+#                                            dependency and exit 0, or print
+#                                            the reason and exit 1
 #   build.sh CARGO SRC_DIR WORK_DIR OUT.a    cargo build --release --offline;
 #                                            copy the staticlib to OUT.a
 #
+# The dependencies are read from SRC_DIR/Cargo.toml's [dependencies]: one
+# `name = "major.minor"` a line, each looked for in the registry as
+# name-major.minor.* (Debian: librust-name-dev).
 # Debian ships the crates as a directory source (librust-*-dev install them
 # under /usr/share/cargo/registry, each with its .cargo-checksum.json), so a
 # [source] replacement of crates.io by that directory is all cargo needs; the
@@ -31,11 +37,17 @@ if ! command -v "$cargo" >/dev/null 2>&1; then
 	echo "no cargo (Debian: cargo)"
 	exit 1
 fi
-crate=$(ls -d "$registry"/crossbeam-epoch-0.9.* 2>/dev/null | tail -1)
-if [ -z "$crate" ]; then
-	echo "no crossbeam-epoch 0.9 in $registry (Debian: librust-crossbeam-epoch-dev)"
-	exit 1
-fi
+lib=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$src/Cargo.toml" | head -1)
+deps=$(sed -n '/^\[dependencies\]/,/^\[/s/^\([a-z0-9_-]*\) = "\([0-9.]*\)"$/\1-\2/p' "$src/Cargo.toml")
+version=""
+for dep in $deps; do
+	crate=$(ls -d "$registry/$dep".* 2>/dev/null | tail -1)
+	if [ -z "$crate" ]; then
+		echo "no ${dep%-*} ${dep##*-} in $registry (Debian: librust-${dep%-*}-dev)"
+		exit 1
+	fi
+	[ -n "$version" ] || version=${crate##*/"${dep%-*}"-}
+done
 mkdir -p "$work/src" "$work/.cargo"
 cp "$src/Cargo.toml" "$work/Cargo.toml"
 cp "$src/src/lib.rs" "$work/src/lib.rs"
@@ -53,11 +65,11 @@ cd "$work"
 if [ $check = 1 ]; then
 	# Resolve the dependencies only (seconds): the same lookup the build does.
 	if ! out=$("$cargo" generate-lockfile --offline 2>&1); then
-		echo "cargo cannot resolve crossbeam-epoch offline: $(printf '%s\n' "$out" | grep -m1 -i error)"
+		echo "cargo cannot resolve $(echo $deps | tr ' ' ,) offline: $(printf '%s\n' "$out" | grep -m1 -i error)"
 		exit 1
 	fi
-	echo "${crate##*/crossbeam-epoch-}"
+	echo "$version"
 	exit 0
 fi
 "$cargo" build --release --offline --quiet
-cp target/release/libcb_epoch.a "$out"
+cp "target/release/lib$lib.a" "$out"
