@@ -48,7 +48,11 @@ typedef struct bc_ops {
 	void (*thread_exit)(void *c, void *tc);
 	bool (*push)(void *c, void *tc, uintptr_t v);
 	bool (*pop)(void *c, void *tc, uintptr_t *v);
+	const char *missing; /* a peer that could not be built: why (the rest NULL) */
 } bc_ops;
+
+/* A peer listed as missing, with the reason (see BENCH_MISSING). */
+#define BC_MISSING(var, label, why) static const bc_ops var = {.name = (label), .missing = (why)}
 
 static void *bc_no_enter(void *c)
 {
@@ -229,6 +233,11 @@ static void bc_rows(bench_cfg *cfg, const char *wname, const char *pcname,
 {
 	bench_impl seed_fill[BENCH_MAX_IMPLS], seed_all[BENCH_MAX_IMPLS], pc[BENCH_MAX_IMPLS];
 	for (int i = 0; i < n; i++) {
+		if (ops[i]->missing) {
+			seed_fill[i] = seed_all[i] =
+				pc[i] = (bench_impl)BENCH_MISSING(ops[i]->name, ops[i]->missing);
+			continue;
+		}
 		seed_fill[i] = (bench_impl){ops[i]->name, bc_seed_fill, (void *)ops[i]};
 		seed_all[i] = (bench_impl){ops[i]->name, bc_seed_fill_drain, (void *)ops[i]};
 		pc[i] = (bench_impl){ops[i]->name, bc_pc_run, (void *)ops[i]};
@@ -350,7 +359,7 @@ static bool bc_locked_pop(void *c, void *tc, uintptr_t *v)
 
 #define BC_LOCKED_OPS(var, label, createfn)                                          \
 	static const bc_ops var = {label, createfn, bc_locked_destroy, bc_no_enter, \
-				   bc_no_exit, bc_locked_push, bc_locked_pop}
+				   bc_no_exit, bc_locked_push, bc_locked_pop, NULL}
 
 /* ---- urcu-memb registration for the liburcu peers ------------------------------- */
 

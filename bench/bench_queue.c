@@ -41,7 +41,7 @@ static bool lc_pop(void *c, void *tc, uintptr_t *v)
 }
 
 static const bc_ops libconc = {"libconc queue", lc_create, lc_destroy, bc_no_enter,
-			       bc_no_exit, lc_push, lc_pop};
+			       bc_no_exit, lc_push, lc_pop, NULL};
 
 /* ---- liburcu cds_wfcq (wait-free enqueue, blocking dequeue) ------------------- */
 
@@ -101,7 +101,7 @@ static bool wfcq_pop(void *c, void *tc, uintptr_t *v)
 }
 
 static const bc_ops urcu_wfcq = {"urcu cds_wfcq", wfcq_create, wfcq_destroy, bc_no_enter,
-				 bc_no_exit, wfcq_push, wfcq_pop};
+				 bc_no_exit, wfcq_push, wfcq_pop, NULL};
 
 /* ---- liburcu cds_lfq (Michael-Scott with RCU) + call_rcu ----------------------- */
 
@@ -164,7 +164,7 @@ static void lfq_destroy(void *c)
 }
 
 static const bc_ops urcu_lfq = {"urcu cds_lfq+call_rcu", lfq_create, lfq_destroy, bc_urcu_enter,
-				bc_urcu_exit, lfq_push, lfq_pop};
+				bc_urcu_exit, lfq_push, lfq_pop, NULL};
 
 /* ---- Concurrency Kit ck_fifo_mpmc + ck_epoch ---------------------------------- */
 
@@ -226,7 +226,7 @@ static void ckq_destroy(void *c)
 }
 
 static const bc_ops ck_fifo = {"ck_fifo_mpmc+ck_epoch", ckq_create, ckq_destroy, bc_ck_enter,
-			       bc_ck_exit, ckq_push, ckq_pop};
+			       bc_ck_exit, ckq_push, ckq_pop, NULL};
 
 BC_LOCKED_OPS(mutex_plain, "mutex+ring", bc_fifo_plain_create);
 BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+ring", bc_fifo_adaptive_create);

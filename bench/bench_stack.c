@@ -54,9 +54,9 @@ static bool lc_pop(void *c, void *tc, uintptr_t *v)
 }
 
 static const bc_ops libconc = {"libconc stack", lc_create, lc_destroy, bc_no_enter,
-			       bc_no_exit, lc_push, lc_pop};
+			       bc_no_exit, lc_push, lc_pop, NULL};
 static const bc_ops libconc_noelim = {"libconc, no elim.", lc_create_noelim, lc_destroy,
-				      bc_no_enter, bc_no_exit, lc_push, lc_pop};
+				      bc_no_enter, bc_no_exit, lc_push, lc_pop, NULL};
 
 /* ---- liburcu cds_lfs + call_rcu ---------------------------------------------- */
 
@@ -116,7 +116,7 @@ static void lfs_destroy(void *c)
 }
 
 static const bc_ops urcu_lfs = {"urcu cds_lfs+call_rcu", lfs_create, lfs_destroy, bc_urcu_enter,
-				bc_urcu_exit, lfs_push, lfs_pop};
+				bc_urcu_exit, lfs_push, lfs_pop, NULL};
 
 /* ---- Concurrency Kit ck_stack (upmc) + ck_epoch -------------------------------- */
 
@@ -174,7 +174,7 @@ static void cks_destroy(void *c)
 }
 
 static const bc_ops ck_stk = {"ck_stack+ck_epoch", cks_create, cks_destroy, bc_ck_enter,
-			      bc_ck_exit, cks_push, cks_pop};
+			      bc_ck_exit, cks_push, cks_pop, NULL};
 
 BC_LOCKED_OPS(mutex_plain, "mutex+vector", bc_lifo_plain_create);
 BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+vector", bc_lifo_adaptive_create);
