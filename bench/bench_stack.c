@@ -1,7 +1,9 @@
 /*
  * bench_stack.c - conc_stack against its peers (WORKLOADS.md W2, W2b): a
  * pthread mutex + vector (plain and adaptive), liburcu cds_lfs (+ call_rcu,
- * urcu-memb flavour) and Concurrency Kit ck_stack (+ ck_epoch).  libconc
+ * urcu-memb flavour), Concurrency Kit ck_stack (+ ck_epoch), and, optional
+ * (a peer that could not be built shows as missing, with the reason),
+ * Boost.Lockfree's stack and a Treiber stack on crossbeam-epoch.  libconc
  * runs twice: as shipped, and with its elimination layer switched off (an
  * internal switch), so the table shows what elimination buys; the pairs it
  * matched are printed after the table when the library counts them (a
@@ -14,6 +16,8 @@
 
 #include "conc/stack.h"
 #include "stack/stack_internal.h"
+
+#include "peers/cxx_peers.h"
 
 /* ---- libconc ----------------------------------------------------------------- */
 
@@ -176,6 +180,67 @@ static void cks_destroy(void *c)
 static const bc_ops ck_stk = {"ck_stack+ck_epoch", cks_create, cks_destroy, bc_ck_enter,
 			      bc_ck_exit, cks_push, cks_pop, NULL};
 
+/* ---- boost::lockfree::stack<void *> (C++, peers/boost_lockfree.cpp) ---------- */
+
+#ifdef BENCH_HAVE_BOOST_LOCKFREE
+static void *bs_create_(void) { return bs_create(); }
+static void bs_destroy_(void *c) { bs_destroy(c); }
+
+static bool bs_push_(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	return bs_push(c, v);
+}
+
+static bool bs_pop_(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	return bs_pop(c, v);
+}
+
+static const bc_ops boost_s = {"boost::lockfree::stack", bs_create_, bs_destroy_, bc_no_enter,
+			       bc_no_exit, bs_push_, bs_pop_, NULL};
+#else
+BC_MISSING(boost_s, "boost::lockfree::stack", BENCH_BOOST_LOCKFREE_MISSING);
+#endif
+
+/* ---- Treiber stack on crossbeam-epoch (Rust, peers/crossbeam_queue) ----------- */
+
+#ifdef BENCH_HAVE_CROSSBEAM_QUEUE
+void *cb_stack_new(void);
+void cb_stack_free(void *s);
+void cb_stack_push(void *s, uintptr_t v);
+bool cb_stack_pop(void *s, uintptr_t *v);
+
+static void *cbs_create(void) { return cb_stack_new(); }
+
+static void cbs_destroy(void *c)
+{
+	uintptr_t v;
+	while (cb_stack_pop(c, &v))
+		;
+	cb_stack_free(c);
+}
+
+static bool cbs_push(void *c, void *tc, uintptr_t v)
+{
+	(void)tc;
+	cb_stack_push(c, v);
+	return true;
+}
+
+static bool cbs_pop(void *c, void *tc, uintptr_t *v)
+{
+	(void)tc;
+	return cb_stack_pop(c, v);
+}
+
+static const bc_ops cb_treiber = {"crossbeam-epoch Treiber", cbs_create, cbs_destroy, bc_no_enter,
+				  bc_no_exit, cbs_push, cbs_pop, NULL};
+#else
+BC_MISSING(cb_treiber, "crossbeam-epoch Treiber", BENCH_CROSSBEAM_QUEUE_MISSING);
+#endif
+
 BC_LOCKED_OPS(mutex_plain, "mutex+vector", bc_lifo_plain_create);
 BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+vector", bc_lifo_adaptive_create);
 
@@ -183,9 +248,9 @@ int main(int argc, char **argv)
 {
 	bench_cfg cfg;
 	bc_setup(&cfg, argc, argv);
-	const bc_ops *const impls[] = {&libconc, &mutex_plain, &mutex_adaptive,
-				       &urcu_lfs, &ck_stk, &libconc_noelim};
-	bc_rows(&cfg, "W2 stack", "W2b stack", impls, 6);
+	const bc_ops *const impls[] = {&libconc, &mutex_plain,    &mutex_adaptive, &urcu_lfs,
+				       &ck_stk,  &libconc_noelim, &boost_s,        &cb_treiber};
+	bc_rows(&cfg, "W2 stack", "W2b stack", impls, (int)(sizeof impls / sizeof impls[0]));
 	int rc = bench_finish(&cfg);
 #ifdef CONC_FAULT_HOOKS
 	printf("libconc stack: %lu push/pop pairs matched by elimination over all runs\n",

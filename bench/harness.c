@@ -332,6 +332,10 @@ static void write_facts(FILE *f, const bench_cfg *cfg)
 	json_str(f, BENCH_VERSION_OPENMP);
 	fprintf(f, ", \"crossbeam-epoch\": ");
 	json_str(f, BENCH_VERSION_CROSSBEAM_EPOCH);
+	fprintf(f, ", \"crossbeam-queue\": ");
+	json_str(f, BENCH_VERSION_CROSSBEAM_QUEUE);
+	fprintf(f, ", \"boost\": ");
+	json_str(f, BENCH_VERSION_BOOST);
 	fprintf(f, "}, \"threads\": [");
 	for (int i = 0; i < cfg->nthreads; i++)
 		fprintf(f, "%s%u", i ? ", " : "", cfg->threads[i]);
