@@ -12,9 +12,11 @@ CONC_TEST_PACKAGES="meson ninja-build pkg-config gcc g++ clang libclang-rt-dev l
 # gnuplot for the PNG plots).
 CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev libck-dev libglib2.0-dev libgomp1 python3 gnuplot-nox"
 # Peers the bench can go without (bench.sh tries them; the table then lists
-# the peer as missing): crossbeam-epoch, built offline with cargo from
-# Debian's crates under /usr/share/cargo/registry.
-CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev"
+# the peer as missing): crossbeam-epoch, crossbeam-queue's SegQueue and a
+# Treiber stack on crossbeam-epoch, built offline with cargo from Debian's
+# crates under /usr/share/cargo/registry; moodycamel::ConcurrentQueue and
+# Boost.Lockfree, header-only C++ behind small adapters (g++).
+CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev librust-crossbeam-queue-dev g++ libconcurrentqueue-dev libboost-dev"
 
 # The AArch64 cross build: Debian's cross toolchain, qemu-user, and cmocka
 # for arm64 through multiarch (needs `dpkg --add-architecture arm64`).
