@@ -304,6 +304,45 @@ static void test_debug_queue_use_after_destroy(void **state)
 	assert_ptr_equal(it, U(77));
 }
 
+/* A drop callback that calls back into the container being destroyed: the
+ * container is already dead for it (EINVAL), never a push into memory that
+ * destroy is freeing. */
+static void *reentered;
+static int reentry_err[2];
+static int reentries;
+static void drop_pushing_queue(void *item)
+{
+	(void)item;
+	reentry_err[0] = conc_queue_push(reentered, U(9));
+	reentries++;
+}
+static void drop_pushing_stack(void *item)
+{
+	(void)item;
+	reentry_err[1] = conc_stack_push(reentered, U(9));
+	reentries++;
+}
+
+static void test_debug_drop_reenters_destroy(void **state)
+{
+	(void)state;
+	conc_queue *q;
+	conc_stack *s;
+	reentries = 0;
+	reentry_err[0] = reentry_err[1] = -1;
+	assert_int_equal(conc_queue_create(&q), 0);
+	assert_int_equal(conc_queue_push(q, U(1)), 0);
+	reentered = q;
+	conc_queue_destroy(q, drop_pushing_queue);
+	assert_int_equal(conc_stack_create(&s), 0);
+	assert_int_equal(conc_stack_push(s, U(1)), 0);
+	reentered = s;
+	conc_stack_destroy(s, drop_pushing_stack);
+	assert_int_equal(reentries, 2);
+	assert_int_equal(reentry_err[0], EINVAL);
+	assert_int_equal(reentry_err[1], EINVAL);
+}
+
 static void test_debug_queue_misuse_aborts_fork(void **state)
 {
 	(void)state;
@@ -515,6 +554,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_debug_pool_use_after_destroy),
 		cmocka_unit_test(test_debug_pool_misuse_aborts_fork),
 		cmocka_unit_test(test_debug_quarantine_is_bounded),
+		cmocka_unit_test(test_debug_drop_reenters_destroy),
 	};
 	return cmocka_run_group_tests_name("debug", tests, NULL, NULL);
 }
