@@ -188,6 +188,9 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item))
 	CONC__MISUSE_IF(atomic_load_explicit(&s->park.waiters, memory_order_relaxed) != 0,
 			"conc_stack_destroy",
 			"a thread is blocked in a pop of this stack (destroy while in use)");
+	/* dead before the drops run: a drop that calls back into s gets
+	 * EINVAL (or the misuse report), as for the queue */
+	CONC__LIFE_SET(s, CONC__LIFE_DEAD);
 	CONC__EPOCH_USERS_ADD(s->d, -1);
 	/* Not concurrent with anything: the nodes are ours. */
 	struct snode *n = (struct snode *)(atomic_load_explicit(&s->top, memory_order_acquire) &
