@@ -553,6 +553,195 @@ static void test_stack_short_lived_pushers_bounded(void **state)
 	conc_test_watchdog_off();
 }
 
+/* push_n and try_pop_n: a batch comes back last item first; the argument
+ * rules; a closed stack refuses a batch whole and still drains. */
+static void test_stack_batch_order(void **state)
+{
+	(void)state;
+	conc_stack *s;
+	assert_int_equal(conc_stack_create(&s), 0);
+	void *in[50], *out[64];
+	for (unsigned i = 0; i < 50; i++)
+		in[i] = U(i + 1);
+	assert_int_equal(conc_stack_push_n(s, in, 0), 0);
+	assert_int_equal(conc_stack_push_n(NULL, in, 3), EINVAL);
+	assert_int_equal(conc_stack_push_n(s, NULL, 3), EINVAL);
+	assert_int_equal(conc_stack_push_n(s, NULL, 0), 0);
+	assert_int_equal(conc_stack_try_pop_n(s, out, 8), 0); /* empty */
+	assert_int_equal(conc_stack_push(s, U(1000)), 0);
+	assert_int_equal(conc_stack_push_n(s, in, 50), 0);
+	assert_int_equal(conc_stack_try_pop_n(NULL, out, 8), 0);
+	assert_int_equal(conc_stack_try_pop_n(s, NULL, 8), 0);
+	assert_int_equal(conc_stack_try_pop_n(s, out, 0), 0);
+	assert_int_equal(conc_stack_try_pop_n(s, out, 7), 7);
+	for (unsigned k = 0; k < 7; k++)
+		assert_ptr_equal(out[k], U(50 - k));
+	assert_int_equal(conc_stack_try_pop_n(s, out, 64), 44); /* 43 of the batch, then 1000 */
+	for (unsigned k = 0; k < 43; k++)
+		assert_ptr_equal(out[k], U(43 - k));
+	assert_ptr_equal(out[43], U(1000));
+	assert_int_equal(conc_stack_try_pop_n(s, out, 64), 0);
+	assert_int_equal(conc_stack_push_n(s, in, 5), 0);
+	conc_stack_close(s);
+	assert_int_equal(conc_stack_push_n(s, in, 5), EPIPE);
+	assert_int_equal(conc_stack_push_n(s, in, 0), 0); /* closed or not */
+	assert_int_equal(conc_stack_try_pop_n(s, out, 64), 5);
+	for (unsigned k = 0; k < 5; k++)
+		assert_ptr_equal(out[k], U(5 - k));
+	assert_true(conc_stack_is_empty(s));
+	void *it;
+	assert_int_equal(conc_stack_pop(s, &it), EPIPE);
+	conc_stack_destroy(s, NULL);
+}
+
+/* Batches pushed and popped from several threads at once: every item once;
+ * inside one try_pop_n result a batch's items are consecutive and in
+ * reverse order (a batch is one chain, a pop takes one run of the top). */
+#define SB_THREADS 4
+#define SB_BATCH 8
+typedef struct sb_ctx {
+	conc_stack *s;
+	unsigned long batches; /* per thread */
+	atomic_uchar *taken;   /* [SB_THREADS * batches * SB_BATCH] */
+	atomic_uint pushers_left;
+	atomic_ulong progress;
+} sb_ctx;
+
+typedef struct sb_thread {
+	sb_ctx *x;
+	unsigned id;
+	unsigned long got, dup, bad_run, push_err;
+} sb_thread;
+
+/* item value: thread, batch, index in batch (1-based so that no item is 0) */
+static uintptr_t sb_val(unsigned t, unsigned long b, unsigned i)
+{
+	return ((uintptr_t)t << 40 | (uintptr_t)b << 8 | i) + 1;
+}
+
+static void sb_take(sb_thread *t, void **buf, size_t got)
+{
+	sb_ctx *x = t->x;
+	for (size_t k = 0; k < got; k++) {
+		uintptr_t v = (uintptr_t)buf[k] - 1;
+		unsigned th = (unsigned)(v >> 40), i = (unsigned)(v & 0xff);
+		unsigned long b = (v >> 8) & 0xffffffffu;
+		if (th >= SB_THREADS || b >= x->batches || i >= SB_BATCH) {
+			t->bad_run++;
+			continue;
+		}
+		/* the next item of a result: the one below this one in its
+		 * batch, unless this one is its batch's bottom */
+		if (i > 0 && k + 1 < got && (uintptr_t)buf[k + 1] != sb_val(th, b, i - 1))
+			t->bad_run++;
+		if (atomic_fetch_add(&x->taken[(th * x->batches + b) * SB_BATCH + i], 1) != 0)
+			t->dup++;
+		t->got++;
+	}
+}
+
+static void *sb_run(void *arg)
+{
+	sb_thread *t = arg;
+	sb_ctx *x = t->x;
+	void *buf[SB_BATCH * 3];
+	for (unsigned long b = 0; b < x->batches; b++) {
+		void *in[SB_BATCH];
+		for (unsigned i = 0; i < SB_BATCH; i++)
+			in[i] = (void *)sb_val(t->id, b, i);
+		if (conc_stack_push_n(x->s, in, SB_BATCH))
+			t->push_err++;
+		size_t got = conc_stack_try_pop_n(x->s, buf, 1 + (b * 7 + t->id) % (SB_BATCH * 3));
+		sb_take(t, buf, got);
+		atomic_fetch_add_explicit(&x->progress, 1, memory_order_relaxed);
+	}
+	atomic_fetch_sub(&x->pushers_left, 1);
+	for (;;) {
+		bool done = atomic_load(&x->pushers_left) == 0;
+		size_t got = conc_stack_try_pop_n(x->s, buf, SB_BATCH * 3);
+		sb_take(t, buf, got);
+		atomic_fetch_add_explicit(&x->progress, 1, memory_order_relaxed);
+		if (got == 0 && done)
+			break;
+	}
+	return NULL;
+}
+
+static void test_stack_batch_concurrent(void **state)
+{
+	(void)state;
+	sb_ctx x = {.batches = conc_test_iters(40000, 4)};
+	assert_int_equal(conc_stack_create(&x.s), 0);
+	x.taken = calloc(SB_THREADS * x.batches * SB_BATCH, sizeof *x.taken);
+	assert_non_null(x.taken);
+	atomic_init(&x.pushers_left, SB_THREADS);
+	atomic_init(&x.progress, 0);
+	conc_test_progress *w = conc_test_progress_watchdog_start("stack batches", &x.progress, 5);
+	assert_non_null(w);
+	sb_thread t[SB_THREADS];
+	for (unsigned i = 0; i < SB_THREADS; i++)
+		t[i] = (sb_thread){.x = &x, .id = i};
+	assert_int_equal(conc_test_run_threads(SB_THREADS, sb_run, t, sizeof t[0]), 0);
+	conc_test_progress_watchdog_stop(w);
+	unsigned long got = 0;
+	for (unsigned i = 0; i < SB_THREADS; i++) {
+		assert_int_equal(t[i].push_err, 0);
+		assert_int_equal(t[i].dup, 0);
+		assert_int_equal(t[i].bad_run, 0);
+		got += t[i].got;
+	}
+	assert_int_equal(got, SB_THREADS * x.batches * SB_BATCH);
+	assert_true(conc_stack_is_empty(x.s));
+	conc_stack_destroy(x.s, NULL);
+	free(x.taken);
+}
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* A batch that cannot get all its nodes pushes nothing, and gives back the
+ * nodes it had (a thread of its own: its node cache starts empty). */
+static void *sb_enomem_run(void *arg)
+{
+	conc_stack *s = arg;
+	enum { N = 40000 }; /* more nodes than one 256 KiB slab holds */
+	void **in = malloc(N * sizeof *in);
+	if (!in)
+		return (void *)1;
+	for (unsigned i = 0; i < N; i++)
+		in[i] = U(i + 1);
+	conc__stack_trim_caches(); /* no node to be had without a new slab */
+	conc__fault_reset();
+	conc__fault_fail_alloc_at(1);
+	int err = conc_stack_push_n(s, in, N);
+	conc__fault_reset();
+	uintptr_t bad = err != ENOMEM;
+	void *out[4];
+	bad |= (uintptr_t)(conc_stack_try_pop_n(s, out, 4) != 0) << 1; /* nothing pushed */
+	bad |= (uintptr_t)(conc_stack_push_n(s, in, N) != 0) << 2;	  /* and now it can */
+	size_t got = 0, k;
+	while ((k = conc_stack_try_pop_n(s, out, 4)) > 0) {
+		for (size_t j = 0; j < k; j++)
+			bad |= (uintptr_t)(out[j] != U(N - got - j)) << 3;
+		got += k;
+	}
+	bad |= (uintptr_t)(got != N) << 4;
+	free(in);
+	return (void *)bad;
+}
+
+static void test_stack_batch_enomem(void **state)
+{
+	(void)state;
+	conc_stack *s;
+	assert_int_equal(conc_stack_create(&s), 0);
+	pthread_t th;
+	void *bad;
+	assert_int_equal(pthread_create(&th, NULL, sb_enomem_run, s), 0);
+	assert_int_equal(pthread_join(th, &bad), 0);
+	assert_int_equal((uintptr_t)bad, 0);
+	conc_stack_destroy(s, NULL);
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +756,11 @@ int main(void)
 		cmocka_unit_test(test_stack_fork_depot_held),
 #endif
 		cmocka_unit_test(test_stack_short_lived_pushers_bounded),
+		cmocka_unit_test(test_stack_batch_order),
+		cmocka_unit_test(test_stack_batch_concurrent),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_stack_batch_enomem),
+#endif
 	};
 	return cmocka_run_group_tests_name("stack", tests, NULL, NULL);
 }

@@ -36,6 +36,7 @@
 #define CONC_STACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conc/attr.h"
@@ -94,6 +95,22 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
 int conc_stack_push(conc_stack *s, void *item);
 
 /*
+ * conc_stack_push_n - put items[0..n) on s as one batch: one chain that
+ *   goes on with one CAS, items[n-1] on top, so pops take them back last
+ *   first, and no other push lands between them.
+ *
+ * Thread safety: as conc_stack_push.  Ordering: as conc_stack_push, for
+ *   each item (all n are published by the same step).
+ * Progress: lock-free; wakes the sleeping pops (one when n is 1), at no
+ *   cost when none sleeps.
+ * Returns: 0 (n 0: at once, closed or not); ENOMEM (not enough nodes:
+ *   nothing was pushed); EPIPE (s is closed; nothing was pushed); EINVAL (s
+ *   NULL, items NULL with n > 0, or s destroyed in a debug-checks build;
+ *   nothing was pushed).
+ */
+int conc_stack_push_n(conc_stack *s, void *const *items, size_t n);
+
+/*
  * conc_stack_try_pop - take the item on the top of s, if there is one.
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
@@ -102,6 +119,18 @@ int conc_stack_push(conc_stack *s, void *item);
  *   and when s or item is NULL (nothing taken).
  */
 CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_try_pop_n - take up to max items from the top of s, top
+ *   first, into items[0..max), with one CAS of top for the whole run.
+ *
+ * Thread safety: any thread.  Ordering: as conc_stack_push, for each item;
+ *   the run is taken in one step (no other pop takes an item between them).
+ * Progress: lock-free.
+ * Returns: how many were taken (0 when s was empty, and when s or items is
+ *   NULL or max is 0; nothing taken).
+ */
+CONC_NODISCARD size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.

@@ -400,6 +400,126 @@ int conc_stack_push(conc_stack *s, void *item)
 	return push_slow(s, n, top);
 }
 
+/* Nodes of a chain that was never published, back to the cache. */
+static void put_chain(struct snode *n)
+{
+	while (n) {
+		struct snode *next = n->next;
+		conc__nc_put(n);
+		n = next;
+	}
+}
+
+/*
+ * push_n: the batch is built as a private chain, items[n-1] on top and
+ * items[0] at the bottom, and goes on with one CAS of top, as one push
+ * does (LP: push_n, for all n items at once; the same memory orders as
+ * conc__treiber_push_try: the seq_cst CAS publishes every node of the
+ * chain, written before it).  No elimination: a batch is not one offer.
+ */
+int conc_stack_push_n(conc_stack *s, void *const *items, size_t n)
+{
+	if (!s)
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	if (!items)
+		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
+	struct snode *first = NULL, *bottom = NULL;
+	for (size_t k = 0; k < n; k++) {
+		struct snode *nd = conc__nc_get();
+		if (!nd) {
+			put_chain(first); /* nothing was published */
+			return ENOMEM;
+		}
+		nd->item = items[k];
+		nd->next = first;
+		if (!bottom)
+			bottom = nd;
+		first = nd;
+	}
+	conc__backoff b = CONC__BACKOFF_INIT;
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
+	for (;;) {
+		if (top & CLOSED_TAG) {
+			put_chain(first);
+			return EPIPE;
+		}
+		bottom->next = (struct snode *)top;
+		/* seq_cst: as in conc__treiber_push_try; relaxed on failure:
+		 * push never reads through top */
+		if (atomic_compare_exchange_weak_explicit(&s->top, &top, (uintptr_t)first, /* LP: push_n */
+							  memory_order_seq_cst,
+							  memory_order_relaxed))
+			break;
+		conc__backoff_spin(&b);
+		conc__chaos_point(); /* a retry */
+	}
+	if (n == 1)
+		conc__park_notify_one(&s->park);
+	else
+		conc__park_notify_all(&s->park);
+	return 0;
+}
+
+/*
+ * try_pop_n: pinned, walk from the top node t down to the k-th (k = max,
+ * or fewer when the stack holds fewer), then one CAS of top from t to the
+ * node after the k-th (LP: k pops at once).  The walk is safe for the
+ * reason a single pop's read of t->next is (I2: pinned, no node read is
+ * reused, and a node's next never changes while it is reachable), and the
+ * acquire load of top synchronizes with every push CAS of the nodes
+ * walked (each later CAS of top continues their release sequence).  The
+ * CAS succeeds only if top is still t: t was not popped (it cannot have
+ * come back while we are pinned), so neither was any node below it, and
+ * the run t..k-th is still the stack's top run.
+ */
+size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max)
+{
+	if (!s || !items || max == 0)
+		return 0;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_try_pop_n");
+	size_t got = 0;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
+	for (;;) {
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
+		if (!t) {
+			/* as try_pop: a push waiting in a slot is taken rather
+			 * than reporting empty */
+			if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
+			    elim_pop(s, &items[0]))
+				got = 1;
+			break; /* else LP: pop-empty */
+		}
+		struct snode *last = t;
+		for (size_t k = 1; k < max && last->next; k++)
+			last = last->next;
+		uintptr_t after = (uintptr_t)last->next | (top & CLOSED_TAG);
+		/* acquire (both): as in conc__treiber_pop_try */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, after, /* LP: pop_n */
+							    memory_order_acquire,
+							    memory_order_acquire)) {
+			for (struct snode *x = t;;) {
+				struct snode *next = x->next; /* before the retire reuses x */
+				items[got++] = x->item;
+				retire_node(s, x);
+				if (x == last)
+					break;
+				x = next;
+			}
+			break;
+		}
+		conc__backoff_spin(&b);
+		/* a retry: top was reloaded by the failed CAS */
+		conc__chaos_point();
+	}
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
 /* try_pop's answer to a NULL item, out of line (see there why). */
 static __attribute__((noinline, cold)) bool refuse_null_item(void)
 {
