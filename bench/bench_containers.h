@@ -192,15 +192,83 @@ static void *bc_consumer(void *arg)
 
 static unsigned long bc_pc_per = 2000000ul;
 
-static bench_result bc_pc_run(void *arg, unsigned p)
+/* ---- W1c: producers and consumers with work between operations ---------------- */
+
+/* ~200 ns of computation (WORKLOADS.md W5's map: 150 rounds of xor-shift,
+ * multiply, add the round); the empty asm keeps every round. */
+#define BC_WORK_ROUNDS 150
+static inline uint64_t bc_work(uint64_t x)
 {
-	const bc_ops *ops = arg;
+	for (unsigned r = 0; r < BC_WORK_ROUNDS; r++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		x = x * 0x9E3779B97F4A7C15ull + r;
+		__asm__("" : "+r"(x));
+	}
+	return x;
+}
+
+static unsigned long bc_work_per = 200000ul;
+
+static void *bc_work_producer(void *arg)
+{
+	bc_pc_arg *a = arg;
+	bc_pc *pc = a->pc;
+	void *tc = pc->ops->thread_enter(pc->c);
+	uintptr_t base = (uintptr_t)a->id * pc->per + 1;
+	uint64_t x = base;
+	for (unsigned long i = 0; i < pc->per; i++) {
+		x = bc_work(x);
+		if (!pc->ops->push(pc->c, tc, base + i))
+			atomic_fetch_add(&pc->failed, 1);
+	}
+	pc->ops->thread_exit(pc->c, tc);
+	pc->got[a->id].sum = (unsigned long)x; /* keeps the work */
+	atomic_fetch_sub(&pc->producers_left, 1);
+	return NULL;
+}
+
+static void *bc_work_consumer(void *arg)
+{
+	bc_pc_arg *a = arg;
+	bc_pc *pc = a->pc;
+	void *tc = pc->ops->thread_enter(pc->c);
+	unsigned long n = 0, sum = 0;
+	uint64_t x = 1;
+	uintptr_t v;
+	for (;;) {
+		if (pc->ops->pop(pc->c, tc, &v)) {
+			n++;
+			sum += v;
+			x = bc_work(x ^ v);
+			continue;
+		}
+		if (atomic_load(&pc->producers_left) == 0) {
+			if (!pc->ops->pop(pc->c, tc, &v))
+				break;
+			n++;
+			sum += v;
+			continue;
+		}
+		sched_yield();
+	}
+	pc->ops->thread_exit(pc->c, tc);
+	pc->got[a->id].n = n;
+	pc->got[a->id].sum = sum;
+	pc->got[a->id].pad[0] = (char)x; /* keeps the work */
+	return NULL;
+}
+
+static bench_result bc_pc_run_with(const bc_ops *ops, unsigned p, unsigned long per,
+				   void *(*producer)(void *), void *(*consumer)(void *))
+{
 	bc_pc *pc = calloc(1, sizeof *pc);
 	if (!pc || p > BENCH_MAX_THREADS)
 		abort();
 	pc->ops = ops;
 	pc->c = ops->create();
-	pc->per = bc_pc_per;
+	pc->per = per;
 	atomic_init(&pc->producers_left, p);
 	atomic_init(&pc->failed, 0);
 	pthread_t t[2 * BENCH_MAX_THREADS];
@@ -208,7 +276,7 @@ static bench_result bc_pc_run(void *arg, unsigned p)
 	double t0 = bench_now();
 	for (unsigned i = 0; i < 2 * p; i++) {
 		args[i] = (bc_pc_arg){pc, i}; /* consumers record in got[p..2p) */
-		if (pthread_create(&t[i], NULL, i < p ? bc_producer : bc_consumer, &args[i]))
+		if (pthread_create(&t[i], NULL, i < p ? producer : consumer, &args[i]))
 			abort();
 	}
 	for (unsigned i = 0; i < 2 * p; i++)
@@ -223,6 +291,24 @@ static bench_result bc_pc_run(void *arg, unsigned p)
 	ops->destroy(pc->c);
 	free(pc);
 	return (bench_result){t1 - t0, ok};
+}
+
+/* Items per producer: the workload's count up to P = 8 (WORKLOADS.md);
+ * beyond, P = 8's total split over the P producers, so that an
+ * oversubscribed row takes no longer than P = 8's. */
+static unsigned long bc_per(unsigned long per, unsigned p)
+{
+	return p > 8 ? per * 8 / p : per;
+}
+
+static bench_result bc_pc_run(void *arg, unsigned p)
+{
+	return bc_pc_run_with(arg, p, bc_per(bc_pc_per, p), bc_producer, bc_consumer);
+}
+
+static bench_result bc_work_run(void *arg, unsigned p)
+{
+	return bc_pc_run_with(arg, p, bc_per(bc_work_per, p), bc_work_producer, bc_work_consumer);
 }
 
 /* ---- rows ----------------------------------------------------------------------- */
@@ -252,25 +338,40 @@ static void bc_rows(bench_cfg *cfg, const char *wname, const char *pcname,
 	for (int i = 0; i < cfg->nthreads; i++) {
 		unsigned p = cfg->threads[i];
 		snprintf(name, sizeof name, "%s P prod + P cons, push+pop", pcname);
-		bench_row(cfg, name, p, 2.0 * p * (double)bc_pc_per, BENCH_MOPS, pc, n);
+		bench_row(cfg, name, p, 2.0 * p * (double)bc_per(bc_pc_per, p), BENCH_MOPS, pc, n);
+	}
+}
+
+/* W1c: the P sweep with ~200 ns of work after each operation. */
+static __attribute__((unused)) void bc_work_rows(bench_cfg *cfg, const char *wname, const bc_ops *const *ops, int n)
+{
+	bench_impl w[BENCH_MAX_IMPLS];
+	for (int i = 0; i < n; i++)
+		w[i] = ops[i]->missing ? (bench_impl)BENCH_MISSING(ops[i]->name, ops[i]->missing)
+				       : (bench_impl){ops[i]->name, bc_work_run, (void *)ops[i]};
+	char name[96];
+	for (int i = 0; i < cfg->nthreads; i++) {
+		unsigned p = cfg->threads[i];
+		snprintf(name, sizeof name, "%s P prod + P cons, 200 ns work", wname);
+		bench_row(cfg, name, p, 2.0 * p * (double)bc_per(bc_work_per, p), BENCH_MOPS, w, n);
 	}
 }
 
 static void bc_ck_init(void);
 
 /*
- * The start of bench_queue's and bench_stack's main.  --quick: P = 1, 2, 4
- * with 500,000 items per producer (W1b/W2b are 2,000,000 and P = 1, 2, 4, 8
- * by default; --full sweeps to 16).
+ * The start of bench_queue's and bench_stack's main.  P = 1, 2, 4, 8, 16
+ * (8 and 16 oversubscribe a 2-core machine, where lock-free code should
+ * shine); W1b/W2b push 2,000,000 items per producer, W1c 200,000 (--quick:
+ * 500,000 and 100,000), and P = 16 splits P = 8's total (bc_per).
  */
 static void bc_setup(bench_cfg *cfg, int argc, char **argv)
 {
-	static const unsigned def_threads[] = {1, 2, 4, 8, 0};
+	static const unsigned def_threads[] = {1, 2, 4, 8, 16, 0};
 	bench_init(cfg, argc, argv, def_threads);
 	if (cfg->quick && !cfg->full) {
 		bc_pc_per = 500000ul;
-		if (cfg->nthreads == 4 && cfg->threads[3] == 8)
-			cfg->nthreads = 3; /* no explicit --threads: drop P = 8 */
+		bc_work_per = 100000ul;
 	}
 	bc_ck_init();
 }

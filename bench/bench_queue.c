@@ -20,6 +20,7 @@
 #include <ck_fifo.h>
 
 #include "conc/queue.h"
+#include "queue/queue_internal.h"
 
 #include "peers/cxx_peers.h"
 
@@ -28,6 +29,18 @@
 static void *lc_create(void)
 {
 	conc_queue *q;
+	conc__queue_set_pacing(true);
+	if (conc_queue_create(&q))
+		abort();
+	return q;
+}
+
+/* The same queue with contention pacing off (queue.c): what the pacing
+ * buys, and what it costs where it should cost nothing (W1c), in one run. */
+static void *lc_np_create(void)
+{
+	conc_queue *q;
+	conc__queue_set_pacing(false);
 	if (conc_queue_create(&q))
 		abort();
 	return q;
@@ -53,6 +66,8 @@ static bool lc_pop(void *c, void *tc, uintptr_t *v)
 
 static const bc_ops libconc = {"libconc queue", lc_create, lc_destroy, bc_no_enter,
 			       bc_no_exit, lc_push, lc_pop, NULL};
+static const bc_ops libconc_np = {"libconc, pacing off", lc_np_create, lc_destroy, bc_no_enter,
+				  bc_no_exit, lc_push, lc_pop, NULL};
 
 /* ---- liburcu cds_wfcq (wait-free enqueue, blocking dequeue) ------------------- */
 
@@ -413,14 +428,62 @@ BC_MISSING(segq, "crossbeam SegQueue", BENCH_CROSSBEAM_QUEUE_MISSING);
 BC_LOCKED_OPS(mutex_plain, "mutex+ring", bc_fifo_plain_create);
 BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+ring", bc_fifo_adaptive_create);
 
+/* ---- batches: 64 items at a time against 64 single calls (one thread) ------- */
+
+#define BATCH 64
+#define BATCH_ROUNDS 20000ul
+
+static bench_result batch_run(void *arg, unsigned threads)
+{
+	(void)threads;
+	bool batched = arg != NULL, ok = true;
+	conc_queue *s;
+	if (conc_queue_create(&s))
+		abort();
+	void *items[BATCH];
+	unsigned long sum = 0;
+	double t0 = bench_now();
+	for (unsigned long r = 0; r < BATCH_ROUNDS; r++) {
+		for (unsigned k = 0; k < BATCH; k++)
+			items[k] = (void *)(uintptr_t)(r * BATCH + k + 1);
+		if (batched) {
+			for (unsigned k = 0; k < BATCH; k++)
+				ok &= conc_queue_push(s, items[k]) == 0;
+			ok &= conc_queue_try_pop_n(s, items, BATCH) == BATCH;
+		} else {
+			for (unsigned k = 0; k < BATCH; k++)
+				ok &= conc_queue_push(s, items[k]) == 0;
+			for (unsigned k = 0; k < BATCH; k++)
+				ok &= conc_queue_try_pop(s, &items[k]);
+		}
+		for (unsigned k = 0; k < BATCH; k++)
+			sum += (uintptr_t)items[k];
+	}
+	double t1 = bench_now();
+	conc_queue_destroy(s, NULL);
+	unsigned long n = BATCH_ROUNDS * BATCH;
+	return (bench_result){t1 - t0, ok && sum == n * (n + 1) / 2};
+}
+
+static void batch_rows(bench_cfg *cfg)
+{
+	const bench_impl impls[] = {{"libconc 64 push + try_pop_n", batch_run, (void *)1},
+				    {"libconc 64 single calls", batch_run, NULL}};
+	bench_row(cfg, "W1 queue batches of 64, 1 thread", 1, 2.0 * BATCH * BATCH_ROUNDS, BENCH_MOPS,
+		  impls, 2);
+}
+
 int main(int argc, char **argv)
 {
 	bench_cfg cfg;
 	bc_setup(&cfg, argc, argv);
-	const bc_ops *const impls[] = {&libconc, &mutex_plain, &mutex_adaptive, &urcu_wfcq,
-				       &urcu_lfq,  &ck_fifo,     &mc_tok,         &mc_plain,
-				       &mc_bulk,   &boost_q,     &segq};
-	bc_rows(&cfg, "W1 queue", "W1b queue", impls, (int)(sizeof impls / sizeof impls[0]));
+	const bc_ops *const impls[] = {&libconc,  &libconc_np, &mutex_plain, &mutex_adaptive,
+				       &urcu_wfcq, &urcu_lfq,   &ck_fifo,     &mc_tok,
+				       &mc_plain,  &mc_bulk,    &boost_q,     &segq};
+	int n = (int)(sizeof impls / sizeof impls[0]);
+	bc_rows(&cfg, "W1 queue", "W1b queue", impls, n);
+	bc_work_rows(&cfg, "W1c queue", impls, n);
+	batch_rows(&cfg);
 	int rc = bench_finish(&cfg);
 	printf("moodycamel (FIFO/prod): FIFO per producer only, not linearizable across "
 	       "producers (the other queues are)\n");

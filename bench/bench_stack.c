@@ -244,6 +244,50 @@ BC_MISSING(cb_treiber, "crossbeam-epoch Treiber", BENCH_CROSSBEAM_QUEUE_MISSING)
 BC_LOCKED_OPS(mutex_plain, "mutex+vector", bc_lifo_plain_create);
 BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+vector", bc_lifo_adaptive_create);
 
+/* ---- batches: 64 items at a time against 64 single calls (one thread) ------- */
+
+#define BATCH 64
+#define BATCH_ROUNDS 20000ul
+
+static bench_result batch_run(void *arg, unsigned threads)
+{
+	(void)threads;
+	bool batched = arg != NULL, ok = true;
+	conc_stack *s;
+	if (conc_stack_create(&s))
+		abort();
+	void *items[BATCH];
+	unsigned long sum = 0;
+	double t0 = bench_now();
+	for (unsigned long r = 0; r < BATCH_ROUNDS; r++) {
+		for (unsigned k = 0; k < BATCH; k++)
+			items[k] = (void *)(uintptr_t)(r * BATCH + k + 1);
+		if (batched) {
+			ok &= conc_stack_push_n(s, items, BATCH) == 0;
+			ok &= conc_stack_try_pop_n(s, items, BATCH) == BATCH;
+		} else {
+			for (unsigned k = 0; k < BATCH; k++)
+				ok &= conc_stack_push(s, items[k]) == 0;
+			for (unsigned k = 0; k < BATCH; k++)
+				ok &= conc_stack_try_pop(s, &items[k]);
+		}
+		for (unsigned k = 0; k < BATCH; k++)
+			sum += (uintptr_t)items[k];
+	}
+	double t1 = bench_now();
+	conc_stack_destroy(s, NULL);
+	unsigned long n = BATCH_ROUNDS * BATCH;
+	return (bench_result){t1 - t0, ok && sum == n * (n + 1) / 2};
+}
+
+static void batch_rows(bench_cfg *cfg)
+{
+	const bench_impl impls[] = {{"libconc push_n + try_pop_n", batch_run, (void *)1},
+				    {"libconc 64 single calls", batch_run, NULL}};
+	bench_row(cfg, "W2 stack batches of 64, 1 thread", 1, 2.0 * BATCH * BATCH_ROUNDS, BENCH_MOPS,
+		  impls, 2);
+}
+
 int main(int argc, char **argv)
 {
 	bench_cfg cfg;
@@ -251,6 +295,7 @@ int main(int argc, char **argv)
 	const bc_ops *const impls[] = {&libconc, &mutex_plain,    &mutex_adaptive, &urcu_lfs,
 				       &ck_stk,  &libconc_noelim, &boost_s,        &cb_treiber};
 	bc_rows(&cfg, "W2 stack", "W2b stack", impls, (int)(sizeof impls / sizeof impls[0]));
+	batch_rows(&cfg);
 	int rc = bench_finish(&cfg);
 #ifdef CONC_FAULT_HOOKS
 	printf("libconc stack: %lu push/pop pairs matched by elimination over all runs\n",

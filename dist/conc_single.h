@@ -584,6 +584,7 @@ void conc_epoch_get_stats(conc_epoch *d, conc_epoch_stats *out);
 #define CONC_QUEUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 
@@ -646,6 +647,21 @@ int conc_queue_push(conc_queue *q, void *item);
  *   and when q or item is NULL (nothing taken).
  */
 CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_try_pop_n - take up to max items that are in q now, in FIFO
+ * order, into items[0..max); claims a run of them with one fetch-and-add
+ * where the items are already there.
+ *
+ * Thread safety: any thread.  Ordering: each item taken is one pop, as
+ *   in conc_queue_try_pop; the batch as a whole is not one atomic step
+ *   (items pushed while it runs may be taken too), but the items come out
+ *   in the queue's order.
+ * Progress: lock-free.
+ * Returns: how many were taken (0 when q was empty, and when q or items
+ *   is NULL or max is 0; nothing taken).
+ */
+CONC_NODISCARD size_t conc_queue_try_pop_n(conc_queue *q, void **items, size_t max);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.
@@ -742,6 +758,7 @@ bool conc_queue_is_empty(conc_queue *q);
 #define CONC_STACK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 
@@ -798,6 +815,22 @@ void conc_stack_destroy(conc_stack *s, void (*drop)(void *item));
 int conc_stack_push(conc_stack *s, void *item);
 
 /*
+ * conc_stack_push_n - put items[0..n) on s as one batch: one chain that
+ *   goes on with one CAS, items[n-1] on top, so pops take them back last
+ *   first, and no other push lands between them.
+ *
+ * Thread safety: as conc_stack_push.  Ordering: as conc_stack_push, for
+ *   each item (all n are published by the same step).
+ * Progress: lock-free; wakes the sleeping pops (one when n is 1), at no
+ *   cost when none sleeps.
+ * Returns: 0 (n 0: at once, closed or not); ENOMEM (not enough nodes:
+ *   nothing was pushed); EPIPE (s is closed; nothing was pushed); EINVAL (s
+ *   NULL, items NULL with n > 0, or s destroyed in a debug-checks build;
+ *   nothing was pushed).
+ */
+int conc_stack_push_n(conc_stack *s, void *const *items, size_t n);
+
+/*
  * conc_stack_try_pop - take the item on the top of s, if there is one.
  *
  * Thread safety: any thread.  Ordering: see conc_stack_push.
@@ -806,6 +839,18 @@ int conc_stack_push(conc_stack *s, void *item);
  *   and when s or item is NULL (nothing taken).
  */
 CONC_NODISCARD bool conc_stack_try_pop(conc_stack *s, void **item);
+
+/*
+ * conc_stack_try_pop_n - take up to max items from the top of s, top
+ *   first, into items[0..max), with one CAS of top for the whole run.
+ *
+ * Thread safety: any thread.  Ordering: as conc_stack_push, for each item;
+ *   the run is taken in one step (no other pop takes an item between them).
+ * Progress: lock-free.
+ * Returns: how many were taken (0 when s was empty, and when s or items is
+ *   NULL or max is 0; nothing taken).
+ */
+CONC_NODISCARD size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max);
 
 /*
  * conc_stack_pop - take the item on the top of s, waiting for one.
@@ -2504,11 +2549,16 @@ static inline size_t conc__round_up(size_t n, size_t a)
 #ifndef CONC_QUEUE_INTERNAL_H
 #define CONC_QUEUE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 
 /* Threads asleep (or about to sleep) in a blocking pop right now. */
 unsigned conc__queue_sleepers(conc_queue *q);
+
+/* Contention pacing (queue.c) on or off, for every queue of the process:
+ * the bench compares both in one run.  On by default. */
+void conc__queue_set_pacing(bool on);
 
 /* Items per queue segment (a push past a full segment allocates). */
 unsigned conc__queue_segment_slots(void);
@@ -6583,6 +6633,12 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
 /* ==== src/queue/queue.c ================================================= */
 /* file-local names of src/queue/queue.c, made unique in this unit */
 #define seg conc__queue__seg
+#define q_pace conc__queue__q_pace
+#define pace_off conc__queue__pace_off
+#define pace_window conc__queue__pace_window
+#define pace_contended conc__queue__pace_contended
+#define pace_slow conc__queue__pace_slow
+#define pace_pushed conc__queue__pace_pushed
 #define seg_get conc__queue__seg_get
 #define seg_put conc__queue__seg_put
 #define seg_retire conc__queue__seg_retire
@@ -6708,6 +6764,12 @@ _Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
+	/* Contention pacing (below): the producer that streams into this
+	 * segment while others back off, and the last index it took.  On
+	 * enq's line, which the push's fetch-and-add has just made this
+	 * core's own: reading and writing them costs no further miss. */
+	_Atomic(uintptr_t) owner;
+	atomic_uint_fast64_t owner_at;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
 	CONC_ALIGNED _Atomic(struct seg *) next;
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
@@ -6732,6 +6794,108 @@ struct conc_queue {
 	atomic_uint ncached;
 	atomic_size_t refs;
 };
+
+/*
+ * Contention pacing.  On two cores, producers that push back to back into
+ * one queue pull enq's line from each other on every push: five threads
+ * that fill 5M items in ~40 ms on one core take ~120 ms on two.  The cure
+ * is to let one core stream while the other waits, but a producer that
+ * does work between pushes must not wait for anything.  So each thread
+ * looks at its own pushes in windows of PACE_WINDOW (a counter in its
+ * thread-local state; nothing shared): at the end of a window it reads the
+ * clock once and calls itself hot when the window was tight (under
+ * PACE_TIGHT_NS a push on average, its own waiting left out) and others
+ * pushed in between (enq moved by more than half again the window).  Only
+ * a hot thread looks at the segment's owner after its push: the owner (or
+ * a thread that finds no owner, or one silent for PACE_STALE indexes)
+ * stamps its index and goes on; any other waits PACE_WAIT_NS, so the owner
+ * streams with enq's line to itself.  A producer that pushes now and then,
+ * or alone, never turns hot and pays a counter a push and one clock read
+ * every PACE_WINDOW pushes.  None of it is a synchronisation: every access
+ * is relaxed, a stale or torn view only misjudges a wait, and the wait is
+ * bounded, so every guarantee of the queue (and lock-freedom) is untouched.
+ */
+#define PACE_WINDOW 64
+#define PACE_TIGHT_NS 100
+#define PACE_STALE 32
+#define PACE_WAIT_NS 300
+
+struct q_pace {
+	int left;	   /* pushes until pace_slow runs: 1 while hot (0 at first) */
+	unsigned n;	   /* pushes in this window */
+	bool hot;
+	struct seg *s;	   /* the segment of the window's first push */
+	uint_fast64_t i0;  /* its index */
+	uint64_t t0;	   /* the clock then */
+	uint64_t waited;   /* ns spent waiting in this window */
+};
+static _Thread_local struct q_pace q_pace CONC__TLS_IE;
+/* Off: no thread turns hot (bench and tests compare both ways in one run;
+ * conc__queue_set_pacing).  Read once a window. */
+static atomic_bool pace_off;
+
+/* The end of a window: hot or not from now on. */
+static void pace_window(struct q_pace *pc, struct seg *t, uint_fast64_t i)
+{
+	uint64_t now = conc__now_ns();
+	if (pc->s == t && i > pc->i0) {
+		uint64_t dt = now - pc->t0 - pc->waited;
+		bool tight = dt < (uint64_t)PACE_WINDOW * PACE_TIGHT_NS;
+		bool shared = i - pc->i0 > PACE_WINDOW + PACE_WINDOW / 2;
+		/* the owner streams alone, so its windows look unshared:
+		 * it stays hot while it owns the segment */
+		bool owner = atomic_load_explicit(&t->owner, memory_order_relaxed) ==
+			     (uintptr_t)pc;
+		pc->hot = tight && (shared || owner) &&
+			  !atomic_load_explicit(&pace_off, memory_order_relaxed);
+	}
+	pc->s = t;
+	pc->i0 = i;
+	pc->t0 = now;
+	pc->waited = 0;
+	pc->n = 0;
+}
+
+/* A hot thread after its push: stamp as the owner, or wait for it. */
+static void pace_contended(struct q_pace *pc, struct seg *t, uint_fast64_t i)
+{
+	/* relaxed, all: a heuristic (see above) */
+	uintptr_t o = atomic_load_explicit(&t->owner, memory_order_relaxed);
+	uint_fast64_t at = atomic_load_explicit(&t->owner_at, memory_order_relaxed);
+	if (o == (uintptr_t)pc || o == 0 || i - at > PACE_STALE) {
+		if (o != (uintptr_t)pc)
+			atomic_store_explicit(&t->owner, (uintptr_t)pc, memory_order_relaxed);
+		atomic_store_explicit(&t->owner_at, i, memory_order_relaxed);
+		return;
+	}
+	uint64_t start = conc__now_ns(), now;
+	do {
+		for (int k = 0; k < 16; k++)
+			conc__cpu_relax();
+		now = conc__now_ns();
+	} while (now - start < PACE_WAIT_NS);
+	pc->waited += now - start;
+}
+
+/* Every PACE_WINDOW-th push of a cool thread, every push of a hot one. */
+static __attribute__((noinline)) void pace_slow(struct seg *t, uint_fast64_t i)
+{
+	struct q_pace *pc = &q_pace;
+	pc->n += pc->hot ? 1 : PACE_WINDOW;
+	if (pc->n >= PACE_WINDOW)
+		pace_window(pc, t, i);
+	if (pc->hot)
+		pace_contended(pc, t, i);
+	pc->left = pc->hot ? 1 : PACE_WINDOW;
+}
+
+/* The fast path: one decrement of a thread-local counter. */
+static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uint_fast64_t i)
+{
+	if (conc__unlikely(--q_pace.left <= 0))
+		pace_slow(t, i);
+}
+#define CONC__Q_PUSHED(t, i) pace_pushed((t), (i))
 
 /* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
@@ -6766,6 +6930,7 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CONC_INTERNAL_ALG_QUEUE_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 
@@ -6829,6 +6994,13 @@ CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 #define CONC__Q_LINK_MO CONC_MO_SEQ_CST
 #endif
 
+/* Called after a push published its item at index i of segment t (the
+ * slot path only; a push that links a new segment is rare).  queue.c's
+ * contention pacing hooks in here; the Relacy model keeps the default. */
+#ifndef CONC__Q_PUSHED
+#define CONC__Q_PUSHED(t, i) ((void)0)
+#endif
+
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
@@ -6855,8 +7027,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			 * it).  relaxed on failure: nothing is read through
 			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
-				     CONC_MO_SEQ_CST, CONC_MO_RELAXED))
+				     CONC_MO_SEQ_CST, CONC_MO_RELAXED)) {
+				CONC__Q_PUSHED(t, i);
 				return 0;
+			}
 			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
 			conc__chaos_point(); /* a retry: the slow path */
@@ -6966,6 +7140,69 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 	}
 }
 
+/* Take up to max items from the head, in FIFO order, into items[]; how
+ * many were taken.  Where the head segment holds items already published
+ * (deq < enq), one fetch-and-add on deq claims a run of them (as many as
+ * enq - deq, up to what is still wanted); each index of the run is then
+ * popped as conc__q_try_pop pops one (the same I3 argument: the index is
+ * ours alone), so each item taken is its own pop, linearized where that
+ * pop's load (or exchange) finds it.  A run can reach past enq when other
+ * pops claimed meanwhile: an index that no push has claimed yet (enq, read
+ * again, is not past it) is burned at once rather than waited for, since
+ * no pusher can be between its fetch-and-add and its CAS there.  Where
+ * nothing can be claimed at once, one conc__q_try_pop decides (it moves
+ * the head on, or finds the queue empty: then the batch ends). */
+CONC_ALG_INLINE size_t conc__q_try_pop_n(conc_queue *q, void **items, size_t max)
+{
+	size_t got = 0;
+	while (got < max) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
+		/* seq_cst (both): as in conc__q_try_pop */
+		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
+		if (d >= e) {
+			if (!conc__q_try_pop(q, &items[got]))
+				break; /* empty */
+			got++;
+			continue;
+		}
+		uint_fast64_t k = e - d;
+		if (k > max - got)
+			k = max - got;
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = conc_faa(&h->deq, k, CONC_MO_SEQ_CST);
+		uint_fast64_t end = i + k;
+		if (end > CONC__Q_SEG_SLOTS)
+			end = CONC__Q_SEG_SLOTS; /* the rest: the next round advances */
+		for (; i < end; i++) {
+			uint_fast64_t p = CONC__Q_SLOT(i);
+			/* acquire: as in conc__q_try_pop */
+			uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+			if (w == CONC__Q_EMPTY) {
+				/* seq_cst: orders after our fetch-and-add, so a
+				 * pusher that claims i later is not missed */
+				uint_fast64_t en = conc_ld(&h->enq, CONC_MO_SEQ_CST) &
+						   ~CONC__Q_CLOSED_BIT;
+				for (int r = 0; en > i && w == CONC__Q_EMPTY && r < CONC__Q_SLOT_WAIT;
+				     r++) {
+					conc__cpu_relax();
+					w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+				}
+				if (w == CONC__Q_EMPTY) /* acquire: as in conc__q_try_pop */
+					w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, /* LP: pop (item) */
+						      CONC_MO_ACQUIRE);
+			}
+			if (w != CONC__Q_EMPTY)
+				items[got++] = conc__q_item(h, p, w);
+		}
+		conc__chaos_point(); /* between runs */
+	}
+	return got;
+}
+
 #endif
 
 /* ---- segments ---------------------------------------------------------- */
@@ -6976,6 +7213,8 @@ static void seg_reset(struct seg *s)
 	 * grace period); the release/seq_cst CAS that links it publishes it. */
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->owner_at, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
 	 * the items its pops read and left, or TAKEN.  8 KiB
@@ -7206,6 +7445,17 @@ bool conc_queue_try_pop(conc_queue *q, void **item)
 	return queue_try_pop(q, item);
 }
 
+size_t conc_queue_try_pop_n(conc_queue *q, void **items, size_t max)
+{
+	if (!q || !items || max == 0)
+		return 0;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_try_pop_n");
+	conc_epoch_pin(q->d);
+	size_t got = conc__q_try_pop_n(q, items, max);
+	conc_epoch_unpin(q->d);
+	return got;
+}
+
 static bool waitpop_try(void *c, void **item)
 {
 	return queue_try_pop(c, item);
@@ -7300,6 +7550,11 @@ unsigned conc__queue_sleepers(conc_queue *q)
 	return atomic_load_explicit(&q->park.waiters, memory_order_seq_cst);
 }
 
+void conc__queue_set_pacing(bool on)
+{
+	atomic_store_explicit(&pace_off, !on, memory_order_relaxed);
+}
+
 unsigned conc__queue_segment_slots(void)
 {
 	return CONC__Q_SEG_SLOTS;
@@ -7312,6 +7567,12 @@ void conc__queue_reserved_words(uintptr_t out[2])
 }
 /* end of src/queue/queue.c: its names and macros stop here */
 #undef seg
+#undef q_pace
+#undef pace_off
+#undef pace_window
+#undef pace_contended
+#undef pace_slow
+#undef pace_pushed
 #undef seg_get
 #undef seg_put
 #undef seg_retire
@@ -7330,6 +7591,11 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef SEG_CACHE_MAX
 #undef CONC__Q_SLOT_WAIT
 #undef CONC__Q_SLOT
+#undef PACE_WINDOW
+#undef PACE_TIGHT_NS
+#undef PACE_STALE
+#undef PACE_WAIT_NS
+#undef CONC__Q_PUSHED
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CONC__Q_CLOSED_BIT
 #undef CONC__Q_CLOSED_SEG
@@ -8138,6 +8404,7 @@ void conc__nc_trim(void)
 #define elim_learn conc__stack__elim_learn
 #define elim_pop conc__stack__elim_pop
 #define push_slow conc__stack__push_slow
+#define put_chain conc__stack__put_chain
 #define refuse_null_item conc__stack__refuse_null_item
 #define stack_try_pop conc__stack__stack_try_pop
 #define waitpop_try conc__stack__waitpop_try
@@ -8591,6 +8858,126 @@ int conc_stack_push(conc_stack *s, void *item)
 	return push_slow(s, n, top);
 }
 
+/* Nodes of a chain that was never published, back to the cache. */
+static void put_chain(struct snode *n)
+{
+	while (n) {
+		struct snode *next = n->next;
+		conc__nc_put(n);
+		n = next;
+	}
+}
+
+/*
+ * push_n: the batch is built as a private chain, items[n-1] on top and
+ * items[0] at the bottom, and goes on with one CAS of top, as one push
+ * does (LP: push_n, for all n items at once; the same memory orders as
+ * conc__treiber_push_try: the seq_cst CAS publishes every node of the
+ * chain, written before it).  No elimination: a batch is not one offer.
+ */
+int conc_stack_push_n(conc_stack *s, void *const *items, size_t n)
+{
+	if (!s)
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	if (!items)
+		return EINVAL;
+	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
+	struct snode *first = NULL, *bottom = NULL;
+	for (size_t k = 0; k < n; k++) {
+		struct snode *nd = conc__nc_get();
+		if (!nd) {
+			put_chain(first); /* nothing was published */
+			return ENOMEM;
+		}
+		nd->item = items[k];
+		nd->next = first;
+		if (!bottom)
+			bottom = nd;
+		first = nd;
+	}
+	conc__backoff b = CONC__BACKOFF_INIT;
+	uintptr_t top = conc__treiber_top_for_push(&s->top);
+	for (;;) {
+		if (top & CLOSED_TAG) {
+			put_chain(first);
+			return EPIPE;
+		}
+		bottom->next = (struct snode *)top;
+		/* seq_cst: as in conc__treiber_push_try; relaxed on failure:
+		 * push never reads through top */
+		if (atomic_compare_exchange_weak_explicit(&s->top, &top, (uintptr_t)first, /* LP: push_n */
+							  memory_order_seq_cst,
+							  memory_order_relaxed))
+			break;
+		conc__backoff_spin(&b);
+		conc__chaos_point(); /* a retry */
+	}
+	if (n == 1)
+		conc__park_notify_one(&s->park);
+	else
+		conc__park_notify_all(&s->park);
+	return 0;
+}
+
+/*
+ * try_pop_n: pinned, walk from the top node t down to the k-th (k = max,
+ * or fewer when the stack holds fewer), then one CAS of top from t to the
+ * node after the k-th (LP: k pops at once).  The walk is safe for the
+ * reason a single pop's read of t->next is (I2: pinned, no node read is
+ * reused, and a node's next never changes while it is reachable), and the
+ * acquire load of top synchronizes with every push CAS of the nodes
+ * walked (each later CAS of top continues their release sequence).  The
+ * CAS succeeds only if top is still t: t was not popped (it cannot have
+ * come back while we are pinned), so neither was any node below it, and
+ * the run t..k-th is still the stack's top run.
+ */
+size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max)
+{
+	if (!s || !items || max == 0)
+		return 0;
+	CONC__LIFE_ABORT(s, CONC__LIFE_STACK, "conc_stack_try_pop_n");
+	size_t got = 0;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	conc_epoch_pin(s->d);
+	uintptr_t top = conc__treiber_top_for_pop(&s->top);
+	for (;;) {
+		struct snode *t = conc__treiber_top_node(top, CLOSED_TAG);
+		if (!t) {
+			/* as try_pop: a push waiting in a slot is taken rather
+			 * than reporting empty */
+			if (atomic_load_explicit(&s->elim_on, memory_order_relaxed) &&
+			    elim_pop(s, &items[0]))
+				got = 1;
+			break; /* else LP: pop-empty */
+		}
+		struct snode *last = t;
+		for (size_t k = 1; k < max && last->next; k++)
+			last = last->next;
+		uintptr_t after = (uintptr_t)last->next | (top & CLOSED_TAG);
+		/* acquire (both): as in conc__treiber_pop_try */
+		if (atomic_compare_exchange_strong_explicit(&s->top, &top, after, /* LP: pop_n */
+							    memory_order_acquire,
+							    memory_order_acquire)) {
+			for (struct snode *x = t;;) {
+				struct snode *next = x->next; /* before the retire reuses x */
+				items[got++] = x->item;
+				retire_node(s, x);
+				if (x == last)
+					break;
+				x = next;
+			}
+			break;
+		}
+		conc__backoff_spin(&b);
+		/* a retry: top was reloaded by the failed CAS */
+		conc__chaos_point();
+	}
+	conc_epoch_unpin(s->d);
+	return got;
+}
+
 /* try_pop's answer to a NULL item, out of line (see there why). */
 static __attribute__((noinline, cold)) bool refuse_null_item(void)
 {
@@ -8790,6 +9177,7 @@ unsigned conc__stack_pending(conc_stack *s)
 #undef elim_learn
 #undef elim_pop
 #undef push_slow
+#undef put_chain
 #undef refuse_null_item
 #undef stack_try_pop
 #undef waitpop_try

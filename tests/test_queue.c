@@ -267,6 +267,141 @@ static void test_queue_publishes_item_data(void **state)
 	conc_test_watchdog_off();
 }
 
+/* try_pop_n: the items in FIFO order, across segment boundaries; the
+ * argument rules; a closed queue still drains through it. */
+static void test_queue_try_pop_n_order(void **state)
+{
+	(void)state;
+	unsigned slots = conc__queue_segment_slots();
+	conc_queue *q;
+	assert_int_equal(conc_queue_create(&q), 0);
+	void *buf[4096];
+	assert_int_equal(conc_queue_try_pop_n(q, buf, 8), 0); /* empty */
+	uintptr_t next_push = 1, next_pop = 1;
+	/* runs that start and end at every offset around a boundary */
+	for (unsigned round = 0; round < 40; round++) {
+		unsigned n = slots / 3 + round * 89 % slots;
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(conc_queue_push(q, (void *)next_push++), 0);
+		size_t want = round % 7 + 1 + (round % 3) * (slots / 2);
+		if (want > sizeof buf / sizeof buf[0])
+			want = sizeof buf / sizeof buf[0];
+		size_t got = conc_queue_try_pop_n(q, buf, want);
+		size_t there = (size_t)(next_push - next_pop);
+		assert_int_equal(got, want < there ? want : there);
+		for (size_t k = 0; k < got; k++)
+			assert_ptr_equal(buf[k], (void *)next_pop++);
+	}
+	assert_int_equal(conc_queue_try_pop_n(NULL, buf, 8), 0);
+	assert_int_equal(conc_queue_try_pop_n(q, NULL, 8), 0);
+	assert_int_equal(conc_queue_try_pop_n(q, buf, 0), 0);
+	conc_queue_close(q);
+	for (;;) {
+		size_t got = conc_queue_try_pop_n(q, buf, 1000);
+		for (size_t k = 0; k < got; k++)
+			assert_ptr_equal(buf[k], (void *)next_pop++);
+		if (got == 0)
+			break;
+	}
+	assert_int_equal(next_pop, next_push);
+	assert_true(conc_queue_is_empty(q));
+	conc_queue_destroy(q, NULL);
+}
+
+/* try_pop_n racing pushes and single pops: every item taken exactly once,
+ * and each consumer sees each producer's items in the order pushed
+ * (per-producer FIFO, kept by a batch as by single pops). */
+#define PN_PRODUCERS 2
+#define PN_CONSUMERS 2
+typedef struct pn_ctx {
+	conc_queue *q;
+	unsigned long per;
+	atomic_uint producers_left;
+	atomic_uchar *taken; /* [PN_PRODUCERS * per] */
+	atomic_ulong progress;
+} pn_ctx;
+
+typedef struct pn_thread {
+	pn_ctx *x;
+	unsigned id;
+	unsigned long got, dup, bad_order, push_err;
+} pn_thread;
+
+static void *pn_run(void *arg)
+{
+	pn_thread *t = arg;
+	pn_ctx *x = t->x;
+	if (t->id < PN_PRODUCERS) {
+		for (unsigned long i = 0; i < x->per; i++)
+			if (conc_queue_push(x->q, U((uintptr_t)t->id << 32 | (i + 1))))
+				t->push_err++;
+		atomic_fetch_sub(&x->producers_left, 1);
+		return NULL;
+	}
+	uint64_t last[PN_PRODUCERS] = {0};
+	void *buf[37];
+	for (unsigned round = 0;; round++) {
+		size_t max = 1 + round % 37, got;
+		bool done = atomic_load(&x->producers_left) == 0;
+		if (round % 5 == 0)
+			got = conc_queue_try_pop(x->q, &buf[0]) ? 1 : 0;
+		else
+			got = conc_queue_try_pop_n(x->q, buf, max);
+		for (size_t k = 0; k < got; k++) {
+			uintptr_t v = (uintptr_t)buf[k];
+			unsigned p = (unsigned)(v >> 32);
+			uint64_t i = v & 0xffffffffu;
+			if (p >= PN_PRODUCERS || i == 0 || i > x->per) {
+				t->bad_order++;
+				continue;
+			}
+			if (i <= last[p])
+				t->bad_order++;
+			last[p] = i;
+			if (atomic_fetch_add(&x->taken[p * x->per + i - 1], 1) != 0)
+				t->dup++;
+			t->got++;
+		}
+		atomic_fetch_add_explicit(&x->progress, got, memory_order_relaxed);
+		if (got == 0 && done)
+			break;
+		if (got == 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+static void test_queue_try_pop_n_concurrent(void **state)
+{
+	(void)state;
+	pn_ctx x = {.per = conc_test_iters(200000, 4)};
+	assert_int_equal(conc_queue_create(&x.q), 0);
+	x.taken = calloc(PN_PRODUCERS * x.per, sizeof *x.taken);
+	assert_non_null(x.taken);
+	atomic_init(&x.producers_left, PN_PRODUCERS);
+	atomic_init(&x.progress, 0);
+	conc_test_progress *w = conc_test_progress_watchdog_start("queue try_pop_n", &x.progress, 5);
+	assert_non_null(w);
+	pn_thread t[PN_PRODUCERS + PN_CONSUMERS];
+	for (unsigned i = 0; i < PN_PRODUCERS + PN_CONSUMERS; i++)
+		t[i] = (pn_thread){.x = &x, .id = i};
+	assert_int_equal(conc_test_run_threads(PN_PRODUCERS + PN_CONSUMERS, pn_run, t, sizeof t[0]), 0);
+	conc_test_progress_watchdog_stop(w);
+	unsigned long got = 0;
+	for (unsigned i = 0; i < PN_PRODUCERS + PN_CONSUMERS; i++) {
+		assert_int_equal(t[i].push_err, 0);
+		assert_int_equal(t[i].dup, 0);
+		assert_int_equal(t[i].bad_order, 0);
+		got += t[i].got;
+	}
+	assert_int_equal(got, PN_PRODUCERS * x.per);
+	for (unsigned long k = 0; k < PN_PRODUCERS * x.per; k++)
+		assert_int_equal(atomic_load(&x.taken[k]), 1);
+	assert_true(conc_queue_is_empty(x.q));
+	conc_queue_destroy(x.q, NULL);
+	free(x.taken);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +411,8 @@ int main(void)
 		cmocka_unit_test(test_queue_is_empty_each_index),
 		cmocka_unit_test(test_queue_publishes_item_data),
 		cmocka_unit_test(test_queue_any_word_is_an_item),
+		cmocka_unit_test(test_queue_try_pop_n_order),
+		cmocka_unit_test(test_queue_try_pop_n_concurrent),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

@@ -37,6 +37,7 @@
 #define CONC_QUEUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conc/attr.h"
@@ -101,6 +102,21 @@ int conc_queue_push(conc_queue *q, void *item);
  *   and when q or item is NULL (nothing taken).
  */
 CONC_NODISCARD bool conc_queue_try_pop(conc_queue *q, void **item);
+
+/*
+ * conc_queue_try_pop_n - take up to max items that are in q now, in FIFO
+ * order, into items[0..max); claims a run of them with one fetch-and-add
+ * where the items are already there.
+ *
+ * Thread safety: any thread.  Ordering: each item taken is one pop, as
+ *   in conc_queue_try_pop; the batch as a whole is not one atomic step
+ *   (items pushed while it runs may be taken too), but the items come out
+ *   in the queue's order.
+ * Progress: lock-free.
+ * Returns: how many were taken (0 when q was empty, and when q or items
+ *   is NULL or max is 0; nothing taken).
+ */
+CONC_NODISCARD size_t conc_queue_try_pop_n(conc_queue *q, void **items, size_t max);
 
 /*
  * conc_queue_pop - take the item at the head of q, waiting for one.

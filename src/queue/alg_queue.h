@@ -25,6 +25,7 @@
 #define CONC_INTERNAL_ALG_QUEUE_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/atomics.h"
@@ -90,6 +91,13 @@ CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 #define CONC__Q_LINK_MO CONC_MO_SEQ_CST
 #endif
 
+/* Called after a push published its item at index i of segment t (the
+ * slot path only; a push that links a new segment is rare).  queue.c's
+ * contention pacing hooks in here; the Relacy model keeps the default. */
+#ifndef CONC__Q_PUSHED
+#define CONC__Q_PUSHED(t, i) ((void)0)
+#endif
+
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
@@ -116,8 +124,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			 * it).  relaxed on failure: nothing is read through
 			 * CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
-				     CONC__MUTANT_MO(1, CONC_MO_SEQ_CST), CONC_MO_RELAXED))
+				     CONC__MUTANT_MO(1, CONC_MO_SEQ_CST), CONC_MO_RELAXED)) {
+				CONC__Q_PUSHED(t, i);
 				return 0;
+			}
 			/* It was CONC__Q_TAKEN: a pop gave up on our slot (I3).
 			 * Next index. */
 			conc__chaos_point(); /* a retry: the slow path */
@@ -226,6 +236,69 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		}
 		conc__chaos_point(); /* burned a slot: a retry */
 	}
+}
+
+/* Take up to max items from the head, in FIFO order, into items[]; how
+ * many were taken.  Where the head segment holds items already published
+ * (deq < enq), one fetch-and-add on deq claims a run of them (as many as
+ * enq - deq, up to what is still wanted); each index of the run is then
+ * popped as conc__q_try_pop pops one (the same I3 argument: the index is
+ * ours alone), so each item taken is its own pop, linearized where that
+ * pop's load (or exchange) finds it.  A run can reach past enq when other
+ * pops claimed meanwhile: an index that no push has claimed yet (enq, read
+ * again, is not past it) is burned at once rather than waited for, since
+ * no pusher can be between its fetch-and-add and its CAS there.  Where
+ * nothing can be claimed at once, one conc__q_try_pop decides (it moves
+ * the head on, or finds the queue empty: then the batch ends). */
+CONC_ALG_INLINE size_t conc__q_try_pop_n(conc_queue *q, void **items, size_t max)
+{
+	size_t got = 0;
+	while (got < max) {
+		/* acquire: pairs with the CAS that moved head here */
+		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
+		/* seq_cst (both): as in conc__q_try_pop */
+		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) & ~CONC__Q_CLOSED_BIT;
+		if (e > CONC__Q_SEG_SLOTS)
+			e = CONC__Q_SEG_SLOTS;
+		if (d >= e) {
+			if (!conc__q_try_pop(q, &items[got]))
+				break; /* empty */
+			got++;
+			continue;
+		}
+		uint_fast64_t k = e - d;
+		if (k > max - got)
+			k = max - got;
+		/* seq_cst: see push's fetch-and-add */
+		uint_fast64_t i = conc_faa(&h->deq, k, CONC_MO_SEQ_CST);
+		uint_fast64_t end = i + k;
+		if (end > CONC__Q_SEG_SLOTS)
+			end = CONC__Q_SEG_SLOTS; /* the rest: the next round advances */
+		for (; i < end; i++) {
+			uint_fast64_t p = CONC__Q_SLOT(i);
+			/* acquire: as in conc__q_try_pop */
+			uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+			if (w == CONC__Q_EMPTY) {
+				/* seq_cst: orders after our fetch-and-add, so a
+				 * pusher that claims i later is not missed */
+				uint_fast64_t en = conc_ld(&h->enq, CONC_MO_SEQ_CST) &
+						   ~CONC__Q_CLOSED_BIT;
+				for (int r = 0; en > i && w == CONC__Q_EMPTY && r < CONC__Q_SLOT_WAIT;
+				     r++) {
+					conc__cpu_relax();
+					w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+				}
+				if (w == CONC__Q_EMPTY) /* acquire: as in conc__q_try_pop */
+					w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, /* LP: pop (item) */
+						      CONC_MO_ACQUIRE);
+			}
+			if (w != CONC__Q_EMPTY)
+				items[got++] = conc__q_item(h, p, w);
+		}
+		conc__chaos_point(); /* between runs */
+	}
+	return got;
 }
 
 #endif

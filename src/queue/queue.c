@@ -101,6 +101,7 @@
 #include "base/atomics.h"
 #include "base/chain.h"
 #include "base/chaos.h"
+#include "base/clock.h"
 #include "base/check.h"
 #include "epoch/epoch_internal.h"
 #include "queue/queue_internal.h"
@@ -127,6 +128,12 @@ _Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
+	/* Contention pacing (below): the producer that streams into this
+	 * segment while others back off, and the last index it took.  On
+	 * enq's line, which the push's fetch-and-add has just made this
+	 * core's own: reading and writing them costs no further miss. */
+	_Atomic(uintptr_t) owner;
+	atomic_uint_fast64_t owner_at;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
 	CONC_ALIGNED _Atomic(struct seg *) next;
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
@@ -152,6 +159,108 @@ struct conc_queue {
 	atomic_size_t refs;
 };
 
+/*
+ * Contention pacing.  On two cores, producers that push back to back into
+ * one queue pull enq's line from each other on every push: five threads
+ * that fill 5M items in ~40 ms on one core take ~120 ms on two.  The cure
+ * is to let one core stream while the other waits, but a producer that
+ * does work between pushes must not wait for anything.  So each thread
+ * looks at its own pushes in windows of PACE_WINDOW (a counter in its
+ * thread-local state; nothing shared): at the end of a window it reads the
+ * clock once and calls itself hot when the window was tight (under
+ * PACE_TIGHT_NS a push on average, its own waiting left out) and others
+ * pushed in between (enq moved by more than half again the window).  Only
+ * a hot thread looks at the segment's owner after its push: the owner (or
+ * a thread that finds no owner, or one silent for PACE_STALE indexes)
+ * stamps its index and goes on; any other waits PACE_WAIT_NS, so the owner
+ * streams with enq's line to itself.  A producer that pushes now and then,
+ * or alone, never turns hot and pays a counter a push and one clock read
+ * every PACE_WINDOW pushes.  None of it is a synchronisation: every access
+ * is relaxed, a stale or torn view only misjudges a wait, and the wait is
+ * bounded, so every guarantee of the queue (and lock-freedom) is untouched.
+ */
+#define PACE_WINDOW 64
+#define PACE_TIGHT_NS 100
+#define PACE_STALE 32
+#define PACE_WAIT_NS 300
+
+struct q_pace {
+	int left;	   /* pushes until pace_slow runs: 1 while hot (0 at first) */
+	unsigned n;	   /* pushes in this window */
+	bool hot;
+	struct seg *s;	   /* the segment of the window's first push */
+	uint_fast64_t i0;  /* its index */
+	uint64_t t0;	   /* the clock then */
+	uint64_t waited;   /* ns spent waiting in this window */
+};
+static _Thread_local struct q_pace q_pace CONC__TLS_IE;
+/* Off: no thread turns hot (bench and tests compare both ways in one run;
+ * conc__queue_set_pacing).  Read once a window. */
+static atomic_bool pace_off;
+
+/* The end of a window: hot or not from now on. */
+static void pace_window(struct q_pace *pc, struct seg *t, uint_fast64_t i)
+{
+	uint64_t now = conc__now_ns();
+	if (pc->s == t && i > pc->i0) {
+		uint64_t dt = now - pc->t0 - pc->waited;
+		bool tight = dt < (uint64_t)PACE_WINDOW * PACE_TIGHT_NS;
+		bool shared = i - pc->i0 > PACE_WINDOW + PACE_WINDOW / 2;
+		/* the owner streams alone, so its windows look unshared:
+		 * it stays hot while it owns the segment */
+		bool owner = atomic_load_explicit(&t->owner, memory_order_relaxed) ==
+			     (uintptr_t)pc;
+		pc->hot = tight && (shared || owner) &&
+			  !atomic_load_explicit(&pace_off, memory_order_relaxed);
+	}
+	pc->s = t;
+	pc->i0 = i;
+	pc->t0 = now;
+	pc->waited = 0;
+	pc->n = 0;
+}
+
+/* A hot thread after its push: stamp as the owner, or wait for it. */
+static void pace_contended(struct q_pace *pc, struct seg *t, uint_fast64_t i)
+{
+	/* relaxed, all: a heuristic (see above) */
+	uintptr_t o = atomic_load_explicit(&t->owner, memory_order_relaxed);
+	uint_fast64_t at = atomic_load_explicit(&t->owner_at, memory_order_relaxed);
+	if (o == (uintptr_t)pc || o == 0 || i - at > PACE_STALE) {
+		if (o != (uintptr_t)pc)
+			atomic_store_explicit(&t->owner, (uintptr_t)pc, memory_order_relaxed);
+		atomic_store_explicit(&t->owner_at, i, memory_order_relaxed);
+		return;
+	}
+	uint64_t start = conc__now_ns(), now;
+	do {
+		for (int k = 0; k < 16; k++)
+			conc__cpu_relax();
+		now = conc__now_ns();
+	} while (now - start < PACE_WAIT_NS);
+	pc->waited += now - start;
+}
+
+/* Every PACE_WINDOW-th push of a cool thread, every push of a hot one. */
+static __attribute__((noinline)) void pace_slow(struct seg *t, uint_fast64_t i)
+{
+	struct q_pace *pc = &q_pace;
+	pc->n += pc->hot ? 1 : PACE_WINDOW;
+	if (pc->n >= PACE_WINDOW)
+		pace_window(pc, t, i);
+	if (pc->hot)
+		pace_contended(pc, t, i);
+	pc->left = pc->hot ? 1 : PACE_WINDOW;
+}
+
+/* The fast path: one decrement of a thread-local counter. */
+static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uint_fast64_t i)
+{
+	if (conc__unlikely(--q_pace.left <= 0))
+		pace_slow(t, i);
+}
+#define CONC__Q_PUSHED(t, i) pace_pushed((t), (i))
+
 /* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
 static struct seg *seg_get(conc_queue *q);
@@ -167,6 +276,8 @@ static void seg_reset(struct seg *s)
 	 * grace period); the release/seq_cst CAS that links it publishes it. */
 	atomic_store_explicit(&s->enq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->owner_at, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
 	 * the items its pops read and left, or TAKEN.  8 KiB
@@ -404,6 +515,17 @@ bool conc_queue_try_pop(conc_queue *q, void **item)
 	return queue_try_pop(q, item);
 }
 
+size_t conc_queue_try_pop_n(conc_queue *q, void **items, size_t max)
+{
+	if (!q || !items || max == 0)
+		return 0;
+	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_try_pop_n");
+	conc_epoch_pin(q->d);
+	size_t got = conc__q_try_pop_n(q, items, max);
+	conc_epoch_unpin(q->d);
+	return got;
+}
+
 static bool waitpop_try(void *c, void **item)
 {
 	return queue_try_pop(c, item);
@@ -496,6 +618,11 @@ bool conc_queue_is_empty(conc_queue *q)
 unsigned conc__queue_sleepers(conc_queue *q)
 {
 	return atomic_load_explicit(&q->park.waiters, memory_order_seq_cst);
+}
+
+void conc__queue_set_pacing(bool on)
+{
+	atomic_store_explicit(&pace_off, !on, memory_order_relaxed);
 }
 
 unsigned conc__queue_segment_slots(void)

@@ -5,12 +5,17 @@
 #ifndef CONC_QUEUE_INTERNAL_H
 #define CONC_QUEUE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conc/queue.h"
 
 /* Threads asleep (or about to sleep) in a blocking pop right now. */
 unsigned conc__queue_sleepers(conc_queue *q);
+
+/* Contention pacing (queue.c) on or off, for every queue of the process:
+ * the bench compares both in one run.  On by default. */
+void conc__queue_set_pacing(bool on);
 
 /* Items per queue segment (a push past a full segment allocates). */
 unsigned conc__queue_segment_slots(void);
