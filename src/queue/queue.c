@@ -180,9 +180,15 @@ struct conc_queue {
  * bounded, so every guarantee of the queue (and lock-freedom) is untouched.
  */
 #define PACE_WINDOW 64
+#ifndef PACE_TIGHT_NS /* -D overrides: for tuning runs */
 #define PACE_TIGHT_NS 100
+#endif
+#ifndef PACE_STALE
 #define PACE_STALE 32
+#endif
+#ifndef PACE_WAIT_NS
 #define PACE_WAIT_NS 300
+#endif
 
 struct q_pace {
 	int left;	   /* pushes until pace_slow runs: 1 while hot (0 at first) */
