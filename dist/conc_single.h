@@ -1467,7 +1467,9 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
  * Elements.  Any size from 1 byte to several KiB (moved in place through
  * a small stack buffer, in chunks); 4-, 8- and 16-byte elements take
  * inlined copies.  The comparators follow qsort_r's convention (negative,
- * 0, positive for a < b, a == b, a > b) with ctx passed through.  A
+ * 0, positive for a < b, a == b, a > b) with ctx passed through; an
+ * argument may point at a copy of an element (on the stack, or in the
+ * stable sort's scratch) rather than into the array.  A
  * comparator that is not a consistent order (one that answers at random)
  * never makes a sort read or write outside the array: the array then
  * holds a permutation of its elements in an unspecified order.
@@ -12412,6 +12414,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #define RK_U32 conc__algo__RK_U32
 #define radix conc__algo__radix
 #define rbody_fn conc__algo__rbody_fn
+#define radix_ops conc__algo__radix_ops
 #define radix_run conc__algo__radix_run
 #define op_fn conc__algo__op_fn
 #define scan conc__algo__scan
@@ -12513,21 +12516,42 @@ ALWAYS_INLINE void el_swap(char *a, char *b, size_t size)
 
 /* ---- serial pieces (size is a constant in the fast paths) -------------------- */
 
-/* Insertion sort by adjacent swaps: stable, in bounds whatever cmp says. */
+/* Insertion sort by adjacent swaps: stable, in bounds whatever cmp says.
+ * (Pointers, not indexes, throughout the hot loops: they stay in
+ * registers across the comparator calls.) */
 ALWAYS_INLINE void ins_sort(char *a, size_t n, size_t size, cmp_fn cmp, void *ctx)
 {
-	for (size_t i = 1; i < n; i++)
-		for (size_t j = i; j > 0 && LESS(EL(a, j), EL(a, j - 1)); j--)
-			el_swap(EL(a, j), EL(a, j - 1), size);
+	char *end = EL(a, n);
+	if (size <= 64) {
+		/* Move, not swap: the element waits in tmp while the larger
+		 * ones shift up (cmp then sees tmp's address, a copy). */
+		alignas(max_align_t) unsigned char tmp[64];
+		for (char *i = a + size; i < end; i += size) {
+			if (!LESS(i, i - size))
+				continue;
+			memcpy(tmp, i, size);
+			char *j = i;
+			do {
+				memcpy(j, j - size, size);
+				j -= size;
+			} while (j > a && LESS(tmp, j - size));
+			memcpy(j, tmp, size);
+		}
+		return;
+	}
+	for (char *i = a + size; i < end; i += size)
+		for (char *j = i; j > a && LESS(j, j - size); j -= size)
+			el_swap(j, j - size, size);
 }
 
 /* pdqsort's partial insertion sort: gives up (false) after 8 moves. */
 ALWAYS_INLINE bool partial_ins_sort(char *a, size_t n, size_t size, cmp_fn cmp, void *ctx)
 {
 	size_t moves = 0;
-	for (size_t i = 1; i < n; i++) {
-		for (size_t j = i; j > 0 && LESS(EL(a, j), EL(a, j - 1)); j--) {
-			el_swap(EL(a, j), EL(a, j - 1), size);
+	char *end = EL(a, n);
+	for (char *i = a + size; i < end; i += size) {
+		for (char *j = i; j > a && LESS(j, j - size); j -= size) {
+			el_swap(j, j - size, size);
 			moves++;
 		}
 		if (moves > 8)
@@ -12599,26 +12623,26 @@ ALWAYS_INLINE size_t partition_right(char *a, size_t n, bool *swapped, size_t si
 				     cmp_fn cmp, void *ctx)
 {
 	const char *pv = a;
-	size_t i = 1, j = n - 1;
+	char *i = a + size, *j = EL(a, n - 1);
 	bool sw = false;
 	for (;;) {
-		while (i <= j && LESS(EL(a, i), pv))
-			i++;
-		while (i <= j && LESS(pv, EL(a, j)))
-			j--;
+		while (i <= j && LESS(i, pv))
+			i += size;
+		while (i <= j && LESS(pv, j))
+			j -= size;
 		if (i >= j)
 			break;
-		el_swap(EL(a, i), EL(a, j), size);
+		el_swap(i, j, size);
 		sw = true;
-		i++;
-		j--;
+		i += size;
+		j -= size;
 	}
 	/* i > j: a[1..i) left, a[i..n) right, i == j + 1; i == j: a[j] is
 	 * neither below nor above the pivot.  Either way j is the pivot's
-	 * place (j >= 0: j only drops below i while i >= 1). */
-	el_swap(EL(a, 0), EL(a, j), size);
+	 * place (j >= a: j only drops below i while i >= a + 1). */
+	el_swap(a, j, size);
 	*swapped = sw;
-	return j;
+	return (size_t)(j - a) / size;
 }
 
 /* Partition a[1..n) into "not above a[0]" | "above a[0]"; returns the
@@ -12627,20 +12651,20 @@ ALWAYS_INLINE size_t partition_right(char *a, size_t n, bool *swapped, size_t si
 ALWAYS_INLINE size_t partition_left(char *a, size_t n, size_t size, cmp_fn cmp, void *ctx)
 {
 	const char *pv = a;
-	size_t i = 1, j = n - 1;
+	char *i = a + size, *j = EL(a, n - 1);
 	for (;;) {
-		while (i <= j && !LESS(pv, EL(a, i)))
-			i++;
-		while (i <= j && LESS(pv, EL(a, j)))
-			j--;
+		while (i <= j && !LESS(pv, i))
+			i += size;
+		while (i <= j && LESS(pv, j))
+			j -= size;
 		if (i >= j)
 			break;
-		el_swap(EL(a, i), EL(a, j), size);
-		i++;
-		j--;
+		el_swap(i, j, size);
+		i += size;
+		j -= size;
 	}
-	el_swap(EL(a, 0), EL(a, j), size);
-	return j;
+	el_swap(a, j, size);
+	return (size_t)(j - a) / size;
 }
 
 /* Break a pattern that gave an unbalanced partition: swap a few elements
@@ -12877,27 +12901,27 @@ struct mergejob {
 ALWAYS_INLINE void merge_serial(const char *x, size_t m, const char *y, size_t k, char *out,
 				size_t size, cmp_fn cmp, void *ctx)
 {
-	size_t i = 0, j = 0;
-	if (m && k && !LESS(y, EL(x, m - 1))) {
+	const char *xe = EL(x, m), *ye = EL(y, k);
+	if (m && k && !LESS(y, xe - size)) {
 		/* already in order (sorted inputs): one compare */
 		memcpy(out, x, m * size);
 		memcpy(EL(out, m), y, k * size);
 		return;
 	}
-	while (i < m && j < k) {
-		if (LESS(EL(y, j), EL(x, i))) {
-			memcpy(out, EL(y, j), size);
-			j++;
+	while (x < xe && y < ye) {
+		if (LESS(y, x)) {
+			memcpy(out, y, size);
+			y += size;
 		} else {
-			memcpy(out, EL(x, i), size);
-			i++;
+			memcpy(out, x, size);
+			x += size;
 		}
 		out += size;
 	}
-	if (i < m)
-		memcpy(out, EL(x, i), (m - i) * size);
-	else if (j < k)
-		memcpy(out, EL(y, j), (k - j) * size);
+	if (x < xe)
+		memcpy(out, x, (size_t)(xe - x));
+	else if (y < ye)
+		memcpy(out, y, (size_t)(ye - y));
 }
 
 ALWAYS_INLINE void merge_body(struct mergejob *mj, size_t size, cmp_fn cmp)
@@ -13046,6 +13070,22 @@ int conc_parallel_stable_sort(conc_pool *p, void *base, size_t n, size_t size,
  * Keys: the stored bits mapped to an unsigned whose order is the wanted
  * one.  Storage goes through may_alias types: a double array is read and
  * written as its 64-bit patterns.
+ *
+ * Passes (blocks of RADIX_BLOCK elements, their boundaries a function of n,
+ * in parallel):
+ *   1. each block's OR and AND of its keys: the bits that vary between
+ *      keys are OR ^ AND over all blocks; hb is the highest one + 1;
+ *   2. each block's histogram of the top digit, the RADIX_BITS bits below
+ *      hb (bits [shift, hb), shift = hb - RADIX_BITS or 0);
+ *   3. each block scatters its keys a -> t by that digit (blocks in order
+ *      within a bucket, so each bucket keeps the input's order);
+ *   4. each bucket (~n / 1024 keys: in the core's cache) is sorted t -> a
+ *      by an LSD radix sort over the bits below shift, 11 at a time
+ *      (2048 counters: in L1), skipping digits that are the same in every
+ *      key of the bucket.
+ * So memory is read three times and written twice, whatever the key
+ * width; the rest happens in cache.  The 1024 streams of pass 3 stay
+ * within the TLB's reach.
  */
 typedef uint64_t __attribute__((may_alias)) ru64;
 typedef uint32_t __attribute__((may_alias)) ru32;
@@ -13066,26 +13106,26 @@ ALWAYS_INLINE uint64_t rkey(uint64_t x, enum rkind k)
 	}
 }
 
-#define RADIX_BLOCK 65536u /* elements per histogram/scatter block */
+#define RADIX_BLOCK 65536u /* elements per block of passes 1-3 */
 #define RADIX_MAX_BLOCKS 64u
+#define RADIX_BITS 10u
+#define RADIX_BUCKETS (1u << RADIX_BITS)
 #define RADIX_INS 32u      /* buckets this small: insertion sort */
+#define LSD_BITS 11u       /* digit of the buckets' LSD passes */
+#define LSD_MASK ((1u << LSD_BITS) - 1)
 
 struct radix {
-	conc_pool *p;
-	void *a, *t; /* the array and the scratch */
+	void *a, *t;      /* the array and the scratch */
 	size_t n, nb, bs; /* elements, blocks, block size (the last may be short) */
-	unsigned bytes;   /* 8 or 4 */
-	unsigned top;     /* the byte the first pass distributes by */
-	uint64_t varying; /* bit 8*b set: byte b differs between keys */
-	size_t *hist;     /* [nb][bytes][256], then the scatter offsets */
-	size_t bstart[257]; /* bucket v is [bstart[v], bstart[v+1]) */
-	enum rkind kind;
+	unsigned shift;   /* the top digit is (key >> shift) & (RADIX_BUCKETS - 1) */
+	uint64_t *orand;  /* [nb][2]: each block's OR and AND */
+	size_t *hist;     /* [nb][RADIX_BUCKETS], then the scatter offsets */
+	size_t bstart[RADIX_BUCKETS + 1]; /* bucket v is [bstart[v], bstart[v+1]) */
 };
 
-#define HIST(r, b, byte) ((r)->hist + ((size_t)(b) * (r)->bytes + (byte)) * 256)
+#define HIST(r, b) ((r)->hist + (size_t)(b) * RADIX_BUCKETS)
 
-/* Per element type: histogram of a block, the scatter of a block, and the
- * in-cache LSD sort of one bucket. */
+/* Per element type: the passes, and the in-cache LSD sort of one bucket. */
 #define DEFINE_RADIX(SFX, T, NBYTES, KIND)                                           \
 	ALWAYS_INLINE uint64_t key_##SFX(T x)                                        \
 	{                                                                            \
@@ -13102,19 +13142,34 @@ struct radix {
 			a[j] = x;                                                    \
 		}                                                                    \
 	}                                                                            \
-	static int hist_##SFX(size_t lo, size_t hi, void *arg)                       \
+	static int orand_##SFX(size_t lo, size_t hi, void *arg)                      \
 	{                                                                            \
 		struct radix *r = arg;                                               \
 		const T *a = r->a;                                                   \
 		for (size_t b = lo; b < hi; b++) {                                   \
-			size_t *h = HIST(r, b, 0);                                   \
-			memset(h, 0, sizeof *h * 256 * NBYTES);                      \
+			uint64_t o = 0, d = ~(uint64_t)0;                            \
 			size_t e = (b + 1) * r->bs < r->n ? (b + 1) * r->bs : r->n;  \
 			for (size_t i = b * r->bs; i < e; i++) {                     \
 				uint64_t k = key_##SFX(a[i]);                        \
-				for (unsigned d = 0; d < NBYTES; d++)                \
-					h[d * 256 + ((k >> (8 * d)) & 255)]++;       \
+				o |= k;                                              \
+				d &= k;                                              \
 			}                                                            \
+			r->orand[2 * b] = o;                                         \
+			r->orand[2 * b + 1] = d;                                     \
+		}                                                                    \
+		return 0;                                                            \
+	}                                                                            \
+	static int hist_##SFX(size_t lo, size_t hi, void *arg)                       \
+	{                                                                            \
+		struct radix *r = arg;                                               \
+		const T *a = r->a;                                                   \
+		unsigned sh = r->shift;                                              \
+		for (size_t b = lo; b < hi; b++) {                                   \
+			size_t *h = HIST(r, b);                                      \
+			memset(h, 0, sizeof *h * RADIX_BUCKETS);                     \
+			size_t e = (b + 1) * r->bs < r->n ? (b + 1) * r->bs : r->n;  \
+			for (size_t i = b * r->bs; i < e; i++)                       \
+				h[(key_##SFX(a[i]) >> sh) & (RADIX_BUCKETS - 1)]++;  \
 		}                                                                    \
 		return 0;                                                            \
 	}                                                                            \
@@ -13123,50 +13178,47 @@ struct radix {
 		struct radix *r = arg;                                               \
 		const T *a = r->a;                                                   \
 		T *t = r->t;                                                         \
-		unsigned sh = 8 * r->top;                                            \
+		unsigned sh = r->shift;                                              \
 		for (size_t b = lo; b < hi; b++) {                                   \
-			size_t *off = HIST(r, b, r->top);                            \
+			size_t *off = HIST(r, b);                                    \
 			size_t e = (b + 1) * r->bs < r->n ? (b + 1) * r->bs : r->n;  \
 			for (size_t i = b * r->bs; i < e; i++) {                     \
 				T x = a[i];                                          \
-				t[off[(key_##SFX(x) >> sh) & 255]++] = x;            \
+				t[off[(key_##SFX(x) >> sh) & (RADIX_BUCKETS - 1)]++] = x; \
 			}                                                            \
 		}                                                                    \
 		return 0;                                                            \
 	}                                                                            \
-	/* LSD over the bytes below top that vary in this bucket: src holds   \
-	 * the keys, dst is scratch; the result ends in dst. */                      \
-	static void lsd_##SFX(T *src, T *dst, size_t n, unsigned top)               \
+	/* LSD over the bits below shift, 11 at a time (2048 counters: in   \
+	 * L1), src -> dst; each digit counted just before its pass, and a  \
+	 * digit that is the same in all keys skipped.  The result ends in  \
+	 * dst. */                                                                   \
+	static void lsd_##SFX(T *src, T *dst, size_t n, unsigned shift)             \
 	{                                                                            \
 		if (n <= RADIX_INS) {                                                \
 			ins_##SFX(src, n);                                           \
 			memcpy(dst, src, n * sizeof(T));                             \
 			return;                                                      \
 		}                                                                    \
-		size_t h[NBYTES][256];                                               \
-		memset(h, 0, sizeof h);                                              \
-		for (size_t i = 0; i < n; i++) {                                     \
-			uint64_t k = key_##SFX(src[i]);                              \
-			for (unsigned d = 0; d < top; d++)                           \
-				h[d][(k >> (8 * d)) & 255]++;                        \
-		}                                                                    \
+		size_t h[1u << LSD_BITS];                                            \
 		T *from = src, *to = dst;                                            \
-		for (unsigned d = 0; d < top; d++) {                                 \
+		for (unsigned sh = 0; sh < shift; sh += LSD_BITS) {                  \
+			memset(h, 0, sizeof h);                                      \
+			for (size_t i = 0; i < n; i++)                               \
+				h[(key_##SFX(from[i]) >> sh) & LSD_MASK]++;          \
 			size_t sum = 0;                                              \
 			bool trivial = false;                                        \
-			for (unsigned v = 0; v < 256; v++) {                         \
-				size_t c = h[d][v];                                  \
+			for (unsigned v = 0; v <= LSD_MASK; v++) {                   \
+				size_t c = h[v];                                     \
 				trivial |= c == n;                                   \
-				h[d][v] = sum;                                       \
+				h[v] = sum;                                          \
 				sum += c;                                            \
 			}                                                            \
 			if (trivial)                                                 \
 				continue;                                            \
-			unsigned sh = 8 * d;                                         \
-			size_t *o = h[d];                                            \
 			for (size_t i = 0; i < n; i++) {                             \
 				T x = from[i];                                       \
-				to[o[(key_##SFX(x) >> sh) & 255]++] = x;             \
+				to[h[(key_##SFX(x) >> sh) & LSD_MASK]++] = x;        \
 			}                                                            \
 			T *tmp = from;                                               \
 			from = to;                                                   \
@@ -13182,7 +13234,7 @@ struct radix {
 		for (size_t v = lo; v < hi; v++) {                                   \
 			size_t s = r->bstart[v], e = r->bstart[v + 1];               \
 			if (e > s)                                                   \
-				lsd_##SFX(t + s, a + s, e - s, r->top);              \
+				lsd_##SFX(t + s, a + s, e - s, r->shift);        \
 		}                                                                    \
 		return 0;                                                            \
 	}                                                                            \
@@ -13199,6 +13251,8 @@ struct radix {
 		(void)cmp;                                                           \
 		pdq_body(a, n, pred, bad, sizeof(T), cmp_##SFX, ctx, pdq_##SFX);     \
 	}                                                                            \
+	static const struct radix_ops ops_##SFX = {orand_##SFX, hist_##SFX,         \
+						   scatter_##SFX, bucket_##SFX};     \
 	static int radix_##SFX(conc_pool *p, T *a, size_t n)                         \
 	{                                                                            \
 		if (n < 2)                                                           \
@@ -13209,67 +13263,61 @@ struct radix {
 				  sizeof(T), NULL, NULL);                            \
 			return 0;                                                    \
 		}                                                                    \
-		return radix_run(p, a, n, sizeof(T), NBYTES, KIND, hist_##SFX,       \
-				 scatter_##SFX, bucket_##SFX);                       \
+		return radix_run(p, a, n, sizeof(T), &ops_##SFX);                    \
 	}
 
 typedef int (*rbody_fn)(size_t, size_t, void *);
 
-static int radix_run(conc_pool *p, void *a, size_t n, size_t esize, unsigned bytes,
-		     enum rkind kind, rbody_fn hist, rbody_fn scatter, rbody_fn bucket)
+struct radix_ops {
+	rbody_fn orand, hist, scatter, bucket;
+};
+
+static int radix_run(conc_pool *p, void *a, size_t n, size_t esize, const struct radix_ops *ops)
 {
-	struct radix r = {.p = p, .a = a, .n = n, .bytes = bytes, .kind = kind};
+	struct radix r = {.a = a, .n = n};
 	/* Blocks: a function of n only. */
 	r.nb = (n + RADIX_BLOCK - 1) / RADIX_BLOCK;
 	if (r.nb > RADIX_MAX_BLOCKS)
 		r.nb = RADIX_MAX_BLOCKS;
 	r.bs = (n + r.nb - 1) / r.nb;
-	size_t hist_bytes = r.nb * bytes * 256 * sizeof(size_t);
-	if (n > (SIZE_MAX - hist_bytes - 64) / esize)
+	size_t side = r.nb * (2 * sizeof(uint64_t) + RADIX_BUCKETS * sizeof(size_t));
+	if (n > (SIZE_MAX - side - 64) / esize)
 		return ENOMEM;
 	size_t data_bytes = (n * esize + 63) & ~(size_t)63;
-	char *mem = conc__malloc("algo.radix", data_bytes + hist_bytes);
+	char *mem = conc__malloc("algo.radix", data_bytes + side);
 	if (!mem)
 		return ENOMEM;
 	r.t = mem;
-	r.hist = (size_t *)(mem + data_bytes);
+	r.orand = (uint64_t *)(mem + data_bytes);
+	r.hist = (size_t *)(r.orand + 2 * r.nb);
 
-	pfor(p, r.nb, hist, &r);
-	/* Which bytes vary: a byte is constant when one digit has all n. */
-	unsigned top = 0;
-	bool any = false;
-	for (unsigned d = 0; d < bytes; d++) {
-		bool constant = false;
-		for (unsigned v = 0; v < 256 && !constant; v++) {
-			size_t c = 0;
-			for (size_t b = 0; b < r.nb; b++)
-				c += HIST(&r, b, d)[v];
-			constant = c == n;
-		}
-		if (!constant) {
-			top = d;
-			any = true;
-		}
+	pfor(p, r.nb, ops->orand, &r);
+	uint64_t o = 0, d = ~(uint64_t)0;
+	for (size_t b = 0; b < r.nb; b++) {
+		o |= r.orand[2 * b];
+		d &= r.orand[2 * b + 1];
 	}
-	if (any) {
-		/* Scatter offsets of byte top: bucket by bucket, block by
-		 * block, so each block's keys keep their order (stable). */
-		r.top = top;
+	uint64_t vary = o ^ d;
+	if (vary) {
+		unsigned hb = 64 - (unsigned)__builtin_clzll(vary);
+		r.shift = hb > RADIX_BITS ? hb - RADIX_BITS : 0;
+		pfor(p, r.nb, ops->hist, &r);
+		/* Scatter offsets: bucket by bucket, block by block, so each
+		 * block's keys keep their order (stable). */
 		size_t sum = 0;
-		for (unsigned v = 0; v < 256; v++) {
+		for (unsigned v = 0; v < RADIX_BUCKETS; v++) {
 			r.bstart[v] = sum;
 			for (size_t b = 0; b < r.nb; b++) {
-				size_t *h = HIST(&r, b, top);
+				size_t *h = HIST(&r, b);
 				size_t c = h[v];
 				h[v] = sum;
 				sum += c;
 			}
 		}
-		r.bstart[256] = sum;
-		pfor(p, r.nb, scatter, &r);
-		/* Each bucket: LSD over the lower bytes, t -> a. */
-		pfor(p, 256, bucket, &r);
-	}
+		r.bstart[RADIX_BUCKETS] = sum;
+		pfor(p, r.nb, ops->scatter, &r);
+		pfor(p, RADIX_BUCKETS, ops->bucket, &r);
+	} /* else every key is the same: sorted already */
 	free(mem);
 	return 0;
 }
@@ -13585,6 +13633,7 @@ int conc_parallel_filter(conc_pool *p, const void *src, size_t n, size_t size,
 #undef RK_U32
 #undef radix
 #undef rbody_fn
+#undef radix_ops
 #undef radix_run
 #undef op_fn
 #undef scan
@@ -13606,7 +13655,11 @@ int conc_parallel_filter(conc_pool *p, const void *src, size_t n, size_t size,
 #undef DEFINE_MSORT
 #undef RADIX_BLOCK
 #undef RADIX_MAX_BLOCKS
+#undef RADIX_BITS
+#undef RADIX_BUCKETS
 #undef RADIX_INS
+#undef LSD_BITS
+#undef LSD_MASK
 #undef HIST
 #undef DEFINE_RADIX
 #undef SCAN_BLOCK_BYTES

@@ -31,7 +31,9 @@
  * Elements.  Any size from 1 byte to several KiB (moved in place through
  * a small stack buffer, in chunks); 4-, 8- and 16-byte elements take
  * inlined copies.  The comparators follow qsort_r's convention (negative,
- * 0, positive for a < b, a == b, a > b) with ctx passed through.  A
+ * 0, positive for a < b, a == b, a > b) with ctx passed through; an
+ * argument may point at a copy of an element (on the stack, or in the
+ * stable sort's scratch) rather than into the array.  A
  * comparator that is not a consistent order (one that answers at random)
  * never makes a sort read or write outside the array: the array then
  * holds a permutation of its elements in an unspecified order.
