@@ -16,6 +16,7 @@
  *                    std::stable_sort and rayon par_sort_by_key with the
  *                    compare inlined, and both through the comparator.
  *   W8c prefix sum   inclusive prefix sum of 100,000,000 uint64 in place:
+ *                    conc_parallel_scan_u64 (the addition inlined) and
  *                    conc_parallel_scan (op through a function pointer) vs
  *                    the serial loop (a[i] += a[i-1], inlined) and oneTBB
  *                    parallel_scan (a lambda).
@@ -274,7 +275,8 @@ static void i_lsd_u64(void) { lsd_radix_u64(u_work, sort_n); }
 static void i_lib_cmp(void) { conc_parallel_sort(pool, u_work, sort_n, 8, cmp_u64, NULL); }
 static void i_qsort_r(void) { qsort_r(u_work, sort_n, 8, qsort_cmp_u64, NULL); }
 static void i_lib_rec(void) { conc_parallel_stable_sort(pool, r_work, sort_n, sizeof *r_work, cmp_rec, NULL); }
-static void i_lib_scan(void) { conc_parallel_scan(pool, s_work, scan_n, 8, op_add, NULL); }
+static void i_lib_scan(void) { conc_parallel_scan_u64(pool, s_work, scan_n); }
+static void i_lib_scan_fn(void) { conc_parallel_scan(pool, s_work, scan_n, 8, op_add, NULL); }
 static void i_serial_scan(void)
 {
 	uint64_t *a = s_work;
@@ -333,6 +335,7 @@ static const struct impl impls[] = {
 	{"rayon par_sort_by (fn)", W_REC, i_rs_rec_fn, RAYON_MISSING},
 
 	{"libconc", W_SCAN, i_lib_scan, NULL},
+	{"libconc scan (fn op)", W_SCAN, i_lib_scan_fn, NULL},
 	{"serial loop", W_SCAN, i_serial_scan, NULL},
 	{"tbb::parallel_scan", W_SCAN, i_tbb_scan, TBB_MISSING},
 };

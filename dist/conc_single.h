@@ -1636,6 +1636,34 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 		       void (*op)(void *acc, const void *x, void *ctx), void *ctx);
 
 /*
+ * conc_parallel_scan_u64 - inclusive prefix sum of n uint64_t in place:
+ * a[i] becomes a[0] + ... + a[i], mod 2^64.
+ *
+ * conc_parallel_scan with op acc += x, the addition inlined (the call
+ * per element is what makes a generic scan slower than the plain loop).
+ * Thread safety: any thread, also from pool tasks; see the overview.
+ * Ordering: as conc_parallel_scan.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (a NULL with n > 0, or p destroyed in a debug-checks
+ *   build; nothing done).  n 0 and 1 return 0 at once.
+ */
+int conc_parallel_scan_u64(conc_pool *p, uint64_t *a, size_t n);
+
+/*
+ * conc_parallel_scan_double - inclusive prefix sum of n doubles in place,
+ * grouped as conc_parallel_scan groups (bitwise the same result as
+ * conc_parallel_scan with op *acc += *x, on any number of threads).
+ *
+ * The addition is inlined, as in conc_parallel_scan_u64.
+ * Thread safety: any thread, also from pool tasks; see the overview.
+ * Ordering: as conc_parallel_scan.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (a NULL with n > 0, or p destroyed in a debug-checks
+ *   build; nothing done).  n 0 and 1 return 0 at once.
+ */
+int conc_parallel_scan_double(conc_pool *p, double *a, size_t n);
+
+/*
  * conc_parallel_filter - copy the elements of src that keep accepts into
  * dst (room for n elements), in their order; *kept says how many.
  *
@@ -12418,12 +12446,15 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #define radix_run conc__algo__radix_run
 #define op_fn conc__algo__op_fn
 #define scan conc__algo__scan
+#define scan_fn conc__algo__scan_fn
+#define fold_fn conc__algo__fold_fn
 #define sjob conc__algo__sjob
 #define scan_block conc__algo__scan_block
 #define fold_block conc__algo__fold_block
 #define scan_job conc__algo__scan_job
 #define fold_job conc__algo__fold_job
 #define scan_chunk conc__algo__scan_chunk
+#define scan_run conc__algo__scan_run
 #define filter conc__algo__filter
 #define filter_mark conc__algo__filter_mark
 #define filter_copy conc__algo__filter_copy
@@ -13288,7 +13319,7 @@ static int radix_run(conc_pool *p, void *a, size_t n, size_t esize, const struct
 	if (!mem)
 		return ENOMEM;
 	r.t = mem;
-	r.orand = (uint64_t *)(mem + data_bytes);
+	r.orand = (uint64_t *)(void *)(mem + data_bytes); /* 64-byte aligned */
 	r.hist = (size_t *)(r.orand + 2 * r.nb);
 
 	pfor(p, r.nb, ops->orand, &r);
@@ -13379,10 +13410,16 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n)
 
 typedef void (*op_fn)(void *acc, const void *x, void *ctx);
 
+struct scan;
+typedef void (*scan_fn)(const struct scan *s, char *x, size_t n, const char *carry, char *acc);
+typedef void (*fold_fn)(const struct scan *s, const char *x, size_t n, char *acc);
+
 struct scan {
 	op_fn op;
 	void *ctx;
 	size_t size;
+	scan_fn scan; /* scan_block, or a typed one (op inlined) */
+	fold_fn fold;
 };
 
 struct sjob {
@@ -13429,16 +13466,61 @@ static void fold_block(const struct scan *s, const char *x, size_t n, char *acc)
 		s->op(acc, EL(x, i), s->ctx);
 }
 
+/* The typed scans: the same grouping as scan_block and fold_block with
+ * op acc += x, the addition inlined.  u64 wraps (mod 2^64). */
+#define DEFINE_SCAN_ADD(SFX, T)                                                      \
+	static void scan_##SFX(const struct scan *s, char *x, size_t n, const char *carry, \
+			       char *acc)                                             \
+	{                                                                            \
+		(void)s;                                                             \
+		(void)acc;                                                           \
+		T *v = (T *)(void *)x;                                               \
+		size_t i = 0;                                                        \
+		T a;                                                                 \
+		if (!carry) {                                                        \
+			if (n == 0)                                                  \
+				return;                                              \
+			a = v[0];                                                    \
+			i = 1;                                                       \
+		} else {                                                             \
+			memcpy(&a, carry, sizeof a);                                 \
+		}                                                                    \
+		for (; i < n; i++) {                                                 \
+			a += v[i];                                                   \
+			v[i] = a;                                                    \
+		}                                                                    \
+	}                                                                            \
+	static void fold_##SFX(const struct scan *s, const char *x, size_t n, char *acc) \
+	{                                                                            \
+		(void)s;                                                             \
+		const T *v = (const T *)(const void *)x;                             \
+		T a = v[0];                                                          \
+		for (size_t i = 1; i < n; i++)                                       \
+			a += v[i];                                                   \
+		memcpy(acc, &a, sizeof a);                                           \
+	}                                                                            \
+	static void op_##SFX(void *acc, const void *x, void *ctx)                    \
+	{                                                                            \
+		(void)ctx;                                                           \
+		T a, b;                                                              \
+		memcpy(&a, acc, sizeof a);                                           \
+		memcpy(&b, x, sizeof b);                                             \
+		a += b;                                                              \
+		memcpy(acc, &a, sizeof a);                                           \
+	}
+DEFINE_SCAN_ADD(u64, uint64_t)
+DEFINE_SCAN_ADD(f64, double)
+
 static void scan_job(void *arg)
 {
 	struct sjob *j = arg;
-	scan_block(j->s, j->x, j->n, j->carry, j->acc);
+	j->s->scan(j->s, j->x, j->n, j->carry, j->acc);
 }
 
 static void fold_job(void *arg)
 {
 	struct sjob *j = arg;
-	fold_block(j->s, j->x, j->n, j->acc);
+	j->s->fold(j->s, j->x, j->n, j->acc);
 }
 
 /* Scan one chunk of n (>= 3) elements in 3 blocks, with carry (or NULL).
@@ -13465,14 +13547,10 @@ static void scan_chunk(conc_pool *p, const struct scan *s, char *x, size_t n, si
 	}
 }
 
-int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
-		       void (*op)(void *acc, const void *x, void *ctx), void *ctx)
+static int scan_run(conc_pool *p, struct scan *sp, void *base, size_t n)
 {
-	if ((!base && n > 0) || !op || size == 0 || (p && !CONC__POOL_ALIVE(p)))
-		return EINVAL;
-	if (n < 2)
-		return 0;
-	struct scan s = {op, ctx, size};
+	const struct scan s = *sp;
+	size_t size = s.size;
 	/* Four accumulators (t1, c2, acc0, acc1), each rounded up to
 	 * max_align_t: on the stack up to SCAN_ACC bytes, else allocated. */
 	size_t stride = (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
@@ -13490,7 +13568,7 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 	}
 	char *x = base;
 	if (n <= CONC_ALGO_SERIAL_SCAN) {
-		scan_block(&s, x, n, NULL, acc); /* pool untouched */
+		s.scan(&s, x, n, NULL, acc); /* pool untouched */
 	} else {
 		size_t bs = SCAN_BLOCK_BYTES / size;
 		if (bs < 1024)
@@ -13508,7 +13586,7 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 			}
 			if (b < 1024) {
 				/* a short last chunk: serially */
-				scan_block(&s, EL(x, i), m, carry, acc);
+				s.scan(&s, EL(x, i), m, carry, acc);
 			} else {
 				scan_chunk(p, &s, EL(x, i), m, b, carry, acc, acc + stride,
 					   acc + 2 * stride, acc + 3 * stride);
@@ -13519,6 +13597,37 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 	}
 	free(mem);
 	return 0;
+}
+
+int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
+		       void (*op)(void *acc, const void *x, void *ctx), void *ctx)
+{
+	if ((!base && n > 0) || !op || size == 0 || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op, ctx, size, scan_block, fold_block};
+	return scan_run(p, &s, base, n);
+}
+
+int conc_parallel_scan_u64(conc_pool *p, uint64_t *a, size_t n)
+{
+	if ((!a && n > 0) || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op_u64, NULL, sizeof *a, scan_u64, fold_u64};
+	return scan_run(p, &s, a, n);
+}
+
+int conc_parallel_scan_double(conc_pool *p, double *a, size_t n)
+{
+	if ((!a && n > 0) || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op_f64, NULL, sizeof *a, scan_f64, fold_f64};
+	return scan_run(p, &s, a, n);
 }
 
 /* ---- filter ----------------------------------------------------------------- */
@@ -13637,12 +13746,15 @@ int conc_parallel_filter(conc_pool *p, const void *src, size_t n, size_t size,
 #undef radix_run
 #undef op_fn
 #undef scan
+#undef scan_fn
+#undef fold_fn
 #undef sjob
 #undef scan_block
 #undef fold_block
 #undef scan_job
 #undef fold_job
 #undef scan_chunk
+#undef scan_run
 #undef filter
 #undef filter_mark
 #undef filter_copy
@@ -13664,6 +13776,7 @@ int conc_parallel_filter(conc_pool *p, const void *src, size_t n, size_t size,
 #undef DEFINE_RADIX
 #undef SCAN_BLOCK_BYTES
 #undef SCAN_ACC
+#undef DEFINE_SCAN_ADD
 #undef FILTER_BLOCK
 
 #endif /* CONC_IMPLEMENTATION */

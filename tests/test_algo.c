@@ -208,6 +208,9 @@ static void test_algo_einval(void **state)
 	assert_int_equal(conc_parallel_scan(NULL, NULL, 2, 8, op_add_u64, NULL), EINVAL);
 	assert_int_equal(conc_parallel_scan(NULL, v, 2, 8, NULL, NULL), EINVAL);
 	assert_int_equal(conc_parallel_scan(NULL, v, 2, 0, op_add_u64, NULL), EINVAL);
+	assert_int_equal(conc_parallel_scan_u64(NULL, NULL, 2), EINVAL);
+	assert_int_equal(conc_parallel_scan_double(NULL, NULL, 2), EINVAL);
+	assert_int_equal(conc_parallel_scan_u64(NULL, NULL, 0), 0);
 	assert_int_equal(conc_parallel_filter(NULL, NULL, 2, 8, keep_all, NULL, d, &kept), EINVAL);
 	assert_int_equal(conc_parallel_filter(NULL, v, 2, 8, keep_all, NULL, NULL, &kept), EINVAL);
 	assert_int_equal(conc_parallel_filter(NULL, v, 2, 8, NULL, NULL, d, &kept), EINVAL);
@@ -542,6 +545,18 @@ static void test_algo_scan(void **state)
 		for (size_t i = 1; i < n; i++)
 			r[i] += r[i - 1];
 		assert_memory_equal(a, r, n * 8);
+		/* the typed one */
+		for (size_t i = 0; i < n; i++)
+			a[i] = mix(i);
+		assert_int_equal(conc_parallel_scan_u64(p, a, n), 0);
+		assert_memory_equal(a, r, n * 8);
+		/* doubles: the typed scan groups exactly as the generic one */
+		double *d = (double *)a, *dr = (double *)r;
+		for (size_t i = 0; i < n; i++)
+			d[i] = dr[i] = (double)(int64_t)mix(i + 3) * 1e-9;
+		assert_int_equal(conc_parallel_scan_double(p, d, n), 0);
+		assert_int_equal(conc_parallel_scan(p, dr, n, 8, op_add_double, NULL), 0);
+		assert_memory_equal(d, dr, n * 8);
 		free(a);
 		free(r);
 
@@ -701,6 +716,12 @@ static void test_algo_deterministic(void **state)
 			assert_memory_equal(dfirst, d, n * sizeof *d);
 			free(d);
 		}
+		double *e = malloc(n * sizeof *e);
+		assert_non_null(e);
+		memcpy(e, din, n * sizeof *e);
+		assert_int_equal(conc_parallel_scan_double(p, e, n), 0);
+		assert_memory_equal(dfirst, e, n * sizeof *e);
+		free(e);
 		if (p)
 			assert_int_equal(conc_pool_destroy(p), 0);
 	}

@@ -201,6 +201,34 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 		       void (*op)(void *acc, const void *x, void *ctx), void *ctx);
 
 /*
+ * conc_parallel_scan_u64 - inclusive prefix sum of n uint64_t in place:
+ * a[i] becomes a[0] + ... + a[i], mod 2^64.
+ *
+ * conc_parallel_scan with op acc += x, the addition inlined (the call
+ * per element is what makes a generic scan slower than the plain loop).
+ * Thread safety: any thread, also from pool tasks; see the overview.
+ * Ordering: as conc_parallel_scan.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (a NULL with n > 0, or p destroyed in a debug-checks
+ *   build; nothing done).  n 0 and 1 return 0 at once.
+ */
+int conc_parallel_scan_u64(conc_pool *p, uint64_t *a, size_t n);
+
+/*
+ * conc_parallel_scan_double - inclusive prefix sum of n doubles in place,
+ * grouped as conc_parallel_scan groups (bitwise the same result as
+ * conc_parallel_scan with op *acc += *x, on any number of threads).
+ *
+ * The addition is inlined, as in conc_parallel_scan_u64.
+ * Thread safety: any thread, also from pool tasks; see the overview.
+ * Ordering: as conc_parallel_scan.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (a NULL with n > 0, or p destroyed in a debug-checks
+ *   build; nothing done).  n 0 and 1 return 0 at once.
+ */
+int conc_parallel_scan_double(conc_pool *p, double *a, size_t n);
+
+/*
  * conc_parallel_filter - copy the elements of src that keep accepts into
  * dst (room for n elements), in their order; *kept says how many.
  *

@@ -870,7 +870,7 @@ static int radix_run(conc_pool *p, void *a, size_t n, size_t esize, const struct
 	if (!mem)
 		return ENOMEM;
 	r.t = mem;
-	r.orand = (uint64_t *)(mem + data_bytes);
+	r.orand = (uint64_t *)(void *)(mem + data_bytes); /* 64-byte aligned */
 	r.hist = (size_t *)(r.orand + 2 * r.nb);
 
 	pfor(p, r.nb, ops->orand, &r);
@@ -961,10 +961,16 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n)
 
 typedef void (*op_fn)(void *acc, const void *x, void *ctx);
 
+struct scan;
+typedef void (*scan_fn)(const struct scan *s, char *x, size_t n, const char *carry, char *acc);
+typedef void (*fold_fn)(const struct scan *s, const char *x, size_t n, char *acc);
+
 struct scan {
 	op_fn op;
 	void *ctx;
 	size_t size;
+	scan_fn scan; /* scan_block, or a typed one (op inlined) */
+	fold_fn fold;
 };
 
 struct sjob {
@@ -1011,16 +1017,61 @@ static void fold_block(const struct scan *s, const char *x, size_t n, char *acc)
 		s->op(acc, EL(x, i), s->ctx);
 }
 
+/* The typed scans: the same grouping as scan_block and fold_block with
+ * op acc += x, the addition inlined.  u64 wraps (mod 2^64). */
+#define DEFINE_SCAN_ADD(SFX, T)                                                      \
+	static void scan_##SFX(const struct scan *s, char *x, size_t n, const char *carry, \
+			       char *acc)                                             \
+	{                                                                            \
+		(void)s;                                                             \
+		(void)acc;                                                           \
+		T *v = (T *)(void *)x;                                               \
+		size_t i = 0;                                                        \
+		T a;                                                                 \
+		if (!carry) {                                                        \
+			if (n == 0)                                                  \
+				return;                                              \
+			a = v[0];                                                    \
+			i = 1;                                                       \
+		} else {                                                             \
+			memcpy(&a, carry, sizeof a);                                 \
+		}                                                                    \
+		for (; i < n; i++) {                                                 \
+			a += v[i];                                                   \
+			v[i] = a;                                                    \
+		}                                                                    \
+	}                                                                            \
+	static void fold_##SFX(const struct scan *s, const char *x, size_t n, char *acc) \
+	{                                                                            \
+		(void)s;                                                             \
+		const T *v = (const T *)(const void *)x;                             \
+		T a = v[0];                                                          \
+		for (size_t i = 1; i < n; i++)                                       \
+			a += v[i];                                                   \
+		memcpy(acc, &a, sizeof a);                                           \
+	}                                                                            \
+	static void op_##SFX(void *acc, const void *x, void *ctx)                    \
+	{                                                                            \
+		(void)ctx;                                                           \
+		T a, b;                                                              \
+		memcpy(&a, acc, sizeof a);                                           \
+		memcpy(&b, x, sizeof b);                                             \
+		a += b;                                                              \
+		memcpy(acc, &a, sizeof a);                                           \
+	}
+DEFINE_SCAN_ADD(u64, uint64_t)
+DEFINE_SCAN_ADD(f64, double)
+
 static void scan_job(void *arg)
 {
 	struct sjob *j = arg;
-	scan_block(j->s, j->x, j->n, j->carry, j->acc);
+	j->s->scan(j->s, j->x, j->n, j->carry, j->acc);
 }
 
 static void fold_job(void *arg)
 {
 	struct sjob *j = arg;
-	fold_block(j->s, j->x, j->n, j->acc);
+	j->s->fold(j->s, j->x, j->n, j->acc);
 }
 
 /* Scan one chunk of n (>= 3) elements in 3 blocks, with carry (or NULL).
@@ -1047,14 +1098,10 @@ static void scan_chunk(conc_pool *p, const struct scan *s, char *x, size_t n, si
 	}
 }
 
-int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
-		       void (*op)(void *acc, const void *x, void *ctx), void *ctx)
+static int scan_run(conc_pool *p, struct scan *sp, void *base, size_t n)
 {
-	if ((!base && n > 0) || !op || size == 0 || (p && !CONC__POOL_ALIVE(p)))
-		return EINVAL;
-	if (n < 2)
-		return 0;
-	struct scan s = {op, ctx, size};
+	const struct scan s = *sp;
+	size_t size = s.size;
 	/* Four accumulators (t1, c2, acc0, acc1), each rounded up to
 	 * max_align_t: on the stack up to SCAN_ACC bytes, else allocated. */
 	size_t stride = (size + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
@@ -1072,7 +1119,7 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 	}
 	char *x = base;
 	if (n <= CONC_ALGO_SERIAL_SCAN) {
-		scan_block(&s, x, n, NULL, acc); /* pool untouched */
+		s.scan(&s, x, n, NULL, acc); /* pool untouched */
 	} else {
 		size_t bs = SCAN_BLOCK_BYTES / size;
 		if (bs < 1024)
@@ -1090,7 +1137,7 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 			}
 			if (b < 1024) {
 				/* a short last chunk: serially */
-				scan_block(&s, EL(x, i), m, carry, acc);
+				s.scan(&s, EL(x, i), m, carry, acc);
 			} else {
 				scan_chunk(p, &s, EL(x, i), m, b, carry, acc, acc + stride,
 					   acc + 2 * stride, acc + 3 * stride);
@@ -1101,6 +1148,37 @@ int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
 	}
 	free(mem);
 	return 0;
+}
+
+int conc_parallel_scan(conc_pool *p, void *base, size_t n, size_t size,
+		       void (*op)(void *acc, const void *x, void *ctx), void *ctx)
+{
+	if ((!base && n > 0) || !op || size == 0 || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op, ctx, size, scan_block, fold_block};
+	return scan_run(p, &s, base, n);
+}
+
+int conc_parallel_scan_u64(conc_pool *p, uint64_t *a, size_t n)
+{
+	if ((!a && n > 0) || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op_u64, NULL, sizeof *a, scan_u64, fold_u64};
+	return scan_run(p, &s, a, n);
+}
+
+int conc_parallel_scan_double(conc_pool *p, double *a, size_t n)
+{
+	if ((!a && n > 0) || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (n < 2)
+		return 0;
+	struct scan s = {op_f64, NULL, sizeof *a, scan_f64, fold_f64};
+	return scan_run(p, &s, a, n);
 }
 
 /* ---- filter ----------------------------------------------------------------- */
