@@ -1606,7 +1606,7 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n);
  * x0 o x1 o ... o xi, where op(acc, x, ctx) sets acc = acc o x and o is
  * associative.
  *
- * The array is cut into chunks of three blocks (512 KiB of elements a
+ * The array is cut into chunks of three blocks (2 MiB of elements a
  * block, at least 1024 elements; the last chunk's blocks a third of what
  * is left, and fewer than 3072 elements left are scanned serially).  In
  * each chunk, with C its carry (the previous chunk's last element, once
@@ -13401,11 +13401,11 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n)
  * block need no separate fold, so a chunk costs 4 block-passes of work,
  * 2 on each of two threads: 1.5x the serial speed at best with two
  * threads, whatever the pool's size (the price of a grouping that does
- * not depend on it).  A chunk is small enough (~1.5 MB) to stay in the
+ * not depend on it).  A chunk is small enough (~6 MiB) to stay in the
  * shared cache between its two phases, so the array is read from memory
  * about once, as by the serial loop.
  */
-#define SCAN_BLOCK_BYTES (512u * 1024u)
+#define SCAN_BLOCK_BYTES (2048u * 1024u)
 #define SCAN_ACC 256u /* elements up to this size: accumulators on the stack */
 
 typedef void (*op_fn)(void *acc, const void *x, void *ctx);

@@ -532,8 +532,12 @@ static void test_algo_scan(void **state)
 {
 	(void)state;
 	conc_pool *p = make_pool(2);
+	/* around the chunk sizes: 3 blocks of 2 MiB of elements, 65536 of the
+	 * 32-byte matrices and 262144 of the u64, and a short last chunk
+	 * (3072 elements: parallel; 3071: serial) */
 	size_t ns[] = {2, 3, 16383, 16384, 16385, 3 * 65536 - 1, 3 * 65536, 3 * 65536 + 1,
-		       3 * 65536 + 3072, 3 * 65536 + 3071, sized(1000000)};
+		       3 * 65536 + 3072, 3 * 65536 + 3071, 3 * 262144 - 1, 3 * 262144 + 1,
+		       3 * 262144 + 3072, sized(1000000)};
 	for (size_t k = 0; k < sizeof ns / sizeof *ns; k++) {
 		size_t n = ns[k];
 		uint64_t *a = malloc(n * 8), *r = malloc(n * 8);

@@ -171,7 +171,7 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n);
  * x0 o x1 o ... o xi, where op(acc, x, ctx) sets acc = acc o x and o is
  * associative.
  *
- * The array is cut into chunks of three blocks (512 KiB of elements a
+ * The array is cut into chunks of three blocks (2 MiB of elements a
  * block, at least 1024 elements; the last chunk's blocks a third of what
  * is left, and fewer than 3072 elements left are scanned serially).  In
  * each chunk, with C its carry (the previous chunk's last element, once

@@ -952,11 +952,11 @@ int conc_parallel_sort_double(conc_pool *p, double *a, size_t n)
  * block need no separate fold, so a chunk costs 4 block-passes of work,
  * 2 on each of two threads: 1.5x the serial speed at best with two
  * threads, whatever the pool's size (the price of a grouping that does
- * not depend on it).  A chunk is small enough (~1.5 MB) to stay in the
+ * not depend on it).  A chunk is small enough (~6 MiB) to stay in the
  * shared cache between its two phases, so the array is read from memory
  * about once, as by the serial loop.
  */
-#define SCAN_BLOCK_BYTES (512u * 1024u)
+#define SCAN_BLOCK_BYTES (2048u * 1024u)
 #define SCAN_ACC 256u /* elements up to this size: accumulators on the stack */
 
 typedef void (*op_fn)(void *acc, const void *x, void *ctx);
