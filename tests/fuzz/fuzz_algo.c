@@ -121,10 +121,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	size_t n;
 	unsigned char *in;
 	if (generated) {
-		/* n in [4000, 20000): around and above the serial cutoff */
+		/* n in [4000, 12000): around and above the serial cutoff */
 		if (len < 4)
 			return 0;
-		n = 4000 + ((size_t)data[0] | (size_t)data[1] << 8) % 16000;
+		n = 4000 + ((size_t)data[0] | (size_t)data[1] << 8) % 8000;
 		unsigned pattern = data[2] % 4;
 		unsigned range = data[3];
 		in = malloc(n * size);
