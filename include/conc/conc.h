@@ -28,5 +28,6 @@
 #include "conc/pool.h"
 #include "conc/scope.h"
 #include "conc/parallel.h"
+#include "conc/algo.h"
 
 #endif

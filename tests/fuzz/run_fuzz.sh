@@ -11,9 +11,10 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # halt_on_error: the first report ends the run.  Leaks: checked after each
 # input (the queue and stack targets free everything an input allocated),
-# for the pool at exit only (its pool lives across inputs).
+# for the pool and algo targets at exit only (their pool lives across
+# inputs).
 extra=""
-[ "$name" = pool ] && extra=-detect_leaks=0
+case $name in pool | algo) extra=-detect_leaks=0 ;; esac
 ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 	"$bin" -runs="$runs" -seed=1 -max_len="$max_len" -print_final_stats=1 $extra \
