@@ -101,7 +101,7 @@ enum { K_ZERO, K_BOUNDED, K_UNBOUNDED };
 #define SEL_WAITING ((uintptr_t)0)
 #define SEL_ABORTED ((uintptr_t)1)
 #define SPIN_ROUNDS 10     /* backoff rounds before sleeping: 7 spins, 3 yields */
-#define SLEEP_SPIN 128     /* pauses on `state` after registering */
+#define SLEEP_SPIN 11      /* backoff rounds on `state` after registering: 7 spins, 4 yields */
 #define SELECT_STACK 16    /* ops a select handles without allocating */
 
 struct ctx {
@@ -607,8 +607,12 @@ static bool u_recv_ready(conc_chan *c)
 
 /* ---- rendezvous --------------------------------------------------------- */
 
-/* The lock of a rendezvous channel is sendw's; both lists live under it. */
-static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
+/* The lock of a rendezvous channel is sendw's; both lists live under it.
+ * Hand over to (or take from) a waiting partner; when there is none and reg
+ * is not NULL, register reg in our own list under the same hold of the
+ * lock (AGAIN then means "registered"). */
+static int z_try_locked(conc_chan *c, bool send, void **item, struct ctx *self,
+			struct entry *reg)
 {
 	struct waker *other = send ? &c->recvw : &c->sendw;
 	struct entry *got = NULL;
@@ -634,11 +638,18 @@ static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
 				break;
 			}
 		}
+		if (r == AGAIN && reg)
+			list_add(send ? &c->sendw : &c->recvw, reg);
 	}
 	wunlock(&c->sendw);
 	if (got)
 		ctx_wake(got->ctx);
 	return r;
+}
+
+static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
+{
+	return z_try_locked(c, send, item, self, NULL);
 }
 
 static bool z_ready(conc_chan *c, bool send, struct ctx *self)
@@ -746,6 +757,51 @@ static void shuffle(size_t *order, size_t n)
 	}
 }
 
+/* Sleep until the context is claimed and its claimer done (state 1), or
+ * the deadline passes (true).  Spins a little first: a partner or a
+ * notifier often comes within microseconds. */
+static bool ctx_sleep(struct ctx *x, uint64_t deadline)
+{
+	/* crossbeam's snooze: 2^k pauses for k <= 6, then a few yields (the
+	 * partner may be waiting for this core), then the futex */
+	unsigned s = 0;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	for (int k = 0; k < SLEEP_SPIN; k++) {
+		s = atomic_load_explicit(&x->state, memory_order_acquire);
+		if (s)
+			break;
+		conc__backoff_spin(&b);
+	}
+	while (s != 1) {
+		unsigned z = 0;
+		if (s == 0 && !atomic_compare_exchange_strong_explicit(&x->state, &z, 2,
+								       memory_order_acquire,
+								       memory_order_acquire)) {
+			s = z;
+			continue;
+		}
+		if (!conc__futex_wait(&x->state, 2, deadline))
+			return true;
+		s = atomic_load_explicit(&x->state, memory_order_acquire);
+	}
+	return false;
+}
+
+/* Leave: claim ourselves (true: nobody claimed us) unless somebody claimed
+ * us first; then *sel is the claiming entry and we wait for its claimer to
+ * be done with us. */
+static bool ctx_leave(struct ctx *x, uintptr_t *sel)
+{
+	*sel = SEL_WAITING;
+	if (atomic_compare_exchange_strong_explicit(&x->sel, sel, SEL_ABORTED,
+						    memory_order_acq_rel, memory_order_acquire))
+		return true;
+	conc__backoff bw = CONC__BACKOFF_INIT;
+	while (atomic_load_explicit(&x->state, memory_order_acquire) != 1)
+		conc__backoff_spin(&bw);
+	return false;
+}
+
 /*
  * The whole protocol for n operations: tries, spins, registers, sleeps,
  * until one completes or the deadline (CONC__NO_DEADLINE: none; try:
@@ -792,41 +848,10 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		for (size_t i = 0; i < n && !ready; i++)
 			ready = op_ready(ops[i].chan, ops[i].send, &x);
 		bool timed_out = false;
-		if (!ready) {
-			/* a partner or a notifier may claim us any moment now */
-			unsigned s = 0;
-			for (int k = 0; k < SLEEP_SPIN; k++) {
-				s = atomic_load_explicit(&x.state, memory_order_acquire);
-				if (s)
-					break;
-				conc__cpu_relax();
-			}
-			while (s != 1) {
-				unsigned z = 0;
-				if (s == 0 &&
-				    !atomic_compare_exchange_strong_explicit(&x.state, &z, 2,
-									     memory_order_acquire,
-									     memory_order_acquire)) {
-					s = z;
-					continue;
-				}
-				if (!conc__futex_wait(&x.state, 2, deadline)) {
-					timed_out = true;
-					break;
-				}
-				s = atomic_load_explicit(&x.state, memory_order_acquire);
-			}
-		}
-		/* leave: claim ourselves unless somebody claimed us first */
-		uintptr_t sel = SEL_WAITING;
-		bool aborted = atomic_compare_exchange_strong_explicit(
-			&x.sel, &sel, SEL_ABORTED, memory_order_acq_rel, memory_order_acquire);
-		if (!aborted) {
-			/* claimed: wait for the claimer to finish with us */
-			conc__backoff bw = CONC__BACKOFF_INIT;
-			while (atomic_load_explicit(&x.state, memory_order_acquire) != 1)
-				conc__backoff_spin(&bw);
-		}
+		if (!ready)
+			timed_out = ctx_sleep(&x, deadline);
+		uintptr_t sel;
+		bool aborted = ctx_leave(&x, &sel);
 		for (size_t i = 0; i < n; i++)
 			op_unregister(ops[i].chan, ops[i].send, &ents[i]);
 		if (!aborted) {
@@ -856,6 +881,53 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 	}
 }
 
+
+/*
+ * A single rendezvous operation: the partner search and the registration
+ * happen under one hold of the channel's lock, so two single operations
+ * never both register and miss each other (nor abort each other, as the
+ * general path's re-check could); no spinning before registering, since a
+ * partner can only find us registered.
+ */
+static int z_one(conc_chan *c, bool send, void **item, uint64_t timeout_ns)
+{
+	uint64_t deadline = conc__deadline_after(timeout_ns);
+	struct waker *mine = send ? &c->sendw : &c->recvw;
+	struct ctx x;
+	struct entry e;
+	for (;;) {
+		atomic_init(&x.sel, SEL_WAITING);
+		atomic_init(&x.state, 0);
+		e.ctx = &x;
+		e.item = send ? *item : NULL;
+		e.op = 0;
+		e.linked = false;
+		e.completed = false;
+		int r = z_try_locked(c, send, item, NULL, &e);
+		if (r != AGAIN)
+			return r;
+		bool timed_out = ctx_sleep(&x, deadline);
+		uintptr_t sel;
+		bool aborted = ctx_leave(&x, &sel);
+		if (aborted) {
+			wlock(&c->sendw);
+			if (e.linked)
+				list_del(mine, &e);
+			wunlock(&c->sendw);
+		}
+		if (!aborted && e.completed) {
+			if (!send)
+				*item = e.item;
+			return 0;
+		}
+		/* claimed by close (the retry sees it), or timed out */
+		if (timed_out) {
+			r = z_try(c, send, item, NULL);
+			return r == AGAIN ? ETIMEDOUT : r;
+		}
+	}
+}
+
 /* A single operation: the fast try inline, the rest in wait_ops. */
 static int one_op(conc_chan *c, bool send, void **item, bool try_only, uint64_t timeout_ns)
 {
@@ -864,6 +936,8 @@ static int one_op(conc_chan *c, bool send, void **item, bool try_only, uint64_t 
 		return r;
 	if (try_only)
 		return ETIMEDOUT;
+	if (c->kind == K_ZERO)
+		return z_one(c, send, item, timeout_ns);
 	conc_select_op op = {c, send, *item};
 	struct entry e;
 	size_t done;
