@@ -982,6 +982,125 @@ static void test_chan_select_exactly_once(void **state)
 	print_message("%lu selects\n", sels);
 }
 
+
+/* A select over a send and a receive on the same rendezvous channel never
+ * pairs with itself: alone it times out; beside a receiver it sends, beside
+ * a sender it receives. */
+struct selfpair {
+	conc_chan *z;
+	int ret;
+	size_t done;
+	void *got;
+};
+
+static void *selfpair_main(void *arg)
+{
+	struct selfpair *sp = arg;
+	conc_select_op ops[2] = {{sp->z, true, V(31)}, {sp->z, false, V(0)}};
+	sp->ret = conc_select(ops, 2, UINT64_MAX, 0, &sp->done);
+	sp->got = ops[1].item;
+	return NULL;
+}
+
+static void test_chan_select_same_rendezvous(void **state)
+{
+	(void)state;
+	conc_test_watchdog("chan select same rendezvous", 60);
+	conc_chan *z;
+	assert_int_equal(conc_chan_create(&z, 0), 0);
+	conc_select_op ops[2] = {{z, true, V(31)}, {z, false, V(0)}};
+	size_t done;
+	assert_int_equal(conc_select(ops, 2, 0, 0, &done), ETIMEDOUT);
+	assert_int_equal(conc_select(ops, 2, 2000000, 0, &done), ETIMEDOUT);
+	for (int side = 0; side < 2; side++) {
+		for (int rep = 0; rep < 50; rep++) {
+			struct selfpair sp = {z, -1, 99, NULL};
+			pthread_t t;
+			assert_int_equal(pthread_create(&t, NULL, selfpair_main, &sp), 0);
+			/* the select is registered on both sides of z */
+			wait_waiters(z, true, 1);
+			wait_waiters(z, false, 1);
+			void *it;
+			if (side == 0) {
+				assert_int_equal(conc_chan_recv(z, &it), 0);
+				assert_ptr_equal(it, V(31));
+			} else {
+				assert_int_equal(conc_chan_send(z, V(77)), 0);
+			}
+			pthread_join(t, NULL);
+			assert_int_equal(sp.ret, 0);
+			assert_int_equal(sp.done, (size_t)side);
+			if (side == 1)
+				assert_ptr_equal(sp.got, V(77));
+			/* nothing left behind on either side */
+			assert_int_equal(conc__chan_waiters(z, true), 0);
+			assert_int_equal(conc__chan_waiters(z, false), 0);
+		}
+	}
+	conc_chan_destroy(z, NULL);
+	conc_test_watchdog_off();
+}
+
+
+/* ---- lincheck: the bounded channel against a sequential bounded FIFO --------- */
+
+static size_t lc_cap;
+static int lcc_create(void **c)
+{
+	return conc_chan_create((conc_chan **)c, lc_cap);
+}
+static void lcc_destroy(void *c)
+{
+	conc_chan_destroy(c, NULL);
+}
+static int lcc_push(void *c, void *item)
+{
+	return conc_chan_send_timeout(c, item, 0); /* ETIMEDOUT when full */
+}
+static bool lcc_try_pop(void *c, void **item)
+{
+	return conc_chan_recv_timeout(c, item, 0) == 0;
+}
+
+/* The checker itself: a failed push must meet a full container. */
+static void test_chan_lincheck_checker(void **state)
+{
+	(void)state;
+	lc_op h[2] = {{1, 2, LC_PUSH, true, 5, 0}, {3, 4, LC_PUSH, false, 6, 0}};
+	assert_true(lc_check_bounded(h, 2, 1));
+	assert_false(lc_check_bounded(h, 2, 2)); /* room for 6: may not fail */
+	lc_op g[3] = {{1, 2, LC_PUSH, true, 5, 0}, {3, 4, LC_PUSH, true, 6, 0},
+		      {5, 6, LC_POP, true, 5, 0}};
+	assert_true(lc_check_bounded(g, 3, 2));
+	assert_false(lc_check_bounded(g, 3, 1)); /* full after 5: 6 cannot go in */
+}
+
+static void test_chan_lincheck_bounded(void **state)
+{
+	(void)state;
+	static const lc_target target = {lcc_create, lcc_destroy, lcc_push, lcc_try_pop};
+	unsigned long histories = conc_test_iters(6000, 10);
+	conc_test_watchdog("chan lincheck", 120 + (unsigned)(histories / 100));
+	unsigned long total = 0, overlapping = 0, full = 0;
+	for (size_t cap = 1; cap <= 3; cap++) {
+		lc_cap = cap;
+		for (unsigned prefill = 0; prefill <= cap && prefill <= 2; prefill++) {
+			lc_report rep;
+			assert_int_equal(lc_run_bounded(&target, cap, 3, 6, prefill, 55,
+							histories / 9 + 1, 77 + cap * 3 + prefill, &rep), 0);
+			lc_print_violation(&rep);
+			assert_int_equal(rep.violations, 0);
+			total += rep.histories;
+			overlapping += rep.overlapping;
+		}
+	}
+	(void)full;
+	print_message("%lu of %lu bounded-channel histories overlap\n", overlapping, total);
+	if (overlapping == 0)
+		skip();
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -997,6 +1116,9 @@ int main(void)
 		cmocka_unit_test(test_chan_force_send_concurrent),
 		cmocka_unit_test(test_chan_select_basic),
 		cmocka_unit_test(test_chan_select_exactly_once),
+		cmocka_unit_test(test_chan_select_same_rendezvous),
+		cmocka_unit_test(test_chan_lincheck_checker),
+		cmocka_unit_test(test_chan_lincheck_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,14 +44,16 @@
  *
  * Why no wake-up is lost (bounded and unbounded; store-buffering).
  *   waiter:    register (under the waker's lock, then the seq_cst store
- *              nonempty = true); seq_cst fence; re-check (load the stamp /
- *              the counters / the MARK or closed flag).
- *   publisher: seq_cst store of the stamp (or seq_cst RMW of `sent`, or
- *              the close's seq_cst RMW/store); seq_cst load of nonempty;
- *              when true, lock and claim one waiting entry.
+ *              nonempty = true); seq_cst fence; re-check (load the
+ *              indexes / the counters / the MARK or closed flag).
+ *   publisher: the seq_cst RMW that moves the index (bounded: a send's
+ *              tail CAS, a receive's head CAS; unbounded: the RMW of
+ *              `sent`; close: its RMW/store), then (after the release
+ *              store of the stamp) a seq_cst load of nonempty; when
+ *              true, lock and claim one waiting entry.
  * In the single order S of seq_cst operations, if the waiter's re-check
  * does not see the publication then the waiter's fence precedes the
- * publishing store in S, so the publisher's later load of nonempty comes
+ * publishing RMW in S, so the publisher's later load of nonempty comes
  * after the waiter's store of true, and sees it (nonempty is reset to
  * false only when the list is empty, and our entry stays in it until we
  * are claimed or leave).  So either the waiter sees the item (or free
@@ -418,9 +420,9 @@ static int b_try_send(conc_chan *c, void *item)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				s->item = item;
-				/* seq_cst: publishes the item (release) and is the
-				 * publisher's store of the wake-up argument */
-				atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+				/* release: publishes the item.  (The wake-up
+				 * argument's publishing write is the tail CAS.) */
+				atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 				waker_notify_one(&c->recvw);
 				return 0;
 			}
@@ -457,9 +459,9 @@ static int b_try_recv(conc_chan *c, void **item)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				*item = s->item;
-				/* seq_cst: frees the slot (release) and is the
-				 * publisher's store for a waiting sender */
-				atomic_store_explicit(&s->stamp, h + c->one_lap, memory_order_seq_cst);
+				/* release: frees the slot for the next lap's sender
+				 * (the head CAS was the publishing write) */
+				atomic_store_explicit(&s->stamp, h + c->one_lap, memory_order_release);
 				waker_notify_one(&c->sendw);
 				return 0;
 			}
@@ -484,26 +486,23 @@ static int b_try_recv(conc_chan *c, void **item)
 }
 
 /* Ready checks for a registered waiter (after its fence): false only when
- * the operation would certainly not succeed now. */
+ * the operation would certainly not succeed now.  They read the indexes,
+ * whose seq_cst CASes are the publishing writes of the wake-up argument
+ * (a send's tail CAS, a receive's head CAS): the stamps follow with plain
+ * release stores, so a waiter that sees an index moved but not yet the
+ * stamp retries, and its try waits the moment out (as crossbeam's does). */
 static bool b_send_ready(conc_chan *c)
 {
 	uint64_t t = atomic_load_explicit(&c->tail, memory_order_seq_cst);
-	if (t & c->mark)
-		return true;
-	uint64_t st = atomic_load_explicit(&c->slots[t & (c->mark - 1)].stamp,
-					   memory_order_seq_cst);
-	return st + c->one_lap != t + 1; /* not the previous lap's item */
+	uint64_t h = atomic_load_explicit(&c->head, memory_order_seq_cst);
+	return (t & c->mark) || h + c->one_lap != t; /* closed, or not full */
 }
 
 static bool b_recv_ready(conc_chan *c)
 {
 	uint64_t h = atomic_load_explicit(&c->head, memory_order_seq_cst);
-	uint64_t st = atomic_load_explicit(&c->slots[h & (c->mark - 1)].stamp,
-					   memory_order_seq_cst);
-	if (st != h)
-		return true; /* an item, or h stale: try again */
-	/* the slot at h is empty; ready only when closed */
-	return (atomic_load_explicit(&c->tail, memory_order_seq_cst) & c->mark) != 0;
+	uint64_t t = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+	return (t & c->mark) || (t & ~c->mark) != h; /* closed, or not empty */
 }
 
 int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
@@ -522,7 +521,7 @@ int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				s->item = item;
-				atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+				atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 				*evicted = false;
 				waker_notify_one(&c->recvw);
 				return 0;
@@ -552,7 +551,7 @@ int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 				*evicted = false;
 			}
 			s->item = item;
-			atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+			atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 			if (!*evicted)
 				waker_notify_one(&c->recvw);
 			return 0;
