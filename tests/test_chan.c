@@ -685,6 +685,78 @@ static void test_chan_force_send_concurrent(void **state)
 	conc_test_watchdog_off();
 }
 
+/* Liveness without a rescuing close: two threads ping-pong one token over
+ * two channels, each blocking in every receive until the other's send; a
+ * lost wake-up leaves both asleep for good (the progress watchdog fails the
+ * test).  Every flavour, and the select path on one side. */
+struct pingpong {
+	conc_chan *ping, *pong;
+	unsigned rounds;
+	bool use_select;
+	atomic_ulong progress;
+	int bad;
+};
+
+static void *pingpong_echo(void *arg)
+{
+	struct pingpong *pp = arg;
+	for (unsigned i = 0; i < pp->rounds; i++) {
+		void *v = NULL;
+		int r;
+		if (pp->use_select) {
+			conc_select_op op = {pp->ping, false, NULL};
+			size_t done;
+			r = conc_select(&op, 1, UINT64_MAX, 0, &done);
+			v = op.item;
+		} else {
+			r = conc_chan_recv(pp->ping, &v);
+		}
+		if (r || U(v) != i || conc_chan_send(pp->pong, V(U(v) + 1)) != 0) {
+			pp->bad++;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static void test_chan_pingpong_liveness(void **state)
+{
+	(void)state;
+	const size_t cs[] = {0, 1, 2, CONC_CHAN_UNBOUNDED};
+	for (size_t ci = 0; ci < sizeof cs / sizeof cs[0]; ci++) {
+		for (int sel = 0; sel < 2; sel++) {
+			struct pingpong pp = {0};
+			pp.rounds = (unsigned)conc_test_iters(cs[ci] == 0 ? 1000 : 3000, 10);
+			pp.use_select = sel;
+			assert_int_equal(conc_chan_create(&pp.ping, cs[ci]), 0);
+			assert_int_equal(conc_chan_create(&pp.pong, cs[ci]), 0);
+			conc_test_progress *w =
+				conc_test_progress_watchdog_start("chan ping-pong", &pp.progress, 20);
+			assert_non_null(w);
+			pthread_t t;
+			uint64_t t0 = now_ns();
+			assert_int_equal(pthread_create(&t, NULL, pingpong_echo, &pp), 0);
+			for (unsigned i = 0; i < pp.rounds; i++) {
+				void *v;
+				assert_int_equal(conc_chan_send(pp.ping, V(i)), 0);
+				assert_int_equal(conc_chan_recv(pp.pong, &v), 0);
+				assert_ptr_equal(v, V(i + 1));
+				atomic_fetch_add_explicit(&pp.progress, 1, memory_order_relaxed);
+			}
+			pthread_join(t, NULL);
+			conc_test_progress_watchdog_stop(w);
+			print_message("ping-pong cap %zu%s: %u round trips, %.1f us each\n",
+				      cs[ci] == CONC_CHAN_UNBOUNDED ? (size_t)0 - 1 : cs[ci],
+				      sel ? " (select)" : "", pp.rounds,
+				      (double)(now_ns() - t0) / 1e3 / pp.rounds);
+			assert_int_equal(pp.bad, 0);
+			conc_chan_destroy(pp.ping, NULL);
+			conc_chan_destroy(pp.pong, NULL);
+		}
+	}
+}
+
+
 /* ---- select ------------------------------------------------------------------- */
 
 static void test_chan_select_basic(void **state)
@@ -1114,6 +1186,7 @@ int main(void)
 		cmocka_unit_test(test_chan_mpmc),
 		cmocka_unit_test(test_chan_racing_close),
 		cmocka_unit_test(test_chan_force_send_concurrent),
+		cmocka_unit_test(test_chan_pingpong_liveness),
 		cmocka_unit_test(test_chan_select_basic),
 		cmocka_unit_test(test_chan_select_exactly_once),
 		cmocka_unit_test(test_chan_select_same_rendezvous),
