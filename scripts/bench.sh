@@ -53,7 +53,7 @@ status=0
 start=$(date +%s)
 # Every bench binary the build made, in the README's order, then any other.
 bins=""
-for name in epoch queue stack pool scope parallel algo park; do
+for name in epoch queue stack chan pool scope parallel algo park; do
 	[ -f "$dir/bench/bench_$name" ] && bins="$bins $dir/bench/bench_$name"
 done
 for bin in "$dir"/bench/bench_*; do

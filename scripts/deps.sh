@@ -15,10 +15,12 @@ CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev 
 # the peer as missing): crossbeam-epoch, crossbeam-queue's SegQueue and a
 # Treiber stack on crossbeam-epoch, built offline with cargo from Debian's
 # crates under /usr/share/cargo/registry; moodycamel::ConcurrentQueue and
-# Boost.Lockfree, header-only C++ behind small adapters (g++); oneTBB's
-# parallel_sort and parallel_scan (libtbb-dev) and rayon's parallel sorts
-# (librust-rayon-dev, cargo offline) for bench_algo.
-CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev librust-crossbeam-queue-dev g++ libconcurrentqueue-dev libboost-dev libtbb-dev librust-rayon-dev"
+# Boost.Lockfree, header-only C++ behind small adapters (g++); for
+# bench_chan crossbeam-channel (cargo, as above), Go channels (golang-go,
+# standard library only, built offline) and oneTBB (libtbb-dev); for
+# bench_algo oneTBB's parallel_sort and parallel_scan and rayon's parallel
+# sorts (librust-rayon-dev, cargo offline).
+CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev librust-crossbeam-queue-dev librust-crossbeam-channel-dev golang-go libtbb-dev g++ libconcurrentqueue-dev libboost-dev librust-rayon-dev"
 
 # The AArch64 cross build: Debian's cross toolchain, qemu-user, and cmocka
 # for arm64 through multiarch (needs `dpkg --add-architecture arm64`).

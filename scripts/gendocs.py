@@ -757,7 +757,7 @@ def man_index(headers, lk):
           'Compile and link with',
           '.IR "pkg\\-config \\-\\-cflags \\-\\-libs conc" .']
     o += ['.SH DESCRIPTION', '.PP',
-          'libconc provides epoch\\-based reclamation, an MPMC queue, a stack,',
+          'libconc provides epoch\\-based reclamation, an MPMC queue, a stack, channels with select,',
           'a work\\-stealing thread pool, scoped threads and parallel loops.',
           'Every function documents which threads may call it, its progress',
           'guarantee, its memory ordering and its errors.  Functions that can',

@@ -64,7 +64,7 @@ class Run:
 
 def load(directory):
     paths = sorted(glob.glob(os.path.join(directory, "bench_*.json")))
-    order = ["epoch", "queue", "stack", "pool", "scope", "parallel", "algo", "park"]
+    order = ["epoch", "queue", "stack", "chan", "pool", "scope", "parallel", "algo", "park"]
 
     def rank(p):
         name = os.path.basename(p)[len("bench_"):-len(".json")]

@@ -26,6 +26,7 @@ typedef struct checker {
 	const lc_op *ops;
 	int n;
 	lc_spec spec;
+	int cap; /* bounded: a push fails (ok false) only when full; 0 unbounded */
 	uintptr_t v[LC_MAX_OPS]; /* contents, oldest first */
 	int len;
 	memo_entry *memo;
@@ -80,7 +81,13 @@ static bool search(checker *c, uint32_t done)
 		const lc_op *o = &c->ops[i];
 		if ((done & (1u << i)) || o->inv > min_res)
 			continue;
-		if (o->kind == LC_PUSH) {
+		if (o->kind == LC_PUSH && !o->ok) {
+			/* a bounded push that failed: the container was full */
+			if (c->cap && c->len == c->cap && search(c, done | (1u << i)))
+				return true;
+		} else if (o->kind == LC_PUSH) {
+			if (c->cap && c->len == c->cap)
+				continue;
 			c->v[c->len++] = o->val;
 			if (search(c, done | (1u << i)))
 				return true;
@@ -118,7 +125,19 @@ static bool search(checker *c, uint32_t done)
 	return false;
 }
 
+static bool check_cap(const lc_op *ops, int n, lc_spec spec, int cap);
+
 bool lc_check(const lc_op *ops, int n, lc_spec spec)
+{
+	return check_cap(ops, n, spec, 0);
+}
+
+bool lc_check_bounded(const lc_op *ops, int n, size_t cap)
+{
+	return cap > 0 && cap <= LC_MAX_OPS && check_cap(ops, n, LC_FIFO, (int)cap);
+}
+
+static bool check_cap(const lc_op *ops, int n, lc_spec spec, int cap)
 {
 	if (n < 0 || n > LC_MAX_OPS)
 		return false;
@@ -131,7 +150,8 @@ bool lc_check(const lc_op *ops, int n, lc_spec spec)
 		memset(memo_table, 0, MEMO_SIZE * sizeof *memo_table);
 		memo_gen = 1;
 	}
-	checker c = {.ops = ops, .n = n, .spec = spec, .memo = memo_table, .gen = memo_gen};
+	checker c = {.ops = ops, .n = n, .spec = spec, .cap = cap, .memo = memo_table,
+		     .gen = memo_gen};
 	return search(&c, 0);
 }
 
@@ -142,6 +162,7 @@ bool lc_check(const lc_op *ops, int n, lc_spec spec)
 typedef struct runner {
 	const lc_target *t;
 	unsigned threads, ops, push_pct;
+	int cap; /* lc_run_bounded: record failed pushes (ok false) */
 	void *c;
 	bool stop;
 	atomic_int gate; /* 0 wait, 1 run, -1 abort */
@@ -209,8 +230,9 @@ static void run_ops(runner *r, int me)
 			o->inv = stamp(r);
 			int err = r->t->push(r->c, (void *)o->val);
 			o->res = stamp(r);
-			if (err)
+			if (err && !r->cap)
 				continue; /* not recorded: the test checks push errors elsewhere */
+			o->ok = !err; /* bounded: a failed push says "full" */
 		} else {
 			void *item = (void *)(uintptr_t)0xdeadbeef;
 			o->kind = LC_POP;
@@ -253,9 +275,31 @@ static bool overlapping(const lc_op *ops, int n)
 	return false;
 }
 
+static int run_cap(const lc_target *t, lc_spec spec, int cap, unsigned threads, unsigned ops,
+		   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+		   lc_report *out);
+
 int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 	   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
 	   lc_report *out)
+{
+	return run_cap(t, spec, 0, threads, ops, prefill, push_pct, rounds, seed, out);
+}
+
+int lc_run_bounded(const lc_target *t, size_t cap, unsigned threads, unsigned ops,
+		   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+		   lc_report *out)
+{
+	if (cap == 0 || cap > LC_MAX_OPS || prefill > cap) {
+		memset(out, 0, sizeof *out);
+		return EINVAL;
+	}
+	return run_cap(t, LC_FIFO, (int)cap, threads, ops, prefill, push_pct, rounds, seed, out);
+}
+
+static int run_cap(const lc_target *t, lc_spec spec, int cap, unsigned threads, unsigned ops,
+		   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+		   lc_report *out)
 {
 	memset(out, 0, sizeof *out);
 	if (threads < 1 || threads > LC_MAX_THREADS || prefill + threads * ops > LC_MAX_OPS)
@@ -267,6 +311,7 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 	r->threads = threads;
 	r->ops = ops;
 	r->push_pct = push_pct;
+	r->cap = cap;
 	atomic_init(&r->clock, 1);
 	for (unsigned i = 0; i < threads; i++)
 		r->seed[i] = (seed + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
@@ -325,7 +370,7 @@ int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 		out->ops += (unsigned long)n;
 		if (overlapping(all, n))
 			out->overlapping++;
-		if (!lc_check(all, n, spec)) {
+		if (!check_cap(all, n, spec, cap)) {
 			if (out->violations++ == 0) {
 				memcpy(out->first_bad, all, (size_t)n * sizeof all[0]);
 				out->first_bad_n = n;
@@ -352,7 +397,8 @@ void lc_print_violation(const lc_report *r)
 		const lc_op *o = &r->first_bad[i];
 		fprintf(stderr, "  t%d [%llu,%llu] %s %s %lu\n", o->thread,
 			(unsigned long long)o->inv, (unsigned long long)o->res,
-			o->kind == LC_PUSH ? "push" : "pop", o->ok ? "" : "(empty)",
+			o->kind == LC_PUSH ? "push" : "pop",
+			o->ok ? "" : o->kind == LC_PUSH ? "(full)" : "(empty)",
 			(unsigned long)o->val);
 	}
 }

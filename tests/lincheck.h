@@ -25,7 +25,7 @@ typedef enum { LC_PUSH, LC_POP } lc_kind;
 typedef struct lc_op {
 	uint64_t inv, res; /* stamps: inv < res */
 	lc_kind kind;
-	bool ok;           /* pop: an item was returned (push: always true) */
+	bool ok;           /* pop: an item was returned; push: true (lc_run_bounded: false when full) */
 	uintptr_t val;     /* pushed value, or the value popped */
 	int thread;
 } lc_op;
@@ -58,6 +58,17 @@ typedef struct lc_report {
 int lc_run(const lc_target *t, lc_spec spec, unsigned threads, unsigned ops,
 	   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
 	   lc_report *out);
+
+/*
+ * A bounded FIFO of capacity cap (1..LC_MAX_OPS): push is a try that may
+ * fail (any non-zero return), and a failed push is recorded (ok false) and
+ * must linearize at a moment the container held cap items; a successful
+ * one at a moment it held fewer.  prefill <= cap.  Otherwise as lc_run.
+ */
+bool lc_check_bounded(const lc_op *ops, int n, size_t cap);
+int lc_run_bounded(const lc_target *t, size_t cap, unsigned threads, unsigned ops,
+		   unsigned prefill, unsigned push_pct, unsigned long rounds, uint64_t seed,
+		   lc_report *out);
 
 /* Print r's first violating history to stderr (nothing if it has none). */
 void lc_print_violation(const lc_report *r);

@@ -25,6 +25,7 @@
 #include "conc/epoch.h"
 #include "conc/queue.h"
 #include "conc/stack.h"
+#include "conc/chan.h"
 #include "conc/pool.h"
 #include "conc/scope.h"
 #include "conc/parallel.h"
