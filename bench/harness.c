@@ -336,6 +336,10 @@ static void write_facts(FILE *f, const bench_cfg *cfg)
 	json_str(f, BENCH_VERSION_CROSSBEAM_QUEUE);
 	fprintf(f, ", \"boost\": ");
 	json_str(f, BENCH_VERSION_BOOST);
+	fprintf(f, ", \"rayon\": ");
+	json_str(f, BENCH_VERSION_RAYON);
+	fprintf(f, ", \"tbb\": ");
+	json_str(f, BENCH_VERSION_TBB);
 	fprintf(f, "}, \"threads\": [");
 	for (int i = 0; i < cfg->nthreads; i++)
 		fprintf(f, "%s%u", i ? ", " : "", cfg->threads[i]);

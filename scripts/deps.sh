@@ -15,8 +15,11 @@ CONC_BENCH_PACKAGES="meson ninja-build pkg-config gcc libcmocka-dev liburcu-dev 
 # the peer as missing): crossbeam-epoch, crossbeam-queue's SegQueue and a
 # Treiber stack on crossbeam-epoch, built offline with cargo from Debian's
 # crates under /usr/share/cargo/registry; moodycamel::ConcurrentQueue and
-# Boost.Lockfree, header-only C++ behind small adapters (g++).
-CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev librust-crossbeam-queue-dev g++ libconcurrentqueue-dev libboost-dev"
+# Boost.Lockfree, header-only C++ behind small adapters (g++); rayon (scope,
+# join, par_iter) the same way as crossbeam, and oneTBB (task_group,
+# parallel_invoke, parallel_reduce) behind an adapter (bench_pool,
+# bench_parallel).
+CONC_BENCH_OPTIONAL_PACKAGES="cargo librust-crossbeam-epoch-dev librust-crossbeam-queue-dev librust-rayon-dev g++ libconcurrentqueue-dev libboost-dev libtbb-dev"
 
 # The AArch64 cross build: Debian's cross toolchain, qemu-user, and cmocka
 # for arm64 through multiarch (needs `dpkg --add-architecture arm64`).
