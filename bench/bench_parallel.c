@@ -12,9 +12,19 @@
  *                `parallel for`.  Verified: a checksum of out.
  *   empty 1000   an empty parallel loop over 1,000 elements (overhead).
  *   empty 1M     the same over 1,000,000 elements (the splitting's cost).
- *   fib(30)      recursive fibonacci through conc_join vs OpenMP tasks
- *                (`task` for one branch, the other inline, `taskwait`) vs
- *                plain recursion.  Verified: 832,040.
+ *   fib(30)      (W9c) recursive fibonacci through conc_join, no cutoff,
+ *                vs OpenMP tasks (`task` for one branch, the other inline,
+ *                `taskwait`) vs rayon::join vs oneTBB parallel_invoke vs
+ *                plain recursion (its ratio is 1 / libconc's multiple of
+ *                the serial time, printed after the row).  Verified: 832,040.
+ *
+ * The W5 sums also run on rayon (`into_par_iter().map().sum()`, each
+ * element through black_box) and oneTBB (`parallel_reduce`, the default
+ * auto_partitioner, each element through the same empty asm); both peers
+ * are made once per thread count, before timing, like the pool (the
+ * rayon pool has `threads` workers and its caller blocks; the TBB arena
+ * has `threads` slots, the caller taking one).  A peer that cannot be
+ * built is listed as missing with the reason.
  *
  * Every element passes an empty asm (bench_keep), so no compiler folds a
  * loop into a closed form or vectorises one side only.  The pool and the
@@ -30,6 +40,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "peers/cxx_peers.h"
 #include "conc/parallel.h"
 #include "conc/pool.h"
 
@@ -53,10 +64,27 @@ static uint64_t *map_out;
 static uint64_t map_check;
 static int calls_seed, calls_big, calls_map, calls_empty, calls_empty_big, calls_fib;
 
+#ifdef BENCH_HAVE_RAYON
+static void *ry_pool;
+#endif
+#ifdef BENCH_HAVE_TBB
+static void *tbb_arena;
+#endif
+
 static void use_pool(unsigned threads)
 {
 	if (pool && pool_size == threads)
 		return;
+#ifdef BENCH_HAVE_RAYON
+	if (ry_pool)
+		rayon_pool_free(ry_pool);
+	ry_pool = rayon_pool_new(threads);
+#endif
+#ifdef BENCH_HAVE_TBB
+	if (tbb_arena)
+		tbb_arena_free(tbb_arena);
+	tbb_arena = tbb_arena_new(threads);
+#endif
 	if (pool)
 		conc_pool_destroy(pool);
 	conc_pool_config cfg = {.threads = threads};
@@ -178,6 +206,28 @@ static bool sum_omp(unsigned threads, size_t n)
 	}
 	return s == sum_want(n);
 }
+#endif
+
+#ifdef BENCH_HAVE_RAYON
+static bool sum_rayon(unsigned threads, size_t n)
+{
+	(void)threads;
+	return ry_pool && rayon_sum2e(ry_pool, n) == sum_want(n);
+}
+#define IF_RAYON(f) f
+#else
+#define IF_RAYON(f) NULL
+#endif
+
+#ifdef BENCH_HAVE_TBB
+static bool sum_tbb(unsigned threads, size_t n)
+{
+	(void)threads;
+	return tbb_sum2e(tbb_arena, n) == sum_want(n);
+}
+#define IF_TBB(f) f
+#else
+#define IF_TBB(f) NULL
 #endif
 
 static bench_result seed_run(void *arg, unsigned threads)
@@ -375,6 +425,22 @@ static bool fib_omp(unsigned threads, size_t n)
 }
 #endif
 
+#ifdef BENCH_HAVE_RAYON
+static bool fib_rayon(unsigned threads, size_t n)
+{
+	(void)threads;
+	return ry_pool && rayon_fib(ry_pool, (unsigned)n) == FIB_WANT;
+}
+#endif
+
+#ifdef BENCH_HAVE_TBB
+static bool fib_tbb(unsigned threads, size_t n)
+{
+	(void)threads;
+	return tbb_fib(tbb_arena, (unsigned)n) == FIB_WANT;
+}
+#endif
+
 static bench_result fib_run(void *arg, unsigned threads)
 {
 	return median_of(FN(arg), threads, FIB_N, calls_fib);
@@ -382,8 +448,12 @@ static bench_result fib_run(void *arg, unsigned threads)
 
 /* ---- main ------------------------------------------------------------------------------- */
 
+/* ry / tb: the rayon and oneTBB versions of the workload, or NULL when it
+ * has none (then the column is left out; a peer that could not be built is
+ * listed as missing in the rows that have one). */
 static void row(bench_cfg *cfg, const char *name, unsigned threads, double ops, bench_unit unit,
-		bench_result (*run)(void *, unsigned), one_call lib, one_call ser, one_call omp)
+		bench_result (*run)(void *, unsigned), one_call lib, one_call ser, one_call omp,
+		bool peers, one_call ry, one_call tb)
 {
 	if (!bench_wanted(cfg, name))
 		return;
@@ -396,13 +466,27 @@ static void row(bench_cfg *cfg, const char *name, unsigned threads, double ops, 
 		bench_keep(x);
 	}
 #endif
-	struct box box[3] = {{lib}, {ser}, {omp}};
-	bench_impl impls[3];
+	struct box box[5] = {{lib}, {ser}, {omp}, {ry}, {tb}};
+	bench_impl impls[5];
 	int n = 0;
 	impls[n++] = (bench_impl){"libconc", run, &box[0]};
 	impls[n++] = (bench_impl){"serial loop", run, &box[1]};
 	if (omp)
 		impls[n++] = (bench_impl){"OpenMP", run, &box[2]};
+	if (peers) {
+#ifdef BENCH_HAVE_RAYON
+		impls[n++] = (bench_impl){"rayon", run, &box[3]};
+#else
+		impls[n++] = (bench_impl)BENCH_MISSING("rayon", BENCH_RAYON_MISSING);
+#endif
+#ifdef BENCH_HAVE_TBB
+		impls[n++] = (bench_impl){"oneTBB", run, &box[4]};
+#else
+		impls[n++] = (bench_impl)BENCH_MISSING("oneTBB", BENCH_TBB_MISSING);
+#endif
+	}
+	(void)ry;
+	(void)tb;
 	bench_row(cfg, name, threads, ops, unit, impls, n);
 }
 
@@ -428,20 +512,29 @@ int main(int argc, char **argv)
 	for (int t = 0; t < cfg.nthreads; t++) {
 		unsigned th = cfg.threads[t] ? cfg.threads[t] : conc_cpu_count();
 		row(&cfg, "W5 seed: sum 2e, 0..1M", th, (double)SEED_N, BENCH_MS, seed_run,
-		    sum_libconc, sum_serial, IF_OMP(sum_omp));
+		    sum_libconc, sum_serial, IF_OMP(sum_omp), true, IF_RAYON(sum_rayon),
+		    IF_TBB(sum_tbb));
 		row(&cfg, "W5 sum 2e, 0..100M", th, (double)BIG_N, BENCH_MS, big_run, sum_libconc,
-		    sum_serial, IF_OMP(sum_omp));
+		    sum_serial, IF_OMP(sum_omp), true, IF_RAYON(sum_rayon), IF_TBB(sum_tbb));
 		row(&cfg, "W5 map ~200ns/elem, 1M", th, (double)MAP_N, BENCH_MS, map_run,
-		    map_libconc, map_serial, IF_OMP(map_omp));
+		    map_libconc, map_serial, IF_OMP(map_omp), false, NULL, NULL);
 		row(&cfg, "empty parallel_for, 1000", th, 1, BENCH_NS_PER_OP, empty_run,
-		    empty_libconc, empty_serial, IF_OMP(empty_omp));
+		    empty_libconc, empty_serial, IF_OMP(empty_omp), false, NULL, NULL);
 		row(&cfg, "empty parallel_for, 1M", th, 1, BENCH_NS_PER_OP, empty_big_run,
-		    empty_libconc, empty_serial, IF_OMP(empty_omp));
-		row(&cfg, "fib(30): conc_join vs omp tasks", th, 1, BENCH_MS, fib_run, fib_libconc,
-		    fib_serial, IF_OMP(fib_omp));
+		    empty_libconc, empty_serial, IF_OMP(empty_omp), false, NULL, NULL);
+		row(&cfg, "W9c fib(30): conc_join, no cutoff", th, 1, BENCH_MS, fib_run, fib_libconc,
+		    fib_serial, IF_OMP(fib_omp), true, IF_RAYON(fib_rayon), IF_TBB(fib_tbb));
 	}
 	if (pool)
 		conc_pool_destroy(pool);
+#ifdef BENCH_HAVE_RAYON
+	if (ry_pool)
+		rayon_pool_free(ry_pool);
+#endif
+#ifdef BENCH_HAVE_TBB
+	if (tbb_arena)
+		tbb_arena_free(tbb_arena);
+#endif
 	free(map_out);
 	return bench_finish(&cfg);
 }

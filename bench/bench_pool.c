@@ -7,9 +7,14 @@
  *                    is 49,999,995,000,000.  tasks/s.
  *   fan-out          one task; each task executes two children down to
  *                    depth 20 (2,097,151 tasks); wait.  tasks/s.
- *   latency          submit-to-start on an idle pool (workers asleep: 2 ms
- *                    pause before each sample): p50 and p99 over the samples
- *                    of a run.
+ *   latency          (W9b) submit-to-start on an idle pool (workers asleep:
+ *                    2 ms pause before each sample): p50, p99 and p99.9
+ *                    over the samples of a run (1,000 by default, 200 with
+ *                    --quick, 3,000 with --full, or $BENCH_LAT_SAMPLES).
+ *   W9a groups       1,000 task groups in turn, 100 tasks of ~1 us each, wait
+ *                    (see "W9a" below): libconc groups vs oneTBB task_group vs
+ *                    rayon scope vs conc_pool_wait on a private pool.
+ *                    groups/s.
  *   peak RSS         the seed workload in a fresh process (self re-exec),
  *                    VmHWM read by the child itself; libconc with and
  *                    without max_queued.
@@ -35,6 +40,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "peers/cxx_peers.h"
 #include "conc/pool.h"
 
 #if __has_include(<glib.h>)
@@ -364,11 +370,158 @@ static bench_result fan_omp(void *arg, unsigned threads)
 }
 #endif
 
+/* ---- W9a: task groups ------------------------------------------------------------- */
+
+/*
+ * 1,000 groups in turn, each runs 100 tasks of ~1 us and waits for them;
+ * the main thread drives.  libconc: a conc_group made and destroyed per
+ * group (as a TBB task_group or a rayon scope is), the waiter running its
+ * group's tasks; and the same with conc_pool_execute + conc_pool_wait on a
+ * private pool (the waiter sleeps).  oneTBB: task_group in a task_arena;
+ * rayon: ThreadPool::scope.  Each pool/arena has nthreads threads and is
+ * made before timing.  Verified: 100,000 tasks ran.
+ */
+#define W9_GROUPS 1000u
+#define W9_TASKS 100u
+static unsigned w9_iters; /* work loop rounds of ~1 us (calibrated) */
+static atomic_ulong w9_count;
+
+static void w9_work(void *arg)
+{
+	(void)arg;
+	uint64_t x = 88172645463325252ull;
+	for (unsigned i = 0; i < w9_iters; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		bench_keep(x);
+	}
+	atomic_fetch_add_explicit(&w9_count, 1, memory_order_relaxed);
+}
+
+static int w9_work_int(void *arg)
+{
+	w9_work(arg);
+	return 0;
+}
+
+static void w9_calibrate(void)
+{
+	w9_iters = 1000;
+	double best = 1e9;
+	for (int k = 0; k < 5; k++) {
+		double t0 = bench_now();
+		for (int i = 0; i < 1000; i++)
+			w9_work(NULL);
+		double t = (bench_now() - t0) / 1000;
+		if (t < best)
+			best = t;
+	}
+	w9_iters = (unsigned)(1000 * 1e-6 / best);
+	if (w9_iters < 1)
+		w9_iters = 1;
+}
+
+static bool w9_ok(void)
+{
+	return atomic_load(&w9_count) == (unsigned long)W9_GROUPS * W9_TASKS;
+}
+
+static bench_result w9_group(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = nthreads};
+	if (conc_pool_create(&p, &cfg))
+		return (bench_result){0, false};
+	atomic_store(&w9_count, 0);
+	bool ok = true;
+	double t0 = bench_now();
+	for (unsigned g = 0; g < W9_GROUPS; g++) {
+		conc_group *grp;
+		if (conc_group_create(&grp, p) != 0) {
+			ok = false;
+			break;
+		}
+		for (unsigned t = 0; t < W9_TASKS; t++)
+			ok = conc_group_run(grp, w9_work_int, NULL) == 0 && ok;
+		ok = conc_group_wait(grp) == 0 && ok;
+		ok = conc_group_destroy(grp) == 0 && ok;
+	}
+	double t1 = bench_now();
+	conc_pool_destroy(p);
+	return (bench_result){t1 - t0, ok && w9_ok()};
+}
+
+static bench_result w9_pool_wait(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = nthreads};
+	if (conc_pool_create(&p, &cfg))
+		return (bench_result){0, false};
+	atomic_store(&w9_count, 0);
+	bool ok = true;
+	double t0 = bench_now();
+	for (unsigned g = 0; g < W9_GROUPS; g++) {
+		for (unsigned t = 0; t < W9_TASKS; t++)
+			ok = conc_pool_execute(p, w9_work, NULL) == 0 && ok;
+		ok = conc_pool_wait(p) == 0 && ok;
+	}
+	double t1 = bench_now();
+	conc_pool_destroy(p);
+	return (bench_result){t1 - t0, ok && w9_ok()};
+}
+
+#ifdef BENCH_HAVE_TBB
+static bench_result w9_tbb(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	void *a = tbb_arena_new(nthreads);
+	atomic_store(&w9_count, 0);
+	double t0 = bench_now();
+	tbb_groups(a, W9_GROUPS, W9_TASKS, w9_work, NULL);
+	double t1 = bench_now();
+	tbb_arena_free(a);
+	return (bench_result){t1 - t0, w9_ok()};
+}
+#endif
+
+#ifdef BENCH_HAVE_RAYON
+static bench_result w9_rayon(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	void *rp = rayon_pool_new(nthreads);
+	if (!rp)
+		return (bench_result){0, false};
+	atomic_store(&w9_count, 0);
+	double t0 = bench_now();
+	rayon_scope_groups(rp, W9_GROUPS, W9_TASKS, w9_work, NULL);
+	double t1 = bench_now();
+	rayon_pool_free(rp);
+	return (bench_result){t1 - t0, w9_ok()};
+}
+#endif
+
 /* ---- submit-to-start latency on an idle pool ------------------------------------ */
 
 static _Atomic uint64_t lat_start;
 static atomic_int lat_flag;
-static int lat_pct; /* 50 or 99: which percentile a run reports */
+/*
+ * One sampling run yields p50, p99 and p99.9.  The p50 row runs the
+ * samplings and keeps each run's p99 and p99.9 (per implementation, in call
+ * order); the p99 and p99.9 rows then report those of the same runs - the
+ * harness calls the implementations in the same order each row - instead
+ * of sampling three times (each sampling run takes lat_samples x 2 ms).
+ */
+enum { LAT_IMPLS = 4, LAT_KEEP = BENCH_MAX_REPS + 2 };
+static int lat_row;  /* 0: sample (p50); 1: p99; 2: p99.9 */
+static double lat_kept[LAT_IMPLS][2][LAT_KEEP];
+static int lat_nkept[LAT_IMPLS], lat_next[LAT_IMPLS][2];
 
 static void lat_task(void *arg)
 {
@@ -391,7 +544,26 @@ static int cmp_u64(const void *a, const void *b)
 
 typedef void (*lat_submit_fn)(void *ctx);
 
-static bench_result lat_run(lat_submit_fn submit, void *ctx)
+static double lat_pick(const uint64_t *sorted, unsigned permille)
+{
+	unsigned k = (unsigned)((uint64_t)lat_samples * permille / 1000);
+	if (k >= lat_samples)
+		k = lat_samples - 1;
+	return (double)sorted[k] * 1e-9;
+}
+
+static bench_result lat_sample(lat_submit_fn submit, void *ctx, int impl);
+
+/* The run of implementation `impl` for the current row (see lat_row). */
+static bench_result lat_run(lat_submit_fn submit, void *ctx, int impl)
+{
+	if (lat_row > 0 && lat_next[impl][lat_row - 1] < lat_nkept[impl])
+		return (bench_result){lat_kept[impl][lat_row - 1][lat_next[impl][lat_row - 1]++],
+				      true};
+	return lat_sample(submit, ctx, impl);
+}
+
+static bench_result lat_sample(lat_submit_fn submit, void *ctx, int impl)
 {
 	uint64_t *s = malloc(lat_samples * sizeof *s);
 	for (unsigned i = 0; i < lat_samples; i++) {
@@ -404,10 +576,12 @@ static bench_result lat_run(lat_submit_fn submit, void *ctx)
 		s[i] = atomic_load_explicit(&lat_start, memory_order_relaxed) - t0;
 	}
 	qsort(s, lat_samples, sizeof *s, cmp_u64);
-	unsigned k = (unsigned)((uint64_t)lat_samples * (unsigned)lat_pct / 100);
-	if (k >= lat_samples)
-		k = lat_samples - 1;
-	double v = (double)s[k] * 1e-9;
+	double v = lat_pick(s, lat_row == 0 ? 500 : lat_row == 1 ? 990 : 999);
+	if (lat_row == 0 && lat_nkept[impl] < LAT_KEEP) {
+		lat_kept[impl][0][lat_nkept[impl]] = lat_pick(s, 990);
+		lat_kept[impl][1][lat_nkept[impl]] = lat_pick(s, 999);
+		lat_nkept[impl]++;
+	}
 	free(s);
 	return (bench_result){v, true};
 }
@@ -425,7 +599,7 @@ static bench_result lat_libconc(void *arg, unsigned threads)
 	conc_pool_config cfg = {.threads = nthreads};
 	if (conc_pool_create(&p, &cfg))
 		return (bench_result){0, false};
-	bench_result r = lat_run(lat_submit_libconc, p);
+	bench_result r = lat_run(lat_submit_libconc, p, 0);
 	conc_pool_destroy(p);
 	return r;
 }
@@ -440,7 +614,7 @@ static bench_result lat_mutex(void *arg, unsigned threads)
 	(void)arg;
 	(void)threads;
 	mpool *p = mp_create(nthreads);
-	bench_result r = lat_run(lat_submit_mutex, p);
+	bench_result r = lat_run(lat_submit_mutex, p, 2);
 	mp_destroy(p);
 	return r;
 }
@@ -459,7 +633,7 @@ static bench_result lat_pthread(void *arg, unsigned threads)
 {
 	(void)arg;
 	(void)threads;
-	return lat_run(lat_submit_thread, NULL);
+	return lat_run(lat_submit_thread, NULL, 3);
 }
 
 #ifdef HAVE_GLIB
@@ -480,7 +654,7 @@ static bench_result lat_glib(void *arg, unsigned threads)
 	(void)arg;
 	(void)threads;
 	GThreadPool *p = g_thread_pool_new(lat_glib_task, NULL, (gint)nthreads, TRUE, NULL);
-	bench_result r = lat_run(lat_submit_glib, p);
+	bench_result r = lat_run(lat_submit_glib, p, 1);
 	g_thread_pool_free(p, FALSE, TRUE);
 	return r;
 }
@@ -569,7 +743,9 @@ int main(int argc, char **argv)
 	bench_cfg cfg;
 	bench_init(&cfg, argc, argv, def_threads);
 	nthreads = conc_cpu_count();
-	lat_samples = cfg.quick ? 100 : cfg.full ? 1000 : 300;
+	lat_samples = cfg.quick ? 200 : cfg.full ? 3000 : 1000;
+	if (getenv("BENCH_LAT_SAMPLES") && atoi(getenv("BENCH_LAT_SAMPLES")) > 0)
+		lat_samples = (unsigned)atoi(getenv("BENCH_LAT_SAMPLES"));
 
 	if (bench_wanted(&cfg, "W4 seed")) {
 		bench_impl impls[4];
@@ -599,6 +775,25 @@ int main(int argc, char **argv)
 		bench_row(&cfg, "fan-out: binary tree of tasks, depth 20", nthreads,
 			  (double)FAN_TASKS, BENCH_MOPS, impls, n);
 	}
+	if (bench_wanted(&cfg, "W9a")) {
+		w9_calibrate();
+		bench_impl impls[5];
+		int n = 0;
+		impls[n++] = (bench_impl){"libconc group", w9_group, NULL};
+#ifdef BENCH_HAVE_TBB
+		impls[n++] = (bench_impl){"oneTBB task_group", w9_tbb, NULL};
+#else
+		impls[n++] = (bench_impl)BENCH_MISSING("oneTBB task_group", BENCH_TBB_MISSING);
+#endif
+#ifdef BENCH_HAVE_RAYON
+		impls[n++] = (bench_impl){"rayon scope", w9_rayon, NULL};
+#else
+		impls[n++] = (bench_impl)BENCH_MISSING("rayon scope", BENCH_RAYON_MISSING);
+#endif
+		impls[n++] = (bench_impl){"libconc pool_wait", w9_pool_wait, NULL};
+		bench_row(&cfg, "W9a groups: 1000 x (100 tasks of ~1 us, wait)", nthreads,
+			  (double)W9_GROUPS, BENCH_MS, impls, n);
+	}
 	if (bench_wanted(&cfg, "latency")) {
 		bench_impl impls[4];
 		int n = 0;
@@ -608,12 +803,19 @@ int main(int argc, char **argv)
 #endif
 		impls[n++] = (bench_impl){"mutex+condvar pool", lat_mutex, NULL};
 		impls[n++] = (bench_impl){"pthread per task", lat_pthread, NULL};
-		lat_pct = 50;
-		bench_row(&cfg, "latency p50: submit-to-start, idle pool", nthreads, 1,
-			  BENCH_NS_PER_OP, impls, n);
-		lat_pct = 99;
-		bench_row(&cfg, "latency p99: submit-to-start, idle pool", nthreads, 1,
-			  BENCH_NS_PER_OP, impls, n);
+		char name[96];
+		lat_row = 0;
+		snprintf(name, sizeof name, "W9b latency p50: submit-to-start, idle pool (%u samples)",
+			 lat_samples);
+		bench_row(&cfg, name, nthreads, 1, BENCH_NS_PER_OP, impls, n);
+		lat_row = 1;
+		snprintf(name, sizeof name, "W9b latency p99: submit-to-start, idle pool (%u samples)",
+			 lat_samples);
+		bench_row(&cfg, name, nthreads, 1, BENCH_NS_PER_OP, impls, n);
+		lat_row = 2;
+		snprintf(name, sizeof name,
+			 "W9b latency p99.9: submit-to-start, idle pool (%u samples)", lat_samples);
+		bench_row(&cfg, name, nthreads, 1, BENCH_NS_PER_OP, impls, n);
 	}
 	if (bench_wanted(&cfg, "rss")) {
 		printf("\npeak RSS, W4 seed (10M tasks, %u workers), each in a fresh process:\n",

@@ -1240,6 +1240,7 @@ CONC_NODISCARD int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_n
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 
@@ -1410,6 +1411,155 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  *   from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
+
+/*
+ * Task groups.  A group collects tasks run on one pool so that a caller can
+ * wait for just those - not for the whole pool - and can cancel them.
+ *
+ *   conc_group *g;  conc_group_create(&g, NULL);
+ *   conc_group_run(g, work, arg);  ...  int err = conc_group_wait(g);
+ *   conc_group_destroy(g);
+ *
+ * Isolation.  While it waits, the caller runs only tasks of its own group
+ * (the tasks of g that nobody has started yet), never an unrelated task:
+ * a lock held around conc_group_wait cannot deadlock through a task that
+ * happens to be queued on the pool and takes the same lock.  When none of
+ * g's tasks is left to start and some still run elsewhere, it sleeps.
+ * Each task runs exactly once: on a worker (every run also queues a small
+ * pool task that starts one of g's tasks, if any is left when a worker
+ * takes it) or on a waiting thread.
+ *
+ * Results and cancellation.  A task returns 0 or an error; the first
+ * non-zero result cancels the group (as conc_group_cancel does) and is what
+ * conc_group_wait returns.  A cancelled group skips its tasks that have not
+ * started; those that have started finish (they may poll
+ * conc_group_is_cancelled to stop early); conc_group_run then refuses
+ * (ECANCELED) until a wait has returned, which makes the group usable
+ * again.
+ *
+ * Memory.  A run allocates nothing in steady state: tasks are two words in
+ * a recycling queue of the group (blocks of 255 tasks, up to 16 kept) and
+ * on the pool's own queues.  A group is destroyed before its pool.
+ *
+ * Fork.  In the child of a fork() a group of a pool made before it refuses
+ * like its pool: run and wait return EPIPE; destroy frees it without
+ * running its tasks and returns 0.
+ */
+typedef struct conc_group conc_group;
+
+/*
+ * conc_group_create - make an empty task group on pool p.
+ *
+ * p NULL: the global pool (conc_pool_global).  The group lives until
+ * conc_group_destroy, which must come before p's destroy.
+ * Thread safety: any thread.
+ * Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (also when p is NULL
+ *   and the global pool could not be created).
+ */
+CONC_NODISCARD int conc_group_create(conc_group **out, conc_pool *p);
+
+/*
+ * conc_group_run - run fn(arg) on g's pool, some time later, as a task of g.
+ *
+ * From one of the pool's workers the pool task that starts it goes on that
+ * worker's deque, from any other thread through the shared queue (held by
+ * max_queued as conc_pool_execute is).  Also from inside g's tasks (a task
+ * may add tasks to its own group) and from any pool's tasks.
+ * Thread safety: any number of threads at once, also from inside tasks.
+ * Ordering: everything the caller did before the call happens-before fn
+ *   starts.
+ * Progress: lock-free (as conc_pool_execute); blocking only while held by
+ *   max_queued.  Allocates only when the group's queue or the pool's
+ *   queues grow.
+ * Returns: 0; EINVAL (g or fn NULL); ENOMEM (nothing queued); ECANCELED
+ *   (g is cancelled: fn will not run); EPIPE (the pool is being destroyed
+ *   and the caller is not one of its tasks, or p cannot run tasks in this
+ *   process - nothing queued).
+ */
+int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg);
+
+/*
+ * conc_group_wait - wait until every task run in g before the call, and
+ * every task those ran in g (transitively), has finished.
+ *
+ * While it waits the caller runs g's tasks that have not started yet, and
+ * only those (isolation, see above); otherwise it sleeps.  Tasks other
+ * threads run in g meanwhile may or may not be waited for; a stream of them
+ * that never stops may keep wait from returning.  When it returns, g is no
+ * longer cancelled and may be used again.  It may be called from a pool
+ * task (of this pool or another), also from a task of another group (groups
+ * nest), but not from one of g's own tasks.  A task that the caller runs
+ * and that returns still pinned in an epoch domain is unpinned when it
+ * returns (the caller's own pins stay).
+ * Thread safety: any thread; one wait per group at a time.
+ * Ordering: everything the waited-for tasks did happens-before wait
+ *   returns.
+ * Progress: blocking.
+ * Returns: 0 (every task returned 0); the first non-zero result of a task
+ *   (which cancelled g); ECANCELED (conc_group_cancel was called first);
+ *   EINVAL (g NULL); EDEADLK (called from one of g's own tasks: nothing
+ *   waited for); EPIPE (p cannot run tasks in this process, see
+ *   conc_pool_execute).  When both a task's failure and a cancel happen,
+ *   whichever was recorded first is returned.
+ */
+int conc_group_wait(conc_group *g);
+
+/*
+ * conc_group_cancel - cancel g: its tasks that have not started are
+ * skipped, and further runs return ECANCELED until a wait returns.
+ *
+ * Tasks already running finish; they may stop early by polling
+ * conc_group_is_cancelled.  Idempotent; a no-op for NULL, and when a
+ * task's error already cancelled g (wait then returns that error).
+ * Thread safety: any thread, also g's own tasks.
+ * Ordering: a task that starts after cancel returned is skipped.
+ * Progress: wait-free.
+ */
+void conc_group_cancel(conc_group *g);
+
+/*
+ * conc_group_is_cancelled - whether g is cancelled (by conc_group_cancel or
+ * by a task's error) and no wait has returned since.
+ *
+ * Thread safety: any thread.
+ * Ordering: acquire (sees the cancel that it reports).
+ * Progress: wait-free.
+ * Returns: true or false; false for NULL.
+ */
+bool conc_group_is_cancelled(conc_group *g);
+
+/*
+ * conc_group_destroy - free g.
+ *
+ * Pool tasks that g queued and that found nothing left to start may still
+ * be queued on the pool; the last of them frees g's memory.
+ * Thread safety: one call per group, when no other call on g runs.
+ * Progress: wait-free.
+ * Returns: 0 (also for NULL); EBUSY (a task of g is queued or running:
+ *   nothing changed).
+ */
+int conc_group_destroy(conc_group *g);
+
+/*
+ * conc_pool_broadcast - run fn(index, ctx) once on each of p's worker
+ * threads, and return when every one has.
+ *
+ * p NULL: the global pool.  Each worker runs it between two tasks (a worker
+ * that is inside a long task runs it once that task returns), so it suits
+ * per-thread setup and flushing thread-local state.  Serialized with
+ * conc_pool_resize and with other broadcasts: the workers that exist when
+ * it starts are the ones that run it, each exactly once.
+ * Thread safety: any thread that is not running one of p's tasks.
+ * Ordering: everything the caller did before the call happens-before each
+ *   fn starts; everything each fn did happens-before the call returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (fn NULL, or p destroyed in a debug-checks build);
+ *   ENOMEM (p NULL and the global pool could not be created); EDEADLK
+ *   (called from one of p's tasks); EPIPE (p cannot run tasks in this
+ *   process, see execute, or its destroy has begun).
+ */
+int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), void *ctx);
 
 #ifdef __cplusplus
 }
@@ -3622,6 +3772,21 @@ conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b
 	 * they have all unpinned. */
 	conc_epoch_retire(q->ebr, &a->node, conc__deque_buf_free);
 	return n;
+}
+
+/* Owner: make sure the next push will not need to grow the buffer (grow it
+ * now if full), so that it cannot fail; 0 or ENOMEM (nothing changed).
+ * Thieves only make more room meanwhile: top only grows. */
+static inline int conc__deque_reserve(conc__deque *q)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* acquire: as in push (a slot the grow copies was read by its thief
+	 * before that thief's CAS). */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	if (conc__unlikely(b - t > a->mask) && !conc__deque_grow(q, a, t, b))
+		return ENOMEM;
+	return 0;
 }
 
 /* Owner: room for k more elements without growing. */
@@ -10931,6 +11096,9 @@ unsigned conc__stack_pending(conc_stack *s)
 #define push_local conc__pool__push_local
 #define stop_requested conc__pool__stop_requested
 #define clear_wake_pending conc__pool__clear_wake_pending
+#define bcast conc__pool__bcast
+#define has_mail conc__pool__has_mail
+#define run_mail conc__pool__run_mail
 #define find_top_task conc__pool__find_top_task
 #define worker_loop conc__pool__worker_loop
 #define launched conc__pool__launched
@@ -10951,8 +11119,24 @@ unsigned conc__stack_pending(conc_stack *s)
 #define room_wait conc__pool__room_wait
 #define room_or_closed conc__pool__room_or_closed
 #define execute_outside conc__pool__execute_outside
+#define group_fn conc__pool__group_fn
+#define gframe conc__pool__gframe
+#define tls_gframe conc__pool__tls_gframe
+#define group_free conc__pool__group_free
+#define group_unref conc__pool__group_unref
+#define group_finish conc__pool__group_finish
+#define group_exec conc__pool__group_exec
+#define group_token conc__pool__group_token
+#define nop_task conc__pool__nop_task
+#define group_enqueue conc__pool__group_enqueue
+#define group_push_local conc__pool__group_push_local
+#define group_push_outside conc__pool__group_push_outside
+#define group_wait_pred conc__pool__group_wait_pred
+#define group_exec_here conc__pool__group_exec_here
 #define all_done_pred conc__pool__all_done_pred
 #define wait_idle conc__pool__wait_idle
+#define bcast_wait conc__pool__bcast_wait
+#define bcast_all_done conc__pool__bcast_all_done
 #define global_pool conc__pool__global_pool
 #define global_lock conc__pool__global_lock
 #define atfork_child conc__pool__atfork_child
@@ -11111,6 +11295,9 @@ struct conc__worker {
 	unsigned ticks;     /* owner only: top-level tasks started (fairness) */
 	CONC_ALIGNED atomic_int stop;
 	atomic_int launch; /* 0 wait, 1 go, 2 abort */
+	/* A broadcast for this worker to run (conc_pool_broadcast), or NULL:
+	 * on stop's line, which the worker reads between tasks anyway. */
+	_Atomic(struct bcast *) mail;
 	conc_pool *pool;
 	unsigned index;
 	pthread_t thread; /* admin only */
@@ -11622,9 +11809,56 @@ static void clear_wake_pending(conc_pool *p)
 	atomic_store_explicit(&p->wake_pending, 0, memory_order_seq_cst);
 }
 
+/* ---- broadcast ---------------------------------------------------------------- */
+
+/*
+ * conc_pool_broadcast hands each worker a pointer to one `struct bcast` in
+ * its record's mail word (seq_cst store, then a notify of every sleeper);
+ * a worker looks at its mail between top-level tasks, on each round of its
+ * search and in the re-check before it parks (so a sleeping worker is woken
+ * for it: the store-buffering argument of base/park.h, with the mail word
+ * as the condition).  It takes the pointer (exchange), runs fn, checks its
+ * pins as after a task, and counts itself in `done` (seq_cst, the
+ * publishing write of admin_park, where the broadcaster sleeps).  After
+ * that increment the record is on the broadcaster's stack and may be gone:
+ * only the pool is touched.  Broadcasts hold the admin lock, so the set of
+ * workers does not change under one and one mail word suffices.
+ */
+struct bcast {
+	void (*fn)(unsigned index, void *ctx);
+	void *ctx;
+	atomic_uint done;
+};
+
+static inline bool has_mail(conc__worker *w)
+{
+	/* relaxed: a peek on the worker's own stop line; run_mail's exchange
+	 * acquires. */
+	return atomic_load_explicit(&w->mail, memory_order_relaxed) != NULL;
+}
+
+static COLD void run_mail(conc__worker *w)
+{
+	/* acquire: pairs with the broadcaster's seq_cst store (fn, ctx and
+	 * everything it did before). */
+	struct bcast *b = atomic_exchange_explicit(&w->mail, NULL, memory_order_acquire);
+	if (!b)
+		return;
+	conc_pool *p = w->pool;
+	b->fn(w->index, b->ctx);
+	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+		unpin_left(); /* a broadcast counts as a task for pins */
+	/* seq_cst: releases fn's effects to the broadcaster's acquire, and is
+	 * the publishing write of admin_park. */
+	atomic_fetch_add_explicit(&b->done, 1, memory_order_seq_cst);
+	conc__park_notify_all(&p->admin_park);
+}
+
 /* A top-level task for w: find_task, with the fairness turn. */
 static inline bool find_top_task(conc_pool *p, conc__worker *w, conc__task *t)
 {
+	if (conc__unlikely(has_mail(w)))
+		run_mail(w);
 	if (conc__unlikely((++w->ticks & (CONC_POOL_FAIR_EVERY - 1)) == 0) &&
 	    fair_turn(p, w, t))
 		return true;
@@ -11653,6 +11887,8 @@ static void worker_loop(conc__worker *w)
 		for (unsigned r = 0; !stop_requested(w); r++) {
 			conc__backoff_spin(&bo);
 			conc__chaos_point(); /* searching: the idle path */
+			if (conc__unlikely(has_mail(w)))
+				run_mail(w);
 			if (find_task(p, w, &t)) {
 				found = true;
 				break;
@@ -11687,7 +11923,10 @@ static void worker_loop(conc__worker *w)
 		/* After the announce, before the re-check: the pusher's half
 		 * of push_local's wake (see the top). */
 		bool barrier = park_barrier();
-		if (stop_requested(w) || work_available(p)) {
+		/* acquire (mail): the waiter's re-check, after prepare's
+		 * fence, of the broadcaster's seq_cst store. */
+		if (stop_requested(w) || atomic_load_explicit(&w->mail, memory_order_acquire) ||
+		    work_available(p)) {
 			conc__park_cancel(&p->work_park);
 		} else if (barrier) {
 			park_ns = PARK_FALLBACK_NS;
@@ -11790,6 +12029,7 @@ static int get_record(conc_pool *p, unsigned i, conc__worker **out)
 	}
 	atomic_store_explicit(&w->stop, 0, memory_order_relaxed); /* thread not started yet */
 	atomic_store_explicit(&w->launch, 0, memory_order_relaxed); /* as stop */
+	atomic_store_explicit(&w->mail, NULL, memory_order_relaxed); /* as stop */
 	*out = w;
 	return 0;
 }
@@ -12101,6 +12341,336 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
 	return execute_outside(p, fn, arg);
 }
 
+/* ---- task groups ------------------------------------------------------------- */
+
+/*
+ * A group (conc/pool.h, "Task groups") keeps the tasks run in it that have
+ * not started in a queue of its own, `q` (an injector, pool/injector.h:
+ * two words per task, blocks recycled, so a run allocates nothing in
+ * steady state).  Each run also puts one token - group_token(g), an
+ * ordinary pool task - on the pool.  A token takes one task from q, if any
+ * is left, and runs it; a waiter takes tasks from q itself.  Every task is
+ * taken from q exactly once (the injector's pop), so it runs once, and a
+ * waiter only ever runs what it took from its own group's q: that is the
+ * isolation.  There is never a task in q without a token still to come for
+ * it (the token is published after the task and counted per run), so the
+ * tasks run without anybody waiting; a waiter that took tasks leaves
+ * tokens that find q empty and do nothing.
+ *
+ * Publication order of a run: the token's place is reserved first (room on
+ * the worker's deque, or a claimed injector slot), then the task goes into
+ * q, then the token is published.  Each step that can fail (ENOMEM, EPIPE)
+ * comes before anything is visible, except the injector slot, which is
+ * then filled with a task that does nothing: a failed run changes nothing.
+ *
+ * Counting (state list of one run).  pending: +1 before the task enters q
+ *   (relaxed: the queue's release publishes it before anyone can take the
+ *   task), -1 when it has finished or was skipped (seq_cst: releases the
+ *   task's effects to the waiter's acquire load, and is the publishing
+ *   write of wait_park).  refs: 1 for the owner + 1 per token not yet
+ *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
+ *   happen-before the free).  So tokens may outlive conc_group_destroy,
+ *   which only drops the owner's reference once pending is 0.
+ *   status: 0 -> the first error or ECANCELED (a CAS from 0: whichever is
+ *   recorded first) -> 0 (the exchange at the end of wait).  A task starts
+ *   only while status is 0.
+ *
+ * Waiting.  The waiter loops: pending 0 -> return; a task in q -> run it
+ * here; else sleep on wait_park until pending is 0 or q holds a task (a
+ * running task may add one: the waiter must take it, a worker may be stuck
+ * behind a lock the waiter holds).  Runs wake sleepers after the task
+ * entered q (its claim is a seq_cst CAS), finishes after their decrement.
+ * Before it sleeps it spins briefly: tasks of ~1 us finishing on other
+ * workers should not cost a futex round trip each.
+ *
+ * EDEADLK: each thread keeps a chain of the groups whose task it is
+ * running (frames on its stack); a wait for a group on the chain would wait
+ * for itself.
+ */
+typedef int (*group_fn)(void *arg);
+
+struct conc_group {
+	conc__injector q; /* tasks not started: (fn as conc__task_fn, arg) */
+	CONC_ALIGNED _Atomic uint64_t pending;
+	atomic_int status;
+	conc__park wait_park;
+	CONC_ALIGNED atomic_uint refs;
+	conc_pool *p;
+};
+
+struct gframe {
+	conc_group *g;
+	struct gframe *prev;
+};
+static _Thread_local struct gframe *tls_gframe CONC__TLS_IE;
+
+#define GROUP_SPIN 64u /* backoff rounds of a waiter before it sleeps */
+
+static void group_free(conc_group *g)
+{
+	conc__inj_fini(&g->q);
+	free(g);
+}
+
+static void group_unref(conc_group *g)
+{
+	/* acq_rel: see "Counting" above. */
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+		group_free(g);
+}
+
+/* One task of g has finished (or was skipped).  g stays allocated: the
+ * caller is a token (it holds a reference) or the waiter. */
+static void group_finish(conc_group *g)
+{
+	/* seq_cst: see "Counting" above. */
+	atomic_fetch_sub_explicit(&g->pending, 1, memory_order_seq_cst);
+	conc__park_notify_all(&g->wait_park);
+}
+
+/* Run (or, g cancelled, skip) a task taken from g's queue. */
+static void group_exec(conc_group *g, conc__task t)
+{
+	/* acquire: a cancel that this load sees happened before (the skip). */
+	if (atomic_load_explicit(&g->status, memory_order_acquire) == 0) {
+		struct gframe f = {g, tls_gframe};
+		tls_gframe = &f;
+		int r = ((group_fn)(void (*)(void))t.fn)(t.arg);
+		tls_gframe = f.prev;
+		if (r) {
+			int zero = 0;
+			/* relaxed: published by group_finish's seq_cst RMW,
+			 * which the waiter acquires before it reads status. */
+			atomic_compare_exchange_strong_explicit(&g->status, &zero, r,
+								memory_order_relaxed,
+								memory_order_relaxed);
+		}
+	}
+	group_finish(g);
+}
+
+/* The token: a pool task that runs one task of g, if one is left. */
+static void group_token(void *arg)
+{
+	conc_group *g = arg;
+	conc__task t;
+	if (conc__inj_pop(&g->q, &t, 1, NULL))
+		group_exec(g, t);
+	group_unref(g);
+}
+
+/* Fills an injector slot whose run failed after the claim. */
+static void nop_task(void *arg)
+{
+	(void)arg;
+}
+
+/* The task goes into g's queue; waiters are woken (they take it). */
+static int group_enqueue(conc_group *g, conc__task_fn fn, void *arg)
+{
+	/* seq_cst (the claim inside): the publishing write of wait_park. */
+	int err = conc__inj_push(&g->q, fn, arg, false);
+	if (!err)
+		conc__park_notify_all(&g->wait_park);
+	return err;
+}
+
+/* From one of p's workers: the token goes on w's deque. */
+static int group_push_local(conc__worker *w, conc_group *g, conc__task_fn fn, void *arg)
+{
+	if (conc__unlikely(conc__deque_reserve(&w->dq) != 0))
+		return ENOMEM;
+	int err = group_enqueue(g, fn, arg);
+	if (conc__unlikely(err))
+		return err;
+	err = push_deque(w, group_token, g, NULL);
+	CONC__CHECK(err == 0, "pool: a push into reserved room cannot fail");
+	(void)err;
+	return 0;
+}
+
+/* From any other thread: the token goes through the injector, held by
+ * max_queued as an outside execute is (execute_bounded). */
+static NOINLINE int group_push_outside(conc_pool *p, conc_group *g, conc__task_fn fn, void *arg)
+{
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE;
+	bool inside = tls_frame && in_frames(p);
+	bool counted = false;
+	int err = 0;
+	if (p->max_queued && !inside) {
+		bool closed;
+		if (conc__inj_state(&p->inj, &closed) >= p->max_queued || closed) {
+			callers_enter(p);
+			counted = true;
+			err = wait_for_room_locked(p);
+		}
+	}
+	if (!err) {
+		struct conc__inj_slot *s;
+		/* seq_cst claim: the publishing write of work_park (inj_push) */
+		err = conc__inj_claim(&p->inj, inside, &s);
+		if (!err) {
+			if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+				wake_one(p);
+			err = group_enqueue(g, fn, arg);
+			conc__inj_fill(s, err ? nop_task : group_token, g);
+		}
+	}
+	if (counted)
+		callers_leave(p); /* after the fill: our last access to p */
+	return err;
+}
+
+int conc_group_create(conc_group **out, conc_pool *p)
+{
+	if (!out)
+		return EINVAL;
+	if (!p) {
+		p = conc_pool_global();
+		if (!p)
+			return ENOMEM;
+	}
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
+	conc_group *g = conc__aligned_alloc("pool.group", CONC_PAD, sizeof *g);
+	if (!g)
+		return ENOMEM;
+	memset(g, 0, sizeof *g);
+	if (conc__inj_init(&g->q) != 0) {
+		free(g);
+		return ENOMEM;
+	}
+	atomic_init(&g->pending, 0);
+	atomic_init(&g->status, 0);
+	atomic_init(&g->refs, 1);
+	conc__park_init(&g->wait_park);
+	g->p = p;
+	*out = g;
+	return 0;
+}
+
+int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg)
+{
+	if (conc__unlikely(!g || !fn))
+		return EINVAL;
+	/* acquire: as in group_exec. */
+	if (atomic_load_explicit(&g->status, memory_order_acquire) != 0)
+		return ECANCELED;
+	conc_pool *p = g->p;
+	conc__task_fn tf = (conc__task_fn)(void (*)(void))fn;
+	/* relaxed (both): see "Counting" above. */
+	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	conc__worker *w = tls_worker;
+	int err = w && w->pool == p ? group_push_local(w, g, tf, arg)
+				    : group_push_outside(p, g, tf, arg);
+	if (conc__unlikely(err)) {
+		/* relaxed: the owner's reference keeps refs above 0 */
+		atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
+		group_finish(g); /* a waiter may have seen our count */
+	}
+	return err;
+}
+
+/* wait_park's condition: nothing pending, or a task to take. */
+static bool group_wait_pred(void *arg)
+{
+	conc_group *g = arg;
+	/* seq_cst / acquire: the waiter's re-check (prepare's fence orders
+	 * the loads); pairs with group_finish and group_enqueue. */
+	return atomic_load_explicit(&g->pending, memory_order_seq_cst) == 0 ||
+	       conc__inj_pushed(&g->q) != conc__inj_popped(&g->q);
+}
+
+/* Run a task of g on the waiting thread: as one of p's tasks (a frame when
+ * the thread is not p's worker, so that calls it makes on p know). */
+static void group_exec_here(conc_pool *p, conc__worker *w, conc_group *g, conc__task t)
+{
+	if (w) {
+		group_exec(g, t);
+		return;
+	}
+	struct frame f = {p, tls_frame};
+	tls_frame = &f;
+	group_exec(g, t);
+	tls_frame = f.prev;
+}
+
+int conc_group_wait(conc_group *g)
+{
+	if (!g)
+		return EINVAL;
+	for (struct gframe *f = tls_gframe; f; f = f->prev)
+		if (f->g == g)
+			return EDEADLK;
+	conc_pool *p = g->p;
+	if (conc__unlikely(!pool_usable(p)))
+		return EPIPE;
+	conc__worker *w = conc__pool_current(p);
+	conc__epoch_pins snap;
+	bool pinned = conc__epoch_pinned_anywhere();
+	if (conc__unlikely(pinned))
+		conc__epoch_pins_save(&snap);
+	conc__backoff bo = CONC__BACKOFF_INIT;
+	unsigned spins = 0;
+	for (;;) {
+		/* acquire: pairs with group_finish (the tasks' effects). */
+		if (atomic_load_explicit(&g->pending, memory_order_acquire) == 0)
+			break; /* LP: group-wait */
+		conc__task t;
+		if (conc__inj_pop(&g->q, &t, 1, NULL)) {
+			group_exec_here(p, w, g, t);
+			if (conc__unlikely(conc__epoch_pinned_anywhere()))
+				conc__epoch_pins_restore(pinned ? &snap : NULL);
+			conc__backoff_reset(&bo);
+			spins = 0;
+			continue;
+		}
+		if (spins++ < GROUP_SPIN) {
+			conc__backoff_spin(&bo);
+			continue;
+		}
+		conc__park_wait_until(&g->wait_park, group_wait_pred, g, CONC__NO_DEADLINE,
+				      "pool.group.park", NULL);
+		spins = 0;
+	}
+	/* relaxed: read after the acquire of pending (group_exec's CAS comes
+	 * before its finish); the cancel's own store is what it reports. */
+	return atomic_exchange_explicit(&g->status, 0, memory_order_relaxed);
+}
+
+void conc_group_cancel(conc_group *g)
+{
+	if (!g)
+		return;
+	int zero = 0;
+	/* release: a task that sees it was started after it (group_exec) */
+	atomic_compare_exchange_strong_explicit(&g->status, &zero, ECANCELED,
+						memory_order_release, memory_order_relaxed);
+}
+
+bool conc_group_is_cancelled(conc_group *g)
+{
+	/* acquire: pairs with the cancel's release */
+	return g && atomic_load_explicit(&g->status, memory_order_acquire) != 0;
+}
+
+int conc_group_destroy(conc_group *g)
+{
+	if (!g)
+		return 0;
+	if (!pool_usable(g->p)) {
+		/* a fork child: no token of ours will ever run here */
+		group_free(g);
+		return 0;
+	}
+	/* acquire: the last task's effects before the free */
+	if (atomic_load_explicit(&g->pending, memory_order_acquire) != 0)
+		return EBUSY;
+	group_unref(g);
+	return 0;
+}
+
 /*
  * Sleep until every task counted in has finished.  The caller does not run
  * tasks: on a pool with a worker per CPU an extra thread only adds
@@ -12203,6 +12773,54 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 	pthread_mutex_unlock(&p->admin);
 	callers_leave(p);
 	return err;
+}
+
+/* The broadcaster's condition: every worker has counted itself in. */
+struct bcast_wait {
+	struct bcast *b;
+	unsigned n;
+};
+
+static bool bcast_all_done(void *arg)
+{
+	struct bcast_wait *bw = arg;
+	/* acquire: pairs with run_mail's seq_cst increments (fn's effects). */
+	return atomic_load_explicit(&bw->b->done, memory_order_acquire) >= bw->n;
+}
+
+int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), void *ctx)
+{
+	if (!fn)
+		return EINVAL;
+	if (!p) {
+		p = conc_pool_global();
+		if (!p)
+			return ENOMEM;
+	}
+	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
+	if (conc__pool_in_task(p))
+		return EDEADLK;
+	if (!pool_usable(p))
+		return EPIPE;
+	/* Counted and checked as a resize is (see there). */
+	callers_enter(p);
+	if (conc__inj_closed(&p->inj)) {
+		callers_leave(p);
+		return EPIPE;
+	}
+	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
+	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
+	struct bcast b = {fn, ctx, 0};
+	for (unsigned i = 0; i < n; i++)
+		/* seq_cst: the publishing write of work_park (see "broadcast") */
+		atomic_store_explicit(&rec_at(p, i)->mail, &b, memory_order_seq_cst);
+	conc__park_notify_all(&p->work_park);
+	struct bcast_wait bw = {&b, n};
+	conc__park_wait_until(&p->admin_park, bcast_all_done, &bw, CONC__NO_DEADLINE,
+			      "pool.broadcast.park", NULL);
+	pthread_mutex_unlock(&p->admin);
+	callers_leave(p);
+	return 0;
 }
 
 int conc_pool_destroy(conc_pool *p)
@@ -12412,6 +13030,9 @@ bool conc__pool_alive(const conc_pool *p)
 #undef push_local
 #undef stop_requested
 #undef clear_wake_pending
+#undef bcast
+#undef has_mail
+#undef run_mail
 #undef find_top_task
 #undef worker_loop
 #undef launched
@@ -12432,8 +13053,24 @@ bool conc__pool_alive(const conc_pool *p)
 #undef room_wait
 #undef room_or_closed
 #undef execute_outside
+#undef group_fn
+#undef gframe
+#undef tls_gframe
+#undef group_free
+#undef group_unref
+#undef group_finish
+#undef group_exec
+#undef group_token
+#undef nop_task
+#undef group_enqueue
+#undef group_push_local
+#undef group_push_outside
+#undef group_wait_pred
+#undef group_exec_here
 #undef all_done_pred
 #undef wait_idle
+#undef bcast_wait
+#undef bcast_all_done
 #undef global_pool
 #undef global_lock
 #undef atfork_child
@@ -12450,6 +13087,7 @@ bool conc__pool_alive(const conc_pool *p)
 #undef NOINLINE
 #undef GEN_GONE
 #undef CALLERS_DESTROY
+#undef GROUP_SPIN
 #undef EXIT_JOIN_NS
 
 /* ==== src/pool/injector.c =============================================== */

@@ -57,7 +57,7 @@ import subprocess
 import sys
 
 ERRNOS = ('EINVAL', 'ENOMEM', 'EAGAIN', 'EPIPE', 'ETIMEDOUT', 'EDEADLK',
-          'EBUSY')
+          'EBUSY', 'ECANCELED')
 LABELS = ('Thread safety', 'Ordering', 'Progress', 'Returns', 'Destroy')
 LABEL_RE = re.compile(r'^((?:%s)(?:, (?:%s))*):(?:\s+|$)' %
                       ('|'.join(LABELS), '|'.join(LABELS)))

@@ -42,6 +42,24 @@ void bs_destroy(void *s);
 bool bs_push(void *s, uintptr_t v);
 bool bs_pop(void *s, uintptr_t *v);
 
+/* oneTBB (tbb.cpp): a task_arena of `threads` (the calling thread takes
+ * one of its slots), and in it: `groups` task_groups in turn, each running
+ * fn(arg) `tasks` times and waiting; fib(n) by parallel_invoke, no cutoff;
+ * the sum of 2e over [0, n) by parallel_reduce (auto_partitioner). */
+void *tbb_arena_new(unsigned threads);
+void tbb_arena_free(void *arena);
+void tbb_groups(void *arena, unsigned groups, unsigned tasks, void (*fn)(void *), void *arg);
+uint64_t tbb_fib(void *arena, unsigned n);
+uint64_t tbb_sum2e(void *arena, uint64_t n);
+
+/* rayon (peers/rayon, a Rust staticlib): the same three on a rayon
+ * ThreadPool of `threads` workers (the caller blocks, it does not work). */
+void *rayon_pool_new(unsigned threads);
+void rayon_pool_free(void *pool);
+void rayon_scope_groups(void *pool, unsigned groups, unsigned tasks, void (*fn)(void *), void *arg);
+uint64_t rayon_fib(void *pool, unsigned n);
+uint64_t rayon_sum2e(void *pool, uint64_t n);
+
 #ifdef __cplusplus
 }
 #endif

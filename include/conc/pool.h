@@ -89,6 +89,7 @@
 #ifndef CONC_POOL_H
 #define CONC_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conc/attr.h"
@@ -261,6 +262,155 @@ int conc_pool_resize(conc_pool *p, unsigned threads);
  *   from one of p's tasks; nothing changed).
  */
 int conc_pool_destroy(conc_pool *p);
+
+/*
+ * Task groups.  A group collects tasks run on one pool so that a caller can
+ * wait for just those - not for the whole pool - and can cancel them.
+ *
+ *   conc_group *g;  conc_group_create(&g, NULL);
+ *   conc_group_run(g, work, arg);  ...  int err = conc_group_wait(g);
+ *   conc_group_destroy(g);
+ *
+ * Isolation.  While it waits, the caller runs only tasks of its own group
+ * (the tasks of g that nobody has started yet), never an unrelated task:
+ * a lock held around conc_group_wait cannot deadlock through a task that
+ * happens to be queued on the pool and takes the same lock.  When none of
+ * g's tasks is left to start and some still run elsewhere, it sleeps.
+ * Each task runs exactly once: on a worker (every run also queues a small
+ * pool task that starts one of g's tasks, if any is left when a worker
+ * takes it) or on a waiting thread.
+ *
+ * Results and cancellation.  A task returns 0 or an error; the first
+ * non-zero result cancels the group (as conc_group_cancel does) and is what
+ * conc_group_wait returns.  A cancelled group skips its tasks that have not
+ * started; those that have started finish (they may poll
+ * conc_group_is_cancelled to stop early); conc_group_run then refuses
+ * (ECANCELED) until a wait has returned, which makes the group usable
+ * again.
+ *
+ * Memory.  A run allocates nothing in steady state: tasks are two words in
+ * a recycling queue of the group (blocks of 255 tasks, up to 16 kept) and
+ * on the pool's own queues.  A group is destroyed before its pool.
+ *
+ * Fork.  In the child of a fork() a group of a pool made before it refuses
+ * like its pool: run and wait return EPIPE; destroy frees it without
+ * running its tasks and returns 0.
+ */
+typedef struct conc_group conc_group;
+
+/*
+ * conc_group_create - make an empty task group on pool p.
+ *
+ * p NULL: the global pool (conc_pool_global).  The group lives until
+ * conc_group_destroy, which must come before p's destroy.
+ * Thread safety: any thread.
+ * Progress: blocking (allocates).
+ * Returns: 0 and *out set; EINVAL (out NULL); ENOMEM (also when p is NULL
+ *   and the global pool could not be created).
+ */
+CONC_NODISCARD int conc_group_create(conc_group **out, conc_pool *p);
+
+/*
+ * conc_group_run - run fn(arg) on g's pool, some time later, as a task of g.
+ *
+ * From one of the pool's workers the pool task that starts it goes on that
+ * worker's deque, from any other thread through the shared queue (held by
+ * max_queued as conc_pool_execute is).  Also from inside g's tasks (a task
+ * may add tasks to its own group) and from any pool's tasks.
+ * Thread safety: any number of threads at once, also from inside tasks.
+ * Ordering: everything the caller did before the call happens-before fn
+ *   starts.
+ * Progress: lock-free (as conc_pool_execute); blocking only while held by
+ *   max_queued.  Allocates only when the group's queue or the pool's
+ *   queues grow.
+ * Returns: 0; EINVAL (g or fn NULL); ENOMEM (nothing queued); ECANCELED
+ *   (g is cancelled: fn will not run); EPIPE (the pool is being destroyed
+ *   and the caller is not one of its tasks, or p cannot run tasks in this
+ *   process - nothing queued).
+ */
+int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg);
+
+/*
+ * conc_group_wait - wait until every task run in g before the call, and
+ * every task those ran in g (transitively), has finished.
+ *
+ * While it waits the caller runs g's tasks that have not started yet, and
+ * only those (isolation, see above); otherwise it sleeps.  Tasks other
+ * threads run in g meanwhile may or may not be waited for; a stream of them
+ * that never stops may keep wait from returning.  When it returns, g is no
+ * longer cancelled and may be used again.  It may be called from a pool
+ * task (of this pool or another), also from a task of another group (groups
+ * nest), but not from one of g's own tasks.  A task that the caller runs
+ * and that returns still pinned in an epoch domain is unpinned when it
+ * returns (the caller's own pins stay).
+ * Thread safety: any thread; one wait per group at a time.
+ * Ordering: everything the waited-for tasks did happens-before wait
+ *   returns.
+ * Progress: blocking.
+ * Returns: 0 (every task returned 0); the first non-zero result of a task
+ *   (which cancelled g); ECANCELED (conc_group_cancel was called first);
+ *   EINVAL (g NULL); EDEADLK (called from one of g's own tasks: nothing
+ *   waited for); EPIPE (p cannot run tasks in this process, see
+ *   conc_pool_execute).  When both a task's failure and a cancel happen,
+ *   whichever was recorded first is returned.
+ */
+int conc_group_wait(conc_group *g);
+
+/*
+ * conc_group_cancel - cancel g: its tasks that have not started are
+ * skipped, and further runs return ECANCELED until a wait returns.
+ *
+ * Tasks already running finish; they may stop early by polling
+ * conc_group_is_cancelled.  Idempotent; a no-op for NULL, and when a
+ * task's error already cancelled g (wait then returns that error).
+ * Thread safety: any thread, also g's own tasks.
+ * Ordering: a task that starts after cancel returned is skipped.
+ * Progress: wait-free.
+ */
+void conc_group_cancel(conc_group *g);
+
+/*
+ * conc_group_is_cancelled - whether g is cancelled (by conc_group_cancel or
+ * by a task's error) and no wait has returned since.
+ *
+ * Thread safety: any thread.
+ * Ordering: acquire (sees the cancel that it reports).
+ * Progress: wait-free.
+ * Returns: true or false; false for NULL.
+ */
+bool conc_group_is_cancelled(conc_group *g);
+
+/*
+ * conc_group_destroy - free g.
+ *
+ * Pool tasks that g queued and that found nothing left to start may still
+ * be queued on the pool; the last of them frees g's memory.
+ * Thread safety: one call per group, when no other call on g runs.
+ * Progress: wait-free.
+ * Returns: 0 (also for NULL); EBUSY (a task of g is queued or running:
+ *   nothing changed).
+ */
+int conc_group_destroy(conc_group *g);
+
+/*
+ * conc_pool_broadcast - run fn(index, ctx) once on each of p's worker
+ * threads, and return when every one has.
+ *
+ * p NULL: the global pool.  Each worker runs it between two tasks (a worker
+ * that is inside a long task runs it once that task returns), so it suits
+ * per-thread setup and flushing thread-local state.  Serialized with
+ * conc_pool_resize and with other broadcasts: the workers that exist when
+ * it starts are the ones that run it, each exactly once.
+ * Thread safety: any thread that is not running one of p's tasks.
+ * Ordering: everything the caller did before the call happens-before each
+ *   fn starts; everything each fn did happens-before the call returns.
+ * Progress: blocking.
+ * Returns: 0; EINVAL (fn NULL, or p destroyed in a debug-checks build);
+ *   ENOMEM (p NULL and the global pool could not be created); EDEADLK
+ *   (called from one of p's tasks); EPIPE (p cannot run tasks in this
+ *   process, see execute, or its destroy has begun).
+ */
+int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), void *ctx);
 
 #ifdef __cplusplus
 }

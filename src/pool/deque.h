@@ -145,6 +145,21 @@ conc__deque_grow(conc__deque *q, struct conc__deque_buf *a, int64_t t, int64_t b
 	return n;
 }
 
+/* Owner: make sure the next push will not need to grow the buffer (grow it
+ * now if full), so that it cannot fail; 0 or ENOMEM (nothing changed).
+ * Thieves only make more room meanwhile: top only grows. */
+static inline int conc__deque_reserve(conc__deque *q)
+{
+	int64_t b = atomic_load_explicit(&q->bottom, memory_order_relaxed); /* own */
+	/* acquire: as in push (a slot the grow copies was read by its thief
+	 * before that thief's CAS). */
+	int64_t t = atomic_load_explicit(&q->top, memory_order_acquire);
+	struct conc__deque_buf *a = atomic_load_explicit(&q->buf, memory_order_relaxed); /* own */
+	if (conc__unlikely(b - t > a->mask) && !conc__deque_grow(q, a, t, b))
+		return ENOMEM;
+	return 0;
+}
+
 /* Owner: room for k more elements without growing. */
 static inline int64_t conc__deque_room(conc__deque *q)
 {

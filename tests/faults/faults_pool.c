@@ -297,6 +297,151 @@ static void run_pool_destroy(struct sweep *sw)
 	conc_test_gate_destroy(&pool_gate);
 }
 
+/* ---- task groups ------------------------------------------------------------ */
+
+static int grp_count(void *arg)
+{
+	conc_test_count_task(arg);
+	return 0;
+}
+
+/* create: the group's record (pool.group) and its queue's first block
+ * (pool.inj_block); on failure *out is untouched. */
+static void run_group_create(struct sweep *sw)
+{
+	conc_pool_config two = {.threads = 2};
+	conc_pool *p;
+	CHECK(sw, conc_pool_create(&p, &two) == 0);
+	conc_group *g = SENTINEL;
+	arm(sw);
+	int err = conc_group_create(&g, p);
+	disarm(sw);
+	CHECK(sw, err == want_err(sw));
+	if (err) {
+		CHECK(sw, g == SENTINEL);
+	} else {
+		atomic_store(&conc_test_counted.ran, 0);
+		CHECK(sw, conc_group_run(g, grp_count, NULL) == 0);
+		CHECK(sw, conc_group_wait(g) == 0);
+		CHECK(sw, atomic_load(&conc_test_counted.ran) == 1);
+		CHECK(sw, conc_group_destroy(g) == 0);
+	}
+	CHECK(sw, conc_pool_destroy(p) == 0);
+}
+
+/*
+ * Runs while every allocation fails: from outside (the token's injector
+ * slot is claimed first; when the group's queue then cannot grow, the slot
+ * is filled with a task that does nothing) and from a task (room on the
+ * deque is reserved first).  Spare blocks made beforehand decide which
+ * structure is the first that cannot grow: mode 0 the pool's injector,
+ * mode 1 the group's queue (after the claim: the do-nothing fill), mode 2
+ * the worker's deque (the reserve).  Every run that returned 0 runs once, every other
+ * (ENOMEM) never, and wait returns 0: the counts stay exact.
+ */
+#define GRP_N 700
+
+static struct {
+	conc_pool *p;
+	conc_group *g;
+	int err[GRP_N];
+} grp;
+static atomic_int grp_ran[GRP_N];
+
+static int grp_mark(void *arg)
+{
+	atomic_fetch_add(&grp_ran[(uintptr_t)arg], 1);
+	return 0;
+}
+
+static void grp_spawner(void *arg)
+{
+	(void)arg;
+	for (uintptr_t i = 0; i < GRP_N; i++)
+		grp.err[i] = conc_group_run(grp.g, grp_mark, (void *)i);
+}
+
+static void test_faults_group_no_memory(void **state)
+{
+	(void)state;
+	conc_test_watchdog("faults_group_no_memory", 60);
+	long failed_total = 0;
+	for (int mode = 0; mode < 3; mode++) {
+		conc_pool_config one = {.threads = 1};
+		assert_int_equal(conc_pool_create(&grp.p, &one), 0);
+		assert_int_equal(conc_group_create(&grp.g, grp.p), 0);
+		for (unsigned i = 0; i < GRP_N; i++)
+			atomic_store(&grp_ran[i], 0);
+		if (mode == 1) {
+			/* spare blocks for the pool's injector only: the group's
+			 * queue reaches its block boundary first */
+			conc_test_gate_init(&pool_gate);
+			assert_int_equal(conc_pool_execute(grp.p, gate_task, &pool_gate), 0);
+			conc_test_gate_await_waiters(&pool_gate, 1);
+			for (int i = 0; i < 1200; i++)
+				assert_int_equal(conc_pool_execute(grp.p, conc_test_count_task, NULL), 0);
+			conc_test_gate_open(&pool_gate);
+			assert_int_equal(conc_pool_wait(grp.p), 0);
+			conc_test_gate_destroy(&pool_gate);
+		} else if (mode == 2) {
+			/* spare blocks for the group's queue: the worker's deque
+			 * is the first that cannot grow */
+			for (uintptr_t i = 0; i < 1200; i++)
+				assert_int_equal(conc_group_run(grp.g, grp_mark, (void *)(i % GRP_N)), 0);
+			assert_int_equal(conc_group_wait(grp.g), 0);
+			for (unsigned i = 0; i < GRP_N; i++)
+				atomic_store(&grp_ran[i], 0);
+		}
+		conc_test_gate_init(&pool_gate);
+		if (mode < 2) { /* from outside, the worker held */
+			assert_int_equal(conc_pool_execute(grp.p, gate_task, &pool_gate), 0);
+			conc_test_gate_await_waiters(&pool_gate, 1);
+			conc__fault_reset();
+			conc__fault_fail_rate(1000000, 0, 1); /* every allocation fails */
+			grp_spawner(NULL);
+			failed_total += conc__fault_alloc_failures();
+			conc__fault_reset();
+			conc_test_gate_open(&pool_gate);
+		} else { /* from a task: the deque and the group's queue */
+			conc_test_gate_open(&pool_gate);
+			conc__fault_reset();
+			conc__fault_fail_rate(1000000, 0, 1);
+			assert_int_equal(conc_pool_execute(grp.p, grp_spawner, NULL), 0);
+			assert_int_equal(conc_pool_wait(grp.p), 0);
+			failed_total += conc__fault_alloc_failures();
+			conc__fault_reset();
+		}
+		assert_int_equal(conc_group_wait(grp.g), 0);
+		assert_int_equal(conc_pool_wait(grp.p), 0);
+		long ok = 0, enomem = 0, bad = 0;
+		for (unsigned i = 0; i < GRP_N; i++) {
+			int r = atomic_load(&grp_ran[i]);
+			if (grp.err[i] == 0) {
+				ok++;
+				bad += r != 1;
+			} else {
+				enomem += grp.err[i] == ENOMEM;
+				bad += grp.err[i] != ENOMEM || r != 0;
+			}
+		}
+		/* usable afterwards */
+		atomic_store(&conc_test_counted.ran, 0);
+		assert_int_equal(conc_group_run(grp.g, grp_count, NULL), 0);
+		assert_int_equal(conc_group_wait(grp.g), 0);
+		assert_int_equal(atomic_load(&conc_test_counted.ran), 1);
+		assert_int_equal(conc_group_destroy(grp.g), 0);
+		assert_int_equal(conc_pool_destroy(grp.p), 0);
+		conc_test_gate_destroy(&pool_gate);
+		printf("reliability: faults group_run_no_memory mode %d | runs=%d ok=%ld ENOMEM=%ld "
+		       "bad=%ld\n", mode, GRP_N, ok, enomem, bad);
+		fflush(stdout);
+		assert_int_equal(bad, 0);
+		assert_true(enomem > 0);
+	}
+	hammer_failed += failed_total;
+	conc_test_watchdog_off();
+}
+
 static void test_faults_pool(void **state)
 {
 	(void)state;
@@ -308,6 +453,7 @@ static void test_faults_pool(void **state)
 	sweep("pool_execute_local", run_pool_execute_local);
 	sweep("pool_wait", run_pool_wait);
 	sweep("pool_destroy", run_pool_destroy);
+	sweep("group_create", run_group_create);
 	conc_test_watchdog_off();
 }
 
@@ -441,6 +587,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_faults_pool),
 		cmocka_unit_test(test_faults_pool_local_no_memory),
+		cmocka_unit_test(test_faults_group_no_memory),
 		cmocka_unit_test(test_faults_hammer_pool),
 	};
 	return faults_end(cmocka_run_group_tests(tests, NULL, NULL));
