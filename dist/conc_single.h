@@ -7627,6 +7627,7 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define u_try_send conc__chan__u_try_send
 #define u_try_recv conc__chan__u_try_recv
 #define u_recv_ready conc__chan__u_recv_ready
+#define z_try_locked conc__chan__z_try_locked
 #define z_try conc__chan__z_try
 #define z_ready conc__chan__z_ready
 #define op_try conc__chan__op_try
@@ -7637,7 +7638,10 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define rand_state conc__chan__rand_state
 #define try_pass conc__chan__try_pass
 #define shuffle conc__chan__shuffle
+#define ctx_sleep conc__chan__ctx_sleep
+#define ctx_leave conc__chan__ctx_leave
 #define wait_ops conc__chan__wait_ops
+#define z_one conc__chan__z_one
 #define one_op conc__chan__one_op
 /*
  * chan.c - channels (bounded, unbounded, rendezvous) and select.
@@ -7685,14 +7689,16 @@ void conc__queue_reserved_words(uintptr_t out[2])
  *
  * Why no wake-up is lost (bounded and unbounded; store-buffering).
  *   waiter:    register (under the waker's lock, then the seq_cst store
- *              nonempty = true); seq_cst fence; re-check (load the stamp /
- *              the counters / the MARK or closed flag).
- *   publisher: seq_cst store of the stamp (or seq_cst RMW of `sent`, or
- *              the close's seq_cst RMW/store); seq_cst load of nonempty;
- *              when true, lock and claim one waiting entry.
+ *              nonempty = true); seq_cst fence; re-check (load the
+ *              indexes / the counters / the MARK or closed flag).
+ *   publisher: the seq_cst RMW that moves the index (bounded: a send's
+ *              tail CAS, a receive's head CAS; unbounded: the RMW of
+ *              `sent`; close: its RMW/store), then (after the release
+ *              store of the stamp) a seq_cst load of nonempty; when
+ *              true, lock and claim one waiting entry.
  * In the single order S of seq_cst operations, if the waiter's re-check
  * does not see the publication then the waiter's fence precedes the
- * publishing store in S, so the publisher's later load of nonempty comes
+ * publishing RMW in S, so the publisher's later load of nonempty comes
  * after the waiter's store of true, and sees it (nonempty is reset to
  * false only when the list is empty, and our entry stays in it until we
  * are claimed or leave).  So either the waiter sees the item (or free
@@ -7724,7 +7730,7 @@ enum { K_ZERO, K_BOUNDED, K_UNBOUNDED };
 #define SEL_WAITING ((uintptr_t)0)
 #define SEL_ABORTED ((uintptr_t)1)
 #define SPIN_ROUNDS 10     /* backoff rounds before sleeping: 7 spins, 3 yields */
-#define SLEEP_SPIN 128     /* pauses on `state` after registering */
+#define SLEEP_SPIN 11      /* backoff rounds on `state` after registering: 7 spins, 4 yields */
 #define SELECT_STACK 16    /* ops a select handles without allocating */
 
 struct ctx {
@@ -8041,9 +8047,9 @@ static int b_try_send(conc_chan *c, void *item)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				s->item = item;
-				/* seq_cst: publishes the item (release) and is the
-				 * publisher's store of the wake-up argument */
-				atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+				/* release: publishes the item.  (The wake-up
+				 * argument's publishing write is the tail CAS.) */
+				atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 				waker_notify_one(&c->recvw);
 				return 0;
 			}
@@ -8080,9 +8086,9 @@ static int b_try_recv(conc_chan *c, void **item)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				*item = s->item;
-				/* seq_cst: frees the slot (release) and is the
-				 * publisher's store for a waiting sender */
-				atomic_store_explicit(&s->stamp, h + c->one_lap, memory_order_seq_cst);
+				/* release: frees the slot for the next lap's sender
+				 * (the head CAS was the publishing write) */
+				atomic_store_explicit(&s->stamp, h + c->one_lap, memory_order_release);
 				waker_notify_one(&c->sendw);
 				return 0;
 			}
@@ -8107,26 +8113,23 @@ static int b_try_recv(conc_chan *c, void **item)
 }
 
 /* Ready checks for a registered waiter (after its fence): false only when
- * the operation would certainly not succeed now. */
+ * the operation would certainly not succeed now.  They read the indexes,
+ * whose seq_cst CASes are the publishing writes of the wake-up argument
+ * (a send's tail CAS, a receive's head CAS): the stamps follow with plain
+ * release stores, so a waiter that sees an index moved but not yet the
+ * stamp retries, and its try waits the moment out (as crossbeam's does). */
 static bool b_send_ready(conc_chan *c)
 {
 	uint64_t t = atomic_load_explicit(&c->tail, memory_order_seq_cst);
-	if (t & c->mark)
-		return true;
-	uint64_t st = atomic_load_explicit(&c->slots[t & (c->mark - 1)].stamp,
-					   memory_order_seq_cst);
-	return st + c->one_lap != t + 1; /* not the previous lap's item */
+	uint64_t h = atomic_load_explicit(&c->head, memory_order_seq_cst);
+	return (t & c->mark) || h + c->one_lap != t; /* closed, or not full */
 }
 
 static bool b_recv_ready(conc_chan *c)
 {
 	uint64_t h = atomic_load_explicit(&c->head, memory_order_seq_cst);
-	uint64_t st = atomic_load_explicit(&c->slots[h & (c->mark - 1)].stamp,
-					   memory_order_seq_cst);
-	if (st != h)
-		return true; /* an item, or h stale: try again */
-	/* the slot at h is empty; ready only when closed */
-	return (atomic_load_explicit(&c->tail, memory_order_seq_cst) & c->mark) != 0;
+	uint64_t t = atomic_load_explicit(&c->tail, memory_order_seq_cst);
+	return (t & c->mark) || (t & ~c->mark) != h; /* closed, or not empty */
 }
 
 int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
@@ -8145,7 +8148,7 @@ int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 								  memory_order_seq_cst,
 								  memory_order_relaxed)) {
 				s->item = item;
-				atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+				atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 				*evicted = false;
 				waker_notify_one(&c->recvw);
 				return 0;
@@ -8175,7 +8178,7 @@ int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 				*evicted = false;
 			}
 			s->item = item;
-			atomic_store_explicit(&s->stamp, t + 1, memory_order_seq_cst);
+			atomic_store_explicit(&s->stamp, t + 1, memory_order_release);
 			if (!*evicted)
 				waker_notify_one(&c->recvw);
 			return 0;
@@ -8230,8 +8233,12 @@ static bool u_recv_ready(conc_chan *c)
 
 /* ---- rendezvous --------------------------------------------------------- */
 
-/* The lock of a rendezvous channel is sendw's; both lists live under it. */
-static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
+/* The lock of a rendezvous channel is sendw's; both lists live under it.
+ * Hand over to (or take from) a waiting partner; when there is none and reg
+ * is not NULL, register reg in our own list under the same hold of the
+ * lock (AGAIN then means "registered"). */
+static int z_try_locked(conc_chan *c, bool send, void **item, struct ctx *self,
+			struct entry *reg)
 {
 	struct waker *other = send ? &c->recvw : &c->sendw;
 	struct entry *got = NULL;
@@ -8257,11 +8264,18 @@ static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
 				break;
 			}
 		}
+		if (r == AGAIN && reg)
+			list_add(send ? &c->sendw : &c->recvw, reg);
 	}
 	wunlock(&c->sendw);
 	if (got)
 		ctx_wake(got->ctx);
 	return r;
+}
+
+static int z_try(conc_chan *c, bool send, void **item, struct ctx *self)
+{
+	return z_try_locked(c, send, item, self, NULL);
 }
 
 static bool z_ready(conc_chan *c, bool send, struct ctx *self)
@@ -8369,6 +8383,51 @@ static void shuffle(size_t *order, size_t n)
 	}
 }
 
+/* Sleep until the context is claimed and its claimer done (state 1), or
+ * the deadline passes (true).  Spins a little first: a partner or a
+ * notifier often comes within microseconds. */
+static bool ctx_sleep(struct ctx *x, uint64_t deadline)
+{
+	/* crossbeam's snooze: 2^k pauses for k <= 6, then a few yields (the
+	 * partner may be waiting for this core), then the futex */
+	unsigned s = 0;
+	conc__backoff b = CONC__BACKOFF_INIT;
+	for (int k = 0; k < SLEEP_SPIN; k++) {
+		s = atomic_load_explicit(&x->state, memory_order_acquire);
+		if (s)
+			break;
+		conc__backoff_spin(&b);
+	}
+	while (s != 1) {
+		unsigned z = 0;
+		if (s == 0 && !atomic_compare_exchange_strong_explicit(&x->state, &z, 2,
+								       memory_order_acquire,
+								       memory_order_acquire)) {
+			s = z;
+			continue;
+		}
+		if (!conc__futex_wait(&x->state, 2, deadline))
+			return true;
+		s = atomic_load_explicit(&x->state, memory_order_acquire);
+	}
+	return false;
+}
+
+/* Leave: claim ourselves (true: nobody claimed us) unless somebody claimed
+ * us first; then *sel is the claiming entry and we wait for its claimer to
+ * be done with us. */
+static bool ctx_leave(struct ctx *x, uintptr_t *sel)
+{
+	*sel = SEL_WAITING;
+	if (atomic_compare_exchange_strong_explicit(&x->sel, sel, SEL_ABORTED,
+						    memory_order_acq_rel, memory_order_acquire))
+		return true;
+	conc__backoff bw = CONC__BACKOFF_INIT;
+	while (atomic_load_explicit(&x->state, memory_order_acquire) != 1)
+		conc__backoff_spin(&bw);
+	return false;
+}
+
 /*
  * The whole protocol for n operations: tries, spins, registers, sleeps,
  * until one completes or the deadline (CONC__NO_DEADLINE: none; try:
@@ -8415,41 +8474,10 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		for (size_t i = 0; i < n && !ready; i++)
 			ready = op_ready(ops[i].chan, ops[i].send, &x);
 		bool timed_out = false;
-		if (!ready) {
-			/* a partner or a notifier may claim us any moment now */
-			unsigned s = 0;
-			for (int k = 0; k < SLEEP_SPIN; k++) {
-				s = atomic_load_explicit(&x.state, memory_order_acquire);
-				if (s)
-					break;
-				conc__cpu_relax();
-			}
-			while (s != 1) {
-				unsigned z = 0;
-				if (s == 0 &&
-				    !atomic_compare_exchange_strong_explicit(&x.state, &z, 2,
-									     memory_order_acquire,
-									     memory_order_acquire)) {
-					s = z;
-					continue;
-				}
-				if (!conc__futex_wait(&x.state, 2, deadline)) {
-					timed_out = true;
-					break;
-				}
-				s = atomic_load_explicit(&x.state, memory_order_acquire);
-			}
-		}
-		/* leave: claim ourselves unless somebody claimed us first */
-		uintptr_t sel = SEL_WAITING;
-		bool aborted = atomic_compare_exchange_strong_explicit(
-			&x.sel, &sel, SEL_ABORTED, memory_order_acq_rel, memory_order_acquire);
-		if (!aborted) {
-			/* claimed: wait for the claimer to finish with us */
-			conc__backoff bw = CONC__BACKOFF_INIT;
-			while (atomic_load_explicit(&x.state, memory_order_acquire) != 1)
-				conc__backoff_spin(&bw);
-		}
+		if (!ready)
+			timed_out = ctx_sleep(&x, deadline);
+		uintptr_t sel;
+		bool aborted = ctx_leave(&x, &sel);
 		for (size_t i = 0; i < n; i++)
 			op_unregister(ops[i].chan, ops[i].send, &ents[i]);
 		if (!aborted) {
@@ -8479,6 +8507,53 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 	}
 }
 
+
+/*
+ * A single rendezvous operation: the partner search and the registration
+ * happen under one hold of the channel's lock, so two single operations
+ * never both register and miss each other (nor abort each other, as the
+ * general path's re-check could); no spinning before registering, since a
+ * partner can only find us registered.
+ */
+static int z_one(conc_chan *c, bool send, void **item, uint64_t timeout_ns)
+{
+	uint64_t deadline = conc__deadline_after(timeout_ns);
+	struct waker *mine = send ? &c->sendw : &c->recvw;
+	struct ctx x;
+	struct entry e;
+	for (;;) {
+		atomic_init(&x.sel, SEL_WAITING);
+		atomic_init(&x.state, 0);
+		e.ctx = &x;
+		e.item = send ? *item : NULL;
+		e.op = 0;
+		e.linked = false;
+		e.completed = false;
+		int r = z_try_locked(c, send, item, NULL, &e);
+		if (r != AGAIN)
+			return r;
+		bool timed_out = ctx_sleep(&x, deadline);
+		uintptr_t sel;
+		bool aborted = ctx_leave(&x, &sel);
+		if (aborted) {
+			wlock(&c->sendw);
+			if (e.linked)
+				list_del(mine, &e);
+			wunlock(&c->sendw);
+		}
+		if (!aborted && e.completed) {
+			if (!send)
+				*item = e.item;
+			return 0;
+		}
+		/* claimed by close (the retry sees it), or timed out */
+		if (timed_out) {
+			r = z_try(c, send, item, NULL);
+			return r == AGAIN ? ETIMEDOUT : r;
+		}
+	}
+}
+
 /* A single operation: the fast try inline, the rest in wait_ops. */
 static int one_op(conc_chan *c, bool send, void **item, bool try_only, uint64_t timeout_ns)
 {
@@ -8487,6 +8562,8 @@ static int one_op(conc_chan *c, bool send, void **item, bool try_only, uint64_t 
 		return r;
 	if (try_only)
 		return ETIMEDOUT;
+	if (c->kind == K_ZERO)
+		return z_one(c, send, item, timeout_ns);
 	conc_select_op op = {c, send, *item};
 	struct entry e;
 	size_t done;
@@ -8675,6 +8752,7 @@ size_t conc__chan_waiters(conc_chan *c, bool send)
 #undef u_try_send
 #undef u_try_recv
 #undef u_recv_ready
+#undef z_try_locked
 #undef z_try
 #undef z_ready
 #undef op_try
@@ -8685,7 +8763,10 @@ size_t conc__chan_waiters(conc_chan *c, bool send)
 #undef rand_state
 #undef try_pass
 #undef shuffle
+#undef ctx_sleep
+#undef ctx_leave
 #undef wait_ops
+#undef z_one
 #undef one_op
 #undef AGAIN
 #undef SEL_WAITING
