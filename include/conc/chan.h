@@ -172,7 +172,9 @@ CONC_NODISCARD int conc_chan_recv_many(conc_chan *c, void **items, size_t max,
  * Thread safety: any thread.  Ordering: see conc_chan_send; an evicted
  *   item is handed over as a receive would.
  * Progress: lock-free (as a send; it may wait a moment for a receiver
- *   that is in the middle of taking the slot).
+ *   that is in the middle of taking the slot, or for another force_send
+ *   that is in the middle of its own eviction - never for a receiver
+ *   that has not started).
  * Returns: 0; EPIPE (closed: nothing sent, nothing evicted); EINVAL (c,
  *   evicted or old NULL, or c not bounded).
  */
