@@ -619,6 +619,7 @@ struct forcer {
 	unsigned n;
 	atomic_ulong sent_sum, got_sum, evicted_sum, got_n, evicted_n;
 	atomic_uint left;
+	atomic_ulong progress; /* force_sends done (the liveness watchdog's) */
 };
 
 static void *force_sender(void *arg)
@@ -633,6 +634,7 @@ static void *force_sender(void *arg)
 		if (conc_chan_force_send(f->c, V(base | i), &ev, &old) != 0)
 			abort();
 		s += base | i;
+		atomic_fetch_add_explicit(&f->progress, 1, memory_order_relaxed);
 		if (ev) {
 			es += U(old);
 			en++;
@@ -683,6 +685,39 @@ static void test_chan_force_send_concurrent(void **state)
 		conc_chan_destroy(f.c, NULL);
 	}
 	conc_test_watchdog_off();
+}
+
+/* Two force-senders into a full channel and no receiver at all (a
+ * drop-oldest ring filled by several producers, drained after they are
+ * joined): force_send never blocks, so both finish; then every item sent
+ * is either evicted or still buffered, once.  Review finding: one sender's
+ * head CAS failed behind the other's unfinished eviction, and it waited
+ * for a receiver that never came (capacity >= 2). */
+static void test_chan_force_send_no_receiver(void **state)
+{
+	(void)state;
+	const size_t cs[] = {2, 4, 8};
+	for (size_t ci = 0; ci < 3; ci++) {
+		struct forcer f = {0};
+		f.n = (unsigned)conc_test_iters(100000, 10);
+		atomic_store(&f.left, 2);
+		assert_int_equal(conc_chan_create(&f.c, cs[ci]), 0);
+		conc_test_progress *w = conc_test_progress_watchdog_start(
+			"chan force_send without a receiver", &f.progress, 5);
+		assert_non_null(w);
+		pthread_t t[2];
+		assert_int_equal(pthread_create(&t[0], NULL, force_sender, &f), 0);
+		assert_int_equal(pthread_create(&t[1], NULL, force_sender, &f), 0);
+		for (int i = 0; i < 2; i++)
+			pthread_join(t[i], NULL);
+		conc_test_progress_watchdog_stop(w);
+		force_receiver(&f); /* drain what is buffered (closed by the last sender) */
+		assert_int_equal(atomic_load(&f.got_n), cs[ci]);
+		assert_int_equal(atomic_load(&f.got_n) + atomic_load(&f.evicted_n), 2 * f.n);
+		assert_int_equal(atomic_load(&f.got_sum) + atomic_load(&f.evicted_sum),
+				 atomic_load(&f.sent_sum));
+		conc_chan_destroy(f.c, NULL);
+	}
 }
 
 /* Liveness without a rescuing close: two threads ping-pong one token over
@@ -1186,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_chan_mpmc),
 		cmocka_unit_test(test_chan_racing_close),
 		cmocka_unit_test(test_chan_force_send_concurrent),
+		cmocka_unit_test(test_chan_force_send_no_receiver),
 		cmocka_unit_test(test_chan_pingpong_liveness),
 		cmocka_unit_test(test_chan_select_basic),
 		cmocka_unit_test(test_chan_select_exactly_once),

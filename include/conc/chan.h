@@ -172,7 +172,9 @@ CONC_NODISCARD int conc_chan_recv_many(conc_chan *c, void **items, size_t max,
  * Thread safety: any thread.  Ordering: see conc_chan_send; an evicted
  *   item is handed over as a receive would.
  * Progress: lock-free (as a send; it may wait a moment for a receiver
- *   that is in the middle of taking the slot).
+ *   that is in the middle of taking the slot, or for another force_send
+ *   that is in the middle of its own eviction - never for a receiver
+ *   that has not started).
  * Returns: 0; EPIPE (closed: nothing sent, nothing evicted); EINVAL (c,
  *   evicted or old NULL, or c not bounded).
  */
@@ -232,7 +234,8 @@ bool conc_chan_is_closed(conc_chan *c);
  *   receive's item in ops[*done].item); EPIPE and *done the index of an
  *   operation whose channel is closed (nothing done); ETIMEDOUT (nothing
  *   done); ENOMEM (more than 16 operations and no memory for the waiter
- *   records: nothing done); EINVAL (ops or done NULL, n 0, a NULL chan,
+ *   records, or a send on an unbounded channel found no memory for its
+ *   item: nothing done); EINVAL (ops or done NULL, n 0, a NULL chan,
  *   or flags other than 0 and CONC_SELECT_BIASED).
  */
 CONC_NODISCARD int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_ns,

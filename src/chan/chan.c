@@ -537,11 +537,23 @@ int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 								   memory_order_seq_cst,
 								   memory_order_relaxed))
 				continue;
-			uint64_t h = t - c->one_lap;
-			if (atomic_compare_exchange_strong_explicit(&c->head, &h, b_next(c, h),
-								    memory_order_seq_cst,
-								    memory_order_relaxed)) {
-				*old = s->item; /* stamp h+1 was seen (acquire) */
+			const uint64_t h0 = t - c->one_lap;
+			uint64_t h = h0;
+			conc__backoff_reset(&b);
+			/* head < h0: an earlier force_send claimed the full
+			 * position before ours and has not moved head off its
+			 * own eviction yet (it is between its two CASes); wait
+			 * for that, not for a receiver.  Positions only grow, so
+			 * h < h0 tells the two cases apart. */
+			while (!atomic_compare_exchange_strong_explicit(&c->head, &h, b_next(c, h0),
+									memory_order_seq_cst,
+									memory_order_relaxed) &&
+			       h < h0) {
+				conc__backoff_spin(&b);
+				h = h0;
+			}
+			if (h == h0) {
+				*old = s->item; /* stamp h0+1 was seen (acquire) */
 				*evicted = true;
 			} else {
 				/* a receiver holds position h: wait for its release */
