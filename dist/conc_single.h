@@ -1139,7 +1139,8 @@ bool conc_chan_is_closed(conc_chan *c);
  *   receive's item in ops[*done].item); EPIPE and *done the index of an
  *   operation whose channel is closed (nothing done); ETIMEDOUT (nothing
  *   done); ENOMEM (more than 16 operations and no memory for the waiter
- *   records: nothing done); EINVAL (ops or done NULL, n 0, a NULL chan,
+ *   records, or a send on an unbounded channel found no memory for its
+ *   item: nothing done); EINVAL (ops or done NULL, n 0, a NULL chan,
  *   or flags other than 0 and CONC_SELECT_BIASED).
  */
 CONC_NODISCARD int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_ns,
