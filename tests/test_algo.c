@@ -473,6 +473,8 @@ static void test_algo_radix_double(void **state)
 		assert_int_equal(conc_parallel_sort_double(p, a, n), 0);
 		qsort(r, n, 8, cmp_total_plain);
 		assert_memory_equal(a, r, n * 8);
+		free(a);
+		free(r);
 	}
 	/* the order of the specials, spelled out */
 	double d[14];

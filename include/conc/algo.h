@@ -17,9 +17,10 @@
  * cannot be created, everything runs on the calling thread).  The calling
  * thread takes part, as in conc_join; the calls nest (from pool tasks, from
  * the bodies of loops, from comparators even) and never deadlock, also on
- * a pool of one thread.  Inputs below a few thousand elements are done on
- * the calling thread alone, without touching the pool (the global pool is
- * not even created).
+ * a pool of one thread.  Inputs of at most CONC_ALGO_SERIAL_SORT elements
+ * (the sorts) or CONC_ALGO_SERIAL_SCAN (scan and filter) are done on the
+ * calling thread alone, without touching the pool (the global pool is not
+ * even created).
  *
  * Determinism.  Every result is a function of the input alone: the same
  * bytes on 1, 2 or 16 threads, run after run.  The unstable sort splits
@@ -57,9 +58,9 @@
 extern "C" {
 #endif
 
-/* Below this many elements the sorts run on the calling thread alone. */
+/* Up to this many elements the sorts run on the calling thread alone. */
 #define CONC_ALGO_SERIAL_SORT 4096u
-/* Below this many elements scan and filter run on the calling thread alone. */
+/* Up to this many elements scan and filter run on the calling thread alone. */
 #define CONC_ALGO_SERIAL_SCAN 16384u
 
 /*
@@ -71,7 +72,7 @@ extern "C" {
  * below a few thousand elements by the serial algorithm (insertion sort
  * for tiny ones, heapsort when partitions keep coming out unbalanced, so
  * the worst case stays O(n log n)).  Already sorted, reversed and
- * all-equal inputs are sorted in about n comparisons each.  No O(n)
+ * all-equal inputs take O(n) comparisons.  No O(n)
  * scratch: the extra memory is O(log n) stack per thread.  Equal elements
  * end in an order that depends on the data only (see "Determinism").
  * Thread safety: any thread, also from pool tasks; see the overview.
