@@ -259,6 +259,140 @@ static void test_group_isolation(void **state)
 	conc_test_watchdog_off();
 }
 
+/*
+ * Isolation against the parallel loops' call trees (F1).  A group task run
+ * by its waiter must not join the waiter's conc_join / loop tree: a join
+ * inside it would then help with (steal) the outer tree's jobs, one of
+ * which takes the lock the waiter holds around its wait.  Schedule (pool of
+ * 2; W1, W2 its workers; main the test thread), every step forced:
+ *   main: conc_join(A, B) roots tree T; B's ticket goes to the injector;
+ *   W1 (W2 is held): runs B (tree T): conc_join(B1, B2) puts B2, tagged T,
+ *     on W1's deque and runs B1, which holds W1 until b1_gate;
+ *   main (A): locks M, runs G in group g and waits; nobody else is free,
+ *     so main runs G itself: conc_join(Ga, Gb), Gb's ticket to the
+ *     injector; Ga lets W2 go and returns once W2 runs Gb; main's join must
+ *     wait for Gb and helps: with the bug under tag T, stealing B2, which
+ *     relocks M (EDEADLK: an error-checking mutex); fixed, under G's own
+ *     tree, finding nothing;
+ *   Gb returns once main has found nothing to help ("parallel.join.idle"
+ *   on main: the test hook), and opens b1_gate.
+ */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static pthread_mutex_t f1_m;
+static conc_pool *f1_p;
+static conc_group *f1_g;
+static atomic_int f1_b2_queued, f1_b1_gate, f1_gb_started, f1_main_idle;
+static atomic_int f1_relock, f1_b2_ran, f1_err;
+static _Thread_local int f1_is_main;
+
+static void f1_hook(const char *point)
+{
+	if (f1_is_main && strcmp(point, "parallel.join.idle") == 0)
+		atomic_store(&f1_main_idle, 1);
+}
+
+static void f1_b2(void *arg)
+{
+	(void)arg;
+	int lk = pthread_mutex_lock(&f1_m);
+	if (lk != 0) {
+		atomic_fetch_add(&f1_relock, 1);
+		return;
+	}
+	atomic_fetch_add(&f1_b2_ran, 1);
+	pthread_mutex_unlock(&f1_m);
+}
+
+static void f1_b1(void *arg)
+{
+	(void)arg;
+	atomic_store(&f1_b2_queued, 1); /* B2 was offered before B1 runs */
+	spin_until(&f1_b1_gate, 1);
+}
+
+static void f1_b(void *arg)
+{
+	(void)arg;
+	if (conc_join(f1_p, f1_b1, NULL, f1_b2, NULL) != 0)
+		atomic_fetch_add(&f1_err, 1);
+}
+
+static void f1_ga(void *arg)
+{
+	(void)arg;
+	atomic_store(&conc_test_hold_gate, 1); /* W2 goes, and takes Gb */
+	spin_until(&f1_gb_started, 1);
+}
+
+static void f1_gb(void *arg)
+{
+	(void)arg;
+	atomic_store(&f1_gb_started, 1);
+	spin_until(&f1_main_idle, 1);
+	atomic_store(&f1_b1_gate, 1);
+}
+
+static int f1_gtask(void *arg)
+{
+	(void)arg;
+	return conc_join(f1_p, f1_ga, NULL, f1_gb, NULL);
+}
+
+static void f1_a(void *arg)
+{
+	(void)arg;
+	spin_until(&f1_b2_queued, 1);
+	if (pthread_mutex_lock(&f1_m) != 0) {
+		atomic_fetch_add(&f1_err, 1);
+		return;
+	}
+	if (conc_group_run(f1_g, f1_gtask, NULL) != 0 || conc_group_wait(f1_g) != 0)
+		atomic_fetch_add(&f1_err, 1);
+	pthread_mutex_unlock(&f1_m);
+}
+
+static void test_group_task_leaves_join_tree(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&f1_m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&f1_p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f1_g, f1_p), 0);
+	f1_is_main = 1;
+	conc__test_set_hook(f1_hook);
+	int relocks = 0;
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&f1_b2_queued, 0);
+		atomic_store(&f1_b1_gate, 0);
+		atomic_store(&f1_gb_started, 0);
+		atomic_store(&f1_main_idle, 0);
+		atomic_store(&f1_relock, 0);
+		atomic_store(&f1_b2_ran, 0);
+		atomic_store(&f1_err, 0);
+		conc_test_hold_one_worker(f1_p); /* W2 */
+		assert_int_equal(conc_join(f1_p, f1_a, NULL, f1_b, NULL), 0);
+		assert_int_equal(conc_pool_wait(f1_p), 0);
+		relocks += atomic_load(&f1_relock);
+		assert_int_equal(atomic_load(&f1_err), 0);
+		/* B2 ran once: locking M, or relocking it */
+		assert_int_equal(atomic_load(&f1_relock) + atomic_load(&f1_b2_ran), 1);
+	}
+	conc__test_set_hook(NULL);
+	f1_is_main = 0;
+	/* never on the thread holding M */
+	assert_int_equal(relocks, 0);
+	assert_int_equal(conc_group_destroy(f1_g), 0);
+	assert_int_equal(conc_pool_destroy(f1_p), 0);
+	pthread_mutex_destroy(&f1_m);
+	conc_test_watchdog_off();
+}
+#endif
+
 /* ---- cancellation ------------------------------------------------------------ */
 
 static atomic_int gate, started, finished, skipped_ran;
@@ -747,6 +881,9 @@ int main(void)
 		cmocka_unit_test(test_group_basic),
 		cmocka_unit_test(test_group_errors),
 		cmocka_unit_test(test_group_isolation),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_group_task_leaves_join_tree),
+#endif
 		cmocka_unit_test(test_group_cancel),
 		cmocka_unit_test(test_group_cancel_from_task),
 		cmocka_unit_test(test_group_nested),
