@@ -145,8 +145,11 @@ struct job {
 };
 
 /* The root of the call tree the calling thread is working in (NULL: none):
- * set by the outermost conc_join / loop of a thread and by every job run. */
-static _Thread_local void *tls_root;
+ * set by the outermost conc_join / loop of a thread and by every job run.
+ * It lives in the pool (conc__tls_root, pool/pool_internal.h), which runs
+ * every task of a group with none: a group task is not part of the tree of
+ * whoever runs it (its waiter may be inside a join). */
+#define tls_root conc__tls_root
 
 /* An entry point: join the caller's tree, or start one rooted at `self`
  * (an address on the entry's frame, unique while it runs).  Returns the

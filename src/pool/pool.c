@@ -285,6 +285,7 @@ static inline bool pool_usable(conc_pool *p)
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame CONC__TLS_IE;
+_Thread_local void *conc__tls_root CONC__TLS_IE; /* pool/pool_internal.h */
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -1274,6 +1275,14 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * EDEADLK: each thread keeps a chain of the groups whose task it is
  * running (frames on its stack); a wait for a group on the chain would wait
  * for itself.
+ *
+ * Isolation from the loops.  A task of g runs with no conc_join / loop
+ * call tree (conc__tls_root NULL, restored after it): a waiter inside a
+ * join of tree T that ran a task of g in T would let the task's own joins
+ * wait in T, and a join's wait helps with T's jobs (src/parallel/parallel.c,
+ * "Isolation") - an outer job that takes a lock held around the group
+ * wait would then run on the thread holding it.  With no tree the task's
+ * first join roots a tree of its own, whose waits help only with its jobs.
  */
 typedef int (*group_fn)(void *arg);
 
@@ -1323,7 +1332,11 @@ static void group_exec(conc_group *g, conc__task t)
 	if (atomic_load_explicit(&g->status, memory_order_acquire) == 0) {
 		struct gframe f = {g, tls_gframe};
 		tls_gframe = &f;
+		/* No call tree (see "Isolation from the loops" above). */
+		void *root = conc__tls_root;
+		conc__tls_root = NULL;
 		int r = ((group_fn)(void (*)(void))t.fn)(t.arg);
+		conc__tls_root = root;
 		tls_gframe = f.prev;
 		if (r) {
 			int zero = 0;

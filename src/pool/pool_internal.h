@@ -32,9 +32,19 @@
 #include <stdint.h>
 
 #include "conc/pool.h"
+#include "base/arch.h"
 #include "pool/deque.h"
 
 typedef struct conc__worker conc__worker;
+
+/* The isolation tag of the conc_join / loop call tree the calling thread
+ * works in, NULL outside any (src/parallel/parallel.c, "Isolation": set by
+ * the outermost join / loop of a thread and by every job run).  Kept here
+ * because the pool runs each task of a group (conc_group_*) with NULL, so
+ * that a group task run by its waiter - which may be inside a join - starts
+ * a tree of its own instead of joining, and helping with, the waiter's.
+ * Thread-local; only the owning thread reads or writes it. */
+extern _Thread_local void *conc__tls_root CONC__TLS_IE;
 
 /* Debug-checks builds (base/check.h): whether p is a live pool, for
  * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
