@@ -393,6 +393,109 @@ static void test_group_task_leaves_join_tree(void **state)
 }
 #endif
 
+/*
+ * A group token must not run a task of its group nested in a join (F2).
+ * Pool of 1 worker.  U, a pool task, holds M around conc_group_wait(g1);
+ * g2 has an unrelated task that takes M (main's, its token in the
+ * injector).  U runs g1's task G1 itself: conc_join(a, b) on the worker;
+ * a runs a task in g2, whose token lands on the worker's deque above b's
+ * job.  With the bug the join pops that token and it runs g2's oldest
+ * task - main's, which relocks M (EDEADLK: an error-checking mutex).  Fixed,
+ * the token is passed on to the pool's injector and runs at top level.
+ */
+static pthread_mutex_t f2_m;
+static conc_pool *f2_p;
+static conc_group *f2_g1, *f2_g2;
+static atomic_int f2_locked, f2_gate, f2_relock, f2_ran, f2_err;
+
+static int f2_takes_m(void *arg)
+{
+	(void)arg;
+	if (pthread_mutex_lock(&f2_m) != 0) {
+		atomic_fetch_add(&f2_relock, 1);
+		return 0;
+	}
+	atomic_fetch_add(&f2_ran, 1);
+	pthread_mutex_unlock(&f2_m);
+	return 0;
+}
+
+static int f2_noop(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void f2_a(void *arg)
+{
+	(void)arg;
+	if (conc_group_run(f2_g2, f2_noop, NULL) != 0)
+		atomic_fetch_add(&f2_err, 1);
+}
+
+static void f2_b(void *arg)
+{
+	(void)arg;
+}
+
+static int f2_g1_task(void *arg)
+{
+	(void)arg;
+	return conc_join(f2_p, f2_a, NULL, f2_b, NULL);
+}
+
+static void f2_u(void *arg)
+{
+	(void)arg;
+	if (pthread_mutex_lock(&f2_m) != 0) {
+		atomic_fetch_add(&f2_err, 1);
+		return;
+	}
+	atomic_store(&f2_locked, 1);
+	spin_until(&f2_gate, 1);
+	if (conc_group_run(f2_g1, f2_g1_task, NULL) != 0 || conc_group_wait(f2_g1) != 0)
+		atomic_fetch_add(&f2_err, 1);
+	pthread_mutex_unlock(&f2_m);
+}
+
+static void test_group_token_not_run_in_join(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&f2_m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&f2_p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f2_g1, f2_p), 0);
+	assert_int_equal(conc_group_create(&f2_g2, f2_p), 0);
+	int rounds = 20, relocks = 0;
+	atomic_store(&f2_ran, 0);
+	for (int round = 0; round < rounds; round++) {
+		atomic_store(&f2_locked, 0);
+		atomic_store(&f2_gate, 0);
+		atomic_store(&f2_relock, 0);
+		atomic_store(&f2_err, 0);
+		assert_int_equal(conc_pool_execute(f2_p, f2_u, NULL), 0);
+		spin_until(&f2_locked, 1); /* U holds M and the only worker */
+		assert_int_equal(conc_group_run(f2_g2, f2_takes_m, NULL), 0);
+		atomic_store(&f2_gate, 1);
+		assert_int_equal(conc_pool_wait(f2_p), 0);
+		assert_int_equal(conc_group_wait(f2_g2), 0);
+		relocks += atomic_load(&f2_relock);
+		assert_int_equal(atomic_load(&f2_err), 0);
+	}
+	assert_int_equal(relocks, 0);
+	assert_int_equal(atomic_load(&f2_ran), rounds);
+	assert_int_equal(conc_group_destroy(f2_g1), 0);
+	assert_int_equal(conc_group_destroy(f2_g2), 0);
+	assert_int_equal(conc_pool_destroy(f2_p), 0);
+	pthread_mutex_destroy(&f2_m);
+	conc_test_watchdog_off();
+}
+
 /* ---- cancellation ------------------------------------------------------------ */
 
 static atomic_int gate, started, finished, skipped_ran;
@@ -884,6 +987,7 @@ int main(void)
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_group_task_leaves_join_tree),
 #endif
+		cmocka_unit_test(test_group_token_not_run_in_join),
 		cmocka_unit_test(test_group_cancel),
 		cmocka_unit_test(test_group_cancel_from_task),
 		cmocka_unit_test(test_group_nested),
