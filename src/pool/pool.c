@@ -533,9 +533,17 @@ static void run_outside_task(conc_pool *p, conc__task t)
 	conc__park_notify_all(&p->wait_park);
 }
 
+static void group_token(void *arg);
+static void group_token_defer(void *arg);
+
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
 {
 	CONC__CHECK(!w || w->pool == p, "pool: a worker runs only its own pool's tasks");
+	/* Every run through here is nested in a wait (conc_join's pops, a
+	 * waiter's help): a group token is passed on, not run (see "Tokens
+	 * run at top level" in the group section). */
+	if (conc__unlikely(t.fn == group_token))
+		t.fn = group_token_defer;
 	if (w)
 		run_worker_task(w, t);
 	else
@@ -1272,6 +1280,17 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * Before it sleeps it spins briefly: tasks of ~1 us finishing on other
  * workers should not cost a futex round trip each.
  *
+ * Tokens run at top level.  A token runs whichever task of g is oldest,
+ * so it must not run nested in somebody's wait: a join's pops
+ * (src/parallel/parallel.c, job_join) take what lies above its job on the
+ * worker's deque, a token pushed there by a group run inside the join's
+ * left half among it, and the task that token took could be another
+ * thread's - one that takes a lock the thread holds around the wait.  So
+ * conc__pool_run, the one way the layers above run a task nested, passes a
+ * token on to the injector (group_token_defer); a worker runs it from its
+ * loop (run_top_task), with nothing of the user's on its stack, or destroy
+ * from its own.
+ *
  * EDEADLK: each thread keeps a chain of the groups whose task it is
  * running (frames on its stack); a wait for a group on the chain would wait
  * for itself.
@@ -1358,6 +1377,18 @@ static void group_token(void *arg)
 	if (conc__inj_pop(&g->q, &t, 1, NULL))
 		group_exec(g, t);
 	group_unref(g);
+}
+
+/* A token met nested in a wait (conc__pool_run): it goes on as a new task
+ * through the injector, past max_queued and the close as a task's own
+ * execute does (its reference to g goes with it); this run of it counts
+ * as finished.  Without memory for that push it runs here after all: the
+ * isolation of the wait around it is then lost, never a task. */
+static COLD void group_token_defer(void *arg)
+{
+	conc_group *g = arg;
+	if (conc__unlikely(inj_push(g->p, group_token, g, true) != 0))
+		group_token(g);
 }
 
 /* Fills an injector slot whose run failed after the claim. */
@@ -1754,10 +1785,12 @@ int conc_pool_destroy(conc_pool *p)
 	 * unless the exit handler holds it (the global pool only). */
 	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
-	/* Tasks executed by on_stop hooks: run them here. */
+	/* Tasks executed by on_stop hooks: run them here, at top level (a
+	 * group token too: not conc__pool_run, which would pass it on). */
+	conc__task t;
 	do {
-		while (conc__pool_run_one(p, NULL))
-			;
+		while (find_task(p, NULL, &t))
+			run_outside_task(p, t);
 	} while (!all_done(p));
 	pthread_mutex_unlock(&p->admin);
 	free_pool(p);

@@ -97,12 +97,15 @@ bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
 
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
- * of p, or NULL outside) and count it finished. */
+ * of p, or NULL outside) and count it finished.  The run is nested in the
+ * caller's wait: a group's token is not run but passed on to the injector
+ * (src/pool/pool.c, "Tokens run at top level"). */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
 
 /* Find one task of p - w's deque first, then the injector, then another
- * worker's deque (random victim) - and run it.  w is the caller's worker of
- * p or NULL.  False when none was found (after one pass). */
+ * worker's deque (random victim) - and run it as conc__pool_run does (a
+ * group token is passed on).  w is the caller's worker of p or NULL.  False
+ * when none was found (after one pass). */
 bool conc__pool_run_one(conc_pool *p, conc__worker *w);
 
 /* Push fn(arg) for p from a thread that is not one of its workers, past
