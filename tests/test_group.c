@@ -496,6 +496,73 @@ static void test_group_token_not_run_in_join(void **state)
 	conc_test_watchdog_off();
 }
 
+/*
+ * A run held by max_queued is not counted before it is queued (F3).  Pool
+ * of 1 worker, max_queued 2.  U, a pool task on the only worker, waits on g
+ * once main's third run is held for room (the "pool.room.park" point, just
+ * before it sleeps).  With the bug that run was already counted pending:
+ * U runs the two queued tasks, then sleeps for the third, which cannot be
+ * queued before the worker - U - pops a token: a deadlock, ended by the
+ * watchdog.  Fixed, U's wait returns after the two.
+ */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static conc_group *f3_g;
+static atomic_int f3_in, f3_held, f3_ran, f3_wait;
+
+static void f3_hook(const char *point)
+{
+	if (strcmp(point, "pool.room.park") == 0)
+		atomic_store(&f3_held, 1);
+}
+
+static int f3_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&f3_ran, 1);
+	return 0;
+}
+
+static void f3_u(void *arg)
+{
+	(void)arg;
+	atomic_store(&f3_in, 1);
+	spin_until(&f3_held, 1);
+	atomic_store(&f3_wait, 100 + conc_group_wait(f3_g));
+}
+
+static void test_group_held_run_not_pending(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 20);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1, .max_queued = 2};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f3_g, p), 0);
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&f3_in, 0);
+		atomic_store(&f3_held, 0);
+		atomic_store(&f3_ran, 0);
+		atomic_store(&f3_wait, 0);
+		assert_int_equal(conc_pool_execute(p, f3_u, NULL), 0);
+		spin_until(&f3_in, 1); /* U holds the only worker */
+		/* two tokens in the injector: the bound */
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		conc__test_set_hook(f3_hook);
+		/* held until a worker pops a token: after U's wait */
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		conc__test_set_hook(NULL);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(atomic_load(&f3_wait), 100);
+		assert_int_equal(conc_group_wait(f3_g), 0);
+		assert_int_equal(atomic_load(&f3_ran), 3);
+	}
+	assert_int_equal(conc_group_destroy(f3_g), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+#endif
+
 /* ---- cancellation ------------------------------------------------------------ */
 
 static atomic_int gate, started, finished, skipped_ran;
@@ -986,6 +1053,7 @@ int main(void)
 		cmocka_unit_test(test_group_isolation),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_group_task_leaves_join_tree),
+		cmocka_unit_test(test_group_held_run_not_pending),
 #endif
 		cmocka_unit_test(test_group_token_not_run_in_join),
 		cmocka_unit_test(test_group_cancel),
