@@ -1260,11 +1260,14 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * comes before anything is visible, except the injector slot, which is
  * then filled with a task that does nothing: a failed run changes nothing.
  *
- * Counting (state list of one run).  pending: +1 before the task enters q
- *   (relaxed: the queue's release publishes it before anyone can take the
- *   task), -1 when it has finished or was skipped (seq_cst: releases the
- *   task's effects to the waiter's acquire load, and is the publishing
- *   write of wait_park).  refs: 1 for the owner + 1 per token not yet
+ * Counting (state list of one run).  pending: +1 just before the task
+ *   enters q, once the token's place is had (relaxed: the queue's release
+ *   publishes it before anyone can take the task); never earlier - a run
+ *   held by max_queued, counted, would keep a waiter that is the pool's
+ *   only free worker asleep for a task that can be queued only once a
+ *   worker pops (a deadlock); a failed push undoes it.  -1 when it has
+ *   finished or was skipped (seq_cst: releases the task's effects to the
+ *   waiter's acquire load, and is the publishing write of wait_park).  refs: 1 for the owner + 1 per token not yet
  *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
  *   happen-before the free).  So tokens may outlive conc_group_destroy,
  *   which only drops the owner's reference once pending is 0.
@@ -1397,13 +1400,24 @@ static void nop_task(void *arg)
 	(void)arg;
 }
 
-/* The task goes into g's queue; waiters are woken (they take it). */
+/* The task is counted (pending, and refs for the token that will follow
+ * it) and goes into g's queue; waiters are woken (they take it).  Called
+ * once the token's place is had - after any hold for room - and undone
+ * here if the push fails. */
 static int group_enqueue(conc_group *g, conc__task_fn fn, void *arg)
 {
+	/* relaxed (both): see "Counting" above. */
+	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	/* seq_cst (the claim inside): the publishing write of wait_park. */
 	int err = conc__inj_push(&g->q, fn, arg, false);
-	if (!err)
+	if (conc__likely(!err)) {
 		conc__park_notify_all(&g->wait_park);
+		return 0;
+	}
+	/* relaxed: the owner's reference keeps refs above 0 */
+	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
+	group_finish(g); /* a waiter may have seen our count */
 	return err;
 }
 
@@ -1490,18 +1504,10 @@ int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg)
 		return ECANCELED;
 	conc_pool *p = g->p;
 	conc__task_fn tf = (conc__task_fn)(void (*)(void))fn;
-	/* relaxed (both): see "Counting" above. */
-	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	/* Counted in group_enqueue, not here: see "Counting" above. */
 	conc__worker *w = tls_worker;
-	int err = w && w->pool == p ? group_push_local(w, g, tf, arg)
-				    : group_push_outside(p, g, tf, arg);
-	if (conc__unlikely(err)) {
-		/* relaxed: the owner's reference keeps refs above 0 */
-		atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
-		group_finish(g); /* a waiter may have seen our count */
-	}
-	return err;
+	return w && w->pool == p ? group_push_local(w, g, tf, arg)
+				 : group_push_outside(p, g, tf, arg);
 }
 
 /* wait_park's condition: nothing pending, or a task to take. */
