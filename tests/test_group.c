@@ -576,6 +576,18 @@ static int blocker(void *arg)
 	return (int)(intptr_t)arg;
 }
 
+/* blocker, held by its own gate */
+static atomic_int gate2;
+
+static int blocker2(void *arg)
+{
+	atomic_fetch_add(&started, 1);
+	while (!atomic_load(&gate2))
+		sched_yield();
+	atomic_fetch_add(&finished, 1);
+	return (int)(intptr_t)arg;
+}
+
 static int late(void *arg)
 {
 	(void)arg;
@@ -613,29 +625,45 @@ static void test_group_cancel(void **state)
 		assert_int_equal(atomic_load(&skipped_ran), 0); /* the rest skipped */
 		assert_false(conc_group_is_cancelled(g));
 	}
-	/* the first error wins over a later cancel, and cancels the rest */
+	/* The first error wins over a later cancel, and cancels the rest:
+	 * blocker(7) fails while blocker2 still holds the other worker; the
+	 * cancel comes once the error is recorded (is_cancelled), and the
+	 * late tasks, queued behind both, all start after it: none runs. */
 	atomic_store(&gate, 0);
+	atomic_store(&gate2, 0);
 	atomic_store(&started, 0);
 	atomic_store(&finished, 0);
 	atomic_store(&skipped_ran, 0);
 	assert_int_equal(conc_group_run(g, blocker, (void *)(intptr_t)7), 0);
-	assert_int_equal(conc_group_run(g, blocker, NULL), 0);
+	assert_int_equal(conc_group_run(g, blocker2, NULL), 0);
 	spin_until(&started, 2);
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(conc_group_run(g, late, NULL), 0);
 	atomic_store(&gate, 1);
-	spin_until(&finished, 2);
-	conc_group_cancel(g); /* recorded after the error (or before: see below) */
-	int w = conc_group_wait(g);
-	/* the failing blocker recorded 7 before it was counted finished; the
-	 * cancel came after that count */
-	assert_int_equal(w, 7);
-	assert_int_equal(atomic_load(&finished), 2);
-	assert_true(atomic_load(&skipped_ran) <= 50);
-	/* a cancel first, an error later: ECANCELED */
-	atomic_store(&gate, 1);
+	while (!conc_group_is_cancelled(g)) /* the error is recorded */
+		sched_yield();
 	conc_group_cancel(g);
+	atomic_store(&gate2, 1);
+	assert_int_equal(conc_group_wait(g), 7);
+	assert_int_equal(atomic_load(&finished), 2);
+	assert_int_equal(atomic_load(&skipped_ran), 0);
+	assert_false(conc_group_is_cancelled(g));
+	/* A cancel first, an error later: ECANCELED, and the rest skipped. */
+	atomic_store(&gate, 0);
+	atomic_store(&gate2, 0);
+	atomic_store(&started, 0);
+	atomic_store(&finished, 0);
+	assert_int_equal(conc_group_run(g, blocker, (void *)(intptr_t)9), 0);
+	assert_int_equal(conc_group_run(g, blocker2, NULL), 0);
+	spin_until(&started, 2);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(conc_group_run(g, late, NULL), 0);
+	conc_group_cancel(g);
+	atomic_store(&gate, 1); /* blocker returns 9: after the cancel */
+	atomic_store(&gate2, 1);
 	assert_int_equal(conc_group_wait(g), ECANCELED);
+	assert_int_equal(atomic_load(&finished), 2);
+	assert_int_equal(atomic_load(&skipped_ran), 0);
 	assert_int_equal(conc_group_destroy(g), 0);
 	assert_int_equal(conc_pool_destroy(p), 0);
 	conc_test_watchdog_off();
