@@ -8,6 +8,13 @@
  *   exit_join busy      main returns while another thread sits inside a
  *                       pool task that never returns.
  *   exit_join fork      a fork child uses the global pool and exits.
+ *   exit_join broadcast a conc_pool_broadcast that reaches the pool's admin
+ *                       lock while the exit handler holds it returns EPIPE
+ *                       (the workers are gone) instead of waiting for them
+ *                       for ever; an atexit handler registered before the
+ *                       pool's (so run after it) joins the broadcaster,
+ *                       with a deadline as a watchdog (fault-hooks builds:
+ *                       the pool.broadcast.lock test point holds it there).
  * Every mode must exit with status 0,
  * promptly: never deadlock, never abort.  meson's timeout catches a hang.
  */
@@ -19,8 +26,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
 #include "conc/parallel.h"
 #include "conc/pool.h"
+#include "base/fault.h"
+#include "pool/pool_internal.h"
 
 static atomic_ulong total;
 
@@ -59,9 +72,78 @@ static void stuck_task(void *arg)
 	pthread_mutex_lock(&never);
 }
 
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static pthread_t bc_thread;
+static atomic_int bc_at_lock, bc_result = -1;
+static conc_pool *bc_pool;
+
+/* Holds the broadcaster just before it takes the admin lock until the exit
+ * handler has marked the pool gone (which it does holding that lock). */
+static void bc_hook(const char *point)
+{
+	if (strcmp(point, "pool.broadcast.lock") != 0)
+		return;
+	atomic_store(&bc_at_lock, 1);
+	while (conc__pool_usable(bc_pool))
+		sched_yield();
+}
+
+static void bc_noop(unsigned index, void *ctx)
+{
+	(void)index;
+	(void)ctx;
+}
+
+static void *bc_main(void *arg)
+{
+	(void)arg;
+	atomic_store(&bc_result, conc_pool_broadcast(bc_pool, bc_noop, NULL));
+	return NULL;
+}
+
+/* Runs after the global pool's exit handler (registered before it). */
+static void bc_at_exit(void)
+{
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10; /* a watchdog: the broadcast returns at once or never */
+	if (pthread_timedjoin_np(bc_thread, NULL, &dl) != 0) {
+		fprintf(stderr, "exit_join broadcast: the broadcast still waits 10 s after the exit handler\n");
+		_exit(1);
+	}
+	int r = atomic_load(&bc_result);
+	if (r != EPIPE) {
+		fprintf(stderr, "exit_join broadcast: returned %d, want EPIPE\n", r);
+		_exit(2);
+	}
+}
+
+static int broadcast_mode(void)
+{
+	if (atexit(bc_at_exit) != 0)
+		return 1;
+	if (sum_check()) /* makes the global pool: its handler runs first */
+		return 1;
+	bc_pool = conc_pool_global();
+	conc__test_set_hook(bc_hook);
+	if (pthread_create(&bc_thread, NULL, bc_main, NULL) != 0)
+		return 1;
+	while (!atomic_load(&bc_at_lock))
+		sched_yield();
+	return 0; /* the exit handler runs with the broadcaster at the lock */
+}
+#else
+static int broadcast_mode(void)
+{
+	return 0; /* needs the test point: nothing to check */
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "plain";
+	if (!strcmp(mode, "broadcast"))
+		return broadcast_mode();
 	if (sum_check())
 		return 1;
 	if (!strcmp(mode, "plain"))

@@ -1746,6 +1746,7 @@ int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), voi
 		callers_leave(p);
 		return EPIPE;
 	}
+	conc__test_point("pool.broadcast.lock");
 	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
 	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	struct bcast b = {fn, ctx, 0};
