@@ -1748,6 +1748,14 @@ int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), voi
 	}
 	conc__test_point("pool.broadcast.lock");
 	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
+	/* The exit handler may have held the lock before us: it marks the
+	 * global pool gone and stops its workers under it, so nobody would
+	 * read our mail.  relaxed: its store happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	struct bcast b = {fn, ctx, 0};
 	for (unsigned i = 0; i < n; i++)
