@@ -15,6 +15,11 @@
  *                       pool's (so run after it) joins the broadcaster,
  *                       with a deadline as a watchdog (fault-hooks builds:
  *                       the pool.broadcast.lock test point holds it there).
+ *   exit_join group     main returns while a task of a group on the global
+ *                       pool never returns; after the exit handler (an
+ *                       atexit handler registered before the pool's),
+ *                       conc_group_destroy of that group says EBUSY: it
+ *                       must not free the group under its running task.
  * Every mode must exit with status 0,
  * promptly: never deadlock, never abort.  meson's timeout catches a hang.
  */
@@ -139,11 +144,48 @@ static int broadcast_mode(void)
 }
 #endif
 
+static conc_group *gd_group;
+
+static int gd_stuck(void *arg)
+{
+	(void)arg;
+	atomic_store(&inside, 1);
+	pthread_mutex_lock(&never);
+	return 0;
+}
+
+/* Runs after the global pool's exit handler (registered before it), which
+ * left the worker inside gd_stuck running. */
+static void gd_at_exit(void)
+{
+	int r = conc_group_destroy(gd_group);
+	if (r != EBUSY) {
+		fprintf(stderr, "exit_join group: destroy with a task running returned %d, want EBUSY\n", r);
+		_exit(1);
+	}
+}
+
+static int group_mode(void)
+{
+	if (atexit(gd_at_exit) != 0)
+		return 1;
+	pthread_mutex_lock(&never);
+	if (sum_check()) /* makes the global pool: its handler runs first */
+		return 1;
+	if (conc_group_create(&gd_group, NULL) || conc_group_run(gd_group, gd_stuck, NULL))
+		return 1;
+	while (!atomic_load(&inside))
+		sched_yield();
+	return 0; /* with a worker inside gd_stuck, a task of gd_group */
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "plain";
 	if (!strcmp(mode, "broadcast"))
 		return broadcast_mode();
+	if (!strcmp(mode, "group"))
+		return group_mode();
 	if (sum_check())
 		return 1;
 	if (!strcmp(mode, "plain"))
