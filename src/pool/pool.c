@@ -1597,8 +1597,12 @@ int conc_group_destroy(conc_group *g)
 {
 	if (!g)
 		return 0;
-	if (!pool_usable(g->p)) {
-		/* a fork child: no token of ours will ever run here */
+	/* relaxed: as in pool_usable */
+	if (!pool_usable(g->p) &&
+	    atomic_load_explicit(&g->p->gen, memory_order_relaxed) != GEN_GONE) {
+		/* a fork child: no token of ours will ever run here, nor is
+		 * a task of g running.  Not after exit (GEN_GONE): a worker
+		 * left running may still be inside one of g's tasks. */
 		group_free(g);
 		return 0;
 	}
