@@ -1151,7 +1151,10 @@ int conc_pool_destroy(conc_pool *p);
  *
  * Fork.  In the child of a fork() a group of a pool made before it refuses
  * like its pool: run and wait return EPIPE; destroy frees it without
- * running its tasks and returns 0.
+ * running its tasks and returns 0.  Once the global pool's exit handler
+ * has run, run and wait on its groups return EPIPE too, but destroy still
+ * says EBUSY while a task of g is queued or running (a worker left inside
+ * a task that does not return may be running it).
  */
 typedef struct conc_group conc_group;
 
@@ -3765,6 +3768,15 @@ static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigne
 
 typedef struct conc__worker conc__worker;
 
+/* The isolation tag of the conc_join / loop call tree the calling thread
+ * works in, NULL outside any (src/parallel/parallel.c, "Isolation": set by
+ * the outermost join / loop of a thread and by every job run).  Kept here
+ * because the pool runs each task of a group (conc_group_*) with NULL, so
+ * that a group task run by its waiter - which may be inside a join - starts
+ * a tree of its own instead of joining, and helping with, the waiter's.
+ * Thread-local; only the owning thread reads or writes it. */
+extern _Thread_local void *conc__tls_root CONC__TLS_IE;
+
 /* Debug-checks builds (base/check.h): whether p is a live pool, for
  * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
  * always. */
@@ -3816,12 +3828,15 @@ bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
 
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
- * of p, or NULL outside) and count it finished. */
+ * of p, or NULL outside) and count it finished.  The run is nested in the
+ * caller's wait: a group's token is not run but passed on to the injector
+ * (src/pool/pool.c, "Tokens run at top level"). */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
 
 /* Find one task of p - w's deque first, then the injector, then another
- * worker's deque (random victim) - and run it.  w is the caller's worker of
- * p or NULL.  False when none was found (after one pass). */
+ * worker's deque (random victim) - and run it as conc__pool_run does (a
+ * group token is passed on).  w is the caller's worker of p or NULL.  False
+ * when none was found (after one pass). */
 bool conc__pool_run_one(conc_pool *p, conc__worker *w);
 
 /* Push fn(arg) for p from a thread that is not one of its workers, past
@@ -9001,6 +9016,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #define unpin_left conc__pool__unpin_left
 #define run_top_task conc__pool__run_top_task
 #define run_outside_task conc__pool__run_outside_task
+#define group_token conc__pool__group_token
+#define group_token_defer conc__pool__group_token_defer
 #define all_done conc__pool__all_done
 #define work_available conc__pool__work_available
 #define idle_notify conc__pool__idle_notify
@@ -9038,7 +9055,6 @@ unsigned conc__stack_pending(conc_stack *s)
 #define group_unref conc__pool__group_unref
 #define group_finish conc__pool__group_finish
 #define group_exec conc__pool__group_exec
-#define group_token conc__pool__group_token
 #define nop_task conc__pool__nop_task
 #define group_enqueue conc__pool__group_enqueue
 #define group_push_local conc__pool__group_push_local
@@ -9309,6 +9325,7 @@ static inline bool pool_usable(conc_pool *p)
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame CONC__TLS_IE;
+_Thread_local void *conc__tls_root CONC__TLS_IE; /* pool/pool_internal.h */
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -9556,9 +9573,17 @@ static void run_outside_task(conc_pool *p, conc__task t)
 	conc__park_notify_all(&p->wait_park);
 }
 
+static void group_token(void *arg);
+static void group_token_defer(void *arg);
+
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
 {
 	CONC__CHECK(!w || w->pool == p, "pool: a worker runs only its own pool's tasks");
+	/* Every run through here is nested in a wait (conc_join's pops, a
+	 * waiter's help): a group token is passed on, not run (see "Tokens
+	 * run at top level" in the group section). */
+	if (conc__unlikely(t.fn == group_token))
+		t.fn = group_token_defer;
 	if (w)
 		run_worker_task(w, t);
 	else
@@ -10275,11 +10300,14 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * comes before anything is visible, except the injector slot, which is
  * then filled with a task that does nothing: a failed run changes nothing.
  *
- * Counting (state list of one run).  pending: +1 before the task enters q
- *   (relaxed: the queue's release publishes it before anyone can take the
- *   task), -1 when it has finished or was skipped (seq_cst: releases the
- *   task's effects to the waiter's acquire load, and is the publishing
- *   write of wait_park).  refs: 1 for the owner + 1 per token not yet
+ * Counting (state list of one run).  pending: +1 just before the task
+ *   enters q, once the token's place is had (relaxed: the queue's release
+ *   publishes it before anyone can take the task); never earlier - a run
+ *   held by max_queued, counted, would keep a waiter that is the pool's
+ *   only free worker asleep for a task that can be queued only once a
+ *   worker pops (a deadlock); a failed push undoes it.  -1 when it has
+ *   finished or was skipped (seq_cst: releases the task's effects to the
+ *   waiter's acquire load, and is the publishing write of wait_park).  refs: 1 for the owner + 1 per token not yet
  *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
  *   happen-before the free).  So tokens may outlive conc_group_destroy,
  *   which only drops the owner's reference once pending is 0.
@@ -10295,9 +10323,28 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * Before it sleeps it spins briefly: tasks of ~1 us finishing on other
  * workers should not cost a futex round trip each.
  *
+ * Tokens run at top level.  A token runs whichever task of g is oldest,
+ * so it must not run nested in somebody's wait: a join's pops
+ * (src/parallel/parallel.c, job_join) take what lies above its job on the
+ * worker's deque, a token pushed there by a group run inside the join's
+ * left half among it, and the task that token took could be another
+ * thread's - one that takes a lock the thread holds around the wait.  So
+ * conc__pool_run, the one way the layers above run a task nested, passes a
+ * token on to the injector (group_token_defer); a worker runs it from its
+ * loop (run_top_task), with nothing of the user's on its stack, or destroy
+ * from its own.
+ *
  * EDEADLK: each thread keeps a chain of the groups whose task it is
  * running (frames on its stack); a wait for a group on the chain would wait
  * for itself.
+ *
+ * Isolation from the loops.  A task of g runs with no conc_join / loop
+ * call tree (conc__tls_root NULL, restored after it): a waiter inside a
+ * join of tree T that ran a task of g in T would let the task's own joins
+ * wait in T, and a join's wait helps with T's jobs (src/parallel/parallel.c,
+ * "Isolation") - an outer job that takes a lock held around the group
+ * wait would then run on the thread holding it.  With no tree the task's
+ * first join roots a tree of its own, whose waits help only with its jobs.
  */
 typedef int (*group_fn)(void *arg);
 
@@ -10347,7 +10394,11 @@ static void group_exec(conc_group *g, conc__task t)
 	if (atomic_load_explicit(&g->status, memory_order_acquire) == 0) {
 		struct gframe f = {g, tls_gframe};
 		tls_gframe = &f;
+		/* No call tree (see "Isolation from the loops" above). */
+		void *root = conc__tls_root;
+		conc__tls_root = NULL;
 		int r = ((group_fn)(void (*)(void))t.fn)(t.arg);
+		conc__tls_root = root;
 		tls_gframe = f.prev;
 		if (r) {
 			int zero = 0;
@@ -10371,19 +10422,42 @@ static void group_token(void *arg)
 	group_unref(g);
 }
 
+/* A token met nested in a wait (conc__pool_run): it goes on as a new task
+ * through the injector, past max_queued and the close as a task's own
+ * execute does (its reference to g goes with it); this run of it counts
+ * as finished.  Without memory for that push it runs here after all: the
+ * isolation of the wait around it is then lost, never a task. */
+static COLD void group_token_defer(void *arg)
+{
+	conc_group *g = arg;
+	if (conc__unlikely(inj_push(g->p, group_token, g, true) != 0))
+		group_token(g);
+}
+
 /* Fills an injector slot whose run failed after the claim. */
 static void nop_task(void *arg)
 {
 	(void)arg;
 }
 
-/* The task goes into g's queue; waiters are woken (they take it). */
+/* The task is counted (pending, and refs for the token that will follow
+ * it) and goes into g's queue; waiters are woken (they take it).  Called
+ * once the token's place is had - after any hold for room - and undone
+ * here if the push fails. */
 static int group_enqueue(conc_group *g, conc__task_fn fn, void *arg)
 {
+	/* relaxed (both): see "Counting" above. */
+	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	/* seq_cst (the claim inside): the publishing write of wait_park. */
 	int err = conc__inj_push(&g->q, fn, arg, false);
-	if (!err)
+	if (conc__likely(!err)) {
 		conc__park_notify_all(&g->wait_park);
+		return 0;
+	}
+	/* relaxed: the owner's reference keeps refs above 0 */
+	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
+	group_finish(g); /* a waiter may have seen our count */
 	return err;
 }
 
@@ -10470,18 +10544,10 @@ int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg)
 		return ECANCELED;
 	conc_pool *p = g->p;
 	conc__task_fn tf = (conc__task_fn)(void (*)(void))fn;
-	/* relaxed (both): see "Counting" above. */
-	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	/* Counted in group_enqueue, not here: see "Counting" above. */
 	conc__worker *w = tls_worker;
-	int err = w && w->pool == p ? group_push_local(w, g, tf, arg)
-				    : group_push_outside(p, g, tf, arg);
-	if (conc__unlikely(err)) {
-		/* relaxed: the owner's reference keeps refs above 0 */
-		atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
-		group_finish(g); /* a waiter may have seen our count */
-	}
-	return err;
+	return w && w->pool == p ? group_push_local(w, g, tf, arg)
+				 : group_push_outside(p, g, tf, arg);
 }
 
 /* wait_park's condition: nothing pending, or a task to take. */
@@ -10571,8 +10637,12 @@ int conc_group_destroy(conc_group *g)
 {
 	if (!g)
 		return 0;
-	if (!pool_usable(g->p)) {
-		/* a fork child: no token of ours will ever run here */
+	/* relaxed: as in pool_usable */
+	if (!pool_usable(g->p) &&
+	    atomic_load_explicit(&g->p->gen, memory_order_relaxed) != GEN_GONE) {
+		/* a fork child: no token of ours will ever run here, nor is
+		 * a task of g running.  Not after exit (GEN_GONE): a worker
+		 * left running may still be inside one of g's tasks. */
 		group_free(g);
 		return 0;
 	}
@@ -10720,7 +10790,16 @@ int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), voi
 		callers_leave(p);
 		return EPIPE;
 	}
+	conc__test_point("pool.broadcast.lock");
 	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
+	/* The exit handler may have held the lock before us: it marks the
+	 * global pool gone and stops its workers under it, so nobody would
+	 * read our mail.  relaxed: its store happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	struct bcast b = {fn, ctx, 0};
 	for (unsigned i = 0; i < n; i++)
@@ -10765,10 +10844,12 @@ int conc_pool_destroy(conc_pool *p)
 	 * unless the exit handler holds it (the global pool only). */
 	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
-	/* Tasks executed by on_stop hooks: run them here. */
+	/* Tasks executed by on_stop hooks: run them here, at top level (a
+	 * group token too: not conc__pool_run, which would pass it on). */
+	conc__task t;
 	do {
-		while (conc__pool_run_one(p, NULL))
-			;
+		while (find_task(p, NULL, &t))
+			run_outside_task(p, t);
 	} while (!all_done(p));
 	pthread_mutex_unlock(&p->admin);
 	free_pool(p);
@@ -10935,6 +11016,8 @@ bool conc__pool_alive(const conc_pool *p)
 #undef unpin_left
 #undef run_top_task
 #undef run_outside_task
+#undef group_token
+#undef group_token_defer
 #undef all_done
 #undef work_available
 #undef idle_notify
@@ -10972,7 +11055,6 @@ bool conc__pool_alive(const conc_pool *p)
 #undef group_unref
 #undef group_finish
 #undef group_exec
-#undef group_token
 #undef nop_task
 #undef group_enqueue
 #undef group_push_local
@@ -11871,7 +11953,6 @@ unsigned long conc__scope_threads_created(void)
 #define RUN_STOLEN conc__parallel__RUN_STOLEN
 #define ticket conc__parallel__ticket
 #define job conc__parallel__job
-#define tls_root conc__parallel__tls_root
 #define root_enter conc__parallel__root_enter
 #define root_leave conc__parallel__root_leave
 #define tls_tickets conc__parallel__tls_tickets
@@ -12043,8 +12124,11 @@ struct job {
 };
 
 /* The root of the call tree the calling thread is working in (NULL: none):
- * set by the outermost conc_join / loop of a thread and by every job run. */
-static _Thread_local void *tls_root;
+ * set by the outermost conc_join / loop of a thread and by every job run.
+ * It lives in the pool (conc__tls_root, pool/pool_internal.h), which runs
+ * every task of a group with none: a group task is not part of the tree of
+ * whoever runs it (its waiter may be inside a join). */
+#define tls_root conc__tls_root
 
 /* An entry point: join the caller's tree, or start one rooted at `self`
  * (an address on the entry's frame, unique while it runs).  Returns the
@@ -12754,7 +12838,6 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef RUN_STOLEN
 #undef ticket
 #undef job
-#undef tls_root
 #undef root_enter
 #undef root_leave
 #undef tls_tickets
@@ -12801,6 +12884,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef loop_pool
 #undef WAIT_SPIN_NS
 #undef WAIT_PARK_NS
+#undef tls_root
 #undef TICKET_QUEUED
 
 #endif /* CONC_IMPLEMENTATION */
