@@ -1267,8 +1267,9 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  *   only free worker asleep for a task that can be queued only once a
  *   worker pops (a deadlock); a failed push undoes it.  -1 when it has
  *   finished or was skipped (seq_cst: releases the task's effects to the
- *   waiter's acquire load, and is the publishing write of wait_park).  refs: 1 for the owner + 1 per token not yet
- *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
+ *   waiter's acquire load, and is the publishing write of wait_park).
+ *   refs: 1 for the owner + 1 per token not yet finished, counted with
+ *   pending; whoever drops it to 0 frees g (acq_rel: every user's accesses
  *   happen-before the free).  So tokens may outlive conc_group_destroy,
  *   which only drops the owner's reference once pending is 0.
  *   status: 0 -> the first error or ECANCELED (a CAS from 0: whichever is
