@@ -15,6 +15,10 @@
  *                       pool's (so run after it) joins the broadcaster,
  *                       with a deadline as a watchdog (fault-hooks builds:
  *                       the pool.broadcast.lock test point holds it there).
+ *   exit_join resize    as broadcast, for conc_pool_resize (growing): it
+ *                       must return EPIPE, not start workers for a pool
+ *                       the exit handler has stopped (the
+ *                       pool.resize.lock test point holds it there).
  *   exit_join group     main returns while a task of a group on the global
  *                       pool never returns; after the exit handler (an
  *                       atexit handler registered before the pool's),
@@ -81,12 +85,14 @@ static void stuck_task(void *arg)
 static pthread_t bc_thread;
 static atomic_int bc_at_lock, bc_result = -1;
 static conc_pool *bc_pool;
+static const char *bc_point = "pool.broadcast.lock";
+static int bc_resize; /* resize mode: the broadcaster resizes instead */
 
 /* Holds the broadcaster just before it takes the admin lock until the exit
  * handler has marked the pool gone (which it does holding that lock). */
 static void bc_hook(const char *point)
 {
-	if (strcmp(point, "pool.broadcast.lock") != 0)
+	if (strcmp(point, bc_point) != 0)
 		return;
 	atomic_store(&bc_at_lock, 1);
 	while (conc__pool_usable(bc_pool))
@@ -102,7 +108,10 @@ static void bc_noop(unsigned index, void *ctx)
 static void *bc_main(void *arg)
 {
 	(void)arg;
-	atomic_store(&bc_result, conc_pool_broadcast(bc_pool, bc_noop, NULL));
+	if (bc_resize)
+		atomic_store(&bc_result, conc_pool_resize(bc_pool, conc_pool_threads(bc_pool) + 1));
+	else
+		atomic_store(&bc_result, conc_pool_broadcast(bc_pool, bc_noop, NULL));
 	return NULL;
 }
 
@@ -113,12 +122,14 @@ static void bc_at_exit(void)
 	clock_gettime(CLOCK_REALTIME, &dl);
 	dl.tv_sec += 10; /* a watchdog: the broadcast returns at once or never */
 	if (pthread_timedjoin_np(bc_thread, NULL, &dl) != 0) {
-		fprintf(stderr, "exit_join broadcast: the broadcast still waits 10 s after the exit handler\n");
+		fprintf(stderr, "exit_join %s: the call still waits 10 s after the exit handler\n",
+			bc_resize ? "resize" : "broadcast");
 		_exit(1);
 	}
 	int r = atomic_load(&bc_result);
 	if (r != EPIPE) {
-		fprintf(stderr, "exit_join broadcast: returned %d, want EPIPE\n", r);
+		fprintf(stderr, "exit_join %s: returned %d, want EPIPE\n",
+			bc_resize ? "resize" : "broadcast", r);
 		_exit(2);
 	}
 }
@@ -137,7 +148,19 @@ static int broadcast_mode(void)
 		sched_yield();
 	return 0; /* the exit handler runs with the broadcaster at the lock */
 }
+
+static int resize_mode(void)
+{
+	bc_point = "pool.resize.lock";
+	bc_resize = 1;
+	return broadcast_mode();
+}
 #else
+static int resize_mode(void)
+{
+	return 0; /* needs the test point: nothing to check */
+}
+
 static int broadcast_mode(void)
 {
 	return 0; /* needs the test point: nothing to check */
@@ -186,6 +209,8 @@ int main(int argc, char **argv)
 		return broadcast_mode();
 	if (!strcmp(mode, "group"))
 		return group_mode();
+	if (!strcmp(mode, "resize"))
+		return resize_mode();
 	if (sum_check())
 		return 1;
 	if (!strcmp(mode, "plain"))

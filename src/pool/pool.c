@@ -1703,6 +1703,7 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		callers_leave(p);
 		return EPIPE; /* destroy has begun */
 	}
+	conc__test_point("pool.resize.lock");
 	pthread_mutex_lock(&p->admin);
 	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
