@@ -1705,6 +1705,15 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 	}
 	conc__test_point("pool.resize.lock");
 	pthread_mutex_lock(&p->admin);
+	/* As in broadcast: the exit handler may have held the lock before
+	 * us and stopped and joined the workers (a shrink would join them
+	 * again, a grow start new ones at exit).  relaxed: its store
+	 * happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
