@@ -1446,7 +1446,10 @@ int conc_pool_destroy(conc_pool *p);
  *
  * Fork.  In the child of a fork() a group of a pool made before it refuses
  * like its pool: run and wait return EPIPE; destroy frees it without
- * running its tasks and returns 0.
+ * running its tasks and returns 0.  Once the global pool's exit handler
+ * has run, run and wait on its groups return EPIPE too, but destroy still
+ * says EBUSY while a task of g is queued or running (a worker left inside
+ * a task that does not return may be running it).
  */
 typedef struct conc_group conc_group;
 
@@ -4339,6 +4342,15 @@ static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigne
 
 typedef struct conc__worker conc__worker;
 
+/* The isolation tag of the conc_join / loop call tree the calling thread
+ * works in, NULL outside any (src/parallel/parallel.c, "Isolation": set by
+ * the outermost join / loop of a thread and by every job run).  Kept here
+ * because the pool runs each task of a group (conc_group_*) with NULL, so
+ * that a group task run by its waiter - which may be inside a join - starts
+ * a tree of its own instead of joining, and helping with, the waiter's.
+ * Thread-local; only the owning thread reads or writes it. */
+extern _Thread_local void *conc__tls_root CONC__TLS_IE;
+
 /* Debug-checks builds (base/check.h): whether p is a live pool, for
  * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
  * always. */
@@ -4390,12 +4402,15 @@ bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
 
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
- * of p, or NULL outside) and count it finished. */
+ * of p, or NULL outside) and count it finished.  The run is nested in the
+ * caller's wait: a group's token is not run but passed on to the injector
+ * (src/pool/pool.c, "Tokens run at top level"). */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
 
 /* Find one task of p - w's deque first, then the injector, then another
- * worker's deque (random victim) - and run it.  w is the caller's worker of
- * p or NULL.  False when none was found (after one pass). */
+ * worker's deque (random victim) - and run it as conc__pool_run does (a
+ * group token is passed on).  w is the caller's worker of p or NULL.  False
+ * when none was found (after one pass). */
 bool conc__pool_run_one(conc_pool *p, conc__worker *w);
 
 /* Push fn(arg) for p from a thread that is not one of its workers, past
@@ -11105,6 +11120,8 @@ unsigned conc__stack_pending(conc_stack *s)
 #define unpin_left conc__pool__unpin_left
 #define run_top_task conc__pool__run_top_task
 #define run_outside_task conc__pool__run_outside_task
+#define group_token conc__pool__group_token
+#define group_token_defer conc__pool__group_token_defer
 #define all_done conc__pool__all_done
 #define work_available conc__pool__work_available
 #define idle_notify conc__pool__idle_notify
@@ -11142,7 +11159,6 @@ unsigned conc__stack_pending(conc_stack *s)
 #define group_unref conc__pool__group_unref
 #define group_finish conc__pool__group_finish
 #define group_exec conc__pool__group_exec
-#define group_token conc__pool__group_token
 #define nop_task conc__pool__nop_task
 #define group_enqueue conc__pool__group_enqueue
 #define group_push_local conc__pool__group_push_local
@@ -11413,6 +11429,7 @@ static inline bool pool_usable(conc_pool *p)
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame CONC__TLS_IE;
+_Thread_local void *conc__tls_root CONC__TLS_IE; /* pool/pool_internal.h */
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -11660,9 +11677,17 @@ static void run_outside_task(conc_pool *p, conc__task t)
 	conc__park_notify_all(&p->wait_park);
 }
 
+static void group_token(void *arg);
+static void group_token_defer(void *arg);
+
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
 {
 	CONC__CHECK(!w || w->pool == p, "pool: a worker runs only its own pool's tasks");
+	/* Every run through here is nested in a wait (conc_join's pops, a
+	 * waiter's help): a group token is passed on, not run (see "Tokens
+	 * run at top level" in the group section). */
+	if (conc__unlikely(t.fn == group_token))
+		t.fn = group_token_defer;
 	if (w)
 		run_worker_task(w, t);
 	else
@@ -12379,12 +12404,16 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * comes before anything is visible, except the injector slot, which is
  * then filled with a task that does nothing: a failed run changes nothing.
  *
- * Counting (state list of one run).  pending: +1 before the task enters q
- *   (relaxed: the queue's release publishes it before anyone can take the
- *   task), -1 when it has finished or was skipped (seq_cst: releases the
- *   task's effects to the waiter's acquire load, and is the publishing
- *   write of wait_park).  refs: 1 for the owner + 1 per token not yet
- *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
+ * Counting (state list of one run).  pending: +1 just before the task
+ *   enters q, once the token's place is had (relaxed: the queue's release
+ *   publishes it before anyone can take the task); never earlier - a run
+ *   held by max_queued, counted, would keep a waiter that is the pool's
+ *   only free worker asleep for a task that can be queued only once a
+ *   worker pops (a deadlock); a failed push undoes it.  -1 when it has
+ *   finished or was skipped (seq_cst: releases the task's effects to the
+ *   waiter's acquire load, and is the publishing write of wait_park).
+ *   refs: 1 for the owner + 1 per token not yet finished, counted with
+ *   pending; whoever drops it to 0 frees g (acq_rel: every user's accesses
  *   happen-before the free).  So tokens may outlive conc_group_destroy,
  *   which only drops the owner's reference once pending is 0.
  *   status: 0 -> the first error or ECANCELED (a CAS from 0: whichever is
@@ -12399,9 +12428,28 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * Before it sleeps it spins briefly: tasks of ~1 us finishing on other
  * workers should not cost a futex round trip each.
  *
+ * Tokens run at top level.  A token runs whichever task of g is oldest,
+ * so it must not run nested in somebody's wait: a join's pops
+ * (src/parallel/parallel.c, job_join) take what lies above its job on the
+ * worker's deque, a token pushed there by a group run inside the join's
+ * left half among it, and the task that token took could be another
+ * thread's - one that takes a lock the thread holds around the wait.  So
+ * conc__pool_run, the one way the layers above run a task nested, passes a
+ * token on to the injector (group_token_defer); a worker runs it from its
+ * loop (run_top_task), with nothing of the user's on its stack, or destroy
+ * from its own.
+ *
  * EDEADLK: each thread keeps a chain of the groups whose task it is
  * running (frames on its stack); a wait for a group on the chain would wait
  * for itself.
+ *
+ * Isolation from the loops.  A task of g runs with no conc_join / loop
+ * call tree (conc__tls_root NULL, restored after it): a waiter inside a
+ * join of tree T that ran a task of g in T would let the task's own joins
+ * wait in T, and a join's wait helps with T's jobs (src/parallel/parallel.c,
+ * "Isolation") - an outer job that takes a lock held around the group
+ * wait would then run on the thread holding it.  With no tree the task's
+ * first join roots a tree of its own, whose waits help only with its jobs.
  */
 typedef int (*group_fn)(void *arg);
 
@@ -12451,7 +12499,11 @@ static void group_exec(conc_group *g, conc__task t)
 	if (atomic_load_explicit(&g->status, memory_order_acquire) == 0) {
 		struct gframe f = {g, tls_gframe};
 		tls_gframe = &f;
+		/* No call tree (see "Isolation from the loops" above). */
+		void *root = conc__tls_root;
+		conc__tls_root = NULL;
 		int r = ((group_fn)(void (*)(void))t.fn)(t.arg);
+		conc__tls_root = root;
 		tls_gframe = f.prev;
 		if (r) {
 			int zero = 0;
@@ -12475,19 +12527,42 @@ static void group_token(void *arg)
 	group_unref(g);
 }
 
+/* A token met nested in a wait (conc__pool_run): it goes on as a new task
+ * through the injector, past max_queued and the close as a task's own
+ * execute does (its reference to g goes with it); this run of it counts
+ * as finished.  Without memory for that push it runs here after all: the
+ * isolation of the wait around it is then lost, never a task. */
+static COLD void group_token_defer(void *arg)
+{
+	conc_group *g = arg;
+	if (conc__unlikely(inj_push(g->p, group_token, g, true) != 0))
+		group_token(g);
+}
+
 /* Fills an injector slot whose run failed after the claim. */
 static void nop_task(void *arg)
 {
 	(void)arg;
 }
 
-/* The task goes into g's queue; waiters are woken (they take it). */
+/* The task is counted (pending, and refs for the token that will follow
+ * it) and goes into g's queue; waiters are woken (they take it).  Called
+ * once the token's place is had - after any hold for room - and undone
+ * here if the push fails. */
 static int group_enqueue(conc_group *g, conc__task_fn fn, void *arg)
 {
+	/* relaxed (both): see "Counting" above. */
+	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	/* seq_cst (the claim inside): the publishing write of wait_park. */
 	int err = conc__inj_push(&g->q, fn, arg, false);
-	if (!err)
+	if (conc__likely(!err)) {
 		conc__park_notify_all(&g->wait_park);
+		return 0;
+	}
+	/* relaxed: the owner's reference keeps refs above 0 */
+	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
+	group_finish(g); /* a waiter may have seen our count */
 	return err;
 }
 
@@ -12574,18 +12649,10 @@ int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg)
 		return ECANCELED;
 	conc_pool *p = g->p;
 	conc__task_fn tf = (conc__task_fn)(void (*)(void))fn;
-	/* relaxed (both): see "Counting" above. */
-	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	/* Counted in group_enqueue, not here: see "Counting" above. */
 	conc__worker *w = tls_worker;
-	int err = w && w->pool == p ? group_push_local(w, g, tf, arg)
-				    : group_push_outside(p, g, tf, arg);
-	if (conc__unlikely(err)) {
-		/* relaxed: the owner's reference keeps refs above 0 */
-		atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
-		group_finish(g); /* a waiter may have seen our count */
-	}
-	return err;
+	return w && w->pool == p ? group_push_local(w, g, tf, arg)
+				 : group_push_outside(p, g, tf, arg);
 }
 
 /* wait_park's condition: nothing pending, or a task to take. */
@@ -12675,8 +12742,12 @@ int conc_group_destroy(conc_group *g)
 {
 	if (!g)
 		return 0;
-	if (!pool_usable(g->p)) {
-		/* a fork child: no token of ours will ever run here */
+	/* relaxed: as in pool_usable */
+	if (!pool_usable(g->p) &&
+	    atomic_load_explicit(&g->p->gen, memory_order_relaxed) != GEN_GONE) {
+		/* a fork child: no token of ours will ever run here, nor is
+		 * a task of g running.  Not after exit (GEN_GONE): a worker
+		 * left running may still be inside one of g's tasks. */
 		group_free(g);
 		return 0;
 	}
@@ -12776,7 +12847,17 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		callers_leave(p);
 		return EPIPE; /* destroy has begun */
 	}
+	conc__test_point("pool.resize.lock");
 	pthread_mutex_lock(&p->admin);
+	/* As in broadcast: the exit handler may have held the lock before
+	 * us and stopped and joined the workers (a shrink would join them
+	 * again, a grow start new ones at exit).  relaxed: its store
+	 * happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
@@ -12824,7 +12905,16 @@ int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), voi
 		callers_leave(p);
 		return EPIPE;
 	}
+	conc__test_point("pool.broadcast.lock");
 	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
+	/* The exit handler may have held the lock before us: it marks the
+	 * global pool gone and stops its workers under it, so nobody would
+	 * read our mail.  relaxed: its store happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	struct bcast b = {fn, ctx, 0};
 	for (unsigned i = 0; i < n; i++)
@@ -12869,10 +12959,12 @@ int conc_pool_destroy(conc_pool *p)
 	 * unless the exit handler holds it (the global pool only). */
 	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
-	/* Tasks executed by on_stop hooks: run them here. */
+	/* Tasks executed by on_stop hooks: run them here, at top level (a
+	 * group token too: not conc__pool_run, which would pass it on). */
+	conc__task t;
 	do {
-		while (conc__pool_run_one(p, NULL))
-			;
+		while (find_task(p, NULL, &t))
+			run_outside_task(p, t);
 	} while (!all_done(p));
 	pthread_mutex_unlock(&p->admin);
 	free_pool(p);
@@ -13039,6 +13131,8 @@ bool conc__pool_alive(const conc_pool *p)
 #undef unpin_left
 #undef run_top_task
 #undef run_outside_task
+#undef group_token
+#undef group_token_defer
 #undef all_done
 #undef work_available
 #undef idle_notify
@@ -13076,7 +13170,6 @@ bool conc__pool_alive(const conc_pool *p)
 #undef group_unref
 #undef group_finish
 #undef group_exec
-#undef group_token
 #undef nop_task
 #undef group_enqueue
 #undef group_push_local
@@ -13975,7 +14068,6 @@ unsigned long conc__scope_threads_created(void)
 #define RUN_STOLEN conc__parallel__RUN_STOLEN
 #define ticket conc__parallel__ticket
 #define job conc__parallel__job
-#define tls_root conc__parallel__tls_root
 #define root_enter conc__parallel__root_enter
 #define root_leave conc__parallel__root_leave
 #define tls_tickets conc__parallel__tls_tickets
@@ -14076,7 +14168,7 @@ unsigned long conc__scope_threads_created(void)
  *   helps only with work that cannot block on what it waits for: the jobs
  *   of its own call tree.  The outermost conc_join / loop on a thread
  *   roots a tree (its frame's address is the tag); nested calls, and every
- *   job, run inside that tree (tls_root).  A job on a deque carries the tag
+ *   job, run inside that tree (conc__tls_root).  A job on a deque carries the tag
  *   in its slot, so a waiter steals by tag without touching the job; it
  *   never takes the injector's tasks, untagged tasks (conc_pool_execute),
  *   nor another tree's jobs - a task that waits for another pool (or
@@ -14146,24 +14238,26 @@ struct job {
 	atomic_uint state;
 };
 
-/* The root of the call tree the calling thread is working in (NULL: none):
- * set by the outermost conc_join / loop of a thread and by every job run. */
-static _Thread_local void *tls_root;
+/* The root of the call tree the calling thread is working in (NULL: none)
+ * is conc__tls_root: set by the outermost conc_join / loop of a thread and
+ * by every job run.  It lives in the pool (pool/pool_internal.h), which
+ * runs every task of a group with none: a group task is not part of the
+ * tree of whoever runs it (its waiter may be inside a join). */
 
 /* An entry point: join the caller's tree, or start one rooted at `self`
  * (an address on the entry's frame, unique while it runs).  Returns the
  * value to restore. */
 static inline void *root_enter(void *self)
 {
-	void *saved = tls_root;
+	void *saved = conc__tls_root;
 	if (!saved)
-		tls_root = self;
+		conc__tls_root = self;
 	return saved;
 }
 
 static inline void root_leave(void *saved)
 {
-	tls_root = saved;
+	conc__tls_root = saved;
 }
 
 /* What an outside offer puts in the injector: the job, until somebody
@@ -14219,10 +14313,10 @@ static void job_entry(void *arg)
 {
 	struct job *j = arg;
 	conc__worker *w = conc__pool_current(j->p);
-	void *saved = tls_root;
-	tls_root = j->root; /* its tree, wherever it runs */
+	void *saved = conc__tls_root;
+	conc__tls_root = j->root; /* its tree, wherever it runs */
 	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
-	tls_root = saved;
+	conc__tls_root = saved;
 	/* release: publishes everything the job did; pairs with the joiner's
 	 * acquire loads in job_join/job_wait. */
 	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
@@ -14233,10 +14327,10 @@ static void job_entry(void *arg)
 static void job_entry_popped(void *arg)
 {
 	struct job *j = arg;
-	void *saved = tls_root;
-	tls_root = j->root;
+	void *saved = conc__tls_root;
+	conc__tls_root = j->root;
 	j->run(j, j->owner, RUN_POPPED);
-	tls_root = saved;
+	conc__tls_root = saved;
 }
 
 static void ticket_put(struct ticket *t)
@@ -14338,7 +14432,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->p = p;
 	j->owner = w;
 	j->ticket = NULL;
-	j->root = tls_root;
+	j->root = conc__tls_root;
 	CONC__CHECK(j->root != NULL, "parallel: a job is offered inside a root call");
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to
@@ -14858,7 +14952,6 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef RUN_STOLEN
 #undef ticket
 #undef job
-#undef tls_root
 #undef root_enter
 #undef root_leave
 #undef tls_tickets

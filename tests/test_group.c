@@ -259,6 +259,310 @@ static void test_group_isolation(void **state)
 	conc_test_watchdog_off();
 }
 
+/*
+ * Isolation against the parallel loops' call trees (F1).  A group task run
+ * by its waiter must not join the waiter's conc_join / loop tree: a join
+ * inside it would then help with (steal) the outer tree's jobs, one of
+ * which takes the lock the waiter holds around its wait.  Schedule (pool of
+ * 2; W1, W2 its workers; main the test thread), every step forced:
+ *   main: conc_join(A, B) roots tree T; B's ticket goes to the injector;
+ *   W1 (W2 is held): runs B (tree T): conc_join(B1, B2) puts B2, tagged T,
+ *     on W1's deque and runs B1, which holds W1 until b1_gate;
+ *   main (A): locks M, runs G in group g and waits; nobody else is free,
+ *     so main runs G itself: conc_join(Ga, Gb), Gb's ticket to the
+ *     injector; Ga lets W2 go and returns once W2 runs Gb; main's join must
+ *     wait for Gb and helps: with the bug under tag T, stealing B2, which
+ *     relocks M (EDEADLK: an error-checking mutex); fixed, under G's own
+ *     tree, finding nothing;
+ *   Gb returns once main has found nothing to help ("parallel.join.idle"
+ *   on main: the test hook), and opens b1_gate.
+ */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static pthread_mutex_t f1_m;
+static conc_pool *f1_p;
+static conc_group *f1_g;
+static atomic_int f1_b2_queued, f1_b1_gate, f1_gb_started, f1_main_idle;
+static atomic_int f1_relock, f1_b2_ran, f1_err;
+static _Thread_local int f1_is_main;
+
+static void f1_hook(const char *point)
+{
+	if (f1_is_main && strcmp(point, "parallel.join.idle") == 0)
+		atomic_store(&f1_main_idle, 1);
+}
+
+static void f1_b2(void *arg)
+{
+	(void)arg;
+	int lk = pthread_mutex_lock(&f1_m);
+	if (lk != 0) {
+		atomic_fetch_add(&f1_relock, 1);
+		return;
+	}
+	atomic_fetch_add(&f1_b2_ran, 1);
+	pthread_mutex_unlock(&f1_m);
+}
+
+static void f1_b1(void *arg)
+{
+	(void)arg;
+	atomic_store(&f1_b2_queued, 1); /* B2 was offered before B1 runs */
+	spin_until(&f1_b1_gate, 1);
+}
+
+static void f1_b(void *arg)
+{
+	(void)arg;
+	if (conc_join(f1_p, f1_b1, NULL, f1_b2, NULL) != 0)
+		atomic_fetch_add(&f1_err, 1);
+}
+
+static void f1_ga(void *arg)
+{
+	(void)arg;
+	atomic_store(&conc_test_hold_gate, 1); /* W2 goes, and takes Gb */
+	spin_until(&f1_gb_started, 1);
+}
+
+static void f1_gb(void *arg)
+{
+	(void)arg;
+	atomic_store(&f1_gb_started, 1);
+	spin_until(&f1_main_idle, 1);
+	atomic_store(&f1_b1_gate, 1);
+}
+
+static int f1_gtask(void *arg)
+{
+	(void)arg;
+	return conc_join(f1_p, f1_ga, NULL, f1_gb, NULL);
+}
+
+static void f1_a(void *arg)
+{
+	(void)arg;
+	spin_until(&f1_b2_queued, 1);
+	if (pthread_mutex_lock(&f1_m) != 0) {
+		atomic_fetch_add(&f1_err, 1);
+		return;
+	}
+	if (conc_group_run(f1_g, f1_gtask, NULL) != 0 || conc_group_wait(f1_g) != 0)
+		atomic_fetch_add(&f1_err, 1);
+	pthread_mutex_unlock(&f1_m);
+}
+
+static void test_group_task_leaves_join_tree(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&f1_m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	conc_pool_config cfg = {.threads = 2};
+	assert_int_equal(conc_pool_create(&f1_p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f1_g, f1_p), 0);
+	f1_is_main = 1;
+	conc__test_set_hook(f1_hook);
+	int relocks = 0;
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&f1_b2_queued, 0);
+		atomic_store(&f1_b1_gate, 0);
+		atomic_store(&f1_gb_started, 0);
+		atomic_store(&f1_main_idle, 0);
+		atomic_store(&f1_relock, 0);
+		atomic_store(&f1_b2_ran, 0);
+		atomic_store(&f1_err, 0);
+		conc_test_hold_one_worker(f1_p); /* W2 */
+		assert_int_equal(conc_join(f1_p, f1_a, NULL, f1_b, NULL), 0);
+		assert_int_equal(conc_pool_wait(f1_p), 0);
+		relocks += atomic_load(&f1_relock);
+		assert_int_equal(atomic_load(&f1_err), 0);
+		/* B2 ran once: locking M, or relocking it */
+		assert_int_equal(atomic_load(&f1_relock) + atomic_load(&f1_b2_ran), 1);
+	}
+	conc__test_set_hook(NULL);
+	f1_is_main = 0;
+	/* never on the thread holding M */
+	assert_int_equal(relocks, 0);
+	assert_int_equal(conc_group_destroy(f1_g), 0);
+	assert_int_equal(conc_pool_destroy(f1_p), 0);
+	pthread_mutex_destroy(&f1_m);
+	conc_test_watchdog_off();
+}
+#endif
+
+/*
+ * A group token must not run a task of its group nested in a join (F2).
+ * Pool of 1 worker.  U, a pool task, holds M around conc_group_wait(g1);
+ * g2 has an unrelated task that takes M (main's, its token in the
+ * injector).  U runs g1's task G1 itself: conc_join(a, b) on the worker;
+ * a runs a task in g2, whose token lands on the worker's deque above b's
+ * job.  With the bug the join pops that token and it runs g2's oldest
+ * task - main's, which relocks M (EDEADLK: an error-checking mutex).  Fixed,
+ * the token is passed on to the pool's injector and runs at top level.
+ */
+static pthread_mutex_t f2_m;
+static conc_pool *f2_p;
+static conc_group *f2_g1, *f2_g2;
+static atomic_int f2_locked, f2_gate, f2_relock, f2_ran, f2_err;
+
+static int f2_takes_m(void *arg)
+{
+	(void)arg;
+	if (pthread_mutex_lock(&f2_m) != 0) {
+		atomic_fetch_add(&f2_relock, 1);
+		return 0;
+	}
+	atomic_fetch_add(&f2_ran, 1);
+	pthread_mutex_unlock(&f2_m);
+	return 0;
+}
+
+static int f2_noop(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static void f2_a(void *arg)
+{
+	(void)arg;
+	if (conc_group_run(f2_g2, f2_noop, NULL) != 0)
+		atomic_fetch_add(&f2_err, 1);
+}
+
+static void f2_b(void *arg)
+{
+	(void)arg;
+}
+
+static int f2_g1_task(void *arg)
+{
+	(void)arg;
+	return conc_join(f2_p, f2_a, NULL, f2_b, NULL);
+}
+
+static void f2_u(void *arg)
+{
+	(void)arg;
+	if (pthread_mutex_lock(&f2_m) != 0) {
+		atomic_fetch_add(&f2_err, 1);
+		return;
+	}
+	atomic_store(&f2_locked, 1);
+	spin_until(&f2_gate, 1);
+	if (conc_group_run(f2_g1, f2_g1_task, NULL) != 0 || conc_group_wait(f2_g1) != 0)
+		atomic_fetch_add(&f2_err, 1);
+	pthread_mutex_unlock(&f2_m);
+}
+
+static void test_group_token_not_run_in_join(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 60);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&f2_m, &ma);
+	pthread_mutexattr_destroy(&ma);
+	conc_pool_config cfg = {.threads = 1};
+	assert_int_equal(conc_pool_create(&f2_p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f2_g1, f2_p), 0);
+	assert_int_equal(conc_group_create(&f2_g2, f2_p), 0);
+	int rounds = 20, relocks = 0;
+	atomic_store(&f2_ran, 0);
+	for (int round = 0; round < rounds; round++) {
+		atomic_store(&f2_locked, 0);
+		atomic_store(&f2_gate, 0);
+		atomic_store(&f2_relock, 0);
+		atomic_store(&f2_err, 0);
+		assert_int_equal(conc_pool_execute(f2_p, f2_u, NULL), 0);
+		spin_until(&f2_locked, 1); /* U holds M and the only worker */
+		assert_int_equal(conc_group_run(f2_g2, f2_takes_m, NULL), 0);
+		atomic_store(&f2_gate, 1);
+		assert_int_equal(conc_pool_wait(f2_p), 0);
+		assert_int_equal(conc_group_wait(f2_g2), 0);
+		relocks += atomic_load(&f2_relock);
+		assert_int_equal(atomic_load(&f2_err), 0);
+	}
+	assert_int_equal(relocks, 0);
+	assert_int_equal(atomic_load(&f2_ran), rounds);
+	assert_int_equal(conc_group_destroy(f2_g1), 0);
+	assert_int_equal(conc_group_destroy(f2_g2), 0);
+	assert_int_equal(conc_pool_destroy(f2_p), 0);
+	pthread_mutex_destroy(&f2_m);
+	conc_test_watchdog_off();
+}
+
+/*
+ * A run held by max_queued is not counted before it is queued (F3).  Pool
+ * of 1 worker, max_queued 2.  U, a pool task on the only worker, waits on g
+ * once main's third run is held for room (the "pool.room.park" point, just
+ * before it sleeps).  With the bug that run was already counted pending:
+ * U runs the two queued tasks, then sleeps for the third, which cannot be
+ * queued before the worker - U - pops a token: a deadlock, ended by the
+ * watchdog.  Fixed, U's wait returns after the two.
+ */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+static conc_group *f3_g;
+static atomic_int f3_in, f3_held, f3_ran, f3_wait;
+
+static void f3_hook(const char *point)
+{
+	if (strcmp(point, "pool.room.park") == 0)
+		atomic_store(&f3_held, 1);
+}
+
+static int f3_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&f3_ran, 1);
+	return 0;
+}
+
+static void f3_u(void *arg)
+{
+	(void)arg;
+	atomic_store(&f3_in, 1);
+	spin_until(&f3_held, 1);
+	atomic_store(&f3_wait, 100 + conc_group_wait(f3_g));
+}
+
+static void test_group_held_run_not_pending(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 20);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 1, .max_queued = 2};
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	assert_int_equal(conc_group_create(&f3_g, p), 0);
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&f3_in, 0);
+		atomic_store(&f3_held, 0);
+		atomic_store(&f3_ran, 0);
+		atomic_store(&f3_wait, 0);
+		assert_int_equal(conc_pool_execute(p, f3_u, NULL), 0);
+		spin_until(&f3_in, 1); /* U holds the only worker */
+		/* two tokens in the injector: the bound */
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		conc__test_set_hook(f3_hook);
+		/* held until a worker pops a token: after U's wait */
+		assert_int_equal(conc_group_run(f3_g, f3_task, NULL), 0);
+		conc__test_set_hook(NULL);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(atomic_load(&f3_wait), 100);
+		assert_int_equal(conc_group_wait(f3_g), 0);
+		assert_int_equal(atomic_load(&f3_ran), 3);
+	}
+	assert_int_equal(conc_group_destroy(f3_g), 0);
+	assert_int_equal(conc_pool_destroy(p), 0);
+	conc_test_watchdog_off();
+}
+#endif
+
 /* ---- cancellation ------------------------------------------------------------ */
 
 static atomic_int gate, started, finished, skipped_ran;
@@ -267,6 +571,18 @@ static int blocker(void *arg)
 {
 	atomic_fetch_add(&started, 1);
 	while (!atomic_load(&gate))
+		sched_yield();
+	atomic_fetch_add(&finished, 1);
+	return (int)(intptr_t)arg;
+}
+
+/* blocker, held by its own gate */
+static atomic_int gate2;
+
+static int blocker2(void *arg)
+{
+	atomic_fetch_add(&started, 1);
+	while (!atomic_load(&gate2))
 		sched_yield();
 	atomic_fetch_add(&finished, 1);
 	return (int)(intptr_t)arg;
@@ -309,29 +625,45 @@ static void test_group_cancel(void **state)
 		assert_int_equal(atomic_load(&skipped_ran), 0); /* the rest skipped */
 		assert_false(conc_group_is_cancelled(g));
 	}
-	/* the first error wins over a later cancel, and cancels the rest */
+	/* The first error wins over a later cancel, and cancels the rest:
+	 * blocker(7) fails while blocker2 still holds the other worker; the
+	 * cancel comes once the error is recorded (is_cancelled), and the
+	 * late tasks, queued behind both, all start after it: none runs. */
 	atomic_store(&gate, 0);
+	atomic_store(&gate2, 0);
 	atomic_store(&started, 0);
 	atomic_store(&finished, 0);
 	atomic_store(&skipped_ran, 0);
 	assert_int_equal(conc_group_run(g, blocker, (void *)(intptr_t)7), 0);
-	assert_int_equal(conc_group_run(g, blocker, NULL), 0);
+	assert_int_equal(conc_group_run(g, blocker2, NULL), 0);
 	spin_until(&started, 2);
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(conc_group_run(g, late, NULL), 0);
 	atomic_store(&gate, 1);
-	spin_until(&finished, 2);
-	conc_group_cancel(g); /* recorded after the error (or before: see below) */
-	int w = conc_group_wait(g);
-	/* the failing blocker recorded 7 before it was counted finished; the
-	 * cancel came after that count */
-	assert_int_equal(w, 7);
-	assert_int_equal(atomic_load(&finished), 2);
-	assert_true(atomic_load(&skipped_ran) <= 50);
-	/* a cancel first, an error later: ECANCELED */
-	atomic_store(&gate, 1);
+	while (!conc_group_is_cancelled(g)) /* the error is recorded */
+		sched_yield();
 	conc_group_cancel(g);
+	atomic_store(&gate2, 1);
+	assert_int_equal(conc_group_wait(g), 7);
+	assert_int_equal(atomic_load(&finished), 2);
+	assert_int_equal(atomic_load(&skipped_ran), 0);
+	assert_false(conc_group_is_cancelled(g));
+	/* A cancel first, an error later: ECANCELED, and the rest skipped. */
+	atomic_store(&gate, 0);
+	atomic_store(&gate2, 0);
+	atomic_store(&started, 0);
+	atomic_store(&finished, 0);
+	assert_int_equal(conc_group_run(g, blocker, (void *)(intptr_t)9), 0);
+	assert_int_equal(conc_group_run(g, blocker2, NULL), 0);
+	spin_until(&started, 2);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(conc_group_run(g, late, NULL), 0);
+	conc_group_cancel(g);
+	atomic_store(&gate, 1); /* blocker returns 9: after the cancel */
+	atomic_store(&gate2, 1);
 	assert_int_equal(conc_group_wait(g), ECANCELED);
+	assert_int_equal(atomic_load(&finished), 2);
+	assert_int_equal(atomic_load(&skipped_ran), 0);
 	assert_int_equal(conc_group_destroy(g), 0);
 	assert_int_equal(conc_pool_destroy(p), 0);
 	conc_test_watchdog_off();
@@ -747,6 +1079,11 @@ int main(void)
 		cmocka_unit_test(test_group_basic),
 		cmocka_unit_test(test_group_errors),
 		cmocka_unit_test(test_group_isolation),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_group_task_leaves_join_tree),
+		cmocka_unit_test(test_group_held_run_not_pending),
+#endif
+		cmocka_unit_test(test_group_token_not_run_in_join),
 		cmocka_unit_test(test_group_cancel),
 		cmocka_unit_test(test_group_cancel_from_task),
 		cmocka_unit_test(test_group_nested),

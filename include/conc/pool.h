@@ -294,7 +294,10 @@ int conc_pool_destroy(conc_pool *p);
  *
  * Fork.  In the child of a fork() a group of a pool made before it refuses
  * like its pool: run and wait return EPIPE; destroy frees it without
- * running its tasks and returns 0.
+ * running its tasks and returns 0.  Once the global pool's exit handler
+ * has run, run and wait on its groups return EPIPE too, but destroy still
+ * says EBUSY while a task of g is queued or running (a worker left inside
+ * a task that does not return may be running it).
  */
 typedef struct conc_group conc_group;
 

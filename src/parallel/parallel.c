@@ -54,7 +54,7 @@
  *   helps only with work that cannot block on what it waits for: the jobs
  *   of its own call tree.  The outermost conc_join / loop on a thread
  *   roots a tree (its frame's address is the tag); nested calls, and every
- *   job, run inside that tree (tls_root).  A job on a deque carries the tag
+ *   job, run inside that tree (conc__tls_root).  A job on a deque carries the tag
  *   in its slot, so a waiter steals by tag without touching the job; it
  *   never takes the injector's tasks, untagged tasks (conc_pool_execute),
  *   nor another tree's jobs - a task that waits for another pool (or
@@ -144,24 +144,26 @@ struct job {
 	atomic_uint state;
 };
 
-/* The root of the call tree the calling thread is working in (NULL: none):
- * set by the outermost conc_join / loop of a thread and by every job run. */
-static _Thread_local void *tls_root;
+/* The root of the call tree the calling thread is working in (NULL: none)
+ * is conc__tls_root: set by the outermost conc_join / loop of a thread and
+ * by every job run.  It lives in the pool (pool/pool_internal.h), which
+ * runs every task of a group with none: a group task is not part of the
+ * tree of whoever runs it (its waiter may be inside a join). */
 
 /* An entry point: join the caller's tree, or start one rooted at `self`
  * (an address on the entry's frame, unique while it runs).  Returns the
  * value to restore. */
 static inline void *root_enter(void *self)
 {
-	void *saved = tls_root;
+	void *saved = conc__tls_root;
 	if (!saved)
-		tls_root = self;
+		conc__tls_root = self;
 	return saved;
 }
 
 static inline void root_leave(void *saved)
 {
-	tls_root = saved;
+	conc__tls_root = saved;
 }
 
 /* What an outside offer puts in the injector: the job, until somebody
@@ -217,10 +219,10 @@ static void job_entry(void *arg)
 {
 	struct job *j = arg;
 	conc__worker *w = conc__pool_current(j->p);
-	void *saved = tls_root;
-	tls_root = j->root; /* its tree, wherever it runs */
+	void *saved = conc__tls_root;
+	conc__tls_root = j->root; /* its tree, wherever it runs */
 	j->run(j, w, w == j->owner ? RUN_LOCAL : RUN_STOLEN);
-	tls_root = saved;
+	conc__tls_root = saved;
 	/* release: publishes everything the job did; pairs with the joiner's
 	 * acquire loads in job_join/job_wait. */
 	if (atomic_exchange_explicit(&j->state, JOB_DONE, memory_order_release) == JOB_SLEEPER) /* LP: join-b-done */
@@ -231,10 +233,10 @@ static void job_entry(void *arg)
 static void job_entry_popped(void *arg)
 {
 	struct job *j = arg;
-	void *saved = tls_root;
-	tls_root = j->root;
+	void *saved = conc__tls_root;
+	conc__tls_root = j->root;
 	j->run(j, j->owner, RUN_POPPED);
-	tls_root = saved;
+	conc__tls_root = saved;
 }
 
 static void ticket_put(struct ticket *t)
@@ -336,7 +338,7 @@ static bool job_offer(conc_pool *p, conc__worker *w, struct job *j)
 	j->p = p;
 	j->owner = w;
 	j->ticket = NULL;
-	j->root = tls_root;
+	j->root = conc__tls_root;
 	CONC__CHECK(j->root != NULL, "parallel: a job is offered inside a root call");
 	atomic_init(&j->state, JOB_PENDING);
 	/* The deque's / injector's release publishes *j (and the ticket) to

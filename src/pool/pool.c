@@ -285,6 +285,7 @@ static inline bool pool_usable(conc_pool *p)
 	       atomic_load_explicit(&pool_gen, memory_order_relaxed);
 }
 static _Thread_local struct frame *tls_frame CONC__TLS_IE;
+_Thread_local void *conc__tls_root CONC__TLS_IE; /* pool/pool_internal.h */
 
 bool conc__pool_usable(conc_pool *p)
 {
@@ -532,9 +533,17 @@ static void run_outside_task(conc_pool *p, conc__task t)
 	conc__park_notify_all(&p->wait_park);
 }
 
+static void group_token(void *arg);
+static void group_token_defer(void *arg);
+
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t)
 {
 	CONC__CHECK(!w || w->pool == p, "pool: a worker runs only its own pool's tasks");
+	/* Every run through here is nested in a wait (conc_join's pops, a
+	 * waiter's help): a group token is passed on, not run (see "Tokens
+	 * run at top level" in the group section). */
+	if (conc__unlikely(t.fn == group_token))
+		t.fn = group_token_defer;
 	if (w)
 		run_worker_task(w, t);
 	else
@@ -1251,12 +1260,16 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * comes before anything is visible, except the injector slot, which is
  * then filled with a task that does nothing: a failed run changes nothing.
  *
- * Counting (state list of one run).  pending: +1 before the task enters q
- *   (relaxed: the queue's release publishes it before anyone can take the
- *   task), -1 when it has finished or was skipped (seq_cst: releases the
- *   task's effects to the waiter's acquire load, and is the publishing
- *   write of wait_park).  refs: 1 for the owner + 1 per token not yet
- *   finished; whoever drops it to 0 frees g (acq_rel: every user's accesses
+ * Counting (state list of one run).  pending: +1 just before the task
+ *   enters q, once the token's place is had (relaxed: the queue's release
+ *   publishes it before anyone can take the task); never earlier - a run
+ *   held by max_queued, counted, would keep a waiter that is the pool's
+ *   only free worker asleep for a task that can be queued only once a
+ *   worker pops (a deadlock); a failed push undoes it.  -1 when it has
+ *   finished or was skipped (seq_cst: releases the task's effects to the
+ *   waiter's acquire load, and is the publishing write of wait_park).
+ *   refs: 1 for the owner + 1 per token not yet finished, counted with
+ *   pending; whoever drops it to 0 frees g (acq_rel: every user's accesses
  *   happen-before the free).  So tokens may outlive conc_group_destroy,
  *   which only drops the owner's reference once pending is 0.
  *   status: 0 -> the first error or ECANCELED (a CAS from 0: whichever is
@@ -1271,9 +1284,28 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  * Before it sleeps it spins briefly: tasks of ~1 us finishing on other
  * workers should not cost a futex round trip each.
  *
+ * Tokens run at top level.  A token runs whichever task of g is oldest,
+ * so it must not run nested in somebody's wait: a join's pops
+ * (src/parallel/parallel.c, job_join) take what lies above its job on the
+ * worker's deque, a token pushed there by a group run inside the join's
+ * left half among it, and the task that token took could be another
+ * thread's - one that takes a lock the thread holds around the wait.  So
+ * conc__pool_run, the one way the layers above run a task nested, passes a
+ * token on to the injector (group_token_defer); a worker runs it from its
+ * loop (run_top_task), with nothing of the user's on its stack, or destroy
+ * from its own.
+ *
  * EDEADLK: each thread keeps a chain of the groups whose task it is
  * running (frames on its stack); a wait for a group on the chain would wait
  * for itself.
+ *
+ * Isolation from the loops.  A task of g runs with no conc_join / loop
+ * call tree (conc__tls_root NULL, restored after it): a waiter inside a
+ * join of tree T that ran a task of g in T would let the task's own joins
+ * wait in T, and a join's wait helps with T's jobs (src/parallel/parallel.c,
+ * "Isolation") - an outer job that takes a lock held around the group
+ * wait would then run on the thread holding it.  With no tree the task's
+ * first join roots a tree of its own, whose waits help only with its jobs.
  */
 typedef int (*group_fn)(void *arg);
 
@@ -1323,7 +1355,11 @@ static void group_exec(conc_group *g, conc__task t)
 	if (atomic_load_explicit(&g->status, memory_order_acquire) == 0) {
 		struct gframe f = {g, tls_gframe};
 		tls_gframe = &f;
+		/* No call tree (see "Isolation from the loops" above). */
+		void *root = conc__tls_root;
+		conc__tls_root = NULL;
 		int r = ((group_fn)(void (*)(void))t.fn)(t.arg);
+		conc__tls_root = root;
 		tls_gframe = f.prev;
 		if (r) {
 			int zero = 0;
@@ -1347,19 +1383,42 @@ static void group_token(void *arg)
 	group_unref(g);
 }
 
+/* A token met nested in a wait (conc__pool_run): it goes on as a new task
+ * through the injector, past max_queued and the close as a task's own
+ * execute does (its reference to g goes with it); this run of it counts
+ * as finished.  Without memory for that push it runs here after all: the
+ * isolation of the wait around it is then lost, never a task. */
+static COLD void group_token_defer(void *arg)
+{
+	conc_group *g = arg;
+	if (conc__unlikely(inj_push(g->p, group_token, g, true) != 0))
+		group_token(g);
+}
+
 /* Fills an injector slot whose run failed after the claim. */
 static void nop_task(void *arg)
 {
 	(void)arg;
 }
 
-/* The task goes into g's queue; waiters are woken (they take it). */
+/* The task is counted (pending, and refs for the token that will follow
+ * it) and goes into g's queue; waiters are woken (they take it).  Called
+ * once the token's place is had - after any hold for room - and undone
+ * here if the push fails. */
 static int group_enqueue(conc_group *g, conc__task_fn fn, void *arg)
 {
+	/* relaxed (both): see "Counting" above. */
+	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
 	/* seq_cst (the claim inside): the publishing write of wait_park. */
 	int err = conc__inj_push(&g->q, fn, arg, false);
-	if (!err)
+	if (conc__likely(!err)) {
 		conc__park_notify_all(&g->wait_park);
+		return 0;
+	}
+	/* relaxed: the owner's reference keeps refs above 0 */
+	atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
+	group_finish(g); /* a waiter may have seen our count */
 	return err;
 }
 
@@ -1446,18 +1505,10 @@ int conc_group_run(conc_group *g, int (*fn)(void *arg), void *arg)
 		return ECANCELED;
 	conc_pool *p = g->p;
 	conc__task_fn tf = (conc__task_fn)(void (*)(void))fn;
-	/* relaxed (both): see "Counting" above. */
-	atomic_fetch_add_explicit(&g->pending, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&g->refs, 1, memory_order_relaxed);
+	/* Counted in group_enqueue, not here: see "Counting" above. */
 	conc__worker *w = tls_worker;
-	int err = w && w->pool == p ? group_push_local(w, g, tf, arg)
-				    : group_push_outside(p, g, tf, arg);
-	if (conc__unlikely(err)) {
-		/* relaxed: the owner's reference keeps refs above 0 */
-		atomic_fetch_sub_explicit(&g->refs, 1, memory_order_relaxed);
-		group_finish(g); /* a waiter may have seen our count */
-	}
-	return err;
+	return w && w->pool == p ? group_push_local(w, g, tf, arg)
+				 : group_push_outside(p, g, tf, arg);
 }
 
 /* wait_park's condition: nothing pending, or a task to take. */
@@ -1547,8 +1598,12 @@ int conc_group_destroy(conc_group *g)
 {
 	if (!g)
 		return 0;
-	if (!pool_usable(g->p)) {
-		/* a fork child: no token of ours will ever run here */
+	/* relaxed: as in pool_usable */
+	if (!pool_usable(g->p) &&
+	    atomic_load_explicit(&g->p->gen, memory_order_relaxed) != GEN_GONE) {
+		/* a fork child: no token of ours will ever run here, nor is
+		 * a task of g running.  Not after exit (GEN_GONE): a worker
+		 * left running may still be inside one of g's tasks. */
 		group_free(g);
 		return 0;
 	}
@@ -1648,7 +1703,17 @@ int conc_pool_resize(conc_pool *p, unsigned threads)
 		callers_leave(p);
 		return EPIPE; /* destroy has begun */
 	}
+	conc__test_point("pool.resize.lock");
 	pthread_mutex_lock(&p->admin);
+	/* As in broadcast: the exit handler may have held the lock before
+	 * us and stopped and joined the workers (a shrink would join them
+	 * again, a grow start new ones at exit).  relaxed: its store
+	 * happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	conc__test_point("pool.resize.locked");
 	unsigned cur = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	int err = 0;
@@ -1696,7 +1761,16 @@ int conc_pool_broadcast(conc_pool *p, void (*fn)(unsigned index, void *ctx), voi
 		callers_leave(p);
 		return EPIPE;
 	}
+	conc__test_point("pool.broadcast.lock");
 	pthread_mutex_lock(&p->admin); /* no resize meanwhile: a fixed set of workers */
+	/* The exit handler may have held the lock before us: it marks the
+	 * global pool gone and stops its workers under it, so nobody would
+	 * read our mail.  relaxed: its store happens-before our lock. */
+	if (conc__unlikely(!pool_usable(p))) {
+		pthread_mutex_unlock(&p->admin);
+		callers_leave(p);
+		return EPIPE;
+	}
 	unsigned n = atomic_load_explicit(&p->nthreads, memory_order_relaxed); /* admin only */
 	struct bcast b = {fn, ctx, 0};
 	for (unsigned i = 0; i < n; i++)
@@ -1741,10 +1815,12 @@ int conc_pool_destroy(conc_pool *p)
 	 * unless the exit handler holds it (the global pool only). */
 	pthread_mutex_lock(&p->admin);
 	stop_workers(p, 0, atomic_load_explicit(&p->nthreads, memory_order_relaxed));
-	/* Tasks executed by on_stop hooks: run them here. */
+	/* Tasks executed by on_stop hooks: run them here, at top level (a
+	 * group token too: not conc__pool_run, which would pass it on). */
+	conc__task t;
 	do {
-		while (conc__pool_run_one(p, NULL))
-			;
+		while (find_task(p, NULL, &t))
+			run_outside_task(p, t);
 	} while (!all_done(p));
 	pthread_mutex_unlock(&p->admin);
 	free_pool(p);

@@ -32,9 +32,19 @@
 #include <stdint.h>
 
 #include "conc/pool.h"
+#include "base/arch.h"
 #include "pool/deque.h"
 
 typedef struct conc__worker conc__worker;
+
+/* The isolation tag of the conc_join / loop call tree the calling thread
+ * works in, NULL outside any (src/parallel/parallel.c, "Isolation": set by
+ * the outermost join / loop of a thread and by every job run).  Kept here
+ * because the pool runs each task of a group (conc_group_*) with NULL, so
+ * that a group task run by its waiter - which may be inside a join - starts
+ * a tree of its own instead of joining, and helping with, the waiter's.
+ * Thread-local; only the owning thread reads or writes it. */
+extern _Thread_local void *conc__tls_root CONC__TLS_IE;
 
 /* Debug-checks builds (base/check.h): whether p is a live pool, for
  * conc_join and the loops (EINVAL for a destroyed one).  Other builds:
@@ -87,12 +97,15 @@ bool conc__pool_pop_above(conc__worker *w, int64_t pos, conc__task *t);
 bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag);
 
 /* Run a task obtained from conc__pool_pop_local (w is the caller's worker
- * of p, or NULL outside) and count it finished. */
+ * of p, or NULL outside) and count it finished.  The run is nested in the
+ * caller's wait: a group's token is not run but passed on to the injector
+ * (src/pool/pool.c, "Tokens run at top level"). */
 void conc__pool_run(conc_pool *p, conc__worker *w, conc__task t);
 
 /* Find one task of p - w's deque first, then the injector, then another
- * worker's deque (random victim) - and run it.  w is the caller's worker of
- * p or NULL.  False when none was found (after one pass). */
+ * worker's deque (random victim) - and run it as conc__pool_run does (a
+ * group token is passed on).  w is the caller's worker of p or NULL.  False
+ * when none was found (after one pass). */
 bool conc__pool_run_one(conc_pool *p, conc__worker *w);
 
 /* Push fn(arg) for p from a thread that is not one of its workers, past
