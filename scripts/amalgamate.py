@@ -572,11 +572,14 @@ def generate():
                     "in a header (cannot be renamed safely):\n" +
                     "\n".join("  %s: %s" % (n, ", ".join(f)) for n, f in sorted(clashes.items())))
 
-    all_text = "".join(out) + "".join(read(s) for s in sources)
+    # Every whole word of the output so far and of the sources, once: a
+    # renamed name collides when it is one of them (a regex search per
+    # name took 7 of this script's 9 seconds).
+    all_words = set(re.findall(r"\w+", "".join(out) + "".join(read(s) for s in sources)))
     for src, stem, local, macros in sections:
         prefix = "conc__%s__" % re.sub(r"\W", "_", stem)
         for n in local:
-            if re.search(r"\b%s%s\b" % (prefix, n), all_text):
+            if prefix + n in all_words:
                 raise Error("%s: renaming %s to %s%s would collide" % (rel(src), n, prefix, n))
         out.append("\n/* ==== %s %s */\n" % (rel(src), "=" * max(3, 66 - len(rel(src)))))
         if local:

@@ -18,9 +18,11 @@
  * bad exits; both must be 0.  A lock that a fork can catch held, without a
  * handler (base/atfork.h), shows up here as hangs.
  *
- * Forks per primitive: 2,000 x CONC_STRESS_SCALE (20 at scale 0), a
+ * Forks per primitive: 600 x CONC_STRESS_SCALE (6 at scale 0), a
  * twentieth in sanitizer builds (a fork there costs ~40 ms, its shadow
- * mappings).  There a child may also hang inside the sanitizer's own
+ * mappings).  The forks that matter most do not depend on the count: for
+ * the stack every WINDOW_EVERY-th fork is placed inside the depot lock on
+ * purpose (the window below).  There a child may also hang inside the sanitizer's own
  * allocator (gcc 12's libasan takes no locks around fork): such a child is
  * recognised (conc_test_wait_child), killed, counted apart as
  * sanitizer_hangs and printed, and excused up to a quarter of the forks.
@@ -388,7 +390,7 @@ static void *busy_scope(void *arg)
  * after fork has returned - so that child inherits the lock held and hangs
  * in its last stack destroy (tests/test_stack.c has the same test alone).
  */
-#define WINDOW_EVERY 500
+#define WINDOW_EVERY 100
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 #include "base/fault.h"
 #define HAVE_WINDOW 1
@@ -430,7 +432,7 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 		print_message("lifecycle-fork: %s: under TSan the children skip scope and pool "
 			      "(no thread may start in the child of a threaded fork there)\n",
 			      prim);
-	unsigned long n = conc_test_iters(2000, 20); /* see the top */
+	unsigned long n = conc_test_iters(600, 20); /* see the top */
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, fn, b), 0);
 	unsigned long hangs = 0, bad_exits = 0, windows = 0, sanitizer_hangs = 0;
