@@ -3407,6 +3407,8 @@ size_t conc__chan_waiters(conc_chan *c, bool send);
  *   conc__nc_retire      a node removed from a stack on domain d whose item
  *                        the caller has read: back to the caches after a
  *                        grace period of d; fast path inline.
+ *   conc__nc_take_run    the same for a run of nodes removed at once, their
+ *                        items copied out on the way.
  *   conc__nc_pending_*   the per-stack list that private domains use (see
  *                        Retiring in nodecache.c).
  *
@@ -3540,6 +3542,8 @@ struct snode *conc__nc_get_slow(void);
 void conc__nc_hook(void);
 void conc__nc_flush(void);
 void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n);
+void conc__nc_take_run(conc_epoch *d, conc__nc_pending *p, struct snode *first,
+		       struct snode *last, unsigned k, void **items);
 
 /* A free node, or NULL (out of memory).  Inline: the loose nodes, the
  * spare batch, the bump pointer; everything else (the exit hook, the
@@ -3573,6 +3577,40 @@ static inline struct snode *conc__nc_get(void)
 	conc__nc_carve.cur += CONC__NC_NODE_SIZE;
 	conc__nc_carve.left--;
 	return n;
+}
+
+/* A batch push's nodes from this thread's loose nodes (or its spare batch
+ * when none are loose), already linked: the first gets items[n-1], the
+ * next items[n-2], and so on down, as many as are cached here, up to n.
+ * *first..*last, linked through next, *last's next NULL; returns how
+ * many (0: none cached here: conc__nc_get makes the rest). */
+static inline size_t conc__nc_take_filled(void *const *items, size_t n, struct snode **first,
+					  struct snode **last)
+{
+	struct snode *h = conc__nc_mag.head;
+	unsigned have = conc__nc_mag.n;
+	if (n == 0)
+		return 0;
+	if (!h) {
+		if (!conc__nc_mag.full)
+			return 0;
+		h = conc__nc_mag.full; /* the spare batch becomes the loose nodes */
+		conc__nc_mag.full = NULL;
+		have = CONC__NC_MAG_BATCH;
+	}
+	size_t k = n < have ? n : have;
+	struct snode *l = h;
+	l->item = items[n - 1];
+	for (size_t i = 1; i < k; i++) {
+		l = l->next;
+		l->item = items[n - 1 - i];
+	}
+	conc__nc_mag.head = k < have ? l->next : NULL;
+	conc__nc_mag.n = have - (unsigned)k;
+	l->next = NULL;
+	*first = h;
+	*last = l;
+	return k;
 }
 
 /* n was removed from a stack on domain d (p: that stack's pending list)
@@ -10088,6 +10126,33 @@ static void batch_reclaim(conc_epoch_node *e)
 	struct snode *n = r->head;
 	rec_put(r);
 	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
+	/* relaxed: live_stacks only gates caching (as in node_put).  Read once
+	 * for the whole batch: the nodes are put as if all at the instant of
+	 * this load, which a detach racing with node_put allows for each of
+	 * them anyway (see carve_park). */
+	if (conc__likely(!poison && !conc__nc_mag.exiting && conc__nc_mag.hooked &&
+			 atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		/* node_put's caching branch, its checks hoisted out of the loop
+		 * (a batch is RETIRE_BATCH nodes: they were most of its cost),
+		 * the magazine in locals (depot_give does not touch it) */
+		struct snode *head = conc__nc_mag.head;
+		unsigned cnt = conc__nc_mag.n;
+		while (n) {
+			struct snode *next = n->rlink;
+			n->next = head;
+			head = n;
+			if (conc__unlikely(++cnt == MAG_BATCH)) {
+				depot_give(conc__nc_mag.full);
+				conc__nc_mag.full = head;
+				head = NULL;
+				cnt = 0;
+			}
+			n = next;
+		}
+		conc__nc_mag.head = head;
+		conc__nc_mag.n = cnt;
+		return;
+	}
 	while (n) {
 		struct snode *next = n->rlink;
 		if (conc__unlikely(poison))
@@ -10163,6 +10228,42 @@ static void pending_flush(conc_epoch *d, conc__nc_pending *p)
 	for (struct snode *n = r->head; n; n = n->rlink)
 		k++;
 	conc__epoch_retire_batch(d, &r->enode, batch_reclaim, k);
+}
+
+/* A run of k >= 1 nodes, first..last linked through next, removed from a
+ * stack on domain d at once by the caller (try_pop_n): their items into
+ * items[0..k-1], then as conc__nc_retire on each; for the global domain
+ * the run joins this thread's batch whole: each rlink copies its next
+ * link (next itself stays: pinned readers may still follow it; the item
+ * is read before its word becomes rlink), one splice, one count. */
+void conc__nc_take_run(conc_epoch *d, conc__nc_pending *p, struct snode *first,
+		       struct snode *last, unsigned k, void **items)
+{
+	if (d != conc_epoch_global() || conc__unlikely(conc__nc_mag.exiting)) {
+		for (struct snode *x = first;;) {
+			struct snode *next = x->next; /* before the retire reuses x */
+			*items++ = x->item;
+			conc__nc_retire_pending(d, p, x);
+			if (x == last)
+				return;
+			x = next;
+		}
+	}
+	if (conc__unlikely(!conc__nc_mag.hooked))
+		conc__nc_hook(); /* so that the batch is handed over at exit */
+	struct snode *x = first;
+	for (; x != last; x = x->next) {
+		*items++ = x->item;
+		x->rlink = x->next;
+	}
+	*items = last->item;
+	last->rlink = conc__nc_rbatch.head;
+	if (!conc__nc_rbatch.head)
+		conc__nc_rbatch.tail = last;
+	conc__nc_rbatch.head = first;
+	conc__nc_rbatch.n += k;
+	if (conc__nc_rbatch.n >= RETIRE_BATCH)
+		conc__nc_flush(); /* without a record, tried again next time */
 }
 
 void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n)
@@ -10780,18 +10881,31 @@ int conc_stack_push_n(conc_stack *s, void *const *items, size_t n)
 	if (!items)
 		return EINVAL;
 	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
+	/* The top of the batch from the thread's cached nodes, which come
+	 * linked: items[n-1] into the first, down the chain. */
 	struct snode *first = NULL, *bottom = NULL;
-	for (size_t k = 0; k < n; k++) {
+	size_t k = n - conc__nc_take_filled(items, n, &first, &bottom);
+	/* items[0..k-1], if any are left, below it, a node at a time */
+	struct snode *sub = NULL, *sub_bottom = NULL;
+	for (size_t i = 0; i < k; i++) {
 		struct snode *nd = conc__nc_get();
 		if (!nd) {
-			put_chain(first); /* nothing was published */
+			put_chain(sub); /* nothing was published */
+			put_chain(first);
 			return ENOMEM;
 		}
-		nd->item = items[k];
-		nd->next = first;
-		if (!bottom)
-			bottom = nd;
-		first = nd;
+		nd->item = items[i];
+		nd->next = sub;
+		if (!sub_bottom)
+			sub_bottom = nd;
+		sub = nd;
+	}
+	if (!first) {
+		first = sub;
+		bottom = sub_bottom;
+	} else if (sub) {
+		bottom->next = sub;
+		bottom = sub_bottom;
 	}
 	conc__backoff b = CONC__BACKOFF_INIT;
 	uintptr_t top = conc__treiber_top_for_push(&s->top);
@@ -10849,21 +10963,16 @@ size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max)
 			break; /* else LP: pop-empty */
 		}
 		struct snode *last = t;
-		for (size_t k = 1; k < max && last->next; k++)
+		size_t k = 1;
+		for (; k < max && last->next; k++)
 			last = last->next;
 		uintptr_t after = (uintptr_t)last->next | (top & CLOSED_TAG);
 		/* acquire (both): as in conc__treiber_pop_try */
 		if (atomic_compare_exchange_strong_explicit(&s->top, &top, after, /* LP: pop_n */
 							    memory_order_acquire,
 							    memory_order_acquire)) {
-			for (struct snode *x = t;;) {
-				struct snode *next = x->next; /* before the retire reuses x */
-				items[got++] = x->item;
-				retire_node(s, x);
-				if (x == last)
-					break;
-				x = next;
-			}
+			conc__nc_take_run(s->d, &s->pending, t, last, (unsigned)k, items);
+			got = k;
 			break;
 		}
 		conc__backoff_spin(&b);

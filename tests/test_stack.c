@@ -597,6 +597,42 @@ static void test_stack_batch_order(void **state)
 	conc_stack_destroy(s, NULL);
 }
 
+/* Batch sizes around the magazine's (64 nodes) with the thread's cache in
+ * different states (empty, loose nodes, a spare batch: barriers reclaim
+ * the popped nodes at different points): every batch comes back whole,
+ * last item first, after the single items pushed before it. */
+static void test_stack_batch_cache_edges(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = {1, 2, 63, 64, 65, 127, 128, 129, 300};
+	enum { MAXN = 300 };
+	conc_stack *s;
+	assert_int_equal(conc_stack_create(&s), 0);
+	void *in[MAXN], *out[50];
+	for (unsigned r = 0; r < 45; r++) {
+		size_t n = sizes[r % 9];
+		for (size_t i = 0; i < n; i++)
+			in[i] = U(r * 1000 + i + 1);
+		unsigned singles = r % 5;
+		for (unsigned i = 0; i < singles; i++)
+			assert_int_equal(conc_stack_push(s, U(900000 + i)), 0);
+		assert_int_equal(conc_stack_push_n(s, in, n), 0);
+		size_t got = 0, k;
+		while ((k = conc_stack_try_pop_n(s, out, 1 + r % 50)) > 0) {
+			for (size_t j = 0; j < k; j++, got++) {
+				if (got < n)
+					assert_ptr_equal(out[j], in[n - 1 - got]);
+				else
+					assert_ptr_equal(out[j], U(900000 + singles - 1 - (got - n)));
+			}
+		}
+		assert_int_equal(got, n + singles);
+		if (r % 3 == 0)
+			assert_int_equal(conc_epoch_barrier(conc_epoch_global()), 0);
+	}
+	conc_stack_destroy(s, NULL);
+}
+
 /* Batches pushed and popped from several threads at once: every item once;
  * inside one try_pop_n result a batch's items are consecutive and in
  * reverse order (a batch is one chain, a pop takes one run of the top). */
@@ -712,12 +748,24 @@ static void *sb_enomem_run(void *arg)
 	for (unsigned i = 0; i < N; i++)
 		in[i] = U(i + 1);
 	conc__stack_trim_caches(); /* no node to be had without a new slab */
+	/* A batch takes its first nodes from the thread's magazine, linked
+	 * as they are, and the rest one at a time: fill the magazine (a
+	 * batch popped, its nodes reclaimed by a barrier), so that the
+	 * failing batch below gives back nodes of both kinds. */
+	uintptr_t bad = 0;
+	void *out[4];
+	bad |= (uintptr_t)(conc_stack_push_n(s, in, 100) != 0) << 5;
+	for (size_t k, left = 100; left; left -= k)
+		if ((k = conc_stack_try_pop_n(s, out, 4)) == 0) {
+			bad |= (uintptr_t)1 << 6;
+			break;
+		}
+	bad |= (uintptr_t)(conc_epoch_barrier(conc_epoch_global()) != 0) << 7;
 	conc__fault_reset();
 	conc__fault_fail_alloc_at(1);
 	int err = conc_stack_push_n(s, in, N);
 	conc__fault_reset();
-	uintptr_t bad = err != ENOMEM;
-	void *out[4];
+	bad |= err != ENOMEM;
 	bad |= (uintptr_t)(conc_stack_try_pop_n(s, out, 4) != 0) << 1; /* nothing pushed */
 	bad |= (uintptr_t)(conc_stack_push_n(s, in, N) != 0) << 2;	  /* and now it can */
 	size_t got = 0, k;
@@ -761,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_stack_short_lived_pushers_bounded),
 		cmocka_unit_test(test_stack_batch_order),
 		cmocka_unit_test(test_stack_batch_concurrent),
+		cmocka_unit_test(test_stack_batch_cache_edges),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_stack_batch_enomem),
 #endif

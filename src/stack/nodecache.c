@@ -561,6 +561,33 @@ static void batch_reclaim(conc_epoch_node *e)
 	struct snode *n = r->head;
 	rec_put(r);
 	bool poison = conc__chaos(); /* chaos mode: a late reader sees garbage */
+	/* relaxed: live_stacks only gates caching (as in node_put).  Read once
+	 * for the whole batch: the nodes are put as if all at the instant of
+	 * this load, which a detach racing with node_put allows for each of
+	 * them anyway (see carve_park). */
+	if (conc__likely(!poison && !conc__nc_mag.exiting && conc__nc_mag.hooked &&
+			 atomic_load_explicit(&live_stacks, memory_order_relaxed))) {
+		/* node_put's caching branch, its checks hoisted out of the loop
+		 * (a batch is RETIRE_BATCH nodes: they were most of its cost),
+		 * the magazine in locals (depot_give does not touch it) */
+		struct snode *head = conc__nc_mag.head;
+		unsigned cnt = conc__nc_mag.n;
+		while (n) {
+			struct snode *next = n->rlink;
+			n->next = head;
+			head = n;
+			if (conc__unlikely(++cnt == MAG_BATCH)) {
+				depot_give(conc__nc_mag.full);
+				conc__nc_mag.full = head;
+				head = NULL;
+				cnt = 0;
+			}
+			n = next;
+		}
+		conc__nc_mag.head = head;
+		conc__nc_mag.n = cnt;
+		return;
+	}
 	while (n) {
 		struct snode *next = n->rlink;
 		if (conc__unlikely(poison))
@@ -636,6 +663,42 @@ static void pending_flush(conc_epoch *d, conc__nc_pending *p)
 	for (struct snode *n = r->head; n; n = n->rlink)
 		k++;
 	conc__epoch_retire_batch(d, &r->enode, batch_reclaim, k);
+}
+
+/* A run of k >= 1 nodes, first..last linked through next, removed from a
+ * stack on domain d at once by the caller (try_pop_n): their items into
+ * items[0..k-1], then as conc__nc_retire on each; for the global domain
+ * the run joins this thread's batch whole: each rlink copies its next
+ * link (next itself stays: pinned readers may still follow it; the item
+ * is read before its word becomes rlink), one splice, one count. */
+void conc__nc_take_run(conc_epoch *d, conc__nc_pending *p, struct snode *first,
+		       struct snode *last, unsigned k, void **items)
+{
+	if (d != conc_epoch_global() || conc__unlikely(conc__nc_mag.exiting)) {
+		for (struct snode *x = first;;) {
+			struct snode *next = x->next; /* before the retire reuses x */
+			*items++ = x->item;
+			conc__nc_retire_pending(d, p, x);
+			if (x == last)
+				return;
+			x = next;
+		}
+	}
+	if (conc__unlikely(!conc__nc_mag.hooked))
+		conc__nc_hook(); /* so that the batch is handed over at exit */
+	struct snode *x = first;
+	for (; x != last; x = x->next) {
+		*items++ = x->item;
+		x->rlink = x->next;
+	}
+	*items = last->item;
+	last->rlink = conc__nc_rbatch.head;
+	if (!conc__nc_rbatch.head)
+		conc__nc_rbatch.tail = last;
+	conc__nc_rbatch.head = first;
+	conc__nc_rbatch.n += k;
+	if (conc__nc_rbatch.n >= RETIRE_BATCH)
+		conc__nc_flush(); /* without a record, tried again next time */
 }
 
 void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n)

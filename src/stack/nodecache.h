@@ -17,6 +17,8 @@
  *   conc__nc_retire      a node removed from a stack on domain d whose item
  *                        the caller has read: back to the caches after a
  *                        grace period of d; fast path inline.
+ *   conc__nc_take_run    the same for a run of nodes removed at once, their
+ *                        items copied out on the way.
  *   conc__nc_pending_*   the per-stack list that private domains use (see
  *                        Retiring in nodecache.c).
  *
@@ -152,6 +154,8 @@ struct snode *conc__nc_get_slow(void);
 void conc__nc_hook(void);
 void conc__nc_flush(void);
 void conc__nc_retire_pending(conc_epoch *d, conc__nc_pending *p, struct snode *n);
+void conc__nc_take_run(conc_epoch *d, conc__nc_pending *p, struct snode *first,
+		       struct snode *last, unsigned k, void **items);
 
 /* A free node, or NULL (out of memory).  Inline: the loose nodes, the
  * spare batch, the bump pointer; everything else (the exit hook, the
@@ -185,6 +189,40 @@ static inline struct snode *conc__nc_get(void)
 	conc__nc_carve.cur += CONC__NC_NODE_SIZE;
 	conc__nc_carve.left--;
 	return n;
+}
+
+/* A batch push's nodes from this thread's loose nodes (or its spare batch
+ * when none are loose), already linked: the first gets items[n-1], the
+ * next items[n-2], and so on down, as many as are cached here, up to n.
+ * *first..*last, linked through next, *last's next NULL; returns how
+ * many (0: none cached here: conc__nc_get makes the rest). */
+static inline size_t conc__nc_take_filled(void *const *items, size_t n, struct snode **first,
+					  struct snode **last)
+{
+	struct snode *h = conc__nc_mag.head;
+	unsigned have = conc__nc_mag.n;
+	if (n == 0)
+		return 0;
+	if (!h) {
+		if (!conc__nc_mag.full)
+			return 0;
+		h = conc__nc_mag.full; /* the spare batch becomes the loose nodes */
+		conc__nc_mag.full = NULL;
+		have = CONC__NC_MAG_BATCH;
+	}
+	size_t k = n < have ? n : have;
+	struct snode *l = h;
+	l->item = items[n - 1];
+	for (size_t i = 1; i < k; i++) {
+		l = l->next;
+		l->item = items[n - 1 - i];
+	}
+	conc__nc_mag.head = k < have ? l->next : NULL;
+	conc__nc_mag.n = have - (unsigned)k;
+	l->next = NULL;
+	*first = h;
+	*last = l;
+	return k;
 }
 
 /* n was removed from a stack on domain d (p: that stack's pending list)

@@ -426,18 +426,31 @@ int conc_stack_push_n(conc_stack *s, void *const *items, size_t n)
 	if (!items)
 		return EINVAL;
 	CONC__LIFE_RETURN(s, CONC__LIFE_STACK);
+	/* The top of the batch from the thread's cached nodes, which come
+	 * linked: items[n-1] into the first, down the chain. */
 	struct snode *first = NULL, *bottom = NULL;
-	for (size_t k = 0; k < n; k++) {
+	size_t k = n - conc__nc_take_filled(items, n, &first, &bottom);
+	/* items[0..k-1], if any are left, below it, a node at a time */
+	struct snode *sub = NULL, *sub_bottom = NULL;
+	for (size_t i = 0; i < k; i++) {
 		struct snode *nd = conc__nc_get();
 		if (!nd) {
-			put_chain(first); /* nothing was published */
+			put_chain(sub); /* nothing was published */
+			put_chain(first);
 			return ENOMEM;
 		}
-		nd->item = items[k];
-		nd->next = first;
-		if (!bottom)
-			bottom = nd;
-		first = nd;
+		nd->item = items[i];
+		nd->next = sub;
+		if (!sub_bottom)
+			sub_bottom = nd;
+		sub = nd;
+	}
+	if (!first) {
+		first = sub;
+		bottom = sub_bottom;
+	} else if (sub) {
+		bottom->next = sub;
+		bottom = sub_bottom;
 	}
 	conc__backoff b = CONC__BACKOFF_INIT;
 	uintptr_t top = conc__treiber_top_for_push(&s->top);
@@ -495,21 +508,16 @@ size_t conc_stack_try_pop_n(conc_stack *s, void **items, size_t max)
 			break; /* else LP: pop-empty */
 		}
 		struct snode *last = t;
-		for (size_t k = 1; k < max && last->next; k++)
+		size_t k = 1;
+		for (; k < max && last->next; k++)
 			last = last->next;
 		uintptr_t after = (uintptr_t)last->next | (top & CLOSED_TAG);
 		/* acquire (both): as in conc__treiber_pop_try */
 		if (atomic_compare_exchange_strong_explicit(&s->top, &top, after, /* LP: pop_n */
 							    memory_order_acquire,
 							    memory_order_acquire)) {
-			for (struct snode *x = t;;) {
-				struct snode *next = x->next; /* before the retire reuses x */
-				items[got++] = x->item;
-				retire_node(s, x);
-				if (x == last)
-					break;
-				x = next;
-			}
+			conc__nc_take_run(s->d, &s->pending, t, last, (unsigned)k, items);
+			got = k;
 			break;
 		}
 		conc__backoff_spin(&b);
