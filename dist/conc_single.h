@@ -942,6 +942,28 @@ bool conc_stack_is_empty(conc_stack *s);
  * succeeds, and then its item is received like any other; receivers get
  * EPIPE only once the channel is closed and no item of a successful send
  * is left.
+ *
+ * fork().  A channel has no lock outside itself (its waiter lists are
+ * guarded by spin flags of its own), so libconc registers no fork handler
+ * for channels.  In the child, a channel created there, or inherited from
+ * the parent while no other thread was inside a call on it, works as
+ * before, with the items it held at the fork.  A channel that
+ * another thread was inside a call on at the fork - blocked or not - may
+ * be destroyed in the child (destroy takes no lock; it drops the items of
+ * sends that had completed, the item of a send that was under way is not
+ * there), and nothing else: a waiter list may be caught locked or hold a
+ * thread that does not exist in the child.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a channel
+ * used after conc_chan_destroy - while its memory is among the last 64
+ * destroyed objects, which such a build keeps allocated - makes the calls
+ * that return int fail with EINVAL (conc_select too, when any of its
+ * channels is such a one), and the others (close, len, capacity,
+ * is_closed, a second destroy) print one line naming the call and the
+ * misuse to stderr and abort; so does a destroy while a thread is blocked
+ * in a send, receive or select on c.  A drop function that calls back into
+ * the channel being destroyed gets EINVAL there.
  */
 #ifndef CONC_CHAN_H
 #define CONC_CHAN_H
@@ -2898,15 +2920,15 @@ static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
  * proofs need them, hot paths included.  `what` names the invariant as the
  * source's proof does ("queue I4: ...").
  *
- * Object lifecycles.  The queue, the stack, the pool and the epoch domain
- * carry a state word in debug-checks builds (CONC__LIFE_FIELD): the alive
- * value of their kind from create on, CONC__LIFE_DEAD once destroy has
- * run.  Destroy does not free the object's own memory but hands it to the
- * quarantine (conc__life_bury): a bounded FIFO whose oldest entry is freed
- * when a newer one comes in, so a call on a destroyed object - as long as
- * the last CONC__QUARANTINE destroys include it - reads the dead word in
- * memory that is still allocated (no use after free for ASan or valgrind
- * to report) and fails:
+ * Object lifecycles.  The queue, the stack, the pool, the epoch domain and
+ * the channel carry a state word in debug-checks builds (CONC__LIFE_FIELD):
+ * the alive value of their kind from create on, CONC__LIFE_DEAD once
+ * destroy has run.  Destroy does not free the object's own memory but
+ * hands it to the quarantine (conc__life_bury): a bounded FIFO whose
+ * oldest entry is freed when a newer one comes in, so a call on a
+ * destroyed object - as long as the last CONC__QUARANTINE destroys include
+ * it - reads the dead word in memory that is still allocated (no use
+ * after free for ASan or valgrind to report) and fails:
  *   - a function that returns int returns EINVAL (CONC__LIFE_RETURN);
  *   - one that has no error to return (void, bool, a count) prints one
  *     line, "libconc: <function>: <what>", to stderr and aborts
@@ -2940,6 +2962,7 @@ static inline unsigned conc__rand_below(uint64_t *s, unsigned n)
 #define CONC__LIFE_STACK 0x5354434bu /* "STCK" */
 #define CONC__LIFE_POOL 0x504f4f4cu  /* "POOL" */
 #define CONC__LIFE_EPOCH 0x45504f43u /* "EPOC" */
+#define CONC__LIFE_CHAN 0x4348414eu  /* "CHAN" */
 #define CONC__LIFE_DEAD 0xdeadc0ccu
 
 /* Destroyed objects kept allocated (see above): enough for a test's
@@ -4724,6 +4747,8 @@ static const char *kind_of(uint32_t alive)
 		return "pool";
 	case CONC__LIFE_EPOCH:
 		return "epoch domain";
+	case CONC__LIFE_CHAN:
+		return "channel";
 	default:
 		return "object";
 	}
@@ -8473,6 +8498,7 @@ struct slot {
 };
 
 struct conc_chan {
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	int kind;
 	size_t cap;
 	/* bounded */
@@ -8628,6 +8654,7 @@ int conc_chan_create(conc_chan **out, size_t capacity)
 	if (!c)
 		return ENOMEM;
 	memset((void *)c, 0, sizeof *c);
+	CONC__LIFE_SET(c, CONC__LIFE_CHAN);
 	c->cap = capacity;
 	atomic_init(&c->closed, false);
 	atomic_init(&c->head, 0);
@@ -8677,6 +8704,16 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_destroy");
+	/* relaxed: a thread blocked in a call registered its entry before it
+	 * slept (under the waker's lock); one that has returned is ordered
+	 * before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&c->sendw.nonempty, memory_order_relaxed) ||
+				atomic_load_explicit(&c->recvw.nonempty, memory_order_relaxed),
+			"conc_chan_destroy",
+			"a thread is blocked in a send, receive or select on this channel "
+			"(destroy while in use)");
+	CONC__LIFE_SET(c, CONC__LIFE_DEAD); /* a drop that calls back in: EINVAL */
 	if (c->kind == K_UNBOUNDED) {
 		conc_queue_destroy(c->q, drop);
 	} else if (c->kind == K_BOUNDED) {
@@ -8695,23 +8732,32 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 		}
 		free(c->slots);
 	}
-	free(c);
+	CONC__LIFE_FREE(c); /* debug-checks builds: quarantined, already dead */
 }
 
 size_t conc_chan_capacity(conc_chan *c)
 {
-	return c ? c->cap : 0;
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_capacity");
+	return c->cap;
 }
 
 bool conc_chan_is_closed(conc_chan *c)
 {
+	if (!c)
+		return false;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_is_closed");
 	/* acquire: a caller that sees true also sees what the closer did */
-	return c && atomic_load_explicit(&c->closed, memory_order_acquire);
+	return atomic_load_explicit(&c->closed, memory_order_acquire);
 }
 
 size_t conc_chan_len(conc_chan *c)
 {
-	if (!c || c->kind == K_ZERO)
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_len");
+	if (c->kind == K_ZERO)
 		return 0;
 	if (c->kind == K_UNBOUNDED) {
 		/* recvd first: a pop counted after our load of recvd is then
@@ -8847,7 +8893,10 @@ static bool b_recv_ready(conc_chan *c)
 
 int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 {
-	if (!c || !evicted || !old || c->kind != K_BOUNDED)
+	if (!c || !evicted || !old)
+		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
+	if (c->kind != K_BOUNDED)
 		return EINVAL;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -9304,6 +9353,7 @@ int conc_chan_send(conc_chan *c, void *item)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, false, CONC__NO_DEADLINE);
 }
 
@@ -9311,6 +9361,7 @@ int conc_chan_send_timeout(conc_chan *c, void *item, uint64_t timeout_ns)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, timeout_ns == 0, timeout_ns);
 }
 
@@ -9318,6 +9369,7 @@ int conc_chan_recv(conc_chan *c, void **item)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, false, UINT64_MAX);
 	if (r == 0)
@@ -9329,6 +9381,7 @@ int conc_chan_recv_timeout(conc_chan *c, void **item, uint64_t timeout_ns)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, timeout_ns == 0, timeout_ns);
 	if (r == 0)
@@ -9343,6 +9396,7 @@ int conc_chan_send_many(conc_chan *c, void *const *items, size_t n, uint64_t tim
 		*sent = 0;
 	if (!c || !sent || (!items && n > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (n == 0)
 		return 0;
 	/* one deadline for the whole call.  (Unbounded: conc_queue_push_n
@@ -9372,6 +9426,7 @@ int conc_chan_recv_many(conc_chan *c, void **items, size_t max, uint64_t timeout
 		*got = 0;
 	if (!c || !got || (!items && max > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (max == 0)
 		return 0;
 	void *v = NULL;
@@ -9392,6 +9447,7 @@ void conc_chan_close(conc_chan *c)
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_close");
 	if (c->kind == K_ZERO) {
 		wlock(&c->sendw);
 		atomic_store_explicit(&c->closed, true, memory_order_seq_cst);
@@ -9418,9 +9474,11 @@ int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_ns, unsigned fla
 {
 	if (!ops || !done || n == 0 || (flags & ~CONC_SELECT_BIASED))
 		return EINVAL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (!ops[i].chan)
 			return EINVAL;
+		CONC__LIFE_RETURN(ops[i].chan, CONC__LIFE_CHAN);
+	}
 	bool biased = (flags & CONC_SELECT_BIASED) != 0;
 	size_t order_st[SELECT_STACK];
 	struct entry ents_st[SELECT_STACK];

@@ -89,6 +89,7 @@
 #include "base/arch.h"
 #include "base/atomics.h"
 #include "base/backoff.h"
+#include "base/check.h"
 #include "base/chaos.h"
 #include "base/clock.h"
 #include "base/fault.h"
@@ -133,6 +134,7 @@ struct slot {
 };
 
 struct conc_chan {
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	int kind;
 	size_t cap;
 	/* bounded */
@@ -288,6 +290,7 @@ int conc_chan_create(conc_chan **out, size_t capacity)
 	if (!c)
 		return ENOMEM;
 	memset((void *)c, 0, sizeof *c);
+	CONC__LIFE_SET(c, CONC__LIFE_CHAN);
 	c->cap = capacity;
 	atomic_init(&c->closed, false);
 	atomic_init(&c->head, 0);
@@ -337,6 +340,16 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_destroy");
+	/* relaxed: a thread blocked in a call registered its entry before it
+	 * slept (under the waker's lock); one that has returned is ordered
+	 * before this call */
+	CONC__MISUSE_IF(atomic_load_explicit(&c->sendw.nonempty, memory_order_relaxed) ||
+				atomic_load_explicit(&c->recvw.nonempty, memory_order_relaxed),
+			"conc_chan_destroy",
+			"a thread is blocked in a send, receive or select on this channel "
+			"(destroy while in use)");
+	CONC__LIFE_SET(c, CONC__LIFE_DEAD); /* a drop that calls back in: EINVAL */
 	if (c->kind == K_UNBOUNDED) {
 		conc_queue_destroy(c->q, drop);
 	} else if (c->kind == K_BOUNDED) {
@@ -355,23 +368,32 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 		}
 		free(c->slots);
 	}
-	free(c);
+	CONC__LIFE_FREE(c); /* debug-checks builds: quarantined, already dead */
 }
 
 size_t conc_chan_capacity(conc_chan *c)
 {
-	return c ? c->cap : 0;
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_capacity");
+	return c->cap;
 }
 
 bool conc_chan_is_closed(conc_chan *c)
 {
+	if (!c)
+		return false;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_is_closed");
 	/* acquire: a caller that sees true also sees what the closer did */
-	return c && atomic_load_explicit(&c->closed, memory_order_acquire);
+	return atomic_load_explicit(&c->closed, memory_order_acquire);
 }
 
 size_t conc_chan_len(conc_chan *c)
 {
-	if (!c || c->kind == K_ZERO)
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_len");
+	if (c->kind == K_ZERO)
 		return 0;
 	if (c->kind == K_UNBOUNDED) {
 		/* recvd first: a pop counted after our load of recvd is then
@@ -507,7 +529,10 @@ static bool b_recv_ready(conc_chan *c)
 
 int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 {
-	if (!c || !evicted || !old || c->kind != K_BOUNDED)
+	if (!c || !evicted || !old)
+		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
+	if (c->kind != K_BOUNDED)
 		return EINVAL;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -964,6 +989,7 @@ int conc_chan_send(conc_chan *c, void *item)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, false, CONC__NO_DEADLINE);
 }
 
@@ -971,6 +997,7 @@ int conc_chan_send_timeout(conc_chan *c, void *item, uint64_t timeout_ns)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, timeout_ns == 0, timeout_ns);
 }
 
@@ -978,6 +1005,7 @@ int conc_chan_recv(conc_chan *c, void **item)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, false, UINT64_MAX);
 	if (r == 0)
@@ -989,6 +1017,7 @@ int conc_chan_recv_timeout(conc_chan *c, void **item, uint64_t timeout_ns)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, timeout_ns == 0, timeout_ns);
 	if (r == 0)
@@ -1003,6 +1032,7 @@ int conc_chan_send_many(conc_chan *c, void *const *items, size_t n, uint64_t tim
 		*sent = 0;
 	if (!c || !sent || (!items && n > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (n == 0)
 		return 0;
 	/* one deadline for the whole call.  (Unbounded: conc_queue_push_n
@@ -1032,6 +1062,7 @@ int conc_chan_recv_many(conc_chan *c, void **items, size_t max, uint64_t timeout
 		*got = 0;
 	if (!c || !got || (!items && max > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (max == 0)
 		return 0;
 	void *v = NULL;
@@ -1052,6 +1083,7 @@ void conc_chan_close(conc_chan *c)
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_close");
 	if (c->kind == K_ZERO) {
 		wlock(&c->sendw);
 		atomic_store_explicit(&c->closed, true, memory_order_seq_cst);
@@ -1078,9 +1110,11 @@ int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_ns, unsigned fla
 {
 	if (!ops || !done || n == 0 || (flags & ~CONC_SELECT_BIASED))
 		return EINVAL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (!ops[i].chan)
 			return EINVAL;
+		CONC__LIFE_RETURN(ops[i].chan, CONC__LIFE_CHAN);
+	}
 	bool biased = (flags & CONC_SELECT_BIASED) != 0;
 	size_t order_st[SELECT_STACK];
 	struct entry ents_st[SELECT_STACK];
