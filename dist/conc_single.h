@@ -962,7 +962,8 @@ bool conc_stack_is_empty(conc_stack *s);
  * channels is such a one), and the others (close, len, capacity,
  * is_closed, a second destroy) print one line naming the call and the
  * misuse to stderr and abort; so does a destroy while a thread is blocked
- * in a send, receive or select on c.  A drop function that calls back into
+ * in a send, receive or select on c (in a fork child: a thread of the
+ * child).  A drop function that calls back into
  * the channel being destroyed gets EINVAL there.
  */
 #ifndef CONC_CHAN_H
@@ -2229,7 +2230,9 @@ int conc_parallel_filter(conc_pool *p, const void *src, size_t n, size_t size,
  *          lock).
  * Locks no fork handler takes, by design: a pool's admin mutex and a
  * scope's own lock belong to objects that the child cannot use anyway (their
- * threads are not in the child).
+ * threads are not in the child); a channel's waiter-list spin flags belong
+ * to that channel, which the child may only destroy when another thread was
+ * inside it at the fork (conc/chan.h, "fork()").
  */
 #ifndef CONC_INTERNAL_ATFORK_H
 #define CONC_INTERNAL_ATFORK_H
@@ -8357,6 +8360,7 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define wake_chain conc__chan__wake_chain
 #define waker_notify_all conc__chan__waker_notify_all
 #define waker_init conc__chan__waker_init
+#define waker_blocked conc__chan__waker_blocked
 #define b_next conc__chan__b_next
 #define b_try_send conc__chan__b_try_send
 #define b_try_recv conc__chan__b_try_recv
@@ -8460,6 +8464,9 @@ void conc__queue_reserved_words(uintptr_t out[2])
  * the claimer's last access but the futex wake, which only hashes the
  * address) or after it removed each of its entries under the lists' locks.
  */
+#ifdef CONC_DEBUG_CHECKS
+#include <unistd.h>
+#endif
 
 
 enum { K_ZERO, K_BOUNDED, K_UNBOUNDED };
@@ -8490,6 +8497,13 @@ struct waker {
 	atomic_bool lock;
 	atomic_bool nonempty; /* some entry is linked: seq_cst, see the top */
 	struct entry *head, *tail;
+#ifdef CONC_DEBUG_CHECKS
+	/* the process of the last registration: in a fork child, entries
+	 * registered in the parent belong to threads the child does not have,
+	 * and destroy (all the child may do with the channel, conc/chan.h)
+	 * is not a misuse for them */
+	atomic_int reg_pid;
+#endif
 };
 
 struct slot {
@@ -8543,6 +8557,9 @@ static void list_add(struct waker *w, struct entry *e)
 		w->head = e;
 	w->tail = e;
 	e->linked = true;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_store_explicit(&w->reg_pid, (int)getpid(), memory_order_relaxed);
+#endif
 	/* seq_cst: the waiter's half of the store-buffering argument */
 	atomic_store_explicit(&w->nonempty, true, memory_order_seq_cst);
 }
@@ -8644,7 +8661,21 @@ static void waker_init(struct waker *w)
 	atomic_init(&w->lock, false);
 	atomic_init(&w->nonempty, false);
 	w->head = w->tail = NULL;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&w->reg_pid, 0);
+#endif
 }
+
+#ifdef CONC_DEBUG_CHECKS
+/* Destroy's misuse check: an entry is linked, registered by a thread of
+ * this process (every registration after a fork is the child's own, and
+ * stores the child's pid). */
+static bool waker_blocked(struct waker *w)
+{
+	return atomic_load_explicit(&w->nonempty, memory_order_relaxed) &&
+	       atomic_load_explicit(&w->reg_pid, memory_order_relaxed) == (int)getpid();
+}
+#endif
 
 int conc_chan_create(conc_chan **out, size_t capacity)
 {
@@ -8707,9 +8738,9 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_destroy");
 	/* relaxed: a thread blocked in a call registered its entry before it
 	 * slept (under the waker's lock); one that has returned is ordered
-	 * before this call */
-	CONC__MISUSE_IF(atomic_load_explicit(&c->sendw.nonempty, memory_order_relaxed) ||
-				atomic_load_explicit(&c->recvw.nonempty, memory_order_relaxed),
+	 * before this call.  Entries of the parent's threads in a fork child
+	 * do not count (waker_blocked). */
+	CONC__MISUSE_IF(waker_blocked(&c->sendw) || waker_blocked(&c->recvw),
 			"conc_chan_destroy",
 			"a thread is blocked in a send, receive or select on this channel "
 			"(destroy while in use)");
@@ -9527,6 +9558,7 @@ size_t conc__chan_waiters(conc_chan *c, bool send)
 #undef wake_chain
 #undef waker_notify_all
 #undef waker_init
+#undef waker_blocked
 #undef b_next
 #undef b_try_send
 #undef b_try_recv

@@ -56,7 +56,8 @@
  * channels is such a one), and the others (close, len, capacity,
  * is_closed, a second destroy) print one line naming the call and the
  * misuse to stderr and abort; so does a destroy while a thread is blocked
- * in a send, receive or select on c.  A drop function that calls back into
+ * in a send, receive or select on c (in a fork child: a thread of the
+ * child).  A drop function that calls back into
  * the channel being destroyed gets EINVAL there.
  */
 #ifndef CONC_CHAN_H

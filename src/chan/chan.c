@@ -83,6 +83,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CONC_DEBUG_CHECKS
+#include <unistd.h>
+#endif
 
 #include "conc/chan.h"
 #include "conc/queue.h"
@@ -93,6 +96,7 @@
 #include "base/chaos.h"
 #include "base/clock.h"
 #include "base/fault.h"
+#include "base/mutant.h"
 #include "base/pad.h"
 #include "base/park.h"
 #include "base/prng.h"
@@ -126,6 +130,13 @@ struct waker {
 	atomic_bool lock;
 	atomic_bool nonempty; /* some entry is linked: seq_cst, see the top */
 	struct entry *head, *tail;
+#ifdef CONC_DEBUG_CHECKS
+	/* the process of the last registration: in a fork child, entries
+	 * registered in the parent belong to threads the child does not have,
+	 * and destroy (all the child may do with the channel, conc/chan.h)
+	 * is not a misuse for them */
+	atomic_int reg_pid;
+#endif
 };
 
 struct slot {
@@ -179,6 +190,9 @@ static void list_add(struct waker *w, struct entry *e)
 		w->head = e;
 	w->tail = e;
 	e->linked = true;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_store_explicit(&w->reg_pid, (int)getpid(), memory_order_relaxed);
+#endif
 	/* seq_cst: the waiter's half of the store-buffering argument */
 	atomic_store_explicit(&w->nonempty, true, memory_order_seq_cst);
 }
@@ -280,7 +294,21 @@ static void waker_init(struct waker *w)
 	atomic_init(&w->lock, false);
 	atomic_init(&w->nonempty, false);
 	w->head = w->tail = NULL;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&w->reg_pid, 0);
+#endif
 }
+
+#ifdef CONC_DEBUG_CHECKS
+/* Destroy's misuse check: an entry is linked, registered by a thread of
+ * this process (every registration after a fork is the child's own, and
+ * stores the child's pid). */
+static bool waker_blocked(struct waker *w)
+{
+	return atomic_load_explicit(&w->nonempty, memory_order_relaxed) &&
+	       atomic_load_explicit(&w->reg_pid, memory_order_relaxed) == (int)getpid();
+}
+#endif
 
 int conc_chan_create(conc_chan **out, size_t capacity)
 {
@@ -343,9 +371,9 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_destroy");
 	/* relaxed: a thread blocked in a call registered its entry before it
 	 * slept (under the waker's lock); one that has returned is ordered
-	 * before this call */
-	CONC__MISUSE_IF(atomic_load_explicit(&c->sendw.nonempty, memory_order_relaxed) ||
-				atomic_load_explicit(&c->recvw.nonempty, memory_order_relaxed),
+	 * before this call.  Entries of the parent's threads in a fork child
+	 * do not count (waker_blocked). */
+	CONC__MISUSE_IF(waker_blocked(&c->sendw) || waker_blocked(&c->recvw),
 			"conc_chan_destroy",
 			"a thread is blocked in a send, receive or select on this channel "
 			"(destroy while in use)");
@@ -470,6 +498,10 @@ static int b_try_send(conc_chan *c, void *item)
 static int b_try_recv(conc_chan *c, void **item)
 {
 	conc__backoff b = CONC__BACKOFF_INIT;
+#if CONC__MUTANT(13) /* mutant 13: closed is final even with items left */
+	if (atomic_load_explicit(&c->tail, memory_order_relaxed) & c->mark)
+		return EPIPE;
+#endif
 	uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
 	for (;;) {
 		struct slot *s = &c->slots[h & (c->mark - 1)];
@@ -1102,7 +1134,10 @@ void conc_chan_close(conc_chan *c)
 	}
 	/* seq_cst: the publisher's store for waiters that check closed */
 	atomic_store_explicit(&c->closed, true, memory_order_seq_cst);
+#if CONC__MUTANT(14) /* mutant 14: close wakes the waiting receivers only */
+#else
 	waker_notify_all(&c->sendw);
+#endif
 	waker_notify_all(&c->recvw);
 }
 
