@@ -8413,8 +8413,13 @@ void conc__queue_reserved_words(uintptr_t out[2])
  *               selects the partner's context, under the lock.
  *
  * Waiting (every flavour, single calls and select alike).  A blocking call
- * first tries its operation(s), spins a few rounds with backoff, and then
- * sleeps: it puts a context on its stack (`sel`: WAITING, ABORTED, or the
+ * first tries its operation(s), spins a few rounds with backoff (a single
+ * operation only while no other thread waits in the same list: behind
+ * others - parking_lot's rule - it goes on to register at once, and after
+ * registering yields twice instead of pausing, so that on an
+ * oversubscribed machine the waiters leave the CPU to the thread that will
+ * end their wait; perf showed a third of W7a's CPU at P = 8 in the pause
+ * loops), and then sleeps: it puts a context on its stack (`sel`: WAITING, ABORTED, or the
  * entry that was chosen; `state`: the futex word) and one entry per
  * operation in the channel's waker list for that direction (`sendw` for
  * sends, `recvw` for receives), then re-checks every operation, then
@@ -9130,13 +9135,16 @@ static bool op_ready(conc_chan *c, bool send, struct ctx *self)
 	}
 }
 
-static void op_register(conc_chan *c, bool send, struct entry *e)
+/* Register e; true when another entry was waiting in the list already. */
+static bool op_register(conc_chan *c, bool send, struct entry *e)
 {
 	struct waker *lockw = c->kind == K_ZERO ? &c->sendw : (send ? &c->sendw : &c->recvw);
 	struct waker *w = send ? &c->sendw : &c->recvw;
 	wlock(lockw);
+	bool others = w->head != NULL;
 	list_add(w, e);
 	wunlock(lockw);
+	return others;
 }
 
 static void op_unregister(conc_chan *c, bool send, struct entry *e)
@@ -9191,13 +9199,15 @@ static void shuffle(size_t *order, size_t n)
 /* Sleep until the context is claimed and its claimer done (state 1), or
  * the deadline passes (true).  Spins a little first: a partner or a
  * notifier often comes within microseconds. */
-static bool ctx_sleep(struct ctx *x, uint64_t deadline)
+static bool ctx_sleep(struct ctx *x, uint64_t deadline, int rounds)
 {
 	/* crossbeam's snooze: 2^k pauses for k <= 6, then a few yields (the
 	 * partner may be waiting for this core), then the futex */
 	unsigned s = 0;
 	conc__backoff b = CONC__BACKOFF_INIT;
-	for (int k = 0; k < SLEEP_SPIN; k++) {
+	if (rounds < SLEEP_SPIN)
+		b.step = CONC_BACKOFF_SPIN_SHIFT + 1; /* yields only */
+	for (int k = 0; k < rounds; k++) {
 		s = atomic_load_explicit(&x->state, memory_order_acquire);
 		if (s)
 			break;
@@ -9252,7 +9262,14 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		return ETIMEDOUT;
 	uint64_t deadline = conc__deadline_after(timeout_ns);
 	conc__backoff b = CONC__BACKOFF_INIT;
+	/* parking_lot's rule: spin only while no other thread waits for the
+	 * same thing - when one does, the wait is not going to be short, and
+	 * on an oversubscribed machine our spinning takes the CPU from the
+	 * thread that would end it */
+	struct waker *mine = ops[0].send ? &ops[0].chan->sendw : &ops[0].chan->recvw;
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
+		if (n == 1 && atomic_load_explicit(&mine->nonempty, memory_order_relaxed))
+			break;
 		conc__backoff_spin(&b);
 		if (order)
 			shuffle(order, n);
@@ -9264,13 +9281,14 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 	for (;;) {
 		atomic_init(&x.sel, SEL_WAITING);
 		atomic_init(&x.state, 0);
+		bool others = false;
 		for (size_t i = 0; i < n; i++) {
 			ents[i].ctx = &x;
 			ents[i].item = ops[i].item;
 			ents[i].op = i;
 			ents[i].linked = false;
 			ents[i].completed = false;
-			op_register(ops[i].chan, ops[i].send, &ents[i]);
+			others |= op_register(ops[i].chan, ops[i].send, &ents[i]);
 		}
 		/* the waiter's fence of the store-buffering argument */
 		conc_fence(memory_order_seq_cst);
@@ -9279,8 +9297,10 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		for (size_t i = 0; i < n && !ready; i++)
 			ready = op_ready(ops[i].chan, ops[i].send, &x);
 		bool timed_out = false;
+		/* behind other waiters of a single op (parking_lot's rule, as
+		 * above): a couple of yields, no pause loop, then the futex */
 		if (!ready)
-			timed_out = ctx_sleep(&x, deadline);
+			timed_out = ctx_sleep(&x, deadline, n == 1 && others ? 2 : SLEEP_SPIN);
 		uintptr_t sel;
 		bool aborted = ctx_leave(&x, &sel);
 		for (size_t i = 0; i < n; i++)
@@ -9337,7 +9357,7 @@ static int z_one(conc_chan *c, bool send, void **item, uint64_t timeout_ns)
 		int r = z_try_locked(c, send, item, NULL, &e);
 		if (r != AGAIN)
 			return r;
-		bool timed_out = ctx_sleep(&x, deadline);
+		bool timed_out = ctx_sleep(&x, deadline, SLEEP_SPIN);
 		uintptr_t sel;
 		bool aborted = ctx_leave(&x, &sel);
 		if (aborted) {
