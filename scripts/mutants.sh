@@ -50,7 +50,9 @@ table='1|queue slot publish relaxed|plain|relacy-queue queue stress-queue
 9|queue head moved without CAS|tsan|queue stress-queue
 10|pool drops a batch task|plain|pool stress-pool
 11|epoch record slot handover relaxed|plain|relacy-record lifecycle-epoch
-12|epoch bag push ignores a steal|plain|relacy-retire'
+12|epoch bag push ignores a steal|plain|relacy-retire
+13|chan closed receive strands items|plain|chan
+14|chan close leaves senders asleep|plain|chan'
 
 control=0
 if [ "${1:-}" = "--control" ]; then

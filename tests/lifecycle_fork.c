@@ -6,19 +6,26 @@
  * barrier, in a private domain and the global one), queue push/pop, stack
  * push/pop with depot traffic (runs longer than a magazine, threads that
  * exit), pool steals (tasks that execute children), scope spawns, parallel
- * loops and joins on the global pool (outside tickets, helping waiters) - while
- * the main thread forks again and again.  Each child uses EVERY primitive
+ * loops and joins on the global pool (outside tickets, helping waiters),
+ * channels (bounded sends and receives, unbounded ones, rendezvous hand-overs
+ * to a partner that sleeps in its receive) - while the main thread forks
+ * again and again.  Each child uses EVERY primitive
  * from scratch (a private epoch domain: pin, retire, barrier, destroy; a
  * queue and a stack: push, pop, destroy, and the last stack's destroy drains
  * the node depot; conc_scope_run with a spawn; a fresh pool created, used
  * and destroyed; a parallel loop on the global pool, which the child gets
- * anew) and exits with 0, or with the number of the step that went
- * wrong.  The parent waits for each child with a deadline far beyond its
+ * anew; a channel of each flavour, and in the channel row a rendezvous
+ * hand-over between two threads of the child) and exits with 0, or with the
+ * number of the step that went wrong.  In the channel row the child also
+ * receives the items of a channel that no thread was using at the fork,
+ * then destroys the channels the busy threads were inside (conc/chan.h,
+ * "fork()": destroy is all a child may do with those).  The parent waits for each child with a deadline far beyond its
  * work (conc_test_wait_child) and counts hangs (killed at the deadline) and
  * bad exits; both must be 0.  A lock that a fork can catch held, without a
  * handler (base/atfork.h), shows up here as hangs.
  *
- * Forks per primitive: 600 x CONC_STRESS_SCALE (6 at scale 0), a
+ * Forks per primitive: 600 x CONC_STRESS_SCALE (channels: 500; 6 at
+ * scale 0), a
  * twentieth in sanitizer builds (a fork there costs ~40 ms, its shadow
  * mappings).  The forks that matter most do not depend on the count: for
  * the stack every WINDOW_EVERY-th fork is placed inside the depot lock on
@@ -44,6 +51,7 @@
 
 #include "testutil.h"
 
+#include "conc/chan.h"
 #include "conc/epoch.h"
 #include "conc/parallel.h"
 #include "conc/pool.h"
@@ -99,6 +107,89 @@ static int sum_body(size_t lo, size_t hi, void *ctx)
 	return 0;
 }
 
+/* The channel row's inherited channels: [0..2] the busy ones (bounded,
+ * unbounded, rendezvous), [3] an idle bounded one holding 1, 2, 3. */
+static conc_chan *fork_chans[4];
+static unsigned long fork_chan_drops;
+
+static void count_drop(void *item)
+{
+	(void)item;
+	fork_chan_drops++;
+}
+
+static void *child_chan_receiver(void *arg)
+{
+	conc_chan *c = arg;
+	void *it;
+	uintptr_t want = 1;
+	while (conc_chan_recv(c, &it) == 0)
+		if (it != (void *)want++)
+			return (void *)1;
+	return want == 11 ? NULL : (void *)1;
+}
+
+/* Channels in the child: fresh ones of each flavour; in the channel row,
+ * the inherited ones.  0, or the failed step. */
+static int child_chans(bool threads)
+{
+	void *it;
+	conc_chan *c;
+	if (conc_chan_create(&c, 2) != 0)
+		return 70;
+	if (conc_chan_send(c, (void *)1) || conc_chan_send(c, (void *)2) ||
+	    conc_chan_send_timeout(c, (void *)3, 0) != ETIMEDOUT)
+		return 71;
+	if (conc_chan_recv(c, &it) || it != (void *)1 || conc_chan_recv(c, &it) || it != (void *)2)
+		return 72;
+	conc_chan_destroy(c, NULL);
+	if (conc_chan_create(&c, CONC_CHAN_UNBOUNDED) != 0)
+		return 73;
+	for (uintptr_t i = 1; i <= 100; i++)
+		if (conc_chan_send(c, (void *)i) != 0)
+			return 74;
+	conc_chan_close(c);
+	for (uintptr_t i = 1; i <= 100; i++)
+		if (conc_chan_recv(c, &it) || it != (void *)i)
+			return 75;
+	if (conc_chan_recv(c, &it) != EPIPE)
+		return 76;
+	conc_chan_destroy(c, NULL);
+	if (conc_chan_create(&c, 0) != 0)
+		return 77;
+	if (conc_chan_send_timeout(c, (void *)1, 0) != ETIMEDOUT)
+		return 78;
+	if (threads && fork_chans[0]) {
+		/* a hand-over to a receiver that may be asleep in the futex */
+		pthread_t t;
+		void *bad = (void *)1;
+		if (pthread_create(&t, NULL, child_chan_receiver, c) != 0)
+			return 79;
+		for (uintptr_t i = 1; i <= 10; i++)
+			if (conc_chan_send(c, (void *)i) != 0)
+				return 80;
+		conc_chan_close(c);
+		if (pthread_join(t, &bad) != 0 || bad)
+			return 81;
+	}
+	conc_chan_destroy(c, NULL);
+	if (!fork_chans[0])
+		return 0;
+	/* the idle inherited channel works as before, with its items */
+	c = fork_chans[3];
+	for (uintptr_t i = 1; i <= 3; i++)
+		if (conc_chan_recv(c, &it) || it != (void *)i)
+			return 82;
+	if (conc_chan_recv_timeout(c, &it, 0) != ETIMEDOUT || conc_chan_send(c, (void *)4) ||
+	    conc_chan_recv(c, &it) || it != (void *)4)
+		return 83;
+	conc_chan_destroy(c, NULL);
+	/* the busy ones: destroy only (their drops run on what they hold) */
+	for (int k = 0; k < 3; k++)
+		conc_chan_destroy(fork_chans[k], count_drop);
+	return 0;
+}
+
 static int child_main(conc_stack *inherited, bool threads)
 {
 	enum { N = 100 };
@@ -147,6 +238,9 @@ static int child_main(conc_stack *inherited, bool threads)
 	conc_stack_destroy(s, NULL);
 	if (inherited)
 		conc_stack_destroy(inherited, NULL); /* the last stack: drains the depot */
+	int r = child_chans(threads);
+	if (r)
+		return r;
 	if (!threads)
 		return 0; /* TSan: no thread may start in this child */
 	/* scope */
@@ -237,6 +331,54 @@ static void *busy_queue(void *arg)
 				busy_fail(b);
 		bump(b);
 	}
+	return NULL;
+}
+
+/* The rendezvous partner: receives 1, 2, 3... until the close; it is
+ * asleep in its receive at many of the forks. */
+static void *chan_partner(void *arg)
+{
+	busy *b = arg;
+	void *it;
+	uintptr_t want = 1;
+	int r;
+	while ((r = conc_chan_recv(fork_chans[2], &it)) == 0)
+		if (it != (void *)want++)
+			busy_fail(b);
+	if (r != EPIPE)
+		busy_fail(b);
+	return NULL;
+}
+
+static void *busy_chan(void *arg)
+{
+	busy *b = arg;
+	pthread_t t;
+	if (pthread_create(&t, NULL, chan_partner, b) != 0) {
+		busy_fail(b);
+		return NULL;
+	}
+	uintptr_t token = 1;
+	while (!atomic_load(&b->stop)) {
+		enum { N = 64 };
+		void *it;
+		for (uintptr_t i = 1; i <= N; i++) {
+			if (conc_chan_send(fork_chans[0], (void *)i) != 0 ||
+			    conc_chan_recv(fork_chans[0], &it) != 0 || it != (void *)i)
+				busy_fail(b);
+			if (conc_chan_send(fork_chans[1], (void *)i) != 0)
+				busy_fail(b);
+		}
+		for (uintptr_t i = 1; i <= N; i++)
+			if (conc_chan_recv(fork_chans[1], &it) != 0 || it != (void *)i)
+				busy_fail(b);
+		for (int i = 0; i < 4; i++)
+			if (conc_chan_send(fork_chans[2], (void *)token++) != 0)
+				busy_fail(b);
+		bump(b);
+	}
+	conc_chan_close(fork_chans[2]);
+	pthread_join(t, NULL);
 	return NULL;
 }
 
@@ -432,7 +574,7 @@ static void fork_while_busy(const char *prim, void *(*fn)(void *), busy *b, bool
 		print_message("lifecycle-fork: %s: under TSan the children skip scope and pool "
 			      "(no thread may start in the child of a threaded fork there)\n",
 			      prim);
-	unsigned long n = conc_test_iters(600, 20); /* see the top */
+	unsigned long n = conc_test_iters(fn == busy_chan ? 500 : 600, 20); /* see the top */
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, fn, b), 0);
 	unsigned long hangs = 0, bad_exits = 0, windows = 0, sanitizer_hangs = 0;
@@ -551,6 +693,24 @@ static void test_lifecycle_fork_scope(void **state)
 	fork_while_busy("scope", busy_scope, &b, false);
 }
 
+static void test_lifecycle_fork_chan(void **state)
+{
+	(void)state;
+	static busy b;
+	static const size_t caps[3] = {4, CONC_CHAN_UNBOUNDED, 0};
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(conc_chan_create(&fork_chans[k], caps[k]), 0);
+	assert_int_equal(conc_chan_create(&fork_chans[3], 4), 0);
+	for (uintptr_t i = 1; i <= 3; i++)
+		assert_int_equal(conc_chan_send(fork_chans[3], (void *)i), 0);
+	fork_while_busy("chan", busy_chan, &b, false);
+	for (int k = 0; k < 4; k++) {
+		conc_chan_destroy(fork_chans[k], count_drop);
+		fork_chans[k] = NULL;
+	}
+	assert_int_equal(fork_chan_drops, 3); /* the idle one's items */
+}
+
 static void test_lifecycle_fork_parallel(void **state)
 {
 	(void)state;
@@ -567,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_lifecycle_fork_pool),
 		cmocka_unit_test(test_lifecycle_fork_scope),
 		cmocka_unit_test(test_lifecycle_fork_parallel),
+		cmocka_unit_test(test_lifecycle_fork_chan),
 	};
 	return cmocka_run_group_tests_name("lifecycle-fork", tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * test_debug.c - debug-checks builds (-Ddebug_checks=true, base/check.h):
  * each misuse of the public API that the state words can see, on the
- * queue, the stack, the epoch domain and the pool.
+ * queue, the stack, the epoch domain, the pool and the channel.
  *
  * Where the call returns int, the misuse is an error return, asserted
  * here along with "nothing changed".  Where it has none (void, bool, a
@@ -25,12 +25,14 @@
 
 #include "testutil.h"
 
+#include "conc/chan.h"
 #include "conc/epoch.h"
 #include "conc/parallel.h"
 #include "conc/pool.h"
 #include "conc/queue.h"
 #include "conc/stack.h"
 #include "base/check.h"
+#include "chan/chan_internal.h"
 #include "queue/queue_internal.h"
 #include "stack/stack_internal.h"
 
@@ -196,6 +198,63 @@ static void destroy_while_blocked(bool queue)
 static void q_destroy_blocked(void) { destroy_while_blocked(true); }
 static void s_destroy_blocked(void) { destroy_while_blocked(false); }
 
+static conc_chan *dead_chan(void)
+{
+	conc_chan *c;
+	if (conc_chan_create(&c, 4) || conc_chan_send(c, U(1)))
+		_exit(3);
+	conc_chan_destroy(c, NULL);
+	return c;
+}
+static void c_close(void) { conc_chan_close(dead_chan()); }
+static void c_len(void) { _exit((int)conc_chan_len(dead_chan())); }
+static void c_capacity(void) { _exit((int)conc_chan_capacity(dead_chan())); }
+static void c_is_closed(void) { _exit(conc_chan_is_closed(dead_chan()) ? 4 : 5); }
+static void c_destroy(void) { conc_chan_destroy(dead_chan(), NULL); }
+
+/* A thread asleep in a channel call when the channel is destroyed: a
+ * receive (bounded, empty), a send (rendezvous, no receiver), a select
+ * (a receive on an unbounded channel and a send on a full bounded one). */
+enum { CB_RECV, CB_SEND, CB_SELECT };
+static conc_chan *cb_chan[2];
+static void *blocked_chan_call(void *arg)
+{
+	void *it = NULL;
+	int err;
+	switch ((int)(intptr_t)arg) {
+	case CB_RECV:
+		err = conc_chan_recv(cb_chan[0], &it);
+		break;
+	case CB_SEND:
+		err = conc_chan_send(cb_chan[0], U(5));
+		break;
+	default: {
+		conc_select_op ops[2] = {{cb_chan[0], false, NULL}, {cb_chan[1], true, U(6)}};
+		size_t done;
+		err = conc_select(ops, 2, UINT64_MAX, 0, &done);
+	}
+	}
+	return (void *)(intptr_t)err; /* never: the process aborts first */
+}
+
+static void chan_destroy_while_blocked(int how)
+{
+	size_t cap0 = how == CB_RECV ? 8 : how == CB_SEND ? 0 : CONC_CHAN_UNBOUNDED;
+	if (conc_chan_create(&cb_chan[0], cap0) || conc_chan_create(&cb_chan[1], 1) ||
+	    conc_chan_send(cb_chan[1], U(1)))
+		_exit(3);
+	pthread_t t;
+	if (pthread_create(&t, NULL, blocked_chan_call, (void *)(intptr_t)how) != 0)
+		_exit(3);
+	/* until its entry is registered (the parent's wait ends a hang) */
+	while (conc__chan_waiters(cb_chan[0], how == CB_SEND) == 0)
+		usleep(1000);
+	conc_chan_destroy(cb_chan[0], NULL);
+}
+static void c_destroy_blocked_recv(void) { chan_destroy_while_blocked(CB_RECV); }
+static void c_destroy_blocked_send(void) { chan_destroy_while_blocked(CB_SEND); }
+static void c_destroy_blocked_select(void) { chan_destroy_while_blocked(CB_SELECT); }
+
 static void e_pin(void) { conc_epoch_pin(dead_domain()); }
 static void e_unpin(void) { conc_epoch_unpin(dead_domain()); }
 static void e_is_pinned(void) { _exit(conc_epoch_is_pinned(dead_domain()) ? 4 : 5); }
@@ -247,6 +306,9 @@ static void p_queued(void) { _exit((int)conc_pool_queued(dead_pool())); }
 static void p_active(void) { _exit((int)conc_pool_active(dead_pool())); }
 
 #define USE_AFTER(kind) "the " kind " was already destroyed (use after destroy)"
+#define CHAN_BLOCKED                                                                 \
+	"conc_chan_destroy: a thread is blocked in a send, receive or select on this "     \
+	"channel (destroy while in use)"
 #define UNBALANCED                                                                   \
 	"conc_epoch_unpin: the calling thread is not pinned in this domain (unbalanced unpin)"
 
@@ -265,6 +327,15 @@ static const misuse misuses[] = {
 	 "conc_stack_destroy: the stack was already destroyed (double destroy)"},
 	{"stack-destroy-blocked", s_destroy_blocked,
 	 "conc_stack_destroy: a thread is blocked in a pop of this stack (destroy while in use)"},
+	{"chan-close", c_close, "conc_chan_close: " USE_AFTER("channel")},
+	{"chan-len", c_len, "conc_chan_len: " USE_AFTER("channel")},
+	{"chan-capacity", c_capacity, "conc_chan_capacity: " USE_AFTER("channel")},
+	{"chan-is-closed", c_is_closed, "conc_chan_is_closed: " USE_AFTER("channel")},
+	{"chan-destroy", c_destroy,
+	 "conc_chan_destroy: the channel was already destroyed (double destroy)"},
+	{"chan-destroy-blocked-recv", c_destroy_blocked_recv, CHAN_BLOCKED},
+	{"chan-destroy-blocked-send", c_destroy_blocked_send, CHAN_BLOCKED},
+	{"chan-destroy-blocked-select", c_destroy_blocked_select, CHAN_BLOCKED},
 	{"epoch-pin", e_pin, "conc_epoch_pin: " USE_AFTER("epoch domain")},
 	{"epoch-unpin", e_unpin, "conc_epoch_unpin: " USE_AFTER("epoch domain")},
 	{"epoch-is-pinned", e_is_pinned, "conc_epoch_is_pinned: " USE_AFTER("epoch domain")},
@@ -351,6 +422,89 @@ static void test_debug_queue_misuse_aborts_fork(void **state)
 	expect_abort("queue-is-empty");
 	expect_abort("queue-destroy");
 	expect_abort("queue-destroy-blocked");
+}
+
+/* Every int call on a destroyed channel: EINVAL, nothing changed.  Each
+ * flavour, since each has its own path past the check. */
+static void test_debug_chan_use_after_destroy(void **state)
+{
+	(void)state;
+	static const size_t caps[3] = {0, 4, CONC_CHAN_UNBOUNDED};
+	for (int k = 0; k < 3; k++) {
+		conc_chan *c, *live;
+		assert_int_equal(conc_chan_create(&c, caps[k]), 0);
+		assert_int_equal(conc_chan_create(&live, 4), 0);
+		if (caps[k])
+			assert_int_equal(conc_chan_send(c, U(1)), 0);
+		conc_chan_destroy(c, NULL);
+		void *it = U(77), *items[2] = {U(77), U(77)};
+		size_t n = 9;
+		bool ev = false;
+		assert_int_equal(conc_chan_send(c, U(2)), EINVAL);
+		assert_int_equal(conc_chan_send_timeout(c, U(2), 0), EINVAL);
+		assert_int_equal(conc_chan_send_timeout(c, U(2), 1000000), EINVAL);
+		assert_int_equal(conc_chan_recv(c, &it), EINVAL);
+		assert_int_equal(conc_chan_recv_timeout(c, &it, 0), EINVAL);
+		assert_int_equal(conc_chan_recv_timeout(c, &it, 1000000), EINVAL);
+		assert_int_equal(conc_chan_send_many(c, items, 2, 0, &n), EINVAL);
+		assert_int_equal(n, 0);
+		n = 9;
+		assert_int_equal(conc_chan_recv_many(c, items, 2, 0, &n), EINVAL);
+		assert_int_equal(n, 0);
+		assert_int_equal(conc_chan_force_send(c, U(2), &ev, &it), EINVAL);
+		/* a select with one live channel ready and one dead: refused
+		 * before anything is done on the live one */
+		assert_int_equal(conc_chan_send(live, U(3)), 0);
+		conc_select_op ops[2] = {{live, false, NULL}, {c, false, NULL}};
+		size_t done = 99;
+		assert_int_equal(conc_select(ops, 2, 0, 0, &done), EINVAL);
+		assert_int_equal(done, 99);
+		assert_int_equal(conc_chan_len(live), 1);
+		assert_ptr_equal(it, U(77));
+		assert_ptr_equal(items[0], U(77));
+		assert_false(ev);
+		conc_chan_destroy(live, NULL);
+	}
+}
+
+/* A drop that sends into the channel being destroyed: EINVAL. */
+static conc_chan *chan_reentered;
+static int chan_reentry_err, chan_reentries;
+static void drop_sending_chan(void *item)
+{
+	(void)item;
+	chan_reentry_err = conc_chan_send_timeout(chan_reentered, U(9), 0);
+	chan_reentries++;
+}
+
+static void test_debug_chan_drop_reenters_destroy(void **state)
+{
+	(void)state;
+	static const size_t caps[2] = {4, CONC_CHAN_UNBOUNDED};
+	for (int k = 0; k < 2; k++) {
+		conc_chan *c;
+		chan_reentries = 0;
+		chan_reentry_err = -1;
+		assert_int_equal(conc_chan_create(&c, caps[k]), 0);
+		assert_int_equal(conc_chan_send(c, U(1)), 0);
+		chan_reentered = c;
+		conc_chan_destroy(c, drop_sending_chan);
+		assert_int_equal(chan_reentries, 1);
+		assert_int_equal(chan_reentry_err, EINVAL);
+	}
+}
+
+static void test_debug_chan_misuse_aborts_fork(void **state)
+{
+	(void)state;
+	expect_abort("chan-close");
+	expect_abort("chan-len");
+	expect_abort("chan-capacity");
+	expect_abort("chan-is-closed");
+	expect_abort("chan-destroy");
+	expect_abort("chan-destroy-blocked-recv");
+	expect_abort("chan-destroy-blocked-send");
+	expect_abort("chan-destroy-blocked-select");
 }
 
 static void test_debug_stack_use_after_destroy(void **state)
@@ -545,6 +699,9 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_debug_queue_use_after_destroy),
 		cmocka_unit_test(test_debug_queue_misuse_aborts_fork),
+		cmocka_unit_test(test_debug_chan_use_after_destroy),
+		cmocka_unit_test(test_debug_chan_drop_reenters_destroy),
+		cmocka_unit_test(test_debug_chan_misuse_aborts_fork),
 		cmocka_unit_test(test_debug_stack_use_after_destroy),
 		cmocka_unit_test(test_debug_stack_misuse_aborts_fork),
 		cmocka_unit_test(test_debug_epoch_use_after_destroy),

@@ -36,6 +36,29 @@
  * succeeds, and then its item is received like any other; receivers get
  * EPIPE only once the channel is closed and no item of a successful send
  * is left.
+ *
+ * fork().  A channel has no lock outside itself (its waiter lists are
+ * guarded by spin flags of its own), so libconc registers no fork handler
+ * for channels.  In the child, a channel created there, or inherited from
+ * the parent while no other thread was inside a call on it, works as
+ * before, with the items it held at the fork.  A channel that
+ * another thread was inside a call on at the fork - blocked or not - may
+ * be destroyed in the child (destroy takes no lock; it drops the items of
+ * sends that had completed, the item of a send that was under way is not
+ * there), and nothing else: a waiter list may be caught locked or hold a
+ * thread that does not exist in the child.
+ *
+ * Debug-checks builds (libconc configured with -Ddebug_checks=true: a
+ * debugging aid; in other builds these misuses are undefined): a channel
+ * used after conc_chan_destroy - while its memory is among the last 64
+ * destroyed objects, which such a build keeps allocated - makes the calls
+ * that return int fail with EINVAL (conc_select too, when any of its
+ * channels is such a one), and the others (close, len, capacity,
+ * is_closed, a second destroy) print one line naming the call and the
+ * misuse to stderr and abort; so does a destroy while a thread is blocked
+ * in a send, receive or select on c (in a fork child: a thread of the
+ * child).  A drop function that calls back into
+ * the channel being destroyed gets EINVAL there.
  */
 #ifndef CONC_CHAN_H
 #define CONC_CHAN_H

@@ -33,7 +33,9 @@
  *          lock).
  * Locks no fork handler takes, by design: a pool's admin mutex and a
  * scope's own lock belong to objects that the child cannot use anyway (their
- * threads are not in the child).
+ * threads are not in the child); a channel's waiter-list spin flags belong
+ * to that channel, which the child may only destroy when another thread was
+ * inside it at the fork (conc/chan.h, "fork()").
  */
 #ifndef CONC_INTERNAL_ATFORK_H
 #define CONC_INTERNAL_ATFORK_H

@@ -38,6 +38,8 @@ static const char *kind_of(uint32_t alive)
 		return "pool";
 	case CONC__LIFE_EPOCH:
 		return "epoch domain";
+	case CONC__LIFE_CHAN:
+		return "channel";
 	default:
 		return "object";
 	}

@@ -16,15 +16,15 @@
  * proofs need them, hot paths included.  `what` names the invariant as the
  * source's proof does ("queue I4: ...").
  *
- * Object lifecycles.  The queue, the stack, the pool and the epoch domain
- * carry a state word in debug-checks builds (CONC__LIFE_FIELD): the alive
- * value of their kind from create on, CONC__LIFE_DEAD once destroy has
- * run.  Destroy does not free the object's own memory but hands it to the
- * quarantine (conc__life_bury): a bounded FIFO whose oldest entry is freed
- * when a newer one comes in, so a call on a destroyed object - as long as
- * the last CONC__QUARANTINE destroys include it - reads the dead word in
- * memory that is still allocated (no use after free for ASan or valgrind
- * to report) and fails:
+ * Object lifecycles.  The queue, the stack, the pool, the epoch domain and
+ * the channel carry a state word in debug-checks builds (CONC__LIFE_FIELD):
+ * the alive value of their kind from create on, CONC__LIFE_DEAD once
+ * destroy has run.  Destroy does not free the object's own memory but
+ * hands it to the quarantine (conc__life_bury): a bounded FIFO whose
+ * oldest entry is freed when a newer one comes in, so a call on a
+ * destroyed object - as long as the last CONC__QUARANTINE destroys include
+ * it - reads the dead word in memory that is still allocated (no use
+ * after free for ASan or valgrind to report) and fails:
  *   - a function that returns int returns EINVAL (CONC__LIFE_RETURN);
  *   - one that has no error to return (void, bool, a count) prints one
  *     line, "libconc: <function>: <what>", to stderr and aborts
@@ -59,6 +59,7 @@
 #define CONC__LIFE_STACK 0x5354434bu /* "STCK" */
 #define CONC__LIFE_POOL 0x504f4f4cu  /* "POOL" */
 #define CONC__LIFE_EPOCH 0x45504f43u /* "EPOC" */
+#define CONC__LIFE_CHAN 0x4348414eu  /* "CHAN" */
 #define CONC__LIFE_DEAD 0xdeadc0ccu
 
 /* Destroyed objects kept allocated (see above): enough for a test's

@@ -23,6 +23,8 @@
  *  10  pool: the last task of a batch from the injector is dropped
  *  11  epoch: the record slot handover is relaxed (orders nothing)
  *  12  epoch: the owner's retire ignores a thief that is stealing its bag
+ *  13  chan: a bounded receive on a closed channel fails even with items left
+ *  14  chan: close wakes the waiting receivers, not the waiting senders
  */
 #ifndef CONC_BASE_MUTANT_H
 #define CONC_BASE_MUTANT_H

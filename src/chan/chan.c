@@ -26,8 +26,13 @@
  *               selects the partner's context, under the lock.
  *
  * Waiting (every flavour, single calls and select alike).  A blocking call
- * first tries its operation(s), spins a few rounds with backoff, and then
- * sleeps: it puts a context on its stack (`sel`: WAITING, ABORTED, or the
+ * first tries its operation(s), spins a few rounds with backoff (a single
+ * operation only while no other thread waits in the same list: behind
+ * others - parking_lot's rule - it goes on to register at once, and after
+ * registering yields twice instead of pausing, so that on an
+ * oversubscribed machine the waiters leave the CPU to the thread that will
+ * end their wait; perf showed a third of W7a's CPU at P = 8 in the pause
+ * loops), and then sleeps: it puts a context on its stack (`sel`: WAITING, ABORTED, or the
  * entry that was chosen; `state`: the futex word) and one entry per
  * operation in the channel's waker list for that direction (`sendw` for
  * sends, `recvw` for receives), then re-checks every operation, then
@@ -83,15 +88,20 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CONC_DEBUG_CHECKS
+#include <unistd.h>
+#endif
 
 #include "conc/chan.h"
 #include "conc/queue.h"
 #include "base/arch.h"
 #include "base/atomics.h"
 #include "base/backoff.h"
+#include "base/check.h"
 #include "base/chaos.h"
 #include "base/clock.h"
 #include "base/fault.h"
+#include "base/mutant.h"
 #include "base/pad.h"
 #include "base/park.h"
 #include "base/prng.h"
@@ -125,6 +135,13 @@ struct waker {
 	atomic_bool lock;
 	atomic_bool nonempty; /* some entry is linked: seq_cst, see the top */
 	struct entry *head, *tail;
+#ifdef CONC_DEBUG_CHECKS
+	/* the process of the last registration: in a fork child, entries
+	 * registered in the parent belong to threads the child does not have,
+	 * and destroy (all the child may do with the channel, conc/chan.h)
+	 * is not a misuse for them */
+	atomic_int reg_pid;
+#endif
 };
 
 struct slot {
@@ -133,6 +150,7 @@ struct slot {
 };
 
 struct conc_chan {
+	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	int kind;
 	size_t cap;
 	/* bounded */
@@ -177,6 +195,9 @@ static void list_add(struct waker *w, struct entry *e)
 		w->head = e;
 	w->tail = e;
 	e->linked = true;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_store_explicit(&w->reg_pid, (int)getpid(), memory_order_relaxed);
+#endif
 	/* seq_cst: the waiter's half of the store-buffering argument */
 	atomic_store_explicit(&w->nonempty, true, memory_order_seq_cst);
 }
@@ -278,7 +299,21 @@ static void waker_init(struct waker *w)
 	atomic_init(&w->lock, false);
 	atomic_init(&w->nonempty, false);
 	w->head = w->tail = NULL;
+#ifdef CONC_DEBUG_CHECKS
+	atomic_init(&w->reg_pid, 0);
+#endif
 }
+
+#ifdef CONC_DEBUG_CHECKS
+/* Destroy's misuse check: an entry is linked, registered by a thread of
+ * this process (every registration after a fork is the child's own, and
+ * stores the child's pid). */
+static bool waker_blocked(struct waker *w)
+{
+	return atomic_load_explicit(&w->nonempty, memory_order_relaxed) &&
+	       atomic_load_explicit(&w->reg_pid, memory_order_relaxed) == (int)getpid();
+}
+#endif
 
 int conc_chan_create(conc_chan **out, size_t capacity)
 {
@@ -288,6 +323,7 @@ int conc_chan_create(conc_chan **out, size_t capacity)
 	if (!c)
 		return ENOMEM;
 	memset((void *)c, 0, sizeof *c);
+	CONC__LIFE_SET(c, CONC__LIFE_CHAN);
 	c->cap = capacity;
 	atomic_init(&c->closed, false);
 	atomic_init(&c->head, 0);
@@ -337,6 +373,16 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_destroy");
+	/* relaxed: a thread blocked in a call registered its entry before it
+	 * slept (under the waker's lock); one that has returned is ordered
+	 * before this call.  Entries of the parent's threads in a fork child
+	 * do not count (waker_blocked). */
+	CONC__MISUSE_IF(waker_blocked(&c->sendw) || waker_blocked(&c->recvw),
+			"conc_chan_destroy",
+			"a thread is blocked in a send, receive or select on this channel "
+			"(destroy while in use)");
+	CONC__LIFE_SET(c, CONC__LIFE_DEAD); /* a drop that calls back in: EINVAL */
 	if (c->kind == K_UNBOUNDED) {
 		conc_queue_destroy(c->q, drop);
 	} else if (c->kind == K_BOUNDED) {
@@ -355,23 +401,32 @@ void conc_chan_destroy(conc_chan *c, void (*drop)(void *item))
 		}
 		free(c->slots);
 	}
-	free(c);
+	CONC__LIFE_FREE(c); /* debug-checks builds: quarantined, already dead */
 }
 
 size_t conc_chan_capacity(conc_chan *c)
 {
-	return c ? c->cap : 0;
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_capacity");
+	return c->cap;
 }
 
 bool conc_chan_is_closed(conc_chan *c)
 {
+	if (!c)
+		return false;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_is_closed");
 	/* acquire: a caller that sees true also sees what the closer did */
-	return c && atomic_load_explicit(&c->closed, memory_order_acquire);
+	return atomic_load_explicit(&c->closed, memory_order_acquire);
 }
 
 size_t conc_chan_len(conc_chan *c)
 {
-	if (!c || c->kind == K_ZERO)
+	if (!c)
+		return 0;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_len");
+	if (c->kind == K_ZERO)
 		return 0;
 	if (c->kind == K_UNBOUNDED) {
 		/* recvd first: a pop counted after our load of recvd is then
@@ -448,6 +503,10 @@ static int b_try_send(conc_chan *c, void *item)
 static int b_try_recv(conc_chan *c, void **item)
 {
 	conc__backoff b = CONC__BACKOFF_INIT;
+#if CONC__MUTANT(13) /* mutant 13: closed is final even with items left */
+	if (atomic_load_explicit(&c->tail, memory_order_relaxed) & c->mark)
+		return EPIPE;
+#endif
 	uint64_t h = atomic_load_explicit(&c->head, memory_order_relaxed);
 	for (;;) {
 		struct slot *s = &c->slots[h & (c->mark - 1)];
@@ -507,7 +566,10 @@ static bool b_recv_ready(conc_chan *c)
 
 int conc_chan_force_send(conc_chan *c, void *item, bool *evicted, void **old)
 {
-	if (!c || !evicted || !old || c->kind != K_BOUNDED)
+	if (!c || !evicted || !old)
+		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
+	if (c->kind != K_BOUNDED)
 		return EINVAL;
 	conc__backoff b = CONC__BACKOFF_INIT;
 	uint64_t t = atomic_load_explicit(&c->tail, memory_order_relaxed);
@@ -710,13 +772,16 @@ static bool op_ready(conc_chan *c, bool send, struct ctx *self)
 	}
 }
 
-static void op_register(conc_chan *c, bool send, struct entry *e)
+/* Register e; true when another entry was waiting in the list already. */
+static bool op_register(conc_chan *c, bool send, struct entry *e)
 {
 	struct waker *lockw = c->kind == K_ZERO ? &c->sendw : (send ? &c->sendw : &c->recvw);
 	struct waker *w = send ? &c->sendw : &c->recvw;
 	wlock(lockw);
+	bool others = w->head != NULL;
 	list_add(w, e);
 	wunlock(lockw);
+	return others;
 }
 
 static void op_unregister(conc_chan *c, bool send, struct entry *e)
@@ -771,13 +836,15 @@ static void shuffle(size_t *order, size_t n)
 /* Sleep until the context is claimed and its claimer done (state 1), or
  * the deadline passes (true).  Spins a little first: a partner or a
  * notifier often comes within microseconds. */
-static bool ctx_sleep(struct ctx *x, uint64_t deadline)
+static bool ctx_sleep(struct ctx *x, uint64_t deadline, int rounds)
 {
 	/* crossbeam's snooze: 2^k pauses for k <= 6, then a few yields (the
 	 * partner may be waiting for this core), then the futex */
 	unsigned s = 0;
 	conc__backoff b = CONC__BACKOFF_INIT;
-	for (int k = 0; k < SLEEP_SPIN; k++) {
+	if (rounds < SLEEP_SPIN)
+		b.step = CONC_BACKOFF_SPIN_SHIFT + 1; /* yields only */
+	for (int k = 0; k < rounds; k++) {
 		s = atomic_load_explicit(&x->state, memory_order_acquire);
 		if (s)
 			break;
@@ -832,7 +899,14 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		return ETIMEDOUT;
 	uint64_t deadline = conc__deadline_after(timeout_ns);
 	conc__backoff b = CONC__BACKOFF_INIT;
+	/* parking_lot's rule: spin only while no other thread waits for the
+	 * same thing - when one does, the wait is not going to be short, and
+	 * on an oversubscribed machine our spinning takes the CPU from the
+	 * thread that would end it */
+	struct waker *mine = ops[0].send ? &ops[0].chan->sendw : &ops[0].chan->recvw;
 	for (int i = 0; i < SPIN_ROUNDS; i++) {
+		if (n == 1 && atomic_load_explicit(&mine->nonempty, memory_order_relaxed))
+			break;
 		conc__backoff_spin(&b);
 		if (order)
 			shuffle(order, n);
@@ -844,13 +918,14 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 	for (;;) {
 		atomic_init(&x.sel, SEL_WAITING);
 		atomic_init(&x.state, 0);
+		bool others = false;
 		for (size_t i = 0; i < n; i++) {
 			ents[i].ctx = &x;
 			ents[i].item = ops[i].item;
 			ents[i].op = i;
 			ents[i].linked = false;
 			ents[i].completed = false;
-			op_register(ops[i].chan, ops[i].send, &ents[i]);
+			others |= op_register(ops[i].chan, ops[i].send, &ents[i]);
 		}
 		/* the waiter's fence of the store-buffering argument */
 		conc_fence(memory_order_seq_cst);
@@ -859,8 +934,10 @@ static int wait_ops(conc_select_op *ops, size_t n, bool try_only, uint64_t timeo
 		for (size_t i = 0; i < n && !ready; i++)
 			ready = op_ready(ops[i].chan, ops[i].send, &x);
 		bool timed_out = false;
+		/* behind other waiters of a single op (parking_lot's rule, as
+		 * above): a couple of yields, no pause loop, then the futex */
 		if (!ready)
-			timed_out = ctx_sleep(&x, deadline);
+			timed_out = ctx_sleep(&x, deadline, n == 1 && others ? 2 : SLEEP_SPIN);
 		uintptr_t sel;
 		bool aborted = ctx_leave(&x, &sel);
 		for (size_t i = 0; i < n; i++)
@@ -917,7 +994,7 @@ static int z_one(conc_chan *c, bool send, void **item, uint64_t timeout_ns)
 		int r = z_try_locked(c, send, item, NULL, &e);
 		if (r != AGAIN)
 			return r;
-		bool timed_out = ctx_sleep(&x, deadline);
+		bool timed_out = ctx_sleep(&x, deadline, SLEEP_SPIN);
 		uintptr_t sel;
 		bool aborted = ctx_leave(&x, &sel);
 		if (aborted) {
@@ -964,6 +1041,7 @@ int conc_chan_send(conc_chan *c, void *item)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, false, CONC__NO_DEADLINE);
 }
 
@@ -971,6 +1049,7 @@ int conc_chan_send_timeout(conc_chan *c, void *item, uint64_t timeout_ns)
 {
 	if (!c)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	return one_op(c, true, &item, timeout_ns == 0, timeout_ns);
 }
 
@@ -978,6 +1057,7 @@ int conc_chan_recv(conc_chan *c, void **item)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, false, UINT64_MAX);
 	if (r == 0)
@@ -989,6 +1069,7 @@ int conc_chan_recv_timeout(conc_chan *c, void **item, uint64_t timeout_ns)
 {
 	if (!c || !item)
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	void *v = NULL;
 	int r = one_op(c, false, &v, timeout_ns == 0, timeout_ns);
 	if (r == 0)
@@ -1003,6 +1084,7 @@ int conc_chan_send_many(conc_chan *c, void *const *items, size_t n, uint64_t tim
 		*sent = 0;
 	if (!c || !sent || (!items && n > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (n == 0)
 		return 0;
 	/* one deadline for the whole call.  (Unbounded: conc_queue_push_n
@@ -1032,6 +1114,7 @@ int conc_chan_recv_many(conc_chan *c, void **items, size_t max, uint64_t timeout
 		*got = 0;
 	if (!c || !got || (!items && max > 0))
 		return EINVAL;
+	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (max == 0)
 		return 0;
 	void *v = NULL;
@@ -1052,6 +1135,7 @@ void conc_chan_close(conc_chan *c)
 {
 	if (!c)
 		return;
+	CONC__LIFE_ABORT(c, CONC__LIFE_CHAN, "conc_chan_close");
 	if (c->kind == K_ZERO) {
 		wlock(&c->sendw);
 		atomic_store_explicit(&c->closed, true, memory_order_seq_cst);
@@ -1070,7 +1154,10 @@ void conc_chan_close(conc_chan *c)
 	}
 	/* seq_cst: the publisher's store for waiters that check closed */
 	atomic_store_explicit(&c->closed, true, memory_order_seq_cst);
+#if CONC__MUTANT(14) /* mutant 14: close wakes the waiting receivers only */
+#else
 	waker_notify_all(&c->sendw);
+#endif
 	waker_notify_all(&c->recvw);
 }
 
@@ -1078,9 +1165,11 @@ int conc_select(conc_select_op *ops, size_t n, uint64_t timeout_ns, unsigned fla
 {
 	if (!ops || !done || n == 0 || (flags & ~CONC_SELECT_BIASED))
 		return EINVAL;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (!ops[i].chan)
 			return EINVAL;
+		CONC__LIFE_RETURN(ops[i].chan, CONC__LIFE_CHAN);
+	}
 	bool biased = (flags & CONC_SELECT_BIASED) != 0;
 	size_t order_st[SELECT_STACK];
 	struct entry ents_st[SELECT_STACK];
