@@ -55,14 +55,30 @@
  *     sleeper that work is left for).
  *   An outside push (its CAS is the seq_cst publishing write) then reads
  *   work_park's waiter count: one load when nobody sleeps.  If somebody
- *   sleeps, nobody searches (seq_cst load) and no wake is in flight
- *   (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
+ *   sleeps, nobody searches (seq_cst load) or every searcher is stale
+ *   (below), and no wake is in flight (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
  *   the pusher relied on decrements `searching` after the pusher's load and
  *   re-checks after that, so it sees the task (the store-buffering argument
  *   of park.h, once for `searching`, once for the waiter count); a pusher
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
+ *   Stale searchers.  Relying on a searcher is right only while it runs: a
+ *   searcher yields between rounds, and on a loaded machine a yield can
+ *   give its CPU away for milliseconds, with `searching` still counting
+ *   it - a pusher that skipped its wake then left the task waiting that
+ *   long (issue 20: W9b's p99 was 3.5 ms against the mutex+condvar pool's
+ *   69 us under load).  So each searcher stores the time in search_beat
+ *   when it is back from its spin or yield, before it looks (at most every
+ *   SEARCH_BEAT_NS), and a pusher that sees searchers but a beat older
+ *   than SEARCH_STALE_NS wakes a sleeper all the same.  This only adds
+ *   wakes to the protocol above - the wake is skipped in a subset of the
+ *   cases it was skipped before - so the argument for no lost wake-up is
+ *   unchanged, and every memory order on the beat is relaxed: a beat read
+ *   too old costs one needless wake (the woken worker finds the task gone,
+ *   searches and parks again), one read too young is the old behaviour.
+ *   Still at most one wake per push (wake_pending), and an idle pool
+ *   still parks every worker after SEARCH_NS.
  *   A task pushed from inside a task (push_local): the
  *   deque's bottom is published with a release store and the waiter count
  *   then read relaxed, with only a compiler barrier between - a fence per
@@ -164,6 +180,12 @@
  * a loop - find it awake; bounded, so an idle pool costs nothing. */
 #define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
+/* A searcher shows it is on a CPU by storing the time in search_beat, at
+ * most every SEARCH_BEAT_NS; a pusher relies on the searchers (and skips
+ * its wake) only while the last beat is younger than SEARCH_STALE_NS (see
+ * "Stale searchers"). */
+#define SEARCH_BEAT_NS 4000u
+#define SEARCH_STALE_NS 25000u
 /* Without membarrier: the first and the longest sleep of a parked worker
  * before it looks again (see "A task pushed from inside a task"). */
 #define PARK_FALLBACK_NS 1000000u
@@ -198,6 +220,7 @@ struct conc_pool {
 	CONC_ALIGNED conc__park work_park;
 	atomic_uint searching;
 	atomic_int wake_pending;
+	_Atomic uint64_t search_beat; /* ns: a searcher was on a CPU then */
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
 	/* Outside threads inside a call that may block on the pool (wait, an
@@ -628,6 +651,20 @@ static void idle_notify(conc_pool *p)
 
 /* ---- waking workers ------------------------------------------------------ */
 
+/* Whether the searchers' last beat is older than SEARCH_STALE_NS: nobody
+ * searching has been on a CPU lately (see "Stale searchers").  relaxed: a
+ * hint; whatever it reads, the wake decision stays safe. */
+static bool searchers_stale(conc_pool *p)
+{
+	uint64_t beat = atomic_load_explicit(&p->search_beat, memory_order_relaxed);
+	return conc__now_ns() - beat > SEARCH_STALE_NS;
+}
+
+bool conc__pool_searchers_stale(conc_pool *p)
+{
+	return searchers_stale(p);
+}
+
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
 static COLD void wake_one(conc_pool *p)
 {
@@ -636,8 +673,10 @@ static COLD void wake_one(conc_pool *p)
 	 * push's seq_cst CAS is; only paid when somebody sleeps. */
 	conc_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
-	 * argument at the top. */
-	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
+	 * argument at the top.  A stale searcher is not relied on (see "Stale
+	 * searchers"): that only adds wakes. */
+	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0 &&
+	    !searchers_stale(p))
 		return;
 	if (atomic_load_explicit(&p->wake_pending, memory_order_seq_cst) ||
 	    atomic_exchange_explicit(&p->wake_pending, 1, memory_order_seq_cst))
@@ -776,13 +815,27 @@ static void worker_loop(conc__worker *w)
 		idle_notify(p);
 
 	search:
-		/* SEARCHING */
+		/* SEARCHING.  The beat before the count: a pusher that sees
+		 * the count (seq_cst RMW, release) sees this beat or a later
+		 * one (relaxed store, ordered before the RMW). */
+		;
+		uint64_t now = conc__now_ns(), beat = now;
+		atomic_store_explicit(&p->search_beat, now, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
 		bool found = false;
-		uint64_t until = conc__now_ns() + SEARCH_NS;
+		uint64_t until = now + SEARCH_NS;
 		for (unsigned r = 0; !stop_requested(w); r++) {
 			conc__backoff_spin(&bo);
+			/* Back on a CPU (a yield may have given it away for
+			 * long): beat, then look.  relaxed: a hint (see
+			 * "Stale searchers"). */
+			now = conc__now_ns();
+			if (now - beat >= SEARCH_BEAT_NS) {
+				beat = now;
+				atomic_store_explicit(&p->search_beat, now, memory_order_relaxed);
+			}
+			conc__test_point("pool.search.round");
 			conc__chaos_point(); /* searching: the idle path */
 			if (conc__unlikely(has_mail(w)))
 				run_mail(w);
@@ -790,7 +843,7 @@ static void worker_loop(conc__worker *w)
 				found = true;
 				break;
 			}
-			if (r >= SEARCH_MIN_ROUNDS && conc__now_ns() >= until)
+			if (r >= SEARCH_MIN_ROUNDS && now >= until)
 				break;
 		}
 		if (found) {
@@ -1064,6 +1117,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	atomic_init(&p->searching, 0);
 	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
+	atomic_init(&p->search_beat, 0);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
 	atomic_init(&p->nthreads, 0);
