@@ -11,9 +11,9 @@
  *
  * Injector (pool/injector.h: its invariants, linearization points,
  *   progress and memory orders).  The pool uses it through
- *   inj_push (claim, wake, fill: the claim's seq_cst CAS is the publishing
- *   write of the parking protocol below, and the wake comes before the fill
- *   because the fill is the pusher's last access to p), inj_pop (then a
+ *   inj_push (claim, fill, wake: the claim's seq_cst CAS is the publishing
+ *   write of the parking protocol below; when it wakes, the pusher holds
+ *   a count in `callers` across the fill and the wake, see inj_push), inj_pop (then a
  *   notify of room_park for executors held by max_queued), the close
  *   (destroy) and the seq_cst state read of the room_park re-check.  A
  *   worker passes the tail it saw last (seen_tail), so it reads tail_idx
@@ -64,14 +64,17 @@
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
  *   Stale searchers.  Relying on a searcher is right only while it runs: a
- *   searcher yields between rounds, and on a loaded machine a yield can
- *   give its CPU away for milliseconds, with `searching` still counting
- *   it - a pusher that skipped its wake then left the task waiting that
- *   long (issue 20: W9b's p99 was 3.5 ms against the mutex+condvar pool's
- *   69 us under load).  So each searcher stores the time in search_beat
- *   when it is back from its spin or yield, before it looks (at most every
- *   SEARCH_BEAT_NS), and a pusher that sees searchers but a beat older
- *   than SEARCH_STALE_NS wakes a sleeper all the same.  This only adds
+ *   searcher yields between rounds once its spins are over, and on a
+ *   loaded machine a yield can give its CPU away for milliseconds, with
+ *   `searching` still counting it - a pusher that skipped its wake then
+ *   left the task waiting that long (issue 20: W9b's p99 was 3.5 ms
+ *   against the mutex+condvar pool's 69 us under load).  So a searcher
+ *   stores the time in search_beat when it starts and before each round
+ *   that spins (at most every SEARCH_BEAT_NS), never before a round that
+ *   yields, and a pusher that sees searchers but a beat older than
+ *   SEARCH_STALE_NS wakes a sleeper all the same: searchers are relied on
+ *   while they spin (the first few microseconds of a search), not while
+ *   they yield.  This only adds
  *   wakes to the protocol above - the wake is skipped in a subset of the
  *   cases it was skipped before - so the argument for no lost wake-up is
  *   unchanged, and every memory order on the beat is relaxed: a beat read
@@ -375,10 +378,39 @@ static uint64_t inj_popped(conc_pool *p)
 }
 
 static COLD void wake_one(conc_pool *p);
+static void callers_enter(conc_pool *p);
+static void callers_leave(conc_pool *p);
+
+/* inj_push's slow path: fill, then wake (see there). */
+static COLD NOINLINE void fill_then_wake(conc_pool *p, struct conc__inj_slot *s,
+					 conc__task_fn fn, void *arg)
+{
+	callers_enter(p);
+	conc__inj_fill(s, fn, arg);
+	wake_one(p);
+	callers_leave(p); /* our last access to p */
+}
 
 /*
  * Push fn(arg) at the injector's tail.  force: accepted after the close
  * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
+ *
+ * Fill, then wake (issue 20).  The wake used to come first, because the
+ * fill is what lets the task run and so a destroy drain the pool and free
+ * p: after it, p may be gone.  But a worker woken before the fill can find
+ * the slot claimed and empty, and waits for us (backing off into yields:
+ * on a loaded machine, or when it was placed on our CPU, until we run
+ * again).  So when somebody sleeps, the pusher counts itself in `callers`
+ * before the fill and leaves after the wake: destroy waits for every
+ * caller inside once the pool is drained (callers_wait), and our count is
+ * seen there - the enter (seq_cst RMW) is sequenced before the fill, the
+ * fill (release) is read by the popper that runs the task, whose finish
+ * (release) destroy's drain check acquires before its RMW on `callers`,
+ * so that RMW reads a value that includes ours.  When nobody sleeps the
+ * fill is the last access to p, as before.  The parking argument is
+ * unchanged: the claim's seq_cst CAS is still the publishing write (the
+ * re-check of a parking worker counts a claimed slot as work and its pop
+ * waits for the fill), and the waiter count is still read after it.
  */
 static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 {
@@ -388,12 +420,10 @@ static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force
 	int err = conc__inj_claim(&p->inj, force, &s);
 	if (conc__unlikely(err))
 		return err;
-	/* Wake a worker before filling the slot: filling it is our last
-	 * access to p, so a destroy that drains the injector cannot free p
-	 * under us (a popper that took the slot waits for the fill). */
 	if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-		wake_one(p);
-	conc__inj_fill(s, fn, arg);
+		fill_then_wake(p, s, fn, arg);
+	else
+		conc__inj_fill(s, fn, arg);
 	return 0;
 }
 
@@ -826,15 +856,17 @@ static void worker_loop(conc__worker *w)
 		bool found = false;
 		uint64_t until = now + SEARCH_NS;
 		for (unsigned r = 0; !stop_requested(w); r++) {
-			conc__backoff_spin(&bo);
-			/* Back on a CPU (a yield may have given it away for
-			 * long): beat, then look.  relaxed: a hint (see
-			 * "Stale searchers"). */
-			now = conc__now_ns();
-			if (now - beat >= SEARCH_BEAT_NS) {
+			/* Beat only before a round that spins: a beat promises
+			 * a look within a few microseconds, and a yield may
+			 * give the CPU away for milliseconds.  relaxed: a hint
+			 * (see "Stale searchers"). */
+			if (r > 0)
+				now = conc__now_ns();
+			if (!conc__backoff_is_yielding(&bo) && now - beat >= SEARCH_BEAT_NS) {
 				beat = now;
 				atomic_store_explicit(&p->search_beat, now, memory_order_relaxed);
 			}
+			conc__backoff_spin(&bo);
 			conc__test_point("pool.search.round");
 			conc__chaos_point(); /* searching: the idle path */
 			if (conc__unlikely(has_mail(w)))
@@ -1512,10 +1544,13 @@ static NOINLINE int group_push_outside(conc_pool *p, conc_group *g, conc__task_f
 		/* seq_cst claim: the publishing write of work_park (inj_push) */
 		err = conc__inj_claim(&p->inj, inside, &s);
 		if (!err) {
-			if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-				wake_one(p);
 			err = group_enqueue(g, fn, arg);
-			conc__inj_fill(s, err ? nop_task : group_token, g);
+			/* The waiter count read after the claim, the wake
+			 * after the fill, p held meanwhile: as in inj_push. */
+			if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+				fill_then_wake(p, s, err ? nop_task : group_token, g);
+			else
+				conc__inj_fill(s, err ? nop_task : group_token, g);
 		}
 	}
 	if (counted)
