@@ -13,7 +13,9 @@
  *                    p99.9 over the samples of a round (20,000 each by
  *                    default, 10,000 with --quick, 100,000 with --full, or
  *                    $BENCH_LAT_SAMPLES), one round per repetition; and
- *                    the CPU time an idle pool uses.
+ *                    the CPU time an idle pool uses.  $BENCH_LAT_DUMP=FILE
+ *                    appends every sample (round, index, implementation:
+ *                    0 libconc 1 GThreadPool 2 mutex 3 pthread, ns).
  *   W9a groups       1,000 task groups in turn, 100 tasks of ~1 us each, wait
  *                    (see "W9a" below): libconc groups vs oneTBB task_group vs
  *                    rayon scope vs conc_pool_wait on a private pool.
@@ -516,11 +518,12 @@ static bench_result w9_rayon(void *arg, unsigned threads)
 /*
  * W9b.  One sampling round makes a pool of each implementation (nthreads
  * workers; none for pthread per task) and then takes lat_samples samples of
- * each, interleaved: sample i of every implementation in turn, the order
- * rotated with i, so that the machine's noise (other processes, the host)
- * falls on all of them alike.  Each sample: a pause of LAT_PAUSE_US (timer
+ * each, interleaved: sample i of every implementation in turn, in a random
+ * order (a rotation keeps each behind the same one; see lat_round), so
+ * that the machine's noise (other processes, the host) falls on all of
+ * them alike.  Each sample: a pause of LAT_PAUSE_US (timer
  * slack 1 ns), long enough for every worker of every pool to be asleep
- * again - libconc's searchers give up after 100 us - then submit one task
+ * again - libconc's searchers give up after 20 us - then submit one task
  * that reads CLOCK_MONOTONIC; the latency is that time minus the time read
  * just before the submit.  A round yields p50, p99 and p99.9 per
  * implementation; the harness's repetitions are rounds (the first
@@ -679,14 +682,47 @@ static bool lat_round(void)
 		s[k] = malloc(lat_samples * sizeof *s[k]);
 		ok = ok && s[k];
 	}
-	for (unsigned i = 0; ok && i < lat_samples; i++)
+	/* The order of each index's samples: a fresh random permutation,
+	 * kept for the dump.  Not a rotation: a rotation keeps every
+	 * implementation behind the same one, and the sample after "pthread
+	 * per task" (a thread created, exiting, joined) was measured slow
+	 * about twice as often as the others - whoever came next paid. */
+	unsigned char (*order)[LAT_IMPLS] = malloc(lat_samples * sizeof *order);
+	ok = ok && order;
+	uint64_t rng = 0x9e3779b97f4a7c15ull + (uint64_t)lat_nkept;
+	for (unsigned i = 0; ok && i < lat_samples; i++) {
+		for (int j = 0; j < LAT_IMPLS; j++)
+			order[i][j] = (unsigned char)j;
+		for (int j = LAT_IMPLS - 1; j > 0; j--) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			int r = (int)(rng % (uint64_t)(j + 1));
+			unsigned char x = order[i][j];
+			order[i][j] = order[i][r];
+			order[i][r] = x;
+		}
 		for (int j = 0; j < LAT_IMPLS; j++) {
-			int k = (int)((i + (unsigned)j) % LAT_IMPLS);
+			int k = order[i][j];
 			if (im[k].present)
 				s[k][i] = lat_one(&im[k]);
 		}
+	}
 	for (int k = 0; k < LAT_IMPLS; k++)
 		lat_free(k, &im[k]);
+	/* $BENCH_LAT_DUMP: every sample, in the order taken (appended) */
+	const char *dump = getenv("BENCH_LAT_DUMP");
+	FILE *df = ok && dump ? fopen(dump, "a") : NULL;
+	for (unsigned i = 0; df && i < lat_samples; i++)
+		for (int j = 0; j < LAT_IMPLS; j++) {
+			int k = order[i][j];
+			if (im[k].present)
+				fprintf(df, "%d %u %d %llu\n", lat_nkept, i, k,
+					(unsigned long long)s[k][i]);
+		}
+	if (df)
+		fclose(df);
+	free(order);
 	for (int k = 0; k < LAT_IMPLS; k++) {
 		if (ok && im[k].present && lat_nkept < LAT_KEEP) {
 			qsort(s[k], lat_samples, sizeof *s[k], cmp_u64);
