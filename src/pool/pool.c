@@ -180,8 +180,17 @@
 #define BATCH 32u          /* most tasks a worker takes from the injector */
 /* An idle worker searches (pauses, then yields between passes) for this long
  * before it parks, so that short bursts of work - a parallel loop called in
- * a loop - find it awake; bounded, so an idle pool costs nothing. */
-#define SEARCH_NS 100000u      /* 100 us */
+ * a loop, the next task group - find it awake; bounded, so an idle pool
+ * costs nothing.  20 us, not the 100 us it was (issue 20): back-to-back
+ * bursts come within a few microseconds, while each search keeps a CPU
+ * busy, and on a loaded machine that busy time made the kernel place the
+ * next woken worker away from the submitting thread's CPU, behind another
+ * process's time slice - W9b's p99 went from ~4 ms to ~60 us (same runs:
+ * the mutex+condvar pool ~0.7 ms).  It ends after SEARCH_MIN_ROUNDS rounds
+ * and SEARCH_NS, or once SEARCH_NS is over and it has started to yield (a
+ * yield may give the CPU away for a whole time slice: rounds then last
+ * milliseconds). */
+#define SEARCH_NS 20000u       /* 20 us */
 #define SEARCH_MIN_ROUNDS 16u
 /* A searcher shows it is on a CPU by storing the time in search_beat, at
  * most every SEARCH_BEAT_NS; a pusher relies on the searchers (and skips
@@ -250,6 +259,9 @@ struct conc_pool {
 	void (*on_stop)(unsigned, void *);
 	void *ctx;
 	bool is_global;
+	/* A group whose last reference went, kept for the next
+	 * conc_group_create (see "Recycling" in the group section). */
+	_Atomic(struct conc_group *) spare_group;
 	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	char name[16];
 	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
@@ -875,7 +887,8 @@ static void worker_loop(conc__worker *w)
 				found = true;
 				break;
 			}
-			if (r >= SEARCH_MIN_ROUNDS && now >= until)
+			if (now >= until &&
+			    (r >= SEARCH_MIN_ROUNDS || conc__backoff_is_yielding(&bo)))
 				break;
 		}
 		if (found) {
@@ -1102,6 +1115,8 @@ static void stop_workers(conc_pool *p, unsigned from, unsigned to)
 		pthread_join(rec_at(p, i)->thread, NULL);
 }
 
+static void group_free(conc_group *g);
+
 static void free_pool(conc_pool *p)
 {
 	/* relaxed (here and below): every worker has been joined. */
@@ -1114,6 +1129,11 @@ static void free_pool(conc_pool *p)
 		}
 	}
 	conc__inj_fini(&p->inj); /* workers joined: nobody else touches it */
+	/* relaxed: as above (the last recycler ran on a joined worker or on a
+	 * thread whose destroy call happens-before ours) */
+	conc_group *spare = atomic_load_explicit(&p->spare_group, memory_order_relaxed);
+	if (spare)
+		group_free(spare);
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
@@ -1150,6 +1170,7 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
 	atomic_init(&p->search_beat, 0);
+	atomic_init(&p->spare_group, NULL);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
 	atomic_init(&p->nthreads, 0);
@@ -1395,12 +1416,17 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  */
 typedef int (*group_fn)(void *arg);
 
+/* Lines: a run changes pending and refs, a token that ran a task changes
+ * both too and reads wait_park's waiter count: one line for all three, so
+ * that the second RMW of each finds the line at hand (issue 20, W9a).  What
+ * every run and every task reads and almost never changes - status, p - is
+ * on a line of its own, out of the way of those RMWs. */
 struct conc_group {
 	conc__injector q; /* tasks not started: (fn as conc__task_fn, arg) */
 	CONC_ALIGNED _Atomic uint64_t pending;
-	atomic_int status;
+	atomic_uint refs;
 	conc__park wait_park;
-	CONC_ALIGNED atomic_uint refs;
+	CONC_ALIGNED atomic_int status;
 	conc_pool *p;
 };
 
@@ -1418,11 +1444,34 @@ static void group_free(conc_group *g)
 	free(g);
 }
 
+/*
+ * Recycling (issue 20, W9a: a group made and destroyed per use cost a
+ * record and a 4 KB queue block from malloc, and clearing the block, each
+ * time).  The group whose last reference goes is kept in its pool's
+ * spare_group (one slot; a group found there is freed instead), and
+ * conc_group_create takes it back: its queue is drained (every task was
+ * taken before its count went, and nobody touches g once refs is 0), its
+ * counts are 0 and nobody waits on its park, so only status and refs are
+ * set again.  The pool is alive while the last reference goes: the last
+ * unref is a token (a task of p) or conc_group_destroy (on a live pool,
+ * conc/pool.h).  acq_rel (the exchange): release publishes everything done
+ * to g (acquired from every user by the acq_rel of the last unref) to the
+ * create that takes it (acquire), and acquire takes over a displaced
+ * group from the thread that put it there before we free it.  free_pool
+ * frees the one left.
+ */
+static void group_recycle(conc_group *g)
+{
+	conc_group *old = atomic_exchange_explicit(&g->p->spare_group, g, memory_order_acq_rel);
+	if (old)
+		group_free(old);
+}
+
 static void group_unref(conc_group *g)
 {
 	/* acq_rel: see "Counting" above. */
 	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-		group_free(g);
+		group_recycle(g);
 }
 
 /* One task of g has finished (or was skipped).  g stays allocated: the
@@ -1568,7 +1617,16 @@ int conc_group_create(conc_group **out, conc_pool *p)
 			return ENOMEM;
 	}
 	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
-	conc_group *g = conc__aligned_alloc("pool.group", CONC_PAD, sizeof *g);
+	/* acquire: see "Recycling" above */
+	conc_group *g = atomic_exchange_explicit(&p->spare_group, NULL, memory_order_acquire);
+	if (g) {
+		/* relaxed: g is ours alone until *out is handed over */
+		atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+		atomic_store_explicit(&g->refs, 1, memory_order_relaxed);
+		*out = g;
+		return 0;
+	}
+	g = conc__aligned_alloc("pool.group", CONC_PAD, sizeof *g);
 	if (!g)
 		return ENOMEM;
 	memset(g, 0, sizeof *g);
