@@ -523,7 +523,7 @@ static bench_result w9_rayon(void *arg, unsigned threads)
  * that the machine's noise (other processes, the host) falls on all of
  * them alike.  Each sample: a pause of LAT_PAUSE_US (timer
  * slack 1 ns), long enough for every worker of every pool to be asleep
- * again - libconc's searchers give up after 20 us - then submit one task
+ * again - libconc's searchers give up after 100 us - then submit one task
  * that reads CLOCK_MONOTONIC; the latency is that time minus the time read
  * just before the submit.  A round yields p50, p99 and p99.9 per
  * implementation; the harness's repetitions are rounds (the first

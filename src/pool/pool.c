@@ -181,16 +181,13 @@
 /* An idle worker searches (pauses, then yields between passes) for this long
  * before it parks, so that short bursts of work - a parallel loop called in
  * a loop, the next task group - find it awake; bounded, so an idle pool
- * costs nothing.  20 us, not the 100 us it was (issue 20): back-to-back
- * bursts come within a few microseconds, while each search keeps a CPU
- * busy, and on a loaded machine that busy time made the kernel place the
- * next woken worker away from the submitting thread's CPU, behind another
- * process's time slice - W9b's p99 went from ~4 ms to ~60 us (same runs:
- * the mutex+condvar pool ~0.7 ms).  It ends after SEARCH_MIN_ROUNDS rounds
- * and SEARCH_NS, or once SEARCH_NS is over and it has started to yield (a
- * yield may give the CPU away for a whole time slice: rounds then last
- * milliseconds). */
-#define SEARCH_NS 20000u       /* 20 us */
+ * costs nothing.  It ends after SEARCH_MIN_ROUNDS rounds and SEARCH_NS, or
+ * once SEARCH_NS is over and it has started to yield: on a loaded machine a
+ * yield may give the CPU away for a whole time slice, and 16 rounds of that
+ * would keep a worker "searching" for tens of milliseconds.  (Issue 20
+ * tried 20 us: W9b under load could not tell the two apart once its
+ * sampling order was fixed, so the value stays.) */
+#define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
 /* A searcher shows it is on a CPU by storing the time in search_beat, at
  * most every SEARCH_BEAT_NS; a pusher relies on the searchers (and skips
