@@ -8,9 +8,14 @@
  *   fan-out          one task; each task executes two children down to
  *                    depth 20 (2,097,151 tasks); wait.  tasks/s.
  *   latency          (W9b) submit-to-start on an idle pool (workers asleep:
- *                    2 ms pause before each sample): p50, p99 and p99.9
- *                    over the samples of a run (1,000 by default, 200 with
- *                    --quick, 3,000 with --full, or $BENCH_LAT_SAMPLES).
+ *                    a 200 us pause before each sample, $BENCH_LAT_PAUSE_US),
+ *                    the implementations' samples interleaved: p50, p99 and
+ *                    p99.9 over the samples of a round (20,000 each by
+ *                    default, 10,000 with --quick, 100,000 with --full, or
+ *                    $BENCH_LAT_SAMPLES), one round per repetition; and
+ *                    the CPU time an idle pool uses.  $BENCH_LAT_DUMP=FILE
+ *                    appends every sample (round, index, implementation:
+ *                    0 libconc 1 GThreadPool 2 mutex 3 pthread, ns).
  *   W9a groups       1,000 task groups in turn, 100 tasks of ~1 us each, wait
  *                    (see "W9a" below): libconc groups vs oneTBB task_group vs
  *                    rayon scope vs conc_pool_wait on a private pool.
@@ -34,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -509,19 +515,38 @@ static bench_result w9_rayon(void *arg, unsigned threads)
 
 /* ---- submit-to-start latency on an idle pool ------------------------------------ */
 
+/*
+ * W9b.  One sampling round makes a pool of each implementation (nthreads
+ * workers; none for pthread per task) and then takes lat_samples samples of
+ * each, interleaved: sample i of every implementation in turn, in a random
+ * order (a rotation keeps each behind the same one; see lat_round), so
+ * that the machine's noise (other processes, the host) falls on all of
+ * them alike.  Each sample: a pause of LAT_PAUSE_US (timer
+ * slack 1 ns), long enough for every worker of every pool to be asleep
+ * again - libconc's searchers give up after 100 us - then submit one task
+ * that reads CLOCK_MONOTONIC; the latency is that time minus the time read
+ * just before the submit.  A round yields p50, p99 and p99.9 per
+ * implementation; the harness's repetitions are rounds (the first
+ * implementation the harness calls in a repetition of the p50 row starts
+ * the round, the others take their figures from it; the p99 and p99.9 rows
+ * report the same rounds' figures), so each row shows the median over the
+ * rounds with min-max.
+ *
+ * Idle CPU: before the first round, each pool is made alone, runs 100
+ * tasks, is left idle for 20 ms, and the process's CPU time over the next
+ * LAT_IDLE_MS (the main thread asleep) is printed per second: an idle pool
+ * should use none.
+ */
+enum { LAT_LIBCONC, LAT_GLIB, LAT_MUTEX, LAT_THREAD, LAT_IMPLS };
+enum { LAT_KEEP = BENCH_MAX_REPS + 2 };
+#define LAT_PAUSE_US_DEFAULT 200u
+#define LAT_IDLE_MS 300u
+static unsigned lat_pause_us = LAT_PAUSE_US_DEFAULT;
 static _Atomic uint64_t lat_start;
 static atomic_int lat_flag;
-/*
- * One sampling run yields p50, p99 and p99.9.  The p50 row runs the
- * samplings and keeps each run's p99 and p99.9 (per implementation, in call
- * order); the p99 and p99.9 rows then report those of the same runs - the
- * harness calls the implementations in the same order each row - instead
- * of sampling three times (each sampling run takes lat_samples x 2 ms).
- */
-enum { LAT_IMPLS = 4, LAT_KEEP = BENCH_MAX_REPS + 2 };
-static int lat_row;  /* 0: sample (p50); 1: p99; 2: p99.9 */
-static double lat_kept[LAT_IMPLS][2][LAT_KEEP];
-static int lat_nkept[LAT_IMPLS], lat_next[LAT_IMPLS][2];
+static int lat_row; /* 0: p50; 1: p99; 2: p99.9 */
+static double lat_kept[LAT_IMPLS][3][LAT_KEEP];
+static int lat_nkept, lat_next[LAT_IMPLS][3];
 
 static void lat_task(void *arg)
 {
@@ -542,8 +567,6 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-typedef void (*lat_submit_fn)(void *ctx);
-
 static double lat_pick(const uint64_t *sorted, unsigned permille)
 {
 	unsigned k = (unsigned)((uint64_t)lat_samples * permille / 1000);
@@ -552,71 +575,14 @@ static double lat_pick(const uint64_t *sorted, unsigned permille)
 	return (double)sorted[k] * 1e-9;
 }
 
-static bench_result lat_sample(lat_submit_fn submit, void *ctx, int impl);
-
-/* The run of implementation `impl` for the current row (see lat_row). */
-static bench_result lat_run(lat_submit_fn submit, void *ctx, int impl)
-{
-	if (lat_row > 0 && lat_next[impl][lat_row - 1] < lat_nkept[impl])
-		return (bench_result){lat_kept[impl][lat_row - 1][lat_next[impl][lat_row - 1]++],
-				      true};
-	return lat_sample(submit, ctx, impl);
-}
-
-static bench_result lat_sample(lat_submit_fn submit, void *ctx, int impl)
-{
-	uint64_t *s = malloc(lat_samples * sizeof *s);
-	for (unsigned i = 0; i < lat_samples; i++) {
-		pause_ms(2); /* long enough for every worker to park */
-		atomic_store(&lat_flag, 0);
-		uint64_t t0 = now_ns();
-		submit(ctx);
-		while (!atomic_load_explicit(&lat_flag, memory_order_acquire))
-			sched_yield();
-		s[i] = atomic_load_explicit(&lat_start, memory_order_relaxed) - t0;
-	}
-	qsort(s, lat_samples, sizeof *s, cmp_u64);
-	double v = lat_pick(s, lat_row == 0 ? 500 : lat_row == 1 ? 990 : 999);
-	if (lat_row == 0 && lat_nkept[impl] < LAT_KEEP) {
-		lat_kept[impl][0][lat_nkept[impl]] = lat_pick(s, 990);
-		lat_kept[impl][1][lat_nkept[impl]] = lat_pick(s, 999);
-		lat_nkept[impl]++;
-	}
-	free(s);
-	return (bench_result){v, true};
-}
-
 static void lat_submit_libconc(void *ctx)
 {
 	conc_pool_execute(ctx, lat_task, NULL);
 }
 
-static bench_result lat_libconc(void *arg, unsigned threads)
-{
-	(void)arg;
-	(void)threads;
-	conc_pool *p;
-	conc_pool_config cfg = {.threads = nthreads};
-	if (conc_pool_create(&p, &cfg))
-		return (bench_result){0, false};
-	bench_result r = lat_run(lat_submit_libconc, p, 0);
-	conc_pool_destroy(p);
-	return r;
-}
-
 static void lat_submit_mutex(void *ctx)
 {
 	mp_execute(ctx, lat_task, NULL);
-}
-
-static bench_result lat_mutex(void *arg, unsigned threads)
-{
-	(void)arg;
-	(void)threads;
-	mpool *p = mp_create(nthreads);
-	bench_result r = lat_run(lat_submit_mutex, p, 2);
-	mp_destroy(p);
-	return r;
 }
 
 /* One thread per task: create it and join it (the sample is taken from the
@@ -627,13 +593,6 @@ static void lat_submit_thread(void *ctx)
 	pthread_t t;
 	if (pthread_create(&t, NULL, lat_thread, NULL) == 0)
 		pthread_join(t, NULL);
-}
-
-static bench_result lat_pthread(void *arg, unsigned threads)
-{
-	(void)arg;
-	(void)threads;
-	return lat_run(lat_submit_thread, NULL, 3);
 }
 
 #ifdef HAVE_GLIB
@@ -648,17 +607,213 @@ static void lat_submit_glib(void *ctx)
 {
 	g_thread_pool_push(ctx, (gpointer)1, NULL);
 }
+#endif
 
+typedef void (*lat_submit_fn)(void *ctx);
+
+struct lat_impl {
+	lat_submit_fn submit;
+	void *ctx;
+	bool present;
+};
+
+/* Make implementation k's pool (present false when it could not be made). */
+static struct lat_impl lat_make(int k)
+{
+	switch (k) {
+	case LAT_LIBCONC: {
+		conc_pool_config cfg = {.threads = nthreads};
+		conc_pool *p;
+		if (conc_pool_create(&p, &cfg) == 0)
+			return (struct lat_impl){lat_submit_libconc, p, true};
+		break;
+	}
+#ifdef HAVE_GLIB
+	case LAT_GLIB:
+		return (struct lat_impl){
+			lat_submit_glib,
+			g_thread_pool_new(lat_glib_task, NULL, (gint)nthreads, TRUE, NULL), true};
+#endif
+	case LAT_MUTEX:
+		return (struct lat_impl){lat_submit_mutex, mp_create(nthreads), true};
+	case LAT_THREAD:
+		return (struct lat_impl){lat_submit_thread, NULL, true};
+	default:
+		break;
+	}
+	return (struct lat_impl){NULL, NULL, false};
+}
+
+static void lat_free(int k, struct lat_impl *im)
+{
+	if (!im->present)
+		return;
+	if (k == LAT_LIBCONC)
+		conc_pool_destroy(im->ctx);
+#ifdef HAVE_GLIB
+	if (k == LAT_GLIB)
+		g_thread_pool_free(im->ctx, FALSE, TRUE);
+#endif
+	if (k == LAT_MUTEX)
+		mp_destroy(im->ctx);
+}
+
+static uint64_t lat_one(const struct lat_impl *im)
+{
+	struct timespec ts = {0, (long)lat_pause_us * 1000L};
+	nanosleep(&ts, NULL); /* every worker of every pool asleep again */
+	atomic_store(&lat_flag, 0);
+	uint64_t t0 = now_ns();
+	im->submit(im->ctx);
+	while (!atomic_load_explicit(&lat_flag, memory_order_acquire))
+		sched_yield();
+	return atomic_load_explicit(&lat_start, memory_order_relaxed) - t0;
+}
+
+/* One round (see above): fills lat_kept[*][*][lat_nkept]. */
+static bool lat_round(void)
+{
+	struct lat_impl im[LAT_IMPLS];
+	for (int k = 0; k < LAT_IMPLS; k++)
+		im[k] = lat_make(k);
+	uint64_t *s[LAT_IMPLS];
+	bool ok = true;
+	for (int k = 0; k < LAT_IMPLS; k++) {
+		s[k] = malloc(lat_samples * sizeof *s[k]);
+		ok = ok && s[k];
+	}
+	/* The order of each index's samples: a fresh random permutation,
+	 * kept for the dump.  Not a rotation: a rotation keeps every
+	 * implementation behind the same one, and the sample after "pthread
+	 * per task" (a thread created, exiting, joined) was measured slow
+	 * about twice as often as the others - whoever came next paid. */
+	unsigned char (*order)[LAT_IMPLS] = malloc(lat_samples * sizeof *order);
+	ok = ok && order;
+	uint64_t rng = 0x9e3779b97f4a7c15ull + (uint64_t)lat_nkept;
+	for (unsigned i = 0; ok && i < lat_samples; i++) {
+		for (int j = 0; j < LAT_IMPLS; j++)
+			order[i][j] = (unsigned char)j;
+		for (int j = LAT_IMPLS - 1; j > 0; j--) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			int r = (int)(rng % (uint64_t)(j + 1));
+			unsigned char x = order[i][j];
+			order[i][j] = order[i][r];
+			order[i][r] = x;
+		}
+		for (int j = 0; j < LAT_IMPLS; j++) {
+			int k = order[i][j];
+			if (im[k].present)
+				s[k][i] = lat_one(&im[k]);
+		}
+	}
+	for (int k = 0; k < LAT_IMPLS; k++)
+		lat_free(k, &im[k]);
+	/* $BENCH_LAT_DUMP: every sample, in the order taken (appended) */
+	const char *dump = getenv("BENCH_LAT_DUMP");
+	FILE *df = ok && dump ? fopen(dump, "a") : NULL;
+	for (unsigned i = 0; df && i < lat_samples; i++)
+		for (int j = 0; j < LAT_IMPLS; j++) {
+			int k = order[i][j];
+			if (im[k].present)
+				fprintf(df, "%d %u %d %llu\n", lat_nkept, i, k,
+					(unsigned long long)s[k][i]);
+		}
+	if (df)
+		fclose(df);
+	free(order);
+	for (int k = 0; k < LAT_IMPLS; k++) {
+		if (ok && im[k].present && lat_nkept < LAT_KEEP) {
+			qsort(s[k], lat_samples, sizeof *s[k], cmp_u64);
+			lat_kept[k][0][lat_nkept] = lat_pick(s[k], 500);
+			lat_kept[k][1][lat_nkept] = lat_pick(s[k], 990);
+			lat_kept[k][2][lat_nkept] = lat_pick(s[k], 999);
+		}
+		free(s[k]);
+	}
+	if (ok && lat_nkept < LAT_KEEP)
+		lat_nkept++;
+	return ok;
+}
+
+/* The figure of implementation `impl` for the current row (see above). */
+static bench_result lat_run(int impl)
+{
+	if (lat_next[impl][lat_row] == lat_nkept && (lat_row > 0 || !lat_round()))
+		return (bench_result){0, false};
+	return (bench_result){lat_kept[impl][lat_row][lat_next[impl][lat_row]++], true};
+}
+
+static bench_result lat_libconc(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	return lat_run(LAT_LIBCONC);
+}
+
+static bench_result lat_mutex(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	return lat_run(LAT_MUTEX);
+}
+
+static bench_result lat_pthread(void *arg, unsigned threads)
+{
+	(void)arg;
+	(void)threads;
+	return lat_run(LAT_THREAD);
+}
+
+#ifdef HAVE_GLIB
 static bench_result lat_glib(void *arg, unsigned threads)
 {
 	(void)arg;
 	(void)threads;
-	GThreadPool *p = g_thread_pool_new(lat_glib_task, NULL, (gint)nthreads, TRUE, NULL);
-	bench_result r = lat_run(lat_submit_glib, p, 1);
-	g_thread_pool_free(p, FALSE, TRUE);
-	return r;
+	return lat_run(LAT_GLIB);
 }
 #endif
+
+static double process_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The idle CPU of each pool (see above), printed. */
+static void lat_idle_cpu(void)
+{
+	printf("\nW9b idle pool CPU (%u workers; process CPU time over %u ms idle, after 100 tasks):\n",
+	       nthreads, LAT_IDLE_MS);
+	for (int k = -1; k < LAT_THREAD; k++) {
+		if (k < 0) { /* the floor: the main thread's own sleep */
+			double c0 = process_cpu_s();
+			pause_ms(LAT_IDLE_MS);
+			printf("  %-20s %8.1f us CPU per s idle\n", "no pool (baseline)",
+			       (process_cpu_s() - c0) * 1e6 * 1000.0 / LAT_IDLE_MS);
+			continue;
+		}
+		struct lat_impl im = lat_make(k);
+		if (im.present) {
+			for (int i = 0; i < 100; i++) {
+				atomic_store(&lat_flag, 0);
+				im.submit(im.ctx);
+				while (!atomic_load_explicit(&lat_flag, memory_order_acquire))
+					sched_yield();
+			}
+			pause_ms(20);
+			double c0 = process_cpu_s();
+			pause_ms(LAT_IDLE_MS);
+			double used = process_cpu_s() - c0;
+			static const char *names[] = {"libconc", "GThreadPool", "mutex+condvar pool"};
+			printf("  %-20s %8.1f us CPU per s idle\n", names[k],
+			       used * 1e6 * 1000.0 / LAT_IDLE_MS);
+		}
+		lat_free(k, &im);
+	}
+}
 
 /* ---- peak RSS: the seed workload in a fresh process ------------------------------- */
 
@@ -743,9 +898,11 @@ int main(int argc, char **argv)
 	bench_cfg cfg;
 	bench_init(&cfg, argc, argv, def_threads);
 	nthreads = conc_cpu_count();
-	lat_samples = cfg.quick ? 200 : cfg.full ? 3000 : 1000;
+	lat_samples = cfg.quick ? 10000 : cfg.full ? 100000 : 20000;
 	if (getenv("BENCH_LAT_SAMPLES") && atoi(getenv("BENCH_LAT_SAMPLES")) > 0)
 		lat_samples = (unsigned)atoi(getenv("BENCH_LAT_SAMPLES"));
+	if (getenv("BENCH_LAT_PAUSE_US") && atoi(getenv("BENCH_LAT_PAUSE_US")) > 0)
+		lat_pause_us = (unsigned)atoi(getenv("BENCH_LAT_PAUSE_US"));
 
 	if (bench_wanted(&cfg, "W4 seed")) {
 		bench_impl impls[4];
@@ -803,6 +960,10 @@ int main(int argc, char **argv)
 #endif
 		impls[n++] = (bench_impl){"mutex+condvar pool", lat_mutex, NULL};
 		impls[n++] = (bench_impl){"pthread per task", lat_pthread, NULL};
+		/* precise pauses: the default slack of 50 us would be a
+		 * quarter of each */
+		prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+		lat_idle_cpu();
 		char name[96];
 		lat_row = 0;
 		snprintf(name, sizeof name, "W9b latency p50: submit-to-start, idle pool (%u samples)",

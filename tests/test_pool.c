@@ -1797,6 +1797,184 @@ static void test_pool_outside_task_not_starved(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- sleep and wake, many times (issue 20) ---------------------------------------- */
+
+#define SW_WORKERS 3
+#define SW_PUSHERS 2
+static conc_pool *sw_pool;
+static atomic_ullong sw_sum, sw_count;
+static atomic_int sw_errors; /* failed executes (asserted on the main thread) */
+
+/* A task of round r: adds its id; every third one executes a child from
+ * inside (push_local's wake: the deque path). */
+static void sw_task(void *arg)
+{
+	uintptr_t id = (uintptr_t)arg;
+	atomic_fetch_add_explicit(&sw_sum, id, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sw_count, 1, memory_order_relaxed);
+	if (id % 3 == 0 && conc_pool_execute(sw_pool, sw_task, (void *)(id + 1)) != 0)
+		atomic_fetch_add(&sw_errors, 1);
+}
+
+struct sw_pusher {
+	pthread_barrier_t *go;
+	uint64_t seed;
+	unsigned rounds;
+	unsigned long long sum, count; /* what this pusher's tasks add */
+};
+
+static void *sw_push(void *arg)
+{
+	struct sw_pusher *s = arg;
+	for (unsigned r = 0; r < s->rounds; r++) {
+		pthread_barrier_wait(s->go); /* the round's start: workers asleep or not */
+		unsigned k = 1 + (unsigned)(conc_test_rand(&s->seed) % 4);
+		for (unsigned i = 0; i < k; i++) {
+			uintptr_t id = 1 + (uintptr_t)(conc_test_rand(&s->seed) % 1000) * 3;
+			if (i % 2)
+				id++; /* not a multiple of 3: no child */
+			s->sum += id;
+			s->count++;
+			if (id % 3 == 0) {
+				s->sum += id + 1;
+				s->count++;
+			}
+			if (conc_pool_execute(sw_pool, sw_task, (void *)id) != 0)
+				atomic_fetch_add(&sw_errors, 1);
+		}
+		pthread_barrier_wait(s->go); /* the round's end */
+	}
+	return NULL;
+}
+
+/*
+ * A lost wake-up leaves a task queued with every worker asleep: the
+ * whole-run invariant - every task executed (from outside, in bursts of 1
+ * to 4 per pusher, and by tasks) runs exactly once - fails or the wait
+ * hangs (watchdog).  Rounds alternate between starting with every worker
+ * parked (an observed state, conc__pool_parked) and starting at once, while
+ * the workers of the previous round still search, so that pushes meet
+ * sleepers, searchers and workers on their way into the park.
+ */
+static void test_pool_sleep_wake_rounds(void **state)
+{
+	(void)state;
+	conc_test_watchdog("sleep_wake_rounds", 120);
+	conc_pool_config cfg = {.threads = SW_WORKERS};
+	assert_int_equal(conc_pool_create(&sw_pool, &cfg), 0);
+	unsigned rounds = (unsigned)conc_test_iters(300, 10);
+	pthread_barrier_t go;
+	pthread_barrier_init(&go, NULL, SW_PUSHERS + 1);
+	struct sw_pusher ps[SW_PUSHERS];
+	pthread_t t[SW_PUSHERS];
+	atomic_store(&sw_sum, 0);
+	atomic_store(&sw_count, 0);
+	atomic_store(&sw_errors, 0);
+	for (int i = 0; i < SW_PUSHERS; i++) {
+		ps[i] = (struct sw_pusher){&go, 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1), rounds, 0, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, sw_push, &ps[i]), 0);
+	}
+	for (unsigned r = 0; r < rounds; r++) {
+		if (r % 2 == 0)
+			while (conc__pool_parked(sw_pool) != SW_WORKERS)
+				sched_yield();
+		pthread_barrier_wait(&go);
+		pthread_barrier_wait(&go);
+		assert_int_equal(conc_pool_wait(sw_pool), 0);
+	}
+	unsigned long long want_sum = 0, want_count = 0;
+	for (int i = 0; i < SW_PUSHERS; i++) {
+		pthread_join(t[i], NULL);
+		want_sum += ps[i].sum;
+		want_count += ps[i].count;
+	}
+	pthread_barrier_destroy(&go);
+	assert_int_equal(conc_pool_destroy(sw_pool), 0);
+	assert_int_equal(atomic_load(&sw_errors), 0);
+	assert_int_equal(atomic_load(&sw_count), want_count);
+	assert_int_equal(atomic_load(&sw_sum), want_sum);
+	conc_test_watchdog_off();
+}
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* ---- a searcher off its CPU is not relied on (issue 20) ---------------------------- */
+
+#define STALE_TAG 20
+static atomic_ulong stale_ran;
+
+static void stale_start(unsigned index, void *ctx)
+{
+	record_tid(index, ctx);
+	conc_test_tag(STALE_TAG);
+}
+
+static void stale_task(void *arg)
+{
+	(void)arg;
+	atomic_fetch_add(&stale_ran, 1);
+	conc_test_points_signal();
+}
+
+struct stale_wait {
+	int watch;
+	unsigned long want;
+};
+
+static int stale_paused(void *arg)
+{
+	return conc_test_watch_paused(((struct stale_wait *)arg)->watch);
+}
+
+static int stale_done(void *arg)
+{
+	return atomic_load(&stale_ran) >= ((struct stale_wait *)arg)->want;
+}
+
+/*
+ * A worker that searches but is off its CPU - emulated: paused at the top
+ * of a search round (test point pool.search.round) - still counts in
+ * `searching`, and a pusher used to rely on it and skip its wake: the task
+ * waited as long as the searcher was away (milliseconds under load, issue
+ * 20's W9b tails; for ever here).  Once its beat is stale (an observed
+ * state, conc__pool_searchers_stale) a push must wake the sleeping worker,
+ * which runs both tasks while the searcher is still paused.
+ */
+static void test_pool_stale_searcher_not_relied_on(void **state)
+{
+	(void)state;
+	conc_test_watchdog("stale_searcher_not_relied_on", 120);
+	conc_pool *p;
+	conc_pool_config cfg = {.threads = 2, .on_start = stale_start};
+	for (int i = 0; i < 2; i++)
+		atomic_store(&worker_tid[i], 0);
+	assert_int_equal(conc_pool_create(&p, &cfg), 0);
+	atomic_store(&stale_ran, 0);
+	unsigned rounds = (unsigned)conc_test_iters(10, 2);
+	for (unsigned r = 0; r < rounds; r++) {
+		until_all_sleep(p, 2);
+		conc_test_points_start();
+		struct stale_wait sw = {conc_test_watch("pool.search.round", STALE_TAG, 1),
+					2ul * (r + 1)};
+		/* The first task wakes one worker, which pauses searching,
+		 * before it has looked: the task stays queued. */
+		assert_int_equal(conc_pool_execute(p, stale_task, NULL), 0);
+		assert_true(conc_test_points_wait(stale_paused, &sw, 60));
+		/* The other worker asleep, the searcher's beat old. */
+		while (conc__pool_parked(p) != 1 || !conc__pool_searchers_stale(p))
+			sched_yield();
+		assert_int_equal(conc_pool_execute(p, stale_task, NULL), 0);
+		bool ran = conc_test_points_wait(stale_done, &sw, 60);
+		conc_test_watch_release(sw.watch);
+		conc_test_points_stop();
+		assert_true(ran);
+		assert_int_equal(conc_pool_wait(p), 0);
+	}
+	assert_int_equal(conc_pool_destroy(p), 0);
+	assert_int_equal(atomic_load(&stale_ran), 2ul * rounds);
+	conc_test_watchdog_off();
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1828,7 +2006,9 @@ int main(void)
 		cmocka_unit_test(test_pool_destroy_waits_for_waiters),
 		cmocka_unit_test(test_pool_destroy_waits_for_held_executor),
 		cmocka_unit_test(test_pool_global_create_during_fork),
+		cmocka_unit_test(test_pool_stale_searcher_not_relied_on),
 #endif
+		cmocka_unit_test(test_pool_sleep_wake_rounds),
 		cmocka_unit_test(test_pool_batch_wakes_a_thief),
 		cmocka_unit_test(test_pool_outside_task_not_starved),
 		cmocka_unit_test(test_pool_internal_join_api),

@@ -38,7 +38,8 @@
  *     claimed: ENOMEM), moves tail_block and steps tail_idx past the
  *     sentinel.
  *   fill (push, second half): write arg, then store fn (release).  The pool
- *     does its wake between claim and fill (pool.c says why).
+ *     wakes a sleeper after the fill, holding p alive meanwhile (pool.c,
+ *     inj_push, says how).
  *   pop: CAS head_idx forward by n <= the slots below the tail (LP:
  *     inj-pop); the thread that takes a block's last slot waits for
  *     block->next and moves head_block and head_idx past the sentinel;

@@ -11,9 +11,9 @@
  *
  * Injector (pool/injector.h: its invariants, linearization points,
  *   progress and memory orders).  The pool uses it through
- *   inj_push (claim, wake, fill: the claim's seq_cst CAS is the publishing
- *   write of the parking protocol below, and the wake comes before the fill
- *   because the fill is the pusher's last access to p), inj_pop (then a
+ *   inj_push (claim, fill, wake: the claim's seq_cst CAS is the publishing
+ *   write of the parking protocol below; when it wakes, the pusher holds
+ *   a count in `callers` across the fill and the wake, see inj_push), inj_pop (then a
  *   notify of room_park for executors held by max_queued), the close
  *   (destroy) and the seq_cst state read of the room_park re-check.  A
  *   worker passes the tail it saw last (seen_tail), so it reads tail_idx
@@ -55,14 +55,33 @@
  *     sleeper that work is left for).
  *   An outside push (its CAS is the seq_cst publishing write) then reads
  *   work_park's waiter count: one load when nobody sleeps.  If somebody
- *   sleeps, nobody searches (seq_cst load) and no wake is in flight
- *   (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
+ *   sleeps, nobody searches (seq_cst load) or every searcher is stale
+ *   (below), and no wake is in flight (wake_pending 0 -> 1), it wakes one.  No wake is lost: a searcher that
  *   the pusher relied on decrements `searching` after the pusher's load and
  *   re-checks after that, so it sees the task (the store-buffering argument
  *   of park.h, once for `searching`, once for the waiter count); a pusher
  *   skipped because wake_pending was 1 read it before the clear that some
  *   exiting or parking thread does next, and that thread searches (or
  *   re-checks) after its clear, so it sees the task.
+ *   Stale searchers.  Relying on a searcher is right only while it runs: a
+ *   searcher yields between rounds once its spins are over, and on a
+ *   loaded machine a yield can give its CPU away for milliseconds, with
+ *   `searching` still counting it - a pusher that skipped its wake then
+ *   left the task waiting that long (issue 20: W9b's p99 was 3.5 ms
+ *   against the mutex+condvar pool's 69 us under load).  So a searcher
+ *   stores the time in search_beat when it starts and before each round
+ *   that spins (at most every SEARCH_BEAT_NS), never before a round that
+ *   yields, and a pusher that sees searchers but a beat older than
+ *   SEARCH_STALE_NS wakes a sleeper all the same: searchers are relied on
+ *   while they spin (the first few microseconds of a search), not while
+ *   they yield.  This only adds
+ *   wakes to the protocol above - the wake is skipped in a subset of the
+ *   cases it was skipped before - so the argument for no lost wake-up is
+ *   unchanged, and every memory order on the beat is relaxed: a beat read
+ *   too old costs one needless wake (the woken worker finds the task gone,
+ *   searches and parks again), one read too young is the old behaviour.
+ *   Still at most one wake per push (wake_pending), and an idle pool
+ *   still parks every worker after SEARCH_NS.
  *   A task pushed from inside a task (push_local): the
  *   deque's bottom is published with a release store and the waiter count
  *   then read relaxed, with only a compiler barrier between - a fence per
@@ -161,9 +180,21 @@
 #define BATCH 32u          /* most tasks a worker takes from the injector */
 /* An idle worker searches (pauses, then yields between passes) for this long
  * before it parks, so that short bursts of work - a parallel loop called in
- * a loop - find it awake; bounded, so an idle pool costs nothing. */
+ * a loop, the next task group - find it awake; bounded, so an idle pool
+ * costs nothing.  It ends after SEARCH_MIN_ROUNDS rounds and SEARCH_NS, or
+ * once SEARCH_NS is over and it has started to yield: on a loaded machine a
+ * yield may give the CPU away for a whole time slice, and 16 rounds of that
+ * would keep a worker "searching" for tens of milliseconds.  (Issue 20
+ * tried 20 us: W9b under load could not tell the two apart once its
+ * sampling order was fixed, so the value stays.) */
 #define SEARCH_NS 100000u      /* 100 us */
 #define SEARCH_MIN_ROUNDS 16u
+/* A searcher shows it is on a CPU by storing the time in search_beat, at
+ * most every SEARCH_BEAT_NS; a pusher relies on the searchers (and skips
+ * its wake) only while the last beat is younger than SEARCH_STALE_NS (see
+ * "Stale searchers"). */
+#define SEARCH_BEAT_NS 4000u
+#define SEARCH_STALE_NS 25000u
 /* Without membarrier: the first and the longest sleep of a parked worker
  * before it looks again (see "A task pushed from inside a task"). */
 #define PARK_FALLBACK_NS 1000000u
@@ -198,6 +229,7 @@ struct conc_pool {
 	CONC_ALIGNED conc__park work_park;
 	atomic_uint searching;
 	atomic_int wake_pending;
+	_Atomic uint64_t search_beat; /* ns: a searcher was on a CPU then */
 	/* conc_pool_wait / destroy waiters; outside executors held by max_queued */
 	CONC_ALIGNED conc__park wait_park;
 	/* Outside threads inside a call that may block on the pool (wait, an
@@ -224,6 +256,9 @@ struct conc_pool {
 	void (*on_stop)(unsigned, void *);
 	void *ctx;
 	bool is_global;
+	/* A group whose last reference went, kept for the next
+	 * conc_group_create (see "Recycling" in the group section). */
+	_Atomic(struct conc_group *) spare_group;
 	CONC__LIFE_FIELD /* debug-checks builds: alive or dead (base/check.h) */
 	char name[16];
 	_Atomic(conc__worker *) rec[CONC_POOL_MAX_THREADS];
@@ -352,10 +387,39 @@ static uint64_t inj_popped(conc_pool *p)
 }
 
 static COLD void wake_one(conc_pool *p);
+static void callers_enter(conc_pool *p);
+static void callers_leave(conc_pool *p);
+
+/* inj_push's slow path: fill, then wake (see there). */
+static COLD NOINLINE void fill_then_wake(conc_pool *p, struct conc__inj_slot *s,
+					 conc__task_fn fn, void *arg)
+{
+	callers_enter(p);
+	conc__inj_fill(s, fn, arg);
+	wake_one(p);
+	callers_leave(p); /* our last access to p */
+}
 
 /*
  * Push fn(arg) at the injector's tail.  force: accepted after the close
  * (a task executing a task during destroy).  0, EPIPE, ENOMEM.
+ *
+ * Fill, then wake (issue 20).  The wake used to come first, because the
+ * fill is what lets the task run and so a destroy drain the pool and free
+ * p: after it, p may be gone.  But a worker woken before the fill can find
+ * the slot claimed and empty, and waits for us (backing off into yields:
+ * on a loaded machine, or when it was placed on our CPU, until we run
+ * again).  So when somebody sleeps, the pusher counts itself in `callers`
+ * before the fill and leaves after the wake: destroy waits for every
+ * caller inside once the pool is drained (callers_wait), and our count is
+ * seen there - the enter (seq_cst RMW) is sequenced before the fill, the
+ * fill (release) is read by the popper that runs the task, whose finish
+ * (release) destroy's drain check acquires before its RMW on `callers`,
+ * so that RMW reads a value that includes ours.  When nobody sleeps the
+ * fill is the last access to p, as before.  The parking argument is
+ * unchanged: the claim's seq_cst CAS is still the publishing write (the
+ * re-check of a parking worker counts a claimed slot as work and its pop
+ * waits for the fill), and the waiter count is still read after it.
  */
 static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force)
 {
@@ -365,12 +429,10 @@ static inline int inj_push(conc_pool *p, conc__task_fn fn, void *arg, bool force
 	int err = conc__inj_claim(&p->inj, force, &s);
 	if (conc__unlikely(err))
 		return err;
-	/* Wake a worker before filling the slot: filling it is our last
-	 * access to p, so a destroy that drains the injector cannot free p
-	 * under us (a popper that took the slot waits for the fill). */
 	if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-		wake_one(p);
-	conc__inj_fill(s, fn, arg);
+		fill_then_wake(p, s, fn, arg);
+	else
+		conc__inj_fill(s, fn, arg);
 	return 0;
 }
 
@@ -628,6 +690,20 @@ static void idle_notify(conc_pool *p)
 
 /* ---- waking workers ------------------------------------------------------ */
 
+/* Whether the searchers' last beat is older than SEARCH_STALE_NS: nobody
+ * searching has been on a CPU lately (see "Stale searchers").  relaxed: a
+ * hint; whatever it reads, the wake decision stays safe. */
+static bool searchers_stale(conc_pool *p)
+{
+	uint64_t beat = atomic_load_explicit(&p->search_beat, memory_order_relaxed);
+	return conc__now_ns() - beat > SEARCH_STALE_NS;
+}
+
+bool conc__pool_searchers_stale(conc_pool *p)
+{
+	return searchers_stale(p);
+}
+
 /* Somebody sleeps (the caller saw work_park's waiters > 0). */
 static COLD void wake_one(conc_pool *p)
 {
@@ -636,8 +712,10 @@ static COLD void wake_one(conc_pool *p)
 	 * push's seq_cst CAS is; only paid when somebody sleeps. */
 	conc_fence(memory_order_seq_cst);
 	/* seq_cst loads/RMW: the searcher and wake_pending halves of the
-	 * argument at the top. */
-	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0)
+	 * argument at the top.  A stale searcher is not relied on (see "Stale
+	 * searchers"): that only adds wakes. */
+	if (atomic_load_explicit(&p->searching, memory_order_seq_cst) != 0 &&
+	    !searchers_stale(p))
 		return;
 	if (atomic_load_explicit(&p->wake_pending, memory_order_seq_cst) ||
 	    atomic_exchange_explicit(&p->wake_pending, 1, memory_order_seq_cst))
@@ -776,13 +854,29 @@ static void worker_loop(conc__worker *w)
 		idle_notify(p);
 
 	search:
-		/* SEARCHING */
+		/* SEARCHING.  The beat before the count: a pusher that sees
+		 * the count (seq_cst RMW, release) sees this beat or a later
+		 * one (relaxed store, ordered before the RMW). */
+		;
+		uint64_t now = conc__now_ns(), beat = now;
+		atomic_store_explicit(&p->search_beat, now, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->searching, 1, memory_order_seq_cst);
 		conc__backoff bo = CONC__BACKOFF_INIT;
 		bool found = false;
-		uint64_t until = conc__now_ns() + SEARCH_NS;
+		uint64_t until = now + SEARCH_NS;
 		for (unsigned r = 0; !stop_requested(w); r++) {
+			/* Beat only before a round that spins: a beat promises
+			 * a look within a few microseconds, and a yield may
+			 * give the CPU away for milliseconds.  relaxed: a hint
+			 * (see "Stale searchers"). */
+			if (r > 0)
+				now = conc__now_ns();
+			if (!conc__backoff_is_yielding(&bo) && now - beat >= SEARCH_BEAT_NS) {
+				beat = now;
+				atomic_store_explicit(&p->search_beat, now, memory_order_relaxed);
+			}
 			conc__backoff_spin(&bo);
+			conc__test_point("pool.search.round");
 			conc__chaos_point(); /* searching: the idle path */
 			if (conc__unlikely(has_mail(w)))
 				run_mail(w);
@@ -790,7 +884,8 @@ static void worker_loop(conc__worker *w)
 				found = true;
 				break;
 			}
-			if (r >= SEARCH_MIN_ROUNDS && conc__now_ns() >= until)
+			if (now >= until &&
+			    (r >= SEARCH_MIN_ROUNDS || conc__backoff_is_yielding(&bo)))
 				break;
 		}
 		if (found) {
@@ -1017,6 +1112,8 @@ static void stop_workers(conc_pool *p, unsigned from, unsigned to)
 		pthread_join(rec_at(p, i)->thread, NULL);
 }
 
+static void group_free(conc_group *g);
+
 static void free_pool(conc_pool *p)
 {
 	/* relaxed (here and below): every worker has been joined. */
@@ -1029,6 +1126,11 @@ static void free_pool(conc_pool *p)
 		}
 	}
 	conc__inj_fini(&p->inj); /* workers joined: nobody else touches it */
+	/* relaxed: as above (the last recycler ran on a joined worker or on a
+	 * thread whose destroy call happens-before ours) */
+	conc_group *spare = atomic_load_explicit(&p->spare_group, memory_order_relaxed);
+	if (spare)
+		group_free(spare);
 	if (p->ebr)
 		conc_epoch_destroy(p->ebr); /* runs the pending buffer frees */
 	pthread_mutex_destroy(&p->admin);
@@ -1064,6 +1166,8 @@ int conc_pool_create(conc_pool **out, const conc_pool_config *cfg)
 	atomic_init(&p->searching, 0);
 	atomic_init(&p->callers, 0);
 	atomic_init(&p->wake_pending, 0);
+	atomic_init(&p->search_beat, 0);
+	atomic_init(&p->spare_group, NULL);
 	atomic_init(&p->outside_done, 0);
 	atomic_init(&p->started, 0);
 	atomic_init(&p->nthreads, 0);
@@ -1309,12 +1413,17 @@ int conc_pool_execute(conc_pool *p, void (*fn)(void *), void *arg)
  */
 typedef int (*group_fn)(void *arg);
 
+/* Lines: a run changes pending and refs, a token that ran a task changes
+ * both too and reads wait_park's waiter count: one line for all three, so
+ * that the second RMW of each finds the line at hand (issue 20, W9a).  What
+ * every run and every task reads and almost never changes - status, p - is
+ * on a line of its own, out of the way of those RMWs. */
 struct conc_group {
 	conc__injector q; /* tasks not started: (fn as conc__task_fn, arg) */
 	CONC_ALIGNED _Atomic uint64_t pending;
-	atomic_int status;
+	atomic_uint refs;
 	conc__park wait_park;
-	CONC_ALIGNED atomic_uint refs;
+	CONC_ALIGNED atomic_int status;
 	conc_pool *p;
 };
 
@@ -1332,11 +1441,34 @@ static void group_free(conc_group *g)
 	free(g);
 }
 
+/*
+ * Recycling (issue 20, W9a: a group made and destroyed per use cost a
+ * record and a 4 KB queue block from malloc, and clearing the block, each
+ * time).  The group whose last reference goes is kept in its pool's
+ * spare_group (one slot; a group found there is freed instead), and
+ * conc_group_create takes it back: its queue is drained (every task was
+ * taken before its count went, and nobody touches g once refs is 0), its
+ * counts are 0 and nobody waits on its park, so only status and refs are
+ * set again.  The pool is alive while the last reference goes: the last
+ * unref is a token (a task of p) or conc_group_destroy (on a live pool,
+ * conc/pool.h).  acq_rel (the exchange): release publishes everything done
+ * to g (acquired from every user by the acq_rel of the last unref) to the
+ * create that takes it (acquire), and acquire takes over a displaced
+ * group from the thread that put it there before we free it.  free_pool
+ * frees the one left.
+ */
+static void group_recycle(conc_group *g)
+{
+	conc_group *old = atomic_exchange_explicit(&g->p->spare_group, g, memory_order_acq_rel);
+	if (old)
+		group_free(old);
+}
+
 static void group_unref(conc_group *g)
 {
 	/* acq_rel: see "Counting" above. */
 	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
-		group_free(g);
+		group_recycle(g);
 }
 
 /* One task of g has finished (or was skipped).  g stays allocated: the
@@ -1458,10 +1590,13 @@ static NOINLINE int group_push_outside(conc_pool *p, conc_group *g, conc__task_f
 		/* seq_cst claim: the publishing write of work_park (inj_push) */
 		err = conc__inj_claim(&p->inj, inside, &s);
 		if (!err) {
-			if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
-				wake_one(p);
 			err = group_enqueue(g, fn, arg);
-			conc__inj_fill(s, err ? nop_task : group_token, g);
+			/* The waiter count read after the claim, the wake
+			 * after the fill, p held meanwhile: as in inj_push. */
+			if (conc__unlikely(conc__park_has_waiters(&p->work_park)))
+				fill_then_wake(p, s, err ? nop_task : group_token, g);
+			else
+				conc__inj_fill(s, err ? nop_task : group_token, g);
 		}
 	}
 	if (counted)
@@ -1479,7 +1614,16 @@ int conc_group_create(conc_group **out, conc_pool *p)
 			return ENOMEM;
 	}
 	CONC__LIFE_RETURN(p, CONC__LIFE_POOL);
-	conc_group *g = conc__aligned_alloc("pool.group", CONC_PAD, sizeof *g);
+	/* acquire: see "Recycling" above */
+	conc_group *g = atomic_exchange_explicit(&p->spare_group, NULL, memory_order_acquire);
+	if (g) {
+		/* relaxed: g is ours alone until *out is handed over */
+		atomic_store_explicit(&g->status, 0, memory_order_relaxed);
+		atomic_store_explicit(&g->refs, 1, memory_order_relaxed);
+		*out = g;
+		return 0;
+	}
+	g = conc__aligned_alloc("pool.group", CONC_PAD, sizeof *g);
 	if (!g)
 		return ENOMEM;
 	memset(g, 0, sizeof *g);

@@ -114,6 +114,11 @@ bool conc__pool_run_one(conc_pool *p, conc__worker *w);
  * ENOMEM. */
 int conc__pool_push_shared(conc_pool *p, conc__task_fn fn, void *arg);
 
+/* Whether p's searching workers (if any) have all been off a CPU for a
+ * while, so that a pusher would wake a sleeper rather than rely on them
+ * (src/pool/pool.c, "Stale searchers"): a test hook, a snapshot. */
+bool conc__pool_searchers_stale(conc_pool *p);
+
 /* Whether p has workers in this process (false in a fork child, and for
  * the global pool once exit began): a cheap check, relaxed loads. */
 bool conc__pool_usable(conc_pool *p);
