@@ -20,7 +20,21 @@
  * second half to the pool.  Called from one of p's tasks (a worker), the
  * offered half goes on the worker's own deque, where it is taken back and
  * run inline when no other worker has stolen it meanwhile.  Called from
- * any other thread, it goes through the pool's shared queue.  A caller
+ * any other thread, it goes through the pool's shared queue.
+ * When the offer is made.  The outermost conc_join or loop of a thread
+ * offers at once.  A conc_join nested in another call on the same thread
+ * (inside a join function or a body) offers its second half lazily: it
+ * notes it on the thread, runs the first half, and runs the second half
+ * itself afterwards, a plain call, unless some thread wanted work in the
+ * meantime - a worker of p searching or asleep, or a caller waiting for a
+ * half - when this or a later nested conc_join on the thread came to look
+ * (every few calls): then the oldest second half not yet offered (the
+ * largest piece) is offered as above.  So a fine-grained recursion costs
+ * a few nanoseconds per conc_join while every thread is busy, and pieces
+ * are handed out only when a thread can take them.  A loop first runs its
+ * leftmost piece on the calling thread and times it; when that time x the
+ * number of pieces is below about 20 microseconds, it runs the rest there
+ * as well (same pieces, same order, same combine tree).  A caller
  * waiting for a half that somebody else is running helps meanwhile, but
  * only with its own call tree (isolation): it takes back what its own
  * first half left on its deque, and steals pieces of the same outermost
@@ -41,9 +55,10 @@
  * caller's own (taken before the call, at their depth) stay.  Until the
  * call returns the thread stays pinned (a later body on it runs pinned).
  * Pieces run on a pool worker as tasks of their own are covered by the
- * pool's check after each task (conc/pool.h).  Cost: one scan of the
- * thread's 64 epoch pin slots (8 records and 56 shared-path slots) at each
- * end of a call, plus a copy when the caller is pinned.  On a pool that
+ * pool's check after each task (conc/pool.h).  Cost: two thread-local
+ * loads at each end of a call when the caller is not pinned (the common
+ * case); a scan of the thread's 64 epoch pin slots (8 records and 56
+ * shared-path slots) and a copy when it is.  On a pool that
  * cannot run tasks in this process (made before a fork(), or the global
  * pool after exit began) everything runs on the calling thread.  Limit:
  * pins beyond the 64 slots (a thread pinned in more than 64 domains at
@@ -124,9 +139,12 @@ extern "C" {
  * both have returned.
  *
  * a runs on the calling thread; b runs on the calling thread or on a thread
- * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
- * other pieces of its own call tree instead of waiting idle (see "Where
- * the work runs").
+ * of p (NULL: the global pool).  The outermost call of a thread offers b to
+ * p at once; a call nested in another one offers it only if some thread
+ * wants work while a runs (see "When the offer is made"), else b runs on
+ * the caller after a.  While b runs elsewhere, the caller runs other
+ * pieces of its own call tree instead of waiting idle (see "Where the work
+ * runs").
  * Thread safety: any thread, also inside p's tasks and inside a or b.
  * Ordering: what the caller did before the call happens-before a and b;
  *   both happen-before the return.
