@@ -60,7 +60,7 @@ static size_t ref_grain(size_t n, size_t grain)
 	if (grain)
 		return grain;
 	size_t g = n / 4096 + (n % 4096 != 0);
-	return g < 1024 ? 1024 : g;
+	return g < 4096 ? 4096 : g;
 }
 
 static size_t ref_pieces(size_t lo, size_t hi, size_t grain, struct piece *out, size_t k)
