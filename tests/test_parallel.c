@@ -1137,14 +1137,15 @@ static void test_parallel_join_every_b_offered(void **state)
 	(void)state;
 	conc_test_watchdog(__func__, 180);
 	atomic_store(&conc__parallel_eager, 1);
-	unsigned n = CONC_TEST_SANITIZED ? 16 : 22;
+	bool smoke = conc_test_scale() == 0; /* qemu */
+	unsigned n = smoke ? 12 : CONC_TEST_SANITIZED ? 16 : 22;
 	uint64_t want[2] = {0, 1};
 	for (unsigned i = 2; i <= n; i++) {
 		uint64_t t = want[0] + want[1];
 		want[0] = want[1];
 		want[1] = t;
 	}
-	size_t m = CONC_TEST_SANITIZED ? 20000 : 200000;
+	size_t m = smoke ? 5000 : CONC_TEST_SANITIZED ? 20000 : 200000;
 	uint32_t *v = malloc(m * sizeof *v);
 	assert_non_null(v);
 	for (int pi = 0; pi < NPOOLS; pi++) {
@@ -1190,7 +1191,7 @@ static void test_parallel_join_in_group_tasks(void **state)
 {
 	(void)state;
 	conc_test_watchdog(__func__, 120);
-	unsigned n = CONC_TEST_SANITIZED ? 14 : 18;
+	unsigned n = conc_test_scale() == 0 ? 10 : CONC_TEST_SANITIZED ? 14 : 18;
 	uint64_t want[2] = {0, 1};
 	for (unsigned i = 2; i <= n; i++) {
 		uint64_t t = want[0] + want[1];
