@@ -1011,12 +1011,17 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		struct loop l;
 		loop_init(&l, p, n, grain, ctx);
 		l.body = body;
-		if (loop_pool(&l, p) && !first_piece(&l, begin, n, NULL)) {
+		if (loop_pool(&l, p)) {
 			conc__worker *w = conc__pool_current(l.p);
+			/* before any body runs: a destroy that sees a body
+			 * running must also see us inside */
 			if (!w)
 				conc__pool_enter(l.p); /* destroy waits for us */
 			void *saved_root = root_enter(&l);
-			for_node(&l, w, begin, end, l.threads, false);
+			if (first_piece(&l, begin, n, NULL))
+				for_inline(&l, begin, end);
+			else
+				for_node(&l, w, begin, end, l.threads, false);
 			root_leave(saved_root);
 			if (!w)
 				conc__pool_leave(l.p);
@@ -1070,12 +1075,16 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		identity(acc, ctx);
 	} else if (n <= l.grain) {
 		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
-	} else if (loop_pool(&l, p) && !first_piece(&l, begin, n, acc)) {
+	} else if (loop_pool(&l, p)) {
 		conc__worker *w = conc__pool_current(l.p);
+		/* before any body runs (see conc_parallel_for) */
 		if (!w)
 			conc__pool_enter(l.p); /* destroy waits for us */
 		void *saved_root = root_enter(&l);
-		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		if (first_piece(&l, begin, n, acc))
+			red_inline(&l, begin, end, acc, slots);
+		else
+			red_node(&l, w, begin, end, l.threads, false, acc, slots);
 		root_leave(saved_root);
 		if (!w)
 			conc__pool_leave(l.p);
