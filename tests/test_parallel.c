@@ -1178,6 +1178,106 @@ static void test_parallel_join_every_b_offered(void **state)
 }
 #endif
 
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/*
+ * A lazily offered b never runs inside its own a on the same thread
+ * (review of the heartbeat join, F1): a holds an error-checking mutex
+ * across a nested loop whose right half is offered; a body of that loop
+ * promotes (the test switch: a join there offers whatever it may, deque
+ * or not).  The frame of the join around a is older than the loop's job:
+ * offered now, it would sit above that job on the deque, and the loop's
+ * join - popping what lies above its job - would run b on top of a, which
+ * then finds its mutex held by its own thread (EDEADLK; a default mutex
+ * hangs).  b must run after a, or on another thread: 0 nested, 0 EDEADLK.
+ */
+struct bnx {
+	conc_pool *p;
+	pthread_mutex_t m;
+	pthread_t a_thread;
+	atomic_int a_live, b_runs, b_nested, b_edeadlk;
+};
+
+static void bnx_noop(void *x)
+{
+	(void)x;
+}
+
+static int bnx_body(size_t lo, size_t hi, void *ctx)
+{
+	struct bnx *s = ctx;
+	(void)hi;
+	if (lo == 1) {
+		atomic_store(&conc__parallel_eager, 1);
+		conc_join(s->p, bnx_noop, NULL, bnx_noop, NULL);
+		atomic_store(&conc__parallel_eager, 0);
+	}
+	return 0;
+}
+
+static void bnx_a(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(pthread_mutex_lock(&s->m), 0);
+	s->a_thread = pthread_self();
+	atomic_store(&s->a_live, 1);
+	assert_int_equal(conc_parallel_for(s->p, 0, 4, 1, bnx_body, s), 0);
+	atomic_store(&s->a_live, 0);
+	pthread_mutex_unlock(&s->m);
+}
+
+static void bnx_b(void *ctx)
+{
+	struct bnx *s = ctx;
+	atomic_fetch_add(&s->b_runs, 1);
+	if (atomic_load(&s->a_live) && pthread_equal(pthread_self(), s->a_thread))
+		atomic_fetch_add(&s->b_nested, 1);
+	int r = pthread_mutex_lock(&s->m);
+	if (r == EDEADLK)
+		atomic_fetch_add(&s->b_edeadlk, 1);
+	else if (r == 0)
+		pthread_mutex_unlock(&s->m);
+}
+
+static void bnx_mid(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(conc_join(s->p, bnx_a, s, bnx_b, s), 0); /* nested: lazy */
+}
+
+static void bnx_task(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(conc_join(s->p, bnx_mid, s, bnx_noop, NULL), 0); /* the root */
+}
+
+static void test_parallel_join_b_not_inside_own_a(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	unsigned reps = conc_test_scale() == 0 ? 5 : 40;
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		conc_pool *p = make_pool(threads);
+		struct bnx s = {.p = p};
+		pthread_mutexattr_t at;
+		pthread_mutexattr_init(&at);
+		pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
+		pthread_mutex_init(&s.m, &at);
+		pthread_mutexattr_destroy(&at);
+		for (unsigned i = 0; i < reps; i++) {
+			assert_int_equal(conc_pool_execute(p, bnx_task, &s), 0);
+			assert_int_equal(conc_pool_wait(p), 0);
+		}
+		bnx_task(&s); /* from outside as well */
+		assert_int_equal(atomic_load(&s.b_runs), (int)reps + 1);
+		assert_int_equal(atomic_load(&s.b_nested), 0);
+		assert_int_equal(atomic_load(&s.b_edeadlk), 0);
+		pthread_mutex_destroy(&s.m);
+		pool_done(p);
+	}
+	conc_test_watchdog_off();
+}
+#endif
+
 /* Nested joins inside group tasks: each task roots a tree of its own
  * (fib by conc_join), run by workers and by the waiter; every result
  * right, on a pool of 2 and on the global pool. */
@@ -1279,6 +1379,7 @@ static void test_parallel_loop_first_piece(void **state)
 		size_t begin = ranges[k][0], end = ranges[k][1], grain = ranges[k][2];
 		for (int slow_first = 0; slow_first < 2; slow_first++) {
 			int split0 = atomic_load(&loop_split_hits);
+			int serial0 = atomic_load(&loop_serial_hits);
 			size_t slow = slow_first ? begin : SIZE_MAX;
 			struct span s = {0, 0, 1};
 			assert_int_equal(conc_parallel_reduce(p, begin, end, grain, &s, sizeof s, span_zero,
@@ -1289,6 +1390,10 @@ static void test_parallel_loop_first_piece(void **state)
 			/* a 1 ms first piece is never "too short to split" */
 			if (slow_first)
 				assert_true(atomic_load(&loop_split_hits) > split0);
+			/* an explicit grain splits as asked, untimed: a cheap
+			 * first piece says nothing of the rest (review F2) */
+			if (grain)
+				assert_int_equal(atomic_load(&loop_serial_hits), serial0);
 			check_for(p, begin, end, grain, true);
 		}
 	}
@@ -1660,6 +1765,7 @@ int main(void)
 		cmocka_unit_test(test_parallel_join_promoted_when_idle),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_parallel_join_every_b_offered),
+		cmocka_unit_test(test_parallel_join_b_not_inside_own_a),
 #endif
 		cmocka_unit_test(test_parallel_join_in_group_tasks),
 		cmocka_unit_test(test_parallel_loop_first_piece),

@@ -31,10 +31,12 @@
  * (every few calls): then the oldest second half not yet offered (the
  * largest piece) is offered as above.  So a fine-grained recursion costs
  * a few nanoseconds per conc_join while every thread is busy, and pieces
- * are handed out only when a thread can take them.  A loop first runs its
- * leftmost piece on the calling thread and times it; when that time x the
- * number of pieces is below about 20 microseconds, it runs the rest there
- * as well (same pieces, same order, same combine tree).  A caller
+ * are handed out only when a thread can take them.  A loop with grain 0
+ * first runs its leftmost piece on the calling thread and times it; when
+ * that time x the number of pieces is below about 20 microseconds, it runs
+ * the rest there as well (same pieces, same order, same combine tree).  A
+ * loop with an explicit grain is split as asked, untimed (a cheap first
+ * piece says nothing of the others).  A caller
  * waiting for a half that somebody else is running helps meanwhile, but
  * only with its own call tree (isolation): it takes back what its own
  * first half left on its deque, and steals pieces of the same outermost

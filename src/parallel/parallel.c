@@ -65,9 +65,11 @@
  *   deque stays ordered by tree: a job of an outer tree pushed above an
  *   inner tree's jobs could be popped by an inner join (pop_above) and run
  *   on top of a wait of the inner tree - the nesting isolation forbids.
- *   Within the tree any order is safe: a promoted b that a younger join
- *   pops runs nested in that join, as a stolen-and-returned job would
- *   (rayon does the same), and b never depends on a.
+ *   Within the tree, frames linked before the thread offered a loop or
+ *   root job it has not joined yet are not promoted (hb.depth): their b
+ *   would lie above that job on the deque, the job's join would take it
+ *   back and run it on top of its own a, which may hold a lock b takes
+ *   (rayon allows this; conc_join's isolation promise does not).
  *   No deadlock: an unpromoted b runs on its owner after a, as a plain
  *   call; a promoted one is an offered job, covered by the argument above.
  *   Cost of a nested join nobody wants work from: the frame (five stores),
@@ -116,7 +118,7 @@
  *   A job taken back by its owner's pop never changes state: it runs
  *   through job_entry_popped, which skips the exchange.
  *
- * Loops.  for/reduce first run the leftmost piece on the calling thread,
+ * Loops.  for/reduce with grain 0 first run the leftmost piece on the calling thread,
  *   timed, and run the whole tree there when the loop looks too short to
  *   split (first_piece).  Else they walk the split tree of the header.  A node either
  *   offers its right half as a job (a join of left and right) or runs its
@@ -537,6 +539,7 @@ struct hb_frame {
 	struct hb_frame *prev; /* the thread's next older frame */
 	conc_pool *p;
 	void *root;           /* the call tree the frame belongs to */
+	unsigned depth;       /* hb.depth when it was linked */
 	bool promoted;        /* owner only: b was offered (u.j is live) */
 };
 
@@ -544,6 +547,9 @@ struct hb_frame {
  * idle counts of the pool it joined on last (see hb_demand). */
 struct hb_tls {
 	struct hb_frame *top;
+	/* Jobs of loops and root joins this thread offered and has not joined
+	 * yet (see hb_promote). */
+	unsigned depth;
 	unsigned tick; /* joins until the next look at the demand */
 	conc_pool *pool;
 	const atomic_uint *searching, *parked;
@@ -586,8 +592,16 @@ atomic_int conc__parallel_eager; /* pool/pool_internal.h */
 
 static COLD_FN void hb_promote(conc_pool *p, void *root, bool eager)
 {
+	/* Only frames linked since the thread's last offer of a loop or root
+	 * job still outstanding (same depth): an older frame's b would go on
+	 * the deque above that job, and the job's join, which takes back what
+	 * lies above it, would run b on top of a - its own a, which may hold
+	 * a lock b takes (review F1; test_parallel_join_b_not_inside_own_a).
+	 * Frames are linked at non-decreasing depths, so the walk stops at
+	 * the first older one. */
 	struct hb_frame *f = NULL;
-	for (struct hb_frame *g = hb.top; g && g->root == root && !g->promoted; g = g->prev)
+	for (struct hb_frame *g = hb.top;
+	     g && g->root == root && !g->promoted && g->depth == hb.depth; g = g->prev)
 		if (g->p == p)
 			f = g;
 	if (!f)
@@ -625,6 +639,7 @@ static inline void join_nested(conc_pool *p, void *root, void (*a)(void *), void
 	f.u.ctx = bctx;
 	f.p = p;
 	f.root = root;
+	f.depth = hb.depth;
 	f.promoted = false;
 	f.prev = hb.top;
 	hb.top = &f;
@@ -672,8 +687,10 @@ static NOINLINE_FN int join_slow(conc_pool *p, void (*a)(void *), void *actx,
 		a(actx);
 		b(bctx);
 	} else {
+		hb.depth++; /* u's job is outstanding: see hb_promote */
 		a(actx);
 		job_join(p, w, &u.j);
+		hb.depth--;
 	}
 	if (outside)
 		conc__pool_leave(p); /* p may be gone from here on */
@@ -825,8 +842,10 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
+			hb.depth++; /* rj is outstanding: see hb_promote */
 			for_node(l, w, lo, mid, splits, false);
 			job_join(l->p, w, &rj.j);
+			hb.depth--;
 			return;
 		}
 		for_node(l, w, lo, mid, splits, false); /* no memory: in order */
@@ -905,8 +924,10 @@ static void red_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 			      .acc = tmp, .slots = below};
 	rj.j.run = red_job_run;
 	if (job_offer(l->p, w, &rj.j)) {
+		hb.depth++; /* rj is outstanding: see hb_promote */
 		red_node(l, w, lo, mid, splits, false, acc, below);
 		job_join(l->p, w, &rj.j);
+		hb.depth--;
 	} else { /* no memory: in order */
 		red_node(l, w, lo, mid, splits, false, acc, below);
 		red_node(l, w, mid, hi, splits, false, tmp, below);
@@ -984,6 +1005,21 @@ static bool first_piece(struct loop *l, size_t begin, size_t n, void *acc)
 	return dt < LOOP_SERIAL_NS / pieces; /* est = dt x pieces, without overflow */
 }
 
+/* Serial or split, for a loop of n > grain indexes from begin: an explicit
+ * grain is the caller's word that its pieces are worth handing out (the
+ * header's example: grain 1 for 100 indexes of 1 ms each), and a cheap
+ * first piece says nothing of the others (review: index 0 empty and 31
+ * of 2 ms ran serially, 4-8x slower): split as asked, untimed.  grain 0
+ * (pieces of the library's choosing): first_piece decides. */
+static bool loop_serial(struct loop *l, size_t grain, size_t begin, size_t n, void *acc)
+{
+	if (grain) {
+		conc__test_point("parallel.loop.split");
+		return false;
+	}
+	return first_piece(l, begin, n, acc);
+}
+
 /* The pool to split on, or NULL: run the tree on this thread. */
 static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 {
@@ -1018,7 +1054,7 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 			if (!w)
 				conc__pool_enter(l.p); /* destroy waits for us */
 			void *saved_root = root_enter(&l);
-			if (first_piece(&l, begin, n, NULL))
+			if (loop_serial(&l, grain, begin, n, NULL))
 				for_inline(&l, begin, end);
 			else
 				for_node(&l, w, begin, end, l.threads, false);
@@ -1081,7 +1117,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		if (!w)
 			conc__pool_enter(l.p); /* destroy waits for us */
 		void *saved_root = root_enter(&l);
-		if (first_piece(&l, begin, n, acc))
+		if (loop_serial(&l, grain, begin, n, acc))
 			red_inline(&l, begin, end, acc, slots);
 		else
 			red_node(&l, w, begin, end, l.threads, false, acc, slots);
