@@ -9,7 +9,9 @@
  *   W5 map       out[e] = f(e) over [0, 1,000,000), f = 150 rounds of
  *                x ^= x >> 29; x *= 0x9E3779B97F4A7C15; x += round
  *                (about 200 ns): conc_parallel_for vs serial vs OpenMP
- *                `parallel for`.  Verified: a checksum of out.
+ *                `parallel for` vs rayon (`par_iter_mut`) vs oneTBB
+ *                (`parallel_for`, auto_partitioner), each peer computing
+ *                f natively.  Verified: a checksum of out.
  *   empty 1000   an empty parallel loop over 1,000 elements (overhead).
  *   empty 1M     the same over 1,000,000 elements (the splitting's cost).
  *   fib(30)      (W9c) recursive fibonacci through conc_join, no cutoff,
@@ -298,6 +300,26 @@ static bool map_omp(unsigned threads, size_t n)
 }
 #endif
 
+#ifdef BENCH_HAVE_RAYON
+static bool map_rayon(unsigned threads, size_t n)
+{
+	(void)threads;
+	if (!ry_pool)
+		return false;
+	rayon_map(ry_pool, map_out, n);
+	return true;
+}
+#endif
+
+#ifdef BENCH_HAVE_TBB
+static bool map_tbb(unsigned threads, size_t n)
+{
+	(void)threads;
+	tbb_map(tbb_arena, map_out, n);
+	return true;
+}
+#endif
+
 static bench_result map_run(void *arg, unsigned threads)
 {
 	double t[64];
@@ -517,7 +539,8 @@ int main(int argc, char **argv)
 		row(&cfg, "W5 sum 2e, 0..100M", th, (double)BIG_N, BENCH_MS, big_run, sum_libconc,
 		    sum_serial, IF_OMP(sum_omp), true, IF_RAYON(sum_rayon), IF_TBB(sum_tbb));
 		row(&cfg, "W5 map ~200ns/elem, 1M", th, (double)MAP_N, BENCH_MS, map_run,
-		    map_libconc, map_serial, IF_OMP(map_omp), false, NULL, NULL);
+		    map_libconc, map_serial, IF_OMP(map_omp), true, IF_RAYON(map_rayon),
+		    IF_TBB(map_tbb));
 		row(&cfg, "empty parallel_for, 1000", th, 1, BENCH_NS_PER_OP, empty_run,
 		    empty_libconc, empty_serial, IF_OMP(empty_omp), false, NULL, NULL);
 		row(&cfg, "empty parallel_for, 1M", th, 1, BENCH_NS_PER_OP, empty_big_run,

@@ -1739,7 +1739,21 @@ int conc_thread_join(conc_thread *t, void **result);
  * second half to the pool.  Called from one of p's tasks (a worker), the
  * offered half goes on the worker's own deque, where it is taken back and
  * run inline when no other worker has stolen it meanwhile.  Called from
- * any other thread, it goes through the pool's shared queue.  A caller
+ * any other thread, it goes through the pool's shared queue.
+ * When the offer is made.  The outermost conc_join or loop of a thread
+ * offers at once.  A conc_join nested in another call on the same thread
+ * (inside a join function or a body) offers its second half lazily: it
+ * notes it on the thread, runs the first half, and runs the second half
+ * itself afterwards, a plain call, unless some thread wanted work in the
+ * meantime - a worker of p searching or asleep, or a caller waiting for a
+ * half - when this or a later nested conc_join on the thread came to look
+ * (every few calls): then the oldest second half not yet offered (the
+ * largest piece) is offered as above.  So a fine-grained recursion costs
+ * a few nanoseconds per conc_join while every thread is busy, and pieces
+ * are handed out only when a thread can take them.  A loop first runs its
+ * leftmost piece on the calling thread and times it; when that time x the
+ * number of pieces is below about 20 microseconds, it runs the rest there
+ * as well (same pieces, same order, same combine tree).  A caller
  * waiting for a half that somebody else is running helps meanwhile, but
  * only with its own call tree (isolation): it takes back what its own
  * first half left on its deque, and steals pieces of the same outermost
@@ -1760,9 +1774,10 @@ int conc_thread_join(conc_thread *t, void **result);
  * caller's own (taken before the call, at their depth) stay.  Until the
  * call returns the thread stays pinned (a later body on it runs pinned).
  * Pieces run on a pool worker as tasks of their own are covered by the
- * pool's check after each task (conc/pool.h).  Cost: one scan of the
- * thread's 64 epoch pin slots (8 records and 56 shared-path slots) at each
- * end of a call, plus a copy when the caller is pinned.  On a pool that
+ * pool's check after each task (conc/pool.h).  Cost: two thread-local
+ * loads at each end of a call when the caller is not pinned (the common
+ * case); a scan of the thread's 64 epoch pin slots (8 records and 56
+ * shared-path slots) and a copy when it is.  On a pool that
  * cannot run tasks in this process (made before a fork(), or the global
  * pool after exit began) everything runs on the calling thread.  Limit:
  * pins beyond the 64 slots (a thread pinned in more than 64 domains at
@@ -1781,11 +1796,14 @@ int conc_thread_join(conc_thread *t, void **result);
  *
  * grain 0.  With n = end - begin:
  *     grain = max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES))
- * i.e. max(1024, ceil(n / 4096)): a range of at most 1024 indexes is one
+ * i.e. max(4096, ceil(n / 4096)): a range of at most 4096 indexes is one
  * piece run on the calling thread (a loop that short costs less than a
  * hand-off), and a long range has at most 4096 pieces.  A function of n
- * alone: never of the thread count or the machine.  Pass an explicit grain
- * when single indexes are expensive (e.g. 1 for 100 indexes of 1 ms each).
+ * alone: never of the thread count or the machine.  Each piece costs about
+ * 20 ns besides its body (the calls of identity, body and combine, a level
+ * of the tree): 4096 indexes keep that near 2% of even the cheapest body
+ * (one add per index; 1024 cost 7%).  Pass an explicit grain when single
+ * indexes are expensive (e.g. 1 for 100 indexes of 1 ms each).
  *
  * Scheduling is adaptive and does not change the tree: a subtree runs on
  * one thread, its pieces in index order, unless a half of it is offered to
@@ -1832,7 +1850,7 @@ extern "C" {
 #endif
 
 /* The grain-0 formula: max(CONC_PARALLEL_GRAIN_MIN, ceil(n / CONC_PARALLEL_LEAVES)). */
-#define CONC_PARALLEL_GRAIN_MIN 1024u
+#define CONC_PARALLEL_GRAIN_MIN 4096u
 #define CONC_PARALLEL_LEAVES 4096u
 /* Reduce accumulators up to this size live on the stack. */
 #define CONC_PARALLEL_STACK_ACC 256u
@@ -1842,9 +1860,12 @@ extern "C" {
  * both have returned.
  *
  * a runs on the calling thread; b runs on the calling thread or on a thread
- * of p (NULL: the global pool).  While b runs elsewhere, the caller runs
- * other pieces of its own call tree instead of waiting idle (see "Where
- * the work runs").
+ * of p (NULL: the global pool).  The outermost call of a thread offers b to
+ * p at once; a call nested in another one offers it only if some thread
+ * wants work while a runs (see "When the offer is made"), else b runs on
+ * the caller after a.  While b runs elsewhere, the caller runs other
+ * pieces of its own call tree instead of waiting idle (see "Where the work
+ * runs").
  * Thread safety: any thread, also inside p's tasks and inside a or b.
  * Ordering: what the caller did before the call happens-before a and b;
  *   both happen-before the return.
@@ -3092,6 +3113,27 @@ unsigned conc__threads_release_idle(void);
  * shared path alike): a thread that ran user code and comes back pinned
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
+
+/* (C only: the C++ models of tests/models include this header for the
+ * constants above and below.) */
+#ifndef __cplusplus
+#include <stdint.h>
+
+
+/* The cheap half of it, inline: false means the thread is pinned nowhere;
+ * true means it may be (then ask conc__epoch_pinned_anywhere).  Two
+ * thread-local loads: the state of the record the header's fast path last
+ * used, and conc__epoch_elsewhere (src/epoch/epoch.c: its invariant). */
+extern _Thread_local unsigned conc__epoch_elsewhere CONC__TLS_IE;
+/* conc__epoch_last, through its initial-exec alias (src/epoch/epoch.c). */
+extern __thread struct conc__epoch_hot *conc__epoch_last_ie CONC__TLS_IE;
+static inline bool conc__epoch_pinned_quick(void)
+{
+	/* relaxed: the thread's own word (another thread only clears it) */
+	return conc__epoch_elsewhere != 0 ||
+	       (uint32_t)__atomic_load_n(&conc__epoch_last_ie->state, __ATOMIC_RELAXED) != 0;
+}
+#endif
 
 /*
  * A snapshot of the calling thread's pins, to undo the pins that user code
@@ -4401,6 +4443,7 @@ static inline unsigned conc__inj_pop(conc__injector *q, conc__task *out, unsigne
 #ifndef CONC_INTERNAL_POOL_INTERNAL_H
 #define CONC_INTERNAL_POOL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -4499,10 +4542,28 @@ bool conc__pool_usable(conc_pool *p);
 void conc__pool_enter(conc_pool *p);
 void conc__pool_leave(conc_pool *p);
 
+/* For conc_join's lazy offers (src/parallel/parallel.c, "Heartbeat"): the
+ * addresses of p's count of searching workers and of its sleepers' count,
+ * to be read relaxed as hints while p lives (their offsets are fixed, so a
+ * cached address stays right for any pool at that address). */
+void conc__pool_idle_words(conc_pool *p, const atomic_uint **searching,
+			   const atomic_uint **parked);
+
+/* Owner only: whether w's deque holds no task (a snapshot). */
+bool conc__pool_deque_empty(conc__worker *w);
+
 /* src/parallel/parallel.c: let go of the calling thread's cached tickets (those of
  * outside offers, see "Tickets" there), as its exit does; a test hook, so
  * that a failure sweep reaches the ticket's allocation again. */
 void conc__parallel_drop_tickets(void);
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* src/parallel/parallel.c, test builds: non-zero makes every nested
+ * conc_join offer its b at once (promote its own frame, "Heartbeat"), as
+ * the outermost one does, so that tests reach the offered-job paths of
+ * nested joins (stolen, popped back, waited for) on every call. */
+extern atomic_int conc__parallel_eager;
+#endif
 
 #endif
 /* ---- src/scope/scope_internal.h ---------------------------------------- */
@@ -5917,7 +5978,7 @@ static _Thread_local tls_t tls;
  * takes the slow path. */
 #define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
 static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
-/* This file reads it through last_ie, an initial-exec alias in libconc.a
+/* This file reads it through last_ie (conc__epoch_last_ie), an initial-exec alias in libconc.a
  * (CONC__TLS_IE, base/arch.h; a plain hidden alias in libconc.so, whose
  * objects use the dynamic model so that it can be dlopen()ed): libconc.a
  * is built -fPIC all the same, and the variable lives in the static TLS
@@ -5928,8 +5989,26 @@ static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
  * there).  The header's inline pin is compiled in the consumer, with the
  * consumer's model. */
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
-extern __thread struct conc__epoch_hot *last_ie
+extern __thread struct conc__epoch_hot *conc__epoch_last_ie
 	__attribute__((alias("conc__epoch_last"), visibility("hidden"))) CONC__TLS_IE;
+#define last_ie conc__epoch_last_ie /* also read by epoch/epoch_internal.h */
+
+/*
+ * Whether the thread may be pinned anywhere but in *conc__epoch_last (in
+ * another record, or on the shared path): epoch/epoch_internal.h's
+ * conc__epoch_pinned_quick reads it with the state of *conc__epoch_last,
+ * so that "pinned anywhere?" costs two loads, not a scan of every slot.
+ * Owner-only (set and cleared by its own thread).  Invariant: zero only
+ * when no record other than *conc__epoch_last and no shared-path slot is
+ * pinned.  It holds because the header's fast path pins only the armed
+ * record, and every other way to be pinned passes here: arm() switching
+ * away from a pinned record, a slow-path pin of a record left unarmed
+ * (fence and chaos modes), a shared-path pin - each sets it; only a full
+ * scan that saw nothing else pinned clears it (conc__epoch_pinned_anywhere).
+ * Another thread only ever unpins our records (drop_record clears the
+ * state), which cannot break the invariant.
+ */
+_Thread_local unsigned conc__epoch_elsewhere CONC__TLS_IE;
 
 /* The record's domain, or NULL for a free slot.  A freed slot holds
  * NO_DOMAIN rather than NULL, so that the header's fast path, which may
@@ -6446,8 +6525,13 @@ static bool try_advance(conc_epoch *d)
  * unpin comes here for its chaos point). */
 static void arm(rec *r)
 {
-	if (!use_fences && !conc__chaos())
+	if (!use_fences && !conc__chaos()) {
+		struct conc__epoch_hot *old = last_ie;
+		/* relaxed: our own record's word (another thread only clears it) */
+		if (old != &r->hot && state_pinned(__atomic_load_n(&old->state, __ATOMIC_RELAXED)))
+			conc__epoch_elsewhere = 1; /* see its invariant */
 		conc__epoch_last = &r->hot;
+	}
 }
 
 static rec *find_rec(conc_epoch *d)
@@ -6647,6 +6731,7 @@ static unsigned unt_bucket(conc_epoch *d)
 static void shared_pin(conc_epoch *d)
 {
 	arm_exit();
+	conc__epoch_elsewhere = 1; /* see its invariant */
 	ovf *o = find_ovf(d, 1);
 	if (o) {
 		if (o->depth++)
@@ -6798,6 +6883,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 	/* the announcement is ordered before the section's loads by the light
 	 * barrier (together with the advancer's heavy barrier) */
 	conc__ebr_pin(&r->hot.state, &d->epoch, use_fences); /* LP: pin */
+	if (&r->hot != last_ie)
+		conc__epoch_elsewhere = 1; /* not armed (fence, chaos mode) */
 }
 
 void conc__epoch_unpin_slow(conc_epoch *d)
@@ -6836,13 +6923,20 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 
 bool conc__epoch_pinned_anywhere(void)
 {
+	if (!conc__epoch_pinned_quick())
+		return false;
 	/* A free slot's state word is 0 (drop_record clears it), so the state
 	 * alone tells.  relaxed: our own records; only their domain field is
-	 * written elsewhere. */
+	 * written elsewhere (and their state cleared, by a drop). */
+	bool any = false, elsewhere = tls.ovf_active || tls.untracked;
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
-			return true;
-	return tls.ovf_active || tls.untracked;
+		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED))) {
+			any = true;
+			if (&tls.recs[i].hot != last_ie)
+				elsewhere = true;
+		}
+	conc__epoch_elsewhere = elsewhere; /* what this scan saw */
+	return any || elsewhere;
 }
 
 /*
@@ -7401,6 +7495,7 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
 #undef ADVANCE_MAX
 #undef ADVANCE_GAP_NS
 #undef NO_DOMAIN
+#undef last_ie
 #undef HELP_MIN
 #undef HELP_MAX
 #undef CONC_INTERNAL_ALG_EPOCH_H
@@ -12015,6 +12110,19 @@ bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag)
 	return true;
 }
 
+/* conc_join's lazy offers (pool/pool_internal.h). */
+void conc__pool_idle_words(conc_pool *p, const atomic_uint **searching,
+			   const atomic_uint **parked)
+{
+	*searching = &p->searching;
+	*parked = &p->work_park.waiters;
+}
+
+bool conc__pool_deque_empty(conc__worker *w)
+{
+	return conc__deque_size(&w->dq) == 0;
+}
+
 /* True when every task counted in has finished (see the top). */
 static bool all_done(conc_pool *p)
 {
@@ -14451,6 +14559,7 @@ unsigned long conc__scope_threads_created(void)
 #define ticket_once conc__parallel__ticket_once
 #define ticket_key conc__parallel__ticket_key
 #define ticket_key_ok conc__parallel__ticket_key_ok
+#define hb_hungry conc__parallel__hb_hungry
 #define pin_guard conc__parallel__pin_guard
 #define pin_guard_enter conc__parallel__pin_guard_enter
 #define pin_guard_leave conc__parallel__pin_guard_leave
@@ -14469,6 +14578,16 @@ unsigned long conc__scope_threads_created(void)
 #define job_join conc__parallel__job_join
 #define user_job conc__parallel__user_job
 #define user_job_run conc__parallel__user_job_run
+#define hb_frame conc__parallel__hb_frame
+#define hb_tls conc__parallel__hb_tls
+#define hb conc__parallel__hb
+#define hb_cache conc__parallel__hb_cache
+#define hb_demand conc__parallel__hb_demand
+#define hb_promote conc__parallel__hb_promote
+#define hb_finish conc__parallel__hb_finish
+#define join_nested conc__parallel__join_nested
+#define join_slow conc__parallel__join_slow
+#define join_unpin conc__parallel__join_unpin
 #define loop conc__parallel__loop
 #define loop_job conc__parallel__loop_job
 #define small_acc conc__parallel__small_acc
@@ -14488,12 +14607,17 @@ unsigned long conc__scope_threads_created(void)
 #define red_job_run conc__parallel__red_job_run
 #define red_node conc__parallel__red_node
 #define loop_init conc__parallel__loop_init
+#define first_len conc__parallel__first_len
+#define first_piece conc__parallel__first_piece
 #define loop_pool conc__parallel__loop_pool
 /*
  * parallel.c - fork-join (conc_join) and the parallel loops, on the pool.
  *
- * Join.  conc_join(a, b) wraps b in a job on the caller's stack, offers it,
- *   runs a, then finishes the job:
+ * Join.  The outermost conc_join of a call tree on a thread (no tree yet:
+ *   conc__tls_root NULL) offers b at once; one nested in a tree defers the
+ *   offer (see "Heartbeat" below) and offers b only when promoted.  An
+ *   offered b is a job on the caller's stack; the caller offers it, runs
+ *   a, then finishes the job:
  *   - on a worker w of p, the job goes on w's deque (conc__pool_push_local).
  *     After a, w pops its deque: finding the job means nobody stole it, and
  *     w runs it inline (no atomic RMW beyond the deque's).  Finding another
@@ -14526,6 +14650,43 @@ unsigned long conc__scope_threads_created(void)
  *   completion depends only on jobs created inside it, which are younger;
  *   the youngest unfinished job is never waiting, so it makes progress.
  *   A push that fails (ENOMEM) runs b inline after a.
+ *
+ * Heartbeat (lazy offers; the idea of heartbeat scheduling, Acar,
+ *   Chargueraud and Rainey, and of the chili crate).  Offering every b
+ *   costs a deque push and pop - fences, and an RMW when the deque is
+ *   nearly empty - on every join, though almost none is ever stolen: a
+ *   fine-grained recursion (fib without a cutoff) spent most of its time
+ *   there.  So a nested join only links a frame {b, bctx, pool, tree} into
+ *   its thread's list (hb.top, newest first) and runs a; every HB_POLL-th
+ *   join of a thread looks at the demand - p's searching and sleeping
+ *   workers and the joiners waiting anywhere (hb_hungry), relaxed loads
+ *   through addresses cached per thread - and, if there is some, promotes
+ *   the OLDEST unoffered frame of the current tree on p (the largest piece
+ *   left) by offering its b as above (job_offer: the worker's deque, or a
+ *   ticket from outside), unless the thread already has a task waiting to
+ *   be taken (its deque; from outside, anything queued in p).  Only the
+ *   owner touches its frames, so `promoted` is a plain field.  When a
+ *   returns the frame is unlinked; if b was not promoted the caller runs
+ *   it inline, a plain call (LP: join-b-inline); if it was, the job is
+ *   finished as any offered job (job_join).  States per frame: LINKED ->
+ *   PROMOTED (the owner, at a join on top of it) -> finished as a job; or
+ *   LINKED -> run inline.
+ *   Why frames of the current tree only: a tree started on top of another
+ *   (a group task, run by its waiter inside a join) ends before the outer
+ *   one resumes, so the current tree's frames are the newest ones, and the
+ *   deque stays ordered by tree: a job of an outer tree pushed above an
+ *   inner tree's jobs could be popped by an inner join (pop_above) and run
+ *   on top of a wait of the inner tree - the nesting isolation forbids.
+ *   Within the tree any order is safe: a promoted b that a younger join
+ *   pops runs nested in that join, as a stolen-and-returned job would
+ *   (rayon does the same), and b never depends on a.
+ *   No deadlock: an unpromoted b runs on its owner after a, as a plain
+ *   call; a promoted one is an offered job, covered by the argument above.
+ *   Cost of a nested join nobody wants work from: the frame (five stores),
+ *   a countdown, four thread-local loads for the pin guard (below), two
+ *   indirect calls.  What is given up: a b is offered only at a join that
+ *   comes after the demand appears, so a long a without nested joins keeps
+ *   its b (the outermost join of a thread still offers at once).
  *
  * Tickets (state list of the word, per ticket; QUEUED = bit 0: the ticket
  *   has an entry in the injector, or in a deque it was moved to):
@@ -14567,7 +14728,9 @@ unsigned long conc__scope_threads_created(void)
  *   A job taken back by its owner's pop never changes state: it runs
  *   through job_entry_popped, which skips the exchange.
  *
- * Loops.  for/reduce walk the split tree of the header.  A node either
+ * Loops.  for/reduce first run the leftmost piece on the calling thread,
+ *   timed, and run the whole tree there when the loop looks too short to
+ *   split (first_piece).  Else they walk the split tree of the header.  A node either
  *   offers its right half as a job (a join of left and right) or runs its
  *   whole subtree inline, left to right.  The choice is rayon's adaptive
  *   "splitter": a call starts with splits = the pool's thread count; a node
@@ -14591,6 +14754,9 @@ unsigned long conc__scope_threads_created(void)
  *   anywhere else allocates its own block.
  */
 
+
+#define COLD_FN __attribute__((noinline, cold))
+#define NOINLINE_FN __attribute__((noinline))
 
 /* A joiner that finds no task yields for this long before it sleeps. */
 #define WAIT_SPIN_NS 50000u
@@ -14654,6 +14820,10 @@ static pthread_once_t ticket_once = PTHREAD_ONCE_INIT;
 static pthread_key_t ticket_key;
 static bool ticket_key_ok; /* written once, under ticket_once */
 
+/* Joiners of any pool waiting for a job somebody else runs (job_wait): a
+ * demand for work that only promotions can meet. */
+static CONC_ALIGNED atomic_uint hb_hungry;
+
 /* ---- pins left by user code ------------------------------------------------- */
 
 /*
@@ -14664,7 +14834,10 @@ static bool ticket_key_ok; /* written once, under ticket_once */
  * that note: only the pins made during the call go.  Pieces run by other
  * threads: a worker's top-level task is checked by the pool (src/pool/pool.c);
  * a piece nested in another call's wait is covered by that call's guard.
- * Not pinned at the entry (the common case): one scan at each end, no copy.
+ * Not pinned at the entry (the common case): conc__epoch_pinned_quick at
+ * each end - two thread-local loads (epoch/epoch_internal.h) - no scan,
+ * no copy.  The full guard (a snapshot on the stack) is in join_slow and
+ * the loops' entry points, off conc_join's fast path.
  */
 struct pin_guard {
 	bool pinned;
@@ -14673,14 +14846,14 @@ struct pin_guard {
 
 static inline void pin_guard_enter(struct pin_guard *g)
 {
-	g->pinned = conc__epoch_pinned_anywhere();
+	g->pinned = conc__epoch_pinned_quick() && conc__epoch_pinned_anywhere();
 	if (conc__unlikely(g->pinned))
 		conc__epoch_pins_save(&g->snap);
 }
 
 static inline void pin_guard_leave(struct pin_guard *g)
 {
-	if (conc__unlikely(conc__epoch_pinned_anywhere()))
+	if (conc__unlikely(conc__epoch_pinned_quick()) && conc__epoch_pinned_anywhere())
 		conc__epoch_pins_restore(g->pinned ? &g->snap : NULL);
 }
 
@@ -14857,7 +15030,10 @@ static void job_wait_for(conc_pool *p, conc__worker *w, struct job *j);
 static void job_wait(conc_pool *p, conc__worker *w, struct job *j)
 {
 	conc__test_point("parallel.join.wait");
+	/* relaxed (both): a hint for hb_demand. */
+	atomic_fetch_add_explicit(&hb_hungry, 1, memory_order_relaxed);
 	job_wait_for(p, w, j);
+	atomic_fetch_sub_explicit(&hb_hungry, 1, memory_order_relaxed);
 	conc__test_point("parallel.join.waited");
 }
 
@@ -14944,15 +15120,138 @@ static void user_job_run(struct job *j, conc__worker *w, enum run_mode mode)
 	u->fn(u->ctx);
 }
 
-int conc_join(conc_pool *p, void (*a)(void *), void *actx,
-	      void (*b)(void *), void *bctx)
+/* ---- heartbeat: lazy offers of nested joins ------------------------------------ */
+
+/* A nested conc_join's b, not offered yet (see "Heartbeat" at the top). */
+struct hb_frame {
+	struct user_job u;    /* first: the job, once promoted */
+	struct hb_frame *prev; /* the thread's next older frame */
+	conc_pool *p;
+	void *root;           /* the call tree the frame belongs to */
+	bool promoted;        /* owner only: b was offered (u.j is live) */
+};
+
+/* The calling thread's frames, newest first, and the addresses of the
+ * idle counts of the pool it joined on last (see hb_demand). */
+struct hb_tls {
+	struct hb_frame *top;
+	unsigned tick; /* joins until the next look at the demand */
+	conc_pool *pool;
+	const atomic_uint *searching, *parked;
+};
+static _Thread_local struct hb_tls hb CONC__TLS_IE;
+/* How often a nested join looks at the demand (see hb_demand). */
+#define HB_POLL 8u
+
+static COLD_FN void hb_cache(conc_pool *p)
 {
-	if (!a || !b || (p && !CONC__POOL_ALIVE(p)))
-		return EINVAL;
-	if (!p)
-		p = conc_pool_global();
+	conc__pool_idle_words(p, &hb.searching, &hb.parked);
+	hb.pool = p;
+}
+
+/* Whether some thread could take work now: a worker of p searching or
+ * parked, or a joiner waiting.  relaxed (all three): a hint; a promotion
+ * that comes late or for nothing costs time, never correctness. */
+static inline bool hb_demand(conc_pool *p)
+{
+	if (conc__unlikely(hb.pool != p))
+		hb_cache(p);
+	return (atomic_load_explicit(hb.searching, memory_order_relaxed) |
+		atomic_load_explicit(hb.parked, memory_order_relaxed) |
+		atomic_load_explicit(&hb_hungry, memory_order_relaxed)) != 0;
+}
+
+/* Offer the oldest frame of the current tree on p whose b is not offered
+ * yet - the largest piece there is to give - unless work is already queued
+ * where idle threads look (they take that first).  The current tree's
+ * frames are the newest ones (a tree started inside another one ends
+ * before it); frames are promoted oldest first, so the walk stops at the
+ * first promoted one. */
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+atomic_int conc__parallel_eager; /* pool/pool_internal.h */
+/* relaxed: a test switch, set before the calls it is for */
+#define HB_EAGER() conc__unlikely(atomic_load_explicit(&conc__parallel_eager, memory_order_relaxed) != 0)
+#else
+#define HB_EAGER() false
+#endif
+
+static COLD_FN void hb_promote(conc_pool *p, void *root, bool eager)
+{
+	struct hb_frame *f = NULL;
+	for (struct hb_frame *g = hb.top; g && g->root == root && !g->promoted; g = g->prev)
+		if (g->p == p)
+			f = g;
+	if (!f)
+		return;
+	conc__worker *w = conc__pool_current(p);
+	if (!eager && (w ? !conc__pool_deque_empty(w) : conc_pool_queued(p) != 0))
+		return;
+	if (!w)
+		conc__pool_enter(p); /* destroy waits for us (left in join_nested) */
+	conc__test_point("parallel.join.promote");
+	f->u.j.run = user_job_run;
+	if (job_offer(p, w, &f->u.j))
+		f->promoted = true; /* LP: join-b-promote */
+	else if (!w)
+		conc__pool_leave(p);
+}
+
+/* The job of a promoted frame: run it here if still ours, else wait. */
+static NOINLINE_FN void hb_finish(conc_pool *p, struct hb_frame *f)
+{
+	conc__worker *w = f->u.j.owner;
+	job_join(p, w, &f->u.j);
+	if (!w)
+		conc__pool_leave(p); /* entered by hb_promote */
+}
+
+/* A join inside a call tree: b waits in a frame on this stack, offered
+ * only if a thread goes idle meanwhile (hb_promote, at this or a later
+ * join); otherwise it runs here after a, as a plain call. */
+static inline void join_nested(conc_pool *p, void *root, void (*a)(void *), void *actx,
+			       void (*b)(void *), void *bctx)
+{
+	struct hb_frame f;
+	f.u.fn = b;
+	f.u.ctx = bctx;
+	f.p = p;
+	f.root = root;
+	f.promoted = false;
+	f.prev = hb.top;
+	hb.top = &f;
+	/* Every HB_POLL-th join looks whether anybody is idle. */
+	if (conc__unlikely(hb.tick-- == 0)) {
+		hb.tick = HB_POLL - 1;
+		if (hb_demand(p))
+			hb_promote(p, root, false);
+	}
+	if (HB_EAGER()) /* test builds: offer every b, as the root does */
+		hb_promote(p, root, true);
+	a(actx);
+	/* From here on the frame's copies (a may have changed nothing in
+	 * them, but reading them back frees the registers that would keep
+	 * b, bctx and p alive across a). */
+	hb.top = f.prev;
+	if (conc__likely(!f.promoted))
+		f.u.fn(f.u.ctx); /* LP: join-b-inline (never offered) */
+	else
+		hb_finish(f.p, &f);
+}
+
+/* The first join of a call tree on this thread (b is offered at once), a
+ * join whose caller is pinned (the full pin guard), and a join without a
+ * pool. */
+static NOINLINE_FN int join_slow(conc_pool *p, void (*a)(void *), void *actx,
+				 void (*b)(void *), void *bctx)
+{
 	struct pin_guard g;
 	pin_guard_enter(&g);
+	void *root = conc__tls_root;
+	if (p && root) {
+		join_nested(p, root, a, actx, b, bctx);
+		pin_guard_leave(&g);
+		return 0;
+	}
 	struct user_job u = {.fn = b, .ctx = bctx};
 	void *saved_root = root_enter(&u);
 	u.j.run = user_job_run;
@@ -14974,6 +15273,31 @@ int conc_join(conc_pool *p, void (*a)(void *), void *actx,
 	return 0;
 }
 
+/* A and b left the thread pinned; it was not pinned before the call. */
+static COLD_FN void join_unpin(void)
+{
+	if (conc__epoch_pinned_anywhere())
+		conc__epoch_pins_restore(NULL);
+}
+
+int conc_join(conc_pool *p, void (*a)(void *), void *actx,
+	      void (*b)(void *), void *bctx)
+{
+	if (!a || !b || (p && !CONC__POOL_ALIVE(p)))
+		return EINVAL;
+	if (!p)
+		p = conc_pool_global();
+	void *root = conc__tls_root;
+	/* The pin guard's common case: not pinned at the entry (so every pin
+	 * found at the exit was made during the call). */
+	if (conc__unlikely(!root || !p || conc__epoch_pinned_quick()))
+		return join_slow(p, a, actx, b, bctx);
+	join_nested(p, root, a, actx, b, bctx);
+	if (conc__unlikely(conc__epoch_pinned_quick()))
+		join_unpin();
+	return 0;
+}
+
 /* ---- loops ------------------------------------------------------------------ */
 
 struct loop {
@@ -14988,6 +15312,7 @@ struct loop {
 	size_t size;   /* accumulator bytes */
 	size_t stride; /* size rounded up to max_align_t */
 	atomic_int stop; /* 0, or the first non-zero result */
+	size_t done_hi; /* the first piece [begin, done_hi) ran already (timed) */
 };
 
 struct loop_job {
@@ -15055,8 +15380,8 @@ static bool should_split(struct loop *l, unsigned *splits, bool stolen)
 
 static void for_leaf(struct loop *l, size_t lo, size_t hi)
 {
-	if (stopped(l))
-		return;
+	if (lo < l->done_hi || stopped(l))
+		return; /* the first piece ran already (see first_piece) */
 	int r = l->body(lo, hi, l->ctx);
 	if (conc__unlikely(r != 0))
 		record(l, r);
@@ -15116,8 +15441,8 @@ static bool small(const struct loop *l)
 
 static void red_leaf(struct loop *l, size_t lo, size_t hi, void *acc)
 {
-	if (stopped(l))
-		return;
+	if (lo < l->done_hi || stopped(l))
+		return; /* the first piece ran already, into acc (the root's) */
 	l->identity(acc, l->ctx);
 	int r = l->rbody(lo, hi, acc, l->ctx);
 	if (conc__unlikely(r != 0))
@@ -15213,6 +15538,43 @@ static void loop_init(struct loop *l, conc_pool *p, size_t n, size_t grain,
 	atomic_init(&l->stop, 0);
 }
 
+/* The length of the leftmost piece of a range of n > grain indexes. */
+static size_t first_len(size_t n, size_t grain)
+{
+	while (n > grain)
+		n /= 2; /* the left child [lo, lo + n / 2) */
+	return n;
+}
+
+/*
+ * Serial or split?  The first piece of the tree runs on the calling thread
+ * before anything is offered, timed; the whole loop is estimated as that
+ * time x the number of pieces of that length.  Below LOOP_SERIAL_NS the
+ * rest runs on the calling thread too (a hand-off - a wake, a steal, the
+ * join - would cost about as much as it could save); above, it is split as
+ * usual.  Either way the tree, the pieces and the combine order are those
+ * of the header: only who runs them differs.  The piece is marked done
+ * (done_hi) and skipped by the walk; it is the leftmost leaf, whose
+ * accumulator is the root's on every path (a left child shares its
+ * parent's), so a reduce finds its result in place.  Cost: two clock reads
+ * per call of more than one piece.
+ */
+#define LOOP_SERIAL_NS 20000u
+static bool first_piece(struct loop *l, size_t begin, size_t n, void *acc)
+{
+	size_t len = first_len(n, l->grain);
+	uint64_t t0 = conc__now_ns();
+	if (acc)
+		red_leaf(l, begin, begin + len, acc);
+	else
+		for_leaf(l, begin, begin + len);
+	uint64_t dt = conc__now_ns() - t0;
+	l->done_hi = begin + len;
+	size_t pieces = n / len;
+	conc__test_point(dt < LOOP_SERIAL_NS / pieces ? "parallel.loop.serial" : "parallel.loop.split");
+	return dt < LOOP_SERIAL_NS / pieces; /* est = dt x pieces, without overflow */
+}
+
 /* The pool to split on, or NULL: run the tree on this thread. */
 static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 {
@@ -15242,10 +15604,15 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 		l.body = body;
 		if (loop_pool(&l, p)) {
 			conc__worker *w = conc__pool_current(l.p);
+			/* before any body runs: a destroy that sees a body
+			 * running must also see us inside */
 			if (!w)
 				conc__pool_enter(l.p); /* destroy waits for us */
 			void *saved_root = root_enter(&l);
-			for_node(&l, w, begin, end, l.threads, false);
+			if (first_piece(&l, begin, n, NULL))
+				for_inline(&l, begin, end);
+			else
+				for_node(&l, w, begin, end, l.threads, false);
 			root_leave(saved_root);
 			if (!w)
 				conc__pool_leave(l.p);
@@ -15301,10 +15668,14 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		red_leaf(&l, begin, end, acc); /* one piece: no pool needed */
 	} else if (loop_pool(&l, p)) {
 		conc__worker *w = conc__pool_current(l.p);
+		/* before any body runs (see conc_parallel_for) */
 		if (!w)
 			conc__pool_enter(l.p); /* destroy waits for us */
 		void *saved_root = root_enter(&l);
-		red_node(&l, w, begin, end, l.threads, false, acc, slots);
+		if (first_piece(&l, begin, n, acc))
+			red_inline(&l, begin, end, acc, slots);
+		else
+			red_node(&l, w, begin, end, l.threads, false, acc, slots);
 		root_leave(saved_root);
 		if (!w)
 			conc__pool_leave(l.p);
@@ -15335,6 +15706,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef ticket_once
 #undef ticket_key
 #undef ticket_key_ok
+#undef hb_hungry
 #undef pin_guard
 #undef pin_guard_enter
 #undef pin_guard_leave
@@ -15353,6 +15725,16 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef job_join
 #undef user_job
 #undef user_job_run
+#undef hb_frame
+#undef hb_tls
+#undef hb
+#undef hb_cache
+#undef hb_demand
+#undef hb_promote
+#undef hb_finish
+#undef join_nested
+#undef join_slow
+#undef join_unpin
 #undef loop
 #undef loop_job
 #undef small_acc
@@ -15372,10 +15754,17 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef red_job_run
 #undef red_node
 #undef loop_init
+#undef first_len
+#undef first_piece
 #undef loop_pool
+#undef COLD_FN
+#undef NOINLINE_FN
 #undef WAIT_SPIN_NS
 #undef WAIT_PARK_NS
 #undef TICKET_QUEUED
+#undef HB_POLL
+#undef HB_EAGER
+#undef LOOP_SERIAL_NS
 
 /* ==== src/algo/algo.c =================================================== */
 /* file-local names of src/algo/algo.c, made unique in this unit */

@@ -26,6 +26,7 @@
 #include "conc/parallel.h"
 #include "conc/pool.h"
 #include "base/fault.h"
+#include "pool/pool_internal.h"
 
 static void spin_until(atomic_int *v, int want)
 {
@@ -267,7 +268,8 @@ static void test_group_isolation(void **state)
  * 2; W1, W2 its workers; main the test thread), every step forced:
  *   main: conc_join(A, B) roots tree T; B's ticket goes to the injector;
  *   W1 (W2 is held): runs B (tree T): conc_join(B1, B2) puts B2, tagged T,
- *     on W1's deque and runs B1, which holds W1 until b1_gate;
+ *     on W1's deque (a nested join: offered at once under the test switch
+ *     conc__parallel_eager) and runs B1, which holds W1 until b1_gate;
  *   main (A): locks M, runs G in group g and waits; nobody else is free,
  *     so main runs G itself: conc_join(Ga, Gb), Gb's ticket to the
  *     injector; Ga lets W2 go and returns once W2 runs Gb; main's join must
@@ -365,6 +367,9 @@ static void test_group_task_leaves_join_tree(void **state)
 	assert_int_equal(conc_group_create(&f1_g, f1_p), 0);
 	f1_is_main = 1;
 	conc__test_set_hook(f1_hook);
+	/* B's join is nested in main's tree: offer B2 at once, as before
+	 * nested joins offered lazily (it must be there to be stolen). */
+	atomic_store(&conc__parallel_eager, 1);
 	int relocks = 0;
 	for (int round = 0; round < 20; round++) {
 		atomic_store(&f1_b2_queued, 0);
@@ -382,6 +387,7 @@ static void test_group_task_leaves_join_tree(void **state)
 		/* B2 ran once: locking M, or relocking it */
 		assert_int_equal(atomic_load(&f1_relock) + atomic_load(&f1_b2_ran), 1);
 	}
+	atomic_store(&conc__parallel_eager, 0);
 	conc__test_set_hook(NULL);
 	f1_is_main = 0;
 	/* never on the thread holding M */

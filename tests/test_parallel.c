@@ -21,6 +21,7 @@
 #include "conc/parallel.h"
 #include "conc/pool.h"
 #include "base/fault.h"
+#include "pool/pool_internal.h"
 
 /* ---- pools ------------------------------------------------------------------ */
 
@@ -59,7 +60,7 @@ static size_t ref_grain(size_t n, size_t grain)
 	if (grain)
 		return grain;
 	size_t g = n / 4096 + (n % 4096 != 0);
-	return g < 1024 ? 1024 : g;
+	return g < 4096 ? 4096 : g;
 }
 
 static size_t ref_pieces(size_t lo, size_t hi, size_t grain, struct piece *out, size_t k)
@@ -1040,6 +1041,369 @@ static void test_parallel_join_stolen_sleep(void **state)
 	conc_test_watchdog_off();
 }
 
+/* ---- heartbeat: lazy offers of nested joins (issue 20) ----------------------- */
+
+/*
+ * A nested join's b is offered only when somebody wants work.  The root
+ * join (from outside) runs A; A's nested join F has wait_a, which keeps
+ * making nested joins (each looks at the demand now and then) until b has
+ * started: the idle workers are the demand, F is the oldest frame not
+ * offered, so F's b is promoted and a worker runs it while a still runs.
+ * b's write is seen after the join.  (a gives up after 20 s: then the
+ * promotion never came, and the test fails.)
+ */
+struct lazy {
+	conc_pool *p;
+	atomic_int b_started;
+	pthread_t a_thread, b_thread;
+	int data;
+	int a_gave_up;
+	int inner;
+};
+
+static void lazy_inner(void *arg)
+{
+	(void)arg;
+}
+
+static void lazy_a(void *arg)
+{
+	struct lazy *s = arg;
+	s->a_thread = pthread_self();
+	uint64_t until = (uint64_t)time(NULL) + 20;
+	while (!atomic_load(&s->b_started)) {
+		if ((uint64_t)time(NULL) > until) {
+			s->a_gave_up = 1;
+			return;
+		}
+		assert_int_equal(conc_join(s->p, lazy_inner, NULL, lazy_inner, NULL), 0);
+		s->inner++;
+		if (s->inner % 64 == 0)
+			sched_yield();
+	}
+}
+
+static void lazy_b(void *arg)
+{
+	struct lazy *s = arg;
+	s->b_thread = pthread_self();
+	atomic_store(&s->b_started, 1);
+	s->data = 4321; /* plain write: the join orders it */
+}
+
+static void lazy_root_a(void *arg)
+{
+	struct lazy *s = arg;
+	assert_int_equal(conc_join(s->p, lazy_a, s, lazy_b, s), 0);
+}
+
+static void lazy_task(void *arg)
+{
+	struct lazy *s = arg;
+	assert_int_equal(conc_join(s->p, lazy_root_a, s, lazy_inner, NULL), 0);
+}
+
+static void test_parallel_join_promoted_when_idle(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	conc_pool *p = make_pool(2);
+	for (int rep = 0; rep < 3; rep++) {
+		/* from outside: the idle workers want work */
+		struct lazy o = {.p = p};
+		assert_int_equal(conc_join(p, lazy_root_a, &o, lazy_inner, NULL), 0);
+		assert_int_equal(o.a_gave_up, 0);
+		assert_int_equal(o.data, 4321);
+		assert_false(pthread_equal(o.a_thread, o.b_thread));
+		/* from a worker: the other worker wants work */
+		struct lazy w = {.p = p};
+		assert_int_equal(conc_pool_execute(p, lazy_task, &w), 0);
+		assert_int_equal(conc_pool_wait(p), 0);
+		assert_int_equal(w.a_gave_up, 0);
+		assert_int_equal(w.data, 4321);
+		assert_false(pthread_equal(w.a_thread, w.b_thread));
+	}
+	pool_done(p);
+	conc_test_watchdog_off();
+}
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* Every nested b offered (the test switch): the offered-job paths of nested
+ * joins - popped back right after a, stolen and waited for, from workers
+ * and from outside (tickets) - on every call, fib and quicksort checked
+ * on pools of 1 to 3 threads and the global one. */
+static void test_parallel_join_every_b_offered(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 180);
+	atomic_store(&conc__parallel_eager, 1);
+	bool smoke = conc_test_scale() == 0; /* qemu */
+	unsigned n = smoke ? 12 : CONC_TEST_SANITIZED ? 16 : 22;
+	uint64_t want[2] = {0, 1};
+	for (unsigned i = 2; i <= n; i++) {
+		uint64_t t = want[0] + want[1];
+		want[0] = want[1];
+		want[1] = t;
+	}
+	size_t m = smoke ? 5000 : CONC_TEST_SANITIZED ? 20000 : 200000;
+	uint32_t *v = malloc(m * sizeof *v);
+	assert_non_null(v);
+	for (int pi = 0; pi < NPOOLS; pi++) {
+		conc_pool *p = pool_at(pi);
+		conc_pool *pp = p ? p : conc_pool_global();
+		struct fib f = {p, n, 0}, g = {p, n, 0};
+		fib_run(&f); /* from outside */
+		assert_int_equal(f.r, want[1]);
+		assert_int_equal(conc_pool_execute(pp, fib_run, &g), 0); /* from a worker */
+		assert_int_equal(conc_pool_wait(pp), 0);
+		assert_int_equal(g.r, want[1]);
+		uint64_t seed = 77 + (uint64_t)pi, sum = 0, sum2 = 0;
+		for (size_t i = 0; i < m; i++) {
+			v[i] = (uint32_t)conc_test_rand(&seed);
+			sum += v[i];
+		}
+		struct qs q = {p, v, m};
+		qs_run(&q);
+		for (size_t i = 0; i < m; i++) {
+			if (i && v[i - 1] > v[i])
+				fail_msg("not sorted at %zu", i);
+			sum2 += v[i];
+		}
+		assert_int_equal(sum, sum2);
+		pool_done(p);
+	}
+	free(v);
+	atomic_store(&conc__parallel_eager, 0);
+	conc_test_watchdog_off();
+}
+#endif
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/*
+ * A lazily offered b never runs inside its own a on the same thread
+ * (review of the heartbeat join, F1): a holds an error-checking mutex
+ * across a nested loop whose right half is offered; a body of that loop
+ * promotes (the test switch: a join there offers whatever it may, deque
+ * or not).  The frame of the join around a is older than the loop's job:
+ * offered now, it would sit above that job on the deque, and the loop's
+ * join - popping what lies above its job - would run b on top of a, which
+ * then finds its mutex held by its own thread (EDEADLK; a default mutex
+ * hangs).  b must run after a, or on another thread: 0 nested, 0 EDEADLK.
+ */
+struct bnx {
+	conc_pool *p;
+	pthread_mutex_t m;
+	pthread_t a_thread;
+	atomic_int a_live, b_runs, b_nested, b_edeadlk;
+};
+
+static void bnx_noop(void *x)
+{
+	(void)x;
+}
+
+static int bnx_body(size_t lo, size_t hi, void *ctx)
+{
+	struct bnx *s = ctx;
+	(void)hi;
+	if (lo == 1) {
+		atomic_store(&conc__parallel_eager, 1);
+		conc_join(s->p, bnx_noop, NULL, bnx_noop, NULL);
+		atomic_store(&conc__parallel_eager, 0);
+	}
+	return 0;
+}
+
+static void bnx_a(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(pthread_mutex_lock(&s->m), 0);
+	s->a_thread = pthread_self();
+	atomic_store(&s->a_live, 1);
+	assert_int_equal(conc_parallel_for(s->p, 0, 4, 1, bnx_body, s), 0);
+	atomic_store(&s->a_live, 0);
+	pthread_mutex_unlock(&s->m);
+}
+
+static void bnx_b(void *ctx)
+{
+	struct bnx *s = ctx;
+	atomic_fetch_add(&s->b_runs, 1);
+	if (atomic_load(&s->a_live) && pthread_equal(pthread_self(), s->a_thread))
+		atomic_fetch_add(&s->b_nested, 1);
+	int r = pthread_mutex_lock(&s->m);
+	if (r == EDEADLK)
+		atomic_fetch_add(&s->b_edeadlk, 1);
+	else if (r == 0)
+		pthread_mutex_unlock(&s->m);
+}
+
+static void bnx_mid(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(conc_join(s->p, bnx_a, s, bnx_b, s), 0); /* nested: lazy */
+}
+
+static void bnx_task(void *ctx)
+{
+	struct bnx *s = ctx;
+	assert_int_equal(conc_join(s->p, bnx_mid, s, bnx_noop, NULL), 0); /* the root */
+}
+
+static void test_parallel_join_b_not_inside_own_a(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	unsigned reps = conc_test_scale() == 0 ? 5 : 40;
+	for (unsigned threads = 1; threads <= 2; threads++) {
+		conc_pool *p = make_pool(threads);
+		struct bnx s = {.p = p};
+		pthread_mutexattr_t at;
+		pthread_mutexattr_init(&at);
+		pthread_mutexattr_settype(&at, PTHREAD_MUTEX_ERRORCHECK);
+		pthread_mutex_init(&s.m, &at);
+		pthread_mutexattr_destroy(&at);
+		for (unsigned i = 0; i < reps; i++) {
+			assert_int_equal(conc_pool_execute(p, bnx_task, &s), 0);
+			assert_int_equal(conc_pool_wait(p), 0);
+		}
+		bnx_task(&s); /* from outside as well */
+		assert_int_equal(atomic_load(&s.b_runs), (int)reps + 1);
+		assert_int_equal(atomic_load(&s.b_nested), 0);
+		assert_int_equal(atomic_load(&s.b_edeadlk), 0);
+		pthread_mutex_destroy(&s.m);
+		pool_done(p);
+	}
+	conc_test_watchdog_off();
+}
+#endif
+
+/* Nested joins inside group tasks: each task roots a tree of its own
+ * (fib by conc_join), run by workers and by the waiter; every result
+ * right, on a pool of 2 and on the global pool. */
+static int gfib_task(void *arg)
+{
+	fib_run(arg);
+	return 0;
+}
+
+static void test_parallel_join_in_group_tasks(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	unsigned n = conc_test_scale() == 0 ? 10 : CONC_TEST_SANITIZED ? 14 : 18;
+	uint64_t want[2] = {0, 1};
+	for (unsigned i = 2; i <= n; i++) {
+		uint64_t t = want[0] + want[1];
+		want[0] = want[1];
+		want[1] = t;
+	}
+	for (int k = 0; k < 2; k++) {
+		conc_pool *p = k ? NULL : make_pool(2);
+		conc_group *g;
+		assert_int_equal(conc_group_create(&g, p), 0);
+		struct fib t[8];
+		for (int round = 0; round < 3; round++) {
+			for (int i = 0; i < 8; i++) {
+				t[i] = (struct fib){p, n, 0};
+				assert_int_equal(conc_group_run(g, gfib_task, &t[i]), 0);
+			}
+			assert_int_equal(conc_group_wait(g), 0);
+			for (int i = 0; i < 8; i++)
+				assert_int_equal(t[i].r, want[1]);
+		}
+		assert_int_equal(conc_group_destroy(g), 0);
+		pool_done(p);
+	}
+	conc_test_watchdog_off();
+}
+
+/* ---- loops: the first piece decides serial or split (issue 20) -------------- */
+
+/* The accumulator checks the combine order: a leaf is [lo, hi); combine
+ * needs left.hi == right.lo. */
+struct span {
+	size_t lo, hi;
+	int bad;
+};
+
+static void span_zero(void *acc, void *ctx)
+{
+	(void)ctx;
+	*(struct span *)acc = (struct span){0, 0, 0};
+}
+
+static int span_body(size_t lo, size_t hi, void *acc, void *ctx)
+{
+	struct span *s = acc;
+	size_t slow = *(size_t *)ctx;
+	if (lo == slow) { /* long enough that the loop is split */
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	s->bad |= s->hi != 0; /* identity ran just before */
+	s->lo = lo;
+	s->hi = hi;
+	return 0;
+}
+
+static void span_add(void *acc, const void *other, void *ctx)
+{
+	(void)ctx;
+	struct span *l = acc;
+	const struct span *r = other;
+	l->bad |= r->bad | (l->hi != r->lo);
+	l->hi = r->hi;
+}
+
+static atomic_int loop_split_hits, loop_serial_hits;
+
+static void loop_hook(const char *point)
+{
+	if (strcmp(point, "parallel.loop.split") == 0)
+		atomic_fetch_add(&loop_split_hits, 1);
+	else if (strcmp(point, "parallel.loop.serial") == 0)
+		atomic_fetch_add(&loop_serial_hits, 1);
+}
+
+static void test_parallel_loop_first_piece(void **state)
+{
+	(void)state;
+	conc_test_watchdog(__func__, 120);
+	conc__test_set_hook(loop_hook);
+	atomic_store(&loop_split_hits, 0);
+	atomic_store(&loop_serial_hits, 0);
+	conc_pool *p = make_pool(2);
+	const size_t ranges[][3] = {{0, 64, 1}, {5, 1000, 7}, {0, 100000, 0}, {3, 3000, 1024}};
+	for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++) {
+		size_t begin = ranges[k][0], end = ranges[k][1], grain = ranges[k][2];
+		for (int slow_first = 0; slow_first < 2; slow_first++) {
+			int split0 = atomic_load(&loop_split_hits);
+			int serial0 = atomic_load(&loop_serial_hits);
+			size_t slow = slow_first ? begin : SIZE_MAX;
+			struct span s = {0, 0, 1};
+			assert_int_equal(conc_parallel_reduce(p, begin, end, grain, &s, sizeof s, span_zero,
+							      span_body, span_add, &slow), 0);
+			assert_int_equal(s.bad, 0);
+			assert_int_equal(s.lo, begin);
+			assert_int_equal(s.hi, end);
+			/* a 1 ms first piece is never "too short to split" */
+			if (slow_first)
+				assert_true(atomic_load(&loop_split_hits) > split0);
+			/* an explicit grain splits as asked, untimed: a cheap
+			 * first piece says nothing of the rest (review F2) */
+			if (grain)
+				assert_int_equal(atomic_load(&loop_serial_hits), serial0);
+			check_for(p, begin, end, grain, true);
+		}
+	}
+	conc__test_set_hook(NULL);
+	printf("loops: split %d, serial %d\n", atomic_load(&loop_split_hits),
+	       atomic_load(&loop_serial_hits));
+	pool_done(p);
+	conc_test_watchdog_off();
+}
+
 /* ---- issue 15: bodies that return pinned ------------------------------------ */
 
 static conc_epoch *leak_dom;
@@ -1288,12 +1652,17 @@ static int iso_a_waits(void *arg)
 
 /* The loop [0,4) on A, from B's task: piece 2 on A's worker (the root's
  * offered half), piece 3 stolen from A's deque by B's worker, so that A's
- * worker waits in its join while T sits in A's queue. */
+ * worker waits in its join while T sits in A's queue.  Piece 0, which the
+ * loop runs and times before it offers anything, takes 1 ms, so that the
+ * loop is split (a shorter one would run whole on B's worker). */
 static int iso_body(size_t lo, size_t hi, void *ctx)
 {
 	(void)hi;
 	(void)ctx;
-	if (lo == 0) { /* B's worker: let A's worker take the offered half */
+	if (lo == 0) { /* B's worker, timed: long enough to be split */
+		struct timespec ts = {0, 1000 * 1000};
+		nanosleep(&ts, NULL);
+	} else if (lo == 1) { /* B's worker: let A's worker take the offered half */
 		conc_test_points_wait(iso_p2, NULL, 30);
 	} else if (lo == 2) { /* A's worker: until piece 3 was stolen */
 		atomic_store(&iso_p2_started, 1);
@@ -1393,6 +1762,13 @@ int main(void)
 		cmocka_unit_test(test_parallel_join_quicksort),
 		cmocka_unit_test(test_parallel_join_busy_pool),
 		cmocka_unit_test(test_parallel_join_stolen_sleep),
+		cmocka_unit_test(test_parallel_join_promoted_when_idle),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_parallel_join_every_b_offered),
+		cmocka_unit_test(test_parallel_join_b_not_inside_own_a),
+#endif
+		cmocka_unit_test(test_parallel_join_in_group_tasks),
+		cmocka_unit_test(test_parallel_loop_first_piece),
 		cmocka_unit_test(test_parallel_body_left_pinned),
 		cmocka_unit_test(test_parallel_outside_calls_memory_bounded),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS

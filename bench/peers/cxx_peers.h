@@ -51,6 +51,8 @@ void tbb_arena_free(void *arena);
 void tbb_groups(void *arena, unsigned groups, unsigned tasks, void (*fn)(void *), void *arg);
 uint64_t tbb_fib(void *arena, unsigned n);
 uint64_t tbb_sum2e(void *arena, uint64_t n);
+/* W5 map: out[e] = the bench's map_f(e) over [0, n), parallel_for. */
+void tbb_map(void *arena, uint64_t *out, uint64_t n);
 
 /* rayon (peers/rayon, a Rust staticlib): the same three on a rayon
  * ThreadPool of `threads` workers (the caller blocks, it does not work). */
@@ -59,6 +61,7 @@ void rayon_pool_free(void *pool);
 void rayon_scope_groups(void *pool, unsigned groups, unsigned tasks, void (*fn)(void *), void *arg);
 uint64_t rayon_fib(void *pool, unsigned n);
 uint64_t rayon_sum2e(void *pool, uint64_t n);
+void rayon_map(void *pool, uint64_t *out, uint64_t n);
 
 #ifdef __cplusplus
 }

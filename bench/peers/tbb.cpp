@@ -3,6 +3,7 @@
 // each inside a task_arena of the requested concurrency made once.  The C
 // face is in cxx_peers.h.
 #include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_invoke.h>
 #include <oneapi/tbb/parallel_reduce.h>
 #include <oneapi/tbb/task_arena.h>
@@ -69,4 +70,23 @@ uint64_t tbb_sum2e(void *arena, uint64_t n)
 			[](uint64_t a, uint64_t b) { return a + b; });
 	});
 	return r;
+}
+
+void tbb_map(void *arena, uint64_t *out, uint64_t n)
+{
+	static_cast<tbb::task_arena *>(arena)->execute([&] {
+		tbb::parallel_for(tbb::blocked_range<uint64_t>(0, n),
+				  [out](const tbb::blocked_range<uint64_t> &rg) {
+					  for (uint64_t e = rg.begin(); e != rg.end(); e++) {
+						  uint64_t x = e;
+						  for (uint64_t r = 0; r < 150; r++) {
+							  x ^= x >> 29;
+							  x *= 0x9E3779B97F4A7C15ull;
+							  x += r;
+						  }
+						  __asm__ __volatile__("" : "+r"(x));
+						  out[e] = x;
+					  }
+				  });
+	});
 }

@@ -315,7 +315,7 @@ static _Thread_local tls_t tls;
  * takes the slow path. */
 #define NO_DOMAIN ((conc_epoch *)(uintptr_t)1) /* never a domain, nor NULL */
 static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
-/* This file reads it through last_ie, an initial-exec alias in libconc.a
+/* This file reads it through last_ie (conc__epoch_last_ie), an initial-exec alias in libconc.a
  * (CONC__TLS_IE, base/arch.h; a plain hidden alias in libconc.so, whose
  * objects use the dynamic model so that it can be dlopen()ed): libconc.a
  * is built -fPIC all the same, and the variable lives in the static TLS
@@ -326,8 +326,26 @@ static struct conc__epoch_hot unused = {NO_DOMAIN, 0};
  * there).  The header's inline pin is compiled in the consumer, with the
  * consumer's model. */
 __thread struct conc__epoch_hot *conc__epoch_last = &unused;
-extern __thread struct conc__epoch_hot *last_ie
+extern __thread struct conc__epoch_hot *conc__epoch_last_ie
 	__attribute__((alias("conc__epoch_last"), visibility("hidden"))) CONC__TLS_IE;
+#define last_ie conc__epoch_last_ie /* also read by epoch/epoch_internal.h */
+
+/*
+ * Whether the thread may be pinned anywhere but in *conc__epoch_last (in
+ * another record, or on the shared path): epoch/epoch_internal.h's
+ * conc__epoch_pinned_quick reads it with the state of *conc__epoch_last,
+ * so that "pinned anywhere?" costs two loads, not a scan of every slot.
+ * Owner-only (set and cleared by its own thread).  Invariant: zero only
+ * when no record other than *conc__epoch_last and no shared-path slot is
+ * pinned.  It holds because the header's fast path pins only the armed
+ * record, and every other way to be pinned passes here: arm() switching
+ * away from a pinned record, a slow-path pin of a record left unarmed
+ * (fence and chaos modes), a shared-path pin - each sets it; only a full
+ * scan that saw nothing else pinned clears it (conc__epoch_pinned_anywhere).
+ * Another thread only ever unpins our records (drop_record clears the
+ * state), which cannot break the invariant.
+ */
+_Thread_local unsigned conc__epoch_elsewhere CONC__TLS_IE;
 
 /* The record's domain, or NULL for a free slot.  A freed slot holds
  * NO_DOMAIN rather than NULL, so that the header's fast path, which may
@@ -844,8 +862,13 @@ static bool try_advance(conc_epoch *d)
  * unpin comes here for its chaos point). */
 static void arm(rec *r)
 {
-	if (!use_fences && !conc__chaos())
+	if (!use_fences && !conc__chaos()) {
+		struct conc__epoch_hot *old = last_ie;
+		/* relaxed: our own record's word (another thread only clears it) */
+		if (old != &r->hot && state_pinned(__atomic_load_n(&old->state, __ATOMIC_RELAXED)))
+			conc__epoch_elsewhere = 1; /* see its invariant */
 		conc__epoch_last = &r->hot;
+	}
 }
 
 static rec *find_rec(conc_epoch *d)
@@ -1045,6 +1068,7 @@ static unsigned unt_bucket(conc_epoch *d)
 static void shared_pin(conc_epoch *d)
 {
 	arm_exit();
+	conc__epoch_elsewhere = 1; /* see its invariant */
 	ovf *o = find_ovf(d, 1);
 	if (o) {
 		if (o->depth++)
@@ -1196,6 +1220,8 @@ void conc__epoch_pin_slow(conc_epoch *d)
 	/* the announcement is ordered before the section's loads by the light
 	 * barrier (together with the advancer's heavy barrier) */
 	conc__ebr_pin(&r->hot.state, &d->epoch, use_fences); /* LP: pin */
+	if (&r->hot != last_ie)
+		conc__epoch_elsewhere = 1; /* not armed (fence, chaos mode) */
 }
 
 void conc__epoch_unpin_slow(conc_epoch *d)
@@ -1234,13 +1260,20 @@ bool conc_epoch_is_pinned(conc_epoch *d)
 
 bool conc__epoch_pinned_anywhere(void)
 {
+	if (!conc__epoch_pinned_quick())
+		return false;
 	/* A free slot's state word is 0 (drop_record clears it), so the state
 	 * alone tells.  relaxed: our own records; only their domain field is
-	 * written elsewhere. */
+	 * written elsewhere (and their state cleared, by a drop). */
+	bool any = false, elsewhere = tls.ovf_active || tls.untracked;
 	for (unsigned i = 0; i < REC_SLOTS; i++)
-		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED)))
-			return true;
-	return tls.ovf_active || tls.untracked;
+		if (state_pinned(rec_state(&tls.recs[i], __ATOMIC_RELAXED))) {
+			any = true;
+			if (&tls.recs[i].hot != last_ie)
+				elsewhere = true;
+		}
+	conc__epoch_elsewhere = elsewhere; /* what this scan saw */
+	return any || elsewhere;
 }
 
 /*

@@ -28,6 +28,29 @@
  * must not be handed to the next user (scope's thread cache). */
 bool conc__epoch_pinned_anywhere(void);
 
+/* (C only: the C++ models of tests/models include this header for the
+ * constants above and below.) */
+#ifndef __cplusplus
+#include <stdint.h>
+
+#include "conc/epoch.h"
+#include "base/arch.h"
+
+/* The cheap half of it, inline: false means the thread is pinned nowhere;
+ * true means it may be (then ask conc__epoch_pinned_anywhere).  Two
+ * thread-local loads: the state of the record the header's fast path last
+ * used, and conc__epoch_elsewhere (src/epoch/epoch.c: its invariant). */
+extern _Thread_local unsigned conc__epoch_elsewhere CONC__TLS_IE;
+/* conc__epoch_last, through its initial-exec alias (src/epoch/epoch.c). */
+extern __thread struct conc__epoch_hot *conc__epoch_last_ie CONC__TLS_IE;
+static inline bool conc__epoch_pinned_quick(void)
+{
+	/* relaxed: the thread's own word (another thread only clears it) */
+	return conc__epoch_elsewhere != 0 ||
+	       (uint32_t)__atomic_load_n(&conc__epoch_last_ie->state, __ATOMIC_RELAXED) != 0;
+}
+#endif
+
 /*
  * A snapshot of the calling thread's pins, to undo the pins that user code
  * (a pool task, a parallel body) left behind without touching the ones the

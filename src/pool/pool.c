@@ -643,6 +643,19 @@ bool conc__pool_help(conc_pool *p, conc__worker *w, void *tag)
 	return true;
 }
 
+/* conc_join's lazy offers (pool/pool_internal.h). */
+void conc__pool_idle_words(conc_pool *p, const atomic_uint **searching,
+			   const atomic_uint **parked)
+{
+	*searching = &p->searching;
+	*parked = &p->work_park.waiters;
+}
+
+bool conc__pool_deque_empty(conc__worker *w)
+{
+	return conc__deque_size(&w->dq) == 0;
+}
+
 /* True when every task counted in has finished (see the top). */
 static bool all_done(conc_pool *p)
 {

@@ -28,6 +28,7 @@
 #ifndef CONC_INTERNAL_POOL_INTERNAL_H
 #define CONC_INTERNAL_POOL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -129,9 +130,27 @@ bool conc__pool_usable(conc_pool *p);
 void conc__pool_enter(conc_pool *p);
 void conc__pool_leave(conc_pool *p);
 
+/* For conc_join's lazy offers (src/parallel/parallel.c, "Heartbeat"): the
+ * addresses of p's count of searching workers and of its sleepers' count,
+ * to be read relaxed as hints while p lives (their offsets are fixed, so a
+ * cached address stays right for any pool at that address). */
+void conc__pool_idle_words(conc_pool *p, const atomic_uint **searching,
+			   const atomic_uint **parked);
+
+/* Owner only: whether w's deque holds no task (a snapshot). */
+bool conc__pool_deque_empty(conc__worker *w);
+
 /* src/parallel/parallel.c: let go of the calling thread's cached tickets (those of
  * outside offers, see "Tickets" there), as its exit does; a test hook, so
  * that a failure sweep reaches the ticket's allocation again. */
 void conc__parallel_drop_tickets(void);
+
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/* src/parallel/parallel.c, test builds: non-zero makes every nested
+ * conc_join offer its b at once (promote its own frame, "Heartbeat"), as
+ * the outermost one does, so that tests reach the offered-job paths of
+ * nested joins (stolen, popped back, waited for) on every call. */
+extern atomic_int conc__parallel_eager;
+#endif
 
 #endif

@@ -88,3 +88,26 @@ pub unsafe extern "C" fn rayon_fib(p: *mut rayon::ThreadPool, n: u32) -> u64 {
 pub unsafe extern "C" fn rayon_sum2e(p: *mut rayon::ThreadPool, n: u64) -> u64 {
     (*p).install(|| (0..n).into_par_iter().map(|e| black_box(2 * e)).sum())
 }
+
+/// W5 map: out[e] = 150 rounds of x ^= x >> 29; x *= 0x9E3779B97F4A7C15;
+/// x += round, from x = e, over [0, n), par_iter_mut (each result through
+/// black_box, as the C side's bench_keep).
+///
+/// # Safety
+/// p from rayon_pool_new; out holds n u64s, not touched by anyone else
+/// during the call.
+#[no_mangle]
+pub unsafe extern "C" fn rayon_map(p: *mut rayon::ThreadPool, out: *mut u64, n: u64) {
+    let out = std::slice::from_raw_parts_mut(out, n as usize);
+    (*p).install(|| {
+        out.par_iter_mut().enumerate().for_each(|(e, o)| {
+            let mut x = e as u64;
+            for r in 0..150u64 {
+                x ^= x >> 29;
+                x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                x = x.wrapping_add(r);
+            }
+            *o = black_box(x);
+        })
+    })
+}
