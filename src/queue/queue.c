@@ -115,16 +115,27 @@
 #define SEG_CACHE_MAX 8
 #define CONC__Q_SLOT_WAIT 128 /* pop's wait for a late pusher */
 
-/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
- * (and pop) at the same time, at neighbouring indexes; slots in index order
- * would put 8 of them on one 64-byte line, so each push would pull the line
- * the other core's push just wrote (false sharing).  Remapped, 16
- * consecutive indexes land on 16 different lines (i and i + 16 share one),
- * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
- * i goes through it, the walks in index order (destroy's FIFO drop,
- * is_empty) included.  A permutation of [0, 1024) only: */
-#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
-_Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+/* Index i's slot position in a segment of capacity cap = 16 << shift:
+ * (i mod 16) * (cap / 16) + i / 16.  The two cores push (and pop) at the
+ * same time, at neighbouring indexes; slots in index order would put 8 of
+ * them on one 64-byte line, so each push would pull the line the other
+ * core's push just wrote (false sharing).  Remapped, 16 consecutive indexes
+ * land on 16 different lines of a full-size segment (i and i + 16 share
+ * one), as in the cache remap of the SCQ and LCRQ papers.  Every access to
+ * index i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, cap) for every power of two
+ * cap >= 16 (seg_get rounds up to one). */
+#define CONC__Q_SLOT(s, i) ((((i) & 15) << (s)->shift) | ((i) >> 4))
+#define CONC__Q_CAP(s) ((uint_fast64_t)(s)->cap)
+/* A single push that links a segment after a smaller one (a batch's)
+ * doubles the capacity, back up to CONC__Q_SEG_SLOTS: see "Batches". */
+#define CONC__Q_NEXT_CAP(t) ((t)->cap >= CONC__Q_SEG_SLOTS ? CONC__Q_SEG_SLOTS : 2 * (t)->cap)
+/* The escape bytes follow the slots (the segment is allocated for its
+ * capacity). */
+#define CONC__Q_ESC_AT(s, p) (((unsigned char *)&(s)->slot[(s)->cap])[p])
+#define SEG_MIN_SLOTS 16
+_Static_assert((CONC__Q_SEG_SLOTS & (CONC__Q_SEG_SLOTS - 1)) == 0 && CONC__Q_SEG_SLOTS >= 16,
+	       "CONC__Q_SLOT needs power-of-two capacities of at least 16");
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -134,15 +145,21 @@ struct seg {
 	 * core's own: reading and writing them costs no further miss. */
 	_Atomic(uintptr_t) owner;
 	atomic_uint_fast64_t owner_at;
+	/* A batch that sealed this segment (or is about to): the segment that
+	 * must follow it.  Reset with the segment. */
+	_Atomic(struct seg *) pending;
+	/* Slots (a power of two) and log2(cap / 16): fixed for the memory's
+	 * life, set before the segment is first published. */
+	uint32_t cap, shift;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
 	CONC_ALIGNED _Atomic(struct seg *) next;
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED _Atomic(uintptr_t) slot[CONC__Q_SEG_SLOTS];
-	/* escaped items (0..2), read only where the slot word is CONC__Q_ESC;
-	 * never reset: written before that word is */
-	unsigned char esc[CONC__Q_SEG_SLOTS];
+	/* cap slot words, then cap escape bytes (the items 0..2 of slots whose
+	 * word is CONC__Q_ESC; read only there, never reset: written before
+	 * that word is) */
+	CONC_ALIGNED _Atomic(uintptr_t) slot[];
 };
 
 struct conc_queue {
@@ -269,7 +286,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 
 /* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
-static struct seg *seg_get(conc_queue *q);
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
 #include "queue/alg_queue.h"
@@ -284,12 +301,12 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner_at, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pending, NULL, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
-	 * the items its pops read and left, or TAKEN.  8 KiB
-	 * where the separate state bytes took 1 KiB, once per CONC__Q_SEG_SLOTS pushes
-	 * (8 bytes per item); the pushes write these lines anyway. */
-	memset((void *)s->slot, 0, sizeof s->slot);
+	 * the items its pops read and left, or TAKEN.  8 bytes per slot,
+	 * once per use of the segment; the pushes write these lines anyway. */
+	memset((void *)s->slot, 0, (size_t)s->cap * sizeof s->slot[0]);
 }
 
 /* The segment cache is a push-only list taken whole by seg_get's acquire
@@ -300,26 +317,43 @@ static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
 	CONC__CHAIN_PUSH(&q->cache, first, last, cache_next);
 }
 
-/* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
-static struct seg *seg_get(conc_queue *q)
+/* A segment for q with at least cap slots (rounded up to a power of two,
+ * SEG_MIN_SLOTS..CONC__Q_SEG_SLOTS): from the cache, else fresh; NULL on
+ * ENOMEM. */
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 {
+	uint32_t shift = 0;
+	while (((uint_fast64_t)SEG_MIN_SLOTS << shift) < cap)
+		shift++;
+	cap = (uint_fast64_t)SEG_MIN_SLOTS << shift;
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		struct seg *rest = s->cache_next;
-		if (rest) {
-			struct seg *last = rest;
+		/* the first one large enough; the rest go back */
+		struct seg **at = &s;
+		while (*at && (*at)->cap < cap)
+			at = &(*at)->cache_next;
+		struct seg *got = *at;
+		if (got)
+			*at = got->cache_next;
+		if (s) {
+			struct seg *last = s;
 			while (last->cache_next)
 				last = last->cache_next;
-			cache_push(q, rest, last);
+			cache_push(q, s, last);
 		}
-		/* relaxed: the count only bounds the cache's size */
-		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
-	} else {
-		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
+		s = got;
+		if (s) /* relaxed: the count only bounds the cache's size */
+			atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+	}
+	if (!s) {
+		s = conc__aligned_alloc("queue.segment", CONC_PAD,
+					sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		if (!s)
 			return NULL;
 		s->q = q;
+		s->cap = (uint32_t)cap;
+		s->shift = shift;
 	}
 	seg_reset(s);
 	return s;
@@ -383,7 +417,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	atomic_init(&q->cache, NULL);
 	atomic_init(&q->ncached, 0);
 	atomic_init(&q->refs, 1);
-	struct seg *s = seg_get(q);
+	struct seg *s = seg_get(q, CONC__Q_SEG_SLOTS);
 	if (!s) {
 		free(q);
 		return ENOMEM;
@@ -427,17 +461,18 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 	while (s) {
 		struct seg *n = next_of(s);
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_relaxed);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
 		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
 		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN)
-				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
+				drop(conc__q_item(s, CONC__Q_SLOT(s, i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
@@ -465,6 +500,65 @@ int conc_queue_push(conc_queue *q, void *item)
 	if (CONC__MUTANT_VALUE(6, !err, false))
 		conc__park_notify_one(&q->park);
 	return err;
+}
+
+/* Give back a chain of never-published segments (first .. NULL). */
+static void put_chain(conc_queue *q, struct seg *s)
+{
+	while (s) {
+		struct seg *n = atomic_load_explicit(&s->next, memory_order_relaxed);
+		seg_put(q, s);
+		s = n;
+	}
+}
+
+int conc_queue_push_n(conc_queue *q, void *const *items, size_t n)
+{
+	if (conc__unlikely(!q))
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	if (!items)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
+	/* The batch's segments, filled while private: full-size ones, then
+	 * one of the rest's size rounded up to a power of two (its room takes
+	 * the pushes that follow).  relaxed (all): the link CAS (or the
+	 * release CAS of pending) publishes them. */
+	struct seg *first = NULL, *last = NULL;
+	for (size_t k = 0; k < n;) {
+		size_t m = n - k < CONC__Q_SEG_SLOTS ? n - k : CONC__Q_SEG_SLOTS;
+		struct seg *s = seg_get(q, m);
+		if (!s) {
+			put_chain(q, first); /* nothing was published */
+			return ENOMEM;
+		}
+		for (size_t j = 0; j < m; j++) {
+			uint_fast64_t pos = CONC__Q_SLOT(s, j);
+			atomic_store_explicit(&s->slot[pos],
+					      conc__q_word(s, pos, (uintptr_t)items[k + j]),
+					      memory_order_relaxed);
+		}
+		atomic_store_explicit(&s->enq, m, memory_order_relaxed);
+		if (last)
+			atomic_store_explicit(&last->next, s, memory_order_relaxed);
+		else
+			first = s;
+		last = s;
+		k += m;
+	}
+	conc_epoch_pin(q->d);
+	int err = conc__q_link_batch(q, first, last);
+	conc_epoch_unpin(q->d);
+	if (err) {
+		put_chain(q, first); /* never linked: EPIPE */
+		return err;
+	}
+	if (n == 1)
+		conc__park_notify_one(&q->park);
+	else
+		conc__park_notify_all(&q->park);
+	return 0;
 }
 
 /* ---- pop --------------------------------------------------------------- */
@@ -601,12 +695,13 @@ bool conc_queue_is_empty(conc_queue *q)
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_seq_cst);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN) {
 				empty = false;

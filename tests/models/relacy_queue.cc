@@ -36,11 +36,11 @@
 
 #define CONC__Q_SEG_SLOTS 2
 #define CONC__Q_SLOT_WAIT 1
-#define CONC__Q_SLOT(i) ((i) ^ 1)
+#define CONC__Q_SLOT(s, i) ((i) ^ 1)
 
 struct seg {
 	rl::atomic<uint_fast64_t> enq, deq;
-	rl::atomic<seg *> next;
+	rl::atomic<seg *> next, pending;
 	rl::atomic<uintptr_t> slot[CONC__Q_SEG_SLOTS];
 	rl::var<unsigned char> esc[CONC__Q_SEG_SLOTS]; /* escaped items 0..2 */
 };
@@ -53,14 +53,16 @@ struct conc_queue {
 	unsigned nretired;
 };
 
-static seg *seg_get(conc_queue *q)
+static seg *seg_get(conc_queue *q, uint_fast64_t cap)
 {
 	(void)q;
+	RL_ASSERT(cap <= CONC__Q_SEG_SLOTS);
 	seg *s = new seg;
 	/* relaxed, as seg_reset: the link CAS publishes s */
 	s->enq($).store(0, rl::mo_relaxed);
 	s->deq($).store(0, rl::mo_relaxed);
 	s->next($).store(0, rl::mo_relaxed);
+	s->pending($).store(0, rl::mo_relaxed);
 	for (unsigned i = 0; i < CONC__Q_SEG_SLOTS; i++)
 		s->slot[i]($).store(0, rl::mo_relaxed);
 	return s;
@@ -108,7 +110,7 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 	void before()
 	{
 		q.nretired = 0;
-		seg *s = seg_get(&q);
+		seg *s = seg_get(&q, CONC__Q_SEG_SLOTS);
 		q.head($).store(s, rl::mo_relaxed);
 		q.tail($).store(s, rl::mo_relaxed);
 		for (unsigned t = 0; t < MAXT; t++)
