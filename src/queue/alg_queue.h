@@ -395,12 +395,11 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		/* seq_cst (both): the pop-empty argument in queue.c */
 		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
 		uint_fast64_t ew = conc_ld(&h->enq, CONC_MO_SEQ_CST); /* LP: pop-empty */
-		uint_fast64_t lim = conc__q_lim(h, ew);
-		if (d >= CONC__Q_COUNT(ew)) {
+		if (conc__unlikely(d >= CONC__Q_COUNT(ew))) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
 			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* empty */
-			if (d >= lim) {
+			if (d >= conc__q_lim(h, ew)) {
 				conc__q_advance_head(q, h, n);
 				conc__chaos_point(); /* h may be retired now */
 				continue;
@@ -408,7 +407,9 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		}
 		/* seq_cst: see push's fetch-and-add */
 		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
-		bool dead = i >= lim;
+		/* Past the capacity: h is exhausted.  Past a seal's end (below
+		 * the capacity) the slot is empty: conc__q_take tells. */
+		bool dead = i >= CONC__Q_CAP(h);
 		if (conc__likely(!dead)) {
 			if (conc__likely(conc__q_take(h, i, item, false, &dead)))
 				return true;

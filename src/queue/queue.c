@@ -306,7 +306,10 @@ static void seg_reset(struct seg *s)
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
 	 * the items its pops read and left, or TAKEN.  8 bytes per slot,
 	 * once per use of the segment; the pushes write these lines anyway. */
-	memset((void *)s->slot, 0, (size_t)s->cap * sizeof s->slot[0]);
+	if (s->cap == CONC__Q_SEG_SLOTS) /* a constant size: gcc inlines it */
+		memset((void *)s->slot, 0, CONC__Q_SEG_SLOTS * sizeof s->slot[0]);
+	else
+		memset((void *)s->slot, 0, (size_t)s->cap * sizeof s->slot[0]);
 }
 
 /* The segment cache is a push-only list taken whole by seg_get's acquire
