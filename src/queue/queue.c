@@ -566,6 +566,9 @@ int conc_queue_push_n(conc_queue *q, void *const *items, size_t n)
 
 /* ---- pop --------------------------------------------------------------- */
 
+/* Slots of the segments this thread retired since its last flush. */
+static _Thread_local uint32_t q_retired_slots CONC__TLS_IE;
+
 /* h left the list (conc__q_advance_head): back to the cache after its
  * grace period. */
 static void seg_retire(conc_queue *q, struct seg *h)
@@ -582,10 +585,16 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-	/* A segment retires once per CONC__Q_SEG_SLOTS pops, far below the epoch's
-	 * own advance cadence: ask for an advance now, so segments come back
-	 * to the cache within a few retires. */
-	conc_epoch_flush(q->d);
+	/* A full-size segment retires once per CONC__Q_SEG_SLOTS pops, far
+	 * below the epoch's own advance cadence: ask for an advance now, so
+	 * segments come back to the cache within a few retires.  Smaller
+	 * (batch) segments retire more often: this thread asks once its
+	 * retires add up to CONC__Q_SEG_SLOTS slots, the same cadence. */
+	q_retired_slots += h->cap;
+	if (q_retired_slots >= CONC__Q_SEG_SLOTS) {
+		q_retired_slots = 0;
+		conc_epoch_flush(q->d);
+	}
 }
 
 /* try_pop's answer to a NULL item, out of line (see there why). */
