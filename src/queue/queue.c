@@ -13,8 +13,19 @@
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
+ *   s->cap, s->shift   slots in s: a power of two from 16 to CONC__Q_SEG_SLOTS
+ *                      (= 16 << shift), fixed for the memory's life.
+ *                      Single pushes link full-size segments, or (after a
+ *                      smaller one) twice the size before; batches link
+ *                      segments sized to the batch ("Batches" below).
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
- *                      own line); enq carries CONC__Q_CLOSED_BIT once close reaches s.
+ *                      own line).  enq also carries CONC__Q_CLOSED_BIT once
+ *                      close reaches s, and CONC__Q_SEAL_BIT with an end
+ *                      once a batch sealed s (alg_queue.h: the count is
+ *                      bits 0..47, CONC__Q_COUNT).
+ *   s->pending         the batch's first segment that sealed s, or is about
+ *                      to: once s is sealed, the only segment that may be
+ *                      linked after s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push, a CAS) or
  *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
@@ -24,9 +35,9 @@
  *                      is (the index is its alone, I3).  Items popped are
  *                      never read again (destroy and is_empty start at
  *                      deq) and seg_reset clears them.
- *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
+ *   escape bytes       items 0, 1 and 2 share their words with EMPTY, TAKEN
  *                      and the escape ESC (2): they are stored as ESC with
- *                      the item in this byte (queue/alg_queue.h), so
+ *                      the item in a byte after the slots (alg_queue.h), so
  *                      every void * is an item, in PIE and non-PIE programs
  *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
  *                      consecutive indexes on different cache lines.
@@ -35,12 +46,17 @@
  *
  * Invariants.
  *   I1 tail is head or a successor of head (head moves past h only after
- *      tail has left h; tail only moves to h->next).
- *   I2 a segment is linked only after its predecessor's enq reached
- *      CONC__Q_SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *      tail has left h; tail only moves to a successor).
+ *   I2 a segment is linked only after its predecessor's enq reached its
+ *      capacity, or after the predecessor was sealed (and then it is the
+ *      predecessor's pending segment), so every index of every segment
+ *      but the last below its end (capacity, or a seal's end) was claimed,
+ *      and no index from a seal's end on holds an item.
  *   I3 a slot index is handed to one pusher and one popper at most
  *      (fetch-and-add); the pusher writes the slot word once, with a CAS
  *      from EMPTY, which decides between the two when the pop burns it.
+ *      (A batch's slots are written before their segment is published,
+ *      and its indexes handed to poppers only after.)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
@@ -58,8 +74,51 @@
  *              At that point every completed push owns a slot already
  *              claimed by a popper; pending pops holding those slots will
  *              return those items and are ordered before the empty pop.
+ *   push_n     the CAS that links the batch's first segment after the tail
+ *              (the batch's or a helper's): all n items appear at once.
  *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
- *   segment, later segments for later pushes.
+ *   segment, later segments for later pushes (a batch's segments come
+ *   after every segment the thread pushed into before).
+ *
+ * Batches (conc_queue_push_n; the burned-slot problem).  A batch cannot
+ * claim k slots of the tail with one fetch-and-add: a pop may burn a slot
+ * in the middle while the pusher is preempted, and then the batch is no
+ * longer consecutive (nor all or nothing).  So a batch is written into
+ * private segments (full-size ones, then one of the rest's size rounded up
+ * to a power of two, >= 16; its spare room takes the pushes that follow),
+ * and the first is linked after the tail segment t with one CAS.  When t
+ * still has room, pushes must not land in it after the batch: the batch
+ * claims t->pending (CAS from NULL; a batch that finds another's there
+ * helps that one instead and retries), then seals t with one CAS on enq
+ * that sets CONC__Q_SEAL_BIT and copies the count into the end field.  In
+ * the single order S the seal falls after the fetch-and-adds whose indexes
+ * are below the end (those items precede the batch; a pusher still
+ * between its claim and its CAS overlaps the batch, exactly as two single
+ * pushes overlap) and before every later one, which sees the bit in its
+ * own fetch-and-add (the word is far above any capacity: the fast path
+ * pays nothing for it) and links t->pending itself before retrying, so
+ * no pusher waits for a preempted batch.  Pops take t's end from the
+ * word (conc__q_lim) and never wait on the slots past it; a pop that
+ * claimed one (it read enq before the seal) finds it empty, reads enq
+ * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
+ * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
+ * its segments either got linked before close sealed the list or never
+ * will be: EPIPE, nothing pushed, its segments back to the cache (a
+ * helper that still holds the pointer can only fail its CAS on t->next).
+ * ENOMEM: the segments are taken before anything is published.
+ *
+ * Memory a seal wastes.  A seal leaves t's slots from the end to its
+ * capacity unused (8 bytes and one escape byte each) until t is drained
+ * and recycled.  A single push links a segment at most twice the size of
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
+ * segment has less than its size in spare room; so when single pushes
+ * and batches of n alternate, a seal wastes fewer than max(4n, 32)
+ * slots (the seal of a full-size segment that singles grew back to can
+ * waste up to 1023 slots, 8 KiB, but only after they filled the segment
+ * before it), and batches alone of a power-of-two size >= 16 waste
+ * nothing: each fills its segment, and the next links after it unsealed.
+ * Everything stays bounded by the live items: a sealed segment's waste
+ * is reclaimed with it.
  *
  * Close.  close sets CONC__Q_CLOSED_BIT in the last segment's enq (fetch_or) and
  * then CASes its next from NULL to CONC__Q_CLOSED_SEG; if a segment got linked
@@ -75,7 +134,8 @@
  * push then fails with EPIPE): a pop that sees q->closed and then finds the
  * queue empty knows that no successful push can still add an item.
  *
- * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
+ * Progress.  push, push_n, try_pop, try_pop_n, close, is_empty lock-free
+ * (a batch is never waited for: whoever meets its seal links it): a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
  * that burns a slot spun CONC__Q_SLOT_WAIT rounds for its pusher first.
  * pop blocks only while the queue is empty (base/waitpop.h).
@@ -84,8 +144,9 @@
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
- * so a queue in steady state calls neither malloc nor free.  Each segment
- * retire also flushes the domain (one advance attempt per CONC__Q_SEG_SLOTS pops),
+ * so a queue in steady state calls neither malloc nor free (seg_get takes
+ * the first cached segment large enough).  Retires also flush the domain
+ * (one advance attempt per CONC__Q_SEG_SLOTS slots a thread retired),
  * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
