@@ -149,7 +149,10 @@ CONC_ALG_INLINE struct seg *conc__q_link_after(struct seg *t, uint_fast64_t e, s
 	 * nothing else (any pusher that meets the seal links it: the batch
 	 * may be preempted).  acquire: pairs with the batch's release CAS of
 	 * pending, so the batch's segments are initialised before we
-	 * publish them (our link is release too). */
+	 * publish them (our link is release too).  (The seq_cst read of the
+	 * sealed enq word that brought us here already synchronises with the
+	 * seal, which the batch made after it set pending: belt and braces,
+	 * and free on x86.) */
 	if (e & CONC__Q_SEAL_BIT)
 		n = conc_ld(&t->pending, CONC_MO_ACQUIRE);
 	struct seg *expect = NULL;

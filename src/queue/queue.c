@@ -87,8 +87,12 @@
  * private segments (full-size ones, then one of the rest's size rounded up
  * to a power of two, >= 16; its spare room takes the pushes that follow),
  * and the first is linked after the tail segment t with one CAS.  When t
- * still has room, pushes must not land in it after the batch: the batch
- * claims t->pending (CAS from NULL; a batch that finds another's there
+ * still has room it is sealed first, so that I2 holds and pops know where
+ * t ends: unsealed, every unused slot of t would cost a pop SLOT_WAIT
+ * rounds of waiting before it burned it.  (Pushes that land in t after the
+ * link would not break linearizability: they read the tail before the
+ * batch's pusher moved it past t, which it does before returning, so they
+ * overlap the batch.)  The batch claims t->pending (CAS from NULL; a batch that finds another's there
  * helps that one instead and retries), then seals t with one CAS on enq
  * that sets CONC__Q_SEAL_BIT and copies the count into the end field.  In
  * the single order S the seal falls after the fetch-and-adds whose indexes
