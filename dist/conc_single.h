@@ -8270,11 +8270,14 @@ static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 /* Give back a segment that is not reachable by anyone. */
 static void seg_put(conc_queue *q, struct seg *s)
 {
-	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage;
-	 * q is the one field a cached segment keeps. */
+	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage. */
 	if (conc__unlikely(conc__chaos())) {
-		conc__chaos_poison(s, sizeof *s);
+		/* q and the capacity are what a cached segment keeps */
+		uint32_t cap = s->cap, shift = s->shift;
+		conc__chaos_poison(s, sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		s->q = q;
+		s->cap = cap;
+		s->shift = shift;
 	}
 	/* relaxed: a bound, not a synchronisation */
 	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
