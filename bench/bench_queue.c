@@ -7,7 +7,9 @@
  * crossbeam's SegQueue (the last three optional: a peer that could not be
  * built shows as missing, with the reason).  Every peer but moodycamel and
  * SegQueue allocates one node per item, as its API asks; those two store
- * the items in blocks.
+ * the items in blocks.  libconc's batch calls (push_n, try_pop_n) run in
+ * the same rows, with the same per-thread buffering of 64 as moodycamel's
+ * bulk calls.
  *
  * moodycamel's queue is not a linearizable FIFO: it keeps one sub-queue per
  * producer and promises FIFO order only among one producer's items, so its
@@ -68,6 +70,78 @@ static const bc_ops libconc = {"libconc queue", lc_create, lc_destroy, bc_no_ent
 			       bc_no_exit, lc_push, lc_pop, NULL};
 static const bc_ops libconc_np = {"libconc, pacing off", lc_np_create, lc_destroy, bc_no_enter,
 				  bc_no_exit, lc_push, lc_pop, NULL};
+
+/*
+ * Batches, as the moodycamel bulk peer below does them: each thread keeps
+ * up to LC_BULK items of its own; a producer hands them over with one
+ * conc_queue_push_n when it has LC_BULK (and the rest at its exit, before
+ * it counts as done), a consumer takes up to LC_BULK with one
+ * conc_queue_try_pop_n and returns them one by one.
+ */
+#define LC_BULK 64
+
+typedef struct lc_bulk_tc {
+	size_t npush, npop, next;
+	void *push[LC_BULK], *pop[LC_BULK];
+} lc_bulk_tc;
+
+static atomic_bool lc_bulk_failed; /* a failed final flush (no item is lost silently) */
+
+static void *lc_bulk_enter(void *c)
+{
+	(void)c;
+	lc_bulk_tc *t = calloc(1, sizeof *t);
+	if (!t)
+		abort();
+	return t;
+}
+
+static bool lc_bulk_flush(void *c, lc_bulk_tc *t)
+{
+	bool ok = t->npush == 0 || conc_queue_push_n(c, t->push, t->npush) == 0;
+	t->npush = 0;
+	return ok;
+}
+
+static void lc_bulk_exit(void *c, void *tc)
+{
+	lc_bulk_tc *t = tc;
+	if (!lc_bulk_flush(c, t))
+		atomic_store(&lc_bulk_failed, true);
+	if (t->next != t->npop) /* a consumer never leaves items behind */
+		atomic_store(&lc_bulk_failed, true);
+	free(t);
+}
+
+static bool lc_bulk_push(void *c, void *tc, uintptr_t v)
+{
+	lc_bulk_tc *t = tc;
+	t->push[t->npush++] = (void *)v;
+	return t->npush < LC_BULK || lc_bulk_flush(c, t);
+}
+
+static bool lc_bulk_pop(void *c, void *tc, uintptr_t *v)
+{
+	lc_bulk_tc *t = tc;
+	if (t->next == t->npop) {
+		t->npop = conc_queue_try_pop_n(c, t->pop, LC_BULK);
+		t->next = 0;
+		if (t->npop == 0)
+			return false;
+	}
+	*v = (uintptr_t)t->pop[t->next++];
+	return true;
+}
+
+static void lc_bulk_destroy(void *c)
+{
+	if (atomic_load(&lc_bulk_failed))
+		abort();
+	conc_queue_destroy(c, NULL);
+}
+
+static const bc_ops libconc_bulk = {"libconc push_n/try_pop_n 64", lc_create, lc_bulk_destroy,
+				    lc_bulk_enter, lc_bulk_exit, lc_bulk_push, lc_bulk_pop, NULL};
 
 /* ---- liburcu cds_wfcq (wait-free enqueue, blocking dequeue) ------------------- */
 
@@ -436,7 +510,8 @@ BC_LOCKED_OPS(mutex_adaptive, "mutex(adaptive)+ring", bc_fifo_adaptive_create);
 static bench_result batch_run(void *arg, unsigned threads)
 {
 	(void)threads;
-	bool batched = arg != NULL, ok = true;
+	uintptr_t mode = (uintptr_t)arg; /* 0 single calls, 1 pop batched, 2 both */
+	bool ok = true;
 	conc_queue *s;
 	if (conc_queue_create(&s))
 		abort();
@@ -446,7 +521,10 @@ static bench_result batch_run(void *arg, unsigned threads)
 	for (unsigned long r = 0; r < BATCH_ROUNDS; r++) {
 		for (unsigned k = 0; k < BATCH; k++)
 			items[k] = (void *)(uintptr_t)(r * BATCH + k + 1);
-		if (batched) {
+		if (mode == 2) {
+			ok &= conc_queue_push_n(s, items, BATCH) == 0;
+			ok &= conc_queue_try_pop_n(s, items, BATCH) == BATCH;
+		} else if (mode == 1) {
 			for (unsigned k = 0; k < BATCH; k++)
 				ok &= conc_queue_push(s, items[k]) == 0;
 			ok &= conc_queue_try_pop_n(s, items, BATCH) == BATCH;
@@ -467,10 +545,11 @@ static bench_result batch_run(void *arg, unsigned threads)
 
 static void batch_rows(bench_cfg *cfg)
 {
-	const bench_impl impls[] = {{"libconc 64 push + try_pop_n", batch_run, (void *)1},
+	const bench_impl impls[] = {{"libconc push_n + try_pop_n", batch_run, (void *)2},
+				    {"libconc 64 push + try_pop_n", batch_run, (void *)1},
 				    {"libconc 64 single calls", batch_run, NULL}};
 	bench_row(cfg, "W1 queue batches of 64, 1 thread", 1, 2.0 * BATCH * BATCH_ROUNDS, BENCH_MOPS,
-		  impls, 2);
+		  impls, 3);
 }
 
 int main(int argc, char **argv)
@@ -482,6 +561,11 @@ int main(int argc, char **argv)
 				       &mc_plain,  &mc_bulk,    &boost_q,     &segq};
 	int n = (int)(sizeof impls / sizeof impls[0]);
 	bc_rows(&cfg, "W1 queue", "W1b queue", impls, n);
+	/* Batches of 64 (issue 19): libconc's push_n/try_pop_n first, so each
+	 * ratio is against it; moodycamel's bulk calls, and both single-call
+	 * forms for reference.  (A table holds at most BENCH_MAX_IMPLS.) */
+	const bc_ops *const bulk[] = {&libconc_bulk, &mc_bulk, &libconc, &mc_tok};
+	bc_rows(&cfg, "W1 queue, batches", "W1b queue, batches", bulk, 4);
 	bc_work_rows(&cfg, "W1c queue", impls, n);
 	batch_rows(&cfg);
 	int rc = bench_finish(&cfg);

@@ -641,6 +641,24 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
 int conc_queue_push(conc_queue *q, void *item);
 
 /*
+ * conc_queue_push_n - append items[0..n) at the tail of q as one batch:
+ * they are consecutive in the queue, in order (no other push lands between
+ * them), and appear at once (one step links them all).
+ *
+ * Thread safety: as conc_queue_push.
+ * Ordering: as conc_queue_push, for each item (all n are published by
+ *   the same step).  A thread's items, single or batched, are popped in
+ *   the order that thread pushed them.
+ * Progress: lock-free; wakes the sleeping pops (one when n is 1), at no
+ *   cost when none sleeps.
+ * Returns: 0 (n 0: at once, closed or not); ENOMEM (nothing was pushed);
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, items NULL
+ *   with n > 0, or q destroyed in a debug-checks build; nothing was
+ *   pushed).
+ */
+int conc_queue_push_n(conc_queue *q, void *const *items, size_t n);
+
+/*
  * conc_queue_try_pop - take the item at the head of q, if there is one.
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.
@@ -7519,6 +7537,8 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
 #define queue_unref conc__queue__queue_unref
 #define seg_reclaim conc__queue__seg_reclaim
 #define next_of conc__queue__next_of
+#define put_chain conc__queue__put_chain
+#define q_retired_slots conc__queue__q_retired_slots
 #define refuse_null_item conc__queue__refuse_null_item
 #define queue_try_pop conc__queue__queue_try_pop
 #define waitpop_try conc__queue__waitpop_try
@@ -7539,8 +7559,19 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
+ *   s->cap, s->shift   slots in s: a power of two from 16 to CONC__Q_SEG_SLOTS
+ *                      (= 16 << shift), fixed for the memory's life.
+ *                      Single pushes link full-size segments, or (after a
+ *                      smaller one) twice the size before; batches link
+ *                      segments sized to the batch ("Batches" below).
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
- *                      own line); enq carries CONC__Q_CLOSED_BIT once close reaches s.
+ *                      own line).  enq also carries CONC__Q_CLOSED_BIT once
+ *                      close reaches s, and CONC__Q_SEAL_BIT with an end
+ *                      once a batch sealed s (alg_queue.h: the count is
+ *                      bits 0..47, CONC__Q_COUNT).
+ *   s->pending         the batch's first segment that sealed s, or is about
+ *                      to: once s is sealed, the only segment that may be
+ *                      linked after s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push, a CAS) or
  *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
@@ -7550,9 +7581,9 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  *                      is (the index is its alone, I3).  Items popped are
  *                      never read again (destroy and is_empty start at
  *                      deq) and seg_reset clears them.
- *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
+ *   escape bytes       items 0, 1 and 2 share their words with EMPTY, TAKEN
  *                      and the escape ESC (2): they are stored as ESC with
- *                      the item in this byte (queue/alg_queue.h), so
+ *                      the item in a byte after the slots (alg_queue.h), so
  *                      every void * is an item, in PIE and non-PIE programs
  *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
  *                      consecutive indexes on different cache lines.
@@ -7561,12 +7592,17 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  *
  * Invariants.
  *   I1 tail is head or a successor of head (head moves past h only after
- *      tail has left h; tail only moves to h->next).
- *   I2 a segment is linked only after its predecessor's enq reached
- *      CONC__Q_SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *      tail has left h; tail only moves to a successor).
+ *   I2 a segment is linked only after its predecessor's enq reached its
+ *      capacity, or after the predecessor was sealed (and then it is the
+ *      predecessor's pending segment), so every index of every segment
+ *      but the last below its end (capacity, or a seal's end) was claimed,
+ *      and no index from a seal's end on holds an item.
  *   I3 a slot index is handed to one pusher and one popper at most
  *      (fetch-and-add); the pusher writes the slot word once, with a CAS
  *      from EMPTY, which decides between the two when the pop burns it.
+ *      (A batch's slots are written before their segment is published,
+ *      and its indexes handed to poppers only after.)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
@@ -7584,8 +7620,55 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  *              At that point every completed push owns a slot already
  *              claimed by a popper; pending pops holding those slots will
  *              return those items and are ordered before the empty pop.
+ *   push_n     the CAS that links the batch's first segment after the tail
+ *              (the batch's or a helper's): all n items appear at once.
  *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
- *   segment, later segments for later pushes.
+ *   segment, later segments for later pushes (a batch's segments come
+ *   after every segment the thread pushed into before).
+ *
+ * Batches (conc_queue_push_n; the burned-slot problem).  A batch cannot
+ * claim k slots of the tail with one fetch-and-add: a pop may burn a slot
+ * in the middle while the pusher is preempted, and then the batch is no
+ * longer consecutive (nor all or nothing).  So a batch is written into
+ * private segments (full-size ones, then one of the rest's size rounded up
+ * to a power of two, >= 16; its spare room takes the pushes that follow),
+ * and the first is linked after the tail segment t with one CAS.  When t
+ * still has room it is sealed first, so that I2 holds and pops know where
+ * t ends: unsealed, every unused slot of t would cost a pop SLOT_WAIT
+ * rounds of waiting before it burned it.  (Pushes that land in t after the
+ * link would not break linearizability: they read the tail before the
+ * batch's pusher moved it past t, which it does before returning, so they
+ * overlap the batch.)  The batch claims t->pending (CAS from NULL; a batch that finds another's there
+ * helps that one instead and retries), then seals t with one CAS on enq
+ * that sets CONC__Q_SEAL_BIT and copies the count into the end field.  In
+ * the single order S the seal falls after the fetch-and-adds whose indexes
+ * are below the end (those items precede the batch; a pusher still
+ * between its claim and its CAS overlaps the batch, exactly as two single
+ * pushes overlap) and before every later one, which sees the bit in its
+ * own fetch-and-add (the word is far above any capacity: the fast path
+ * pays nothing for it) and links t->pending itself before retrying, so
+ * no pusher waits for a preempted batch.  Pops take t's end from the
+ * word (conc__q_lim) and never wait on the slots past it; a pop that
+ * claimed one (it read enq before the seal) finds it empty, reads enq
+ * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
+ * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
+ * its segments either got linked before close sealed the list or never
+ * will be: EPIPE, nothing pushed, its segments back to the cache (a
+ * helper that still holds the pointer can only fail its CAS on t->next).
+ * ENOMEM: the segments are taken before anything is published.
+ *
+ * Memory a seal wastes.  A seal leaves t's slots from the end to its
+ * capacity unused (8 bytes and one escape byte each) until t is drained
+ * and recycled.  A single push links a segment at most twice the size of
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
+ * segment has less than its size in spare room; so when single pushes
+ * and batches of n alternate, a seal wastes fewer than max(4n, 32)
+ * slots (the seal of a full-size segment that singles grew back to can
+ * waste up to 1023 slots, 8 KiB, but only after they filled the segment
+ * before it), and batches alone of a power-of-two size >= 16 waste
+ * nothing: each fills its segment, and the next links after it unsealed.
+ * Everything stays bounded by the live items: a sealed segment's waste
+ * is reclaimed with it.
  *
  * Close.  close sets CONC__Q_CLOSED_BIT in the last segment's enq (fetch_or) and
  * then CASes its next from NULL to CONC__Q_CLOSED_SEG; if a segment got linked
@@ -7601,7 +7684,8 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  * push then fails with EPIPE): a pop that sees q->closed and then finds the
  * queue empty knows that no successful push can still add an item.
  *
- * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
+ * Progress.  push, push_n, try_pop, try_pop_n, close, is_empty lock-free
+ * (a batch is never waited for: whoever meets its seal links it): a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
  * that burns a slot spun CONC__Q_SLOT_WAIT rounds for its pusher first.
  * pop blocks only while the queue is empty (base/waitpop.h).
@@ -7610,8 +7694,9 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
- * so a queue in steady state calls neither malloc nor free.  Each segment
- * retire also flushes the domain (one advance attempt per CONC__Q_SEG_SLOTS pops),
+ * so a queue in steady state calls neither malloc nor free (seg_get takes
+ * the first cached segment large enough).  Retires also flush the domain
+ * (one advance attempt per CONC__Q_SEG_SLOTS slots a thread retired),
  * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
@@ -7622,16 +7707,27 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
 #define SEG_CACHE_MAX 8
 #define CONC__Q_SLOT_WAIT 128 /* pop's wait for a late pusher */
 
-/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
- * (and pop) at the same time, at neighbouring indexes; slots in index order
- * would put 8 of them on one 64-byte line, so each push would pull the line
- * the other core's push just wrote (false sharing).  Remapped, 16
- * consecutive indexes land on 16 different lines (i and i + 16 share one),
- * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
- * i goes through it, the walks in index order (destroy's FIFO drop,
- * is_empty) included.  A permutation of [0, 1024) only: */
-#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
-_Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+/* Index i's slot position in a segment of capacity cap = 16 << shift:
+ * (i mod 16) * (cap / 16) + i / 16.  The two cores push (and pop) at the
+ * same time, at neighbouring indexes; slots in index order would put 8 of
+ * them on one 64-byte line, so each push would pull the line the other
+ * core's push just wrote (false sharing).  Remapped, 16 consecutive indexes
+ * land on 16 different lines of a full-size segment (i and i + 16 share
+ * one), as in the cache remap of the SCQ and LCRQ papers.  Every access to
+ * index i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, cap) for every power of two
+ * cap >= 16 (seg_get rounds up to one). */
+#define CONC__Q_SLOT(s, i) ((((i) & 15) << (s)->shift) | ((i) >> 4))
+#define CONC__Q_CAP(s) ((uint_fast64_t)(s)->cap)
+/* A single push that links a segment after a smaller one (a batch's)
+ * doubles the capacity, back up to CONC__Q_SEG_SLOTS: see "Batches". */
+#define CONC__Q_NEXT_CAP(t) ((t)->cap >= CONC__Q_SEG_SLOTS ? CONC__Q_SEG_SLOTS : 2 * (t)->cap)
+/* The escape bytes follow the slots (the segment is allocated for its
+ * capacity). */
+#define CONC__Q_ESC_AT(s, p) (((unsigned char *)&(s)->slot[(s)->cap])[p])
+#define SEG_MIN_SLOTS 16
+_Static_assert((CONC__Q_SEG_SLOTS & (CONC__Q_SEG_SLOTS - 1)) == 0 && CONC__Q_SEG_SLOTS >= 16,
+	       "CONC__Q_SLOT needs power-of-two capacities of at least 16");
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -7641,15 +7737,21 @@ struct seg {
 	 * core's own: reading and writing them costs no further miss. */
 	_Atomic(uintptr_t) owner;
 	atomic_uint_fast64_t owner_at;
+	/* A batch that sealed this segment (or is about to): the segment that
+	 * must follow it.  Reset with the segment. */
+	_Atomic(struct seg *) pending;
+	/* Slots (a power of two) and log2(cap / 16): fixed for the memory's
+	 * life, set before the segment is first published. */
+	uint32_t cap, shift;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
 	CONC_ALIGNED _Atomic(struct seg *) next;
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED _Atomic(uintptr_t) slot[CONC__Q_SEG_SLOTS];
-	/* escaped items (0..2), read only where the slot word is CONC__Q_ESC;
-	 * never reset: written before that word is */
-	unsigned char esc[CONC__Q_SEG_SLOTS];
+	/* cap slot words, then cap escape bytes (the items 0..2 of slots whose
+	 * word is CONC__Q_ESC; read only there, never reset: written before
+	 * that word is) */
+	CONC_ALIGNED _Atomic(uintptr_t) slot[];
 };
 
 struct conc_queue {
@@ -7776,7 +7878,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 
 /* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
-static struct seg *seg_get(conc_queue *q);
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
 /* ---- src/queue/alg_queue.h --------------------------------------------- */
@@ -7789,17 +7891,22 @@ static void seg_retire(conc_queue *q, struct seg *s);
  * memory order) is in src/queue/queue.c's header comment.
  *
  * The includer provides, before including this file:
- *   CONC__Q_SEG_SLOTS, CONC__Q_SLOT_WAIT;
- *   optionally CONC__Q_SLOT(i), the position of slot index i (a
- *     permutation of [0, CONC__Q_SEG_SLOTS); identity by default);
- *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next (struct
- *     seg *) and slot[CONC__Q_SEG_SLOTS] (uintptr_t: CONC__Q_EMPTY, CONC__Q_TAKEN,
+ *   CONC__Q_SEG_SLOTS (the largest segment), CONC__Q_SLOT_WAIT;
+ *   optionally CONC__Q_CAP(s), segment s's capacity (CONC__Q_SEG_SLOTS by
+ *     default; a power of two, at most CONC__Q_SEG_SLOTS), CONC__Q_SLOT(s, i),
+ *     the position of slot index i in s (a permutation of [0, cap);
+ *     identity by default), CONC__Q_NEXT_CAP(t), the capacity of the
+ *     segment a single push links after the full segment t
+ *     (CONC__Q_SEG_SLOTS by default), and CONC__Q_ESC_AT(s, p), the escape
+ *     byte of slot position p (s->esc[p] by default);
+ *   struct seg with CONC_ATOMIC enq, deq (uint_fast64_t), next and pending
+ *     (struct seg *) and slot[] (uintptr_t: CONC__Q_EMPTY, CONC__Q_TAKEN,
  *     CONC__Q_ESC or an item's word), and CONC_PLAIN(unsigned char)
- *     esc[CONC__Q_SEG_SLOTS] (the item of a slot whose word is CONC__Q_ESC);
+ *     escape bytes (the item of a slot whose word is CONC__Q_ESC);
  *   conc_queue with CONC_ATOMIC(struct seg *) head, tail;
- *   seg_get(q) (a reset segment, or NULL), seg_put(q, s) (s was never
- *     published), seg_retire(q, s) (s left the list: reclaim it after a
- *     grace period).
+ *   seg_get(q, cap) (a reset segment of capacity >= cap, or NULL),
+ *     seg_put(q, s) (s was never published), seg_retire(q, s) (s left the
+ *     list: reclaim it after a grace period).
  * The callers pin their epoch domain around these calls.
  * Only src/queue/queue.c includes it (the amalgamation inlines it there).
  */
@@ -7811,8 +7918,42 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #include <stdint.h>
 
 
+/*
+ * A segment's enq word: the count of indexes handed out (bits 0..47),
+ * CONC__Q_END (bits 48..61: where a sealed segment ends), CONC__Q_CLOSED_BIT
+ * (62: close reached the segment) and CONC__Q_SEAL_BIT (63: a batch sealed
+ * the segment; no index from the end on holds an item, and the batch that
+ * sealed it, in its pending field, is the only segment that may follow).
+ * Pushes add 1 with a fetch-and-add; the seal is one CAS that sets the bit
+ * and copies the count into the end field, so that the later pushes' adds
+ * (each of which sees the bit and goes on) leave the end readable.
+ */
 #define CONC__Q_CLOSED_BIT ((uint_fast64_t)1 << 62)
+#define CONC__Q_SEAL_BIT ((uint_fast64_t)1 << 63)
+#define CONC__Q_END_SHIFT 48
+#define CONC__Q_COUNT(e) ((e) & (((uint_fast64_t)1 << CONC__Q_END_SHIFT) - 1))
+#define CONC__Q_SEALED(e) ((e) | CONC__Q_SEAL_BIT | (CONC__Q_COUNT(e) << CONC__Q_END_SHIFT))
 #define CONC__Q_CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
+
+#ifndef CONC__Q_CAP
+#define CONC__Q_CAP(s) ((uint_fast64_t)CONC__Q_SEG_SLOTS)
+#endif
+#ifndef CONC__Q_NEXT_CAP
+#define CONC__Q_NEXT_CAP(t) ((uint_fast64_t)CONC__Q_SEG_SLOTS)
+#endif
+#ifndef CONC__Q_ESC_AT
+#define CONC__Q_ESC_AT(s, p) ((s)->esc[p])
+#endif
+
+/* Where segment s's items end, as its enq word e says: the end a seal
+ * recorded, else the capacity.  Indexes from there on never hold an item. */
+CONC_ALG_INLINE uint_fast64_t conc__q_lim(struct seg *s, uint_fast64_t e)
+{
+	(void)s;
+	if (conc__unlikely(e & CONC__Q_SEAL_BIT))
+		return (e >> CONC__Q_END_SHIFT) & ((CONC__Q_CLOSED_BIT >> CONC__Q_END_SHIFT) - 1);
+	return CONC__Q_CAP(s);
+}
 
 /*
  * Slot words.  Every uintptr_t value is an item (the contract: any void *),
@@ -7834,23 +7975,24 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CONC__Q_TAKEN ((uintptr_t)1)
 #define CONC__Q_ESC ((uintptr_t)2)
 
-/* Index i's slot position.  Any permutation of [0, CONC__Q_SEG_SLOTS) is correct,
+/* Index i's slot position in s.  Any permutation of [0, cap) is correct,
  * as long as every access to index i goes through it (the includer's walks
  * in index order too); an includer may map indexes so that consecutive
  * ones fall on different cache lines. */
 #ifndef CONC__Q_SLOT
-#define CONC__Q_SLOT(i) (i)
+#define CONC__Q_SLOT(s, i) (i)
 #endif
 
 /* The slot word that stands for item w in slot position p of s: w itself,
- * or CONC__Q_ESC with w in s->esc[p] (items 0..2).  The byte is plain: it is
- * written by index p's one pusher (I3) before the CAS that publishes the
- * word, and read only by whoever reads CONC__Q_ESC from that word (acquire).
- * A late pusher whose CAS fails leaves a byte that nothing reads. */
+ * or CONC__Q_ESC with w in its escape byte (items 0..2).  The byte is
+ * plain: it is written by index p's one pusher (I3), or by a batch while
+ * its segment is private, before the CAS that publishes the word, and read
+ * only by whoever reads CONC__Q_ESC from that word (acquire).  A late
+ * pusher whose CAS fails leaves a byte that nothing reads. */
 CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
 	if (conc__unlikely(w <= CONC__Q_ESC)) {
-		conc_v(s->esc[p]) = (unsigned char)w;
+		conc_v(CONC__Q_ESC_AT(s, p)) = (unsigned char)w;
 		return CONC__Q_ESC;
 	}
 	return w;
@@ -7861,7 +8003,7 @@ CONC_ALG_INLINE uintptr_t conc__q_word(struct seg *s, uint_fast64_t p, uintptr_t
 CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 {
 	if (conc__unlikely(w == CONC__Q_ESC))
-		return (void *)(uintptr_t)conc_v(s->esc[p]);
+		return (void *)(uintptr_t)conc_v(CONC__Q_ESC_AT(s, p));
 	return (void *)w;
 }
 
@@ -7878,6 +8020,35 @@ CONC_ALG_INLINE void *conc__q_item(struct seg *s, uint_fast64_t p, uintptr_t w)
 #define CONC__Q_PUSHED(t, i) ((void)0)
 #endif
 
+/* t's pushes are over (full, or sealed): link what may follow it, unless
+ * something already does; the segment that follows t now (or NULL when t
+ * is closed: CONC__Q_CLOSED_SEG).  e is t's enq word as last read; mine,
+ * when not NULL, is what the caller would link after a full t. */
+CONC_ALG_INLINE struct seg *conc__q_link_after(struct seg *t, uint_fast64_t e, struct seg *mine)
+{
+	struct seg *n = mine;
+	/* A sealed segment is followed by the batch that sealed it, and by
+	 * nothing else (any pusher that meets the seal links it: the batch
+	 * may be preempted).  acquire: pairs with the batch's release CAS of
+	 * pending, so the batch's segments are initialised before we
+	 * publish them (our link is release too).  (The seq_cst read of the
+	 * sealed enq word that brought us here already synchronises with the
+	 * seal, which the batch made after it set pending: belt and braces,
+	 * and free on x86.) */
+	if (e & CONC__Q_SEAL_BIT)
+		n = conc_ld(&t->pending, CONC_MO_ACQUIRE);
+	struct seg *expect = NULL;
+	/* seq_cst: publishes n (release part) and is the publishing write
+	 * of park.h's protocol for the items already in n.  acquire on
+	 * failure: the segment found is read next. */
+	if (n && conc_cas(&t->next, &expect, n, CONC__Q_LINK_MO, /* LP: push (a batch linked by a helper) */
+			  CONC_MO_ACQUIRE))
+		return n;
+	if (!n) /* acquire: as above */
+		expect = conc_ld(&t->next, CONC_MO_ACQUIRE);
+	return expect;
+}
+
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
@@ -7888,21 +8059,21 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
 		/* seq_cst: the emptiness check of pop (a seq_cst load of enq)
 		 * and a sleeper's re-check rely on the single order S; on x86
-		 * every RMW is a full barrier anyway. */
+		 * every RMW is a full barrier anyway.  A closed or sealed
+		 * segment's word is far above any capacity: one compare
+		 * sends both to the slow path. */
 		uint_fast64_t i = conc_faa(&t->enq, 1, CONC_MO_SEQ_CST);
-		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
-			return EPIPE;
-		if (conc__likely(i < CONC__Q_SEG_SLOTS)) {
-			uint_fast64_t p = CONC__Q_SLOT(i);
+		if (conc__likely(i < CONC__Q_CAP(t))) {
+			uint_fast64_t p = CONC__Q_SLOT(t, i);
 			uintptr_t empty = CONC__Q_EMPTY;
 			/* seq_cst: the publishing write of park.h's protocol, and
 			 * the release of what the caller wrote before the push
-			 * (and of esc[p]) for the pop's acquire load.  A CAS,
-			 * not an exchange: a slot a pop burned keeps CONC__Q_TAKEN,
-			 * so a word other than EMPTY/TAKEN in a slot is always
-			 * an item that was in the queue (is_empty relies on
-			 * it).  relaxed on failure: nothing is read through
-			 * CONC__Q_TAKEN. */
+			 * (and of the escape byte) for the pop's acquire load.
+			 * A CAS, not an exchange: a slot a pop burned keeps
+			 * CONC__Q_TAKEN, so a word other than EMPTY/TAKEN in a
+			 * slot is always an item that was in the queue
+			 * (is_empty relies on it).  relaxed on failure:
+			 * nothing is read through CONC__Q_TAKEN. */
 			if (conc_cas(&t->slot[p], &empty, conc__q_word(t, p, w), /* LP: push */
 				     CONC_MO_SEQ_CST, CONC_MO_RELAXED)) {
 				CONC__Q_PUSHED(t, i);
@@ -7913,8 +8084,12 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
-		/* t is full: help link or advance (Michael-Scott). */
+		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
+			return EPIPE;
+		/* t is full or sealed: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
+		if (!n && (i & CONC__Q_SEAL_BIT))
+			n = conc__q_link_after(t, i, NULL);
 		if (n == CONC__Q_CLOSED_SEG)
 			return EPIPE;
 		if (n) {
@@ -7923,11 +8098,11 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* between the help and the next load */
 			continue;
 		}
-		struct seg *s = seg_get(q);
+		struct seg *s = seg_get(q, CONC__Q_NEXT_CAP(t));
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
 		/* relaxed (both): s is private until the link CAS publishes it */
-		conc_st(&s->slot[CONC__Q_SLOT(0)], conc__q_word(s, CONC__Q_SLOT(0), w),
+		conc_st(&s->slot[CONC__Q_SLOT(s, 0)], conc__q_word(s, CONC__Q_SLOT(s, 0), w),
 			CONC_MO_RELAXED);
 		conc_st(&s->enq, 1, CONC_MO_RELAXED);
 		struct seg *expect = NULL;
@@ -7946,6 +8121,95 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 	}
 }
 
+/*
+ * Push items[0..n) (n >= 1) as one batch: 0, EPIPE or ENOMEM, nothing
+ * pushed on failure.  The batch is written into private segments first
+ * (first .. last, linked by next, each full but maybe the last; capacities
+ * from seg_get), and then the first is linked after the tail segment t
+ * with one CAS, as a single push links a new segment: that CAS is the
+ * batch's LP, so its items appear at once, consecutive and in order.
+ * A t that still has room must take no push after the batch: the batch
+ * first claims t's pending field for its first segment (so that every
+ * pusher that meets the seal can link it: nobody waits for a preempted
+ * batch), then seals t with one CAS on enq (SEAL bit and the end; indexes
+ * claimed before it are items before the batch, later pushes see the bit
+ * in their fetch-and-add and go on after it), then links.  A batch that
+ * finds another batch's pending field set helps that one (seal, link) and
+ * retries on the new tail.  The slots from the end up to the capacity are
+ * lost (pops skip them); see queue.c for the bound.
+ */
+CONC_ALG_INLINE int conc__q_link_batch(conc_queue *q, struct seg *first, struct seg *last)
+{
+	struct seg *t;
+	for (;;) {
+		/* acquire: as in push */
+		t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* acquire (both): the segment found next is read */
+		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
+		if (n == first)
+			break; /* a helper linked it for us */
+		if (n == CONC__Q_CLOSED_SEG)
+			return EPIPE;
+		if (n) {
+			/* release: as in push */
+			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+			continue;
+		}
+		/* seq_cst: read in the order S of the pushes' fetch-and-adds
+		 * and of close's fetch_or */
+		uint_fast64_t e = conc_ld(&t->enq, CONC_MO_SEQ_CST);
+		if (e & CONC__Q_CLOSED_BIT) {
+			/* close is under way here: finish its seal of next, so
+			 * that nobody can still link our batch after t, and see
+			 * (next round) whether someone did */
+			struct seg *x = NULL;
+			/* seq_cst: as close's own CAS */
+			conc_cas(&t->next, &x, CONC__Q_CLOSED_SEG, CONC_MO_SEQ_CST, CONC_MO_RELAXED);
+			continue;
+		}
+		if (!(e & CONC__Q_SEAL_BIT) && CONC__Q_COUNT(e) < CONC__Q_CAP(t)) {
+			/* Room in t: claim its pending field (or find the batch
+			 * that did), then seal t for that batch.  release:
+			 * publishes our segments' contents to the helpers that
+			 * load pending (acquire) and link them. */
+			struct seg *p = NULL;
+			conc_cas(&t->pending, &p, first, CONC_MO_RELEASE, CONC_MO_ACQUIRE);
+			while (!(e & (CONC__Q_SEAL_BIT | CONC__Q_CLOSED_BIT)) &&
+			       CONC__Q_COUNT(e) < CONC__Q_CAP(t)) {
+				/* seq_cst: the seal takes its place in S after
+				 * the fetch-and-adds whose indexes are below the
+				 * end and before those that see the bit */
+				if (conc_cas(&t->enq, &e, CONC__Q_SEALED(e), CONC_MO_SEQ_CST,
+					     CONC_MO_SEQ_CST))
+					e = CONC__Q_SEALED(e);
+			}
+			if (e & CONC__Q_CLOSED_BIT)
+				continue;
+			conc__chaos_point(); /* sealed, not linked yet: helpers link */
+		}
+		/* t is sealed (its pending follows it) or full (ours may) */
+		n = conc__q_link_after(t, e, first);
+		if (n == first)
+			break;
+		if (n && n != CONC__Q_CLOSED_SEG)
+			/* release: as in push */
+			conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+	/* Linked (LP: the link CAS, ours or a helper's).  Move the tail along
+	 * our segments (each full; pushers that find one help the same way).
+	 * They cannot be reclaimed under us: we are still pinned.  Their next
+	 * links were set before they were published and never change. */
+	/* release: as in push */
+	conc_cas(&q->tail, &t, first, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	for (struct seg *s = first; s != last;) {
+		struct seg *n = conc_ld(&s->next, CONC_MO_ACQUIRE);
+		struct seg *from = s;
+		conc_cas(&q->tail, &from, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+		s = n;
+	}
+	return 0;
+}
+
 /* h is exhausted and n follows it: move head on (tail first, I1/I4). */
 CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct seg *n)
 {
@@ -7958,6 +8222,55 @@ CONC_ALG_INLINE void conc__q_advance_head(conc_queue *q, struct seg *h, struct s
 		seg_retire(q, h); /* I4: head and tail have both left h */
 }
 
+/*
+ * The pop of index i of h, which this pop claimed (I3: ours alone): true
+ * and *item when the slot holds an item, now or after a short wait for its
+ * pusher; false when the slot is burned (the pusher was late: it retries
+ * elsewhere) or dead (i at or past where h's items end: h is full or was
+ * sealed; *dead true then).  Its pusher writes the slot once, so a load
+ * that finds an item takes it: no RMW.  quick: burn at once an index that
+ * no push has claimed yet (try_pop_n, which found it past enq) rather than
+ * wait for one.
+ */
+CONC_ALG_INLINE bool conc__q_take(struct seg *h, uint_fast64_t i, void **item, bool quick,
+				  bool *dead)
+{
+	uint_fast64_t p = CONC__Q_SLOT(h, i);
+	/* acquire: pairs with the pusher's seq_cst CAS (or the link CAS
+	 * that published a batch); makes what the caller wrote before the
+	 * push visible (the item's word comes with the load itself, an
+	 * escaped item's byte after it). */
+	uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+	if (conc__unlikely(w == CONC__Q_EMPTY)) {
+		/* seq_cst: after our claim of i in S, so a push that claims
+		 * i later is not missed, and a seal before it is seen */
+		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST);
+		if (i >= conc__q_lim(h, e)) {
+			*dead = true; /* no push writes it: nothing to burn */
+			return false;
+		}
+		/* Our slot's pusher may be between its fetch-and-add and its
+		 * CAS: wait a little before making it retry. */
+		bool claimed = !quick || CONC__Q_COUNT(e) > i;
+		for (int k = 0; claimed && w == CONC__Q_EMPTY && k < CONC__Q_SLOT_WAIT; k++) {
+			conc__cpu_relax();
+			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
+		}
+		/* Still empty: burn the slot.  CONC__Q_TAKEN tells a late
+		 * pusher to retry elsewhere; acquire, as above, in case the
+		 * pusher got there first after all.  The word swapped out is
+		 * CONC__Q_EMPTY or an item's word (CONC__Q_ESC included): one
+		 * pop per index (I3), and a segment's slots are reset before
+		 * reuse. */
+		if (w == CONC__Q_EMPTY)
+			w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
+		if (w == CONC__Q_EMPTY)
+			return false;
+	}
+	*item = conc__q_item(h, p, w);
+	return true;
+}
+
 CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 {
 	for (;;) {
@@ -7965,13 +8278,12 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
 		/* seq_cst (both): the pop-empty argument in queue.c */
 		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
-		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) /* LP: pop-empty */
-				  & ~CONC__Q_CLOSED_BIT;
-		if (d >= e) {
+		uint_fast64_t ew = conc_ld(&h->enq, CONC_MO_SEQ_CST); /* LP: pop-empty */
+		if (conc__unlikely(d >= CONC__Q_COUNT(ew))) {
 			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
 			if (!n || n == CONC__Q_CLOSED_SEG)
 				return false; /* empty */
-			if (d >= CONC__Q_SEG_SLOTS) {
+			if (d >= conc__q_lim(h, ew)) {
 				conc__q_advance_head(q, h, n);
 				conc__chaos_point(); /* h may be retired now */
 				continue;
@@ -7979,41 +8291,23 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
 		}
 		/* seq_cst: see push's fetch-and-add */
 		uint_fast64_t i = conc_faa(&h->deq, 1, CONC_MO_SEQ_CST);
-		if (i >= CONC__Q_SEG_SLOTS) {
-			struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
-			if (!n || n == CONC__Q_CLOSED_SEG)
-				return false; /* LP: pop-empty (every slot of h claimed) */
-			conc__q_advance_head(q, h, n);
-			conc__chaos_point(); /* h may be retired now */
-			continue;
+		/* Past the capacity: h is exhausted.  Past a seal's end (below
+		 * the capacity) the slot is empty: conc__q_take tells. */
+		bool dead = i >= CONC__Q_CAP(h);
+		if (conc__likely(!dead)) {
+			if (conc__likely(conc__q_take(h, i, item, false, &dead)))
+				return true;
+			if (!dead) {
+				conc__chaos_point(); /* burned a slot: a retry */
+				continue;
+			}
 		}
-		uint_fast64_t p = CONC__Q_SLOT(i);
-		/* Index i is ours alone (I3) and its pusher writes the slot
-		 * once, so a load that finds an item takes it: no RMW.
-		 * acquire: pairs with the pusher's seq_cst CAS; makes what
-		 * the caller wrote before the push visible (the item's word
-		 * comes with the load itself, an escaped item's byte after
-		 * it). */
-		uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
-		/* Our slot's pusher may be between its fetch-and-add and its
-		 * exchange: wait a little before making it retry. */
-		for (int k = 0; w == CONC__Q_EMPTY && k < CONC__Q_SLOT_WAIT; k++) {
-			conc__cpu_relax();
-			w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
-		}
-		/* Still empty: burn the slot.  CONC__Q_TAKEN tells a late pusher
-		 * to retry elsewhere; acquire, as above, in case the pusher
-		 * got there first after all.  The word swapped out is
-		 * CONC__Q_EMPTY or an item's word (CONC__Q_ESC included): one pop
-		 * per index (I3), and a segment's slots are reset before
-		 * reuse. */
-		if (w == CONC__Q_EMPTY)
-			w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, CONC_MO_ACQUIRE); /* LP: pop (item) */
-		if (w != CONC__Q_EMPTY) {
-			*item = conc__q_item(h, p, w);
-			return true;
-		}
-		conc__chaos_point(); /* burned a slot: a retry */
+		/* i is past h's items: h is exhausted */
+		struct seg *n = conc_ld(&h->next, CONC_MO_SEQ_CST);
+		if (!n || n == CONC__Q_CLOSED_SEG)
+			return false; /* LP: pop-empty (every index of h with an item claimed) */
+		conc__q_advance_head(q, h, n);
+		conc__chaos_point(); /* h may be retired now */
 	}
 }
 
@@ -8021,14 +8315,14 @@ CONC_ALG_INLINE bool conc__q_try_pop(conc_queue *q, void **item)
  * many were taken.  Where the head segment holds items already published
  * (deq < enq), one fetch-and-add on deq claims a run of them (as many as
  * enq - deq, up to what is still wanted); each index of the run is then
- * popped as conc__q_try_pop pops one (the same I3 argument: the index is
- * ours alone), so each item taken is its own pop, linearized where that
- * pop's load (or exchange) finds it.  A run can reach past enq when other
- * pops claimed meanwhile: an index that no push has claimed yet (enq, read
- * again, is not past it) is burned at once rather than waited for, since
- * no pusher can be between its fetch-and-add and its CAS there.  Where
- * nothing can be claimed at once, one conc__q_try_pop decides (it moves
- * the head on, or finds the queue empty: then the batch ends). */
+ * popped as conc__q_try_pop pops one (conc__q_take: the index is ours
+ * alone), so each item taken is its own pop, linearized where that pop's
+ * load (or exchange) finds it.  A run can reach past enq when other pops
+ * claimed meanwhile: an index that no push has claimed yet is burned at
+ * once rather than waited for, since no pusher can be between its
+ * fetch-and-add and its CAS there.  Where nothing can be claimed at once,
+ * one conc__q_try_pop decides (it moves the head on, or finds the queue
+ * empty: then the batch ends).  A whole batch segment is one run. */
 CONC_ALG_INLINE size_t conc__q_try_pop_n(conc_queue *q, void **items, size_t max)
 {
 	size_t got = 0;
@@ -8037,9 +8331,10 @@ CONC_ALG_INLINE size_t conc__q_try_pop_n(conc_queue *q, void **items, size_t max
 		struct seg *h = conc_ld(&q->head, CONC_MO_ACQUIRE);
 		/* seq_cst (both): as in conc__q_try_pop */
 		uint_fast64_t d = conc_ld(&h->deq, CONC_MO_SEQ_CST);
-		uint_fast64_t e = conc_ld(&h->enq, CONC_MO_SEQ_CST) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = conc_ld(&h->enq, CONC_MO_SEQ_CST);
+		uint_fast64_t e = CONC__Q_COUNT(ew), lim = conc__q_lim(h, ew);
+		if (e > lim)
+			e = lim;
 		if (d >= e) {
 			if (!conc__q_try_pop(q, &items[got]))
 				break; /* empty */
@@ -8052,28 +8347,14 @@ CONC_ALG_INLINE size_t conc__q_try_pop_n(conc_queue *q, void **items, size_t max
 		/* seq_cst: see push's fetch-and-add */
 		uint_fast64_t i = conc_faa(&h->deq, k, CONC_MO_SEQ_CST);
 		uint_fast64_t end = i + k;
-		if (end > CONC__Q_SEG_SLOTS)
-			end = CONC__Q_SEG_SLOTS; /* the rest: the next round advances */
+		if (end > lim)
+			end = lim; /* the rest: the next round advances */
 		for (; i < end; i++) {
-			uint_fast64_t p = CONC__Q_SLOT(i);
-			/* acquire: as in conc__q_try_pop */
-			uintptr_t w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
-			if (w == CONC__Q_EMPTY) {
-				/* seq_cst: orders after our fetch-and-add, so a
-				 * pusher that claims i later is not missed */
-				uint_fast64_t en = conc_ld(&h->enq, CONC_MO_SEQ_CST) &
-						   ~CONC__Q_CLOSED_BIT;
-				for (int r = 0; en > i && w == CONC__Q_EMPTY && r < CONC__Q_SLOT_WAIT;
-				     r++) {
-					conc__cpu_relax();
-					w = conc_ld(&h->slot[p], CONC_MO_ACQUIRE); /* LP: pop (found the item) */
-				}
-				if (w == CONC__Q_EMPTY) /* acquire: as in conc__q_try_pop */
-					w = conc_xchg(&h->slot[p], CONC__Q_TAKEN, /* LP: pop (item) */
-						      CONC_MO_ACQUIRE);
-			}
-			if (w != CONC__Q_EMPTY)
-				items[got++] = conc__q_item(h, p, w);
+			bool dead = false;
+			if (conc__q_take(h, i, &items[got], true, &dead))
+				got++;
+			else if (dead)
+				break; /* sealed meanwhile: the next round advances */
 		}
 		conc__chaos_point(); /* between runs */
 	}
@@ -8092,12 +8373,15 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner_at, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pending, NULL, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
-	 * the items its pops read and left, or TAKEN.  8 KiB
-	 * where the separate state bytes took 1 KiB, once per CONC__Q_SEG_SLOTS pushes
-	 * (8 bytes per item); the pushes write these lines anyway. */
-	memset((void *)s->slot, 0, sizeof s->slot);
+	 * the items its pops read and left, or TAKEN.  8 bytes per slot,
+	 * once per use of the segment; the pushes write these lines anyway. */
+	if (s->cap == CONC__Q_SEG_SLOTS) /* a constant size: gcc inlines it */
+		memset((void *)s->slot, 0, CONC__Q_SEG_SLOTS * sizeof s->slot[0]);
+	else
+		memset((void *)s->slot, 0, (size_t)s->cap * sizeof s->slot[0]);
 }
 
 /* The segment cache is a push-only list taken whole by seg_get's acquire
@@ -8108,26 +8392,43 @@ static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
 	CONC__CHAIN_PUSH(&q->cache, first, last, cache_next);
 }
 
-/* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
-static struct seg *seg_get(conc_queue *q)
+/* A segment for q with at least cap slots (rounded up to a power of two,
+ * SEG_MIN_SLOTS..CONC__Q_SEG_SLOTS): from the cache, else fresh; NULL on
+ * ENOMEM. */
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 {
+	uint32_t shift = 0;
+	while (((uint_fast64_t)SEG_MIN_SLOTS << shift) < cap)
+		shift++;
+	cap = (uint_fast64_t)SEG_MIN_SLOTS << shift;
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		struct seg *rest = s->cache_next;
-		if (rest) {
-			struct seg *last = rest;
+		/* the first one large enough; the rest go back */
+		struct seg **at = &s;
+		while (*at && (*at)->cap < cap)
+			at = &(*at)->cache_next;
+		struct seg *got = *at;
+		if (got)
+			*at = got->cache_next;
+		if (s) {
+			struct seg *last = s;
 			while (last->cache_next)
 				last = last->cache_next;
-			cache_push(q, rest, last);
+			cache_push(q, s, last);
 		}
-		/* relaxed: the count only bounds the cache's size */
-		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
-	} else {
-		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
+		s = got;
+		if (s) /* relaxed: the count only bounds the cache's size */
+			atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+	}
+	if (!s) {
+		s = conc__aligned_alloc("queue.segment", CONC_PAD,
+					sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		if (!s)
 			return NULL;
 		s->q = q;
+		s->cap = (uint32_t)cap;
+		s->shift = shift;
 	}
 	seg_reset(s);
 	return s;
@@ -8136,11 +8437,14 @@ static struct seg *seg_get(conc_queue *q)
 /* Give back a segment that is not reachable by anyone. */
 static void seg_put(conc_queue *q, struct seg *s)
 {
-	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage;
-	 * q is the one field a cached segment keeps. */
+	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage. */
 	if (conc__unlikely(conc__chaos())) {
-		conc__chaos_poison(s, sizeof *s);
+		/* q and the capacity are what a cached segment keeps */
+		uint32_t cap = s->cap, shift = s->shift;
+		conc__chaos_poison(s, sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		s->q = q;
+		s->cap = cap;
+		s->shift = shift;
 	}
 	/* relaxed: a bound, not a synchronisation */
 	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
@@ -8191,7 +8495,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	atomic_init(&q->cache, NULL);
 	atomic_init(&q->ncached, 0);
 	atomic_init(&q->refs, 1);
-	struct seg *s = seg_get(q);
+	struct seg *s = seg_get(q, CONC__Q_SEG_SLOTS);
 	if (!s) {
 		free(q);
 		return ENOMEM;
@@ -8235,17 +8539,18 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 	while (s) {
 		struct seg *n = next_of(s);
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_relaxed);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
 		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
 		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN)
-				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
+				drop(conc__q_item(s, CONC__Q_SLOT(s, i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
@@ -8272,7 +8577,69 @@ int conc_queue_push(conc_queue *q, void *item)
 	return err;
 }
 
+/* Give back a chain of never-published segments (first .. NULL). */
+static void put_chain(conc_queue *q, struct seg *s)
+{
+	while (s) {
+		struct seg *n = atomic_load_explicit(&s->next, memory_order_relaxed);
+		seg_put(q, s);
+		s = n;
+	}
+}
+
+int conc_queue_push_n(conc_queue *q, void *const *items, size_t n)
+{
+	if (conc__unlikely(!q))
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	if (!items)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
+	/* The batch's segments, filled while private: full-size ones, then
+	 * one of the rest's size rounded up to a power of two (its room takes
+	 * the pushes that follow).  relaxed (all): the link CAS (or the
+	 * release CAS of pending) publishes them. */
+	struct seg *first = NULL, *last = NULL;
+	for (size_t k = 0; k < n;) {
+		size_t m = n - k < CONC__Q_SEG_SLOTS ? n - k : CONC__Q_SEG_SLOTS;
+		struct seg *s = seg_get(q, m);
+		if (!s) {
+			put_chain(q, first); /* nothing was published */
+			return ENOMEM;
+		}
+		for (size_t j = 0; j < m; j++) {
+			uint_fast64_t pos = CONC__Q_SLOT(s, j);
+			atomic_store_explicit(&s->slot[pos],
+					      conc__q_word(s, pos, (uintptr_t)items[k + j]),
+					      memory_order_relaxed);
+		}
+		atomic_store_explicit(&s->enq, m, memory_order_relaxed);
+		if (last)
+			atomic_store_explicit(&last->next, s, memory_order_relaxed);
+		else
+			first = s;
+		last = s;
+		k += m;
+	}
+	conc_epoch_pin(q->d);
+	int err = conc__q_link_batch(q, first, last);
+	conc_epoch_unpin(q->d);
+	if (err) {
+		put_chain(q, first); /* never linked: EPIPE */
+		return err;
+	}
+	if (n == 1)
+		conc__park_notify_one(&q->park);
+	else
+		conc__park_notify_all(&q->park);
+	return 0;
+}
+
 /* ---- pop --------------------------------------------------------------- */
+
+/* Slots of the segments this thread retired since its last flush. */
+static _Thread_local uint32_t q_retired_slots CONC__TLS_IE;
 
 /* h left the list (conc__q_advance_head): back to the cache after its
  * grace period. */
@@ -8286,10 +8653,16 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-	/* A segment retires once per CONC__Q_SEG_SLOTS pops, far below the epoch's
-	 * own advance cadence: ask for an advance now, so segments come back
-	 * to the cache within a few retires. */
-	conc_epoch_flush(q->d);
+	/* A full-size segment retires once per CONC__Q_SEG_SLOTS pops, far
+	 * below the epoch's own advance cadence: ask for an advance now, so
+	 * segments come back to the cache within a few retires.  Smaller
+	 * (batch) segments retire more often: this thread asks once its
+	 * retires add up to CONC__Q_SEG_SLOTS slots, the same cadence. */
+	q_retired_slots += h->cap;
+	if (q_retired_slots >= CONC__Q_SEG_SLOTS) {
+		q_retired_slots = 0;
+		conc_epoch_flush(q->d);
+	}
 }
 
 /* try_pop's answer to a NULL item, out of line (see there why). */
@@ -8402,12 +8775,13 @@ bool conc_queue_is_empty(conc_queue *q)
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_seq_cst);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN) {
 				empty = false;
@@ -8459,6 +8833,8 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef queue_unref
 #undef seg_reclaim
 #undef next_of
+#undef put_chain
+#undef q_retired_slots
 #undef refuse_null_item
 #undef queue_try_pop
 #undef waitpop_try
@@ -8468,6 +8844,10 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef SEG_CACHE_MAX
 #undef CONC__Q_SLOT_WAIT
 #undef CONC__Q_SLOT
+#undef CONC__Q_CAP
+#undef CONC__Q_NEXT_CAP
+#undef CONC__Q_ESC_AT
+#undef SEG_MIN_SLOTS
 #undef PACE_WINDOW
 #undef PACE_TIGHT_NS
 #undef PACE_STALE
@@ -8475,6 +8855,10 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef CONC__Q_PUSHED
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CONC__Q_CLOSED_BIT
+#undef CONC__Q_SEAL_BIT
+#undef CONC__Q_END_SHIFT
+#undef CONC__Q_COUNT
+#undef CONC__Q_SEALED
 #undef CONC__Q_CLOSED_SEG
 #undef CONC__Q_EMPTY
 #undef CONC__Q_TAKEN
@@ -8506,6 +8890,7 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #define b_send_ready conc__chan__b_send_ready
 #define b_recv_ready conc__chan__b_recv_ready
 #define u_try_send conc__chan__u_try_send
+#define u_send_many conc__chan__u_send_many
 #define u_try_recv conc__chan__u_try_recv
 #define u_recv_ready conc__chan__u_recv_ready
 #define z_try_locked conc__chan__z_try_locked
@@ -8543,8 +8928,8 @@ void conc__queue_reserved_words(uintptr_t out[2])
  *               try_pop; plus two counters on lines of their own (`sent`,
  *               bumped by senders after their push, `recvd`, by receivers
  *               after their pop) for the length and for a waiter's
- *               readiness check.  (conc_queue_push_n / try_pop_n, once
- *               there, would serve send_many / recv_many in one call.)
+ *               readiness check.  send_many of more than one item is one
+ *               conc_queue_push_n (u_send_many).
  *   rendezvous  no buffer: a short spinlock guards two lists of waiting
  *               senders and receivers; a send hands its item to a waiting
  *               receiver or waits in the list until a receiver takes it
@@ -9152,6 +9537,24 @@ static int u_try_send(conc_chan *c, void *item)
 	return 0;
 }
 
+/* send_many on an unbounded channel: the whole batch with one
+ * conc_queue_push_n (one link for all n; all or nothing: EPIPE and ENOMEM
+ * send none), then counted and announced as n sends would be. */
+static int u_send_many(conc_chan *c, void *const *items, size_t n)
+{
+	int r = conc_queue_push_n(c->q, items, n);
+	if (r)
+		return r; /* EPIPE, ENOMEM: nothing sent */
+	/* seq_cst RMW: as in u_try_send, for all n at once */
+	atomic_fetch_add_explicit(&c->sent, n, memory_order_seq_cst);
+	/* a waiting receiver per item, while any waits (seq_cst: the
+	 * publisher's load of the wake-up argument, as in waker_notify_one) */
+	for (size_t k = 0; k < n && atomic_load_explicit(&c->recvw.nonempty, memory_order_seq_cst);
+	     k++)
+		waker_notify_one(&c->recvw);
+	return 0;
+}
+
 static int u_try_recv(conc_chan *c, void **item)
 {
 	if (conc_queue_try_pop(c->q, item))
@@ -9589,8 +9992,13 @@ int conc_chan_send_many(conc_chan *c, void *const *items, size_t n, uint64_t tim
 	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (n == 0)
 		return 0;
-	/* one deadline for the whole call.  (Unbounded: conc_queue_push_n
-	 * would put the whole batch in with one fetch-and-add.) */
+	if (c->kind == K_UNBOUNDED && n > 1) {
+		int r = u_send_many(c, items, n);
+		if (r == 0)
+			*sent = n;
+		return r;
+	}
+	/* one deadline for the whole call */
 	uint64_t deadline = conc__deadline_after(timeout_ns);
 	for (size_t i = 0; i < n; i++) {
 		void *it = items[i];
@@ -9724,6 +10132,7 @@ size_t conc__chan_waiters(conc_chan *c, bool send)
 #undef b_send_ready
 #undef b_recv_ready
 #undef u_try_send
+#undef u_send_many
 #undef u_try_recv
 #undef u_recv_ready
 #undef z_try_locked

@@ -17,8 +17,10 @@
  *                         pop (pushes after it fail with EPIPE)
  *              leftovers: the consumers take half, the rest is dropped at
  *                         destroy
- *   threads    long-lived; pushers that exit (a thread per few pushes);
- *              poppers that exit (a thread per few pops)
+ *   threads    long-lived; pushers that exit (a thread per few pushes,
+ *              every other one pushing its few as one push_n batch where
+ *              the container has it: the queue); poppers that exit (a
+ *              thread per few pops)
  *   drop       count the item; forward it into a container of the other
  *              kind on the same domain (a drop calling into the library),
  *              which is then drained and destroyed
@@ -90,12 +92,26 @@ static unsigned forward_failed;
 typedef struct span {
 	run *r;
 	unsigned first, count; /* item ids [first, first + count) */
+	bool batch;            /* as one push_n (count <= PER_THREAD_OP) */
 } span;
 
 static void *push_span(void *arg)
 {
 	span *s = arg;
 	run *r = s->r;
+	if (s->batch && r->k->push_n) {
+		/* the span as one batch: all of it or none (EPIPE) */
+		void *items[PER_THREAD_OP];
+		for (unsigned k = 0; k < s->count; k++)
+			items[k] = (void *)(uintptr_t)(s->first + k);
+		atomic_fetch_add(&r->push_attempts, s->count);
+		int rc = r->k->push_n(r->c, items, s->count);
+		for (unsigned k = 0; rc == 0 && k < s->count; k++)
+			r->pushed[s->first + k] = 1;
+		if (rc != 0 && rc != EPIPE)
+			atomic_fetch_add(&r->odd, 1);
+		return NULL;
+	}
 	for (unsigned i = s->first; i < s->first + s->count; i++) {
 		atomic_fetch_add(&r->push_attempts, 1);
 		int rc = r->k->push(r->c, (void *)(uintptr_t)i);
@@ -118,13 +134,15 @@ static void *producer_main(void *arg)
 	run *r = pr->r;
 	unsigned first = pr->p * r->per_producer;
 	if (r->cb.th != TH_PUSHERS_EXIT) {
-		span s = {r, first, r->per_producer};
+		span s = {r, first, r->per_producer, false};
 		return push_span(&s);
 	}
 	/* a short-lived thread per PER_THREAD_OP pushes: each exits with its
 	 * items still in the container and its node caches handed back */
 	for (unsigned i = 0; i < r->per_producer; i += PER_THREAD_OP) {
-		span s = {r, first + i, PER_THREAD_OP};
+		/* every other thread pushes its items as one batch
+		 * (containers with push_n) */
+		span s = {r, first + i, PER_THREAD_OP, (i / PER_THREAD_OP) % 2 == 1};
 		if (s.count > r->per_producer - i)
 			s.count = r->per_producer - i;
 		pthread_t t;

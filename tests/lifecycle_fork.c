@@ -224,6 +224,17 @@ static int child_main(conc_stack *inherited, bool threads)
 	for (uintptr_t i = 1; i <= N; i++)
 		if (!conc_queue_try_pop(q, &it) || it != (void *)i)
 			return 22;
+	/* the batch calls: one push_n, one try_pop_n */
+	void *batch[N];
+	for (uintptr_t i = 0; i < N; i++)
+		batch[i] = (void *)(i + 1);
+	if (conc_queue_push_n(q, batch, N) != 0)
+		return 23;
+	if (conc_queue_try_pop_n(q, batch, N) != N)
+		return 24;
+	for (uintptr_t i = 0; i < N; i++)
+		if (batch[i] != (void *)(i + 1))
+			return 24;
 	conc_queue_destroy(q, NULL);
 	/* stack */
 	conc_stack *s;
@@ -320,12 +331,24 @@ static void *busy_epoch(void *arg)
 static void *busy_queue(void *arg)
 {
 	busy *b = arg;
-	while (!atomic_load(&b->stop)) {
+	for (unsigned round = 0; !atomic_load(&b->stop); round++) {
 		enum { N = 256 };
+		void *it, *batch[N];
+		if (round % 2) { /* the batch calls, every other round */
+			for (uintptr_t i = 0; i < N; i++)
+				batch[i] = (void *)(i + 1);
+			if (conc_queue_push_n(b->q, batch, N) != 0 ||
+			    conc_queue_try_pop_n(b->q, batch, N) != N)
+				busy_fail(b);
+			for (uintptr_t i = 0; i < N; i++)
+				if (batch[i] != (void *)(i + 1))
+					busy_fail(b);
+			bump(b);
+			continue;
+		}
 		for (uintptr_t i = 1; i <= N; i++)
 			if (conc_queue_push(b->q, (void *)i) != 0)
 				busy_fail(b);
-		void *it;
 		for (uintptr_t i = 1; i <= N; i++)
 			if (!conc_queue_try_pop(b->q, &it) || it != (void *)i)
 				busy_fail(b);

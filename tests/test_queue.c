@@ -402,6 +402,341 @@ static void test_queue_try_pop_n_concurrent(void **state)
 	free(x.taken);
 }
 
+/* push_n: the argument rules, n 0 (at once, closed or not), batches of
+ * every size around the segment sizes (chains of segments included),
+ * items 0..2 (escaped), alternating with single pushes; everything comes
+ * back in FIFO order through try_pop and try_pop_n, and destroy drops what
+ * is left in FIFO order. */
+static uintptr_t pn_dropped[8192];
+static size_t pn_ndropped;
+
+static void pn_drop(void *item)
+{
+	if (pn_ndropped < sizeof pn_dropped / sizeof pn_dropped[0])
+		pn_dropped[pn_ndropped] = (uintptr_t)item;
+	pn_ndropped++;
+}
+
+static void test_queue_push_n_order(void **state)
+{
+	(void)state;
+	static void *in[2200], *out[2200];
+	conc_queue *q;
+	assert_int_equal(conc_queue_create(&q), 0);
+	assert_int_equal(conc_queue_push_n(NULL, in, 3), EINVAL);
+	assert_int_equal(conc_queue_push_n(q, NULL, 3), EINVAL);
+	assert_int_equal(conc_queue_push_n(q, NULL, 0), 0);
+	assert_int_equal(conc_queue_push_n(q, in, 0), 0);
+	assert_true(conc_queue_is_empty(q));
+	uintptr_t next_push = 0, next_pop = 0;
+	static const size_t sizes[] = {1, 2, 3, 15, 16, 17, 63, 64, 65, 1023, 1024, 1025, 2049, 7};
+	for (unsigned round = 0; round < 3; round++) {
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			size_t n = sizes[k];
+			for (size_t j = 0; j < n; j++)
+				in[j] = (void *)next_push++;
+			assert_int_equal(conc_queue_push_n(q, in, n), 0);
+			assert_false(conc_queue_is_empty(q));
+			/* singles between batches: they fill a batch segment's
+			 * room, and the next batch seals what they leave */
+			for (size_t j = 0; j < (k + round) % 4; j++)
+				assert_int_equal(conc_queue_push(q, (void *)next_push++), 0);
+			/* pop some of it, the rest in later rounds */
+			size_t want = n / 2 + 1, got;
+			if (k % 2)
+				got = conc_queue_try_pop_n(q, out, want);
+			else
+				for (got = 0; got < want && conc_queue_try_pop(q, &out[got]); got++)
+					;
+			assert_int_equal(got, want);
+			for (size_t j = 0; j < got; j++)
+				assert_ptr_equal(out[j], (void *)next_pop++);
+		}
+	}
+	size_t got;
+	while ((got = conc_queue_try_pop_n(q, out, 100)) > 0)
+		for (size_t j = 0; j < got; j++)
+			assert_ptr_equal(out[j], (void *)next_pop++);
+	assert_int_equal(next_pop, next_push);
+	assert_true(conc_queue_is_empty(q));
+	/* what is left at destroy is dropped in FIFO order */
+	for (size_t j = 0; j < 3000; j++)
+		in[j % 1500] = (void *)(uintptr_t)j, (void)0;
+	for (size_t j = 0; j < 1500; j++)
+		in[j] = (void *)(uintptr_t)j;
+	assert_int_equal(conc_queue_push_n(q, in, 1500), 0);
+	assert_int_equal(conc_queue_push(q, (void *)(uintptr_t)1500), 0);
+	for (size_t j = 0; j < 100; j++)
+		in[j] = (void *)(uintptr_t)(1501 + j);
+	assert_int_equal(conc_queue_push_n(q, in, 100), 0);
+	/* closed: EPIPE and nothing pushed; n 0 still 0 */
+	conc_queue_close(q);
+	assert_int_equal(conc_queue_push_n(q, in, 5), EPIPE);
+	assert_int_equal(conc_queue_push_n(q, in, 0), 0);
+	pn_ndropped = 0;
+	conc_queue_destroy(q, pn_drop);
+	assert_int_equal(pn_ndropped, 1601);
+	for (size_t j = 0; j < 1601; j++)
+		assert_int_equal(pn_dropped[j], j);
+}
+
+/*
+ * push_n under contention: producers push tagged items in batches (random
+ * sizes, some past a segment) and singles, consumers take them with
+ * try_pop and try_pop_n.  Checked over the whole run: every item taken
+ * exactly once; each consumer sees each producer's items in order; and a
+ * batch is consecutive in the queue, so in each consumer's sequence the
+ * items it got from one batch are adjacent (a consumer that took an item
+ * of batch b, then another item, then one of b again, saw two of its own
+ * pops out of the queue's order).
+ */
+#define PB_PRODUCERS 3
+#define PB_CONSUMERS 2
+typedef struct pb_ctx {
+	conc_queue *q;
+	unsigned long per;
+	uint32_t *batch_of[PB_PRODUCERS]; /* per item: 1 + its batch's number, 0: single */
+	unsigned long batches[PB_PRODUCERS];
+	atomic_uint producers_left;
+	atomic_uchar *taken;
+	atomic_ulong progress;
+} pb_ctx;
+
+typedef struct pb_thread {
+	pb_ctx *x;
+	unsigned id;
+	unsigned long got, dup, bad_order, bad_batch, push_err;
+} pb_thread;
+
+#define PB_ITEM(p, i) ((void *)((uintptr_t)(p) << 32 | (uintptr_t)(i)))
+
+static void *pb_run(void *arg)
+{
+	pb_thread *t = arg;
+	pb_ctx *x = t->x;
+	uint64_t seed = 0x9E3779B97F4A7C15ULL * (t->id + 1);
+	if (t->id < PB_PRODUCERS) {
+		static _Thread_local void *buf[1100];
+		unsigned p = t->id;
+		unsigned long i = 1, nb = 0;
+		while (i <= x->per) {
+			unsigned r = (unsigned)(conc_test_rand(&seed) % 64);
+			unsigned long n = r < 20 ? 1 : r < 62 ? 2 + r : 1000 + r;
+			if (n > x->per - i + 1)
+				n = x->per - i + 1;
+			if (n == 1) {
+				x->batch_of[p][i] = 0;
+				if (conc_queue_push(x->q, PB_ITEM(p, i)))
+					t->push_err++;
+			} else {
+				nb++;
+				for (unsigned long k = 0; k < n; k++) {
+					x->batch_of[p][i + k] = (uint32_t)nb;
+					buf[k] = PB_ITEM(p, i + k);
+				}
+				if (conc_queue_push_n(x->q, buf, n))
+					t->push_err++;
+			}
+			i += n;
+		}
+		x->batches[p] = nb;
+		atomic_fetch_sub(&x->producers_left, 1);
+		return NULL;
+	}
+	uint64_t last[PB_PRODUCERS] = {0};
+	/* the batches this consumer saw and left (per producer, a byte per
+	 * batch number), and the batch of its previous item */
+	unsigned char *left[PB_PRODUCERS];
+	for (unsigned p = 0; p < PB_PRODUCERS; p++)
+		left[p] = calloc(x->per + 2, 1);
+	unsigned prev_p = 0;
+	uint32_t prev_b = 0;
+	void *buf[80];
+	for (unsigned round = 0;; round++) {
+		bool done = atomic_load(&x->producers_left) == 0;
+		size_t got;
+		if (round % 3 == 0)
+			got = conc_queue_try_pop(x->q, &buf[0]) ? 1 : 0;
+		else
+			got = conc_queue_try_pop_n(x->q, buf, 1 + (size_t)(conc_test_rand(&seed) % 80));
+		for (size_t k = 0; k < got; k++) {
+			uintptr_t v = (uintptr_t)buf[k];
+			unsigned p = (unsigned)(v >> 32);
+			uint64_t i = v & 0xffffffffu;
+			if (p >= PB_PRODUCERS || i == 0 || i > x->per) {
+				t->bad_order++;
+				continue;
+			}
+			if (i <= last[p])
+				t->bad_order++;
+			last[p] = i;
+			if (atomic_fetch_add(&x->taken[p * x->per + i - 1], 1) != 0)
+				t->dup++;
+			/* acquire: the producer wrote batch_of before the push
+			 * that published this item */
+			uint32_t b = x->batch_of[p][i];
+			if (prev_b && (prev_p != p || prev_b != b))
+				left[prev_p][prev_b] = 1; /* left that batch */
+			if (b && left[p][b])
+				t->bad_batch++; /* came back to a batch it had left */
+			prev_p = p;
+			prev_b = b;
+			t->got++;
+		}
+		atomic_fetch_add_explicit(&x->progress, got, memory_order_relaxed);
+		if (got == 0 && done)
+			break;
+		if (got == 0)
+			sched_yield();
+	}
+	for (unsigned p = 0; p < PB_PRODUCERS; p++)
+		free(left[p]);
+	return NULL;
+}
+
+static void test_queue_push_n_concurrent(void **state)
+{
+	(void)state;
+	pb_ctx x = {.per = conc_test_iters(150000, 4)};
+	assert_int_equal(conc_queue_create(&x.q), 0);
+	x.taken = calloc(PB_PRODUCERS * x.per, sizeof *x.taken);
+	assert_non_null(x.taken);
+	for (unsigned p = 0; p < PB_PRODUCERS; p++) {
+		x.batch_of[p] = calloc(x.per + 2, sizeof *x.batch_of[p]);
+		assert_non_null(x.batch_of[p]);
+	}
+	atomic_init(&x.producers_left, PB_PRODUCERS);
+	atomic_init(&x.progress, 0);
+	conc_test_progress *w = conc_test_progress_watchdog_start("queue push_n", &x.progress, 5);
+	assert_non_null(w);
+	pb_thread t[PB_PRODUCERS + PB_CONSUMERS];
+	for (unsigned i = 0; i < PB_PRODUCERS + PB_CONSUMERS; i++)
+		t[i] = (pb_thread){.x = &x, .id = i};
+	assert_int_equal(conc_test_run_threads(PB_PRODUCERS + PB_CONSUMERS, pb_run, t, sizeof t[0]), 0);
+	conc_test_progress_watchdog_stop(w);
+	unsigned long got = 0, batches = 0;
+	for (unsigned i = 0; i < PB_PRODUCERS + PB_CONSUMERS; i++) {
+		assert_int_equal(t[i].push_err, 0);
+		assert_int_equal(t[i].dup, 0);
+		assert_int_equal(t[i].bad_order, 0);
+		assert_int_equal(t[i].bad_batch, 0);
+		got += t[i].got;
+	}
+	for (unsigned p = 0; p < PB_PRODUCERS; p++)
+		batches += x.batches[p];
+	print_message("push_n concurrent: %lu items, %lu batches\n", got, batches);
+	assert_int_equal(got, PB_PRODUCERS * x.per);
+	for (unsigned long k = 0; k < PB_PRODUCERS * x.per; k++)
+		assert_int_equal(atomic_load(&x.taken[k]), 1);
+	assert_true(conc_queue_is_empty(x.q));
+	conc_queue_destroy(x.q, NULL);
+	free(x.taken);
+	for (unsigned p = 0; p < PB_PRODUCERS; p++)
+		free(x.batch_of[p]);
+}
+
+/*
+ * close racing push_n: producers push batches (and singles) until one
+ * fails with EPIPE, a third thread closes meanwhile; then the main thread
+ * drains.  Each batch is all or nothing: every item of a batch whose push_n
+ * returned 0 comes out once, none of a batch that got EPIPE, and nothing
+ * is pushed after a producer's first EPIPE.
+ */
+#define PC_PRODUCERS 2
+#define PC_BATCH 40
+typedef struct pc_ctx {
+	conc_queue *q;
+	unsigned long max;      /* items per producer at most */
+	unsigned char *ok;      /* per item: 1 when its push (batch) returned 0 */
+	atomic_ulong pushed;    /* relaxed: when to close */
+	unsigned long close_at;
+} pc_ctx;
+
+typedef struct pc_thread {
+	pc_ctx *x;
+	unsigned id;
+	unsigned long bad_err, after_epipe;
+} pc_thread;
+
+static void *pc_run(void *arg)
+{
+	pc_thread *t = arg;
+	pc_ctx *x = t->x;
+	if (t->id == PC_PRODUCERS) {
+		while (atomic_load_explicit(&x->pushed, memory_order_relaxed) < x->close_at)
+			sched_yield();
+		conc_queue_close(x->q);
+		return NULL;
+	}
+	void *buf[PC_BATCH + 1];
+	bool closed = false;
+	uint64_t seed = 77 + t->id;
+	for (unsigned long i = 0; i + PC_BATCH <= x->max;) {
+		unsigned long n = 1 + conc_test_rand(&seed) % PC_BATCH;
+		for (unsigned long k = 0; k < n; k++)
+			buf[k] = PB_ITEM(t->id + 1, i + k);
+		int r = n == 1 ? conc_queue_push(x->q, buf[0]) : conc_queue_push_n(x->q, buf, n);
+		if (r == 0) {
+			if (closed)
+				t->after_epipe++;
+			for (unsigned long k = 0; k < n; k++)
+				x->ok[t->id * x->max + i + k] = 1;
+			atomic_fetch_add_explicit(&x->pushed, n, memory_order_relaxed);
+		} else if (r == EPIPE) {
+			closed = true;
+		} else {
+			t->bad_err++;
+		}
+		i += n;
+		if (closed && i > x->max / 2)
+			break;
+	}
+	return NULL;
+}
+
+static void test_queue_push_n_close_race(void **state)
+{
+	(void)state;
+	conc_test_watchdog("queue push_n close race", 120);
+	unsigned long rounds = conc_test_iters(40, 4);
+	for (unsigned long round = 0; round < rounds; round++) {
+		pc_ctx x = {.max = 20000};
+		x.close_at = 500 + round * 997 % 15000;
+		assert_int_equal(conc_queue_create(&x.q), 0);
+		x.ok = calloc(PC_PRODUCERS * x.max, 1);
+		assert_non_null(x.ok);
+		atomic_init(&x.pushed, 0);
+		pc_thread t[PC_PRODUCERS + 1];
+		for (unsigned i = 0; i <= PC_PRODUCERS; i++)
+			t[i] = (pc_thread){.x = &x, .id = i};
+		assert_int_equal(conc_test_run_threads(PC_PRODUCERS + 1, pc_run, t, sizeof t[0]), 0);
+		unsigned long popped = 0, wrong = 0, want = 0;
+		unsigned long next[PC_PRODUCERS] = {0};
+		void *it;
+		while (conc_queue_try_pop(x.q, &it)) {
+			uintptr_t v = (uintptr_t)it;
+			unsigned p = (unsigned)(v >> 32) - 1;
+			unsigned long i = v & 0xffffffffu;
+			if (p >= PC_PRODUCERS || i >= x.max || !x.ok[p * x.max + i] || i < next[p])
+				wrong++;
+			else
+				next[p] = i + 1;
+			popped++;
+		}
+		for (unsigned long k = 0; k < PC_PRODUCERS * x.max; k++)
+			want += x.ok[k];
+		assert_int_equal(t[0].bad_err + t[1].bad_err, 0);
+		assert_int_equal(t[0].after_epipe + t[1].after_epipe, 0);
+		assert_int_equal(wrong, 0);
+		assert_int_equal(popped, want);
+		void *v;
+		assert_int_equal(conc_queue_pop(x.q, &v), EPIPE);
+		conc_queue_destroy(x.q, NULL);
+		free(x.ok);
+	}
+	conc_test_watchdog_off();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +748,9 @@ int main(void)
 		cmocka_unit_test(test_queue_any_word_is_an_item),
 		cmocka_unit_test(test_queue_try_pop_n_order),
 		cmocka_unit_test(test_queue_try_pop_n_concurrent),
+		cmocka_unit_test(test_queue_push_n_order),
+		cmocka_unit_test(test_queue_push_n_concurrent),
+		cmocka_unit_test(test_queue_push_n_close_race),
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

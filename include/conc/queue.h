@@ -94,6 +94,24 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item));
 int conc_queue_push(conc_queue *q, void *item);
 
 /*
+ * conc_queue_push_n - append items[0..n) at the tail of q as one batch:
+ * they are consecutive in the queue, in order (no other push lands between
+ * them), and appear at once (one step links them all).
+ *
+ * Thread safety: as conc_queue_push.
+ * Ordering: as conc_queue_push, for each item (all n are published by
+ *   the same step).  A thread's items, single or batched, are popped in
+ *   the order that thread pushed them.
+ * Progress: lock-free; wakes the sleeping pops (one when n is 1), at no
+ *   cost when none sleeps.
+ * Returns: 0 (n 0: at once, closed or not); ENOMEM (nothing was pushed);
+ *   EPIPE (q is closed; nothing was pushed); EINVAL (q NULL, items NULL
+ *   with n > 0, or q destroyed in a debug-checks build; nothing was
+ *   pushed).
+ */
+int conc_queue_push_n(conc_queue *q, void *const *items, size_t n);
+
+/*
  * conc_queue_try_pop - take the item at the head of q, if there is one.
  *
  * Thread safety: any thread.  Ordering: see conc_queue_push.

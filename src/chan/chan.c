@@ -17,8 +17,8 @@
  *               try_pop; plus two counters on lines of their own (`sent`,
  *               bumped by senders after their push, `recvd`, by receivers
  *               after their pop) for the length and for a waiter's
- *               readiness check.  (conc_queue_push_n / try_pop_n, once
- *               there, would serve send_many / recv_many in one call.)
+ *               readiness check.  send_many of more than one item is one
+ *               conc_queue_push_n (u_send_many).
  *   rendezvous  no buffer: a short spinlock guards two lists of waiting
  *               senders and receivers; a send hands its item to a waiting
  *               receiver or waits in the list until a receiver takes it
@@ -650,6 +650,24 @@ static int u_try_send(conc_chan *c, void *item)
 	return 0;
 }
 
+/* send_many on an unbounded channel: the whole batch with one
+ * conc_queue_push_n (one link for all n; all or nothing: EPIPE and ENOMEM
+ * send none), then counted and announced as n sends would be. */
+static int u_send_many(conc_chan *c, void *const *items, size_t n)
+{
+	int r = conc_queue_push_n(c->q, items, n);
+	if (r)
+		return r; /* EPIPE, ENOMEM: nothing sent */
+	/* seq_cst RMW: as in u_try_send, for all n at once */
+	atomic_fetch_add_explicit(&c->sent, n, memory_order_seq_cst);
+	/* a waiting receiver per item, while any waits (seq_cst: the
+	 * publisher's load of the wake-up argument, as in waker_notify_one) */
+	for (size_t k = 0; k < n && atomic_load_explicit(&c->recvw.nonempty, memory_order_seq_cst);
+	     k++)
+		waker_notify_one(&c->recvw);
+	return 0;
+}
+
 static int u_try_recv(conc_chan *c, void **item)
 {
 	if (conc_queue_try_pop(c->q, item))
@@ -1087,8 +1105,13 @@ int conc_chan_send_many(conc_chan *c, void *const *items, size_t n, uint64_t tim
 	CONC__LIFE_RETURN(c, CONC__LIFE_CHAN);
 	if (n == 0)
 		return 0;
-	/* one deadline for the whole call.  (Unbounded: conc_queue_push_n
-	 * would put the whole batch in with one fetch-and-add.) */
+	if (c->kind == K_UNBOUNDED && n > 1) {
+		int r = u_send_many(c, items, n);
+		if (r == 0)
+			*sent = n;
+		return r;
+	}
+	/* one deadline for the whole call */
 	uint64_t deadline = conc__deadline_after(timeout_ns);
 	for (size_t i = 0; i < n; i++) {
 		void *it = items[i];

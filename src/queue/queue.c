@@ -13,8 +13,19 @@
  *
  * Data.
  *   q->head, q->tail   segments; each on its own CONC_PAD line.
+ *   s->cap, s->shift   slots in s: a power of two from 16 to CONC__Q_SEG_SLOTS
+ *                      (= 16 << shift), fixed for the memory's life.
+ *                      Single pushes link full-size segments, or (after a
+ *                      smaller one) twice the size before; batches link
+ *                      segments sized to the batch ("Batches" below).
  *   s->enq, s->deq     next slot index to claim for push / pop (each on its
- *                      own line); enq carries CONC__Q_CLOSED_BIT once close reaches s.
+ *                      own line).  enq also carries CONC__Q_CLOSED_BIT once
+ *                      close reaches s, and CONC__Q_SEAL_BIT with an end
+ *                      once a batch sealed s (alg_queue.h: the count is
+ *                      bits 0..47, CONC__Q_COUNT).
+ *   s->pending         the batch's first segment that sealed s, or is about
+ *                      to: once s is sealed, the only segment that may be
+ *                      linked after s.
  *   s->slot[SLOT(i)]   index i's slot, one word that is both state and
  *                      item: EMPTY (0) -> the item's word (push, a CAS) or
  *                      EMPTY -> TAKEN (1: a pop gave up on a slot whose
@@ -24,9 +35,9 @@
  *                      is (the index is its alone, I3).  Items popped are
  *                      never read again (destroy and is_empty start at
  *                      deq) and seg_reset clears them.
- *   s->esc[SLOT(i)]    items 0, 1 and 2 share their words with EMPTY, TAKEN
+ *   escape bytes       items 0, 1 and 2 share their words with EMPTY, TAKEN
  *                      and the escape ESC (2): they are stored as ESC with
- *                      the item in this byte (queue/alg_queue.h), so
+ *                      the item in a byte after the slots (alg_queue.h), so
  *                      every void * is an item, in PIE and non-PIE programs
  *                      alike.  SLOT(i) (CONC__Q_SLOT below) puts
  *                      consecutive indexes on different cache lines.
@@ -35,12 +46,17 @@
  *
  * Invariants.
  *   I1 tail is head or a successor of head (head moves past h only after
- *      tail has left h; tail only moves to h->next).
- *   I2 a segment is linked only after its predecessor's enq reached
- *      CONC__Q_SEG_SLOTS, so every slot of every segment but the last was claimed.
+ *      tail has left h; tail only moves to a successor).
+ *   I2 a segment is linked only after its predecessor's enq reached its
+ *      capacity, or after the predecessor was sealed (and then it is the
+ *      predecessor's pending segment), so every index of every segment
+ *      but the last below its end (capacity, or a seal's end) was claimed,
+ *      and no index from a seal's end on holds an item.
  *   I3 a slot index is handed to one pusher and one popper at most
  *      (fetch-and-add); the pusher writes the slot word once, with a CAS
  *      from EMPTY, which decides between the two when the pop burns it.
+ *      (A batch's slots are written before their segment is published,
+ *      and its indexes handed to poppers only after.)
  *   I4 a segment is retired only after head and tail have both left it, so
  *      no new reader can reach it (epoch grace period => ABA-free reuse).
  *
@@ -58,8 +74,55 @@
  *              At that point every completed push owns a slot already
  *              claimed by a popper; pending pops holding those slots will
  *              return those items and are ordered before the empty pop.
+ *   push_n     the CAS that links the batch's first segment after the tail
+ *              (the batch's or a helper's): all n items appear at once.
  *   Per-producer FIFO: a thread's pushes claim increasing indexes in one
- *   segment, later segments for later pushes.
+ *   segment, later segments for later pushes (a batch's segments come
+ *   after every segment the thread pushed into before).
+ *
+ * Batches (conc_queue_push_n; the burned-slot problem).  A batch cannot
+ * claim k slots of the tail with one fetch-and-add: a pop may burn a slot
+ * in the middle while the pusher is preempted, and then the batch is no
+ * longer consecutive (nor all or nothing).  So a batch is written into
+ * private segments (full-size ones, then one of the rest's size rounded up
+ * to a power of two, >= 16; its spare room takes the pushes that follow),
+ * and the first is linked after the tail segment t with one CAS.  When t
+ * still has room it is sealed first, so that I2 holds and pops know where
+ * t ends: unsealed, every unused slot of t would cost a pop SLOT_WAIT
+ * rounds of waiting before it burned it.  (Pushes that land in t after the
+ * link would not break linearizability: they read the tail before the
+ * batch's pusher moved it past t, which it does before returning, so they
+ * overlap the batch.)  The batch claims t->pending (CAS from NULL; a batch that finds another's there
+ * helps that one instead and retries), then seals t with one CAS on enq
+ * that sets CONC__Q_SEAL_BIT and copies the count into the end field.  In
+ * the single order S the seal falls after the fetch-and-adds whose indexes
+ * are below the end (those items precede the batch; a pusher still
+ * between its claim and its CAS overlaps the batch, exactly as two single
+ * pushes overlap) and before every later one, which sees the bit in its
+ * own fetch-and-add (the word is far above any capacity: the fast path
+ * pays nothing for it) and links t->pending itself before retrying, so
+ * no pusher waits for a preempted batch.  Pops take t's end from the
+ * word (conc__q_lim) and never wait on the slots past it; a pop that
+ * claimed one (it read enq before the seal) finds it empty, reads enq
+ * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
+ * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
+ * its segments either got linked before close sealed the list or never
+ * will be: EPIPE, nothing pushed, its segments back to the cache (a
+ * helper that still holds the pointer can only fail its CAS on t->next).
+ * ENOMEM: the segments are taken before anything is published.
+ *
+ * Memory a seal wastes.  A seal leaves t's slots from the end to its
+ * capacity unused (8 bytes and one escape byte each) until t is drained
+ * and recycled.  A single push links a segment at most twice the size of
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
+ * segment has less than its size in spare room; so when single pushes
+ * and batches of n alternate, a seal wastes fewer than max(4n, 32)
+ * slots (the seal of a full-size segment that singles grew back to can
+ * waste up to 1023 slots, 8 KiB, but only after they filled the segment
+ * before it), and batches alone of a power-of-two size >= 16 waste
+ * nothing: each fills its segment, and the next links after it unsealed.
+ * Everything stays bounded by the live items: a sealed segment's waste
+ * is reclaimed with it.
  *
  * Close.  close sets CONC__Q_CLOSED_BIT in the last segment's enq (fetch_or) and
  * then CASes its next from NULL to CONC__Q_CLOSED_SEG; if a segment got linked
@@ -75,7 +138,8 @@
  * push then fails with EPIPE): a pop that sees q->closed and then finds the
  * queue empty knows that no successful push can still add an item.
  *
- * Progress.  push, try_pop, close, is_empty lock-free: a push that loses its
+ * Progress.  push, push_n, try_pop, try_pop_n, close, is_empty lock-free
+ * (a batch is never waited for: whoever meets its seal links it): a push that loses its
  * slot lost it to a pop that claimed the index (system progress), a pop
  * that burns a slot spun CONC__Q_SLOT_WAIT rounds for its pusher first.
  * pop blocks only while the queue is empty (base/waitpop.h).
@@ -84,8 +148,9 @@
  * drained segment is retired (intrusive conc_epoch_node, no allocation) and
  * comes back, after its grace period, to the queue's segment cache (a
  * push-only-CAS / take-all-exchange list, so no ABA) capped at SEG_CACHE_MAX;
- * so a queue in steady state calls neither malloc nor free.  Each segment
- * retire also flushes the domain (one advance attempt per CONC__Q_SEG_SLOTS pops),
+ * so a queue in steady state calls neither malloc nor free (seg_get takes
+ * the first cached segment large enough).  Retires also flush the domain
+ * (one advance attempt per CONC__Q_SEG_SLOTS slots a thread retired),
  * so a segment is back within about GRACE retires.  Retired
  * segments hold a reference on the queue's memory (q->refs), so destroy
  * need not wait for grace periods: the last reference frees the cache.
@@ -115,16 +180,27 @@
 #define SEG_CACHE_MAX 8
 #define CONC__Q_SLOT_WAIT 128 /* pop's wait for a late pusher */
 
-/* Index i's slot position: (i mod 16) * 64 + i / 16.  The two cores push
- * (and pop) at the same time, at neighbouring indexes; slots in index order
- * would put 8 of them on one 64-byte line, so each push would pull the line
- * the other core's push just wrote (false sharing).  Remapped, 16
- * consecutive indexes land on 16 different lines (i and i + 16 share one),
- * as in the cache remap of the SCQ and LCRQ papers.  Every access to index
- * i goes through it, the walks in index order (destroy's FIFO drop,
- * is_empty) included.  A permutation of [0, 1024) only: */
-#define CONC__Q_SLOT(i) ((((i) & 15) << 6) | ((i) >> 4))
-_Static_assert(CONC__Q_SEG_SLOTS == 1024, "CONC__Q_SLOT is a permutation of [0, 1024) only");
+/* Index i's slot position in a segment of capacity cap = 16 << shift:
+ * (i mod 16) * (cap / 16) + i / 16.  The two cores push (and pop) at the
+ * same time, at neighbouring indexes; slots in index order would put 8 of
+ * them on one 64-byte line, so each push would pull the line the other
+ * core's push just wrote (false sharing).  Remapped, 16 consecutive indexes
+ * land on 16 different lines of a full-size segment (i and i + 16 share
+ * one), as in the cache remap of the SCQ and LCRQ papers.  Every access to
+ * index i goes through it, the walks in index order (destroy's FIFO drop,
+ * is_empty) included.  A permutation of [0, cap) for every power of two
+ * cap >= 16 (seg_get rounds up to one). */
+#define CONC__Q_SLOT(s, i) ((((i) & 15) << (s)->shift) | ((i) >> 4))
+#define CONC__Q_CAP(s) ((uint_fast64_t)(s)->cap)
+/* A single push that links a segment after a smaller one (a batch's)
+ * doubles the capacity, back up to CONC__Q_SEG_SLOTS: see "Batches". */
+#define CONC__Q_NEXT_CAP(t) ((t)->cap >= CONC__Q_SEG_SLOTS ? CONC__Q_SEG_SLOTS : 2 * (t)->cap)
+/* The escape bytes follow the slots (the segment is allocated for its
+ * capacity). */
+#define CONC__Q_ESC_AT(s, p) (((unsigned char *)&(s)->slot[(s)->cap])[p])
+#define SEG_MIN_SLOTS 16
+_Static_assert((CONC__Q_SEG_SLOTS & (CONC__Q_SEG_SLOTS - 1)) == 0 && CONC__Q_SEG_SLOTS >= 16,
+	       "CONC__Q_SLOT needs power-of-two capacities of at least 16");
 
 struct seg {
 	CONC_ALIGNED atomic_uint_fast64_t enq;
@@ -134,15 +210,21 @@ struct seg {
 	 * core's own: reading and writing them costs no further miss. */
 	_Atomic(uintptr_t) owner;
 	atomic_uint_fast64_t owner_at;
+	/* A batch that sealed this segment (or is about to): the segment that
+	 * must follow it.  Reset with the segment. */
+	_Atomic(struct seg *) pending;
+	/* Slots (a power of two) and log2(cap / 16): fixed for the memory's
+	 * life, set before the segment is first published. */
+	uint32_t cap, shift;
 	CONC_ALIGNED atomic_uint_fast64_t deq;
 	CONC_ALIGNED _Atomic(struct seg *) next;
 	struct seg *cache_next; /* link in q->cache; owned by whoever holds s */
 	conc_queue *q;
 	conc_epoch_node enode;
-	CONC_ALIGNED _Atomic(uintptr_t) slot[CONC__Q_SEG_SLOTS];
-	/* escaped items (0..2), read only where the slot word is CONC__Q_ESC;
-	 * never reset: written before that word is */
-	unsigned char esc[CONC__Q_SEG_SLOTS];
+	/* cap slot words, then cap escape bytes (the items 0..2 of slots whose
+	 * word is CONC__Q_ESC; read only there, never reset: written before
+	 * that word is) */
+	CONC_ALIGNED _Atomic(uintptr_t) slot[];
 };
 
 struct conc_queue {
@@ -269,7 +351,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 
 /* The push and pop loops live in queue/alg_queue.h (shared with the
  * Relacy model); it needs these three from this file. */
-static struct seg *seg_get(conc_queue *q);
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
 #include "queue/alg_queue.h"
@@ -284,12 +366,15 @@ static void seg_reset(struct seg *s)
 	atomic_store_explicit(&s->deq, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->owner_at, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->pending, NULL, memory_order_relaxed);
 	atomic_store_explicit(&s->next, NULL, memory_order_relaxed);
 	/* Every slot back to CONC__Q_EMPTY (0): a reused segment's words are
-	 * the items its pops read and left, or TAKEN.  8 KiB
-	 * where the separate state bytes took 1 KiB, once per CONC__Q_SEG_SLOTS pushes
-	 * (8 bytes per item); the pushes write these lines anyway. */
-	memset((void *)s->slot, 0, sizeof s->slot);
+	 * the items its pops read and left, or TAKEN.  8 bytes per slot,
+	 * once per use of the segment; the pushes write these lines anyway. */
+	if (s->cap == CONC__Q_SEG_SLOTS) /* a constant size: gcc inlines it */
+		memset((void *)s->slot, 0, CONC__Q_SEG_SLOTS * sizeof s->slot[0]);
+	else
+		memset((void *)s->slot, 0, (size_t)s->cap * sizeof s->slot[0]);
 }
 
 /* The segment cache is a push-only list taken whole by seg_get's acquire
@@ -300,26 +385,43 @@ static void cache_push(conc_queue *q, struct seg *first, struct seg *last)
 	CONC__CHAIN_PUSH(&q->cache, first, last, cache_next);
 }
 
-/* A segment for q: from the cache, else fresh; NULL on ENOMEM. */
-static struct seg *seg_get(conc_queue *q)
+/* A segment for q with at least cap slots (rounded up to a power of two,
+ * SEG_MIN_SLOTS..CONC__Q_SEG_SLOTS): from the cache, else fresh; NULL on
+ * ENOMEM. */
+static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 {
+	uint32_t shift = 0;
+	while (((uint_fast64_t)SEG_MIN_SLOTS << shift) < cap)
+		shift++;
+	cap = (uint_fast64_t)SEG_MIN_SLOTS << shift;
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		struct seg *rest = s->cache_next;
-		if (rest) {
-			struct seg *last = rest;
+		/* the first one large enough; the rest go back */
+		struct seg **at = &s;
+		while (*at && (*at)->cap < cap)
+			at = &(*at)->cache_next;
+		struct seg *got = *at;
+		if (got)
+			*at = got->cache_next;
+		if (s) {
+			struct seg *last = s;
 			while (last->cache_next)
 				last = last->cache_next;
-			cache_push(q, rest, last);
+			cache_push(q, s, last);
 		}
-		/* relaxed: the count only bounds the cache's size */
-		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
-	} else {
-		s = conc__aligned_alloc("queue.segment", CONC_PAD, sizeof *s);
+		s = got;
+		if (s) /* relaxed: the count only bounds the cache's size */
+			atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
+	}
+	if (!s) {
+		s = conc__aligned_alloc("queue.segment", CONC_PAD,
+					sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		if (!s)
 			return NULL;
 		s->q = q;
+		s->cap = (uint32_t)cap;
+		s->shift = shift;
 	}
 	seg_reset(s);
 	return s;
@@ -328,11 +430,14 @@ static struct seg *seg_get(conc_queue *q)
 /* Give back a segment that is not reachable by anyone. */
 static void seg_put(conc_queue *q, struct seg *s)
 {
-	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage;
-	 * q is the one field a cached segment keeps. */
+	/* Chaos mode: a reader still in s (a grace-period bug) reads garbage. */
 	if (conc__unlikely(conc__chaos())) {
-		conc__chaos_poison(s, sizeof *s);
+		/* q and the capacity are what a cached segment keeps */
+		uint32_t cap = s->cap, shift = s->shift;
+		conc__chaos_poison(s, sizeof *s + (size_t)cap * (sizeof s->slot[0] + 1));
 		s->q = q;
+		s->cap = cap;
+		s->shift = shift;
 	}
 	/* relaxed: a bound, not a synchronisation */
 	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
@@ -383,7 +488,7 @@ int conc_queue_create_in(conc_queue **out, conc_epoch *d)
 	atomic_init(&q->cache, NULL);
 	atomic_init(&q->ncached, 0);
 	atomic_init(&q->refs, 1);
-	struct seg *s = seg_get(q);
+	struct seg *s = seg_get(q, CONC__Q_SEG_SLOTS);
 	if (!s) {
 		free(q);
 		return ENOMEM;
@@ -427,17 +532,18 @@ void conc_queue_destroy(conc_queue *q, void (*drop)(void *item))
 	while (s) {
 		struct seg *n = next_of(s);
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_relaxed);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_relaxed) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_relaxed);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		/* In index order (FIFO).  No pop claimed [d, e): a slot there
 		 * holds an item (ESC: in esc), or is EMPTY (a push refused by
 		 * close claimed it); TAKEN is skipped all the same. */
 		for (uint_fast64_t i = d; drop && i < e; i++) {
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN)
-				drop(conc__q_item(s, CONC__Q_SLOT(i), w));
+				drop(conc__q_item(s, CONC__Q_SLOT(s, i), w));
 		}
 		conc__chaos_poison(s, sizeof *s);
 		free(s);
@@ -467,7 +573,69 @@ int conc_queue_push(conc_queue *q, void *item)
 	return err;
 }
 
+/* Give back a chain of never-published segments (first .. NULL). */
+static void put_chain(conc_queue *q, struct seg *s)
+{
+	while (s) {
+		struct seg *n = atomic_load_explicit(&s->next, memory_order_relaxed);
+		seg_put(q, s);
+		s = n;
+	}
+}
+
+int conc_queue_push_n(conc_queue *q, void *const *items, size_t n)
+{
+	if (conc__unlikely(!q))
+		return EINVAL;
+	if (n == 0)
+		return 0;
+	if (!items)
+		return EINVAL;
+	CONC__LIFE_RETURN(q, CONC__LIFE_QUEUE);
+	/* The batch's segments, filled while private: full-size ones, then
+	 * one of the rest's size rounded up to a power of two (its room takes
+	 * the pushes that follow).  relaxed (all): the link CAS (or the
+	 * release CAS of pending) publishes them. */
+	struct seg *first = NULL, *last = NULL;
+	for (size_t k = 0; k < n;) {
+		size_t m = n - k < CONC__Q_SEG_SLOTS ? n - k : CONC__Q_SEG_SLOTS;
+		struct seg *s = seg_get(q, m);
+		if (!s) {
+			put_chain(q, first); /* nothing was published */
+			return ENOMEM;
+		}
+		for (size_t j = 0; j < m; j++) {
+			uint_fast64_t pos = CONC__Q_SLOT(s, j);
+			atomic_store_explicit(&s->slot[pos],
+					      conc__q_word(s, pos, (uintptr_t)items[k + j]),
+					      memory_order_relaxed);
+		}
+		atomic_store_explicit(&s->enq, m, memory_order_relaxed);
+		if (last)
+			atomic_store_explicit(&last->next, s, memory_order_relaxed);
+		else
+			first = s;
+		last = s;
+		k += m;
+	}
+	conc_epoch_pin(q->d);
+	int err = conc__q_link_batch(q, first, last);
+	conc_epoch_unpin(q->d);
+	if (err) {
+		put_chain(q, first); /* never linked: EPIPE */
+		return err;
+	}
+	if (n == 1)
+		conc__park_notify_one(&q->park);
+	else
+		conc__park_notify_all(&q->park);
+	return 0;
+}
+
 /* ---- pop --------------------------------------------------------------- */
+
+/* Slots of the segments this thread retired since its last flush. */
+static _Thread_local uint32_t q_retired_slots CONC__TLS_IE;
 
 /* h left the list (conc__q_advance_head): back to the cache after its
  * grace period. */
@@ -485,10 +653,16 @@ static void seg_retire(conc_queue *q, struct seg *h)
 	/* relaxed: the retire below is what orders the callback */
 	atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
 	conc_epoch_retire(q->d, &h->enode, seg_reclaim);
-	/* A segment retires once per CONC__Q_SEG_SLOTS pops, far below the epoch's
-	 * own advance cadence: ask for an advance now, so segments come back
-	 * to the cache within a few retires. */
-	conc_epoch_flush(q->d);
+	/* A full-size segment retires once per CONC__Q_SEG_SLOTS pops, far
+	 * below the epoch's own advance cadence: ask for an advance now, so
+	 * segments come back to the cache within a few retires.  Smaller
+	 * (batch) segments retire more often: this thread asks once its
+	 * retires add up to CONC__Q_SEG_SLOTS slots, the same cadence. */
+	q_retired_slots += h->cap;
+	if (q_retired_slots >= CONC__Q_SEG_SLOTS) {
+		q_retired_slots = 0;
+		conc_epoch_flush(q->d);
+	}
 }
 
 /* try_pop's answer to a NULL item, out of line (see there why). */
@@ -601,12 +775,13 @@ bool conc_queue_is_empty(conc_queue *q)
 	struct seg *s = atomic_load_explicit(&q->head, memory_order_acquire);
 	while (s && empty) {
 		uint_fast64_t d = atomic_load_explicit(&s->deq, memory_order_seq_cst);
-		uint_fast64_t e = atomic_load_explicit(&s->enq, memory_order_seq_cst) & ~CONC__Q_CLOSED_BIT;
-		if (e > CONC__Q_SEG_SLOTS)
-			e = CONC__Q_SEG_SLOTS;
+		uint_fast64_t ew = atomic_load_explicit(&s->enq, memory_order_seq_cst);
+		uint_fast64_t e = CONC__Q_COUNT(ew);
+		if (e > conc__q_lim(s, ew))
+			e = conc__q_lim(s, ew);
 		for (uint_fast64_t i = d; i < e; i++) {
 			/* relaxed: a snapshot; nothing is read through it */
-			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(i)],
+			uintptr_t w = atomic_load_explicit(&s->slot[CONC__Q_SLOT(s, i)],
 							   memory_order_relaxed);
 			if (w != CONC__Q_EMPTY && w != CONC__Q_TAKEN) {
 				empty = false;

@@ -28,6 +28,7 @@ static int q_create_in(void **c, conc_epoch *d)
 
 static void q_destroy(void *c, void (*drop)(void *)) { conc_queue_destroy(c, drop); }
 static int q_push(void *c, void *item) { return conc_queue_push(c, item); }
+static int q_push_n(void *c, void *const *items, size_t n) { return conc_queue_push_n(c, items, n); }
 static bool q_try_pop(void *c, void **item) { return conc_queue_try_pop(c, item); }
 static int q_pop(void *c, void **item) { return conc_queue_pop(c, item); }
 static int q_pop_timeout(void *c, void **item, uint64_t ns) { return conc_queue_pop_timeout(c, item, ns); }
@@ -42,6 +43,7 @@ const tl_container tl_queue = {
 	.create_in = q_create_in,
 	.destroy = q_destroy,
 	.push = q_push,
+	.push_n = q_push_n,
 	.try_pop = q_try_pop,
 	.pop = q_pop,
 	.pop_timeout = q_pop_timeout,

@@ -10,6 +10,7 @@
 #define CONC_TEST_ADAPTERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "conc/epoch.h"
@@ -23,6 +24,7 @@ typedef struct tl_container {
 	int (*create_in)(void **c, conc_epoch *d);
 	void (*destroy)(void *c, void (*drop)(void *));
 	int (*push)(void *c, void *item);
+	int (*push_n)(void *c, void *const *items, size_t n); /* one batch */
 	bool (*try_pop)(void *c, void **item);
 	int (*pop)(void *c, void **item);
 	int (*pop_timeout)(void *c, void **item, uint64_t ns);

@@ -23,6 +23,8 @@
  *   2 threads: a producer pushes 3, a consumer try_pops 3 times.
  *   3 threads: two producers push 2 each, a consumer try_pops 3 times.
  *   3 threads: a producer pushes 3, two consumers try_pop twice each.
+ *   3 threads: a single push and a batch of 2 (sealing), two single
+ *     pushes, a consumer (queue_batch_test below).
  * Planted bug (CONC_PLANT): the link CAS weakened from seq_cst to relaxed
  * (CONC__Q_LINK_MO), so that a new segment's initialisation and its first
  * item's payload are not published to the consumer that follows the link
@@ -36,11 +38,11 @@
 
 #define CONC__Q_SEG_SLOTS 2
 #define CONC__Q_SLOT_WAIT 1
-#define CONC__Q_SLOT(i) ((i) ^ 1)
+#define CONC__Q_SLOT(s, i) ((i) ^ 1)
 
 struct seg {
 	rl::atomic<uint_fast64_t> enq, deq;
-	rl::atomic<seg *> next;
+	rl::atomic<seg *> next, pending;
 	rl::atomic<uintptr_t> slot[CONC__Q_SEG_SLOTS];
 	rl::var<unsigned char> esc[CONC__Q_SEG_SLOTS]; /* escaped items 0..2 */
 };
@@ -53,14 +55,16 @@ struct conc_queue {
 	unsigned nretired;
 };
 
-static seg *seg_get(conc_queue *q)
+static seg *seg_get(conc_queue *q, uint_fast64_t cap)
 {
 	(void)q;
+	RL_ASSERT(cap <= CONC__Q_SEG_SLOTS);
 	seg *s = new seg;
 	/* relaxed, as seg_reset: the link CAS publishes s */
 	s->enq($).store(0, rl::mo_relaxed);
 	s->deq($).store(0, rl::mo_relaxed);
 	s->next($).store(0, rl::mo_relaxed);
+	s->pending($).store(0, rl::mo_relaxed);
 	for (unsigned i = 0; i < CONC__Q_SEG_SLOTS; i++)
 		s->slot[i]($).store(0, rl::mo_relaxed);
 	return s;
@@ -108,7 +112,7 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 	void before()
 	{
 		q.nretired = 0;
-		seg *s = seg_get(&q);
+		seg *s = seg_get(&q, CONC__Q_SEG_SLOTS);
 		q.head($).store(s, rl::mo_relaxed);
 		q.tail($).store(s, rl::mo_relaxed);
 		for (unsigned t = 0; t < MAXT; t++)
@@ -178,6 +182,114 @@ struct queue_test : rl::test_suite<queue_test<T, PRODUCERS, PUSHES, POPS>, T> {
 	}
 };
 
+/*
+ * Batches (conc__q_link_batch, conc_queue_push_n's core): producer 0
+ * pushes item (0,0) and then the batch (0,1) (0,2) as one segment,
+ * written while private (as queue.c's push_n writes it) and linked with
+ * conc__q_link_batch; producer 1 pushes (1,0) (1,1); a consumer try_pops
+ * 3 times.  With 2-slot segments the batch finds the tail with room after
+ * (0,0) in most schedules, so it seals it, and producer 1's pushes meet
+ * the seal and link the batch themselves (the pending path).  Checked: as
+ * above, and the batch is consecutive: in the consumer's pops followed by
+ * the drain (one thread: the queue's order), (0,1) is right before (0,2),
+ * and a push of producer 1 that began after the batch returned comes out
+ * after it (the seal: without it such a push can land in the old tail).
+ */
+static int model_push_n(conc_queue *q, void **items, unsigned n)
+{
+	seg *s = seg_get(q, CONC__Q_SEG_SLOTS);
+	for (unsigned j = 0; j < n; j++) {
+		uint_fast64_t p = CONC__Q_SLOT(s, j);
+		/* relaxed: s is private until the link (or the pending CAS) */
+		s->slot[p]($).store(conc__q_word(s, p, (uintptr_t)items[j]), rl::mo_relaxed);
+	}
+	s->enq($).store(n, rl::mo_relaxed);
+	int r = conc__q_link_batch(q, s, s);
+	if (r)
+		seg_put(q, s);
+	return r;
+}
+
+struct queue_batch_test : rl::test_suite<queue_batch_test, 3> {
+	conc_queue q;
+	void *got[MAXITEMS];
+	unsigned ngot;
+	rl::var<unsigned> payload[MAXT][MAXITEMS];
+	rl::atomic<int> batch_done; /* producer 0's push_n has returned */
+	bool later[2];              /* producer 1's push k began after that */
+
+	void check_payload(void *it)
+	{
+		uintptr_t v = (uintptr_t)it;
+		unsigned p = (unsigned)(v >> 8), s = (unsigned)(v & 0xff);
+		RL_ASSERT(p < 2 && s < 3);
+		RL_ASSERT(payload[p][s]($) == s + 1);
+	}
+	void before()
+	{
+		q.nretired = 0;
+		seg *s = seg_get(&q, CONC__Q_SEG_SLOTS);
+		q.head($).store(s, rl::mo_relaxed);
+		q.tail($).store(s, rl::mo_relaxed);
+		ngot = 0;
+		batch_done($).store(0, rl::mo_relaxed);
+	}
+	void thread(unsigned t)
+	{
+		if (t == 0) {
+			payload[0][0]($) = 1;
+			RL_ASSERT(conc__q_push(&q, item_of(0, 0)) == 0);
+			payload[0][1]($) = 2;
+			payload[0][2]($) = 3;
+			void *b[2] = {item_of(0, 1), item_of(0, 2)};
+			RL_ASSERT(model_push_n(&q, b, 2) == 0);
+			batch_done($).store(1, rl::mo_seq_cst);
+		} else if (t == 1) {
+			for (unsigned k = 0; k < 2; k++) {
+				payload[1][k]($) = k + 1;
+				later[k] = batch_done($).load(rl::mo_seq_cst) != 0;
+				RL_ASSERT(conc__q_push(&q, item_of(1, k)) == 0);
+			}
+		} else {
+			for (unsigned k = 0; k < 3; k++) {
+				void *it;
+				if (conc__q_try_pop(&q, &it)) {
+					check_payload(it);
+					got[ngot++] = it;
+				}
+			}
+		}
+	}
+	void after()
+	{
+		void *it;
+		while (ngot < MAXITEMS && conc__q_try_pop(&q, &it)) {
+			check_payload(it);
+			got[ngot++] = it;
+		}
+		RL_ASSERT(ngot == 5); /* nothing lost, nothing extra */
+		int at[2][3] = {{-1, -1, -1}, {-1, -1, -1}};
+		for (unsigned i = 0; i < ngot; i++) {
+			uintptr_t v = (uintptr_t)got[i];
+			unsigned p = (unsigned)(v >> 8), k = (unsigned)(v & 0xff);
+			RL_ASSERT(at[p][k] == -1); /* exactly once */
+			at[p][k] = (int)i;
+		}
+		RL_ASSERT(at[0][0] < at[0][1] && at[1][0] < at[1][1]); /* per-producer FIFO */
+		RL_ASSERT(at[0][2] == at[0][1] + 1);		  /* the batch is consecutive */
+		for (unsigned k = 0; k < 2; k++) /* real time: a push begun after the batch returned */
+			RL_ASSERT(!later[k] || at[1][k] > at[0][2]);
+		seg *s = q.head($).load(rl::mo_relaxed);
+		while (s) {
+			seg *n = s->next($).load(rl::mo_relaxed);
+			delete s;
+			s = n;
+		}
+		for (unsigned i = 0; i < q.nretired; i++)
+			delete q.retired[i];
+	}
+};
+
 int main(int argc, char **argv)
 {
 	unsigned long n = conc_model_iters(argc, argv, 100000);
@@ -185,5 +297,6 @@ int main(int argc, char **argv)
 	bool ok = conc_model_run<queue_test<2, 1, 3, 3> >("queue 2 threads 1p1c", n, B);
 	ok = conc_model_run<queue_test<3, 2, 2, 3> >("queue 3 threads 2p1c", n) && ok;
 	ok = conc_model_run<queue_test<3, 1, 3, 2> >("queue 3 threads 1p2c", n) && ok;
+	ok = conc_model_run<queue_batch_test>("queue 3 threads batch", n) && ok;
 	return ok ? 0 : 1;
 }
