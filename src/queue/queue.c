@@ -350,6 +350,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
+#define CONC__Q_TEST_POINT(name) conc__test_point(name)
 #include "queue/alg_queue.h"
 
 /* ---- segments ---------------------------------------------------------- */
@@ -741,6 +742,7 @@ void conc_queue_close(conc_queue *q)
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		/* seq_cst: pushes see the bit in their own fetch-and-add */
 		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
+		conc__test_point("queue.close.marked");
 		struct seg *n = NULL;
 		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
 							    memory_order_seq_cst,
