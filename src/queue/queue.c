@@ -110,8 +110,10 @@
  * Memory a seal wastes.  A seal leaves t's slots from the end to its
  * capacity unused (8 bytes and one escape byte each) until t is drained
  * and recycled.  A single push links a segment at most twice the size of
- * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
- * segment has less than its size in spare room; so when single pushes
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), a batch's own
+ * segment has less than its size in spare room, and seg_get hands out a
+ * segment of exactly the size asked for, never a larger cached one; so
+ * when single pushes
  * and batches of n alternate, a seal wastes fewer than max(4n, 32)
  * slots (the seal of a full-size segment that singles grew back to can
  * waste up to 1023 slots, 8 KiB, but only after they filled the segment
@@ -394,9 +396,12 @@ static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		/* the first one large enough; the rest go back */
+		/* the first one of exactly that size, which the waste bound
+		 * ("Memory a seal wastes" above) counts on: a batch of 2
+		 * handed a full-size segment had the next batch seal it with
+		 * 1,000 slots unused (review F2); the rest go back */
 		struct seg **at = &s;
-		while (*at && (*at)->cap < cap)
+		while (*at && (*at)->cap != cap)
 			at = &(*at)->cache_next;
 		struct seg *got = *at;
 		if (got)
@@ -433,8 +438,12 @@ static void seg_put(conc_queue *q, struct seg *s)
 		conc__chaos_poison(s, sizeof *s);
 		s->q = q;
 	}
-	/* relaxed: a bound, not a synchronisation */
-	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
+	/* Small (batch) segments take at most half the cache, so that a phase
+	 * of batches cannot leave it full of segments that single pushes never
+	 * take (each of theirs would then be a malloc and a free: review F3).
+	 * relaxed: a bound, not a synchronisation */
+	unsigned lim = s->cap == CONC__Q_SEG_SLOTS ? SEG_CACHE_MAX : SEG_CACHE_MAX / 2;
+	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < lim) {
 		cache_push(q, s, s);
 	} else {
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
