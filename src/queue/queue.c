@@ -101,10 +101,16 @@
  * word (conc__q_lim) and never wait on the slots past it; a pop that
  * claimed one (it read enq before the seal) finds it empty, reads enq
  * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
- * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
- * its segments either got linked before close sealed the list or never
- * will be: EPIPE, nothing pushed, its segments back to the cache (a
- * helper that still holds the pointer can only fail its CAS on t->next).
+ * enq) on an unsealed t finishes close's CAS of t->next to
+ * CONC__Q_CLOSED_SEG itself and looks again; on a sealed t (sealed for
+ * some batch before close marked it) it settles t's next with link_after
+ * - the sealed-for batch, or close's mark - and stays on t, because a
+ * helper may have linked its batch there and moved the tail on already
+ * (going round again from the new tail linked the batch after itself:
+ * test_queue_push_n_helped_then_closed).  Its segments either got linked
+ * before close marked the list's end or never will be: EPIPE, nothing
+ * pushed, its segments back to the cache (a helper that still holds the
+ * pointer can only fail its CAS on t->next).
  * ENOMEM: the segments are taken before anything is published.
  *
  * Memory a seal wastes.  A seal leaves t's slots from the end to its
