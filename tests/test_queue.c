@@ -737,6 +737,108 @@ static void test_queue_push_n_close_race(void **state)
 	conc_test_watchdog_off();
 }
 
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+/*
+ * A batch sealed for by another batch, the segment closed, and the batch
+ * linked by its helper (review of push_n, F1): test points stop each
+ * thread in its window, so the interleaving happens every run.
+ *   A  push_n(a1..a3) claims t's pending field, stops ("queue.batch.pending");
+ *   B  push_n(b1..b3) finds A's claim, seals t for A, stops ("queue.batch.sealed");
+ *   C  close marks t closed, stops ("queue.close.marked");
+ *   B  goes on: links A's segment after t, then its own after A's; returns 0;
+ *   A  goes on: its seal fails on a sealed and closed t.  It must see that
+ *      its batch was linked (0) - not go round again, which linked A's
+ *      segment after B's (a cycle: pops and close spun) or returned EPIPE
+ *      for a batch that was in the queue.
+ *   C  goes on and closes the rest.
+ * Then: x, a1..a3, b1..b3 in that order, nothing else, and the queue
+ * closed.
+ */
+static atomic_int qs_armed[4], qs_at[4], qs_go[4];
+static _Thread_local int qs_role;
+
+static void qs_hook(const char *point)
+{
+	static const char *const where[4] = {NULL, "queue.batch.pending", "queue.batch.sealed",
+					     "queue.close.marked"};
+	int r = qs_role;
+	if (r < 1 || r > 3 || strcmp(point, where[r]) != 0 || !atomic_exchange(&qs_armed[r], 0))
+		return; /* each role stops once, at its own point */
+	atomic_store(&qs_at[r], 1);
+	while (!atomic_load(&qs_go[r]))
+		sched_yield();
+}
+
+typedef struct qs_arg {
+	conc_queue *q;
+	int role, rc;
+	void *items[3];
+} qs_arg;
+
+static void *qs_run(void *p)
+{
+	qs_arg *a = p;
+	qs_role = a->role;
+	if (a->role == 3)
+		conc_queue_close(a->q);
+	else
+		a->rc = conc_queue_push_n(a->q, a->items, 3);
+	return NULL;
+}
+
+static void qs_wait_at(int r)
+{
+	while (!atomic_load(&qs_at[r]))
+		sched_yield();
+}
+
+static void test_queue_push_n_helped_then_closed(void **state)
+{
+	(void)state;
+	conc_test_watchdog("push_n helped, then closed", 60);
+	conc_queue *q;
+	assert_int_equal(conc_queue_create(&q), 0);
+	assert_int_equal(conc_queue_push(q, (void *)(uintptr_t)100), 0); /* x: t has room */
+	qs_arg a = {.q = q, .role = 1, .rc = -1, .items = {(void *)11, (void *)12, (void *)13}};
+	qs_arg b = {.q = q, .role = 2, .rc = -1, .items = {(void *)21, (void *)22, (void *)23}};
+	qs_arg c = {.q = q, .role = 3, .rc = 0};
+	for (int r = 1; r <= 3; r++) {
+		atomic_store(&qs_armed[r], 1);
+		atomic_store(&qs_at[r], 0);
+		atomic_store(&qs_go[r], 0);
+	}
+	conc__test_set_hook(qs_hook);
+	pthread_t ta, tb, tc;
+	assert_int_equal(pthread_create(&ta, NULL, qs_run, &a), 0);
+	qs_wait_at(1);
+	assert_int_equal(pthread_create(&tb, NULL, qs_run, &b), 0);
+	qs_wait_at(2);
+	assert_int_equal(pthread_create(&tc, NULL, qs_run, &c), 0);
+	qs_wait_at(3);
+	atomic_store(&qs_go[2], 1);
+	pthread_join(tb, NULL);
+	atomic_store(&qs_go[1], 1);
+	pthread_join(ta, NULL);
+	atomic_store(&qs_go[3], 1);
+	pthread_join(tc, NULL);
+	conc__test_set_hook(NULL);
+	assert_int_equal(b.rc, 0);
+	assert_int_equal(a.rc, 0); /* linked by B: pushed */
+	static const uintptr_t want[] = {100, 11, 12, 13, 21, 22, 23};
+	void *it;
+	unsigned k = 0;
+	while (k < 20 && conc_queue_try_pop(q, &it)) {
+		if (k < 7)
+			assert_int_equal((uintptr_t)it, want[k]);
+		k++;
+	}
+	assert_int_equal(k, 7);
+	assert_int_equal(conc_queue_push(q, (void *)1), EPIPE);
+	conc_queue_destroy(q, NULL);
+	conc_test_watchdog_off();
+}
+#endif
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -751,6 +853,9 @@ int main(void)
 		cmocka_unit_test(test_queue_push_n_order),
 		cmocka_unit_test(test_queue_push_n_concurrent),
 		cmocka_unit_test(test_queue_push_n_close_race),
+#if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
+		cmocka_unit_test(test_queue_push_n_helped_then_closed),
+#endif
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);
 }

@@ -53,6 +53,11 @@
 #define CONC__Q_SEALED(e) ((e) | CONC__Q_SEAL_BIT | (CONC__Q_COUNT(e) << CONC__Q_END_SHIFT))
 #define CONC__Q_CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
+/* A test point on a batch's slow path (base/fault.h's conc__test_point in
+ * the library; nothing in the Relacy model). */
+#ifndef CONC__Q_TEST_POINT
+#define CONC__Q_TEST_POINT(name) ((void)0)
+#endif
 #ifndef CONC__Q_CAP
 #define CONC__Q_CAP(s) ((uint_fast64_t)CONC__Q_SEG_SLOTS)
 #endif
@@ -292,6 +297,7 @@ CONC_ALG_INLINE int conc__q_link_batch(conc_queue *q, struct seg *first, struct 
 			 * load pending (acquire) and link them. */
 			struct seg *p = NULL;
 			conc_cas(&t->pending, &p, first, CONC_MO_RELEASE, CONC_MO_ACQUIRE);
+			CONC__Q_TEST_POINT("queue.batch.pending");
 			while (!(e & (CONC__Q_SEAL_BIT | CONC__Q_CLOSED_BIT)) &&
 			       CONC__Q_COUNT(e) < CONC__Q_CAP(t)) {
 				/* seq_cst: the seal takes its place in S after
@@ -301,9 +307,18 @@ CONC_ALG_INLINE int conc__q_link_batch(conc_queue *q, struct seg *first, struct 
 					     CONC_MO_SEQ_CST))
 					e = CONC__Q_SEALED(e);
 			}
-			if (e & CONC__Q_CLOSED_BIT)
+			/* Closed before anyone sealed t: nobody may link after
+			 * it now (close seals next); see next round whether
+			 * someone did.  Sealed and then closed: the seal was
+			 * for the batch in pending, ours or another's, and a
+			 * helper may have linked it and moved the tail on
+			 * already; link_after below settles t's next either way
+			 * (that batch, or close's mark), which the round-again
+			 * path could not see once the tail had moved. */
+			if ((e & CONC__Q_CLOSED_BIT) && !(e & CONC__Q_SEAL_BIT))
 				continue;
 			conc__chaos_point(); /* sealed, not linked yet: helpers link */
+			CONC__Q_TEST_POINT("queue.batch.sealed");
 		}
 		/* t is sealed (its pending follows it) or full (ours may) */
 		n = conc__q_link_after(t, e, first);

@@ -105,17 +105,25 @@
  * word (conc__q_lim) and never wait on the slots past it; a pop that
  * claimed one (it read enq before the seal) finds it empty, reads enq
  * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
- * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
- * its segments either got linked before close sealed the list or never
- * will be: EPIPE, nothing pushed, its segments back to the cache (a
- * helper that still holds the pointer can only fail its CAS on t->next).
+ * enq) on an unsealed t finishes close's CAS of t->next to
+ * CONC__Q_CLOSED_SEG itself and looks again; on a sealed t (sealed for
+ * some batch before close marked it) it settles t's next with link_after
+ * - the sealed-for batch, or close's mark - and stays on t, because a
+ * helper may have linked its batch there and moved the tail on already
+ * (going round again from the new tail linked the batch after itself:
+ * test_queue_push_n_helped_then_closed).  Its segments either got linked
+ * before close marked the list's end or never will be: EPIPE, nothing
+ * pushed, its segments back to the cache (a helper that still holds the
+ * pointer can only fail its CAS on t->next).
  * ENOMEM: the segments are taken before anything is published.
  *
  * Memory a seal wastes.  A seal leaves t's slots from the end to its
  * capacity unused (8 bytes and one escape byte each) until t is drained
  * and recycled.  A single push links a segment at most twice the size of
- * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
- * segment has less than its size in spare room; so when single pushes
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), a batch's own
+ * segment has less than its size in spare room, and seg_get hands out a
+ * segment of exactly the size asked for, never a larger cached one; so
+ * when single pushes
  * and batches of n alternate, a seal wastes fewer than max(4n, 32)
  * slots (the seal of a full-size segment that singles grew back to can
  * waste up to 1023 slots, 8 KiB, but only after they filled the segment
@@ -354,6 +362,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
+#define CONC__Q_TEST_POINT(name) conc__test_point(name)
 #include "queue/alg_queue.h"
 
 /* ---- segments ---------------------------------------------------------- */
@@ -397,9 +406,12 @@ static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		/* the first one large enough; the rest go back */
+		/* the first one of exactly that size, which the waste bound
+		 * ("Memory a seal wastes" above) counts on: a batch of 2
+		 * handed a full-size segment had the next batch seal it with
+		 * 1,000 slots unused (review F2); the rest go back */
 		struct seg **at = &s;
-		while (*at && (*at)->cap < cap)
+		while (*at && (*at)->cap != cap)
 			at = &(*at)->cache_next;
 		struct seg *got = *at;
 		if (got)
@@ -439,8 +451,12 @@ static void seg_put(conc_queue *q, struct seg *s)
 		s->cap = cap;
 		s->shift = shift;
 	}
-	/* relaxed: a bound, not a synchronisation */
-	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
+	/* Small (batch) segments take at most half the cache, so that a phase
+	 * of batches cannot leave it full of segments that single pushes never
+	 * take (each of theirs would then be a malloc and a free: review F3).
+	 * relaxed: a bound, not a synchronisation */
+	unsigned lim = s->cap == CONC__Q_SEG_SLOTS ? SEG_CACHE_MAX : SEG_CACHE_MAX / 2;
+	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < lim) {
 		cache_push(q, s, s);
 	} else {
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
@@ -748,6 +764,7 @@ void conc_queue_close(conc_queue *q)
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		/* seq_cst: pushes see the bit in their own fetch-and-add */
 		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
+		conc__test_point("queue.close.marked");
 		struct seg *n = NULL;
 		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
 							    memory_order_seq_cst,
