@@ -1768,10 +1768,12 @@ int conc_thread_join(conc_thread *t, void **result);
  * (every few calls): then the oldest second half not yet offered (the
  * largest piece) is offered as above.  So a fine-grained recursion costs
  * a few nanoseconds per conc_join while every thread is busy, and pieces
- * are handed out only when a thread can take them.  A loop first runs its
- * leftmost piece on the calling thread and times it; when that time x the
- * number of pieces is below about 20 microseconds, it runs the rest there
- * as well (same pieces, same order, same combine tree).  A caller
+ * are handed out only when a thread can take them.  A loop with grain 0
+ * first runs its leftmost piece on the calling thread and times it; when
+ * that time x the number of pieces is below about 20 microseconds, it runs
+ * the rest there as well (same pieces, same order, same combine tree).  A
+ * loop with an explicit grain is split as asked, untimed (a cheap first
+ * piece says nothing of the others).  A caller
  * waiting for a half that somebody else is running helps meanwhile, but
  * only with its own call tree (isolation): it takes back what its own
  * first half left on its deque, and steals pieces of the same outermost
@@ -7651,17 +7653,25 @@ void conc__epoch_users_add(conc_epoch *d, long delta)
  * word (conc__q_lim) and never wait on the slots past it; a pop that
  * claimed one (it read enq before the seal) finds it empty, reads enq
  * again and sees the seal.  A batch that meets close (CLOSED_BIT in t's
- * enq) finishes close's CAS of t->next to CONC__Q_CLOSED_SEG itself, so
- * its segments either got linked before close sealed the list or never
- * will be: EPIPE, nothing pushed, its segments back to the cache (a
- * helper that still holds the pointer can only fail its CAS on t->next).
+ * enq) on an unsealed t finishes close's CAS of t->next to
+ * CONC__Q_CLOSED_SEG itself and looks again; on a sealed t (sealed for
+ * some batch before close marked it) it settles t's next with link_after
+ * - the sealed-for batch, or close's mark - and stays on t, because a
+ * helper may have linked its batch there and moved the tail on already
+ * (going round again from the new tail linked the batch after itself:
+ * test_queue_push_n_helped_then_closed).  Its segments either got linked
+ * before close marked the list's end or never will be: EPIPE, nothing
+ * pushed, its segments back to the cache (a helper that still holds the
+ * pointer can only fail its CAS on t->next).
  * ENOMEM: the segments are taken before anything is published.
  *
  * Memory a seal wastes.  A seal leaves t's slots from the end to its
  * capacity unused (8 bytes and one escape byte each) until t is drained
  * and recycled.  A single push links a segment at most twice the size of
- * the full one before it (back up to CONC__Q_SEG_SLOTS), and a batch's own
- * segment has less than its size in spare room; so when single pushes
+ * the full one before it (back up to CONC__Q_SEG_SLOTS), a batch's own
+ * segment has less than its size in spare room, and seg_get hands out a
+ * segment of exactly the size asked for, never a larger cached one; so
+ * when single pushes
  * and batches of n alternate, a seal wastes fewer than max(4n, 32)
  * slots (the seal of a full-size segment that singles grew back to can
  * waste up to 1023 slots, 8 KiB, but only after they filled the segment
@@ -7881,6 +7891,7 @@ static inline __attribute__((always_inline)) void pace_pushed(struct seg *t, uin
 static struct seg *seg_get(conc_queue *q, uint_fast64_t cap);
 static void seg_put(conc_queue *q, struct seg *s);
 static void seg_retire(conc_queue *q, struct seg *s);
+#define CONC__Q_TEST_POINT(name) conc__test_point(name)
 /* ---- src/queue/alg_queue.h --------------------------------------------- */
 /*
  * alg_queue.h (internal) - the queue's algorithm core: the push and try_pop
@@ -7935,6 +7946,11 @@ static void seg_retire(conc_queue *q, struct seg *s);
 #define CONC__Q_SEALED(e) ((e) | CONC__Q_SEAL_BIT | (CONC__Q_COUNT(e) << CONC__Q_END_SHIFT))
 #define CONC__Q_CLOSED_SEG ((struct seg *)(uintptr_t)1) /* never a segment address */
 
+/* A test point on a batch's slow path (base/fault.h's conc__test_point in
+ * the library; nothing in the Relacy model). */
+#ifndef CONC__Q_TEST_POINT
+#define CONC__Q_TEST_POINT(name) ((void)0)
+#endif
 #ifndef CONC__Q_CAP
 #define CONC__Q_CAP(s) ((uint_fast64_t)CONC__Q_SEG_SLOTS)
 #endif
@@ -8174,6 +8190,7 @@ CONC_ALG_INLINE int conc__q_link_batch(conc_queue *q, struct seg *first, struct 
 			 * load pending (acquire) and link them. */
 			struct seg *p = NULL;
 			conc_cas(&t->pending, &p, first, CONC_MO_RELEASE, CONC_MO_ACQUIRE);
+			CONC__Q_TEST_POINT("queue.batch.pending");
 			while (!(e & (CONC__Q_SEAL_BIT | CONC__Q_CLOSED_BIT)) &&
 			       CONC__Q_COUNT(e) < CONC__Q_CAP(t)) {
 				/* seq_cst: the seal takes its place in S after
@@ -8183,9 +8200,18 @@ CONC_ALG_INLINE int conc__q_link_batch(conc_queue *q, struct seg *first, struct 
 					     CONC_MO_SEQ_CST))
 					e = CONC__Q_SEALED(e);
 			}
-			if (e & CONC__Q_CLOSED_BIT)
+			/* Closed before anyone sealed t: nobody may link after
+			 * it now (close seals next); see next round whether
+			 * someone did.  Sealed and then closed: the seal was
+			 * for the batch in pending, ours or another's, and a
+			 * helper may have linked it and moved the tail on
+			 * already; link_after below settles t's next either way
+			 * (that batch, or close's mark), which the round-again
+			 * path could not see once the tail had moved. */
+			if ((e & CONC__Q_CLOSED_BIT) && !(e & CONC__Q_SEAL_BIT))
 				continue;
 			conc__chaos_point(); /* sealed, not linked yet: helpers link */
+			CONC__Q_TEST_POINT("queue.batch.sealed");
 		}
 		/* t is sealed (its pending follows it) or full (ours may) */
 		n = conc__q_link_after(t, e, first);
@@ -8404,9 +8430,12 @@ static struct seg *seg_get(conc_queue *q, uint_fast64_t cap)
 	/* acquire: pairs with cache_push's release; take-all, so no ABA. */
 	struct seg *s = atomic_exchange_explicit(&q->cache, NULL, memory_order_acquire);
 	if (s) {
-		/* the first one large enough; the rest go back */
+		/* the first one of exactly that size, which the waste bound
+		 * ("Memory a seal wastes" above) counts on: a batch of 2
+		 * handed a full-size segment had the next batch seal it with
+		 * 1,000 slots unused (review F2); the rest go back */
 		struct seg **at = &s;
-		while (*at && (*at)->cap < cap)
+		while (*at && (*at)->cap != cap)
 			at = &(*at)->cache_next;
 		struct seg *got = *at;
 		if (got)
@@ -8446,8 +8475,12 @@ static void seg_put(conc_queue *q, struct seg *s)
 		s->cap = cap;
 		s->shift = shift;
 	}
-	/* relaxed: a bound, not a synchronisation */
-	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < SEG_CACHE_MAX) {
+	/* Small (batch) segments take at most half the cache, so that a phase
+	 * of batches cannot leave it full of segments that single pushes never
+	 * take (each of theirs would then be a malloc and a free: review F3).
+	 * relaxed: a bound, not a synchronisation */
+	unsigned lim = s->cap == CONC__Q_SEG_SLOTS ? SEG_CACHE_MAX : SEG_CACHE_MAX / 2;
+	if (atomic_fetch_add_explicit(&q->ncached, 1, memory_order_relaxed) < lim) {
 		cache_push(q, s, s);
 	} else {
 		atomic_fetch_sub_explicit(&q->ncached, 1, memory_order_relaxed);
@@ -8748,6 +8781,7 @@ void conc_queue_close(conc_queue *q)
 		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
 		/* seq_cst: pushes see the bit in their own fetch-and-add */
 		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
+		conc__test_point("queue.close.marked");
 		struct seg *n = NULL;
 		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
 							    memory_order_seq_cst,
@@ -8853,6 +8887,7 @@ void conc__queue_reserved_words(uintptr_t out[2])
 #undef PACE_STALE
 #undef PACE_WAIT_NS
 #undef CONC__Q_PUSHED
+#undef CONC__Q_TEST_POINT
 #undef CONC_INTERNAL_ALG_QUEUE_H
 #undef CONC__Q_CLOSED_BIT
 #undef CONC__Q_SEAL_BIT
@@ -15018,6 +15053,7 @@ unsigned long conc__scope_threads_created(void)
 #define loop_init conc__parallel__loop_init
 #define first_len conc__parallel__first_len
 #define first_piece conc__parallel__first_piece
+#define loop_serial conc__parallel__loop_serial
 #define loop_pool conc__parallel__loop_pool
 /*
  * parallel.c - fork-join (conc_join) and the parallel loops, on the pool.
@@ -15086,9 +15122,11 @@ unsigned long conc__scope_threads_created(void)
  *   deque stays ordered by tree: a job of an outer tree pushed above an
  *   inner tree's jobs could be popped by an inner join (pop_above) and run
  *   on top of a wait of the inner tree - the nesting isolation forbids.
- *   Within the tree any order is safe: a promoted b that a younger join
- *   pops runs nested in that join, as a stolen-and-returned job would
- *   (rayon does the same), and b never depends on a.
+ *   Within the tree, frames linked before the thread offered a loop or
+ *   root job it has not joined yet are not promoted (hb.depth): their b
+ *   would lie above that job on the deque, the job's join would take it
+ *   back and run it on top of its own a, which may hold a lock b takes
+ *   (rayon allows this; conc_join's isolation promise does not).
  *   No deadlock: an unpromoted b runs on its owner after a, as a plain
  *   call; a promoted one is an offered job, covered by the argument above.
  *   Cost of a nested join nobody wants work from: the frame (five stores),
@@ -15137,7 +15175,7 @@ unsigned long conc__scope_threads_created(void)
  *   A job taken back by its owner's pop never changes state: it runs
  *   through job_entry_popped, which skips the exchange.
  *
- * Loops.  for/reduce first run the leftmost piece on the calling thread,
+ * Loops.  for/reduce with grain 0 first run the leftmost piece on the calling thread,
  *   timed, and run the whole tree there when the loop looks too short to
  *   split (first_piece).  Else they walk the split tree of the header.  A node either
  *   offers its right half as a job (a join of left and right) or runs its
@@ -15537,6 +15575,7 @@ struct hb_frame {
 	struct hb_frame *prev; /* the thread's next older frame */
 	conc_pool *p;
 	void *root;           /* the call tree the frame belongs to */
+	unsigned depth;       /* hb.depth when it was linked */
 	bool promoted;        /* owner only: b was offered (u.j is live) */
 };
 
@@ -15544,6 +15583,9 @@ struct hb_frame {
  * idle counts of the pool it joined on last (see hb_demand). */
 struct hb_tls {
 	struct hb_frame *top;
+	/* Jobs of loops and root joins this thread offered and has not joined
+	 * yet (see hb_promote). */
+	unsigned depth;
 	unsigned tick; /* joins until the next look at the demand */
 	conc_pool *pool;
 	const atomic_uint *searching, *parked;
@@ -15586,8 +15628,16 @@ atomic_int conc__parallel_eager; /* pool/pool_internal.h */
 
 static COLD_FN void hb_promote(conc_pool *p, void *root, bool eager)
 {
+	/* Only frames linked since the thread's last offer of a loop or root
+	 * job still outstanding (same depth): an older frame's b would go on
+	 * the deque above that job, and the job's join, which takes back what
+	 * lies above it, would run b on top of a - its own a, which may hold
+	 * a lock b takes (review F1; test_parallel_join_b_not_inside_own_a).
+	 * Frames are linked at non-decreasing depths, so the walk stops at
+	 * the first older one. */
 	struct hb_frame *f = NULL;
-	for (struct hb_frame *g = hb.top; g && g->root == root && !g->promoted; g = g->prev)
+	for (struct hb_frame *g = hb.top;
+	     g && g->root == root && !g->promoted && g->depth == hb.depth; g = g->prev)
 		if (g->p == p)
 			f = g;
 	if (!f)
@@ -15625,6 +15675,7 @@ static inline void join_nested(conc_pool *p, void *root, void (*a)(void *), void
 	f.u.ctx = bctx;
 	f.p = p;
 	f.root = root;
+	f.depth = hb.depth;
 	f.promoted = false;
 	f.prev = hb.top;
 	hb.top = &f;
@@ -15672,8 +15723,10 @@ static NOINLINE_FN int join_slow(conc_pool *p, void (*a)(void *), void *actx,
 		a(actx);
 		b(bctx);
 	} else {
+		hb.depth++; /* u's job is outstanding: see hb_promote */
 		a(actx);
 		job_join(p, w, &u.j);
+		hb.depth--;
 	}
 	if (outside)
 		conc__pool_leave(p); /* p may be gone from here on */
@@ -15825,8 +15878,10 @@ static void for_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 				      .hi = hi, .splits = splits};
 		rj.j.run = for_job_run;
 		if (job_offer(l->p, w, &rj.j)) {
+			hb.depth++; /* rj is outstanding: see hb_promote */
 			for_node(l, w, lo, mid, splits, false);
 			job_join(l->p, w, &rj.j);
+			hb.depth--;
 			return;
 		}
 		for_node(l, w, lo, mid, splits, false); /* no memory: in order */
@@ -15905,8 +15960,10 @@ static void red_node(struct loop *l, conc__worker *w, size_t lo, size_t hi,
 			      .acc = tmp, .slots = below};
 	rj.j.run = red_job_run;
 	if (job_offer(l->p, w, &rj.j)) {
+		hb.depth++; /* rj is outstanding: see hb_promote */
 		red_node(l, w, lo, mid, splits, false, acc, below);
 		job_join(l->p, w, &rj.j);
+		hb.depth--;
 	} else { /* no memory: in order */
 		red_node(l, w, lo, mid, splits, false, acc, below);
 		red_node(l, w, mid, hi, splits, false, tmp, below);
@@ -15984,6 +16041,21 @@ static bool first_piece(struct loop *l, size_t begin, size_t n, void *acc)
 	return dt < LOOP_SERIAL_NS / pieces; /* est = dt x pieces, without overflow */
 }
 
+/* Serial or split, for a loop of n > grain indexes from begin: an explicit
+ * grain is the caller's word that its pieces are worth handing out (the
+ * header's example: grain 1 for 100 indexes of 1 ms each), and a cheap
+ * first piece says nothing of the others (review: index 0 empty and 31
+ * of 2 ms ran serially, 4-8x slower): split as asked, untimed.  grain 0
+ * (pieces of the library's choosing): first_piece decides. */
+static bool loop_serial(struct loop *l, size_t grain, size_t begin, size_t n, void *acc)
+{
+	if (grain) {
+		conc__test_point("parallel.loop.split");
+		return false;
+	}
+	return first_piece(l, begin, n, acc);
+}
+
 /* The pool to split on, or NULL: run the tree on this thread. */
 static conc_pool *loop_pool(struct loop *l, conc_pool *p)
 {
@@ -16018,7 +16090,7 @@ int conc_parallel_for(conc_pool *p, size_t begin, size_t end, size_t grain,
 			if (!w)
 				conc__pool_enter(l.p); /* destroy waits for us */
 			void *saved_root = root_enter(&l);
-			if (first_piece(&l, begin, n, NULL))
+			if (loop_serial(&l, grain, begin, n, NULL))
 				for_inline(&l, begin, end);
 			else
 				for_node(&l, w, begin, end, l.threads, false);
@@ -16081,7 +16153,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 		if (!w)
 			conc__pool_enter(l.p); /* destroy waits for us */
 		void *saved_root = root_enter(&l);
-		if (first_piece(&l, begin, n, acc))
+		if (loop_serial(&l, grain, begin, n, acc))
 			red_inline(&l, begin, end, acc, slots);
 		else
 			red_node(&l, w, begin, end, l.threads, false, acc, slots);
@@ -16165,6 +16237,7 @@ int conc_parallel_reduce(conc_pool *p, size_t begin, size_t end, size_t grain,
 #undef loop_init
 #undef first_len
 #undef first_piece
+#undef loop_serial
 #undef loop_pool
 #undef COLD_FN
 #undef NOINLINE_FN
