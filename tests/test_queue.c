@@ -837,6 +837,87 @@ static void test_queue_push_n_helped_then_closed(void **state)
 	conc_queue_destroy(q, NULL);
 	conc_test_watchdog_off();
 }
+
+/*
+ * A push that sees close's mark returns EPIPE only once the list's end is
+ * marked (review of push_n, F4; the same on a full segment before
+ * batches).  X claimed an index past a full segment t before close and
+ * stops before linking its new segment ("queue.push.link"); close marks t
+ * closed and stops ("queue.close.marked"); P's push sees the mark: EPIPE;
+ * Q pops after that and finds the queue empty.  If X could still link
+ * its segment now, its item would be received after a pop that came after
+ * P's EPIPE found the queue empty: no order of the calls explains that.
+ * So X's link must fail (EPIPE) and nothing may be left to pop.
+ */
+static atomic_int ce_armed[3], ce_at[3], ce_go[3];
+static _Thread_local int ce_role;
+
+static void ce_hook(const char *point)
+{
+	static const char *const where[3] = {NULL, "queue.push.link", "queue.close.marked"};
+	int r = ce_role;
+	if (r < 1 || r > 2 || strcmp(point, where[r]) != 0 || !atomic_exchange(&ce_armed[r], 0))
+		return;
+	atomic_store(&ce_at[r], 1);
+	while (!atomic_load(&ce_go[r]))
+		sched_yield();
+}
+
+typedef struct ce_arg {
+	conc_queue *q;
+	int role, rc;
+} ce_arg;
+
+static void *ce_run(void *p)
+{
+	ce_arg *a = p;
+	ce_role = a->role;
+	if (a->role == 2)
+		conc_queue_close(a->q);
+	else
+		a->rc = conc_queue_push(a->q, (void *)(uintptr_t)7777);
+	return NULL;
+}
+
+static void test_queue_push_epipe_after_close_marks_end(void **state)
+{
+	(void)state;
+	conc_test_watchdog("push EPIPE after close marks the end", 60);
+	unsigned slots = conc__queue_segment_slots();
+	conc_queue *q;
+	assert_int_equal(conc_queue_create(&q), 0);
+	void *it;
+	for (uintptr_t i = 0; i < slots; i++) /* t full, then drained */
+		assert_int_equal(conc_queue_push(q, (void *)(i + 100)), 0);
+	for (uintptr_t i = 0; i < slots; i++)
+		assert_true(conc_queue_try_pop(q, &it));
+	for (int r = 1; r <= 2; r++) {
+		atomic_store(&ce_armed[r], 1);
+		atomic_store(&ce_at[r], 0);
+		atomic_store(&ce_go[r], 0);
+	}
+	conc__test_set_hook(ce_hook);
+	ce_arg x = {.q = q, .role = 1, .rc = -1}, c = {.q = q, .role = 2, .rc = 0};
+	pthread_t tx, tc;
+	assert_int_equal(pthread_create(&tx, NULL, ce_run, &x), 0);
+	while (!atomic_load(&ce_at[1]))
+		sched_yield();
+	assert_int_equal(pthread_create(&tc, NULL, ce_run, &c), 0);
+	while (!atomic_load(&ce_at[2]))
+		sched_yield();
+	assert_int_equal(conc_queue_push(q, (void *)1), EPIPE); /* P */
+	assert_false(conc_queue_try_pop(q, &it));		  /* Q */
+	atomic_store(&ce_go[1], 1);
+	pthread_join(tx, NULL);
+	atomic_store(&ce_go[2], 1);
+	pthread_join(tc, NULL);
+	conc__test_set_hook(NULL);
+	bool left = conc_queue_try_pop(q, &it);
+	assert_false(left);
+	assert_int_equal(x.rc, EPIPE);
+	conc_queue_destroy(q, NULL);
+	conc_test_watchdog_off();
+}
 #endif
 
 int main(void)
@@ -855,6 +936,7 @@ int main(void)
 		cmocka_unit_test(test_queue_push_n_close_race),
 #if defined(CONC_FAULT_HOOKS) && CONC_FAULT_HOOKS
 		cmocka_unit_test(test_queue_push_n_helped_then_closed),
+		cmocka_unit_test(test_queue_push_epipe_after_close_marks_end),
 #endif
 	};
 	return cmocka_run_group_tests_name("queue", tests, NULL, NULL);

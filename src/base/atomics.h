@@ -45,6 +45,7 @@
 #define conc_xchg(p, v, mo) ((*(p))($).exchange((v), (mo)))
 #define conc_cas(p, expp, v, mo, fmo) ((*(p))($).compare_exchange_strong(*(expp), (v), (mo), (fmo)))
 #define conc_faa(p, v, mo) ((*(p))($).fetch_add((v), (mo)))
+#define conc_for(p, v, mo) ((*(p))($).fetch_or((v), (mo)))
 #define conc_fence(mo) rl::atomic_thread_fence((mo), $)
 #define conc_raw_ld conc_ld
 #define conc_raw_st conc_st
@@ -80,6 +81,7 @@
 #define conc_cas(p, expp, v, mo, fmo) \
 	atomic_compare_exchange_strong_explicit((p), (expp), (v), (mo), (fmo))
 #define conc_faa(p, v, mo) atomic_fetch_add_explicit((p), (v), (mo))
+#define conc_for(p, v, mo) atomic_fetch_or_explicit((p), (v), (mo))
 /* gcc 11 and later warn (-Wtsan) that ThreadSanitizer does not model
  * atomic_thread_fence.  The fences stay: they are the code users run, and
  * none of them is the only edge that publishes plain data - each such

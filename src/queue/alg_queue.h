@@ -172,6 +172,38 @@ CONC_ALG_INLINE struct seg *conc__q_link_after(struct seg *t, uint_fast64_t e, s
 	return expect;
 }
 
+/*
+ * Close's marks from the tail on: CONC__Q_CLOSED_BIT in the tail segment's
+ * enq (pushes see it in their own fetch-and-add), then its next from NULL
+ * to CONC__Q_CLOSED_SEG; if a segment was linked first, the same on that
+ * one.  The list's end is marked when this returns (LP: close, the CAS
+ * that succeeds or the load that finds the mark).  Run by close, and by
+ * every push that sees the bit before it returns EPIPE: a pusher that had
+ * claimed an index past a full t before close may still be about to link
+ * a segment after t, and had that link come after an EPIPE (and a pop
+ * after it that found the queue empty), no order of the calls would
+ * explain its item (test_queue_push_epipe_after_close_marks_end).
+ */
+CONC_ALG_INLINE void conc__q_mark_end(conc_queue *q)
+{
+	for (;;) {
+		/* acquire: as in push */
+		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* seq_cst: pushes see the bit in their own fetch-and-add */
+		conc_for(&t->enq, CONC__Q_CLOSED_BIT, CONC_MO_SEQ_CST);
+		CONC__Q_TEST_POINT("queue.close.marked");
+		struct seg *n = NULL;
+		/* seq_cst: in S with the links' CASes; acquire on failure: the
+		 * segment found is read next */
+		if (conc_cas(&t->next, &n, CONC__Q_CLOSED_SEG, CONC_MO_SEQ_CST, CONC_MO_ACQUIRE) ||
+		    n == CONC__Q_CLOSED_SEG)
+			return;
+		/* a segment was linked after t: mark that one too.  release:
+		 * as in push */
+		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+}
+
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
@@ -207,8 +239,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
-		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
+		if (conc__unlikely(i & CONC__Q_CLOSED_BIT)) {
+			conc__q_mark_end(q); /* before EPIPE: see there */
 			return EPIPE;
+		}
 		/* t is full or sealed: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
 		if (!n && (i & CONC__Q_SEAL_BIT))
@@ -221,6 +255,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* between the help and the next load */
 			continue;
 		}
+		CONC__Q_TEST_POINT("queue.push.link");
 		struct seg *s = seg_get(q, CONC__Q_NEXT_CAP(t));
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */

@@ -760,22 +760,7 @@ void conc_queue_close(conc_queue *q)
 		return;
 	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_close");
 	conc_epoch_pin(q->d);
-	for (;;) {
-		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* seq_cst: pushes see the bit in their own fetch-and-add */
-		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
-		conc__test_point("queue.close.marked");
-		struct seg *n = NULL;
-		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
-							    memory_order_seq_cst,
-							    memory_order_acquire) ||
-		    n == CONC__Q_CLOSED_SEG)
-			break;
-		/* a segment was linked after t: seal that one too */
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-							memory_order_release,
-							memory_order_relaxed);
-	}
+	conc__q_mark_end(q); /* the marks: see there */
 	conc_epoch_unpin(q->d);
 	/* seq_cst: the publishing write of park.h's protocol */
 	atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
