@@ -2522,6 +2522,7 @@ void conc__chaos_get_counts(conc__chaos_counts *out);
 #define conc_xchg(p, v, mo) ((*(p))($).exchange((v), (mo)))
 #define conc_cas(p, expp, v, mo, fmo) ((*(p))($).compare_exchange_strong(*(expp), (v), (mo), (fmo)))
 #define conc_faa(p, v, mo) ((*(p))($).fetch_add((v), (mo)))
+#define conc_for(p, v, mo) ((*(p))($).fetch_or((v), (mo)))
 #define conc_fence(mo) rl::atomic_thread_fence((mo), $)
 #define conc_raw_ld conc_ld
 #define conc_raw_st conc_st
@@ -2555,6 +2556,7 @@ void conc__chaos_get_counts(conc__chaos_counts *out);
 #define conc_cas(p, expp, v, mo, fmo) \
 	atomic_compare_exchange_strong_explicit((p), (expp), (v), (mo), (fmo))
 #define conc_faa(p, v, mo) atomic_fetch_add_explicit((p), (v), (mo))
+#define conc_for(p, v, mo) atomic_fetch_or_explicit((p), (v), (mo))
 /* gcc 11 and later warn (-Wtsan) that ThreadSanitizer does not model
  * atomic_thread_fence.  The fences stay: they are the code users run, and
  * none of them is the only edge that publishes plain data - each such
@@ -8065,6 +8067,38 @@ CONC_ALG_INLINE struct seg *conc__q_link_after(struct seg *t, uint_fast64_t e, s
 	return expect;
 }
 
+/*
+ * Close's marks from the tail on: CONC__Q_CLOSED_BIT in the tail segment's
+ * enq (pushes see it in their own fetch-and-add), then its next from NULL
+ * to CONC__Q_CLOSED_SEG; if a segment was linked first, the same on that
+ * one.  The list's end is marked when this returns (LP: close, the CAS
+ * that succeeds or the load that finds the mark).  Run by close, and by
+ * every push that sees the bit before it returns EPIPE: a pusher that had
+ * claimed an index past a full t before close may still be about to link
+ * a segment after t, and had that link come after an EPIPE (and a pop
+ * after it that found the queue empty), no order of the calls would
+ * explain its item (test_queue_push_epipe_after_close_marks_end).
+ */
+CONC_ALG_INLINE void conc__q_mark_end(conc_queue *q)
+{
+	for (;;) {
+		/* acquire: as in push */
+		struct seg *t = conc_ld(&q->tail, CONC_MO_ACQUIRE);
+		/* seq_cst: pushes see the bit in their own fetch-and-add */
+		conc_for(&t->enq, CONC__Q_CLOSED_BIT, CONC_MO_SEQ_CST);
+		CONC__Q_TEST_POINT("queue.close.marked");
+		struct seg *n = NULL;
+		/* seq_cst: in S with the links' CASes; acquire on failure: the
+		 * segment found is read next */
+		if (conc_cas(&t->next, &n, CONC__Q_CLOSED_SEG, CONC_MO_SEQ_CST, CONC_MO_ACQUIRE) ||
+		    n == CONC__Q_CLOSED_SEG)
+			return;
+		/* a segment was linked after t: mark that one too.  release:
+		 * as in push */
+		conc_cas(&q->tail, &t, n, CONC_MO_RELEASE, CONC_MO_RELAXED);
+	}
+}
+
 /* Push item; 0, EPIPE (closed) or ENOMEM (nothing published). */
 CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 {
@@ -8100,8 +8134,10 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* a retry: the slow path */
 			continue;
 		}
-		if (conc__unlikely(i & CONC__Q_CLOSED_BIT))
+		if (conc__unlikely(i & CONC__Q_CLOSED_BIT)) {
+			conc__q_mark_end(q); /* before EPIPE: see there */
 			return EPIPE;
+		}
 		/* t is full or sealed: help link or advance (Michael-Scott). */
 		struct seg *n = conc_ld(&t->next, CONC_MO_ACQUIRE);
 		if (!n && (i & CONC__Q_SEAL_BIT))
@@ -8114,6 +8150,7 @@ CONC_ALG_INLINE int conc__q_push(conc_queue *q, void *item)
 			conc__chaos_point(); /* between the help and the next load */
 			continue;
 		}
+		CONC__Q_TEST_POINT("queue.push.link");
 		struct seg *s = seg_get(q, CONC__Q_NEXT_CAP(t));
 		if (!s)
 			return ENOMEM; /* nothing published: the queue is unchanged */
@@ -8777,22 +8814,7 @@ void conc_queue_close(conc_queue *q)
 		return;
 	CONC__LIFE_ABORT(q, CONC__LIFE_QUEUE, "conc_queue_close");
 	conc_epoch_pin(q->d);
-	for (;;) {
-		struct seg *t = atomic_load_explicit(&q->tail, memory_order_acquire);
-		/* seq_cst: pushes see the bit in their own fetch-and-add */
-		atomic_fetch_or_explicit(&t->enq, CONC__Q_CLOSED_BIT, memory_order_seq_cst);
-		conc__test_point("queue.close.marked");
-		struct seg *n = NULL;
-		if (atomic_compare_exchange_strong_explicit(&t->next, &n, CONC__Q_CLOSED_SEG,
-							    memory_order_seq_cst,
-							    memory_order_acquire) ||
-		    n == CONC__Q_CLOSED_SEG)
-			break;
-		/* a segment was linked after t: seal that one too */
-		atomic_compare_exchange_strong_explicit(&q->tail, &t, n,
-							memory_order_release,
-							memory_order_relaxed);
-	}
+	conc__q_mark_end(q); /* the marks: see there */
 	conc_epoch_unpin(q->d);
 	/* seq_cst: the publishing write of park.h's protocol */
 	atomic_store_explicit(&q->closed, true, memory_order_seq_cst);
