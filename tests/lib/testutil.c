@@ -195,10 +195,21 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Whether pc lies in a mapping of pid whose file is a sanitizer runtime. */
+/* Whether pc lies in a mapping of pid whose file is a sanitizer runtime -
+ * or, in a sanitized build, the executable itself: clang links its
+ * runtime into the executable, and a thread blocked in a system call
+ * issued from the executable's own code is the runtime's (its inline
+ * internal_syscall); libconc's and the tests' system calls go through
+ * libc's wrappers (syscall(), futex waits), whose pc is in libc.  Without
+ * this, a clang-sanitized child hung in the runtime's allocator lock was
+ * recognised only at the deadline (50 s, then gdb) and lifecycle-fork's
+ * 300 s ran out. */
 static bool pc_in_sanitizer(pid_t pid, unsigned long pc)
 {
-	char path[64], line[512];
+	char path[64], line[512], exe[512];
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	ssize_t k = CONC_TEST_SANITIZED ? readlink(path, exe, sizeof exe - 1) : -1;
+	exe[k > 0 ? k : 0] = 0;
 	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -210,6 +221,11 @@ static bool pc_in_sanitizer(pid_t pid, unsigned long pc)
 			continue;
 		hit = strstr(line, "/libasan") || strstr(line, "/libtsan") ||
 		      strstr(line, "/libubsan") || strstr(line, "/liblsan");
+		if (!hit && exe[0]) {
+			line[strcspn(line, "\n")] = 0;
+			const char *file = strchr(line, '/');
+			hit = file && strcmp(file, exe) == 0;
+		}
 		break;
 	}
 	fclose(f);
