@@ -754,18 +754,40 @@ static void test_queue_push_n_close_race(void **state)
  * Then: x, a1..a3, b1..b3 in that order, nothing else, and the queue
  * closed.
  */
-static atomic_int qs_armed[4], qs_at[4], qs_go[4];
-static _Thread_local int qs_role;
+/* Stops by role (both tests below): a thread sets its role; each role
+ * stops once at its own test point, says so (rp_at) and waits there until
+ * the test lets it go (rp_go). */
+#define RP_ROLES 4
+static const char *rp_where[RP_ROLES];
+static atomic_int rp_armed[RP_ROLES], rp_at[RP_ROLES], rp_go[RP_ROLES];
+static _Thread_local int rp_role;
 
-static void qs_hook(const char *point)
+static void rp_hook(const char *point)
 {
-	static const char *const where[4] = {NULL, "queue.batch.pending", "queue.batch.sealed",
-					     "queue.close.marked"};
-	int r = qs_role;
-	if (r < 1 || r > 3 || strcmp(point, where[r]) != 0 || !atomic_exchange(&qs_armed[r], 0))
-		return; /* each role stops once, at its own point */
-	atomic_store(&qs_at[r], 1);
-	while (!atomic_load(&qs_go[r]))
+	int r = rp_role;
+	if (r < 1 || r >= RP_ROLES || !rp_where[r] || strcmp(point, rp_where[r]) != 0 ||
+	    !atomic_exchange(&rp_armed[r], 0))
+		return;
+	atomic_store(&rp_at[r], 1);
+	while (!atomic_load(&rp_go[r]))
+		sched_yield();
+}
+
+/* Roles 1..n stop at where[0..n-1]; the hook installed. */
+static void rp_arm(const char *const *where, int n)
+{
+	for (int r = 1; r < RP_ROLES; r++) {
+		rp_where[r] = r <= n ? where[r - 1] : NULL;
+		atomic_store(&rp_armed[r], r <= n);
+		atomic_store(&rp_at[r], 0);
+		atomic_store(&rp_go[r], 0);
+	}
+	conc__test_set_hook(rp_hook);
+}
+
+static void rp_wait_at(int r)
+{
+	while (!atomic_load(&rp_at[r]))
 		sched_yield();
 }
 
@@ -778,18 +800,12 @@ typedef struct qs_arg {
 static void *qs_run(void *p)
 {
 	qs_arg *a = p;
-	qs_role = a->role;
+	rp_role = a->role;
 	if (a->role == 3)
 		conc_queue_close(a->q);
 	else
 		a->rc = conc_queue_push_n(a->q, a->items, 3);
 	return NULL;
-}
-
-static void qs_wait_at(int r)
-{
-	while (!atomic_load(&qs_at[r]))
-		sched_yield();
 }
 
 static void test_queue_push_n_helped_then_closed(void **state)
@@ -802,24 +818,21 @@ static void test_queue_push_n_helped_then_closed(void **state)
 	qs_arg a = {.q = q, .role = 1, .rc = -1, .items = {(void *)11, (void *)12, (void *)13}};
 	qs_arg b = {.q = q, .role = 2, .rc = -1, .items = {(void *)21, (void *)22, (void *)23}};
 	qs_arg c = {.q = q, .role = 3, .rc = 0};
-	for (int r = 1; r <= 3; r++) {
-		atomic_store(&qs_armed[r], 1);
-		atomic_store(&qs_at[r], 0);
-		atomic_store(&qs_go[r], 0);
-	}
-	conc__test_set_hook(qs_hook);
+	static const char *const where[] = {"queue.batch.pending", "queue.batch.sealed",
+					    "queue.close.marked"};
+	rp_arm(where, 3);
 	pthread_t ta, tb, tc;
 	assert_int_equal(pthread_create(&ta, NULL, qs_run, &a), 0);
-	qs_wait_at(1);
+	rp_wait_at(1);
 	assert_int_equal(pthread_create(&tb, NULL, qs_run, &b), 0);
-	qs_wait_at(2);
+	rp_wait_at(2);
 	assert_int_equal(pthread_create(&tc, NULL, qs_run, &c), 0);
-	qs_wait_at(3);
-	atomic_store(&qs_go[2], 1);
+	rp_wait_at(3);
+	atomic_store(&rp_go[2], 1);
 	pthread_join(tb, NULL);
-	atomic_store(&qs_go[1], 1);
+	atomic_store(&rp_go[1], 1);
 	pthread_join(ta, NULL);
-	atomic_store(&qs_go[3], 1);
+	atomic_store(&rp_go[3], 1);
 	pthread_join(tc, NULL);
 	conc__test_set_hook(NULL);
 	assert_int_equal(b.rc, 0);
@@ -849,20 +862,6 @@ static void test_queue_push_n_helped_then_closed(void **state)
  * P's EPIPE found the queue empty: no order of the calls explains that.
  * So X's link must fail (EPIPE) and nothing may be left to pop.
  */
-static atomic_int ce_armed[3], ce_at[3], ce_go[3];
-static _Thread_local int ce_role;
-
-static void ce_hook(const char *point)
-{
-	static const char *const where[3] = {NULL, "queue.push.link", "queue.close.marked"};
-	int r = ce_role;
-	if (r < 1 || r > 2 || strcmp(point, where[r]) != 0 || !atomic_exchange(&ce_armed[r], 0))
-		return;
-	atomic_store(&ce_at[r], 1);
-	while (!atomic_load(&ce_go[r]))
-		sched_yield();
-}
-
 typedef struct ce_arg {
 	conc_queue *q;
 	int role, rc;
@@ -871,7 +870,7 @@ typedef struct ce_arg {
 static void *ce_run(void *p)
 {
 	ce_arg *a = p;
-	ce_role = a->role;
+	rp_role = a->role;
 	if (a->role == 2)
 		conc_queue_close(a->q);
 	else
@@ -891,25 +890,19 @@ static void test_queue_push_epipe_after_close_marks_end(void **state)
 		assert_int_equal(conc_queue_push(q, (void *)(i + 100)), 0);
 	for (uintptr_t i = 0; i < slots; i++)
 		assert_true(conc_queue_try_pop(q, &it));
-	for (int r = 1; r <= 2; r++) {
-		atomic_store(&ce_armed[r], 1);
-		atomic_store(&ce_at[r], 0);
-		atomic_store(&ce_go[r], 0);
-	}
-	conc__test_set_hook(ce_hook);
+	static const char *const where[] = {"queue.push.link", "queue.close.marked"};
+	rp_arm(where, 2);
 	ce_arg x = {.q = q, .role = 1, .rc = -1}, c = {.q = q, .role = 2, .rc = 0};
 	pthread_t tx, tc;
 	assert_int_equal(pthread_create(&tx, NULL, ce_run, &x), 0);
-	while (!atomic_load(&ce_at[1]))
-		sched_yield();
+	rp_wait_at(1);
 	assert_int_equal(pthread_create(&tc, NULL, ce_run, &c), 0);
-	while (!atomic_load(&ce_at[2]))
-		sched_yield();
+	rp_wait_at(2);
 	assert_int_equal(conc_queue_push(q, (void *)1), EPIPE); /* P */
 	assert_false(conc_queue_try_pop(q, &it));		  /* Q */
-	atomic_store(&ce_go[1], 1);
+	atomic_store(&rp_go[1], 1);
 	pthread_join(tx, NULL);
-	atomic_store(&ce_go[2], 1);
+	atomic_store(&rp_go[2], 1);
 	pthread_join(tc, NULL);
 	conc__test_set_hook(NULL);
 	bool left = conc_queue_try_pop(q, &it);
